@@ -1,0 +1,12 @@
+"""wince: systematic perturbation analysis of machine-learning models.
+
+Tells how a model reacts to small, realistic input variations — a typo, a JPEG re-save, a dim
+room, a drifting sensor — where it is robust, where it is fragile, and how sure we are.
+"""
+
+from wince.api import Run, analyze
+from wince.perturbations.base import registry
+from wince.plan import Plan, load_plan
+from wince.store.store import Store, open_store
+
+__all__ = ["Plan", "Run", "Store", "analyze", "load_plan", "open_store", "registry"]

@@ -1,0 +1,137 @@
+"""The Python entry points: `analyze` a model on data under a plan, and the `Run` it returns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wince.datasets.base import Dataset
+from wince.datasets.loading import as_dataset, load_dataset
+from wince.engine.executors import make_executor
+from wince.engine.runner import execute
+from wince.errors import PlanError
+from wince.metrics import summarize
+from wince.models import as_model
+from wince.models.base import ModelAdapter
+from wince.models.loading import PlanModelLoader, load_model
+from wince.plan import Plan, as_plan
+from wince.store.store import Store, open_store
+
+
+class Run:
+    """A stored run: its lineage, outcomes and summary, read from the store.
+
+    Args:
+        store: the store holding the run.
+        run_id: the run's id.
+    """
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, store={self.store.url!r})"
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The catalog row: name, status, fingerprints, lineage."""
+        return self.store.run(self.id)
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """Plan, fingerprints, library and perturbation versions, seeds, host, timings."""
+        return dict(self.record["lineage"])
+
+    @property
+    def plan(self) -> Plan:
+        """The plan as resolved when the run started."""
+        return Plan.model_validate(self.lineage["plan"])
+
+    def scenarios(self) -> pd.DataFrame:
+        """Scenarios in plan order with kind, steps, severity and trial count."""
+        return self.store.scenarios(self.id)
+
+    def outcomes(self) -> pd.DataFrame:
+        """One row per sample and trial: predictions, deltas against the baseline, distance."""
+        return self.store.outcomes(self.id)
+
+    def summary(self, *, n_boot: int | None = None) -> pd.DataFrame:
+        """Scenario x metric table with 95% bootstrap intervals over samples."""
+        plan = self.plan
+        table = summarize(
+            self.outcomes(),
+            plan.metrics,
+            n_boot=n_boot or plan.analysis.bootstrap,
+            seed=plan.seed,
+        )
+        kinds = self.scenarios()[["scenario", "kind", "severity"]]
+        return kinds.merge(table, on="scenario", how="right")
+
+
+def analyze(
+    model: Any = None,
+    data: Any = None,
+    plan: Plan | dict[str, Any] | str | Path | None = None,
+    *,
+    store: Store | str | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: bool = False,
+) -> Run:
+    """Run a perturbation analysis and return the stored run (resuming an unfinished one).
+
+    Args:
+        model: a fitted scikit-learn estimator, torch module, ONNX session, callable or
+            adapter; default: the plan's model section.
+        data: a `Dataset`, an (x, y) tuple, an array or a list of str; default: the plan's
+            data section.
+        plan: a `Plan`, a mapping, or a YAML file path.
+        store: a `Store` or a store URL/folder; default `.wince` in the working directory.
+        executor: "local" (in-process) or "process" (a pool of worker processes).
+        workers: worker processes for the process executor (default: CPU count).
+        progress: show a progress bar.
+
+    Raises:
+        PlanError: no plan, or neither a model nor a plan model section (same for data).
+
+    Examples:
+        >>> import numpy as np, tempfile
+        >>> x = np.random.default_rng(0).normal(size=(40, 3))
+        >>> run = analyze(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
+        ...               {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
+        ...               store=tempfile.mkdtemp())
+        >>> summary = run.summary()
+        >>> float(summary.query("scenario == 'baseline' and metric == 'accuracy'")["value"].iloc[0])
+        1.0
+    """
+    if plan is None:
+        raise PlanError("analyze needs a plan: a Plan, a mapping or a YAML file path.")
+    resolved = as_plan(plan)
+    adapter: ModelAdapter
+    if model is not None:
+        adapter = as_model(model)
+    elif resolved.model is not None:
+        adapter = load_model(resolved.model)
+    else:
+        raise PlanError(f"{resolved.name}: no model given and the plan has no model section.")
+    dataset: Dataset
+    if data is not None:
+        dataset = as_dataset(data)
+    elif resolved.data is not None:
+        dataset = load_dataset(resolved.data)
+    else:
+        raise PlanError(f"{resolved.name}: no data given and the plan has no data section.")
+    target = store if isinstance(store, Store) else open_store(store)
+    loader = PlanModelLoader(resolved.model) if model is None and resolved.model else None
+    run_id = execute(
+        resolved,
+        adapter,
+        dataset,
+        target,
+        executor=make_executor(executor, workers=workers, load_model=loader),
+        progress=progress,
+    )
+    return Run(target, run_id)

@@ -1,0 +1,170 @@
+"""Datasets: batches with stable sample ids, optional labels and a content fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wince.errors import DataError
+from wince.perturbations.base import DataContext, Modality
+
+
+class Dataset:
+    """Samples addressed by position, each with a stable id and an optional label.
+
+    Subclasses implement `batch`; the engine asks for consecutive ranges, so a dataset that
+    reads from disk only ever holds one batch in memory.
+
+    Attributes:
+        modality: what the samples are.
+        ids: stable sample ids (str), unique; they seed the per-sample random streams.
+        labels: true labels in sample order (class names or numbers), or None.
+    """
+
+    modality: Modality
+    ids: list[str]
+    labels: npt.NDArray[Any] | None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, start: int, stop: int) -> Any:
+        """Inputs of samples [start, stop) as a batch of this modality."""
+        raise NotImplementedError
+
+    def take(self, indices: Sequence[int]) -> Any:
+        """Inputs of the samples at `indices` (any order) as one batch."""
+        parts = [self.batch(i, i + 1) for i in indices]
+        if self.modality == Modality.TEXT:
+            return [text for part in parts for text in part]
+        return np.concatenate(parts) if parts else self.batch(0, 0)
+
+    def context(self) -> DataContext:
+        """Dataset-level facts perturbations may need (column sds, sample rate)."""
+        return DataContext(self.modality)
+
+    def fingerprint(self) -> str:
+        """Content hash of inputs, ids and labels (first 16 hex digits of SHA-256)."""
+        raise NotImplementedError
+
+
+def _check_ids(ids: Sequence[Any], n: int, where: str) -> list[str]:
+    text_ids = [str(i) for i in ids]
+    if len(text_ids) != n:
+        raise DataError(f"{where}: {len(text_ids)} ids for {n} samples; give one id per sample.")
+    if len(set(text_ids)) != n:
+        seen: set[str] = set()
+        duplicate = next(i for i in text_ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise DataError(f"{where}: sample ids must be unique; {duplicate!r} appears twice.")
+    return text_ids
+
+
+def infer_modality(x: Any) -> Modality:
+    """Guess the modality from the container: list of str is text, 4-D is images, 3-D time
+    series, 2-D tabular (audio must be named explicitly)."""
+    if isinstance(x, list):
+        return Modality.TEXT
+    ndim = np.ndim(x)
+    guess = {4: Modality.IMAGE, 3: Modality.TIMESERIES, 2: Modality.TABULAR}.get(ndim)
+    if guess is None:
+        raise DataError(
+            f"cannot tell the modality of an array of shape {np.shape(x)}: images are "
+            "(n, h, w, c), tabular (n, features), time series (n, t, channels); text is a list "
+            "of str. Name it: modality='audio'."
+        )
+    return guess
+
+
+class ArrayDataset(Dataset):
+    """A dataset held in memory: a numpy array (or list of str) and optional labels and ids.
+
+    Args:
+        x: inputs, batch-first; a list of str for text.
+        labels: true labels, one per sample.
+        ids: stable sample ids; default "0", "1", ... (positions).
+        modality: default inferred from `x`.
+        feature_names: tabular column names.
+        sample_rate_hz: audio sample rate.
+        name: where the data came from, for messages.
+
+    Examples:
+        >>> import numpy as np
+        >>> data = ArrayDataset(np.zeros((3, 2)), labels=[0, 1, 0])
+        >>> len(data), data.modality.value, data.ids
+        (3, 'tabular', ['0', '1', '2'])
+    """
+
+    def __init__(
+        self,
+        x: Any,
+        labels: Sequence[Any] | npt.NDArray[Any] | None = None,
+        *,
+        ids: Sequence[Any] | None = None,
+        modality: Modality | str | None = None,
+        feature_names: Sequence[str] | None = None,
+        sample_rate_hz: int | None = None,
+        name: str = "array data",
+    ) -> None:
+        self.name = name
+        self.modality = Modality(modality) if modality is not None else infer_modality(x)
+        if self.modality == Modality.TEXT:
+            if not isinstance(x, list | tuple) or not all(isinstance(s, str) for s in x):
+                raise DataError(f"{name}: text data must be a list of str.")
+            self.x: Any = list(x)
+        else:
+            self.x = np.asarray(x)
+            if self.x.dtype.kind not in "fiub":
+                raise DataError(f"{name}: inputs must be numeric; got dtype {self.x.dtype}.")
+            if self.modality == Modality.TABULAR and self.x.dtype.kind != "f":
+                self.x = self.x.astype(np.float64)
+        n = len(self.x)
+        self.ids = _check_ids(ids if ids is not None else range(n), n, name)
+        if labels is not None:
+            self.labels = np.asarray(labels)
+            if len(self.labels) != n:
+                raise DataError(f"{name}: {len(self.labels)} labels for {n} samples.")
+        else:
+            self.labels = None
+        self.feature_names = tuple(feature_names) if feature_names is not None else None
+        self.sample_rate_hz = sample_rate_hz
+
+    def batch(self, start: int, stop: int) -> Any:
+        """Inputs of samples [start, stop)."""
+        return self.x[start:stop]
+
+    def take(self, indices: Sequence[int]) -> Any:
+        """Inputs of the samples at `indices`."""
+        if self.modality == Modality.TEXT:
+            return [self.x[i] for i in indices]
+        return self.x[np.asarray(indices, dtype=np.intp)]
+
+    def context(self) -> DataContext:
+        """Column sds over the whole dataset for tabular data; sample rate for audio."""
+        sd = None
+        if self.modality == Modality.TABULAR:
+            sd = np.nanstd(self.x.astype(np.float64), axis=0)
+        return DataContext(
+            self.modality,
+            column_sd=sd,
+            feature_names=self.feature_names,
+            sample_rate_hz=self.sample_rate_hz,
+        )
+
+    def fingerprint(self) -> str:
+        """SHA-256 of inputs, ids and labels."""
+        digest = hashlib.sha256()
+        if self.modality == Modality.TEXT:
+            for text in self.x:
+                digest.update(text.encode())
+                digest.update(b"\0")
+        else:
+            digest.update(str((self.x.shape, self.x.dtype.str)).encode())
+            digest.update(np.ascontiguousarray(self.x).tobytes())
+        digest.update("\0".join(self.ids).encode())
+        if self.labels is not None:
+            digest.update(repr(self.labels.tolist()).encode())
+        return digest.hexdigest()[:16]

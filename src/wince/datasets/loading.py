@@ -1,0 +1,57 @@
+"""Build a dataset from a plan's data section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wince.datasets.base import ArrayDataset, Dataset
+from wince.errors import DataError
+from wince.plan import DataSpec
+
+
+def as_dataset(data: Any, labels: Any = None) -> Dataset:
+    """A `Dataset` from a Dataset, an (x, y) tuple, an array or a list of str."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, tuple) and len(data) == 2 and labels is None:
+        return ArrayDataset(data[0], data[1])
+    return ArrayDataset(data, labels)
+
+
+def load_dataset(spec: DataSpec) -> Dataset:
+    """Read the data a plan names.
+
+    Raises:
+        PlanError: factory not importable.
+        DataError: missing file or unreadable content.
+    """
+    from wince.datasets import readers
+    from wince.models.loading import import_object
+
+    kind, target = spec.source()
+    if kind == "factory":
+        dataset = as_dataset(import_object(target, "data.factory")())
+    else:
+        reader = getattr(readers, f"read_{kind}")
+        dataset = reader(target, spec)
+    if spec.limit is not None and spec.limit < len(dataset):
+        dataset = _first(dataset, spec.limit)
+    return dataset
+
+
+def _first(dataset: Dataset, n: int) -> Dataset:
+    if not isinstance(dataset, ArrayDataset):
+        raise DataError(f"data.limit works on in-memory datasets; {type(dataset).__name__} is not.")
+    labels = dataset.labels[:n] if dataset.labels is not None else None
+    x = dataset.x[:n] if not isinstance(dataset.x, list) else dataset.x[:n]
+    return ArrayDataset(
+        x if not isinstance(x, np.ndarray) else x.copy(),
+        labels,
+        ids=dataset.ids[:n],
+        modality=dataset.modality,
+        feature_names=dataset.feature_names,
+        sample_rate_hz=dataset.sample_rate_hz,
+        name=dataset.name,
+    )

@@ -1,0 +1,1 @@
+"""The engine: expand plans into scenarios, evaluate units, run them on executors."""

@@ -1,0 +1,358 @@
+"""Run a plan: perturb each batch under every trial, predict, compare with the baseline, store.
+
+The unit of work is one batch of samples under all trials of the run. A unit's outcomes are
+computed from the samples alone (per-sample random streams), so any batching, order, executor
+or worker count gives the same rows; a unit is committed as one Parquet segment, so an
+interrupted run resumes at the first unit not yet registered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from wince import perturbations
+from wince.datasets.base import Dataset
+from wince.engine.scenarios import Scenario, Trial, expand, trials
+from wince.errors import DataError, ModelError
+from wince.metrics import outcome_columns
+from wince.models.base import ModelAdapter, Predictions, Task
+from wince.perturbations.base import DataContext, Modality, compose, sample_keys
+from wince.plan import Plan
+from wince.store.store import Store, now
+
+PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "opencv-python-headless",
+            "pillow", "duckdb", "SQLAlchemy")
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """Everything needed to evaluate one unit, independent of where it runs."""
+
+    start: int
+    stop: int
+    x: Any
+    ids: list[str]
+    labels: npt.NDArray[Any] | None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The trials and settings shared by every unit of a run."""
+
+    trials: tuple[Trial, ...]
+    positions: dict[str, int]
+    seed: int
+    context: DataContext
+    task: Task
+    keep_scores: bool = True
+
+
+def wince_version() -> str:
+    """Installed wince version."""
+    try:
+        return metadata.version("wince")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def check_finite(x: Any, ids: Sequence[str], modality: Modality) -> None:
+    """Raise `DataError` naming the samples whose inputs hold NaN or infinity."""
+    if modality == Modality.TEXT or not np.issubdtype(np.asarray(x).dtype, np.floating):
+        return
+    flat = np.asarray(x).reshape(len(x), -1)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        named = [ids[i] for i in np.flatnonzero(bad)[:10]]
+        raise DataError(
+            f"inputs of {int(bad.sum())} sample(s) hold NaN or infinite values, e.g. sample ids "
+            f"{', '.join(map(repr, named))}. Impute or drop them before the analysis."
+        )
+
+
+def _predict(model: ModelAdapter, x: Any, scenario: Scenario, ids: Sequence[str]) -> Predictions:
+    try:
+        return model.predict(x)
+    except ModelError as error:
+        raise ModelError(
+            f"the model failed in scenario {scenario.key} on samples {ids[0]!r}..{ids[-1]!r} "
+            f"({len(ids)} samples): {error}"
+        ) from error
+
+
+def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
+    """Outcomes of one batch of samples under every trial of the run, as an Arrow table."""
+    check_finite(job.x, job.ids, spec.context.modality)
+    keys = sample_keys(job.ids)
+    n = len(job.ids)
+    sample_index = np.arange(job.start, job.stop, dtype=np.int32)
+    baseline: Predictions | None = None
+    parts: list[dict[str, Any]] = []
+    for trial in spec.trials:
+        scenario = trial.scenario
+        if scenario.steps:
+            x = compose(
+                job.x, scenario.steps, seed=spec.seed, trial=trial.index, keys=keys,
+                context=spec.context,
+            )
+            distance = perturbations.get(scenario.steps[0].name)().distance(job.x, x, spec.context)
+        else:
+            x, distance = job.x, np.zeros(n)
+        predictions = _predict(model, x, scenario, job.ids)
+        if baseline is None:
+            if scenario.steps:
+                raise AssertionError("the baseline trial must come first")
+            baseline = predictions
+        columns = outcome_columns(predictions, baseline, job.labels)
+        if spec.keep_scores and predictions.scores is not None:
+            columns["scores"] = predictions.scores.astype(np.float32)
+        columns["distance"] = distance.astype(np.float32)
+        parts.append(
+            {
+                "scenario": scenario.key,
+                "position": spec.positions[scenario.key],
+                "trial": trial.index,
+                **columns,
+            }
+        )
+    return _to_table(parts, sample_index, job)
+
+
+def _to_table(parts: list[dict[str, Any]], sample_index: npt.NDArray[np.int32], job: UnitJob) -> pa.Table:
+    n = len(sample_index)
+    k = len(parts)
+    data: dict[str, Any] = {
+        "scenario": pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(np.arange(k, dtype=np.int32), n)),
+            pa.array([p["scenario"] for p in parts]),
+        ),
+        "position": np.repeat([p["position"] for p in parts], n).astype(np.int32),
+        "trial": np.repeat([p["trial"] for p in parts], n).astype(np.int32),
+        "sample_index": np.tile(sample_index, k),
+        "sample_id": pa.array(job.ids * k, pa.string()),
+    }
+    if job.labels is not None:
+        data["label"] = np.tile(job.labels, k)
+    for column in parts[0]:
+        if column in ("scenario", "position", "trial"):
+            continue
+        stacked = np.concatenate([p[column] for p in parts])
+        if column == "scores":
+            data[column] = pa.FixedSizeListArray.from_arrays(
+                pa.array(stacked.reshape(-1)), stacked.shape[1]
+            )
+        else:
+            data[column] = stacked
+    return pa.table(data)
+
+
+def encode_labels(dataset: Dataset, model: ModelAdapter) -> npt.NDArray[Any] | None:
+    """Dataset labels as class indices (classification) or floats (regression).
+
+    Raises:
+        DataError: a label is not one of the model's classes.
+    """
+    if dataset.labels is None:
+        return None
+    if model.task == Task.REGRESSION:
+        return dataset.labels.astype(np.float64)
+    if model.classes is None:
+        if dataset.labels.dtype.kind not in "iu":
+            raise DataError(
+                "labels are not class indices and the model does not name its classes; "
+                "give the model's classes (plan: model.classes) or integer labels."
+            )
+        return dataset.labels.astype(np.int64)
+    index = {c: i for i, c in enumerate(model.classes)}
+    unknown = [v for v in dataset.labels.tolist() if v not in index]
+    if unknown:
+        raise DataError(
+            f"label {unknown[0]!r} is not one of the model's classes {list(model.classes)[:10]}; "
+            "check the data's label column."
+        )
+    return np.array([index[v] for v in dataset.labels.tolist()], dtype=np.int64)
+
+
+def run_id_for(plan: Plan, model_fingerprint: str, data_fingerprint: str) -> str:
+    """Content address of a run: what determines its outcomes (not batch size or executor)."""
+    identity = plan.model_copy(update={"batch_size": 0, "analysis": None}).digest()
+    versions = {s.name: perturbations.get(s.name).version for s in plan.perturbations}
+    text = json.dumps([identity, model_fingerprint, data_fingerprint, versions, wince_version()])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def lineage(
+    plan: Plan, model: ModelAdapter, dataset: Dataset, *, executor: str, workers: int
+) -> dict[str, Any]:
+    """What a run needs to be reproduced: plan, fingerprints, versions, seeds, host."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "plan": plan.model_dump(mode="json"),
+        "plan_digest": plan.digest(),
+        "model_fingerprint": model.fingerprint(),
+        "model": getattr(model, "label", type(model).__name__),
+        "data_fingerprint": dataset.fingerprint(),
+        "data": getattr(dataset, "name", type(dataset).__name__),
+        "n_samples": len(dataset),
+        "modality": str(dataset.modality),
+        "seed": plan.seed,
+        "repeats": plan.repeats,
+        "batch_size": plan.batch_size,
+        "perturbation_versions": {
+            s.name: perturbations.get(s.name).version for s in plan.perturbations
+        },
+        "wince_version": wince_version(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "pid": os.getpid(),
+        "executor": executor,
+        "workers": workers,
+        "started_at": now(),
+    }
+
+
+def pending_ranges(n: int, batch_size: int, done: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sample ranges not yet covered by completed units, cut into batches."""
+    covered = np.zeros(n, dtype=bool)
+    for start, stop in done:
+        covered[start:stop] = True
+    ranges = []
+    start = 0
+    while start < n:
+        if covered[start]:
+            start += 1
+            continue
+        stop = start
+        while stop < n and not covered[stop] and stop - start < batch_size:
+            stop += 1
+        ranges.append((start, stop))
+        start = stop
+    return ranges
+
+
+def jobs(dataset: Dataset, labels: npt.NDArray[Any] | None, ranges: Sequence[tuple[int, int]]) -> Iterator[UnitJob]:
+    """Unit jobs for the given ranges, reading one batch at a time."""
+    for start, stop in ranges:
+        yield UnitJob(
+            start,
+            stop,
+            dataset.batch(start, stop),
+            dataset.ids[start:stop],
+            labels[start:stop] if labels is not None else None,
+        )
+
+
+def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Scenario], RunSpec]:
+    """Scenarios and the shared run spec for a plan on a model and dataset.
+
+    Raises:
+        DataError: the plan's perturbations do not fit the dataset's modality.
+    """
+    for spec in plan.perturbations:
+        modality = perturbations.get(spec.name).modality
+        if modality != dataset.modality:
+            raise DataError(
+                f"perturbation {spec.name} is for {modality} data but the dataset holds "
+                f"{dataset.modality} data; choose {dataset.modality}.* perturbations "
+                "(`wince perturbations`)."
+            )
+    scenarios = expand(plan)
+    spec = RunSpec(
+        trials=tuple(trials(scenarios, plan.repeats)),
+        positions={s.key: i for i, s in enumerate(scenarios)},
+        seed=plan.seed,
+        context=dataset.context(),
+        task=model.task,
+    )
+    return scenarios, spec
+
+
+def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str, Any]]:
+    """Catalog rows describing scenarios."""
+    return [
+        {
+            "scenario": s.key,
+            "kind": s.kind,
+            "steps": [
+                {"name": st.name, "param": perturbations.get(st.name).magnitude.name,
+                 "value": st.value, "severity": sev, "params": dict(st.params)}
+                for st, sev in zip(s.steps, s.severities, strict=True)
+            ],
+            "severity": s.severity,
+            "trials": repeats if s.stochastic else 1,
+        }
+        for s in scenarios
+    ]
+
+
+def execute(
+    plan: Plan,
+    model: ModelAdapter,
+    dataset: Dataset,
+    store: Store,
+    *,
+    executor: Any,
+    progress: bool = False,
+) -> str:
+    """Run (or resume) a plan and return the run id.
+
+    Completed units are kept whatever happens; a failure marks the run failed, names the
+    scenario and samples, and re-raises.
+    """
+    from wince.engine.executors import ProgressReporter
+
+    scenarios, spec = prepare(plan, model, dataset)
+    labels = encode_labels(dataset, model)
+    run_id = run_id_for(plan, model.fingerprint(), dataset.fingerprint())
+    store.create_run(
+        run_id,
+        name=plan.name,
+        plan_digest=plan.digest(),
+        model_fingerprint=model.fingerprint(),
+        data_fingerprint=dataset.fingerprint(),
+        task=str(model.task),
+        n_samples=len(dataset),
+        lineage=lineage(plan, model, dataset, executor=executor.name, workers=executor.workers),
+        scenarios=scenario_rows(scenarios, plan.repeats),
+    )
+    ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))
+    started = time.perf_counter()
+    reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)
+    try:
+        with reporter:
+            for job, table, seconds in executor.map(model, spec, jobs(dataset, labels, ranges)):
+                store.write_unit(run_id, job.start, job.stop, table, seconds=seconds)
+                reporter.advance()
+    except BaseException as error:
+        store.finish_run(
+            run_id,
+            status="failed",
+            error=f"{type(error).__name__}: {error}",
+            timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
+        )
+        raise
+    store.finish_run(
+        run_id,
+        status="complete",
+        timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
+    )
+    return run_id

@@ -1,0 +1,103 @@
+"""Expand a plan into scenarios and trials: baseline, isolation sweeps, combinations, seeds."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Literal
+
+from wince import perturbations
+from wince.perturbations.base import Step
+from wince.plan import Plan, SweepPoint, resolve_sweep
+
+ScenarioKind = Literal["baseline", "isolation", "combination"]
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One perturbation, or an ordered combination, at fixed magnitudes (baseline: none).
+
+    Attributes:
+        steps: the perturbations applied in order, with physical values.
+        severities: the severity of each step, in [0, 1] (may exceed 1 for physical values
+            beyond the realistic range).
+        kind: baseline, isolation or combination.
+    """
+
+    steps: tuple[Step, ...]
+    severities: tuple[float, ...]
+    kind: ScenarioKind
+
+    @property
+    def key(self) -> str:
+        """Stable readable id, e.g. `image.jpeg(jpeg_quality=70)+image.exposure(exposure_ev=-1)`."""
+        return "+".join(step.key() for step in self.steps) or BASELINE
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether any step draws random numbers (then it gets one trial per repeat)."""
+        return any(perturbations.get(step.name).stochastic for step in self.steps)
+
+    @property
+    def severity(self) -> float:
+        """The scenario's severity: that of its strongest step (0 for the baseline)."""
+        return max(self.severities, default=0.0)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A scenario under one seed index."""
+
+    scenario: Scenario
+    index: int
+
+
+def _step(name: str, point: SweepPoint, params: dict[str, object]) -> Step:
+    return Step(name, point.value, tuple(sorted(params.items())))
+
+
+def expand(plan: Plan) -> list[Scenario]:
+    """All scenarios of a plan in a stable order: baseline, isolation, combinations.
+
+    Sweep points at a perturbation's off value are the baseline and are not repeated.
+    Combinations pair the i-th sweep points of their perturbations (matched severities when
+    the sweeps are given alike), up to the shortest sweep.
+    """
+    sweeps = {
+        spec.name: [(p, spec.params) for p in resolve_sweep(spec)] for spec in plan.perturbations
+    }
+    scenarios = [Scenario((), (), "baseline")]
+    for name, points in sweeps.items():
+        off = perturbations.get(name).magnitude.off
+        scenarios += [
+            Scenario((_step(name, p, params),), (p.severity,), "isolation")
+            for p, params in points
+            if p.value != off
+        ]
+    if plan.combinations == "pairwise":
+        groups = [list(pair) for pair in itertools.combinations(sweeps, 2)]
+    elif plan.combinations == "none":
+        groups = []
+    else:
+        groups = plan.combinations
+    for group in groups:
+        for matched in zip(*(sweeps[name] for name in group), strict=False):
+            steps = tuple(_step(n, p, params) for n, (p, params) in zip(group, matched, strict=True))
+            if all(s.value == perturbations.get(s.name).magnitude.off for s in steps):
+                continue
+            severities = tuple(p.severity for p, _ in matched)
+            scenarios.append(Scenario(steps, severities, "combination"))
+    unique: dict[str, Scenario] = {}
+    for scenario in scenarios:
+        unique.setdefault(scenario.key, scenario)
+    return list(unique.values())
+
+
+def trials(scenarios: list[Scenario], repeats: int) -> list[Trial]:
+    """One trial per deterministic scenario, `repeats` trials (seed indices) per stochastic one."""
+    return [
+        Trial(scenario, index)
+        for scenario in scenarios
+        for index in range(repeats if scenario.stochastic else 1)
+    ]

@@ -1,0 +1,61 @@
+"""The exception tree of wince.
+
+Every error a user can cause is a `WinceError`; the CLI turns it into a one-paragraph message
+and a stable exit code, never a traceback::
+
+    WinceError
+    ├── PlanError(ValueError)       plan file or plan object is invalid
+    ├── ParameterError(ValueError)  a value violates a declared constraint
+    ├── DataError(ValueError)       batch has the wrong shape, dtype or range
+    ├── ModelError                  the model or its backend failed
+    └── StoreError                  results store unreachable or inconsistent
+
+Messages say where (file, field path, object), what was expected, what was received, and how
+to fix it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+
+class WinceError(Exception):
+    """Base class of every error wince raises on purpose."""
+
+
+class PlanError(WinceError, ValueError):
+    """The plan file or plan object is invalid."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+
+
+class ParameterError(WinceError, ValueError):
+    """A value violates a declared constraint (limits, type, unit)."""
+
+
+class DataError(WinceError, ValueError):
+    """A batch or dataset has the wrong shape, dtype, range or content."""
+
+
+class ModelError(WinceError):
+    """The model or its backend failed."""
+
+
+class StoreError(WinceError):
+    """The results store is unreachable or inconsistent."""
+
+
+class RealismWarning(UserWarning):
+    """A magnitude lies inside the hard limits but outside the declared realistic range."""
+
+
+_already_warned: set[str] = set()
+
+
+def warn_unrealistic(message: str) -> None:
+    """Warn once per distinct message that a magnitude is outside its realistic range."""
+    if message not in _already_warned:
+        _already_warned.add(message)
+        warnings.warn(message, RealismWarning, stacklevel=3)

@@ -1,0 +1,90 @@
+"""Build a model adapter from a plan's model section."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from wince.errors import ModelError, PlanError
+from wince.models import as_model
+from wince.models.base import ModelAdapter, Task
+from wince.plan import ModelSpec
+
+
+def import_object(target: str, where: str) -> Any:
+    """The object named by 'module:attribute' (attribute may be dotted).
+
+    Raises:
+        PlanError: malformed target, module not importable, or attribute missing.
+    """
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise PlanError(f"{where}: expected 'module:function'; got {target!r}.")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise PlanError(f"{where}: cannot import module {module_name!r} ({error}).") from None
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise PlanError(f"{where}: module {module_name!r} has no {attribute!r}.")
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_model(spec: ModelSpec) -> ModelAdapter:
+    """Load the model a plan names and wrap it in its adapter.
+
+    Pickle and joblib files run code when loaded: only the path the plan names is loaded.
+
+    Raises:
+        PlanError: the source cannot be found or imported.
+        ModelError: the loaded object is not a usable model.
+    """
+    kind, target = spec.source()
+    task = Task(spec.task) if spec.task else None
+    if kind == "factory":
+        model = as_model(import_object(target, "model.factory")(), task=task)
+    elif kind == "url":
+        from wince.models.http import HttpAdapter
+
+        model = HttpAdapter(
+            target,
+            task=task or Task.CLASSIFICATION,
+            classes=spec.classes,
+            max_batch=spec.max_batch,
+            timeout_s=spec.timeout_s,
+            retries=spec.retries,
+        )
+    else:
+        path = Path(target)
+        if not path.is_file():
+            raise PlanError(f"model.{kind}: no file at {path}; check the path.")
+        if kind == "pickle":
+            import joblib
+
+            try:
+                model = as_model(joblib.load(path), task=task)
+            except (OSError, ValueError, EOFError, ImportError, AttributeError) as error:
+                raise ModelError(f"model.pickle: cannot unpickle {path}: {error}") from None
+        elif kind == "onnx":
+            from wince.models.onnx import OnnxAdapter
+
+            model = OnnxAdapter.from_path(path, task=task or Task.CLASSIFICATION)
+        else:
+            from wince.models.torch import TorchAdapter
+
+            model = TorchAdapter.from_torchscript(path, task=task or Task.CLASSIFICATION)
+    if spec.classes is not None and getattr(model, "classes", None) is None:
+        model.classes = tuple(spec.classes)
+    return model
+
+
+class PlanModelLoader:
+    """Picklable loader of a plan's model, for worker processes."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    def __call__(self) -> ModelAdapter:
+        return load_model(self.spec)

@@ -1,0 +1,75 @@
+"""scikit-learn estimators (and anything with the same predict API) as wince models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wince.errors import ModelError
+from wince.models.base import (
+    Predictions,
+    Task,
+    hash_bytes,
+    predict_in_chunks,
+    softmax,
+)
+
+
+class SklearnAdapter:
+    """A fitted scikit-learn estimator or pipeline.
+
+    Classifiers give probabilities from `predict_proba`; without it, `decision_function`
+    margins turned into pseudo-probabilities (logistic for two classes, softmax otherwise);
+    without either, labels from `predict`. Regressors give `predict` values.
+
+    Args:
+        estimator: a fitted estimator.
+        task: "classification" or "regression"; inferred from `classes_` when omitted.
+        max_batch: largest batch passed to the estimator at once.
+    """
+
+    def __init__(
+        self, estimator: Any, *, task: Task | str | None = None, max_batch: int = 8192
+    ) -> None:
+        self.estimator = estimator
+        has_classes = hasattr(estimator, "classes_")
+        self.task = Task(task) if task is not None else (
+            Task.CLASSIFICATION if has_classes else Task.REGRESSION
+        )
+        if self.task == Task.CLASSIFICATION and not has_classes:
+            raise ModelError(
+                f"scikit-learn {type(estimator).__name__} has no classes_: is it fitted, "
+                "and is it a classifier? Pass task='regression' for a regressor."
+            )
+        self.classes = tuple(estimator.classes_.tolist()) if has_classes else None
+        self.max_batch = max_batch
+        self.label = f"scikit-learn {type(estimator).__name__}"
+
+    def _predict_chunk(self, x: Any) -> Predictions:
+        est = self.estimator
+        if self.task == Task.REGRESSION:
+            return Predictions.from_values(est.predict(x))
+        if hasattr(est, "predict_proba"):
+            return Predictions.from_probabilities(est.predict_proba(x))
+        if hasattr(est, "decision_function"):
+            margin = np.asarray(est.decision_function(x), dtype=np.float64)
+            if margin.ndim == 1:
+                margin = np.stack([-margin, margin], axis=1) / 2.0
+            return Predictions.from_probabilities(softmax(margin))
+        labels = np.asarray(est.predict(x))
+        index = {c: i for i, c in enumerate(self.classes or ())}
+        return Predictions.from_labels([index[v] for v in labels.tolist()])
+
+    def predict(self, x: Any) -> Predictions:
+        """Predict a batch."""
+        return predict_in_chunks(self._predict_chunk, x, self.max_batch, self.label)
+
+    def fingerprint(self) -> str:
+        """Hash of the pickled estimator (its class, parameters and fitted state)."""
+        import joblib
+
+        return hash_bytes(joblib.hash(self.estimator).encode())
+
+    def close(self) -> None:
+        """Nothing to release."""

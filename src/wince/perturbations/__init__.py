@@ -1,0 +1,31 @@
+"""The perturbation library: registry, base classes and the built-in perturbations."""
+
+from wince.perturbations.base import (
+    LEVELS,
+    DataContext,
+    Magnitude,
+    Modality,
+    Perturbation,
+    Rngs,
+    Step,
+    compose,
+    get,
+    register,
+    registry,
+    sample_keys,
+)
+
+__all__ = [
+    "LEVELS",
+    "DataContext",
+    "Magnitude",
+    "Modality",
+    "Perturbation",
+    "Rngs",
+    "Step",
+    "compose",
+    "get",
+    "register",
+    "registry",
+    "sample_keys",
+]

@@ -1,0 +1,369 @@
+"""Perturbation base: magnitudes in physical units, severity, per-sample randomness, registry.
+
+A perturbation is a registered class with a `Magnitude` (its main parameter, in physical
+units, with an off value, a realistic range and hard limits) and an `apply` method that
+transforms a batch. Randomness comes only from `Rngs`: one generator per sample, derived with
+`numpy.random.SeedSequence` from (run seed, perturbation step, trial, sample id). The stream
+does not depend on the magnitude, so a sweep over magnitudes reuses the same random draws
+(common random numbers): curves are smooth, effects are monotone and breaking-point searches
+see one fixed realisation per sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from wince.errors import DataError, ParameterError, warn_unrealistic
+
+Batch = Any  # numpy array (n, ...) for image, audio, tabular, time series; list[str] for text
+
+LEVELS: dict[int, float] = {1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8, 5: 1.0}
+
+
+class Modality(StrEnum):
+    """The kind of input a perturbation or dataset handles."""
+
+    IMAGE = "image"
+    TEXT = "text"
+    AUDIO = "audio"
+    TABULAR = "tabular"
+    TIMESERIES = "timeseries"
+
+
+@dataclass(frozen=True)
+class Magnitude:
+    """The main parameter of a perturbation, declared in physical units.
+
+    Attributes:
+        name: parameter name, ending in its unit (`exposure_ev`, `typo_rate`, `noise_sd`).
+        unit: the unit as a person reads it ("EV", "fraction of characters").
+        off: the value at which the perturbation is the identity.
+        mild: where the realistic range begins (severity moves from `off` through `mild`).
+        severe: the severe end of the realistic range; severity 1.
+        limits: hard bounds; values outside raise `ParameterError`.
+        scale: how severity moves between `off` and `severe`: "linear" or "log".
+        integer: the parameter takes whole numbers only (e.g. JPEG quality).
+    """
+
+    name: str
+    unit: str
+    off: float
+    mild: float
+    severe: float
+    limits: tuple[float, float]
+    scale: Literal["linear", "log"] = "linear"
+    integer: bool = False
+
+    @property
+    def realistic(self) -> tuple[float, float]:
+        """The realistic range as (low, high), whatever the direction of severity."""
+        return (min(self.mild, self.severe), max(self.mild, self.severe))
+
+    def value_at(self, severity: float) -> float:
+        """Physical value at a severity in [0, 1] (0 is `off`, 1 is `severe`)."""
+        if not (isinstance(severity, int | float) and 0.0 <= severity <= 1.0):
+            raise ParameterError(
+                f"{self.name}: severity must be a number in [0, 1]; got {severity!r}. "
+                "Levels 1-5 are severities 0.2, 0.4, 0.6, 0.8, 1.0."
+            )
+        if severity == 0:
+            return self.off
+        if self.scale == "log":
+            value = self.off * (self.severe / self.off) ** severity
+        else:
+            value = self.off + (self.severe - self.off) * severity
+        return float(round(value)) if self.integer else float(value)
+
+    def severity_of(self, value: float) -> float:
+        """Severity that corresponds to a physical value (may fall outside [0, 1])."""
+        if value == self.off:
+            return 0.0
+        if self.scale == "log":
+            return math.log(value / self.off) / math.log(self.severe / self.off)
+        return (value - self.off) / (self.severe - self.off)
+
+    def describe_constraint(self) -> str:
+        """The constraint in words, generated from the declaration."""
+        kind = "a whole number" if self.integer else "a number"
+        low, high = self.limits
+        return f"{self.name} must be {kind} of {self.unit} in [{low:g}, {high:g}]"
+
+    def validate(self, value: object, owner: str) -> float:
+        """Check a physical value against the declaration.
+
+        Raises:
+            ParameterError: not a number, NaN, not whole when `integer`, or outside `limits`.
+        """
+        ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+            value, bool
+        )
+        number = float(value) if ok else math.nan  # type: ignore[arg-type]
+        low, high = self.limits
+        if not ok or math.isnan(number) or not low <= number <= high:
+            raise ParameterError(
+                f"{owner}: {self.describe_constraint()}; got {value!r}. Try {self.mild:g}."
+            )
+        if self.integer and number != round(number):
+            raise ParameterError(
+                f"{owner}: {self.describe_constraint()}; got {value!r}. Try {round(number)}."
+            )
+        realistic_low, realistic_high = self.realistic
+        outside = not realistic_low <= number <= realistic_high
+        if outside and number != self.off:
+            warn_unrealistic(
+                f"{owner}: {self.name}={number:g} {self.unit} is outside the realistic range "
+                f"[{realistic_low:g}, {realistic_high:g}]; results will be flagged as unrealistic."
+            )
+        return number
+
+
+def _key_words(text: str) -> tuple[int, int]:
+    """Two 32-bit words of a stable hash of `text` (for SeedSequence spawn keys)."""
+    digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return digest & 0xFFFFFFFF, digest >> 32
+
+
+def sample_keys(sample_ids: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """Stable 64-bit keys of sample ids, from which per-sample random streams derive."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+            for i in sample_ids
+        ],
+        dtype=np.uint64,
+    )
+
+
+@dataclass(frozen=True)
+class Rngs(Sequence[np.random.Generator]):
+    """One random generator per sample, created lazily.
+
+    Generator i is `Generator(PCG64(SeedSequence(seed, spawn_key=(step, trial, sample i))))`,
+    so sample i draws the same numbers whatever batch it is in, in any order, on any worker.
+
+    Args:
+        seed: the run seed (non-negative integer).
+        step: the perturbation step the stream belongs to (its registry name and position).
+        trial: the trial (repeat) index, 0-based.
+        keys: 64-bit sample keys from `sample_keys`.
+    """
+
+    seed: int
+    step: str
+    trial: int
+    keys: npt.NDArray[np.uint64]
+    _cache: dict[int, np.random.Generator] = field(default_factory=dict, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return Rngs(self.seed, self.step, self.trial, self.keys[index])
+        i = int(index)
+        if i not in self._cache:
+            key = int(self.keys[i])
+            spawn_key = (*_key_words(self.step), self.trial, key & 0xFFFFFFFF, key >> 32)
+            sequence = np.random.SeedSequence(self.seed, spawn_key=spawn_key)
+            self._cache[i] = np.random.Generator(np.random.PCG64(sequence))
+        return self._cache[i]
+
+    def __iter__(self) -> Iterator[np.random.Generator]:
+        return (self[i] for i in range(len(self)))
+
+    def take(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> Rngs:
+        """The generators of the samples at `indices`, in that order (fresh, not yet drawn)."""
+        return Rngs(self.seed, self.step, self.trial, self.keys[np.asarray(indices)])
+
+    @classmethod
+    def for_samples(
+        cls, sample_ids: Sequence[str], *, seed: int = 0, step: str = "", trial: int = 0
+    ) -> Rngs:
+        """Generators for the given sample ids (the runner's derivation; handy in tests)."""
+        return cls(seed, step, trial, sample_keys(sample_ids))
+
+
+@dataclass(frozen=True)
+class DataContext:
+    """Dataset-level facts a perturbation may need; never derived from the batch itself.
+
+    Attributes:
+        modality: the dataset's modality.
+        column_sd: tabular: standard deviation of each column over the dataset (sd units).
+        feature_names: tabular: column names.
+        sample_rate_hz: audio: samples per second.
+    """
+
+    modality: Modality
+    column_sd: npt.NDArray[np.float64] | None = None
+    feature_names: tuple[str, ...] | None = None
+    sample_rate_hz: int | None = None
+
+
+class Perturbation:
+    """A named, versioned, deterministic transform of a batch of one modality.
+
+    Subclasses declare the class constants and implement `apply`. Call an instance through
+    `perturb` (validates the value and batch, returns the input unchanged at `off`).
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[Modality]
+    version: ClassVar[int]
+    stochastic: ClassVar[bool]
+    magnitude: ClassVar[Magnitude]
+    preserves_shape: ClassVar[bool] = True
+    distance_unit: ClassVar[str] = ""
+
+    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Transform the batch; `value` is already validated and differs from `off`."""
+        raise NotImplementedError
+
+    def distance(
+        self, original: Batch, perturbed: Batch, context: DataContext
+    ) -> npt.NDArray[np.float64]:
+        """Per-sample distance between original and perturbed, in `distance_unit`."""
+        raise NotImplementedError
+
+    def check_batch(self, x: Batch) -> None:
+        """Raise `DataError` if `x` is not a batch of this modality."""
+        raise NotImplementedError
+
+    def validate(self, value: object) -> float:
+        """Validate a physical value against the declared magnitude."""
+        return self.magnitude.validate(value, self.name)
+
+    def at_severity(self, severity: float) -> float:
+        """Physical value at a severity in [0, 1]."""
+        return self.magnitude.value_at(severity)
+
+    def perturb(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext | None = None
+    ) -> Batch:
+        """Apply the perturbation at a physical value to a batch, never mutating `x`.
+
+        Raises:
+            ParameterError: `value` violates the declared magnitude.
+            DataError: `x` is not a batch of this modality, or `rngs` does not match it.
+        """
+        number = self.validate(value)
+        self.check_batch(x)
+        if len(rngs) != len(x):
+            raise DataError(f"{self.name}: got {len(rngs)} generators for {len(x)} samples.")
+        if number == self.magnitude.off:
+            return list(x) if isinstance(x, list) else x.copy()
+        return self.apply(x, number, rngs, context or DataContext(self.modality))
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """Machine-readable description: name, version, modality and parameters with units."""
+        m = cls.magnitude
+        return {
+            "name": cls.name,
+            "version": cls.version,
+            "modality": str(cls.modality),
+            "stochastic": cls.stochastic,
+            "summary": (cls.__doc__ or "").strip().splitlines()[0],
+            "params": [
+                {
+                    "name": m.name,
+                    "unit": m.unit,
+                    "limits": list(m.limits),
+                    "realistic": list(m.realistic),
+                    "off": m.off,
+                    "mild": m.mild,
+                    "severe": m.severe,
+                }
+            ],
+        }
+
+
+_REGISTRY: dict[str, type[Perturbation]] = {}
+
+
+def register(cls: type[Perturbation]) -> type[Perturbation]:
+    """Class decorator adding a perturbation to the registry under its `name`."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"perturbation {cls.name!r} is registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Perturbation]]:
+    """All registered perturbations by name (a copy)."""
+    _load_builtin_modules()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> type[Perturbation]:
+    """The perturbation class registered under `name`.
+
+    Raises:
+        ParameterError: unknown name, with the closest registered names as a hint.
+    """
+    known = registry()
+    if name in known:
+        return known[name]
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+    close += [k for k in known if k.split(".", 1)[-1] == name and k not in close]
+    hint = f" — did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ParameterError(
+        f"unknown perturbation {name!r}{hint} Run `wince perturbations` for the list."
+    )
+
+
+def _load_builtin_modules() -> None:
+    from wince.perturbations import image, tabular, text  # noqa: F401  (registers classes)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One perturbation at one physical value inside a scenario."""
+
+    name: str
+    value: float
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def key(self) -> str:
+        """Readable, stable identifier, e.g. `image.jpeg(jpeg_quality=70)`."""
+        extra = "".join(f",{k}={v}" for k, v in self.params)
+        return f"{self.name}({get(self.name).magnitude.name}={self.value:g}{extra})"
+
+
+def build(step: Step) -> Perturbation:
+    """Instantiate the perturbation of a step with its extra parameters."""
+    return get(step.name)(**dict(step.params))
+
+
+def compose(
+    x: Batch,
+    steps: Sequence[Step],
+    *,
+    seed: int,
+    trial: int,
+    keys: npt.NDArray[np.uint64],
+    context: DataContext,
+) -> Batch:
+    """Apply steps in order; each step draws from a stream named after its perturbation.
+
+    The stream name holds the perturbation (and its occurrence, should a scenario repeat it),
+    not the value nor the position, so a perturbation sees the same draws for a given sample
+    and trial in a sweep, alone or in a combination (common random numbers).
+    """
+    seen: dict[str, int] = {}
+    for step in steps:
+        occurrence = seen.get(step.name, 0)
+        seen[step.name] = occurrence + 1
+        rngs = Rngs(seed, f"{step.name}#{occurrence}", trial, keys)
+        x = build(step).perturb(x, step.value, rngs, context)
+    return x

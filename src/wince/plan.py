@@ -1,0 +1,333 @@
+"""The plan: what to perturb, how much, on which model and data — loaded from YAML.
+
+A plan names the model and data (or they are passed in Python), the perturbations with
+their sweeps (severities in [0, 1], levels 1-5 or physical values), the combinations, the
+number of repeats (seeds) and the batch size. Loading collects every problem with its field
+path and a hint, so one `wince plan validate` shows them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from wince import perturbations
+from wince.errors import ParameterError, PlanError, RealismWarning
+from wince.perturbations.base import LEVELS
+
+METRICS = (
+    "accuracy",
+    "flip_rate",
+    "confidence_change",
+    "true_class_prob_change",
+    "prediction_shift_jsd",
+    "ece",
+    "mae",
+    "rmse",
+    "relative_change",
+)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Spec):
+    """How to load the model: exactly one of the source fields.
+
+    Unpickling runs code: `pickle` loads only the file the plan names; use it for files you
+    trust.
+    """
+
+    factory: str | None = Field(None, description="Python factory 'module:function'")
+    pickle: str | None = Field(None, description="joblib or pickle file of a fitted estimator")
+    onnx: str | None = None
+    torchscript: str | None = None
+    url: str | None = Field(None, description="HTTP JSON endpoint")
+    task: Literal["classification", "regression"] | None = None
+    classes: list[Any] | None = None
+    max_batch: int = Field(4096, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+    def source(self) -> tuple[str, str]:
+        """The (kind, target) pair of the one source given."""
+        given = [(k, v) for k in SOURCES_MODEL if (v := getattr(self, k)) is not None]
+        return given[0]
+
+
+SOURCES_MODEL = ("factory", "pickle", "onnx", "torchscript", "url")
+SOURCES_DATA = ("factory", "npz", "csv", "parquet", "images", "text", "jsonl", "wav")
+
+
+class DataSpec(_Spec):
+    """Where the data comes from: exactly one of the source fields."""
+
+    factory: str | None = None
+    npz: str | None = None
+    csv: str | None = None
+    parquet: str | None = None
+    images: str | None = Field(None, description="folder of images, labels from subfolders")
+    text: str | None = Field(None, description="text file, one sample per line")
+    jsonl: str | None = None
+    wav: str | None = Field(None, description="folder of WAV files, labels from subfolders")
+    label: str | None = Field(None, description="label column, field or npz key")
+    id: str | None = Field(None, description="sample id column or field")
+    inputs: str | None = Field(None, description="npz key of the inputs or JSONL text field")
+    features: list[str] | None = None
+    limit: int | None = Field(None, ge=1, description="use the first N samples only")
+
+    def source(self) -> tuple[str, str]:
+        """The (kind, target) pair of the one source given."""
+        given = [(k, v) for k in SOURCES_DATA if (v := getattr(self, k)) is not None]
+        return given[0]
+
+
+class PerturbationSpec(_Spec):
+    """One perturbation and its sweep: severities, levels or physical values (one of them)."""
+
+    name: str
+    severities: list[float] | None = None
+    levels: list[int] | None = None
+    values: list[float] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("severities", "values", "levels", mode="before")
+    @classmethod
+    def _single_to_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+
+class AnalysisSpec(_Spec):
+    """How strict the verdicts are: tolerances and the significance level."""
+
+    tolerance: dict[str, float] = Field(
+        default_factory=lambda: {"flip_rate": 0.02, "accuracy": 0.01},
+        description="largest change of a metric that still counts as robust",
+    )
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh"] = "holm"
+    bootstrap: int = Field(1000, ge=100)
+
+
+class Plan(_Spec):
+    """A perturbation analysis plan.
+
+    Examples:
+        >>> plan = Plan.model_validate({
+        ...     "name": "demo", "perturbations": [{"name": "image.jpeg", "levels": [1, 3, 5]}]})
+        >>> [round(p.value) for p in resolve_sweep(plan.perturbations[0])]
+        [86, 58, 20]
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    model: ModelSpec | None = None
+    data: DataSpec | None = None
+    perturbations: list[PerturbationSpec] = Field(min_length=1)
+    combinations: Literal["none", "pairwise"] | list[list[str]] = "none"
+    repeats: int = Field(3, ge=1, le=1000, description="seeds per stochastic scenario")
+    seed: int = Field(0, ge=0)
+    batch_size: int = Field(256, ge=1)
+    metrics: list[str] = Field(default_factory=lambda: list(METRICS))
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+
+    def digest(self) -> str:
+        """Hash of the plan's content (sorted JSON), for lineage and run ids."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One magnitude of a perturbation: physical value and the severity it corresponds to."""
+
+    value: float
+    severity: float
+
+
+def resolve_sweep(spec: PerturbationSpec) -> list[SweepPoint]:
+    """Physical values and severities of a perturbation's sweep (levels 1-5 by default).
+
+    Raises:
+        ParameterError: unknown perturbation, severity outside [0, 1], unknown level, or a
+            value outside the hard limits.
+    """
+    cls = perturbations.get(spec.name)
+    magnitude = cls.magnitude
+    if spec.values is not None:
+        return [
+            SweepPoint(v, magnitude.severity_of(v))
+            for v in (magnitude.validate(v, spec.name) for v in spec.values)
+        ]
+    if spec.levels is not None:
+        unknown = [level for level in spec.levels if level not in LEVELS]
+        if unknown:
+            raise ParameterError(f"{spec.name}: levels are 1-5; got {unknown[0]!r}.")
+        severities = [LEVELS[level] for level in spec.levels]
+    else:
+        severities = spec.severities if spec.severities is not None else list(LEVELS.values())
+    return [SweepPoint(magnitude.value_at(s), float(s)) for s in severities]
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _hint_for_extra(loc: tuple[int | str, ...], model: type[BaseModel]) -> str:
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        annotation = getattr(field, "annotation", None)
+        args = getattr(annotation, "__args__", ()) or (annotation,)
+        current = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if current is None:
+            return ""
+    if current is None or not hasattr(current, "model_fields"):
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(current.model_fields), n=1)
+    if close:
+        return f" — did you mean {close[0]!r}?"
+    return f" Known fields: {', '.join(current.model_fields)}."
+
+
+def _pydantic_problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        where = _path(loc) or "plan"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown field{_hint_for_extra(loc, Plan)}")
+        else:
+            problems.append(f"{where}: {item['msg']} (got {item.get('input')!r})")
+    return problems
+
+
+def _semantic_problems(plan: Plan) -> list[str]:
+    problems = []
+    for section, spec, sources in (
+        ("model", plan.model, SOURCES_MODEL),
+        ("data", plan.data, SOURCES_DATA),
+    ):
+        if spec is None:
+            continue
+        given = [k for k in sources if getattr(spec, k) is not None]
+        if len(given) != 1:
+            problems.append(
+                f"{section}: give exactly one source of {', '.join(sources)}; got "
+                f"{', '.join(given) or 'none'}."
+            )
+    names = []
+    for i, spec in enumerate(plan.perturbations):
+        where = f"perturbations[{i}]"
+        given = [k for k in ("severities", "levels", "values") if getattr(spec, k) is not None]
+        if len(given) > 1:
+            problems.append(f"{where}: give one of severities, levels or values; got {given}.")
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RealismWarning)
+                points = resolve_sweep(spec)
+                perturbations.get(spec.name)(**spec.params)
+        except (ParameterError, TypeError) as error:
+            problems.append(f"{where}: {error}")
+            continue
+        if not points:
+            problems.append(f"{where}: the sweep is empty; give at least one magnitude.")
+        names.append(spec.name)
+    if isinstance(plan.combinations, list):
+        for i, combo in enumerate(plan.combinations):
+            missing = [n for n in combo if n not in names]
+            if missing or len(combo) < 2:
+                problems.append(
+                    f"combinations[{i}]: a combination lists two or more perturbations of the "
+                    f"plan; {missing or combo} is not. Plan perturbations: {names}."
+                )
+    unknown_metrics = [m for m in plan.metrics if m not in METRICS]
+    for m in unknown_metrics:
+        close = difflib.get_close_matches(m, METRICS, n=1)
+        hint = f" — did you mean {close[0]!r}?" if close else f" Known: {', '.join(METRICS)}."
+        problems.append(f"metrics: unknown metric {m!r}{hint}")
+    return problems
+
+
+def parse_plan(raw: Any, *, source: str = "plan", base_dir: Path | None = None) -> Plan:
+    """Validate a plan from a mapping, collecting every problem.
+
+    Relative file paths in the model and data sections are resolved against `base_dir`.
+
+    Raises:
+        PlanError: listing each problem as `<source> <field path>: <what and how to fix>`.
+    """
+    if not isinstance(raw, dict):
+        raise PlanError(f"{source}: a plan is a mapping of fields (name, perturbations, ...).")
+    try:
+        plan = Plan.model_validate(raw)
+    except ValidationError as error:
+        problems = [f"{source} {p}" for p in _pydantic_problems(error)]
+        raise PlanError("\n".join(problems), problems=problems) from None
+    problems = [f"{source} {p}" for p in _semantic_problems(plan)]
+    if problems:
+        raise PlanError("\n".join(problems), problems=problems)
+    if base_dir is not None:
+        plan = _resolve_paths(plan, base_dir)
+    return plan
+
+
+def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
+    updates: dict[str, Any] = {}
+    for section, fields in (("model", ("pickle", "onnx", "torchscript")), ("data", SOURCES_DATA)):
+        spec = getattr(plan, section)
+        if spec is None:
+            continue
+        changed = {
+            f: str((base_dir / v).resolve())
+            for f in fields
+            if f != "factory" and (v := getattr(spec, f)) is not None and not Path(v).is_absolute()
+        }
+        if changed:
+            updates[section] = spec.model_copy(update=changed)
+    return plan.model_copy(update=updates) if updates else plan
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Load and validate a YAML plan file (safe loading only).
+
+    Raises:
+        PlanError: missing file, YAML syntax error (with line number) or invalid content.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PlanError(f"{path}: cannot read the plan file ({error.strerror}).") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise PlanError(f"{path}{where}: YAML syntax error: {problem}.") from None
+    return parse_plan(raw, source=str(path), base_dir=path.parent)
+
+
+def as_plan(plan: Plan | dict[str, Any] | str | Path) -> Plan:
+    """A `Plan` from a Plan, a mapping or a YAML file path."""
+    if isinstance(plan, Plan):
+        return plan
+    if isinstance(plan, dict):
+        return parse_plan(plan)
+    return load_plan(plan)
