@@ -27,13 +27,14 @@ def load_dataset(spec: DataSpec) -> Dataset:
         PlanError: factory not importable.
         DataError: missing file or unreadable content.
     """
-    from wince.datasets import readers
     from wince.models.loading import import_object
 
     kind, target = spec.source()
     if kind == "factory":
         dataset = as_dataset(import_object(target, "data.factory")())
     else:
+        from wince.datasets import readers
+
         reader = getattr(readers, f"read_{kind}")
         dataset = reader(target, spec)
     if spec.limit is not None and spec.limit < len(dataset):

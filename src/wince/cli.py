@@ -1,0 +1,267 @@
+"""The `wince` command.
+
+Exit codes are stable: 0 ok, 1 a check found a failure, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wince.errors import PlanError, WinceError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="wince",
+    help="Systematic perturbation analysis: how your model reacts to small, realistic changes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+plan_app = typer.Typer(help="Check and inspect plan files.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store: a folder, or a SQLAlchemy URL of the catalog (default $WINCE_STORE or .wince).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def user_errors(command: F) -> F:
+    """Turn wince errors into a one-paragraph message and exit code 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PlanError as error:
+            err.print(f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):")
+            for problem in error.problems:
+                err.print(f"  - {problem}", markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except WinceError as error:
+            err.print(f"[bold red]error:[/] {type(error).__name__}: ", end="")
+            err.print(str(error), markup=False, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: completed work is kept; run the same command to resume.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+def _fmt(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.3f}"
+
+
+@app.command()
+@user_errors
+def perturbations(json_output: JsonOption = False) -> None:
+    """List the perturbation library: names, versions, units and realistic ranges."""
+    from wince.perturbations import registry
+
+    described = [cls.describe() for cls in registry().values()]
+    if json_output:
+        _json(described)
+        return
+    table = Table(title="wince perturbations")
+    for column in ("name", "v", "parameter", "unit", "off", "realistic", "limits", "effect"):
+        table.add_column(column)
+    for d in described:
+        p = d["params"][0]
+        table.add_row(
+            d["name"],
+            str(d["version"]),
+            p["name"],
+            p["unit"],
+            f"{p['off']:g}",
+            f"{p['realistic'][0]:g} .. {p['realistic'][1]:g}",
+            f"{p['limits'][0]:g} .. {p['limits'][1]:g}",
+            d["summary"],
+        )
+    out.print(table)
+
+
+@plan_app.command("validate")
+@user_errors
+def plan_validate(path: Annotated[Path, typer.Argument(help="Plan file (YAML).")]) -> None:
+    """Check a plan file and list every problem with its field path and a hint."""
+    from wince.engine.scenarios import expand, trials
+    from wince.plan import load_plan
+
+    plan = load_plan(path)
+    scenarios = expand(plan)
+    n_trials = len(trials(scenarios, plan.repeats))
+    out.print(
+        f"{path}: valid — {len(plan.perturbations)} perturbation(s), {len(scenarios)} "
+        f"scenarios, {n_trials} trials per sample."
+    )
+
+
+@app.command()
+@user_errors
+def run(
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML).")],
+    store: StoreOption = None,
+    executor: Annotated[
+        str, typer.Option(help="Where to evaluate: local (in-process) or process (worker pool).")
+    ] = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes for --executor process.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a plan (or resume it where it stopped) and store every outcome."""
+    from wince.api import analyze
+
+    result = analyze(
+        plan=plan_path,
+        store=store,
+        executor=executor,
+        workers=workers,
+        progress=progress and not json_output and sys.stderr.isatty(),
+    )
+    record = result.record
+    if json_output:
+        _json({"run_id": result.id, "status": record["status"], "store": result.store.url})
+        return
+    timings = record["lineage"].get("timings", {})
+    out.print(
+        f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples, "
+        f"{timings.get('wall_s', 0):.1f} s. Next: wince show {result.id}"
+    )
+
+
+@app.command()
+@user_errors
+def runs(store: StoreOption = None, json_output: JsonOption = False) -> None:
+    """List stored runs, newest first."""
+    from wince.store import open_store
+
+    frame = open_store(store).list_runs()
+    if json_output:
+        _json(frame.to_dict(orient="records"))
+        return
+    table = Table(title=f"runs ({len(frame)})")
+    for column in ("run_id", "name", "status", "created_at", "task", "n_samples"):
+        table.add_column(column)
+    for row in frame.itertuples():
+        table.add_row(
+            row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)
+        )
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")],
+    store: StoreOption = None,
+    metric: Annotated[
+        list[str] | None, typer.Option(help="Metrics to show (default: the plan's).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show a run's scenario x metric table with 95% intervals."""
+    from wince.api import Run
+    from wince.store import open_store
+
+    opened = open_store(store)
+    result = Run(opened, opened.resolve(run_ref))
+    summary = result.summary()
+    if metric:
+        summary = summary[summary["metric"].isin(metric)]
+    if json_output:
+        _json({"run_id": result.id, "rows": summary.to_dict(orient="records")})
+        return
+    wide = summary.pivot_table(
+        index=["scenario"], columns="metric", values=["value", "low", "high"], sort=False
+    )
+    metrics = list(dict.fromkeys(summary["metric"]))
+    table = Table(title=f"run {result.id} — {result.record['name']} (95% intervals)")
+    table.add_column("scenario")
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for scenario in dict.fromkeys(summary["scenario"]):
+        cells = [
+            f"{_fmt(wide.loc[scenario, ('value', m)])} "
+            f"[{_fmt(wide.loc[scenario, ('low', m)])}, {_fmt(wide.loc[scenario, ('high', m)])}]"
+            if ("value", m) in wide.columns
+            else "-"
+            for m in metrics
+        ]
+        table.add_row(scenario, *cells)
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def export(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")],
+    parquet: Annotated[Path, typer.Option("--parquet", help="Folder to write outcomes.parquet.")],
+    store: StoreOption = None,
+) -> None:
+    """Export a run's outcomes as one tidy Parquet dataset (with scenario kind and severity)."""
+    from wince.api import Run
+    from wince.store import open_store
+
+    opened = open_store(store)
+    result = Run(opened, opened.resolve(run_ref))
+    frame = result.outcomes().merge(
+        result.scenarios()[["scenario", "kind", "severity"]], on="scenario", how="left"
+    )
+    frame.insert(0, "run_id", result.id)
+    parquet.mkdir(parents=True, exist_ok=True)
+    target = parquet / "outcomes.parquet"
+    frame.to_parquet(target, index=False)
+    out.print(f"wrote {len(frame)} outcomes to {target}")
+
+
+@app.command()
+@user_errors
+def demo(
+    store: StoreOption = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(
+        "wince-demo"
+    ),
+    executor: Annotated[str, typer.Option(help="local or process.")] = "local",
+) -> None:
+    """Run the offline demo: digits images and breast-cancer tables, stored and summarised."""
+    from wince.demo.run import run_demo
+
+    run_demo(store=store, out_dir=out_dir, executor=executor, console=out)
+
+
+def main() -> None:
+    """Entry point of the `wince` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def wince(*args, cwd=None):
+    result = subprocess.run(
+        [sys.executable, "-m", "wince.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )
+    return result
+
+
+def plan_file(tmp_path, body):
+    path = tmp_path / "plan.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+DIGITS = """\
+name: cli-test
+model: {factory: "wince.demo.models:digits_classifier"}
+data: {factory: "wince.demo.models:digits_data", limit: 60}
+perturbations:
+  - {name: image.jpeg, levels: [1, 5]}
+repeats: 1
+"""
+
+
+def assert_user_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_perturbations_json_lists_params_with_units_and_ranges():
+    result = wince("perturbations", "--json")
+    assert result.returncode == 0
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    jpeg = listed["image.jpeg"]
+    assert jpeg["modality"] == "image" and jpeg["version"] >= 1
+    (param,) = jpeg["params"]
+    assert param["name"] == "jpeg_quality"
+    assert param["limits"] == [1.0, 100.0] and param["off"] == 100.0
+    assert param["realistic"] == [20.0, 90.0]
+    assert {"name", "unit", "limits", "realistic", "off"} <= set(param)
+
+
+def test_run_show_runs_and_export_round_trip(tmp_path):
+    store = tmp_path / "store"
+    plan = plan_file(tmp_path, DIGITS)
+    ran = wince("run", plan, "--store", store, "--json")
+    assert ran.returncode == 0, ran.stderr
+    run_id = json.loads(ran.stdout)["run_id"]
+    listed = json.loads(wince("runs", "--store", store, "--json").stdout)
+    assert [r["run_id"] for r in listed] == [run_id]
+    assert listed[0]["status"] == "complete" and listed[0]["n_samples"] == 60
+    shown = json.loads(wince("show", run_id[:6], "--store", store, "--json").stdout)
+    rows = {(r["scenario"], r["metric"]): r for r in shown["rows"]}
+    baseline_flips = rows[("baseline", "flip_rate")]
+    assert baseline_flips["value"] == 0.0
+    accuracy = rows[("image.jpeg(jpeg_quality=20)", "accuracy")]
+    assert accuracy["low"] <= accuracy["value"] <= accuracy["high"]
+    exported = wince("export", "latest", "--store", store, "--parquet", tmp_path / "out")
+    assert exported.returncode == 0, exported.stderr
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "out" / "outcomes.parquet")
+    assert len(frame) == 60 * 3
+    assert set(frame["kind"]) == {"baseline", "isolation"}
+    assert (frame["run_id"] == run_id).all()
+
+
+def test_unknown_perturbation_is_a_one_paragraph_usage_error(tmp_path):
+    plan = plan_file(tmp_path, DIGITS.replace("image.jpeg", "jpg"))
+    assert_user_error(wince("plan", "validate", plan), "perturbations[0]", "image.jpeg")
+    assert_user_error(wince("run", plan, "--store", tmp_path / "s"), "unknown perturbation")
+
+
+def test_magnitude_outside_hard_limits_is_a_usage_error(tmp_path):
+    plan = plan_file(tmp_path, DIGITS.replace("levels: [1, 5]", "values: [0]"))
+    assert_user_error(wince("plan", "validate", plan), "jpeg_quality", "[1, 100]", "got 0")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    plan = plan_file(tmp_path, "name: x\nperturbations: [\n  {name: a\n")
+    assert_user_error(wince("plan", "validate", plan), "YAML syntax error", "line")
+
+
+def test_data_that_does_not_fit_the_model_is_a_usage_error(tmp_path):
+    body = DIGITS.replace(
+        'data: {factory: "wince.demo.models:digits_data", limit: 60}',
+        'data: {factory: "wince.demo.models:breast_cancer_data"}',
+    ).replace("image.jpeg, levels: [1, 5]", "tabular.gaussian_noise, levels: [1]")
+    result = wince("run", plan_file(tmp_path, body), "--store", tmp_path / "s")
+    assert_user_error(result, "ModelError", "baseline")
+
+
+def test_missing_run_is_a_usage_error(tmp_path):
+    wince("run", plan_file(tmp_path, DIGITS), "--store", tmp_path / "s", "--json")
+    assert_user_error(wince("show", "nope", "--store", tmp_path / "s"), "no run 'nope'")
+
+
+@pytest.mark.parametrize("args", [("run",), ("show",), ("frobnicate",)])
+def test_usage_mistakes_exit_with_2(args):
+    assert wince(*args).returncode == 2
