@@ -72,8 +72,8 @@ def test_run_show_runs_and_export_round_trip(tmp_path):
     import pandas as pd
 
     frame = pd.read_parquet(tmp_path / "out" / "outcomes.parquet")
-    assert len(frame) == 60 * 3
-    assert set(frame["kind"]) == {"baseline", "isolation"}
+    assert len(frame) == 60 * 4
+    assert set(frame["kind"]) == {"baseline", "identity", "isolation"}
     assert (frame["run_id"] == run_id).all()
 
 

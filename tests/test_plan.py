@@ -128,7 +128,7 @@ def test_expansion_gives_baseline_isolation_and_matched_pairs():
     scenarios = expand(plan)
     kinds = [s.kind for s in scenarios]
     # severity 0 is the baseline: not repeated as isolation nor as an all-off combination
-    assert kinds == ["baseline"] + ["isolation"] * 4 + ["combination"] * 2
+    assert kinds == ["baseline", "identity"] + ["isolation"] * 4 + ["combination"] * 2
     pair = scenarios[-1]
     assert [s.name for s in pair.steps] == ["image.exposure", "image.gaussian_noise"]
     assert pair.severities == (1.0, 1.0)
@@ -137,6 +137,7 @@ def test_expansion_gives_baseline_isolation_and_matched_pairs():
         counts[trial.scenario.key] = counts.get(trial.scenario.key, 0) + 1
     # deterministic exposure: one trial; anything with noise: one per repeat
     assert counts["baseline"] == 1
+    assert counts["identity"] == 4
     assert counts["image.exposure(exposure_ev=-1.5)"] == 1
     assert counts["image.gaussian_noise(noise_sd_pct=4)"] == 4
     assert counts[pair.key] == 4

@@ -135,6 +135,11 @@ class Plan(_Spec):
     perturbations: list[PerturbationSpec] = Field(min_length=1)
     combinations: Literal["none", "pairwise"] | list[list[str]] = "none"
     repeats: int = Field(3, ge=1, le=1000, description="seeds per stochastic scenario")
+    noise_floor: bool = Field(
+        True,
+        description="predict the unperturbed input again once per repeat, to measure the "
+        "model's own nondeterminism",
+    )
     seed: int = Field(0, ge=0)
     batch_size: int = Field(256, ge=1)
     metrics: list[str] = Field(default_factory=lambda: list(METRICS))

@@ -130,8 +130,8 @@ def test_model_failure_names_scenario_and_samples_and_keeps_completed_units(tmp_
         "batch_size": 10,
     }
     store = open_store(str(tmp_path / "s"))
-    # two trials per unit (baseline + noise): 5 calls = 2 units done, then a failure
-    model = CallableAdapter(failing_after(5), fingerprint="f")
+    # three trials per unit (baseline, identity, noise): 2 units = 6 calls, then unit 3 fails on noise
+    model = CallableAdapter(failing_after(8), fingerprint="f")
     with pytest.raises(ModelError) as info:
         wince.analyze(model, (x, np.zeros(40, int)), plan, store=store)
     message = str(info.value)
@@ -145,7 +145,7 @@ def test_model_failure_names_scenario_and_samples_and_keeps_completed_units(tmp_
     run = wince.analyze(healthy, (x, np.zeros(40, int)), plan, store=store)
     assert run.record["status"] == "complete"
     assert store.completed_units(run_id) == [(0, 10), (10, 20), (20, 30), (30, 40)]
-    assert len(run.outcomes()) == 80
+    assert len(run.outcomes()) == 120
 
 
 SLOW_MODULE = """
@@ -213,6 +213,6 @@ def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_rows(tmp_pat
     a_store, b_store = open_store(str(killed_store)), open_store(str(tmp_path / "clean"))
     (run_id,) = a_store.list_runs()["run_id"]
     a, b = a_store.outcomes(run_id), b_store.outcomes(run_id)
-    assert len(a) == 240 * 5
+    assert len(a) == 240 * (1 + 2 + 2 * 2)
     assert not a.duplicated(["scenario", "trial", "sample_index"]).any()
     pd.testing.assert_frame_equal(a, b)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from wince import perturbations
 from wince.datasets.base import Dataset
-from wince.engine.scenarios import Scenario, Trial, expand, trials
+from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError
 from wince.metrics import outcome_columns
 from wince.models.base import ModelAdapter, Predictions, Task
@@ -112,7 +112,7 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
             x, distance = job.x, np.zeros(n)
         predictions = _predict(model, x, scenario, job.ids)
         if baseline is None:
-            if scenario.steps:
+            if scenario.kind != "baseline":
                 raise AssertionError("the baseline trial must come first")
             baseline = predictions
         columns = outcome_columns(predictions, baseline, job.labels)
@@ -298,7 +298,7 @@ def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str,
                 for st, sev in zip(s.steps, s.severities, strict=True)
             ],
             "severity": s.severity,
-            "trials": repeats if s.stochastic else 1,
+            "trials": trial_count(s, repeats),
         }
         for s in scenarios
     ]

@@ -10,8 +10,9 @@ from wince import perturbations
 from wince.perturbations.base import Step
 from wince.plan import Plan, SweepPoint, resolve_sweep
 
-ScenarioKind = Literal["baseline", "isolation", "combination"]
+ScenarioKind = Literal["baseline", "identity", "isolation", "combination"]
 BASELINE = "baseline"
+IDENTITY = "identity"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,9 @@ class Scenario:
         steps: the perturbations applied in order, with physical values.
         severities: the severity of each step, in [0, 1] (may exceed 1 for physical values
             beyond the realistic range).
-        kind: baseline, isolation or combination.
+        kind: baseline, identity (the unperturbed input predicted again, once per repeat,
+            to measure the model's own nondeterminism: the noise floor), isolation or
+            combination.
     """
 
     steps: tuple[Step, ...]
@@ -32,6 +35,8 @@ class Scenario:
     @property
     def key(self) -> str:
         """Stable readable id, e.g. `image.jpeg(jpeg_quality=70)+image.exposure(exposure_ev=-1)`."""
+        if self.kind == "identity":
+            return IDENTITY
         return "+".join(step.key() for step in self.steps) or BASELINE
 
     @property
@@ -58,7 +63,7 @@ def _step(name: str, point: SweepPoint, params: dict[str, object]) -> Step:
 
 
 def expand(plan: Plan) -> list[Scenario]:
-    """All scenarios of a plan in a stable order: baseline, isolation, combinations.
+    """All scenarios of a plan in a stable order: baseline, identity, isolation, combinations.
 
     Sweep points at a perturbation's off value are the baseline and are not repeated.
     Combinations pair the i-th sweep points of their perturbations (matched severities when
@@ -68,6 +73,8 @@ def expand(plan: Plan) -> list[Scenario]:
         spec.name: [(p, spec.params) for p in resolve_sweep(spec)] for spec in plan.perturbations
     }
     scenarios = [Scenario((), (), "baseline")]
+    if plan.noise_floor:
+        scenarios.append(Scenario((), (), "identity"))
     for name, points in sweeps.items():
         off = perturbations.get(name).magnitude.off
         scenarios += [
@@ -94,10 +101,15 @@ def expand(plan: Plan) -> list[Scenario]:
     return list(unique.values())
 
 
+def trial_count(scenario: Scenario, repeats: int) -> int:
+    """`repeats` for stochastic scenarios and the identity scenario, else 1."""
+    return repeats if scenario.stochastic or scenario.kind == "identity" else 1
+
+
 def trials(scenarios: list[Scenario], repeats: int) -> list[Trial]:
-    """One trial per deterministic scenario, `repeats` trials (seed indices) per stochastic one."""
+    """Every scenario under each of its seed indices (see `trial_count`)."""
     return [
         Trial(scenario, index)
         for scenario in scenarios
-        for index in range(repeats if scenario.stochastic else 1)
+        for index in range(trial_count(scenario, repeats))
     ]
