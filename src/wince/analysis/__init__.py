@@ -1,0 +1,1 @@
+"""Analysis: turn stored outcomes into a sensitivity profile, with statistics by default."""

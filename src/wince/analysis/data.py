@@ -1,0 +1,114 @@
+"""A run's outcomes arranged for analysis: per-sample, per-trial matrices by scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from wince.engine.scenarios import BASELINE, IDENTITY
+from wince.plan import Plan
+from wince.store.store import Store
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One isolation scenario of a perturbation's sweep (the baseline at severity 0)."""
+
+    scenario: str
+    value: float
+    severity: float
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Outcomes and scenarios of one run, read once from the store.
+
+    Attributes:
+        run_id: the run.
+        plan: the plan as resolved when the run started.
+        task: "classification" or "regression".
+        scenarios: scenario rows in plan order (scenario, kind, steps, severity, trials).
+        outcomes: one row per sample and trial.
+        samples: sorted sample indices; rows of every matrix follow this order.
+    """
+
+    run_id: str
+    plan: Plan
+    task: str
+    scenarios: pd.DataFrame
+    outcomes: pd.DataFrame
+    samples: npt.NDArray[np.int64]
+    _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    def frame(self, scenario: str) -> pd.DataFrame:
+        """Outcomes of one scenario."""
+        if not self._groups:
+            self._groups.update(dict(iter(self.outcomes.groupby("scenario", sort=False))))
+        return self._groups[scenario]
+
+    def has(self, scenario: str) -> bool:
+        """Whether the run holds outcomes of `scenario`."""
+        self.frame(BASELINE)
+        return scenario in self._groups
+
+    def matrix(self, scenario: str, column: str) -> FloatArray:
+        """(n_samples, n_trials) values of `column` under `scenario`; NaN where missing."""
+        frame = self.frame(scenario)
+        trials = np.sort(frame["trial"].unique())
+        out = np.full((len(self.samples), len(trials)), np.nan)
+        rows = np.searchsorted(self.samples, frame["sample_index"].to_numpy())
+        cols = np.searchsorted(trials, frame["trial"].to_numpy())
+        out[rows, cols] = frame[column].to_numpy(np.float64)
+        return out
+
+    def per_sample(self, scenario: str, column: str) -> FloatArray:
+        """Mean of `column` over the trials of `scenario`, one value per sample."""
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(self.matrix(scenario, column), axis=1)
+
+    def steps(self, scenario: str) -> list[dict[str, Any]]:
+        """The perturbation steps of a scenario (name, param, value, severity, params)."""
+        row = self.scenarios[self.scenarios["scenario"] == scenario]
+        return list(row["steps"].iloc[0]) if len(row) else []
+
+    def perturbations(self) -> list[str]:
+        """Names of the plan's perturbations, in plan order."""
+        return [p.name for p in self.plan.perturbations]
+
+    def sweep(self, perturbation: str) -> list[SweepPoint]:
+        """The baseline plus the isolation scenarios of a perturbation, by severity."""
+        from wince import perturbations as library
+
+        off = library.get(perturbation).magnitude.off
+        points = [SweepPoint(BASELINE, off, 0.0)]
+        for row in self.scenarios.itertuples():
+            if row.kind == "isolation" and row.steps[0]["name"] == perturbation:
+                step = row.steps[0]
+                points.append(SweepPoint(row.scenario, step["value"], step["severity"]))
+        return sorted(points, key=lambda p: p.severity)
+
+    @property
+    def noise_floor_scenario(self) -> str | None:
+        """The identity scenario if the run measured one."""
+        return IDENTITY if self.has(IDENTITY) else None
+
+
+def load_run_data(store: Store, run_id: str) -> RunData:
+    """Read a run's plan, scenarios and outcomes from the store."""
+    record = store.run(run_id)
+    outcomes = store.outcomes(run_id)
+    outcomes["scenario"] = outcomes["scenario"].astype(str)
+    return RunData(
+        run_id=run_id,
+        plan=Plan.model_validate(record["lineage"]["plan"]),
+        task=record["task"],
+        scenarios=store.scenarios(run_id),
+        outcomes=outcomes,
+        samples=np.sort(outcomes["sample_index"].unique()).astype(np.int64),
+    )

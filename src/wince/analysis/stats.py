@@ -1,0 +1,143 @@
+"""Statistics shared by the analyses: cluster bootstrap, one-sided tests, corrections, power.
+
+The bootstrap resamples samples (and, for stochastic scenarios, seeds) — the units that vary
+between repetitions of a study — never individual outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+FloatArray = npt.NDArray[np.float64]
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """Bootstrap weights shared by every scenario of a run, so comparisons are paired.
+
+    Attributes:
+        samples: (n_boot, n_samples) multinomial counts over samples.
+        seeds: (n_boot, max_trials) multinomial counts over trials, per trial count.
+    """
+
+    samples: FloatArray
+    seed: int
+
+    @property
+    def n_boot(self) -> int:
+        """Number of bootstrap replicates."""
+        return int(self.samples.shape[0])
+
+    def trials(self, n_trials: int) -> FloatArray:
+        """(n_boot, n_trials) weights resampling the seeds of a scenario with `n_trials`."""
+        if n_trials == 1:
+            return np.ones((self.n_boot, 1))
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(7, n_trials)))
+        return rng.multinomial(n_trials, np.full(n_trials, 1.0 / n_trials), size=self.n_boot).astype(
+            np.float64
+        )
+
+
+def resampling(n_samples: int, n_boot: int, seed: int) -> Resampling:
+    """Deterministic bootstrap weights over `n_samples` samples."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
+    weights = rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot)
+    return Resampling(weights.astype(np.float64), seed)
+
+
+def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
+    """Replicates of the mean of a (n_samples, n_trials) matrix, resampling samples and seeds.
+
+    Missing cells (NaN) are left out of both numerator and denominator.
+    """
+    present = np.isfinite(values).astype(np.float64)
+    filled = np.where(present > 0, values, 0.0)
+    trial_weights = resample.trials(values.shape[1])
+    numerator = np.einsum("bi,it,bt->b", resample.samples, filled, trial_weights)
+    denominator = np.einsum("bi,it,bt->b", resample.samples, present, trial_weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return numerator / denominator
+
+
+def percentile_interval(replicates: FloatArray) -> tuple[float, float]:
+    """Central 95% percentile interval of bootstrap replicates (NaN-free)."""
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) == 0:
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def holm(pvalues: npt.ArrayLike) -> FloatArray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(pvalues: npt.ArrayLike) -> FloatArray:
+    """Benjamini-Hochberg adjusted p-values (false-discovery-rate control)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = len(p)
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    adjusted_sorted = np.minimum.accumulate(ranked[::-1])[::-1]
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(adjusted_sorted, 1.0)
+    return adjusted
+
+
+def adjust(pvalues: npt.ArrayLike, method: str) -> FloatArray:
+    """Adjust p-values across a grid: `holm` or `bh`."""
+    return holm(pvalues) if method == "holm" else benjamini_hochberg(pvalues)
+
+
+def one_sided_pvalue(effects: FloatArray, margin: float, alternative: str) -> float:
+    """p-value that the mean per-sample effect is greater (or less) than `margin`.
+
+    Per-sample effects in {0, 1} (a deterministic model's flips, one trial) use the exact
+    binomial test; otherwise a one-sample t-test, valid for the bounded, many-sample effects
+    measured here.
+
+    Args:
+        effects: one effect per sample (e.g. flip frequency minus the noise floor).
+        margin: the tolerance the mean is compared with.
+        alternative: "greater" (H1: mean > margin) or "less" (H1: mean < margin).
+    """
+    d = effects[np.isfinite(effects)]
+    n = len(d)
+    if n == 0:
+        return 1.0
+    if np.all((d == 0) | (d == 1)) and 0 < margin < 1:
+        return float(stats.binomtest(int(d.sum()), n, margin, alternative=alternative).pvalue)
+    sd = d.std(ddof=1) if n > 1 else 0.0
+    if sd == 0:
+        mean = float(d.mean())
+        holds = mean > margin if alternative == "greater" else mean < margin
+        return 0.0 if holds else 1.0
+    return float(stats.ttest_1samp(d, margin, alternative=alternative).pvalue)
+
+
+def required_samples(
+    effect: float, sd: float, margin: float, *, alpha: float, power: float = 0.8
+) -> int | None:
+    """Samples needed for a one-sided test to tell `effect` from `margin` at `alpha` and `power`.
+
+    Returns None when the effect equals the margin (no sample size decides it).
+    """
+    gap = abs(effect - margin)
+    if gap == 0 or not np.isfinite(gap):
+        return None
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)
+    return int(np.ceil((z * max(sd, 1e-12) / gap) ** 2))

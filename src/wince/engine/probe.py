@@ -1,0 +1,134 @@
+"""New model evaluations for analyses (breaking points, global sensitivity, derivatives).
+
+Analyses never call a model directly: they ask a `Probe`, which applies perturbations with
+the run's per-sample random streams (seed, perturbation, trial, sample id), batches the
+model calls and counts evaluations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from wince.datasets.base import Dataset
+from wince.models.base import ModelAdapter, Predictions
+from wince.perturbations.base import Step, compose, sample_keys
+
+
+class Probe:
+    """Evaluate a model on perturbed samples of a dataset, batched and counted.
+
+    Args:
+        model: the model adapter.
+        dataset: the run's dataset (sample ids must match the run's).
+        seed: the run seed, so perturbations draw the run's random streams.
+        batch_size: largest batch per model call.
+
+    Attributes:
+        evaluations: number of (sample, input) predictions made so far.
+        calls: number of model calls made so far.
+    """
+
+    def __init__(
+        self, model: ModelAdapter, dataset: Dataset, *, seed: int, batch_size: int = 256
+    ) -> None:
+        self.model = model
+        self.dataset = dataset
+        self.seed = seed
+        self.batch_size = batch_size
+        self.context = dataset.context()
+        self.evaluations = 0
+        self.calls = 0
+
+    def inputs(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> Any:
+        """The clean inputs of the samples at `indices` (positions in the dataset)."""
+        return self.dataset.take(list(np.asarray(indices, dtype=np.intp)))
+
+    def predict_inputs(self, x: Any) -> Predictions:
+        """Predict raw inputs in batches of at most `batch_size`."""
+        parts = []
+        for start in range(0, len(x), self.batch_size):
+            chunk = x[start : start + self.batch_size]
+            parts.append(self.model.predict(chunk))
+            self.calls += 1
+            self.evaluations += len(chunk)
+        return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
+
+    def perturbed(
+        self, indices: Sequence[int] | npt.NDArray[np.intp], steps: Sequence[Step], *, trial: int = 0
+    ) -> Any:
+        """Inputs of the samples at `indices` under `steps`, with the run's random streams."""
+        index = np.asarray(indices, dtype=np.intp)
+        x = self.inputs(index)
+        keys = sample_keys([self.dataset.ids[i] for i in index])
+        return compose(x, steps, seed=self.seed, trial=trial, keys=keys, context=self.context)
+
+    def predict(
+        self, indices: Sequence[int] | npt.NDArray[np.intp], steps: Sequence[Step], *, trial: int = 0
+    ) -> Predictions:
+        """Predictions for the samples at `indices` under `steps` (all at the same values)."""
+        index = np.asarray(indices, dtype=np.intp)
+        parts = []
+        for start in range(0, len(index), self.batch_size):
+            chunk = index[start : start + self.batch_size]
+            parts.append(self.predict_inputs(self.perturbed(chunk, steps, trial=trial)))
+        return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
+
+
+def probe_for_run(
+    store: Any,
+    run_id: str,
+    *,
+    model: Any = None,
+    data: Any = None,
+    batch_size: int | None = None,
+) -> Probe:
+    """A probe on the model and data of a stored run.
+
+    The model and data default to the run's plan sections; either way their fingerprints must
+    match the run's, so new evaluations extend the same experiment.
+
+    Raises:
+        ModelError: no model given and the plan has no model section, or the model changed.
+        DataError: no data given and the plan has no data section, or the data changed.
+    """
+    from wince.datasets.loading import as_dataset, load_dataset
+    from wince.errors import DataError, ModelError
+    from wince.models import as_model
+    from wince.models.loading import load_model
+    from wince.plan import Plan
+
+    record = store.run(run_id)
+    plan = Plan.model_validate(record["lineage"]["plan"])
+    if model is not None:
+        adapter = as_model(model)
+    elif plan.model is not None:
+        adapter = load_model(plan.model)
+    else:
+        raise ModelError(
+            f"run {run_id}: this analysis needs new model evaluations, and the plan has no "
+            "model section; pass the model (Python: model=...)."
+        )
+    if data is not None:
+        dataset = as_dataset(data)
+    elif plan.data is not None:
+        dataset = load_dataset(plan.data)
+    else:
+        raise DataError(
+            f"run {run_id}: this analysis needs the run's data, and the plan has no data "
+            "section; pass the data (Python: data=...)."
+        )
+    if adapter.fingerprint() != record["model_fingerprint"]:
+        raise ModelError(
+            f"run {run_id}: the model's fingerprint {adapter.fingerprint()} differs from the "
+            f"run's {record['model_fingerprint']}; analyse with the model the run used."
+        )
+    if dataset.fingerprint() != record["data_fingerprint"]:
+        raise DataError(
+            f"run {run_id}: the data's fingerprint {dataset.fingerprint()} differs from the "
+            f"run's {record['data_fingerprint']}; analyse with the data the run used."
+        )
+    return Probe(adapter, dataset, seed=plan.seed, batch_size=batch_size or plan.batch_size)
