@@ -104,6 +104,8 @@ def load_run_data(store: Store, run_id: str) -> RunData:
     record = store.run(run_id)
     outcomes = store.outcomes(run_id)
     outcomes["scenario"] = outcomes["scenario"].astype(str)
+    if "value_delta" in outcomes.columns:
+        outcomes["abs_value_delta"] = outcomes["value_delta"].abs()
     return RunData(
         run_id=run_id,
         plan=Plan.model_validate(record["lineage"]["plan"]),

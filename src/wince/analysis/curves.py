@@ -1,0 +1,210 @@
+"""Sensitivity curves, local (finite-difference) slopes and threshold effects (cliffs).
+
+A curve is a metric against a perturbation's magnitude, from the baseline (severity 0)
+through each isolation scenario of its sweep. Every point carries a 95% interval from a
+bootstrap that resamples samples and seeds with weights shared across the run, so
+differences between points (slopes, slope jumps) are paired and get intervals too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from wince import perturbations as library
+from wince.analysis.data import RunData
+from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
+
+FloatArray = npt.NDArray[np.float64]
+
+# metric -> (outcome column, transform) for metrics that are means of per-outcome values
+CURVE_METRICS: dict[str, str] = {
+    "flip_rate": "flipped",
+    "accuracy": "correct",
+    "confidence_change": "confidence_delta",
+    "true_class_prob_change": "true_prob_delta",
+    "mean_abs_change": "abs_value_delta",
+    "mae": "abs_error",
+}
+# which direction of change is harm, for cliffs and verdicts
+HARM_SIGN = {
+    "flip_rate": 1.0,
+    "accuracy": -1.0,
+    "confidence_change": -1.0,
+    "true_class_prob_change": -1.0,
+    "mean_abs_change": 1.0,
+    "mae": 1.0,
+}
+
+
+def curve_columns(data: RunData) -> dict[str, str]:
+    """The curve metrics available for this run (depends on task and labels)."""
+    return {m: c for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Sensitivity curves of a run.
+
+    Attributes:
+        table: one row per (perturbation, metric, sweep point): `perturbation`, `metric`,
+            `scenario`, `value` (physical units), `unit`, `severity`, `estimate`, `low`,
+            `high` (95% interval), `seed_sd` (sd of the metric across seeds: the
+            perturbation's own randomness), `n_samples`, `n_trials`.
+        replicates: bootstrap replicates per (perturbation, metric): (n_points, n_boot),
+            paired across points and perturbations (same resampling).
+    """
+
+    table: pd.DataFrame
+    replicates: dict[tuple[str, str], FloatArray] = field(repr=False)
+
+    def curve(self, perturbation: str, metric: str) -> pd.DataFrame:
+        """The rows of one curve, by severity."""
+        rows = self.table[
+            (self.table["perturbation"] == perturbation) & (self.table["metric"] == metric)
+        ]
+        return rows.reset_index(drop=True)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-able form (without replicates)."""
+        return {"table": self.table.to_dict(orient="list")}
+
+
+def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> Curves:
+    """Every curve metric against magnitude for each perturbation of the run."""
+    resample = resample or resampling(
+        len(data.samples), data.plan.analysis.bootstrap, data.plan.seed
+    )
+    columns = curve_columns(data)
+    rows: list[dict[str, Any]] = []
+    replicates: dict[tuple[str, str], FloatArray] = {}
+    for name in data.perturbations():
+        unit = library.get(name).magnitude.unit
+        points = data.sweep(name)
+        for metric, column in columns.items():
+            reps = []
+            for point in points:
+                values = data.matrix(point.scenario, column)
+                with np.errstate(invalid="ignore"):
+                    trial_means = np.nanmean(values, axis=0)
+                    estimate = float(np.nanmean(values))
+                rep = bootstrap_means(values, resample)
+                low, high = percentile_interval(rep)
+                reps.append(rep)
+                rows.append(
+                    {
+                        "perturbation": name,
+                        "metric": metric,
+                        "scenario": point.scenario,
+                        "value": point.value,
+                        "unit": unit,
+                        "severity": point.severity,
+                        "estimate": estimate,
+                        "low": low,
+                        "high": high,
+                        "seed_sd": float(np.std(trial_means, ddof=1)) if len(trial_means) > 1 else 0.0,
+                        "n_samples": int(np.isfinite(values).any(axis=1).sum()),
+                        "n_trials": int(values.shape[1]),
+                    }
+                )
+            replicates[(name, metric)] = np.vstack(reps)
+    return Curves(pd.DataFrame(rows), replicates)
+
+
+def local_sensitivity(curves: Curves) -> pd.DataFrame:
+    """Finite-difference slope of each metric at the mild end of each realistic range.
+
+    The slope is taken between the two sweep points (baseline included) nearest the severity
+    of the magnitude's `mild` value, per physical unit and per unit of severity, with a 95%
+    interval from the paired bootstrap replicates.
+
+    Returns:
+        One row per (perturbation, metric): `from_value`, `to_value`, `slope_per_unit`,
+        `low`, `high`, `unit`, `slope_per_severity`.
+    """
+    rows = []
+    for (name, metric), reps in curves.replicates.items():
+        curve = curves.curve(name, metric)
+        if len(curve) < 2:
+            continue
+        magnitude = library.get(name).magnitude
+        mild = magnitude.severity_of(magnitude.mild)
+        order = np.argsort(np.abs(curve["severity"].to_numpy() - mild), kind="stable")
+        a, b = sorted(order[:2])
+        dv = curve["value"].iloc[b] - curve["value"].iloc[a]
+        ds = curve["severity"].iloc[b] - curve["severity"].iloc[a]
+        diff = curve["estimate"].iloc[b] - curve["estimate"].iloc[a]
+        low, high = sorted(percentile_interval((reps[b] - reps[a]) / dv))
+        rows.append(
+            {
+                "perturbation": name,
+                "metric": metric,
+                "from_value": float(curve["value"].iloc[a]),
+                "to_value": float(curve["value"].iloc[b]),
+                "unit": magnitude.unit,
+                "slope_per_unit": float(diff / dv),
+                "low": low,
+                "high": high,
+                "slope_per_severity": float(diff / ds),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cliffs(curves: Curves, *, min_ratio: float = 2.0) -> pd.DataFrame:
+    """Threshold effects: points where a curve's slope jumps towards harm.
+
+    At each interior point the slope (per unit severity) of the segment after is compared
+    with the segment before. A cliff is reported where the jump is towards harm, its 95%
+    bootstrap interval excludes 0, and the slope after is at least `min_ratio` times the
+    slope before (in magnitude). Per curve, the largest such jump is kept.
+
+    Returns:
+        One row per cliff: `perturbation`, `metric`, `severity`, `value` (where the slope
+        jumps), `slope_before`, `slope_after`, `jump_low`, `jump_high`.
+    """
+    rows = []
+    for (name, metric), reps in curves.replicates.items():
+        curve = curves.curve(name, metric)
+        if len(curve) < 3:
+            continue
+        sign = HARM_SIGN.get(metric, 1.0)
+        severity = curve["severity"].to_numpy()
+        estimate = curve["estimate"].to_numpy() * sign
+        harmful = reps * sign
+        best: dict[str, Any] | None = None
+        for k in range(1, len(curve) - 1):
+            width_before = severity[k] - severity[k - 1]
+            width_after = severity[k + 1] - severity[k]
+            before = (estimate[k] - estimate[k - 1]) / width_before
+            after = (estimate[k + 1] - estimate[k]) / width_after
+            jump_reps = (harmful[k + 1] - harmful[k]) / width_after - (
+                harmful[k] - harmful[k - 1]
+            ) / width_before
+            low, high = percentile_interval(jump_reps)
+            steep = after > 0 and after >= min_ratio * max(abs(before), 1e-12)
+            if steep and low > 0 and (best is None or after - before > best["jump"]):
+                best = {
+                    "perturbation": name,
+                    "metric": metric,
+                    "severity": float(severity[k]),
+                    "value": float(curve["value"].iloc[k]),
+                    "slope_before": float(before * sign),
+                    "slope_after": float(after * sign),
+                    "jump": float(after - before),
+                    "jump_low": low,
+                    "jump_high": high,
+                }
+        if best is not None:
+            rows.append(best)
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "perturbation", "metric", "severity", "value", "slope_before", "slope_after",
+            "jump", "jump_low", "jump_high",
+        ],
+    )

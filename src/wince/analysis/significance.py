@@ -1,0 +1,139 @@
+"""Noise floor, significance and verdicts: fragile, robust or inconclusive.
+
+Each perturbed scenario is compared with the baseline sample by sample. The effect of a
+sample is its change under the scenario (flip frequency, accuracy drop, ...) minus the same
+change under the identity scenario — the model's own nondeterminism, the noise floor (zero
+for a deterministic model). Repeated seeds enter through the per-sample mean over trials.
+
+Two one-sided tests per (scenario, metric) against the plan's tolerance, with a Holm (or
+Benjamini-Hochberg) correction across the grid:
+
+- **fragile**: the mean effect is significantly above the tolerance;
+- **robust**: the mean effect is significantly below the tolerance;
+- **inconclusive**: neither — reported with the sample size that would decide it at the
+  observed effect (80% power).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from wince.analysis.curves import CURVE_METRICS, HARM_SIGN
+from wince.analysis.data import RunData
+from wince.analysis.stats import adjust, one_sided_pvalue, required_samples
+from wince.engine.scenarios import BASELINE
+
+FloatArray = npt.NDArray[np.float64]
+FRAGILE, ROBUST, INCONCLUSIVE = "fragile", "robust", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Per-scenario verdicts.
+
+    Attributes:
+        tests: one row per (scenario, metric): `scenario`, `kind`, `severity`, `metric`,
+            `effect` (mean per-sample effect beyond the noise floor, harmful direction
+            positive), `noise_floor`, `tolerance`, `p_fragile`, `p_robust` (adjusted),
+            `verdict`, `samples_needed` (inconclusive only).
+        scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (fragile if
+            any metric is fragile, robust if all are robust, else inconclusive).
+    """
+
+    tests: pd.DataFrame
+    scenarios: pd.DataFrame
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "tests": self.tests.to_dict(orient="list"),
+            "scenarios": self.scenarios.to_dict(orient="list"),
+        }
+
+
+def sample_effects(data: RunData, scenario: str, metric: str) -> tuple[FloatArray, float]:
+    """Per-sample effect of a scenario beyond the noise floor, and the floor's mean.
+
+    The effect is the harmful change against the baseline: flip frequency, accuracy drop,
+    confidence drop, mean absolute change of a regression output.
+    """
+    column = CURVE_METRICS[metric]
+    sign = HARM_SIGN[metric]
+    base = data.per_sample(BASELINE, column)
+
+    def change(name: str) -> FloatArray:
+        return sign * (data.per_sample(name, column) - base)
+
+    effect = change(scenario)
+    floor_scenario = data.noise_floor_scenario
+    floor = change(floor_scenario) if floor_scenario is not None else np.zeros_like(effect)
+    return effect - floor, float(np.nanmean(floor))
+
+
+def decide(
+    effects: FloatArray, tolerance: float, *, alpha: float
+) -> tuple[float, float, int | None]:
+    """Unadjusted p-values (fragile, robust) and the samples needed at the observed effect."""
+    p_fragile = one_sided_pvalue(effects, tolerance, "greater")
+    p_robust = one_sided_pvalue(effects, tolerance, "less")
+    finite = effects[np.isfinite(effects)]
+    sd = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    needed = required_samples(float(finite.mean()), sd, tolerance, alpha=alpha)
+    return p_fragile, p_robust, needed
+
+
+def verdicts(data: RunData) -> Verdicts:
+    """Test every perturbed scenario of the run against the plan's tolerances."""
+    settings = data.plan.analysis
+    available = {m for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
+    metrics = [m for m in settings.tolerance if m in available]
+    rows = []
+    for row in data.scenarios.itertuples():
+        if row.kind not in ("isolation", "combination") or not data.has(row.scenario):
+            continue
+        for metric in metrics:
+            tolerance = settings.tolerance[metric]
+            effects, floor = sample_effects(data, row.scenario, metric)
+            p_fragile, p_robust, needed = decide(effects, tolerance, alpha=settings.alpha)
+            rows.append(
+                {
+                    "scenario": row.scenario,
+                    "kind": row.kind,
+                    "severity": float(row.severity),
+                    "metric": metric,
+                    "effect": float(np.nanmean(effects)),
+                    "noise_floor": floor,
+                    "tolerance": tolerance,
+                    "p_fragile": p_fragile,
+                    "p_robust": p_robust,
+                    "samples_needed": needed,
+                    "n_samples": int(np.isfinite(effects).sum()),
+                }
+            )
+    tests = pd.DataFrame(rows)
+    if tests.empty:
+        empty = pd.DataFrame(columns=["scenario", "kind", "severity", "verdict"])
+        return Verdicts(tests, empty)
+    tests["p_fragile"] = adjust(tests["p_fragile"], settings.correction)
+    tests["p_robust"] = adjust(tests["p_robust"], settings.correction)
+    tests["verdict"] = np.where(
+        tests["p_fragile"] < settings.alpha,
+        FRAGILE,
+        np.where(tests["p_robust"] < settings.alpha, ROBUST, INCONCLUSIVE),
+    )
+    tests.loc[tests["verdict"] != INCONCLUSIVE, "samples_needed"] = None
+    per_scenario = (
+        tests.groupby("scenario", sort=False)
+        .agg(kind=("kind", "first"), severity=("severity", "first"), verdicts=("verdict", list))
+        .reset_index()
+    )
+    per_scenario["verdict"] = [
+        FRAGILE if FRAGILE in v else ROBUST if all(x == ROBUST for x in v) else INCONCLUSIVE
+        for v in per_scenario.pop("verdicts")
+    ]
+    return Verdicts(tests, per_scenario)
