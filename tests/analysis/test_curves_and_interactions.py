@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wince
+from wince.analysis.curves import cliffs, local_sensitivity, sensitivity_curves
+from wince.analysis.data import load_run_data
+from wince.analysis.interactions import interactions
+from wince.datasets import ArrayDataset
+from wince.models import CallableAdapter
+from wince.perturbations.base import Magnitude, Modality, register, registry
+from wince.perturbations.tabular import TabularPerturbation
+
+THRESHOLD = 0.2
+
+
+def srgb_to_linear(v):
+    v = np.asarray(v, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(v):
+    v = np.clip(v, 0, 1)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def grey_images(levels):
+    x = np.ones((len(levels), 4, 4, 1), np.float32) * np.asarray(levels, np.float32)[:, None, None, None]
+    return ArrayDataset(x, np.zeros(len(levels), int), modality="image")
+
+
+def darkness_model(x):
+    """Class 1 when the image is darker than THRESHOLD, with a soft margin for scores."""
+    mean = x.reshape(len(x), -1).mean(axis=1)
+    p1 = 1 / (1 + np.exp(np.clip((mean - THRESHOLD) * 200, -50, 50)))
+    return np.stack([1 - p1, p1], axis=1)
+
+
+def exposure_run(tmp_path, levels, severities):
+    plan = {
+        "name": "grey",
+        "perturbations": [{"name": "image.exposure", "severities": severities}],
+        "repeats": 1,
+    }
+    model = CallableAdapter(darkness_model, fingerprint="dark")
+    run = wince.analyze(model, grey_images(levels), plan, store=str(tmp_path / "s"))
+    return load_run_data(run.store, run.id)
+
+
+def test_flip_rate_curve_matches_the_analytic_share_of_samples_past_their_breaking_exposure(
+    tmp_path,
+):
+    levels = np.linspace(0.3, 0.95, 200)
+    severities = [0.2, 0.4, 0.6, 0.8, 1.0]
+    curves = sensitivity_curves(exposure_run(tmp_path, levels, severities))
+    # oracle: a grey g turns darker than t at EV = log2(lin(t) / lin(g)); severity = EV / -3
+    breaking_severity = np.log2(srgb_to_linear(THRESHOLD) / srgb_to_linear(levels)) / -3.0
+    curve = curves.curve("image.exposure", "flip_rate")
+    assert curve["severity"].tolist() == [0.0, *severities]
+    assert curve["value"].tolist() == pytest.approx([0.0, -0.6, -1.2, -1.8, -2.4, -3.0])
+    for row in curve.itertuples():
+        truth = np.mean(breaking_severity < row.severity - 1e-6)
+        assert row.estimate == pytest.approx(truth, abs=1.5 / len(levels))
+        assert row.low - 1e-9 <= row.estimate <= row.high + 1e-9
+    accuracy = curves.curve("image.exposure", "accuracy")
+    # labels are all 0 and clean images are bright: accuracy = 1 - flip rate
+    assert accuracy["estimate"].to_numpy() == pytest.approx(1 - curve["estimate"].to_numpy())
+
+
+def test_local_slope_is_the_finite_difference_at_the_mild_end(tmp_path):
+    levels = np.linspace(0.3, 0.95, 200)
+    curves = sensitivity_curves(exposure_run(tmp_path, levels, [0.1, 0.5, 1.0]))
+    slopes = local_sensitivity(curves).set_index(["perturbation", "metric"])
+    row = slopes.loc[("image.exposure", "flip_rate")]
+    # mild = -0.3 EV is severity 0.1: the nearest points are the baseline and severity 0.1
+    curve = curves.curve("image.exposure", "flip_rate")
+    expected = (curve["estimate"][1] - curve["estimate"][0]) / (-0.3 - 0.0)
+    assert row["from_value"] == 0.0 and row["to_value"] == pytest.approx(-0.3)
+    assert row["slope_per_unit"] == pytest.approx(expected)
+    assert row["low"] <= row["slope_per_unit"] <= row["high"]
+
+
+def test_a_cliff_is_found_where_flips_start_and_not_on_a_steady_curve(tmp_path):
+    # greys chosen so that nothing breaks before severity 0.6 and most break by 0.8
+    sev = np.linspace(0.62, 0.78, 150)
+    levels = linear_to_srgb(srgb_to_linear(THRESHOLD) * 2.0 ** (3.0 * sev))
+    curves = sensitivity_curves(exposure_run(tmp_path, levels, [0.2, 0.4, 0.6, 0.8, 1.0]))
+    found = cliffs(curves).set_index(["perturbation", "metric"])
+    cliff = found.loc[("image.exposure", "flip_rate")]
+    assert cliff["severity"] == pytest.approx(0.6)
+    assert cliff["slope_before"] == pytest.approx(0.0)
+    assert cliff["slope_after"] > 4.0
+
+    steady_sev = np.linspace(0.01, 0.99, 150)  # breaking points spread evenly: a straight line
+    steady = linear_to_srgb(srgb_to_linear(THRESHOLD) * 2.0 ** (3.0 * steady_sev))
+    flat = cliffs(sensitivity_curves(exposure_run(tmp_path / "b", steady, [0.2, 0.4, 0.6, 0.8, 1.0])))
+    assert flat[flat["metric"] == "flip_rate"].empty
+
+
+class Shift(TabularPerturbation):
+    """Test-only: shifts one column by a number of its standard deviations."""
+
+    version = 1
+    stochastic = False
+    magnitude = Magnitude("shift_sd", unit="sd", off=0.0, mild=0.1, severe=1.0, limits=(-5, 5))
+    column = 0
+
+    def apply(self, x, value, rngs, context):
+        out = x.copy()
+        out[:, self.column] += value * context.column_sd[self.column]
+        return out
+
+
+def shift_class(name, column):
+    if name not in registry():
+        register(type(name, (Shift,), {"name": name, "column": column, "modality": Modality.TABULAR}))
+
+
+shift_class("tabular.test_shift_col0", 0)
+shift_class("tabular.test_shift_col1", 1)
+
+
+def interaction_run(tmp_path, model):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 2, size=(400, 2))
+    x = (x - x.mean(axis=0)) / x.std(axis=0)  # unit sd so a shift of 1 is one unit
+    plan = {
+        "name": "pair",
+        "perturbations": [
+            {"name": "tabular.test_shift_col0", "severities": [1.0]},
+            {"name": "tabular.test_shift_col1", "severities": [1.0]},
+        ],
+        "combinations": "pairwise",
+        "repeats": 1,
+    }
+    data = ArrayDataset(x, np.zeros(400, int))
+    run = wince.analyze(CallableAdapter(model, fingerprint=model.__name__), data, plan,
+                        store=str(tmp_path / model.__name__))
+    table = interactions(load_run_data(run.store, run.id)).table
+    return table.set_index("metric")
+
+
+def both_strong(x):
+    return ((x[:, 0] > 1.5) & (x[:, 1] > 1.5)).astype(int)
+
+
+def either_strong(x):
+    return ((x[:, 0] > 1.0) | (x[:, 1] > 1.0)).astype(int)
+
+
+def test_flips_only_when_both_perturbations_are_strong_is_synergistic(tmp_path):
+    row = interaction_run(tmp_path, both_strong).loc["flip_rate"]
+    assert row["label"] == "synergistic"
+    assert row["observed"] > 0.05 and row["expected"] < row["observed"]
+    assert row["low"] > 0
+
+
+def test_two_independent_effects_are_additive(tmp_path):
+    table = interaction_run(tmp_path, either_strong)
+    flips = table.loc["flip_rate"]
+    assert flips["label"] == "additive"
+    assert flips["observed"] == pytest.approx(flips["expected"])
+    assert flips["observed"] > 0.3

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wince
+from wince.analysis.data import load_run_data
+from wince.analysis.significance import decide, verdicts
+from wince.analysis.stats import (
+    adjust,
+    benjamini_hochberg,
+    bootstrap_means,
+    holm,
+    one_sided_pvalue,
+    percentile_interval,
+    required_samples,
+    resampling,
+)
+from wince.datasets import ArrayDataset
+from wince.models import CallableAdapter
+
+ALPHA = 0.05
+
+
+def test_holm_and_bh_match_their_textbook_definitions():
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    # Holm: sorted p * (m - rank), running max
+    assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # BH: sorted p * m / rank, running min from the top
+    assert benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert adjust(p, "bh") == pytest.approx(benjamini_hochberg(p))
+
+
+def false_alarms(tolerance):
+    """A stochastic model flips 10% of predictions at random, perturbed or not."""
+    fragile = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        floor = (rng.random(300) < 0.1).astype(float)
+        perturbed = (rng.random(300) < 0.1).astype(float)
+        p_fragile, _, _ = decide(perturbed - floor, tolerance, alpha=ALPHA)
+        fragile += p_fragile < ALPHA
+    return fragile / 100
+
+
+def test_no_effect_is_called_fragile_in_at_most_five_percent_of_studies():
+    assert false_alarms(0.02) <= 0.05  # the default flip-rate tolerance
+    # even against a zero tolerance the one-sided test stays near its nominal level
+    assert false_alarms(0.0) <= 0.10
+
+
+def test_a_real_effect_is_detected_at_the_predicted_sample_size():
+    effect, tolerance = 0.10, 0.02
+    n = required_samples(effect, np.sqrt(effect * (1 - effect)), tolerance, alpha=ALPHA)
+    assert 50 < n < 500
+
+    def detection_rate(size):
+        hits = 0
+        for seed in range(200):
+            flips = (np.random.default_rng(seed).random(size) < effect).astype(float)
+            hits += one_sided_pvalue(flips, tolerance, "greater") < ALPHA
+        return hits / 200
+
+    assert detection_rate(n) >= 0.78
+    assert detection_rate(n // 4) < 0.6
+
+
+def test_cluster_bootstrap_interval_reaches_nominal_coverage():
+    """Per-sample flip probabilities vary (random effects); three seeds per sample."""
+    truth = 0.3
+    covered = 0
+    reps = 300
+    for seed in range(reps):
+        rng = np.random.default_rng(1000 + seed)
+        p_sample = rng.beta(3, 7, size=150)  # mean 0.3
+        values = (rng.random((150, 3)) < p_sample[:, None]).astype(float)
+        low, high = percentile_interval(bootstrap_means(values, resampling(150, 500, seed)))
+        covered += low <= truth <= high
+    assert abs(covered / reps - 0.95) <= 0.03
+
+
+def noisy_model(effect_rate):
+    """Flips a fixed share of samples under noise, and nothing else."""
+
+    def predict(x):
+        noisy = np.abs(x[:, 1]) > 0  # column 1 is zero on clean data
+        unstable = x[:, 2] < effect_rate
+        return (noisy & unstable).astype(int)
+
+    return predict
+
+
+def run_verdicts(tmp_path, effect_rate, n=400):
+    rng = np.random.default_rng(1)
+    x = np.column_stack([rng.normal(size=n), np.zeros(n), rng.random(n)])
+    x[:, 1] = 0.0
+    plan = {
+        "name": "v",
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
+        "repeats": 1,
+        "analysis": {"tolerance": {"flip_rate": 0.02}},
+    }
+
+    class Data(ArrayDataset):
+        def context(self):
+            ctx = super().context()
+            ctx.column_sd[:] = [0.0, 1.0, 0.0]  # noise reaches only the all-zero column
+            return ctx
+
+    run = wince.analyze(
+        CallableAdapter(noisy_model(effect_rate), fingerprint=f"m{effect_rate}"),
+        Data(x, np.zeros(n, int)),
+        plan,
+        store=str(tmp_path / f"s{effect_rate}"),
+    )
+    return verdicts(load_run_data(run.store, run.id))
+
+
+def test_verdicts_follow_the_effect_size(tmp_path):
+    fragile = run_verdicts(tmp_path, 0.2).scenarios
+    assert fragile["verdict"].tolist() == ["fragile"]
+    robust = run_verdicts(tmp_path, 0.0).scenarios
+    assert robust["verdict"].tolist() == ["robust"]
+    borderline = run_verdicts(tmp_path, 0.04, n=100).tests
+    assert borderline["verdict"].tolist() == ["inconclusive"]
+    assert borderline["samples_needed"].iloc[0] > 100
