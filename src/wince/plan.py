@@ -142,6 +142,11 @@ class Plan(_Spec):
     )
     seed: int = Field(0, ge=0)
     batch_size: int = Field(256, ge=1)
+    store_scores: bool = Field(
+        False,
+        description="keep every class probability per outcome (large); confidence, the "
+        "true-class probability and their changes are always kept",
+    )
     metrics: list[str] = Field(default_factory=lambda: list(METRICS))
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
 

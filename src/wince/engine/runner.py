@@ -57,7 +57,7 @@ class RunSpec:
     seed: int
     context: DataContext
     task: Task
-    keep_scores: bool = True
+    keep_scores: bool = False
 
 
 def wince_version() -> str:
@@ -282,6 +282,7 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
         seed=plan.seed,
         context=dataset.context(),
         task=model.task,
+        keep_scores=plan.store_scores,
     )
     return scenarios, spec
 
