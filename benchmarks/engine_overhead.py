@@ -35,7 +35,9 @@ def reference_seconds(plan, model, dataset) -> float:
         for trial in spec.trials:
             steps = trial.scenario.steps
             perturbed = (
-                compose(x, steps, seed=plan.seed, trial=trial.index, keys=keys, context=spec.context)
+                compose(
+                    x, steps, seed=plan.seed, trial=trial.index, keys=keys, context=spec.context
+                )
                 if steps
                 else x
             )

@@ -11,7 +11,10 @@ import pytest
 def wince(*args, cwd=None):
     result = subprocess.run(
         [sys.executable, "-m", "wince.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
     )
     return result
 
@@ -44,10 +47,12 @@ def test_perturbations_json_lists_params_with_units_and_ranges():
     assert result.returncode == 0
     listed = {p["name"]: p for p in json.loads(result.stdout)}
     jpeg = listed["image.jpeg"]
-    assert jpeg["modality"] == "image" and jpeg["version"] >= 1
+    assert jpeg["modality"] == "image"
+    assert jpeg["version"] >= 1
     (param,) = jpeg["params"]
     assert param["name"] == "jpeg_quality"
-    assert param["limits"] == [1.0, 100.0] and param["off"] == 100.0
+    assert param["limits"] == [1.0, 100.0]
+    assert param["off"] == 100.0
     assert param["realistic"] == [20.0, 90.0]
     assert {"name", "unit", "limits", "realistic", "off"} <= set(param)
 
@@ -60,7 +65,8 @@ def test_run_show_runs_and_export_round_trip(tmp_path):
     run_id = json.loads(ran.stdout)["run_id"]
     listed = json.loads(wince("runs", "--store", store, "--json").stdout)
     assert [r["run_id"] for r in listed] == [run_id]
-    assert listed[0]["status"] == "complete" and listed[0]["n_samples"] == 60
+    assert listed[0]["status"] == "complete"
+    assert listed[0]["n_samples"] == 60
     shown = json.loads(wince("show", run_id[:6], "--store", store, "--json").stdout)
     rows = {(r["scenario"], r["metric"]): r for r in shown["rows"]}
     baseline_flips = rows[("baseline", "flip_rate")]

@@ -40,9 +40,12 @@ def test_every_problem_is_listed_with_its_field_path():
         }
     )
     assert len(problems) == 3
-    assert "perturbations[0]" in problems[0] and "jpeg_quality" in problems[0]
-    assert "[1, 100]" in problems[0] and "150" in problems[0]
-    assert "perturbations[1]" in problems[1] and "severity" in problems[1]
+    assert "perturbations[0]" in problems[0]
+    assert "jpeg_quality" in problems[0]
+    assert "[1, 100]" in problems[0]
+    assert "150" in problems[0]
+    assert "perturbations[1]" in problems[1]
+    assert "severity" in problems[1]
     assert "did you mean 'flip_rate'" in problems[2]
 
 
@@ -77,7 +80,8 @@ def test_model_section_needs_exactly_one_source():
             "perturbations": [{"name": "image.jpeg"}],
         }
     )
-    assert problem.startswith("p.yaml model:") and "exactly one" in problem
+    assert problem.startswith("p.yaml model:")
+    assert "exactly one" in problem
 
 
 def test_relative_paths_resolve_against_the_plan_folder(tmp_path):
@@ -107,9 +111,11 @@ def test_levels_severities_and_values_resolve_to_physical_units():
         }
     )
     exposure, jpeg, typos = (resolve_sweep(p) for p in plan.perturbations)
-    assert exposure[0].value == -3.0 and exposure[0].severity == 1.0
+    assert exposure[0].value == -3.0
+    assert exposure[0].severity == 1.0
     # jpeg: off 100, severe 20 on a linear scale -> quality 70 is severity 30/80
-    assert jpeg[0].value == 70 and jpeg[0].severity == pytest.approx(30 / 80)
+    assert jpeg[0].value == 70
+    assert jpeg[0].severity == pytest.approx(30 / 80)
     assert typos[0].value == pytest.approx(0.05)
 
 
@@ -151,4 +157,5 @@ def test_explicit_combination_must_name_plan_perturbations():
             "combinations": [["image.jpeg", "image.exposure"]],
         }
     )
-    assert "combinations[0]" in problem and "image.exposure" in problem
+    assert "combinations[0]" in problem
+    assert "image.exposure" in problem

@@ -40,7 +40,7 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Store: a folder, or a SQLAlchemy URL of the catalog (default $WINCE_STORE or .wince).",
+        help="Store: a folder or a SQLAlchemy catalog URL (default $WINCE_STORE, else .wince).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
@@ -54,7 +54,9 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except PlanError as error:
-            err.print(f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):")
+            err.print(
+                f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):"
+            )
             for problem in error.problems:
                 err.print(f"  - {problem}", markup=False, highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
@@ -181,7 +183,9 @@ def runs(store: StoreOption = None, json_output: JsonOption = False) -> None:
 @app.command()
 @user_errors
 def show(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")],
+    run_ref: Annotated[
+        str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
+    ],
     store: StoreOption = None,
     metric: Annotated[
         list[str] | None, typer.Option(help="Metrics to show (default: the plan's).")
@@ -223,7 +227,9 @@ def show(
 @app.command()
 @user_errors
 def export(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")],
+    run_ref: Annotated[
+        str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
+    ],
     parquet: Annotated[Path, typer.Option("--parquet", help="Folder to write outcomes.parquet.")],
     store: StoreOption = None,
 ) -> None:
@@ -246,7 +252,9 @@ def export(
 @app.command()
 @user_errors
 def analyze(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")],
+    run_ref: Annotated[
+        str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
+    ],
     store: StoreOption = None,
     breaking_points: Annotated[
         bool, typer.Option(help="Search each sample's breaking point (new model evaluations).")
@@ -276,8 +284,14 @@ def analyze(
     )
     counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
     if json_output:
-        _json({"run_id": run_id, "verdicts": counts, "seconds": profile.seconds,
-               "stored": sorted(profile.payloads())})
+        _json(
+            {
+                "run_id": run_id,
+                "verdicts": counts,
+                "seconds": profile.seconds,
+                "stored": sorted(profile.payloads()),
+            }
+        )
         return
     out.print(
         f"run [bold]{run_id}[/]: {counts.get('fragile', 0)} fragile, "
@@ -289,8 +303,13 @@ def analyze(
         for column in ("scenario", "metric", "effect", "tolerance", "p"):
             table.add_column(column, overflow="fold")
         for row in fragile.head(10).itertuples():
-            table.add_row(row.scenario, row.metric, f"{row.effect:.3f}", f"{row.tolerance:g}",
-                          f"{row.p_fragile:.1e}")
+            table.add_row(
+                row.scenario,
+                row.metric,
+                f"{row.effect:.3f}",
+                f"{row.tolerance:g}",
+                f"{row.p_fragile:.1e}",
+            )
         out.print(table)
     for row in profile.cliffs.itertuples():
         out.print(

@@ -228,13 +228,13 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
 
 def _semantic_problems(plan: Plan) -> list[str]:
     problems = []
-    for section, spec, sources in (
+    for section, source_spec, sources in (
         ("model", plan.model, SOURCES_MODEL),
         ("data", plan.data, SOURCES_DATA),
     ):
-        if spec is None:
+        if source_spec is None:
             continue
-        given = [k for k in sources if getattr(spec, k) is not None]
+        given = [k for k in sources if getattr(source_spec, k) is not None]
         if len(given) != 1:
             problems.append(
                 f"{section}: give exactly one source of {', '.join(sources)}; got "

@@ -26,7 +26,10 @@ def linear_to_srgb(v):
 
 
 def grey_images(levels):
-    x = np.ones((len(levels), 4, 4, 1), np.float32) * np.asarray(levels, np.float32)[:, None, None, None]
+    x = (
+        np.ones((len(levels), 4, 4, 1), np.float32)
+        * np.asarray(levels, np.float32)[:, None, None, None]
+    )
     return ArrayDataset(x, np.zeros(len(levels), int), modality="image")
 
 
@@ -76,7 +79,8 @@ def test_local_slope_is_the_finite_difference_at_the_mild_end(tmp_path):
     # mild = -0.3 EV is severity 0.1: the nearest points are the baseline and severity 0.1
     curve = curves.curve("image.exposure", "flip_rate")
     expected = (curve["estimate"][1] - curve["estimate"][0]) / (-0.3 - 0.0)
-    assert row["from_value"] == 0.0 and row["to_value"] == pytest.approx(-0.3)
+    assert row["from_value"] == 0.0
+    assert row["to_value"] == pytest.approx(-0.3)
     assert row["slope_per_unit"] == pytest.approx(expected)
     assert row["low"] <= row["slope_per_unit"] <= row["high"]
 
@@ -94,7 +98,9 @@ def test_a_cliff_is_found_where_flips_start_and_not_on_a_steady_curve(tmp_path):
 
     steady_sev = np.linspace(0.01, 0.99, 150)  # breaking points spread evenly: a straight line
     steady = linear_to_srgb(srgb_to_linear(THRESHOLD) * 2.0 ** (3.0 * steady_sev))
-    flat = cliffs(sensitivity_curves(exposure_run(tmp_path / "b", steady, [0.2, 0.4, 0.6, 0.8, 1.0])))
+    flat = cliffs(
+        sensitivity_curves(exposure_run(tmp_path / "b", steady, [0.2, 0.4, 0.6, 0.8, 1.0]))
+    )
     assert flat[flat["metric"] == "flip_rate"].empty
 
 
@@ -114,7 +120,9 @@ class Shift(TabularPerturbation):
 
 def shift_class(name, column):
     if name not in registry():
-        register(type(name, (Shift,), {"name": name, "column": column, "modality": Modality.TABULAR}))
+        register(
+            type(name, (Shift,), {"name": name, "column": column, "modality": Modality.TABULAR})
+        )
 
 
 shift_class("tabular.test_shift_col0", 0)
@@ -135,8 +143,12 @@ def interaction_run(tmp_path, model):
         "repeats": 1,
     }
     data = ArrayDataset(x, np.zeros(400, int))
-    run = wince.analyze(CallableAdapter(model, fingerprint=model.__name__), data, plan,
-                        store=str(tmp_path / model.__name__))
+    run = wince.analyze(
+        CallableAdapter(model, fingerprint=model.__name__),
+        data,
+        plan,
+        store=str(tmp_path / model.__name__),
+    )
     table = interactions(load_run_data(run.store, run.id)).table
     return table.set_index("metric")
 
@@ -152,7 +164,8 @@ def either_strong(x):
 def test_flips_only_when_both_perturbations_are_strong_is_synergistic(tmp_path):
     row = interaction_run(tmp_path, both_strong).loc["flip_rate"]
     assert row["label"] == "synergistic"
-    assert row["observed"] > 0.05 and row["expected"] < row["observed"]
+    assert row["observed"] > 0.05
+    assert row["expected"] < row["observed"]
     assert row["low"] > 0
 
 

@@ -29,7 +29,11 @@ def test_linear_model_sensitivities_equal_coefficients_times_column_sds():
     expected = model.coef_ * x.std(axis=0)
     for name, value in zip("abcd", expected, strict=True):
         assert table.loc[name, "mean"] == pytest.approx(value, rel=1e-6, abs=1e-9)
-        assert table.loc[name, "low"] - 1e-9 <= table.loc[name, "mean"] <= table.loc[name, "high"] + 1e-9
+        assert (
+            table.loc[name, "low"] - 1e-9
+            <= table.loc[name, "mean"]
+            <= table.loc[name, "high"] + 1e-9
+        )
     ranked = sorted(zip(np.abs(expected), "abcd", strict=True), reverse=True)
     assert table.sort_values("rank").index.tolist() == [n for _, n in ranked]
     assert result.output == "value"

@@ -31,7 +31,7 @@ IMAGE_PLAN = {
 def brightness_model(x):
     """Class = which third of the brightness range the image mean falls in."""
     mean = x.reshape(len(x), -1).mean(axis=1) / 255.0
-    logits = np.stack([-(mean - c) ** 2 * 200 for c in (0.2, 0.5, 0.8)], axis=1)
+    logits = np.stack([-((mean - c) ** 2) * 200 for c in (0.2, 0.5, 0.8)], axis=1)
     return logits
 
 
@@ -68,12 +68,18 @@ def test_outcomes_do_not_depend_on_batch_size(tmp_path):
 def test_process_executor_gives_the_same_outcomes_as_local(tmp_path):
     plan = {**IMAGE_PLAN, "batch_size": 16}
     local = wince.analyze(
-        CallableAdapter(brightness_model, fingerprint="b"), image_data(), plan,
+        CallableAdapter(brightness_model, fingerprint="b"),
+        image_data(),
+        plan,
         store=str(tmp_path / "local"),
     )
     process = wince.analyze(
-        CallableAdapter(brightness_model, fingerprint="b"), image_data(), plan,
-        store=str(tmp_path / "process"), executor="process", workers=2,
+        CallableAdapter(brightness_model, fingerprint="b"),
+        image_data(),
+        plan,
+        store=str(tmp_path / "process"),
+        executor="process",
+        workers=2,
     )
     assert local.id == process.id
     pd.testing.assert_frame_equal(local.outcomes(), process.outcomes())
@@ -130,13 +136,15 @@ def test_model_failure_names_scenario_and_samples_and_keeps_completed_units(tmp_
         "batch_size": 10,
     }
     store = open_store(str(tmp_path / "s"))
-    # three trials per unit (baseline, identity, noise): 2 units = 6 calls, then unit 3 fails on noise
+    # three trials per unit (baseline, identity, noise): 2 units = 6 calls, then unit 3
+    # fails on the noise trial
     model = CallableAdapter(failing_after(8), fingerprint="f")
     with pytest.raises(ModelError) as info:
         wince.analyze(model, (x, np.zeros(40, int)), plan, store=store)
     message = str(info.value)
     assert "tabular.gaussian_noise(noise_sd=0.5)" in message
-    assert "'20'..'29'" in message and "CUDA out of memory" in message
+    assert "'20'..'29'" in message
+    assert "CUDA out of memory" in message
     (run_id,) = store.list_runs()["run_id"]
     assert store.run(run_id)["status"] == "failed"
     assert store.completed_units(run_id) == [(0, 10), (10, 20)]
@@ -180,9 +188,20 @@ batch_size: 20
 def run_cli(tmp_path, store, *args):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     return subprocess.Popen(
-        [sys.executable, "-m", "wince.cli", "run", str(tmp_path / "plan.yaml"),
-         "--store", str(store), "--no-progress", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "wince.cli",
+            "run",
+            str(tmp_path / "plan.yaml"),
+            "--store",
+            str(store),
+            "--no-progress",
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

@@ -106,7 +106,9 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                         "estimate": estimate,
                         "low": low,
                         "high": high,
-                        "seed_sd": float(np.std(trial_means, ddof=1)) if len(trial_means) > 1 else 0.0,
+                        "seed_sd": float(np.std(trial_means, ddof=1))
+                        if len(trial_means) > 1
+                        else 0.0,
                         "n_samples": int(np.isfinite(values).any(axis=1).sum()),
                         "n_trials": int(values.shape[1]),
                     }
@@ -204,7 +206,14 @@ def cliffs(curves: Curves, *, min_ratio: float = 2.0) -> pd.DataFrame:
     return pd.DataFrame(
         rows,
         columns=[
-            "perturbation", "metric", "severity", "value", "slope_before", "slope_after",
-            "jump", "jump_low", "jump_high",
+            "perturbation",
+            "metric",
+            "severity",
+            "value",
+            "slope_before",
+            "slope_after",
+            "jump",
+            "jump_low",
+            "jump_high",
         ],
     )

@@ -70,7 +70,8 @@ class RunData:
     def per_sample(self, scenario: str, column: str) -> FloatArray:
         """Mean of `column` over the trials of `scenario`, one value per sample."""
         with np.errstate(invalid="ignore"):
-            return np.nanmean(self.matrix(scenario, column), axis=1)
+            means: FloatArray = np.nanmean(self.matrix(scenario, column), axis=1)
+        return means
 
     def steps(self, scenario: str) -> list[dict[str, Any]]:
         """The perturbation steps of a scenario (name, param, value, severity, params)."""

@@ -24,7 +24,11 @@ from wince.engine.scenarios import BASELINE
 
 FloatArray = npt.NDArray[np.float64]
 
-INTERACTION_METRICS = {"flip_rate": "flipped", "accuracy": "correct", "mean_abs_change": "abs_value_delta"}
+INTERACTION_METRICS = {
+    "flip_rate": "flipped",
+    "accuracy": "correct",
+    "mean_abs_change": "abs_value_delta",
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +54,11 @@ def _isolation_scenario(data: RunData, step: dict[str, Any]) -> str | None:
         if row.kind != "isolation":
             continue
         only = row.steps[0]
-        if only["name"] == step["name"] and only["value"] == step["value"] and only[
-            "params"
-        ] == step["params"]:
+        if (
+            only["name"] == step["name"]
+            and only["value"] == step["value"]
+            and only["params"] == step["params"]
+        ):
             return str(row.scenario)
     return None
 

@@ -125,9 +125,7 @@ def analyze_run(
         if columns:
             from wince.analysis.local import column_sensitivity
 
-            extras["columns"] = timed(
-                "columns", column_sensitivity, probe, seed=run_data.plan.seed
-            )
+            extras["columns"] = timed("columns", column_sensitivity, probe, seed=run_data.plan.seed)
     profile = Profile(
         run_id=run_id,
         curves=curves,

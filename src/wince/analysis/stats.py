@@ -39,7 +39,7 @@ def resampling(n_samples: int, n_boot: int, seed: int) -> Resampling:
     """Deterministic bootstrap weights over `n_samples` samples."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
     weights = rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot)
-    return Resampling(weights.astype(np.float64))
+    return Resampling(np.asarray(weights, dtype=np.float64))
 
 
 def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
@@ -52,7 +52,8 @@ def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
     numerator = resample.samples @ filled.sum(axis=1)
     denominator = resample.samples @ present.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return numerator / denominator
+        means: FloatArray = numerator / denominator
+    return means
 
 
 def percentile_interval(replicates: FloatArray) -> tuple[float, float]:

@@ -64,8 +64,11 @@ def _check_ids(ids: Sequence[Any], n: int, where: str) -> list[str]:
 
 
 def infer_modality(x: Any) -> Modality:
-    """Guess the modality from the container: list of str is text, 4-D is images, 3-D time
-    series, 2-D tabular (audio must be named explicitly)."""
+    """Guess the modality from the container shape.
+
+    A list of str is text, 4-D arrays are images, 3-D time series, 2-D tabular; audio must be
+    named explicitly.
+    """
     if isinstance(x, list):
         return Modality.TEXT
     ndim = np.ndim(x)

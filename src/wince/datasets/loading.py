@@ -46,7 +46,7 @@ def _first(dataset: Dataset, n: int) -> Dataset:
     if not isinstance(dataset, ArrayDataset):
         raise DataError(f"data.limit works on in-memory datasets; {type(dataset).__name__} is not.")
     labels = dataset.labels[:n] if dataset.labels is not None else None
-    x = dataset.x[:n] if not isinstance(dataset.x, list) else dataset.x[:n]
+    x = dataset.x[:n]
     return ArrayDataset(
         x if not isinstance(x, np.ndarray) else x.copy(),
         labels,

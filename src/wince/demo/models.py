@@ -36,7 +36,10 @@ def flatten_pixels(x: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
 
 def _digits_split() -> tuple[Any, Any, Any, Any]:
     images, target = _digit_images()
-    return train_test_split(images, target, test_size=0.5, random_state=SPLIT_SEED, stratify=target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, target, test_size=0.5, random_state=SPLIT_SEED, stratify=target
+    )
+    return x_train, x_test, y_train, y_test
 
 
 def digits_classifier() -> Any:

@@ -1,6 +1,8 @@
-"""Executors: where units are evaluated. `local` runs in-process; `process` uses a pool of
-worker processes, each loading the model once. Outcomes always return to one writer (the
-caller), so the store sees a single, ordered stream of commits.
+"""Executors: where units are evaluated.
+
+`local` runs in-process; `process` uses a pool of worker processes, each loading the model
+once. Outcomes always return to one writer (the caller), so the store sees a single, ordered
+stream of commits.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ class LocalExecutor:
     name = "local"
     workers = 1
 
-    def map(self, model: ModelAdapter, spec: RunSpec, jobs: Iterable[UnitJob]) -> Iterator[UnitResult]:
+    def map(
+        self, model: ModelAdapter, spec: RunSpec, jobs: Iterable[UnitJob]
+    ) -> Iterator[UnitResult]:
         """Evaluate each job in order."""
         for job in jobs:
             started = time.perf_counter()
@@ -50,7 +54,8 @@ def _init_worker(load_model: Callable[[], ModelAdapter], spec: RunSpec) -> None:
 
 
 def _evaluate_in_worker(job: UnitJob) -> tuple[pa.Table, float]:
-    assert _worker_model is not None and _worker_spec is not None
+    assert _worker_model is not None
+    assert _worker_spec is not None
     started = time.perf_counter()
     table = evaluate_unit(_worker_model, job, _worker_spec)
     return table, time.perf_counter() - started
@@ -91,7 +96,9 @@ class ProcessExecutor:
         self.load_model = load_model
         self.max_in_flight = max_in_flight or 2 * self.workers
 
-    def map(self, model: ModelAdapter, spec: RunSpec, jobs: Iterable[UnitJob]) -> Iterator[UnitResult]:
+    def map(
+        self, model: ModelAdapter, spec: RunSpec, jobs: Iterable[UnitJob]
+    ) -> Iterator[UnitResult]:
         """Evaluate jobs in parallel, keeping at most `max_in_flight` pending."""
         loader = self.load_model or _Loaded(model)
         try:

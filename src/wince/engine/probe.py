@@ -58,7 +58,11 @@ class Probe:
         return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
 
     def perturbed(
-        self, indices: Sequence[int] | npt.NDArray[np.intp], steps: Sequence[Step], *, trial: int = 0
+        self,
+        indices: Sequence[int] | npt.NDArray[np.intp],
+        steps: Sequence[Step],
+        *,
+        trial: int = 0,
     ) -> Any:
         """Inputs of the samples at `indices` under `steps`, with the run's random streams."""
         index = np.asarray(indices, dtype=np.intp)
@@ -67,7 +71,11 @@ class Probe:
         return compose(x, steps, seed=self.seed, trial=trial, keys=keys, context=self.context)
 
     def predict(
-        self, indices: Sequence[int] | npt.NDArray[np.intp], steps: Sequence[Step], *, trial: int = 0
+        self,
+        indices: Sequence[int] | npt.NDArray[np.intp],
+        steps: Sequence[Step],
+        *,
+        trial: int = 0,
     ) -> Predictions:
         """Predictions for the samples at `indices` under `steps` (all at the same values)."""
         index = np.asarray(indices, dtype=np.intp)

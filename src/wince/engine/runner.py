@@ -33,8 +33,17 @@ from wince.perturbations.base import DataContext, Modality, compose, sample_keys
 from wince.plan import Plan
 from wince.store.store import Store, now
 
-PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "opencv-python-headless",
-            "pillow", "duckdb", "SQLAlchemy")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "pyarrow",
+    "opencv-python-headless",
+    "pillow",
+    "duckdb",
+    "SQLAlchemy",
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,11 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
         scenario = trial.scenario
         if scenario.steps:
             x = compose(
-                job.x, scenario.steps, seed=spec.seed, trial=trial.index, keys=keys,
+                job.x,
+                scenario.steps,
+                seed=spec.seed,
+                trial=trial.index,
+                keys=keys,
                 context=spec.context,
             )
             distance = perturbations.get(scenario.steps[0].name)().distance(job.x, x, spec.context)
@@ -130,7 +143,9 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
     return _to_table(parts, sample_index, job)
 
 
-def _to_table(parts: list[dict[str, Any]], sample_index: npt.NDArray[np.int32], job: UnitJob) -> pa.Table:
+def _to_table(
+    parts: list[dict[str, Any]], sample_index: npt.NDArray[np.int32], job: UnitJob
+) -> pa.Table:
     n = len(sample_index)
     k = len(parts)
     data: dict[str, Any] = {
@@ -197,7 +212,7 @@ def lineage(
     plan: Plan, model: ModelAdapter, dataset: Dataset, *, executor: str, workers: int
 ) -> dict[str, Any]:
     """What a run needs to be reproduced: plan, fingerprints, versions, seeds, host."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in PACKAGES:
         try:
             versions[package] = metadata.version(package)
@@ -230,7 +245,9 @@ def lineage(
     }
 
 
-def pending_ranges(n: int, batch_size: int, done: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+def pending_ranges(
+    n: int, batch_size: int, done: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
     """Sample ranges not yet covered by completed units, cut into batches."""
     covered = np.zeros(n, dtype=bool)
     for start, stop in done:
@@ -249,7 +266,9 @@ def pending_ranges(n: int, batch_size: int, done: Sequence[tuple[int, int]]) -> 
     return ranges
 
 
-def jobs(dataset: Dataset, labels: npt.NDArray[Any] | None, ranges: Sequence[tuple[int, int]]) -> Iterator[UnitJob]:
+def jobs(
+    dataset: Dataset, labels: npt.NDArray[Any] | None, ranges: Sequence[tuple[int, int]]
+) -> Iterator[UnitJob]:
     """Unit jobs for the given ranges, reading one batch at a time."""
     for start, stop in ranges:
         yield UnitJob(
@@ -267,11 +286,11 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
     Raises:
         DataError: the plan's perturbations do not fit the dataset's modality.
     """
-    for spec in plan.perturbations:
-        modality = perturbations.get(spec.name).modality
+    for item in plan.perturbations:
+        modality = perturbations.get(item.name).modality
         if modality != dataset.modality:
             raise DataError(
-                f"perturbation {spec.name} is for {modality} data but the dataset holds "
+                f"perturbation {item.name} is for {modality} data but the dataset holds "
                 f"{dataset.modality} data; choose {dataset.modality}.* perturbations "
                 "(`wince perturbations`)."
             )
@@ -294,8 +313,13 @@ def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str,
             "scenario": s.key,
             "kind": s.kind,
             "steps": [
-                {"name": st.name, "param": perturbations.get(st.name).magnitude.name,
-                 "value": st.value, "severity": sev, "params": dict(st.params)}
+                {
+                    "name": st.name,
+                    "param": perturbations.get(st.name).magnitude.name,
+                    "value": st.value,
+                    "severity": sev,
+                    "params": dict(st.params),
+                }
                 for st, sev in zip(s.steps, s.severities, strict=True)
             ],
             "severity": s.severity,

@@ -90,7 +90,9 @@ def expand(plan: Plan) -> list[Scenario]:
         groups = plan.combinations
     for group in groups:
         for matched in zip(*(sweeps[name] for name in group), strict=False):
-            steps = tuple(_step(n, p, params) for n, (p, params) in zip(group, matched, strict=True))
+            steps = tuple(
+                _step(n, p, params) for n, (p, params) in zip(group, matched, strict=True)
+            )
             if all(s.value == perturbations.get(s.name).magnitude.off for s in steps):
                 continue
             severities = tuple(p.severity for p, _ in matched)

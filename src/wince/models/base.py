@@ -100,7 +100,8 @@ def softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Row-wise softmax, numerically stable."""
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    probabilities: npt.NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def to_predictions(output: Any, task: Task, adapter: str) -> Predictions:

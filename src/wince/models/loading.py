@@ -87,4 +87,5 @@ class PlanModelLoader:
         self.spec = spec
 
     def __call__(self) -> ModelAdapter:
+        """Load the model (called once in each worker process)."""
         return load_model(self.spec)

@@ -34,8 +34,10 @@ class SklearnAdapter:
     ) -> None:
         self.estimator = estimator
         has_classes = hasattr(estimator, "classes_")
-        self.task = Task(task) if task is not None else (
-            Task.CLASSIFICATION if has_classes else Task.REGRESSION
+        self.task = (
+            Task(task)
+            if task is not None
+            else (Task.CLASSIFICATION if has_classes else Task.REGRESSION)
         )
         if self.task == Task.CLASSIFICATION and not has_classes:
             raise ModelError(

@@ -274,9 +274,7 @@ class Store:
                 sa.delete(table).where(table.c.run_id == run_id).where(table.c.name == name)
             )
             conn.execute(
-                sa.insert(table).values(
-                    run_id=run_id, name=name, created_at=now(), payload=payload
-                )
+                sa.insert(table).values(run_id=run_id, name=name, created_at=now(), payload=payload)
             )
 
     def load_analysis(self, run_id: str, name: str) -> dict[str, Any] | None:
@@ -284,9 +282,9 @@ class Store:
         table = catalog.analyses
         with self.engine.connect() as conn:
             payload = conn.execute(
-                sa.select(table.c.payload).where(table.c.run_id == run_id).where(
-                    table.c.name == name
-                )
+                sa.select(table.c.payload)
+                .where(table.c.run_id == run_id)
+                .where(table.c.name == name)
             ).scalar()
         return dict(payload) if payload is not None else None
 
