@@ -125,7 +125,7 @@ class Plan(_Spec):
         >>> plan = Plan.model_validate({
         ...     "name": "demo", "perturbations": [{"name": "image.jpeg", "levels": [1, 3, 5]}]})
         >>> [round(p.value) for p in resolve_sweep(plan.perturbations[0])]
-        [86, 58, 20]
+        [84, 52, 20]
     """
 
     name: str = Field(min_length=1)

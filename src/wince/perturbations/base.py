@@ -99,6 +99,10 @@ class Magnitude:
     def validate(self, value: object, owner: str) -> float:
         """Check a physical value against the declaration.
 
+        Values between `off` and `severe` are plausible (anything milder than the realistic
+        range's severe end happens in real data); values beyond `severe`, or on the other side
+        of `off`, warn once with a `RealismWarning`.
+
         Raises:
             ParameterError: not a number, NaN, not whole when `integer`, or outside `limits`.
         """
@@ -116,8 +120,8 @@ class Magnitude:
                 f"{owner}: {self.describe_constraint()}; got {value!r}. Try {round(number)}."
             )
         realistic_low, realistic_high = self.realistic
-        outside = not realistic_low <= number <= realistic_high
-        if outside and number != self.off:
+        milder = min(self.off, self.severe) <= number <= max(self.off, self.severe)
+        if not (milder or realistic_low <= number <= realistic_high):
             warn_unrealistic(
                 f"{owner}: {self.name}={number:g} {self.unit} is outside the realistic range "
                 f"[{realistic_low:g}, {realistic_high:g}]; results will be flagged as unrealistic."
@@ -145,6 +149,10 @@ def sample_keys(sample_ids: Sequence[str]) -> npt.NDArray[np.uint64]:
 @dataclass(frozen=True)
 class Rngs(Sequence[np.random.Generator]):
     """One random generator per sample, created lazily.
+
+    A generator is created on first access and then kept, so an `Rngs` is used up by use:
+    perturbing twice with the same instance continues the streams. Slicing, `take` and a new
+    `Rngs` give fresh generators; the engine builds a fresh `Rngs` for every step.
 
     Generator i is `Generator(PCG64(SeedSequence(seed, spawn_key=(step, trial, sample i))))`,
     so sample i draws the same numbers whatever batch it is in, in any order, on any worker.

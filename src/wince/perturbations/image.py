@@ -1,7 +1,8 @@
-"""Image perturbations: batches of shape (n, height, width, channels), uint8 [0, 255] or float32 [0, 1].
+"""Image perturbations: batches (n, height, width, channels), uint8 [0, 255] or float32 [0, 1].
 
-Colour images are RGB. Pixel values are sRGB-encoded; photometric effects that are physical
-in linear light (exposure) decode to linear light first.
+Images have 1 (grey), 3 (RGB) or 4 (RGBA) channels. Pixel values are sRGB-encoded; photometric
+effects that are physical in linear light (exposure) decode to linear light first. Alpha is
+not light: every perturbation leaves the alpha channel of RGBA images unchanged.
 """
 
 from __future__ import annotations
@@ -41,6 +42,18 @@ def check_images(x: object, owner: str) -> None:
         )
     if x.shape[3] not in (1, 3, 4):
         raise DataError(f"{owner}: images need 1, 3 or 4 channels (last axis); got {x.shape[3]}.")
+    if x.dtype == np.float32 and x.size:
+        low, high = float(x.min()), float(x.max())
+        if not (low >= 0.0 and high <= 1.0):  # also rejects NaN
+            raise DataError(
+                f"{owner}: float32 images must lie in [0, 1]; got values in [{low:g}, {high:g}]. "
+                "Divide 0-255 levels by 255, or clip with np.clip(x, 0, 1)."
+            )
+
+
+def colour_channels(x: npt.NDArray[np.generic]) -> int:
+    """Number of channels that carry light: all but the alpha channel of RGBA images."""
+    return 3 if x.shape[3] == 4 else x.shape[3]
 
 
 def to_float(x: npt.NDArray[np.generic]) -> FloatImages:
@@ -52,10 +65,11 @@ def to_float(x: npt.NDArray[np.generic]) -> FloatImages:
 
 def from_float(y: FloatImages, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
     """Float images in [0, 1] back to `dtype`, clipping; uint8 rounds to the nearest level."""
-    y = np.clip(y, 0.0, 1.0)
+    clipped: FloatImages = np.clip(y, 0.0, 1.0)
     if dtype == np.uint8:
-        return np.rint(y * np.float32(255.0)).astype(np.uint8)
-    return y.astype(np.float32, copy=False)
+        levels: npt.NDArray[np.uint8] = np.rint(clipped * np.float32(255.0)).astype(np.uint8)
+        return levels
+    return clipped.astype(np.float32, copy=False)
 
 
 def srgb_to_linear(v: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
@@ -84,12 +98,15 @@ class ImagePerturbation(Perturbation):
     ) -> npt.NDArray[np.float64]:
         """Mean absolute pixel difference per image, as a fraction of full scale [0, 1]."""
         diff = np.abs(to_float(original) - to_float(perturbed))
-        return diff.reshape(len(diff), -1).mean(axis=1, dtype=np.float64)
+        per_image: npt.NDArray[np.float64] = diff.reshape(len(diff), -1).mean(
+            axis=1, dtype=np.float64
+        )
+        return per_image
 
 
 @register
 class Exposure(ImagePerturbation):
-    """Over- or under-exposure by a number of photographic stops, as from a dim room or a wrong meter.
+    """Over- or under-exposure by a number of photographic stops, as in a dim room or a wrong meter.
 
     Exposure is set in EV because each stop doubles or halves the light reaching the sensor;
     the effect multiplies linear-light luminance by 2**exposure_ev, then re-encodes to sRGB
@@ -98,22 +115,28 @@ class Exposure(ImagePerturbation):
     """
 
     name = "image.exposure"
-    version = 1
+    version = 2  # v2: the alpha channel of RGBA images is left unchanged
     stochastic = False
     magnitude = Magnitude(
         "exposure_ev", unit="EV", off=0.0, mild=-0.3, severe=-3.0, limits=(-10.0, 10.0)
     )
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
-        """Scale linear light by 2**value."""
+        """Scale linear light by 2**value (colour channels only; alpha is kept)."""
         gain = 2.0**value
+        out = x.copy()
+        if x.size == 0:
+            return out
+        c = colour_channels(x)
         if x.dtype == np.uint8:
             levels = np.arange(256, dtype=np.float64) / 255.0
             table = np.rint(linear_to_srgb(srgb_to_linear(levels) * gain) * 255.0)
-            flat = np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], -1)
-            return cv2.LUT(flat, table.astype(np.uint8)).reshape(x.shape)
-        linear = srgb_to_linear(np.clip(x, 0.0, 1.0).astype(np.float64)) * gain
-        return linear_to_srgb(linear).astype(np.float32)
+            flat = np.ascontiguousarray(x[..., :c]).reshape(x.shape[0] * x.shape[1], -1)
+            out[..., :c] = cv2.LUT(flat, table.astype(np.uint8)).reshape(*x.shape[:3], c)
+            return out
+        linear = srgb_to_linear(x[..., :c].astype(np.float64)) * gain
+        out[..., :c] = linear_to_srgb(linear)
+        return out
 
 
 @register
@@ -125,16 +148,24 @@ class GaussianNoise(ImagePerturbation):
     """
 
     name = "image.gaussian_noise"
-    version = 1
+    version = 2  # v2: the alpha channel of RGBA images is left unchanged
     stochastic = True
     magnitude = Magnitude(
         "noise_sd_pct", unit="% of full scale", off=0.0, mild=1.0, severe=8.0, limits=(0.0, 100.0)
     )
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
-        """Add N(0, (value/100)^2) noise per pixel and channel, then clip to the valid range."""
-        noise = np.stack([g.standard_normal(x.shape[1:], dtype=np.float32) for g in rngs])
-        return from_float(to_float(x) + noise * np.float32(value / 100.0), x.dtype)
+        """Add N(0, (value/100)^2) noise to every colour sample, then clip to the valid range."""
+        if x.size == 0:
+            return x.copy()
+        c = colour_channels(x)
+        # Noise for the colour channels only: an RGBA image gets the noise of its RGB version.
+        shape = (*x.shape[1:3], c)
+        noise = np.stack([g.standard_normal(shape, dtype=np.float32) for g in rngs])
+        out = x.copy()
+        noisy = to_float(x[..., :c]) + noise * np.float32(value / 100.0)
+        out[..., :c] = from_float(noisy, x.dtype)
+        return out
 
 
 @register
@@ -166,19 +197,25 @@ class Jpeg(ImagePerturbation):
         params = [cv2.IMWRITE_JPEG_QUALITY, int(value)]
         channels = images.shape[3]
         for i, image in enumerate(images):
-            if channels == 1:
-                ok, code = cv2.imencode(".jpg", image[:, :, 0], params)
-                out[i, :, :, 0] = cv2.imdecode(code, cv2.IMREAD_GRAYSCALE)
-            else:
-                bgr = cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2BGR)
-                ok, code = cv2.imencode(".jpg", bgr, params)
-                out[i, :, :, :3] = cv2.cvtColor(
-                    cv2.imdecode(code, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
-                )
-                if channels == 4:
-                    out[i, :, :, 3] = image[:, :, 3]
+            pixels = (
+                image[:, :, 0]
+                if channels == 1
+                else cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2BGR)
+            )
+            ok, code = cv2.imencode(".jpg", pixels, params)
             if not ok:
                 raise DataError(f"{self.name}: the JPEG encoder failed on sample {i}.")
+            decoded = cv2.imdecode(
+                code, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+            )
+            if decoded is None:
+                raise DataError(f"{self.name}: the JPEG decoder failed on sample {i}.")
+            if channels == 1:
+                out[i, :, :, 0] = decoded
+            else:
+                out[i, :, :, :3] = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+                if channels == 4:
+                    out[i, :, :, 3] = image[:, :, 3]
         if x.dtype == np.uint8:
             return out
         return to_float(out)

@@ -71,8 +71,12 @@ class Typos(TextPerturbation):
     The rate is the expected share of letters and digits that carry a typo, the quantity typo
     studies report (careful typists ~0.5%, phone typing 2-5%). Each typo is one edit: a
     keyboard-neighbour substitution, an omission, a duplication or a transposition with the
-    next character, chosen uniformly. Positions are drawn independently of the rate, so a
-    higher rate keeps every typo of a lower one (same seed).
+    next character, chosen uniformly (a substitution without a neighbour key, or a swap with
+    nothing different to swap with, becomes a duplication). Other characters are never changed,
+    though a swap may move one. Positions are drawn independently of the rate, so a higher
+    rate keeps the typos of a lower one (same seed), except where a new swap takes over the
+    next character; for the same reason the share of letters and digits with a typo is
+    rate * (1 - O(rate)), about 2% short of the rate at the severe end (0.1).
 
     Args:
         layout: keyboard layout for neighbour keys, "qwerty" or "azerty".
@@ -82,7 +86,11 @@ class Typos(TextPerturbation):
     version = 1
     stochastic = True
     magnitude = Magnitude(
-        "typo_rate", unit="fraction of characters", off=0.0, mild=0.005, severe=0.1,
+        "typo_rate",
+        unit="fraction of characters",
+        off=0.0,
+        mild=0.005,
+        severe=0.1,
         limits=(0.0, 1.0),
     )
 

@@ -1,0 +1,122 @@
+"""Golden hashes: a perturbation's output never changes without a version bump (DESIGN invariant 3).
+
+For every registered perturbation: a fixed input, seed 0, severity 0.6 -> sha256 of the output
+bytes (arrays: raw bytes of each output in turn; text: the strings utf-8 encoded and joined
+with NUL). The inputs are built from integer arithmetic only, and images are uint8, so the
+hashes do not depend on the platform's floating-point library.
+
+When a test here fails:
+- "add a golden hash for <name> v<version>": a new perturbation or a version bump; add the
+  printed entry to `GOLDEN` (and keep the old ones: runs recorded with them still exist).
+- "output changed": behaviour changed without a version bump. Bump `version` on the class, then
+  add the new hash. Never edit an existing hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from wince.perturbations import DataContext, Modality, Perturbation, Rngs, registry
+
+# The library's perturbations: other test modules register throwaway ones at import time.
+REGISTRY = {n: c for n, c in registry().items() if c.__module__.startswith("wince.")}
+
+GOLDEN: dict[tuple[str, int], str] = {
+    ("image.exposure", 2): "593e4232a8f3b47475e81406d2ccf1868128664a9d0bbd1dc61be7eb37e0ec4d",
+    ("image.gaussian_noise", 2): "3aa83be7a44c77656a6368d5239492e852e12a743b48225f7ae6fddfc957a434",
+    ("image.jpeg", 1): "bb0334856d18057d5a0b92623898a96721a2969542510cbec714eb8ca821066e",
+    (
+        "tabular.gaussian_noise",
+        1,
+    ): "37a9996abb927bb890eb5f8355d132ca78eee00e4bc4cbd7e91b113d581f84a4",
+    ("text.typos", 1): "0ad5592e0875fabebbc141c7a4a25eed02fae16c65347de6bd381c0784c19c4f",
+}
+
+SEVERITY = 0.6
+SEED = 0
+
+
+def image_inputs() -> list[tuple[Any, DataContext]]:
+    """uint8 RGB, grey and RGBA images with gradients and a texture, from integer arithmetic."""
+    n, h, w = 4, 16, 20
+    i, y, x, c = np.meshgrid(
+        np.arange(n), np.arange(h), np.arange(w), np.arange(3), indexing="ij", sparse=True
+    )
+    rgb = ((40 * i + 9 * y + 7 * x + 60 * c + (x * y * (i + 1)) % 23) % 256).astype(np.uint8)
+    grey = rgb[..., :1].copy()
+    alpha = ((11 * x[..., :1] + 5 * y[..., :1]) % 256 + 0 * i).astype(np.uint8)
+    rgba = np.concatenate([rgb, alpha], axis=-1)
+    context = DataContext(Modality.IMAGE)
+    return [(rgb, context), (grey, context), (rgba, context)]
+
+
+def text_inputs() -> list[tuple[Any, DataContext]]:
+    texts = [
+        "The quick brown fox jumps over the lazy dog.",
+        "",
+        "Naïve café owners in Zürich served crème brûlée — déjà vu!",
+        "In 2023, 17 of the 42 sensors failed; see https://example.org/report?id=7.",
+        "Please remember to bring your passport and two printed copies of the booking.",
+    ]
+    return [(texts, DataContext(Modality.TEXT))]
+
+
+def tabular_inputs() -> list[tuple[Any, DataContext]]:
+    x = (np.arange(20, dtype=np.float64).reshape(5, 4) * [1.0, -2.5, 100.0, 0.125]) + 3.0
+    sd = np.array([1.0, 2.5, 400.0, 0.25])
+    return [(x, DataContext(Modality.TABULAR, column_sd=sd))]
+
+
+INPUTS = {
+    Modality.IMAGE: image_inputs,
+    Modality.TEXT: text_inputs,
+    Modality.TABULAR: tabular_inputs,
+}
+
+
+def inputs_for(cls: type[Perturbation]) -> list[tuple[Any, DataContext]]:
+    override = getattr(cls, "example_batch", None)
+    if override is not None:
+        made = override()
+        return [made if isinstance(made, tuple) else (made, DataContext(cls.modality))]
+    if cls.modality not in INPUTS:
+        pytest.fail(
+            f"{cls.name}: no golden input for modality {cls.modality!s}; add one to INPUTS."
+        )
+    return INPUTS[cls.modality]()
+
+
+def output_digest(cls: type[Perturbation]) -> str:
+    p = cls()
+    digest = hashlib.sha256()
+    for x, context in inputs_for(cls):
+        ids = [f"golden-{i}" for i in range(len(x))]
+        rngs = Rngs.for_samples(ids, seed=SEED, step=f"{cls.name}#0")
+        out = p.perturb(x, p.at_severity(SEVERITY), rngs, context)
+        if isinstance(out, list):
+            digest.update("\x00".join(out).encode("utf-8"))
+        else:
+            digest.update(np.ascontiguousarray(out).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("cls", list(REGISTRY.values()), ids=list(REGISTRY))
+def test_output_matches_the_golden_hash_of_its_version(cls: type[Perturbation]) -> None:
+    key = (cls.name, cls.version)
+    digest = output_digest(cls)
+    if key not in GOLDEN:
+        pytest.fail(f"add a golden hash for {cls.name} v{cls.version}: {key!r}: {digest!r},")
+    assert digest == GOLDEN[key], (
+        f"{cls.name} v{cls.version}: output changed without a version bump; "
+        "bump `version` on the class and add a golden hash for the new version."
+    )
+
+
+def test_golden_entries_name_registered_perturbations() -> None:
+    for name, version in GOLDEN:
+        assert name in REGISTRY, f"GOLDEN names {name!r}, which is not registered"
+        assert version <= REGISTRY[name].version, f"GOLDEN has {name} v{version} from the future"

@@ -1,0 +1,481 @@
+"""Contract checks over every registered perturbation (STYLE §6).
+
+A new perturbation is picked up here unedited. Each test runs once per registered class
+(ids = registry names) on a fair example batch of its modality; a class whose modality has no
+shared example, or for which the shared example is not fair, defines a classmethod
+`example_batch()` returning a batch or a `(batch, DataContext)` pair (at least 4 samples).
+
+Known exceptions live in `KNOWN_FAILURES` only, as strict xfails; tests never branch on names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from wince.errors import ParameterError, RealismWarning
+from wince.perturbations import DataContext, Modality, Perturbation, Rngs, registry
+
+# The library's perturbations: other test modules register throwaway ones at import time.
+REGISTRY = {n: c for n, c in registry().items() if c.__module__.startswith("wince.")}
+
+CHECKS = (
+    "metadata",
+    "determinism",
+    "batch_invariance",
+    "shape_dtype_range",
+    "identity",
+    "monotone",
+    "validation",
+    "realism",
+    "empty_batch",
+)
+
+# (registry name, check) -> why it fails; applied as xfail(strict=True).
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+
+SEVERITIES_ON = (0.6, 1.0)
+SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def cases(check: str) -> list[Any]:
+    """One pytest param per registered class, xfailed where `KNOWN_FAILURES` says so."""
+    assert check in CHECKS, check
+    params = []
+    for name, cls in REGISTRY.items():
+        reason = KNOWN_FAILURES.get((name, check))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(cls, id=name, marks=marks))
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Example batches. They are fixed data (their own generator), not trials: the `seed` fixture
+# only drives the perturbations' random streams.
+
+
+@dataclass(frozen=True)
+class Example:
+    label: str
+    x: Any
+    context: DataContext
+
+
+def image_examples() -> list[Example]:
+    """Smooth gradients in several directions, a texture, crushed shadows and blown highlights."""
+    n, h, w = 6, 24, 32
+    rng = np.random.default_rng(2024)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    yy, xx = yy / (h - 1), xx / (w - 1)
+    images = []
+    for i in range(n):
+        angle = np.pi * i / n
+        ramp = np.cos(angle) * xx + np.sin(angle) * yy
+        ramp = (ramp - ramp.min()) / (ramp.max() - ramp.min())
+        texture = 0.08 * np.sin(2 * np.pi * (3 + i) * xx) * np.cos(2 * np.pi * 2 * yy)
+        channels = [
+            -0.1 + 1.2 * ramp + texture + 0.15 * (c - 1) + 0.03 * rng.standard_normal((h, w))
+            for c in range(3)
+        ]
+        images.append(np.stack(channels, axis=-1))
+    rgb = np.rint(np.clip(np.stack(images), 0.0, 1.0) * 255).astype(np.uint8)
+    grey = np.rint(rgb @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8)
+    alpha = np.broadcast_to(np.linspace(0, 255, w).astype(np.uint8), (n, h, w))[..., None]
+    context = DataContext(Modality.IMAGE)
+    return [
+        Example("uint8 rgb", rgb, context),
+        Example("float32 rgb", rgb.astype(np.float32) / np.float32(255), context),
+        Example("uint8 grey", grey, context),
+        Example("float32 grey", grey.astype(np.float32) / np.float32(255), context),
+        Example("uint8 rgba", np.concatenate([rgb, alpha], axis=-1), context),
+    ]
+
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "",
+    "Naïve café owners in Zürich served crème brûlée — déjà vu! Ελληνικά, 日本語のテキスト.",
+    "OK",
+    "In 2023, 17 of the 42 sensors failed; see https://example.org/report?id=7 (page 3).",
+    "Please remember to bring your passport, two printed copies of the booking confirmation "
+    "and enough cash for the taxi from the airport to the hotel, because the card machines "
+    "there are often out of order.",
+]
+
+
+def text_examples() -> list[Example]:
+    return [Example("sentences", list(TEXTS), DataContext(Modality.TEXT))]
+
+
+def tabular_examples() -> list[Example]:
+    """Columns on very different scales; sizes come from the dataset sds, never the batch."""
+    sd = np.array([1.0, 10.0, 0.1, 1000.0, 0.5])
+    mean = np.array([0.0, 50.0, -3.0, 1e4, 1.0])
+    x = mean + np.random.default_rng(7).standard_normal((6, 5)) * sd
+    context = DataContext(Modality.TABULAR, column_sd=sd, feature_names=("a", "b", "c", "d", "e"))
+    return [
+        Example("float64", x, context),
+        Example("float32", x.astype(np.float32), context),
+    ]
+
+
+EXAMPLES: dict[Modality, Callable[[], list[Example]]] = {
+    Modality.IMAGE: image_examples,
+    Modality.TEXT: text_examples,
+    Modality.TABULAR: tabular_examples,
+}
+
+
+def examples_for(cls: type[Perturbation]) -> list[Example]:
+    override = getattr(cls, "example_batch", None)
+    if override is not None:
+        made = override()
+        x, context = made if isinstance(made, tuple) else (made, DataContext(cls.modality))
+        return [Example("example_batch()", x, context)]
+    if cls.modality not in EXAMPLES:
+        pytest.fail(
+            f"{cls.name}: no shared example batch for modality {cls.modality!s}; add one to "
+            "EXAMPLES in tests/contract/test_perturbations.py or define example_batch()."
+        )
+    return EXAMPLES[cls.modality]()
+
+
+@pytest.fixture
+def examples(cls: type[Perturbation]) -> list[Example]:
+    made = examples_for(cls)
+    assert all(len(e.x) >= 4 for e in made), "example batches need at least 4 samples"
+    return made
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers that treat arrays and lists of str alike.
+
+
+def make_rngs(cls: type[Perturbation], n: int, seed: int) -> Rngs:
+    """Fresh generators (an `Rngs` is consumed by use) for samples 0..n-1, as the runner makes."""
+    return Rngs.for_samples([f"sample-{i}" for i in range(n)], seed=seed, step=f"{cls.name}#0")
+
+
+def take(x: Any, indices: Any) -> Any:
+    if isinstance(x, list):
+        return [x[int(i)] for i in indices]
+    return x[np.asarray(indices, dtype=np.intp)]
+
+
+def concat(parts: list[Any]) -> Any:
+    if isinstance(parts[0], list):
+        return [s for part in parts for s in part]
+    return np.concatenate(parts)
+
+
+def copy_of(x: Any) -> Any:
+    return list(x) if isinstance(x, list) else x.copy()
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal bit for bit: same container, dtype, shape and bytes (NaN equals NaN)."""
+    if isinstance(a, list) or isinstance(b, list):
+        return isinstance(a, list) and isinstance(b, list) and a == b
+    return (
+        isinstance(a, np.ndarray)
+        and isinstance(b, np.ndarray)
+        and a.dtype == b.dtype
+        and a.shape == b.shape
+        and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    )
+
+
+def check_range(modality: Modality, x: Any, out: Any) -> None:
+    """Values stay in the modality's range."""
+    if modality == Modality.IMAGE and out.dtype == np.float32:
+        assert np.isfinite(out).all()
+        assert out.min() >= 0.0
+        assert out.max() <= 1.0
+    elif modality == Modality.TABULAR:
+        assert np.array_equal(np.isfinite(out), np.isfinite(x)), "finite cells must stay finite"
+    elif modality == Modality.TEXT:
+        assert all(isinstance(s, str) for s in out)
+
+
+# ---------------------------------------------------------------------------------------------
+# 0. Metadata: the class constants are consistent with each other.
+
+
+@pytest.mark.parametrize("cls", cases("metadata"))
+def test_metadata_is_consistent(cls: type[Perturbation]) -> None:
+    m = cls.magnitude
+    assert re.fullmatch(r"[a-z]+\.[a-z][a-z0-9_]*", cls.name), "name is <modality>.<snake_case>"
+    assert cls.name.split(".")[0] == str(cls.modality)
+    assert isinstance(cls.version, int)
+    assert cls.version >= 1
+    assert isinstance(cls.stochastic, bool)
+    assert (cls.__doc__ or "").strip(), "the docstring's first line says the real-world effect"
+    low, high = m.limits
+    assert low <= high
+    assert all(low <= v <= high for v in (m.off, m.mild, m.severe))
+    realistic_low, realistic_high = m.realistic
+    assert not realistic_low < m.off < realistic_high, "off lies outside the realistic range"
+    assert m.off != m.severe
+    assert cls().at_severity(0.0) == m.off
+    assert cls().at_severity(1.0) == m.severe
+    assert cls.describe()["params"][0]["name"] == m.name
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Determinism.
+
+
+@pytest.mark.parametrize("cls", cases("determinism"))
+def test_same_seed_gives_identical_output(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        for severity in SEVERITIES_ON:
+            value = p.at_severity(severity)
+            first = p.perturb(ex.x, value, make_rngs(cls, len(ex.x), seed), ex.context)
+            again = p.perturb(ex.x, value, make_rngs(cls, len(ex.x), seed), ex.context)
+            assert same(first, again), f"{ex.label}, severity {severity}"
+
+
+@pytest.mark.parametrize("cls", cases("determinism"))
+def test_other_seeds_change_output_exactly_when_stochastic(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    value = p.at_severity(1.0)
+    for ex in examples:
+        base = p.perturb(ex.x, value, make_rngs(cls, len(ex.x), seed), ex.context)
+        for other in (seed + 1, seed + 2, seed + 1000):
+            out = p.perturb(ex.x, value, make_rngs(cls, len(ex.x), other), ex.context)
+            if cls.stochastic:
+                assert not same(out, base), f"{ex.label}: seed {other} repeats seed {seed}"
+            else:
+                assert same(out, base), f"{ex.label}: declared not stochastic, seed matters"
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Batch invariance.
+
+
+@pytest.mark.parametrize("cls", cases("batch_invariance"))
+def test_halves_give_the_output_of_the_whole_batch(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        n = len(ex.x)
+        for severity in SEVERITIES_ON:
+            value = p.at_severity(severity)
+            whole = p.perturb(ex.x, value, make_rngs(cls, n, seed), ex.context)
+            for k in (1, n // 2):
+                rngs = make_rngs(cls, n, seed)
+                head = p.perturb(ex.x[:k], value, rngs[:k], ex.context)
+                tail = p.perturb(ex.x[k:], value, rngs[k:], ex.context)
+                assert same(concat([head, tail]), whole), f"{ex.label}, split at {k}"
+
+
+@pytest.mark.parametrize("cls", cases("batch_invariance"))
+def test_permuting_samples_permutes_outputs(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        n = len(ex.x)
+        order = np.random.default_rng(seed).permutation(n)
+        if np.array_equal(order, np.arange(n)):
+            order = order[::-1].copy()
+        for severity in SEVERITIES_ON:
+            value = p.at_severity(severity)
+            whole = p.perturb(ex.x, value, make_rngs(cls, n, seed), ex.context)
+            rngs = make_rngs(cls, n, seed).take(order)
+            permuted = p.perturb(take(ex.x, order), value, rngs, ex.context)
+            assert same(permuted, take(whole, order)), f"{ex.label}, order {order.tolist()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Shape, dtype, range; input untouched.
+
+
+@pytest.mark.parametrize("cls", cases("shape_dtype_range"))
+def test_output_keeps_shape_dtype_and_range_and_input_is_untouched(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        for severity in (0.0, 0.25, *SEVERITIES_ON):
+            before = copy_of(ex.x)
+            out = p.perturb(
+                ex.x, p.at_severity(severity), make_rngs(cls, len(ex.x), seed), ex.context
+            )
+            where = f"{ex.label}, severity {severity}"
+            assert same(ex.x, before), f"{where}: input mutated"
+            assert out is not ex.x, f"{where}: returned the input object"
+            assert type(out) is type(ex.x), where
+            assert len(out) == len(ex.x), where
+            if isinstance(out, np.ndarray):
+                assert not np.shares_memory(out, ex.x), f"{where}: output is a view of the input"
+                assert out.dtype == ex.x.dtype, where
+                if cls.preserves_shape:
+                    assert out.shape == ex.x.shape, where
+            check_range(cls.modality, ex.x, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Identity at severity 0.
+
+
+@pytest.mark.parametrize("cls", cases("identity"))
+def test_zero_severity_returns_the_input_bit_for_bit(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        out = p.perturb(ex.x, p.at_severity(0), make_rngs(cls, len(ex.x), seed), ex.context)
+        assert same(out, ex.x), ex.label
+        assert out is not ex.x, ex.label
+        assert np.all(p.distance(ex.x, out, ex.context) == 0), ex.label
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Monotone effect.
+
+
+@pytest.mark.parametrize("cls", cases("monotone"))
+def test_distance_grows_with_severity(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        means = []
+        for severity in SWEEP:
+            per_seed = []
+            for s in (seed, seed + 1, seed + 2):
+                out = p.perturb(
+                    ex.x, p.at_severity(severity), make_rngs(cls, len(ex.x), s), ex.context
+                )
+                d = np.asarray(p.distance(ex.x, out, ex.context), dtype=np.float64)
+                assert d.shape == (len(ex.x),)
+                assert np.all(np.isfinite(d))
+                assert np.all(d >= 0)
+                per_seed.append(d.mean())
+            means.append(float(np.mean(per_seed)))
+        curve = dict(zip(SWEEP, means, strict=True))
+        assert all(b >= a - 1e-9 for a, b in itertools.pairwise(means)), f"{ex.label}: {curve}"
+        assert means[-1] > means[0], f"{ex.label}: no effect at severity 1: {curve}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Validation and realism.
+
+
+def invalid_values(cls: type[Perturbation]) -> list[object]:
+    """Values that must raise: generated from the declared limits, plus wrong types."""
+    m = cls.magnitude
+    low, high = m.limits
+    values: list[object] = [math.nan, "loud", None, True, [m.mild]]
+    if math.isfinite(low):
+        values += [low - max(1.0, abs(low)), -math.inf]
+    if math.isfinite(high):
+        values += [high + max(1.0, abs(high)), math.inf]
+    if m.integer:
+        values.append(70.5 if low < 70.5 < high else math.floor((low + high) / 2) + 0.5)
+    return values
+
+
+@pytest.mark.parametrize("cls", cases("validation"))
+def test_invalid_values_raise_parameter_error_naming_parameter_and_unit(
+    cls: type[Perturbation], examples: list[Example]
+) -> None:
+    p, m, ex = cls(), cls.magnitude, examples[0]
+    for value in invalid_values(cls):
+        with pytest.raises(ParameterError) as info:
+            p.perturb(ex.x, value, make_rngs(cls, len(ex.x), 0), ex.context)  # type: ignore[arg-type]
+        message = str(info.value)
+        for part in (cls.name, m.name, m.unit, repr(value)):
+            assert part in message, f"{value!r}: {part!r} missing from {message!r}"
+    for severity in (-0.1, 1.5, math.nan, "high", None):
+        with pytest.raises(ParameterError, match="severity"):
+            p.at_severity(severity)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", cases("validation"))
+def test_numpy_scalars_inside_limits_are_accepted(cls: type[Perturbation]) -> None:
+    m = cls.magnitude
+    assert cls().validate(np.float64(m.severe)) == m.severe
+    assert cls().validate(np.float32(m.off)) == m.off
+
+
+def unrealistic_values(cls: type[Perturbation]) -> list[float]:
+    """Unusual values inside the limits but outside the realistic range (off excluded).
+
+    Unusual so that no other test warns for them first: RealismWarning fires once per message.
+    """
+    m = cls.magnitude
+    low, high = m.limits
+    realistic_low, realistic_high = m.realistic
+    found = []
+    for edge, bound in ((realistic_low, low), (realistic_high, high)):
+        gap = bound - edge
+        value = edge + 0.3719 * gap if math.isfinite(gap) else edge + math.copysign(1.2345, gap)
+        if m.integer:
+            value = float(round(value))
+        if gap != 0 and value != m.off and not realistic_low <= value <= realistic_high:
+            found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("cls", cases("realism"))
+def test_unrealistic_values_warn_once_per_message(
+    cls: type[Perturbation], examples: list[Example]
+) -> None:
+    p, m, ex = cls(), cls.magnitude, examples[0]
+    for value in unrealistic_values(cls):
+        with pytest.warns(RealismWarning) as record:
+            p.perturb(ex.x, value, make_rngs(cls, len(ex.x), 0), ex.context)
+        assert len(record) == 1
+        message = str(record[0].message)
+        for part in (cls.name, m.name, m.unit, "realistic range"):
+            assert part in message, f"{part!r} missing from {message!r}"
+        with warnings.catch_warnings(record=True) as again:
+            warnings.simplefilter("always")
+            p.perturb(ex.x, value, make_rngs(cls, len(ex.x), 0), ex.context)
+        assert not [w for w in again if issubclass(w.category, RealismWarning)]
+
+
+@pytest.mark.parametrize("cls", cases("realism"))
+def test_realistic_range_and_off_do_not_warn(cls: type[Perturbation]) -> None:
+    m = cls.magnitude
+    for value in (m.off, m.mild, m.severe):
+        cls().validate(value)  # filterwarnings = error turns any warning into a failure
+
+
+# ---------------------------------------------------------------------------------------------
+# Empty batches (a filtered dataset can produce one).
+
+
+@pytest.mark.parametrize("cls", cases("empty_batch"))
+def test_empty_batch_gives_empty_batch(cls: type[Perturbation], examples: list[Example]) -> None:
+    p = cls()
+    for ex in examples:
+        empty = ex.x[:0]
+        out = p.perturb(empty, p.at_severity(1.0), make_rngs(cls, 0, 0), ex.context)
+        assert type(out) is type(empty), ex.label
+        assert len(out) == 0, ex.label
+        if isinstance(out, np.ndarray):
+            assert out.dtype == empty.dtype, ex.label
+            assert out.shape == empty.shape, ex.label
+
+
+def test_known_failures_name_registered_perturbations_and_checks() -> None:
+    for name, check in KNOWN_FAILURES:
+        assert name in REGISTRY, f"KNOWN_FAILURES names {name!r}, which is not registered"
+        assert check in CHECKS, f"KNOWN_FAILURES names unknown check {check!r}"

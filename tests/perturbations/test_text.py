@@ -1,0 +1,162 @@
+"""Text perturbations: measured typo rates and the characters typos may touch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import OSA
+
+from wince.errors import ParameterError
+from wince.perturbations import Rngs
+from wince.perturbations.text import Typos
+
+ignore_realism = pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
+
+VOCABULARY = (
+    "the of and to in is that for it with as was on be at by this had not are but from or have "
+    "an they which one you were all we when there can more if out so said what up its about "
+    "into than them only other new some could time these two may first then do any like my now "
+    "over such our man me even most made after also did many before must through back years "
+    "where much your way well down should because each just those people Mr how too little "
+    "state good very make world still own see men work long get here between both life being "
+    "under never day same another know while last might us great old year off come since against "
+    "go came right used take three café naïve Zürich déjà señor façade"
+)
+WORDS = VOCABULARY.split()
+
+
+def make_long_text(n_chars: int = 20_000) -> str:
+    """English-like prose: words, capitals, digits, punctuation, some non-ASCII letters."""
+    rng = np.random.default_rng(31337)  # fixed data; the `seed` fixture drives the typos
+    parts: list[str] = []
+    length = 0
+    while length < n_chars:
+        word = str(rng.choice(WORDS))
+        if rng.random() < 0.08:
+            word = word.capitalize()
+        if rng.random() < 0.03:
+            word = str(rng.integers(0, 2100))
+        sep = str(rng.choice([" "] * 12 + [", ", ". ", "; ", " - ", "! ", "? ", "\n"]))
+        parts.append(word + sep)
+        length += len(word) + len(sep)
+    return "".join(parts)[:n_chars]
+
+
+LONG_TEXT = make_long_text()
+
+
+def rngs_for(n: int, seed: int) -> Rngs:
+    return Rngs.for_samples([f"text-{i}" for i in range(n)], seed=seed, step="test")
+
+
+def non_alnum(text: str) -> list[str]:
+    return [c for c in text if not c.isalnum()]
+
+
+@pytest.mark.parametrize("rate", [0.005, 0.02, 0.05, 0.1])
+def test_measured_edit_rate_matches_the_typo_rate(rate: float, seed: int) -> None:
+    """OSA edits per character match rate x (share of letters and digits).
+
+    Expected value: each letter or digit carries a typo with probability `rate`, independently,
+    so the number of typos H is Binomial(A, rate), A = number of alphanumeric characters. An
+    isolated typo is exactly one OSA edit (a substitution by a *different* key, an omission, a
+    duplication, or a swap with a different next character; the fallbacks are duplications).
+    Only adjacent typos interact: a swap consumes the next character (and its typo), and OSA may
+    express two neighbouring typos in one edit. Each adjacent pair of typos (expected at most
+    rate² A of them) loses at most one edit, so
+
+        rate·A − rate²·A  <=  E[edits]  <=  rate·A,
+
+    i.e. an edit rate per character of rate·A/N to first order, N = len(text). Around that we
+    allow 4 binomial standard deviations, sqrt(A·rate·(1 − rate)).
+    """
+    n = len(LONG_TEXT)
+    alnum = sum(c.isalnum() for c in LONG_TEXT)
+    out = Typos().perturb([LONG_TEXT], rate, rngs_for(1, seed))[0]
+    edit_rate = OSA.distance(LONG_TEXT, out) / n
+
+    tolerance = 4 * np.sqrt(alnum * rate * (1 - rate)) / n
+    first_order = rate * alnum / n
+    assert first_order - rate * first_order - tolerance <= edit_rate <= first_order + tolerance
+
+
+def test_qwerty_and_azerty_layouts_give_different_typos(seed: int) -> None:
+    qwerty = Typos(layout="qwerty").perturb([LONG_TEXT], 0.05, rngs_for(1, seed))
+    azerty = Typos(layout="azerty").perturb([LONG_TEXT], 0.05, rngs_for(1, seed))
+    assert qwerty != azerty
+
+
+@pytest.mark.parametrize(
+    ("layout", "key", "neighbours"),
+    [
+        # Documented geometry: same row +-1; rows above and below at offsets 0 and +-1.
+        ("qwerty", "q", "12was"),
+        ("azerty", "q", "azswx"),
+        ("qwerty", "Q", "12WAS"),
+        ("qwerty", "5", "46rty"),
+    ],
+)
+def test_substitutions_come_from_neighbouring_keys_of_the_layout(
+    layout: str, key: str, neighbours: str
+) -> None:
+    outputs = Typos(layout=layout).perturb([key] * 400, 0.1, rngs_for(400, 0))
+    typos = {o for o in outputs if o != key}
+    substitutes = {o for o in typos if len(o) == 1}
+    assert typos <= {"", key + key} | set(neighbours), "omission, duplication or a neighbour"
+    assert substitutes == set(neighbours)
+
+
+def test_bad_layout_raises_parameter_error() -> None:
+    with pytest.raises(ParameterError, match="qwerty"):
+        Typos(layout="dvorak")
+
+
+@ignore_realism  # rate 1 is inside the limits, beyond the realistic range
+@pytest.mark.parametrize("rate", [0.1, 1.0])
+def test_non_alphanumeric_characters_are_never_substituted_dropped_or_doubled(
+    rate: float, seed: int
+) -> None:
+    out = Typos().perturb([LONG_TEXT], rate, rngs_for(1, seed))[0]
+    assert out != LONG_TEXT
+    assert non_alnum(out) == non_alnum(LONG_TEXT)  # a swap may move one, never change it
+
+
+@ignore_realism
+@pytest.mark.parametrize("rate", [0.05, 1.0])
+def test_empty_string_stays_empty(rate: float, seed: int) -> None:
+    out = Typos().perturb(["", "word", ""], rate, rngs_for(3, seed))
+    assert out[0] == ""
+    assert out[2] == ""
+
+
+@ignore_realism
+def test_text_without_letters_or_digits_is_unchanged(seed: int) -> None:
+    texts = ["  ...!? -- «»", "\n\t", "🙂🙃"]
+    assert Typos().perturb(texts, 1.0, rngs_for(3, seed)) == texts
+
+
+@ignore_realism  # hypothesis draws rates across the whole [0, 1] limits
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=60), max_size=5),
+    rate=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+    layout=st.sampled_from(["qwerty", "azerty"]),
+)
+def test_typos_return_strings_and_never_mutate_the_input(
+    texts: list[str], rate: float, seed: int, layout: str
+) -> None:
+    before = list(texts)
+    out = Typos(layout=layout).perturb(texts, rate, rngs_for(len(texts), seed))
+    assert texts == before
+    assert out is not texts
+    assert isinstance(out, list)
+    assert len(out) == len(texts)
+    for original, typed in zip(texts, out, strict=True):
+        assert isinstance(typed, str)
+        assert non_alnum(typed) == non_alnum(original)
+        alnum = sum(c.isalnum() for c in original)
+        assert len(original) - alnum <= len(typed) <= len(original) + alnum
+    assert Typos(layout=layout).perturb(texts, rate, rngs_for(len(texts), seed)) == out
