@@ -415,9 +415,10 @@ def test_numpy_scalars_inside_limits_are_accepted(cls: type[Perturbation]) -> No
 
 
 def unrealistic_values(cls: type[Perturbation]) -> list[float]:
-    """Unusual values inside the limits but outside the realistic range (off excluded).
+    """Unusual values inside the limits, beyond the realistic range and not milder than it.
 
-    Unusual so that no other test warns for them first: RealismWarning fires once per message.
+    Values between `off` and `severe` are plausible and do not warn. Unusual so that no other
+    test warns for them first: RealismWarning fires once per message.
     """
     m = cls.magnitude
     low, high = m.limits
@@ -428,7 +429,8 @@ def unrealistic_values(cls: type[Perturbation]) -> list[float]:
         value = edge + 0.3719 * gap if math.isfinite(gap) else edge + math.copysign(1.2345, gap)
         if m.integer:
             value = float(round(value))
-        if gap != 0 and value != m.off and not realistic_low <= value <= realistic_high:
+        milder = min(m.off, m.severe) <= value <= max(m.off, m.severe)
+        if gap != 0 and not milder and not realistic_low <= value <= realistic_high:
             found.append(value)
     return found
 
@@ -454,7 +456,8 @@ def test_unrealistic_values_warn_once_per_message(
 @pytest.mark.parametrize("cls", cases("realism"))
 def test_realistic_range_and_off_do_not_warn(cls: type[Perturbation]) -> None:
     m = cls.magnitude
-    for value in (m.off, m.mild, m.severe):
+    milder = (m.off + m.mild) / 2  # between off and the realistic range: plausible
+    for value in (m.off, m.mild, m.severe, milder):
         cls().validate(value)  # filterwarnings = error turns any warning into a failure
 
 
