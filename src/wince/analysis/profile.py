@@ -167,10 +167,27 @@ def _regions(run_data: RunData, dataset: Any) -> dict[str, Any]:
 
 def _breaking_points(run_data: RunData, probe: Any) -> dict[str, Any]:
     from wince.analysis.breaking import breaking_points
+    from wince.errors import PlanError
 
+    plan = run_data.plan
+    value_tolerance = None
+    if run_data.task == "regression":
+        value_tolerance = plan.analysis.tolerance.get("mean_abs_change")
+        if value_tolerance is None:
+            raise PlanError(
+                "breaking points of a regression model need the output change that counts as "
+                "broken: set analysis.tolerance.mean_abs_change in the plan."
+            )
     results = {
-        name: breaking_points(probe, name, seed=run_data.plan.seed)
-        for name in run_data.perturbations()
+        spec.name: breaking_points(
+            probe,
+            spec.name,
+            params=spec.params,
+            value_tolerance=value_tolerance,
+            n_boot=plan.analysis.bootstrap,
+            seed=plan.seed,
+        )
+        for spec in plan.perturbations
     }
     return {"breaking_points": _Collection(results)}
 

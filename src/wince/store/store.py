@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -62,17 +63,30 @@ class Store:
             self.engine = sa.create_engine(url, **_engine_options(url))
             if url.startswith("sqlite"):
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            catalog.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                if conn.execute(sa.select(catalog.schema_version)).first() is None:
-                    conn.execute(
-                        sa.insert(catalog.schema_version).values(version=catalog.SCHEMA_VERSION)
-                    )
+            self._create_schema()
         except sa.exc.SQLAlchemyError as error:
             raise StoreError(
                 f"cannot open the results store at {url}: {error.__class__.__name__}: "
                 f"{error.orig if hasattr(error, 'orig') else error}. Check the --store URL."
             ) from None
+
+    def _create_schema(self, attempts: int = 5) -> None:
+        """Create missing tables; another process may be creating them at the same time."""
+        for attempt in range(attempts):
+            try:
+                catalog.metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    if conn.execute(sa.select(catalog.schema_version)).first() is None:
+                        conn.execute(
+                            sa.insert(catalog.schema_version).values(
+                                version=catalog.SCHEMA_VERSION
+                            )
+                        )
+                return
+            except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))  # the other creator wins; check again
 
     def close(self) -> None:
         """Release database connections."""
