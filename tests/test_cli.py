@@ -116,3 +116,26 @@ def test_missing_run_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize("args", [("run",), ("show",), ("frobnicate",)])
 def test_usage_mistakes_exit_with_2(args):
     assert wince(*args).returncode == 2
+
+
+def test_analyze_stores_the_profile_and_reuses_no_model_unless_asked(tmp_path):
+    store = tmp_path / "store"
+    plan = plan_file(tmp_path, DIGITS.replace("levels: [1, 5]", "levels: [1, 3, 5]"))
+    run_id = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
+    analysed = wince("analyze", run_id, "--store", store, "--no-regions", "--json")
+    assert analysed.returncode == 0, analysed.stderr
+    result = json.loads(analysed.stdout)
+    assert {"curves", "verdicts", "interactions", "cliffs", "local_sensitivity"} <= set(
+        result["stored"]
+    )
+    assert "breaking_points" not in result["stored"]
+    assert sum(result["verdicts"].values()) == 3  # three jpeg scenarios
+    from wince.store import open_store
+
+    opened = open_store(str(store))
+    verdicts = opened.load_analysis(run_id, "verdicts")
+    assert set(verdicts["scenarios"]["verdict"]) <= {"fragile", "robust", "inconclusive"}
+    with_breaks = wince("analyze", run_id, "--store", store, "--breaking-points", "--json")
+    assert with_breaks.returncode == 0, with_breaks.stderr
+    stored = opened.load_analysis(run_id, "breaking_points")
+    assert "image.jpeg" in stored

@@ -70,6 +70,15 @@ class Run:
         kinds = self.scenarios()[["scenario", "kind", "severity"]]
         return kinds.merge(table, on="scenario", how="right")
 
+    def profile(self, **options: Any) -> Any:
+        """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).
+
+        Options: model, data, regions, breaking_points, global_sensitivity, columns.
+        """
+        from wince.analysis.profile import analyze_run
+
+        return analyze_run(self.store, self.id, **options)
+
 
 def analyze(
     model: Any = None,

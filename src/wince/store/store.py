@@ -78,9 +78,7 @@ class Store:
                 with self.engine.begin() as conn:
                     if conn.execute(sa.select(catalog.schema_version)).first() is None:
                         conn.execute(
-                            sa.insert(catalog.schema_version).values(
-                                version=catalog.SCHEMA_VERSION
-                            )
+                            sa.insert(catalog.schema_version).values(version=catalog.SCHEMA_VERSION)
                         )
                 return
             except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
