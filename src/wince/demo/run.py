@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from wince.api import Run, analyze
@@ -30,6 +31,44 @@ def headline(run: Run) -> list[dict[str, Any]]:
         {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
         for row in rows[["scenario", "kind", "metric", "value", "low", "high"]].to_dict("records")
     ]
+
+
+def key_findings(profile: Any) -> list[str]:
+    """A few plain sentences: where each perturbation starts to hurt, breaking points, regions."""
+    lines = []
+    tests = profile.verdicts.tests
+    isolation = tests[(tests["kind"] == "isolation") & (tests["metric"] == "flip_rate")]
+    for name, points in profile.curves.table.groupby("perturbation", sort=False):
+        flips = points[points["metric"] == "flip_rate"]
+        fragile = isolation[
+            isolation["scenario"].isin(flips["scenario"]) & (isolation["verdict"] == "fragile")
+        ]
+        if fragile.empty:
+            lines.append(f"{name}: no fragile level within the realistic range")
+            continue
+        first = flips[flips["scenario"] == fragile.sort_values("severity")["scenario"].iloc[0]]
+        row = first.iloc[0]
+        lines.append(
+            f"{name}: fragile from {row['value']:g} {row['unit']} on (severity "
+            f"{row['severity']:.1f}): {row['estimate']:.1%} of predictions change "
+            f"({row['low']:.1%}-{row['high']:.1%})"
+        )
+    breaking = profile.extras.get("breaking_points")
+    if breaking is not None:
+        for name, result in breaking.items.items():
+            severities = result.table["breaking_severity"]
+            broken = severities[np.isfinite(severities)]
+            if broken.empty:
+                lines.append(f"{name}: no prediction changes anywhere in the realistic range")
+                continue
+            lines.append(
+                f"{name}: {len(broken) / len(severities):.0%} of predictions change somewhere "
+                f"in the realistic range; half of those by severity {broken.median():.2f}"
+            )
+    regions = profile.extras.get("regions")
+    if regions is not None and not regions.rules.empty:
+        lines.append(f"region: {regions.rules['text'].iloc[0]}")
+    return lines
 
 
 def run_demo(
@@ -57,8 +96,23 @@ def run_demo(
                 f"  largest flip rate: {worst['value']:.1%} ({worst['low']:.1%}-"
                 f"{worst['high']:.1%}) under {worst['scenario']}"
             )
+        started = time.perf_counter()
+        profile = run.profile(breaking_points=True)
+        analysis_seconds = time.perf_counter() - started
+        findings = key_findings(profile)
+        for line in findings:
+            console.print(f"  {line}")
+        console.print(f"  analysis: {analysis_seconds:.1f} s (`wince analyze {run.id}` again)")
         result["runs"].append(
-            {"plan": plan.name, "run_id": run.id, "seconds": round(seconds, 2), "summary": rows}
+            {
+                "plan": plan.name,
+                "run_id": run.id,
+                "seconds": round(seconds, 2),
+                "analysis_seconds": round(analysis_seconds, 2),
+                "verdicts": profile.verdicts.scenarios["verdict"].value_counts().to_dict(),
+                "findings": findings,
+                "summary": rows,
+            }
         )
     target = out_dir / "summary.json"
     target.write_text(json.dumps(result, indent=2))
