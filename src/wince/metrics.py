@@ -3,11 +3,16 @@
 An outcome is one sample's prediction under one trial, with its deltas against the
 baseline prediction of the same sample. Aggregates resample *samples* (a sample's trials stay
 together), so intervals reflect the population of inputs, not the number of outcomes.
+
+Every metric is a ratio of sums over outcomes (or, for ECE and the prediction shift, a
+function of such sums), so one scenario's metrics come from a single (samples x columns)
+table of per-sample sums: the point estimate uses every sample once, and each bootstrap
+replicate is one matrix product of its resampling weights with that table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +31,24 @@ CLASSIFICATION_METRICS = (
 )
 REGRESSION_METRICS = ("mae", "rmse", "relative_change")
 ECE_BINS = 15
+SUMMARY_COLUMNS = ("scenario", "metric", "value", "low", "high", "n_samples", "n_trials")
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+# Outcome columns each metric reads; a metric whose columns are absent (no labels, or the
+# other task) is skipped.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "accuracy": ("correct",),
+    "flip_rate": ("flipped",),
+    "confidence_change": ("confidence_delta",),
+    "true_class_prob_change": ("true_prob_delta",),
+    "prediction_shift_jsd": ("pred",),
+    "ece": ("correct", "confidence"),
+    "mae": ("abs_error",),
+    "rmse": ("abs_error",),
+    "relative_change": ("value_delta", "baseline_value"),
+}
 
 
 def outcome_columns(
@@ -37,10 +58,11 @@ def outcome_columns(
 ) -> dict[str, npt.NDArray[np.generic]]:
     """Per-sample outcome columns of one trial against the baseline.
 
-    Classification columns: `pred`, `confidence` (top probability), `true_prob` (probability
-    of the labelled class), `correct`, `flipped` (pred differs from the baseline pred),
-    `confidence_delta` and `true_prob_delta` (perturbed minus baseline). Without scores,
-    confidence is 1. Regression columns: `value`, `value_delta`, `abs_error`.
+    Classification columns: `pred`, `baseline_pred`, `confidence` (top probability),
+    `true_prob` (probability of the labelled class), `correct`, `flipped` (pred differs from
+    the baseline pred), `confidence_delta` and `true_prob_delta` (perturbed minus baseline).
+    Without scores, confidence is 1 and the true-class probability is 1 when correct, else 0.
+    Regression columns: `value`, `baseline_value`, `value_delta`, `abs_error`.
     Columns that need labels (`correct`, `true_prob`, `true_prob_delta`, `abs_error`) are
     absent when there are none.
     """
@@ -55,16 +77,18 @@ def outcome_columns(
         if labels is not None:
             values["abs_error"] = np.abs(predictions.values - labels.astype(np.float64))
         return values
-    assert predictions.labels is not None and baseline.labels is not None
+    assert predictions.labels is not None
+    assert baseline.labels is not None
     pred, base = predictions.labels, baseline.labels
+    rows = np.arange(n)
 
     def top(p: Predictions) -> FloatArray:
         if p.scores is None:
             return np.ones(n)
-        return p.scores[np.arange(n), p.labels]  # type: ignore[index]
+        return np.asarray(p.scores[rows, p.labels], dtype=np.float64)
 
     confidence = top(predictions)
-    columns = {
+    columns: dict[str, npt.NDArray[np.generic]] = {
         "pred": pred.astype(np.int32),
         "baseline_pred": base.astype(np.int32),
         "confidence": confidence.astype(np.float32),
@@ -76,8 +100,8 @@ def outcome_columns(
 
         def true_prob(p: Predictions) -> FloatArray:
             if p.scores is None:
-                return (p.labels == truth).astype(np.float64)
-            return p.scores[np.arange(n), truth]
+                return np.asarray(p.labels == truth, dtype=np.float64)
+            return np.asarray(p.scores[rows, truth], dtype=np.float64)
 
         probability = true_prob(predictions)
         columns["correct"] = pred == truth
@@ -97,6 +121,8 @@ class Estimate:
 
 def bootstrap_weights(n_samples: int, n_boot: int, seed: int) -> FloatArray:
     """Multinomial resampling weights (n_boot, n_samples); each row sums to n_samples."""
+    if n_samples == 0:
+        return np.zeros((n_boot, 0))
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
     return rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot).astype(
         np.float64
@@ -105,22 +131,54 @@ def bootstrap_weights(n_samples: int, n_boot: int, seed: int) -> FloatArray:
 
 def _js_divergence(p: FloatArray, q: FloatArray) -> FloatArray:
     """Jensen-Shannon divergence (base 2, in [0, 1]) between rows of p and q (or a vector q)."""
-    p = p / p.sum(axis=-1, keepdims=True)
-    q = q / q.sum(axis=-1, keepdims=True)
-    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = p / p.sum(axis=-1, keepdims=True)
+        q = q / q.sum(axis=-1, keepdims=True)
+        m = (p + q) / 2
 
-    def kl(a: FloatArray, b: FloatArray) -> FloatArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        def kl(a: FloatArray, b: FloatArray) -> FloatArray:
             terms = np.where(a > 0, a * np.log2(a / b), 0.0)
-        return terms.sum(axis=-1)
+            return np.asarray(terms.sum(axis=-1), dtype=np.float64)
 
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+        # Rows with no mass (a replicate that drew none of the scenario's samples) stay NaN.
+        empty = ~(np.isfinite(p).all(axis=-1) & np.isfinite(q).all(axis=-1))
+        divergence = 0.5 * kl(p, m) + 0.5 * kl(q, m)
+    return np.where(empty, np.nan, divergence)
 
 
-def _per_sample(frame: pd.DataFrame, column: str, samples: pd.Index) -> FloatArray:
-    """Sum of `column` per sample over trials, aligned to `samples` (0 where absent)."""
-    sums = frame.groupby("sample_index", sort=False)[column].sum()
-    return sums.reindex(samples, fill_value=0.0).to_numpy(np.float64)
+def _positions(frame: pd.DataFrame, samples: pd.Index) -> IntArray:
+    """Column of each outcome's sample in `samples` (-1 for samples not in it)."""
+    return np.asarray(samples.get_indexer(frame["sample_index"].to_numpy()), dtype=np.intp)
+
+
+def _sample_sums(
+    position: IntArray,
+    n_samples: int,
+    values: npt.ArrayLike,
+    width: int = 1,
+    slot: IntArray | None = None,
+) -> FloatArray:
+    """Sums of `values` per sample (and per `slot` in [0, width)), shape (n_samples, width)."""
+    index = position if slot is None else position * width + slot
+    sums = np.bincount(
+        index, weights=np.asarray(values, dtype=np.float64), minlength=n_samples * width
+    )
+    return np.asarray(sums, dtype=np.float64).reshape(n_samples, width)
+
+
+def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(numerator / denominator, dtype=np.float64)
+
+
+def _interval(values: FloatArray) -> Estimate:
+    """Point estimate (first entry) with the 2.5-97.5 percentiles of the finite replicates."""
+    point, replicates = values[0], values[1:]
+    replicates = replicates[np.isfinite(replicates)]
+    if len(replicates) == 0:
+        return Estimate(float(point), np.nan, np.nan)
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return Estimate(float(point), float(low), float(high))
 
 
 def scenario_metrics(
@@ -132,102 +190,128 @@ def scenario_metrics(
 ) -> dict[str, Estimate]:
     """Metrics of one scenario's outcomes with intervals from shared bootstrap weights.
 
+    Each metric is a plain mean over the scenario's outcomes (for ECE and the prediction
+    shift, a function of per-bin and per-class means); a bootstrap replicate reweights whole
+    samples, all trials of a sample together.
+
     Args:
         frame: outcomes of the scenario (all its trials).
-        baseline: outcomes of the baseline (one trial).
-        metrics: metric names to compute (those not applicable to the task are skipped).
+        baseline: outcomes of the baseline (one trial); only the prediction shift reads it.
+        metrics: metric names to compute; those not applicable to the task, or needing
+            columns absent from `frame` (labels), are skipped.
         weights: (n_boot, n_samples) resampling weights over `samples`.
-        samples: sample indices in the order of the weight columns.
+        samples: sample indices in the order of the weight columns; outcomes of other
+            samples are ignored.
+
+    Raises:
+        ValueError: `weights` does not have one column per sample.
     """
-    counts = _per_sample(frame.assign(_one=1.0), "_one", samples)
-    full = np.ones((1, len(samples)))
-    both = np.vstack([full, weights])
-    denominator = both @ counts
-    results: dict[str, Estimate] = {}
-
-    def mean_of(column: str) -> FloatArray:
-        return (both @ _per_sample(frame, column, samples)) / denominator
-
+    n = len(samples)
+    if weights.ndim != 2 or weights.shape[1] != n:
+        raise ValueError(
+            f"bootstrap weights must have shape (n_boot, {n}), one column per sample; "
+            f"got {weights.shape}."
+        )
     regression = "value" in frame.columns
-    needs = {"accuracy": "correct", "true_class_prob_change": "true_prob_delta", "ece": "correct",
-             "mae": "abs_error", "rmse": "abs_error"}
-    for metric in metrics:
-        if metric in needs and needs[metric] not in frame.columns:
-            continue
-        if regression and metric in REGRESSION_METRICS:
-            if metric == "mae":
-                values = mean_of("abs_error")
-            elif metric == "rmse":
-                squared = frame.assign(_sq=frame["abs_error"].to_numpy() ** 2)
-                values = np.sqrt((both @ _per_sample(squared, "_sq", samples)) / denominator)
-            else:
-                absolute = frame.assign(
-                    _d=np.abs(frame["value_delta"]), _b=np.abs(frame["baseline_value"])
-                )
-                values = (both @ _per_sample(absolute, "_d", samples)) / (
-                    both @ _per_sample(absolute, "_b", samples)
-                )
-        elif not regression and metric in CLASSIFICATION_METRICS:
-            if metric == "accuracy":
-                values = mean_of("correct")
-            elif metric == "flip_rate":
-                values = mean_of("flipped")
-            elif metric == "confidence_change":
-                values = mean_of("confidence_delta")
-            elif metric == "true_class_prob_change":
-                values = mean_of("true_prob_delta")
-            elif metric == "ece":
-                values = _ece(frame, both, samples, denominator)
-            else:
-                values = _prediction_shift(frame, baseline, both, samples)
-        else:
-            continue
-        point, replicates = values[0], values[1:]
-        replicates = replicates[np.isfinite(replicates)]
-        low, high = (
-            np.percentile(replicates, [2.5, 97.5]) if len(replicates) else (np.nan, np.nan)
-        )
-        results[metric] = Estimate(float(point), float(low), float(high))
-    return results
+    applicable = REGRESSION_METRICS if regression else CLASSIFICATION_METRICS
+    wanted = [
+        m
+        for m in dict.fromkeys(metrics)
+        if m in applicable and all(c in frame.columns for c in _NEEDS[m])
+    ]
+    if "prediction_shift_jsd" in wanted and len(baseline) == 0:
+        wanted.remove("prediction_shift_jsd")
+    if not wanted:
+        return {}
 
+    position = _positions(frame, samples)
+    kept = position >= 0
+    if not kept.all():
+        frame, position = frame[kept], position[kept]
 
-def _ece(frame: pd.DataFrame, both: FloatArray, samples: pd.Index, total: FloatArray) -> FloatArray:
-    """Expected calibration error with 15 equal-width confidence bins, per weight row."""
-    confidence = frame["confidence"].to_numpy(np.float64)
-    gap = frame["correct"].to_numpy(np.float64) - confidence
-    bins = np.minimum((confidence * ECE_BINS).astype(int), ECE_BINS - 1)
-    ece = np.zeros(both.shape[0])
-    for b in np.unique(bins):
-        in_bin = frame.assign(_g=np.where(bins == b, gap, 0.0))
-        ece += np.abs(both @ _per_sample(in_bin, "_g", samples))
-    return ece / total
+    def column(name: str) -> FloatArray:
+        return np.asarray(frame[name].to_numpy(np.float64), dtype=np.float64)
 
+    # Per-sample sums, as named blocks of columns of one (n_samples, m) table.
+    blocks: dict[str, FloatArray] = {"count": _sample_sums(position, n, np.ones(len(frame)))}
+    simple = {
+        "accuracy": "correct",
+        "flip_rate": "flipped",
+        "confidence_change": "confidence_delta",
+        "true_class_prob_change": "true_prob_delta",
+        "mae": "abs_error",
+    }
+    for metric in wanted:
+        if metric in simple:
+            blocks[metric] = _sample_sums(position, n, column(simple[metric]))
+        elif metric == "rmse":
+            blocks[metric] = _sample_sums(position, n, column("abs_error") ** 2)
+        elif metric == "relative_change":
+            blocks["abs_delta"] = _sample_sums(position, n, np.abs(column("value_delta")))
+            blocks["abs_baseline"] = _sample_sums(position, n, np.abs(column("baseline_value")))
+        elif metric == "ece":
+            confidence = column("confidence")
+            bins = np.minimum((confidence * ECE_BINS).astype(np.intp), ECE_BINS - 1)
+            gap = column("correct") - confidence
+            blocks[metric] = _sample_sums(position, n, gap, ECE_BINS, bins)
+        else:  # prediction_shift_jsd
+            base_position = _positions(baseline, samples)
+            base_kept = base_position >= 0
+            base_pred = baseline["pred"].to_numpy(np.intp)[base_kept]
+            pred = frame["pred"].to_numpy(np.intp)
+            classes = int(max(pred.max(initial=0), base_pred.max(initial=0))) + 1
+            blocks["classes"] = _sample_sums(position, n, np.ones(len(pred)), classes, pred)
+            blocks["baseline_classes"] = _sample_sums(
+                base_position[base_kept], n, np.ones(len(base_pred)), classes, base_pred
+            )
 
-def _prediction_shift(
-    frame: pd.DataFrame, baseline: pd.DataFrame, both: FloatArray, samples: pd.Index
-) -> FloatArray:
-    """JS divergence between the baseline's and the scenario's predicted-class distributions."""
-    classes = int(max(frame["pred"].max(), baseline["pred"].max())) + 1
+    names = list(blocks)
+    table = np.hstack([blocks[b] for b in names])
+    # Row 0: every sample once (the point estimate); rows 1..: bootstrap replicates.
+    totals = np.vstack([table.sum(axis=0), weights @ table])
+    offsets = np.cumsum([0] + [blocks[b].shape[1] for b in names])
+    total = {b: totals[:, offsets[i] : offsets[i + 1]] for i, b in enumerate(names)}
+    count = total["count"][:, 0]
 
-    def class_counts(f: pd.DataFrame) -> FloatArray:
-        onehot = np.zeros((len(f), classes))
-        onehot[np.arange(len(f)), f["pred"].to_numpy()] = 1.0
-        per_sample = (
-            pd.DataFrame(onehot, index=f["sample_index"].to_numpy())
-            .groupby(level=0)
-            .sum()
-            .reindex(samples, fill_value=0.0)
-        )
-        return both @ per_sample.to_numpy()
+    def mean(block: str) -> FloatArray:
+        return _ratio(total[block][:, 0], count)
 
-    return _js_divergence(class_counts(frame), class_counts(baseline))
+    compute: dict[str, Callable[[], FloatArray]] = {
+        "accuracy": lambda: mean("accuracy"),
+        "flip_rate": lambda: mean("flip_rate"),
+        "confidence_change": lambda: mean("confidence_change"),
+        "true_class_prob_change": lambda: mean("true_class_prob_change"),
+        "ece": lambda: _ratio(np.abs(total["ece"]).sum(axis=1), count),
+        "prediction_shift_jsd": lambda: _js_divergence(total["classes"], total["baseline_classes"]),
+        "mae": lambda: mean("mae"),
+        "rmse": lambda: np.sqrt(mean("rmse")),
+        "relative_change": lambda: _ratio(total["abs_delta"][:, 0], total["abs_baseline"][:, 0]),
+    }
+    return {metric: _interval(compute[metric]()) for metric in wanted}
 
 
 def error_transitions(frame: pd.DataFrame) -> pd.DataFrame:
-    """Counts of baseline class -> perturbed class among flipped outcomes, most frequent first."""
-    flipped = frame[frame["flipped"]]
+    """Counts of baseline class -> perturbed class among flipped outcomes, most frequent first.
+
+    Ties are ordered by baseline class, then perturbed class.
+
+    Raises:
+        ValueError: `frame` lacks the classification columns `baseline_pred`, `pred`, `flipped`.
+    """
+    missing = [c for c in ("baseline_pred", "pred", "flipped") if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"error transitions need classification outcomes; columns {missing} are missing."
+        )
+    flipped = frame[frame["flipped"].to_numpy(bool)]
     counts = flipped.groupby(["baseline_pred", "pred"]).size().rename("count").reset_index()
-    return counts.sort_values("count", ascending=False, ignore_index=True)
+    counts["count"] = counts["count"].astype(np.int64)
+    return counts.sort_values(
+        ["count", "baseline_pred", "pred"],
+        ascending=[False, True, True],
+        kind="stable",
+        ignore_index=True,
+    )
 
 
 def summarize(
@@ -239,25 +323,29 @@ def summarize(
 ) -> pd.DataFrame:
     """Scenario x metric table with point estimates and 95% bootstrap intervals.
 
+    All scenarios share the same resampling weights over samples, so their intervals come
+    from the same bootstrap populations.
+
     Returns:
         One row per (scenario, metric) with columns `scenario`, `metric`, `value`, `low`,
         `high`, `n_samples`, `n_trials`, in the order scenarios appear in `outcomes`.
     """
+    if len(outcomes) == 0:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    # Only the columns metrics read: grouping then copies far less (no ids, no scores).
+    used = {"scenario", "trial", "sample_index"} | {c for m in _NEEDS.values() for c in m}
+    used |= {"value"}
+    outcomes = outcomes[[c for c in outcomes.columns if c in used]]
     samples = pd.Index(np.sort(outcomes["sample_index"].unique()))
     weights = bootstrap_weights(len(samples), n_boot, seed)
     baseline = outcomes[outcomes["scenario"] == "baseline"]
-    rows = []
-    for scenario, frame in outcomes.groupby("scenario", sort=False):
-        for metric, estimate in scenario_metrics(frame, baseline, metrics, weights, samples).items():
-            rows.append(
-                {
-                    "scenario": scenario,
-                    "metric": metric,
-                    "value": estimate.value,
-                    "low": estimate.low,
-                    "high": estimate.high,
-                    "n_samples": int(frame["sample_index"].nunique()),
-                    "n_trials": int(frame["trial"].nunique()),
-                }
-            )
-    return pd.DataFrame(rows)
+    rows: list[tuple[object, ...]] = []
+    for scenario, frame in outcomes.groupby("scenario", sort=False, observed=True):
+        estimates = scenario_metrics(frame, baseline, metrics, weights, samples)
+        n_samples = int(frame["sample_index"].nunique())
+        n_trials = int(frame["trial"].nunique())
+        rows.extend(
+            (scenario, metric, e.value, e.low, e.high, n_samples, n_trials)
+            for metric, e in estimates.items()
+        )
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
