@@ -159,3 +159,25 @@ def test_explicit_combination_must_name_plan_perturbations():
     )
     assert "combinations[0]" in problem
     assert "image.exposure" in problem
+
+
+def test_global_sensitivity_distributions_are_validated_at_load():
+    problems = problems_of(
+        {
+            "name": "x",
+            "perturbations": [{"name": "image.jpeg"}],
+            "analysis": {
+                "global_sensitivity": {
+                    "distributions": {
+                        "image.jpeg": {"kind": "normal", "mean": 50},
+                        "image.exposure": {"low": -1, "high": 0},
+                    }
+                }
+            },
+        }
+    )
+    assert len(problems) == 2
+    assert "distributions.image.jpeg" in problems[0]
+    assert "sd" in problems[0]
+    assert "distributions.image.exposure" in problems[1]
+    assert "not a perturbation of the plan" in problems[1]

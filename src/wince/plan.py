@@ -106,6 +106,33 @@ class PerturbationSpec(_Spec):
         return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
 
 
+class DistributionSpec(_Spec):
+    """How a perturbation's magnitude varies in the global-sensitivity design (physical units).
+
+    Default: uniform over the magnitude's realistic range. "normal" is truncated to
+    [low, high].
+    """
+
+    kind: Literal["uniform", "normal"] = "uniform"
+    low: float | None = None
+    high: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+
+
+class GlobalSensitivitySpec(_Spec):
+    """Design of the variance-based (Sobol) or screening (Morris) analysis."""
+
+    method: Literal["sobol", "morris"] = "sobol"
+    n_base: int = Field(64, ge=2, description="Sobol base samples, a power of 2")
+    samples: int = Field(200, ge=1, description="data samples evaluated per design point")
+    second_order: bool = True
+    trajectories: int = Field(20, ge=2, description="Morris trajectories")
+    distributions: dict[str, DistributionSpec] = Field(
+        default_factory=dict, description="per perturbation name; default uniform"
+    )
+
+
 class AnalysisSpec(_Spec):
     """How strict the verdicts are: tolerances and the significance level."""
 
@@ -116,6 +143,7 @@ class AnalysisSpec(_Spec):
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["holm", "bh"] = "holm"
     bootstrap: int = Field(1000, ge=100)
+    global_sensitivity: GlobalSensitivitySpec = Field(default_factory=GlobalSensitivitySpec)
 
 
 class Plan(_Spec):
@@ -266,11 +294,30 @@ def _semantic_problems(plan: Plan) -> list[str]:
                     f"combinations[{i}]: a combination lists two or more perturbations of the "
                     f"plan; {missing or combo} is not. Plan perturbations: {names}."
                 )
+    problems += _distribution_problems(plan, names)
     unknown_metrics = [m for m in plan.metrics if m not in METRICS]
     for m in unknown_metrics:
         close = difflib.get_close_matches(m, METRICS, n=1)
         hint = f" — did you mean {close[0]!r}?" if close else f" Known: {', '.join(METRICS)}."
         problems.append(f"metrics: unknown metric {m!r}{hint}")
+    return problems
+
+
+def _distribution_problems(plan: Plan, names: list[str]) -> list[str]:
+    from wince.analysis.global_sensitivity import Factor
+
+    problems = []
+    declared = plan.analysis.global_sensitivity.distributions
+    for name, spec in declared.items():
+        where = f"analysis.global_sensitivity.distributions.{name}"
+        if name not in names:
+            problems.append(f"{where}: {name!r} is not a perturbation of the plan ({names}).")
+            continue
+        values = {k: v for k, v in spec.model_dump().items() if v is not None}
+        try:
+            Factor.from_declaration(name, values)
+        except ParameterError as error:
+            problems.append(f"{where}: {error}")
     return problems
 
 

@@ -673,16 +673,18 @@ def model_output_evaluator(
 def factors_from_plan(plan: Plan) -> list[Factor]:
     """One factor per perturbation of the plan, in plan order.
 
-    A perturbation's distribution comes from its `distribution` declaration when the plan
-    has one (see `Factor.from_declaration`), else uniform over its realistic range.
+    A perturbation's distribution comes from `analysis.global_sensitivity.distributions` when
+    the plan declares one (see `Factor.from_declaration`), else uniform over its realistic
+    range.
 
     Raises:
         ParameterError: a declaration is invalid or a perturbation is listed twice.
     """
     factors = []
+    distributions = plan.analysis.global_sensitivity.distributions
     for spec in plan.perturbations:
-        declared: Any = getattr(spec, "distribution", None)
-        if declared is not None and hasattr(declared, "model_dump"):
+        declared: Any = distributions.get(spec.name)
+        if declared is not None:
             declared = {k: v for k, v in declared.model_dump().items() if v is not None}
         params = tuple(sorted(spec.params.items()))
         factors.append(Factor.from_declaration(spec.name, declared, params=params))

@@ -195,7 +195,18 @@ def _breaking_points(run_data: RunData, probe: Any) -> dict[str, Any]:
 def _global(run_data: RunData, probe: Any) -> dict[str, Any]:
     from wince.analysis.global_sensitivity import global_sensitivity
 
-    return {"global_sensitivity": global_sensitivity(probe, run_data.plan)}
+    settings = run_data.plan.analysis.global_sensitivity
+    result = global_sensitivity(
+        probe,
+        run_data.plan,
+        method=settings.method,
+        samples=settings.samples,
+        n_base=settings.n_base,
+        second_order=settings.second_order,
+        trajectories=settings.trajectories,
+        n_boot=run_data.plan.analysis.bootstrap,
+    )
+    return {"global_sensitivity": result}
 
 
 @dataclass(frozen=True)

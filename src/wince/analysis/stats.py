@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from wince.metrics import bootstrap_weights
+
 FloatArray = npt.NDArray[np.float64]
 CONFIDENCE = 0.95
 
@@ -36,10 +38,8 @@ class Resampling:
 
 
 def resampling(n_samples: int, n_boot: int, seed: int) -> Resampling:
-    """Deterministic bootstrap weights over `n_samples` samples."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
-    weights = rng.multinomial(n_samples, np.full(n_samples, 1.0 / n_samples), size=n_boot)
-    return Resampling(np.asarray(weights, dtype=np.float64))
+    """Deterministic bootstrap weights over `n_samples` samples (those of `summarize` too)."""
+    return Resampling(bootstrap_weights(n_samples, n_boot, seed))
 
 
 def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
