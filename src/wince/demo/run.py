@@ -65,6 +65,13 @@ def key_findings(profile: Any) -> list[str]:
                 f"{name}: {len(broken) / len(severities):.0%} of predictions change somewhere "
                 f"in the realistic range; half of those by severity {broken.median():.2f}"
             )
+    found = profile.extras.get("global_sensitivity")
+    if found is not None:
+        shares = ", ".join(
+            f"{row.factor} {row.ST:.0%}"
+            for row in found.indices.sort_values("ST", ascending=False).itertuples()
+        )
+        lines.append(f"share of flip-rate variance (total Sobol index): {shares}")
     regions = profile.extras.get("regions")
     if regions is not None and not regions.rules.empty:
         lines.append(f"region: {regions.rules['text'].iloc[0]}")
@@ -97,7 +104,7 @@ def run_demo(
                 f"{worst['high']:.1%}) under {worst['scenario']}"
             )
         started = time.perf_counter()
-        profile = run.profile(breaking_points=True)
+        profile = run.profile(breaking_points=True, global_sensitivity=len(plan.perturbations) > 1)
         analysis_seconds = time.perf_counter() - started
         findings = key_findings(profile)
         for line in findings:
