@@ -18,6 +18,8 @@ import pandas as pd
 from wince import perturbations as library
 from wince.analysis.data import RunData
 from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
+from wince.engine.scenarios import BASELINE
+from wince.metrics import scenario_metrics
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -75,7 +77,13 @@ class Curves:
 
 
 def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> Curves:
-    """Every curve metric against magnitude for each perturbation of the run."""
+    """Every metric against magnitude for each perturbation of the run.
+
+    Mean metrics (flip rate, accuracy, confidence and probability changes, mean absolute
+    change, MAE) keep their bootstrap replicates for slopes and cliffs; the plan's other
+    metrics (prediction-shift JSD, ECE, RMSE, relative change) get a point and an interval
+    from the same resampling.
+    """
     resample = resample or resampling(
         len(data.samples), data.plan.analysis.bootstrap, data.plan.seed
     )
@@ -114,7 +122,46 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                     }
                 )
             replicates[(name, metric)] = np.vstack(reps)
+        rows += _ratio_metric_rows(data, name, unit, points, resample, skip=set(columns))
     return Curves(pd.DataFrame(rows), replicates)
+
+
+def _ratio_metric_rows(
+    data: RunData,
+    name: str,
+    unit: str,
+    points: list[Any],
+    resample: Resampling,
+    *,
+    skip: set[str],
+) -> list[dict[str, Any]]:
+    wanted = [m for m in data.plan.metrics if m not in skip]
+    if not wanted:
+        return []
+    samples = pd.Index(data.samples)
+    baseline = data.frame(BASELINE)
+    rows = []
+    for point in points:
+        frame = data.frame(point.scenario)
+        found = scenario_metrics(frame, baseline, wanted, resample.samples, samples)
+        for metric, estimate in found.items():
+            rows.append(
+                {
+                    "perturbation": name,
+                    "metric": metric,
+                    "scenario": point.scenario,
+                    "value": point.value,
+                    "unit": unit,
+                    "severity": point.severity,
+                    "estimate": estimate.value,
+                    "low": estimate.low,
+                    "high": estimate.high,
+                    "seed_sd": float("nan"),
+                    "n_samples": int(frame["sample_index"].nunique()),
+                    "n_trials": int(frame["trial"].nunique()),
+                }
+            )
+    return rows
 
 
 def local_sensitivity(curves: Curves) -> pd.DataFrame:
