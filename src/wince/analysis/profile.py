@@ -78,6 +78,7 @@ def analyze_run(
     breaking_points: bool = False,
     global_sensitivity: bool = False,
     columns: bool = False,
+    gradients: bool = False,
     save: bool = True,
 ) -> Profile:
     """Compute a run's sensitivity profile and store each analysis under the run.
@@ -93,6 +94,7 @@ def analyze_run(
         breaking_points: search each sample's breaking point per perturbation (needs model).
         global_sensitivity: Sobol indices over the plan's perturbations (needs model).
         columns: per-column derivatives of a tabular model (needs model).
+        gradients: input gradients and directional derivatives (needs a torch model).
         save: store the results in the catalog.
     """
     seconds: dict[str, float] = {}
@@ -110,11 +112,11 @@ def analyze_run(
     curves = timed("curves", sensitivity_curves, run_data, resample=resample)
     extras: dict[str, Any] = {}
     extras.update(timed("data_quality", _data_quality, run_data))
-    needs_data = regions or breaking_points or global_sensitivity or columns
+    needs_data = regions or breaking_points or global_sensitivity or columns or gradients
     dataset = timed("data", _dataset, store, run_id, data) if needs_data else None
     if regions and dataset is not None:
         extras.update(timed("regions", _regions, run_data, dataset))
-    if breaking_points or global_sensitivity or columns:
+    if breaking_points or global_sensitivity or columns or gradients:
         from wince.engine.probe import probe_for_run
 
         probe = probe_for_run(store, run_id, model=model, data=dataset)

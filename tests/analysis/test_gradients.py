@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wince.analysis.gradients import input_gradients
+from wince.datasets import ArrayDataset
+from wince.engine.probe import Probe
+from wince.errors import ModelError
+from wince.models import CallableAdapter
+
+torch = pytest.importorskip("torch")
+
+from wince.models.torch import TorchAdapter  # noqa: E402
+
+
+def linear_regressor(weights):
+    module = torch.nn.Linear(len(weights), 1, bias=True)
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor([weights], dtype=torch.float32))
+        module.bias.fill_(0.5)
+    return TorchAdapter(module, task="regression")
+
+
+def tabular_data(n=40, d=3):
+    x = np.random.default_rng(2).normal(size=(n, d))
+    return ArrayDataset(x, np.zeros(n))
+
+
+def test_gradient_of_a_linear_model_is_its_weights_and_directional_derivative_is_exact():
+    weights = [2.0, -1.0, 0.5]
+    probe = Probe(linear_regressor(weights), tabular_data(), seed=0)
+    result = input_gradients(probe, perturbations=["tabular.gaussian_noise"], severity=0.6, worst=3)
+    norm = np.linalg.norm(weights)
+    assert result.samples["gradient_norm"].to_numpy() == pytest.approx(np.full(40, norm), rel=1e-6)
+    moves = result.directional
+    # linear model: the first-order prediction is the actual change
+    assert moves["directional"].to_numpy() == pytest.approx(moves["actual"].to_numpy(), abs=1e-5)
+    assert (moves["displacement_norm"] > 0).all()
+    assert len(result.maps) == 3
+    for gradient_map in result.maps.values():
+        assert gradient_map == pytest.approx(np.abs(weights), rel=1e-6)
+
+
+def test_classifier_gradient_matches_the_softmax_derivative():
+    module = torch.nn.Linear(2, 2, bias=False)
+    w = np.array([[1.0, -2.0], [-1.0, 0.5]])
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor(w, dtype=torch.float32))
+    x = np.array([[0.3, -0.2], [-1.0, 0.4]])
+    probe = Probe(TorchAdapter(module), ArrayDataset(x, [0, 1]), seed=0)
+    result = input_gradients(probe)
+    logits = x @ w.T
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    c = p.argmax(axis=1)
+    # d p_c / d x = p_c * (w_c - sum_k p_k w_k)
+    analytic = np.stack([p[i, c[i]] * (w[c[i]] - p[i] @ w) for i in range(2)])
+    assert result.samples["gradient_norm"].to_numpy() == pytest.approx(
+        np.linalg.norm(analytic, axis=1), rel=1e-5
+    )
+
+
+def test_gradients_need_a_torch_model():
+    probe = Probe(CallableAdapter(lambda x: x[:, 0], task="regression"), tabular_data(), seed=0)
+    with pytest.raises(ModelError, match="PyTorch"):
+        input_gradients(probe)
