@@ -265,6 +265,7 @@ def analyze(
     columns: Annotated[
         bool, typer.Option(help="Per-column derivatives of a tabular model.")
     ] = False,
+    gradients: Annotated[bool, typer.Option(help="Input gradients of a PyTorch model.")] = False,
     regions: Annotated[bool, typer.Option(help="Describe fragile and robust regions.")] = True,
     json_output: JsonOption = False,
 ) -> None:
@@ -281,6 +282,7 @@ def analyze(
         breaking_points=breaking_points,
         global_sensitivity=global_sensitivity,
         columns=columns,
+        gradients=gradients,
     )
     counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
     if json_output:

@@ -128,6 +128,12 @@ def analyze_run(
             from wince.analysis.local import column_sensitivity
 
             extras["columns"] = timed("columns", column_sensitivity, probe, seed=run_data.plan.seed)
+        if gradients:
+            from wince.analysis.gradients import input_gradients
+
+            extras["gradients"] = timed(
+                "gradients", input_gradients, probe, perturbations=run_data.perturbations()
+            )
     profile = Profile(
         run_id=run_id,
         curves=curves,
