@@ -8,6 +8,8 @@ store. `analyze_run` computes them all and stores them under the run.
 from wince.analysis.breaking import BreakingPoints, breaking_points
 from wince.analysis.curves import Curves, cliffs, local_sensitivity, sensitivity_curves
 from wince.analysis.data import RunData, load_run_data
+from wince.analysis.global_sensitivity import GlobalSensitivity, global_sensitivity
+from wince.analysis.gradients import Gradients, input_gradients
 from wince.analysis.interactions import Interactions, interactions
 from wince.analysis.local import ColumnSensitivity, column_sensitivity
 from wince.analysis.profile import Profile, analyze_run
@@ -19,6 +21,8 @@ __all__ = [
     "ColumnSensitivity",
     "Curves",
     "DataQuality",
+    "GlobalSensitivity",
+    "Gradients",
     "Interactions",
     "Profile",
     "Regions",
@@ -30,6 +34,8 @@ __all__ = [
     "column_sensitivity",
     "data_quality",
     "fragile_regions",
+    "global_sensitivity",
+    "input_gradients",
     "interactions",
     "load_run_data",
     "local_sensitivity",
