@@ -54,7 +54,7 @@ class ModelSpec(_Spec):
     url: str | None = Field(None, description="HTTP JSON endpoint")
     task: Literal["classification", "regression"] | None = None
     classes: list[Any] | None = None
-    max_batch: int = Field(4096, ge=1)
+    max_batch: int | None = Field(None, ge=1, description="default: the adapter's own")
     timeout_s: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
 

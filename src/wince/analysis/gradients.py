@@ -75,7 +75,12 @@ def _output_and_gradient(
     if classes is None:
         output = raw.reshape(len(inputs), -1)[:, 0]
     else:
-        probabilities = torch.softmax(raw, dim=1)
+        # the adapter's rule: rows that already are probabilities are not softmaxed again
+        rows = raw.detach()
+        already = bool((rows >= 0).all()) and bool(
+            torch.allclose(rows.sum(dim=1), torch.ones(len(rows)), atol=1e-4)
+        )
+        probabilities = raw if already else torch.softmax(raw, dim=1)
         output = probabilities[torch.arange(len(inputs)), torch.as_tensor(classes)]
     (gradient,) = torch.autograd.grad(output.sum(), inputs)
     return output.detach().double().numpy(), gradient.double().numpy()

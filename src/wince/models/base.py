@@ -108,7 +108,8 @@ def to_predictions(output: Any, task: Task, adapter: str) -> Predictions:
     """Interpret a raw model output array as `Predictions` for the task.
 
     Classification: an (n, k) array is class probabilities (or logits, when rows do not sum to
-    1, turned into probabilities by softmax); an (n,) integer array is class indices.
+    1, turned into probabilities by softmax); an (n, 1) array is the probability (or logit)
+    of class 1 of a binary classifier; an (n,) integer array is class indices.
     Regression: an (n,) or (n, 1) array of values.
     """
     array = np.asarray(output)
@@ -123,6 +124,12 @@ def to_predictions(output: Any, task: Task, adapter: str) -> Predictions:
         return Predictions.from_values(array)
     if array.ndim == 1 and array.dtype.kind in "iu":
         return Predictions.from_labels(array)
+    if array.ndim == 2 and array.shape[1] == 1 and array.dtype.kind in "fiu":
+        # one column: the probability of class 1 when in [0, 1], else its logit
+        column = array[:, 0].astype(np.float64)
+        if not (np.all(column >= 0) and np.all(column <= 1)):
+            column = 1.0 / (1.0 + np.exp(-np.clip(column, -500, 500)))
+        return Predictions.from_probabilities(np.stack([1.0 - column, column], axis=1))
     if array.ndim == 2 and array.dtype.kind in "fiu":
         p = array.astype(np.float64)
         rows_are_probabilities = np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, atol=1e-4)

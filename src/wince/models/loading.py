@@ -52,7 +52,6 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             target,
             task=task or Task.CLASSIFICATION,
             classes=spec.classes,
-            max_batch=spec.max_batch,
             timeout_s=spec.timeout_s,
             retries=spec.retries,
         )
@@ -75,6 +74,8 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             from wince.models.torch import TorchAdapter
 
             model = TorchAdapter.from_torchscript(path, task=task or Task.CLASSIFICATION)
+    if spec.max_batch is not None:
+        model.max_batch = spec.max_batch  # type: ignore[attr-defined]
     if spec.classes is not None and getattr(model, "classes", None) is None:
         model.classes = tuple(spec.classes)
     return model

@@ -1,0 +1,254 @@
+"""A black-box model behind an HTTP JSON endpoint, using only the standard library.
+
+Protocol: wince POSTs `{"inputs": [...]}` (one entry per sample: nested lists of numbers, or
+strings for text) and expects `{"outputs": [...]}` with one entry per input: class
+probabilities or logits (n, k), class indices (n,) or regression values (n,).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from wince.errors import ModelError, ParameterError
+from wince.models.base import Predictions, Task, hash_bytes, predict_in_chunks, to_predictions
+
+logger = logging.getLogger("wince.models.http")
+
+#: Status codes worth retrying besides 5xx: the server asks the client to slow down.
+RETRY_STATUS = frozenset({408, 429})
+
+
+class _RetryableError(Exception):
+    """One failed attempt that may succeed if repeated."""
+
+    def __init__(self, problem: str, advice: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.advice = advice
+
+
+def _excerpt(body: bytes, limit: int = 200) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class HttpAdapter:
+    """A model served over HTTP: POST `{"inputs": batch}`, read `{"outputs": [...]}`.
+
+    Each request carries at most `max_batch` samples and waits at most `timeout_s`. Connection
+    errors, timeouts, 5xx, 408 and 429 answers are retried up to `retries` times, waiting
+    `backoff_s`, then twice as long each time; each retry is logged on the "wince.models.http"
+    logger. Other 4xx answers are not retried. Every failure ends as a `ModelError` naming the
+    URL, the problem and what to check.
+
+    Args:
+        url: the endpoint, http:// or https://.
+        task: classification or regression.
+        classes: class names in index order (optional).
+        max_batch: largest number of samples per request.
+        timeout_s: seconds to wait for the connection and for each read; realistic 1–120.
+        retries: extra attempts after a failed one (0 = try once).
+        backoff_s: seconds before the first retry; doubled for each further retry.
+        headers: extra request headers, e.g. {"Authorization": "Bearer …"}; not part of the
+            fingerprint and never logged.
+        fingerprint: the served model's identity (e.g. its version), hashed into
+            `fingerprint()`; without it the fingerprint only knows the URL.
+
+    Raises:
+        ParameterError: a malformed URL or a non-positive batch size, timeout or backoff.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        task: Task | str,
+        classes: Sequence[Any] | None = None,
+        max_batch: int = 64,
+        timeout_s: float = 30.0,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        headers: Mapping[str, str] | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ParameterError(
+                f"HttpAdapter: url must be an http:// or https:// address; got {url!r}. "
+                "Try 'http://127.0.0.1:8000/predict'."
+            )
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise ParameterError(
+                f"HttpAdapter: max_batch must be a positive number of samples; got {max_batch!r}."
+            )
+        if not (isinstance(retries, int) and retries >= 0):
+            raise ParameterError(
+                f"HttpAdapter: retries must be a whole number >= 0; got {retries!r}."
+            )
+        for name, value in (("timeout_s", timeout_s), ("backoff_s", backoff_s)):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ParameterError(
+                    f"HttpAdapter: {name} must be a finite number of seconds >= 0; got {value!r}."
+                )
+        if timeout_s == 0:
+            raise ParameterError("HttpAdapter: timeout_s must be > 0 seconds; got 0. Try 30.")
+        self.url = url
+        self.task = Task(task)
+        self.classes = tuple(classes) if classes is not None else None
+        self.max_batch = max_batch
+        self.timeout_s = float(timeout_s)
+        self.retries = retries
+        self.backoff_s = float(backoff_s)
+        self.headers = dict(headers or {})
+        self._fingerprint = fingerprint
+        self.label = f"HTTP endpoint {url}"
+
+    def _request(self, payload: bytes) -> bytes:
+        """POST once; return the body of a 2xx answer.
+
+        Raises:
+            _RetryableError: a failure worth another attempt.
+            ModelError: a failure that repeating will not fix.
+        """
+        request = urllib.request.Request(
+            self.url,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                **self.headers,
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as error:
+            try:
+                body = error.read()
+            except OSError:
+                body = b""
+            finally:
+                error.close()
+            status = f"{error.code} {error.reason}"
+            if error.code >= 500 or error.code in RETRY_STATUS:
+                raise _RetryableError(f"answered {status}", "check the server's log") from None
+            raise ModelError(
+                f"the endpoint at {self.url} answered {status} ({_excerpt(body) or 'no body'}); "
+                'check the URL and that it accepts POST {"inputs": [...]} as JSON.'
+            ) from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, TimeoutError):
+                raise self._timeout() from None
+            raise _RetryableError(
+                f"is unreachable ({error.reason})",
+                "check that the server is running and the URL is right",
+            ) from None
+        except TimeoutError:
+            raise self._timeout() from None
+        except (OSError, http.client.HTTPException) as error:
+            raise _RetryableError(
+                f"dropped the connection ({type(error).__name__}: {error})",
+                "check the server's log",
+            ) from None
+
+    def _timeout(self) -> _RetryableError:
+        return _RetryableError(
+            f"did not answer within the timeout of {self.timeout_s:g} s",
+            "raise timeout_s or lower max_batch, or check the server",
+        )
+
+    def _post(self, payload: bytes) -> bytes:
+        for attempt in range(self.retries + 1):
+            try:
+                return self._request(payload)
+            except _RetryableError as failure:
+                if attempt == self.retries:
+                    tries = (
+                        f"after {self.retries} retr{'y' if self.retries == 1 else 'ies'}"
+                        if self.retries
+                        else "(no retries)"
+                    )
+                    raise ModelError(
+                        f"the endpoint at {self.url} {failure.problem} {tries}; {failure.advice}."
+                    ) from None
+                wait_s = self.backoff_s * 2**attempt
+                logger.warning(
+                    "the endpoint at %s %s; retry %d of %d in %.2f s",
+                    self.url,
+                    failure.problem,
+                    attempt + 1,
+                    self.retries,
+                    wait_s,
+                )
+                time.sleep(wait_s)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _predict_chunk(self, x: Any) -> Predictions:
+        inputs = x.tolist() if isinstance(x, np.ndarray) else list(x)
+        try:
+            payload = json.dumps({"inputs": inputs}, allow_nan=False).encode()
+        except (TypeError, ValueError) as error:
+            raise ModelError(
+                f"{self.label}: the batch cannot be sent as JSON ({error}); inputs must be "
+                "finite numbers or strings (no NaN or infinity)."
+            ) from None
+        body = self._post(payload)
+        try:
+            reply = json.loads(body)
+        except ValueError as error:
+            raise ModelError(
+                f"the endpoint at {self.url} answered with invalid JSON ({error}): "
+                f'{_excerpt(body)!r}; it must answer {{"outputs": [...]}}.'
+            ) from None
+        if not isinstance(reply, dict) or "outputs" not in reply:
+            raise ModelError(
+                f"the endpoint at {self.url} answered JSON without an 'outputs' field: "
+                f'{_excerpt(body)!r}; it must answer {{"outputs": [...]}}, one entry per input.'
+            )
+        outputs = reply["outputs"]
+        if not isinstance(outputs, list) or len(outputs) != len(inputs):
+            received = f"{len(outputs)} outputs" if isinstance(outputs, list) else "no list"
+            raise ModelError(
+                f"the endpoint at {self.url} returned {received} for {len(inputs)} inputs; "
+                "it must answer one output per input, in order."
+            )
+        try:
+            array = np.asarray(outputs)
+        except ValueError:
+            array = np.asarray(outputs, dtype=object)
+        if array.dtype.kind not in "biuf":
+            raise ModelError(
+                f"the endpoint at {self.url} returned outputs that are not a rectangular array "
+                f"of numbers (got {_excerpt(json.dumps(outputs[:2]).encode())} …); expected "
+                "probabilities (n, classes), class indices (n,) or values (n,)."
+            )
+        return to_predictions(array, self.task, self.label)
+
+    def predict(self, x: Any) -> Predictions:
+        """Predict a batch (numpy array or list of str), `max_batch` samples per request."""
+        return predict_in_chunks(self._predict_chunk, x, self.max_batch, self.label)
+
+    def fingerprint(self) -> str:
+        """Hash of the URL, task, classes and the `fingerprint` given at construction."""
+        return hash_bytes(
+            self.url.encode(),
+            self.task.value.encode(),
+            repr(self.classes).encode(),
+            (self._fingerprint or "").encode(),
+        )
+
+    def close(self) -> None:
+        """Nothing to release (each request opens and closes its own connection)."""

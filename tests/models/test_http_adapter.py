@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+
+from wince.errors import ModelError, ParameterError
+from wince.models.http import HttpAdapter
+
+Reply = tuple[int, bytes]
+
+
+def _json(payload: Any, status: int = 200) -> Reply:
+    return status, json.dumps(payload).encode()
+
+
+def _probabilities(inputs: list[list[float]]) -> list[list[float]]:
+    """The served model: P(class 1) is the logistic of the row sum."""
+    p = 1 / (1 + np.exp(-np.sum(inputs, axis=1)))
+    return np.stack([1 - p, p], axis=1).tolist()
+
+
+@dataclass
+class Endpoint:
+    """A real HTTP server on 127.0.0.1 whose answers the test chooses."""
+
+    url: str = ""
+    respond: Callable[[dict[str, Any], int], Reply] = lambda body, attempt: _json(
+        {"outputs": _probabilities(body["inputs"])}
+    )
+    delay_s: float = 0.0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that timed out has closed its end: nothing to report
+
+
+@pytest.fixture
+def endpoint(monkeypatch) -> Iterator[Endpoint]:
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    state = Endpoint()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with state.lock:
+                state.requests.append(body)
+                state.headers.append(dict(self.headers))
+                attempt = len(state.requests)
+            status, reply = state.respond(body, attempt)
+            if state.delay_s:
+                state.release.wait(state.delay_s)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, format, *args):
+            pass
+
+    server = _Server(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/predict"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _adapter(url: str, **kwargs: Any) -> HttpAdapter:
+    options: dict[str, Any] = {"task": "classification", "timeout_s": 2.0, "backoff_s": 0.001}
+    return HttpAdapter(url, **(options | kwargs))
+
+
+def test_predictions_are_fetched_in_batches_of_max_batch(endpoint, seed):
+    x = np.random.default_rng(seed).normal(size=(10, 3))
+    predictions = _adapter(endpoint.url, max_batch=4).predict(x)
+    assert [len(r["inputs"]) for r in endpoint.requests] == [4, 4, 2]
+    expected = np.asarray(_probabilities(x.tolist()))
+    np.testing.assert_allclose(predictions.scores, expected, rtol=1e-12)
+    np.testing.assert_array_equal(predictions.labels, expected.argmax(axis=1))
+    assert endpoint.headers[0]["Content-Type"] == "application/json"
+
+
+def test_text_is_sent_as_strings_and_class_indices_come_back(endpoint):
+    endpoint.respond = lambda body, attempt: _json(
+        {"outputs": [len(t) % 2 for t in body["inputs"]]}
+    )
+    predictions = _adapter(endpoint.url).predict(["a", "bb", "ccc"])
+    assert endpoint.requests == [{"inputs": ["a", "bb", "ccc"]}]
+    assert predictions.labels.tolist() == [1, 0, 1]
+
+
+def test_regression_values_come_back(endpoint):
+    endpoint.respond = lambda body, attempt: _json({"outputs": [sum(r) for r in body["inputs"]]})
+    predictions = _adapter(endpoint.url, task="regression").predict(np.array([[1, 2], [3, 4]]))
+    assert predictions.values.tolist() == [3.0, 7.0]
+
+
+def test_extra_headers_are_sent(endpoint):
+    _adapter(endpoint.url, headers={"Authorization": "Bearer t0ken"}).predict(np.zeros((1, 2)))
+    assert endpoint.headers[0]["Authorization"] == "Bearer t0ken"
+
+
+def test_server_errors_are_retried_with_logged_backoff_then_raise(endpoint, caplog):
+    endpoint.respond = lambda body, attempt: _json({"error": "kaput"}, status=500)
+    model = _adapter(endpoint.url, retries=2)
+    with (
+        caplog.at_level(logging.WARNING, logger="wince.models.http"),
+        pytest.raises(ModelError) as info,
+    ):
+        model.predict(np.zeros((3, 2)))
+    assert len(endpoint.requests) == 3
+    assert str(info.value).startswith(
+        f"the endpoint at {endpoint.url} answered 500 Internal Server Error after 2 retries; "
+        "check the server's log."
+    )
+    retries = [r for r in caplog.records if r.name == "wince.models.http"]
+    assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
+    assert "retry 1 of 2" in retries[0].getMessage()
+    assert "retry 2 of 2" in retries[1].getMessage()
+
+
+def test_a_transient_server_error_is_recovered_by_a_retry(endpoint):
+    def respond(body, attempt):
+        if attempt == 1:
+            return _json({"error": "warming up"}, status=503)
+        return _json({"outputs": _probabilities(body["inputs"])})
+
+    endpoint.respond = respond
+    predictions = _adapter(endpoint.url, retries=1).predict(np.zeros((2, 2)))
+    assert len(endpoint.requests) == 2
+    np.testing.assert_allclose(predictions.scores, 0.5)
+
+
+def test_too_many_requests_is_retried(endpoint):
+    endpoint.respond = lambda body, attempt: _json({"error": "slow down"}, status=429)
+    with pytest.raises(ModelError, match="answered 429 Too Many Requests after 1 retry"):
+        _adapter(endpoint.url, retries=1).predict(np.zeros((2, 2)))
+    assert len(endpoint.requests) == 2
+
+
+def test_client_errors_are_not_retried(endpoint):
+    endpoint.respond = lambda body, attempt: _json({"error": "inputs must be images"}, status=400)
+    with pytest.raises(ModelError, match=r"answered 400 Bad Request \(.*inputs must be images.*\)"):
+        _adapter(endpoint.url, retries=3).predict(np.zeros((2, 2)))
+    assert len(endpoint.requests) == 1
+
+
+def test_a_slow_endpoint_times_out(endpoint):
+    endpoint.delay_s = 5.0
+    model = _adapter(endpoint.url, timeout_s=0.2, retries=1)
+    started = time.monotonic()
+    with pytest.raises(
+        ModelError,
+        match=r"did not answer within the timeout of 0\.2 s after 1 retry; raise timeout_s",
+    ):
+        model.predict(np.zeros((2, 2)))
+    assert time.monotonic() - started < 2.0
+    assert len(endpoint.requests) == 2
+
+
+def test_nothing_listening_is_reported_as_unreachable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/predict"
+    expected = (
+        rf"the endpoint at {url} is unreachable \(.*refused.*\) after 1 retry; "
+        "check that the server is running"
+    )
+    with pytest.raises(ModelError, match=expected):
+        _adapter(url, retries=1).predict(np.zeros((2, 2)))
+
+
+def test_a_malformed_json_reply_raises_model_error(endpoint):
+    endpoint.respond = lambda body, attempt: (200, b"<html>oops</html>")
+    with pytest.raises(ModelError, match=r"answered with invalid JSON .*'<html>oops</html>'"):
+        _adapter(endpoint.url).predict(np.zeros((2, 2)))
+    assert len(endpoint.requests) == 1
+
+
+def test_a_reply_without_outputs_raises_model_error(endpoint):
+    endpoint.respond = lambda body, attempt: _json({"predictions": [0, 1]})
+    with pytest.raises(ModelError, match="answered JSON without an 'outputs' field"):
+        _adapter(endpoint.url).predict(np.zeros((2, 2)))
+
+
+def test_the_wrong_number_of_outputs_raises_model_error(endpoint):
+    def respond(body, attempt):
+        n = len(body["inputs"]) - (attempt == 2)  # the second request gets one output short
+        return _json({"outputs": [0] * n})
+
+    endpoint.respond = respond
+    with pytest.raises(
+        ModelError, match=r"returned 3 outputs for 4 inputs;.*\(samples 4-7 of the batch\)"
+    ):
+        _adapter(endpoint.url, max_batch=4).predict(np.zeros((10, 2)))
+
+
+def test_ragged_outputs_raise_model_error(endpoint):
+    endpoint.respond = lambda body, attempt: _json({"outputs": [[0.5, 0.5], [1.0]]})
+    with pytest.raises(ModelError, match="not a rectangular array of numbers"):
+        _adapter(endpoint.url).predict(np.zeros((2, 2)))
+
+
+def test_non_finite_inputs_are_refused_before_sending(endpoint):
+    with pytest.raises(ModelError, match="cannot be sent as JSON"):
+        _adapter(endpoint.url).predict(np.array([[np.nan, 1.0]]))
+    assert endpoint.requests == []
+
+
+def test_fingerprint_hashes_url_task_classes_and_the_given_identity():
+    base = _adapter("http://127.0.0.1:1/predict", classes=("a", "b"), fingerprint="v1")
+    assert (
+        base.fingerprint()
+        == _adapter(
+            "http://127.0.0.1:1/predict", classes=("a", "b"), fingerprint="v1", headers={"X": "y"}
+        ).fingerprint()
+    )
+    others = [
+        _adapter("http://127.0.0.1:2/predict", classes=("a", "b"), fingerprint="v1"),
+        _adapter("http://127.0.0.1:1/predict", classes=("b", "a"), fingerprint="v1"),
+        _adapter("http://127.0.0.1:1/predict", classes=("a", "b"), fingerprint="v2"),
+        _adapter(
+            "http://127.0.0.1:1/predict", classes=("a", "b"), task="regression", fingerprint="v1"
+        ),
+    ]
+    assert len({base.fingerprint(), *(o.fingerprint() for o in others)}) == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"url": "127.0.0.1:8000/predict"}, "http:// or https://"),
+        ({"url": "ftp://host/predict"}, "http:// or https://"),
+        ({"max_batch": 0}, "max_batch"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"timeout_s": float("inf")}, "timeout_s"),
+        ({"retries": -1}, "retries"),
+        ({"backoff_s": -1.0}, "backoff_s"),
+    ],
+)
+def test_invalid_settings_raise_parameter_error(kwargs, expected):
+    options = {"url": "http://127.0.0.1:8000/predict"} | kwargs
+    with pytest.raises(ParameterError, match=expected):
+        _adapter(options.pop("url"), **options)
