@@ -139,3 +139,17 @@ def test_analyze_stores_the_profile_and_reuses_no_model_unless_asked(tmp_path):
     assert with_breaks.returncode == 0, with_breaks.stderr
     stored = opened.load_analysis(run_id, "breaking_points")
     assert "image.jpeg" in stored
+
+
+def test_an_http_endpoint_that_is_down_is_a_usage_error(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    body = DIGITS.replace(
+        'model: {factory: "wince.demo.models:digits_classifier"}',
+        f'model: {{url: "http://127.0.0.1:{port}/predict", retries: 1, timeout_s: 2}}',
+    )
+    result = wince("run", plan_file(tmp_path, body), "--store", tmp_path / "s")
+    assert_user_error(result, "ModelError", f"127.0.0.1:{port}")

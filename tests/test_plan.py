@@ -181,3 +181,20 @@ def test_global_sensitivity_distributions_are_validated_at_load():
     assert "sd" in problems[0]
     assert "distributions.image.exposure" in problems[1]
     assert "not a perturbation of the plan" in problems[1]
+
+
+def test_factorial_combinations_cover_every_pair_of_sweep_points():
+    plan = parse_plan(
+        {
+            "name": "x",
+            "perturbations": [
+                {"name": "image.exposure", "severities": [0.5, 1.0]},
+                {"name": "image.jpeg", "severities": [0.25, 0.5, 1.0]},
+            ],
+            "combinations": "factorial",
+        }
+    )
+    combos = [s for s in expand(plan) if s.kind == "combination"]
+    assert sorted(s.severities for s in combos) == sorted(
+        (a, b) for a in (0.5, 1.0) for b in (0.25, 0.5, 1.0)
+    )

@@ -161,7 +161,11 @@ class Plan(_Spec):
     model: ModelSpec | None = None
     data: DataSpec | None = None
     perturbations: list[PerturbationSpec] = Field(min_length=1)
-    combinations: Literal["none", "pairwise"] | list[list[str]] = "none"
+    combinations: Literal["none", "pairwise", "factorial"] | list[list[str]] = Field(
+        "none",
+        description="none; pairwise (each pair at matched sweep points); factorial (each "
+        "pair at every combination of sweep points); or explicit lists of perturbations",
+    )
     repeats: int = Field(3, ge=1, le=1000, description="seeds per stochastic scenario")
     noise_floor: bool = Field(
         True,

@@ -66,8 +66,10 @@ def expand(plan: Plan) -> list[Scenario]:
     """All scenarios of a plan in a stable order: baseline, identity, isolation, combinations.
 
     Sweep points at a perturbation's off value are the baseline and are not repeated.
-    Combinations pair the i-th sweep points of their perturbations (matched severities when
-    the sweeps are given alike), up to the shortest sweep.
+    Pairwise and explicit combinations pair the i-th sweep points of their perturbations
+    (matched severities when the sweeps are given alike), up to the shortest sweep; factorial
+    combinations take every pair of sweep points (a small grid per pair, for interaction
+    plots of A at each level of B).
     """
     sweeps = {
         spec.name: [(p, spec.params) for p in resolve_sweep(spec)] for spec in plan.perturbations
@@ -82,14 +84,19 @@ def expand(plan: Plan) -> list[Scenario]:
             for p, params in points
             if p.value != off
         ]
-    if plan.combinations == "pairwise":
+    if plan.combinations in ("pairwise", "factorial"):
         groups = [list(pair) for pair in itertools.combinations(sweeps, 2)]
     elif plan.combinations == "none":
         groups = []
     else:
         groups = plan.combinations
     for group in groups:
-        for matched in zip(*(sweeps[name] for name in group), strict=False):
+        sweep_lists = [sweeps[name] for name in group]
+        if plan.combinations == "factorial":
+            grid = itertools.product(*sweep_lists)
+        else:
+            grid = zip(*sweep_lists, strict=False)
+        for matched in grid:
             steps = tuple(
                 _step(n, p, params) for n, (p, params) in zip(group, matched, strict=True)
             )
