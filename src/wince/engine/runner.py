@@ -209,7 +209,13 @@ def run_id_for(plan: Plan, model_fingerprint: str, data_fingerprint: str) -> str
 
 
 def lineage(
-    plan: Plan, model: ModelAdapter, dataset: Dataset, *, executor: str, workers: int
+    plan: Plan,
+    model: ModelAdapter,
+    dataset: Dataset,
+    *,
+    fingerprints: tuple[str, str],
+    executor: str,
+    workers: int,
 ) -> dict[str, Any]:
     """What a run needs to be reproduced: plan, fingerprints, versions, seeds, host."""
     versions: dict[str, str | None] = {}
@@ -221,9 +227,9 @@ def lineage(
     return {
         "plan": plan.model_dump(mode="json"),
         "plan_digest": plan.digest(),
-        "model_fingerprint": model.fingerprint(),
+        "model_fingerprint": fingerprints[0],
         "model": getattr(model, "label", type(model).__name__),
-        "data_fingerprint": dataset.fingerprint(),
+        "data_fingerprint": fingerprints[1],
         "data": getattr(dataset, "name", type(dataset).__name__),
         "n_samples": len(dataset),
         "modality": str(dataset.modality),
@@ -347,16 +353,24 @@ def execute(
 
     scenarios, spec = prepare(plan, model, dataset)
     labels = encode_labels(dataset, model)
-    run_id = run_id_for(plan, model.fingerprint(), dataset.fingerprint())
+    fingerprints = (model.fingerprint(), dataset.fingerprint())  # hashing a model can be slow
+    run_id = run_id_for(plan, *fingerprints)
     store.create_run(
         run_id,
         name=plan.name,
         plan_digest=plan.digest(),
-        model_fingerprint=model.fingerprint(),
-        data_fingerprint=dataset.fingerprint(),
+        model_fingerprint=fingerprints[0],
+        data_fingerprint=fingerprints[1],
         task=str(model.task),
         n_samples=len(dataset),
-        lineage=lineage(plan, model, dataset, executor=executor.name, workers=executor.workers),
+        lineage=lineage(
+            plan,
+            model,
+            dataset,
+            fingerprints=fingerprints,
+            executor=executor.name,
+            workers=executor.workers,
+        ),
         scenarios=scenario_rows(scenarios, plan.repeats),
     )
     ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from wince import perturbations
 from wince.perturbations.base import Step
@@ -84,18 +85,20 @@ def expand(plan: Plan) -> list[Scenario]:
             for p, params in points
             if p.value != off
         ]
-    if plan.combinations in ("pairwise", "factorial"):
-        groups = [list(pair) for pair in itertools.combinations(sweeps, 2)]
+    groups: list[list[str]]
+    if isinstance(plan.combinations, list):
+        groups = plan.combinations
     elif plan.combinations == "none":
         groups = []
     else:
-        groups = plan.combinations
+        groups = [list(pair) for pair in itertools.combinations(sweeps, 2)]
     for group in groups:
         sweep_lists = [sweeps[name] for name in group]
-        if plan.combinations == "factorial":
-            grid = itertools.product(*sweep_lists)
-        else:
-            grid = zip(*sweep_lists, strict=False)
+        grid: Iterable[tuple[tuple[SweepPoint, dict[str, Any]], ...]] = (
+            itertools.product(*sweep_lists)
+            if plan.combinations == "factorial"
+            else zip(*sweep_lists, strict=False)
+        )
         for matched in grid:
             steps = tuple(
                 _step(n, p, params) for n, (p, params) in zip(group, matched, strict=True)
