@@ -12,7 +12,7 @@ from wince.datasets.loading import as_dataset, load_dataset
 from wince.engine.executors import make_executor
 from wince.engine.runner import execute
 from wince.errors import PlanError
-from wince.metrics import summarize
+from wince.metrics import error_transitions, summarize
 from wince.models import as_model
 from wince.models.base import ModelAdapter
 from wince.models.loading import PlanModelLoader, load_model
@@ -69,6 +69,21 @@ class Run:
         )
         kinds = self.scenarios()[["scenario", "kind", "severity"]]
         return kinds.merge(table, on="scenario", how="right")
+
+    def transitions(self) -> pd.DataFrame:
+        """Error-mode transitions: counts of baseline class -> perturbed class per scenario.
+
+        Class indices follow the model's classes (`record["lineage"]`); classification only.
+        """
+        frames = [
+            error_transitions(frame).assign(scenario=scenario)
+            for scenario, frame in self.outcomes().groupby("scenario", sort=False)
+            if scenario not in ("baseline", "identity")
+        ]
+        columns = ["scenario", "baseline_pred", "pred", "count"]
+        if not frames:
+            return pd.DataFrame(columns=columns)
+        return pd.concat(frames, ignore_index=True)[columns]
 
     def profile(self, **options: Any) -> Any:
         """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).

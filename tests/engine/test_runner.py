@@ -235,3 +235,23 @@ def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_rows(tmp_pat
     assert len(a) == 240 * (1 + 2 + 2 * 2)
     assert not a.duplicated(["scenario", "trial", "sample_index"]).any()
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_transitions_count_baseline_to_perturbed_classes(tmp_path):
+    plan = {**IMAGE_PLAN, "perturbations": IMAGE_PLAN["perturbations"][1:], "combinations": "none"}
+    run = wince.analyze(
+        CallableAdapter(brightness_model, fingerprint="brightness"),
+        image_data(),
+        plan,
+        store=str(tmp_path / "t"),
+    )
+    frame = run.outcomes()
+    table = run.transitions()
+    for scenario, rows in table.groupby("scenario"):
+        flipped = frame[(frame.scenario == scenario) & frame.flipped]
+        expected = flipped.groupby(["baseline_pred", "pred"]).size()
+        got = rows.set_index(["baseline_pred", "pred"])["count"]
+        assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    # darkening moves images to darker classes only
+    assert (table["pred"] < table["baseline_pred"]).all()
+    assert table["count"].sum() > 0
