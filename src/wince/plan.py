@@ -21,19 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from wince import perturbations
 from wince.errors import ParameterError, PlanError, RealismWarning
+from wince.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from wince.perturbations.base import LEVELS
 
-METRICS = (
-    "accuracy",
-    "flip_rate",
-    "confidence_change",
-    "true_class_prob_change",
-    "prediction_shift_jsd",
-    "ece",
-    "mae",
-    "rmse",
-    "relative_change",
-)
+METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
 
 class _Spec(BaseModel):

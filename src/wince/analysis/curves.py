@@ -103,20 +103,10 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                 rep = bootstrap_means(values, resample)
                 low, high = percentile_interval(rep)
                 reps.append(rep)
+                seed_sd = float(np.std(trial_means, ddof=1)) if len(trial_means) > 1 else 0.0
                 rows.append(
-                    {
-                        "perturbation": name,
-                        "metric": metric,
-                        "scenario": point.scenario,
-                        "value": point.value,
-                        "unit": unit,
-                        "severity": point.severity,
-                        "estimate": estimate,
-                        "low": low,
-                        "high": high,
-                        "seed_sd": float(np.std(trial_means, ddof=1))
-                        if len(trial_means) > 1
-                        else 0.0,
+                    _row(name, metric, unit, point, (estimate, low, high), seed_sd)
+                    | {
                         "n_samples": int(np.isfinite(values).any(axis=1).sum()),
                         "n_trials": int(values.shape[1]),
                     }
@@ -124,6 +114,29 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
             replicates[(name, metric)] = np.vstack(reps)
         rows += _ratio_metric_rows(data, name, unit, points, resample, skip=set(columns))
     return Curves(pd.DataFrame(rows), replicates)
+
+
+def _row(
+    name: str,
+    metric: str,
+    unit: str,
+    point: Any,
+    interval: tuple[float, float, float],
+    seed_sd: float,
+) -> dict[str, Any]:
+    estimate, low, high = interval
+    return {
+        "perturbation": name,
+        "metric": metric,
+        "scenario": point.scenario,
+        "value": point.value,
+        "unit": unit,
+        "severity": point.severity,
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "seed_sd": seed_sd,
+    }
 
 
 def _ratio_metric_rows(
@@ -145,18 +158,10 @@ def _ratio_metric_rows(
         frame = data.frame(point.scenario)
         found = scenario_metrics(frame, baseline, wanted, resample.samples, samples)
         for metric, estimate in found.items():
+            interval = (estimate.value, estimate.low, estimate.high)
             rows.append(
-                {
-                    "perturbation": name,
-                    "metric": metric,
-                    "scenario": point.scenario,
-                    "value": point.value,
-                    "unit": unit,
-                    "severity": point.severity,
-                    "estimate": estimate.value,
-                    "low": estimate.low,
-                    "high": estimate.high,
-                    "seed_sd": float("nan"),
+                _row(name, metric, unit, point, interval, float("nan"))
+                | {
                     "n_samples": int(frame["sample_index"].nunique()),
                     "n_trials": int(frame["trial"].nunique()),
                 }
