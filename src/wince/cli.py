@@ -44,6 +44,9 @@ StoreOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+RunArgument = Annotated[
+    str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
+]
 
 
 def user_errors(command: F) -> F:
@@ -183,9 +186,7 @@ def runs(store: StoreOption = None, json_output: JsonOption = False) -> None:
 @app.command()
 @user_errors
 def show(
-    run_ref: Annotated[
-        str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
-    ],
+    run_ref: RunArgument,
     store: StoreOption = None,
     metric: Annotated[
         list[str] | None, typer.Option(help="Metrics to show (default: the plan's).")
@@ -227,9 +228,7 @@ def show(
 @app.command()
 @user_errors
 def export(
-    run_ref: Annotated[
-        str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
-    ],
+    run_ref: RunArgument,
     parquet: Annotated[Path, typer.Option("--parquet", help="Folder to write outcomes.parquet.")],
     store: StoreOption = None,
 ) -> None:
@@ -252,9 +251,7 @@ def export(
 @app.command()
 @user_errors
 def analyze(
-    run_ref: Annotated[
-        str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
-    ],
+    run_ref: RunArgument,
     store: StoreOption = None,
     breaking_points: Annotated[
         bool, typer.Option(help="Search each sample's breaking point (new model evaluations).")
