@@ -11,6 +11,7 @@ see one fixed realisation per sample.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
@@ -146,6 +147,18 @@ def sample_keys(sample_ids: Sequence[str]) -> npt.NDArray[np.uint64]:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _seed_sequence(seed: int, step: str, trial: int, key: int) -> np.random.SeedSequence:
+    """The seed sequence of one sample's stream.
+
+    Cached: a sweep asks for the same (step, trial, sample) stream at every magnitude, and
+    deriving it costs more than drawing from it. A SeedSequence is not changed by seeding a
+    generator, so sharing one is safe.
+    """
+    spawn_key = (*_key_words(step), trial, key & 0xFFFFFFFF, key >> 32)
+    return np.random.SeedSequence(seed, spawn_key=spawn_key)
+
+
 @dataclass(frozen=True)
 class Rngs(Sequence[np.random.Generator]):
     """One random generator per sample, created lazily.
@@ -178,9 +191,7 @@ class Rngs(Sequence[np.random.Generator]):
             return Rngs(self.seed, self.step, self.trial, self.keys[index])
         i = int(index)
         if i not in self._cache:
-            key = int(self.keys[i])
-            spawn_key = (*_key_words(self.step), self.trial, key & 0xFFFFFFFF, key >> 32)
-            sequence = np.random.SeedSequence(self.seed, spawn_key=spawn_key)
+            sequence = _seed_sequence(self.seed, self.step, self.trial, int(self.keys[i]))
             self._cache[i] = np.random.Generator(np.random.PCG64(sequence))
         return self._cache[i]
 
