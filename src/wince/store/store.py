@@ -8,6 +8,7 @@ counts. Re-running skips registered units and overwrites unregistered leftovers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import time
 import uuid
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -279,8 +281,13 @@ class Store:
 
     # analyses --------------------------------------------------------------------------------
     def save_analysis(self, run_id: str, name: str, payload: dict[str, Any]) -> None:
-        """Store (or replace) a named analysis result of a run as JSON."""
+        """Store (or replace) a named analysis result of a run as strict JSON.
+
+        NaN and infinities become null (PostgreSQL's JSON type refuses them); numpy scalars
+        become Python numbers.
+        """
         table = catalog.analyses
+        payload = strict_json(payload)
         with self.engine.begin() as conn:
             conn.execute(
                 sa.delete(table).where(table.c.run_id == run_id).where(table.c.name == name)
@@ -299,6 +306,21 @@ class Store:
                 .where(table.c.name == name)
             ).scalar()
         return dict(payload) if payload is not None else None
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with non-finite floats as None and numpy scalars and arrays as Python values."""
+    if isinstance(value, dict):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return strict_json(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _engine_options(url: str) -> dict[str, Any]:
