@@ -85,6 +85,22 @@ class Run:
             return pd.DataFrame(columns=columns)
         return pd.concat(frames, ignore_index=True)[columns]
 
+    def report(
+        self,
+        out: str | Path | None = None,
+        *,
+        fmt: str = "html",
+        figures: str | Path | None = None,
+        data: Any = None,
+    ) -> Path:
+        """Write the run's report (html, markdown or json) from the store; returns its path.
+
+        `data` is the run's data for the worst cases when the plan has no data section.
+        """
+        from wince.report import write_report
+
+        return write_report(self.store, self.id, out=out, fmt=fmt, figures=figures, data=data)
+
     def profile(self, **options: Any) -> Any:
         """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).
 

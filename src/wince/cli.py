@@ -331,6 +331,32 @@ def analyze(
 
 @app.command()
 @user_errors
+def report(
+    run_ref: RunArgument,
+    store: StoreOption = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Report file (default: wince-report-<run id>.html; Markdown and JSON print "
+            "to standard output without it).",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="html (self-contained), markdown (PR comment) or json.")
+    ] = "html",
+    figures: Annotated[
+        Path | None, typer.Option("--figures", help="Folder to write every figure as PNG and SVG.")
+    ] = None,
+) -> None:
+    """Write a run's report from the store: self-contained HTML, Markdown or JSON."""
+    from wince.report.commands import report_command
+
+    report_command(run_ref, store=store, out=out_file, fmt=fmt, figures=figures, console=out)
+
+
+@app.command()
+@user_errors
 def demo(
     store: StoreOption = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(

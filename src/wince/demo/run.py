@@ -13,6 +13,7 @@ from rich.console import Console
 
 from wince.api import Run, analyze
 from wince.plan import load_plan
+from wince.report import write_report
 from wince.store.store import open_store
 
 PLANS = ("digits.yaml", "breast_cancer.yaml")
@@ -110,12 +111,15 @@ def run_demo(
         for line in findings:
             console.print(f"  {line}")
         console.print(f"  analysis: {analysis_seconds:.1f} s (`wince analyze {run.id}` again)")
+        report_path = write_report(opened, run.id, out=out_dir / f"report-{run.id}.html")
+        console.print(f"  report: {report_path}")
         result["runs"].append(
             {
                 "plan": plan.name,
                 "run_id": run.id,
                 "seconds": round(seconds, 2),
                 "analysis_seconds": round(analysis_seconds, 2),
+                "report": str(report_path),
                 "verdicts": profile.verdicts.scenarios["verdict"].value_counts().to_dict(),
                 "findings": findings,
                 "summary": rows,

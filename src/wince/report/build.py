@@ -1,0 +1,320 @@
+"""Assemble a report from the store and write it as HTML, Markdown or JSON.
+
+Everything comes from the store: the run's lineage, its stored analyses and, for the worst
+cases, its outcomes plus inputs regenerated from the data and the run's seed. The model is
+never loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from wince.errors import WinceError
+from wince.report.data import ReportData, load_report_data
+from wince.report.figures import VEGA_LITE_VERSION, Figure, all_figures, write_figures
+from wince.report.gallery import Case, worst_cases
+from wince.report.narrative import Narrative, interval, narrative, percent
+from wince.store.store import Store
+
+Format = Literal["html", "markdown", "json"]
+FORMATS: tuple[str, ...] = ("html", "markdown", "json")
+SUFFIXES = {"html": ".html", "markdown": ".md", "json": ".json"}
+GALLERY_SCENARIOS = 3  # scenarios shown in the worst-case gallery
+CASES_PER_SCENARIO = 3
+
+
+@dataclass(frozen=True)
+class Report:
+    """A run's report, ready to render.
+
+    Attributes:
+        data: the run as read from the store.
+        narrative: findings and recommendations.
+        figures: every figure the stored analyses support.
+        cases: worst cases (empty without the data).
+        gallery_note: why cases are missing or how they were chosen.
+    """
+
+    data: ReportData
+    narrative: Narrative
+    figures: list[Figure]
+    cases: list[Case]
+    gallery_note: str
+
+    def html(self) -> str:
+        """The self-contained HTML page."""
+        from wince.report.html import render_html
+
+        return render_html(_context(self), self.figures)
+
+    def markdown(self) -> str:
+        """A compact Markdown summary (for a pull-request comment)."""
+        from wince.report.markdown import render_markdown
+
+        return render_markdown(self)
+
+    def json(self) -> str:
+        """Every finding and every figure's data, as JSON."""
+        return json.dumps(self.to_dict(), indent=2, default=_json_default, allow_nan=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: run, findings, recommendations, figures' data, cases, lineage."""
+        record = self.data.record
+        return {
+            "run": {
+                "run_id": self.data.run_id,
+                "name": record.get("name"),
+                "task": self.data.task,
+                "modality": self.data.modality,
+                "n_samples": record.get("n_samples"),
+                "status": record.get("status"),
+                "model_fingerprint": record.get("model_fingerprint"),
+                "data_fingerprint": record.get("data_fingerprint"),
+            },
+            "summary": self.narrative.to_dict(),
+            "figures": {f.key: f.to_dict() for f in self.figures},
+            "worst_cases": [c.to_dict() for c in self.cases],
+            "lineage": _finite(self.data.lineage),
+            "computed_for_report": list(self.data.computed),
+        }
+
+    def render(self, fmt: str) -> str:
+        """The report in a format: html, markdown or json."""
+        if fmt == "html":
+            return self.html()
+        if fmt == "markdown":
+            return self.markdown()
+        if fmt == "json":
+            return self.json()
+        raise WinceError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _gallery(
+    store: Store, data: ReportData, found: Narrative, dataset: Any
+) -> tuple[list[Case], str]:
+    from wince.datasets.loading import as_dataset, load_dataset
+    from wince.plan import Plan
+
+    scenarios = [f.scenario for f in [*found.risks, *found.inconclusive, *found.robust]]
+    scenarios = scenarios[:GALLERY_SCENARIOS]
+    if not scenarios:
+        return [], "No perturbed scenario to show."
+    if dataset is None:
+        plan = Plan.model_validate(data.plan)
+        if plan.data is None:
+            return [], (
+                "Worst cases need the run's data: the plan has no data section, so pass the "
+                "data (Python: run.report(data=...))."
+            )
+        try:
+            dataset = load_dataset(plan.data)
+        except WinceError as error:
+            return [], f"Worst cases are not shown: the run's data could not be read ({error})."
+    else:
+        dataset = as_dataset(dataset)
+    expected = data.record.get("data_fingerprint")
+    if dataset.fingerprint() != expected:
+        return [], (
+            f"Worst cases are not shown: the data's fingerprint {dataset.fingerprint()} differs "
+            f"from the run's {expected}, so its inputs cannot be regenerated exactly."
+        )
+    cases = worst_cases(store, data, dataset, scenarios, per_scenario=CASES_PER_SCENARIO)
+    note = (
+        "For the headline scenario of each perturbation (risks first): the samples whose "
+        "prediction changed, most confident first. Perturbed inputs are regenerated from the "
+        "data and the run's seed."
+    )
+    return cases, note
+
+
+def build_report(store: Store, run_id: str, *, data: Any = None) -> Report:
+    """Read a run from the store and assemble its report.
+
+    Args:
+        store: the store holding the run.
+        run_id: the run (a full id; see `Store.resolve`).
+        data: the run's data for the worst cases (default: the plan's data section).
+
+    Raises:
+        StoreError: no such run, or its outcomes are missing.
+    """
+    report_data = load_report_data(store, run_id)
+    found = narrative(report_data)
+    cases, note = _gallery(store, report_data, found, data)
+    return Report(report_data, found, all_figures(report_data), cases, note)
+
+
+def default_path(run_id: str, fmt: str) -> Path:
+    """Where a report goes without --out: `wince-report-<run id>.<ext>` here."""
+    return Path(f"wince-report-{run_id}{SUFFIXES.get(fmt, '.txt')}")
+
+
+def write_report(
+    store: Store,
+    run_id: str,
+    *,
+    out: str | Path | None = None,
+    fmt: str = "html",
+    figures: str | Path | None = None,
+    data: Any = None,
+) -> Path:
+    """Write a run's report to a file (and optionally every figure as PNG and SVG).
+
+    Args:
+        store: the store holding the run.
+        run_id: the run.
+        out: the report file; default `wince-report-<run id>.html` (.md, .json).
+        fmt: html, markdown or json.
+        figures: a folder to write every figure to as PNG and SVG.
+        data: the run's data for the worst cases (default: the plan's data section).
+
+    Returns:
+        The report's path.
+    """
+    if fmt not in FORMATS:
+        raise WinceError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    report = build_report(store, run_id, data=data)
+    target = Path(out) if out is not None else default_path(run_id, fmt)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(report.render(fmt), encoding="utf-8")
+    if figures is not None:
+        write_figures(report.figures, Path(figures))
+    return target
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _context(report: Report) -> dict[str, Any]:
+    """Everything the HTML template shows besides the figures."""
+    data = report.data
+    record, lineage, plan = data.record, data.lineage, data.plan
+    analysis = plan.get("analysis") or {}
+    curves = data.frame("curves")
+    primary: dict[str, str] = {}
+    if not curves.empty:
+        rows = curves[curves["metric"] == data.primary_metric]
+        for row in rows.itertuples():
+            primary[str(row.scenario)] = interval(
+                float(row.estimate),
+                float(row.low),
+                float(row.high),
+                share=data.primary_metric == "flip_rate",
+            )
+    interactions = data.frame("interactions")
+    if not interactions.empty:
+        observed = interactions[interactions["metric"] == data.primary_metric]
+        for row in observed.itertuples():
+            shown = (
+                percent(float(row.observed))
+                if data.primary_metric == "flip_rate"
+                else f"{float(row.observed):.3g}"
+            )
+            primary.setdefault(str(row.scenario), f"{shown} (observed)")
+    verdicts = data.frame("verdicts", "scenarios")
+    verdict_rows = [
+        {**row, "primary": primary.get(str(row["scenario"]), "see the interaction chart")}
+        for row in verdicts.to_dict("records")
+    ]
+    suspects = data.frame("data_quality", "suspects")
+    timings = dict(lineage.get("timings") or {})
+    analysis_seconds = (data.analyses.get("timings") or {}).get("seconds") or {}
+    timing_rows = [(f"run: {k}", _round(v)) for k, v in timings.items()] + [
+        (f"analysis: {k}", _round(v)) for k, v in analysis_seconds.items()
+    ]
+    lineage_rows = [
+        ("run id", data.run_id),
+        ("status", record.get("status")),
+        ("started", lineage.get("started_at", record.get("created_at"))),
+        ("finished", record.get("finished_at")),
+        ("model", f"{lineage.get('model', '')} (fingerprint {record.get('model_fingerprint')})"),
+        ("data", f"{lineage.get('data', '')} (fingerprint {record.get('data_fingerprint')})"),
+        ("plan digest", lineage.get("plan_digest")),
+        ("seed", lineage.get("seed", plan.get("seed"))),
+        ("repeats", lineage.get("repeats", plan.get("repeats"))),
+        ("batch size", lineage.get("batch_size")),
+        ("executor", f"{lineage.get('executor')} ({lineage.get('workers')} worker(s))"),
+        ("host", f"{lineage.get('host')} · {lineage.get('platform')}"),
+        ("python", lineage.get("python")),
+        ("wince (run)", lineage.get("wince_version")),
+    ]
+    if data.computed:
+        lineage_rows.append(("computed for this report", ", ".join(data.computed)))
+    return {
+        "run": {
+            "run_id": data.run_id,
+            "name": record.get("name"),
+            "description": plan.get("description"),
+            "model": lineage.get("model", "model"),
+            "data": lineage.get("data", "data"),
+            "n_samples": record.get("n_samples"),
+            "modality": data.modality,
+            "task": data.task,
+            "created_at": str(record.get("created_at", ""))[:19].replace("T", " "),
+        },
+        "narrative": report.narrative,
+        "cases": report.cases,
+        "gallery_note": report.gallery_note,
+        "rules": data.frame("regions", "rules").to_dict("records"),
+        "suspects": suspects.head(10).to_dict("records"),
+        "verdicts": verdict_rows,
+        "tolerances": ", ".join(
+            f"{k.replace('_', ' ')} {v:g}" for k, v in (analysis.get("tolerance") or {}).items()
+        ),
+        "correction": analysis.get("correction", "holm"),
+        "alpha": analysis.get("alpha", 0.05),
+        "lineage_rows": [(k, "" if v is None else v) for k, v in lineage_rows],
+        "perturbation_versions": sorted((lineage.get("perturbation_versions") or {}).items()),
+        "packages": sorted(
+            {
+                **(lineage.get("packages") or {}),
+                "vl-convert-python (report)": _version("vl-convert-python"),
+                "altair (report)": _version("altair"),
+            }.items()
+        ),
+        "timings": timing_rows,
+        "plan_text": yaml.safe_dump(_without_none(plan), sort_keys=False, allow_unicode=True),
+        "wince_version": _version("wince"),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "vega_lite_version": VEGA_LITE_VERSION,
+    }
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _round(value: Any) -> Any:
+    return f"{value:.3f} s" if isinstance(value, float) else value

@@ -1,0 +1,143 @@
+"""Everything a report shows, read from the store: the run, its lineage and its analyses.
+
+Reports never call the model. Analyses already stored under the run are used as they are;
+a run that was never analysed gets the analyses that need only its stored outcomes (curves,
+verdicts, interactions, data quality), computed on the fly and not saved.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from wince.store.store import Store
+
+# stored analyses a report reads, by catalog name
+ANALYSES = (
+    "curves",
+    "local_sensitivity",
+    "cliffs",
+    "interactions",
+    "verdicts",
+    "data_quality",
+    "regions",
+    "breaking_points",
+    "global_sensitivity",
+    "columns",
+    "timings",
+)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """A run as a report sees it.
+
+    Attributes:
+        run_id: the run.
+        record: the catalog row (name, status, task, fingerprints, lineage).
+        scenarios: scenario rows in plan order.
+        analyses: stored payloads by analysis name (absent analyses are missing keys).
+        computed: analyses computed for this report because the store had none.
+    """
+
+    run_id: str
+    record: dict[str, Any]
+    scenarios: pd.DataFrame
+    analyses: dict[str, dict[str, Any]]
+    computed: tuple[str, ...] = ()
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """The run's lineage: resolved plan, versions, fingerprints, seeds, timings."""
+        return dict(self.record.get("lineage") or {})
+
+    @property
+    def plan(self) -> dict[str, Any]:
+        """The resolved plan as stored."""
+        return dict(self.lineage.get("plan") or {})
+
+    @property
+    def task(self) -> str:
+        """The task: classification or regression."""
+        return str(self.record["task"])
+
+    @property
+    def modality(self) -> str:
+        """The data's modality (image, text, tabular, audio, timeseries)."""
+        return str(self.lineage.get("modality", "unknown"))
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric findings are stated in: flip rate, or mean absolute change."""
+        return "flip_rate" if self.task == "classification" else "mean_abs_change"
+
+    def frame(self, analysis: str, key: str = "table") -> pd.DataFrame:
+        """A tabular part of a stored analysis as a frame (empty when absent)."""
+        cache_key = f"{analysis}/{key}"
+        if cache_key not in self._frames:
+            payload = self.analyses.get(analysis) or {}
+            self._frames[cache_key] = pd.DataFrame(payload.get(key) or {})
+        return self._frames[cache_key]
+
+    def curve_point(self, scenario: str, metric: str) -> dict[str, Any] | None:
+        """The stored curve row (estimate, low, high, value, unit) of a scenario and metric."""
+        curves = self.frame("curves")
+        if curves.empty:
+            return None
+        rows = curves[(curves["scenario"] == scenario) & (curves["metric"] == metric)]
+        return dict(rows.iloc[0]) if len(rows) else None
+
+    def baseline(self, metric: str) -> float | None:
+        """A metric's value without perturbation (from the curves' severity-0 points)."""
+        point = self.curve_point("baseline", metric)
+        return None if point is None else _number(point["estimate"])
+
+    def steps(self, scenario: str) -> list[dict[str, Any]]:
+        """The perturbation steps of a scenario."""
+        rows = self.scenarios[self.scenarios["scenario"] == scenario]
+        return list(rows["steps"].iloc[0]) if len(rows) else []
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def load_report_data(store: Store, run_id: str) -> ReportData:
+    """Read a run and its stored analyses; compute the outcome-only ones if none are stored.
+
+    Args:
+        store: the store holding the run.
+        run_id: the run (a full id).
+
+    Raises:
+        StoreError: no such run, or its outcomes are missing.
+    """
+    record = store.run(run_id)
+    analyses: dict[str, dict[str, Any]] = {}
+    for name in ANALYSES:
+        payload = store.load_analysis(run_id, name)
+        if payload is not None:
+            analyses[name] = payload
+    computed: tuple[str, ...] = ()
+    if "curves" not in analyses:
+        from wince.analysis.profile import analyze_run
+
+        profile = analyze_run(store, run_id, regions=False, save=False)
+        fresh = profile.payloads()
+        computed = tuple(sorted(set(fresh) - set(analyses)))
+        analyses.update({name: fresh[name] for name in computed})
+    return ReportData(
+        run_id=run_id,
+        record=record,
+        scenarios=store.scenarios(run_id),
+        analyses=analyses,
+        computed=computed,
+    )

@@ -1,0 +1,341 @@
+"""Worst cases: the samples a perturbation changed most, shown before and after.
+
+Perturbed inputs are regenerated exactly from the data and the run's seed through
+`Probe.perturbed` (the same per-sample random streams the run used); the model is never
+called. Images become small PNG thumbnails with a difference view, text gets its edits
+marked, tabular rows their changed cells, audio a player and a spectrogram.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import io
+import math
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from PIL import Image
+
+from wince.datasets.base import Dataset
+from wince.engine.probe import Probe
+from wince.errors import ModelError
+from wince.models.base import Predictions, Task
+from wince.perturbations.base import Step
+from wince.report.data import ReportData
+from wince.store.store import Store
+
+THUMBNAIL_PX = 112  # longest side of an image thumbnail
+AUDIO_SECONDS = 3.0  # audio clips are cut to this length
+TABLE_CELLS = 6  # changed cells shown per tabular row
+
+
+class _NoModel:
+    """Stands in for the model: a report regenerates inputs and never predicts."""
+
+    task = Task.CLASSIFICATION
+    classes: tuple[Any, ...] | None = None
+
+    def predict(self, x: Any) -> Predictions:
+        raise ModelError("a report never evaluates the model; it reads outcomes from the store.")
+
+    def fingerprint(self) -> str:
+        return "none"
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One worst case.
+
+    Attributes:
+        scenario: the scenario; perturbation: its (first) perturbation.
+        sample_id: the sample's stable id; label: its true label (or None).
+        baseline_pred, perturbed_pred: predictions (class or value) before and after.
+        baseline_confidence, perturbed_confidence: top-class probabilities (classification).
+        modality: image, text, tabular, audio or timeseries.
+        images: data URIs of "before", "after", "difference" (images, spectrograms).
+        audio: data URIs of "before" and "after" WAV clips.
+        text: (kind, text) segments: "same", "removed", "added".
+        original: the unperturbed text (text only).
+        cells: tabular cells: feature, before, after, change (in column standard deviations).
+        note: extra caption (difference amplification, cells not shown).
+    """
+
+    scenario: str
+    perturbation: str
+    sample_id: str
+    label: Any
+    baseline_pred: Any
+    perturbed_pred: Any
+    baseline_confidence: float | None
+    perturbed_confidence: float | None
+    modality: str
+    images: dict[str, str] = field(default_factory=dict)
+    audio: dict[str, str] = field(default_factory=dict)
+    text: list[tuple[str, str]] = field(default_factory=list)
+    original: str = ""
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (without the embedded media)."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("images", "audio")}
+        out["text"] = [list(s) for s in self.text]
+        return out
+
+
+def _png_uri(pixels: npt.NDArray[np.uint8]) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def to_uint8(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """An image (h, w, c) in uint8 or float [0, 1] as uint8, grey images as (h, w)."""
+    pixels = np.asarray(image)
+    if pixels.dtype != np.uint8:
+        pixels = np.rint(np.clip(pixels.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    return pixels
+
+
+def thumbnail(image: npt.NDArray[Any], *, size: int = THUMBNAIL_PX) -> npt.NDArray[np.uint8]:
+    """A display-sized copy: small images upscaled by whole pixels, large ones shrunk."""
+    pixels = to_uint8(image)
+    height, width = pixels.shape[:2]
+    longest = max(height, width, 1)
+    if longest < size:
+        factor = max(size // longest, 1)
+        return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+    picture = Image.fromarray(pixels)
+    picture.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(picture, dtype=np.uint8)
+
+
+def image_views(before: npt.NDArray[Any], after: npt.NDArray[Any]) -> tuple[dict[str, str], str]:
+    """Before, after and amplified-difference thumbnails (white = unchanged, dark = changed)."""
+    a = to_uint8(before).astype(np.float64)
+    b = to_uint8(after).astype(np.float64)
+    diff = np.abs(a - b)
+    if diff.ndim == 3:
+        diff = diff[..., :3].mean(axis=2)
+    peak = float(diff.max())
+    gain = 255.0 / peak if peak > 0 else 1.0
+    shade = (255.0 - np.clip(diff * gain, 0, 255)).astype(np.uint8)
+    views = {
+        "before": _png_uri(thumbnail(before)),
+        "after": _png_uri(thumbnail(after)),
+        "difference": _png_uri(thumbnail(shade)),
+    }
+    note = f"difference amplified {gain:.1f}x" if peak > 0 else "no pixel changed"
+    return views, note
+
+
+def text_segments(before: str, after: str) -> list[tuple[str, str]]:
+    """Character edits from `before` to `after` as ("same" | "removed" | "added", text)."""
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    segments: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            segments.append(("same", before[i1:i2]))
+            continue
+        if i2 > i1:
+            segments.append(("removed", before[i1:i2]))
+        if j2 > j1:
+            segments.append(("added", after[j1:j2]))
+    return segments
+
+
+def table_cells(
+    before: npt.NDArray[Any],
+    after: npt.NDArray[Any],
+    *,
+    names: Sequence[str],
+    column_sd: npt.NDArray[np.float64] | None,
+    limit: int = TABLE_CELLS,
+) -> tuple[list[dict[str, Any]], str]:
+    """The most changed cells of a row, largest change (in column sds) first."""
+    a = np.asarray(before, dtype=np.float64)
+    b = np.asarray(after, dtype=np.float64)
+    sd = np.ones_like(a) if column_sd is None else np.where(column_sd > 0, column_sd, 1.0)
+    change = np.abs(b - a) / sd
+    changed = np.flatnonzero(change > 0)
+    order = changed[np.argsort(-change[changed], kind="stable")][:limit]
+    cells = [
+        {
+            "feature": str(names[i]),
+            "before": float(a[i]),
+            "after": float(b[i]),
+            "change": float(change[i]),
+        }
+        for i in order
+    ]
+    return cells, f"{len(changed)} of {len(a)} cells changed; the {len(cells)} largest shown"
+
+
+def wav_uri(signal: npt.NDArray[Any], sample_rate_hz: int) -> str:
+    """A mono clip (float in [-1, 1]) as a 16-bit WAV data URI, cut to a few seconds."""
+    clip = np.asarray(signal, dtype=np.float64).reshape(-1)[: int(AUDIO_SECONDS * sample_rate_hz)]
+    pcm = np.rint(np.clip(clip, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate_hz)
+        out.writeframes(pcm.tobytes())
+    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def spectrogram(signal: npt.NDArray[Any], sample_rate_hz: int) -> npt.NDArray[np.uint8]:
+    """A log-power spectrogram as a grey image (dark = loud), low frequencies at the bottom."""
+    from scipy.signal import spectrogram as compute
+
+    clip = np.asarray(signal, dtype=np.float64).reshape(-1)[: int(AUDIO_SECONDS * sample_rate_hz)]
+    _, _, power = compute(clip, fs=sample_rate_hz, nperseg=min(256, len(clip)))
+    level = 10 * np.log10(power + 1e-12)
+    level = np.clip((level - (level.max() - 80.0)) / 80.0, 0.0, 1.0)
+    shade: npt.NDArray[np.uint8] = (255 - np.rint(level[::-1] * 255)).astype(np.uint8)
+    return shade
+
+
+def audio_views(
+    before: npt.NDArray[Any], after: npt.NDArray[Any], sample_rate_hz: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Players and spectrogram thumbnails of a clip before and after."""
+    images = {
+        "before": _png_uri(thumbnail(spectrogram(before, sample_rate_hz), size=160)),
+        "after": _png_uri(thumbnail(spectrogram(after, sample_rate_hz), size=160)),
+    }
+    players = {
+        "before": wav_uri(before, sample_rate_hz),
+        "after": wav_uri(after, sample_rate_hz),
+    }
+    return images, players
+
+
+def _sql_text(values: Sequence[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def pick_samples(
+    outcomes: pd.DataFrame, scenario: str, *, per_scenario: int, classification: bool
+) -> pd.DataFrame:
+    """The rows of a scenario's first trial that changed most.
+
+    Classification: flipped predictions, most confident baseline first (the most surprising
+    changes), then the largest confidence drops. Regression: the largest absolute changes.
+    """
+    baseline = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")
+    rows = outcomes[(outcomes["scenario"] == scenario) & (outcomes["trial"] == 0)].copy()
+    if rows.empty:
+        return rows
+    if classification:
+        rows["baseline_confidence"] = rows["sample_index"].map(baseline["confidence"])
+        rows["_flipped"] = rows["flipped"].astype(bool)
+        rows["_drop"] = -rows["confidence_delta"].astype(float)
+        rows = rows.sort_values(
+            ["_flipped", "baseline_confidence", "_drop"], ascending=[False, False, False]
+        )
+        rows = rows[rows["_flipped"] | (rows["_drop"] > 0)]
+    else:
+        rows["baseline_value"] = rows["sample_index"].map(baseline["value"])
+        rows = rows.assign(_size=rows["value_delta"].abs()).sort_values("_size", ascending=False)
+        rows = rows[rows["_size"] > 0]
+    return rows.head(per_scenario)
+
+
+def worst_cases(
+    store: Store,
+    data: ReportData,
+    dataset: Dataset,
+    scenarios: Sequence[str],
+    *,
+    per_scenario: int = 3,
+) -> list[Case]:
+    """The most changed samples of each scenario, with inputs regenerated from the seed.
+
+    Args:
+        store: the store holding the run's outcomes.
+        data: the run as the report reads it.
+        dataset: the run's data (its fingerprint must match the run's).
+        scenarios: scenarios to show, most important first.
+        per_scenario: cases per scenario.
+    """
+    if not scenarios:
+        return []
+    classification = data.task == "classification"
+    wanted = ["baseline", *scenarios]
+    outcomes = store.outcomes(data.run_id, where=f"scenario IN ({_sql_text(wanted)})")
+    outcomes["scenario"] = outcomes["scenario"].astype(str)
+    probe = Probe(_NoModel(), dataset, seed=int(data.plan.get("seed", 0)))
+    context = dataset.context()
+    names = list(context.feature_names or [])
+    cases: list[Case] = []
+    for scenario in scenarios:
+        steps = [
+            Step(s["name"], float(s["value"]), tuple(sorted((s.get("params") or {}).items())))
+            for s in data.steps(scenario)
+        ]
+        rows = pick_samples(
+            outcomes, scenario, per_scenario=per_scenario, classification=classification
+        )
+        if rows.empty or not steps:
+            continue
+        indices = rows["sample_index"].to_numpy(dtype=np.intp)
+        clean = probe.inputs(indices)
+        perturbed = probe.perturbed(indices, steps, trial=0)
+        for k, row in enumerate(rows.to_dict("records")):
+            case: dict[str, Any] = {
+                "scenario": scenario,
+                "perturbation": steps[0].name,
+                "sample_id": str(row["sample_id"]),
+                "label": row.get("label"),
+                "modality": data.modality,
+            }
+            if classification:
+                case.update(
+                    baseline_pred=row["baseline_pred"],
+                    perturbed_pred=row["pred"],
+                    baseline_confidence=_number(row.get("baseline_confidence")),
+                    perturbed_confidence=_number(row.get("confidence")),
+                )
+            else:
+                case.update(
+                    baseline_pred=_number(row.get("baseline_value")),
+                    perturbed_pred=_number(row.get("value")),
+                    baseline_confidence=None,
+                    perturbed_confidence=None,
+                )
+            modality = data.modality
+            if modality == "image":
+                case["images"], case["note"] = image_views(clean[k], perturbed[k])
+            elif modality == "text":
+                case["text"] = text_segments(clean[k], perturbed[k])
+                case["original"] = clean[k]
+            elif modality == "tabular":
+                columns = names or [f"column {i}" for i in range(np.shape(clean)[1])]
+                case["cells"], case["note"] = table_cells(
+                    clean[k], perturbed[k], names=columns, column_sd=context.column_sd
+                )
+            elif modality == "audio":
+                rate = int(context.sample_rate_hz or 16000)
+                case["images"], case["audio"] = audio_views(clean[k], perturbed[k], rate)
+            cases.append(Case(**case))
+    return cases

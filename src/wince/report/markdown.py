@@ -1,0 +1,54 @@
+"""A compact Markdown summary of a report, sized for a pull-request comment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wince.report.build import Report
+
+
+def _escape(text: str) -> str:
+    """Keep sample-derived text from turning into Markdown or HTML in a comment."""
+    for char in ("\\", "`", "*", "_", "[", "]", "<", ">", "|"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def render_markdown(report: Report) -> str:
+    """Headline, ranked risks, robust and inconclusive perturbations, defences, lineage line."""
+    data, found = report.data, report.narrative
+    record = data.record
+    lines = [
+        f"### wince: {_escape(str(record.get('name')))} (run `{data.run_id}`)",
+        "",
+        f"**{_escape(found.headline)}**",
+        "",
+    ]
+    if found.risks:
+        lines.append("**Top risks** (ranked by effect × realism; 95% intervals)")
+        lines += [f"{i}. {_escape(f.sentence)}" for i, f in enumerate(found.risks, 1)]
+        lines.append("")
+    if found.robust:
+        lines.append("**Robust**")
+        lines += [f"- {_escape(f.sentence)}" for f in found.robust]
+        lines.append("")
+    if found.inconclusive:
+        lines.append("**Inconclusive**")
+        lines += [f"- {_escape(f.sentence)}" for f in found.inconclusive]
+        lines.append("")
+    if found.notes:
+        lines.append("**Also**")
+        lines += [f"- {_escape(note)}" for note in found.notes]
+        lines.append("")
+    if found.recommendations:
+        lines.append("**Recommended defences**")
+        lines += [f"{r.priority}. *{r.kind}*: {_escape(r.text)}" for r in found.recommendations]
+        lines.append("")
+    lineage = data.lineage
+    lines.append(
+        f"<sub>{record.get('n_samples')} samples · model `{record.get('model_fingerprint')}` · "
+        f"data `{record.get('data_fingerprint')}` · seed {lineage.get('seed')} · "
+        f"wince {lineage.get('wince_version')}</sub>"
+    )
+    return "\n".join(lines) + "\n"

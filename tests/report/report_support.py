@@ -1,0 +1,16 @@
+"""Constants and helpers shared by the report tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+XSS = "<script>alert(1)</script>"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "report"
+TEXTS = [f"{XSS} order number {i} arrives on monday, thanks" for i in range(24)]
+
+
+def parity(texts: list[str]) -> np.ndarray:
+    """A text 'model': the parity of the sum of character codes (a typo flips it half the time)."""
+    return np.array([sum(map(ord, t)) % 2 for t in texts])

@@ -1,0 +1,147 @@
+"""The HTML report in a real browser (Debian's Chromium through Playwright).
+
+On a developer machine without Chromium or Playwright these tests skip; under CI (CI=true,
+where .ci/run installs Chromium) a missing browser fails them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from report_support import ARTIFACTS, XSS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    missing = _missing()
+    if missing is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser tests: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=ARGS, headless=True,
+            viewport={"width": 1100, "height": 900},
+        )  # fmt: skip
+        yield context
+        context.close()
+
+
+class Page:
+    """A page that records console errors, page errors, dialogs and every request."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.blocked: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.page.route("**/*", self._route)
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        self.requests.append(url)
+        if url.startswith("file://"):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def open(self, path: Path) -> Any:
+        self.page.goto(path.as_uri())
+        self.page.wait_for_function(
+            "document.querySelectorAll('.vega').length > 0 && "
+            "[...document.querySelectorAll('.vega')].every(e => e.dataset.rendered === 'true')",
+            timeout=20_000,
+        )
+        return self.page
+
+
+def test_demo_report_renders_offline_with_every_section_and_tooltips(browser, digits_html):
+    size = digits_html.stat().st_size
+    print(f"\ndemo-digits HTML report: {size / 1e6:.2f} MB")
+    assert size <= 3_000_000
+    recorder = Page(browser)
+    page = recorder.open(digits_html)
+    for section in (
+        "summary",
+        "defences",
+        "fig-heatmap",
+        "fig-curves",
+        "fig-survival",
+        "fig-interactions",
+        "fig-global_sensitivity",
+        "fig-per_class",
+        "regions",
+        "gallery",
+        "verdicts",
+        "lineage",
+    ):
+        locator = page.locator(f"#{section}")
+        assert locator.is_visible(), section
+        assert locator.inner_text().strip(), section
+    assert page.locator(".vega svg").count() == 6
+    assert page.locator(".case img").count() >= 9
+
+    cell = page.locator("#fig-heatmap .vega svg [role=graphics-symbol]").first
+    cell.scroll_into_view_if_needed()
+    box = cell.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=3)
+    tooltip = page.locator("#vg-tooltip-element.visible")
+    tooltip.wait_for(state="visible", timeout=5_000)
+    assert "estimate" in tooltip.inner_text()
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-digits-report.png"), full_page=True)
+    assert recorder.errors == []
+    assert recorder.blocked == []
+    assert recorder.requests == [digits_html.as_uri()]
+    page.close()
+
+
+def test_script_in_sample_text_shows_as_text_and_never_runs(browser, text_html):
+    recorder = Page(browser)
+    page = recorder.open(text_html)
+    originals = page.locator(".case .original")
+    assert originals.count() >= 1
+    assert XSS in originals.first.inner_text()
+    assert page.locator("main script").count() == 0
+    page.wait_for_timeout(200)
+    assert recorder.dialogs == []
+    assert recorder.errors == []
+    page.close()
