@@ -105,6 +105,7 @@ def test_demo_report_renders_offline_with_every_section_and_tooltips(browser, di
         "fig-curves",
         "fig-survival",
         "fig-interactions",
+        "fig-interaction_plots",
         "fig-global_sensitivity",
         "fig-per_class",
         "regions",
@@ -115,7 +116,7 @@ def test_demo_report_renders_offline_with_every_section_and_tooltips(browser, di
         locator = page.locator(f"#{section}")
         assert locator.is_visible(), section
         assert locator.inner_text().strip(), section
-    assert page.locator(".vega svg").count() == 6
+    assert page.locator(".vega svg").count() == 7
     assert page.locator(".case img").count() >= 9
 
     cell = page.locator("#fig-heatmap .vega svg [role=graphics-symbol]").first

@@ -332,6 +332,78 @@ def interaction_heatmap(data: ReportData) -> Figure | None:
     )
 
 
+def interaction_plots(data: ReportData) -> Figure | None:
+    """Per pair, the metric of each part alone and together, against the expectation.
+
+    Only combinations whose parts share one severity (matched designs) are drawn, so the
+    x-axis is that common severity.
+    """
+    table = data.frame("interactions")
+    curves = data.frame("curves")
+    if table.empty or curves.empty:
+        return None
+    estimate = curves.set_index(["scenario", "metric"])["estimate"].to_dict()
+    severity = dict(zip(curves["scenario"], curves["severity"], strict=False))
+    rows: list[dict[str, Any]] = []
+    for row in table.itertuples():
+        parts = [str(p) for p in row.parts]
+        if len({severity.get(p) for p in parts}) != 1:
+            continue
+        pair = " + ".join(p.split("(")[0] for p in parts)
+        series = [(f"{p.split('(')[0]} alone", estimate.get((p, row.metric))) for p in parts]
+        series += [("together (observed)", row.observed), ("expected from parts", row.expected)]
+        rows += [
+            {
+                "pair": pair,
+                "metric": row.metric,
+                "metric_label": METRIC_LABELS.get(row.metric, row.metric),
+                "severity": float(row.severity),
+                "series": name,
+                "value": value,
+                "scenario": row.scenario,
+                "label": row.label,
+            }
+            for name, value in series
+            if value is not None
+        ]
+    if not rows:
+        return None
+    rows = records(pd.DataFrame(rows))
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    default = data.primary_metric if data.primary_metric in metrics else metrics[0]
+    selected = _metric_param("interaction_plot_metric", metrics, default)
+    chart = (
+        alt.Chart(_inline(rows))
+        .transform_filter(alt.datum.metric == selected)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("severity:Q", title="severity of both", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("value:Q", title="metric value"),
+            color=alt.Color("series:N", title=None),
+            strokeDash=alt.StrokeDash("series:N", legend=None),
+            tooltip=[
+                alt.Tooltip("pair:N"),
+                alt.Tooltip("series:N"),
+                alt.Tooltip("severity:Q", format=".2f"),
+                alt.Tooltip("value:Q", format=".4f"),
+                alt.Tooltip("label:N", title="interaction"),
+            ],
+        )
+        .properties(width=260, height=180)
+        .facet(facet=alt.Facet("pair:N", title=None), columns=3)
+        .add_params(selected)
+    )
+    return Figure(
+        "interaction_plots",
+        "Interaction plots: each pair alone and together",
+        "The metric under each perturbation alone, under both together, and what the parts "
+        "predict together (independence for flips, additivity otherwise). A 'together' line "
+        "above the expectation means the pair hurts more than its parts.",
+        _spec(chart),
+        rows,
+    )
+
+
 def global_sensitivity(data: ReportData) -> Figure | None:
     """First-order and total Sobol indices per perturbation with 95% intervals."""
     indices = data.frame("global_sensitivity", "indices")
@@ -417,6 +489,7 @@ def all_figures(data: ReportData) -> list[Figure]:
         sensitivity_curves,
         survival,
         interaction_heatmap,
+        interaction_plots,
         global_sensitivity,
         per_class,
     )
