@@ -379,8 +379,7 @@ def interaction_plots(data: ReportData) -> Figure | None:
         .encode(
             x=alt.X("severity:Q", title="severity of both", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("value:Q", title="metric value"),
-            color=alt.Color("series:N", title=None),
-            strokeDash=alt.StrokeDash("series:N", legend=None),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=[
                 alt.Tooltip("pair:N"),
                 alt.Tooltip("series:N"),
