@@ -357,6 +357,61 @@ def report(
 
 @app.command()
 @user_errors
+def gate(
+    run_ref: RunArgument,
+    policy: Annotated[Path, typer.Option("--policy", help="Gate policy file (YAML).")],
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="Write JUnit XML: one test case per rule and scenario."),
+    ] = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check a run against a policy's rules; exit 1 when any rule fails (for CI)."""
+    from wince.governance.commands import gate_command
+
+    code = gate_command(
+        run_ref, policy=policy, store=store, junit=junit, json_output=json_output, console=out
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@user_errors
+def compare(
+    run_a: Annotated[
+        str, typer.Argument(metavar="RUN_A", help="Reference run: id, unique prefix or 'latest'.")
+    ],
+    run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="Run compared with RUN_A.")],
+    margin: Annotated[
+        float,
+        typer.Option(help="Equivalence and non-inferiority margin, a fraction (0.01 = 1 point)."),
+    ] = 0.01,
+    intersection: Annotated[
+        bool, typer.Option("--intersection", help="Compare only the scenarios both runs hold.")
+    ] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Compare two runs of the same plan and data, scenario by scenario (paired tests)."""
+    from wince.governance.commands import compare_command
+
+    compare_command(
+        run_a,
+        run_b,
+        store=store,
+        margin=margin,
+        intersection=intersection,
+        json_output=json_output,
+        markdown=markdown,
+        console=out,
+    )
+
+
+@app.command()
+@user_errors
 def demo(
     store: StoreOption = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(

@@ -5,6 +5,7 @@ and a stable exit code, never a traceback::
 
     WinceError
     ├── PlanError(ValueError)       plan file or plan object is invalid
+    ├── PolicyError(ValueError)     gate policy is invalid or does not fit the run
     ├── ParameterError(ValueError)  a value violates a declared constraint
     ├── DataError(ValueError)       batch has the wrong shape, dtype or range
     ├── ModelError                  the model or its backend failed
@@ -25,6 +26,18 @@ class WinceError(Exception):
 
 class PlanError(WinceError, ValueError):
     """The plan file or plan object is invalid."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+
+
+class PolicyError(WinceError, ValueError):
+    """The gate policy is invalid, or does not fit the run it is applied to.
+
+    Attributes:
+        problems: one line per problem, each naming the file and field path.
+    """
 
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         super().__init__(message)

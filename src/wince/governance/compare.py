@@ -1,0 +1,553 @@
+"""Compare two runs of the same plan on the same data: is model B better or worse than A?
+
+Both runs perturb the same samples with the same random streams (the streams depend on the
+plan seed, scenario, trial and sample id — not on the model), so every scenario pairs the two
+models sample by sample. Per scenario:
+
+- **accuracy**: the exact McNemar test (a binomial test on the discordant pairs) on
+  per-sample correctness. A sample counts as correct when it is correct in more than half of
+  the scenario's trials (its only trial for deterministic scenarios), so repeated seeds vote
+  instead of being counted as extra samples. The difference B - A and its interval use the
+  per-sample mean correctness over trials.
+- **flip rate** and **confidence change** (each relative to the model's own clean
+  prediction): a paired bootstrap that resamples samples (a sample's trials travel with it,
+  the same weights for both models). The interval is the 95% percentile interval of B - A;
+  the two-sided p-value uses the bootstrap standard error with a normal approximation.
+
+The clean baseline is tested on accuracy only (flip rate and confidence change are zero
+there by construction); the noise-floor (identity) scenario is left out. All p-values are
+adjusted together with Holm's method. Per scenario:
+
+- **better** / **worse**: B is significantly better (worse) than A on at least one metric
+  and significantly worse (better) on none;
+- **no difference**: nothing is significant and every difference's 95% interval lies inside
+  (-margin, margin) — the two are shown equivalent at that margin;
+- **inconclusive**: nothing significant but too uncertain to call equivalent, or significant
+  in opposite directions on different metrics (`better_on` and `worse_on` say which).
+
+**Non-inferiority** of B: the upper bound of the 95% interval of accuracy_A - accuracy_B is
+below `margin` (per scenario, not adjusted for multiplicity: a one-sided 97.5% bound each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy import stats
+
+from wince.analysis.curves import CURVE_METRICS, HARM_SIGN
+from wince.analysis.data import RunData, load_run_data
+from wince.analysis.stats import (
+    Resampling,
+    adjust,
+    bootstrap_means,
+    percentile_interval,
+    resampling,
+)
+from wince.engine.scenarios import BASELINE, IDENTITY
+from wince.errors import ParameterError, StoreError
+from wince.store.store import Store, strict_json
+
+FloatArray = npt.NDArray[np.float64]
+BETTER, WORSE, NO_DIFFERENCE, INCONCLUSIVE = "better", "worse", "no difference", "inconclusive"
+VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, INCONCLUSIVE)
+METRICS = ("accuracy", "flip_rate", "confidence_change")
+MCNEMAR, BOOTSTRAP = "mcnemar exact", "paired bootstrap"
+TEST_COLUMNS = (
+    "scenario",
+    "kind",
+    "severity",
+    "metric",
+    "test",
+    "value_a",
+    "value_b",
+    "difference",
+    "low",
+    "high",
+    "a_only",
+    "b_only",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "direction",
+    "n_samples",
+)
+SCENARIO_COLUMNS = (
+    "scenario",
+    "kind",
+    "severity",
+    "verdict",
+    "better_on",
+    "worse_on",
+    "accuracy_a",
+    "accuracy_b",
+    "ni_bound",
+    "non_inferior",
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Paired comparison of run B against run A, per scenario.
+
+    Attributes:
+        run_a: the reference run (A).
+        run_b: the run compared with it (B).
+        margin: equivalence and non-inferiority margin, in metric units (a fraction for
+            accuracy and flip rate, probability for confidence).
+        alpha: family-wise error rate of the Holm-adjusted tests.
+        tests: one row per (scenario, metric): `scenario`, `kind`, `severity`, `metric`,
+            `test` ("mcnemar exact" or "paired bootstrap"), `value_a`, `value_b`,
+            `difference` (B - A in metric units), `low`, `high` (its 95% paired bootstrap
+            interval), `a_only`, `b_only` (McNemar: samples correct under one model only),
+            `p_value`, `p_adjusted` (Holm, over every test), `significant`, `direction`
+            ("better", "worse" or "same": B relative to A, whatever the significance),
+            `n_samples`.
+        scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (better,
+            worse, no difference, inconclusive), `better_on`, `worse_on` (metrics, comma
+            separated), `accuracy_a`, `accuracy_b`, `ni_bound` (upper bound of
+            accuracy_A - accuracy_B), `non_inferior` (None without labels).
+        excluded: scenarios held by only one run, left out (intersection only).
+        n_samples: samples paired in every scenario.
+    """
+
+    run_a: str
+    run_b: str
+    margin: float
+    alpha: float
+    tests: pd.DataFrame
+    scenarios: pd.DataFrame
+    excluded: tuple[str, ...] = ()
+    n_samples: int = 0
+
+    @property
+    def non_inferior(self) -> bool | None:
+        """B non-inferior to A in accuracy in every scenario (None without labels)."""
+        flags = [f for f in self.scenarios["non_inferior"] if f is not None]
+        if not flags:
+            return None
+        return bool(all(flags))
+
+    def counts(self) -> dict[str, int]:
+        """Number of scenarios per verdict."""
+        found = self.scenarios["verdict"].value_counts().to_dict()
+        return {v: int(found.get(v, 0)) for v in VERDICTS}
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-able form (non-finite numbers as None)."""
+        payload = {
+            "run_a": self.run_a,
+            "run_b": self.run_b,
+            "margin": self.margin,
+            "alpha": self.alpha,
+            "n_samples": self.n_samples,
+            "non_inferior": self.non_inferior,
+            "verdicts": self.counts(),
+            "excluded": list(self.excluded),
+            "scenarios": self.scenarios.to_dict(orient="records"),
+            "tests": self.tests.to_dict(orient="records"),
+        }
+        return dict(strict_json(payload))
+
+    def to_markdown(self) -> str:
+        """A Markdown section: one row per scenario, differences B - A with intervals."""
+        lines = [
+            f"## Comparison: B `{self.run_b}` against A `{self.run_a}`",
+            "",
+            f"Differences are B - A with 95% paired bootstrap intervals over {self.n_samples} "
+            f"samples; p-values are Holm-adjusted over {len(self.tests)} tests "
+            f"(alpha = {self.alpha:g}). Accuracy is tested with the exact McNemar test on "
+            "per-sample majority correctness; flip rate and confidence change with a paired "
+            f"bootstrap. Equivalence and non-inferiority margin: {self.margin:g}.",
+            "",
+        ]
+        metrics = [m for m in METRICS if m in set(self.tests["metric"])]
+        header = ["scenario", *(f"Δ {m.replace('_', ' ')} [95%] (p)" for m in metrics)]
+        header += ["verdict", "non-inferior"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * len(metrics) + ["---", "---"]) + "|")
+        for row in self.scenarios.itertuples():
+            cells = [f"`{row.scenario}`"]
+            cells += [difference_text(self.tests, row.scenario, metric=m) for m in metrics]
+            cells.append(f"**{row.verdict}**" if row.verdict in (BETTER, WORSE) else row.verdict)
+            cells.append(_yes_no(row.non_inferior))
+            lines.append("| " + " | ".join(cells) + " |")
+        counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
+        ni = self.non_inferior
+        lines += ["", f"Scenarios: {counts}."]
+        if ni is not None:
+            lines.append(
+                f"B is {'non-inferior' if ni else 'not shown non-inferior'} to A in accuracy "
+                f"at margin {self.margin:g} {'in every scenario' if ni else ''}".rstrip()
+                + "."
+            )
+        if self.excluded:
+            lines.append(f"Left out (held by one run only): {', '.join(self.excluded)}.")
+        return "\n".join(lines) + "\n"
+
+
+def difference_text(tests: pd.DataFrame, scenario: str, *, metric: str) -> str:
+    """`+0.012 [-0.003, 0.027] (p 0.41)` for one test, or `-` when not tested."""
+    rows = tests[(tests["scenario"] == scenario) & (tests["metric"] == metric)]
+    if rows.empty:
+        return "-"
+    row = rows.iloc[0]
+    return (
+        f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] "
+        f"(p {row['p_adjusted']:.2g})"
+    )
+
+
+def _yes_no(flag: Any) -> str:
+    if flag is None or (isinstance(flag, float) and np.isnan(flag)):
+        return "-"
+    return "yes" if flag else "no"
+
+
+def compare_runs(
+    store: Store,
+    run_a: str,
+    run_b: str,
+    *,
+    margin: float = 0.01,
+    alpha: float = 0.05,
+    intersection: bool = False,
+    n_boot: int | None = None,
+) -> Comparison:
+    """Compare run B with run A scenario by scenario, pairing samples.
+
+    Args:
+        store: the store holding both runs.
+        run_a: the reference run: id, unique prefix or 'latest'.
+        run_b: the run compared with it.
+        margin: equivalence and non-inferiority margin in metric units (accuracy as a
+            fraction: 0.01 is one percentage point), in (0, 1).
+        alpha: family-wise error rate of the Holm-adjusted tests, in (0, 1).
+        intersection: compare only the scenarios both runs hold; otherwise differing
+            scenario sets are refused.
+        n_boot: bootstrap replicates (default: run A's plan, analysis.bootstrap).
+
+    Returns:
+        The per-scenario tests and verdicts.
+
+    Raises:
+        StoreError: a run is missing or unfinished, or the runs cannot be paired: different
+            data, seeds, repeats or perturbation versions, or different scenarios (without
+            `intersection`).
+        ParameterError: a margin or alpha outside (0, 1), or regression runs.
+
+    Examples:
+        >>> import numpy as np, tempfile, wince
+        >>> x = np.random.default_rng(0).normal(size=(60, 2)); y = (x[:, 0] > 0).astype(int)
+        >>> plan = {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]}
+        >>> store = tempfile.mkdtemp()
+        >>> a = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan, store=store)
+        >>> b = wince.analyze(lambda b: (b[:, 0] > 0.0).astype(int), (x, y), plan, store=store)
+        >>> comparison = compare_runs(a.store, a.id, b.id)
+        >>> sorted(set(comparison.scenarios["verdict"]))
+        ['no difference']
+    """
+    _check_settings(margin, alpha)
+    a_id, b_id = store.resolve(run_a), store.resolve(run_b)
+    shared, excluded = check_pairing(store, a_id, b_id, intersection=intersection)
+    a, b = load_run_data(store, a_id), load_run_data(store, b_id)
+    if not np.array_equal(a.samples, b.samples):
+        raise StoreError(
+            f"runs {a_id} and {b_id} hold outcomes of different samples "
+            f"({len(a.samples)} and {len(b.samples)}); finish both runs (`wince run PLAN` "
+            "resumes one) and compare again."
+        )
+    return compare_data(
+        a,
+        b,
+        scenarios=shared,
+        margin=margin,
+        alpha=alpha,
+        n_boot=n_boot or a.plan.analysis.bootstrap,
+        seed=a.plan.seed,
+        excluded=excluded,
+    )
+
+
+def check_pairing(
+    store: Store, run_a: str, run_b: str, *, intersection: bool = False
+) -> tuple[list[str], tuple[str, ...]]:
+    """The scenarios two runs can be compared on, or a `StoreError` saying why they cannot.
+
+    Returns:
+        The shared scenarios in run A's order (identity left out) and those left out.
+
+    Raises:
+        StoreError: unfinished runs, different data fingerprints, seeds, repeats or
+            perturbation versions; different scenario sets unless `intersection`.
+        ParameterError: regression runs (compare supports classifiers).
+    """
+    record_a, record_b = store.run(run_a), store.run(run_b)
+    for record in (record_a, record_b):
+        if record["status"] != "complete":
+            raise StoreError(
+                f"run {record['run_id']} is {record['status']}, not complete; finish it "
+                "(`wince run PLAN` resumes it) before comparing."
+            )
+        if record["task"] != "classification":
+            raise ParameterError(
+                f"compare supports classification runs; run {record['run_id']} is a "
+                f"{record['task']} run."
+            )
+    lineage_a, lineage_b = record_a["lineage"], record_b["lineage"]
+    problems = []
+    if record_a["data_fingerprint"] != record_b["data_fingerprint"]:
+        problems.append(
+            f"different data: fingerprint {record_a['data_fingerprint']} (A) and "
+            f"{record_b['data_fingerprint']} (B); run both models on the same data."
+        )
+    for field in ("seed", "repeats"):
+        value_a, value_b = lineage_a["plan"].get(field), lineage_b["plan"].get(field)
+        if value_a != value_b:
+            problems.append(
+                f"different {field}s: plan.{field} is {value_a} (A) and {value_b} (B); the "
+                "perturbed inputs differ. Run both with the same plan."
+            )
+    versions_a = lineage_a.get("perturbation_versions", {})
+    versions_b = lineage_b.get("perturbation_versions", {})
+    changed = sorted(
+        name for name in set(versions_a) & set(versions_b) if versions_a[name] != versions_b[name]
+    )
+    problems += [
+        f"different versions of {name}: {versions_a[name]} (A) and {versions_b[name]} (B); "
+        "re-run the older one with the current library."
+        for name in changed
+    ]
+    keys_a = [s for s in store.scenarios(run_a)["scenario"] if s != IDENTITY]
+    keys_b = [s for s in store.scenarios(run_b)["scenario"] if s != IDENTITY]
+    only_a = [s for s in keys_a if s not in set(keys_b)]
+    only_b = [s for s in keys_b if s not in set(keys_a)]
+    shared = [s for s in keys_a if s in set(keys_b)]
+    if (only_a or only_b) and not intersection:
+        problems.append(
+            f"different scenarios: only in A: {_names(only_a)}; only in B: {_names(only_b)} "
+            f"({len(shared)} shared). Compare the shared ones with --intersection "
+            "(intersection=True), or run both models with the same plan."
+        )
+    if not shared:
+        problems.append("no scenario is held by both runs.")
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise StoreError(f"runs {run_a} (A) and {run_b} (B) cannot be paired:\n{lines}")
+    return shared, tuple(only_a + only_b)
+
+
+def _names(keys: Sequence[str], limit: int = 8) -> str:
+    if not keys:
+        return "none"
+    shown = ", ".join(keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _check_settings(margin: float, alpha: float) -> None:
+    for name, value, example in (("margin", margin, 0.01), ("alpha", alpha, 0.05)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise ParameterError(
+                f"compare: {name} must be a fraction in (0, 1); got {value!r}. Try {example}."
+            )
+
+
+def compare_data(
+    a: RunData,
+    b: RunData,
+    *,
+    scenarios: Sequence[str] | None = None,
+    margin: float = 0.01,
+    alpha: float = 0.05,
+    n_boot: int = 1000,
+    seed: int = 0,
+    excluded: Sequence[str] = (),
+) -> Comparison:
+    """Paired tests of B against A on already loaded, already checked runs.
+
+    Args:
+        a: the reference run's data.
+        b: the compared run's data: the same samples, scenarios and trials.
+        scenarios: scenarios to compare (default: A's, identity left out).
+        margin: equivalence and non-inferiority margin in metric units, in (0, 1).
+        alpha: family-wise error rate, in (0, 1).
+        n_boot: bootstrap replicates.
+        seed: seed of the bootstrap weights.
+        excluded: scenarios left out before (reported only).
+    """
+    _check_settings(margin, alpha)
+    if scenarios is None:
+        scenarios = [s for s in a.scenarios["scenario"] if s != IDENTITY]
+    resample = resampling(len(a.samples), n_boot, seed)
+    labelled = "correct" in a.outcomes.columns and "correct" in b.outcomes.columns
+    info = a.scenarios.set_index("scenario")
+    rows: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        kind = str(info.loc[scenario, "kind"])
+        metrics = ["accuracy"] if kind == BASELINE else list(METRICS)
+        if not labelled:
+            metrics.remove("accuracy")
+        rows.extend(
+            {
+                "scenario": scenario,
+                "kind": kind,
+                "severity": float(info.loc[scenario, "severity"]),
+                **paired_test(a, b, scenario=scenario, metric=metric, resample=resample),
+            }
+            for metric in metrics
+        )
+    tests = pd.DataFrame(rows, columns=list(TEST_COLUMNS))
+    if len(tests):
+        tests["p_adjusted"] = adjust(tests["p_value"].to_numpy(np.float64), "holm")
+        tests["significant"] = tests["p_adjusted"] < alpha
+    table = pd.DataFrame(
+        [_scenario_row(group, margin) for _, group in tests.groupby("scenario", sort=False)],
+        columns=list(SCENARIO_COLUMNS),
+    )
+    # Python bools and None (no labels), not numpy bools: `is True` / JSON read naturally
+    table["non_inferior"] = pd.Series(
+        [None if v is None else bool(v) for v in table["non_inferior"]],
+        index=table.index,
+        dtype=object,
+    )
+    return Comparison(
+        run_a=a.run_id,
+        run_b=b.run_id,
+        margin=margin,
+        alpha=alpha,
+        tests=tests,
+        scenarios=table,
+        excluded=tuple(excluded),
+        n_samples=len(a.samples),
+    )
+
+
+def paired_test(
+    a: RunData, b: RunData, *, scenario: str, metric: str, resample: Resampling
+) -> dict[str, Any]:
+    """One metric of one scenario: values, B - A with its interval, unadjusted p-value.
+
+    Args:
+        a: the reference run's data.
+        b: the compared run's data (same samples and trials).
+        scenario: the scenario key.
+        metric: accuracy, flip_rate or confidence_change (fractions; confidence in
+            probability units).
+        resample: bootstrap weights over the samples, shared by both runs.
+    """
+    column = CURVE_METRICS[metric]
+    per_a, per_b = a.per_sample(scenario, column), b.per_sample(scenario, column)
+    difference = per_b - per_a
+    replicates = bootstrap_means(difference[:, None], resample)
+    low, high = percentile_interval(replicates)
+    mean = float(np.nanmean(difference)) if np.isfinite(difference).any() else float("nan")
+    a_only = b_only = None
+    if metric == "accuracy":
+        correct_a = _majority(a.matrix(scenario, column))
+        correct_b = _majority(b.matrix(scenario, column))
+        a_only = int(np.sum(correct_a & ~correct_b))
+        b_only = int(np.sum(correct_b & ~correct_a))
+        p_value = mcnemar_exact(a_only, b_only)
+        gain = float(b_only - a_only)
+    else:
+        p_value = bootstrap_pvalue(mean, replicates)
+        gain = -HARM_SIGN[metric] * mean
+    return {
+        "metric": metric,
+        "test": MCNEMAR if metric == "accuracy" else BOOTSTRAP,
+        "value_a": _mean(per_a),
+        "value_b": _mean(per_b),
+        "difference": mean,
+        "low": low,
+        "high": high,
+        "a_only": a_only,
+        "b_only": b_only,
+        "p_value": p_value,
+        "p_adjusted": p_value,
+        "significant": False,
+        "direction": BETTER if gain > 0 else WORSE if gain < 0 else "same",
+        "n_samples": int(np.isfinite(difference).sum()),
+    }
+
+
+def _mean(values: FloatArray) -> float:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _majority(correct: FloatArray) -> npt.NDArray[np.bool_]:
+    """Correct in more than half of a sample's trials (missing trials left out)."""
+    with np.errstate(invalid="ignore"):
+        share = np.nanmean(correct, axis=1)
+    return np.asarray(share > 0.5, dtype=np.bool_)
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs at 1/2.
+
+    Args:
+        a_only: samples correct under A and wrong under B.
+        b_only: samples correct under B and wrong under A.
+    """
+    discordant = a_only + b_only
+    if discordant == 0:
+        return 1.0
+    return float(stats.binomtest(b_only, discordant, 0.5, alternative="two-sided").pvalue)
+
+
+def bootstrap_pvalue(difference: float, replicates: FloatArray) -> float:
+    """Two-sided p-value that a paired mean difference is zero, from its bootstrap spread.
+
+    Uses the bootstrap standard error with a normal approximation (smooth, unlike counting
+    replicates beyond zero, whose resolution 1/n_boot is too coarse for a Holm correction).
+    """
+    finite = replicates[np.isfinite(replicates)]
+    if not np.isfinite(difference) or len(finite) < 2:
+        return 1.0
+    se = float(finite.std(ddof=1))
+    if se == 0:
+        return 1.0 if difference == 0 else 0.0
+    return float(2 * stats.norm.sf(abs(difference) / se))
+
+
+def _scenario_row(group: pd.DataFrame, margin: float) -> dict[str, Any]:
+    significant = group[group["significant"].astype(bool)]
+    better = significant.loc[significant["direction"] == BETTER, "metric"].tolist()
+    worse = significant.loc[significant["direction"] == WORSE, "metric"].tolist()
+    inside = bool(((group["low"] > -margin) & (group["high"] < margin)).all())
+    if better and not worse:
+        verdict = BETTER
+    elif worse and not better:
+        verdict = WORSE
+    elif not better and not worse and inside:
+        verdict = NO_DIFFERENCE
+    else:
+        verdict = INCONCLUSIVE
+    accuracy = group[group["metric"] == "accuracy"]
+    first = group.iloc[0]
+    row: dict[str, Any] = {
+        "scenario": first["scenario"],
+        "kind": first["kind"],
+        "severity": first["severity"],
+        "verdict": verdict,
+        "better_on": ", ".join(better),
+        "worse_on": ", ".join(worse),
+        "accuracy_a": float("nan"),
+        "accuracy_b": float("nan"),
+        "ni_bound": float("nan"),
+        "non_inferior": None,
+    }
+    if len(accuracy):
+        acc = accuracy.iloc[0]
+        bound = -float(acc["low"])  # upper bound of accuracy_A - accuracy_B
+        row.update(
+            accuracy_a=float(acc["value_a"]),
+            accuracy_b=float(acc["value_b"]),
+            ni_bound=bound,
+            non_inferior=bool(bound < margin),
+        )
+    return row

@@ -1,0 +1,170 @@
+"""Gate and compare output: JUnit XML structure, JSON, tables and Markdown, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from governance_support import SHIFT_A, SHIFT_B, key
+from rich.console import Console
+
+from wince.errors import PolicyError, StoreError
+from wince.governance import evaluate_gate
+from wince.governance.commands import compare_command, gate_command
+
+POLICY = """\
+name: release
+rules:
+  - name: flips
+    check: max_flip_rate
+    max: 0.2
+    where: {kind: isolation}
+  - name: drop
+    check: max_accuracy_drop
+    max: 0.5
+    where: {perturbation: "tabular.test_gov_*"}
+"""
+
+
+def console():
+    return Console(file=io.StringIO(), width=250, color_system=None)
+
+
+def text(c):
+    return c.file.getvalue()
+
+
+def test_junit_has_one_testcase_per_rule_and_scenario_with_consistent_counts(runs, tmp_path):
+    store, a, _ = runs
+    result = evaluate_gate(store, a, {"name": "release", "rules": _rules()})
+    path = result.write_junit(tmp_path / "out" / "gate.xml")
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["flips", "drop"]
+    total = failures = 0
+    for suite in suites:
+        cases = suite.findall("testcase")
+        failed = [c for c in cases if c.find("failure") is not None]
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("failures")) == len(failed)
+        assert suite.get("errors") == "0"
+        for case in cases:
+            assert case.get("classname")
+            assert case.get("name")
+        for case in failed:
+            assert case.find("failure").get("message")
+        total += len(cases)
+        failures += len(failed)
+    assert (int(root.get("tests")), int(root.get("failures"))) == (total, failures)
+    # flips: four isolation scenarios, only shift by 0.6 (30% flips) exceeds 0.2
+    flips = {c.get("name"): c.find("failure") for c in suites[0].findall("testcase")}
+    assert set(flips) == {
+        key(SHIFT_A, 0.2),
+        key(SHIFT_A, 0.6),
+        key(SHIFT_B, 0.2),
+        key(SHIFT_B, 0.6),
+    }
+    failed = flips[key(SHIFT_A, 0.6)]
+    assert failed is not None
+    assert "upper bound" in failed.get("message")
+    assert flips[key(SHIFT_B, 0.6)] is None
+    assert failures == 1
+    assert total == 4 + 6
+
+
+def _rules():
+    import yaml
+
+    return yaml.safe_load(POLICY)["rules"]
+
+
+def test_gate_command_prints_the_bound_and_returns_1_on_failure(runs, tmp_path):
+    store, a, _ = runs
+    policy = tmp_path / "release.yaml"
+    policy.write_text(POLICY)
+    out = console()
+    code = gate_command(
+        a,
+        policy=policy,
+        store=str(store.root),
+        junit=tmp_path / "j.xml",
+        json_output=False,
+        console=out,
+    )
+    assert code == 1
+    printed = text(out)
+    assert "gate failed" in printed
+    assert "1 of 10 checks failed" in printed
+    assert "upper" in printed
+    assert "FAIL" in printed
+    assert (tmp_path / "j.xml").exists()
+    passing = tmp_path / "loose.yaml"
+    passing.write_text(POLICY.replace("max: 0.2", "max: 0.6"))
+    out = console()
+    code = gate_command(
+        a, policy=passing, store=str(store.root), junit=None, json_output=True, console=out
+    )
+    assert code == 0
+    payload = json.loads(text(out))
+    assert payload["passed"] is True
+    assert payload["n_checks"] == 10
+    assert {c["bound"] for c in payload["checks"]} == {"upper"}
+
+
+def test_gate_command_with_an_invalid_policy_raises_a_policy_error(runs, tmp_path):
+    store, a, _ = runs
+    policy = tmp_path / "bad.yaml"
+    policy.write_text("rules:\n  - {check: max_flip_rate, maxx: 0.2}\n")
+    with pytest.raises(PolicyError, match=r"bad.yaml rules\[0\].maxx: unknown field"):
+        gate_command(
+            a,
+            policy=policy,
+            store=str(store.root),
+            junit=None,
+            json_output=False,
+            console=console(),
+        )
+
+
+def test_compare_command_prints_table_markdown_and_json(runs):
+    store, a, b = runs
+    common = {"store": str(store.root), "margin": 0.01, "intersection": False}
+    out = console()
+    assert compare_command(a, b, json_output=False, markdown=False, console=out, **common) == 0
+    printed = text(out)
+    assert "better" in printed
+    assert "worse" in printed
+    assert "no difference" in printed
+    out = console()
+    compare_command(a, b, json_output=False, markdown=True, console=out, **common)
+    markdown = text(out)
+    assert markdown.startswith("## Comparison")
+    assert f"| `{key(SHIFT_B, 0.6)}` |" in markdown
+    assert "**worse**" in markdown
+    out = console()
+    compare_command(a[:6], b[:6], json_output=True, markdown=False, console=out, **common)
+    payload = json.loads(text(out))
+    assert payload["run_a"] == a
+    assert payload["verdicts"]["worse"] == 2
+    assert payload["non_inferior"] is False
+
+
+def test_compare_command_refuses_unpaired_runs(runs, tmp_path, shifts):
+    from governance_support import PLAN, model_a, run
+
+    store, a, _ = runs
+    other = run(store, model_a, "model-a", plan={**PLAN, "seed": 3})
+    with pytest.raises(StoreError, match="different seeds"):
+        compare_command(
+            a,
+            other.id,
+            store=str(store.root),
+            margin=0.01,
+            intersection=True,
+            json_output=False,
+            markdown=False,
+            console=console(),
+        )
