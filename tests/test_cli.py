@@ -153,3 +153,23 @@ def test_an_http_endpoint_that_is_down_is_a_usage_error(tmp_path):
     )
     result = wince("run", plan_file(tmp_path, body), "--store", tmp_path / "s")
     assert_user_error(result, "ModelError", f"127.0.0.1:{port}")
+
+
+def test_monitor_is_wired_with_its_exit_codes(tmp_path):
+    import numpy as np
+
+    from wince.demo.models import digits_data
+
+    store = tmp_path / "store"
+    plan = plan_file(tmp_path, DIGITS.replace("image.jpeg, levels: [1, 5]", "image.exposure"))
+    run_id = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
+    assert wince("analyze", run_id, "--store", store, "--no-regions").returncode == 0
+    clean = tmp_path / "live.npz"
+    images = digits_data().x[:60]
+    np.savez(clean, x=images)
+    calm = wince("monitor", "--reference", run_id, "--live", clean, "--store", store)
+    assert calm.returncode == 0, calm.stderr
+    missing = wince(
+        "monitor", "--reference", run_id, "--live", tmp_path / "nope.npz", "--store", store
+    )
+    assert_user_error(missing, "nope.npz")

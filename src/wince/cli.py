@@ -425,6 +425,68 @@ def demo(
     run_demo(store=store, out_dir=out_dir, executor=executor, console=out)
 
 
+@app.command()
+@user_errors
+def monitor(
+    run_ref: Annotated[
+        str, typer.Option("--reference", metavar="RUN", help="Run id, unique prefix or 'latest'.")
+    ],
+    live: Annotated[
+        Path,
+        typer.Option(
+            "--live",
+            help="Live inputs: read like the run's data (path swapped), or a folder of images, "
+            ".npz, .csv, .parquet, .jsonl or .txt file.",
+        ),
+    ],
+    outputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--outputs",
+            help="The model's outputs on the live inputs (.npy/.npz/.csv: labels, "
+            "probabilities or values); default: predicted with the plan's model.",
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Monitor policy (YAML, or a `monitor:` section)."),
+    ] = None,
+    on_alert: Annotated[
+        str | None,
+        typer.Option(
+            "--on-alert",
+            metavar="CMD",
+            help="Command run when an alert fires (no shell), with the alert JSON on stdin.",
+        ),
+    ] = None,
+    predict: Annotated[
+        bool,
+        typer.Option("--predict/--no-predict", help="Run the plan's model on the live inputs."),
+    ] = True,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check live data against a run: output drift, perturbation magnitudes, predicted harm.
+
+    Exit 1 when an alert fires; estimates and alerts are stored under the run.
+    """
+    from wince.monitor.commands import monitor_command
+
+    code = monitor_command(
+        run_ref,
+        live=live,
+        outputs=outputs,
+        policy=policy,
+        store=store,
+        on_alert=on_alert,
+        predict=predict,
+        json_output=json_output,
+        console=out,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Entry point of the `wince` console script."""
     app()

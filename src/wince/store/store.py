@@ -296,6 +296,18 @@ class Store:
                 sa.insert(table).values(run_id=run_id, name=name, created_at=now(), payload=payload)
             )
 
+    def list_analyses(self, run_id: str, *, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """(name, payload) of a run's stored analyses whose name starts with `prefix`, by name."""
+        table = catalog.analyses
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.name, table.c.payload)
+                .where(table.c.run_id == run_id)
+                .where(table.c.name.startswith(prefix, autoescape=True))
+                .order_by(table.c.name)
+            ).fetchall()
+        return [(str(name), dict(payload)) for name, payload in rows]
+
     def load_analysis(self, run_id: str, name: str) -> dict[str, Any] | None:
         """A stored analysis result, or None."""
         table = catalog.analyses

@@ -1,0 +1,1 @@
+"""Monitor: live inputs against a run's reference: drift, magnitudes, predicted degradation."""

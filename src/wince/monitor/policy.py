@@ -1,0 +1,103 @@
+"""Monitor policies: when live data should raise an alert, loaded from YAML.
+
+A monitor policy is its own file, or the `monitor:` section of a gate policy file:
+
+```yaml
+monitor:
+  name: production
+  max_psi: 0.2                      # predicted-class (or value) distribution, live vs reference
+  max_js: 0.1                       # Jensen-Shannon divergence in bits (0-1), same distributions
+  max_confidence_psi: 0.25          # top-class confidence distribution (classification)
+  max_predicted_flip_rate: 0.05     # read off the run's curves at the estimated magnitudes
+  max_predicted_accuracy_drop: 0.03
+  bound: estimate                   # which end of a predicted interval is compared: estimate,
+                                    # upper (strict) or lower (lenient)
+  max_drift_sd: 0.5                 # |mean shift| of any tabular column, in reference sds
+  magnitudes:                       # limits on estimated magnitudes, in their physical units
+    image.exposure: {min: -0.5, max: 0.5}
+    image.jpeg: {min: 60}
+  min_samples: 20                   # fewer live samples: estimates are stored, no alert fires
+```
+
+Every field is optional; a missing limit is not checked. Without a policy file the defaults
+below apply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wince.errors import PolicyError
+
+
+class MagnitudeLimit(BaseModel):
+    """Allowed range of an estimated magnitude, in its physical unit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: float | None = None
+    max: float | None = None
+
+
+class MonitorPolicy(BaseModel):
+    """Alert thresholds of `wince monitor`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "default"
+    max_psi: float | None = Field(0.2, ge=0, description="population stability index")
+    max_js: float | None = Field(0.1, ge=0, le=1, description="Jensen-Shannon divergence, bits")
+    max_confidence_psi: float | None = Field(0.25, ge=0)
+    max_predicted_flip_rate: float | None = Field(0.05, ge=0, le=1)
+    max_predicted_accuracy_drop: float | None = Field(0.03, ge=-1, le=1)
+    bound: Literal["estimate", "upper", "lower"] = "estimate"
+    max_drift_sd: float | None = Field(None, ge=0)
+    magnitudes: dict[str, MagnitudeLimit] = Field(default_factory=dict)
+    min_samples: int = Field(20, ge=1)
+
+
+def parse_monitor_policy(raw: Any, *, source: str = "policy") -> MonitorPolicy:
+    """Validate a monitor policy from a mapping (its own, or a file's `monitor:` section).
+
+    Raises:
+        PolicyError: listing each problem with its field path.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{source}: a monitor policy is a mapping of thresholds.")
+    if "monitor" in raw:
+        raw = raw["monitor"] or {}
+        if not isinstance(raw, dict):
+            raise PolicyError(f"{source} monitor: a mapping of thresholds.")
+    try:
+        return MonitorPolicy.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            f"{source} {'.'.join(str(p) for p in item['loc'])}: {item['msg']}"
+            f" (got {item.get('input')!r})"
+            for item in error.errors()
+        ]
+        raise PolicyError("\n".join(problems), problems=problems) from None
+
+
+def load_monitor_policy(path: str | Path | None) -> MonitorPolicy:
+    """Load a monitor policy file (safe YAML); None gives the defaults.
+
+    Raises:
+        PolicyError: unreadable file, YAML syntax error or invalid content.
+    """
+    if path is None:
+        return MonitorPolicy()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read the policy file ({error.strerror}).") from None
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{path}: YAML syntax error: {error}.") from None
+    return parse_monitor_policy(raw, source=str(path))
