@@ -173,3 +173,18 @@ def test_monitor_is_wired_with_its_exit_codes(tmp_path):
         "monitor", "--reference", run_id, "--live", tmp_path / "nope.npz", "--store", store
     )
     assert_user_error(missing, "nope.npz")
+
+
+def test_lock_run_verify_and_history_are_wired(tmp_path):
+    store = tmp_path / "store"
+    plan = plan_file(tmp_path, DIGITS)
+    locked = wince("lock", plan)
+    assert locked.returncode == 0, locked.stderr
+    assert (tmp_path / "plan.yaml.lock").exists()
+    ran = json.loads(wince("run", plan, "--store", store, "--json").stdout)
+    assert ran["version_drift"] == []
+    verified = wince("verify", ran["run_id"], "--fraction", "1", "--store", store)
+    assert verified.returncode == 0, verified.stderr
+    listed = json.loads(wince("history", "cli-test", "--store", store, "--json").stdout)
+    assert [r["run_id"] for r in listed["runs"]] == [ran["run_id"]]
+    assert listed["runs"][0]["n_scenarios"] == 2

@@ -140,21 +140,47 @@ def run(
         int | None, typer.Option(help="Worker processes for --executor process.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock", help="Lock file to check first (default: PLAN.lock when it exists)."
+        ),
+    ] = None,
+    allow_version_drift: Annotated[
+        bool,
+        typer.Option(
+            "--allow-version-drift",
+            help="Run a locked plan despite changed perturbation versions or data; the "
+            "drift is recorded in the run's lineage.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Run a plan (or resume it where it stopped) and store every outcome."""
-    from wince.api import analyze
+    from wince.governance.lock import run_locked
 
-    result = analyze(
-        plan=plan_path,
+    result = run_locked(
+        plan_path,
+        lock=lock,
+        allow_version_drift=allow_version_drift,
         store=store,
         executor=executor,
         workers=workers,
         progress=progress and not json_output and sys.stderr.isatty(),
     )
     record = result.record
+    drifts = record["lineage"].get("version_drift") or []
+    for drift in drifts:
+        err.print(f"[yellow]warning:[/] version drift allowed: {drift}", highlight=False)
     if json_output:
-        _json({"run_id": result.id, "status": record["status"], "store": result.store.url})
+        _json(
+            {
+                "run_id": result.id,
+                "status": record["status"],
+                "store": result.store.url,
+                "version_drift": drifts,
+            }
+        )
         return
     timings = record["lineage"].get("timings", {})
     out.print(
@@ -408,6 +434,67 @@ def compare(
         markdown=markdown,
         console=out,
     )
+
+
+@app.command()
+@user_errors
+def lock(
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML).")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Lock file (default: PLAN.lock next to the plan).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Pin a plan's perturbation versions, the wince version and the data fingerprint."""
+    from wince.governance.reproduce_commands import lock_command
+
+    code = lock_command(plan_path, out=out_file, json_output=json_output, console=out)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@user_errors
+def verify(
+    run_ref: RunArgument,
+    fraction: Annotated[
+        float, typer.Option(help="Share of units and of trials to re-execute, in (0, 1].")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the random choice of units and trials.")] = 0,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Re-execute a random sample of a run's outcomes; exit 1 unless they are bit-identical."""
+    from wince.governance.reproduce_commands import verify_command
+
+    code = verify_command(
+        run_ref,
+        store=store,
+        fraction=fraction,
+        seed=seed,
+        json_output=json_output,
+        console=out,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@user_errors
+def history(
+    plan_name: Annotated[str, typer.Argument(metavar="PLAN_NAME", help="The plan's name field.")],
+    metric: Annotated[str, typer.Option(help="Metric to follow.")] = "flip_rate",
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show a metric across the successive runs of a plan, oldest first."""
+    from wince.governance.reproduce_commands import history_command
+
+    code = history_command(
+        plan_name, store=store, metric=metric, json_output=json_output, console=out
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -6,6 +6,7 @@ and a stable exit code, never a traceback::
     WinceError
     ├── PlanError(ValueError)       plan file or plan object is invalid
     ├── PolicyError(ValueError)     gate policy is invalid or does not fit the run
+    ├── LockDriftError              a locked plan's perturbation versions or data changed
     ├── ParameterError(ValueError)  a value violates a declared constraint
     ├── DataError(ValueError)       batch has the wrong shape, dtype or range
     ├── ModelError                  the model or its backend failed
@@ -42,6 +43,18 @@ class PolicyError(WinceError, ValueError):
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems if problems is not None else [message]
+
+
+class LockDriftError(WinceError):
+    """A locked plan no longer matches the installed perturbations or its data.
+
+    Attributes:
+        drifts: one line per drift, naming the perturbation (or the data) and both values.
+    """
+
+    def __init__(self, message: str, *, drifts: list[str]) -> None:
+        super().__init__(message)
+        self.drifts = drifts
 
 
 class ParameterError(WinceError, ValueError):

@@ -143,15 +143,25 @@ class Store:
         self, run_id: str, *, status: str, error: str | None = None, timings: dict[str, Any]
     ) -> None:
         """Mark a run complete or failed and record its timings in the lineage."""
+        self.update_lineage(run_id, {"timings": timings})
         with self.engine.begin() as conn:
-            lineage = conn.execute(
-                sa.select(catalog.runs.c.lineage).where(catalog.runs.c.run_id == run_id)
-            ).scalar_one()
-            lineage = {**lineage, "timings": timings}
             conn.execute(
                 sa.update(catalog.runs)
                 .where(catalog.runs.c.run_id == run_id)
-                .values(status=status, error=error, finished_at=now(), lineage=lineage)
+                .values(status=status, error=error, finished_at=now())
+            )
+
+    def update_lineage(self, run_id: str, extra: dict[str, Any]) -> None:
+        """Merge `extra` into a stored run's lineage (one transaction)."""
+        table = catalog.runs
+        with self.engine.begin() as conn:
+            lineage = conn.execute(
+                sa.select(table.c.lineage).where(table.c.run_id == run_id)
+            ).scalar_one()
+            conn.execute(
+                sa.update(table)
+                .where(table.c.run_id == run_id)
+                .values(lineage={**lineage, **strict_json(extra)})
             )
 
     def run(self, run_id: str) -> dict[str, Any]:

@@ -1,0 +1,113 @@
+"""History: one metric across the successive runs of a plan name, oldest first.
+
+Per run: its id, when it was created, its status, its model and data fingerprints, the mean of
+the metric over its perturbed scenarios (isolations and combinations, not the baseline or the
+noise floor) and its worst scenario with the metric's value and 95% bootstrap interval.
+Worst means highest for metrics that grow with damage (flip rate, JSD, ECE, errors) and lowest
+for accuracy and the confidence and true-class probability changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from wince.errors import ParameterError, StoreError
+from wince.metrics import summarize
+from wince.plan import METRICS, Plan
+from wince.store.store import Store
+
+LOWER_IS_WORSE = frozenset({"accuracy", "confidence_change", "true_class_prob_change"})
+PERTURBED = ("isolation", "combination")
+HISTORY_COLUMNS = [
+    "run_id",
+    "created_at",
+    "status",
+    "model_fingerprint",
+    "data_fingerprint",
+    "metric",
+    "n_scenarios",
+    "mean",
+    "worst_scenario",
+    "worst",
+    "worst_low",
+    "worst_high",
+]
+
+
+def history(
+    store: Store, plan_name: str, metric: str = "flip_rate", *, n_boot: int | None = None
+) -> pd.DataFrame:
+    """The metric of every run of a plan name, in creation order.
+
+    Args:
+        store: the store.
+        plan_name: the plan's `name` field.
+        metric: one of the plan metrics (default flip_rate).
+        n_boot: bootstrap replicates of the worst scenario's interval; default the plan's.
+
+    Returns:
+        One row per run with the columns of `HISTORY_COLUMNS`; `mean` and the worst scenario
+        are NaN (and None) for a run without outcomes or without the metric (e.g. accuracy
+        without labels).
+
+    Raises:
+        ParameterError: unknown metric.
+        StoreError: no run of that plan name (the stored plan names are listed).
+    """
+    if metric not in METRICS:
+        raise ParameterError(f"history: unknown metric {metric!r}; known: {', '.join(METRICS)}.")
+    runs = store.list_runs()
+    mine = runs[runs["name"] == plan_name].sort_values("created_at", kind="stable")
+    if mine.empty:
+        names = ", ".join(sorted(set(runs["name"]))) or "none"
+        raise StoreError(
+            f"no run of plan {plan_name!r} in the store at {store.url}; stored plan names: {names}."
+        )
+    rows = [_run_row(store, row._asdict(), metric, n_boot) for row in mine.itertuples()]
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def _run_row(
+    store: Store, run: dict[str, object], metric: str, n_boot: int | None
+) -> dict[str, object]:
+    run_id = str(run["run_id"])
+    row: dict[str, object] = {
+        "run_id": run_id,
+        "created_at": run["created_at"],
+        "status": run["status"],
+        "model_fingerprint": run["model_fingerprint"],
+        "data_fingerprint": run["data_fingerprint"],
+        "metric": metric,
+        "n_scenarios": 0,
+        "mean": math.nan,
+        "worst_scenario": None,
+        "worst": math.nan,
+        "worst_low": math.nan,
+        "worst_high": math.nan,
+    }
+    if not store.completed_units(run_id):
+        return row
+    plan = Plan.model_validate(store.run(run_id)["lineage"]["plan"])
+    scenarios = store.scenarios(run_id)
+    perturbed = set(scenarios.loc[scenarios["kind"].isin(PERTURBED), "scenario"])
+    outcomes = store.outcomes(run_id)
+    outcomes = outcomes[outcomes["scenario"].astype(str).isin(perturbed | {"baseline"})]
+    table = summarize(outcomes, [metric], n_boot=n_boot or plan.analysis.bootstrap, seed=plan.seed)
+    table = table[table["scenario"].isin(perturbed) & (table["metric"] == metric)]
+    table = table[np.isfinite(table["value"].to_numpy(float))]
+    if table.empty:
+        return row
+    values = table["value"].to_numpy(float)
+    worst = table.iloc[int(np.argmin(values) if metric in LOWER_IS_WORSE else np.argmax(values))]
+    row.update(
+        n_scenarios=len(table),
+        mean=float(values.mean()),
+        worst_scenario=str(worst["scenario"]),
+        worst=float(worst["value"]),
+        worst_low=float(worst["low"]),
+        worst_high=float(worst["high"]),
+    )
+    return row

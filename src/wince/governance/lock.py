@@ -1,0 +1,276 @@
+"""Lock files: pin a plan's perturbation versions, the wince version and the data fingerprint.
+
+`wince lock PLAN` writes `PLAN.lock` (YAML) next to the plan::
+
+    lock_version: 1
+    plan: demo-digits
+    plan_digest: 3f2a9c0d11e4b7a2
+    wince_version: 0.4.0
+    data_fingerprint: 9b1e...
+    perturbations: {image.exposure: 1, image.jpeg: 2}
+    created_at: '2026-01-01T00:00:00.000+00:00'
+
+Running a locked plan first compares the lock with what is installed now (`check_lock`): a
+perturbation whose version changed (its output for the same inputs may differ), one added to
+or removed from the plan, or data whose fingerprint changed is a *drift*. Drift stops the run
+(`LockDriftError`, exit code 2) unless it is allowed, and an allowed drift is recorded in the
+run's lineage under `version_drift`. A different wince version alone is not a drift (the
+perturbation versions say whether outputs change); it is recorded in the lineage as
+`locked_wince_version`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wince import perturbations
+from wince.datasets.base import Dataset
+from wince.errors import LockDriftError, PlanError
+from wince.plan import Plan, load_plan
+from wince.store.store import Store, now
+
+LOCK_VERSION = 1
+LOCK_SUFFIX = ".lock"
+
+
+class Lock(BaseModel):
+    """The content of a lock file.
+
+    Attributes:
+        lock_version: format version of the lock file.
+        plan: the plan's name.
+        plan_digest: the plan's content hash when it was locked (informational).
+        wince_version: the wince version that wrote the lock.
+        data_fingerprint: fingerprint of the plan's data when it was locked.
+        perturbations: registry name -> version of every perturbation of the plan.
+        created_at: when the lock was written (UTC, ISO 8601).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lock_version: int = Field(LOCK_VERSION, ge=1, le=LOCK_VERSION)
+    plan: str
+    plan_digest: str = ""
+    wince_version: str
+    data_fingerprint: str
+    perturbations: dict[str, int]
+    created_at: str = ""
+
+
+def lock_path_for(plan_path: str | Path) -> Path:
+    """The default lock file of a plan file: the plan's path with `.lock` appended."""
+    path = Path(plan_path)
+    return path.with_name(path.name + LOCK_SUFFIX)
+
+
+def installed_versions(plan: Plan) -> dict[str, int]:
+    """Registry name -> installed version of every perturbation of the plan."""
+    return {spec.name: int(perturbations.get(spec.name).version) for spec in plan.perturbations}
+
+
+def make_lock(plan: Plan, dataset: Dataset) -> Lock:
+    """The lock of a plan on its data, from the installed perturbations and wince."""
+    from wince.engine.runner import wince_version
+
+    return Lock(
+        plan=plan.name,
+        plan_digest=plan.digest(),
+        wince_version=wince_version(),
+        data_fingerprint=dataset.fingerprint(),
+        perturbations=installed_versions(plan),
+        created_at=now(),
+    )
+
+
+def plan_dataset(plan: Plan, source: str) -> Dataset:
+    """Load the data a plan names.
+
+    Raises:
+        PlanError: the plan has no data section (a lock pins the data's fingerprint).
+    """
+    from wince.datasets.loading import load_dataset
+
+    if plan.data is None:
+        raise PlanError(
+            f"{source} data: the plan has no data section; a lock pins the data's "
+            "fingerprint, so add one (e.g. data: {npz: test.npz}) before locking or "
+            "running it locked."
+        )
+    return load_dataset(plan.data)
+
+
+def write_lock(plan_path: str | Path, out: str | Path | None = None) -> tuple[Path, Lock]:
+    """Load a plan and its data and write the plan's lock file.
+
+    Args:
+        plan_path: the plan file (YAML).
+        out: where to write the lock; default `<plan file>.lock`.
+
+    Returns:
+        The lock file's path and its content.
+
+    Raises:
+        PlanError: invalid plan, or a plan without a data section.
+    """
+    plan = load_plan(plan_path)
+    lock = make_lock(plan, plan_dataset(plan, str(plan_path)))
+    target = Path(out) if out is not None else lock_path_for(plan_path)
+    target.write_text(
+        f"# wince lock of {Path(plan_path).name}: check in next to the plan.\n"
+        + yaml.safe_dump(lock.model_dump(mode="json"), sort_keys=False),
+        encoding="utf-8",
+    )
+    return target, lock
+
+
+def load_lock(path: str | Path) -> Lock:
+    """Read and validate a lock file.
+
+    Raises:
+        PlanError: missing file, YAML syntax error or invalid content, naming each field.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PlanError(f"{path}: cannot read the lock file ({error.strerror}).") from None
+    except yaml.YAMLError as error:
+        raise PlanError(f"{path}: YAML syntax error in the lock file: {error}.") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{path}: a lock file is a mapping; write it with `wince lock PLAN`.")
+    try:
+        return Lock.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            f"{path} {'.'.join(map(str, item['loc'])) or 'lock'}: {item['msg']}"
+            for item in error.errors()
+        ]
+        raise PlanError("\n".join(problems), problems=problems) from None
+
+
+def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
+    """Drifts between a lock and the installed perturbations and the data: empty if none.
+
+    Args:
+        plan: the plan being run.
+        lock: its lock.
+        dataset: the data the run would use.
+
+    Returns:
+        One line per drift: a perturbation whose installed version differs from the locked
+        one, a perturbation of the plan the lock does not pin, one the lock pins that the plan
+        no longer holds, and a changed data fingerprint.
+    """
+    drifts = []
+    installed = installed_versions(plan)
+    for name, version in installed.items():
+        if name not in lock.perturbations:
+            close = difflib.get_close_matches(name, list(lock.perturbations), n=1)
+            hint = f" (did the plan rename {close[0]!r}?)" if close else ""
+            drifts.append(f"perturbation {name}: not in the lock{hint}; re-run `wince lock`.")
+        elif lock.perturbations[name] != version:
+            drifts.append(
+                f"perturbation {name}: locked version {lock.perturbations[name]}, installed "
+                f"version {version} (its output for the same inputs may differ)."
+            )
+    drifts.extend(
+        f"perturbation {name}: locked but no longer in the plan."
+        for name in lock.perturbations
+        if name not in installed
+    )
+    fingerprint = dataset.fingerprint()
+    if fingerprint != lock.data_fingerprint:
+        drifts.append(
+            f"data: locked fingerprint {lock.data_fingerprint}, current fingerprint "
+            f"{fingerprint} (the data changed)."
+        )
+    return drifts
+
+
+def drift_message(plan_name: str, lock_file: str | Path, drifts: list[str]) -> str:
+    """The message of a stopped locked run: each drift on its own line, then the fixes."""
+    lines = "\n".join(f"  - {d}" for d in drifts)
+    return (
+        f"plan {plan_name!r} drifted from its lock {lock_file} ({len(drifts)} drift(s)):\n"
+        f"{lines}\nRe-lock with `wince lock` if the change is intended, or run with "
+        "--allow-version-drift to proceed and record the drift in the run's lineage."
+    )
+
+
+def run_locked(
+    plan_path: str | Path,
+    *,
+    lock: str | Path | None = None,
+    allow_version_drift: bool = False,
+    model: Any = None,
+    data: Any = None,
+    store: Store | str | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: bool = False,
+) -> Any:
+    """Run a plan file like `wince.analyze`, checking its lock first when it has one.
+
+    The lock is `lock` if given, else `<plan file>.lock` if that file exists; without either
+    the plan runs unlocked. A locked run records in its lineage `lock` (the file),
+    `locked_wince_version` and `version_drift` (the drifts allowed, empty when none).
+
+    Args:
+        plan_path: the plan file (YAML).
+        lock: the lock file; default `<plan file>.lock` when it exists.
+        allow_version_drift: proceed despite drift, recording it in the lineage.
+        model: as for `wince.analyze`; default the plan's model section.
+        data: as for `wince.analyze`; default the plan's data section.
+        store: a `Store` or a store URL/folder.
+        executor: "local" or "process".
+        workers: worker processes for the process executor.
+        progress: show a progress bar.
+
+    Returns:
+        The stored `wince.api.Run`.
+
+    Raises:
+        LockDriftError: drift, and `allow_version_drift` is False (each drift named).
+        PlanError: invalid plan or lock, a lock file that does not exist, or a locked plan
+            without data.
+    """
+    from wince.api import Run, analyze
+    from wince.datasets.loading import as_dataset
+    from wince.store.store import open_store
+
+    plan = load_plan(plan_path)
+    lock_file: Path | None
+    if lock is not None:
+        lock_file = Path(lock)
+        if not lock_file.is_file():
+            raise PlanError(f"{lock_file}: no lock file there; write one with `wince lock`.")
+    else:
+        default = lock_path_for(plan_path)
+        lock_file = default if default.is_file() else None
+    target = store if isinstance(store, Store) else open_store(store)
+    if lock_file is None:
+        return analyze(
+            model, data, plan, store=target, executor=executor, workers=workers, progress=progress
+        )
+    locked = load_lock(lock_file)
+    dataset = as_dataset(data) if data is not None else plan_dataset(plan, str(plan_path))
+    drifts = check_lock(plan, locked, dataset)
+    if drifts and not allow_version_drift:
+        raise LockDriftError(drift_message(plan.name, lock_file, drifts), drifts=drifts)
+    result: Run = analyze(
+        model, dataset, plan, store=target, executor=executor, workers=workers, progress=progress
+    )
+    target.update_lineage(
+        result.id,
+        {
+            "lock": str(lock_file),
+            "locked_wince_version": locked.wince_version,
+            "version_drift": drifts,
+        },
+    )
+    return result
