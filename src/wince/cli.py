@@ -290,6 +290,15 @@ def analyze(
     ] = False,
     gradients: Annotated[bool, typer.Option(help="Input gradients of a PyTorch model.")] = False,
     regions: Annotated[bool, typer.Option(help="Describe fragile and robust regions.")] = True,
+    mlflow: Annotated[
+        str | None,
+        typer.Option(
+            "--mlflow",
+            metavar="URI",
+            help="Also log metrics, verdicts and the report to this MLflow tracking location "
+            "(a URI or a local folder; extra 'mlflow').",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Compute a run's sensitivity profile (curves, cliffs, interactions, verdicts, regions)."""
@@ -308,6 +317,11 @@ def analyze(
         gradients=gradients,
     )
     counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
+    if mlflow is not None:
+        from wince.governance.tracking import log_run
+
+        mlflow_run = log_run(opened, run_id, mlflow)
+        err.print(f"logged to MLflow at {mlflow} (run {mlflow_run})")
     if json_output:
         _json(
             {
