@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+import xmlschema
 from governance_support import SHIFT_A, SHIFT_B, key
 from rich.console import Console
 
 from wince.errors import PolicyError, StoreError
 from wince.governance import evaluate_gate
 from wince.governance.commands import compare_command, gate_command
+
+JUNIT_SCHEMA = xmlschema.XMLSchema(str(Path(__file__).with_name("junit.xsd")))
 
 POLICY = """\
 name: release
@@ -40,6 +44,7 @@ def test_junit_has_one_testcase_per_rule_and_scenario_with_consistent_counts(run
     store, a, _ = runs
     result = evaluate_gate(store, a, {"name": "release", "rules": _rules()})
     path = result.write_junit(tmp_path / "out" / "gate.xml")
+    JUNIT_SCHEMA.validate(str(path))  # raises with the offending element and reason
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites"
     suites = root.findall("testsuite")
@@ -168,3 +173,11 @@ def test_compare_command_refuses_unpaired_runs(runs, tmp_path, shifts):
             markdown=False,
             console=console(),
         )
+
+
+def test_the_junit_schema_rejects_a_testcase_without_classname(tmp_path):
+    broken = tmp_path / "broken.xml"
+    broken.write_text(
+        '<testsuites><testsuite name="r" tests="1"><testcase name="x"/></testsuite></testsuites>'
+    )
+    assert not JUNIT_SCHEMA.is_valid(str(broken))
