@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -288,6 +289,49 @@ def image_noise_pct(reference: Any, live: Any, *, n_boot: int = 200, seed: int =
         high,
         "% of full scale",
         note="Immerkær noise sd, live minus reference in variance",
+    )
+
+
+def sharpness_ratio(reference: Any, live: Any, *, n_boot: int = 200, seed: int = 0) -> Estimate:
+    """Sharpness of the live images relative to the reference (1 = as sharp, < 1 = blurrier).
+
+    Sharpness is the variance of the Laplacian of the luminance (the usual focus measure),
+    averaged over images; the estimate is live / reference. No blur perturbation exists yet,
+    so no curve translates it into harm; it is reported and can alert.
+
+    Args:
+        reference: reference images (n, h, w, c).
+        live: live images.
+        n_boot: bootstrap replicates for the interval.
+        seed: bootstrap seed.
+    """
+
+    def per_image(x: npt.NDArray[np.uint8]) -> FloatArray:
+        c = 3 if x.shape[3] == 4 else x.shape[3]
+        luminance = (x[..., :c].astype(np.float64) / 255.0) @ _weights(c)
+        return np.array([cv2.Laplacian(image, cv2.CV_64F).var() for image in luminance])
+
+    ref = per_image(_as_uint8(reference, "monitor reference images"))
+    liv = per_image(_as_uint8(live, "monitor live images"))
+
+    def ratio(r: FloatArray, lv: FloatArray) -> float:
+        return float(lv.mean() / r.mean()) if r.mean() > 0 else float("nan")
+
+    rng = np.random.default_rng(seed)
+    reps = [
+        ratio(ref[a], liv[b])
+        for a, b in zip(
+            _boot_indices(len(ref), n_boot, rng), _boot_indices(len(liv), n_boot, rng), strict=True
+        )
+    ]
+    low, high = _interval(reps)
+    return Estimate(
+        "image.sharpness",
+        ratio(ref, liv),
+        low,
+        high,
+        "ratio of Laplacian variance (live / reference)",
+        note="variance of the Laplacian of luminance, live over reference",
     )
 
 
@@ -601,3 +645,82 @@ ESTIMATORS: dict[str, Callable[..., Estimate]] = {
     "text.typos": typo_rate,
     "tabular.gaussian_noise": tabular_noise_sd,
 }
+
+
+# audio ----------------------------------------------------------------------------------
+FRAME = 512  # samples per analysis frame (32 ms at 16 kHz)
+
+
+def _frame_power(x: Any, where: str) -> FloatArray:
+    """Mean power of consecutive frames of each clip, shape (n, frames)."""
+    clips = np.asarray(x, dtype=np.float64)
+    if clips.ndim != 2 or clips.shape[1] < 2 * FRAME:
+        raise DataError(
+            f"{where}: audio batches are (n, samples) with at least {2 * FRAME} samples; "
+            f"got {clips.shape}."
+        )
+    frames = clips.shape[1] // FRAME
+    squares = np.square(clips[:, : frames * FRAME]).reshape(len(clips), frames, FRAME)
+    power: FloatArray = squares.mean(axis=2)
+    return power
+
+
+def loudness_change_db(reference: Any, live: Any, *, n_boot: int = 200, seed: int = 0) -> Estimate:
+    """Loudness of the live clips relative to the reference, in dB (RMS, dBFS difference).
+
+    Args:
+        reference: reference clips (n, samples), float in [-1, 1].
+        live: live clips.
+        n_boot: bootstrap replicates for the interval.
+        seed: bootstrap seed.
+    """
+    ref = _frame_power(reference, "monitor reference audio").mean(axis=1)
+    liv = _frame_power(live, "monitor live audio").mean(axis=1)
+
+    def change(r: FloatArray, lv: FloatArray) -> float:
+        return 10.0 * math.log10(float(lv.mean()) / float(r.mean()))
+
+    rng = np.random.default_rng(seed)
+    reps = [
+        change(ref[a], liv[b])
+        for a, b in zip(
+            _boot_indices(len(ref), n_boot, rng), _boot_indices(len(liv), n_boot, rng), strict=True
+        )
+    ]
+    low, high = _interval(reps)
+    return Estimate("audio.gain", change(ref, liv), low, high, "dB", note="RMS level, live - ref")
+
+
+def snr_db(live: Any, *, quiet_share: float = 0.1, n_boot: int = 200, seed: int = 0) -> Estimate:
+    """Signal-to-noise ratio of the live clips, in dB.
+
+    Per clip, the noise power is that of its quietest frames (the `quiet_share` quantile of
+    frame power, where speech or sound pauses leave the noise alone) and the signal power is
+    the clip's mean power minus it: SNR = 10 log10((P_mean - P_noise) / P_noise). Exact for
+    stationary added noise when clips have pauses; the median over clips is reported.
+
+    Args:
+        live: live clips (n, samples), float in [-1, 1].
+        quiet_share: quantile of frame power taken as the noise floor, in (0, 0.5).
+        n_boot: bootstrap replicates for the interval.
+        seed: bootstrap seed.
+    """
+    power = _frame_power(live, "monitor live audio")
+    noise = np.quantile(power, quiet_share, axis=1)
+    signal = power.mean(axis=1) - noise
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_clip = 10.0 * np.log10(signal / noise)
+    finite = per_clip[np.isfinite(per_clip)]
+    if len(finite) == 0:
+        return not_estimable("audio.additive_noise", "dB", "no clip has a measurable noise floor")
+    rng = np.random.default_rng(seed)
+    reps = [float(np.median(finite[i])) for i in _boot_indices(len(finite), n_boot, rng)]
+    low, high = _interval(reps)
+    return Estimate(
+        "audio.additive_noise",
+        float(np.median(finite)),
+        low,
+        high,
+        "dB",
+        note=f"median per-clip SNR, noise from the quietest {quiet_share:.0%} of frames",
+    )

@@ -37,7 +37,10 @@ from wince.monitor.estimate import (
     exposure_ev,
     image_noise_pct,
     jpeg_quality,
+    loudness_change_db,
     not_estimable,
+    sharpness_ratio,
+    snr_db,
     tabular_drift_sd,
     tabular_noise_sd,
     typo_rate,
@@ -347,10 +350,16 @@ def estimate_magnitudes(
         estimates = [
             exposure_ev(ref_x, live_x, seed=seed),
             image_noise_pct(ref_x, live_x, seed=seed),
+            sharpness_ratio(ref_x, live_x, seed=seed),
             jpeg,
         ]
     elif reference.modality == Modality.TEXT:
         estimates = [typo_rate(ref_x, live_x, seed=seed)]
+    elif reference.modality == Modality.AUDIO:
+        estimates = [
+            loudness_change_db(ref_x, live_x, seed=seed),
+            snr_db(live_x, seed=seed),
+        ]
     elif reference.modality == Modality.TABULAR:
         names = getattr(reference, "feature_names", None)
         drift = tabular_drift_sd(ref_x, live_x, feature_names=names)
@@ -358,7 +367,7 @@ def estimate_magnitudes(
     else:
         raise DataError(
             f"monitor: no magnitude estimators for {reference.modality.value} data yet "
-            "(images, text and tabular are supported)."
+            "(images, audio, text and tabular are supported)."
         )
     return estimates, drift
 
