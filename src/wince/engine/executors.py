@@ -76,8 +76,9 @@ class ProcessExecutor:
 
     Args:
         workers: number of worker processes (default: CPU count).
-        load_model: picklable function building the model inside each worker; default
-            pickles the adapter given to `map`.
+        load_model: picklable function building the model inside each worker, used when the
+            adapter given to `map` cannot be pickled (sending the built model is cheaper than
+            rebuilding it: a factory may train it).
         max_in_flight: units submitted ahead of the writer (bounds memory); default 2 per worker.
     """
 
@@ -100,15 +101,18 @@ class ProcessExecutor:
         self, model: ModelAdapter, spec: RunSpec, jobs: Iterable[UnitJob]
     ) -> Iterator[UnitResult]:
         """Evaluate jobs in parallel, keeping at most `max_in_flight` pending."""
-        loader = self.load_model or _Loaded(model)
+        loader: Callable[[], ModelAdapter]
         try:
-            pickle.dumps(loader)
+            pickle.dumps(model)
+            loader = _Loaded(model)
         except (pickle.PicklingError, AttributeError, TypeError) as error:
-            raise ModelError(
-                f"the process executor cannot send this model to worker processes ({error}); "
-                "define the model at module level, load it from the plan's model section, "
-                "or use --executor local."
-            ) from None
+            if self.load_model is None:
+                raise ModelError(
+                    f"the process executor cannot send this model to worker processes "
+                    f"({error}); define the model at module level, load it from the plan's "
+                    "model section, or use --executor local."
+                ) from None
+            loader = self.load_model
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(
             self.workers, mp_context=context, initializer=_init_worker, initargs=(loader, spec)
