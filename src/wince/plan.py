@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wince import perturbations
-from wince.errors import ParameterError, PlanError, RealismWarning
+from wince.errors import ParameterError, PlanError, RealismWarning, WinceError
 from wince.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from wince.perturbations.base import LEVELS
 
@@ -355,6 +355,31 @@ def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
     return plan.model_copy(update=updates) if updates else plan
 
 
+def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanError) -> Any:
+    """Parse a YAML file with safe loading, for plans, policies and lock files.
+
+    Args:
+        path: the file.
+        what: what the file is, for messages ("plan", "policy", "lock").
+        error: the exception raised on failure.
+
+    Raises:
+        error: unreadable file, or a YAML syntax error (with line and column).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as problem:
+        raise error(f"{path}: cannot read the {what} file ({problem.strerror}).") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(problem, "problem", None) or str(problem)
+        raise error(f"{path}{where}: YAML syntax error: {reason}.") from None
+
+
 def load_plan(path: str | Path) -> Plan:
     """Load and validate a YAML plan file (safe loading only).
 
@@ -362,17 +387,7 @@ def load_plan(path: str | Path) -> Plan:
         PlanError: missing file, YAML syntax error (with line number) or invalid content.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PlanError(f"{path}: cannot read the plan file ({error.strerror}).") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise PlanError(f"{path}{where}: YAML syntax error: {problem}.") from None
+    raw = read_yaml(path, what="plan")
     return parse_plan(raw, source=str(path), base_dir=path.parent)
 
 

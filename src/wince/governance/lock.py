@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from wince import perturbations
 from wince.datasets.base import Dataset
 from wince.errors import LockDriftError, PlanError
-from wince.plan import Plan, load_plan
+from wince.plan import Plan, load_plan, read_yaml
 from wince.store.store import Store, now
 
 LOCK_VERSION = 1
@@ -135,12 +135,7 @@ def load_lock(path: str | Path) -> Lock:
         PlanError: missing file, YAML syntax error or invalid content, naming each field.
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise PlanError(f"{path}: cannot read the lock file ({error.strerror}).") from None
-    except yaml.YAMLError as error:
-        raise PlanError(f"{path}: YAML syntax error in the lock file: {error}.") from None
+    raw = read_yaml(path, what="lock")
     if not isinstance(raw, dict):
         raise PlanError(f"{path}: a lock file is a mapping; write it with `wince lock PLAN`.")
     try:

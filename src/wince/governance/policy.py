@@ -49,10 +49,10 @@ import fnmatch
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wince.errors import PolicyError
+from wince.plan import read_yaml
 
 Bound = Literal["upper", "lower"]
 Kind = Literal["baseline", "isolation", "combination"]
@@ -369,17 +369,7 @@ def load_policy(path: str | Path) -> Policy:
         PolicyError: missing file, YAML syntax error (with line number) or invalid content.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read the policy file ({error.strerror}).") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise PolicyError(f"{path}{where}: YAML syntax error: {problem}.") from None
+    raw = read_yaml(path, what="policy", error=PolicyError)
     policy = parse_policy(raw, source=str(path))
     if "name" not in raw:
         policy = policy.model_copy(update={"name": path.stem})

@@ -28,10 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wince.errors import PolicyError
+from wince.plan import read_yaml
 
 
 class MagnitudeLimit(BaseModel):
@@ -94,10 +94,5 @@ def load_monitor_policy(path: str | Path | None) -> MonitorPolicy:
     if path is None:
         return MonitorPolicy()
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read the policy file ({error.strerror}).") from None
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{path}: YAML syntax error: {error}.") from None
+    raw = read_yaml(path, what="policy", error=PolicyError)
     return parse_monitor_policy(raw, source=str(path))
