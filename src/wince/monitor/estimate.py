@@ -103,6 +103,24 @@ def _boot_indices(n: int, n_boot: int, rng: np.random.Generator) -> npt.NDArray[
     return rng.integers(0, n, size=(n_boot, n))
 
 
+def _two_sample_interval(
+    reference: Any,
+    live: Any,
+    statistic: Callable[[Any, Any], float],
+    *,
+    n_boot: int,
+    seed: int,
+) -> tuple[float, float]:
+    """95% interval of `statistic(reference, live)`, resampling both samples independently."""
+    rng = np.random.default_rng(seed)
+    pairs = zip(
+        _boot_indices(len(reference), n_boot, rng),
+        _boot_indices(len(live), n_boot, rng),
+        strict=True,
+    )
+    return _interval([statistic(reference[a], live[b]) for a, b in pairs])
+
+
 # images -----------------------------------------------------------------------------------
 def _as_uint8(images: Any, where: str) -> npt.NDArray[np.uint8]:
     x = np.asarray(images)
@@ -274,14 +292,7 @@ def image_noise_pct(reference: Any, live: Any, *, n_boot: int = 200, seed: int =
     def added(r: FloatArray, lv: FloatArray) -> float:
         return 100.0 * math.sqrt(max(float(lv.mean() - r.mean()), 0.0))
 
-    rng = np.random.default_rng(seed)
-    reps = [
-        added(ref[a], liv[b])
-        for a, b in zip(
-            _boot_indices(len(ref), n_boot, rng), _boot_indices(len(liv), n_boot, rng), strict=True
-        )
-    ]
-    low, high = _interval(reps)
+    low, high = _two_sample_interval(ref, liv, added, n_boot=n_boot, seed=seed)
     return Estimate(
         "image.gaussian_noise",
         added(ref, liv),
@@ -317,14 +328,7 @@ def sharpness_ratio(reference: Any, live: Any, *, n_boot: int = 200, seed: int =
     def ratio(r: FloatArray, lv: FloatArray) -> float:
         return float(lv.mean() / r.mean()) if r.mean() > 0 else float("nan")
 
-    rng = np.random.default_rng(seed)
-    reps = [
-        ratio(ref[a], liv[b])
-        for a, b in zip(
-            _boot_indices(len(ref), n_boot, rng), _boot_indices(len(liv), n_boot, rng), strict=True
-        )
-    ]
-    low, high = _interval(reps)
+    low, high = _two_sample_interval(ref, liv, ratio, n_boot=n_boot, seed=seed)
     return Estimate(
         "image.sharpness",
         ratio(ref, liv),
@@ -621,14 +625,7 @@ def tabular_noise_sd(reference: Any, live: Any, *, n_boot: int = 200, seed: int 
         ratio = (np.nanvar(lv, axis=0, ddof=1)[keep] - var_r[keep]) / var_r[keep]
         return math.sqrt(max(float(np.mean(ratio)), 0.0))
 
-    rng = np.random.default_rng(seed)
-    reps = [
-        added(ref[a], liv[b])
-        for a, b in zip(
-            _boot_indices(len(ref), n_boot, rng), _boot_indices(len(liv), n_boot, rng), strict=True
-        )
-    ]
-    low, high = _interval(reps)
+    low, high = _two_sample_interval(ref, liv, added, n_boot=n_boot, seed=seed)
     return Estimate(
         "tabular.gaussian_noise",
         added(ref, liv),
@@ -680,14 +677,7 @@ def loudness_change_db(reference: Any, live: Any, *, n_boot: int = 200, seed: in
     def change(r: FloatArray, lv: FloatArray) -> float:
         return 10.0 * math.log10(float(lv.mean()) / float(r.mean()))
 
-    rng = np.random.default_rng(seed)
-    reps = [
-        change(ref[a], liv[b])
-        for a, b in zip(
-            _boot_indices(len(ref), n_boot, rng), _boot_indices(len(liv), n_boot, rng), strict=True
-        )
-    ]
-    low, high = _interval(reps)
+    low, high = _two_sample_interval(ref, liv, change, n_boot=n_boot, seed=seed)
     return Estimate("audio.gain", change(ref, liv), low, high, "dB", note="RMS level, live - ref")
 
 
