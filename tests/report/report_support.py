@@ -14,3 +14,21 @@ TEXTS = [f"{XSS} order number {i} arrives on monday, thanks" for i in range(24)]
 def parity(texts: list[str]) -> np.ndarray:
     """A text 'model': the parity of the sum of character codes (a typo flips it half the time)."""
     return np.array([sum(map(ord, t)) % 2 for t in texts])
+
+
+# every section of the HTML report, by element id, in order
+SECTIONS = (
+    "summary",
+    "defences",
+    "fig-heatmap",
+    "fig-curves",
+    "fig-survival",
+    "fig-interactions",
+    "fig-interaction_plots",
+    "fig-global_sensitivity",
+    "fig-per_class",
+    "regions",
+    "gallery",
+    "verdicts",
+    "lineage",
+)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import ARTIFACTS, XSS
+from report_support import ARTIFACTS, SECTIONS, XSS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -98,21 +98,7 @@ def test_demo_report_renders_offline_with_every_section_and_tooltips(browser, di
     assert size <= 3_000_000
     recorder = Page(browser)
     page = recorder.open(digits_html)
-    for section in (
-        "summary",
-        "defences",
-        "fig-heatmap",
-        "fig-curves",
-        "fig-survival",
-        "fig-interactions",
-        "fig-interaction_plots",
-        "fig-global_sensitivity",
-        "fig-per_class",
-        "regions",
-        "gallery",
-        "verdicts",
-        "lineage",
-    ):
+    for section in SECTIONS:
         locator = page.locator(f"#{section}")
         assert locator.is_visible(), section
         assert locator.inner_text().strip(), section

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from report_support import TEXTS, XSS, parity
+from report_support import SECTIONS, TEXTS, XSS, parity
 
 from wince.report import build_report, write_report
 from wince.report.commands import report_command
@@ -67,21 +67,7 @@ def test_html_report_is_self_contained_has_every_section_and_fits_the_budget(dig
     size = len(html.encode())
     print(f"\ndemo-digits HTML report: {size / 1e6:.2f} MB ({size} bytes)")
     assert size <= MAX_BYTES
-    for section in (
-        "summary",
-        "defences",
-        "fig-heatmap",
-        "fig-curves",
-        "fig-survival",
-        "fig-interactions",
-        "fig-interaction_plots",
-        "fig-global_sensitivity",
-        "fig-per_class",
-        "regions",
-        "gallery",
-        "verdicts",
-        "lineage",
-    ):
+    for section in SECTIONS:
         assert f'id="{section}"' in html
     assert "http://" not in html.split("<script>")[0]  # no external stylesheet or image
     assert 'src="http' not in html
