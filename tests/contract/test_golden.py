@@ -34,6 +34,11 @@ GOLDEN: dict[tuple[str, int], str] = {
         1,
     ): "37a9996abb927bb890eb5f8355d132ca78eee00e4bc4cbd7e91b113d581f84a4",
     ("text.typos", 1): "0ad5592e0875fabebbc141c7a4a25eed02fae16c65347de6bd381c0784c19c4f",
+    ("text.typos", 2): "c5e58c5e99a5d70deb818f0212f3a85988c514d3c779a9678aeba79f3538288b",
+    (
+        "text.word_typos",
+        1,
+    ): "7e3dfc097c64fd449a0a9b58c561f24c04e1516a349d165dba07d85dd4fbc5a9",
 }
 
 SEVERITY = 0.6

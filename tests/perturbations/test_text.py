@@ -101,11 +101,13 @@ def test_qwerty_and_azerty_layouts_give_different_typos(seed: int) -> None:
 def test_substitutions_come_from_neighbouring_keys_of_the_layout(
     layout: str, key: str, neighbours: str
 ) -> None:
-    outputs = Typos(layout=layout).perturb([key] * 400, 0.1, rngs_for(400, 0))
+    outputs = Typos(layout=layout).perturb([key] * 2000, 0.1, rngs_for(2000, 0))
     typos = {o for o in outputs if o != key}
-    substitutes = {o for o in typos if len(o) == 1}
-    assert typos <= {"", key + key} | set(neighbours), "omission, duplication or a neighbour"
+    substitutes = {o for o in typos if len(o) == 1 and o}
+    insertions = {o for o in typos if len(o) == 2 and o != key + key}
+    assert typos <= {"", key + key} | set(neighbours) | {key + n for n in neighbours}
     assert substitutes == set(neighbours)
+    assert insertions == {key + n for n in neighbours}
 
 
 def test_bad_layout_raises_parameter_error() -> None:

@@ -101,13 +101,26 @@ def _predict(model: ModelAdapter, x: Any, scenario: Scenario, ids: Sequence[str]
         ) from error
 
 
+def unperturbed_distances(x: Any, spec: RunSpec) -> dict[str, npt.NDArray[np.float64]]:
+    """The distances of an unperturbed batch to itself, as the run's perturbations measure them.
+
+    Baseline and identity rows carry the same distance columns as perturbed rows, with the
+    values a perturbation's own measure gives at zero change (0 for edit rates, infinity for
+    PSNR), so every segment of a run has one schema.
+    """
+    steps = [step for trial in spec.trials for step in trial.scenario.steps]
+    if not steps:
+        return {"distance": np.zeros(len(x))}
+    return perturbations.get(steps[0].name)().distances(x, x, spec.context)
+
+
 def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
     """Outcomes of one batch of samples under every trial of the run, as an Arrow table."""
     check_finite(job.x, job.ids, spec.context.modality)
     keys = sample_keys(job.ids)
-    n = len(job.ids)
     sample_index = np.arange(job.start, job.stop, dtype=np.int32)
     baseline: Predictions | None = None
+    unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
     parts: list[dict[str, Any]] = []
     for trial in spec.trials:
         scenario = trial.scenario
@@ -120,9 +133,13 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
                 keys=keys,
                 context=spec.context,
             )
-            distance = perturbations.get(scenario.steps[0].name)().distance(job.x, x, spec.context)
+            distances = perturbations.get(scenario.steps[0].name)().distances(
+                job.x, x, spec.context
+            )
         else:
-            x, distance = job.x, np.zeros(n)
+            if unperturbed is None:
+                unperturbed = unperturbed_distances(job.x, spec)
+            x, distances = job.x, unperturbed
         predictions = _predict(model, x, scenario, job.ids)
         if baseline is None:
             if scenario.kind != "baseline":
@@ -131,7 +148,7 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
         columns = outcome_columns(predictions, baseline, job.labels)
         if spec.keep_scores and predictions.scores is not None:
             columns["scores"] = predictions.scores.astype(np.float32)
-        columns["distance"] = distance.astype(np.float32)
+        columns.update({name: d.astype(np.float32) for name, d in distances.items()})
         parts.append(
             {
                 "scenario": scenario.key,

@@ -252,6 +252,16 @@ class Perturbation:
         """Per-sample distance between original and perturbed, in `distance_unit`."""
         raise NotImplementedError
 
+    def distances(
+        self, original: Batch, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Every per-sample distance recorded with an outcome, by column name.
+
+        `distance` (in `distance_unit`) is the one the analysis uses; a modality adds the other
+        measures its users read, named with their unit (e.g. `word_error_rate`).
+        """
+        return {"distance": self.distance(original, perturbed, context)}
+
     def check_batch(self, x: Batch) -> None:
         """Raise `DataError` if `x` is not a batch of this modality."""
         raise NotImplementedError

@@ -1,0 +1,179 @@
+"""Shared machinery of text perturbations: batches, protected spans, sites, distances.
+
+A text perturbation rewrites each text of a batch (a list of str) with its own generator.
+Protected spans (numbers, negations, entities, URLs, e-mail addresses, or any regular
+expression) are cut out first and passed through untouched, so a perturbation never changes
+what decides the label; only the free text between them is rewritten, piece by piece, in order.
+
+Rates follow one rule that keeps sweeps nested: every candidate site (a character, a word, a
+gap) draws a uniform number whatever the rate, and is hit when that number is below the rate;
+secondary choices (which neighbour key, which homophone) are drawn for every site too. So, for
+one seed, a higher rate keeps every change of a lower rate and adds more (common random numbers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz.distance import OSA, Levenshtein
+
+from wince.errors import DataError, ParameterError
+from wince.perturbations.base import Batch, DataContext, Modality, Perturbation, Rngs
+
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"  # Latin capitals, with the accented ones of Latin-1 and Latin Extended-A
+
+PROTECTED_SPANS: dict[str, str] = {
+    "numbers": r"[-+]?\d+(?:[.,:/]\d+)*%?",
+    "negations": (
+        r"(?i:\b(?:not|no|never|nor|none|nobody|nothing|neither|nowhere|cannot|without"
+        r"|\w+n['’]t)\b)"
+    ),
+    "urls": r"\b(?:https?://|www\.)[^\s<>\"]+",
+    "emails": r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
+    # Capitalised words that do not start a sentence, and acronyms anywhere. A name that opens
+    # a sentence is not recognised: give it as a regular expression if it matters.
+    "entities": (rf"(?<=[^\s.!?] )[{_UPPER}][\w'’-]*(?: [{_UPPER}][\w'’-]*)*|\b[{_UPPER}]{{2,}}\b"),
+}
+
+
+def compile_protection(owner: str, protect: Sequence[str]) -> re.Pattern[str] | None:
+    """One pattern matching every protected span: named spans and regular expressions.
+
+    Raises:
+        ParameterError: `protect` is not a list of str, or an entry is neither a named span
+            nor a valid regular expression.
+    """
+    if isinstance(protect, str) or not all(isinstance(p, str) for p in protect):
+        raise ParameterError(
+            f"{owner}: protect must be a list of span names ({', '.join(PROTECTED_SPANS)}) or "
+            f"regular expressions; got {protect!r}. Try protect: [numbers, negations]."
+        )
+    patterns = []
+    for i, entry in enumerate(protect):
+        pattern = PROTECTED_SPANS.get(entry, entry)
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ParameterError(
+                f"{owner}: protect[{i}]={entry!r} is neither a named span "
+                f"({', '.join(PROTECTED_SPANS)}) nor a valid regular expression ({error})."
+            ) from error
+        if re.fullmatch(pattern, ""):
+            raise ParameterError(
+                f"{owner}: protect[{i}]={entry!r} matches the empty string, so it would protect "
+                "nothing; make it match at least one character."
+            )
+        patterns.append(f"(?:{pattern})")
+    return re.compile("|".join(patterns)) if patterns else None
+
+
+def split_protected(text: str, protection: re.Pattern[str] | None) -> list[tuple[str, bool]]:
+    """The text as consecutive (piece, is_protected) pairs; free pieces may be empty."""
+    if protection is None:
+        return [(text, False)]
+    pieces: list[tuple[str, bool]] = []
+    start = 0
+    for match in protection.finditer(text):
+        if match.end() == match.start():
+            continue
+        pieces.append((text[start : match.start()], False))
+        pieces.append((match.group(), True))
+        start = match.end()
+    pieces.append((text[start:], False))
+    return pieces
+
+
+def character_error_rate(
+    original: Sequence[str], perturbed: Sequence[str]
+) -> npt.NDArray[np.float64]:
+    """Edits (insertions, deletions, substitutions, adjacent swaps) per original character.
+
+    An empty original counts as one character, so inserting into it still measures.
+    """
+    return np.array(
+        [OSA.distance(a, b) / max(len(a), 1) for a, b in zip(original, perturbed, strict=True)],
+        dtype=np.float64,
+    )
+
+
+def word_error_rate(original: Sequence[str], perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Word edits (insertions, deletions, substitutions) per original word, as ASR reports it.
+
+    Words are the whitespace-separated tokens; an empty original counts as one word.
+    """
+    return np.array(
+        [
+            Levenshtein.distance(a.split(), b.split()) / max(len(a.split()), 1)
+            for a, b in zip(original, perturbed, strict=True)
+        ],
+        dtype=np.float64,
+    )
+
+
+def match_case(word: str, template: str) -> str:
+    """`word` in the casing of `template`: UPPER, Capitalised or as given."""
+    if len(template) > 1 and template.isupper():
+        return word.upper()
+    if template[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+class TextPerturbation(Perturbation):
+    """A text perturbation: rewrites the free text between protected spans, text by text.
+
+    Subclasses implement `perturb_text`; this class checks batches, cuts out protected spans
+    and measures distances.
+
+    Args:
+        protect: spans never changed: named ones (`numbers`, `negations`, `urls`, `emails`,
+            `entities`) or regular expressions. Characters next to a span may still change.
+    """
+
+    modality = Modality.TEXT
+    distance_unit: ClassVar[str] = "character error rate (OSA edits per original character)"
+
+    def __init__(self, *, protect: Sequence[str] = ()) -> None:
+        self.protect = tuple(protect) if not isinstance(protect, str) else protect
+        self.protection = compile_protection(self.name, protect)
+
+    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """Rewrite one piece of free text at `value`, drawing only from `rng`."""
+        raise NotImplementedError
+
+    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Rewrite every text's free pieces in order with the text's own generator."""
+        return [
+            "".join(
+                piece if protected else self.perturb_text(piece, value, rng)
+                for piece, protected in split_protected(text, self.protection)
+            )
+            for text, rng in zip(x, rngs, strict=True)
+        ]
+
+    def check_batch(self, x: Batch) -> None:
+        """Raise `DataError` unless `x` is a list of str."""
+        if not isinstance(x, list) or not all(isinstance(s, str) for s in x):
+            raise DataError(
+                f"{self.name}: text batches are lists of str; got {type(x).__name__}. "
+                "Pass list(texts)."
+            )
+
+    def distance(
+        self, original: Batch, perturbed: Batch, context: DataContext
+    ) -> npt.NDArray[np.float64]:
+        """Character error rate: edits per original character."""
+        return character_error_rate(original, perturbed)
+
+    def distances(
+        self, original: Batch, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Character error rate (`distance`) and word error rate (`word_error_rate`)."""
+        return {
+            "distance": character_error_rate(original, perturbed),
+            "word_error_rate": word_error_rate(original, perturbed),
+        }

@@ -1,0 +1,192 @@
+"""Typing mistakes: keyboard-neighbour hits, dropped, doubled, swapped and extra keys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from wince.errors import ParameterError
+from wince.perturbations.base import Magnitude, register
+from wince.perturbations.text.base import TextPerturbation
+
+QWERTY_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+AZERTY_ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn")
+
+
+def keyboard_neighbours(rows: tuple[str, ...]) -> dict[str, str]:
+    """Keys adjacent to each key (same row ±1, rows above and below at offsets 0 and ±1)."""
+    position = {key: (r, c) for r, row in enumerate(rows) for c, key in enumerate(row)}
+    neighbours: dict[str, str] = {}
+    for key, (r, c) in position.items():
+        near = [
+            other
+            for other, (r2, c2) in position.items()
+            if other != key and abs(r2 - r) <= 1 and abs(c2 - c) <= 1
+        ]
+        neighbours[key] = "".join(sorted(near))
+    return neighbours
+
+
+LAYOUTS = {"qwerty": keyboard_neighbours(QWERTY_ROWS), "azerty": keyboard_neighbours(AZERTY_ROWS)}
+
+
+TYPO_KINDS = ("substitution", "omission", "duplication", "transposition", "insertion")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def check_typing(owner: str, layout: str, kinds: Sequence[str]) -> tuple[dict[str, str], list[int]]:
+    """The layout's neighbour map and the codes of the chosen typo kinds.
+
+    Raises:
+        ParameterError: unknown layout, unknown or no kinds.
+    """
+    if layout not in LAYOUTS:
+        raise ParameterError(f"{owner}: layout must be one of {sorted(LAYOUTS)}; got {layout!r}.")
+    if isinstance(kinds, str) or not kinds or any(k not in TYPO_KINDS for k in kinds):
+        raise ParameterError(
+            f"{owner}: kinds must be a non-empty list drawn from {list(TYPO_KINDS)}; got {kinds!r}."
+        )
+    return LAYOUTS[layout], [TYPO_KINDS.index(k) for k in dict.fromkeys(kinds)]
+
+
+def inject_typos(
+    text: str,
+    hit: npt.NDArray[np.bool_],
+    kinds: npt.NDArray[np.intp],
+    picks: npt.NDArray[np.float64],
+    neighbours: dict[str, str],
+) -> str:
+    """Apply one typo at each hit letter or digit; other characters are never changed.
+
+    `kinds[i]` indexes `TYPO_KINDS`; `picks[i]` in [0, 1) chooses the neighbour key. A
+    substitution or insertion without a neighbour key, or a swap with nothing different to
+    swap with, becomes a duplication, so every hit is exactly one edit.
+    """
+    out: list[str] = []
+    n = len(text)
+    i = 0
+    while i < n:
+        c = text[i]
+        if not (hit[i] and c.isalnum()):
+            out.append(c)
+            i += 1
+            continue
+        kind = TYPO_KINDS[kinds[i]]
+        near = neighbours.get(c.lower(), "")
+        key = near[int(picks[i] * len(near))] if near else ""
+        key = key.upper() if c.isupper() else key
+        if kind == "substitution" and key:
+            out.append(key)
+        elif kind == "omission":
+            pass
+        elif kind == "transposition" and i + 1 < n and text[i + 1] != c:
+            out.extend((text[i + 1], c))
+            i += 1
+        elif kind == "insertion" and key:
+            out.extend((c, key))
+        else:
+            out.extend((c, c))
+        i += 1
+    return "".join(out)
+
+
+class TypingPerturbation(TextPerturbation):
+    """Shared options of typing mistakes.
+
+    Args:
+        layout: keyboard layout for neighbour keys, "qwerty" or "azerty".
+        kinds: which mistakes to make, chosen uniformly per typo: any of "substitution"
+            (a neighbour key), "omission", "duplication", "transposition" (with the next
+            character), "insertion" (a neighbour key typed as well).
+        protect: spans never changed (see `TextPerturbation`).
+    """
+
+    def __init__(
+        self,
+        *,
+        layout: str = "qwerty",
+        kinds: Sequence[str] = TYPO_KINDS,
+        protect: Sequence[str] = (),
+    ) -> None:
+        super().__init__(protect=protect)
+        self.layout = layout
+        self.neighbours, self.kind_codes = check_typing(self.name, layout, kinds)
+
+
+@register
+class Typos(TypingPerturbation):
+    """Typing mistakes at a rate per character: neighbour keys, dropped, doubled, swapped, extra.
+
+    The rate is the expected share of letters and digits that carry a typo, the quantity typo
+    studies report (careful typists ~0.5%, phone typing 2-5%). Each typo is one edit, its kind
+    chosen uniformly from `kinds`. Other characters are never changed, though a swap may move
+    one. Positions are drawn independently of the rate, so a higher rate keeps the typos of a
+    lower one (same seed), except where a new swap takes over the next character; for the same
+    reason the share of letters and digits with a typo is rate * (1 - O(rate)), about 2% short
+    of the rate at the severe end (0.1).
+    """
+
+    name = "text.typos"
+    version = 2
+    stochastic = True
+    magnitude = Magnitude(
+        "typo_rate",
+        unit="fraction of characters",
+        off=0.0,
+        mild=0.005,
+        severe=0.1,
+        limits=(0.0, 1.0),
+    )
+
+    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """Insert typos at the given rate per letter or digit."""
+        n = len(text)
+        hit = rng.random(n) < value
+        kinds = np.asarray(self.kind_codes)[rng.integers(0, len(self.kind_codes), size=n)]
+        return inject_typos(text, hit, kinds, rng.random(n), self.neighbours)
+
+
+@register
+class WordTypos(TypingPerturbation):
+    """Typing mistakes at a rate per word: each chosen word gets exactly one typo.
+
+    The rate is the share of words (runs of letters and digits) with a typo, the unit in which
+    spell-checker studies report errors (edited prose ~1%, chat and search queries 5-15%). The
+    typo's position in the word is uniform and its kind chosen uniformly from `kinds`.
+    """
+
+    name = "text.word_typos"
+    version = 1
+    stochastic = True
+    magnitude = Magnitude(
+        "word_typo_rate",
+        unit="fraction of words",
+        off=0.0,
+        mild=0.01,
+        severe=0.2,
+        limits=(0.0, 1.0),
+    )
+
+    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """Give each word a typo with probability `value`."""
+        words = list(_WORD.finditer(text))
+        chosen = rng.random(len(words)) < value
+        where = rng.random(len(words))
+        word_kinds = np.asarray(self.kind_codes)[
+            rng.integers(0, len(self.kind_codes), size=len(words))
+        ]
+        word_picks = rng.random(len(words))
+        n = len(text)
+        hit = np.zeros(n, dtype=bool)
+        kinds = np.zeros(n, dtype=np.intp)
+        picks = np.zeros(n)
+        for word, on, at, kind, pick in zip(
+            words, chosen, where, word_kinds, word_picks, strict=True
+        ):
+            if on:
+                i = word.start() + int(at * (word.end() - word.start()))
+                hit[i], kinds[i], picks[i] = True, kind, pick
+        return inject_typos(text, hit, kinds, picks, self.neighbours)
