@@ -1,9 +1,11 @@
 """Text perturbations: batches are lists of str.
 
-Modules: `base` (protected spans, distances), `keyboard` (typing mistakes).
+Modules: `base` (protected spans, distances), `keyboard` (typing mistakes), `recognition`
+(OCR and speech-to-text errors), `formatting` (Unicode, whitespace, punctuation, casing) and
+`paraphrase` (meaning-preserving rewording). Importing the package registers them all.
 """
 
-from wince.perturbations.text import keyboard
+from wince.perturbations.text import formatting, keyboard, paraphrase, recognition
 from wince.perturbations.text.base import (
     PROTECTED_SPANS,
     TextPerturbation,
@@ -18,6 +20,9 @@ __all__ = [
     "Typos",
     "WordTypos",
     "character_error_rate",
+    "formatting",
     "keyboard",
+    "paraphrase",
+    "recognition",
     "word_error_rate",
 ]
