@@ -67,13 +67,13 @@ def inject_typos(
     """
     out: list[str] = []
     n = len(text)
-    i = 0
-    while i < n:
+    done = 0  # text[:done] is copied or consumed
+    for i in np.flatnonzero(hit).tolist():
         c = text[i]
-        if not (hit[i] and c.isalnum()):
-            out.append(c)
-            i += 1
-            continue
+        if i < done or not c.isalnum():
+            continue  # taken by the swap before it, or not a letter or digit
+        out.append(text[done:i])
+        done = i + 1
         kind = TYPO_KINDS[kinds[i]]
         near = neighbours.get(c.lower(), "")
         key = near[int(picks[i] * len(near))] if near else ""
@@ -84,12 +84,12 @@ def inject_typos(
             pass
         elif kind == "transposition" and i + 1 < n and text[i + 1] != c:
             out.extend((text[i + 1], c))
-            i += 1
+            done = i + 2
         elif kind == "insertion" and key:
             out.extend((c, key))
         else:
-            out.extend((c, c))
-        i += 1
+            out.append(c + c)
+    out.append(text[done:])
     return "".join(out)
 
 
