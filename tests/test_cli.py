@@ -57,6 +57,18 @@ def test_perturbations_json_lists_params_with_units_and_ranges():
     assert {"name", "unit", "limits", "realistic", "off"} <= set(param)
 
 
+def test_perturbations_filter_by_modality_and_list_options_with_defaults():
+    result = wince("perturbations", "--modality", "text", "--json")
+    assert result.returncode == 0
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    assert listed
+    assert {p["modality"] for p in listed.values()} == {"text"}
+    typos = listed["text.typos"]["options"]
+    assert typos["layout"] == "qwerty"
+    assert typos["protect"] == []
+    assert "insertion" in typos["kinds"]
+
+
 def test_run_show_runs_and_export_round_trip(tmp_path):
     store = tmp_path / "store"
     plan = plan_file(tmp_path, DIGITS)

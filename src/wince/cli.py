@@ -86,16 +86,26 @@ def _fmt(value: float) -> str:
 
 @app.command()
 @user_errors
-def perturbations(json_output: JsonOption = False) -> None:
-    """List the perturbation library: names, versions, units and realistic ranges."""
+def perturbations(
+    modality: Annotated[
+        str | None, typer.Option(help="Only this modality: image, text, audio, tabular, ...")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the perturbation library: names, versions, units, realistic ranges and options."""
     from wince.perturbations import registry
 
-    described = [cls.describe() for cls in registry().values()]
+    described = [
+        cls.describe()
+        for cls in registry().values()
+        if modality is None or str(cls.modality) == modality
+    ]
     if json_output:
         _json(described)
         return
     table = Table(title="wince perturbations")
-    for column in ("name", "v", "parameter", "unit", "off", "realistic", "limits", "effect"):
+    columns = ("name", "v", "parameter", "unit", "off", "realistic", "limits", "options", "effect")
+    for column in columns:
         table.add_column(column)
     for d in described:
         p = d["params"][0]
@@ -107,6 +117,7 @@ def perturbations(json_output: JsonOption = False) -> None:
             f"{p['off']:g}",
             f"{p['realistic'][0]:g} .. {p['realistic'][1]:g}",
             f"{p['limits'][0]:g} .. {p['limits'][1]:g}",
+            ", ".join(f"{k}={v!r}" for k, v in d["options"].items()),
             d["summary"],
         )
     out.print(table)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -292,8 +293,18 @@ class Perturbation:
         return self.apply(x, number, rngs, context or DataContext(self.modality))
 
     @classmethod
+    def options(cls) -> dict[str, Any]:
+        """The keyword options of the constructor (plan `params`) with their defaults."""
+        signature = inspect.signature(cls.__init__)
+        return {
+            name: list(p.default) if isinstance(p.default, tuple) else p.default
+            for name, p in signature.parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY or (name != "self" and p.default != p.empty)
+        }
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
-        """Machine-readable description: name, version, modality and parameters with units."""
+        """Machine-readable description: name, version, modality, parameters with units, options."""
         m = cls.magnitude
         return {
             "name": cls.name,
@@ -301,6 +312,7 @@ class Perturbation:
             "modality": str(cls.modality),
             "stochastic": cls.stochastic,
             "summary": (cls.__doc__ or "").strip().splitlines()[0],
+            "options": cls.options(),
             "params": [
                 {
                     "name": m.name,
