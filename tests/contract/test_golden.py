@@ -76,10 +76,26 @@ def tabular_inputs() -> list[tuple[Any, DataContext]]:
     return [(x, DataContext(Modality.TABULAR, column_sd=sd))]
 
 
+def audio_inputs() -> list[tuple[Any, DataContext]]:
+    """Four 0.25 s clips at 16 kHz: sawtooth-like integer patterns scaled by a power of two."""
+    i, k = np.meshgrid(np.arange(4), np.arange(4000), indexing="ij", sparse=True)
+    x = (((k * (3 + 2 * i)) % 97 - 48) * (i + 1) / 512).astype(np.float32)
+    return [(x, DataContext(Modality.AUDIO, sample_rate_hz=16_000))]
+
+
+def timeseries_inputs() -> list[tuple[Any, DataContext]]:
+    i, k, c = np.meshgrid(np.arange(4), np.arange(48), np.arange(3), indexing="ij", sparse=True)
+    x = (((k * (c + 1) + 5 * i) % 17) - 8.0) * (c + 1) / 4
+    sd = np.array([1.25, 2.5, 3.75])
+    return [(x, DataContext(Modality.TIMESERIES, column_sd=sd))]
+
+
 INPUTS = {
     Modality.IMAGE: image_inputs,
     Modality.TEXT: text_inputs,
     Modality.TABULAR: tabular_inputs,
+    Modality.AUDIO: audio_inputs,
+    Modality.TIMESERIES: timeseries_inputs,
 }
 
 

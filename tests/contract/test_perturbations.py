@@ -127,10 +127,47 @@ def tabular_examples() -> list[Example]:
     ]
 
 
+def audio_examples() -> list[Example]:
+    """Half-second clips at 16 kHz: tones, a chirp, a noise burst, speech-like AM, near silence."""
+    rate = 16_000
+    t = np.arange(rate // 2) / rate
+    rng = np.random.default_rng(11)
+    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4 * t))  # syllable-rate amplitude modulation
+    clips = [
+        0.5 * np.sin(2 * np.pi * 440 * t),
+        0.3 * np.sin(2 * np.pi * 697 * t) + 0.3 * np.sin(2 * np.pi * 1209 * t),  # DTMF "1"
+        0.4 * np.sin(2 * np.pi * (200 + 3000 * t) * t),
+        np.where((t > 0.1) & (t < 0.3), 0.3 * rng.standard_normal(t.size), 0.0),
+        envelope * 0.4 * np.sin(2 * np.pi * 180 * t) * (1 + 0.5 * np.sin(2 * np.pi * 900 * t)),
+        0.001 * rng.standard_normal(t.size),
+    ]
+    x = np.clip(np.stack(clips), -1, 1).astype(np.float32)
+    return [Example("float32 16 kHz", x, DataContext(Modality.AUDIO, sample_rate_hz=rate))]
+
+
+def timeseries_examples() -> list[Example]:
+    """(n, t, channels) sensor traces: phases, trends and noise; sizes from the channel sds."""
+    n, t, channels = 6, 96, 3
+    rng = np.random.default_rng(5)
+    time = np.arange(t)[None, :, None]
+    phase = np.arange(n)[:, None, None] * 0.7
+    scale = np.array([1.0, 20.0, 0.05])[None, None, :]
+    x = scale * (np.sin(2 * np.pi * time / 24 + phase) + 0.01 * time)
+    x = x + 0.05 * scale * rng.standard_normal((n, t, channels))
+    sd = x.reshape(-1, channels).std(axis=0)
+    context = DataContext(Modality.TIMESERIES, column_sd=sd, feature_names=("a", "b", "c"))
+    return [
+        Example("float64", x, context),
+        Example("float32", x.astype(np.float32), context),
+    ]
+
+
 EXAMPLES: dict[Modality, Callable[[], list[Example]]] = {
     Modality.IMAGE: image_examples,
     Modality.TEXT: text_examples,
     Modality.TABULAR: tabular_examples,
+    Modality.AUDIO: audio_examples,
+    Modality.TIMESERIES: timeseries_examples,
 }
 
 
@@ -203,6 +240,9 @@ def check_range(modality: Modality, x: Any, out: Any) -> None:
         assert np.array_equal(np.isfinite(out), np.isfinite(x)), "finite cells must stay finite"
     elif modality == Modality.TEXT:
         assert all(isinstance(s, str) for s in out)
+    elif modality == Modality.AUDIO:
+        assert np.isfinite(out).all()
+        assert np.abs(out).max(initial=0.0) <= 1.0, "audio stays in [-1, 1], as an ADC clips"
 
 
 # ---------------------------------------------------------------------------------------------
