@@ -39,6 +39,21 @@ GOLDEN: dict[tuple[str, int], str] = {
         "text.word_typos",
         1,
     ): "7e3dfc097c64fd449a0a9b58c561f24c04e1516a349d165dba07d85dd4fbc5a9",
+    ("text.casing", 1): "6c9a1d0eab3e0831cf923bcc1431c798b3a5bf4911002bbd6e4d29b71dab3826",
+    ("text.homoglyphs", 1): "fa955ddef879d3d375ee8cc41d508d24d189af22df703e74daee3ed405c866ae",
+    ("text.ocr_errors", 1): "8e9ecab4a1a8f7617aeda83291a991c5bfcd4fbb3333bc683c5e04b5ff8790f2",
+    ("text.punctuation", 1): "425cc5834089830bb034cc677f72fa5610688fe1290abbb0fa76e77f21157340",
+    (
+        "text.smart_punctuation",
+        1,
+    ): "9a28d71d9c0e10bc2a49f8aba9f9b40f4734b0e77dbb00b8518eb90d5c828118",
+    ("text.speech_errors", 1): "30bd57adafcde60dd163ddb1bcd11251fd1cd8e79f1bd5067ca089f191f5affd",
+    (
+        "text.unicode_variants",
+        1,
+    ): "af128bcc46adfa515b52cb431ba3d918e945c87b4d1f31e4a8991c1ad0b11ec5",
+    ("text.whitespace", 1): "9d93a9568d7cec5dd754c930c8f1381ed97f9c0ea054808064b95931a1dd9a75",
+    ("text.zero_width", 1): "f2f8131a20035dd7b4a4e6c8c8b36b61247834f65190272d18ee593a72d816b1",
 }
 
 SEVERITY = 0.6
