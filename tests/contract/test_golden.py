@@ -54,6 +54,39 @@ GOLDEN: dict[tuple[str, int], str] = {
     ): "af128bcc46adfa515b52cb431ba3d918e945c87b4d1f31e4a8991c1ad0b11ec5",
     ("text.whitespace", 1): "9d93a9568d7cec5dd754c930c8f1381ed97f9c0ea054808064b95931a1dd9a75",
     ("text.zero_width", 1): "f2f8131a20035dd7b4a4e6c8c8b36b61247834f65190272d18ee593a72d816b1",
+    ("text.contractions", 1): "cf35963829b33c9f12145e44b9db9b4154f49369af563edc36ca0807b1bdad6a",
+    ("text.fillers", 1): "d5bdd3dd8e5cd24db2a5c51d692d279627ca57c5183c6dff103a92595c0389ed",
+    ("text.number_formats", 1): "7e1510f599b2bd029da750743b7964ab671bb82d14b2e622aa539ee0e4845993",
+    ("text.paraphrase", 1): "725762979c58f381971ddecd1e34b0559f222bd2120fc71ea7c36912787cde46",
+    (
+        "text.spelling_variants",
+        1,
+    ): "3b885c11d4bdceec9ffbd43d249dfb545f93b150ade7426b5a6e046be4dabb07",
+    ("text.synonyms", 1): "244724f20bbe2adc69d324a05b23e4b0ebdca61259d58f243889409b108155c7",
+    (
+        "tabular.category_typos",
+        1,
+    ): "0d0a13ffb059c340174df831b7c7e6b01e3d1415c768913906e13b5057ea5782",
+    (
+        "tabular.missing_values",
+        1,
+    ): "89f041fce3a58749d3220a8a76e1a4a94e074576e334a83900ce19d185a29f72",
+    (
+        "tabular.sentinel_values",
+        1,
+    ): "56e0e955c8dd34912f2f19a9d445bde132a31acb6fea9e2e39f9564bf1b8f054",
+    (
+        "tabular.unit_confusion",
+        1,
+    ): "bccedc71857bfb568f5528b80e0074491cf4207fc07c2a9edbe6842a82662104",
+    (
+        "timeseries.channel_lag",
+        1,
+    ): "dcf35f159bd53688625c5b42d31ca2305f94824aac54ec8b5e090fc5534a551d",
+    (
+        "timeseries.sampling_jitter",
+        1,
+    ): "3bc78690d9ce5d68335d591591dc3ee6e9d571fb9f52fe146c721a21f4175c4f",
 }
 
 SEVERITY = 0.6

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from importlib import resources
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +23,14 @@ import numpy.typing as npt
 from rapidfuzz.distance import OSA, Levenshtein
 
 from wince.errors import DataError, ParameterError
-from wince.perturbations.base import Batch, DataContext, Modality, Perturbation, Rngs
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Modality,
+    Perturbation,
+    Rngs,
+)
 
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"  # Latin capitals, with the accented ones of Latin-1 and Latin Extended-A
 
@@ -38,6 +46,57 @@ PROTECTED_SPANS: dict[str, str] = {
     # a sentence is not recognised: give it as a regular expression if it matters.
     "entities": (rf"(?<=[^\s.!?] )[{_UPPER}][\w'’-]*(?: [{_UPPER}][\w'’-]*)*|\b[{_UPPER}]{{2,}}\b"),
 }
+
+
+LEXICON = resources.files("wince.perturbations.text") / "lexicon"
+
+
+def read_lexicon(name: str) -> list[list[str]]:
+    """The tab-separated rows of a shipped word list, without comments and blank lines."""
+    text = (LEXICON / name).read_text(encoding="utf-8")
+    return [
+        line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")
+    ]
+
+
+def rate_magnitude(name: str, unit: str, mild: float, severe: float) -> Magnitude:
+    """A rate in [0, 1] that is off at 0."""
+    return Magnitude(name, unit=unit, off=0.0, mild=mild, severe=severe, limits=(0.0, 1.0))
+
+
+def check_choice(owner: str, option: str, value: object, allowed: Sequence[str]) -> str:
+    """`value` if it is one of `allowed`.
+
+    Raises:
+        ParameterError: anything else, naming the allowed values.
+    """
+    if not isinstance(value, str) or value not in allowed:
+        raise ParameterError(
+            f"{owner}: {option} must be one of {', '.join(repr(a) for a in allowed)}; "
+            f"got {value!r}. Try {option}={allowed[0]!r}."
+        )
+    return value
+
+
+def check_subset(
+    owner: str, option: str, values: object, allowed: Sequence[str]
+) -> tuple[str, ...]:
+    """`values` without repeats if it is a non-empty list drawn from `allowed`.
+
+    Raises:
+        ParameterError: a str, an empty list or an unknown entry.
+    """
+    if (
+        isinstance(values, str)
+        or not isinstance(values, Sequence)
+        or not values
+        or any(v not in allowed for v in values)
+    ):
+        raise ParameterError(
+            f"{owner}: {option} must be a non-empty list drawn from {list(allowed)}; "
+            f"got {values!r}. Try {option}={list(allowed)}."
+        )
+    return tuple(dict.fromkeys(values))
 
 
 def compile_protection(owner: str, protect: Sequence[str]) -> re.Pattern[str] | None:

@@ -12,13 +12,17 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from importlib import resources
 
 import numpy as np
 
-from wince.errors import ParameterError
-from wince.perturbations.base import Magnitude, register
-from wince.perturbations.text.base import TextPerturbation
+from wince.perturbations.base import register
+from wince.perturbations.text.base import (
+    TextPerturbation,
+    check_choice,
+    check_subset,
+    rate_magnitude,
+    read_lexicon,
+)
 
 
 def char_class(predicate: Callable[[str], bool], *, last: int = 0xFFFF) -> str:
@@ -56,41 +60,6 @@ _WORDS = re.compile(f"({WORD})")
 _WORD_ENDS = re.compile(r"\w+")
 _SPACE_RUNS = re.compile(r"(\s+)")
 
-LEXICON = resources.files("wince.perturbations.text") / "lexicon"
-
-
-def check_choice(owner: str, option: str, value: object, allowed: Sequence[str]) -> None:
-    """Raise `ParameterError` unless `value` is one of `allowed`."""
-    if value not in allowed:
-        raise ParameterError(
-            f"{owner}: {option} must be one of {', '.join(map(repr, allowed))}; got {value!r}. "
-            f"Try {option}: {allowed[0]}."
-        )
-
-
-def check_subset(owner: str, option: str, value: object, allowed: Sequence[str]) -> tuple[str, ...]:
-    """`value` as a tuple without repeats.
-
-    Raises:
-        ParameterError: `value` is not a non-empty list of names from `allowed`.
-    """
-    if (
-        isinstance(value, str)
-        or not isinstance(value, Sequence)
-        or not value
-        or any(v not in allowed for v in value)
-    ):
-        raise ParameterError(
-            f"{owner}: {option} must be a non-empty list drawn from {list(allowed)}; "
-            f"got {value!r}. Try {option}: [{allowed[0]}]."
-        )
-    return tuple(dict.fromkeys(value))
-
-
-def rate_magnitude(name: str, unit: str, mild: float, severe: float) -> Magnitude:
-    """A rate in [0, 1] that is off at 0."""
-    return Magnitude(name, unit=unit, off=0.0, mild=mild, severe=severe, limits=(0.0, 1.0))
-
 
 # ---------------------------------------------------------------------------------------------
 # Characters that look or normalise the same.
@@ -99,10 +68,9 @@ def rate_magnitude(name: str, unit: str, mild: float, severe: float) -> Magnitud
 @functools.cache
 def homoglyph_table() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
     """The pattern of Latin letters with look-alikes and their Cyrillic or Greek look-alikes."""
-    rows = (LEXICON / "homoglyphs.tsv").read_text(encoding="utf-8").splitlines()
     table = {
         latin: tuple(chr(int(code, 16)) for code in codes.split())
-        for latin, codes, _names in (r.split("\t") for r in rows if r and not r.startswith("#"))
+        for latin, codes, _names in read_lexicon("homoglyphs.tsv")
     }
     return re.compile(f"([{re.escape(''.join(table))}])"), table
 

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from wince.errors import ParameterError
 from wince.perturbations.base import Magnitude, register
-from wince.perturbations.text.base import TextPerturbation
+from wince.perturbations.text.base import TextPerturbation, check_choice, check_subset
 
 QWERTY_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 AZERTY_ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn")
@@ -43,13 +42,10 @@ def check_typing(owner: str, layout: str, kinds: Sequence[str]) -> tuple[dict[st
     Raises:
         ParameterError: unknown layout, unknown or no kinds.
     """
-    if layout not in LAYOUTS:
-        raise ParameterError(f"{owner}: layout must be one of {sorted(LAYOUTS)}; got {layout!r}.")
-    if isinstance(kinds, str) or not kinds or any(k not in TYPO_KINDS for k in kinds):
-        raise ParameterError(
-            f"{owner}: kinds must be a non-empty list drawn from {list(TYPO_KINDS)}; got {kinds!r}."
-        )
-    return LAYOUTS[layout], [TYPO_KINDS.index(k) for k in dict.fromkeys(kinds)]
+    check_choice(owner, "layout", layout, sorted(LAYOUTS))
+    return LAYOUTS[layout], [
+        TYPO_KINDS.index(k) for k in check_subset(owner, "kinds", kinds, TYPO_KINDS)
+    ]
 
 
 def inject_typos(

@@ -10,30 +10,26 @@ import functools
 import re
 import sys
 from collections.abc import Sequence
-from importlib import resources
 
 import numpy as np
 
 from wince.errors import ParameterError
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
-from wince.perturbations.text.base import TextPerturbation, match_case, split_protected
+from wince.perturbations.text.base import (
+    TextPerturbation,
+    match_case,
+    read_lexicon,
+    split_protected,
+)
 from wince.perturbations.text.formatting import WORD, punctuation
-
-LEXICON = resources.files("wince.perturbations.text") / "lexicon"
-
-
-def read_table(name: str) -> list[list[str]]:
-    """The tab-separated rows of a lexicon file, without comments and blank lines."""
-    text = (LEXICON / name).read_text(encoding="utf-8")
-    return [
-        line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")
-    ]
 
 
 @functools.cache
 def ocr_confusions() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
     """The pattern of every confusable glyph sequence (longest first) and what each becomes."""
-    table = {source: tuple(targets.split()) for source, targets in read_table("ocr_confusions.tsv")}
+    table = {
+        source: tuple(targets.split()) for source, targets in read_lexicon("ocr_confusions.tsv")
+    }
     alternation = "|".join(re.escape(s) for s in sorted(table, key=len, reverse=True))
     return re.compile(f"({alternation})"), table
 
@@ -42,7 +38,7 @@ def ocr_confusions() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
 def homophones() -> dict[str, tuple[str, ...]]:
     """Each word of the homophone list and the other words that sound the same."""
     sound_alikes: dict[str, tuple[str, ...]] = {}
-    for (line,) in read_table("homophones.txt"):
+    for (line,) in read_lexicon("homophones.txt"):
         words = line.split()
         for word in words:
             sound_alikes[word] = tuple(w for w in words if w != word)
