@@ -71,6 +71,10 @@ GOLDEN: dict[tuple[str, int], str] = {
         "tabular.missing_values",
         1,
     ): "89f041fce3a58749d3220a8a76e1a4a94e074576e334a83900ce19d185a29f72",
+    ("tabular.quantisation", 1): "f2903f6602c5db87f0adcc7cdf42f99d65a32e54e26a94df89fc278d7068692c",
+    ("tabular.saturation", 1): "40fc462c9245f49ef6c6f9f4faf3fc2b73631d38aeacc9036765b77609ec5e9a",
+    ("tabular.sensor_drift", 1): "78cd393b540a3d7a485a74bc179ff07a6d6e6e88a6b52ed41648497639219730",
+    ("tabular.sensor_gain", 1): "a0b603a44c1c233c1ad4f808f88ff32331e480a41eae596ce37d9b9a73e640e9",
     (
         "tabular.sentinel_values",
         1,
@@ -83,10 +87,17 @@ GOLDEN: dict[tuple[str, int], str] = {
         "timeseries.channel_lag",
         1,
     ): "dcf35f159bd53688625c5b42d31ca2305f94824aac54ec8b5e090fc5534a551d",
+    ("timeseries.drift", 1): "139b3515a47d5530de452f6ce4113d07e9340eb0f22661f57fa65ba487a192b1",
+    ("timeseries.dropouts", 1): "040a6bcdc7fb5f9e50cd7ab5c3c045c81d481cabdf9a39a2043496717da5700b",
+    ("timeseries.jitter", 1): "08e870198e5e24b121d3ec098468b8536a7feb9b072bd2ff9da2ca0288545ea6",
     (
         "timeseries.sampling_jitter",
         1,
     ): "3bc78690d9ce5d68335d591591dc3ee6e9d571fb9f52fe146c721a21f4175c4f",
+    ("timeseries.spikes", 1): "b4a2dc7707f1ebaa461a79ec48dd5d534fafe473020e28ca86266a9b184939d3",
+    ("timeseries.time_warp", 1): "16be4f0849f0e693382a938c576e58c4d49b5a3f5dd4eca68211cdda63fccb19",
+    ("text.typos", 3): "ef9153582e1b2a6ef432632c541069b5b9b62715157780fd59af8869923db270",
+    ("text.word_typos", 2): "d959fbb93eac031a93cbee605448ab589155e072285d19bea00ec9de853058b8",
 }
 
 SEVERITY = 0.6

@@ -230,14 +230,17 @@ def same(a: Any, b: Any) -> bool:
     )
 
 
-def check_range(modality: Modality, x: Any, out: Any) -> None:
-    """Values stay in the modality's range."""
+def check_range(cls: type[Perturbation], x: Any, out: Any) -> None:
+    """Values stay in the modality's range; NaN appears only where the class declares it may."""
+    modality = cls.modality
     if modality == Modality.IMAGE and out.dtype == np.float32:
         assert np.isfinite(out).all()
         assert out.min() >= 0.0
         assert out.max() <= 1.0
-    elif modality == Modality.TABULAR:
-        assert np.array_equal(np.isfinite(out), np.isfinite(x)), "finite cells must stay finite"
+    elif modality in (Modality.TABULAR, Modality.TIMESERIES):
+        assert not np.isinf(out[~np.isinf(x)]).any(), "no infinities may appear"
+        if not cls.creates_missing:
+            assert np.array_equal(np.isnan(out), np.isnan(x)), "finite cells must stay finite"
     elif modality == Modality.TEXT:
         assert all(isinstance(s, str) for s in out)
     elif modality == Modality.AUDIO:
@@ -366,7 +369,7 @@ def test_output_keeps_shape_dtype_and_range_and_input_is_untouched(
                 assert out.dtype == ex.x.dtype, where
                 if cls.preserves_shape:
                     assert out.shape == ex.x.shape, where
-            check_range(cls.modality, ex.x, out)
+            check_range(cls, ex.x, out)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,6 +64,29 @@ def _check_ids(ids: Sequence[Any], n: int, where: str) -> list[str]:
     return text_ids
 
 
+COLUMN_KINDS = ("float", "integer", "categorical")
+
+
+def _check_kinds(
+    kinds: Sequence[str] | None, x: Any, modality: Modality, where: str
+) -> tuple[str, ...] | None:
+    """Validated tabular column kinds (one per column) or None."""
+    if kinds is None:
+        return None
+    if modality != Modality.TABULAR:
+        raise DataError(f"{where}: column_kinds describe tabular columns; this is {modality} data.")
+    found = tuple(kinds) if not isinstance(kinds, str) else (kinds,)
+    width = np.shape(x)[1] if np.ndim(x) == 2 else 0
+    bad = [k for k in found if k not in COLUMN_KINDS]
+    if bad or len(found) != width:
+        problem = f"unknown kind {bad[0]!r}" if bad else f"{len(found)} kinds"
+        raise DataError(
+            f"{where}: column_kinds must give one of {list(COLUMN_KINDS)} for each of the "
+            f"{width} columns; got {problem}."
+        )
+    return found
+
+
 def infer_modality(x: Any) -> Modality:
     """Guess the modality from the container shape.
 
@@ -90,8 +114,10 @@ class ArrayDataset(Dataset):
         labels: true labels, one per sample.
         ids: stable sample ids; default "0", "1", ... (positions).
         modality: default inferred from `x`.
-        feature_names: tabular column names.
+        feature_names: tabular column names; time-series channel names.
         sample_rate_hz: audio sample rate.
+        column_kinds: tabular column schema, one of "float", "integer" or "categorical" (category
+            codes) per column; default every column "float". See `wince.perturbations.tabular`.
         name: where the data came from, for messages.
 
     Examples:
@@ -110,6 +136,7 @@ class ArrayDataset(Dataset):
         modality: Modality | str | None = None,
         feature_names: Sequence[str] | None = None,
         sample_rate_hz: int | None = None,
+        column_kinds: Sequence[str] | None = None,
         name: str = "array data",
     ) -> None:
         self.name = name
@@ -134,6 +161,7 @@ class ArrayDataset(Dataset):
             self.labels = None
         self.feature_names = tuple(feature_names) if feature_names is not None else None
         self.sample_rate_hz = sample_rate_hz
+        self.column_kinds = _check_kinds(column_kinds, self.x, self.modality, name)
 
     def batch(self, start: int, stop: int) -> Any:
         """Inputs of samples [start, stop)."""
@@ -146,15 +174,30 @@ class ArrayDataset(Dataset):
         return self.x[np.asarray(indices, dtype=np.intp)]
 
     def context(self) -> DataContext:
-        """Column sds over the whole dataset for tabular data; sample rate for audio."""
-        sd = None
+        """Dataset-level facts perturbations size their effects by.
+
+        Tabular: column sds, percentiles (0th..100th) and kinds; time series: channel sds over
+        all samples and time steps; audio: the sample rate. Missing values are ignored.
+        """
+        sd = quantiles = None
         if self.modality == Modality.TABULAR:
-            sd = np.nanstd(self.x.astype(np.float64), axis=0)
+            values = self.x.astype(np.float64)
+            with warnings.catch_warnings():  # an all-missing column has unknown (NaN) statistics
+                warnings.simplefilter("ignore", RuntimeWarning)
+                sd = np.nanstd(values, axis=0)
+                quantiles = np.nanpercentile(values, np.arange(101), axis=0)
+        elif self.modality == Modality.TIMESERIES and self.x.ndim == 3:
+            channels = self.x.reshape(-1, self.x.shape[2]).astype(np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                sd = np.nanstd(channels, axis=0)
         return DataContext(
             self.modality,
             column_sd=sd,
             feature_names=self.feature_names,
             sample_rate_hz=self.sample_rate_hz,
+            column_kinds=self.column_kinds,
+            column_quantiles=quantiles,
         )
 
     def fingerprint(self) -> str:

@@ -6,7 +6,6 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from wince.perturbations.base import Magnitude, register
 from wince.perturbations.text.base import TextPerturbation, check_choice, check_subset
@@ -50,29 +49,29 @@ def check_typing(owner: str, layout: str, kinds: Sequence[str]) -> tuple[dict[st
 
 def inject_typos(
     text: str,
-    hit: npt.NDArray[np.bool_],
-    kinds: npt.NDArray[np.intp],
-    picks: npt.NDArray[np.float64],
+    positions: Sequence[int],
+    kinds: Sequence[int],
+    picks: Sequence[float],
     neighbours: dict[str, str],
 ) -> str:
-    """Apply one typo at each hit letter or digit; other characters are never changed.
+    """Apply one typo at each of the ascending `positions` that holds a letter or digit.
 
-    `kinds[i]` indexes `TYPO_KINDS`; `picks[i]` in [0, 1) chooses the neighbour key. A
-    substitution or insertion without a neighbour key, or a swap with nothing different to
-    swap with, becomes a duplication, so every hit is exactly one edit.
+    Other characters are never changed. `kinds[j]` indexes `TYPO_KINDS`; `picks[j]` in [0, 1)
+    chooses the neighbour key. A substitution or insertion without a neighbour key, or a swap
+    with nothing different to swap with, becomes a duplication, so every typo is one edit.
     """
     out: list[str] = []
     n = len(text)
     done = 0  # text[:done] is copied or consumed
-    for i in np.flatnonzero(hit).tolist():
+    for i, code, pick in zip(positions, kinds, picks, strict=True):
         c = text[i]
         if i < done or not c.isalnum():
             continue  # taken by the swap before it, or not a letter or digit
         out.append(text[done:i])
         done = i + 1
-        kind = TYPO_KINDS[kinds[i]]
+        kind = TYPO_KINDS[code]
         near = neighbours.get(c.lower(), "")
-        key = near[int(picks[i] * len(near))] if near else ""
+        key = near[int(pick * len(near))] if near else ""
         key = key.upper() if c.isupper() else key
         if kind == "substitution" and key:
             out.append(key)
@@ -109,7 +108,8 @@ class TypingPerturbation(TextPerturbation):
     ) -> None:
         super().__init__(protect=protect)
         self.layout = layout
-        self.neighbours, self.kind_codes = check_typing(self.name, layout, kinds)
+        self.neighbours, codes = check_typing(self.name, layout, kinds)
+        self.kind_codes = np.array(codes, dtype=np.intp)
 
 
 @register
@@ -126,7 +126,7 @@ class Typos(TypingPerturbation):
     """
 
     name = "text.typos"
-    version = 2
+    version = 3
     stochastic = True
     magnitude = Magnitude(
         "typo_rate",
@@ -139,10 +139,10 @@ class Typos(TypingPerturbation):
 
     def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
         """Insert typos at the given rate per letter or digit."""
-        n = len(text)
-        hit = rng.random(n) < value
-        kinds = np.asarray(self.kind_codes)[rng.integers(0, len(self.kind_codes), size=n)]
-        return inject_typos(text, hit, kinds, rng.random(n), self.neighbours)
+        hit, kind, pick = rng.random((3, len(text)))
+        at = np.flatnonzero(hit < value)
+        kinds = self.kind_codes[(kind[at] * len(self.kind_codes)).astype(np.intp)]
+        return inject_typos(text, at.tolist(), kinds.tolist(), pick[at].tolist(), self.neighbours)
 
 
 @register
@@ -155,7 +155,7 @@ class WordTypos(TypingPerturbation):
     """
 
     name = "text.word_typos"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "word_typo_rate",
@@ -168,21 +168,12 @@ class WordTypos(TypingPerturbation):
 
     def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
         """Give each word a typo with probability `value`."""
-        words = list(_WORD.finditer(text))
-        chosen = rng.random(len(words)) < value
-        where = rng.random(len(words))
-        word_kinds = np.asarray(self.kind_codes)[
-            rng.integers(0, len(self.kind_codes), size=len(words))
-        ]
-        word_picks = rng.random(len(words))
-        n = len(text)
-        hit = np.zeros(n, dtype=bool)
-        kinds = np.zeros(n, dtype=np.intp)
-        picks = np.zeros(n)
-        for word, on, at, kind, pick in zip(
-            words, chosen, where, word_kinds, word_picks, strict=True
-        ):
-            if on:
-                i = word.start() + int(at * (word.end() - word.start()))
-                hit[i], kinds[i], picks[i] = True, kind, pick
-        return inject_typos(text, hit, kinds, picks, self.neighbours)
+        spans = np.array([m.span() for m in _WORD.finditer(text)], dtype=np.intp).reshape(-1, 2)
+        hit, where, kind, pick = rng.random((4, len(spans)))
+        chosen = np.flatnonzero(hit < value)
+        starts, ends = spans[chosen, 0], spans[chosen, 1]
+        at = starts + (where[chosen] * (ends - starts)).astype(np.intp)
+        kinds = self.kind_codes[(kind[chosen] * len(self.kind_codes)).astype(np.intp)]
+        return inject_typos(
+            text, at.tolist(), kinds.tolist(), pick[chosen].tolist(), self.neighbours
+        )
