@@ -531,7 +531,7 @@ def demo(
     ),
     executor: Annotated[str, typer.Option(help="local or process.")] = "local",
 ) -> None:
-    """Run the offline demo: digits images and breast-cancer tables, stored and summarised."""
+    """Run the offline demo: digit images, breast-cancer tables, review sentiment, DTMF audio."""
     from wince.demo.run import run_demo
 
     run_demo(store=store, out_dir=out_dir, executor=executor, console=out)

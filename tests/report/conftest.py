@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from report_support import ARTIFACTS, TEXTS, parity
+from report_support import ARTIFACTS, PARITY_CLASSES, parity, text_data
 
 from wince.api import Run, analyze
 from wince.demo.run import plan_path
@@ -62,9 +62,8 @@ def text_run(store: Store) -> Run:
         "repeats": 2,
         "analysis": {"bootstrap": 200},
     }
-    labels = parity(TEXTS)
-    model = CallableAdapter(parity, fingerprint="parity")
-    return analyze(model, (TEXTS, labels), plan, store=store)
+    model = CallableAdapter(parity, fingerprint="parity", classes=PARITY_CLASSES)
+    return analyze(model, text_data(), plan, store=store)
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +86,6 @@ def text_html(text_run: Run) -> Path:
     """The text report, with its inputs passed in (the plan has no data section)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / "xss-text-report.html"
-    report = build_report(text_run.store, text_run.id, data=(TEXTS, parity(TEXTS)))
+    report = build_report(text_run.store, text_run.id, data=text_data())
     target.write_text(report.html(), encoding="utf-8")
     return target

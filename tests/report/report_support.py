@@ -11,6 +11,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "
 TEXTS = [f"{XSS} order number {i} arrives on monday, thanks" for i in range(24)]
 
 
+PARITY_CLASSES = ("even", "odd")  # the class names of the parity model, index order
+
+
+def text_data() -> tuple[list[str], np.ndarray]:
+    """The text run's inputs and labels (class names, as the parity model names them)."""
+    return TEXTS, np.array(PARITY_CLASSES)[parity(TEXTS)]
+
+
 def parity(texts: list[str]) -> np.ndarray:
     """A text 'model': the parity of the sum of character codes (a typo flips it half the time)."""
     return np.array([sum(map(ord, t)) % 2 for t in texts])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from report_support import SECTIONS, TEXTS, XSS, parity
+from report_support import PARITY_CLASSES, SECTIONS, TEXTS, XSS, parity, text_data
 
 from wince.report import build_report, write_report
 from wince.report.commands import report_command
@@ -174,7 +175,7 @@ def test_sample_text_is_escaped_in_html_and_markdown(text_run, text_html):
     html = text_html.read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert XSS not in html
-    report = build_report(text_run.store, text_run.id, data=(TEXTS, parity(TEXTS)))
+    report = build_report(text_run.store, text_run.id, data=text_data())
     assert report.cases
     assert report.cases[0].modality == "text"
     assert any(kind in ("removed", "added") for kind, _ in report.cases[0].text)
@@ -199,3 +200,30 @@ def _quiet():
     from rich.console import Console
 
     return Console(file=io.StringIO())
+
+
+def test_worst_cases_name_classes_as_the_model_does(text_run):
+    report = build_report(text_run.store, text_run.id, data=text_data())
+    cases = report.to_dict()["worst_cases"]
+    assert cases
+    for case in cases:
+        text = TEXTS[int(case["sample_id"])]  # ids default to positions
+        assert case["label"] == PARITY_CLASSES[parity([text])[0]]
+        assert case["baseline_pred"] == PARITY_CLASSES[parity([text])[0]]
+        assert case["perturbed_pred"] in PARITY_CLASSES
+
+
+def test_a_value_lost_counts_as_the_largest_change_of_a_row():
+    from wince.report.gallery import table_cells
+
+    cells, note = table_cells(
+        np.array([1.0, 2.0, 3.0, np.nan]),
+        np.array([1.0, np.nan, 3.5, np.nan]),
+        names=["a", "b", "c", "d"],
+        column_sd=np.array([1.0, 1.0, 0.25, 1.0]),
+    )
+    assert [c["feature"] for c in cells] == ["b", "c"]  # d was missing before and after
+    assert cells[0]["after"] is None
+    assert cells[0]["change"] is None
+    assert cells[1]["change"] == 2.0  # 0.5 / 0.25 column sds
+    assert note.startswith("2 of 4 cells changed")

@@ -1,4 +1,4 @@
-"""`wince demo`: run the bundled plans, print a summary, write a JSON summary."""
+"""`wince demo`: run the bundled plans (images, a table, text), print and save a summary."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from rich.console import Console
 from wince.api import Run, analyze
 from wince.plan import load_plan
 from wince.report import write_report
+from wince.report.narrative import amount
 from wince.store.store import open_store
 
-PLANS = ("digits.yaml", "breast_cancer.yaml")
+PLANS = ("digits.yaml", "breast_cancer.yaml", "sentiment.yaml")
 
 
 def plan_path(name: str) -> Path:
@@ -50,7 +51,7 @@ def key_findings(profile: Any) -> list[str]:
         first = flips[flips["scenario"] == fragile.sort_values("severity")["scenario"].iloc[0]]
         row = first.iloc[0]
         lines.append(
-            f"{name}: fragile from {row['value']:g} {row['unit']} on (severity "
+            f"{name}: fragile from {amount(row['value'], row['unit'])} on (severity "
             f"{row['severity']:.1f}): {row['estimate']:.1%} of predictions change "
             f"({row['low']:.1%}-{row['high']:.1%})"
         )
@@ -62,9 +63,12 @@ def key_findings(profile: Any) -> list[str]:
             if broken.empty:
                 lines.append(f"{name}: no prediction changes anywhere in the realistic range")
                 continue
+            share = len(broken) / len(severities)
+            # one decimal below 10%, so that a handful of changes does not read as 0%
+            percent = f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
             lines.append(
-                f"{name}: {len(broken) / len(severities):.0%} of predictions change somewhere "
-                f"in the realistic range; half of those by severity {broken.median():.2f}"
+                f"{name}: {percent} of predictions change somewhere in the realistic range; "
+                f"half of those by severity {broken.median():.2f}"
             )
     found = profile.extras.get("global_sensitivity")
     if found is not None:

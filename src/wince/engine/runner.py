@@ -250,6 +250,7 @@ def lineage(
         "data": getattr(dataset, "name", type(dataset).__name__),
         "n_samples": len(dataset),
         "modality": str(dataset.modality),
+        "classes": None if model.classes is None else [str(c) for c in model.classes],
         "seed": plan.seed,
         "repeats": plan.repeats,
         "batch_size": plan.batch_size,

@@ -11,7 +11,6 @@ see one fixed realisation per sample.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import math
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.errors import DataError, ParameterError, warn_unrealistic
+from wince.perturbations.seeding import SeedWords, pcg64_seed_words
 
 Batch = Any  # numpy array (n, ...) for image, audio, tabular, time series; list[str] for text
 
@@ -148,33 +148,6 @@ def sample_keys(sample_ids: Sequence[str]) -> npt.NDArray[np.uint64]:
     )
 
 
-class _StreamSeed(np.random.SeedSequence):
-    """A sample's `SeedSequence` with the seed words of a PCG64 worked out once.
-
-    Seeding a PCG64 asks its seed sequence for four 64-bit words; deriving them is most of the
-    cost of a new generator (4 us of 5). A sweep asks for the same (step, trial, sample) stream
-    at every magnitude, so the words are kept and handed out again: the generator is the same,
-    bit for bit, as `PCG64(SeedSequence(...))`, five times faster to make.
-    """
-
-    def __init__(self, entropy: int, spawn_key: tuple[int, ...]) -> None:
-        super().__init__(entropy, spawn_key=spawn_key)
-        self.pcg64_words = super().generate_state(4, np.uint64)
-
-    def generate_state(self, n_words: int, dtype: Any = np.uint32) -> Any:
-        """The words of this `SeedSequence` (PCG64's request served from the cache)."""
-        if n_words == 4 and dtype is np.uint64:
-            return self.pcg64_words.copy()
-        return super().generate_state(n_words, dtype)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _stream_seed(seed: int, step: str, trial: int, key: int) -> _StreamSeed:
-    """The seed of one sample's stream (cached: see `_StreamSeed`)."""
-    spawn_key = (*_key_words(step), trial, key & 0xFFFFFFFF, key >> 32)
-    return _StreamSeed(seed, spawn_key)
-
-
 @dataclass(frozen=True)
 class Rngs(Sequence[np.random.Generator]):
     """One random generator per sample, created lazily.
@@ -198,6 +171,7 @@ class Rngs(Sequence[np.random.Generator]):
     trial: int
     keys: npt.NDArray[np.uint64]
     _cache: dict[int, np.random.Generator] = field(default_factory=dict, compare=False)
+    _seed_words: list[npt.NDArray[np.uint64]] = field(default_factory=list, compare=False)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -207,8 +181,11 @@ class Rngs(Sequence[np.random.Generator]):
             return Rngs(self.seed, self.step, self.trial, self.keys[index])
         i = int(index)
         if i not in self._cache:
-            stream = _stream_seed(self.seed, self.step, self.trial, int(self.keys[i]))
-            self._cache[i] = np.random.Generator(np.random.PCG64(stream))
+            if not self._seed_words:  # the whole batch at once: see `wince.perturbations.seeding`
+                prefix = (*_key_words(self.step), self.trial)
+                self._seed_words.append(pcg64_seed_words(self.seed, prefix, self.keys))
+            words = SeedWords(self._seed_words[0][i])
+            self._cache[i] = np.random.Generator(np.random.PCG64(words))  # type: ignore[arg-type]
         return self._cache[i]
 
     def __iter__(self) -> Iterator[np.random.Generator]:

@@ -244,7 +244,10 @@ def _context(report: Report) -> dict[str, Any]:
         {**row, "primary": primary.get(str(row["scenario"]), "see the interaction chart")}
         for row in verdicts.to_dict("records")
     ]
-    suspects = data.frame("data_quality", "suspects")
+    suspects = data.frame("data_quality", "suspects").copy()
+    for column in ("label", "baseline_pred"):
+        if column in suspects:
+            suspects[column] = suspects[column].map(data.class_name)
     timings = dict(lineage.get("timings") or {})
     analysis_seconds = (data.analyses.get("timings") or {}).get("seconds") or {}
     timing_rows = [(f"run: {k}", _round(v)) for k, v in timings.items()] + [

@@ -55,6 +55,13 @@ class ReportData:
         """The run's lineage: resolved plan, versions, fingerprints, seeds, timings."""
         return dict(self.record.get("lineage") or {})
 
+    def class_name(self, index: Any) -> Any:
+        """The model's name of a class index (the index itself when the run has no names)."""
+        classes = self.lineage.get("classes")
+        if classes is None or index is None or not 0 <= int(index) < len(classes):
+            return index
+        return classes[int(index)]
+
     @property
     def plan(self) -> dict[str, Any]:
         """The resolved plan as stored."""
@@ -94,7 +101,7 @@ class ReportData:
     def baseline(self, metric: str) -> float | None:
         """A metric's value without perturbation (from the curves' severity-0 points)."""
         point = self.curve_point("baseline", metric)
-        return None if point is None else _number(point["estimate"])
+        return None if point is None else finite_number(point["estimate"])
 
     def steps(self, scenario: str) -> list[dict[str, Any]]:
         """The perturbation steps of a scenario."""
@@ -102,7 +109,8 @@ class ReportData:
         return list(rows["steps"].iloc[0]) if len(rows) else []
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """`value` as a float, or None when it is missing, not a number or infinite."""
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import difflib
 import io
-import math
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from wince.engine.probe import Probe
 from wince.errors import ModelError
 from wince.models.base import Predictions, Task
 from wince.perturbations.base import Step
-from wince.report.data import ReportData
+from wince.report.data import ReportData, finite_number
 from wince.store.store import Store
 
 THUMBNAIL_PX = 112  # longest side of an image thumbnail
@@ -168,14 +167,16 @@ def table_cells(
     b = np.asarray(after, dtype=np.float64)
     sd = np.ones_like(a) if column_sd is None else np.where(column_sd > 0, column_sd, 1.0)
     change = np.abs(b - a) / sd
-    changed = np.flatnonzero(change > 0)
+    went_missing = np.isnan(a) != np.isnan(b)
+    change[went_missing] = np.inf  # a value lost (or found) is the largest change of all
+    changed = np.flatnonzero((change > 0) & ~(np.isnan(a) & np.isnan(b)))
     order = changed[np.argsort(-change[changed], kind="stable")][:limit]
     cells = [
         {
             "feature": str(names[i]),
-            "before": float(a[i]),
-            "after": float(b[i]),
-            "change": float(change[i]),
+            "before": finite_number(a[i]),
+            "after": finite_number(b[i]),
+            "change": finite_number(change[i]),
         }
         for i in order
     ]
@@ -224,14 +225,6 @@ def audio_views(
 
 def _sql_text(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def pick_samples(
@@ -306,20 +299,20 @@ def worst_cases(
                 "scenario": scenario,
                 "perturbation": steps[0].name,
                 "sample_id": str(row["sample_id"]),
-                "label": row.get("label"),
+                "label": data.class_name(row.get("label")) if classification else row.get("label"),
                 "modality": data.modality,
             }
             if classification:
                 case.update(
-                    baseline_pred=row["baseline_pred"],
-                    perturbed_pred=row["pred"],
-                    baseline_confidence=_number(row.get("baseline_confidence")),
-                    perturbed_confidence=_number(row.get("confidence")),
+                    baseline_pred=data.class_name(row["baseline_pred"]),
+                    perturbed_pred=data.class_name(row["pred"]),
+                    baseline_confidence=finite_number(row.get("baseline_confidence")),
+                    perturbed_confidence=finite_number(row.get("confidence")),
                 )
             else:
                 case.update(
-                    baseline_pred=_number(row.get("baseline_value")),
-                    perturbed_pred=_number(row.get("value")),
+                    baseline_pred=finite_number(row.get("baseline_value")),
+                    perturbed_pred=finite_number(row.get("value")),
                     baseline_confidence=None,
                     perturbed_confidence=None,
                 )

@@ -14,6 +14,7 @@ interaction differences, Sobol indices), formatted by `percent`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wince.errors import WinceError
 from wince.report.data import ReportData
 
 FRAGILE, ROBUST, INCONCLUSIVE = "fragile", "robust", "inconclusive"
@@ -98,9 +100,46 @@ def describe_step(name: str, value: float, unit: str, *, context: bool = True) -
     """
     phrase = PHRASES.get(name)
     if phrase is None:
-        return f"{name} at {value:g} {unit}"
+        return library_phrase(name, value, unit)
     core, where = phrase
     return f"{core(value)}, {where}," if context else core(value)
+
+
+def amount(value: float, unit: str) -> str:
+    """A value in its unit as people say it: shares as percentages.
+
+    Examples:
+        >>> amount(0.15, "fraction of words"), amount(12, "% of the reading"), amount(-6, "dB")
+        ('15% of words', '12% of the reading', '-6 dB')
+    """
+    if unit.startswith("fraction of "):
+        return f"{value * 100:.3g}% of {unit[12:]}"
+    if unit.startswith("% "):
+        return f"{value:.4g}% {unit[2:]}"
+    return f"{value:.4g} {unit}"
+
+
+PROPER_WORDS = frozenset({"American", "British", "English", "Latin", "Unicode"})
+
+
+def library_phrase(name: str, value: float, unit: str) -> str:
+    """A perturbation without a hand-written phrase: its effect, as its docstring names it.
+
+    Examples:
+        >>> library_phrase("text.speech_errors", 0.3, "fraction of words")
+        'speech-to-text errors (30% of words)'
+    """
+    from wince.perturbations import get
+
+    try:
+        summary = get(name).describe()["summary"]
+    except WinceError:
+        return f"{name} at {amount(value, unit)}"
+    effect = re.split(r":|, as |\. ", summary, maxsplit=1)[0].rstrip(".")
+    first = effect.split(" ", 1)[0]
+    if first not in PROPER_WORDS and not first[1:2].isupper():
+        effect = effect[:1].lower() + effect[1:]
+    return f"{effect} ({amount(value, unit)})"
 
 
 def describe_steps(steps: list[dict[str, Any]], units: dict[str, str]) -> str:
@@ -440,11 +479,27 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
 
 
 def _confidence_threshold(conditions: Any) -> float | None:
-    for condition in conditions or []:
-        feature, operator, value = condition
-        if feature == "baseline_confidence" and operator in ("<=", "<"):
-            return float(value)
-    return None
+    """The confidence below which a fragile region's predictions should go to review.
+
+    Only a region of low confidence (an upper bound, no lower bound) calls for review below a
+    threshold; a region of high confidence is a calibration problem of another kind.
+
+    Examples:
+        >>> _confidence_threshold([("baseline_confidence", "<", 0.61)])
+        0.61
+        >>> high = [("baseline_confidence", ">", 0.61), ("baseline_confidence", "<", 1.0)]
+        >>> _confidence_threshold(high) is None
+        True
+    """
+    upper = None
+    for feature, operator, value in conditions or []:
+        if feature != "baseline_confidence":
+            continue
+        if operator in (">", ">="):
+            return None
+        if operator in ("<=", "<"):
+            upper = float(value)
+    return upper
 
 
 def narrative(data: ReportData) -> Narrative:

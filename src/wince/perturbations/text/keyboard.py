@@ -32,6 +32,7 @@ LAYOUTS = {"qwerty": keyboard_neighbours(QWERTY_ROWS), "azerty": keyboard_neighb
 
 
 TYPO_KINDS = ("substitution", "omission", "duplication", "transposition", "insertion")
+SUBSTITUTION, OMISSION, DUPLICATION, TRANSPOSITION, INSERTION = range(len(TYPO_KINDS))
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -69,21 +70,19 @@ def inject_typos(
             continue  # taken by the swap before it, or not a letter or digit
         out.append(text[done:i])
         done = i + 1
-        kind = TYPO_KINDS[code]
-        near = neighbours.get(c.lower(), "")
-        key = near[int(pick * len(near))] if near else ""
-        key = key.upper() if c.isupper() else key
-        if kind == "substitution" and key:
-            out.append(key)
-        elif kind == "omission":
-            pass
-        elif kind == "transposition" and i + 1 < n and text[i + 1] != c:
-            out.extend((text[i + 1], c))
+        if code == OMISSION:
+            continue
+        if code == TRANSPOSITION and i + 1 < n and text[i + 1] != c:
+            out.append(text[i + 1] + c)
             done = i + 2
-        elif kind == "insertion" and key:
-            out.extend((c, key))
-        else:
+            continue
+        near = neighbours.get(c.lower(), "") if code in (SUBSTITUTION, INSERTION) else ""
+        if not near:  # a duplication, or a fallback to one
             out.append(c + c)
+            continue
+        key = near[int(pick * len(near))]
+        key = key.upper() if c.isupper() else key
+        out.append(key if code == SUBSTITUTION else c + key)
     out.append(text[done:])
     return "".join(out)
 
