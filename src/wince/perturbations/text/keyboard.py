@@ -15,7 +15,11 @@ AZERTY_ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn")
 
 
 def keyboard_neighbours(rows: tuple[str, ...]) -> dict[str, str]:
-    """Keys adjacent to each key (same row ±1, rows above and below at offsets 0 and ±1)."""
+    """Keys adjacent to each key (same row ±1, rows above and below at offsets 0 and ±1).
+
+    Capital letters map to their neighbours in capitals (shift held), so a lookup needs no
+    case conversion.
+    """
     position = {key: (r, c) for r, row in enumerate(rows) for c, key in enumerate(row)}
     neighbours: dict[str, str] = {}
     for key, (r, c) in position.items():
@@ -25,6 +29,8 @@ def keyboard_neighbours(rows: tuple[str, ...]) -> dict[str, str]:
             if other != key and abs(r2 - r) <= 1 and abs(c2 - c) <= 1
         ]
         neighbours[key] = "".join(sorted(near))
+    for key in [k for k in neighbours if k.upper() != k]:
+        neighbours[key.upper()] = neighbours[key].upper()
     return neighbours
 
 
@@ -76,12 +82,11 @@ def inject_typos(
             out.append(text[i + 1] + c)
             done = i + 2
             continue
-        near = neighbours.get(c.lower(), "") if code in (SUBSTITUTION, INSERTION) else ""
+        near = neighbours.get(c, "") if code in (SUBSTITUTION, INSERTION) else ""
         if not near:  # a duplication, or a fallback to one
             out.append(c + c)
             continue
         key = near[int(pick * len(near))]
-        key = key.upper() if c.isupper() else key
         out.append(key if code == SUBSTITUTION else c + key)
     out.append(text[done:])
     return "".join(out)
