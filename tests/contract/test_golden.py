@@ -98,6 +98,24 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("timeseries.time_warp", 1): "16be4f0849f0e693382a938c576e58c4d49b5a3f5dd4eca68211cdda63fccb19",
     ("text.typos", 3): "ef9153582e1b2a6ef432632c541069b5b9b62715157780fd59af8869923db270",
     ("text.word_typos", 2): "d959fbb93eac031a93cbee605448ab589155e072285d19bea00ec9de853058b8",
+    ("audio.additive_noise", 1): "45286d168d0cd614477a0e4eb0b578a3d3120f9c708f7fba86b95485c8ddcad8",
+    ("audio.background", 1): "fbd01dac08a82b0846e17c4227c865cec7caf32459cc3da1f8d4747185bb8f0e",
+    ("audio.band_pass", 1): "f010377a1791c40aa4ef107ba8414f5e7af671d2ca45df575c576123a191c67b",
+    ("audio.bit_depth", 1): "e11287019f32b2a5053672834254c8dfc969fae3983d151f24af23f897502d72",
+    ("audio.clipping", 1): "34871f14862e9b16f7990185dba7b558d20dc86cbefd5e7f77ba296270a0e88d",
+    ("audio.dropouts", 1): "5c1242e9f9839fe8ef14bfcbfefe8288472325bf8039eb4c31e2c622dadbd504",
+    ("audio.gain", 1): "d5258cfea9cf7cb1d0b4465852f173df8f42c7f806b2144dea9e4eade79e637a",
+    ("audio.high_pass", 1): "04553fd8c10cb7f701b9a9dd0f358489b17bd03bf0ce9391bfb80fcb9ff33d49",
+    ("audio.low_pass", 1): "82cae76fbe4957489eff2cb4d7fb19ea170b4afed0166463a188a1eeafed91a8",
+    ("audio.mp3", 1): "f9d8297ed5fc477a7ea6bc43c8ae34cc0e06a0e790783ecf0db717473102dacc",
+    ("audio.pitch_shift", 1): "addfca7ab057ad9d6b29b4bc06c86431065436a817830efe8a1e502731d453e3",
+    ("audio.reverb", 1): "2bd5635e7ee31d9b69b69fd4e2749b006aa38849b6fbf77c923e5c47ba0502b1",
+    (
+        "audio.sample_rate_reduction",
+        1,
+    ): "cedf28870402c7375ce9b4e8f69fb5a50c642a7c4afe4630842d55b45b75dc0f",
+    ("audio.tempo", 1): "b0f3d37cfee25e5861b46c05aa9e47b6f82836f684015f27ef3b628152a44252",
+    ("audio.time_shift", 1): "803e8a1930e353f5ed1741ac9ef53622af0225dc2e3cdde06f3483dae0649e03",
 }
 
 SEVERITY = 0.6

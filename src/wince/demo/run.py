@@ -1,4 +1,4 @@
-"""`wince demo`: run the bundled plans (images, a table, text), print and save a summary."""
+"""`wince demo`: run the bundled plans (images, a table, text, audio), print and save a summary."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from wince.report import write_report
 from wince.report.narrative import amount
 from wince.store.store import open_store
 
-PLANS = ("digits.yaml", "breast_cancer.yaml", "sentiment.yaml")
+PLANS = ("digits.yaml", "breast_cancer.yaml", "sentiment.yaml", "dtmf.yaml")
 
 
 def plan_path(name: str) -> Path:

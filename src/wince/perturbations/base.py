@@ -367,6 +367,7 @@ def get(name: str) -> type[Perturbation]:
 
 def _load_builtin_modules() -> None:
     from wince.perturbations import (  # noqa: F401  (registers classes)
+        audio,
         image,
         tabular,
         text,
