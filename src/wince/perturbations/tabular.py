@@ -51,6 +51,7 @@ from wince.perturbations.base import (
     Modality,
     Perturbation,
     Rngs,
+    check_choice,
     register,
 )
 from wince.perturbations.text.keyboard import LAYOUTS, TYPO_KINDS, inject_typos
@@ -295,13 +296,6 @@ def select_columns(
             f"{', '.join(repr(n) for n in names[:10])}{', ...' if len(names) > 10 else ''}."
         )
     return mask
-
-
-def check_choice(owner: str, option: str, value: object, choices: Sequence[str]) -> str:
-    """Raise `ParameterError` unless `value` is one of `choices`."""
-    if not isinstance(value, str) or value not in choices:
-        raise ParameterError(f"{owner}: {option} must be one of {list(choices)}; got {value!r}.")
-    return value
 
 
 def check_number(

@@ -27,11 +27,11 @@ from wince.perturbations.base import (
     Modality,
     Perturbation,
     Rngs,
+    check_choice,
     register,
 )
 from wince.perturbations.tabular import (
     cell_changes,
-    check_choice,
     check_number,
     check_selector,
     column_names,

@@ -252,16 +252,6 @@ def row_blocks(n: int, length: int, min_rows: int = 1) -> list[slice]:
     return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 
-def check_choice(owner: str, option: str, value: object, allowed: tuple[str, ...]) -> str:
-    """`value` if it is one of `allowed`; else a `ParameterError` naming the choices."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(
-            f"{owner}: {option} must be one of {', '.join(map(repr, allowed))}; got {value!r}. "
-            f"Try {option}: {allowed[0]}."
-        )
-    return value
-
-
 def check_flag(owner: str, option: str, value: object, why: str) -> bool:
     """`value` if it is a bool; else a `ParameterError`."""
     if not isinstance(value, bool):

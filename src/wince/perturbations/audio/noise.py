@@ -22,15 +22,8 @@ import scipy.fft
 import scipy.signal
 
 from wince.errors import DataError, ParameterError
-from wince.perturbations.audio.base import (
-    CHUNK_ROWS,
-    Audio,
-    AudioPerturbation,
-    FloatArray,
-    check_choice,
-    rms,
-)
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
+from wince.perturbations.audio.base import CHUNK_ROWS, Audio, AudioPerturbation, FloatArray, rms
+from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 
 NO_NOISE_DB = 100.0
 COLOURS = ("white", "pink", "brown")

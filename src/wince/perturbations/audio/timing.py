@@ -14,7 +14,6 @@ from wince.perturbations.audio.base import (
     LOG_SPECTRAL,
     Audio,
     AudioPerturbation,
-    check_choice,
     check_flag,
     finish,
     frame_length,
@@ -22,7 +21,7 @@ from wince.perturbations.audio.base import (
     in_chunks,
     stft,
 )
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
+from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 
 TWO_PI = np.float32(2 * np.pi)
 

@@ -64,41 +64,6 @@ def rate_magnitude(name: str, unit: str, mild: float, severe: float) -> Magnitud
     return Magnitude(name, unit=unit, off=0.0, mild=mild, severe=severe, limits=(0.0, 1.0))
 
 
-def check_choice(owner: str, option: str, value: object, allowed: Sequence[str]) -> str:
-    """`value` if it is one of `allowed`.
-
-    Raises:
-        ParameterError: anything else, naming the allowed values.
-    """
-    if not isinstance(value, str) or value not in allowed:
-        raise ParameterError(
-            f"{owner}: {option} must be one of {', '.join(repr(a) for a in allowed)}; "
-            f"got {value!r}. Try {option}={allowed[0]!r}."
-        )
-    return value
-
-
-def check_subset(
-    owner: str, option: str, values: object, allowed: Sequence[str]
-) -> tuple[str, ...]:
-    """`values` without repeats if it is a non-empty list drawn from `allowed`.
-
-    Raises:
-        ParameterError: a str, an empty list or an unknown entry.
-    """
-    if (
-        isinstance(values, str)
-        or not isinstance(values, Sequence)
-        or not values
-        or any(v not in allowed for v in values)
-    ):
-        raise ParameterError(
-            f"{owner}: {option} must be a non-empty list drawn from {list(allowed)}; "
-            f"got {values!r}. Try {option}={list(allowed)}."
-        )
-    return tuple(dict.fromkeys(values))
-
-
 def compile_protection(owner: str, protect: Sequence[str]) -> re.Pattern[str] | None:
     """One pattern matching every protected span: named spans and regular expressions.
 

@@ -15,14 +15,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from wince.perturbations.base import register
-from wince.perturbations.text.base import (
-    TextPerturbation,
-    check_choice,
-    check_subset,
-    rate_magnitude,
-    read_lexicon,
-)
+from wince.perturbations.base import check_choice, check_subset, register
+from wince.perturbations.text.base import TextPerturbation, rate_magnitude, read_lexicon
 
 
 def char_class(predicate: Callable[[str], bool], *, last: int = 0xFFFF) -> str:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from wince.perturbations.base import Magnitude, register
-from wince.perturbations.text.base import TextPerturbation, check_choice, check_subset
+from wince.perturbations.base import Magnitude, check_choice, check_subset, register
+from wince.perturbations.text.base import TextPerturbation
 
 QWERTY_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 AZERTY_ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn")

@@ -26,15 +26,8 @@ from typing import Any
 import numpy as np
 
 from wince.errors import ParameterError
-from wince.perturbations.base import register
-from wince.perturbations.text.base import (
-    TextPerturbation,
-    check_choice,
-    check_subset,
-    match_case,
-    rate_magnitude,
-    read_lexicon,
-)
+from wince.perturbations.base import check_choice, check_subset, register
+from wince.perturbations.text.base import TextPerturbation, match_case, rate_magnitude, read_lexicon
 
 Paraphraser = Callable[[str, np.random.Generator], str]
 
