@@ -163,6 +163,19 @@ def test_csv_defaults_numeric_features_label_column_and_row_ids(tmp_path: Path) 
     assert data.labels is not None
     assert data.labels.tolist() == ["sick", "well", "sick"]
     assert data.ids == ["0", "1", "2"]
+    assert data.context().column_kinds == ("integer", "integer", "float", "integer")
+
+
+def test_integer_columns_of_a_csv_stay_whole_under_numeric_noise(tmp_path: Path) -> None:
+    from wince.perturbations import Rngs, get
+
+    path = tmp_path / "t.csv"
+    sample_frame().to_csv(path, index=False)
+    data = read_csv(path, label="label", id="case", features=["age", "dose"])
+    noise = get("tabular.gaussian_noise")()
+    out = noise.perturb(data.x, 0.5, Rngs.for_samples(data.ids), data.context())
+    assert np.array_equal(out[:, 0], np.round(out[:, 0]))  # age: whole years
+    assert not np.array_equal(out[:, 0], data.x[:, 0])
 
 
 def test_csv_id_column_is_read_as_text_and_left_out_of_features(tmp_path: Path) -> None:

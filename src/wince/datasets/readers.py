@@ -367,6 +367,13 @@ def _table_dataset(
             if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_complex_dtype(values):
                 raise DataError(_not_numeric(where, name, values, row))
     x = frame[chosen].to_numpy(dtype=np.float64, na_value=np.nan)
+    # whole-number columns stay whole under perturbation (see wince.perturbations.tabular)
+    kinds = [
+        "integer"
+        if pd.api.types.is_integer_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+        else "float"
+        for c in chosen
+    ]
     label_values = None
     if labels is not None:
         label_values = labels.to_numpy()
@@ -378,6 +385,7 @@ def _table_dataset(
         ids=_as_text_ids(ids.tolist()) if ids is not None else None,
         modality=Modality.TABULAR,
         feature_names=chosen,
+        column_kinds=kinds,
         name=where,
     )
 
