@@ -191,6 +191,20 @@ class Rngs(Sequence[np.random.Generator]):
     def __iter__(self) -> Iterator[np.random.Generator]:
         return (self[i] for i in range(len(self)))
 
+    def random(self, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
+        """Uniform draws in [0, 1) of `shape` per sample, stacked: shape (n, *shape)."""
+        if len(self) == 0:
+            return np.empty((0, *shape))
+        return np.stack([g.random(shape) for g in self])
+
+    def standard_normal(
+        self, shape: tuple[int, ...], dtype: type[np.float32] | type[np.float64] = np.float64
+    ) -> npt.NDArray[Any]:
+        """Standard normal draws of `shape` per sample, stacked: shape (n, *shape)."""
+        if len(self) == 0:
+            return np.empty((0, *shape), dtype=dtype)
+        return np.stack([g.standard_normal(shape, dtype=dtype) for g in self])
+
     def take(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> Rngs:
         """The generators of the samples at `indices`, in that order (fresh, not yet drawn)."""
         return Rngs(self.seed, self.step, self.trial, self.keys[np.asarray(indices)])

@@ -161,7 +161,7 @@ class GaussianNoise(ImagePerturbation):
         c = colour_channels(x)
         # Noise for the colour channels only: an RGBA image gets the noise of its RGB version.
         shape = (*x.shape[1:3], c)
-        noise = np.stack([g.standard_normal(shape, dtype=np.float32) for g in rngs])
+        noise: npt.NDArray[np.float32] = rngs.standard_normal(shape, dtype=np.float32)
         out = x.copy()
         noisy = to_float(x[..., :c]) + noise * np.float32(value / 100.0)
         out[..., :c] = from_float(noisy, x.dtype)

@@ -510,13 +510,6 @@ def signed_validate(p: Perturbation, value: object) -> float:
     return m.validate(value, p.name)
 
 
-def uniforms(rngs: Rngs, width: int) -> npt.NDArray[np.float64]:
-    """One row of `width` uniform draws in [0, 1) per sample, each from its own generator."""
-    if len(rngs) == 0:
-        return np.empty((0, width))
-    return np.stack([g.random(width) for g in rngs])
-
-
 def statistics_example() -> tuple[npt.NDArray[np.float64], DataContext]:
     """32 rows on four scales, with the sds and percentiles of the table itself.
 
@@ -569,7 +562,7 @@ class GaussianNoise(SdSizedPerturbation):
             return x.copy()
         # Every column draws, selected or not, so a column's noise does not depend on the
         # selection (common random numbers across column choices).
-        noise = np.stack([g.standard_normal(x.shape[1]) for g in rngs])
+        noise = rngs.standard_normal((x.shape[1],))
         return columns.finish(x, x + noise * (value * sd))
 
 
@@ -724,7 +717,7 @@ class MissingValues(TabularPerturbation):
                 rank = 1.0 - rank
             with np.errstate(invalid="ignore"):
                 chance = rank ** ((1.0 - value) / value)
-        lost = uniforms(rngs, x.shape[1]) < chance
+        lost = rngs.random((x.shape[1],)) < chance
         return columns.finish(x, np.where(lost, np.nan, x))
 
 
@@ -766,7 +759,7 @@ class SentinelValues(TabularPerturbation):
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Replace each selected cell by the sentinel with probability `value`."""
         columns = self.table(x, context)
-        hit = uniforms(rngs, x.shape[1]) < value
+        hit = rngs.random((x.shape[1],)) < value
         return columns.finish(x, np.where(hit, self.sentinel, np.asarray(x, np.float64)))
 
 
@@ -920,7 +913,7 @@ class UnitConfusion(TabularPerturbation):
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Convert the selected cells of each affected row."""
         columns = self.table(x, context)
-        affected = uniforms(rngs, 1) < value
+        affected = rngs.random((1,)) < value
         x64 = np.asarray(x, np.float64)
         return columns.finish(x, np.where(affected, x64 * self.factor + self.offset, x64))
 
@@ -1055,7 +1048,7 @@ class CategoryTypos(TabularPerturbation):
         if n == 0:
             return x.copy()
         # Per cell: hit, variant, typo kind, typo position, neighbour key / variant pick.
-        draws = np.stack([g.random((5, width)) for g in rngs])
+        draws = rngs.random((5, width))
         hit = (draws[:, 0] < value) & columns.selected
         if x.dtype != object:
             return np.where(hit, self.unknown_code, x).astype(x.dtype, copy=False)

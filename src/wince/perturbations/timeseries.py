@@ -149,20 +149,6 @@ class TimeSeriesPerturbation(Perturbation):
         return rms
 
 
-def normals(rngs: Rngs, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
-    """Standard normal draws of `shape` per sample, each from its own generator."""
-    if len(rngs) == 0:
-        return np.empty((0, *shape))
-    return np.stack([g.standard_normal(shape) for g in rngs])
-
-
-def uniforms(rngs: Rngs, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
-    """Uniform draws in [0, 1) of `shape` per sample, each from its own generator."""
-    if len(rngs) == 0:
-        return np.empty((0, *shape))
-    return np.stack([g.random(shape) for g in rngs])
-
-
 @register
 class Jitter(TimeSeriesPerturbation):
     """Sensor noise on every reading, sized in each channel's standard deviations.
@@ -187,7 +173,7 @@ class Jitter(TimeSeriesPerturbation):
         """Add N(0, (value * channel sd)^2) to every reading of the selected channels."""
         selected = self.selected(x, context)
         sd = self.sizing_sd(x, context, selected)
-        noise = normals(rngs, x.shape[1:])
+        noise = rngs.standard_normal(x.shape[1:])
         return self.finish(x, x + noise * (value * sd), selected)
 
 
@@ -266,7 +252,7 @@ class TimeWarp(TimeSeriesPerturbation):
         """Read every series along its own warped time map."""
         selected = self.selected(x, context)
         t = x.shape[1]
-        draws = uniforms(rngs, (2,))
+        draws = rngs.random((2,))
         peak = 0.25 + 0.5 * draws[:, :1]  # the bump's peak lies in the middle half
         sign = np.where(draws[:, 1:] < 0.5, -1.0, 1.0)
         steps = np.arange(t, dtype=np.float64)
@@ -315,7 +301,7 @@ class ChannelLag(TimeSeriesPerturbation):
         """Shift each selected channel by its drawn lag (positive: the channel is late)."""
         selected = self.selected(x, context)
         n, t, width = x.shape
-        lag = np.rint((2 * uniforms(rngs, (width,)) - 1) * value).astype(np.intp)
+        lag = np.rint((2 * rngs.random((width,)) - 1) * value).astype(np.intp)
         source = np.arange(t)[None, :, None] - lag[:, None, :]
         inside = (source >= 0) & (source < t)
         rows = np.arange(n)[:, None, None]
@@ -376,7 +362,7 @@ class Dropouts(TimeSeriesPerturbation):
         """Which time steps each series loses, shape (n, t)."""
         b = self.burst_steps
         start = 1.0 - (1.0 - value) ** (1.0 / b)
-        starts = uniforms(rngs, (t + b - 1,)) < start  # index e starts a burst at step e-b+1
+        starts = rngs.random((t + b - 1,)) < start  # index e starts a burst at step e-b+1
         window = np.lib.stride_tricks.sliding_window_view(starts, b, axis=1)
         lost: npt.NDArray[np.bool_] = np.any(window, axis=-1)
         return lost
@@ -436,7 +422,7 @@ class Spikes(TimeSeriesPerturbation):
         """Add a spike of ±amplitude_sd channel sds to each hit reading."""
         selected = self.selected(x, context)
         sd = self.sizing_sd(x, context, selected)
-        draws = uniforms(rngs, (2, *x.shape[1:]))
+        draws = rngs.random((2, *x.shape[1:]))
         hit = draws[:, 0] < value
         sign = np.where(draws[:, 1] < 0.5, -1.0, 1.0)
         return self.finish(x, x + hit * sign * (self.amplitude_sd * sd), selected)
@@ -468,5 +454,5 @@ class SamplingJitter(TimeSeriesPerturbation):
         """Read each series at its jittered sampling instants."""
         selected = self.selected(x, context)
         t = x.shape[1]
-        positions = np.arange(t) + (value / 100) * normals(rngs, (t,))
+        positions = np.arange(t) + (value / 100) * rngs.standard_normal((t,))
         return self.finish(x, resample_at(x, positions), selected)
