@@ -25,11 +25,11 @@ from wince.monitor.monitor import (
     read_live,
 )
 from wince.perturbations import get
-from wince.perturbations.base import DataContext, Modality
+from wince.perturbations.base import DataContext, Modality, Rngs
 
 
 def rngs(n):
-    return [np.random.default_rng(i) for i in range(n)]
+    return Rngs.for_samples([str(i) for i in range(n)])
 
 
 def test_tabular_shift_of_half_an_sd_on_one_column():

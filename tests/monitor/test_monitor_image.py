@@ -17,7 +17,7 @@ from wince.demo.models import digits_classifier, digits_data
 from wince.monitor.commands import monitor_command
 from wince.monitor.monitor import monitor_history, monitor_run
 from wince.perturbations import get
-from wince.perturbations.base import DataContext, Modality
+from wince.perturbations.base import DataContext, Modality, Rngs
 
 N = 300
 PLAN = {
@@ -32,7 +32,7 @@ PLAN = {
 
 
 def exposed(images, ev):
-    rngs = [np.random.default_rng(i) for i in range(len(images))]
+    rngs = Rngs.for_samples([str(i) for i in range(len(images))])
     return get("image.exposure")().apply(images, ev, rngs, DataContext(Modality.IMAGE))
 
 
