@@ -23,7 +23,7 @@ from wince.datasets import ArrayDataset
 from wince.engine.probe import Probe
 from wince.models import CallableAdapter
 from wince.perturbations.base import Step
-from wince.perturbations.image import Exposure
+from wince.perturbations.image.lighting import Exposure
 
 THRESHOLD = 0.2
 SEVERE_EV = -3.0

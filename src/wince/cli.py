@@ -91,9 +91,23 @@ def perturbations(
         str | None, typer.Option(help="Only this modality: image, text, audio, tabular, ...")
     ] = None,
     json_output: JsonOption = False,
+    gallery: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of listing, render every image perturbation at severities 0.2-1.0 on "
+            "scikit-learn's sample photos: one PNG grid per perturbation in this folder.",
+        ),
+    ] = None,
 ) -> None:
     """List the perturbation library: names, versions, units, realistic ranges and options."""
     from wince.perturbations import registry
+
+    if gallery is not None:
+        from wince.perturbations.gallery import render_gallery
+
+        written = render_gallery(gallery)
+        out.print(f"{len(written)} gallery grids written to {gallery}")
+        return
 
     described = [
         cls.describe()

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from wince.errors import DataError
 from wince.perturbations import DataContext, Modality, Perturbation, Rngs, registry
-from wince.perturbations.image import Exposure, GaussianNoise, Jpeg
+from wince.perturbations.image.lighting import Exposure
+from wince.perturbations.image.pipeline import Jpeg
+from wince.perturbations.image.sensor import GaussianNoise
 
 IMAGE_PERTURBATIONS = {
     n: c

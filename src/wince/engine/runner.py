@@ -67,6 +67,9 @@ class RunSpec:
     context: DataContext
     task: Task
     keep_scores: bool = False
+    # The plan's first perturbation: its `distances` give the distance columns of every
+    # unperturbed row, so all segments of a run share a schema, whichever trials a unit holds.
+    measured_by: str | None = None
 
 
 def wince_version() -> str:
@@ -108,10 +111,9 @@ def unperturbed_distances(x: Any, spec: RunSpec) -> dict[str, npt.NDArray[np.flo
     values a perturbation's own measure gives at zero change (0 for edit rates, infinity for
     PSNR), so every segment of a run has one schema.
     """
-    steps = [step for trial in spec.trials for step in trial.scenario.steps]
-    if not steps:
+    if spec.measured_by is None:
         return {"distance": np.zeros(len(x))}
-    return perturbations.get(steps[0].name)().distances(x, x, spec.context)
+    return perturbations.get(spec.measured_by)().distances(x, x, spec.context)
 
 
 def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
@@ -326,6 +328,7 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
         context=dataset.context(),
         task=model.task,
         keep_scores=plan.store_scores,
+        measured_by=plan.perturbations[0].name,
     )
     return scenarios, spec
 

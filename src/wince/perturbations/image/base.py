@@ -1,0 +1,229 @@
+"""Shared machinery of image perturbations: batch checks, conversions, tone curves, distances.
+
+Image batches have shape (n, height, width, channels), uint8 [0, 255] or float32 [0, 1], with
+1 (grey), 3 (RGB) or 4 (RGBA) channels. Pixel values are sRGB-encoded; effects that are
+physical in linear light (exposure, shot noise, blur of light) decode to linear light first.
+Alpha is not light: every perturbation leaves the alpha channel of RGBA images unchanged.
+
+Sizes are resolution-aware: a perturbation that moves, blurs or covers pixels declares its size
+as a percentage of the image's shorter side (`size_px` converts), so a severity means the same
+at 32 px and at 1024 px. Where a size is inherently relative (lens distortion's k1 on the
+normalised radius) or inherently per pixel (dead pixels per million), the docstring says so.
+
+Every image outcome records three per-image measures, so runs that mix image perturbations
+share one set of columns:
+
+- `distance`: mean absolute difference of the colour channels, a fraction of full scale;
+- `psnr_db`: peak signal-to-noise ratio, 10 log10(1 / MSE) on [0, 1] values; infinite when
+  the image is unchanged;
+- `ssim`: structural similarity (Wang et al. 2004: Gaussian window of sigma 1.5 px, K1 = 0.01,
+  K2 = 0.03, data range 1), averaged over colour channels; 1 when unchanged.
+
+Examples:
+    >>> import numpy as np
+    >>> from wince.perturbations import DataContext, Modality, Rngs, get
+    >>> x = np.full((1, 32, 32, 3), 100, dtype=np.uint8)
+    >>> darker = get("image.exposure")().perturb(x, -1.0, Rngs.for_samples(["a"]))
+    >>> int(darker[0, 0, 0, 0])
+    71
+    >>> distances = get("image.exposure")().distances(x, darker, DataContext(Modality.IMAGE))
+    >>> round(float(distances["psnr_db"][0]), 1), round(float(distances["ssim"][0]), 3)
+    (18.9, 0.944)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from wince.errors import DataError
+from wince.perturbations.base import Batch, DataContext, Modality, Perturbation
+
+FloatImages = npt.NDArray[np.float32]
+
+
+def check_images(x: object, owner: str) -> None:
+    """Raise `DataError` unless `x` is an image batch (n, h, w, c) of uint8 or float32 in [0, 1]."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        shape = getattr(x, "shape", type(x).__name__)
+        hint = " Add a batch axis: x[None]." if getattr(x, "ndim", 0) == 3 else ""
+        raise DataError(
+            f"{owner}: image batches have shape (n, height, width, channels); got {shape}.{hint}"
+        )
+    if x.dtype not in (np.uint8, np.float32):
+        raise DataError(
+            f"{owner}: images must be uint8 in [0, 255] or float32 in [0, 1]; got {x.dtype}. "
+            "Convert with x.astype(np.float32) / 255."
+        )
+    if x.shape[3] not in (1, 3, 4):
+        raise DataError(f"{owner}: images need 1, 3 or 4 channels (last axis); got {x.shape[3]}.")
+    if x.dtype == np.float32 and x.size:
+        low, high = float(x.min()), float(x.max())
+        if not (low >= 0.0 and high <= 1.0):  # also rejects NaN
+            raise DataError(
+                f"{owner}: float32 images must lie in [0, 1]; got values in [{low:g}, {high:g}]. "
+                "Divide 0-255 levels by 255, or clip with np.clip(x, 0, 1)."
+            )
+
+
+def colour_channels(x: npt.NDArray[np.generic]) -> int:
+    """Number of channels that carry light: all but the alpha channel of RGBA images."""
+    return 3 if x.shape[3] == 4 else x.shape[3]
+
+
+def to_float(x: npt.NDArray[np.generic]) -> FloatImages:
+    """Images as float32 in [0, 1]."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    return x.astype(np.float32, copy=True)
+
+
+def from_float(y: FloatImages, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
+    """Float images in [0, 1] back to `dtype`, clipping; uint8 rounds to the nearest level."""
+    clipped: FloatImages = np.clip(y, 0.0, 1.0)
+    if dtype == np.uint8:
+        levels: npt.NDArray[np.uint8] = np.rint(clipped * np.float32(255.0)).astype(np.uint8)
+        return levels
+    return clipped.astype(np.float32, copy=False)
+
+
+def srgb_to_linear(v: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """IEC 61966-2-1 sRGB decoding, values in [0, 1]."""
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(v: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """IEC 61966-2-1 sRGB encoding, values in [0, 1]."""
+    v = np.clip(v, 0.0, 1.0)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def size_px(size_pct: float, x: npt.NDArray[np.generic]) -> float:
+    """A size given in % of the shorter image side, in pixels of the batch `x` (n, h, w, c)."""
+    return size_pct / 100.0 * min(x.shape[1], x.shape[2])
+
+
+def tone_map(
+    x: npt.NDArray[np.generic],
+    curve: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+) -> npt.NDArray[np.generic]:
+    """Apply a per-value tone curve on [0, 1] to the colour channels, keeping alpha.
+
+    uint8 images go through a 256-entry lookup table (OpenCV's LUT, rounded to the nearest
+    level); float32 images through the curve itself. The curve's output is clipped to [0, 1].
+    """
+    out = x.copy()
+    if x.size == 0:
+        return out
+    c = colour_channels(x)
+    if x.dtype == np.uint8:
+        levels = np.arange(256, dtype=np.float64) / 255.0
+        table = np.rint(np.clip(curve(levels), 0.0, 1.0) * 255.0).astype(np.uint8)
+        flat = np.ascontiguousarray(x[..., :c]).reshape(x.shape[0] * x.shape[1], -1)
+        out[..., :c] = cv2.LUT(flat, table).reshape(*x.shape[:3], c)
+        return out
+    out[..., :c] = np.clip(curve(x[..., :c].astype(np.float64)), 0.0, 1.0)
+    return out
+
+
+def per_image_mean(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Mean over every axis but the first, in float64."""
+    means: npt.NDArray[np.float64] = values.reshape(len(values), -1).mean(axis=1, dtype=np.float64)
+    return means
+
+
+def mean_absolute_difference(
+    original: npt.NDArray[np.generic], perturbed: npt.NDArray[np.generic]
+) -> npt.NDArray[np.float64]:
+    """Mean absolute difference of the colour channels per image, a fraction of full scale."""
+    c = colour_channels(original)
+    return per_image_mean(np.abs(to_float(original[..., :c]) - to_float(perturbed[..., :c])))
+
+
+def psnr_db(
+    original: npt.NDArray[np.generic], perturbed: npt.NDArray[np.generic]
+) -> npt.NDArray[np.float64]:
+    """Peak signal-to-noise ratio per image in dB, on [0, 1] colour values; inf if unchanged."""
+    c = colour_channels(original)
+    mse = per_image_mean(np.square(to_float(original[..., :c]) - to_float(perturbed[..., :c])))
+    with np.errstate(divide="ignore"):
+        psnr: npt.NDArray[np.float64] = -10.0 * np.log10(mse)
+    return psnr
+
+
+SSIM_SIGMA_PX = 1.5
+SSIM_WINDOW_PX = 11
+_SSIM_C1 = 0.01**2
+_SSIM_C2 = 0.03**2
+
+
+def ssim(
+    original: npt.NDArray[np.generic], perturbed: npt.NDArray[np.generic]
+) -> npt.NDArray[np.float64]:
+    """Structural similarity per image in [-1, 1] (1 when unchanged), over colour channels.
+
+    Wang et al. (2004) with a Gaussian window (sigma 1.5 px, 11 px wide), population
+    covariances and data range 1, as `skimage.metrics.structural_similarity(...,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1)`: borders are
+    reflected for the filtering and the 5-px margin left out of the mean. Images narrower than
+    11 px use the widest odd window that fits, with sigma scaled to match.
+    """
+    n, h, w = original.shape[:3]
+    c = colour_channels(original)
+    scores = np.ones(n)
+    if original.size == 0:
+        return scores
+    window = min(SSIM_WINDOW_PX, (min(h, w) - 1) // 2 * 2 + 1)
+    sigma = SSIM_SIGMA_PX * window / SSIM_WINDOW_PX
+    margin = window // 2
+
+    def blur(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        blurred = cv2.GaussianBlur(v, (window, window), sigma, borderType=cv2.BORDER_REFLECT)
+        return np.asarray(blurred, dtype=np.float32).reshape(v.shape)
+
+    for i in range(n):
+        a = to_float(original[i, :, :, :c])
+        b = to_float(perturbed[i, :, :, :c])
+        if np.array_equal(a, b):
+            continue
+        mu_a, mu_b = blur(a), blur(b)
+        var_a = blur(a * a) - mu_a * mu_a
+        var_b = blur(b * b) - mu_b * mu_b
+        cov = blur(a * b) - mu_a * mu_b
+        index = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
+            (mu_a * mu_a + mu_b * mu_b + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
+        )
+        inner = index[margin : h - margin, margin : w - margin]
+        scores[i] = float(inner.mean(dtype=np.float64))
+    return scores
+
+
+class ImagePerturbation(Perturbation):
+    """Shared batch checks and distances (mean absolute difference, PSNR, SSIM) of images."""
+
+    modality = Modality.IMAGE
+    distance_unit: ClassVar[str] = "mean absolute difference (fraction of full scale)"
+
+    def check_batch(self, x: Batch) -> None:
+        """Raise `DataError` unless `x` is an image batch."""
+        check_images(x, self.name)
+
+    def distance(
+        self, original: Batch, perturbed: Batch, context: DataContext
+    ) -> npt.NDArray[np.float64]:
+        """Mean absolute difference of the colour channels per image, in [0, 1] of full scale."""
+        return mean_absolute_difference(original, perturbed)
+
+    def distances(
+        self, original: Batch, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """`distance` (mean absolute difference), `psnr_db` and `ssim` per image."""
+        return {
+            "distance": self.distance(original, perturbed, context),
+            "psnr_db": psnr_db(original, perturbed),
+            "ssim": ssim(original, perturbed),
+        }

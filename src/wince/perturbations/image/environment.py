@@ -1,0 +1,1 @@
+"""Environment: haze / fog, partial occlusion."""

@@ -1,0 +1,1 @@
+"""Framing: small rotation, translation, zoom / crop, perspective tilt."""

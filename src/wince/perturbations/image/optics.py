@@ -1,0 +1,1 @@
+"""Optics: defocus and Gaussian blur, motion blur, lens distortion, chromatic aberration."""
