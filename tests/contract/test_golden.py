@@ -29,6 +29,11 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.exposure", 2): "593e4232a8f3b47475e81406d2ccf1868128664a9d0bbd1dc61be7eb37e0ec4d",
     ("image.gaussian_noise", 2): "3aa83be7a44c77656a6368d5239492e852e12a743b48225f7ae6fddfc957a434",
     ("image.jpeg", 1): "bb0334856d18057d5a0b92623898a96721a2969542510cbec714eb8ca821066e",
+    ("image.webp", 1): "fbf4dd8f0ca994d4176ad9399107f7ce7dc854980374cd2151a8bf6d415cf49c",
+    ("image.downscale", 1): "81172afb6a26f9d586cb3b096b8fb87d9ec05ddc6fb7d6047d4d6976f98e82bc",
+    ("image.pixelation", 1): "c19a05a491f7c57653d44f6cb2044eace69e0e5f6b0a1e74f5ef45277c80fedc",
+    ("image.bit_depth", 1): "359ecdd9c91197bcee4c81b56aef64967b3c6a67db563bfdead1fdef54808e6d",
+    ("image.gamma_mismatch", 1): "054cdf9689d59e0816d270f3ee6db9562a6b160568ec945461ebc0bc733766e8",
     (
         "tabular.gaussian_noise",
         1,

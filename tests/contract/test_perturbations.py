@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from wince import errors
 from wince.errors import ParameterError, RealismWarning
 from wince.perturbations import DataContext, Modality, Perturbation, Rngs, registry
 
@@ -483,6 +484,7 @@ def test_unrealistic_values_warn_once_per_message(
     cls: type[Perturbation], examples: list[Example]
 ) -> None:
     p, m, ex = cls(), cls.magnitude, examples[0]
+    errors._already_warned.clear()  # another test may have used the same value first
     for value in unrealistic_values(cls):
         with pytest.warns(RealismWarning) as record:
             p.perturb(ex.x, value, make_rngs(cls, len(ex.x), 0), ex.context)

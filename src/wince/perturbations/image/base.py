@@ -116,16 +116,20 @@ def tone_map(
     uint8 images go through a 256-entry lookup table (OpenCV's LUT, rounded to the nearest
     level); float32 images through the curve itself. The curve's output is clipped to [0, 1].
     """
-    out = x.copy()
     if x.size == 0:
-        return out
+        return x.copy()
     c = colour_channels(x)
     if x.dtype == np.uint8:
         levels = np.arange(256, dtype=np.float64) / 255.0
         table = np.rint(np.clip(curve(levels), 0.0, 1.0) * 255.0).astype(np.uint8)
+        if c == x.shape[3]:  # no alpha: one pass, straight into the output
+            mapped = cv2.LUT(np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], -1), table)
+            return np.asarray(mapped).reshape(x.shape)
+        out = x.copy()
         flat = np.ascontiguousarray(x[..., :c]).reshape(x.shape[0] * x.shape[1], -1)
         out[..., :c] = cv2.LUT(flat, table).reshape(*x.shape[:3], c)
         return out
+    out = x.copy()
     out[..., :c] = np.clip(curve(x[..., :c].astype(np.float64)), 0.0, 1.0)
     return out
 
