@@ -218,6 +218,8 @@ class Pixelation(ImagePerturbation):
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Average every block of `value` % of the shorter side and paint it flat."""
         block = size_px(value, x)
+        if block <= 1.0:  # blocks of a pixel or less: nothing to average
+            return x.copy()
         h, w = x.shape[1:3]
         grid_hw = (min(h, max(1, round(h / block))), min(w, max(1, round(w / block))))
         return resample(x, grid_hw, cv2.INTER_AREA, cv2.INTER_NEAREST)
