@@ -27,6 +27,7 @@ Run: PYTHONPATH=benchmarks .venv/bin/python benchmarks/image_perturbations.py [-
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import time
@@ -223,13 +224,11 @@ def main() -> None:
         if case.albumentations is not None and with_albumentations:
             transform = case.albumentations(get(case.name)().at_severity(SEVERITY))
             against = f"albumentations.{type(transform).__name__}"
-            theirs = lambda t=transform: time_albumentations(t, x)  # noqa: E731
+            theirs = functools.partial(time_albumentations, transform, x)
         elif case.imagecorruptions is not None and with_imagecorruptions:
             against, count = "imagecorruptions", IMAGECORRUPTIONS_IMAGES
-            theirs = (
-                lambda c=case.imagecorruptions: time_imagecorruptions(  # noqa: E731
-                    c, x[:IMAGECORRUPTIONS_IMAGES]
-                )
+            theirs = functools.partial(
+                time_imagecorruptions, case.imagecorruptions, x[:IMAGECORRUPTIONS_IMAGES]
             )
         time_wince(case, x[:2])  # warm-up: imports, caches, kernels
         ours, their_times, repeat_ratios = [], [], []

@@ -357,6 +357,20 @@ def check_choice(owner: str, option: str, value: object, allowed: Sequence[str])
     return value
 
 
+def check_number(
+    owner: str, option: str, value: object, *, unit: str, low: float, high: float
+) -> float:
+    """Raise `ParameterError` unless `value` is a number in [low, high]."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    number = float(value) if ok else math.nan  # type: ignore[arg-type]
+    if not (math.isfinite(number) and low <= number <= high):
+        bounds = "" if math.isinf(low) and math.isinf(high) else f" in [{low:g}, {high:g}]"
+        raise ParameterError(
+            f"{owner}: {option} must be a finite number of {unit}{bounds}; got {value!r}."
+        )
+    return number
+
+
 def check_subset(
     owner: str, option: str, values: object, allowed: Sequence[str]
 ) -> tuple[str, ...]:

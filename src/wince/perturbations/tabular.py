@@ -52,6 +52,7 @@ from wince.perturbations.base import (
     Perturbation,
     Rngs,
     check_choice,
+    check_number,
     register,
 )
 from wince.perturbations.text.keyboard import LAYOUTS, TYPO_KINDS, inject_typos
@@ -296,20 +297,6 @@ def select_columns(
             f"{', '.join(repr(n) for n in names[:10])}{', ...' if len(names) > 10 else ''}."
         )
     return mask
-
-
-def check_number(
-    owner: str, option: str, value: object, *, unit: str, low: float, high: float
-) -> float:
-    """Raise `ParameterError` unless `value` is a number in [low, high]."""
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    number = float(value) if ok else math.nan  # type: ignore[arg-type]
-    if not (math.isfinite(number) and low <= number <= high):
-        bounds = "" if math.isinf(low) and math.isinf(high) else f" in [{low:g}, {high:g}]"
-        raise ParameterError(
-            f"{owner}: {option} must be a finite number of {unit}{bounds}; got {value!r}."
-        )
-    return number
 
 
 # ---------------------------------------------------------------------------------------------

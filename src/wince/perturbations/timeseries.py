@@ -28,11 +28,11 @@ from wince.perturbations.base import (
     Perturbation,
     Rngs,
     check_choice,
+    check_number,
     register,
 )
 from wince.perturbations.tabular import (
     cell_changes,
-    check_number,
     check_selector,
     column_names,
     dataset_sd,

@@ -124,7 +124,7 @@ def lookup(x: npt.NDArray[np.uint8], table: npt.NDArray[np.uint8]) -> npt.NDArra
 
 def tone_map(
     x: npt.NDArray[np.generic],
-    curve: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+    curve: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.floating]],
 ) -> npt.NDArray[np.generic]:
     """Apply a per-value tone curve on [0, 1] to the colour channels, keeping alpha.
 
