@@ -7,6 +7,7 @@ room, a drifting sensor — where it is robust, where it is fragile, and how sur
 from wince.api import Run, analyze
 from wince.perturbations.base import registry
 from wince.plan import Plan, load_plan
+from wince.realism import augment
 from wince.store.store import Store, open_store
 
-__all__ = ["Plan", "Run", "Store", "analyze", "load_plan", "open_store", "registry"]
+__all__ = ["Plan", "Run", "Store", "analyze", "augment", "load_plan", "open_store", "registry"]

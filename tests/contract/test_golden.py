@@ -45,6 +45,23 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.vignetting", 1): "22203dbfc5ff857fa86951bcefa759ec190a9f0e751e2908b413df8aa8fb4937",
     ("image.white_balance", 1): "155c92caf1e50e23c9e07c3bb8d214f038258399489611c9a0749a2aca77e4b1",
     (
+        "image.chromatic_aberration",
+        1,
+    ): "9ac731e58b0345187e1ee3ba51bfb66777d82289fcb149f345afe6518fe04549",
+    ("image.defocus_blur", 1): "e589034fc65187167cca7a1fce6910cdb035d17b94147f474e09720577b1f6d0",
+    ("image.gaussian_blur", 1): "c19a05a491f7c57653d44f6cb2044eace69e0e5f6b0a1e74f5ef45277c80fedc",
+    ("image.haze", 1): "fa271c1718c2d59bfc7eefb6750da831999014ea5c2308fc62ae1faf657603dd",
+    (
+        "image.lens_distortion",
+        1,
+    ): "84fcf97dcc693ca07d060a745cecc50e5eed963430e1c57ed0c4a1b8e1afe4b8",
+    ("image.motion_blur", 1): "17d912bc5056336eddc1e77a667f70ba7f85e347e9e7c42d23c8f12c4b9bfff8",
+    ("image.occlusion", 1): "8229ae1255621e1e15e54b565fad4e243bdfe8de18d8f09dcbe7b88e494a308c",
+    ("image.perspective", 1): "38abc904659b5bd3b616a3b206f9e741daf1dc182b9cb150add6269a8143eeda",
+    ("image.rotation", 1): "3664a8e23a052825c73f9f1d25a3d389e752099c4373140cafdfb313997e2429",
+    ("image.translation", 1): "dd79115954299cd93375b1998c9541c71cba7ad5c53806589631ae011a60b7eb",
+    ("image.zoom", 1): "be2f7e810c7c006c001c23f13061e9bb48bccb48821963e6c977cabd181d5a95",
+    (
         "tabular.gaussian_noise",
         1,
     ): "37a9996abb927bb890eb5f8355d132ca78eee00e4bc4cbd7e91b113d581f84a4",

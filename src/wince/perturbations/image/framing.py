@@ -1,1 +1,242 @@
-"""Framing: small rotation, translation, zoom / crop, perspective tilt."""
+"""Framing: small rotation, translation, zoom / crop, perspective tilt.
+
+Geometric effects resample the encoded values with bilinear interpolation (OpenCV's
+`warpAffine` / `warpPerspective`), as cameras' and libraries' resamplers do. Where the moved
+image no longer covers the frame, the `border` option says what fills it:
+
+- "reflect" (default; OpenCV's reflect-101): the scene seems to continue past the old edge. A
+  real camera pointed slightly differently sees more scene, not a black wedge; reflection is
+  the closest stand-in that adds no hard edge a model could key on.
+- "constant": black, as a rotated scan or a letterboxed frame shows.
+- "replicate": the edge pixels smeared outwards.
+
+Directions (rotation sign, shift direction, tilt axis) are drawn per image from that image's
+generator, one uniform number each, whatever the magnitude: a sweep moves every image further
+along the same direction (common random numbers). The alpha channel of RGBA images is not light
+and stays unchanged; only the colour moves.
+
+This module also holds the per-image helpers the other image modules share (`each_image`,
+`border_mode`, `image_draws`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
+from wince.perturbations.image.base import ImagePerturbation, colour_channels, size_px
+
+Image = npt.NDArray[Any]  # one image or a batch, uint8 or float32 (OpenCV accepts both)
+Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
+
+BORDERS: dict[str, int] = {
+    "reflect": cv2.BORDER_REFLECT_101,
+    "constant": cv2.BORDER_CONSTANT,
+    "replicate": cv2.BORDER_REPLICATE,
+}
+
+# 35 mm-equivalent focal length of a phone's main camera (26 mm) over the 35 mm frame's
+# half-diagonal (21.63 mm): the pinhole model of `Perspective` (about 79 degrees diagonally).
+PHONE_FOCAL_PER_HALF_DIAGONAL = 26.0 / math.hypot(18.0, 12.0)
+
+
+def border_mode(owner: str, border: object) -> int:
+    """OpenCV border flag of a `border` option ("reflect", "constant" or "replicate").
+
+    Raises:
+        ParameterError: any other value.
+    """
+    return BORDERS[check_choice(owner, "border", border, tuple(BORDERS))]
+
+
+def image_draws(rngs: Rngs) -> npt.NDArray[np.float64]:
+    """One uniform number in [0, 1) per image, from that image's generator: shape (n,)."""
+    return rngs.random(())
+
+
+def each_image(x: Image, effect: Callable[[int, Image], Image]) -> Image:
+    """Apply `effect(i, colour)` to the colour channels of every image, keeping alpha.
+
+    `colour` is image i's colour channels, contiguous, shape (h, w, c) and dtype of `x`;
+    `effect` returns the perturbed colour channels with the same shape and dtype (OpenCV's
+    (h, w) for one channel is accepted).
+    """
+    out = np.empty_like(x)
+    c = colour_channels(x)
+    if x.shape[3] == 4:
+        out[..., 3] = x[..., 3]
+    for i in range(len(x)):
+        colour = np.ascontiguousarray(x[i, :, :, :c])
+        out[i, :, :, :c] = effect(i, colour).reshape(colour.shape)
+    return out
+
+
+def centre_px(x: Image) -> tuple[float, float]:
+    """The image centre (x, y) in pixel coordinates (pixel centres at whole numbers)."""
+    return (x.shape[2] - 1) / 2.0, (x.shape[1] - 1) / 2.0
+
+
+def warp(x: Image, matrices: Sequence[Matrix], border: int) -> Image:
+    """Resample image i through `matrices[i]` (2x3 affine or 3x3 homography, source to output).
+
+    Bilinear interpolation; `border` is an OpenCV border flag (constant fills with black).
+    """
+    size = (x.shape[2], x.shape[1])
+
+    def one(i: int, image: Image) -> Image:
+        m = matrices[i]
+        if m.shape == (2, 3):
+            return cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=border)
+        return cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR, borderMode=border)
+
+    return each_image(x, one)
+
+
+@register
+class Rotation(ImagePerturbation):
+    """A camera held slightly askew: the image rotated about its centre, as in a handheld shot.
+
+    The magnitude is the absolute angle in degrees; the sense (clockwise or counter-clockwise)
+    is drawn per image, half and half. Handheld snapshots and phone scans are typically a few
+    degrees off level (mild 0.5 degrees); 15 degrees is a carelessly held or crookedly mounted
+    camera. Angles are resolution-independent. Border: the `border` option (module docstring),
+    reflect by default.
+    """
+
+    name = "image.rotation"
+    version = 1
+    stochastic = True
+    magnitude = Magnitude(
+        "angle_deg", unit="degrees", off=0.0, mild=0.5, severe=15.0, limits=(0.0, 180.0)
+    )
+
+    def __init__(self, *, border: str = "reflect") -> None:
+        self.border = border
+        self._border = border_mode(self.name, border)
+
+    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Rotate every image by +-value degrees about its centre."""
+        centre = centre_px(x)
+        senses = np.where(image_draws(rngs) < 0.5, 1.0, -1.0)
+        matrices = [cv2.getRotationMatrix2D(centre, s * value, 1.0) for s in senses]
+        return warp(x, matrices, self._border)
+
+
+@register
+class Translation(ImagePerturbation):
+    """The subject off-centre: the image shifted, as when a camera is aimed a little off.
+
+    The shift is a percentage of the shorter image side, so it means the same at any
+    resolution; its direction is drawn per image, uniformly over all angles. Detectors and
+    croppers in a pipeline are commonly off by a few percent (mild 0.5%); 10% is a clearly
+    mis-centred subject. Sub-pixel shifts interpolate bilinearly. Border: the `border` option
+    (module docstring), reflect by default.
+    """
+
+    name = "image.translation"
+    version = 1
+    stochastic = True
+    magnitude = Magnitude(
+        "shift_pct", unit="% of the shorter side", off=0.0, mild=0.5, severe=10.0,
+        limits=(0.0, 100.0),
+    )  # fmt: skip
+
+    def __init__(self, *, border: str = "reflect") -> None:
+        self.border = border
+        self._border = border_mode(self.name, border)
+
+    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Shift every image by value% of its shorter side in its drawn direction."""
+        shift = size_px(value, x)
+        angles = 2.0 * np.pi * image_draws(rngs)
+        matrices = [
+            np.array([[1.0, 0.0, shift * math.cos(a)], [0.0, 1.0, shift * math.sin(a)]])
+            for a in angles
+        ]
+        return warp(x, matrices, self._border)
+
+
+@register
+class Zoom(ImagePerturbation):
+    """A tighter framing: the central part of the image cropped and enlarged, as by digital zoom.
+
+    `zoom_pct` is how much the field of view shrinks: the central (100 - zoom_pct)% of the
+    width and of the height is kept and resized back to the full size (bilinear), so distances
+    from the centre grow by 1 / (1 - zoom_pct/100). A percentage of the field of view is
+    resolution-independent. Evaluation crops differ by about 12% (the 224-of-256 centre crop
+    of ImageNet models); 30% is a markedly tighter shot. The enlargement also softens the
+    image, as digital zoom does (optical zoom would not). The crop lies inside the image, so no
+    border is ever seen; the crop stays centred.
+    """
+
+    name = "image.zoom"
+    version = 1
+    stochastic = False
+    magnitude = Magnitude(
+        "zoom_pct", unit="% of the field of view", off=0.0, mild=2.0, severe=30.0,
+        limits=(0.0, 90.0),
+    )  # fmt: skip
+
+    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Scale every image by 1 / (1 - value/100) about its centre."""
+        matrix = cv2.getRotationMatrix2D(centre_px(x), 0.0, 1.0 / (1.0 - value / 100.0))
+        return warp(x, [matrix] * len(x), cv2.BORDER_REFLECT_101)
+
+
+def tilt_homography(tilt_deg: float, axis_rad: float, x: Image) -> Matrix:
+    """Homography (source to output pixels) of a flat scene seen by a camera tilted `tilt_deg`.
+
+    A pinhole camera (`PHONE_FOCAL_PER_HALF_DIAGONAL`) first faces a plane squarely and sees
+    the image; the plane is then turned by `tilt_deg` about the line through the image centre
+    at `axis_rad` from the x axis (the camera orbits the centre point, which stays put). A
+    plane point (u, v) at unit distance projects to f (u, v) before and to
+    f (R (u, v, 0) + e3)_xy / (R (u, v, 0) + e3)_z after, i.e. H = K [r1 r2 e3] K^-1.
+    """
+    f = PHONE_FOCAL_PER_HALF_DIAGONAL * math.hypot(x.shape[1], x.shape[2]) / 2.0
+    axis = np.array([math.cos(axis_rad), math.sin(axis_rad), 0.0])
+    rotation, _ = cv2.Rodrigues(axis * math.radians(tilt_deg))
+    plane = rotation.copy()
+    plane[:, 2] = (0.0, 0.0, 1.0)
+    cx, cy = centre_px(x)
+    to_camera = np.array([[1.0 / f, 0.0, -cx / f], [0.0, 1.0 / f, -cy / f], [0.0, 0.0, 1.0]])
+    to_pixels = np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
+    homography: Matrix = to_pixels @ plane @ to_camera
+    return homography
+
+
+@register
+class Perspective(ImagePerturbation):
+    """A flat subject photographed at an angle, as a document or sign shot from the side.
+
+    `tilt_deg` is the angle between the camera's sensor and the (planar) scene, in degrees;
+    the tilt axis passes through the image centre, which stays fixed, and its direction is
+    drawn per image uniformly over all angles (which side recedes). The camera is a pinhole
+    with a phone's main-camera field of view (26 mm equivalent, about 79 degrees across the
+    diagonal), declared so the distortion for a tilt is that of a real phone shot; angles are
+    resolution-independent. Casual document and product photos are a few degrees to 30
+    degrees off square. Limits stop at 45 degrees, where the plane's horizon nears the frame
+    corner (beyond it the view would include the sky). The receding side shrinks and uncovers
+    the frame: the `border` option (module docstring), reflect by default.
+    """
+
+    name = "image.perspective"
+    version = 1
+    stochastic = True
+    magnitude = Magnitude(
+        "tilt_deg", unit="degrees", off=0.0, mild=2.0, severe=30.0, limits=(0.0, 45.0)
+    )
+
+    def __init__(self, *, border: str = "reflect") -> None:
+        self.border = border
+        self._border = border_mode(self.name, border)
+
+    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Warp every image with the homography of its drawn tilt axis."""
+        axes = 2.0 * np.pi * image_draws(rngs)
+        return warp(x, [tilt_homography(value, a, x) for a in axes], self._border)

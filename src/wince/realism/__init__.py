@@ -1,0 +1,41 @@
+"""Realism: perturbation magnitudes that match real data, and training-time augmentation.
+
+`augment` builds a seeded transform usable in training (numpy, torch and scikit-learn forms)
+that draws magnitudes inside the realistic ranges, or up to measured breaking points.
+`AugmentTransformer` (the scikit-learn form) is imported on first use, so importing wince
+does not import scikit-learn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wince.realism.augment import (
+    AugmentedDataset,
+    Augmenter,
+    Draw,
+    SampleTransform,
+    augment,
+    breaking_points,
+)
+
+if TYPE_CHECKING:
+    from wince.realism.sklearn import AugmentTransformer
+
+__all__ = [
+    "AugmentTransformer",
+    "AugmentedDataset",
+    "Augmenter",
+    "Draw",
+    "SampleTransform",
+    "augment",
+    "breaking_points",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AugmentTransformer":
+        from wince.realism.sklearn import AugmentTransformer
+
+        return AugmentTransformer
+    raise AttributeError(f"module 'wince.realism' has no attribute {name!r}")

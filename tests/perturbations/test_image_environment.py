@@ -1,0 +1,156 @@
+"""Environment perturbations measured in their physical units: transmission and hidden area.
+
+Haze is checked against the atmospheric scattering model I = J t + A (1 - t) in linear light
+(decoded here with the IEC 61966-2-1 sRGB curve, written independently of wince); occlusion
+by measuring the hidden area on white images with a black occluder.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wince.errors import ParameterError
+from wince.perturbations import Rngs
+from wince.perturbations.image.environment import Haze, Occlusion
+
+ignore_realism = pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
+
+
+def srgb_decode(v: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB to linear light."""
+    v = np.asarray(v, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def srgb_encode(v: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 linear light to sRGB."""
+    v = np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def rngs_for(n: int, seed: int = 0) -> Rngs:
+    return Rngs.for_samples([f"img-{i}" for i in range(n)], seed=seed, step="test")
+
+
+def patches(levels: list[float], h: int = 8, w: int = 8) -> np.ndarray:
+    """float32 RGB images, each flat at one sRGB level."""
+    return np.stack([np.full((h, w, 3), v, dtype=np.float32) for v in levels])
+
+
+# ---------------------------------------------------------------------------------------------
+# Haze
+
+
+@pytest.mark.parametrize("transmission_pct", [90.0, 50.0, 10.0])
+@pytest.mark.parametrize("airlight_pct", [80.0, 100.0, 30.0])
+def test_haze_mixes_scene_and_airlight_by_the_transmission_in_linear_light(
+    transmission_pct: float, airlight_pct: float
+) -> None:
+    x = patches([0.0, 0.2, 0.5, 0.9, 1.0])
+    out = Haze(airlight_pct=airlight_pct).perturb(x, transmission_pct, rngs_for(len(x)))
+    t = transmission_pct / 100
+    airlight = srgb_decode(np.array(airlight_pct / 100))
+    expected = srgb_decode(x) * t + airlight * (1 - t)
+    np.testing.assert_allclose(srgb_decode(out), expected, atol=2e-6)
+
+
+def test_haze_uint8_rounds_the_exact_result_to_the_nearest_level() -> None:
+    x = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    out = Haze().perturb(x, 30.0, rngs_for(1)).astype(np.float64)
+    exact = srgb_encode(srgb_decode(x / 255.0) * 0.3 + srgb_decode(np.array(0.8)) * 0.7) * 255
+    assert np.abs(out - exact).max() <= 0.5 + 1e-9
+
+
+def test_vertical_haze_thickens_from_bottom_to_top_around_the_flat_optical_depth() -> None:
+    h = 21
+    x = patches([0.0], h=h, w=4)
+    transmission_pct = 20.0
+    out = Haze(depth="vertical", airlight_pct=100.0).perturb(x, transmission_pct, rngs_for(1))
+    # On black under white airlight the linear result is 1 - t, so t = 1 - I.
+    t_rows = 1 - srgb_decode(out[0, :, 0, 0])
+    optical_depth = -np.log(transmission_pct / 100)
+    expected = np.exp(-optical_depth * np.linspace(1.5, 0.5, h))  # top row farthest
+    np.testing.assert_allclose(t_rows, expected, atol=2e-6)
+    flat = 1 - srgb_decode(Haze(airlight_pct=100.0).perturb(x, transmission_pct, rngs_for(1)))
+    np.testing.assert_allclose(t_rows[h // 2], flat[0, 0, 0, 0], atol=2e-6)
+
+
+@pytest.mark.parametrize("airlight_pct", [-1.0, 101.0, "white", True, float("nan")])
+def test_haze_rejects_an_airlight_outside_0_to_100(airlight_pct: object) -> None:
+    with pytest.raises(ParameterError, match="airlight_pct"):
+        Haze(airlight_pct=airlight_pct)  # type: ignore[arg-type]
+
+
+def test_haze_rejects_an_unknown_depth() -> None:
+    with pytest.raises(ParameterError, match="depth"):
+        Haze(depth="ground")
+
+
+# ---------------------------------------------------------------------------------------------
+# Occlusion
+
+
+def hidden_px(out: np.ndarray) -> np.ndarray:
+    """Hidden area per image (px) of a black occluder on white float images."""
+    hidden: np.ndarray = (1.0 - out[..., 0].astype(np.float64)).sum(axis=(1, 2))
+    return hidden
+
+
+@ignore_realism  # the whole range of areas
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    area_pct=st.floats(0.01, 100.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_occlusion_hides_exactly_the_requested_area(
+    h: int, w: int, area_pct: float, seed: int
+) -> None:
+    x = np.ones((3, h, w, 1), dtype=np.float32)
+    out = Occlusion().perturb(x, area_pct, rngs_for(3, seed))
+    np.testing.assert_allclose(hidden_px(out), area_pct / 100 * h * w, rtol=1e-5, atol=1e-4)
+
+
+@ignore_realism
+def test_larger_occluders_contain_smaller_ones(seed: int) -> None:
+    x = np.ones((8, 30, 50, 3), dtype=np.float32)
+    outs = [Occlusion().perturb(x, a, rngs_for(8, seed)) for a in (1.0, 5.0, 25.0, 60.0)]
+    for smaller, larger in itertools.pairwise(outs):
+        assert np.all(larger <= smaller + 1e-7)
+
+
+def test_uint8_occluder_covers_the_area_to_within_one_row_and_column(seed: int) -> None:
+    h, w = 60, 80
+    x = np.full((6, h, w, 3), 255, dtype=np.uint8)
+    area_pct = 12.0
+    out = Occlusion().perturb(x, area_pct, rngs_for(6, seed))[..., 0]
+    for image in out:
+        black = np.argwhere(image == 0)
+        touched = np.argwhere(image < 255)
+        (r0, c0), (r1, c1) = touched.min(axis=0), touched.max(axis=0)
+        assert len(touched) == (r1 - r0 + 1) * (c1 - c0 + 1), "a rectangle"
+        requested = area_pct / 100 * h * w
+        assert len(black) <= requested <= len(touched)
+        # Only the one-pixel ring around the fully covered core is partly covered.
+        assert len(touched) - len(black) <= 2 * (r1 - r0 + 1) + 2 * (c1 - c0 + 1) - 4
+    positions = {tuple(np.argwhere(image < 255).min(axis=0)) for image in out}
+    assert len(positions) > 1, "positions are drawn per image"
+
+
+def test_occlusion_fills_grey_or_noise_where_black_would_be() -> None:
+    x = np.full((4, 40, 40, 3), 255, dtype=np.uint8)
+    covered = (Occlusion().perturb(x, 10.0, rngs_for(4)) == 0).all(axis=-1)  # fully covered
+    grey = Occlusion(fill="grey").perturb(x, 10.0, rngs_for(4))
+    np.testing.assert_array_equal(grey[covered], 128)
+    small, large = (Occlusion(fill="noise").perturb(x, a, rngs_for(4)) for a in (10.0, 20.0))
+    levels = small[covered].astype(np.float64)
+    assert levels.std() == pytest.approx(np.sqrt((256**2 - 1) / 12), rel=0.1), "uniform levels"
+    np.testing.assert_array_equal(large[covered], small[covered])  # same noise at any area
+    with pytest.raises(ParameterError, match="fill"):
+        Occlusion(fill="blur")
