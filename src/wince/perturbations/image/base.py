@@ -34,7 +34,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -101,6 +101,70 @@ def linear_to_srgb(v: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     """IEC 61966-2-1 sRGB encoding, values in [0, 1]."""
     v = np.clip(v, 0.0, 1.0)
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+# Rec. 709 / sRGB luminance weights of linear R, G, B.
+LUMINANCE_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
+
+_LEVELS = np.arange(256, dtype=np.float64) / 255.0
+# uint8 sRGB level -> linear light (float32, or 16-bit codes), and linear light quantised to
+# 16 bits -> nearest uint8 level: 16 bits keep the encoding within 0.05 of a level even in the
+# steep toe near black.
+_LINEAR_OF_LEVEL = srgb_to_linear(_LEVELS).astype(np.float32)
+_LINEAR_CODE_OF_LEVEL = np.rint(srgb_to_linear(_LEVELS) * 65535.0).astype(np.uint16)
+_LEVEL_OF_LINEAR_CODE = np.rint(linear_to_srgb(np.arange(65536) / 65535.0) * 255.0).astype(np.uint8)
+
+
+def to_linear(image: npt.NDArray[np.generic], *, codes: bool = False) -> npt.NDArray[Any]:
+    """Linear light of an sRGB-encoded image (uint8 or float32 in [0, 1]); any shape.
+
+    float32 in [0, 1] by default; with `codes`, uint8 images give uint16 codes of linear light
+    (full scale 65535), for effects that commute with scaling (a colour matrix, a gain map).
+    """
+    if image.dtype == np.uint8:
+        flat = np.ascontiguousarray(image).reshape(max(image.shape[0], 1), -1)
+        table = _LINEAR_CODE_OF_LEVEL if codes else _LINEAR_OF_LEVEL
+        return np.asarray(cv2.LUT(flat, table)).reshape(image.shape)
+    linear: npt.NDArray[np.float32] = srgb_to_linear(image.astype(np.float32, copy=False)).astype(
+        np.float32, copy=False
+    )
+    return linear
+
+
+def from_linear(linear: npt.NDArray[Any], dtype: np.dtype[np.generic]) -> npt.NDArray[Any]:
+    """sRGB-encoded image of `dtype` (uint8 or float32) from linear light, clipped.
+
+    `linear` is float32 in [0, 1] (values outside are clipped) or uint16 codes (see
+    `to_linear`); uint8 output rounds to the nearest level through a 16-bit table.
+    """
+    if dtype == np.uint8:
+        if linear.dtype == np.uint16:
+            codes = linear
+        else:  # rounds and saturates to [0, 65535] in one pass
+            flat = np.ascontiguousarray(linear).reshape(max(linear.shape[0], 1), -1)
+            codes = np.asarray(cv2.multiply(flat, 65535.0, dtype=cv2.CV_16U)).reshape(linear.shape)  # type: ignore[call-overload]
+        encoded: npt.NDArray[np.uint8] = np.take(_LEVEL_OF_LINEAR_CODE, codes)
+        return encoded
+    return np.asarray(linear_to_srgb(linear), dtype=np.float32)
+
+
+def each_image(
+    x: npt.NDArray[Any], effect: Callable[[int, npt.NDArray[Any]], npt.NDArray[Any]]
+) -> npt.NDArray[Any]:
+    """Apply `effect(i, colour)` to the colour channels of every image, keeping alpha.
+
+    `colour` is image i's colour channels, contiguous, shape (h, w, c) and dtype of `x`;
+    `effect` returns the perturbed colour channels with the same shape and dtype (OpenCV's
+    (h, w) for one channel is accepted). One image at a time keeps intermediates in cache.
+    """
+    out = np.empty_like(x)
+    c = colour_channels(x)
+    if x.shape[3] == 4:
+        out[..., 3] = x[..., 3]
+    for i in range(len(x)):
+        colour = np.ascontiguousarray(x[i, :, :, :c])
+        out[i, :, :, :c] = effect(i, colour).reshape(colour.shape)
+    return out
 
 
 def size_px(size_pct: float, x: npt.NDArray[np.generic]) -> float:

@@ -17,14 +17,15 @@ from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_
 from wince.perturbations.image.base import (
     ImagePerturbation,
     colour_channels,
+    each_image,
     from_float,
+    from_linear,
     linear_to_srgb,
     srgb_to_linear,
     to_float,
+    to_linear,
     tone_map,
 )
-from wince.perturbations.image.framing import each_image
-from wince.perturbations.image.optics import from_linear, to_linear
 
 DEPTHS = ("flat", "vertical")
 FILLS = ("black", "grey", "noise")

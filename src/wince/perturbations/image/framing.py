@@ -22,7 +22,7 @@ This module also holds the per-image helpers the other image modules share (`eac
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
@@ -30,7 +30,11 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
-from wince.perturbations.image.base import ImagePerturbation, colour_channels, size_px
+from wince.perturbations.image.base import (
+    ImagePerturbation,
+    each_image,
+    size_px,
+)
 
 Image = npt.NDArray[Any]  # one image or a batch, uint8 or float32 (OpenCV accepts both)
 Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
@@ -58,23 +62,6 @@ def border_mode(owner: str, border: object) -> int:
 def image_draws(rngs: Rngs) -> npt.NDArray[np.float64]:
     """One uniform number in [0, 1) per image, from that image's generator: shape (n,)."""
     return rngs.random(())
-
-
-def each_image(x: Image, effect: Callable[[int, Image], Image]) -> Image:
-    """Apply `effect(i, colour)` to the colour channels of every image, keeping alpha.
-
-    `colour` is image i's colour channels, contiguous, shape (h, w, c) and dtype of `x`;
-    `effect` returns the perturbed colour channels with the same shape and dtype (OpenCV's
-    (h, w) for one channel is accepted).
-    """
-    out = np.empty_like(x)
-    c = colour_channels(x)
-    if x.shape[3] == 4:
-        out[..., 3] = x[..., 3]
-    for i in range(len(x)):
-        colour = np.ascontiguousarray(x[i, :, :, :c])
-        out[i, :, :, :c] = effect(i, colour).reshape(colour.shape)
-    return out
 
 
 def centre_px(x: Image) -> tuple[float, float]:

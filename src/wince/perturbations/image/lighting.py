@@ -19,26 +19,22 @@ import numpy.typing as npt
 
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_number, register
 from wince.perturbations.image.base import (
+    LUMINANCE_WEIGHTS,
     FloatImages,
     ImagePerturbation,
     colour_channels,
+    each_image,
+    from_linear,
     linear_to_srgb,
     srgb_to_linear,
+    to_linear,
     tone_map,
 )
 
 LinearTransform = Callable[[int, npt.NDArray[Any]], npt.NDArray[Any]]
 
-# Rec. 709 / sRGB luminance weights of linear R, G, B.
-LUMINANCE_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
-
 # Photographic mid grey: 18% reflectance, the average scene light meters assume (linear light).
 MID_GREY = 0.18
-
-_LEVELS = np.arange(256) / 255.0
-_DECODE_F32 = srgb_to_linear(_LEVELS).astype(np.float32)
-_DECODE_U16 = np.rint(srgb_to_linear(_LEVELS) * 65535.0).astype(np.uint16)
-_ENCODE_U16 = np.rint(linear_to_srgb(np.arange(65536) / 65535.0) * 255.0).astype(np.uint8)
 
 
 def in_linear_light(x: Batch, transform: LinearTransform, *, scale_free: bool = False) -> Batch:
@@ -52,23 +48,11 @@ def in_linear_light(x: Batch, transform: LinearTransform, *, scale_free: bool = 
     transform returns uint16, saturated by OpenCV; this halves the work. The alpha channel of
     RGBA images is kept. Loops over images, so every intermediate is one image.
     """
-    out = x.copy()
-    n, h, w = x.shape[:3]
-    c = colour_channels(x)
-    for i in range(n):
-        colour = np.ascontiguousarray(x[i, :, :, :c]).reshape(h, w * c)
-        if x.dtype == np.uint8:
-            linear = cv2.LUT(colour, _DECODE_U16 if scale_free else _DECODE_F32)
-        else:
-            linear = srgb_to_linear(colour)
-        result = np.asarray(transform(i, linear.reshape(h, w, c))).reshape(h, w * c)
-        if x.dtype == np.uint8:
-            if not scale_free:
-                result = cv2.addWeighted(result, 65535.0, result, 0.0, 0.0, dtype=cv2.CV_16U)
-            out[i, :, :, :c] = _ENCODE_U16[result.astype(np.intp)].reshape(h, w, c)
-        else:
-            out[i, :, :, :c] = linear_to_srgb(result).reshape(h, w, c)
-    return out
+
+    def one(i: int, colour: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return from_linear(transform(i, to_linear(colour, codes=scale_free)), x.dtype)
+
+    return each_image(x, one)
 
 
 @register

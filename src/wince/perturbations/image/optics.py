@@ -28,52 +28,27 @@ from wince.errors import ParameterError
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
 from wince.perturbations.image.base import (
     ImagePerturbation,
+    each_image,
     from_float,
-    linear_to_srgb,
+    from_linear,
     size_px,
-    srgb_to_linear,
     to_float,
+    to_linear,
 )
 from wince.perturbations.image.framing import (
     Image,
     Matrix,
     border_mode,
     centre_px,
-    each_image,
     image_draws,
 )
 
 Kernel = npt.NDArray[np.float32]
 Points = npt.NDArray[np.float64]
 
-_LEVELS = np.arange(256, dtype=np.float64) / 255.0
-# uint8 sRGB level -> linear light, and linear light quantised to 16 bits -> nearest uint8
-# level. 16 bits keep the encoding within 0.05 of a level even in the steep toe near black.
-_DECODE = srgb_to_linear(_LEVELS).astype(np.float32)
-_ENCODE = np.rint(linear_to_srgb(np.arange(65536) / 65535.0) * 255.0).astype(np.uint8)
-
 # Dense samples per pixel of a PSF's size when it is splatted onto the pixel grid.
 _SAMPLES_PER_PX = 4
 _MIN_SAMPLES = 16
-
-
-def to_linear(image: Image) -> Image:
-    """Linear light of an sRGB-encoded image (uint8 or float32 in [0, 1]), as float32."""
-    if image.dtype == np.uint8:
-        flat = image.reshape(image.shape[0], -1)
-        return cv2.LUT(flat, _DECODE).reshape(image.shape)
-    return srgb_to_linear(image.astype(np.float32, copy=False)).astype(np.float32, copy=False)
-
-
-def from_linear(linear: Image, dtype: np.dtype[np.generic]) -> Image:
-    """sRGB-encoded image of `dtype` (uint8 or float32) from float32 linear light, clipped."""
-    if dtype == np.uint8:
-        flat = linear.reshape(linear.shape[0], -1)
-        # Rounds and saturates to [0, 65535] in one pass; the table then encodes and rounds.
-        quantised = cv2.multiply(flat, 65535.0, dtype=cv2.CV_16U)  # type: ignore[call-overload]
-        encoded: Image = np.take(_ENCODE, quantised).reshape(linear.shape)
-        return encoded
-    return linear_to_srgb(linear).astype(np.float32, copy=False)
 
 
 def splat_kernel(points: Points) -> Kernel:
