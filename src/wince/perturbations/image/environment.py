@@ -100,7 +100,9 @@ def occluder_size(area_px: float, aspect: float, h: int, w: int) -> tuple[float,
     occluder always contains a smaller one of the same draws.
     """
     width = min(max(math.sqrt(area_px * aspect), area_px / h), w)
-    return width, area_px / width if width > 0 else 0.0  # 0 when a tiny area underflows
+    if width <= 0:  # a tiny area underflows
+        return 0.0, 0.0
+    return width, min(area_px / width, h)  # min: area / (area / h) may round above h
 
 
 def coverage(start: float, length: float, size: int) -> npt.NDArray[np.float32]:
