@@ -613,6 +613,74 @@ def monitor(
         raise typer.Exit(code)
 
 
+@app.command()
+@user_errors
+def calibrate(
+    reference: Annotated[
+        Path,
+        typer.Option(
+            "--reference",
+            help="Reference data (what the model was built and tested on): a folder of images "
+            "or WAV files, or a .npz, .csv, .parquet, .jsonl or .txt file.",
+        ),
+    ],
+    plan_out: Annotated[
+        Path, typer.Option("--out", help="The plan to write (YAML, evidence in comments).")
+    ],
+    production: Annotated[
+        Path | None,
+        typer.Option(
+            "--production",
+            help="Production data to compare with the reference; default: calibrate the "
+            "reference against its own variation (drift, blur, typos, casing, punctuation and "
+            "bandwidth need it).",
+        ),
+    ] = None,
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="Template plan whose model and data sections the written plan keeps.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="Tables: column whose repeated values are repeated measurements of one thing "
+            "(measurement noise).",
+        ),
+    ] = None,
+    modality: Annotated[
+        str | None,
+        typer.Option(help="Expected modality: image, text, audio or tabular; default as read."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The plan's name.")] = None,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Estimate the perturbation magnitudes real data shows and write them as a plan.
+
+    Values are each magnitude's observed p50, p90 and p99; exit 1 when none shows (no plan).
+    """
+    from wince.realism.calibrate_commands import calibrate_command
+
+    code = calibrate_command(
+        reference,
+        production,
+        plan_out,
+        plan=template,
+        id_column=id_column,
+        modality=modality,
+        name=name,
+        seed=seed,
+        json_output=json_output,
+        console=out,
+    )
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Entry point of the `wince` console script."""
     app()

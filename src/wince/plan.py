@@ -2,8 +2,10 @@
 
 A plan names the model and data (or they are passed in Python), the perturbations with
 their sweeps (severities in [0, 1], levels 1-5 or physical values), the combinations, the
-number of repeats (seeds) and the batch size. Loading collects every problem with its field
-path and a hint, so one `wince plan validate` shows them all.
+number of repeats (seeds) and the batch size. A perturbation entry `{preset: imagenet-c}`
+stands for a published set of perturbations and levels (`wince.perturbations.presets`).
+Loading collects every problem with its field path and a hint, so one `wince plan validate`
+shows them all.
 """
 
 from __future__ import annotations
@@ -173,10 +175,50 @@ class Plan(_Spec):
     metrics: list[str] = Field(default_factory=lambda: list(METRICS))
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
 
+    @field_validator("perturbations", mode="before")
+    @classmethod
+    def _expand_presets(cls, v: Any) -> Any:
+        """Replace each `{preset: <name>}` entry by the preset's perturbations, in place."""
+        if not isinstance(v, list):
+            return v
+        expanded: list[Any] = []
+        for item in v:
+            if isinstance(item, dict) and "preset" in item:
+                expanded += expand_preset(item)
+            else:
+                expanded.append(item)
+        return expanded
+
     def digest(self) -> str:
         """Hash of the plan's content (sorted JSON), for lineage and run ids."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def expand_preset(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The perturbation entries of a `{preset: <name>}` plan entry.
+
+    The entry may also give `levels` or `severities` (replacing the preset's own sweep) and
+    nothing else.
+
+    Raises:
+        ValueError: an unknown preset or field (pydantic reports it with the entry's path).
+    """
+    from wince.perturbations.presets import preset
+
+    extra = sorted(set(entry) - {"preset", "levels", "severities"})
+    if extra:
+        raise ValueError(
+            f"a preset entry takes preset and optionally levels or severities; got {extra}"
+        )
+    try:
+        entries = preset(entry["preset"])
+    except ParameterError as error:
+        raise ValueError(str(error)) from None
+    sweep: dict[str, Any] = {k: entry[k] for k in ("levels", "severities") if k in entry}
+    if sweep:
+        entries = [{"name": e["name"], **sweep} for e in entries]
+    return entries
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,63 @@ from wince.perturbations import DataContext, Modality, Perturbation, Rngs, regis
 REGISTRY = {n: c for n, c in registry().items() if c.__module__.startswith("wince.")}
 
 GOLDEN: dict[tuple[str, int], str] = {
+    (
+        "image.imagenet_c_brightness",
+        1,
+    ): "7c70f2e78a2f437986479e542eb1f249b914c78d4d0858f1be2fe2d47129241b",
+    (
+        "image.imagenet_c_contrast",
+        1,
+    ): "90b61f29e0bb03b6e95770a394b3c5ffaa8f75806e1442d080e71ab5800b002b",
+    (
+        "image.imagenet_c_defocus_blur",
+        1,
+    ): "c19a05a491f7c57653d44f6cb2044eace69e0e5f6b0a1e74f5ef45277c80fedc",
+    (
+        "image.imagenet_c_elastic_transform",
+        1,
+    ): "dbd67a6ddc2261fcbf95a84a19a615f3171ce2ec86395335beff54fb79e9e7e6",
+    ("image.imagenet_c_fog", 1): "91d4879b319bae2d20a56efce4c65b0ffd845bf9714b67c3c5730a7197b7c95a",
+    (
+        "image.imagenet_c_frost",
+        1,
+    ): "5ed0cfd105170002e57e0266fccfd324b5aded349ffca7a449fae44bdcf4b5ec",
+    (
+        "image.imagenet_c_gaussian_noise",
+        1,
+    ): "1356deda423f1292c24010c4c4d24414f08afb96f0ee40938003f48120d12f83",
+    (
+        "image.imagenet_c_glass_blur",
+        1,
+    ): "dae6a77dc1ea16b4371b3f80b8ee26fcf77b35c64995e6091dc0ec85e705883a",
+    (
+        "image.imagenet_c_impulse_noise",
+        1,
+    ): "623a0f15ac4de9aaaa9276d3622c6fe9dddae03588a5ea97d86f0516e3d71931",
+    (
+        "image.imagenet_c_jpeg_compression",
+        1,
+    ): "1cc91ccbbd1a50a49ac7dad9912cdeb7e1c15c036817a0aca69ca16939cf056d",
+    (
+        "image.imagenet_c_motion_blur",
+        1,
+    ): "58a0dbacd1f46717330d4f26e20a4bead3b9897925bc54342b1c476f7bdc6e4e",
+    (
+        "image.imagenet_c_pixelate",
+        1,
+    ): "4cc4691b5268237e49edb567b1e0d37a1e7e47d491ca3ab01a5dfe3a830053a5",
+    (
+        "image.imagenet_c_shot_noise",
+        1,
+    ): "a7ba0854648d6ba408b215ce3416b4f684608bf480b61f54dddcd12b948c4deb",
+    (
+        "image.imagenet_c_snow",
+        1,
+    ): "1edf680d41285816e8dc5931155ee61561e2a8f041a192ad93cb9420c9d0a093",
+    (
+        "image.imagenet_c_zoom_blur",
+        1,
+    ): "6170fb966f09add4a8c751ab311d22accd21db3cf340bd51fbb7950ec282684d",
     ("image.exposure", 2): "593e4232a8f3b47475e81406d2ccf1868128664a9d0bbd1dc61be7eb37e0ec4d",
     ("image.gaussian_noise", 2): "3aa83be7a44c77656a6368d5239492e852e12a743b48225f7ae6fddfc957a434",
     ("image.jpeg", 1): "bb0334856d18057d5a0b92623898a96721a2969542510cbec714eb8ca821066e",

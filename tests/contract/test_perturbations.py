@@ -41,7 +41,16 @@ CHECKS = (
 )
 
 # (registry name, check) -> why it fails; applied as xfail(strict=True).
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("image.imagenet_c_elastic_transform", "monotone"): (
+        "the published table is not monotone: levels 1-2 warp the whole image (corner jitter "
+        "24-49 px), levels 3-5 only locally; AlexNet's error falls from 0.70 to 0.56 too"
+    ),
+    ("image.imagenet_c_frost", "monotone"): (
+        "the published table lowers only the image weight from level 3 to 4 (0.7 -> 0.65), "
+        "which darkens, so where frost brightens an image the change shrinks"
+    ),
+}
 
 SEVERITIES_ON = (0.6, 1.0)
 SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -15,6 +15,11 @@ perturbation's magnitude, so it can be read off the run's sensitivity curves:
 
 Intervals come from a bootstrap over live (and reference) samples, so they reflect how many
 samples the live batch holds, not the estimator's model error.
+
+Per-sample measurements behind the pooled estimates are public too, for
+`wince.realism.calibrate` (which takes quantiles of them): `image_luminance`,
+`image_luminance_sd`, `image_noise_sd`, `laplacian_variance`, `jpeg_file_qualities`,
+`clip_level_dbfs`, `clip_snr_db` and `typo_rate_replicates`.
 """
 
 from __future__ import annotations
@@ -303,6 +308,38 @@ def image_noise_pct(reference: Any, live: Any, *, n_boot: int = 200, seed: int =
     )
 
 
+def laplacian_variance(images: Any) -> FloatArray:
+    """Per-image variance of the Laplacian of luminance (encoded values in [0, 1]), shape (n,).
+
+    The usual focus measure: larger is sharper; blur lowers it, noise raises it.
+    """
+    x = _as_uint8(images, "images")
+    c = 3 if x.shape[3] == 4 else x.shape[3]
+    luminance = (x[..., :c].astype(np.float64) / 255.0) @ _weights(c)
+    return np.array([cv2.Laplacian(image, cv2.CV_64F).var() for image in luminance])
+
+
+def image_luminance(images: Any) -> FloatArray:
+    """Per-image mean linear-light luminance in [0, 1] (Rec. 709 weights for colour), shape (n,)."""
+    hist = _level_histograms(_as_uint8(images, "images"))
+    out: FloatArray = (hist @ _LINEAR) @ _weights(hist.shape[1])
+    return out
+
+
+def image_luminance_sd(images: Any) -> FloatArray:
+    """Per-image standard deviation of linear-light luminance in [0, 1], shape (n,)."""
+    x = _as_uint8(images, "images")
+    c = 3 if x.shape[3] == 4 else x.shape[3]
+    luminance = _LINEAR[x[..., :c]] @ _weights(c)
+    out: FloatArray = luminance.reshape(len(x), -1).std(axis=1)
+    return out
+
+
+def image_noise_sd(images: Any) -> FloatArray:
+    """Per-image noise sd in fraction of full scale (Immerkær's estimator), shape (n,)."""
+    return _immerkaer_sd(_as_uint8(images, "images"))
+
+
 def sharpness_ratio(reference: Any, live: Any, *, n_boot: int = 200, seed: int = 0) -> Estimate:
     """Sharpness of the live images relative to the reference (1 = as sharp, < 1 = blurrier).
 
@@ -316,14 +353,8 @@ def sharpness_ratio(reference: Any, live: Any, *, n_boot: int = 200, seed: int =
         n_boot: bootstrap replicates for the interval.
         seed: bootstrap seed.
     """
-
-    def per_image(x: npt.NDArray[np.uint8]) -> FloatArray:
-        c = 3 if x.shape[3] == 4 else x.shape[3]
-        luminance = (x[..., :c].astype(np.float64) / 255.0) @ _weights(c)
-        return np.array([cv2.Laplacian(image, cv2.CV_64F).var() for image in luminance])
-
-    ref = per_image(_as_uint8(reference, "monitor reference images"))
-    liv = per_image(_as_uint8(live, "monitor live images"))
+    ref = laplacian_variance(_as_uint8(reference, "monitor reference images"))
+    liv = laplacian_variance(_as_uint8(live, "monitor live images"))
 
     def ratio(r: FloatArray, lv: FloatArray) -> float:
         return float(lv.mean() / r.mean()) if r.mean() > 0 else float("nan")
@@ -380,6 +411,24 @@ def quality_from_table(table: Sequence[int]) -> float:
     return float(np.argmin(errors) + 1)
 
 
+def jpeg_file_qualities(files: Sequence[str | Path]) -> list[float | None]:
+    """Libjpeg quality (1-100) of each file from its luminance quantisation table.
+
+    None for a file that is not a JPEG (or cannot be opened): its quality is unknown.
+    """
+    from PIL import Image
+
+    qualities: list[float | None] = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                tables = getattr(image, "quantization", None)
+        except OSError:
+            tables = None
+        qualities.append(quality_from_table(tables[min(tables)]) if tables else None)
+    return qualities
+
+
 def jpeg_quality(files: Sequence[str | Path]) -> Estimate:
     """JPEG quality of live image files, read from their quantisation tables.
 
@@ -394,18 +443,8 @@ def jpeg_quality(files: Sequence[str | Path]) -> Estimate:
     Returns:
         Estimate in libjpeg quality (1-100).
     """
-    from PIL import Image
-
     unit = "libjpeg quality"
-    qualities = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                tables = getattr(image, "quantization", None)
-        except OSError:
-            continue
-        if tables:
-            qualities.append(quality_from_table(tables[min(tables)]))
+    qualities = [q for q in jpeg_file_qualities(files) if q is not None]
     if not qualities:
         return not_estimable(
             "image.jpeg", unit, "live inputs are not JPEG files, so their quality is unknown"
@@ -504,6 +543,31 @@ def typo_rate(
     Returns:
         Estimate in fraction of characters (the unit of `text.typos`).
     """
+    value, nonword, base, reps = typo_rate_replicates(reference, live, n_boot=n_boot, seed=seed)
+    low, high = _interval(reps.tolist())
+    return Estimate(
+        "text.typos",
+        value,
+        low,
+        high,
+        "fraction of characters",
+        note="non-word share above the reference's own, per-character rate via word lengths",
+        details={"reference_nonword_rate": base, "nonword_rate": nonword},
+    )
+
+
+def typo_rate_replicates(
+    reference: Sequence[str], live: Sequence[str], *, n_boot: int = 200, seed: int = 0
+) -> tuple[float, float, float, FloatArray]:
+    """The typo rate of `typo_rate` with its bootstrap replicates.
+
+    Returns:
+        (typo rate, non-word rate above the reference's, the reference's own non-word rate,
+        `n_boot` bootstrap replicates of the typo rate resampling live texts).
+
+    Raises:
+        DataError: no reference or no live texts.
+    """
     if not reference or not live:
         raise DataError("monitor: typo estimation needs reference and live texts.")
     ref_oov, ref_total, vocabulary = _reference_self_rate(reference)
@@ -522,17 +586,8 @@ def typo_rate(
 
     value, nonword = rate(None)
     rng = np.random.default_rng(seed)
-    reps = [rate(idx)[0] for idx in _boot_indices(len(live), n_boot, rng)]
-    low, high = _interval(reps)
-    return Estimate(
-        "text.typos",
-        value,
-        low,
-        high,
-        "fraction of characters",
-        note="non-word share above the reference's own, per-character rate via word lengths",
-        details={"reference_nonword_rate": base, "nonword_rate": nonword},
-    )
+    reps = np.array([rate(idx)[0] for idx in _boot_indices(len(live), n_boot, rng)])
+    return value, nonword, base, reps
 
 
 # tabular ----------------------------------------------------------------------------------
@@ -681,6 +736,27 @@ def loudness_change_db(reference: Any, live: Any, *, n_boot: int = 200, seed: in
     return Estimate("audio.gain", change(ref, liv), low, high, "dB", note="RMS level, live - ref")
 
 
+def clip_level_dbfs(clips: Any) -> FloatArray:
+    """Per-clip RMS level in dB relative to full scale (0 dBFS is RMS 1), shape (n,)."""
+    power = _frame_power(clips, "audio").mean(axis=1)
+    with np.errstate(divide="ignore"):
+        out: FloatArray = 10.0 * np.log10(power)
+    return out
+
+
+def clip_snr_db(clips: Any, *, quiet_share: float = 0.1) -> FloatArray:
+    """Per-clip SNR in dB, the noise floor from the quietest frames (see `snr_db`); shape (n,).
+
+    Clips without a measurable noise floor (digital silence in the pauses) give inf or NaN.
+    """
+    power = _frame_power(clips, "audio")
+    noise = np.quantile(power, quiet_share, axis=1)
+    signal = power.mean(axis=1) - noise
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = 10.0 * np.log10(signal / noise)
+    return out
+
+
 def snr_db(live: Any, *, quiet_share: float = 0.1, n_boot: int = 200, seed: int = 0) -> Estimate:
     """Signal-to-noise ratio of the live clips, in dB.
 
@@ -695,11 +771,7 @@ def snr_db(live: Any, *, quiet_share: float = 0.1, n_boot: int = 200, seed: int 
         n_boot: bootstrap replicates for the interval.
         seed: bootstrap seed.
     """
-    power = _frame_power(live, "monitor live audio")
-    noise = np.quantile(power, quiet_share, axis=1)
-    signal = power.mean(axis=1) - noise
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_clip = 10.0 * np.log10(signal / noise)
+    per_clip = clip_snr_db(live, quiet_share=quiet_share)
     finite = per_clip[np.isfinite(per_clip)]
     if len(finite) == 0:
         return not_estimable("audio.additive_noise", "dB", "no clip has a measurable noise floor")

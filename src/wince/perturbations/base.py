@@ -432,6 +432,7 @@ def _load_builtin_modules() -> None:
     from wince.perturbations import (  # noqa: F401  (registers classes)
         audio,
         image,
+        presets,
         tabular,
         text,
         timeseries,

@@ -1,5 +1,7 @@
 """Realism: perturbation magnitudes that match real data, and training-time augmentation.
 
+`calibrate` estimates, from real inputs, the magnitudes of the library's perturbations the
+data shows (`wince calibrate` writes them as a plan, at the observed p50, p90 and p99).
 `augment` builds a seeded transform usable in training (numpy, torch and scikit-learn forms)
 that draws magnitudes inside the realistic ranges, or up to measured breaking points.
 `AugmentTransformer` (the scikit-learn form) is imported on first use, so importing wince
@@ -18,6 +20,7 @@ from wince.realism.augment import (
     augment,
     breaking_points,
 )
+from wince.realism.calibrate import Calibration, Quantity, calibrate
 
 if TYPE_CHECKING:
     from wince.realism.sklearn import AugmentTransformer
@@ -26,10 +29,13 @@ __all__ = [
     "AugmentTransformer",
     "AugmentedDataset",
     "Augmenter",
+    "Calibration",
     "Draw",
+    "Quantity",
     "SampleTransform",
     "augment",
     "breaking_points",
+    "calibrate",
 ]
 
 
