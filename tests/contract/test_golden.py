@@ -29,95 +29,95 @@ GOLDEN: dict[tuple[str, int], str] = {
     (
         "image.imagenet_c_brightness",
         1,
-    ): "7c70f2e78a2f437986479e542eb1f249b914c78d4d0858f1be2fe2d47129241b",
+    ): "c1fae194000f1c4af522150ad21e484beac906fff8dacb3af5eb41d3c4ee7b96",
     (
         "image.imagenet_c_contrast",
         1,
-    ): "90b61f29e0bb03b6e95770a394b3c5ffaa8f75806e1442d080e71ab5800b002b",
+    ): "a2aee4af8cfc52c4d972d450bba9415bdd313532c43a061f4f46ada9b70cba77",
     (
         "image.imagenet_c_defocus_blur",
         1,
-    ): "c19a05a491f7c57653d44f6cb2044eace69e0e5f6b0a1e74f5ef45277c80fedc",
+    ): "a1f44d1d41681f83079aaf3c996a3aad938b96829b4386304faa9360e714c0c0",
     (
         "image.imagenet_c_elastic_transform",
         1,
-    ): "dbd67a6ddc2261fcbf95a84a19a615f3171ce2ec86395335beff54fb79e9e7e6",
-    ("image.imagenet_c_fog", 1): "91d4879b319bae2d20a56efce4c65b0ffd845bf9714b67c3c5730a7197b7c95a",
+    ): "f6a197f79ab074a35e21f27d693900ea8a0c6b2d2914d2792a179b7e4ea8d7f6",
+    ("image.imagenet_c_fog", 1): "1b329e652407bf0a6474134fe31889ce9a5d0d7e03997626ad992fdd3aaf4b60",
     (
         "image.imagenet_c_frost",
         1,
-    ): "5ed0cfd105170002e57e0266fccfd324b5aded349ffca7a449fae44bdcf4b5ec",
+    ): "858f516c73ec6407bff7af4a10e0a79371385ffcf19cba8a777859872279f589",
     (
         "image.imagenet_c_gaussian_noise",
         1,
-    ): "1356deda423f1292c24010c4c4d24414f08afb96f0ee40938003f48120d12f83",
+    ): "badb8f74d36c8a2aefdeb3c7d6a703c07df921ecfedd1955941f36637a8ec311",
     (
         "image.imagenet_c_glass_blur",
         1,
-    ): "dae6a77dc1ea16b4371b3f80b8ee26fcf77b35c64995e6091dc0ec85e705883a",
+    ): "0404cb92d5cbf79981d1fceaea4c0fd236b57c1fb48418f16ed73fe57d9b6b6e",
     (
         "image.imagenet_c_impulse_noise",
         1,
-    ): "623a0f15ac4de9aaaa9276d3622c6fe9dddae03588a5ea97d86f0516e3d71931",
+    ): "5d3a3a8f26bc433f71610c770c35e8e818f485bd1ea0d20298e3f29fda7272a6",
     (
         "image.imagenet_c_jpeg_compression",
         1,
-    ): "1cc91ccbbd1a50a49ac7dad9912cdeb7e1c15c036817a0aca69ca16939cf056d",
+    ): "619c897443e1744b0eed32b6a22c12515f6565cfc22596a79382039fbaa6daa6",
     (
         "image.imagenet_c_motion_blur",
         1,
-    ): "58a0dbacd1f46717330d4f26e20a4bead3b9897925bc54342b1c476f7bdc6e4e",
+    ): "37fe124bd94b7f065ff7d57f56b7e13ad25e4cd2aeb53582e6a5469a83b89924",
     (
         "image.imagenet_c_pixelate",
         1,
-    ): "4cc4691b5268237e49edb567b1e0d37a1e7e47d491ca3ab01a5dfe3a830053a5",
+    ): "f5a5b827f9c46662502c153f373a3b3cd0de314ec6a6886e8c3545de4125997d",
     (
         "image.imagenet_c_shot_noise",
         1,
-    ): "a7ba0854648d6ba408b215ce3416b4f684608bf480b61f54dddcd12b948c4deb",
+    ): "ef65d5301d30389cb1b66fc319d8bae88d09d006c58d8f661ebf32a5446ab2fd",
     (
         "image.imagenet_c_snow",
         1,
-    ): "1edf680d41285816e8dc5931155ee61561e2a8f041a192ad93cb9420c9d0a093",
+    ): "6028a13999ab456e189fa2cb03099bff19dde4a7c89d11c3c079643fe747bd63",
     (
         "image.imagenet_c_zoom_blur",
         1,
-    ): "6170fb966f09add4a8c751ab311d22accd21db3cf340bd51fbb7950ec282684d",
-    ("image.exposure", 2): "593e4232a8f3b47475e81406d2ccf1868128664a9d0bbd1dc61be7eb37e0ec4d",
-    ("image.gaussian_noise", 2): "3aa83be7a44c77656a6368d5239492e852e12a743b48225f7ae6fddfc957a434",
-    ("image.jpeg", 1): "bb0334856d18057d5a0b92623898a96721a2969542510cbec714eb8ca821066e",
-    ("image.webp", 1): "fbf4dd8f0ca994d4176ad9399107f7ce7dc854980374cd2151a8bf6d415cf49c",
-    ("image.downscale", 1): "81172afb6a26f9d586cb3b096b8fb87d9ec05ddc6fb7d6047d4d6976f98e82bc",
-    ("image.pixelation", 1): "c19a05a491f7c57653d44f6cb2044eace69e0e5f6b0a1e74f5ef45277c80fedc",
-    ("image.bit_depth", 1): "359ecdd9c91197bcee4c81b56aef64967b3c6a67db563bfdead1fdef54808e6d",
-    ("image.gamma_mismatch", 1): "054cdf9689d59e0816d270f3ee6db9562a6b160568ec945461ebc0bc733766e8",
-    ("image.contrast", 1): "afeb70888f83f29cabea1ed0170babb7398b2f02e24a44d8a73b186daf5cf3f4",
-    ("image.dead_pixels", 1): "81b91e38b5ff49ca42ec056edc953635cf62d897cc8bc8d2532c2556194f5d7b",
-    ("image.gamma", 1): "36ee93b0f37cef4646a5577feeff972589921822588a89a1a21b534b45641851",
+    ): "ca8ae3c0afd8e6414fdd061696f73cd78bea749e5de289f205e7430a025eb4f6",
+    ("image.exposure", 2): "d088b332d29fa71cba4b5ddc4a5d5f3ba0b744b53cd350b4ea65be7465230740",
+    ("image.gaussian_noise", 2): "db41587c0aeed205997aa50d238db212536612a932461b809469efa28b3a6049",
+    ("image.jpeg", 1): "3f546470e93d9eb2670da4fa07a7604b8bfbf0fdd87013f72d32a082ea734b3d",
+    ("image.webp", 1): "e5d584d93337a4b4a0c8d1f2241fac322fa6715169541aa4dd15453209862287",
+    ("image.downscale", 1): "bacf55e8407c3ebb62137e51a3c9c64e245edf1bfcc77a005745d2e336db8cc0",
+    ("image.pixelation", 1): "2bd631e791c39adbbcb9960df27e70e09fa8582efa1af9da945ca895d41f100c",
+    ("image.bit_depth", 1): "ea9a920d0ead2e2be95ba715147a2ab800ae1754b854e574ede59885ebdaa9a1",
+    ("image.gamma_mismatch", 1): "ddb57d84269b095e2c3dc267089f3774ae11299fa092271187535461eca0f214",
+    ("image.contrast", 1): "f9b33340f6d0f97da9389353f4fc75615e57cdfacde69665071e6b432522df00",
+    ("image.dead_pixels", 1): "4da317899f0ea586a3220c755f2341de9284d7359fc8dbd8c3fb50d8c69e35e3",
+    ("image.gamma", 1): "b2cb40f5f52a4d8134f842fd9bd2594524189b8a9091fdf872342b9a76218c0d",
     ("image.hue_rotation", 1): "a751a73122410809b6d7b8a346601237a34ded7179c24eacf4074284301e6ce7",
-    ("image.iso_noise", 1): "792edf6a5fa4fb8d92b7e8774bd179e843ee9fa931d6504af8fa273a8d159d47",
-    ("image.low_light", 1): "69ec51156f98329c943d114eb2a2f719b970fca1f30e23e156c62376aaf5f384",
+    ("image.iso_noise", 1): "0f8f8bd354c326f051edcbafb216920b70a4ff9ac20ddbcccb8300933474a44f",
+    ("image.low_light", 1): "e2dbe4a50c49a96b106d623bc2be469945f6c5b756c6c1f112e6437c7f76d7ef",
     ("image.saturation", 1): "e7706d07423f908ede550c83bd1f4e5c4d09a04f9b362c4ddddb5268bcdaa59f",
-    ("image.shot_noise", 1): "d673cfb0859a9964e15189396f8e4c46af97ccd9bb82a7e701a2ef93889dc041",
-    ("image.vignetting", 1): "22203dbfc5ff857fa86951bcefa759ec190a9f0e751e2908b413df8aa8fb4937",
+    ("image.shot_noise", 1): "aedfaa1450bb7010060e3f10feb4a3bc70ae1d6722fef15412dca1079b0f245e",
+    ("image.vignetting", 1): "d5a222d853a5bc42dd71c62798c4abd94de0963409e006a4620ca13993628697",
     ("image.white_balance", 1): "155c92caf1e50e23c9e07c3bb8d214f038258399489611c9a0749a2aca77e4b1",
     (
         "image.chromatic_aberration",
         1,
-    ): "9ac731e58b0345187e1ee3ba51bfb66777d82289fcb149f345afe6518fe04549",
-    ("image.defocus_blur", 1): "e589034fc65187167cca7a1fce6910cdb035d17b94147f474e09720577b1f6d0",
-    ("image.gaussian_blur", 1): "c19a05a491f7c57653d44f6cb2044eace69e0e5f6b0a1e74f5ef45277c80fedc",
-    ("image.haze", 1): "fa271c1718c2d59bfc7eefb6750da831999014ea5c2308fc62ae1faf657603dd",
+    ): "2fc70bf156b63a98271bfc14ec22e42986a718d9cc6dc605f4480a5b55723744",
+    ("image.defocus_blur", 1): "3d24408843aa75f559a2b13043d1c48275d6554d2dd46a56ff9fd528be249231",
+    ("image.gaussian_blur", 1): "86f9cd0ce5b12d53f0421c996c89a6eb0db46a24bdc8e656b1f5fbb911fd2455",
+    ("image.haze", 1): "fc8f186c86ad85a09343dba7fcfa46de4e621b24b0f0cd86bba4b9060007381a",
     (
         "image.lens_distortion",
         1,
-    ): "84fcf97dcc693ca07d060a745cecc50e5eed963430e1c57ed0c4a1b8e1afe4b8",
-    ("image.motion_blur", 1): "17d912bc5056336eddc1e77a667f70ba7f85e347e9e7c42d23c8f12c4b9bfff8",
-    ("image.occlusion", 1): "8229ae1255621e1e15e54b565fad4e243bdfe8de18d8f09dcbe7b88e494a308c",
-    ("image.perspective", 1): "38abc904659b5bd3b616a3b206f9e741daf1dc182b9cb150add6269a8143eeda",
-    ("image.rotation", 1): "3664a8e23a052825c73f9f1d25a3d389e752099c4373140cafdfb313997e2429",
-    ("image.translation", 1): "dd79115954299cd93375b1998c9541c71cba7ad5c53806589631ae011a60b7eb",
-    ("image.zoom", 1): "be2f7e810c7c006c001c23f13061e9bb48bccb48821963e6c977cabd181d5a95",
+    ): "f23cf33991d299787b5f7f6a66e78701325980787de3815fbccb31f04d40331c",
+    ("image.motion_blur", 1): "482b2e6fe1c393e411b76202b8da29be11ee80befae1c01081aa5ec408a71705",
+    ("image.occlusion", 1): "3fb5184af234a7cd24d8b5516f979207a7ce54aa779add7cb4f66132d460e9d7",
+    ("image.perspective", 1): "84d42e2098d552faf11c267d2863df59a2adbb8cd5b16af0307c24c76078ced1",
+    ("image.rotation", 1): "57c328dac4ec38fed33c353a132b53762ad20b58656ec36b8c5cdaea39c8f004",
+    ("image.translation", 1): "08e44147c13dd246f18010687cb68177bd8a9b32ba67e539747f683a92ab1ec5",
+    ("image.zoom", 1): "99013a4e8d46542c8733a16a57329760d1264c0850aaeef6f0f6b1ff12136714",
     (
         "tabular.gaussian_noise",
         1,
@@ -212,8 +212,11 @@ SEED = 0
 
 
 def image_inputs() -> list[tuple[Any, DataContext]]:
-    """uint8 RGB, grey and RGBA images with gradients and a texture, from integer arithmetic."""
-    n, h, w = 4, 16, 20
+    """uint8 RGB, grey and RGBA images with gradients and a texture, from integer arithmetic.
+
+    48x64 px, so that sizes in % of the shorter side (blur, pixelation) span whole pixels.
+    """
+    n, h, w = 4, 48, 64
     i, y, x, c = np.meshgrid(
         np.arange(n), np.arange(h), np.arange(w), np.arange(3), indexing="ij", sparse=True
     )
