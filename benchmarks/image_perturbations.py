@@ -181,8 +181,34 @@ def time_albumentations(transform: Any, x: np.ndarray) -> float:
     return seconds
 
 
-def time_imagecorruptions(corruption: str, x: np.ndarray) -> float:
+def imagecorruptions_corrupt() -> Callable[..., np.ndarray]:
+    """`imagecorruptions.corrupt`, patched to run with numpy 2 and scikit-image >= 0.19.
+
+    imagecorruptions 1.1.2 (the latest) calls `np.float_` (fog), which numpy 2 removed, and
+    `skimage.filters.gaussian(..., multichannel=True)` (glass blur), which scikit-image
+    replaced with `channel_axis`. Neither patch changes what is computed.
+    """
+    if not hasattr(np, "float_"):
+        setattr(np, "float_", np.float64)  # noqa: B010  (the name numpy 2 removed)
+    import imagecorruptions.corruptions as corruptions
     from imagecorruptions import corrupt
+
+    original = corruptions.gaussian
+    if getattr(original, "__name__", "") != "channel_axis_gaussian":
+
+        def channel_axis_gaussian(
+            image: Any, sigma: float = 1, multichannel: Any = None, **kw: Any
+        ) -> Any:
+            if multichannel:
+                kw["channel_axis"] = -1
+            return original(image, sigma=sigma, **kw)
+
+        corruptions.gaussian = channel_axis_gaussian
+    return corrupt  # type: ignore[no-any-return]
+
+
+def time_imagecorruptions(corruption: str, x: np.ndarray) -> float:
+    corrupt = imagecorruptions_corrupt()
 
     random.seed(0)
     np.random.seed(0)  # noqa: NPY002  (imagecorruptions draws from the global generators)
