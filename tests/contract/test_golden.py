@@ -84,7 +84,7 @@ GOLDEN: dict[tuple[str, int], str] = {
         1,
     ): "ca8ae3c0afd8e6414fdd061696f73cd78bea749e5de289f205e7430a025eb4f6",
     ("image.exposure", 2): "d088b332d29fa71cba4b5ddc4a5d5f3ba0b744b53cd350b4ea65be7465230740",
-    ("image.gaussian_noise", 2): "db41587c0aeed205997aa50d238db212536612a932461b809469efa28b3a6049",
+    ("image.gaussian_noise", 3): "c5d92f860ff5c8d7f01a528a956d6c8411b304da8b6446589fa8de66eefa4f87",
     ("image.jpeg", 1): "3f546470e93d9eb2670da4fa07a7604b8bfbf0fdd87013f72d32a082ea734b3d",
     ("image.webp", 1): "e5d584d93337a4b4a0c8d1f2241fac322fa6715169541aa4dd15453209862287",
     ("image.downscale", 1): "bacf55e8407c3ebb62137e51a3c9c64e245edf1bfcc77a005745d2e336db8cc0",

@@ -33,6 +33,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import stringzilla as sz
+from scipy import special
 
 from wince.errors import DataError
 from wince.perturbations.base import Batch, DataContext, Modality, Perturbation
@@ -167,6 +169,25 @@ def each_image(
     return out
 
 
+# Fast per-image random draws: 16 raw random bits per value, turned into standard normal
+# deviates by a 65,536-entry table of normal quantiles (rescaled to unit variance; |z| < 4.2).
+# Several times faster than `Generator.standard_normal`, and the noise of image noise models
+# needs no tail beyond 4 sd.
+_QUANTILES = special.ndtri((np.arange(2**16) + 0.5) / 2**16)
+NORMAL_TABLE = (_QUANTILES / _QUANTILES.std()).astype(np.float32)
+
+
+def random_bits16(rng: np.random.Generator, shape: tuple[int, ...]) -> npt.NDArray[np.uint16]:
+    """Uniform 16-bit integers of `shape` from the generator's raw bytes."""
+    return np.frombuffer(rng.bytes(2 * math.prod(shape)), dtype=np.uint16).reshape(shape)
+
+
+def quantile_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """Standard normal deviates of `shape` (float32) through `NORMAL_TABLE`."""
+    normal: npt.NDArray[np.float32] = np.take(NORMAL_TABLE, random_bits16(rng, shape))
+    return normal
+
+
 def size_px(size_pct: float, x: npt.NDArray[np.generic]) -> float:
     """A size given in % of the shorter image side, in pixels of the batch `x` (n, h, w, c)."""
     return float(size_pct / 100.0 * min(x.shape[1], x.shape[2]))
@@ -260,26 +281,38 @@ def ssim(
     window = min(SSIM_WINDOW_PX, (min(h, w) - 1) // 2 * 2 + 1)
     sigma = SSIM_SIGMA_PX * window / SSIM_WINDOW_PX
     margin = window // 2
-
-    def blur(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        blurred = cv2.GaussianBlur(v, (window, window), sigma, borderType=cv2.BORDER_REFLECT)
-        return np.asarray(blurred, dtype=np.float32).reshape(v.shape)
-
-    for i in range(n):
-        a = to_float(original[i, :, :, :c])
-        b = to_float(perturbed[i, :, :, :c])
-        if np.array_equal(a, b):
-            continue
-        mu_a, mu_b = blur(a), blur(b)
-        var_a = blur(a * a) - mu_a * mu_a
-        var_b = blur(b * b) - mu_b * mu_b
-        cov = blur(a * b) - mu_a * mu_b
+    changed = np.flatnonzero((original[..., :c] != perturbed[..., :c]).reshape(n, -1).any(axis=1))
+    # Only pixels at least `margin` from every edge enter the mean, and their windows stay
+    # inside their own image: so the images and their products, stacked one above the other,
+    # are blurred in one call with the same per-pixel arithmetic (per-call costs dominate small
+    # images), and the index is computed on those pixels alone.
+    per_group = max(1, _SSIM_GROUP_VALUES // (5 * h * w * c))
+    for first in range(0, len(changed), per_group):
+        group = changed[first : first + per_group]
+        a = to_float(original[group][..., :c])
+        b = to_float(perturbed[group][..., :c])
+        stacked = np.concatenate([a, b, a * a, b * b, a * b]).reshape(-1, w, c)
+        blurred = _blur(stacked, window, sigma).reshape(5, len(group), h, w, c)
+        inner = blurred[:, :, margin : h - margin, margin : w - margin]
+        mu_a, mu_b, blur_aa, blur_bb, blur_ab = inner
+        var_a = blur_aa - mu_a * mu_a
+        var_b = blur_bb - mu_b * mu_b
+        cov = blur_ab - mu_a * mu_b
         index = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
             (mu_a * mu_a + mu_b * mu_b + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
         )
-        inner = index[margin : h - margin, margin : w - margin]
-        scores[i] = float(inner.mean(dtype=np.float64))
+        scores[group] = index.mean(axis=(1, 2, 3), dtype=np.float64)
     return scores
+
+
+# float32 values blurred per call (4 MB an array), so big images go a few at a time
+_SSIM_GROUP_VALUES = 1 << 20
+
+
+def _blur(v: FloatImages, window: int, sigma: float) -> FloatImages:
+    """Gaussian blur of each channel of (rows, columns, channels) values, borders reflected."""
+    blurred = cv2.GaussianBlur(v, (window, window), sigma, borderType=cv2.BORDER_REFLECT)
+    return np.asarray(blurred, dtype=np.float32).reshape(v.shape)
 
 
 class ImagePerturbation(Perturbation):

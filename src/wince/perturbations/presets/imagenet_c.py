@@ -64,8 +64,11 @@ from scipy import special
 
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
 from wince.perturbations.image.base import (
+    NORMAL_TABLE,
     ImagePerturbation,
     colour_channels,
+    quantile_normal,
+    random_bits16,
     to_float,
 )
 from wince.perturbations.image.pipeline import Jpeg
@@ -196,21 +199,7 @@ def _spread(plane: FloatImage, channels: int) -> FloatImage:
 # ---------------------------------------------------------------------------------------------
 # Random draws: 16 random bits per value, turned into uniforms or normal deviates by tables.
 
-_BITS = 16
-_NORMAL_QUANTILES = special.ndtri((np.arange(2**_BITS) + 0.5) / 2**_BITS)
-_NORMAL_TABLE = (_NORMAL_QUANTILES / _NORMAL_QUANTILES.std()).astype(np.float32)
-
-
-def _bits16(rng: np.random.Generator, shape: tuple[int, ...]) -> npt.NDArray[np.uint16]:
-    """Uniform 16-bit integers: raw generator bytes, several times faster than `integers`."""
-    size = math.prod(shape)
-    return np.frombuffer(rng.bytes(2 * size), dtype=np.uint16).reshape(shape)
-
-
-def _standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> FloatImage:
-    """Standard normal deviates from a 65,536-entry quantile table (unit variance, |z| < 4.2)."""
-    normal: FloatImage = np.take(_NORMAL_TABLE, _bits16(rng, shape))
-    return normal
+_BITS = 16  # random bits per value (`random_bits16`)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,16 +220,16 @@ class ImageNetCGaussianNoise(ImageNetCorruption):
     def prepare(self, params: Params, scale: float, height: int, width: int) -> Setup:
         """The noise table in 8-bit levels (x + round(255 sd z) is round(255 (x / 255 + sd z)))."""
         (sd,) = params
-        return Setup(params, scale, np.rint(_NORMAL_TABLE * (255.0 * sd)).astype(np.int16))
+        return Setup(params, scale, np.rint(NORMAL_TABLE * (255.0 * sd)).astype(np.int16))
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Add sd times fixed standard normal draws."""
         (sd,) = setup.params
-        bits = _bits16(rng, image.shape)
+        bits = random_bits16(rng, image.shape)
         if image.dtype == np.uint8:
             noisy: Image = np.clip(image + np.take(setup.extra, bits), 0, 255).astype(np.uint8)
             return noisy
-        shifted: Image = image + np.float32(sd) * np.take(_NORMAL_TABLE, bits)
+        shifted: Image = image + np.float32(sd) * np.take(NORMAL_TABLE, bits)
         return shifted
 
 
@@ -293,7 +282,7 @@ class ImageNetCShotNoise(ImageNetCorruption):
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Add the noise of each pixel's 8-bit level at its fixed uniform quantile."""
         noise, levels = setup.extra
-        quantile = _bits16(rng, image.shape) >> 4
+        quantile = random_bits16(rng, image.shape) >> 4
         index = (_levels(image).astype(np.int32) << 12) | quantile
         if image.dtype == np.uint8:
             counted: Image = np.take(levels, index)
@@ -317,7 +306,7 @@ class ImageNetCImpulseNoise(ImageNetCorruption):
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Replace the values whose fixed uniform falls below the amount."""
         (amount,) = setup.params
-        draws = _bits16(rng, image.shape)
+        draws = random_bits16(rng, image.shape)
         hit = (draws >> 1) < amount * 2 ** (_BITS - 1)  # 15 bits for the amount
         salt = (draws & 1).astype(image.dtype)  # the last bit for salt or pepper
         return np.where(hit, salt * (255 if image.dtype == np.uint8 else 1), image)
@@ -406,7 +395,7 @@ class ImageNetCGlassBlur(ImageNetCorruption):
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Blur, shuffle locally `iterations` times, blur again."""
         sigma, delta, iterations = setup.params
-        draws = _bits16(rng, (_GLASS_ITERATIONS, 2, *image.shape[:2])).astype(np.int32)
+        draws = random_bits16(rng, (_GLASS_ITERATIONS, 2, *image.shape[:2])).astype(np.int32)
         shift = _whole(delta)
         shift = max(1, round(shift * setup.scale)) if shift else 0
         sigma_px = sigma * setup.scale
@@ -555,7 +544,7 @@ class ImageNetCSnow(ImageNetCorruption):
         """Lighten the scene, then add the blurred flake layer and its rotation."""
         mean, sd, zoom, threshold, radius, sigma, blend, opacity = setup.params
         angle = rng.uniform(-135.0, -45.0)
-        field = np.float32(mean) + np.float32(sd) * _standard_normal(rng, image.shape[:2])
+        field = np.float32(mean) + np.float32(sd) * quantile_normal(rng, image.shape[:2])
         flakes = _clipped_zoom(field, max(1.0, zoom * setup.scale))
         flakes[flakes < threshold] = 0.0
         flakes = _line_blur(
