@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -13,6 +14,20 @@ def _escape(text: str) -> str:
     for char in ("\\", "`", "*", "_", "[", "]", "<", ">", "|"):
         text = text.replace(char, "\\" + char)
     return text
+
+
+def _code_block(code: str) -> list[str]:
+    """A recommendation's code as a folded, fenced block inside its list item.
+
+    Folded (`<details>`), so a pull-request comment stays short; indented to belong to the item.
+    """
+    first = code.split("\n", 1)[0]
+    language = "yaml" if first.startswith("# ") and ".yaml" in first else "python"
+    longest = max((len(run) for run in re.findall("`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    block = ["<details><summary>code</summary>", "", f"{fence}{language}", *code.split("\n")]
+    block += [fence, "", "</details>"]
+    return [f"   {line}".rstrip() for line in block]
 
 
 def render_markdown(report: Report) -> str:
@@ -43,7 +58,10 @@ def render_markdown(report: Report) -> str:
         lines.append("")
     if found.recommendations:
         lines.append("**Recommended defences**")
-        lines += [f"{r.priority}. *{r.kind}*: {_escape(r.text)}" for r in found.recommendations]
+        for r in found.recommendations:
+            lines.append(f"{r.priority}. *{r.kind}*: {_escape(r.text)}")
+            if r.code:
+                lines += ["", *_code_block(r.code)]
         lines.append("")
     lineage = data.lineage
     lines.append(

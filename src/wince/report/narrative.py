@@ -9,6 +9,11 @@ an extreme one that hurts as much.
 
 Every number in a sentence is a stored value (curve estimates and their 95% intervals,
 interaction differences, Sobol indices), formatted by `percent`.
+
+Recommendations are actionable: each carries the code that applies it — the `wince.augment`
+call up to the measured breaking magnitude (with its scikit-learn, numpy and torch forms), a
+pre-processing call per perturbation family (`FAMILIES`, `DEFENCES`: OpenCV, SciPy ...), and
+`wince monitor` and `wince gate` policies.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from string import Template
 from typing import Any
 
 import numpy as np
@@ -196,16 +202,19 @@ class Recommendation:
 
     Attributes:
         priority: 1 is first.
-        kind: augmentation, normalisation, denoising, validation, spell correction,
-            calibration.
+        kind: augmentation, normalisation, denoising, deblurring, alignment, validation,
+            review, spell correction, monitoring, gate, calibration.
         text: what to do, with the measured magnitude.
         because: the finding it answers.
+        code: the concrete call or code change that applies it: Python, or a YAML policy
+            (`wince monitor`, `wince gate`) when it starts with a `# <file>.yaml` comment.
     """
 
     priority: int
     kind: str
     text: str
     because: str
+    code: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -386,39 +395,313 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
     return out
 
 
-DEFENCES: dict[str, tuple[str, str]] = {
+@dataclass(frozen=True)
+class Defence:
+    """A defence against a family of perturbations: what to do, and the code that does it.
+
+    Attributes:
+        kind: what the defence is (normalisation, denoising, deblurring, alignment ...).
+        text: what to do, a `str.format` template: `{value}` is the magnitude at which
+            predictions broke (a number in the perturbation's unit), `{level}` the same with
+            its unit.
+        code: the library call or code change, a `string.Template`: `$name` is the
+            perturbation, `$value` the breaking magnitude as a literal, `$run` the run id.
+            Python, or YAML when it starts with a `# <file>.yaml` comment.
+    """
+
+    kind: str
+    text: str
+    code: str
+
+
+_GREY = (
+    "grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.shape[-1] == 3 "
+    "else image.reshape(image.shape[:2])\n"
+)
+
+# perturbation family -> its members; one defence per family (DEFENCES)
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "image.blur": (
+        "image.gaussian_blur",
+        "image.defocus_blur",
+        "image.motion_blur",
+        "image.imagenet_c_defocus_blur",
+        "image.imagenet_c_glass_blur",
+        "image.imagenet_c_motion_blur",
+        "image.imagenet_c_zoom_blur",
+    ),
+    "image.resolution": ("image.downscale", "image.pixelation", "image.imagenet_c_pixelate"),
+    "image.noise": (
+        "image.gaussian_noise",
+        "image.iso_noise",
+        "image.shot_noise",
+        "image.imagenet_c_gaussian_noise",
+        "image.imagenet_c_shot_noise",
+    ),
+    "image.impulse": ("image.dead_pixels", "image.imagenet_c_impulse_noise"),
+    "image.compression": ("image.jpeg", "image.webp", "image.imagenet_c_jpeg_compression"),
+    "image.banding": ("image.bit_depth",),
     "image.exposure": (
-        "normalisation",
-        "Normalise brightness before the model (auto-exposure or histogram equalisation) and "
-        "flag inputs exposed {value:+.1f} EV or worse.",
+        "image.exposure",
+        "image.low_light",
+        "image.gamma",
+        "image.gamma_mismatch",
+        "image.vignetting",
+        "image.imagenet_c_brightness",
     ),
-    "image.gaussian_noise": (
+    "image.contrast": (
+        "image.contrast",
+        "image.haze",
+        "image.imagenet_c_contrast",
+        "image.imagenet_c_fog",
+    ),
+    "image.colour": ("image.white_balance", "image.hue_rotation", "image.saturation"),
+    "image.optics": ("image.lens_distortion", "image.chromatic_aberration"),
+    "image.geometry": (
+        "image.rotation",
+        "image.translation",
+        "image.zoom",
+        "image.perspective",
+        "image.imagenet_c_elastic_transform",
+    ),
+    "image.obstruction": (
+        "image.occlusion",
+        "image.imagenet_c_snow",
+        "image.imagenet_c_frost",
+    ),
+    "text.typos": ("text.typos", "text.word_typos", "text.ocr_errors"),
+    "text.unicode": (
+        "text.homoglyphs",
+        "text.zero_width",
+        "text.unicode_variants",
+        "text.smart_punctuation",
+        "text.whitespace",
+    ),
+    "audio.noise": ("audio.additive_noise", "audio.background"),
+    "audio.level": ("audio.gain", "audio.clipping"),
+    "tabular.noise": ("tabular.gaussian_noise", "tabular.sensor_drift", "tabular.sensor_gain"),
+}
+FAMILY_OF = {name: family for family, names in FAMILIES.items() for name in names}
+
+DEFENCES: dict[str, Defence] = {
+    "image.blur": Defence(
+        "deblurring",
+        "Catch blurred inputs before the model: reject (or ask for a retake of) images whose "
+        "Laplacian variance falls below that of nearly all training images, and sharpen mild "
+        "blur with an unsharp mask; blur of {level} broke predictions.",
+        "import cv2\nimport numpy as np\nfrom wince.monitor.estimate import laplacian_variance\n\n"
+        "# variance of the Laplacian per image: lower is blurrier\n"
+        "floor = np.quantile(laplacian_variance(train_images), 0.01)\n"
+        "keep = laplacian_variance(images) >= floor  # send the others back for a retake\n"
+        "# mild blur: unsharp mask (apply it to the training images too)\n"
+        "sharpened = cv2.addWeighted(image, 1.5, cv2.GaussianBlur(image, (0, 0), 1.0), -0.5, 0)",
+    ),
+    "image.resolution": Defence(
+        "validation",
+        "Keep inputs at the training resolution: reject images that arrive smaller than the "
+        "model's input (their detail is gone; {level} broke predictions) and resize training "
+        "and live images with the same interpolation.",
+        "import cv2\n\nheight, width = train_images.shape[1:3]\n"
+        "if image.shape[0] < height or image.shape[1] < width:\n"
+        "    reject(image)  # enlarged from a smaller or pixelated source\n"
+        "image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)",
+    ),
+    "image.noise": Defence(
         "denoising",
-        "Denoise inputs before the model (a light bilateral or non-local-means filter), or "
-        "reject images whose estimated noise exceeds {value:.2g}% of full scale.",
+        "Denoise inputs before the model (non-local means), or reject images whose estimated "
+        "noise reaches {level}; denoise the training images the same way.",
+        "import cv2\n\n"
+        "# 8-bit images; raise h for stronger noise, lower it to keep fine detail\n"
+        "denoised = cv2.fastNlMeansDenoisingColored(image, None, h=10, hColor=10)  # colour\n"
+        + _GREY
+        + "denoised_grey = cv2.fastNlMeansDenoising(grey, None, h=10)  # grey",
     ),
-    "image.jpeg": (
+    "image.impulse": Defence(
+        "denoising",
+        "Remove isolated dead and stuck pixels before the model with a 3x3 median filter "
+        "({level} broke predictions); filter the training images the same way.",
+        "import cv2\n\ncleaned = cv2.medianBlur(image, 3)  # 8-bit images",
+    ),
+    "image.compression": Defence(
         "normalisation",
-        "Remove blocking artefacts before the model (a deblocking filter), or ask upstream "
-        "services to keep JPEG quality above {value:.0f}.",
+        "Soften compression artefacts before the model (an edge-preserving bilateral filter), "
+        "or ask upstream services to keep the quality above {value:.0f}.",
+        "import cv2\n\n"
+        "# smooths 8x8 block edges and ringing while keeping real edges\n"
+        "deblocked = cv2.bilateralFilter(image, 5, 25, 5)\n"
+        "# where you encode: keep the quality above the breaking level\n"
+        "ok, jpeg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 90])",
     ),
-    "tabular.gaussian_noise": (
+    "image.banding": Defence(
+        "validation",
+        "Keep more than {value:.0f} bits per channel upstream (predictions broke at {level}); "
+        "a light blur smooths the banding that too few bits leave.",
+        "import cv2\n\nsmoothed = cv2.GaussianBlur(image, (3, 3), 0)",
+    ),
+    "image.exposure": Defence(
+        "normalisation",
+        "Normalise brightness before the model (histogram equalisation, or CLAHE for uneven "
+        "light) on training and live images alike, and flag inputs at {level} or worse.",
+        "import cv2\n\n"
+        + _GREY
+        + "equalised = cv2.equalizeHist(grey)  # global: over- and under-exposure\n"
+        "clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))\n"
+        "lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)  # colour: equalise lightness only\n"
+        "lab[..., 0] = clahe.apply(lab[..., 0])  # local: vignetting, uneven light\n"
+        "normalised = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)",
+    ),
+    "image.contrast": Defence(
+        "normalisation",
+        "Stretch each image's contrast to the full range before the model (min-max "
+        "normalisation undoes a flat or hazy image's lost range), on training and live images "
+        "alike; {level} broke predictions.",
+        "import cv2\n\n"
+        "stretched = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX)  # per image\n"
+        "clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))  # local contrast, grey\n"
+        + _GREY
+        + "local = clahe.apply(grey)",
+    ),
+    "image.colour": Defence(
+        "normalisation",
+        "Normalise colour before the model: grey-world white balance removes a colour cast "
+        "({level} broke predictions); if colour carries no label information, train and serve "
+        "on greyscale.",
+        "import cv2\nimport numpy as np\n\n"
+        "rgb = image.astype(np.float32)\n"
+        "balanced = np.clip(rgb * (rgb.mean() / rgb.mean(axis=(0, 1))), 0, 255).astype(np.uint8)\n"
+        "grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)  # or drop colour altogether",
+    ),
+    "image.optics": Defence(
+        "alignment",
+        "Correct the lens before the model: calibrate the camera once (a checkerboard and "
+        "cv2.calibrateCamera) and undistort every image; {level} broke predictions.",
+        "import cv2\n\n"
+        "# camera_matrix, dist_coeffs from cv2.calibrateCamera on checkerboard views\n"
+        "undistorted = cv2.undistort(image, camera_matrix, dist_coeffs)",
+    ),
+    "image.geometry": Defence(
+        "alignment",
+        "Align inputs before the model, as training images are aligned: centre the subject "
+        "on its centre of mass and crop or rotate to a canonical pose; {level} broke "
+        "predictions.",
+        "import cv2\nimport numpy as np\n\n" + _GREY + "m = cv2.moments(grey)\n"
+        'cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]  # centre of mass\n'
+        "h, w = grey.shape\n"
+        "shift = np.float32([[1, 0, w / 2 - cx], [0, 1, h / 2 - cy]])\n"
+        "centred = cv2.warpAffine(image, shift, (w, h))\n"
+        "# rotation: the principal axis is at 0.5 * atan2(2 mu11, mu20 - mu02)\n"
+        'angle = 0.5 * np.degrees(np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"]))',
+    ),
+    "image.obstruction": Defence(
+        "review",
+        "Send predictions made on obstructed views to review: pick a confidence threshold on "
+        "held-out images perturbed this way ({level} broke predictions).",
+        "confidence = model.predict_proba(images).max(axis=1)\n"
+        "review = confidence < threshold  # chosen on held-out obstructed images",
+    ),
+    "text.typos": Defence(
+        "spell correction",
+        "Spell-correct inputs before the model; the model breaks at {level}.",
+        "# pip install pyspellchecker\nfrom spellchecker import SpellChecker\n\n"
+        "speller = SpellChecker()\n"
+        'text = " ".join(speller.correction(word) or word for word in text.split())',
+    ),
+    "text.unicode": Defence(
+        "normalisation",
+        "Normalise text before the model: Unicode NFKC, strip zero-width characters, map "
+        "curly quotes and collapse whitespace ({level} broke predictions).",
+        "import re\nimport unicodedata\n\n"
+        'text = unicodedata.normalize("NFKC", text)\n'
+        'text = re.sub("[\\u200b-\\u200d\\u2060\\ufeff]", "", text)\n'
+        'text = text.translate(str.maketrans("\\u2018\\u2019\\u201c\\u201d", "\'\'\\"\\""))\n'
+        'text = " ".join(text.split())',
+    ),
+    "audio.noise": Defence(
+        "denoising",
+        "Denoise audio before the model (an adaptive Wiener filter, or spectral gating), on "
+        "training and live clips alike; {level} broke predictions.",
+        "from scipy.signal import wiener\n\ndenoised = wiener(clip, mysize=5)  # one 1-D clip",
+    ),
+    "audio.level": Defence(
+        "normalisation",
+        "Loudness-normalise audio before the model and flag clipped recordings; {level} broke "
+        "predictions.",
+        "import numpy as np\n\n"
+        "rms = np.sqrt(np.mean(np.square(clip)))\n"
+        "normalised = clip * (0.1 / max(rms, 1e-9))  # to -20 dBFS RMS\n"
+        "clipped = np.mean(np.abs(clip) >= 0.999) > 0.001",
+    ),
+    "tabular.noise": Defence(
         "validation",
         "Validate inputs: check each measurement against its expected range and average "
-        "repeated measurements, so noise stays below {value:.2g} standard deviations.",
+        "repeated measurements, so noise stays below {level}.",
+        "import numpy as np\n\n"
+        "low, high = np.quantile(x_train, [0.001, 0.999], axis=0)\n"
+        "suspect = ((x < low) | (x > high)).any(axis=1)  # rows to check before predicting",
     ),
-    "text.typos": (
+}
+MODALITY_DEFENCES: dict[str, Defence] = {
+    "image": Defence(
+        "normalisation",
+        "Normalise images (brightness, contrast, codec) before the model, on training and "
+        "live images alike.",
+        "import cv2\n\nnormalised = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX)",
+    ),
+    "text": Defence(
         "spell correction",
-        "Spell-correct inputs before the model; the model breaks at a typo rate of {value:.1%}.",
+        "Normalise and spell-correct text before the model.",
+        DEFENCES["text.unicode"].code,
+    ),
+    "audio": Defence(
+        "denoising",
+        "Denoise and loudness-normalise audio before the model.",
+        DEFENCES["audio.noise"].code,
+    ),
+    "tabular": Defence(
+        "validation",
+        "Validate feature ranges and units before the model.",
+        DEFENCES["tabular.noise"].code,
+    ),
+    "timeseries": Defence(
+        "denoising",
+        "Filter and resample signals before the model.",
+        "from scipy.signal import resample, savgol_filter\n\n"
+        "smoothed = savgol_filter(x, window_length=9, polyorder=2, axis=1)  # (n, t, channels)\n"
+        "regular = resample(smoothed, num=length, axis=1)  # to the training length",
     ),
 }
-MODALITY_DEFENCES = {
-    "image": ("normalisation", "Normalise images (brightness, contrast, codec) before the model."),
-    "text": ("spell correction", "Normalise and spell-correct text before the model."),
-    "audio": ("denoising", "Denoise and loudness-normalise audio before the model."),
-    "tabular": ("validation", "Validate feature ranges and units before the model."),
-    "timeseries": ("denoising", "Filter and resample signals before the model."),
+VALIDATION = Defence(
+    "validation",
+    "Validate inputs before the model.",
+    "# monitor.yaml, for `wince monitor --reference $run --live LIVE --policy monitor.yaml`\n"
+    "max_psi: 0.2\nmax_predicted_flip_rate: 0.05",
+)
+# perturbations whose magnitude `wince monitor` estimates from live inputs, and from what
+# (see `wince.monitor.monitor.estimate_magnitudes`)
+MONITORED: dict[str, str] = {
+    "image.exposure": "live images",
+    "image.gaussian_noise": "live images",
+    "image.jpeg": "live JPEG files",
+    "text.typos": "live texts",
+    "tabular.gaussian_noise": "live rows",
+    "audio.gain": "live clips",
+    "audio.additive_noise": "live clips",
 }
+
+
+def defence(name: str, modality: str) -> Defence:
+    """The defence against a perturbation: its family's, else its modality's.
+
+    Examples:
+        >>> defence("image.motion_blur", "image").kind
+        'deblurring'
+        >>> defence("image.unheard_of", "image") is MODALITY_DEFENCES["image"]
+        True
+    """
+    family = FAMILY_OF.get(name)
+    if family is not None:
+        return DEFENCES[family]
+    return MODALITY_DEFENCES.get(modality, VALIDATION)
 
 
 def _breaking_value(data: ReportData, finding: Finding) -> tuple[float, str]:
@@ -435,26 +718,149 @@ def _breaking_value(data: ReportData, finding: Finding) -> tuple[float, str]:
     return finding.value, "the level found fragile"
 
 
-def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendation]:
-    """Defences for each risk in its rank order, then calibration where confidence predicts it."""
-    out: list[Recommendation] = []
+def augmentation_target(data: ReportData, finding: Finding) -> float | None:
+    """The `augment(up_to=...)` cap recommended against a finding (None: the whole range).
 
-    def add(kind: str, text: str, because: str) -> None:
-        out.append(Recommendation(len(out) + 1, kind, text, because))
+    The median magnitude at which the run's predictions broke under the finding's
+    perturbation (the level found fragile when no breaking points are stored), as a valid cap.
+    """
+    value, _ = _breaking_value(data, finding)
+    return augmentation_cap(finding.perturbation, value)
+
+
+def augmentation_cap(name: str, value: float) -> float | None:
+    """`value` as an `augment(up_to=...)` cap for `name`, or None when it is not one.
+
+    Whole-number magnitudes are rounded; a value outside the hard limits, at `off` or on the
+    non-perturbing side of it gives None (augment over the whole realistic range instead).
+
+    Examples:
+        >>> augmentation_cap("image.jpeg", 37.4), augmentation_cap("image.jpeg", 100.0)
+        (37.0, None)
+    """
+    from wince.perturbations import get
+
+    try:
+        magnitude = get(name).magnitude
+    except WinceError:
+        return None
+    if not math.isfinite(value):
+        return None
+    cap = float(round(value)) if magnitude.integer else value
+    low, high = magnitude.limits
+    if not low <= cap <= high or not magnitude.severity_of(cap) > 0:
+        return None
+    return cap
+
+
+def literal(value: float) -> str:
+    """A number as a short Python (and YAML) literal, to three significant digits.
+
+    Examples:
+        >>> literal(-68.7654), literal(37.0), literal(12800.0), literal(0.000123456)
+        ('-68.8', '37', '12800', '0.000123')
+    """
+    number = float(f"{value:.3g}")
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else repr(number)
+
+
+def augmentation_code(name: str, cap: float | None, run_id: str) -> str:
+    """The `wince.augment` call that trains against `name` up to `cap`, in its three forms."""
+    if cap is None:
+        call = f'wince.augment(["{name}"], seed=0)'
+        why = f"# {name} over its whole realistic range"
+    else:
+        call = f'wince.augment(["{name}"], up_to={{"{name}": {literal(cap)}}}, seed=0)'
+        why = f"# {name} up to the magnitude that broke predictions in run {run_id}"
+    return (
+        "import wince\nfrom sklearn.pipeline import make_pipeline\n\n"
+        f"{why}, milder values too\naugmenter = {call}\n\n"
+        "# scikit-learn: augments the training rows in fit only\n"
+        "model = make_pipeline(augmenter.sklearn(), *steps).fit(x_train, y_train)\n"
+        "# numpy: train on x_train plus augmenter(x_train, epoch=e) for a few epochs e\n"
+        "# torch: wince.realism.AugmentedDataset(train_set, augmenter), .set_epoch(e) each epoch"
+    )
+
+
+def monitoring_code(name: str, value: float, run_id: str) -> str:
+    """A `wince monitor` policy that alerts when live inputs reach `value` of `name`."""
+    from wince.perturbations import get
+
+    magnitude = get(name).magnitude
+    side = "min" if magnitude.severe < magnitude.off else "max"
+    return (
+        f"# monitor.yaml, for `wince monitor --reference {run_id} --live LIVE "
+        "--policy monitor.yaml`\n"
+        f"magnitudes:\n  {name}: {{{side}: {literal(value)}}}"
+    )
+
+
+def gate_code(finding: Finding, run_id: str) -> str:
+    """A `wince gate` policy: the retrained model is shown to flip less, and regresses nowhere."""
+    return (
+        "# gate.yaml, for `wince gate NEW_RUN --policy gate.yaml` in CI after retraining\n"
+        "rules:\n"
+        f"  - name: {finding.perturbation} flips fewer predictions than in run {run_id}\n"
+        "    check: max_flip_rate\n"
+        f"    max: {literal(finding.low)}\n"
+        f'    where: {{scenario: "{finding.scenario}"}}\n'
+        f"  - name: significantly worse than run {run_id} nowhere\n"
+        "    check: no_regression\n"
+        f"    baseline: {run_id}"
+    )
+
+
+def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendation]:
+    """Defences for each risk in its rank order, then calibration where confidence predicts it.
+
+    Each defence carries the code that applies it (`Recommendation.code`): the
+    `wince.augment` call up to the measured breaking magnitude, a library call (OpenCV,
+    SciPy ...) for the pre-processing defences, and `wince monitor` and `wince gate`
+    policies.
+    """
+    out: list[Recommendation] = []
+    run_id = data.run_id
+
+    def add(kind: str, text: str, because: str, code: str) -> None:
+        out.append(Recommendation(len(out) + 1, kind, text, because, code))
 
     for finding in risks:
         value, source = _breaking_value(data, finding)
         subject = finding.perturbation
+        level = amount(float(f"{value:.3g}"), finding.unit)
         add(
             "augmentation",
             f"Train with {subject} augmentation up to {value:.3g} {finding.unit} ({source}), "
             "sampling milder values too.",
             finding.sentence,
+            augmentation_code(subject, augmentation_target(data, finding), run_id),
         )
-        kind, template = DEFENCES.get(
-            subject, MODALITY_DEFENCES.get(data.modality, ("validation", "Validate inputs."))
+        chosen = defence(subject, data.modality)
+        add(
+            chosen.kind,
+            chosen.text.format(value=value, level=level),
+            finding.sentence,
+            Template(chosen.code).safe_substitute(name=subject, value=literal(value), run=run_id),
         )
-        add(kind, template.format(value=value), finding.sentence)
+        if subject in MONITORED:
+            add(
+                "monitoring",
+                f"Alert when live inputs reach {level} of {subject}: `wince monitor` estimates "
+                f"this magnitude from {MONITORED[subject]}.",
+                finding.sentence,
+                monitoring_code(subject, value, run_id),
+            )
+    if risks and data.task == "classification":
+        top = risks[0]
+        add(
+            "gate",
+            f"Guard the fix in CI: the retrained model's run must flip fewer than "
+            f"{percent(top.low)} of predictions under {top.perturbation} at "
+            f"{amount(top.value, top.unit)} (this run's lower 95% bound) and be significantly "
+            "worse than this run nowhere.",
+            top.sentence,
+            gate_code(top, run_id),
+        )
     regions = data.frame("regions", "rules")
     if not regions.empty and data.task == "classification":
         fragile = regions[regions["kind"] == "fragile"]
@@ -466,6 +872,11 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
                     f"Calibrate the model's confidence and send predictions below "
                     f"{threshold:.2f} to review: {row.text}.",
                     str(row.text),
+                    "from sklearn.calibration import CalibratedClassifierCV\n\n"
+                    "# fit on held-out data, perturbed as in this run (see wince.augment)\n"
+                    'calibrated = CalibratedClassifierCV(model, method="isotonic", cv=5)\n'
+                    "calibrated.fit(x_calibration, y_calibration)\n"
+                    f"review = calibrated.predict_proba(x).max(axis=1) < {threshold:.2f}",
                 )
                 break
     if risks and not any(r.kind == "calibration" for r in out) and data.task == "classification":
@@ -474,6 +885,10 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             "Check calibration under the perturbations above (expected calibration error), so "
             "confidence drops when inputs degrade.",
             risks[0].sentence,
+            f"# `wince show {run_id}` prints the same table\n"
+            "import wince\nfrom wince.api import Run\n\n"
+            f'summary = Run(wince.open_store(), "{run_id}").summary()\n'
+            'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
         )
     return out
 
