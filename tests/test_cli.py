@@ -95,6 +95,20 @@ def test_run_show_runs_and_export_round_trip(tmp_path):
     assert (frame["run_id"] == run_id).all()
 
 
+def test_segments_on_a_shared_location_are_found_through_the_catalog(tmp_path):
+    catalog = f"sqlite:///{tmp_path / 'team.db'}"
+    shared = tmp_path / "shared"
+    plan = plan_file(tmp_path, DIGITS)
+    ran = wince("run", plan, "--store", catalog, "--segments", shared.as_uri(), "--json")
+    assert ran.returncode == 0, ran.stderr
+    run_id = json.loads(ran.stdout)["run_id"]
+    assert list(shared.rglob("*.parquet")), "the outcome segments went to the shared location"
+    shown = wince("show", run_id, "--store", catalog, "--json")  # no --segments: the catalog knows
+    assert shown.returncode == 0, shown.stderr
+    rows = {(r["scenario"], r["metric"]) for r in json.loads(shown.stdout)["rows"]}
+    assert ("image.jpeg(jpeg_quality=20)", "accuracy") in rows
+
+
 def test_unknown_perturbation_is_a_one_paragraph_usage_error(tmp_path):
     plan = plan_file(tmp_path, DIGITS.replace("image.jpeg", "jpg"))
     assert_user_error(wince("plan", "validate", plan), "perturbations[0]", "image.jpeg")

@@ -40,7 +40,8 @@ StoreOption = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Store: a folder or a SQLAlchemy catalog URL (default $WINCE_STORE, else .wince).",
+        help="Store: a folder or a SQLAlchemy catalog URL (default $WINCE_STORE, else .wince); "
+        "its outcome segments are where the catalog records them (or $WINCE_SEGMENTS).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
@@ -158,6 +159,16 @@ def plan_validate(path: Annotated[Path, typer.Argument(help="Plan file (YAML).")
 def run(
     plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML).")],
     store: StoreOption = None,
+    segments: Annotated[
+        str | None,
+        typer.Option(
+            "--segments",
+            envvar="WINCE_SEGMENTS",
+            help="Where outcome segments live: a folder or an fsspec URL (file:///shared/wince; "
+            "s3://bucket/wince needs s3fs). Default: the location recorded in the store's "
+            "catalog, else <store folder>/segments. A team's first run records it.",
+        ),
+    ] = None,
     executor: Annotated[
         str, typer.Option(help="Where to evaluate: local (in-process) or process (worker pool).")
     ] = "local",
@@ -183,12 +194,13 @@ def run(
 ) -> None:
     """Run a plan (or resume it where it stopped) and store every outcome."""
     from wince.governance.lock import run_locked
+    from wince.store import open_store
 
     result = run_locked(
         plan_path,
         lock=lock,
         allow_version_drift=allow_version_drift,
-        store=store,
+        store=open_store(store, segments=segments) if segments else store,
         executor=executor,
         workers=workers,
         progress=progress and not json_output and sys.stderr.isatty(),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
+from store_support import empty_postgres
 
 import wince
 from wince.models import CallableAdapter
@@ -21,29 +21,14 @@ PLAN = {
 }
 
 
-def postgres_url() -> str:
-    url = os.environ.get("WINCE_TEST_POSTGRES_URL")
-    if url:
-        return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI must provide PostgreSQL: .ci/run exports WINCE_TEST_POSTGRES_URL")
-    pytest.skip("no PostgreSQL server: set WINCE_TEST_POSTGRES_URL to run these tests")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request, tmp_path):
     if request.param == "sqlite":
         opened = Store(root=tmp_path / "sqlite")
     else:
-        import sqlalchemy as sa
-
-        url = postgres_url()
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:  # a clean catalog per test
-            for table in ("analyses", "units", "scenarios", "runs", "schema_version"):
-                conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
-        engine.dispose()
-        opened = Store(url, root=tmp_path / "pg", segments=tmp_path / "pg" / "segments")
+        opened = Store(
+            empty_postgres(), root=tmp_path / "pg", segments=tmp_path / "pg" / "segments"
+        )
     yield opened
     opened.close()
 

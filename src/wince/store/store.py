@@ -3,6 +3,11 @@
 Outcome segments are written to a temporary name, renamed into place, then registered in the
 catalog, so a crash at any point leaves either a registered, complete segment or nothing that
 counts. Re-running skips registered units and overwrites unregistered leftovers.
+
+Where the segments live is recorded in the catalog (`settings.segments`) the first time a
+store is opened with an explicit location, so every client of a team store finds them from the
+catalog URL alone. A folder store (`.wince/`) keeps its segments beside its SQLite file and
+records nothing, so the folder can be moved or copied.
 """
 
 from __future__ import annotations
@@ -10,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-import time
-import uuid
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +24,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from wince.errors import StoreError
 from wince.store import catalog
+from wince.store.segments import SegmentLocation
 
 DEFAULT_ROOT = ".wince"
+SEGMENTS_KEY = "segments"
 
 
 def now() -> str:
@@ -37,9 +43,23 @@ class Store:
     """Catalog and outcome segments of many runs.
 
     Args:
-        url: SQLAlchemy URL of the catalog; default a SQLite file `<root>/wince.db`.
-        root: folder for the default catalog and the segments.
-        segments: folder for outcome segments; default `<root>/segments`.
+        url: SQLAlchemy URL of the catalog (`sqlite:///…`, `postgresql+psycopg://…`); default
+            a SQLite file `<root>/wince.db`.
+        root: folder for the default catalog and segments.
+        segments: folder or fsspec URL of the outcome segments. Default: the location recorded
+            in the catalog, else `<root>/segments`. Given explicitly, it is recorded in the
+            catalog if none is yet (except beside a folder store's own SQLite file), and
+            otherwise used by this client only (e.g. the same share mounted elsewhere).
+
+    Attributes:
+        url: the catalog URL.
+        segments: where the outcome segments live (`SegmentLocation`).
+        upgraded_from: the catalog's schema version when opened (None: created now); lower
+            than `schema_version` when this open upgraded it.
+        schema_version: the catalog's schema version now.
+
+    Raises:
+        StoreError: the catalog cannot be reached, or was written by a newer wince.
 
     Examples:
         >>> import tempfile
@@ -56,37 +76,57 @@ class Store:
         segments: str | Path | None = None,
     ) -> None:
         self.root = Path(root)
-        self.segments = Path(segments) if segments is not None else self.root / "segments"
+        folder_store = url is None
         if url is None:
             self.root.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{self.root / 'wince.db'}"
         self.url = url
         try:
-            self.engine = sa.create_engine(url, **_engine_options(url))
-            if url.startswith("sqlite"):
-                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            self._create_schema()
-        except sa.exc.SQLAlchemyError as error:
+            self.engine = catalog.create_engine(url)
+        except (sa.exc.SQLAlchemyError, ImportError) as error:
             raise StoreError(
-                f"cannot open the results store at {url}: {error.__class__.__name__}: "
+                f"cannot open the results store at {catalog.safe_url(url)}: {error}. Check the "
+                "--store URL (e.g. postgresql+psycopg://user@host/db needs "
+                "pip install 'wince[postgres]')."
+            ) from None
+        try:
+            self.upgraded_from, self.schema_version = catalog.prepare(self.engine, url)
+            self.segments = self._segment_location(segments, record=not folder_store)
+        except StoreError:
+            self.engine.dispose()
+            raise
+        except sa.exc.SQLAlchemyError as error:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot open the results store at {catalog.safe_url(url)}: "
+                f"{error.__class__.__name__}: "
                 f"{error.orig if hasattr(error, 'orig') else error}. Check the --store URL."
             ) from None
 
-    def _create_schema(self, attempts: int = 5) -> None:
-        """Create missing tables; another process may be creating them at the same time."""
-        for attempt in range(attempts):
-            try:
-                catalog.metadata.create_all(self.engine)
-                with self.engine.begin() as conn:
-                    if conn.execute(sa.select(catalog.schema_version)).first() is None:
-                        conn.execute(
-                            sa.insert(catalog.schema_version).values(version=catalog.SCHEMA_VERSION)
-                        )
-                return
-            except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.05 * (attempt + 1))  # the other creator wins; check again
+    def _segment_location(self, given: str | Path | None, *, record: bool) -> SegmentLocation:
+        recorded = self.setting(SEGMENTS_KEY)
+        if given is None:
+            return SegmentLocation(recorded or self.root / "segments")
+        location = SegmentLocation(given)
+        if record and recorded is None:
+            table = catalog.settings
+
+            def work(conn: sa.Connection) -> None:
+                present = conn.execute(
+                    sa.select(table.c.value).where(table.c.key == SEGMENTS_KEY)
+                ).first()
+                if present is None:
+                    conn.execute(sa.insert(table).values(key=SEGMENTS_KEY, value=location.url))
+
+            catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
+        return location
+
+    def setting(self, key: str) -> str | None:
+        """A value of the catalog's `settings` table, or None."""
+        table = catalog.settings
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(table.c.value).where(table.c.key == key)).scalar()
+        return None if value is None else str(value)
 
     def close(self) -> None:
         """Release database connections."""
@@ -106,21 +146,25 @@ class Store:
         lineage: dict[str, Any],
         scenarios: list[dict[str, Any]],
     ) -> bool:
-        """Register a run and its scenarios; returns False if the run already exists."""
-        with self.engine.begin() as conn:
-            exists = conn.execute(
-                sa.select(catalog.runs.c.run_id).where(catalog.runs.c.run_id == run_id)
-            ).first()
+        """Register a run and its scenarios; returns False if the run already exists.
+
+        Safe against a concurrent writer registering the same run: the loser of the race
+        retries and finds the run there.
+        """
+        runs = catalog.runs
+
+        def work(conn: sa.Connection) -> bool:
+            exists = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
             if exists:
                 conn.execute(
-                    sa.update(catalog.runs)
-                    .where(catalog.runs.c.run_id == run_id)
-                    .where(catalog.runs.c.status != "complete")
+                    sa.update(runs)
+                    .where(runs.c.run_id == run_id)
+                    .where(runs.c.status != "complete")
                     .values(status="running", error=None)
                 )
                 return False
             conn.execute(
-                sa.insert(catalog.runs).values(
+                sa.insert(runs).values(
                     run_id=run_id,
                     name=name,
                     status="running",
@@ -133,36 +177,45 @@ class Store:
                     lineage=lineage,
                 )
             )
-            conn.execute(
-                sa.insert(catalog.scenarios),
-                [{"run_id": run_id, "position": i, **s} for i, s in enumerate(scenarios)],
-            )
-        return True
+            if scenarios:
+                conn.execute(
+                    sa.insert(catalog.scenarios),
+                    [{"run_id": run_id, "position": i, **s} for i, s in enumerate(scenarios)],
+                )
+            return True
+
+        return catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
 
     def finish_run(
         self, run_id: str, *, status: str, error: str | None = None, timings: dict[str, Any]
     ) -> None:
         """Mark a run complete or failed and record its timings in the lineage."""
-        self.update_lineage(run_id, {"timings": timings})
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(catalog.runs)
-                .where(catalog.runs.c.run_id == run_id)
-                .values(status=status, error=error, finished_at=now())
-            )
+        self.update_lineage(
+            run_id, {"timings": timings}, status=status, error=error, finished_at=now()
+        )
 
-    def update_lineage(self, run_id: str, extra: dict[str, Any]) -> None:
-        """Merge `extra` into a stored run's lineage (one transaction)."""
+    def update_lineage(self, run_id: str, extra: dict[str, Any], **values: Any) -> None:
+        """Merge `extra` into a stored run's lineage (one transaction, row locked).
+
+        Args:
+            run_id: the run.
+            extra: keys to add to or replace in the lineage.
+            **values: other columns of the run to set in the same transaction.
+        """
         table = catalog.runs
-        with self.engine.begin() as conn:
+        extra = strict_json(extra)
+
+        def work(conn: sa.Connection) -> None:
             lineage = conn.execute(
-                sa.select(table.c.lineage).where(table.c.run_id == run_id)
+                sa.select(table.c.lineage).where(table.c.run_id == run_id).with_for_update()
             ).scalar_one()
             conn.execute(
                 sa.update(table)
                 .where(table.c.run_id == run_id)
-                .values(lineage={**lineage, **strict_json(extra)})
+                .values(lineage={**lineage, **extra}, **values)
             )
+
+        catalog.transact(self.engine, work)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """The catalog row of a run (lineage included)."""
@@ -233,61 +286,139 @@ class Store:
     def write_unit(
         self, run_id: str, start: int, stop: int, table: pa.Table, *, seconds: float
     ) -> None:
-        """Write a unit's outcomes as a Parquet segment, atomically, then register it."""
-        folder = self.segments / run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{start:010d}-{stop:010d}.parquet"
-        temporary = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-        try:
-            pq.write_table(table, temporary, compression="zstd")
-            os.replace(temporary, folder / name)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise StoreError(f"cannot write outcomes to {folder}: {error.strerror}.") from None
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(catalog.units).values(
-                    run_id=run_id,
-                    start=start,
-                    stop=stop,
-                    segment=f"{run_id}/{name}",
-                    rows=table.num_rows,
-                    seconds=seconds,
-                    created_at=now(),
-                )
-            )
+        """Write a unit's outcomes as a Parquet segment, atomically, then register it.
 
-    def segment_paths(self, run_id: str) -> list[str]:
-        """Paths of the registered segments of a run."""
+        A unit registered meanwhile by a concurrent writer of the same run is left as it is
+        (its outcomes are the same: runs are deterministic).
+        """
+        name = f"{run_id}/{start:010d}-{stop:010d}.parquet"
+        size = self.segments.write(name, table)
+        row = {
+            "run_id": run_id,
+            "start": start,
+            "stop": stop,
+            "segment": name,
+            "rows": table.num_rows,
+            "seconds": seconds,
+            "created_at": now(),
+            "bytes": size,
+        }
+        units = catalog.units
+
+        def work(conn: sa.Connection) -> None:
+            present = conn.execute(
+                sa.select(units.c.start)
+                .where(units.c.run_id == run_id)
+                .where(units.c.start == start)
+            ).first()
+            if present is None:
+                conn.execute(sa.insert(units).values(**row))
+
+        catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
+
+    def segment_names(self, run_id: str) -> list[str]:
+        """Names (relative to the segments location) of the registered segments of a run."""
         table = catalog.units
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(table.c.segment).where(table.c.run_id == run_id).order_by(table.c.start)
             )
-            return [str(self.segments / segment) for (segment,) in rows]
+            return [str(segment) for (segment,) in rows]
 
-    def outcomes(self, run_id: str, *, where: str | None = None) -> pd.DataFrame:
+    def segment_paths(self, run_id: str) -> list[str]:
+        """Paths (local location) or URLs (fsspec location) of a run's registered segments."""
+        return [self.segments.path(name) for name in self.segment_names(run_id)]
+
+    def checked_segment_paths(self, run_id: str) -> list[str]:
+        """`segment_paths`, after checking that the run has segments and all are present.
+
+        Raises:
+            StoreError: no outcomes yet, or registered segments are missing.
+        """
+        names = self.segment_names(run_id)
+        if not names:
+            raise StoreError(f"run {run_id} has no stored outcomes yet.")
+        missing = [name for name in names if not self.segments.exists(name)]
+        if missing:
+            recorded = self.setting(SEGMENTS_KEY)
+            hint = (
+                f" The catalog records the segments at {recorded}; this store was opened with "
+                f"{self.segments.url}."
+                if recorded is not None and recorded != self.segments.url
+                else " The segments location was moved or deleted."
+            )
+            raise StoreError(
+                f"run {run_id}: {len(missing)} registered segment(s) are missing, e.g. "
+                f"{self.segments.path(missing[0])}.{hint}"
+            )
+        return [self.segments.path(name) for name in names]
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection that can read this store's segments (close it after use)."""
+        # Large aggregations spill here instead of into the working directory.
+        spill = os.path.join(tempfile.gettempdir(), "wince-duckdb")
+        conn = duckdb.connect(config={"temp_directory": spill})
+        self.segments.register(conn)
+        return conn
+
+    def outcomes(
+        self,
+        run_id: str,
+        *,
+        where: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
         """All outcomes of a run as one frame, ordered by scenario, trial and sample.
 
         Args:
             run_id: the run.
             where: optional SQL condition on outcome columns (DuckDB dialect).
+            columns: only these outcome columns (DuckDB reads no others); default all.
+
+        Raises:
+            StoreError: no outcomes yet, or registered segments are missing.
         """
-        paths = self.segment_paths(run_id)
-        if not paths:
-            raise StoreError(f"run {run_id} has no stored outcomes yet.")
-        missing = [p for p in paths if not Path(p).exists()]
-        if missing:
-            raise StoreError(
-                f"run {run_id}: {len(missing)} registered segment(s) are missing, e.g. "
-                f"{missing[0]}. The segments folder was moved or deleted."
-            )
-        query = "SELECT * FROM read_parquet(?)"
+        paths = self.checked_segment_paths(run_id)
+        selected = "*" if columns is None else ", ".join(_quoted(c) for c in columns)
+        query = f"SELECT {selected} FROM read_parquet(?)"
         if where:
             query += f" WHERE {where}"
         query += " ORDER BY position, trial, sample_index"
-        with duckdb.connect() as conn:
+        with self.connect() as conn:
             return conn.execute(query, [paths]).df()
+
+    def aggregate(
+        self,
+        runs: str | Sequence[str],
+        metric: str,
+        *,
+        by: str | Sequence[str] = "scenario",
+        interval: str = "normal",
+        level: float = 0.95,
+        where: str | None = None,
+    ) -> pd.DataFrame:
+        """Mean of an outcome metric over the outcomes of many runs, by group, with intervals.
+
+        Computed by DuckDB straight from the Parquet segments (out of core: nothing but the
+        result is loaded into memory). See `wince.store.queries.aggregate` for the intervals.
+
+        Args:
+            runs: run ids, unique id prefixes or `latest`.
+            metric: a plan metric that is a mean of one outcome column (`flip_rate`,
+                `accuracy`, `confidence_change`, `true_class_prob_change`, `mae`) or a
+                numeric outcome column (`flipped`, `confidence_delta`, `value_delta` …).
+            by: grouping columns: outcome columns and `run_id`.
+            interval: `normal` (clustered by sample, default) or `wilson` (0/1 metrics).
+            level: confidence level of the interval, in (0, 1).
+            where: optional SQL condition on outcome columns (DuckDB dialect).
+
+        Returns:
+            One row per group: the `by` columns, `n` (outcomes), `n_clusters` (samples),
+            `mean`, `low`, `high`, sorted by the `by` columns.
+        """
+        from wince.store.queries import aggregate
+
+        return aggregate(self, runs, metric, by=by, interval=interval, level=level, where=where)
 
     # analyses --------------------------------------------------------------------------------
     def save_analysis(self, run_id: str, name: str, payload: dict[str, Any]) -> None:
@@ -298,13 +429,16 @@ class Store:
         """
         table = catalog.analyses
         payload = strict_json(payload)
-        with self.engine.begin() as conn:
+
+        def work(conn: sa.Connection) -> None:
             conn.execute(
                 sa.delete(table).where(table.c.run_id == run_id).where(table.c.name == name)
             )
             conn.execute(
                 sa.insert(table).values(run_id=run_id, name=name, created_at=now(), payload=payload)
             )
+
+        catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
 
     def list_analyses(self, run_id: str, *, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
         """(name, payload) of a run's stored analyses whose name starts with `prefix`, by name."""
@@ -330,6 +464,10 @@ class Store:
         return dict(payload) if payload is not None else None
 
 
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
 def strict_json(value: Any) -> Any:
     """`value` with non-finite floats as None and numpy scalars and arrays as Python values."""
     if isinstance(value, dict):
@@ -345,19 +483,6 @@ def strict_json(value: Any) -> Any:
     return value
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 60}}
-    return {"pool_pre_ping": True}
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def open_store(
     url: str | None = None, *, root: str | Path | None = None, segments: str | Path | None = None
 ) -> Store:
@@ -367,9 +492,23 @@ def open_store(
         url: SQLAlchemy URL of the catalog, or a folder path; default `$WINCE_STORE`, else the
             folder `.wince` in the working directory.
         root: folder for the default SQLite catalog and segments.
-        segments: folder for outcome segments.
+        segments: folder or fsspec URL of the outcome segments; default `$WINCE_SEGMENTS`,
+            else the location recorded in the catalog, else `<root>/segments`.
+
+    Raises:
+        StoreError: the catalog cannot be reached or is newer than this wince, or the
+            segments URL's protocol is not installed.
+
+    Examples:
+        >>> import tempfile
+        >>> store = open_store(
+        ...     f"sqlite:///{tempfile.mkdtemp()}/team.db", segments="memory://doc-team/segments"
+        ... )
+        >>> store.segments.url, store.setting("segments")
+        ('memory://doc-team/segments', 'memory://doc-team/segments')
     """
     url = url or os.environ.get("WINCE_STORE")
+    segments = segments or os.environ.get("WINCE_SEGMENTS") or None
     if url and "://" not in url:
         return Store(root=url, segments=segments)
     return Store(url, root=root or DEFAULT_ROOT, segments=segments)

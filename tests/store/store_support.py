@@ -1,0 +1,77 @@
+"""Helpers of the store tests (importable by the worker processes they start)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+# Every table wince has created in any schema version, children first.
+TABLES = ("analyses", "units", "scenarios", "runs", "settings", "schema_version")
+
+
+def postgres_url() -> str:
+    """The test server's URL; a failure under CI, a skip elsewhere, when it is missing."""
+    url = os.environ.get("WINCE_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must provide PostgreSQL: .ci/run exports WINCE_TEST_POSTGRES_URL")
+    pytest.skip("no PostgreSQL server: set WINCE_TEST_POSTGRES_URL to run these tests")
+
+
+def empty_postgres() -> str:
+    """The test server's URL after dropping wince's tables (a clean catalog per test)."""
+    url = postgres_url()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in TABLES:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    engine.dispose()
+    return url
+
+
+def linear_model(x: np.ndarray) -> np.ndarray:
+    """Two-class scores from the first feature (the model of every store test)."""
+    return np.stack([x[:, 0], -x[:, 0]], axis=1)
+
+
+def tabular_data(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """`n` samples of 3 standard-normal features, labelled by the sign of the first."""
+    x = np.random.default_rng(0).normal(size=(n, 3))
+    return x, (x[:, 0] < 0).astype(int)
+
+
+def plan(name: str, *, batch_size: int = 32, repeats: int = 2) -> dict[str, object]:
+    """A small tabular plan: Gaussian noise at two severities."""
+    return {
+        "name": name,
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [0.5, 1.0]}],
+        "repeats": repeats,
+        "batch_size": batch_size,
+    }
+
+
+def analyze_in_process(
+    store_url: str, segments: str | None, name: str, n: int, batch_size: int, barrier: Any
+) -> None:
+    """Worker process: wait for the other writer, open the store, run a plan into it.
+
+    With `segments` None only the catalog URL is given: the location comes from the catalog.
+    """
+    import wince
+    from wince.models import CallableAdapter
+    from wince.store import open_store
+
+    barrier.wait(timeout=120)
+    store = open_store(store_url, segments=segments)
+    wince.analyze(
+        CallableAdapter(linear_model, fingerprint="m"),
+        tabular_data(n),
+        plan(name, batch_size=batch_size),
+        store=store,
+    )
+    store.close()
