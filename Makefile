@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ test: $(STAMP_DEV)
 	$(BIN)/pytest
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
+
+# The references in docs/reference are generated from the code (tests/test_docs.py checks them);
+# the image gallery (docs/gallery, ~60 MB of PNGs) is rendered here and never committed.
+docs: $(STAMP_RUN)
+	$(BIN)/python -m wince.docs --out docs --gallery
 
 bench: $(STAMP_DEV)
 	$(BIN)/python benchmarks/engine_overhead.py

@@ -1,0 +1,88 @@
+"""Every example in `examples/` runs offline at reduced size (`main(quick=True)`).
+
+An example is a script with `main(quick: bool)`; this test imports it from its file and runs
+it with the network disabled, in a temporary working directory. Examples with assertions of
+their own are tested by their own file and listed in `TESTED_ELSEWHERE`, never skipped here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TESTS = Path(__file__).resolve().parent
+
+# example file -> the test file that runs it (with checks specific to what it shows)
+TESTED_ELSEWHERE = {"harden_digits.py": "test_harden_digits.py"}
+
+
+def example_files() -> list[Path]:
+    return sorted(p for p in EXAMPLES.glob("*.py") if p.name not in TESTED_ELSEWHERE)
+
+
+def load(path: Path) -> ModuleType:
+    name = f"wince_example_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any attempt to open a network connection."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("examples must run offline; this one tried to open a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_examples_tested_elsewhere_have_their_own_test_file():
+    for example, test_file in TESTED_ELSEWHERE.items():
+        assert (EXAMPLES / example).is_file(), f"examples/{example} no longer exists"
+        assert (TESTS / test_file).is_file(), f"examples/{example} needs {test_file}"
+
+
+def test_every_example_has_a_quick_main():
+    assert example_files(), "no examples found"
+    for path in example_files():
+        module = load(path)
+        main = getattr(module, "main", None)
+        assert callable(main), f"{path.name} has no main()"
+        assert "quick" in inspect.signature(main).parameters, f"{path.name}: main(quick=...)"
+        assert (module.__doc__ or "").strip(), f"{path.name} has no docstring saying what it shows"
+
+
+@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.stem)
+@pytest.mark.usefixtures("offline")
+def test_example_runs_offline_at_reduced_size(path, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main = load(path).main
+    kwargs = (
+        {"out_dir": tmp_path / "out"} if "out_dir" in inspect.signature(main).parameters else {}
+    )
+
+    result = main(quick=True, **kwargs)
+
+    printed = capsys.readouterr().out
+    assert "report:" in printed, f"{path.name} prints no headline findings and report"
+    report = Path(result["report"])
+    assert report.is_file()
+    assert report.stat().st_size > 10_000
+    assert not result["verdicts"].empty

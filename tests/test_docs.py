@@ -1,0 +1,74 @@
+"""The committed reference docs match what the code generates (`make docs` regenerates them)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from wince import docs
+from wince.perturbations import Modality, registry
+from wince.plan import Plan
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, str]:
+    return docs.pages()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("docs")
+    docs.generate(folder)
+    return folder
+
+
+@pytest.mark.parametrize("page", docs.PAGES)
+def test_committed_reference_is_up_to_date(page, generated, written):
+    fresh = (written / "reference" / page).read_text(encoding="utf-8")
+    committed = DOCS / "reference" / page
+    assert committed.is_file(), f"docs/reference/{page} is missing: run make docs"
+    assert committed.read_text(encoding="utf-8") == fresh, (
+        f"docs/reference/{page} is out of date with the code: run make docs and commit it"
+    )
+    assert fresh == generated[page], "the generator is not deterministic"
+
+
+def test_plan_reference_lists_every_field_of_every_section(generated):
+    schema = Plan.model_json_schema()
+    sections = [schema, *schema["$defs"].values()]
+    text = generated["plan.md"]
+    for section in sections:
+        for field in section["properties"]:
+            assert f"| `{field}` |" in text, f"{section['title']}.{field} is not documented"
+
+
+def test_perturbation_catalogue_has_every_perturbation_with_its_unit(generated):
+    text = generated["perturbations.md"]
+    for name, cls in registry().items():
+        assert f"\n### {name}\n" in text
+        assert f"`{cls.magnitude.name}` ({cls.magnitude.unit})" in text
+        gallery = f"(../gallery/{name}.png)"
+        assert (gallery in text) == (cls.modality == Modality.IMAGE)
+
+
+def test_cli_reference_has_every_command(generated):
+    from typer.main import get_command
+
+    from wince.cli import app
+
+    root = get_command(app)
+    for name in root.commands:  # type: ignore[attr-defined]
+        assert f"## wince {name}" in generated["cli.md"]
+
+
+def test_guide_links_resolve():
+    guide = DOCS / "guide.md"
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", guide.read_text(encoding="utf-8"))
+    local = [link for link in links if "://" not in link and not link.startswith("gallery/")]
+    assert local
+    for link in local:
+        assert (guide.parent / link).exists(), f"docs/guide.md links to missing {link}"
