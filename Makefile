@@ -16,7 +16,7 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,torch,onnx,postgres,mlflow]'
+	$(BIN)/pip install --quiet -e '.[dev,torch,onnx,postgres,mlflow,ray]'
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
