@@ -109,6 +109,19 @@ def test_segments_on_a_shared_location_are_found_through_the_catalog(tmp_path):
     assert ("image.jpeg(jpeg_quality=20)", "accuracy") in rows
 
 
+def test_cache_dir_collects_predictions_and_no_cache_makes_none(tmp_path):
+    plan = plan_file(tmp_path, DIGITS)
+    cached, uncached = tmp_path / "cache", tmp_path / "unused"
+    ran = wince("run", plan, "--store", tmp_path / "a", "--cache-dir", cached, "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert any(p.is_file() for p in cached.rglob("*"))
+    args = ("--store", tmp_path / "b", "--no-cache", "--cache-dir", uncached, "--json")
+    ran = wince("run", plan, *args)
+    assert ran.returncode == 0, ran.stderr
+    assert not uncached.exists()
+    assert not (tmp_path / "b" / "cache").exists()
+
+
 def test_unknown_perturbation_is_a_one_paragraph_usage_error(tmp_path):
     plan = plan_file(tmp_path, DIGITS.replace("image.jpeg", "jpg"))
     assert_user_error(wince("plan", "validate", plan), "perturbations[0]", "image.jpeg")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from wince.datasets.base import Dataset
 from wince.datasets.loading import as_dataset, load_dataset
+from wince.engine.cache import PredictionCache, cache_for
 from wince.engine.executors import make_executor
 from wince.engine.runner import execute
 from wince.errors import PlanError
@@ -119,7 +120,10 @@ def analyze(
     store: Store | str | None = None,
     executor: str = "local",
     workers: int | None = None,
+    ray_address: str | None = None,
+    num_gpus: float | None = None,
     progress: bool = False,
+    cache: bool | str | Path | PredictionCache = True,
 ) -> Run:
     """Run a perturbation analysis and return the stored run (resuming an unfinished one).
 
@@ -130,9 +134,17 @@ def analyze(
             data section.
         plan: a `Plan`, a mapping, or a YAML file path.
         store: a `Store` or a store URL/folder; default `.wince` in the working directory.
-        executor: "local" (in-process) or "process" (a pool of worker processes).
-        workers: worker processes for the process executor (default: CPU count).
+        executor: "local" (in-process), "process" (a pool of worker processes) or "ray" (one
+            model actor per worker on a Ray cluster; `pip install 'wince[ray]'`).
+        workers: worker processes or Ray actors (default: CPU count).
+        ray_address: the Ray cluster for the ray executor ("auto", "ray://host:10001");
+            default: a local Ray started with this machine's CPUs.
+        num_gpus: GPUs per Ray actor (fractions share a GPU).
         progress: show a progress bar.
+        cache: reuse predictions already made for identical inputs by the same model
+            (fingerprint): True keeps them in memory and in `<store root>/cache`; a folder
+            path puts the disk tier there (share it between stores); a `PredictionCache`
+            is used as is; False calls the model for every prediction.
 
     Raises:
         PlanError: no plan, or neither a model nor a plan model section (same for data).
@@ -171,7 +183,14 @@ def analyze(
         adapter,
         dataset,
         target,
-        executor=make_executor(executor, workers=workers, load_model=loader),
+        executor=make_executor(
+            executor,
+            workers=workers,
+            load_model=loader,
+            ray_address=ray_address,
+            num_gpus=num_gpus,
+        ),
         progress=progress,
+        cache=cache_for(cache, target),
     )
     return Run(target, run_id)

@@ -170,12 +170,50 @@ def run(
         ),
     ] = None,
     executor: Annotated[
-        str, typer.Option(help="Where to evaluate: local (in-process) or process (worker pool).")
+        str,
+        typer.Option(
+            help="Where to evaluate: local (in-process), process (worker pool) or ray (Ray "
+            "actors; pip install 'wince[ray]')."
+        ),
     ] = "local",
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes for --executor process.")
+        int | None,
+        typer.Option(
+            help="Worker processes (--executor process) or Ray actors (--executor ray); "
+            "default: CPU count."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster for --executor ray ('auto' or 'ray://host:10001'); default: a "
+            "local Ray, started with this machine's CPUs.",
+        ),
+    ] = None,
+    num_gpus: Annotated[
+        float | None,
+        typer.Option(
+            "--num-gpus", help="GPUs per Ray actor with --executor ray (fractions share a GPU)."
+        ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Reuse predictions already made for identical inputs by the same model (in "
+            "memory, and on disk next to the store or in --cache-dir).",
+        ),
+    ] = True,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="Folder of the prediction cache's disk tier (default: <store>/cache); one "
+            "folder can serve several stores.",
+        ),
+    ] = None,
     lock: Annotated[
         Path | None,
         typer.Option(
@@ -203,7 +241,10 @@ def run(
         store=open_store(store, segments=segments) if segments else store,
         executor=executor,
         workers=workers,
+        ray_address=ray_address,
+        num_gpus=num_gpus,
         progress=progress and not json_output and sys.stderr.isatty(),
+        cache=(cache_dir or True) if cache else False,
     )
     record = result.record
     drifts = record["lineage"].get("version_drift") or []
@@ -555,7 +596,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(
         "wince-demo"
     ),
-    executor: Annotated[str, typer.Option(help="local or process.")] = "local",
+    executor: Annotated[str, typer.Option(help="local, process or ray.")] = "local",
 ) -> None:
     """Run the offline demo: digit images, breast-cancer tables, review sentiment, DTMF audio."""
     from wince.demo.run import run_demo

@@ -261,7 +261,8 @@ def perturbation_reference() -> str:
     """The perturbation catalogue page (Markdown) from the registry."""
     from wince.perturbations import LEVELS, Modality, registry
 
-    classes = list(registry().values())
+    # the library's own: code that imports wince (tests, interop wrappers) may register more
+    classes = [c for c in registry().values() if c.__module__.startswith("wince.")]
     lines = [
         "# Perturbation catalogue",
         "",

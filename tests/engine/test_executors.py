@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -54,10 +56,19 @@ def outcomes(tmp_path, name, model, executor):
     return store.outcomes(run_id)
 
 
-def test_workers_are_forked_when_no_other_thread_runs(tmp_path):
-    # a session that started Ray earlier (tests/engine/test_ray.py) has its threads running
-    alone = threading.active_count() == 1
-    assert fork_is_safe() == alone
+def test_a_fresh_process_may_fork_until_a_fork_unsafe_library_is_imported():
+    check = "from wince.engine.executors import fork_is_safe; print(fork_is_safe(), end='')"
+    fresh = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert fresh.stdout == "True", fresh.stderr
+    with_torch = subprocess.run(
+        [sys.executable, "-c", "import torch; " + check], capture_output=True, text=True
+    )
+    assert with_torch.stdout == "False", with_torch.stderr
+
+
+def test_workers_are_forked_when_that_is_safe(tmp_path):
+    # earlier tests of a session may have started Ray's threads or imported torch
+    alone = fork_is_safe()
     executor = ProcessExecutor(2)
     model = CallableAdapter(linear, fingerprint="l")
     result = outcomes(tmp_path, "p", model, executor)

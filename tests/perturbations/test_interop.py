@@ -175,6 +175,7 @@ def test_a_missing_library_says_what_to_install(
 
 
 def test_registered_wrapper_runs_from_a_plan_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    base.registry()  # load every built-in first: they must register in the real registry
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))  # keep the real one clean
     wrapped = register(from_albumentations(noise(), name="image.my_noise"))
     assert get("image.my_noise") is wrapped

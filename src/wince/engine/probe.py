@@ -7,6 +7,7 @@ model calls and counts evaluations.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.datasets.base import Dataset
+from wince.engine.cache import PredictionCache, cache_for
 from wince.models.base import ModelAdapter, Predictions
 from wince.perturbations.base import Step, compose, sample_keys
 
@@ -26,14 +28,26 @@ class Probe:
         dataset: the run's dataset (sample ids must match the run's).
         seed: the run seed, so perturbations draw the run's random streams.
         batch_size: largest batch per model call.
+        cache: predictions already made (by the run or earlier analyses), reused for
+            identical inputs; None calls the model for every evaluation.
+        fingerprint: the model's fingerprint, when known (else asked once from the model).
 
     Attributes:
-        evaluations: number of (sample, input) predictions made so far.
-        calls: number of model calls made so far.
+        evaluations: number of (sample, input) predictions asked for so far (served by the
+            cache or the model).
+        calls: number of predict requests made so far (see `cache.stats` for the calls that
+            reached the model).
     """
 
     def __init__(
-        self, model: ModelAdapter, dataset: Dataset, *, seed: int, batch_size: int = 256
+        self,
+        model: ModelAdapter,
+        dataset: Dataset,
+        *,
+        seed: int,
+        batch_size: int = 256,
+        cache: PredictionCache | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         self.model = model
         self.dataset = dataset
@@ -42,6 +56,11 @@ class Probe:
         self.context = dataset.context()
         self.evaluations = 0
         self.calls = 0
+        self.cache = cache
+        self.fingerprint = fingerprint
+        if cache is not None:
+            # whatever is still pending reaches the disk tier when the probe goes away
+            weakref.finalize(self, cache.flush)
 
     def inputs(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> Any:
         """The clean inputs of the samples at `indices` (positions in the dataset)."""
@@ -52,7 +71,10 @@ class Probe:
         parts = []
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
-            parts.append(self.model.predict(chunk))
+            if self.cache is not None:
+                parts.append(self.cache.predict(self.model, chunk, fingerprint=self.fingerprint))
+            else:
+                parts.append(self.model.predict(chunk))
             self.calls += 1
             self.evaluations += len(chunk)
         return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
@@ -83,7 +105,19 @@ class Probe:
         for start in range(0, len(index), self.batch_size):
             chunk = index[start : start + self.batch_size]
             parts.append(self.predict_inputs(self.perturbed(chunk, steps, trial=trial)))
+        if self.cache is not None:
+            self.cache.flush(min_bytes=_FLUSH_BYTES)
         return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
+
+    def flush(self) -> None:
+        """Write the cache's pending predictions to its disk tier now."""
+        if self.cache is not None:
+            self.cache.flush()
+
+
+# Analyses predict in many small steps (one per bisection step): their predictions go to
+# disk in files of at least this size, and the rest when the probe is dropped.
+_FLUSH_BYTES = 4 * 2**20
 
 
 def probe_for_run(
@@ -93,11 +127,14 @@ def probe_for_run(
     model: Any = None,
     data: Any = None,
     batch_size: int | None = None,
+    cache: bool | str | Any = True,
 ) -> Probe:
     """A probe on the model and data of a stored run.
 
     The model and data default to the run's plan sections; either way their fingerprints must
-    match the run's, so new evaluations extend the same experiment.
+    match the run's, so new evaluations extend the same experiment. With `cache` (as in
+    `wince.analyze`: True uses the store's cache) evaluations the run or earlier analyses
+    already made are not repeated.
 
     Raises:
         ModelError: no model given and the plan has no model section, or the model changed.
@@ -139,4 +176,11 @@ def probe_for_run(
             f"run {run_id}: the data's fingerprint {dataset.fingerprint()} differs from the "
             f"run's {record['data_fingerprint']}; analyse with the data the run used."
         )
-    return Probe(adapter, dataset, seed=plan.seed, batch_size=batch_size or plan.batch_size)
+    return Probe(
+        adapter,
+        dataset,
+        seed=plan.seed,
+        batch_size=batch_size or plan.batch_size,
+        cache=cache_for(cache, store),
+        fingerprint=record["model_fingerprint"],
+    )

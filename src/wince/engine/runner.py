@@ -8,9 +8,12 @@ interrupted run resumes at the first unit not yet registered.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
+import pickle
 import platform
 import sys
 import time
@@ -25,10 +28,11 @@ import pyarrow as pa
 
 from wince import perturbations
 from wince.datasets.base import Dataset
+from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError
 from wince.metrics import outcome_columns
-from wince.models.base import ModelAdapter, Predictions, Task
+from wince.models.base import ModelAdapter, Predictions, Task, hash_bytes
 from wince.perturbations.base import DataContext, Modality, compose, sample_keys
 from wince.plan import Plan
 from wince.store.store import Store, now
@@ -70,8 +74,13 @@ class RunSpec:
     # The plan's first perturbation: its `distances` give the distance columns of every
     # unperturbed row, so all segments of a run share a schema, whichever trials a unit holds.
     measured_by: str | None = None
+    # Predictions already made (None: every prediction calls the model), and the model's
+    # fingerprint that keys them.
+    cache: PredictionCache | None = None
+    fingerprint: str | None = None
 
 
+@functools.cache
 def wince_version() -> str:
     """Installed wince version."""
     try:
@@ -94,14 +103,34 @@ def check_finite(x: Any, ids: Sequence[str], modality: Modality) -> None:
         )
 
 
-def _predict(model: ModelAdapter, x: Any, scenario: Scenario, ids: Sequence[str]) -> Predictions:
+def _predict(
+    model: ModelAdapter, x: Any, scenario: Scenario, ids: Sequence[str], spec: RunSpec
+) -> Predictions:
     try:
-        return model.predict(x)
+        cache = spec.cache
+        if cache is None:
+            return model.predict(x)
+        # Clean inputs are looked up sample by sample (analyses ask for them again); perturbed
+        # ones only for slow models (see `dedup_pays`). Identity trials measure the model's
+        # own nondeterminism: always the model itself (their outcomes are kept per unit).
+        if scenario.kind == "baseline" or (scenario.kind != "identity" and cache.dedup_pays(model)):
+            return cache.predict(model, x, fingerprint=spec.fingerprint)
+        return cache.call(model, x)
     except ModelError as error:
         raise ModelError(
             f"the model failed in scenario {scenario.key} on samples {ids[0]!r}..{ids[-1]!r} "
             f"({len(ids)} samples): {error}"
         ) from error
+
+
+def _recipe(trial: Trial, spec: RunSpec, context: str) -> str:
+    """What, besides a clean sample and its id, determines its perturbed input and distances."""
+    steps = ";".join(
+        f"{st.name}@{perturbations.get(st.name).version}:{st.value!r}:{st.params!r}"
+        for st in trial.scenario.steps
+    )
+    kind = trial.scenario.kind
+    return f"{wince_version()}|{spec.seed}|{kind}|{trial.index}|{context}|{steps}"
 
 
 def unperturbed_distances(x: Any, spec: RunSpec) -> dict[str, npt.NDArray[np.float64]]:
@@ -119,30 +148,53 @@ def unperturbed_distances(x: Any, spec: RunSpec) -> dict[str, npt.NDArray[np.flo
 def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
     """Outcomes of one batch of samples under every trial of the run, as an Arrow table."""
     check_finite(job.x, job.ids, spec.context.modality)
-    keys = sample_keys(job.ids)
+    keys_of_samples = sample_keys(job.ids)
     sample_index = np.arange(job.start, job.stop, dtype=np.int32)
     baseline: Predictions | None = None
     unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
     parts: list[dict[str, Any]] = []
+    cache = spec.cache
+    clean = None
+    if cache is not None:
+        clean = cache.clean_keys(model, job.x, job.ids, fingerprint=spec.fingerprint)
+        context = hash_bytes(pickle.dumps(spec.context, protocol=5))
     for trial in spec.trials:
         scenario = trial.scenario
+        predictions: Predictions | None = None
+        outcome_key = None
+        if cache is not None and clean is not None and scenario.kind != "baseline":
+            # a perturbed (or identity) trial of this unit evaluated before: reuse its
+            # predictions and distances without perturbing again
+            outcome_key = cache.outcome_key(clean, _recipe(trial, spec, context))
+            found = cache.outcomes(model, outcome_key, fingerprint=spec.fingerprint)
+            if found is not None:
+                predictions, distances = found
+                outcome_key = None
         if scenario.steps:
-            x = compose(
-                job.x,
-                scenario.steps,
-                seed=spec.seed,
-                trial=trial.index,
-                keys=keys,
-                context=spec.context,
-            )
-            distances = perturbations.get(scenario.steps[0].name)().distances(
-                job.x, x, spec.context
-            )
+            if predictions is None:
+                x = compose(
+                    job.x,
+                    scenario.steps,
+                    seed=spec.seed,
+                    trial=trial.index,
+                    keys=keys_of_samples,
+                    context=spec.context,
+                )
+                distances = perturbations.get(scenario.steps[0].name)().distances(
+                    job.x, x, spec.context
+                )
+                predictions = _predict(model, x, scenario, job.ids, spec)
         else:
             if unperturbed is None:
                 unperturbed = unperturbed_distances(job.x, spec)
-            x, distances = job.x, unperturbed
-        predictions = _predict(model, x, scenario, job.ids)
+            distances = unperturbed
+            if predictions is None:
+                predictions = _predict(model, job.x, scenario, job.ids, spec)
+        if cache is not None and outcome_key is not None:
+            stored = distances if scenario.steps else {}
+            cache.remember_outcomes(
+                model, outcome_key, predictions, stored, fingerprint=spec.fingerprint
+            )
         if baseline is None:
             if scenario.kind != "baseline":
                 raise AssertionError("the baseline trial must come first")
@@ -151,14 +203,17 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
         if spec.keep_scores and predictions.scores is not None:
             columns["scores"] = predictions.scores.astype(np.float32)
         columns.update({name: d.astype(np.float32) for name, d in distances.items()})
+        key = scenario.key
         parts.append(
             {
-                "scenario": scenario.key,
-                "position": spec.positions[scenario.key],
+                "scenario": key,
+                "position": spec.positions[key],
                 "trial": trial.index,
                 **columns,
             }
         )
+    if spec.cache is not None:
+        spec.cache.flush()  # the unit's predictions reach the disk tier with its outcomes
     return _to_table(parts, sample_index, job)
 
 
@@ -364,11 +419,13 @@ def execute(
     *,
     executor: Any,
     progress: bool = False,
+    cache: PredictionCache | None = None,
 ) -> str:
     """Run (or resume) a plan and return the run id.
 
     Completed units are kept whatever happens; a failure marks the run failed, names the
-    scenario and samples, and re-raises.
+    scenario and samples, and re-raises. With a `cache`, predictions already made (by this
+    run, an earlier one or an analysis) are reused instead of calling the model again.
     """
     from wince.engine.executors import ProgressReporter
 
@@ -376,6 +433,7 @@ def execute(
     labels = encode_labels(dataset, model)
     fingerprints = (model.fingerprint(), dataset.fingerprint())  # hashing a model can be slow
     run_id = run_id_for(plan, *fingerprints)
+    spec = dataclasses.replace(spec, cache=cache, fingerprint=fingerprints[0])
     store.create_run(
         run_id,
         name=plan.name,
@@ -410,6 +468,9 @@ def execute(
             timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
         )
         raise
+    if cache is not None and cache.stats.calls + cache.stats.outcome_hits:
+        # what the cache saved (counted here for in-process executors only)
+        store.update_lineage(run_id, {"prediction_cache": cache.stats.as_dict()})
     store.finish_run(
         run_id,
         status="complete",

@@ -207,7 +207,10 @@ def run_locked(
     store: Store | str | None = None,
     executor: str = "local",
     workers: int | None = None,
+    ray_address: str | None = None,
+    num_gpus: float | None = None,
     progress: bool = False,
+    cache: Any = True,
 ) -> Any:
     """Run a plan file like `wince.analyze`, checking its lock first when it has one.
 
@@ -222,9 +225,12 @@ def run_locked(
         model: as for `wince.analyze`; default the plan's model section.
         data: as for `wince.analyze`; default the plan's data section.
         store: a `Store` or a store URL/folder.
-        executor: "local" or "process".
-        workers: worker processes for the process executor.
+        executor: "local", "process" or "ray".
+        workers: worker processes (process) or model actors (ray); default the CPU count.
+        ray_address: the Ray cluster for the ray executor; default a local Ray.
+        num_gpus: GPUs per Ray actor.
         progress: show a progress bar.
+        cache: the prediction cache, as for `wince.analyze`.
 
     Returns:
         The stored `wince.api.Run`.
@@ -248,18 +254,22 @@ def run_locked(
         default = lock_path_for(plan_path)
         lock_file = default if default.is_file() else None
     target = store if isinstance(store, Store) else open_store(store)
+    how = {
+        "executor": executor,
+        "workers": workers,
+        "ray_address": ray_address,
+        "num_gpus": num_gpus,
+        "progress": progress,
+        "cache": cache,
+    }
     if lock_file is None:
-        return analyze(
-            model, data, plan, store=target, executor=executor, workers=workers, progress=progress
-        )
+        return analyze(model, data, plan, store=target, **how)
     locked = load_lock(lock_file)
     dataset = as_dataset(data) if data is not None else plan_dataset(plan, str(plan_path))
     drifts = check_lock(plan, locked, dataset)
     if drifts and not allow_version_drift:
         raise LockDriftError(drift_message(plan.name, lock_file, drifts), drifts=drifts)
-    result: Run = analyze(
-        model, dataset, plan, store=target, executor=executor, workers=workers, progress=progress
-    )
+    result: Run = analyze(model, dataset, plan, store=target, **how)
     target.update_lineage(
         result.id,
         {
