@@ -24,10 +24,17 @@ TESTED_ELSEWHERE = {"harden_digits.py": "test_harden_digits.py"}
 
 
 def example_files() -> list[Path]:
-    return sorted(p for p in EXAMPLES.glob("*.py") if p.name not in TESTED_ELSEWHERE)
+    """The example scripts; `_name.py` files are helpers the examples share."""
+    return sorted(
+        p
+        for p in EXAMPLES.glob("*.py")
+        if p.name not in TESTED_ELSEWHERE and not p.name.startswith("_")
+    )
 
 
 def load(path: Path) -> ModuleType:
+    if str(EXAMPLES) not in sys.path:  # as when run as a script: its folder is importable
+        sys.path.insert(0, str(EXAMPLES))
     name = f"wince_example_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
