@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from image_reference import srgb_decode, srgb_encode
 
 from wince.perturbations import Rngs
 from wince.perturbations.image.lighting import (
@@ -30,18 +31,6 @@ ignore_realism = pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning
 
 # Rec. 709 / sRGB luminance weights of linear R, G, B.
 LUMA = np.array([0.2126, 0.7152, 0.0722])
-
-
-def srgb_decode(v: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB to linear light."""
-    v = np.asarray(v, dtype=np.float64)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def srgb_encode(v: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 linear light to sRGB."""
-    v = np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
-    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
 
 
 def rngs_for(n: int, seed: int = 0) -> Rngs:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from image_reference import srgb_decode
 
 from wince.errors import ParameterError
 from wince.perturbations import Rngs
@@ -29,12 +30,6 @@ from wince.perturbations.image.optics import (
 )
 
 ignore_realism = pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
-
-
-def srgb_decode(v: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB to linear light."""
-    v = np.asarray(v, dtype=np.float64)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
 def rngs_for(n: int, seed: int = 0) -> Rngs:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from image_reference import srgb_decode, srgb_encode
 from PIL import Image
 
 from wince.errors import ParameterError
@@ -70,16 +71,6 @@ def opencv_bytes(image: np.ndarray, extension: str, flag: int, quality: int) -> 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / mse))
-
-
-def srgb_decode(v: float) -> float:
-    """IEC 61966-2-1 sRGB to linear light (v > 0.04045 branch), written independently."""
-    return float(((v + 0.055) / 1.055) ** 2.4)
-
-
-def srgb_encode(v: float) -> float:
-    """IEC 61966-2-1 linear light to sRGB (v > 0.0031308 branch)."""
-    return float(1.055 * v ** (1 / 2.4) - 0.055)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +240,7 @@ def test_bit_depth_leaves_two_to_the_bits_levels_within_half_a_step(bits: int) -
 
 @pytest.mark.parametrize(
     ("direction", "expected"),
-    [("linear_as_srgb", srgb_decode(0.5)), ("srgb_as_linear", srgb_encode(0.5))],
+    [("linear_as_srgb", float(srgb_decode(0.5))), ("srgb_as_linear", float(srgb_encode(0.5)))],
 )
 def test_full_mismatch_maps_mid_grey_through_the_wrong_curve(
     direction: str, expected: float
@@ -259,7 +250,7 @@ def test_full_mismatch_maps_mid_grey_through_the_wrong_curve(
     assert np.all(out == np.float32(expected))
     grey = np.full((1, 2, 2, 3), 128, dtype=np.uint8)
     out_u8 = GammaMismatch(direction=direction).perturb(grey, 1.0, rngs_for(1))
-    target = 255 * (srgb_decode if direction == "linear_as_srgb" else srgb_encode)(128 / 255)
+    target = 255 * float((srgb_decode if direction == "linear_as_srgb" else srgb_encode)(128 / 255))
     assert np.all(out_u8 == round(target))
 
 
@@ -268,7 +259,7 @@ def test_partial_mismatch_is_an_effective_gamma_exponent_error(direction: str) -
     # The effective exponent at mid-grey, log(out) / log(0.5), moves linearly from 1 to the
     # full mismatch's exponent (about 2.2 or 1 / 2.2), the way a display gamma error does.
     x = np.full((1, 1, 1, 1), 0.5, dtype=np.float32)
-    full = srgb_decode(0.5) if direction == "linear_as_srgb" else srgb_encode(0.5)
+    full = float(srgb_decode(0.5) if direction == "linear_as_srgb" else srgb_encode(0.5))
     full_exponent = np.log(full) / np.log(0.5)
     assert full_exponent == pytest.approx(2.2 if direction == "linear_as_srgb" else 1 / 2.2, 0.03)
     for t in (0.2, 0.5, 0.8):
