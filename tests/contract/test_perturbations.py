@@ -35,6 +35,7 @@ CHECKS = (
     "shape_dtype_range",
     "identity",
     "monotone",
+    "distances",
     "validation",
     "realism",
     "empty_batch",
@@ -424,6 +425,27 @@ def test_distance_grows_with_severity(
         curve = dict(zip(SWEEP, means, strict=True))
         assert all(b >= a - 1e-9 for a, b in itertools.pairwise(means)), f"{ex.label}: {curve}"
         assert means[-1] > means[0], f"{ex.label}: no effect at severity 1: {curve}"
+
+
+@pytest.mark.parametrize("cls", cases("distances"))
+def test_distances_from_one_original_equal_pairwise_distances(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    """The engine measures a batch's trials through one `distances_from(original)`."""
+    p = cls()
+    for ex in examples:
+        measure = p.distances_from(ex.x, ex.context)
+        for severity in (0.4, 1.0, 0.4):
+            out = p.perturb(
+                ex.x, p.at_severity(severity), make_rngs(cls, len(ex.x), seed), ex.context
+            )
+            expected = p.distances(ex.x, out, ex.context)
+            got = measure(out)
+            assert got.keys() == expected.keys(), ex.label
+            assert "distance" in got
+            np.testing.assert_array_equal(got["distance"], p.distance(ex.x, out, ex.context))
+            for name, values in expected.items():
+                np.testing.assert_array_equal(got[name], values, err_msg=f"{ex.label}: {name}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pickle
 import platform
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -153,6 +153,8 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
     baseline: Predictions | None = None
     unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
     parts: list[dict[str, Any]] = []
+    # distances to the unit's clean inputs, by the perturbation that measures them
+    measures: dict[str, Callable[[Any], dict[str, npt.NDArray[np.float64]]]] = {}
     cache = spec.cache
     clean = None
     if cache is not None:
@@ -180,9 +182,10 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
                     keys=keys_of_samples,
                     context=spec.context,
                 )
-                distances = perturbations.get(scenario.steps[0].name)().distances(
-                    job.x, x, spec.context
-                )
+                first = scenario.steps[0].name
+                if first not in measures:
+                    measures[first] = perturbations.get(first)().distances_from(job.x, spec.context)
+                distances = measures[first](x)
                 predictions = _predict(model, x, scenario, job.ids, spec)
         else:
             if unperturbed is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -278,6 +278,16 @@ class Perturbation:
         measures its users read, named with their unit (e.g. `word_error_rate`).
         """
         return {"distance": self.distance(original, perturbed, context)}
+
+    def distances_from(
+        self, original: Batch, context: DataContext
+    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
+        """`distances` against a fixed original, as a function of the perturbed batch.
+
+        The engine measures every trial of a batch against the same originals; a modality whose
+        measures analyse the original (spectra, say) overrides this to do that once.
+        """
+        return lambda perturbed: self.distances(original, perturbed, context)
 
     def check_batch(self, x: Batch) -> None:
         """Raise `DataError` if `x` is not a batch of this modality."""

@@ -134,30 +134,11 @@ def rms(x: npt.NDArray[np.floating]) -> FloatArray:
     return out
 
 
-def _common_length(
-    original: npt.NDArray[np.floating], perturbed: npt.NDArray[np.floating]
-) -> tuple[FloatArray, FloatArray]:
-    """Both batches as float64, the shorter zero-padded at the end to the longer's length."""
-    a = np.asarray(original, dtype=np.float64)
-    b = np.asarray(perturbed, dtype=np.float64)
-    length = max(a.shape[1], b.shape[1])
-    if a.shape[1] < length:
-        a = np.pad(a, ((0, 0), (0, length - a.shape[1])))
-    if b.shape[1] < length:
-        b = np.pad(b, ((0, 0), (0, length - b.shape[1])))
-    return a, b
-
-
 def relative_rms_error(
     original: npt.NDArray[np.floating], perturbed: npt.NDArray[np.floating]
 ) -> FloatArray:
     """RMS(perturbed - original) / RMS(original) per clip; silence counts as -100 dBFS RMS."""
-    a, b = _common_length(original, perturbed)
-    if a.shape[1] == 0:
-        return np.zeros(len(a))
-    error = rms(b - a)[:, 0]
-    out: FloatArray = error / np.maximum(rms(a)[:, 0], SILENCE_RMS)
-    return out
+    return CleanClips(original).relative_rms_error(perturbed)
 
 
 def snr_db(original: npt.NDArray[np.floating], perturbed: npt.NDArray[np.floating]) -> FloatArray:
@@ -166,13 +147,7 @@ def snr_db(original: npt.NDArray[np.floating], perturbed: npt.NDArray[np.floatin
     The noise is everything the perturbation changed (perturbed - original); an unchanged clip
     has an infinite SNR, and a silent original changed anywhere has -inf.
     """
-    a, b = _common_length(original, perturbed)
-    signal = np.einsum("ij,ij->i", a, a)
-    noise = np.einsum("ij,ij->i", b - a, b - a)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = 10.0 * np.log10(signal / noise)
-    out: FloatArray = np.where(noise == 0, math.inf, ratio)
-    return out
+    return CleanClips(original).snr_db(perturbed)
 
 
 def frame_length(rate: int, seconds: float) -> int:
@@ -216,24 +191,130 @@ def log_spectral_distance(
     with both spectra floored 80 dB below the original's loudest bin so that silence and
     rounding noise do not dominate. 0 for identical clips.
     """
-    a, b = _common_length(original, perturbed)
-    if a.shape[1] == 0 or len(a) == 0:
-        return np.zeros(len(a))
-    size = frame_length(rate, 0.032)
-    out = np.empty(len(a))
-    step = chunk_rows(a.shape[1])
-    for start in range(0, len(a), step):
-        part = slice(start, start + step)
-        power_a = np.abs(stft(a[part], size, size // 2)) ** 2
-        power_b = np.abs(stft(b[part], size, size // 2)) ** 2
-        loudest = power_a.reshape(len(power_a), -1).max(axis=1)
-        floor = np.maximum(loudest * 10 ** (SPECTRAL_FLOOR_DB / 10), 1e-20)[:, None, None]
-        with np.errstate(divide="ignore"):
-            diff = 10.0 * (
-                np.log10(np.maximum(power_b, floor)) - np.log10(np.maximum(power_a, floor))
-            )
-        out[part] = np.sqrt(np.mean(diff * diff, axis=2)).mean(axis=1)
-    return out
+    return CleanClips(original, rate).log_spectral_distance(perturbed)
+
+
+def _power(x: npt.NDArray[np.floating], size: int) -> npt.NDArray[np.float32]:
+    """Power spectra (n, frames, size // 2 + 1) of 50%-overlapping Hann frames, float32."""
+    spectrum = stft(x, size, size // 2)
+    power: npt.NDArray[np.float32] = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
+    return power
+
+
+def _padded(x: npt.NDArray[np.floating], length: int) -> npt.NDArray[np.floating]:
+    """`x` zero-padded at the end to `length` samples."""
+    return x if x.shape[1] == length else np.pad(x, ((0, 0), (0, length - x.shape[1])))
+
+
+class CleanClips:
+    """A batch of original clips, measured once, to compare many perturbed versions against.
+
+    The engine measures every trial of a batch against the same originals: their energy, the
+    spectral floor and their log power spectra are computed once here instead of once per
+    trial. Every comparison takes a perturbed batch of the same number of clips; one of another
+    length is compared over the longer length, the shorter zero-padded at the end.
+
+    Args:
+        original: clips (n, samples), float32 or float64.
+        rate: sample rate in Hz; needed only for the log-spectral distance.
+    """
+
+    def __init__(self, original: npt.NDArray[np.floating], rate: int | None = None) -> None:
+        self.original = original
+        self.rate = rate
+        self.energy = np.einsum("ij,ij->i", original, original, dtype=np.float64)
+        self._log_power: list[npt.NDArray[np.float32]] | None = None
+        self._floors: list[npt.NDArray[np.float32]] = []
+
+    def error_energy(self, perturbed: npt.NDArray[np.floating]) -> tuple[FloatArray, int]:
+        """Per clip, sum (perturbed - original)^2 over the common length, and that length."""
+        a, b = self.original, perturbed
+        common = min(a.shape[1], b.shape[1])
+        change = b[:, :common] - a[:, :common]
+        noise = np.einsum("ij,ij->i", change, change, dtype=np.float64)
+        tail = (a if a.shape[1] > common else b)[:, common:]
+        if tail.shape[1]:
+            noise += np.einsum("ij,ij->i", tail, tail, dtype=np.float64)
+        return noise, max(a.shape[1], b.shape[1])
+
+    def relative_rms_error(self, perturbed: npt.NDArray[np.floating]) -> FloatArray:
+        """RMS(perturbed - original) / RMS(original) per clip (see `relative_rms_error`)."""
+        noise, length = self.error_energy(perturbed)
+        return self._relative_rms(noise, length)
+
+    def snr_db(self, perturbed: npt.NDArray[np.floating]) -> FloatArray:
+        """The perturbed clips' SNR against the originals in dB (see `snr_db`)."""
+        noise, _ = self.error_energy(perturbed)
+        return self._snr(noise)
+
+    def _relative_rms(self, noise: FloatArray, length: int) -> FloatArray:
+        if length == 0:
+            return np.zeros(len(noise))
+        signal_rms = np.maximum(np.sqrt(self.energy / length), SILENCE_RMS)
+        out: FloatArray = np.sqrt(noise / length) / signal_rms
+        return out
+
+    def _snr(self, noise: FloatArray) -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = 10.0 * np.log10(self.energy / noise)
+        out: FloatArray = np.where(noise == 0, math.inf, ratio)
+        return out
+
+    def log_spectral_distance(self, perturbed: npt.NDArray[np.floating]) -> FloatArray:
+        """Frame-wise log-spectral distance in dB per clip (see `log_spectral_distance`)."""
+        a = self.original
+        if self.rate is None:
+            raise ValueError("CleanClips needs the sample rate for the log-spectral distance")
+        length = max(a.shape[1], perturbed.shape[1])
+        if length == 0 or len(a) == 0:
+            return np.zeros(len(a))
+        size = frame_length(self.rate, 0.032)
+        blocks = row_blocks(len(a), length, CHUNK_ROWS)
+        if perturbed.shape[1] == a.shape[1]:
+            clean_blocks = self._clean_log_power(size, blocks)
+        else:  # another length: the originals padded to it, measured for this comparison only
+            clean_blocks = [self._log_power_of(_padded(a[rows], length), size) for rows in blocks]
+        out = np.empty(len(a))
+        for rows, (clean, floor) in zip(blocks, clean_blocks, strict=True):
+            power = _power(_padded(perturbed[rows], length), size)
+            np.maximum(power, floor, out=power)
+            diff = np.log10(power, out=power)
+            diff -= clean
+            mean_square = np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64) / diff.shape[2]
+            out[rows] = 10.0 * np.sqrt(mean_square).mean(axis=1)
+        return out
+
+    def _clean_log_power(
+        self, size: int, blocks: list[slice]
+    ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
+        if self._log_power is None:
+            measured = [self._log_power_of(self.original[rows], size) for rows in blocks]
+            self._log_power = [log_power for log_power, _ in measured]
+            self._floors = [floor for _, floor in measured]
+        return list(zip(self._log_power, self._floors, strict=True))
+
+    @staticmethod
+    def _log_power_of(
+        x: npt.NDArray[np.floating], size: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """log10 of the floored power spectra of clean clips, and each clip's floor."""
+        power = _power(x, size)
+        loudest = power.reshape(len(power), -1).max(axis=1, initial=0.0)
+        floor = np.maximum(loudest * np.float32(10 ** (SPECTRAL_FLOOR_DB / 10)), 1e-20)
+        floor = floor.astype(np.float32)[:, None, None]
+        np.maximum(power, floor, out=power)
+        return np.log10(power, out=power), floor
+
+    def distances(self, perturbed: npt.NDArray[np.floating], primary: str) -> dict[str, FloatArray]:
+        """`distance` (in unit `primary`), `snr_db` and `log_spectral_distance_db` per clip."""
+        noise, length = self.error_energy(perturbed)
+        spectral = self.log_spectral_distance(perturbed)
+        return {
+            "distance": spectral if primary == LOG_SPECTRAL else self._relative_rms(noise, length),
+            "snr_db": self._snr(noise),
+            "log_spectral_distance_db": spectral,
+        }
 
 
 def in_chunks(
@@ -316,10 +397,14 @@ class AudioPerturbation(Perturbation):
         self, original: Batch, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
         """`distance`, `snr_db` and `log_spectral_distance_db` per clip."""
-        spectral = log_spectral_distance(original, perturbed, self.rate(context))
-        primary = spectral if self.distance_unit == LOG_SPECTRAL else None
-        return {
-            "distance": primary if primary is not None else relative_rms_error(original, perturbed),
-            "snr_db": snr_db(original, perturbed),
-            "log_spectral_distance_db": spectral,
-        }
+        return self.distances_from(original, context)(perturbed)
+
+    def distances_from(
+        self, original: Batch, context: DataContext
+    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
+        """`distance`, `snr_db` and `log_spectral_distance_db` per clip against `original`.
+
+        The originals' energy and spectra are measured once for every perturbed batch given.
+        """
+        clean = CleanClips(original, self.rate(context))
+        return functools.partial(clean.distances, primary=self.distance_unit)
