@@ -241,25 +241,22 @@ def mean_absolute_difference(
     original: npt.NDArray[np.generic], perturbed: npt.NDArray[np.generic]
 ) -> npt.NDArray[np.float64]:
     """Mean absolute difference of the colour channels per image, a fraction of full scale."""
-    c = colour_channels(original)
-    return per_image_mean(np.abs(to_float(original[..., :c]) - to_float(perturbed[..., :c])))
+    return CleanImages(original).mean_absolute_difference(perturbed)
 
 
 def psnr_db(
     original: npt.NDArray[np.generic], perturbed: npt.NDArray[np.generic]
 ) -> npt.NDArray[np.float64]:
     """Peak signal-to-noise ratio per image in dB, on [0, 1] colour values; inf if unchanged."""
-    c = colour_channels(original)
-    mse = per_image_mean(np.square(to_float(original[..., :c]) - to_float(perturbed[..., :c])))
-    with np.errstate(divide="ignore"):
-        psnr: npt.NDArray[np.float64] = -10.0 * np.log10(mse)
-    return psnr
+    return CleanImages(original).psnr_db(perturbed)
 
 
 SSIM_SIGMA_PX = 1.5
 SSIM_WINDOW_PX = 11
 _SSIM_C1 = 0.01**2
 _SSIM_C2 = 0.03**2
+# float32 values blurred per call (4 MB an array), so big images go a few at a time
+_SSIM_GROUP_VALUES = 1 << 20
 
 
 def ssim(
@@ -273,46 +270,120 @@ def ssim(
     reflected for the filtering and the 5-px margin left out of the mean. Images narrower than
     11 px use the widest odd window that fits, with sigma scaled to match.
     """
-    n, h, w = original.shape[:3]
-    c = colour_channels(original)
-    scores = np.ones(n)
-    if original.size == 0:
+    return CleanImages(original).ssim(perturbed)
+
+
+class CleanImages:
+    """A batch of original images, measured once, to compare many perturbed versions against.
+
+    The engine measures every trial of a batch against the same originals: their float
+    values and, for SSIM, their local means and second moments are computed once here instead
+    of once per trial. Perturbed batches must have the originals' shape.
+    """
+
+    def __init__(self, original: npt.NDArray[np.generic]) -> None:
+        self.original = original
+        self.channels = colour_channels(original)
+        self.values = to_float(original[..., : self.channels])
+        h, w = original.shape[1:3]
+        self.window = min(SSIM_WINDOW_PX, (min(h, w) - 1) // 2 * 2 + 1)
+        self.sigma = SSIM_SIGMA_PX * self.window / SSIM_WINDOW_PX
+        self.margin = self.window // 2
+        # Only pixels at least `margin` from every edge enter the SSIM mean, and their windows
+        # stay inside their own image: so images and their products, stacked one above the
+        # other, are blurred in one call with the same per-pixel arithmetic (per-call costs
+        # dominate small images), and the index is computed on those pixels alone.
+        self.per_group = max(1, _SSIM_GROUP_VALUES // max(1, 3 * h * w * self.channels))
+        self._local: tuple[FloatImages, FloatImages] | None = None
+
+    def _difference(self, perturbed: npt.NDArray[np.generic]) -> FloatImages:
+        difference: FloatImages = to_float(perturbed[..., : self.channels])
+        difference -= self.values
+        return difference
+
+    def mean_absolute_difference(
+        self, perturbed: npt.NDArray[np.generic]
+    ) -> npt.NDArray[np.float64]:
+        """Mean absolute difference per image (see `mean_absolute_difference`)."""
+        return per_image_mean(np.abs(self._difference(perturbed)))
+
+    def psnr_db(self, perturbed: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
+        """PSNR per image in dB (see `psnr_db`)."""
+        return self._psnr(per_image_mean(np.square(self._difference(perturbed))))
+
+    @staticmethod
+    def _psnr(mse: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        with np.errstate(divide="ignore"):
+            psnr: npt.NDArray[np.float64] = -10.0 * np.log10(mse)
+        return psnr
+
+    def ssim(self, perturbed: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
+        """SSIM per image (see `ssim`)."""
+        changed = self._difference(perturbed).reshape(len(self.values), -1) != 0
+        return self._ssim(perturbed, changed.any(axis=1))
+
+    def _ssim(
+        self, perturbed: npt.NDArray[np.generic], changed: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.float64]:
+        n, h, w = self.original.shape[:3]
+        c, m = self.channels, self.margin
+        scores = np.ones(n)
+        which = np.flatnonzero(changed)
+        if len(which) == 0:
+            return scores
+        mu_a_all, blur_aa_all = self._local_moments()
+        for first in range(0, len(which), self.per_group):
+            group = which[first : first + self.per_group]
+            a = self.values[group]
+            b = to_float(perturbed[group][..., :c])
+            stacked = np.concatenate([b, b * b, a * b]).reshape(-1, w, c)
+            blurred = self._blur(stacked).reshape(3, len(group), h, w, c)
+            mu_b, blur_bb, blur_ab = blurred[:, :, m : h - m, m : w - m]
+            mu_a, blur_aa = mu_a_all[group], blur_aa_all[group]
+            var_a = blur_aa - mu_a * mu_a
+            var_b = blur_bb - mu_b * mu_b
+            cov = blur_ab - mu_a * mu_b
+            index = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
+                (mu_a * mu_a + mu_b * mu_b + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
+            )
+            scores[group] = index.mean(axis=(1, 2, 3), dtype=np.float64)
         return scores
-    window = min(SSIM_WINDOW_PX, (min(h, w) - 1) // 2 * 2 + 1)
-    sigma = SSIM_SIGMA_PX * window / SSIM_WINDOW_PX
-    margin = window // 2
-    changed = np.flatnonzero((original[..., :c] != perturbed[..., :c]).reshape(n, -1).any(axis=1))
-    # Only pixels at least `margin` from every edge enter the mean, and their windows stay
-    # inside their own image: so the images and their products, stacked one above the other,
-    # are blurred in one call with the same per-pixel arithmetic (per-call costs dominate small
-    # images), and the index is computed on those pixels alone.
-    per_group = max(1, _SSIM_GROUP_VALUES // (5 * h * w * c))
-    for first in range(0, len(changed), per_group):
-        group = changed[first : first + per_group]
-        a = to_float(original[group][..., :c])
-        b = to_float(perturbed[group][..., :c])
-        stacked = np.concatenate([a, b, a * a, b * b, a * b]).reshape(-1, w, c)
-        blurred = _blur(stacked, window, sigma).reshape(5, len(group), h, w, c)
-        inner = blurred[:, :, margin : h - margin, margin : w - margin]
-        mu_a, mu_b, blur_aa, blur_bb, blur_ab = inner
-        var_a = blur_aa - mu_a * mu_a
-        var_b = blur_bb - mu_b * mu_b
-        cov = blur_ab - mu_a * mu_b
-        index = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
-            (mu_a * mu_a + mu_b * mu_b + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
+
+    def _local_moments(self) -> tuple[FloatImages, FloatImages]:
+        """The originals' local means and mean squares on the pixels SSIM averages over."""
+        if self._local is None:
+            n, h, w = self.original.shape[:3]
+            c, m = self.channels, self.margin
+            means = np.empty((n, h - 2 * m, w - 2 * m, c), np.float32)
+            squares = np.empty_like(means)
+            for first in range(0, n, self.per_group):
+                rows = slice(first, first + self.per_group)
+                a = self.values[rows]
+                stacked = np.concatenate([a, a * a]).reshape(-1, w, c)
+                blurred = self._blur(stacked).reshape(2, len(a), h, w, c)
+                means[rows], squares[rows] = blurred[:, :, m : h - m, m : w - m]
+            self._local = (means, squares)
+        return self._local
+
+    def distances(self, perturbed: npt.NDArray[np.generic]) -> dict[str, npt.NDArray[np.float64]]:
+        """`distance` (mean absolute difference), `psnr_db` and `ssim` per image."""
+        difference = self._difference(perturbed)
+        per_image = difference.reshape(len(difference), -1)
+        changed = (per_image != 0).any(axis=1)
+        mse = per_image_mean(np.square(difference))
+        np.abs(difference, out=difference)
+        return {
+            "distance": per_image_mean(difference),
+            "psnr_db": self._psnr(mse),
+            "ssim": self._ssim(perturbed, changed),
+        }
+
+    def _blur(self, v: FloatImages) -> FloatImages:
+        """Gaussian blur of each channel of (rows, columns, channels) values, borders reflected."""
+        blurred = cv2.GaussianBlur(
+            v, (self.window, self.window), self.sigma, borderType=cv2.BORDER_REFLECT
         )
-        scores[group] = index.mean(axis=(1, 2, 3), dtype=np.float64)
-    return scores
-
-
-# float32 values blurred per call (4 MB an array), so big images go a few at a time
-_SSIM_GROUP_VALUES = 1 << 20
-
-
-def _blur(v: FloatImages, window: int, sigma: float) -> FloatImages:
-    """Gaussian blur of each channel of (rows, columns, channels) values, borders reflected."""
-    blurred = cv2.GaussianBlur(v, (window, window), sigma, borderType=cv2.BORDER_REFLECT)
-    return np.asarray(blurred, dtype=np.float32).reshape(v.shape)
+        return np.asarray(blurred, dtype=np.float32).reshape(v.shape)
 
 
 class ImagePerturbation(Perturbation):
@@ -335,8 +406,10 @@ class ImagePerturbation(Perturbation):
         self, original: Batch, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
         """`distance` (mean absolute difference), `psnr_db` and `ssim` per image."""
-        return {
-            "distance": self.distance(original, perturbed, context),
-            "psnr_db": psnr_db(original, perturbed),
-            "ssim": ssim(original, perturbed),
-        }
+        return CleanImages(original).distances(perturbed)
+
+    def distances_from(
+        self, original: Batch, context: DataContext
+    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
+        """`distances` against `original`, whose float values and local moments are kept."""
+        return CleanImages(original).distances

@@ -14,7 +14,7 @@ one seed, a higher rate keeps every change of a lower rate and adds more (common
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import ClassVar
 
@@ -118,10 +118,7 @@ def character_error_rate(
 
     An empty original counts as one character, so inserting into it still measures.
     """
-    return np.array(
-        [OSA.distance(a, b) / max(len(a), 1) for a, b in zip(original, perturbed, strict=True)],
-        dtype=np.float64,
-    )
+    return CleanTexts(original).character_error_rate(perturbed)
 
 
 def word_error_rate(original: Sequence[str], perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -129,13 +126,45 @@ def word_error_rate(original: Sequence[str], perturbed: Sequence[str]) -> npt.ND
 
     Words are the whitespace-separated tokens; an empty original counts as one word.
     """
-    return np.array(
-        [
-            Levenshtein.distance(a.split(), b.split()) / max(len(a.split()), 1)
-            for a, b in zip(original, perturbed, strict=True)
-        ],
-        dtype=np.float64,
-    )
+    return CleanTexts(original).word_error_rate(perturbed)
+
+
+class CleanTexts:
+    """A batch of original texts, split into words once, to compare many perturbed versions.
+
+    Texts a perturbation left unchanged (most, at low rates) cost one string comparison.
+    """
+
+    def __init__(self, original: Sequence[str]) -> None:
+        self.original = original
+        self.words = [text.split() for text in original]
+
+    def character_error_rate(self, perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Character error rate per text (see `character_error_rate`)."""
+        return np.array(
+            [
+                0.0 if a == b else OSA.distance(a, b) / max(len(a), 1)
+                for a, b in zip(self.original, perturbed, strict=True)
+            ],
+            dtype=np.float64,
+        )
+
+    def word_error_rate(self, perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Word error rate per text (see `word_error_rate`)."""
+        return np.array(
+            [
+                0.0 if a == b else Levenshtein.distance(words, b.split()) / max(len(words), 1)
+                for a, words, b in zip(self.original, self.words, perturbed, strict=True)
+            ],
+            dtype=np.float64,
+        )
+
+    def distances(self, perturbed: Sequence[str]) -> dict[str, npt.NDArray[np.float64]]:
+        """Character error rate (`distance`) and word error rate (`word_error_rate`)."""
+        return {
+            "distance": self.character_error_rate(perturbed),
+            "word_error_rate": self.word_error_rate(perturbed),
+        }
 
 
 def match_case(word: str, template: str) -> str:
@@ -197,7 +226,10 @@ class TextPerturbation(Perturbation):
         self, original: Batch, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
         """Character error rate (`distance`) and word error rate (`word_error_rate`)."""
-        return {
-            "distance": character_error_rate(original, perturbed),
-            "word_error_rate": word_error_rate(original, perturbed),
-        }
+        return CleanTexts(original).distances(perturbed)
+
+    def distances_from(
+        self, original: Batch, context: DataContext
+    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
+        """`distances` against `original`, split into words once for every perturbed batch."""
+        return CleanTexts(original).distances
