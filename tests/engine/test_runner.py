@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -84,6 +85,44 @@ def test_process_executor_gives_the_same_outcomes_as_local(tmp_path):
     assert local.id == process.id
     pd.testing.assert_frame_equal(local.outcomes(), process.outcomes())
     assert process.lineage["executor"] == "process"
+
+
+def test_distances_measured_beside_the_model_equal_those_measured_inline(tmp_path, monkeypatch):
+    from wince.engine import runner
+
+    inline = outcomes_for(tmp_path, "inline")
+    threads = []
+    measure = runner.UnitMeasures.start
+
+    def start(self, name, perturbed):
+        result = measure(self, name, perturbed)
+        threads.append(self._thread)
+        return result
+
+    monkeypatch.setattr(runner, "BACKGROUND_MEASURE_SECONDS", 0.0)  # every measure is slow
+    monkeypatch.setattr(runner.UnitMeasures, "start", start)
+    beside = outcomes_for(tmp_path, "beside")
+    assert any(t is not None for t in threads), "no measure ran on the second thread"
+    assert all(t is None or t._shutdown for t in threads), "the measuring thread outlived its unit"
+    pd.testing.assert_frame_equal(inline, beside)
+    assert (beside.loc[beside["scenario"] != "baseline", "ssim"] < 1).any()
+
+
+def test_a_measure_failing_beside_the_model_fails_the_run(tmp_path, monkeypatch):
+    from wince.engine import runner
+    from wince.perturbations.image.base import CleanImages
+
+    measure = CleanImages.distances
+
+    def fails_beside_the_model(self, perturbed):
+        if threading.current_thread().name.startswith("wince-measure"):
+            raise RuntimeError("measure broke")
+        return measure(self, perturbed)
+
+    monkeypatch.setattr(runner, "BACKGROUND_MEASURE_SECONDS", 0.0)
+    monkeypatch.setattr(CleanImages, "distances", fails_beside_the_model)
+    with pytest.raises(RuntimeError, match="measure broke"):
+        outcomes_for(tmp_path, "broken")
 
 
 def test_rerunning_a_complete_run_adds_nothing(tmp_path):

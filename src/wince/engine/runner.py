@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -145,16 +146,67 @@ def unperturbed_distances(x: Any, spec: RunSpec) -> dict[str, npt.NDArray[np.flo
     return perturbations.get(spec.measured_by)().distances(x, x, spec.context)
 
 
+# A perturbation's distances that took this long on one trial are measured on a second thread
+# while the model predicts (numpy, OpenCV and FFTs release the GIL). Cheaper ones stay inline:
+# a thread hand-off and the model's own threads would cost them more than they save.
+BACKGROUND_MEASURE_SECONDS = 0.002
+
+
+class UnitMeasures:
+    """Distances of a unit's perturbed batches to its clean inputs, one measure per perturbation.
+
+    The distances of a trial are those of its first step's perturbation (`distances_from` the
+    clean batch, built once per unit). Use as a context manager: the second thread, started
+    only for a slow measure, ends with the unit.
+    """
+
+    def __init__(self, clean: Any, context: DataContext) -> None:
+        self.clean = clean
+        self.context = context
+        self._measures: dict[str, Callable[[Any], dict[str, npt.NDArray[np.float64]]]] = {}
+        self._slow: set[str] = set()
+        self._thread: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> UnitMeasures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.shutdown()
+
+    def start(self, name: str, perturbed: Any) -> Callable[[], dict[str, npt.NDArray[np.float64]]]:
+        """Measure `perturbed` by perturbation `name`; returns a call that gives the distances."""
+        if name not in self._measures:
+            self._measures[name] = perturbations.get(name)().distances_from(
+                self.clean, self.context
+            )
+        measure = self._measures[name]
+        if name in self._slow:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wince-measure")
+            return self._thread.submit(measure, perturbed).result
+        started = time.perf_counter()
+        distances = measure(perturbed)
+        if time.perf_counter() - started >= BACKGROUND_MEASURE_SECONDS:
+            self._slow.add(name)
+        return lambda: distances
+
+
 def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
     """Outcomes of one batch of samples under every trial of the run, as an Arrow table."""
+    with UnitMeasures(job.x, spec.context) as measures:
+        return _evaluate_unit(model, job, spec, measures)
+
+
+def _evaluate_unit(
+    model: ModelAdapter, job: UnitJob, spec: RunSpec, measures: UnitMeasures
+) -> pa.Table:
     check_finite(job.x, job.ids, spec.context.modality)
     keys_of_samples = sample_keys(job.ids)
     sample_index = np.arange(job.start, job.stop, dtype=np.int32)
     baseline: Predictions | None = None
     unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
     parts: list[dict[str, Any]] = []
-    # distances to the unit's clean inputs, by the perturbation that measures them
-    measures: dict[str, Callable[[Any], dict[str, npt.NDArray[np.float64]]]] = {}
     cache = spec.cache
     clean = None
     if cache is not None:
@@ -182,11 +234,9 @@ def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
                     keys=keys_of_samples,
                     context=spec.context,
                 )
-                first = scenario.steps[0].name
-                if first not in measures:
-                    measures[first] = perturbations.get(first)().distances_from(job.x, spec.context)
-                distances = measures[first](x)
+                measured = measures.start(scenario.steps[0].name, x)
                 predictions = _predict(model, x, scenario, job.ids, spec)
+                distances = measured()
         else:
             if unperturbed is None:
                 unperturbed = unperturbed_distances(job.x, spec)
