@@ -118,7 +118,7 @@ def character_error_rate(
 
     An empty original counts as one character, so inserting into it still measures.
     """
-    return CleanTexts(original).character_error_rate(perturbed)
+    return CleanTexts(original).distances(perturbed)["distance"]
 
 
 def word_error_rate(original: Sequence[str], perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -126,7 +126,7 @@ def word_error_rate(original: Sequence[str], perturbed: Sequence[str]) -> npt.ND
 
     Words are the whitespace-separated tokens; an empty original counts as one word.
     """
-    return CleanTexts(original).word_error_rate(perturbed)
+    return CleanTexts(original).distances(perturbed)["word_error_rate"]
 
 
 class CleanTexts:
@@ -139,32 +139,17 @@ class CleanTexts:
         self.original = original
         self.words = [text.split() for text in original]
 
-    def character_error_rate(self, perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Character error rate per text (see `character_error_rate`)."""
-        return np.array(
-            [
-                0.0 if a == b else OSA.distance(a, b) / max(len(a), 1)
-                for a, b in zip(self.original, perturbed, strict=True)
-            ],
-            dtype=np.float64,
-        )
-
-    def word_error_rate(self, perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Word error rate per text (see `word_error_rate`)."""
-        return np.array(
-            [
-                0.0 if a == b else Levenshtein.distance(words, b.split()) / max(len(words), 1)
-                for a, words, b in zip(self.original, self.words, perturbed, strict=True)
-            ],
-            dtype=np.float64,
-        )
-
     def distances(self, perturbed: Sequence[str]) -> dict[str, npt.NDArray[np.float64]]:
-        """Character error rate (`distance`) and word error rate (`word_error_rate`)."""
-        return {
-            "distance": self.character_error_rate(perturbed),
-            "word_error_rate": self.word_error_rate(perturbed),
-        }
+        """Character error rate (`distance`) and word error rate (`word_error_rate`) per text."""
+        characters = np.zeros(len(self.original))
+        words = np.zeros(len(self.original))
+        for i, (a, b) in enumerate(zip(self.original, perturbed, strict=True)):
+            if a != b:
+                characters[i] = OSA.distance(a, b) / max(len(a), 1)
+                words[i] = Levenshtein.distance(self.words[i], b.split()) / max(
+                    len(self.words[i]), 1
+                )
+        return {"distance": characters, "word_error_rate": words}
 
 
 def match_case(word: str, template: str) -> str:
