@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from image_reference import srgb_decode, srgb_encode
 
 from wince.errors import ParameterError
@@ -190,3 +192,18 @@ def test_a_million_defects_per_million_pixels_hits_every_pixel() -> None:
 def test_hot_share_outside_zero_to_one_is_rejected() -> None:
     with pytest.raises(ParameterError, match="hot_share"):
         DeadPixels(hot_share=1.5)
+
+
+@given(
+    shape=st.lists(st.integers(1, 9), min_size=1, max_size=3).map(tuple),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_bits_are_the_generators_byte_stream(shape, seed):
+    from wince.perturbations.image.base import random_bits16
+
+    fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+    bits = random_bits16(fast, shape)
+    expected = np.frombuffer(slow.bytes(2 * int(np.prod(shape))), dtype="<u2").reshape(shape)
+    assert bits.dtype == np.uint16
+    np.testing.assert_array_equal(bits, expected)
+    assert fast.random() == slow.random()  # later draws unaffected

@@ -180,8 +180,9 @@ NORMAL_TABLE = (_QUANTILES / _QUANTILES.std()).astype(np.float32)
 def random_bits16(rng: np.random.Generator, shape: tuple[int, ...]) -> npt.NDArray[np.uint16]:
     """Uniform 16-bit integers of `shape` from the generator's raw bytes.
 
-    The values of `rng.bytes(2 * size)` (the same stream), read straight from the bit
-    generator's 64-bit words: 3-6x faster than `bytes`, which goes through 32-bit draws.
+    The values of `rng.bytes(2 * size)` (the same stream, and the same later draws, for a
+    non-empty shape), read straight from the bit generator's 64-bit words: 3-6x faster than
+    `bytes`, which goes through 32-bit draws. An empty shape draws nothing.
     """
     count = math.prod(shape)
     words = rng.bit_generator.random_raw((count + 3) // 4).astype("<u8", copy=False)
