@@ -428,21 +428,22 @@ def test_distance_grows_with_severity(
 
 
 @pytest.mark.parametrize("cls", cases("distances"))
-def test_distances_from_one_original_equal_pairwise_distances(
+def test_distances_to_a_shared_clean_measure_equal_pairwise_distances(
     cls: type[Perturbation], examples: list[Example], seed: int
 ) -> None:
-    """The engine measures a batch's trials through one `distances_from(original)`."""
+    """The engine measures a batch's trials against one `measure_clean(original)`, made by
+    the first registered perturbation with the same `measure_clean` (perturbations share it)."""
     p = cls()
+    measurer = next(c for c in REGISTRY.values() if c.measure_clean is cls.measure_clean)
     for ex in examples:
-        measure = p.distances_from(ex.x, ex.context)
+        clean = measurer().measure_clean(ex.x, ex.context)
         for severity in (0.4, 1.0, 0.4):
             out = p.perturb(
                 ex.x, p.at_severity(severity), make_rngs(cls, len(ex.x), seed), ex.context
             )
             expected = p.distances(ex.x, out, ex.context)
-            got = measure(out)
+            got = p.distances_to(clean, out, ex.context)
             assert got.keys() == expected.keys(), ex.label
-            assert "distance" in got
             np.testing.assert_array_equal(got["distance"], p.distance(ex.x, out, ex.context))
             for name, values in expected.items():
                 np.testing.assert_array_equal(got[name], values, err_msg=f"{ex.label}: {name}")

@@ -108,6 +108,22 @@ def test_distances_measured_beside_the_model_equal_those_measured_inline(tmp_pat
     assert (beside.loc[beside["scenario"] != "baseline", "ssim"] < 1).any()
 
 
+def test_a_unit_measures_its_clean_images_once_for_all_perturbations(tmp_path, monkeypatch):
+    from wince.perturbations.image.base import CleanImages
+
+    built = []
+    init = CleanImages.__init__
+
+    def counting_init(self, original):
+        built.append(len(original))
+        init(self, original)
+
+    monkeypatch.setattr(CleanImages, "__init__", counting_init)
+    outcomes = outcomes_for(tmp_path, "once", batch_size=16)  # 60 images: 4 units
+    assert built == [16, 16, 16, 12]  # one per unit, whatever the number of perturbations
+    assert outcomes["scenario"].nunique() == 8  # baseline, identity, 4 isolations, 2 pairs
+
+
 def test_a_measure_failing_beside_the_model_fails_the_run(tmp_path, monkeypatch):
     from wince.engine import runner
     from wince.perturbations.image.base import CleanImages

@@ -134,18 +134,6 @@ def _recipe(trial: Trial, spec: RunSpec, context: str) -> str:
     return f"{wince_version()}|{spec.seed}|{kind}|{trial.index}|{context}|{steps}"
 
 
-def unperturbed_distances(x: Any, spec: RunSpec) -> dict[str, npt.NDArray[np.float64]]:
-    """The distances of an unperturbed batch to itself, as the run's perturbations measure them.
-
-    Baseline and identity rows carry the same distance columns as perturbed rows, with the
-    values a perturbation's own measure gives at zero change (0 for edit rates, infinity for
-    PSNR), so every segment of a run has one schema.
-    """
-    if spec.measured_by is None:
-        return {"distance": np.zeros(len(x))}
-    return perturbations.get(spec.measured_by)().distances(x, x, spec.context)
-
-
 # A perturbation's distances that took this long on one trial are measured on a second thread
 # while the model predicts (numpy, OpenCV and FFTs release the GIL). Cheaper ones stay inline:
 # a thread hand-off and the model's own threads would cost them more than they save.
@@ -153,17 +141,20 @@ BACKGROUND_MEASURE_SECONDS = 0.002
 
 
 class UnitMeasures:
-    """Distances of a unit's perturbed batches to its clean inputs, one measure per perturbation.
+    """Distances of a unit's perturbed batches to its clean inputs.
 
-    The distances of a trial are those of its first step's perturbation (`distances_from` the
-    clean batch, built once per unit). Use as a context manager: the second thread, started
-    only for a slow measure, ends with the unit.
+    A trial's distances are those of its first step's perturbation, against the clean batch
+    as that perturbation's `measure_clean` sees it: computed once per unit, and shared by the
+    perturbations with the same `measure_clean` (all image perturbations share one, so a
+    plan's size does not multiply a unit's memory). Use as a context manager: the second
+    thread, started only for a slow measure, ends with the unit.
     """
 
     def __init__(self, clean: Any, context: DataContext) -> None:
         self.clean = clean
         self.context = context
-        self._measures: dict[str, Callable[[Any], dict[str, npt.NDArray[np.float64]]]] = {}
+        self._perturbations: dict[str, perturbations.Perturbation] = {}
+        self._measured: dict[Callable[..., Any], Any] = {}
         self._slow: set[str] = set()
         self._thread: ThreadPoolExecutor | None = None
 
@@ -176,11 +167,15 @@ class UnitMeasures:
 
     def start(self, name: str, perturbed: Any) -> Callable[[], dict[str, npt.NDArray[np.float64]]]:
         """Measure `perturbed` by perturbation `name`; returns a call that gives the distances."""
-        if name not in self._measures:
-            self._measures[name] = perturbations.get(name)().distances_from(
-                self.clean, self.context
-            )
-        measure = self._measures[name]
+        if name not in self._perturbations:
+            self._perturbations[name] = perturbations.get(name)()
+        perturbation = self._perturbations[name]
+        how = type(perturbation).measure_clean
+        if how not in self._measured:
+            self._measured[how] = perturbation.measure_clean(self.clean, self.context)
+        measure = functools.partial(
+            perturbation.distances_to, self._measured[how], context=self.context
+        )
         if name in self._slow:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wince-measure")
@@ -190,6 +185,17 @@ class UnitMeasures:
         if time.perf_counter() - started >= BACKGROUND_MEASURE_SECONDS:
             self._slow.add(name)
         return lambda: distances
+
+    def unperturbed(self, name: str | None) -> dict[str, npt.NDArray[np.float64]]:
+        """The distances of the clean batch to itself, as perturbation `name` measures them.
+
+        Baseline and identity rows carry the same distance columns as perturbed rows, with the
+        values a perturbation's own measure gives at zero change (0 for edit rates, infinity
+        for PSNR), so every segment of a run has one schema.
+        """
+        if name is None:
+            return {"distance": np.zeros(len(self.clean))}
+        return self.start(name, self.clean)()
 
 
 def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
@@ -239,7 +245,7 @@ def _evaluate_unit(
                 distances = measured()
         else:
             if unperturbed is None:
-                unperturbed = unperturbed_distances(job.x, spec)
+                unperturbed = measures.unperturbed(spec.measured_by)
             distances = unperturbed
             if predictions is None:
                 predictions = _predict(model, job.x, scenario, job.ids, spec)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -279,15 +279,21 @@ class Perturbation:
         """
         return {"distance": self.distance(original, perturbed, context)}
 
-    def distances_from(
-        self, original: Batch, context: DataContext
-    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
-        """`distances` against a fixed original, as a function of the perturbed batch.
+    def measure_clean(self, original: Batch, context: DataContext) -> Any:
+        """What `distances_to` needs of an original batch, computed once for many comparisons.
 
-        The engine measures every trial of a batch against the same originals; a modality whose
-        measures analyse the original (spectra, say) overrides this to do that once.
+        The engine measures every trial of a batch against the same originals; a modality
+        whose measures analyse the original (spectra, local image statistics, words) overrides
+        this and `distances_to` to do that once. Perturbations whose `measure_clean` is the same
+        function share its result, so it must not depend on the perturbation's own settings.
         """
-        return lambda perturbed: self.distances(original, perturbed, context)
+        return original
+
+    def distances_to(
+        self, clean: Any, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """`distances(original, perturbed)` given `clean = measure_clean(original, context)`."""
+        return self.distances(clean, perturbed, context)
 
     def check_batch(self, x: Batch) -> None:
         """Raise `DataError` if `x` is not a batch of this modality."""

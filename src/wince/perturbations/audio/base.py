@@ -397,14 +397,14 @@ class AudioPerturbation(Perturbation):
         self, original: Batch, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
         """`distance`, `snr_db` and `log_spectral_distance_db` per clip."""
-        return self.distances_from(original, context)(perturbed)
+        return self.distances_to(self.measure_clean(original, context), perturbed, context)
 
-    def distances_from(
-        self, original: Batch, context: DataContext
-    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
-        """`distance`, `snr_db` and `log_spectral_distance_db` per clip against `original`.
+    def measure_clean(self, original: Batch, context: DataContext) -> CleanClips:
+        """The original clips, whose energy and spectra are then measured once."""
+        return CleanClips(original, self.rate(context))
 
-        The originals' energy and spectra are measured once for every perturbed batch given.
-        """
-        clean = CleanClips(original, self.rate(context))
-        return functools.partial(clean.distances, primary=self.distance_unit)
+    def distances_to(
+        self, clean: CleanClips, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """`distance`, `snr_db` and `log_spectral_distance_db` per clip against `clean`."""
+        return clean.distances(perturbed, primary=self.distance_unit)

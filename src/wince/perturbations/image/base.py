@@ -413,10 +413,14 @@ class ImagePerturbation(Perturbation):
         self, original: Batch, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
         """`distance` (mean absolute difference), `psnr_db` and `ssim` per image."""
-        return CleanImages(original).distances(perturbed)
+        return self.distances_to(self.measure_clean(original, context), perturbed, context)
 
-    def distances_from(
-        self, original: Batch, context: DataContext
-    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
-        """`distances` against `original`, whose float values and local moments are kept."""
-        return CleanImages(original).distances
+    def measure_clean(self, original: Batch, context: DataContext) -> CleanImages:
+        """The original images, whose float values and local moments are then kept."""
+        return CleanImages(original)
+
+    def distances_to(
+        self, clean: CleanImages, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """`distance` (mean absolute difference), `psnr_db` and `ssim` per image."""
+        return clean.distances(perturbed)

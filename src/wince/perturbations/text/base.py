@@ -14,7 +14,7 @@ one seed, a higher rate keeps every change of a lower rate and adds more (common
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from typing import ClassVar
 
@@ -211,10 +211,14 @@ class TextPerturbation(Perturbation):
         self, original: Batch, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
         """Character error rate (`distance`) and word error rate (`word_error_rate`)."""
-        return CleanTexts(original).distances(perturbed)
+        return self.distances_to(self.measure_clean(original, context), perturbed, context)
 
-    def distances_from(
-        self, original: Batch, context: DataContext
-    ) -> Callable[[Batch], dict[str, npt.NDArray[np.float64]]]:
-        """`distances` against `original`, split into words once for every perturbed batch."""
-        return CleanTexts(original).distances
+    def measure_clean(self, original: Batch, context: DataContext) -> CleanTexts:
+        """The original texts, split into words once."""
+        return CleanTexts(original)
+
+    def distances_to(
+        self, clean: CleanTexts, perturbed: Batch, context: DataContext
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Character error rate (`distance`) and word error rate (`word_error_rate`)."""
+        return clean.distances(perturbed)
