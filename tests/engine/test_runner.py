@@ -124,6 +124,29 @@ def test_a_unit_measures_its_clean_images_once_for_all_perturbations(tmp_path, m
     assert outcomes["scenario"].nunique() == 8  # baseline, identity, 4 isolations, 2 pairs
 
 
+def test_a_model_writing_into_its_input_does_not_change_measured_distances(tmp_path, monkeypatch):
+    from wince.engine import runner
+
+    def darkening_model(x):
+        scores = brightness_model(x)
+        x //= 2  # a careless model: writes into the batch it was given
+        return scores
+
+    def run(name):
+        return wince.analyze(
+            CallableAdapter(darkening_model, fingerprint="darkening"),
+            image_data(),
+            IMAGE_PLAN,
+            store=str(tmp_path / name),
+        ).outcomes()
+
+    inline = run("inline")
+    monkeypatch.setattr(runner, "BACKGROUND_MEASURE_SECONDS", 0.0)
+    beside = run("beside")
+    for column in ("distance", "psnr_db", "ssim"):
+        np.testing.assert_array_equal(inline[column], beside[column])
+
+
 def test_a_measure_failing_beside_the_model_fails_the_run(tmp_path, monkeypatch):
     from wince.engine import runner
     from wince.perturbations.image.base import CleanImages

@@ -72,3 +72,9 @@ def test_every_image_perturbation_records_psnr_and_ssim() -> None:
 def test_sizes_are_relative_to_the_shorter_side() -> None:
     assert size_px(10.0, np.zeros((1, 32, 48, 3))) == pytest.approx(3.2)
     assert size_px(10.0, np.zeros((1, 1024, 768, 3))) == pytest.approx(76.8)
+
+
+def test_distances_of_an_empty_batch_are_empty() -> None:
+    empty = np.zeros((0, 12, 12, 3), dtype=np.uint8)
+    for measure in (mean_absolute_difference, psnr_db, ssim):
+        assert measure(empty, empty).shape == (0,)

@@ -8,6 +8,7 @@ interrupted run resumes at the first unit not yet registered.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -155,6 +156,7 @@ class UnitMeasures:
         self.context = context
         self._perturbations: dict[str, perturbations.Perturbation] = {}
         self._measured: dict[Callable[..., Any], Any] = {}
+        self._timed: set[str] = set()
         self._slow: set[str] = set()
         self._thread: ThreadPoolExecutor | None = None
 
@@ -179,11 +181,15 @@ class UnitMeasures:
         if name in self._slow:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wince-measure")
-            return self._thread.submit(measure, perturbed).result
+            # a copy: a model that writes into its input must not change what is measured
+            return self._thread.submit(measure, copy.copy(perturbed)).result
+        first = name not in self._timed
         started = time.perf_counter()
         distances = measure(perturbed)
-        if time.perf_counter() - started >= BACKGROUND_MEASURE_SECONDS:
+        # a perturbation's first call may include measuring the clean batch: not timed
+        if not first and time.perf_counter() - started >= BACKGROUND_MEASURE_SECONDS:
             self._slow.add(name)
+        self._timed.add(name)
         return lambda: distances
 
     def unperturbed(self, name: str | None) -> dict[str, npt.NDArray[np.float64]]:

@@ -292,7 +292,12 @@ class Perturbation:
     def distances_to(
         self, clean: Any, perturbed: Batch, context: DataContext
     ) -> dict[str, npt.NDArray[np.float64]]:
-        """`distances(original, perturbed)` given `clean = measure_clean(original, context)`."""
+        """`distances(original, perturbed)` given `clean = measure_clean(original, context)`.
+
+        The engine records what this returns. The image, audio and text modalities compute
+        `distances` through it, so a subclass there changes what it records by overriding
+        `distances_to` (and `distance` to match: the contract suite checks they agree).
+        """
         return self.distances(clean, perturbed, context)
 
     def check_batch(self, x: Batch) -> None:

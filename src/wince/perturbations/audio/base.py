@@ -196,9 +196,7 @@ def log_spectral_distance(
 
 def _power(x: npt.NDArray[np.floating], size: int) -> npt.NDArray[np.float32]:
     """Power spectra (n, frames, size // 2 + 1) of 50%-overlapping Hann frames, float32."""
-    spectrum = stft(x, size, size // 2)
-    power: npt.NDArray[np.float32] = np.square(spectrum.real)
-    power += np.square(spectrum.imag)
+    power: npt.NDArray[np.float32] = np.abs(stft(x, size, size // 2)) ** 2
     return power
 
 
@@ -210,10 +208,11 @@ def _padded(x: npt.NDArray[np.floating], length: int) -> npt.NDArray[np.floating
 class CleanClips:
     """A batch of original clips, measured once, to compare many perturbed versions against.
 
-    The engine measures every trial of a batch against the same originals: their energy, the
-    spectral floor and their log power spectra are computed once here instead of once per
-    trial. Every comparison takes a perturbed batch of the same number of clips; one of another
-    length is compared over the longer length, the shorter zero-padded at the end.
+    The engine measures every trial of a batch against the same originals: their float64
+    values, energy and log power spectra are computed once here instead of once per trial
+    (the arithmetic of each measure is unchanged, so stored runs verify bit for bit). A
+    perturbed batch of another length is compared over the longer length, the shorter
+    zero-padded at the end.
 
     Args:
         original: clips (n, samples), float32 or float64.
@@ -223,47 +222,53 @@ class CleanClips:
     def __init__(self, original: npt.NDArray[np.floating], rate: int | None = None) -> None:
         self.original = original
         self.rate = rate
-        self.energy = np.einsum("ij,ij->i", original, original, dtype=np.float64)
-        self._log_power: list[npt.NDArray[np.float32]] | None = None
-        self._floors: list[npt.NDArray[np.float32]] = []
+        self.values: FloatArray = np.asarray(original, dtype=np.float64)
+        self.energy = np.einsum("ij,ij->i", self.values, self.values)
+        self._log_power: list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = []
 
-    def error_energy(self, perturbed: npt.NDArray[np.floating]) -> tuple[FloatArray, int]:
-        """Per clip, sum (perturbed - original)^2 over the common length, and that length."""
-        a, b = self.original, perturbed
-        common = min(a.shape[1], b.shape[1])
-        change = b[:, :common] - a[:, :common]
-        noise = np.einsum("ij,ij->i", change, change, dtype=np.float64)
-        tail = (a if a.shape[1] > common else b)[:, common:]
-        if tail.shape[1]:
-            noise += np.einsum("ij,ij->i", tail, tail, dtype=np.float64)
-        return noise, max(a.shape[1], b.shape[1])
+    def error_energy(
+        self, perturbed: npt.NDArray[np.floating]
+    ) -> tuple[FloatArray, FloatArray, int]:
+        """Per clip, sum (perturbed - original)^2 and sum original^2, and the common length.
+
+        The common length is the longer of the two; the shorter is zero-padded.
+        """
+        length = max(self.values.shape[1], perturbed.shape[1])
+        a: FloatArray = self.values
+        energy = self.energy
+        if not length == a.shape[1] == perturbed.shape[1]:
+            a = np.pad(a, ((0, 0), (0, length - a.shape[1])))
+            energy = np.einsum("ij,ij->i", a, a)
+        change = np.subtract(_padded(perturbed, length), a, dtype=np.float64)
+        return np.einsum("ij,ij->i", change, change), energy, length
 
     def relative_rms_error(self, perturbed: npt.NDArray[np.floating]) -> FloatArray:
         """RMS(perturbed - original) / RMS(original) per clip (see `relative_rms_error`)."""
-        noise, length = self.error_energy(perturbed)
-        return self._relative_rms(noise, length)
+        return self._relative_rms(*self.error_energy(perturbed))
 
     def snr_db(self, perturbed: npt.NDArray[np.floating]) -> FloatArray:
         """The perturbed clips' SNR against the originals in dB (see `snr_db`)."""
-        noise, _ = self.error_energy(perturbed)
-        return self._snr(noise)
+        noise, energy, _ = self.error_energy(perturbed)
+        return self._snr(noise, energy)
 
-    def _relative_rms(self, noise: FloatArray, length: int) -> FloatArray:
+    @staticmethod
+    def _relative_rms(noise: FloatArray, energy: FloatArray, length: int) -> FloatArray:
         if length == 0:
             return np.zeros(len(noise))
-        signal_rms = np.maximum(np.sqrt(self.energy / length), SILENCE_RMS)
+        signal_rms = np.maximum(np.sqrt(energy / length), SILENCE_RMS)
         out: FloatArray = np.sqrt(noise / length) / signal_rms
         return out
 
-    def _snr(self, noise: FloatArray) -> FloatArray:
+    @staticmethod
+    def _snr(noise: FloatArray, energy: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = 10.0 * np.log10(self.energy / noise)
+            ratio = 10.0 * np.log10(energy / noise)
         out: FloatArray = np.where(noise == 0, math.inf, ratio)
         return out
 
     def log_spectral_distance(self, perturbed: npt.NDArray[np.floating]) -> FloatArray:
         """Frame-wise log-spectral distance in dB per clip (see `log_spectral_distance`)."""
-        a = self.original
+        a = self.values
         if self.rate is None:
             raise ValueError("CleanClips needs the sample rate for the log-spectral distance")
         length = max(a.shape[1], perturbed.shape[1])
@@ -271,50 +276,44 @@ class CleanClips:
             return np.zeros(len(a))
         size = frame_length(self.rate, 0.032)
         blocks = row_blocks(len(a), length, CHUNK_ROWS)
-        if perturbed.shape[1] == a.shape[1]:
-            clean_blocks = self._clean_log_power(size, blocks)
-        else:  # another length: the originals padded to it, measured for this comparison only
-            clean_blocks = [self._log_power_of(_padded(a[rows], length), size) for rows in blocks]
+        if length == a.shape[1]:
+            if not self._log_power:
+                self._log_power = [_log_power(a[rows], size) for rows in blocks]
+            clean_blocks = self._log_power
+        else:  # a longer perturbed batch: the originals padded to it, for this comparison only
+            clean_blocks = [_log_power(_padded(a[rows], length), size) for rows in blocks]
         out = np.empty(len(a))
         for rows, (clean, floor) in zip(blocks, clean_blocks, strict=True):
-            power = _power(_padded(perturbed[rows], length), size)
-            np.maximum(power, floor, out=power)
-            diff = np.log10(power, out=power)
+            diff = np.log10(np.maximum(_power(_padded(perturbed[rows], length), size), floor))
             diff -= clean
-            mean_square = np.einsum("ijk,ijk->ij", diff, diff, dtype=np.float64) / diff.shape[2]
-            out[rows] = 10.0 * np.sqrt(mean_square).mean(axis=1)
+            diff *= np.float32(10.0)
+            out[rows] = np.sqrt(np.mean(diff * diff, axis=2)).mean(axis=1)
         return out
-
-    def _clean_log_power(
-        self, size: int, blocks: list[slice]
-    ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]:
-        if self._log_power is None:
-            measured = [self._log_power_of(self.original[rows], size) for rows in blocks]
-            self._log_power = [log_power for log_power, _ in measured]
-            self._floors = [floor for _, floor in measured]
-        return list(zip(self._log_power, self._floors, strict=True))
-
-    @staticmethod
-    def _log_power_of(
-        x: npt.NDArray[np.floating], size: int
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """log10 of the floored power spectra of clean clips, and each clip's floor."""
-        power = _power(x, size)
-        loudest = power.reshape(len(power), -1).max(axis=1, initial=0.0)
-        floor = np.maximum(loudest * np.float32(10 ** (SPECTRAL_FLOOR_DB / 10)), 1e-20)
-        floor = floor.astype(np.float32)[:, None, None]
-        np.maximum(power, floor, out=power)
-        return np.log10(power, out=power), floor
 
     def distances(self, perturbed: npt.NDArray[np.floating], primary: str) -> dict[str, FloatArray]:
         """`distance` (in unit `primary`), `snr_db` and `log_spectral_distance_db` per clip."""
-        noise, length = self.error_energy(perturbed)
+        noise, energy, length = self.error_energy(perturbed)
         spectral = self.log_spectral_distance(perturbed)
         return {
-            "distance": spectral if primary == LOG_SPECTRAL else self._relative_rms(noise, length),
-            "snr_db": self._snr(noise),
+            "distance": (
+                spectral if primary == LOG_SPECTRAL else self._relative_rms(noise, energy, length)
+            ),
+            "snr_db": self._snr(noise, energy),
             "log_spectral_distance_db": spectral,
         }
+
+
+def _log_power(
+    x: npt.NDArray[np.floating], size: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """log10 of clean clips' power spectra, floored; and the floors (n, 1, 1).
+
+    Each clip's floor lies `SPECTRAL_FLOOR_DB` below its loudest bin.
+    """
+    power = _power(x, size)
+    loudest = power.reshape(len(power), -1).max(axis=1)
+    floor = np.maximum(loudest * 10 ** (SPECTRAL_FLOOR_DB / 10), 1e-20)[:, None, None]
+    return np.log10(np.maximum(power, floor)), floor
 
 
 def in_chunks(

@@ -180,9 +180,10 @@ NORMAL_TABLE = (_QUANTILES / _QUANTILES.std()).astype(np.float32)
 def random_bits16(rng: np.random.Generator, shape: tuple[int, ...]) -> npt.NDArray[np.uint16]:
     """Uniform 16-bit integers of `shape` from the generator's raw bytes.
 
-    The values of `rng.bytes(2 * size)` (the same stream, and the same later draws, for a
-    non-empty shape), read straight from the bit generator's 64-bit words: 3-6x faster than
-    `bytes`, which goes through 32-bit draws. An empty shape draws nothing.
+    The values of `rng.bytes(2 * size)` for a non-empty shape (the same stream; later 64-bit
+    draws, such as float64 uniforms and normals, follow as after `bytes`, 32-bit ones may not),
+    read straight from the bit generator's 64-bit words: 3-6x faster than `bytes`, which goes
+    through 32-bit draws. An empty shape draws nothing.
     """
     count = math.prod(shape)
     words = rng.bit_generator.random_raw((count + 3) // 4).astype("<u8", copy=False)
@@ -240,7 +241,8 @@ def tone_map(
 
 def per_image_mean(values: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     """Mean over every axis but the first, in float64."""
-    means: npt.NDArray[np.float64] = values.reshape(len(values), -1).mean(axis=1, dtype=np.float64)
+    per_value = values.reshape(len(values), math.prod(values.shape[1:]))
+    means: npt.NDArray[np.float64] = per_value.mean(axis=1, dtype=np.float64)
     return means
 
 
@@ -284,8 +286,9 @@ class CleanImages:
     """A batch of original images, measured once, to compare many perturbed versions against.
 
     The engine measures every trial of a batch against the same originals: their float
-    values and, for SSIM, their local means and second moments are computed once here instead
-    of once per trial. Perturbed batches must have the originals' shape.
+    values are computed once here instead of once per trial (4 bytes a value; the originals'
+    SSIM moments are blurred again each trial, which keeps a unit's memory at that).
+    Perturbed batches must have the originals' shape.
     """
 
     def __init__(self, original: npt.NDArray[np.generic]) -> None:
@@ -300,8 +303,7 @@ class CleanImages:
         # stay inside their own image: so images and their products, stacked one above the
         # other, are blurred in one call with the same per-pixel arithmetic (per-call costs
         # dominate small images), and the index is computed on those pixels alone.
-        self.per_group = max(1, _SSIM_GROUP_VALUES // max(1, 3 * h * w * self.channels))
-        self._local: tuple[FloatImages, FloatImages] | None = None
+        self.per_group = max(1, _SSIM_GROUP_VALUES // max(1, 5 * h * w * self.channels))
 
     def _difference(self, perturbed: npt.NDArray[np.generic]) -> FloatImages:
         difference: FloatImages = to_float(perturbed[..., : self.channels])
@@ -326,8 +328,14 @@ class CleanImages:
 
     def ssim(self, perturbed: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
         """SSIM per image (see `ssim`)."""
-        changed = self._difference(perturbed).reshape(len(self.values), -1) != 0
-        return self._ssim(perturbed, changed.any(axis=1))
+        return self._ssim(perturbed, self._changed(self._difference(perturbed)))
+
+    @staticmethod
+    def _changed(difference: FloatImages) -> npt.NDArray[np.bool_]:
+        """Which images differ anywhere."""
+        per_image = difference.reshape(len(difference), math.prod(difference.shape[1:]))
+        changed: npt.NDArray[np.bool_] = (per_image != 0).any(axis=1)
+        return changed
 
     def _ssim(
         self, perturbed: npt.NDArray[np.generic], changed: npt.NDArray[np.bool_]
@@ -338,15 +346,13 @@ class CleanImages:
         which = np.flatnonzero(changed)
         if len(which) == 0:
             return scores
-        mu_a_all, blur_aa_all = self._local_moments()
         for first in range(0, len(which), self.per_group):
             group = which[first : first + self.per_group]
             a = self.values[group]
             b = to_float(perturbed[group][..., :c])
-            stacked = np.concatenate([b, b * b, a * b]).reshape(-1, w, c)
-            blurred = self._blur(stacked).reshape(3, len(group), h, w, c)
-            mu_b, blur_bb, blur_ab = blurred[:, :, m : h - m, m : w - m]
-            mu_a, blur_aa = mu_a_all[group], blur_aa_all[group]
+            stacked = np.concatenate([a, b, a * a, b * b, a * b]).reshape(-1, w, c)
+            blurred = self._blur(stacked).reshape(5, len(group), h, w, c)
+            mu_a, mu_b, blur_aa, blur_bb, blur_ab = blurred[:, :, m : h - m, m : w - m]
             var_a = blur_aa - mu_a * mu_a
             var_b = blur_bb - mu_b * mu_b
             cov = blur_ab - mu_a * mu_b
@@ -356,27 +362,10 @@ class CleanImages:
             scores[group] = index.mean(axis=(1, 2, 3), dtype=np.float64)
         return scores
 
-    def _local_moments(self) -> tuple[FloatImages, FloatImages]:
-        """The originals' local means and mean squares on the pixels SSIM averages over."""
-        if self._local is None:
-            n, h, w = self.original.shape[:3]
-            c, m = self.channels, self.margin
-            means = np.empty((n, h - 2 * m, w - 2 * m, c), np.float32)
-            squares = np.empty_like(means)
-            for first in range(0, n, self.per_group):
-                rows = slice(first, first + self.per_group)
-                a = self.values[rows]
-                stacked = np.concatenate([a, a * a]).reshape(-1, w, c)
-                blurred = self._blur(stacked).reshape(2, len(a), h, w, c)
-                means[rows], squares[rows] = blurred[:, :, m : h - m, m : w - m]
-            self._local = (means, squares)
-        return self._local
-
     def distances(self, perturbed: npt.NDArray[np.generic]) -> dict[str, npt.NDArray[np.float64]]:
         """`distance` (mean absolute difference), `psnr_db` and `ssim` per image."""
         difference = self._difference(perturbed)
-        per_image = difference.reshape(len(difference), -1)
-        changed = (per_image != 0).any(axis=1)
+        changed = self._changed(difference)
         mse = per_image_mean(np.square(difference))
         np.abs(difference, out=difference)
         return {
