@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,12 @@ def linear_model(x: np.ndarray) -> np.ndarray:
     return np.stack([x[:, 0], -x[:, 0]], axis=1)
 
 
+def slow_linear_model(x: np.ndarray) -> np.ndarray:
+    """`linear_model` taking 2 ms a call, so that concurrent runs surely overlap in time."""
+    time.sleep(0.002)
+    return linear_model(x)
+
+
 def tabular_data(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """`n` samples of 3 standard-normal features, labelled by the sign of the first."""
     x = np.random.default_rng(0).normal(size=(n, 3))
@@ -61,6 +68,8 @@ def analyze_in_process(
     """Worker process: wait for the other writer, open the store, run a plan into it.
 
     With `segments` None only the catalog URL is given: the location comes from the catalog.
+    The model is `linear_model` at 2 ms a call (same fingerprint and outputs): a run of tiny
+    units would otherwise finish before the other writer starts on a busy machine.
     """
     import wince
     from wince.models import CallableAdapter
@@ -69,7 +78,7 @@ def analyze_in_process(
     barrier.wait(timeout=120)
     store = open_store(store_url, segments=segments)
     wince.analyze(
-        CallableAdapter(linear_model, fingerprint="m"),
+        CallableAdapter(slow_linear_model, fingerprint="m"),
         tabular_data(n),
         plan(name, batch_size=batch_size),
         store=store,
