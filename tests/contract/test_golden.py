@@ -205,6 +205,63 @@ GOLDEN: dict[tuple[str, int], str] = {
     ): "cedf28870402c7375ce9b4e8f69fb5a50c642a7c4afe4630842d55b45b75dc0f",
     ("audio.tempo", 1): "b0f3d37cfee25e5861b46c05aa9e47b6f82836f684015f27ef3b628152a44252",
     ("audio.time_shift", 1): "803e8a1930e353f5ed1741ac9ef53622af0225dc2e3cdde06f3483dae0649e03",
+    # Version 2: CPU-independent arithmetic (no SIMD-dependent OpenCV float paths).
+    ("audio.pitch_shift", 2): "ca71a87009b7a11ccd9cc52e36d06a401df3d8c38c5593f8a4a5299ed3f9cf66",
+    ("audio.reverb", 2): "0de3525c41e3e87620d38d6ede1ad3ca50aecbf71995f9c0103b61de56f1fe42",
+    ("audio.tempo", 2): "7e635480863afb99dabdc7dcdb251a90e90f1b949c7693ba6b777b15a8437ebb",
+    (
+        "image.chromatic_aberration",
+        2,
+    ): "4ef9826ec54feec0739f9cb038d6ac4599cf8e6925c17e60cd302dcec2a40f55",
+    ("image.defocus_blur", 2): "3d24408843aa75f559a2b13043d1c48275d6554d2dd46a56ff9fd528be249231",
+    ("image.downscale", 2): "d1ded7fa16f4f8b36bb042c2a537c55728970c3ae90bad350271c656b6130780",
+    ("image.gaussian_blur", 2): "86f9cd0ce5b12d53f0421c996c89a6eb0db46a24bdc8e656b1f5fbb911fd2455",
+    ("image.hue_rotation", 2): "77a430d9c3d1f53653a6ded094149878e16fd63403c657e9d90dfcc2f3767368",
+    (
+        "image.imagenet_c_defocus_blur",
+        2,
+    ): "a1f44d1d41681f83079aaf3c996a3aad938b96829b4386304faa9360e714c0c0",
+    (
+        "image.imagenet_c_elastic_transform",
+        2,
+    ): "5e7fef587898fcadce58b041d2b9e3d45aacbfe4180b925c39590572060f3ddc",
+    ("image.imagenet_c_fog", 2): "1b329e652407bf0a6474134fe31889ce9a5d0d7e03997626ad992fdd3aaf4b60",
+    (
+        "image.imagenet_c_frost",
+        2,
+    ): "858f516c73ec6407bff7af4a10e0a79371385ffcf19cba8a777859872279f589",
+    (
+        "image.imagenet_c_glass_blur",
+        2,
+    ): "0404cb92d5cbf79981d1fceaea4c0fd236b57c1fb48418f16ed73fe57d9b6b6e",
+    (
+        "image.imagenet_c_motion_blur",
+        2,
+    ): "37fe124bd94b7f065ff7d57f56b7e13ad25e4cd2aeb53582e6a5469a83b89924",
+    (
+        "image.imagenet_c_snow",
+        2,
+    ): "534fafbaa0f1213199d5eac1859efb27a6e90c9f6a50ba4e0c12a292175e4be2",
+    (
+        "image.imagenet_c_zoom_blur",
+        2,
+    ): "29697ad88c61eba14f4a21bb7a06cb4579b99c4686b31e1da8bf2f2d15e06608",
+    ("image.iso_noise", 2): "0f8f8bd354c326f051edcbafb216920b70a4ff9ac20ddbcccb8300933474a44f",
+    (
+        "image.lens_distortion",
+        2,
+    ): "f23cf33991d299787b5f7f6a66e78701325980787de3815fbccb31f04d40331c",
+    ("image.low_light", 2): "e2dbe4a50c49a96b106d623bc2be469945f6c5b756c6c1f112e6437c7f76d7ef",
+    ("image.motion_blur", 2): "482b2e6fe1c393e411b76202b8da29be11ee80befae1c01081aa5ec408a71705",
+    ("image.perspective", 2): "25c18f898c916c2ecb0a8e0e5c360df26781d832fb56a339e4a3aa338dbd745c",
+    ("image.pixelation", 2): "c9073eb0b3d47873cad817f59bd2d54f1db2b50607b526d9cadbcb17290ef990",
+    ("image.rotation", 2): "f2eae6727036cedfd1bf43da5c28ad1c63c6b34a27e0c34a9e1c0ea942c5c34e",
+    ("image.saturation", 2): "46531f7b59fbfa7586df72c55a7009d0f68e3ec11c44e85fff12eb8dec576313",
+    ("image.shot_noise", 2): "aedfaa1450bb7010060e3f10feb4a3bc70ae1d6722fef15412dca1079b0f245e",
+    ("image.translation", 2): "5964fb2f485f5dce7cc71ee2bc6b39f9992b8300bc903178b947a86fbd98876e",
+    ("image.vignetting", 2): "d5a222d853a5bc42dd71c62798c4abd94de0963409e006a4620ca13993628697",
+    ("image.white_balance", 2): "02b171b54fa5178b647d13348379046da1c3c02d4f990a2eee953fbe19ceeb72",
+    ("image.zoom", 2): "de0493b71bc7192bb3331f80d35c60ad7933e33f9e167df8666b11f5f1ed261c",
 }
 
 SEVERITY = 0.6

@@ -128,7 +128,9 @@ def test_translation_direction_is_the_same_at_every_magnitude(seed: int) -> None
     small, large = (
         centroids(Translation().perturb(x, pct, rngs_for(6, seed))) - CENTRE for pct in (2.0, 8.0)
     )
-    np.testing.assert_allclose(large, 4 * small, atol=0.05)
+    # Sampling positions are quantised to 1/32 px (as in OpenCV's warps), so each centroid is
+    # known to within 1/64 px, and four times the small shift to within 4/64 px.
+    np.testing.assert_allclose(large, 4 * small, atol=4 / 64 + 1 / 64)
 
 
 # ---------------------------------------------------------------------------------------------

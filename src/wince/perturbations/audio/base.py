@@ -42,6 +42,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from wince.errors import DataError, ParameterError
+from wince.perturbations import arithmetic
 from wince.perturbations.base import Batch, DataContext, Modality, Perturbation
 
 Audio = npt.NDArray[np.floating]
@@ -158,9 +159,8 @@ def frame_length(rate: int, seconds: float) -> int:
 @functools.lru_cache(maxsize=32)
 def hann(n: int) -> npt.NDArray[np.float32]:
     """Periodic Hann window of length n (float32), the STFT's analysis window."""
-    window: npt.NDArray[np.float32] = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(
-        np.float32
-    )
+    cosine = arithmetic.cos(2 * np.pi * np.arange(n) / n)
+    window: npt.NDArray[np.float32] = (0.5 - 0.5 * cosine).astype(np.float32)
     return window
 
 
@@ -196,7 +196,8 @@ def log_spectral_distance(
 
 def _power(x: npt.NDArray[np.floating], size: int) -> npt.NDArray[np.float32]:
     """Power spectra (n, frames, size // 2 + 1) of 50%-overlapping Hann frames, float32."""
-    power: npt.NDArray[np.float32] = np.abs(stft(x, size, size // 2)) ** 2
+    spectrum = stft(x, size, size // 2)
+    power: npt.NDArray[np.float32] = spectrum.real**2 + spectrum.imag**2
     return power
 
 
@@ -262,7 +263,7 @@ class CleanClips:
     @staticmethod
     def _snr(noise: FloatArray, energy: FloatArray) -> FloatArray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = 10.0 * np.log10(energy / noise)
+            ratio = 10.0 * arithmetic.log10(energy / noise)
         out: FloatArray = np.where(noise == 0, math.inf, ratio)
         return out
 
@@ -284,7 +285,8 @@ class CleanClips:
             clean_blocks = [_log_power(_padded(a[rows], length), size) for rows in blocks]
         out = np.empty(len(a))
         for rows, (clean, floor) in zip(blocks, clean_blocks, strict=True):
-            diff = np.log10(np.maximum(_power(_padded(perturbed[rows], length), size), floor))
+            power = np.maximum(_power(_padded(perturbed[rows], length), size), floor)
+            diff = arithmetic.log10(power).astype(np.float32)
             diff -= clean
             diff *= np.float32(10.0)
             out[rows] = np.sqrt(np.mean(diff * diff, axis=2)).mean(axis=1)
@@ -313,7 +315,7 @@ def _log_power(
     power = _power(x, size)
     loudest = power.reshape(len(power), -1).max(axis=1)
     floor = np.maximum(loudest * 10 ** (SPECTRAL_FLOOR_DB / 10), 1e-20)[:, None, None]
-    return np.log10(np.maximum(power, floor)), floor
+    return arithmetic.log10(np.maximum(power, floor)).astype(np.float32), floor
 
 
 def in_chunks(

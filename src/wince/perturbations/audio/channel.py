@@ -11,6 +11,7 @@ import scipy.fft
 import scipy.signal
 
 from wince.errors import ParameterError
+from wince.perturbations import arithmetic
 from wince.perturbations.audio.base import (
     Audio,
     AudioPerturbation,
@@ -38,9 +39,16 @@ def power_response(
     kind: str, edges: tuple[float, ...], rate: int, size: int
 ) -> npt.NDArray[np.float32]:
     """|H(f)|^2 of the Butterworth design at the rFFT bins of `size` samples."""
-    freqs = np.fft.rfftfreq(size, d=1.0 / rate)
-    _, response = scipy.signal.sosfreqz(butterworth(kind, edges, rate), worN=freqs, fs=rate)
-    out: npt.NDArray[np.float32] = (np.abs(response) ** 2).astype(np.float32)
+    omega = 2 * np.pi * np.fft.rfftfreq(size, d=1.0 / rate) / rate
+    # z^-1 and z^-2 on the unit circle, as real and imaginary parts (no complex loops).
+    c1, s1 = arithmetic.cos(omega), -arithmetic.sin(omega)
+    c2, s2 = arithmetic.cos(2 * omega), -arithmetic.sin(2 * omega)
+    power = np.ones_like(omega)
+    for b0, b1, b2, a0, a1, a2 in butterworth(kind, edges, rate):
+        numerator = (b0 + b1 * c1 + b2 * c2) ** 2 + (b1 * s1 + b2 * s2) ** 2
+        denominator = (a0 + a1 * c1 + a2 * c2) ** 2 + (a1 * s1 + a2 * s2) ** 2
+        power *= numerator / denominator
+    out: npt.NDArray[np.float32] = power.astype(np.float32)
     return out
 
 
@@ -263,7 +271,7 @@ REFERENCE_RT60_S = 0.5
 def tail_envelope(rt60_s: float, rate: int, taps: int, drr_db: float) -> npt.NDArray[np.float32]:
     """Amplitude of the diffuse tail at taps 1.. (see `room_impulse_responses`)."""
     t = np.arange(1, taps) / rate
-    envelope = np.exp(-DECAY * t / rt60_s)
+    envelope = arithmetic.exp(-DECAY * t / rt60_s)
     tail_energy = 10 ** (-drr_db / 10) * rt60_s / REFERENCE_RT60_S
     # Scaled to the expected tail energy (sum of envelope^2), not the realised one: the same
     # draws then give a tail that grows smoothly with RT60.
@@ -318,7 +326,7 @@ class Reverb(AudioPerturbation):
     """
 
     name = "audio.reverb"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude("rt60_s", unit="s", off=0.0, mild=0.2, severe=1.2, limits=(0.0, 10.0))
 
@@ -346,7 +354,9 @@ class Reverb(AudioPerturbation):
         out = np.empty(x.shape, dtype=np.float32)
         for start in range(0, len(x), step):
             rows = slice(start, start + step)
-            spectrum = scipy.fft.rfft(x[rows].astype(np.float32, copy=False), size, axis=1)
-            spectrum *= scipy.fft.rfft(responses[rows], size, axis=1)
+            spectrum = arithmetic.complex_multiply(
+                scipy.fft.rfft(x[rows].astype(np.float32, copy=False), size, axis=1),
+                scipy.fft.rfft(responses[rows], size, axis=1),
+            )
             out[rows] = scipy.fft.irfft(spectrum, size, axis=1)[:, :length]
         return finish(out, x.dtype)

@@ -22,6 +22,7 @@ import scipy.fft
 import scipy.signal
 
 from wince.errors import DataError, ParameterError
+from wince.perturbations import arithmetic
 from wince.perturbations.audio.base import CHUNK_ROWS, Audio, AudioPerturbation, FloatArray, rms
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 
@@ -133,7 +134,7 @@ def _syllable(rng: np.random.Generator, rate: int) -> npt.NDArray[np.float64]:
     duration = rng.uniform(0.08, 0.25)
     n = max(8, int(duration * rate))
     f0 = rng.uniform(90.0, 250.0) * (
-        1 + 0.05 * np.sin(2 * np.pi * rng.uniform(3, 6) * np.arange(n) / rate)
+        1 + 0.05 * arithmetic.sin(2 * np.pi * rng.uniform(3, 6) * np.arange(n) / rate)
     )
     phase = np.cumsum(f0 / rate)
     pulses = np.diff(np.floor(phase), prepend=0.0)  # one impulse per glottal period
@@ -142,10 +143,10 @@ def _syllable(rng: np.random.Generator, rate: int) -> npt.NDArray[np.float64]:
     for formant, bandwidth in zip(VOWELS[rng.integers(len(VOWELS))], (80, 100, 120), strict=True):
         if formant >= 0.9 * nyquist:
             continue
-        radius = np.exp(-np.pi * bandwidth / rate)
+        radius = math.exp(-math.pi * bandwidth / rate)
         theta = 2 * np.pi * formant / rate
         sound = scipy.signal.lfilter(
-            [1 - radius], [1, -2 * radius * np.cos(theta), radius**2], sound
+            [1 - radius], [1, -2 * radius * math.cos(theta), radius**2], sound
         )
     out: npt.NDArray[np.float64] = sound * np.hanning(n)
     return out
@@ -176,7 +177,7 @@ def builtin_background(rate: int) -> npt.NDArray[np.float32]:
         hum = np.zeros(length)
         for k in range(1, 10, 2):
             if k * 50.0 < rate / 2:
-                hum += np.sin(2 * np.pi * k * 50.0 * t + rng.uniform(0, 2 * np.pi)) / k
+                hum += arithmetic.sin(2 * np.pi * k * 50.0 * t + rng.uniform(0, 2 * np.pi)) / k
         hum /= np.sqrt(np.mean(hum**2))
         clip = babble + hum * 10 ** (-15 / 20)
         clips.append(0.1 * clip / np.sqrt(np.mean(clip**2)))

@@ -10,6 +10,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from wince.errors import ParameterError
+from wince.perturbations import arithmetic
 from wince.perturbations.audio.base import (
     LOG_SPECTRAL,
     Audio,
@@ -69,7 +70,7 @@ def time_stretch(
         spectrum = stft(chunk, size, hop)
         n, count, bins = spectrum.shape
         spectrum = np.concatenate([spectrum, np.zeros((n, 1, bins), spectrum.dtype)], axis=1)
-        magnitude = np.abs(spectrum)
+        magnitude = arithmetic.complex_abs(spectrum)
         steps = np.arange(0, count, speed)
         left = np.floor(steps).astype(np.intp)
         weight = (steps - left).astype(np.float32)[None, :, None]
@@ -77,16 +78,24 @@ def time_stretch(
         interpolated = before + weight * (after - before)
         # Phasor of output frame j: that of frame j - 1 times the unit phase step measured
         # between the input frames around output frame j - 1.
+        # Complex products one real operation at a time (`arithmetic.complex_multiply`).
         phasor = np.empty(interpolated.shape, dtype=np.complex64)
         previous = left[:-1]
-        np.multiply(spectrum[:, previous + 1], np.conj(spectrum[:, previous]), out=phasor[:, 1:])
+        phasor[:, 1:] = arithmetic.complex_multiply(
+            spectrum[:, previous + 1], np.conj(spectrum[:, previous])
+        )
         phasor[:, 1:] += TINY
         norm = before[:, :-1] * after[:, :-1]
         norm += TINY
-        phasor[:, 1:] /= norm
-        phasor[:, 0] = (spectrum[:, 0] + TINY) / (magnitude[:, 0] + TINY)
-        np.cumprod(phasor, axis=1, out=phasor)
-        phasor *= interpolated
+        phasor.real[:, 1:] /= norm
+        phasor.imag[:, 1:] /= norm
+        first = spectrum[:, 0] + TINY
+        phasor.real[:, 0] = first.real / (magnitude[:, 0] + TINY)
+        phasor.imag[:, 0] = first.imag / (magnitude[:, 0] + TINY)
+        for j in range(1, phasor.shape[1]):  # running product over frames
+            phasor[:, j] = arithmetic.complex_multiply(phasor[:, j], phasor[:, j - 1])
+        phasor.real[...] *= interpolated
+        phasor.imag[...] *= interpolated
         segments = scipy.fft.irfft(phasor, n=size, axis=-1).astype(np.float32, copy=False)
         segments *= window
         summed = overlap_add(segments, hop)
@@ -169,7 +178,7 @@ class Tempo(AudioPerturbation):
     """
 
     name = "audio.tempo"
-    version = 1
+    version = 2
     stochastic = False
     preserves_shape = False  # with keep_length=False the clips change length
     distance_unit = LOG_SPECTRAL
@@ -211,7 +220,7 @@ class PitchShift(AudioPerturbation):
     """
 
     name = "audio.pitch_shift"
-    version = 1
+    version = 2
     stochastic = False
     distance_unit = LOG_SPECTRAL
     magnitude = Magnitude(

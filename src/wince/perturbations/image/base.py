@@ -44,7 +44,9 @@ import stringzilla as sz
 from scipy import special
 
 from wince.errors import DataError
+from wince.perturbations import arithmetic
 from wince.perturbations.base import Batch, DataContext, Modality, Perturbation
+from wince.perturbations.image.filters import correlate_separable, gaussian_taps
 
 FloatImages = npt.NDArray[np.float32]
 
@@ -94,15 +96,21 @@ def from_float(y: FloatImages, dtype: np.dtype[np.generic]) -> npt.NDArray[np.ge
     return clipped.astype(np.float32, copy=False)
 
 
-def srgb_to_linear(v: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
-    """IEC 61966-2-1 sRGB decoding, values in [0, 1]."""
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+def srgb_to_linear(v: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """IEC 61966-2-1 sRGB decoding of values in [0, 1], in float64 (the same on every CPU)."""
+    v = np.asarray(v, dtype=np.float64)
+    curve = arithmetic.power(np.maximum(v + 0.055, 0.0) / 1.055, 2.4)
+    linear: npt.NDArray[np.float64] = np.where(v <= 0.04045, v / 12.92, curve)
+    return linear
 
 
-def linear_to_srgb(v: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
-    """IEC 61966-2-1 sRGB encoding, values in [0, 1]."""
-    v = np.clip(v, 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+def linear_to_srgb(v: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """IEC 61966-2-1 sRGB encoding of values clipped to [0, 1], in float64 (same on every CPU)."""
+    v = np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0)
+    encoded: npt.NDArray[np.float64] = np.where(
+        v <= 0.0031308, v * 12.92, 1.055 * arithmetic.power(v, 1 / 2.4) - 0.055
+    )
+    return encoded
 
 
 # Rec. 709 / sRGB luminance weights of linear R, G, B.
@@ -142,9 +150,9 @@ def from_linear(linear: npt.NDArray[Any], dtype: np.dtype[np.generic]) -> npt.ND
     if dtype == np.uint8:
         if linear.dtype == np.uint16:
             codes = linear
-        else:  # rounds and saturates to [0, 65535] in one pass
-            flat = np.ascontiguousarray(linear).reshape(max(linear.shape[0], 1), -1)
-            codes = np.asarray(cv2.multiply(flat, 65535.0, dtype=cv2.CV_16U)).reshape(linear.shape)  # type: ignore[call-overload]
+        else:  # rounds to the nearest code and saturates to [0, 65535]
+            scaled = np.clip(linear * np.float32(65535.0), 0.0, 65535.0)
+            codes = np.rint(scaled, out=scaled).astype(np.uint16)
         encoded: npt.NDArray[np.uint8] = np.take(_LEVEL_OF_LINEAR_CODE, codes)
         return encoded
     return np.asarray(linear_to_srgb(linear), dtype=np.float32)
@@ -322,8 +330,7 @@ class CleanImages:
 
     @staticmethod
     def _psnr(mse: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        with np.errstate(divide="ignore"):
-            psnr: npt.NDArray[np.float64] = -10.0 * np.log10(mse)
+        psnr: npt.NDArray[np.float64] = -10.0 * arithmetic.log10(mse)
         return psnr
 
     def ssim(self, perturbed: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
@@ -376,10 +383,8 @@ class CleanImages:
 
     def _blur(self, v: FloatImages) -> FloatImages:
         """Gaussian blur of each channel of (rows, columns, channels) values, borders reflected."""
-        blurred = cv2.GaussianBlur(
-            v, (self.window, self.window), self.sigma, borderType=cv2.BORDER_REFLECT
-        )
-        return np.asarray(blurred, dtype=np.float32).reshape(v.shape)
+        taps = gaussian_taps(self.sigma, self.window // 2)
+        return correlate_separable(v, taps).reshape(v.shape)
 
 
 class ImagePerturbation(Perturbation):

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.errors import ParameterError
+from wince.perturbations import arithmetic
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 from wince.perturbations.image.base import (
     ImagePerturbation,
@@ -87,7 +88,7 @@ class Haze(ImagePerturbation):
             return tone_map(x, curve)
         h = x.shape[1]
         factor = np.linspace(1.5, 0.5, h) if h > 1 else np.ones(1)
-        rows = np.exp(math.log(value / 100.0) * factor).astype(np.float32)[:, None, None]
+        rows = arithmetic.exp(math.log(value / 100.0) * factor).astype(np.float32)[:, None, None]
         veil = np.float32(airlight) * (1.0 - rows)
         return each_image(x, lambda i, image: from_linear(to_linear(image) * rows + veil, x.dtype))
 

@@ -1,8 +1,8 @@
 """Framing: small rotation, translation, zoom / crop, perspective tilt.
 
-Geometric effects resample the encoded values with bilinear interpolation (OpenCV's
-`warpAffine` / `warpPerspective`), as cameras' and libraries' resamplers do. Where the moved
-image no longer covers the frame, the `border` option says what fills it:
+Geometric effects resample the encoded values with bilinear interpolation, as cameras' and
+libraries' resamplers do, from source maps computed the same way on every CPU (`geometry`).
+Where the moved image no longer covers the frame, the `border` option says what fills it:
 
 - "reflect" (default; OpenCV's reflect-101): the scene seems to continue past the old edge. A
   real camera pointed slightly differently sees more scene, not a black wedge; reflection is
@@ -29,12 +29,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from wince.perturbations.arithmetic import cos, sin
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 from wince.perturbations.image.base import (
     ImagePerturbation,
     each_image,
     size_px,
 )
+from wince.perturbations.image.geometry import matmul, remap, rotation_matrix, warp_maps
 
 Image = npt.NDArray[Any]  # one image or a batch, uint8 or float32 (OpenCV accepts both)
 Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
@@ -72,17 +74,12 @@ def centre_px(x: Image) -> tuple[float, float]:
 def warp(x: Image, matrices: Sequence[Matrix], border: int) -> Image:
     """Resample image i through `matrices[i]` (2x3 affine or 3x3 homography, source to output).
 
-    Bilinear interpolation; `border` is an OpenCV border flag (constant fills with black).
+    Bilinear interpolation from fixed-point maps (`geometry`), the same on every CPU;
+    `border` is an OpenCV border flag (constant fills with black).
     """
-    size = (x.shape[2], x.shape[1])
-
-    def one(i: int, image: Image) -> Image:
-        m = matrices[i]
-        if m.shape == (2, 3):
-            return cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=border)
-        return cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR, borderMode=border)
-
-    return each_image(x, one)
+    h, w = x.shape[1:3]
+    maps = {id(m): warp_maps(m, h, w) for m in matrices}  # a shared matrix is mapped once
+    return each_image(x, lambda i, image: remap(image, maps[id(matrices[i])], border))
 
 
 @register
@@ -97,7 +94,7 @@ class Rotation(ImagePerturbation):
     """
 
     name = "image.rotation"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "angle_deg", unit="degrees", off=0.0, mild=0.5, severe=15.0, limits=(0.0, 180.0)
@@ -111,7 +108,7 @@ class Rotation(ImagePerturbation):
         """Rotate every image by +-value degrees about its centre."""
         centre = centre_px(x)
         senses = np.where(image_draws(rngs) < 0.5, 1.0, -1.0)
-        matrices = [cv2.getRotationMatrix2D(centre, s * value, 1.0) for s in senses]
+        matrices = [rotation_matrix(centre, s * value, 1.0) for s in senses]
         return warp(x, matrices, self._border)
 
 
@@ -127,7 +124,7 @@ class Translation(ImagePerturbation):
     """
 
     name = "image.translation"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "shift_pct", unit="% of the shorter side", off=0.0, mild=0.5, severe=10.0,
@@ -143,8 +140,8 @@ class Translation(ImagePerturbation):
         shift = size_px(value, x)
         angles = 2.0 * np.pi * image_draws(rngs)
         matrices = [
-            np.array([[1.0, 0.0, shift * math.cos(a)], [0.0, 1.0, shift * math.sin(a)]])
-            for a in angles
+            np.array([[1.0, 0.0, shift * dx], [0.0, 1.0, shift * dy]])
+            for dx, dy in zip(cos(angles), sin(angles), strict=True)
         ]
         return warp(x, matrices, self._border)
 
@@ -163,7 +160,7 @@ class Zoom(ImagePerturbation):
     """
 
     name = "image.zoom"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "zoom_pct", unit="% of the field of view", off=0.0, mild=2.0, severe=30.0,
@@ -172,7 +169,7 @@ class Zoom(ImagePerturbation):
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Scale every image by 1 / (1 - value/100) about its centre."""
-        matrix = cv2.getRotationMatrix2D(centre_px(x), 0.0, 1.0 / (1.0 - value / 100.0))
+        matrix = rotation_matrix(centre_px(x), 0.0, 1.0 / (1.0 - value / 100.0))
         return warp(x, [matrix] * len(x), cv2.BORDER_REFLECT_101)
 
 
@@ -185,16 +182,23 @@ def tilt_homography(tilt_deg: float, axis_rad: float, x: Image) -> Matrix:
     plane point (u, v) at unit distance projects to f (u, v) before and to
     f (R (u, v, 0) + e3)_xy / (R (u, v, 0) + e3)_z after, i.e. H = K [r1 r2 e3] K^-1.
     """
-    f = PHONE_FOCAL_PER_HALF_DIAGONAL * math.hypot(x.shape[1], x.shape[2]) / 2.0
-    axis = np.array([math.cos(axis_rad), math.sin(axis_rad), 0.0])
-    rotation, _ = cv2.Rodrigues(axis * math.radians(tilt_deg))
-    plane = rotation.copy()
-    plane[:, 2] = (0.0, 0.0, 1.0)
+    f = PHONE_FOCAL_PER_HALF_DIAGONAL * math.sqrt(x.shape[1] ** 2 + x.shape[2] ** 2) / 2.0
+    angles = np.array([axis_rad, math.radians(tilt_deg)])
+    ax, cos_t = (float(v) for v in cos(angles))
+    ay, sin_t = (float(v) for v in sin(angles))
+    # Rodrigues' rotation about the unit axis (ax, ay, 0) by tilt_deg; its third column is
+    # replaced by e3 (the plane's normal direction does not map plane points).
+    plane = np.array(
+        [
+            [cos_t + ax * ax * (1.0 - cos_t), ax * ay * (1.0 - cos_t), 0.0],
+            [ax * ay * (1.0 - cos_t), cos_t + ay * ay * (1.0 - cos_t), 0.0],
+            [-ay * sin_t, ax * sin_t, 1.0],
+        ]
+    )
     cx, cy = centre_px(x)
     to_camera = np.array([[1.0 / f, 0.0, -cx / f], [0.0, 1.0 / f, -cy / f], [0.0, 0.0, 1.0]])
     to_pixels = np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
-    homography: Matrix = to_pixels @ plane @ to_camera
-    return homography
+    return matmul(matmul(to_pixels, plane), to_camera)
 
 
 @register
@@ -213,7 +217,7 @@ class Perspective(ImagePerturbation):
     """
 
     name = "image.perspective"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "tilt_deg", unit="degrees", off=0.0, mild=2.0, severe=30.0, limits=(0.0, 45.0)

@@ -131,6 +131,24 @@ class Gamma(ImagePerturbation):
         return tone_map(x, lambda v: v**value)
 
 
+def apply_colour_matrix(linear: npt.NDArray[Any], m: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
+    """`m` times every pixel's linear (R, G, B) of one image (h, w, 3), uint16 codes or float32.
+
+    Each output channel is (m[r, 0] R + m[r, 1] G) + m[r, 2] B in float64, one elementwise
+    operation at a time, so the result is the same on every CPU (OpenCV's `transform` rounds
+    differently on its SIMD and scalar paths). uint16 codes round to the nearest code and
+    saturate to [0, 65535].
+    """
+    values = linear.astype(np.float64)
+    red, green, blue = values[..., 0], values[..., 1], values[..., 2]
+    out = np.empty(values.shape, dtype=np.float64)
+    for row in range(3):
+        out[..., row] = m[row, 0] * red + m[row, 1] * green + m[row, 2] * blue
+    if linear.dtype == np.uint16:
+        return np.clip(np.rint(out), 0.0, 65535.0).astype(np.uint16)
+    return out.astype(np.float32)
+
+
 class ColourMatrix(ImagePerturbation):
     """A 3x3 matrix applied to linear RGB, as a camera's colour processing does.
 
@@ -148,8 +166,8 @@ class ColourMatrix(ImagePerturbation):
         """Multiply every linear RGB pixel by `matrix(value)`, clip and re-encode."""
         if colour_channels(x) == 1:
             return x.copy()
-        m = self.matrix(value).astype(np.float32)
-        return in_linear_light(x, lambda i, linear: cv2.transform(linear, m), scale_free=True)
+        m = self.matrix(value)
+        return in_linear_light(x, lambda i, linear: apply_colour_matrix(linear, m), scale_free=True)
 
     @classmethod
     def example_batch(cls) -> Batch:
@@ -159,10 +177,28 @@ class ColourMatrix(ImagePerturbation):
         hue = (xx * 180 // w + 30 * np.arange(n)[:, None, None]) % 180
         saturation = 96 + yy * 159 // (h - 1)
         value = np.broadcast_to(80 + (xx + yy) * 175 // (h + w - 2), hue.shape)
-        hsv = np.stack([hue, np.broadcast_to(saturation, hue.shape), value], axis=-1)
-        rgb = np.stack([cv2.cvtColor(i.astype(np.uint8), cv2.COLOR_HSV2RGB) for i in hsv])
+        rgb = hsv_to_rgb(hue, np.broadcast_to(saturation, hue.shape), value)
         alpha = np.broadcast_to((xx * 255 // (w - 1)).astype(np.uint8), (n, h, w))[..., None]
         return np.concatenate([rgb, alpha], axis=-1)
+
+
+def hsv_to_rgb(
+    hue: npt.NDArray[np.integer],
+    saturation: npt.NDArray[np.integer],
+    value: npt.NDArray[np.integer],
+) -> npt.NDArray[np.uint8]:
+    """uint8 RGB of integer HSV (hue in [0, 180) half-degrees, saturation and value in [0, 255]).
+
+    The hexcone model in integer arithmetic (for example images, the same on every machine).
+    """
+    sector, position = np.divmod(hue.astype(np.int64) * 6, 180)
+    v, s = value.astype(np.int64), saturation.astype(np.int64)
+    p = v * (255 - s) // 255
+    q = v * (255 - s * position // 180) // 255
+    t = v * (255 - s * (180 - position) // 180) // 255
+    order = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    channels = [np.choose(sector, [o[k] for o in order]) for k in range(3)]
+    return np.stack(channels, axis=-1).astype(np.uint8)
 
 
 def planckian_xy(temperature_k: float) -> tuple[float, float]:
@@ -224,7 +260,7 @@ class WhiteBalance(ColourMatrix):
     """
 
     name = "image.white_balance"
-    version = 1
+    version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
         "temperature_k", unit="K", off=6500.0, mild=5500.0, severe=3000.0,
         limits=(1667.0, 25000.0), scale="log",
@@ -252,7 +288,7 @@ class Saturation(ColourMatrix):
     """
 
     name = "image.saturation"
-    version = 1
+    version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
         "saturation_pct", unit="%", off=0.0, mild=-10.0, severe=-100.0, limits=(-100.0, 300.0)
     )
@@ -277,7 +313,7 @@ class HueRotation(ColourMatrix):
     """
 
     name = "image.hue_rotation"
-    version = 1
+    version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
         "hue_deg", unit="degrees", off=0.0, mild=5.0, severe=45.0, limits=(-360.0, 360.0)
     )
@@ -312,7 +348,7 @@ class Vignetting(ImagePerturbation):
     """
 
     name = "image.vignetting"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "corner_falloff_ev", unit="EV", off=0.0, mild=0.3, severe=3.0, limits=(0.0, 10.0)
@@ -381,7 +417,7 @@ class LowLight(ImagePerturbation):
     """
 
     name = "image.low_light"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "exposure_ev", unit="EV", off=0.0, mild=-0.5, severe=-4.0, limits=(-12.0, 0.0)

@@ -12,6 +12,7 @@ Defocus and motion blur spread light, so they run in linear light (sRGB decoded;
 go through a lookup table to float32 and back through a 16-bit one): a bright highlight then
 spreads into the bright disc or streak a camera records, instead of a dim grey smudge. Borders
 of all blurs are reflected (OpenCV's reflect-101), as the scene continues past the frame.
+Blurs convolve through scipy's FFT (`filters`), the same on every CPU.
 Geometric effects (distortion, chromatic aberration) resample encoded values bilinearly, as
 camera pipelines' lens corrections do.
 """
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.errors import ParameterError
+from wince.perturbations.arithmetic import cos, sin
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
 from wince.perturbations.image.base import (
     ImagePerturbation,
@@ -35,12 +37,14 @@ from wince.perturbations.image.base import (
     to_float,
     to_linear,
 )
-from wince.perturbations.image.framing import (
-    Image,
-    Matrix,
-    border_mode,
-    centre_px,
-    image_draws,
+from wince.perturbations.image.filters import convolve, gaussian_taps
+from wince.perturbations.image.framing import Image, border_mode, centre_px, image_draws
+from wince.perturbations.image.geometry import (
+    Maps,
+    fixed_point_maps,
+    remap,
+    rotation_matrix,
+    warp_maps,
 )
 
 Kernel = npt.NDArray[np.float32]
@@ -86,36 +90,8 @@ def line_points(length_px: float, angle_rad: float) -> Points:
     """Evenly spread samples of a segment of `length_px` centred on (0, 0) at `angle_rad`."""
     n = max(_MIN_SAMPLES, math.ceil(_SAMPLES_PER_PX * length_px))
     along = ((np.arange(n) + 0.5) / n - 0.5) * length_px
-    return np.stack([along * math.cos(angle_rad), along * math.sin(angle_rad)], axis=1)
-
-
-# OpenCV's filter2D switches from direct filtering (cost: the kernel's non-zero taps) to a
-# DFT (cost: the image) once a float32 kernel covers 130 pixels or more.
-_DFT_AREA = 130
-
-
-def convolve(image: Image, kernel: Kernel) -> Image:
-    """Convolve a float32 image with a point-symmetric kernel, borders reflected (reflect-101).
-
-    A sparse kernel (a motion streak: a few taps per row of a large square) is split into
-    vertical strips under OpenCV's DFT threshold and filtered directly, each strip on a padded
-    copy of the image: about twice as fast as the DFT OpenCV would choose at 224 px.
-    """
-    size = kernel.shape[0]
-    if kernel.size < _DFT_AREA or np.count_nonzero(kernel) >= _DFT_AREA:
-        return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-    h, w = image.shape[:2]
-    r = size // 2
-    padded = cv2.copyMakeBorder(image, r, r, r, r, cv2.BORDER_REFLECT_101)
-    strip = max(1, (_DFT_AREA - 1) // size)
-    total = np.zeros_like(image)
-    for a in range(0, size, strip):
-        part = np.ascontiguousarray(kernel[:, a : a + strip])
-        if part.any():
-            # Anchored at its top-left tap, the strip's output for pixel (y, x) sits at (y, x + a).
-            filtered = cv2.filter2D(padded, -1, part, anchor=(0, 0))
-            cv2.add(total, filtered[:h, a : a + w].reshape(total.shape), dst=total)
-    return total
+    angle = np.array([angle_rad])
+    return np.stack([along * cos(angle)[0], along * sin(angle)[0]], axis=1)
 
 
 def blur_linear(x: Image, kernels: list[Kernel]) -> Image:
@@ -142,7 +118,7 @@ class DefocusBlur(ImagePerturbation):
     """
 
     name = "image.defocus_blur"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "radius_pct", unit="% of the shorter side", off=0.0, mild=0.3, severe=4.5,
@@ -169,7 +145,7 @@ class GaussianBlur(ImagePerturbation):
     """
 
     name = "image.gaussian_blur"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "sigma_pct", unit="% of the shorter side", off=0.0, mild=0.2, severe=2.5,
@@ -180,14 +156,10 @@ class GaussianBlur(ImagePerturbation):
         """Convolve every image with the separable Gaussian kernel, on encoded values."""
         # Below 0.05 px the side taps vanish anyway (exp(-200)); the floor avoids overflow.
         sigma = max(size_px(value, x), 0.05)
-        offsets = np.arange(-math.ceil(3.5 * sigma), math.ceil(3.5 * sigma) + 1)
-        taps = np.exp(-0.5 * (offsets / sigma) ** 2)
-        taps = (taps / taps.sum()).astype(np.float32)
+        taps = gaussian_taps(sigma, math.ceil(3.5 * sigma))
+        kernel = np.outer(taps, taps)
         return each_image(
-            x,
-            lambda i, image: cv2.sepFilter2D(
-                image, -1, taps, taps, borderType=cv2.BORDER_REFLECT_101
-            ),
+            x, lambda i, image: from_float(convolve(to_float(image), kernel), image.dtype)
         )
 
 
@@ -206,7 +178,7 @@ class MotionBlur(ImagePerturbation):
     """
 
     name = "image.motion_blur"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "length_pct", unit="% of the shorter side", off=0.0, mild=0.5, severe=8.0,
@@ -263,7 +235,7 @@ class LensDistortion(ImagePerturbation):
     action cameras reach -0.1 to -0.3 and more (severe -0.25). Positive values (pincushion, as
     from telephoto lenses) are allowed but outside the declared range.
 
-    Implemented as an inverse map (`cv2.remap`, bilinear): for every output pixel the source
+    Implemented as an inverse map (`geometry.remap`, bilinear): for every output pixel the source
     radius solves the model (`undistorted_radius`). Barrel distortion pulls the frame inwards;
     the margin then shows scene beyond the old edge, which a real camera would capture: the
     `border` option fills it ("reflect" by default, as in `framing`; "constant" gives the black
@@ -272,7 +244,7 @@ class LensDistortion(ImagePerturbation):
     """
 
     name = "image.lens_distortion"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "distortion_k1", unit="Brown-Conrady k1 on the half-diagonal radius", off=0.0,
@@ -290,21 +262,12 @@ class LensDistortion(ImagePerturbation):
         half_diagonal = math.hypot(w, h) / 2.0
         dx = (np.arange(w) - cx)[None, :] / half_diagonal
         dy = (np.arange(h) - cy)[:, None] / half_diagonal
-        distorted = np.hypot(dx, dy)
+        distorted = np.sqrt(dx * dx + dy * dy)
         ratio = np.ones_like(distorted)
         moved = distorted > 0
         ratio[moved] = undistorted_radius(distorted[moved], value) / distorted[moved]
-        map_x, map_y = cv2.convertMaps(
-            (cx + dx * ratio * half_diagonal).astype(np.float32),
-            (cy + dy * ratio * half_diagonal).astype(np.float32),
-            cv2.CV_16SC2,
-        )
-        return each_image(
-            x,
-            lambda i, image: cv2.remap(
-                image, map_x, map_y, cv2.INTER_LINEAR, borderMode=self._border
-            ),
-        )
+        maps = fixed_point_maps(cx + dx * ratio * half_diagonal, cy + dy * ratio * half_diagonal)
+        return each_image(x, lambda i, image: remap(image, maps, self._border))
 
 
 # ITU-R BT.601 luma weights (OpenCV's RGB-to-grey conversion).
@@ -328,7 +291,7 @@ class ChromaticAberration(ImagePerturbation):
     """
 
     name = "image.chromatic_aberration"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "lateral_ca_pct", unit="% of the centre-to-corner distance", off=0.0, mild=0.04,
@@ -337,16 +300,14 @@ class ChromaticAberration(ImagePerturbation):
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Scale red and blue radially in opposite directions about the centre."""
-        size = (x.shape[2], x.shape[1])
+        h, w = x.shape[1:3]
         red_m, blue_m = (
-            cv2.getRotationMatrix2D(centre_px(x), 0.0, 1.0 + sign * value / 200.0)
+            warp_maps(rotation_matrix(centre_px(x), 0.0, 1.0 + sign * value / 200.0), h, w)
             for sign in (1.0, -1.0)
         )
 
-        def scaled(channel: Image, matrix: Matrix) -> Image:
-            return cv2.warpAffine(
-                channel, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-            )
+        def scaled(channel: Image, maps: Maps) -> Image:
+            return remap(np.ascontiguousarray(channel), maps, cv2.BORDER_REFLECT_101)
 
         def fringe(i: int, image: Image) -> Image:
             if image.shape[2] == 1:

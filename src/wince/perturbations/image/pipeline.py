@@ -18,15 +18,7 @@ from wince.perturbations.image.base import (
     to_float,
     tone_map,
 )
-
-# OpenCV interpolation flags by the names plans use.
-FILTERS: dict[str, int] = {
-    "area": cv2.INTER_AREA,
-    "bilinear": cv2.INTER_LINEAR,
-    "bicubic": cv2.INTER_CUBIC,
-    "nearest": cv2.INTER_NEAREST,
-    "lanczos": cv2.INTER_LANCZOS4,
-}
+from wince.perturbations.image.resize import FILTERS, resize
 
 
 def reencode(x: Batch, owner: str, extension: str, params: list[int]) -> Batch:
@@ -66,8 +58,8 @@ def reencode(x: Batch, owner: str, extension: str, params: list[int]) -> Batch:
     return to_float(out)
 
 
-def resample(x: Batch, small_hw: tuple[int, int], down: int, up: int) -> npt.NDArray[np.generic]:
-    """Resize the colour channels of every image to `small_hw` and back (OpenCV flags).
+def resample(x: Batch, small_hw: tuple[int, int], down: str, up: str) -> npt.NDArray[np.generic]:
+    """Resize the colour channels of every image to `small_hw` and back (`resize.FILTERS`).
 
     Alpha is kept; float32 results are clipped to [0, 1] (cubic and Lanczos overshoot).
     """
@@ -76,13 +68,9 @@ def resample(x: Batch, small_hw: tuple[int, int], down: int, up: int) -> npt.NDA
     c = colour_channels(x)
     if n == 0 or small_hw == (h, w):
         return out
-    small_wh = (small_hw[1], small_hw[0])
     for i in range(n):
-        colour = np.ascontiguousarray(x[i, :, :, :c])
-        restored = cv2.resize(
-            cv2.resize(colour, small_wh, interpolation=down), (w, h), interpolation=up
-        )
-        out[i, :, :, :c] = restored.reshape(h, w, c)
+        small = resize(x[i, :, :, :c], *small_hw, down)
+        out[i, :, :, :c] = resize(small, h, w, up)
     if x.dtype == np.float32:
         np.clip(out, 0.0, 1.0, out=out)
     return out
@@ -156,13 +144,13 @@ class Downscale(ImagePerturbation):
     "area", the anti-aliased box filter of good thumbnailers); `upscale_filter` is how the
     viewer or data loader enlarges it back (default "bilinear", as most viewers and
     torchvision's Resize do). Both take "area", "bilinear", "bicubic", "nearest" or "lanczos"
-    (OpenCV's INTER_AREA, INTER_LINEAR, INTER_CUBIC, INTER_NEAREST, INTER_LANCZOS4); borders
-    are OpenCV's replicated edges. 75 % is a mildly undersized upload; 25 % a 224 px input
-    made from a 56 px thumbnail.
+    (OpenCV's INTER_AREA, INTER_LINEAR, INTER_CUBIC, INTER_NEAREST, INTER_LANCZOS4, computed
+    the same on every CPU by `resize`); borders are OpenCV's replicated edges. 75 % is a
+    mildly undersized upload; 25 % a 224 px input made from a 56 px thumbnail.
     """
 
     name = "image.downscale"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "resolution_pct",
@@ -187,7 +175,7 @@ class Downscale(ImagePerturbation):
             max(1, round(x.shape[1] * value / 100)),
             max(1, round(x.shape[2] * value / 100)),
         )
-        return resample(x, small_hw, FILTERS[self.filter], FILTERS[self.upscale_filter])
+        return resample(x, small_hw, self.filter, self.upscale_filter)
 
 
 @register
@@ -204,7 +192,7 @@ class Pixelation(ImagePerturbation):
     """
 
     name = "image.pixelation"
-    version = 1
+    version = 2
     stochastic = False
     magnitude = Magnitude(
         "block_pct",
@@ -222,7 +210,7 @@ class Pixelation(ImagePerturbation):
             return x.copy()
         h, w = x.shape[1:3]
         grid_hw = (min(h, max(1, round(h / block))), min(w, max(1, round(w / block))))
-        return resample(x, grid_hw, cv2.INTER_AREA, cv2.INTER_NEAREST)
+        return resample(x, grid_hw, "area", "nearest")
 
 
 @register

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -26,6 +25,7 @@ from wince.perturbations.image.lighting import (
     gaussian_shot_noise,
     in_linear_light,
 )
+from wince.perturbations.image.resize import resize
 
 
 @register
@@ -85,7 +85,7 @@ class ShotNoise(ImagePerturbation):
     """
 
     name = "image.shot_noise"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "full_scale_photons", unit="photons", off=1e6, mild=1e4, severe=50.0,
@@ -117,8 +117,7 @@ def bayer_noise(rng: np.random.Generator, height: int, width: int, channels: int
         return rng.standard_normal((height, width, 1), dtype=np.float32)
     # A margin of 2 output pixels keeps border pixels away from the replicated edge.
     coarse = rng.standard_normal((height // 2 + 2, width // 2 + 2, 2), dtype=np.float32)
-    size = (2 * coarse.shape[1], 2 * coarse.shape[0])
-    fine = cv2.resize(coarse, size, interpolation=cv2.INTER_LINEAR)
+    fine = resize(coarse, 2 * coarse.shape[0], 2 * coarse.shape[1], "bilinear")
     red_blue = fine[2 : height + 2, 2 : width + 2] * np.float32(1.0 / 0.625)
     green = rng.standard_normal((height, width), dtype=np.float32)
     return np.dstack([red_blue[:, :, 0], green, red_blue[:, :, 1]])
@@ -143,7 +142,7 @@ class IsoNoise(ImagePerturbation):
     """
 
     name = "image.iso_noise"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "iso", unit="ISO", off=100.0, mild=400.0, severe=6400.0, limits=(100.0, 409_600.0),

@@ -62,6 +62,7 @@ import numpy.typing as npt
 from PIL import Image as PILImage
 from scipy import special
 
+from wince.perturbations import arithmetic
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
 from wince.perturbations.image.base import (
     NORMAL_TABLE,
@@ -71,7 +72,17 @@ from wince.perturbations.image.base import (
     random_bits16,
     to_float,
 )
+from wince.perturbations.image.filters import convolve, correlate_separable, gaussian_taps
+from wince.perturbations.image.geometry import (
+    fixed_point_maps,
+    invert,
+    matmul,
+    remap,
+    source_positions,
+    warp_maps,
+)
 from wince.perturbations.image.pipeline import Jpeg
+from wince.perturbations.image.resize import resize
 
 Image = npt.NDArray[Any]  # one image (height, width, colour channels), uint8 or float32
 FloatImage = npt.NDArray[np.float32]
@@ -166,7 +177,8 @@ def _to_dtype(image: FloatImage, dtype: np.dtype[Any]) -> Image:
     """Float values back to `dtype`, clipped to [0, 1]; uint8 rounds to the nearest level."""
     clipped = np.clip(image, 0.0, 1.0)
     if dtype == np.uint8:
-        return _shaped(cv2.convertScaleAbs(clipped, alpha=255.0), clipped)  # values are >= 0
+        rounded: Image = np.rint(clipped * np.float32(255.0)).astype(np.uint8)
+        return rounded
     return clipped
 
 
@@ -187,13 +199,6 @@ def _levels(image: Image) -> npt.NDArray[np.uint8]:
 def _shaped(result: npt.NDArray[Any], like: Image) -> npt.NDArray[Any]:
     """OpenCV drops a single channel axis; put it back."""
     return result.reshape(like.shape)
-
-
-def _spread(plane: FloatImage, channels: int) -> FloatImage:
-    """A (h, w) plane repeated over `channels` (faster than numpy broadcasting over channels)."""
-    if channels == 1:
-        return plane.reshape(*plane.shape[:2], 1)
-    return np.asarray(cv2.merge([plane] * channels), dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,8 +332,8 @@ def _disk_kernel(radius: float, alias_sigma: float) -> FloatImage:
     disk = (coords[:, None] ** 2 + coords[None, :] ** 2 <= radius**2).astype(np.float32)
     disk /= disk.sum()
     if alias_sigma > 0:
-        size = 3 if radius <= 8 else 5
-        disk = np.asarray(cv2.GaussianBlur(disk, (size, size), alias_sigma), dtype=np.float32)
+        taps = gaussian_taps(alias_sigma, 1 if radius <= 8 else 2)
+        disk = correlate_separable(disk, taps, border="reflect101")
     extent = int(np.max(np.abs(np.nonzero(disk)[0] - half)))
     trimmed: FloatImage = np.ascontiguousarray(
         disk[half - extent : half + extent + 1, half - extent : half + extent + 1]
@@ -346,6 +351,7 @@ class ImageNetCDefocusBlur(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_defocus_blur"
+    version = 2
     stochastic = False
     table = ((0.0, 0.0), (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))
 
@@ -357,15 +363,15 @@ class ImageNetCDefocusBlur(ImageNetCorruption):
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Convolve with the disk."""
         float_image = _image_float(image)
-        return _shaped(cv2.filter2D(float_image, -1, setup.extra), float_image)
+        return _shaped(convolve(float_image, setup.extra), float_image)
 
 
-def _gaussian_blur(image: FloatImage, sigma: float, border: int) -> FloatImage:
+def _gaussian_blur(image: FloatImage, sigma: float, border: str) -> FloatImage:
     """Gaussian blur truncated at 4 sigma, as scikit-image's `gaussian` (scipy's kernel)."""
     if sigma <= 0:
         return image
-    size = 2 * int(4.0 * sigma + 0.5) + 1
-    return _shaped(cv2.GaussianBlur(image, (size, size), sigma, borderType=border), image)
+    taps = gaussian_taps(sigma, int(4.0 * sigma + 0.5))
+    return _shaped(convolve(image, np.outer(taps, taps), border), image)
 
 
 _GLASS_ITERATIONS = 3  # the most iterations any level uses: draws are made for all of them
@@ -384,6 +390,7 @@ class ImageNetCGlassBlur(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_glass_blur"
+    version = 2
     stochastic = True
     table = ((0.0, 0.0, 0.0), (0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))
 
@@ -399,7 +406,7 @@ class ImageNetCGlassBlur(ImageNetCorruption):
         shift = _whole(delta)
         shift = max(1, round(shift * setup.scale)) if shift else 0
         sigma_px = sigma * setup.scale
-        blurred = _gaussian_blur(_image_float(image), sigma_px, cv2.BORDER_REPLICATE)
+        blurred = _gaussian_blur(_image_float(image), sigma_px, "replicate")
         shuffled = np.floor(blurred * np.float32(255.0)) / np.float32(255.0)
         height, width = image.shape[:2]
         if shift and height > 2 * shift and width > 2 * shift:
@@ -411,7 +418,7 @@ class ImageNetCGlassBlur(ImageNetCorruption):
                 src_rows[inner] += offsets[0][inner]
                 src_cols[inner] += offsets[1][inner]
                 shuffled = shuffled[src_rows, src_cols]
-        return _gaussian_blur(shuffled, sigma_px, cv2.BORDER_REPLICATE)
+        return _gaussian_blur(shuffled, sigma_px, "replicate")
 
 
 def _line_blur(image: FloatImage, radius: float, sigma: float, angle_deg: float) -> FloatImage:
@@ -423,19 +430,19 @@ def _line_blur(image: FloatImage, radius: float, sigma: float, angle_deg: float)
     taps = np.arange(math.floor(2 * radius) + 1)
     if sigma <= 0 or len(taps) == 1:
         return image
-    weights = np.exp(-(taps**2) / (2.0 * sigma**2))
+    weights = arithmetic.exp(-(taps**2) / (2.0 * sigma**2))
     weights /= weights.sum()
-    angle = math.radians(angle_deg)
-    dy = np.ceil(taps * math.sin(angle) - 0.5).astype(int)
-    dx = np.ceil(taps * math.cos(angle) - 0.5).astype(int)
+    angle = np.array([math.radians(angle_deg)])
+    dy = np.ceil(taps * arithmetic.sin(angle)[0] - 0.5).astype(int)
+    dx = np.ceil(taps * arithmetic.cos(angle)[0] - 0.5).astype(int)
     pad = int(max(np.abs(dy).max(), np.abs(dx).max()))
-    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    padded = padded.reshape(image.shape[0] + 2 * pad, image.shape[1] + 2 * pad, -1)
+    planes = image.reshape(image.shape[0], image.shape[1], -1)
+    padded = np.pad(planes, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     height, width = image.shape[:2]
     out = np.zeros((height, width, padded.shape[2]), dtype=np.float32)
     for weight, oy, ox in zip(weights, dy, dx, strict=True):
         view = padded[pad + oy : pad + oy + height, pad + ox : pad + ox + width]
-        cv2.scaleAdd(view, float(weight), out, dst=out)
+        out += view * np.float32(weight)
     return out.reshape(image.shape)
 
 
@@ -448,6 +455,7 @@ class ImageNetCMotionBlur(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_motion_blur"
+    version = 2
     stochastic = True
     table = ((0.0, 0.0), (10, 3), (15, 5), (15, 8), (15, 12), (20, 15))
 
@@ -476,14 +484,8 @@ def _clipped_zoom(image: FloatImage, zoom: float) -> FloatImage:
     step_x, offset_x = _zoom_axis(width, zoom)
     step_y, offset_y = _zoom_axis(height, zoom)
     matrix = np.array([[step_x, 0.0, offset_x], [0.0, step_y, offset_y]])
-    warped = cv2.warpAffine(
-        image,
-        matrix,
-        (width, height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return _shaped(warped, image)
+    maps = fixed_point_maps(*source_positions(matrix, height, width))
+    return _shaped(remap(image, maps, cv2.BORDER_REPLICATE), image)
 
 
 @register
@@ -496,6 +498,7 @@ class ImageNetCZoomBlur(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_zoom_blur"
+    version = 2
     stochastic = False
     table = ((1.0, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))
 
@@ -530,6 +533,7 @@ class ImageNetCSnow(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_snow"
+    version = 2
     stochastic = True
     table = (
         (0.1, 0.3, 3, 0.5, 10, 4, 1.0, 0.0),
@@ -551,19 +555,28 @@ class ImageNetCSnow(ImageNetCorruption):
             np.clip(flakes, 0.0, 1.0), radius * setup.scale, sigma * setup.scale, angle
         )
         float_image = _image_float(image)
-        channels = image.shape[2]
-        grey = _grey(float_image)[:, :, 0]
-        lighter = cv2.max(float_image, _spread(grey * np.float32(1.5) + np.float32(0.5), channels))
-        scene = cv2.addWeighted(float_image, blend, _shaped(lighter, image), 1.0 - blend, 0.0)
+        grey = _grey(float_image)
+        lighter = np.maximum(float_image, grey * np.float32(1.5) + np.float32(0.5))
+        scene = _weighted_sum(float_image, blend, lighter, 1.0 - blend)
         layer = np.float32(opacity) * (flakes + flakes[::-1, ::-1])
-        return _shaped(cv2.add(_shaped(scene, image), _spread(layer, channels)), image)
+        return scene + layer[:, :, None]
 
 
 def _grey(image: FloatImage) -> FloatImage:
     """Luma (0.299 R + 0.587 G + 0.114 B, OpenCV's) of one image, shape (h, w, 1)."""
     if image.shape[2] == 1:
         return image
-    return np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), dtype=np.float32)[:, :, None]
+    red, green, blue = (image[:, :, k] for k in range(3))
+    luma: FloatImage = (
+        red * np.float32(0.299) + green * np.float32(0.587) + blue * np.float32(0.114)
+    )
+    return luma[:, :, None]
+
+
+def _weighted_sum(a: FloatImage, weight_a: float, b: FloatImage, weight_b: float) -> FloatImage:
+    """A * weight_a + b * weight_b in float32, one operation at a time (no fused multiply-add)."""
+    total: FloatImage = a * np.float32(weight_a) + b * np.float32(weight_b)
+    return total
 
 
 # Per-channel mean and sd of the frost photos the published code draws from (frost1-5: its
@@ -583,7 +596,8 @@ def _smooth_noise(rng: np.random.Generator, cells: int, height: int, width: int)
     side = min(height, width)
     shape = (max(2, round(cells * height / side)), max(2, round(cells * width / side)))
     grid = rng.random(shape, dtype=np.float32)
-    return np.asarray(cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC), np.float32)
+    smooth: FloatImage = resize(grid, height, width, "bicubic")
+    return smooth
 
 
 def _frost_texture(rng: np.random.Generator, height: int, width: int) -> FloatImage:
@@ -602,9 +616,10 @@ def _frost_texture(rng: np.random.Generator, height: int, width: int) -> FloatIm
             ridge *= ridge
             ridge *= ridge
             texture += np.float32(0.5) * ridge * ridge
-    mean, sd = cv2.meanStdDev(texture)
-    texture -= np.float32(mean[0, 0])
-    texture *= np.float32(1.0 / max(float(sd[0, 0]), 1e-6))
+    mean = float(texture.mean(dtype=np.float64))
+    sd = float(np.sqrt(np.mean(np.square(texture - mean, dtype=np.float64))))
+    texture -= np.float32(mean)
+    texture *= np.float32(1.0 / max(sd, 1e-6))
     return texture
 
 
@@ -623,6 +638,7 @@ class ImageNetCFrost(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_frost"
+    version = 2
     stochastic = True
     table = ((1.0, 0.0), (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
 
@@ -631,12 +647,10 @@ class ImageNetCFrost(ImageNetCorruption):
         image_weight, frost_weight = setup.params
         height, width, channels = image.shape
         texture = np.clip(_frost_texture(rng, height, width), *_FROST_RANGE_SD)
-        planes = [texture * sd + mean for mean, sd in zip(_FROST_MEAN, _FROST_SD, strict=True)]
-        frost = np.asarray(cv2.merge(planes), dtype=np.float32)
+        frost = texture[:, :, None] * _FROST_SD + _FROST_MEAN
         if channels == 1:
             frost = _grey(frost)
-        mixed = cv2.addWeighted(_image_float(image), image_weight, frost, frost_weight, 0.0)
-        return _shaped(mixed, image)
+        return _weighted_sum(_image_float(image), image_weight, frost, frost_weight)
 
 
 def _plasma(rng: np.random.Generator, size: int, decay: float) -> FloatImage:
@@ -687,6 +701,7 @@ class ImageNetCFog(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_fog"
+    version = 2
     stochastic = True
     table = ((0.0, 2.0), (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4))
 
@@ -699,8 +714,7 @@ class ImageNetCFog(ImageNetCorruption):
         float_image = _image_float(image)
         peak = float(float_image.max())
         gain = peak / (peak + amount)
-        hazy = cv2.addWeighted(float_image, gain, _spread(haze, image.shape[2]), amount * gain, 0.0)
-        return _shaped(hazy, image)
+        return _weighted_sum(float_image, gain, haze[:, :, None], amount * gain)
 
 
 @register
@@ -753,14 +767,15 @@ class ImageNetCContrast(ImageNetCorruption):
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Pull every value towards its channel mean (a lookup table for 8-bit images)."""
         (factor,) = setup.params
-        means = np.array(cv2.mean(image)[: image.shape[2]])
+        means = image.reshape(-1, image.shape[2]).mean(axis=0, dtype=np.float64)
         if image.dtype == np.uint8:
             levels = np.arange(256.0)[:, None]
             table = np.rint(np.clip((levels - means) * factor + means, 0, 255)).astype(np.uint8)
             lut = table.reshape(1, 256, -1)
             return _shaped(cv2.LUT(image, lut[:, :, 0] if image.shape[2] == 1 else lut), image)
         mean = means.astype(np.float32)
-        return (_image_float(image) - mean) * np.float32(factor) + mean
+        stretched: Image = (_image_float(image) - mean) * np.float32(factor) + mean
+        return stretched
 
 
 # ---------------------------------------------------------------------------------------------
@@ -774,7 +789,7 @@ def _reflect_gaussian_matrix(side: int, sigma: float) -> FloatImage:
     """
     radius = int(3.0 * sigma + 0.5)
     offsets = np.arange(-radius, radius + 1)
-    weights = np.exp(-(offsets**2) / (2.0 * sigma**2))
+    weights = arithmetic.exp(-(offsets**2) / (2.0 * sigma**2))
     weights /= weights.sum()
     period = np.mod(np.arange(side)[:, None] + offsets[None, :], 2 * side)
     source = np.where(period < side, period, 2 * side - 1 - period)
@@ -791,10 +806,21 @@ def _blur_field(
     """Gaussian blur truncated at 3 sigma, reflected borders (scipy's `gaussian_filter`)."""
     if matrices is not None:
         rows, cols = matrices
-        return np.asarray(rows @ field @ cols.T, dtype=np.float32)
-    size = 2 * int(3.0 * sigma + 0.5) + 1
-    blurred = cv2.GaussianBlur(field, (size, size), sigma, borderType=cv2.BORDER_REFLECT)
-    return np.asarray(blurred, dtype=np.float32)
+        return _product(_product(rows, field), cols.T)
+    taps = gaussian_taps(sigma, int(3.0 * sigma + 0.5))
+    return convolve(field, np.outer(taps, taps), "reflect")
+
+
+def _product(a: FloatImage, b: FloatImage) -> FloatImage:
+    """The matrix product a @ b (float32) summed term by term in float64, without BLAS.
+
+    BLAS kernels differ by CPU in their order of summation and use of fused multiply-adds;
+    an explicit sum of rank-one terms in a fixed order gives the same bits everywhere.
+    """
+    total = np.zeros((a.shape[0], b.shape[1]))
+    for k in range(a.shape[1]):
+        total += a[:, k : k + 1].astype(np.float64) * b[k : k + 1, :]
+    return total.astype(np.float32)
 
 
 @register
@@ -810,6 +836,7 @@ class ImageNetCElasticTransform(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_elastic_transform"
+    version = 2
     stochastic = True
     table = (
         (0.0, 244 * 0.7, 0.0),
@@ -850,21 +877,23 @@ class ImageNetCElasticTransform(ImageNetCorruption):
                 dtype=np.float32,
             )
             moved = points + corner_draws * np.float32(jitter * setup.scale)
-            affine = cv2.getAffineTransform(points, moved)
-            warped = np.asarray(
-                cv2.warpAffine(
-                    float_image, affine, (width, height), borderMode=cv2.BORDER_REFLECT_101
-                ),
-                dtype=np.float32,
+            affine = _affine_through(points, moved)
+            warped = _shaped(
+                remap(float_image, warp_maps(affine, height, width), cv2.BORDER_REFLECT_101),
+                float_image,
             )
         gain = np.float32(alpha * setup.scale**2)
         sigma_px = sigma * setup.scale
         dx = _blur_field(fields[0], sigma_px, matrices) * gain
         dy = _blur_field(fields[1], sigma_px, matrices) * gain
-        moved_image = cv2.remap(
-            warped, cols + dx, rows + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-        )
-        return _shaped(moved_image, float_image)
+        maps = fixed_point_maps(cols + dx, rows + dy)
+        return _shaped(remap(warped, maps, cv2.BORDER_REFLECT), float_image)
+
+
+def _affine_through(points: FloatImage, moved: FloatImage) -> npt.NDArray[np.float64]:
+    """The 2x3 affine matrix taking three points (3, 2) to `moved`, as `getAffineTransform`."""
+    source = np.vstack([points.T.astype(np.float64), np.ones(3)])
+    return matmul(moved.T.astype(np.float64), invert(source))
 
 
 @register

@@ -1,0 +1,123 @@
+"""Moving pixels the same way on every CPU: source maps in float64, bilinear fixed-point remap.
+
+OpenCV's `warpAffine` and `warpPerspective` compute source coordinates on SIMD and scalar
+paths that round differently (and differently between OpenCV releases), so the same image
+warps to different pixels on different machines. Here every geometric effect is an inverse
+map: for each output pixel, its source position (x, y), computed with elementwise float64
+NumPy arithmetic and rounded to 1/32 px in NumPy (`fixed_point_maps`); OpenCV's `remap`
+then interpolates bilinearly from the fixed-point maps with integer weights for uint8 images
+(exact integer arithmetic) and tabulated weights for float32 images. Matrices are built and
+inverted with scalar float64 arithmetic (no BLAS or LAPACK, whose kernels depend on the CPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from wince.perturbations.arithmetic import cos, sin
+
+Image = npt.NDArray[Any]  # one image (h, w, c) or (h, w), uint8 or float32
+Matrix = npt.NDArray[np.float64]  # 2x3 affine or 3x3 homography
+Maps = tuple[npt.NDArray[np.int16], npt.NDArray[np.uint16]]
+
+# OpenCV's remap table: 32 sub-pixel positions per axis (INTER_TAB_SIZE, 5 bits).
+SUBPIXEL_STEPS = 32
+_COORDINATE_LIMIT = 32767 * SUBPIXEL_STEPS  # integer parts must fit int16
+
+
+def rotation_matrix(centre: tuple[float, float], angle_deg: float, scale: float) -> Matrix:
+    """2x3 affine matrix (source to output) of a rotation by `angle_deg` and a scaling.
+
+    As OpenCV's `getRotationMatrix2D`: positive angles turn the image counter-clockwise on
+    screen about `centre` (x, y in pixels); cosine and sine from `arithmetic`.
+    """
+    radians = np.array([np.deg2rad(angle_deg)])
+    alpha = float(cos(radians)[0]) * scale
+    beta = float(sin(radians)[0]) * scale
+    cx, cy = centre
+    return np.array(
+        [
+            [alpha, beta, (1.0 - alpha) * cx - beta * cy],
+            [-beta, alpha, beta * cx + (1.0 - alpha) * cy],
+        ]
+    )
+
+
+def matmul(a: Matrix, b: Matrix) -> Matrix:
+    """Product of two small matrices with scalar float64 arithmetic (no BLAS), summed in order."""
+    rows, inner = a.shape
+    columns = b.shape[1]
+    return np.array(
+        [
+            [sum((float(a[i, k]) * float(b[k, j]) for k in range(inner)), 0.0)
+             for j in range(columns)]
+            for i in range(rows)
+        ]
+    )  # fmt: skip
+
+
+def invert(matrix: Matrix) -> Matrix:
+    """Inverse of a 2x3 affine (as a 2x3) or of a 3x3 homography, by cofactors (no LAPACK)."""
+    m = np.vstack([matrix, [0.0, 0.0, 1.0]]) if matrix.shape == (2, 3) else matrix
+    a, b, c = (float(v) for v in m[0])
+    d, e, f = (float(v) for v in m[1])
+    g, h, i = (float(v) for v in m[2])
+    cofactors = np.array(
+        [
+            [e * i - f * h, c * h - b * i, b * f - c * e],
+            [f * g - d * i, a * i - c * g, c * d - a * f],
+            [d * h - e * g, b * g - a * h, a * e - b * d],
+        ]
+    )
+    determinant = a * cofactors[0, 0] + b * cofactors[1, 0] + c * cofactors[2, 0]
+    inverse: Matrix = cofactors / determinant
+    return inverse[:2] if matrix.shape == (2, 3) else inverse
+
+
+def source_positions(inverse: Matrix, height: int, width: int) -> tuple[Matrix, Matrix]:
+    """Source (x, y) of every output pixel (height, width) under `inverse` (output to source).
+
+    `inverse` is a 2x3 affine or a 3x3 homography; pixel centres sit at whole coordinates.
+    """
+    xs = np.arange(width, dtype=np.float64)[None, :]
+    ys = np.arange(height, dtype=np.float64)[:, None]
+    m = inverse
+    source_x = (m[0, 0] * xs + m[0, 1] * ys) + m[0, 2]
+    source_y = (m[1, 0] * xs + m[1, 1] * ys) + m[1, 2]
+    if m.shape == (3, 3):
+        depth = (m[2, 0] * xs + m[2, 1] * ys) + m[2, 2]
+        source_x, source_y = source_x / depth, source_y / depth
+    return np.broadcast_to(source_x, (height, width)), np.broadcast_to(source_y, (height, width))
+
+
+def fixed_point_maps(source_x: npt.ArrayLike, source_y: npt.ArrayLike) -> Maps:
+    """OpenCV fixed-point remap maps from source positions in pixels, rounded to 1/32 px.
+
+    Returns the (h, w, 2) int16 integer parts (x, y) and the (h, w) uint16 index
+    `32 * (y fraction) + (x fraction)` of OpenCV's interpolation table, exactly as
+    `cv2.convertMaps` makes them, but rounded by NumPy (half to even).
+    """
+    steps = [
+        np.clip(np.rint(np.asarray(s, dtype=np.float64) * SUBPIXEL_STEPS), -_COORDINATE_LIMIT,
+                _COORDINATE_LIMIT).astype(np.int32)
+        for s in (source_x, source_y)
+    ]  # fmt: skip
+    whole = np.stack([s >> 5 for s in steps], axis=-1).astype(np.int16)
+    fraction = ((steps[1] & 31) * SUBPIXEL_STEPS + (steps[0] & 31)).astype(np.uint16)
+    return whole, fraction
+
+
+def remap(image: Image, maps: Maps, border: int) -> Image:
+    """Bilinear resampling of one image through fixed-point `maps` (OpenCV border flag)."""
+    return np.asarray(
+        cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+    )
+
+
+def warp_maps(matrix: Matrix, height: int, width: int) -> Maps:
+    """Fixed-point maps of a 2x3 affine or 3x3 homography given from source to output."""
+    return fixed_point_maps(*source_positions(invert(matrix), height, width))
