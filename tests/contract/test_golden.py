@@ -245,7 +245,7 @@ GOLDEN: dict[tuple[str, int], str] = {
     (
         "image.imagenet_c_zoom_blur",
         2,
-    ): "29697ad88c61eba14f4a21bb7a06cb4579b99c4686b31e1da8bf2f2d15e06608",
+    ): "d164b52c9eccca82622a7b92da71d7e77a2fb577ff9ad32c641548fa5ccbddd9",
     ("image.iso_noise", 2): "0f8f8bd354c326f051edcbafb216920b70a4ff9ac20ddbcccb8300933474a44f",
     (
         "image.lens_distortion",

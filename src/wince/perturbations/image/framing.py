@@ -25,7 +25,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -41,10 +40,11 @@ from wince.perturbations.image.geometry import matmul, remap, rotation_matrix, w
 Image = npt.NDArray[Any]  # one image or a batch, uint8 or float32 (OpenCV accepts both)
 Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
 
-BORDERS: dict[str, int] = {
-    "reflect": cv2.BORDER_REFLECT_101,
-    "constant": cv2.BORDER_CONSTANT,
-    "replicate": cv2.BORDER_REPLICATE,
+# The `border` option's values, as `geometry.remap` names them.
+BORDERS: dict[str, str] = {
+    "reflect": "reflect101",
+    "constant": "constant",
+    "replicate": "replicate",
 }
 
 # 35 mm-equivalent focal length of a phone's main camera (26 mm) over the 35 mm frame's
@@ -52,8 +52,8 @@ BORDERS: dict[str, int] = {
 PHONE_FOCAL_PER_HALF_DIAGONAL = 26.0 / math.hypot(18.0, 12.0)
 
 
-def border_mode(owner: str, border: object) -> int:
-    """OpenCV border flag of a `border` option ("reflect", "constant" or "replicate").
+def border_mode(owner: str, border: object) -> str:
+    """`geometry.remap`'s border rule for a `border` option ("reflect", "constant", "replicate").
 
     Raises:
         ParameterError: any other value.
@@ -71,11 +71,11 @@ def centre_px(x: Image) -> tuple[float, float]:
     return (x.shape[2] - 1) / 2.0, (x.shape[1] - 1) / 2.0
 
 
-def warp(x: Image, matrices: Sequence[Matrix], border: int) -> Image:
+def warp(x: Image, matrices: Sequence[Matrix], border: str) -> Image:
     """Resample image i through `matrices[i]` (2x3 affine or 3x3 homography, source to output).
 
     Bilinear interpolation from fixed-point maps (`geometry`), the same on every CPU;
-    `border` is an OpenCV border flag (constant fills with black).
+    `border` is a `geometry.remap` border rule (constant fills with black).
     """
     h, w = x.shape[1:3]
     maps = {id(m): warp_maps(m, h, w) for m in matrices}  # a shared matrix is mapped once
@@ -170,7 +170,7 @@ class Zoom(ImagePerturbation):
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Scale every image by 1 / (1 - value/100) about its centre."""
         matrix = rotation_matrix(centre_px(x), 0.0, 1.0 / (1.0 - value / 100.0))
-        return warp(x, [matrix] * len(x), cv2.BORDER_REFLECT_101)
+        return warp(x, [matrix] * len(x), "reflect101")
 
 
 def tilt_homography(tilt_deg: float, axis_rad: float, x: Image) -> Matrix:

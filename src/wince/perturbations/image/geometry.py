@@ -1,20 +1,21 @@
-"""Moving pixels the same way on every CPU: source maps in float64, bilinear fixed-point remap.
+"""Moving pixels the same way on every machine: source maps in float64, bilinear fixed-point remap.
 
-OpenCV's `warpAffine` and `warpPerspective` compute source coordinates on SIMD and scalar
-paths that round differently (and differently between OpenCV releases), so the same image
-warps to different pixels on different machines. Here every geometric effect is an inverse
-map: for each output pixel, its source position (x, y), computed with elementwise float64
-NumPy arithmetic and rounded to 1/32 px in NumPy (`fixed_point_maps`); OpenCV's `remap`
-then interpolates bilinearly from the fixed-point maps with integer weights for uint8 images
-(exact integer arithmetic) and tabulated weights for float32 images. Matrices are built and
-inverted with scalar float64 arithmetic (no BLAS or LAPACK, whose kernels depend on the CPU).
+OpenCV's `warpAffine`, `warpPerspective` and `remap` compute source coordinates and weights on
+SIMD and scalar paths that round differently, and differently between OpenCV releases (4.14
+and 5.1 disagree on grey and float images), so the same image would warp to different pixels
+on different machines. Here every geometric effect is an inverse map: for each output pixel,
+its source position (x, y), computed with elementwise float64 NumPy arithmetic and rounded to
+1/32 px (`fixed_point_maps`, OpenCV's map format); `remap` then interpolates bilinearly in
+NumPy with integer weights that sum to 1024: exact integer arithmetic for uint8 images
+(the same values as OpenCV's own uint8 path) and float64 sums rounded once to float32 for
+float images. Matrices are built and inverted with scalar float64 arithmetic (no BLAS or
+LAPACK, whose kernels depend on the CPU).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -111,11 +112,63 @@ def fixed_point_maps(source_x: npt.ArrayLike, source_y: npt.ArrayLike) -> Maps:
     return whole, fraction
 
 
-def remap(image: Image, maps: Maps, border: int) -> Image:
-    """Bilinear resampling of one image through fixed-point `maps` (OpenCV border flag)."""
-    return np.asarray(
-        cv2.remap(image, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+# Border rules, by OpenCV's names: what lies beyond the edge of "abcd".
+BORDERS = ("reflect101", "reflect", "replicate", "constant")  # dcb|abcd, dcba|abcd, aaa|abcd, 0
+
+
+def border_index(
+    index: npt.NDArray[np.intp], size: int, border: str
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Indices into an axis of `size` pixels for any integer positions, under `border`.
+
+    Returns the indices and a mask of the positions that take a pixel (all but those beyond
+    the edge under "constant", which read as 0).
+    """
+    inside = (index >= 0) & (index < size)
+    if border == "constant":
+        return np.clip(index, 0, size - 1), inside
+    if border == "replicate" or size == 1:
+        return np.clip(index, 0, size - 1), np.ones_like(inside)
+    period = 2 * size - 2 if border == "reflect101" else 2 * size
+    folded = np.mod(index, period)
+    mirrored = period - folded if border == "reflect101" else period - 1 - folded
+    return np.where(folded < size, folded, mirrored), np.ones_like(inside)
+
+
+def remap(image: Image, maps: Maps, border: str) -> Image:
+    """Bilinear resampling of one image (h, w) or (h, w, c) through fixed-point `maps`.
+
+    Each output pixel is the weighted sum of its source's four neighbours with weights
+    (32 - fx)(32 - fy), fx (32 - fy), (32 - fx) fy and fx fy, out of 1024, where fx and fy are
+    the 1/32 px fractions; uint8 results round half up, as OpenCV's; float32 results are
+    float64 sums rounded once. `border` is one of `BORDERS`.
+    """
+    whole, fraction = maps
+    fx = (fraction & (SUBPIXEL_STEPS - 1)).astype(np.int64)
+    fy = (fraction >> 5).astype(np.int64)
+    x0, y0 = whole[..., 0].astype(np.intp), whole[..., 1].astype(np.intp)
+    values = image[:, :, None] if image.ndim == 2 else image
+    h, w = values.shape[:2]
+    accumulator = np.int64 if image.dtype == np.uint8 else np.float64
+    total = np.zeros((*whole.shape[:2], values.shape[2]), dtype=accumulator)
+    steps = SUBPIXEL_STEPS
+    neighbours = (
+        (0, 0, (steps - fx) * (steps - fy)),
+        (0, 1, fx * (steps - fy)),
+        (1, 0, (steps - fx) * fy),
+        (1, 1, fx * fy),
     )
+    for dy, dx, weight in neighbours:
+        rows, row_inside = border_index(y0 + dy, h, border)
+        cols, col_inside = border_index(x0 + dx, w, border)
+        taken = weight * (row_inside & col_inside)
+        total += taken[:, :, None] * values[rows, cols].astype(accumulator)
+    scale = steps * steps
+    if image.dtype == np.uint8:
+        out: Image = ((total + scale // 2) // scale).astype(np.uint8)
+    else:
+        out = (total / scale).astype(image.dtype)
+    return out[:, :, 0] if image.ndim == 2 else out
 
 
 def warp_maps(matrix: Matrix, height: int, width: int) -> Maps:

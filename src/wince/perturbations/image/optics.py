@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -307,7 +306,7 @@ class ChromaticAberration(ImagePerturbation):
         )
 
         def scaled(channel: Image, maps: Maps) -> Image:
-            return remap(np.ascontiguousarray(channel), maps, cv2.BORDER_REFLECT_101)
+            return remap(np.ascontiguousarray(channel), maps, "reflect101")
 
         def fringe(i: int, image: Image) -> Image:
             if image.shape[2] == 1:

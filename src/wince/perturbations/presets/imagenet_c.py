@@ -485,7 +485,7 @@ def _clipped_zoom(image: FloatImage, zoom: float) -> FloatImage:
     step_y, offset_y = _zoom_axis(height, zoom)
     matrix = np.array([[step_x, 0.0, offset_x], [0.0, step_y, offset_y]])
     maps = fixed_point_maps(*source_positions(matrix, height, width))
-    return _shaped(remap(image, maps, cv2.BORDER_REPLICATE), image)
+    return _shaped(remap(image, maps, "replicate"), image)
 
 
 @register
@@ -879,7 +879,7 @@ class ImageNetCElasticTransform(ImageNetCorruption):
             moved = points + corner_draws * np.float32(jitter * setup.scale)
             affine = _affine_through(points, moved)
             warped = _shaped(
-                remap(float_image, warp_maps(affine, height, width), cv2.BORDER_REFLECT_101),
+                remap(float_image, warp_maps(affine, height, width), "reflect101"),
                 float_image,
             )
         gain = np.float32(alpha * setup.scale**2)
@@ -887,7 +887,7 @@ class ImageNetCElasticTransform(ImageNetCorruption):
         dx = _blur_field(fields[0], sigma_px, matrices) * gain
         dy = _blur_field(fields[1], sigma_px, matrices) * gain
         maps = fixed_point_maps(cols + dx, rows + dy)
-        return _shaped(remap(warped, maps, cv2.BORDER_REFLECT), float_image)
+        return _shaped(remap(warped, maps, "reflect"), float_image)
 
 
 def _affine_through(points: FloatImage, moved: FloatImage) -> npt.NDArray[np.float64]:
