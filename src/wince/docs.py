@@ -321,6 +321,8 @@ def _perturbation_section(cls: Any) -> list[str]:
         ("limits", f"{_number(m.limits[0])} .. {_number(m.limits[1])}"),
         ("levels 1-5", ", ".join(_number(cls().at_severity(s)) for s in (0.2, 0.4, 0.6, 0.8, 1))),
         ("random", "yes (per-sample seeded)" if cls.stochastic else "no (deterministic)"),
+        ("outputs on any CPU", "identical under the locked dependency set"),
+        ("under other library releases", cls.drift.describe()),
     ]
     if m.integer:
         facts.append(("whole numbers", "yes"))

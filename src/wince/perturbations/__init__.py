@@ -1,8 +1,10 @@
 """The perturbation library: registry, base classes and the built-in perturbations."""
 
 from wince.perturbations.base import (
+    EXACT,
     LEVELS,
     DataContext,
+    Drift,
     Magnitude,
     Modality,
     Perturbation,
@@ -16,8 +18,10 @@ from wince.perturbations.base import (
 )
 
 __all__ = [
+    "EXACT",
     "LEVELS",
     "DataContext",
+    "Drift",
     "Magnitude",
     "Modality",
     "Perturbation",

@@ -131,6 +131,33 @@ class Magnitude:
         return number
 
 
+@dataclass(frozen=True)
+class Drift:
+    """How far a perturbation's outputs may move when only the installed libraries differ.
+
+    Under the locked dependency set (`requirements.lock`) every output is exact, on any CPU.
+    Under other releases of the numerical libraries (NumPy, SciPy, OpenCV's bundled codecs,
+    Pillow, ...) an output value may differ from its reference by at most `max_change`, and at
+    most `max_share` of the values may differ at all. Differences are in units of the output's
+    full scale: 255 for uint8 values (1/255 is one 8-bit level), otherwise max(1, |reference|).
+    Floating-point noise, at most `ULP_FLOOR` of full scale, never counts as a difference.
+    """
+
+    max_change: float = 0.0
+    max_share: float = 0.0
+
+    ULP_FLOOR: ClassVar[float] = 1e-6
+
+    def describe(self) -> str:
+        """The tolerance in words, e.g. "exact" or "±1/255 of full scale on <= 0.5% of values"."""
+        if self.max_change == 0.0:
+            return "exact (up to floating-point noise)"
+        return f"±{self.max_change:.3g} of full scale on <= {self.max_share:.1%} of values"
+
+
+EXACT = Drift()
+
+
 def _key_words(text: str) -> tuple[int, int]:
     """Two 32-bit words of a stable hash of `text` (for SeedSequence spawn keys)."""
     digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
@@ -258,6 +285,7 @@ class Perturbation:
     preserves_shape: ClassVar[bool] = True
     creates_missing: ClassVar[bool] = False  # may turn values into NaN (missing on purpose)
     distance_unit: ClassVar[str] = ""
+    drift: ClassVar[Drift] = EXACT  # how far outputs may move under other library releases
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Transform the batch; `value` is already validated and differs from `off`."""
