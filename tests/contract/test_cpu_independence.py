@@ -1,4 +1,4 @@
-"""Outputs do not depend on the CPU's code paths (DESIGN invariant 1).
+"""Outputs do not depend on the CPU's code paths (docs/reproducibility.md).
 
 Every library perturbation runs on the golden inputs (uint8 and float32 images, text, audio,
 tabular, time series) at several severities, in subprocesses whose environment switches the

@@ -1,4 +1,4 @@
-"""Golden hashes: a perturbation's output never changes without a version bump (DESIGN invariant 3).
+"""Golden hashes: a perturbation's output never changes without a version bump.
 
 For every registered perturbation: a fixed input, seed 0, severity 0.6 -> sha256 of the output
 bytes (arrays: raw bytes of each output in turn; text: the strings utf-8 encoded and joined

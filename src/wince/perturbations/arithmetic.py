@@ -3,7 +3,7 @@
 NumPy picks its `exp`, `log`, `power`, `sin` and complex loops at run time by the CPU's SIMD
 level (SSE, AVX2, AVX-512), and those loops round differently in the last bit; OpenBLAS and
 the C library do the same for products and elementary functions. A perturbation's output
-must not depend on the machine (DESIGN invariant 1), so the values a perturbation computes
+must not depend on the machine (docs/reproducibility.md), so the values a perturbation computes
 per sample go through the functions here instead: range reduction and polynomials written
 as elementwise IEEE-754 float64 operations (+, -, *, /, `rint`, `frexp`, `ldexp`), each of
 which rounds exactly once and identically whatever the SIMD width. Accuracy: `exp` and `log`
