@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -40,10 +39,23 @@ def linear_model(x: np.ndarray) -> np.ndarray:
     return np.stack([x[:, 0], -x[:, 0]], axis=1)
 
 
-def slow_linear_model(x: np.ndarray) -> np.ndarray:
-    """`linear_model` taking 2 ms a call, so that concurrent runs surely overlap in time."""
-    time.sleep(0.002)
-    return linear_model(x)
+class MeetingModel:
+    """`linear_model` that waits for the other writer's model at its `meet_at`-th call.
+
+    Each worker has written units before the meeting and writes more after it, so the two
+    runs' writes surely overlap in time, however busy the machine.
+    """
+
+    def __init__(self, barrier: Any, meet_at: int) -> None:
+        self.barrier = barrier
+        self.meet_at = meet_at
+        self.calls = 0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.meet_at:
+            self.barrier.wait(timeout=120)
+        return linear_model(x)
 
 
 def tabular_data(n: int = 100) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +80,8 @@ def analyze_in_process(
     """Worker process: wait for the other writer, open the store, run a plan into it.
 
     With `segments` None only the catalog URL is given: the location comes from the catalog.
-    The model is `linear_model` at 2 ms a call (same fingerprint and outputs): a run of tiny
-    units would otherwise finish before the other writer starts on a busy machine.
+    The model is `linear_model` (same fingerprint and outputs) meeting the other writer's
+    model halfway through the run, so the two runs write concurrently.
     """
     import wince
     from wince.models import CallableAdapter
@@ -78,7 +90,7 @@ def analyze_in_process(
     barrier.wait(timeout=120)
     store = open_store(store_url, segments=segments)
     wince.analyze(
-        CallableAdapter(slow_linear_model, fingerprint="m"),
+        CallableAdapter(MeetingModel(barrier, meet_at=n // batch_size * 5 // 2), fingerprint="m"),
         tabular_data(n),
         plan(name, batch_size=batch_size),
         store=store,
