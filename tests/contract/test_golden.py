@@ -225,6 +225,7 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.defocus_blur", 2): "3d24408843aa75f559a2b13043d1c48275d6554d2dd46a56ff9fd528be249231",
     ("image.downscale", 2): "d1ded7fa16f4f8b36bb042c2a537c55728970c3ae90bad350271c656b6130780",
     ("image.gaussian_blur", 2): "86f9cd0ce5b12d53f0421c996c89a6eb0db46a24bdc8e656b1f5fbb911fd2455",
+    ("image.gaussian_blur", 3): "f0037189973609c5fae9805c18358aa919a7a30a74c129d996ed98a3f9f28169",
     ("image.hue_rotation", 2): "77a430d9c3d1f53653a6ded094149878e16fd63403c657e9d90dfcc2f3767368",
     (
         "image.imagenet_c_defocus_blur",

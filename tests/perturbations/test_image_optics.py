@@ -20,6 +20,7 @@ from image_reference import srgb_decode
 
 from wince.errors import ParameterError
 from wince.perturbations import Rngs
+from wince.perturbations.image.filters import filter_separable_uint8, gaussian_taps, integer_taps
 from wince.perturbations.image.optics import (
     ChromaticAberration,
     DefocusBlur,
@@ -89,11 +90,24 @@ def test_gaussian_blur_of_an_impulse_has_the_requested_sigma(
     assert abs(cov[0, 1]) < 1e-6
 
 
-def test_gaussian_blur_uint8_matches_float_within_one_level() -> None:
-    x = (np.random.default_rng(3).random((2, 40, 50, 3)) * 255).astype(np.uint8)
-    out_u8 = GaussianBlur().perturb(x, 2.0, rngs_for(2)).astype(np.float64)
-    out_f = GaussianBlur().perturb(x.astype(np.float32) / 255, 2.0, rngs_for(2)) * 255.0
-    assert np.abs(out_u8 - out_f).max() <= 1.0
+@ignore_realism
+@pytest.mark.parametrize("shape", [(2, 40, 50, 3), (1, 7, 9, 1), (1, 30, 20, 4)])
+@pytest.mark.parametrize("sigma_pct", [0.1, 2.0, 10.0, 50.0])
+def test_gaussian_blur_uint8_matches_float_within_one_level(shape, sigma_pct: float) -> None:
+    # uint8 images are filtered in integer arithmetic, float images by FFT: the same blur.
+    x = (np.random.default_rng(3).random(shape) * 255).astype(np.uint8)
+    out_u8 = GaussianBlur().perturb(x, sigma_pct, rngs_for(len(x))).astype(np.float64)
+    out_f = GaussianBlur().perturb(x.astype(np.float32) / 255, sigma_pct, rngs_for(len(x)))
+    assert np.abs(out_u8 - out_f * 255.0).max() <= 1.0
+
+
+@pytest.mark.parametrize("sigma_px", [0.05, 0.3, 1.0, 4.7, 25.0])
+@pytest.mark.parametrize("level", [0, 1, 128, 254, 255])
+def test_integer_blur_keeps_a_flat_image_flat(sigma_px: float, level: int) -> None:
+    taps = gaussian_taps(sigma_px, math.ceil(3.5 * sigma_px))
+    assert integer_taps(taps).sum() == 4096
+    flat = np.full((11, 13, 3), level, dtype=np.uint8)
+    np.testing.assert_array_equal(filter_separable_uint8(flat, taps), flat)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,8 +249,10 @@ def test_lens_distortion_rejects_an_unknown_border() -> None:
 @settings(max_examples=200, deadline=None)
 @given(k1=st.floats(-0.5, 0.5), fraction=st.floats(0.0, 1.0))
 def test_undistorted_radius_solves_the_model_up_to_its_fold(k1: float, fraction: float) -> None:
-    # The one-term model increases up to r* = 1/sqrt(-3 k1) when k1 < 0, reaching 2/3 r*.
-    reach = 1.5 if k1 >= 0 else min(1.5, 2 / 3 / math.sqrt(-3 * k1))
+    # The one-term model increases up to r* = 1/sqrt(-3 k1) when k1 < 0, reaching 2/3 r*; the
+    # solver covers undistorted radii up to 2 (twice the half-diagonal) before the fold.
+    top = 2.0 if k1 >= 0 else min(2.0, 1 / math.sqrt(-3 * k1))
+    reach = min(1.5, top * (1 + k1 * top * top))
     r_d = np.array([fraction * reach])
     r_u = undistorted_radius(r_d, k1)
     np.testing.assert_allclose(r_u * (1 + k1 * r_u**2), r_d, atol=2e-6)
