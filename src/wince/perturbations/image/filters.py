@@ -92,7 +92,7 @@ def integer_taps(taps: Kernel) -> npt.NDArray[np.float64]:
 
     Each tap is rounded to the nearest 1/4096; the middle tap takes up the rounding remainder.
     """
-    whole = np.rint(np.asarray(taps, dtype=np.float64) * 2**_TAP_BITS)
+    whole: npt.NDArray[np.float64] = np.rint(np.asarray(taps, dtype=np.float64) * 2**_TAP_BITS)
     whole[len(whole) // 2] += 2**_TAP_BITS - whole.sum()
     return whole
 
@@ -111,8 +111,10 @@ def filter_separable_uint8(
         image.astype(np.float64), cv2.CV_64F, whole, whole, borderType=_OPENCV_BORDERS[border]
     )
     half = 2 ** (2 * _TAP_BITS - 1)
-    levels = (sums.astype(np.int64) + half) >> (2 * _TAP_BITS)
-    return levels.astype(np.uint8).reshape(image.shape)
+    levels: npt.NDArray[np.uint8] = ((sums.astype(np.int64) + half) >> (2 * _TAP_BITS)).astype(
+        np.uint8
+    )
+    return levels.reshape(image.shape)
 
 
 def correlate_separable(
