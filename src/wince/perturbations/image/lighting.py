@@ -139,14 +139,17 @@ def apply_colour_matrix(linear: npt.NDArray[Any], m: npt.NDArray[np.float64]) ->
     differently on its SIMD and scalar paths). uint16 codes round to the nearest code and
     saturate to [0, 65535].
     """
-    values = linear.astype(np.float64)
-    red, green, blue = values[..., 0], values[..., 1], values[..., 2]
-    out = np.empty(values.shape, dtype=np.float64)
+    planes = np.moveaxis(linear, -1, 0).astype(np.float64)  # (3, h, w), each contiguous
+    out = np.empty(planes.shape, dtype=np.float64)
+    term = np.empty(planes.shape[1:], dtype=np.float64)
     for row in range(3):
-        out[..., row] = m[row, 0] * red + m[row, 1] * green + m[row, 2] * blue
+        np.multiply(planes[0], m[row, 0], out=out[row])
+        out[row] += np.multiply(planes[1], m[row, 1], out=term)
+        out[row] += np.multiply(planes[2], m[row, 2], out=term)
     if linear.dtype == np.uint16:
-        return np.clip(np.rint(out), 0.0, 65535.0).astype(np.uint16)
-    return out.astype(np.float32)
+        np.clip(np.rint(out, out=out), 0.0, 65535.0, out=out)
+        return np.moveaxis(out.astype(np.uint16), 0, -1)
+    return np.moveaxis(out.astype(np.float32), 0, -1)
 
 
 class ColourMatrix(ImagePerturbation):
