@@ -1,22 +1,32 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
+# Both install the tested dependency set, `requirements.lock`, so every machine runs what CI ran.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+LOCK := requirements.lock
+EXTRAS := dev,torch,onnx,postgres,mlflow,ray
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+LATEST := .venv-latest
+LATEST_CV4 := .venv-latest-opencv4
 
-.PHONY: demo test lint bench clean docs
+.PHONY: demo test lint bench clean docs lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# The demo needs only the runtime dependencies: taken at their locked versions (constraints).
+$(STAMP_RUN): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,torch,onnx,postgres,mlflow,ray]'
+# Tests and lint: exactly the lock, then wince itself without resolving again. `pip check` fails
+# when the lock no longer satisfies pyproject.toml (run `make lock`). A changed lock reinstalls.
+$(STAMP_DEV): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
@@ -26,9 +36,36 @@ test: $(STAMP_DEV)
 	$(BIN)/pytest
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
+	$(BIN)/ruff format --check src tests benchmarks examples tools
 	$(BIN)/mypy
+
+# Regenerate requirements.lock: the newest releases pyproject.toml allows, resolved in a throwaway
+# venv, frozen, without wince. Commit it after `make test` passes.
+lock:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/pip" install --quiet --upgrade pip; \
+	"$$tmp/venv/bin/pip" install --quiet -e '.[$(EXTRAS)]'; \
+	"$$tmp/venv/bin/pip" freeze --all --exclude-editable \
+	    | "$$tmp/venv/bin/python" tools/freeze_lock.py '$(EXTRAS)' > "$$tmp/lock"; \
+	mv "$$tmp/lock" $(LOCK)
+
+# Upstream changes before users meet them: the newest releases pyproject.toml allows (no lock)
+# run the whole suite in $(LATEST); then the contract tests run under the latest OpenCV 4
+# (opencv-python-headless<5) in $(LATEST_CV4), since pyproject.toml allows both majors.
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet --upgrade pip
+	$(LATEST)/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	$(LATEST)/bin/pip list --format=freeze | grep -iE '^(numpy|scipy|opencv|pillow|stringzilla)'
+	$(LATEST)/bin/pytest
+	test -x $(LATEST_CV4)/bin/python || $(PYTHON) -m venv $(LATEST_CV4)
+	$(LATEST_CV4)/bin/pip install --quiet --upgrade pip
+	$(LATEST_CV4)/bin/pip install --quiet --upgrade --upgrade-strategy eager \
+	    -e '.[dev]' 'opencv-python-headless<5'
+	$(LATEST_CV4)/bin/pip list --format=freeze | grep -i '^opencv'
+	$(LATEST_CV4)/bin/pytest tests/contract
 
 # The references in docs/reference are generated from the code (tests/test_docs.py checks them);
 # the image gallery (docs/gallery, ~60 MB of PNGs) is rendered here and never committed.
@@ -39,4 +76,4 @@ bench: $(STAMP_DEV)
 	$(BIN)/python benchmarks/engine_overhead.py
 
 clean:
-	rm -rf $(VENV) .wince wince-demo build *.egg-info
+	rm -rf $(VENV) $(LATEST) $(LATEST_CV4) .wince wince-demo build *.egg-info

@@ -3,13 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from require import require_module
 from wince.analysis.gradients import input_gradients
 from wince.datasets import ArrayDataset
 from wince.engine.probe import Probe
-from wince.errors import ModelError
-from wince.models import CallableAdapter
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch", "torch")
 
 from wince.models.torch import TorchAdapter  # noqa: E402
 
@@ -58,9 +57,3 @@ def test_classifier_gradient_matches_the_softmax_derivative():
     assert result.samples["gradient_norm"].to_numpy() == pytest.approx(
         np.linalg.norm(analytic, axis=1), rel=1e-5
     )
-
-
-def test_gradients_need_a_torch_model():
-    probe = Probe(CallableAdapter(lambda x: x[:, 0], task="regression"), tabular_data(), seed=0)
-    with pytest.raises(ModelError, match="PyTorch"):
-        input_gradients(probe)

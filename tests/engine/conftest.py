@@ -2,7 +2,7 @@
 
 Starting Ray takes 5-12 s and holds about 0.7 GB, so it is started once, on first use, and
 stopped when the session ends. A machine without the `ray` extra skips the Ray tests, except
-under CI (`CI=true`), where a missing extra fails them.
+under CI (`CI` set to anything), where a missing extra fails them.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from typing import Any
 
 import pytest
 
+from require import require_module
+
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Any]:
     """A local Ray with 2 CPUs, loopback only, a small object store, no dashboard."""
-    try:
-        import ray
-    except ImportError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Ray tests need the ray extra under CI: pip install -e '.[ray]'")
-        pytest.skip("needs the ray extra: pip install -e '.[ray]'")
+    ray = require_module("ray", "ray")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         ray.shutdown()

@@ -11,9 +11,9 @@ import pytest
 
 import wince
 from wince.datasets import ArrayDataset
-from wince.engine.executors import RayExecutor, make_executor
+from wince.engine.executors import RayExecutor
 from wince.engine.runner import execute, jobs, prepare
-from wince.errors import ModelError, ParameterError
+from wince.errors import ModelError
 from wince.models import CallableAdapter
 from wince.plan import Plan
 from wince.store import open_store
@@ -206,14 +206,3 @@ def test_actors_that_cannot_be_placed_time_out_with_the_resources_named():
     executor = RayExecutor(1, num_gpus=1, ready_timeout_s=1.0)
     with pytest.raises(ModelError, match=r"asks for 0\.9 CPUs and 1 GPUs.*0 GPUs"):
         next(executor.map(model, spec, jobs(image_data(), None, [(0, 10)])))
-
-
-def test_missing_ray_says_how_to_install_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    with pytest.raises(ParameterError, match=r"pip install 'wince\[ray\]'"):
-        make_executor("ray")
-
-
-def test_ray_options_are_refused_for_other_executors():
-    with pytest.raises(ParameterError, match="apply to --executor ray"):
-        make_executor("process", ray_address="auto")

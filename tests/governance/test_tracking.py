@@ -5,9 +5,10 @@ import json
 import pytest
 
 import wince
+from require import require_module
 from wince.governance.tracking import log_run, metric_key
 
-mlflow = pytest.importorskip("mlflow")
+mlflow = require_module("mlflow", "mlflow")
 
 
 def test_a_run_is_logged_with_metrics_verdicts_and_report(tmp_path):

@@ -1,20 +1,19 @@
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from require import require_module
 from wince.errors import ModelError, ParameterError
 from wince.models import Task, as_model
 
-ort = pytest.importorskip("onnxruntime")
-skl2onnx = pytest.importorskip("skl2onnx")
-onnx = pytest.importorskip("onnx")
+ort = require_module("onnxruntime", "onnx")
+skl2onnx = require_module("skl2onnx", "onnx")
+onnx = require_module("onnx", "onnx")
 
-from wince.models.onnx import OnnxAdapter, zipmap_to_probabilities  # noqa: E402
+from wince.models.onnx import OnnxAdapter  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -155,18 +154,6 @@ def test_non_sessions_and_bad_max_batch_are_refused(logistic):
     session = _session(logistic[1])
     with pytest.raises(ParameterError, match="max_batch"):
         OnnxAdapter(session, task="classification", max_batch=0)
-
-
-def test_zipmap_rows_naming_different_classes_raise_model_error():
-    assert zipmap_to_probabilities([{0: 0.25, 1: 0.75}]).tolist() == [[0.25, 0.75]]
-    with pytest.raises(ModelError, match="zipmap"):
-        zipmap_to_probabilities([{0: 0.5, 1: 0.5}, {0: 0.5, 2: 0.5}])
-
-
-def test_missing_onnxruntime_names_the_extra_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(ModelError, match=r"ONNX models need: pip install 'wince\[onnx\]'"):
-        OnnxAdapter.from_path("model.onnx", task="classification")
 
 
 def test_as_model_wraps_sessions(logistic):

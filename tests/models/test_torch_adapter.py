@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 import copy
-import sys
 import warnings
 
 import numpy as np
 import pytest
 
+from require import require_module
 from wince.errors import ModelError, ParameterError
 from wince.models import Task, as_model
 
-torch = pytest.importorskip("torch")
+torch = require_module("torch", "torch")
 
 from wince.models.torch import TorchAdapter  # noqa: E402
 
@@ -173,12 +173,6 @@ def test_fingerprint_is_stable_and_changes_when_a_weight_or_layer_changes():
     other_activation = copy.deepcopy(module)
     other_activation[1] = torch.nn.Tanh()
     assert TorchAdapter(other_activation).fingerprint() != fingerprint
-
-
-def test_missing_torch_names_the_extra_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)
-    with pytest.raises(ModelError, match=r"PyTorch models need: pip install 'wince\[torch\]'"):
-        TorchAdapter(object())
 
 
 def test_as_model_wraps_torch_modules():

@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from require import require_module
 from wince import errors
 from wince.analysis.breaking import BreakingPoints
 from wince.demo.models import flatten_pixels
@@ -44,7 +45,7 @@ def grey_images(n: int) -> np.ndarray:
 
 
 def test_same_seed_gives_the_same_batch_in_numpy_torch_and_sklearn(images, seed):
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     from torch.utils.data import DataLoader, TensorDataset
 
     augmenter = augment(IMAGE_PERTURBATIONS, seed=seed, probability=0.8)
@@ -71,7 +72,7 @@ def test_same_seed_gives_the_same_batch_in_numpy_torch_and_sklearn(images, seed)
 
 
 def test_torch_transform_keeps_tensor_type_and_handles_channels_first(images):
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "torch")
     augmenter = augment(IMAGE_PERTURBATIONS, seed=5)
     expected = augmenter(images[:4], epoch=1)
     transform = augmenter.torch_transform(epoch=1, channels_first=True)

@@ -1,18 +1,19 @@
 """The HTML report in a real browser (Debian's Chromium through Playwright).
 
-On a developer machine without Chromium or Playwright these tests skip; under CI (CI=true,
-where .ci/run installs Chromium) a missing browser fails them.
+On a developer machine without Chromium or Playwright these tests skip; under CI (`CI` set to
+anything; .ci/run installs Chromium) a missing browser fails them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from report_support import ARTIFACTS, SECTIONS, XSS
+
+from require import require_module, require_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -26,24 +27,12 @@ ARGS = [
 ]
 
 
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM} (apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright is not installed (pip install playwright)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    missing = _missing()
-    if missing is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser tests: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
+    require_service(
+        "Chromium", None if CHROMIUM.exists() else f"no {CHROMIUM} (apt-get install -y chromium)"
+    )
+    sync_playwright = require_module("playwright.sync_api", "dev").sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:

@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 import numpy as np
-import pytest
 import sqlalchemy as sa
 
 # Every table wince has created in any schema version, children first.
@@ -15,12 +14,11 @@ TABLES = ("analyses", "units", "scenarios", "runs", "settings", "schema_version"
 
 def postgres_url() -> str:
     """The test server's URL; a failure under CI, a skip elsewhere, when it is missing."""
-    url = os.environ.get("WINCE_TEST_POSTGRES_URL")
-    if url:
-        return url
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI must provide PostgreSQL: .ci/run exports WINCE_TEST_POSTGRES_URL")
-    pytest.skip("no PostgreSQL server: set WINCE_TEST_POSTGRES_URL to run these tests")
+    from require import require_service
+
+    url = os.environ.get("WINCE_TEST_POSTGRES_URL", "")
+    require_service("PostgreSQL", None if url else "set WINCE_TEST_POSTGRES_URL (.ci/run does)")
+    return url
 
 
 def empty_postgres() -> str:

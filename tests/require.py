@@ -1,0 +1,45 @@
+"""What a test needs beyond the runtime dependencies: an extra, or a service.
+
+On a developer's machine a test whose extra or service is missing skips, saying what to install.
+Under CI (the `CI` environment variable set to any non-empty value; `.ci/run` sets it) it fails
+instead: CI installs every extra and starts every service, so a skip there would mean the run
+passed without testing what it claims.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import NoReturn
+
+import pytest
+
+
+def under_ci() -> bool:
+    """Whether missing extras and services fail tests instead of skipping them."""
+    return bool(os.environ.get("CI"))
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip the test (or the whole module, at import time), or fail it under CI."""
+    if under_ci():
+        pytest.fail(f"CI={os.environ['CI']} must run this test, but it {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str, extra: str) -> ModuleType:
+    """Import `name`, installed by wince's extra `extra`; skip or fail when it is missing.
+
+    Example: `torch = require_module("torch", "torch")` at the top of a test module.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        missing(f"needs {name}: pip install -e '.[{extra}]' ({error})")
+
+
+def require_service(name: str, problem: str | None) -> None:
+    """Skip or fail unless `problem` (why the service `name` is unusable here) is None."""
+    if problem is not None:
+        missing(f"needs {name}: {problem}")
