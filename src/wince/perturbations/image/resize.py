@@ -11,6 +11,7 @@ images to about 1e-6 (its weights are float32), and are the same on every machin
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -62,8 +63,11 @@ def _area_downscale(size_in: int, size_out: int) -> Taps:
     return indices, weights
 
 
+@functools.lru_cache(maxsize=64)
 def taps(size_in: int, size_out: int, method: str) -> Taps:
     """Source indices and weights (size_out, k) resampling one axis of `size_in` pixels.
+
+    Cached, since a batch resizes every image alike: the arrays are read-only.
 
     Args:
         size_in: source pixels along the axis.
@@ -71,6 +75,14 @@ def taps(size_in: int, size_out: int, method: str) -> Taps:
         method: one of `FILTERS` (OpenCV's INTER_NEAREST, INTER_LINEAR, INTER_CUBIC,
             INTER_LANCZOS4, INTER_AREA).
     """
+    table = axis_taps(size_in, size_out, method)
+    for array in table:
+        array.flags.writeable = False
+    return table
+
+
+def axis_taps(size_in: int, size_out: int, method: str) -> Taps:
+    """`taps`, computed afresh (uncached, writable)."""
     scale = size_in / size_out
     d = np.arange(size_out, dtype=np.float64)
     if method == "nearest":
@@ -106,12 +118,12 @@ def taps(size_in: int, size_out: int, method: str) -> Taps:
 def resample_axis(values: npt.NDArray[np.float64], table: Taps, axis: int) -> npt.NDArray[Any]:
     """Apply one axis's taps to float64 `values` along `axis`, tap by tap in a fixed order."""
     index, weights = table
-    shape = [1] * values.ndim
-    shape[axis] = len(index)
-    out = np.zeros((*values.shape[:axis], len(index), *values.shape[axis + 1 :]))
+    rows = np.ascontiguousarray(np.moveaxis(values, axis, 0))  # gathers of whole rows
+    spread = (slice(None),) + (None,) * (rows.ndim - 1)
+    out = np.zeros((len(index), *rows.shape[1:]))
     for k in range(index.shape[1]):
-        out += np.take(values, index[:, k], axis=axis) * weights[:, k].reshape(shape)
-    return out
+        out += rows[index[:, k]] * weights[:, k][spread]
+    return np.moveaxis(out, 0, axis)
 
 
 def resize(image: npt.NDArray[Any], height: int, width: int, method: str) -> npt.NDArray[Any]:
