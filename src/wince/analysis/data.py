@@ -79,17 +79,25 @@ class RunData:
         return list(row["steps"].iloc[0]) if len(row) else []
 
     def perturbations(self) -> list[str]:
-        """Names of the plan's perturbations, in plan order."""
-        return [p.name for p in self.plan.perturbations]
+        """The plan's perturbation entries by name (`Plan.labels`), in plan order.
 
-    def sweep(self, perturbation: str) -> list[SweepPoint]:
-        """The baseline plus the isolation scenarios of a perturbation, by severity."""
+        An entry's name is its perturbation's registry name unless the plan lists that
+        perturbation more than once (then `text.casing[style=upper]`, or the entry's label).
+        """
+        return self.plan.labels()
+
+    def perturbation_name(self, entry: str) -> str:
+        """The registry name of the perturbation of a plan entry."""
+        return self.plan.entry(entry).name
+
+    def sweep(self, entry: str) -> list[SweepPoint]:
+        """The baseline plus the isolation scenarios of a plan entry, by severity."""
         from wince import perturbations as library
 
-        off = library.get(perturbation).magnitude.off
+        off = library.get(self.perturbation_name(entry)).magnitude.off
         points = [SweepPoint(BASELINE, off, 0.0)]
         for row in self.scenarios.itertuples():
-            if row.kind == "isolation" and row.steps[0]["name"] == perturbation:
+            if row.kind == "isolation" and step_entry(row.steps[0]) == entry:
                 step = row.steps[0]
                 points.append(SweepPoint(row.scenario, step["value"], step["severity"]))
         return sorted(points, key=lambda p: p.severity)
@@ -98,6 +106,11 @@ class RunData:
     def noise_floor_scenario(self) -> str | None:
         """The identity scenario if the run measured one."""
         return IDENTITY if self.has(IDENTITY) else None
+
+
+def step_entry(step: dict[str, Any]) -> str:
+    """The plan entry of a stored scenario step (its perturbation's name for older runs)."""
+    return str(step.get("entry") or step["name"])
 
 
 def load_run_data(store: Store, run_id: str) -> RunData:

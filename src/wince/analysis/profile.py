@@ -131,9 +131,9 @@ def analyze_run(
         if gradients:
             from wince.analysis.gradients import input_gradients
 
-            extras["gradients"] = timed(
-                "gradients", input_gradients, probe, perturbations=run_data.perturbations()
-            )
+            # gradients follow each perturbation at its default parameters: once per name
+            names = list(dict.fromkeys(spec.name for spec in run_data.plan.perturbations))
+            extras["gradients"] = timed("gradients", input_gradients, probe, perturbations=names)
     profile = Profile(
         run_id=run_id,
         curves=curves,
@@ -186,8 +186,9 @@ def _breaking_points(run_data: RunData, probe: Any) -> dict[str, Any]:
                 "breaking points of a regression model need the output change that counts as "
                 "broken: set analysis.tolerance.mean_abs_change in the plan."
             )
+    # keyed by plan entry: a perturbation listed twice has a breaking point per entry
     results = {
-        spec.name: breaking_points(
+        label: breaking_points(
             probe,
             spec.name,
             params=spec.params,
@@ -195,7 +196,7 @@ def _breaking_points(run_data: RunData, probe: Any) -> dict[str, Any]:
             n_boot=plan.analysis.bootstrap,
             seed=plan.seed,
         )
-        for spec in plan.perturbations
+        for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
     }
     return {"breaking_points": _Collection(results)}
 

@@ -462,12 +462,15 @@ def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str,
             "steps": [
                 {
                     "name": st.name,
+                    "entry": entry,
                     "param": perturbations.get(st.name).magnitude.name,
                     "value": st.value,
                     "severity": sev,
                     "params": dict(st.params),
                 }
-                for st, sev in zip(s.steps, s.severities, strict=True)
+                for st, sev, entry in zip(
+                    s.steps, s.severities, s.entries or [st.name for st in s.steps], strict=True
+                )
             ],
             "severity": s.severity,
             "trials": trial_count(s, repeats),

@@ -325,7 +325,9 @@ def findings(data: ReportData) -> tuple[list[Finding], list[Finding], list[Findi
         return [], [], []
     verdict_of = dict(zip(verdicts.get("scenario", []), verdicts.get("verdict", []), strict=True))
     risks, robust, inconclusive = [], [], []
-    for _, rows in curves[curves["metric"] == metric].groupby("perturbation", sort=False):
+    # one finding per plan entry (a perturbation listed twice has two)
+    entry = "entry" if "entry" in curves.columns else "perturbation"
+    for _, rows in curves[curves["metric"] == metric].groupby(entry, sort=False):
         points = rows[rows["scenario"] != "baseline"].to_dict("records")
         if not points:
             continue
