@@ -142,7 +142,10 @@ class AnalysisSpec(_Spec):
 
     tolerance: dict[str, float] = Field(
         default_factory=lambda: {"flip_rate": 0.02, "accuracy": 0.01},
-        description="largest change of a metric that still counts as robust",
+        description="largest change of a metric that still counts as robust, per verdict "
+        "metric (flip_rate, accuracy, confidence_change, true_class_prob_change, "
+        "mean_abs_change, mae); regression runs without mean_abs_change get 0.1 x the "
+        "standard deviation of the baseline predictions",
     )
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["holm", "bh"] = "holm"
@@ -402,6 +405,7 @@ def _semantic_problems(plan: Plan) -> list[str]:
                     f"perturbations: {labels}."
                 )
     problems += _distribution_problems(plan, names)
+    problems += _tolerance_problems(plan)
     unknown_metrics = [m for m in plan.metrics if m not in METRICS]
     for m in unknown_metrics:
         close = difflib.get_close_matches(m, METRICS, n=1)
@@ -435,6 +439,12 @@ def _repeated_entry_problems(plan: Plan) -> list[str]:
             )
         seen.setdefault(label, i)
     return problems
+
+
+def _tolerance_problems(plan: Plan) -> list[str]:
+    from wince.analysis.settings import tolerance_problems
+
+    return tolerance_problems(plan.analysis.tolerance, where="analysis.tolerance")
 
 
 def _distribution_problems(plan: Plan, names: list[str]) -> list[str]:

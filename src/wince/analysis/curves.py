@@ -69,9 +69,8 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
     metrics (prediction-shift JSD, ECE, RMSE, relative change) get a point and an interval
     from the same resampling.
     """
-    resample = resample or resampling(
-        len(data.samples), data.plan.analysis.bootstrap, data.plan.seed
-    )
+    bootstrap = (data.analysis or data.plan.analysis).bootstrap
+    resample = resample or resampling(len(data.samples), bootstrap, data.plan.seed)
     columns = curve_columns(data)
     rows: list[dict[str, Any]] = []
     replicates: dict[tuple[str, str], FloatArray] = {}

@@ -9,8 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from wince.analysis.settings import run_analysis_spec
 from wince.engine.scenarios import BASELINE, IDENTITY
-from wince.plan import Plan
+from wince.plan import AnalysisSpec, Plan
 from wince.store.store import Store
 
 FloatArray = npt.NDArray[np.float64]
@@ -36,6 +37,8 @@ class RunData:
         scenarios: scenario rows in plan order (scenario, kind, steps, severity, trials).
         outcomes: one row per sample and trial.
         samples: sorted sample indices; rows of every matrix follow this order.
+        analysis: the run's current analysis section: that of the last plan it was run with
+            (analysis settings are not part of a run's identity); None: the plan's.
     """
 
     run_id: str
@@ -44,6 +47,7 @@ class RunData:
     scenarios: pd.DataFrame
     outcomes: pd.DataFrame
     samples: npt.NDArray[np.int64]
+    analysis: AnalysisSpec | None = None
     _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def frame(self, scenario: str) -> pd.DataFrame:
@@ -127,4 +131,5 @@ def load_run_data(store: Store, run_id: str) -> RunData:
         scenarios=store.scenarios(run_id),
         outcomes=outcomes,
         samples=np.sort(outcomes["sample_index"].unique()).astype(np.int64),
+        analysis=run_analysis_spec(record["lineage"]),
     )

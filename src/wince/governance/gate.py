@@ -535,7 +535,8 @@ def _fragile(context: _Context, rule: MaxFragile, label: str) -> list[dict[str, 
         if tests.empty or rule.metric not in set(tests["metric"]):
             raise PolicyError(
                 f"rule {label!r}: the stored verdicts of run {run_id} do not test "
-                f"{rule.metric}; the plan's analysis.tolerance names the metrics tested."
+                f"{rule.metric}; the analysis's tolerances name the metrics tested (the plan's "
+                "analysis.tolerance, or `wince analyze --tolerance`)."
             )
         picked = tests[(tests["metric"] == rule.metric) & (tests["verdict"] == "fragile")]
     else:

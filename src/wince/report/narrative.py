@@ -273,7 +273,7 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
     weight = realism(float(row["severity"]))
     subject = describe_step(name, value, unit)
     change = _change_text(metric, estimate, low, high)
-    tolerance = (data.plan.get("analysis") or {}).get("tolerance", {}).get(metric)
+    tolerance = data.settings["tolerance"].get(metric)
     tolerance_text = "the tolerance"
     if tolerance is not None:
         tolerance_text = f"the {tolerance * 100:g}% tolerance"
