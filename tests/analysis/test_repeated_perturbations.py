@@ -100,6 +100,10 @@ def test_casing_lower_and_upper_both_run(tmp_path):
         "text.casing[style=lower]",
         "text.casing[style=upper]",
     }
+    # the report charts and states each entry on its own
+    html = run.report(tmp_path / "r.html").read_text()
+    assert "text.casing[style=lower]" in html
+    assert "text.casing[style=upper]" in html
 
 
 def test_a_true_duplicate_is_rejected_with_the_entry_it_repeats():

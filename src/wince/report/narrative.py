@@ -708,7 +708,10 @@ def defence(name: str, modality: str) -> Defence:
 
 def _breaking_value(data: ReportData, finding: Finding) -> tuple[float, str]:
     """The augmentation target: the median magnitude at which predictions broke, if measured."""
-    payload = (data.analyses.get("breaking_points") or {}).get(finding.perturbation)
+    # breaking points are stored per plan entry: the entry of the finding's scenario
+    steps = data.steps(finding.scenario)
+    entry = str(steps[0].get("entry") or finding.perturbation) if steps else finding.perturbation
+    payload = (data.analyses.get("breaking_points") or {}).get(entry)
     if payload:
         table = pd.DataFrame(payload["table"])
         broken = pd.to_numeric(table["breaking_value"], errors="coerce").dropna()
