@@ -227,3 +227,47 @@ def test_lock_run_verify_and_history_are_wired(tmp_path):
     listed = json.loads(wince("history", "cli-test", "--store", store, "--json").stdout)
     assert [r["run_id"] for r in listed["runs"]] == [ran["run_id"]]
     assert listed["runs"][0]["n_scenarios"] == 2
+
+
+def test_plan_validate_names_a_misspelt_or_negative_tolerance(tmp_path):
+    plan = plan_file(tmp_path, DIGITS + "analysis: {tolerance: {flip_rat: 0.02, accuracy: -1}}\n")
+    result = wince("plan", "validate", plan)
+    assert_user_error(
+        result,
+        "analysis.tolerance.flip_rat: unknown verdict metric 'flip_rat' — did you mean "
+        "'flip_rate'?",
+        "analysis.tolerance.accuracy: a tolerance is a non-negative number",
+    )
+
+
+def test_analysis_settings_follow_the_plan_and_the_command_line(tmp_path):
+    """An edited tolerance reuses the run; --plan and --tolerance override for one analysis."""
+    store = tmp_path / "store"
+    lenient = DIGITS + "analysis: {tolerance: {flip_rate: 0.9}}\n"
+    plan = plan_file(tmp_path, lenient)
+    first = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
+
+    def settings(*extra):
+        analysed = wince("analyze", first, "--store", store, "--no-regions", "--json", *extra)
+        assert analysed.returncode == 0, analysed.stderr
+        return json.loads(analysed.stdout)["settings"]
+
+    assert settings()["tolerance"] == {"flip_rate": 0.9}
+    plan.write_text(lenient.replace("0.9", "0.05"))
+    again = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
+    assert again == first
+    assert settings()["tolerance"] == {"flip_rate": 0.05}
+
+    overridden = settings("--tolerance", "flip_rate=0.3", "--tolerance", "accuracy=0.2")
+    assert overridden["tolerance"] == {"flip_rate": 0.3, "accuracy": 0.2}
+    assert overridden["tolerance_source"] == {"flip_rate": "override", "accuracy": "override"}
+    (tmp_path / "other").mkdir()
+    other = plan_file(tmp_path / "other", lenient.replace("0.9", "0.7"))
+    from_plan = settings("--plan", other, "--alpha", "0.01", "--correction", "bh")
+    assert from_plan["tolerance"] == {"flip_rate": 0.7}
+    assert (from_plan["alpha"], from_plan["correction"]) == (0.01, "bh")
+
+    bad = wince("analyze", first, "--store", store, "--tolerance", "flip_rat=0.1")
+    assert_user_error(bad, "did you mean 'flip_rate'?")
+    worse = wince("analyze", first, "--store", store, "--tolerance", "flip_rate")
+    assert_user_error(worse, "expected metric=value")

@@ -368,6 +368,32 @@ def analyze(
     ] = False,
     gradients: Annotated[bool, typer.Option(help="Input gradients of a PyTorch model.")] = False,
     regions: Annotated[bool, typer.Option(help="Describe fragile and robust regions.")] = True,
+    plan_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            metavar="PLAN",
+            help="Use this plan's analysis section (tolerances, alpha, correction, bootstrap) "
+            "instead of the run's: that of the plan it was last run with.",
+        ),
+    ] = None,
+    tolerance: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tolerance",
+            metavar="METRIC=VALUE",
+            help="Override one tolerance, e.g. --tolerance flip_rate=0.05 (repeatable). "
+            "Metrics: flip_rate, accuracy, confidence_change, true_class_prob_change, "
+            "mean_abs_change, mae.",
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="Override the significance level, in (0, 1).")
+    ] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option(help="Override the multiple-comparison correction: holm or bh."),
+    ] = None,
     mlflow: Annotated[
         str | None,
         typer.Option(
@@ -379,8 +405,15 @@ def analyze(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Compute a run's sensitivity profile (curves, cliffs, interactions, verdicts, regions)."""
+    """Compute a run's sensitivity profile (curves, cliffs, interactions, verdicts, regions).
+
+    Verdicts use the tolerances, alpha and correction of the plan the run was last run with
+    (analysis settings are not part of a run's identity), or of --plan, with the overrides
+    given here; the stored analysis records them.
+    """
     from wince.analysis.profile import analyze_run
+    from wince.analysis.settings import parse_tolerances
+    from wince.plan import load_plan
     from wince.store import open_store
 
     opened = open_store(store)
@@ -393,7 +426,12 @@ def analyze(
         global_sensitivity=global_sensitivity,
         columns=columns,
         gradients=gradients,
+        plan=None if plan_path is None else load_plan(plan_path),
+        tolerance=parse_tolerances(tolerance),
+        alpha=alpha,
+        correction=correction,
     )
+    settings = profile.settings.to_payload() if profile.settings is not None else {}
     counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
     if mlflow is not None:
         from wince.governance.tracking import log_run
@@ -406,6 +444,7 @@ def analyze(
                 "run_id": run_id,
                 "verdicts": counts,
                 "seconds": profile.seconds,
+                "settings": settings,
                 "stored": sorted(profile.payloads()),
             }
         )
@@ -413,6 +452,19 @@ def analyze(
     out.print(
         f"run [bold]{run_id}[/]: {counts.get('fragile', 0)} fragile, "
         f"{counts.get('robust', 0)} robust, {counts.get('inconclusive', 0)} inconclusive scenarios"
+    )
+    sources = settings.get("tolerance_source", {})
+    tests = profile.verdicts.tests
+    tested = set(tests["metric"]) if not tests.empty else set()
+    applied = ", ".join(
+        f"{metric} {value:g} ({sources.get(metric, 'plan')})"
+        for metric, value in settings.get("tolerance", {}).items()
+        if metric in tested
+    )
+    out.print(
+        f"tolerances: {applied or 'none tested'}; alpha {settings.get('alpha')}, "
+        f"{settings.get('correction')} correction",
+        highlight=False,
     )
     fragile = profile.fragile()
     if not fragile.empty:

@@ -30,6 +30,26 @@ CLASSIFICATION_METRICS = (
     "ece",
 )
 REGRESSION_METRICS = ("mae", "rmse", "relative_change")
+# The metrics verdicts test against a tolerance (the keys of a plan's `analysis.tolerance`),
+# each the mean of one per-outcome column; `mean_abs_change` is the mean absolute change of a
+# regression output, `mae` the change of its absolute error.
+VERDICT_METRICS: dict[str, str] = {
+    "flip_rate": "flipped",
+    "accuracy": "correct",
+    "confidence_change": "confidence_delta",
+    "true_class_prob_change": "true_prob_delta",
+    "mean_abs_change": "abs_value_delta",
+    "mae": "abs_error",
+}
+# which direction of change is harm, for cliffs and verdicts
+HARM_SIGN: dict[str, float] = {
+    "flip_rate": 1.0,
+    "accuracy": -1.0,
+    "confidence_change": -1.0,
+    "true_class_prob_change": -1.0,
+    "mean_abs_change": 1.0,
+    "mae": 1.0,
+}
 ECE_BINS = 15
 SUMMARY_COLUMNS = ("scenario", "metric", "value", "low", "high", "n_samples", "n_trials")
 

@@ -85,9 +85,20 @@ class DataSpec(_Spec):
 
 
 class PerturbationSpec(_Spec):
-    """One perturbation and its sweep: severities, levels or physical values (one of them)."""
+    """One perturbation and its sweep: severities, levels or physical values (one of them).
+
+    A plan may list one perturbation several times with different `params` (once per
+    column, or `text.casing` with `style: lower` and again with `style: upper`); each entry
+    is then named by its parameters (`text.casing[style=upper]`) or by its `label`.
+    """
 
     name: str
+    label: str | None = Field(
+        None,
+        min_length=1,
+        description="name of this entry in reports and combinations; default: the "
+        "perturbation's name, with its parameters when the plan lists it more than once",
+    )
     severities: list[float] | None = None
     levels: list[int] | None = None
     values: list[float] | None = None
@@ -131,7 +142,10 @@ class AnalysisSpec(_Spec):
 
     tolerance: dict[str, float] = Field(
         default_factory=lambda: {"flip_rate": 0.02, "accuracy": 0.01},
-        description="largest change of a metric that still counts as robust",
+        description="largest change of a metric that still counts as robust, per verdict "
+        "metric (flip_rate, accuracy, confidence_change, true_class_prob_change, "
+        "mean_abs_change, mae); regression runs without mean_abs_change get 0.1 x the "
+        "standard deviation of the baseline predictions",
     )
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["holm", "bh"] = "holm"
@@ -190,9 +204,65 @@ class Plan(_Spec):
         return expanded
 
     def digest(self) -> str:
-        """Hash of the plan's content (sorted JSON), for lineage and run ids."""
+        """Hash of the plan's content (sorted JSON), for lineage."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def outcome_digest(self) -> str:
+        """Hash of what determines the plan's outcomes: not its analysis settings.
+
+        Tolerances, alpha, correction, bootstrap and the global-sensitivity design apply
+        whenever the analysis runs, so editing them keeps the run (and its outcomes) and
+        changes only the verdicts; the batch size changes how the work is cut, not the result.
+        """
+        return self.model_copy(update={"batch_size": 0, "analysis": None}).digest()
+
+    def labels(self) -> list[str]:
+        """The name of each perturbation entry, in plan order (see `entry_labels`)."""
+        return entry_labels(self.perturbations)
+
+    def entry(self, label: str) -> PerturbationSpec:
+        """The perturbation entry named `label`.
+
+        Raises:
+            KeyError: no entry has that label.
+        """
+        return dict(zip(self.labels(), self.perturbations, strict=True))[label]
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(_param_text(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def entry_label(spec: PerturbationSpec, *, repeated: bool) -> str:
+    """The name of one perturbation entry.
+
+    Its `label` if given; else the perturbation's name, followed by its parameters when the
+    plan lists the perturbation more than once (`text.casing[style=upper]`).
+
+    Examples:
+        >>> spec = PerturbationSpec(name="text.casing", params={"style": "upper"})
+        >>> entry_label(spec, repeated=True)
+        'text.casing[style=upper]'
+        >>> entry_label(spec, repeated=False)
+        'text.casing'
+    """
+    if spec.label is not None:
+        return spec.label
+    if not repeated or not spec.params:
+        return spec.name
+    params = ";".join(f"{k}={_param_text(v)}" for k, v in sorted(spec.params.items()))
+    return f"{spec.name}[{params}]"
+
+
+def entry_labels(specs: list[PerturbationSpec]) -> list[str]:
+    """The name of each entry of a plan's perturbation list (see `entry_label`)."""
+    names = [s.name for s in specs]
+    return [entry_label(s, repeated=names.count(s.name) > 1) for s in specs]
 
 
 def expand_preset(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -323,21 +393,58 @@ def _semantic_problems(plan: Plan) -> list[str]:
         if not points:
             problems.append(f"{where}: the sweep is empty; give at least one magnitude.")
         names.append(spec.name)
+    problems += _repeated_entry_problems(plan)
+    labels = plan.labels()
     if isinstance(plan.combinations, list):
         for i, combo in enumerate(plan.combinations):
-            missing = [n for n in combo if n not in names]
+            missing = [n for n in combo if n not in labels]
             if missing or len(combo) < 2:
                 problems.append(
-                    f"combinations[{i}]: a combination lists two or more perturbations of the "
-                    f"plan; {missing or combo} is not. Plan perturbations: {names}."
+                    f"combinations[{i}]: a combination lists two or more perturbation entries "
+                    f"of the plan, by name or label; {missing or combo} is not. Plan "
+                    f"perturbations: {labels}."
                 )
     problems += _distribution_problems(plan, names)
+    problems += _tolerance_problems(plan)
     unknown_metrics = [m for m in plan.metrics if m not in METRICS]
     for m in unknown_metrics:
         close = difflib.get_close_matches(m, METRICS, n=1)
         hint = f" — did you mean {close[0]!r}?" if close else f" Known: {', '.join(METRICS)}."
         problems.append(f"metrics: unknown metric {m!r}{hint}")
     return problems
+
+
+def _repeated_entry_problems(plan: Plan) -> list[str]:
+    """True duplicates (same perturbation, same parameters) and clashing entry names."""
+    problems = []
+    first_of: dict[str, int] = {}
+    duplicates = set()
+    for i, spec in enumerate(plan.perturbations):
+        identity = json.dumps([spec.name, spec.params], sort_keys=True, default=str)
+        if identity in first_of:
+            problems.append(
+                f"perturbations[{i}]: repeats perturbations[{first_of[identity]}] ({spec.name} "
+                f"with the same parameters {spec.params}); a perturbation is listed again only "
+                "with different parameters. Merge their sweeps into one entry."
+            )
+            duplicates.add(i)
+        else:
+            first_of[identity] = i
+    seen: dict[str, int] = {}
+    for i, label in enumerate(plan.labels()):
+        if label in seen and i not in duplicates:
+            problems.append(
+                f"perturbations[{i}]: the name {label!r} is already that of "
+                f"perturbations[{seen[label]}]; give each entry its own `label`."
+            )
+        seen.setdefault(label, i)
+    return problems
+
+
+def _tolerance_problems(plan: Plan) -> list[str]:
+    from wince.analysis.settings import tolerance_problems
+
+    return tolerance_problems(plan.analysis.tolerance, where="analysis.tolerance")
 
 
 def _distribution_problems(plan: Plan, names: list[str]) -> list[str]:

@@ -19,28 +19,13 @@ from wince import perturbations as library
 from wince.analysis.data import RunData
 from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
 from wince.engine.scenarios import BASELINE
-from wince.metrics import scenario_metrics
+from wince.metrics import HARM_SIGN as HARM_SIGN  # re-exported: one list, in metrics.py
+from wince.metrics import VERDICT_METRICS, scenario_metrics
 
 FloatArray = npt.NDArray[np.float64]
 
-# metric -> (outcome column, transform) for metrics that are means of per-outcome values
-CURVE_METRICS: dict[str, str] = {
-    "flip_rate": "flipped",
-    "accuracy": "correct",
-    "confidence_change": "confidence_delta",
-    "true_class_prob_change": "true_prob_delta",
-    "mean_abs_change": "abs_value_delta",
-    "mae": "abs_error",
-}
-# which direction of change is harm, for cliffs and verdicts
-HARM_SIGN = {
-    "flip_rate": 1.0,
-    "accuracy": -1.0,
-    "confidence_change": -1.0,
-    "true_class_prob_change": -1.0,
-    "mean_abs_change": 1.0,
-    "mae": 1.0,
-}
+# metric -> outcome column of the metrics that are means of per-outcome values
+CURVE_METRICS = VERDICT_METRICS
 
 
 def curve_columns(data: RunData) -> dict[str, str]:
@@ -53,22 +38,22 @@ class Curves:
     """Sensitivity curves of a run.
 
     Attributes:
-        table: one row per (perturbation, metric, sweep point): `perturbation`, `metric`,
-            `scenario`, `value` (physical units), `unit`, `severity`, `estimate`, `low`,
-            `high` (95% interval), `seed_sd` (sd of the metric across seeds: the
-            perturbation's own randomness), `n_samples`, `n_trials`.
-        replicates: bootstrap replicates per (perturbation, metric): (n_points, n_boot),
-            paired across points and perturbations (same resampling).
+        table: one row per (plan entry, metric, sweep point): `perturbation` (registry
+            name), `entry` (the plan entry's name, `Plan.labels`: the registry name unless
+            the plan lists the perturbation more than once), `metric`, `scenario`, `value`
+            (physical units), `unit`, `severity`, `estimate`, `low`, `high` (95% interval),
+            `seed_sd` (sd of the metric across seeds: the perturbation's own randomness),
+            `n_samples`, `n_trials`.
+        replicates: bootstrap replicates per (entry, metric): (n_points, n_boot), paired
+            across points and perturbations (same resampling).
     """
 
     table: pd.DataFrame
     replicates: dict[tuple[str, str], FloatArray] = field(repr=False)
 
-    def curve(self, perturbation: str, metric: str) -> pd.DataFrame:
-        """The rows of one curve, by severity."""
-        rows = self.table[
-            (self.table["perturbation"] == perturbation) & (self.table["metric"] == metric)
-        ]
+    def curve(self, entry: str, metric: str) -> pd.DataFrame:
+        """The rows of one curve, by severity (`entry`: a plan entry's name)."""
+        rows = self.table[(self.table["entry"] == entry) & (self.table["metric"] == metric)]
         return rows.reset_index(drop=True)
 
     def to_payload(self) -> dict[str, Any]:
@@ -84,15 +69,15 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
     metrics (prediction-shift JSD, ECE, RMSE, relative change) get a point and an interval
     from the same resampling.
     """
-    resample = resample or resampling(
-        len(data.samples), data.plan.analysis.bootstrap, data.plan.seed
-    )
+    bootstrap = (data.analysis or data.plan.analysis).bootstrap
+    resample = resample or resampling(len(data.samples), bootstrap, data.plan.seed)
     columns = curve_columns(data)
     rows: list[dict[str, Any]] = []
     replicates: dict[tuple[str, str], FloatArray] = {}
-    for name in data.perturbations():
+    for entry in data.perturbations():
+        name = data.perturbation_name(entry)
         unit = library.get(name).magnitude.unit
-        points = data.sweep(name)
+        points = data.sweep(entry)
         for metric, column in columns.items():
             reps = []
             for point in points:
@@ -105,19 +90,19 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                 reps.append(rep)
                 seed_sd = float(np.std(trial_means, ddof=1)) if len(trial_means) > 1 else 0.0
                 rows.append(
-                    _row(name, metric, unit, point, (estimate, low, high), seed_sd)
+                    _row((name, entry), metric, unit, point, (estimate, low, high), seed_sd)
                     | {
                         "n_samples": int(np.isfinite(values).any(axis=1).sum()),
                         "n_trials": int(values.shape[1]),
                     }
                 )
-            replicates[(name, metric)] = np.vstack(reps)
-        rows += _ratio_metric_rows(data, name, unit, points, resample, skip=set(columns))
+            replicates[(entry, metric)] = np.vstack(reps)
+        rows += _ratio_metric_rows(data, (name, entry), unit, points, resample, skip=set(columns))
     return Curves(pd.DataFrame(rows), replicates)
 
 
 def _row(
-    name: str,
+    names: tuple[str, str],
     metric: str,
     unit: str,
     point: Any,
@@ -126,7 +111,8 @@ def _row(
 ) -> dict[str, Any]:
     estimate, low, high = interval
     return {
-        "perturbation": name,
+        "perturbation": names[0],
+        "entry": names[1],
         "metric": metric,
         "scenario": point.scenario,
         "value": point.value,
@@ -141,7 +127,7 @@ def _row(
 
 def _ratio_metric_rows(
     data: RunData,
-    name: str,
+    names: tuple[str, str],
     unit: str,
     points: list[Any],
     resample: Resampling,
@@ -160,7 +146,7 @@ def _ratio_metric_rows(
         for metric, estimate in found.items():
             interval = (estimate.value, estimate.low, estimate.high)
             rows.append(
-                _row(name, metric, unit, point, interval, float("nan"))
+                _row(names, metric, unit, point, interval, float("nan"))
                 | {
                     "n_samples": int(frame["sample_index"].nunique()),
                     "n_trials": int(frame["trial"].nunique()),
@@ -177,14 +163,15 @@ def local_sensitivity(curves: Curves) -> pd.DataFrame:
     interval from the paired bootstrap replicates.
 
     Returns:
-        One row per (perturbation, metric): `from_value`, `to_value`, `slope_per_unit`,
-        `low`, `high`, `unit`, `slope_per_severity`.
+        One row per (plan entry, metric): `perturbation`, `entry`, `metric`, `from_value`,
+        `to_value`, `slope_per_unit`, `low`, `high`, `unit`, `slope_per_severity`.
     """
     rows = []
-    for (name, metric), reps in curves.replicates.items():
-        curve = curves.curve(name, metric)
+    for (entry, metric), reps in curves.replicates.items():
+        curve = curves.curve(entry, metric)
         if len(curve) < 2:
             continue
+        name = str(curve["perturbation"].iloc[0])
         magnitude = library.get(name).magnitude
         mild = magnitude.severity_of(magnitude.mild)
         order = np.argsort(np.abs(curve["severity"].to_numpy() - mild), kind="stable")
@@ -196,6 +183,7 @@ def local_sensitivity(curves: Curves) -> pd.DataFrame:
         rows.append(
             {
                 "perturbation": name,
+                "entry": entry,
                 "metric": metric,
                 "from_value": float(curve["value"].iloc[a]),
                 "to_value": float(curve["value"].iloc[b]),
@@ -218,14 +206,16 @@ def cliffs(curves: Curves, *, min_ratio: float = 2.0) -> pd.DataFrame:
     slope before (in magnitude). Per curve, the largest such jump is kept.
 
     Returns:
-        One row per cliff: `perturbation`, `metric`, `severity`, `value` (where the slope
-        jumps), `slope_before`, `slope_after`, `jump_low`, `jump_high`.
+        One row per cliff: `perturbation`, `entry` (the plan entry), `metric`, `severity`,
+        `value` (where the slope jumps), `slope_before`, `slope_after`, `jump_low`,
+        `jump_high`.
     """
     rows = []
-    for (name, metric), reps in curves.replicates.items():
-        curve = curves.curve(name, metric)
+    for (entry, metric), reps in curves.replicates.items():
+        curve = curves.curve(entry, metric)
         if len(curve) < 3:
             continue
+        name = str(curve["perturbation"].iloc[0])
         sign = HARM_SIGN.get(metric, 1.0)
         severity = curve["severity"].to_numpy()
         estimate = curve["estimate"].to_numpy() * sign
@@ -244,6 +234,7 @@ def cliffs(curves: Curves, *, min_ratio: float = 2.0) -> pd.DataFrame:
             if steep and low > 0 and (best is None or after - before > best["jump"]):
                 best = {
                     "perturbation": name,
+                    "entry": entry,
                     "metric": metric,
                     "severity": float(severity[k]),
                     "value": float(curve["value"].iloc[k]),
@@ -259,6 +250,7 @@ def cliffs(curves: Curves, *, min_ratio: float = 2.0) -> pd.DataFrame:
         rows,
         columns=[
             "perturbation",
+            "entry",
             "metric",
             "severity",
             "value",

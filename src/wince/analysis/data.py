@@ -9,8 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from wince.analysis.settings import run_analysis_spec
 from wince.engine.scenarios import BASELINE, IDENTITY
-from wince.plan import Plan
+from wince.plan import AnalysisSpec, Plan
 from wince.store.store import Store
 
 FloatArray = npt.NDArray[np.float64]
@@ -36,6 +37,8 @@ class RunData:
         scenarios: scenario rows in plan order (scenario, kind, steps, severity, trials).
         outcomes: one row per sample and trial.
         samples: sorted sample indices; rows of every matrix follow this order.
+        analysis: the run's current analysis section: that of the last plan it was run with
+            (analysis settings are not part of a run's identity); None: the plan's.
     """
 
     run_id: str
@@ -44,6 +47,7 @@ class RunData:
     scenarios: pd.DataFrame
     outcomes: pd.DataFrame
     samples: npt.NDArray[np.int64]
+    analysis: AnalysisSpec | None = None
     _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def frame(self, scenario: str) -> pd.DataFrame:
@@ -79,17 +83,25 @@ class RunData:
         return list(row["steps"].iloc[0]) if len(row) else []
 
     def perturbations(self) -> list[str]:
-        """Names of the plan's perturbations, in plan order."""
-        return [p.name for p in self.plan.perturbations]
+        """The plan's perturbation entries by name (`Plan.labels`), in plan order.
 
-    def sweep(self, perturbation: str) -> list[SweepPoint]:
-        """The baseline plus the isolation scenarios of a perturbation, by severity."""
+        An entry's name is its perturbation's registry name unless the plan lists that
+        perturbation more than once (then `text.casing[style=upper]`, or the entry's label).
+        """
+        return self.plan.labels()
+
+    def perturbation_name(self, entry: str) -> str:
+        """The registry name of the perturbation of a plan entry."""
+        return self.plan.entry(entry).name
+
+    def sweep(self, entry: str) -> list[SweepPoint]:
+        """The baseline plus the isolation scenarios of a plan entry, by severity."""
         from wince import perturbations as library
 
-        off = library.get(perturbation).magnitude.off
+        off = library.get(self.perturbation_name(entry)).magnitude.off
         points = [SweepPoint(BASELINE, off, 0.0)]
         for row in self.scenarios.itertuples():
-            if row.kind == "isolation" and row.steps[0]["name"] == perturbation:
+            if row.kind == "isolation" and step_entry(row.steps[0]) == entry:
                 step = row.steps[0]
                 points.append(SweepPoint(row.scenario, step["value"], step["severity"]))
         return sorted(points, key=lambda p: p.severity)
@@ -98,6 +110,11 @@ class RunData:
     def noise_floor_scenario(self) -> str | None:
         """The identity scenario if the run measured one."""
         return IDENTITY if self.has(IDENTITY) else None
+
+
+def step_entry(step: dict[str, Any]) -> str:
+    """The plan entry of a stored scenario step (its perturbation's name for older runs)."""
+    return str(step.get("entry") or step["name"])
 
 
 def load_run_data(store: Store, run_id: str) -> RunData:
@@ -114,4 +131,5 @@ def load_run_data(store: Store, run_id: str) -> RunData:
         scenarios=store.scenarios(run_id),
         outcomes=outcomes,
         samples=np.sort(outcomes["sample_index"].unique()).astype(np.int64),
+        analysis=run_analysis_spec(record["lineage"]),
     )

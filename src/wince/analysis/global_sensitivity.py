@@ -680,6 +680,16 @@ def factors_from_plan(plan: Plan) -> list[Factor]:
     Raises:
         ParameterError: a declaration is invalid or a perturbation is listed twice.
     """
+    names = [spec.name for spec in plan.perturbations]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        entries = [label for label, n in zip(plan.labels(), names, strict=True) if n in repeated]
+        raise ParameterError(
+            f"global sensitivity varies each perturbation's magnitude as one factor, so a plan "
+            f"lists each perturbation once for it; {', '.join(repeated)} is listed more than "
+            f"once ({', '.join(entries)}). Analyse a plan with one entry per perturbation, or "
+            "pass `factors` built with `Factor.from_declaration`."
+        )
     factors = []
     distributions = plan.analysis.global_sensitivity.distributions
     for spec in plan.perturbations:

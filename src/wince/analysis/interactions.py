@@ -72,9 +72,8 @@ def _bootstrap_mean(per_sample: FloatArray, resample: Resampling) -> FloatArray:
 
 def interactions(data: RunData, *, resample: Resampling | None = None) -> Interactions:
     """Label every combination of the run synergistic, antagonistic or additive."""
-    resample = resample or resampling(
-        len(data.samples), data.plan.analysis.bootstrap, data.plan.seed
-    )
+    bootstrap = (data.analysis or data.plan.analysis).bootstrap
+    resample = resample or resampling(len(data.samples), bootstrap, data.plan.seed)
     metrics = {m: c for m, c in INTERACTION_METRICS.items() if c in data.outcomes.columns}
     rows = []
     for combo in data.scenarios.itertuples():

@@ -17,8 +17,10 @@ import pandas as pd
 from wince.analysis.curves import Curves, cliffs, local_sensitivity, sensitivity_curves
 from wince.analysis.data import RunData, load_run_data
 from wince.analysis.interactions import Interactions, interactions
+from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.significance import Verdicts, verdicts
 from wince.analysis.stats import resampling
+from wince.plan import Plan
 from wince.store.store import Store
 
 
@@ -36,6 +38,8 @@ class Profile:
         extras: optional analyses by name (regions, data_quality, breaking_points,
             global_sensitivity, columns), each with a `to_payload()`.
         seconds: time per analysis.
+        settings: the tolerances (with where each came from), alpha, correction and
+            bootstrap size the analysis ran with; stored as the "settings" analysis.
     """
 
     run_id: str
@@ -46,6 +50,7 @@ class Profile:
     verdicts: Verdicts
     extras: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    settings: AnalysisSettings | None = None
 
     def fragile(self) -> pd.DataFrame:
         """Fragile scenarios, most severe effect first."""
@@ -64,6 +69,8 @@ class Profile:
             "interactions": self.interactions.to_payload(),
             "verdicts": self.verdicts.to_payload(),
         }
+        if self.settings is not None:
+            out["settings"] = self.settings.to_payload()
         out.update({name: extra.to_payload() for name, extra in self.extras.items()})
         return out
 
@@ -80,8 +87,16 @@ def analyze_run(
     columns: bool = False,
     gradients: bool = False,
     save: bool = True,
+    plan: Plan | None = None,
+    tolerance: dict[str, float] | None = None,
+    alpha: float | None = None,
+    correction: str | None = None,
 ) -> Profile:
     """Compute a run's sensitivity profile and store each analysis under the run.
+
+    Analysis settings are not part of a run's identity: they come from the run's current
+    plan (the last one it was run with), or `plan`, merged with the overrides, and the
+    stored analysis records them (the "settings" analysis).
 
     Args:
         store: the store holding the run.
@@ -96,6 +111,15 @@ def analyze_run(
         columns: per-column derivatives of a tabular model (needs model).
         gradients: input gradients and directional derivatives (needs a torch model).
         save: store the results in the catalog.
+        plan: a plan whose `analysis` section to use instead of the run's (only that
+            section is read).
+        tolerance: tolerances replacing or adding to the plan's, per verdict metric.
+        alpha: significance level replacing the plan's, in (0, 1).
+        correction: "holm" or "bh", replacing the plan's.
+
+    Raises:
+        ParameterError: an unknown or negative tolerance, alpha outside (0, 1) or an unknown
+            correction.
     """
     seconds: dict[str, float] = {}
 
@@ -106,9 +130,14 @@ def analyze_run(
         return result
 
     run_data: RunData = timed("load", load_run_data, store, run_id)
-    resample = resampling(
-        len(run_data.samples), run_data.plan.analysis.bootstrap, run_data.plan.seed
+    settings = run_settings(
+        run_data,
+        spec=None if plan is None else plan.analysis,
+        tolerance=tolerance,
+        alpha=alpha,
+        correction=correction,
     )
+    resample = resampling(len(run_data.samples), settings.bootstrap, run_data.plan.seed)
     curves = timed("curves", sensitivity_curves, run_data, resample=resample)
     extras: dict[str, Any] = {}
     extras.update(timed("data_quality", _data_quality, run_data))
@@ -121,9 +150,9 @@ def analyze_run(
 
         probe = probe_for_run(store, run_id, model=model, data=dataset)
         if breaking_points:
-            extras.update(timed("breaking_points", _breaking_points, run_data, probe))
+            extras.update(timed("breaking_points", _breaking_points, run_data, probe, settings))
         if global_sensitivity:
-            extras.update(timed("global_sensitivity", _global, run_data, probe))
+            extras.update(timed("global_sensitivity", _global, run_data, probe, settings))
         if columns:
             from wince.analysis.local import column_sensitivity
 
@@ -131,18 +160,19 @@ def analyze_run(
         if gradients:
             from wince.analysis.gradients import input_gradients
 
-            extras["gradients"] = timed(
-                "gradients", input_gradients, probe, perturbations=run_data.perturbations()
-            )
+            # gradients follow each perturbation at its default parameters: once per name
+            names = list(dict.fromkeys(spec.name for spec in run_data.plan.perturbations))
+            extras["gradients"] = timed("gradients", input_gradients, probe, perturbations=names)
     profile = Profile(
         run_id=run_id,
         curves=curves,
         local=timed("local", local_sensitivity, curves),
         cliffs=timed("cliffs", cliffs, curves),
         interactions=timed("interactions", interactions, run_data, resample=resample),
-        verdicts=timed("verdicts", verdicts, run_data),
+        verdicts=timed("verdicts", verdicts, run_data, settings),
         extras=extras,
         seconds=seconds,
+        settings=settings,
     )
     if save:
         for name, payload in profile.payloads().items():
@@ -173,46 +203,48 @@ def _regions(run_data: RunData, dataset: Any) -> dict[str, Any]:
     return {"regions": fragile_regions(run_data, dataset, seed=run_data.plan.seed)}
 
 
-def _breaking_points(run_data: RunData, probe: Any) -> dict[str, Any]:
+def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[str, Any]:
     from wince.analysis.breaking import breaking_points
     from wince.errors import PlanError
 
     plan = run_data.plan
     value_tolerance = None
     if run_data.task == "regression":
-        value_tolerance = plan.analysis.tolerance.get("mean_abs_change")
+        value_tolerance = settings.tolerance.get("mean_abs_change")
         if value_tolerance is None:
             raise PlanError(
                 "breaking points of a regression model need the output change that counts as "
                 "broken: set analysis.tolerance.mean_abs_change in the plan."
             )
+    # keyed by plan entry: a perturbation listed twice has a breaking point per entry
     results = {
-        spec.name: breaking_points(
+        label: breaking_points(
             probe,
             spec.name,
             params=spec.params,
             value_tolerance=value_tolerance,
-            n_boot=plan.analysis.bootstrap,
+            n_boot=settings.bootstrap,
             seed=plan.seed,
         )
-        for spec in plan.perturbations
+        for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
     }
     return {"breaking_points": _Collection(results)}
 
 
-def _global(run_data: RunData, probe: Any) -> dict[str, Any]:
+def _global(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[str, Any]:
     from wince.analysis.global_sensitivity import global_sensitivity
 
-    settings = run_data.plan.analysis.global_sensitivity
+    design = settings.global_sensitivity
+    analysis = run_data.plan.analysis.model_copy(update={"global_sensitivity": design})
     result = global_sensitivity(
         probe,
-        run_data.plan,
-        method=settings.method,
-        samples=settings.samples,
-        n_base=settings.n_base,
-        second_order=settings.second_order,
-        trajectories=settings.trajectories,
-        n_boot=run_data.plan.analysis.bootstrap,
+        run_data.plan.model_copy(update={"analysis": analysis}),
+        method=design.method,
+        samples=design.samples,
+        n_base=design.n_base,
+        second_order=design.second_order,
+        trajectories=design.trajectories,
+        n_boot=settings.bootstrap,
     )
     return {"global_sensitivity": result}
 

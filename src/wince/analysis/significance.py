@@ -25,6 +25,7 @@ import pandas as pd
 
 from wince.analysis.curves import CURVE_METRICS, HARM_SIGN
 from wince.analysis.data import RunData
+from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.stats import adjust, one_sided_pvalue, required_samples
 from wince.engine.scenarios import BASELINE
 
@@ -39,7 +40,8 @@ class Verdicts:
     Attributes:
         tests: one row per (scenario, metric): `scenario`, `kind`, `severity`, `metric`,
             `effect` (mean per-sample effect beyond the noise floor, harmful direction
-            positive), `noise_floor`, `tolerance`, `p_fragile`, `p_robust` (adjusted),
+            positive), `noise_floor`, `tolerance`, `tolerance_source` (plan, override or
+            the default it came from), `p_fragile`, `p_robust` (adjusted),
             `verdict`, `samples_needed` (inconclusive only).
         scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (fragile if
             any metric is fragile, robust if all are robust, else inconclusive).
@@ -87,9 +89,15 @@ def decide(
     return p_fragile, p_robust, needed
 
 
-def verdicts(data: RunData) -> Verdicts:
-    """Test every perturbed scenario of the run against the plan's tolerances."""
-    settings = data.plan.analysis
+def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdicts:
+    """Test every perturbed scenario of the run against the tolerances of `settings`.
+
+    Args:
+        data: the run.
+        settings: tolerances, alpha and correction; default the run's current analysis
+            section (`run_settings`).
+    """
+    settings = settings or run_settings(data)
     available = {m for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
     metrics = [m for m in settings.tolerance if m in available]
     rows = []
@@ -109,6 +117,7 @@ def verdicts(data: RunData) -> Verdicts:
                     "effect": float(np.nanmean(effects)),
                     "noise_floor": floor,
                     "tolerance": tolerance,
+                    "tolerance_source": settings.tolerance_source.get(metric, "plan"),
                     "p_fragile": p_fragile,
                     "p_robust": p_robust,
                     "samples_needed": needed,

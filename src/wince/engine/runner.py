@@ -462,12 +462,15 @@ def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str,
             "steps": [
                 {
                     "name": st.name,
+                    "entry": entry,
                     "param": perturbations.get(st.name).magnitude.name,
                     "value": st.value,
                     "severity": sev,
                     "params": dict(st.params),
                 }
-                for st, sev in zip(s.steps, s.severities, strict=True)
+                for st, sev, entry in zip(
+                    s.steps, s.severities, s.entries or [st.name for st in s.steps], strict=True
+                )
             ],
             "severity": s.severity,
             "trials": trial_count(s, repeats),
@@ -517,6 +520,9 @@ def execute(
         ),
         scenarios=scenario_rows(scenarios, plan.repeats),
     )
+    # Analysis settings are not identity (the run id leaves them out): a run reused with an
+    # edited `analysis` section keeps its outcomes, and its next analysis uses the new one.
+    store.update_lineage(run_id, {"analysis": plan.analysis.model_dump(mode="json")})
     ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))
     started = time.perf_counter()
     reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)

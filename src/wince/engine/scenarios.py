@@ -27,11 +27,14 @@ class Scenario:
         kind: baseline, identity (the unperturbed input predicted again, once per repeat,
             to measure the model's own nondeterminism: the noise floor), isolation or
             combination.
+        entries: the plan entry of each step, by its name (`Plan.labels`): a plan may list
+            one perturbation several times with different parameters.
     """
 
     steps: tuple[Step, ...]
     severities: tuple[float, ...]
     kind: ScenarioKind
+    entries: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -70,18 +73,21 @@ def expand(plan: Plan) -> list[Scenario]:
     Pairwise and explicit combinations pair the i-th sweep points of their perturbations
     (matched severities when the sweeps are given alike), up to the shortest sweep; factorial
     combinations take every pair of sweep points (a small grid per pair, for interaction
-    plots of A at each level of B).
+    plots of A at each level of B). Sweeps and combinations are per plan entry (by its name in
+    `Plan.labels`), so a perturbation listed twice with different parameters gets both sweeps.
     """
+    specs = dict(zip(plan.labels(), plan.perturbations, strict=True))
     sweeps = {
-        spec.name: [(p, spec.params) for p in resolve_sweep(spec)] for spec in plan.perturbations
+        label: [(p, spec.params) for p in resolve_sweep(spec)] for label, spec in specs.items()
     }
     scenarios = [Scenario((), (), "baseline")]
     if plan.noise_floor:
         scenarios.append(Scenario((), (), "identity"))
-    for name, points in sweeps.items():
+    for label, points in sweeps.items():
+        name = specs[label].name
         off = perturbations.get(name).magnitude.off
         scenarios += [
-            Scenario((_step(name, p, params),), (p.severity,), "isolation")
+            Scenario((_step(name, p, params),), (p.severity,), "isolation", (label,))
             for p, params in points
             if p.value != off
         ]
@@ -101,12 +107,13 @@ def expand(plan: Plan) -> list[Scenario]:
         )
         for matched in grid:
             steps = tuple(
-                _step(n, p, params) for n, (p, params) in zip(group, matched, strict=True)
+                _step(specs[label].name, p, params)
+                for label, (p, params) in zip(group, matched, strict=True)
             )
             if all(s.value == perturbations.get(s.name).magnitude.off for s in steps):
                 continue
             severities = tuple(p.severity for p, _ in matched)
-            scenarios.append(Scenario(steps, severities, "combination"))
+            scenarios.append(Scenario(steps, severities, "combination", tuple(group)))
     unique: dict[str, Scenario] = {}
     for scenario in scenarios:
         unique.setdefault(scenario.key, scenario)

@@ -49,6 +49,7 @@ from wince.governance.policy import (
     Policy,
     as_policy,
 )
+from wince.plan import Plan
 from wince.store.store import Store, strict_json
 
 CHECK_COLUMNS = (
@@ -388,21 +389,28 @@ def _breaking_point(
             f"rule {label!r} needs the breaking points of run {run_id}, which are not stored. "
             f"Run {command} first."
         )
-    names = [p["name"] for p in context.record["lineage"]["plan"]["perturbations"]]
-    chosen = [n for n in names if rule.where.matches_perturbation(n)]
+    plan = Plan.model_validate(context.record["lineage"]["plan"])
+    # breaking points are stored per plan entry (a perturbation listed twice has two)
+    entries = list(zip(plan.labels(), (spec.name for spec in plan.perturbations), strict=True))
+    chosen = [
+        (entry, name)
+        for entry, name in entries
+        if rule.where.matches_perturbation(name) or rule.where.matches_perturbation(entry)
+    ]
     if not chosen:
         raise PolicyError(
             f"rule {label!r} matches no perturbation of run {run_id}; check its "
-            f"`where.perturbation`. The run's perturbations: {', '.join(names)}."
+            f"`where.perturbation`. The run's perturbations: "
+            f"{', '.join(entry for entry, _ in entries)}."
         )
     rows = []
-    for name in chosen:
-        if name not in payload:
+    for entry, name in chosen:
+        if entry not in payload:
             raise StoreError(
-                f"rule {label!r}: the stored breaking points of run {run_id} lack {name}. "
+                f"rule {label!r}: the stored breaking points of run {run_id} lack {entry}. "
                 f"Run {command} again."
             )
-        points = BreakingPoints.from_payload(payload[name])
+        points = BreakingPoints.from_payload(payload[entry])
         magnitude = library.get(name).magnitude
         if rule.min is not None:
             threshold, asked = float(rule.min), f"min severity {rule.min:g}"
@@ -423,7 +431,7 @@ def _breaking_point(
         )
         rows.append(
             {
-                "subject": name,
+                "subject": entry,
                 "passed": passed,
                 "estimate": estimate,
                 "low": low,
@@ -527,7 +535,8 @@ def _fragile(context: _Context, rule: MaxFragile, label: str) -> list[dict[str, 
         if tests.empty or rule.metric not in set(tests["metric"]):
             raise PolicyError(
                 f"rule {label!r}: the stored verdicts of run {run_id} do not test "
-                f"{rule.metric}; the plan's analysis.tolerance names the metrics tested."
+                f"{rule.metric}; the analysis's tolerances name the metrics tested (the plan's "
+                "analysis.tolerance, or `wince analyze --tolerance`)."
             )
         picked = tests[(tests["metric"] == rule.metric) & (tests["verdict"] == "fragile")]
     else:

@@ -217,7 +217,6 @@ def _context(report: Report) -> dict[str, Any]:
     """Everything the HTML template shows besides the figures."""
     data = report.data
     record, lineage, plan = data.record, data.lineage, data.plan
-    analysis = plan.get("analysis") or {}
     curves = data.frame("curves")
     primary: dict[str, str] = {}
     if not curves.empty:
@@ -289,11 +288,9 @@ def _context(report: Report) -> dict[str, Any]:
         "rules": data.frame("regions", "rules").to_dict("records"),
         "suspects": suspects.head(10).to_dict("records"),
         "verdicts": verdict_rows,
-        "tolerances": ", ".join(
-            f"{k.replace('_', ' ')} {v:g}" for k, v in (analysis.get("tolerance") or {}).items()
-        ),
-        "correction": analysis.get("correction", "holm"),
-        "alpha": analysis.get("alpha", 0.05),
+        "tolerances": data.tolerance_text(),
+        "correction": data.settings.get("correction", "holm"),
+        "alpha": data.settings.get("alpha", 0.05),
         "lineage_rows": [(k, "" if v is None else v) for k, v in lineage_rows],
         "perturbation_versions": sorted((lineage.get("perturbation_versions") or {}).items()),
         "packages": sorted(

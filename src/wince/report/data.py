@@ -28,6 +28,7 @@ ANALYSES = (
     "global_sensitivity",
     "columns",
     "timings",
+    "settings",
 )
 
 
@@ -66,6 +67,51 @@ class ReportData:
     def plan(self) -> dict[str, Any]:
         """The resolved plan as stored."""
         return dict(self.lineage.get("plan") or {})
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The analysis settings the verdicts used: tolerances, their sources, alpha, correction.
+
+        Those recorded with the stored analysis; for runs analysed before analyses recorded
+        them, the plan's analysis section (every tolerance from "plan").
+        """
+        stored = self.analyses.get("settings")
+        if stored:
+            return dict(stored)
+        analysis = dict(self.plan.get("analysis") or {})
+        tolerance = dict(analysis.get("tolerance") or {})
+        return {
+            "tolerance": tolerance,
+            "tolerance_source": dict.fromkeys(tolerance, "plan"),
+            "alpha": analysis.get("alpha", 0.05),
+            "correction": analysis.get("correction", "holm"),
+        }
+
+    def tested_tolerances(self) -> list[tuple[str, float, str]]:
+        """(metric, tolerance, source) of each metric the verdicts tested."""
+        settings = self.settings
+        tests = self.frame("verdicts", "tests")
+        tested = set(tests["metric"]) if "metric" in tests else set(settings["tolerance"])
+        sources = settings.get("tolerance_source") or {}
+        return [
+            (metric, float(value), str(sources.get(metric, "plan")))
+            for metric, value in settings["tolerance"].items()
+            if metric in tested
+        ]
+
+    def tolerance_text(self) -> str:
+        """The tolerances the verdicts applied, each with where it came from.
+
+        E.g. "flip rate 0.02 (plan), mean abs change 4.9 (default: 0.1 x sd of baseline
+        predictions (sd = 49))".
+        """
+        return (
+            ", ".join(
+                f"{metric.replace('_', ' ')} {value:.3g} ({source})"
+                for metric, value, source in self.tested_tolerances()
+            )
+            or "none tested"
+        )
 
     @property
     def task(self) -> str:

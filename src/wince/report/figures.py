@@ -105,12 +105,25 @@ def _metric_param(name: str, metrics: list[str], default: str) -> Any:
     )
 
 
+def by_entry(curves: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a curves table whose `perturbation` column names each plan entry.
+
+    A plan may list one perturbation several times (`text.casing[style=lower]` and
+    `[style=upper]`); each entry is its own row of a chart. Runs stored before entries had
+    names have none: their perturbation names are their entries.
+    """
+    frame = curves.copy()
+    if "entry" in frame.columns:
+        frame["perturbation"] = frame["entry"]
+    return frame
+
+
 def heatmap(data: ReportData) -> Figure | None:
     """Perturbation x severity, coloured by the harm of the selected metric."""
     curves = data.frame("curves")
     if curves.empty:
         return None
-    frame = curves.copy()
+    frame = by_entry(curves)
     base = frame[frame["scenario"] == "baseline"].set_index(["perturbation", "metric"])["estimate"]
     keys = list(zip(frame["perturbation"], frame["metric"], strict=True))
     frame["change"] = frame["estimate"].to_numpy() - np.array(
@@ -184,7 +197,7 @@ def sensitivity_curves(data: ReportData) -> Figure | None:
     curves = data.frame("curves")
     if curves.empty:
         return None
-    frame = curves.copy()
+    frame = by_entry(curves)
     frame["magnitude"] = [
         f"{v:.3g} {u}" for v, u in zip(frame["value"], frame["unit"], strict=True)
     ]

@@ -63,6 +63,8 @@ def render_markdown(report: Report) -> str:
             if r.code:
                 lines += ["", *_code_block(r.code)]
         lines.append("")
+    lines.append(f"<sub>Verdicts against tolerances: {_escape(data.tolerance_text())}</sub>")
+    lines.append("")
     lineage = data.lineage
     lines.append(
         f"<sub>{record.get('n_samples')} samples · model `{record.get('model_fingerprint')}` · "

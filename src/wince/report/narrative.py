@@ -273,7 +273,7 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
     weight = realism(float(row["severity"]))
     subject = describe_step(name, value, unit)
     change = _change_text(metric, estimate, low, high)
-    tolerance = (data.plan.get("analysis") or {}).get("tolerance", {}).get(metric)
+    tolerance = data.settings["tolerance"].get(metric)
     tolerance_text = "the tolerance"
     if tolerance is not None:
         tolerance_text = f"the {tolerance * 100:g}% tolerance"
@@ -325,7 +325,9 @@ def findings(data: ReportData) -> tuple[list[Finding], list[Finding], list[Findi
         return [], [], []
     verdict_of = dict(zip(verdicts.get("scenario", []), verdicts.get("verdict", []), strict=True))
     risks, robust, inconclusive = [], [], []
-    for _, rows in curves[curves["metric"] == metric].groupby("perturbation", sort=False):
+    # one finding per plan entry (a perturbation listed twice has two)
+    entry = "entry" if "entry" in curves.columns else "perturbation"
+    for _, rows in curves[curves["metric"] == metric].groupby(entry, sort=False):
         points = rows[rows["scenario"] != "baseline"].to_dict("records")
         if not points:
             continue
@@ -706,7 +708,10 @@ def defence(name: str, modality: str) -> Defence:
 
 def _breaking_value(data: ReportData, finding: Finding) -> tuple[float, str]:
     """The augmentation target: the median magnitude at which predictions broke, if measured."""
-    payload = (data.analyses.get("breaking_points") or {}).get(finding.perturbation)
+    # breaking points are stored per plan entry: the entry of the finding's scenario
+    steps = data.steps(finding.scenario)
+    entry = str(steps[0].get("entry") or finding.perturbation) if steps else finding.perturbation
+    payload = (data.analyses.get("breaking_points") or {}).get(entry)
     if payload:
         table = pd.DataFrame(payload["table"])
         broken = pd.to_numeric(table["breaking_value"], errors="coerce").dropna()
