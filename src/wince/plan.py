@@ -208,15 +208,6 @@ class Plan(_Spec):
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def outcome_digest(self) -> str:
-        """Hash of what determines the plan's outcomes: not its analysis settings.
-
-        Tolerances, alpha, correction, bootstrap and the global-sensitivity design apply
-        whenever the analysis runs, so editing them keeps the run (and its outcomes) and
-        changes only the verdicts; the batch size changes how the work is cut, not the result.
-        """
-        return self.model_copy(update={"batch_size": 0, "analysis": None}).digest()
-
     def labels(self) -> list[str]:
         """The name of each perturbation entry, in plan order (see `entry_labels`)."""
         return entry_labels(self.perturbations)
