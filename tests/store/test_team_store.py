@@ -279,7 +279,10 @@ def test_a_catalog_newer_than_the_library_is_refused_with_the_fix(catalog_url, t
 # concurrent writers -----------------------------------------------------------------------------
 def test_two_runs_written_concurrently_both_complete_intact(catalog_url, tmp_path):
     # Both workers open the new catalog at once (schema creation and the recording of the
-    # segments location race), then write 40 units each.
+    # segments location race), then write 40 units each. Their models meet halfway (a worker
+    # that waits in vain exits non-zero), so both runs are under way at the same time. Unit
+    # timestamps need not interleave: SQLite serialises writers, and a busy writer may hold
+    # the lock until the other's run is done.
     shared = str(tmp_path / "shared")
     n, batch = 240, 6  # 40 units each: many interleaved commits
     context = multiprocessing.get_context("spawn")
@@ -312,13 +315,5 @@ def test_two_runs_written_concurrently_both_complete_intact(catalog_url, tmp_pat
         assert len(store.scenarios(expected.id)) == len(expected.store.scenarios(expected.id))
     with store.engine.connect() as conn:
         versions = conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
-        spans = conn.execute(
-            sa.select(
-                sa.func.min(catalog.units.c.created_at), sa.func.max(catalog.units.c.created_at)
-            ).group_by(catalog.units.c.run_id)
-        ).all()
-    (first_start, first_end), (second_start, second_end) = spans
-    assert first_start < second_end  # the two runs' writes overlapped in time
-    assert second_start < first_end
     assert versions == [catalog.SCHEMA_VERSION]  # created once, not twice
     store.close()
