@@ -211,6 +211,7 @@ def run_locked(
     num_gpus: float | None = None,
     progress: bool = False,
     cache: Any = True,
+    fresh: bool = False,
 ) -> Any:
     """Run a plan file like `wince.analyze`, checking its lock first when it has one.
 
@@ -231,6 +232,7 @@ def run_locked(
         num_gpus: GPUs per Ray actor.
         progress: show a progress bar.
         cache: the prediction cache, as for `wince.analyze`.
+        fresh: run again even when a stored run of the same identity exists.
 
     Returns:
         The stored `wince.api.Run`.
@@ -261,6 +263,7 @@ def run_locked(
         "num_gpus": num_gpus,
         "progress": progress,
         "cache": cache,
+        "fresh": fresh,
     }
     if lock_file is None:
         return analyze(model, data, plan, store=target, **how)
