@@ -274,23 +274,23 @@ def test_a_run_made_under_other_package_versions_is_refused(
     options = {"store": str(tmp_path / "store"), "cache": tmp_path / "cache"}
     first = wince.analyze(model, (x, y), PLAN, **options)
     installed = environment.installed_version
-    scipy = installed("scipy")
+    numpy = installed("numpy")
     monkeypatch.setattr(
         environment,
         "installed_version",
-        lambda name: "99.0.0" if name == "scipy" else installed(name),
+        lambda name: "99.0.0" if name == "numpy" else installed(name),
     )
     with pytest.raises(StaleRunError) as caught:
         wince.analyze(model, (x, y), PLAN, **options)
     message = str(caught.value)
-    assert f"scipy {scipy} → 99.0.0" in message
+    assert f"numpy {numpy} → 99.0.0" in message
     assert "--fresh" in message
     assert first.id in message
     calls.clear()
     fresh = wince.analyze(model, (x, y), PLAN, fresh=True, **options)
     assert fresh.id != first.id
     assert sum(calls) >= 2 * len(x)  # the disk cache did not serve the other versions' answers
-    assert fresh.lineage["environment"]["scipy"] == "99.0.0"
+    assert fresh.lineage["environment"]["numpy"] == "99.0.0"
     again = wince.analyze(model, (x, y), PLAN, **options)
     assert (again.id, again.reused) == (fresh.id, True)
 

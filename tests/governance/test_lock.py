@@ -142,18 +142,18 @@ def test_the_lock_records_the_environment_and_a_changed_package_is_a_drift(tmp_p
     plan_path = write_plan(tmp_path)
     _, lock = write_lock(plan_path)
     assert lock.lock_version == 2
-    scipy = environment.installed_version("scipy")
-    assert lock.environment["scipy"] == scipy
+    numpy = environment.installed_version("numpy")
+    assert lock.environment["numpy"] == numpy
     assert load_lock(tmp_path / "plan.yaml.lock").environment == lock.environment
     installed = environment.installed_version
     monkeypatch.setattr(
         environment,
         "installed_version",
-        lambda name: "99.0.0" if name == "scipy" else installed(name),
+        lambda name: "99.0.0" if name == "numpy" else installed(name),
     )
     with pytest.raises(LockDriftError) as raised:
         run_locked(plan_path, model=model(), store=str(tmp_path / "store"))
-    assert raised.value.drifts == [f"environment: scipy {scipy} → 99.0.0 (outputs may differ)."]
+    assert raised.value.drifts == [f"environment: numpy {numpy} → 99.0.0 (outputs may differ)."]
 
 
 def test_a_format_1_lock_is_read_and_checks_no_environment(tmp_path):

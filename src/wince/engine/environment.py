@@ -25,10 +25,10 @@ from typing import Any
 #: Packages the perturbations of each modality compute with (distribution names).
 PERTURBATION_PACKAGES: dict[str, tuple[str, ...]] = {
     "image": ("numpy", "scipy", "opencv-python-headless", "pillow", "stringzilla"),
-    "text": ("numpy", "rapidfuzz", "stringzilla"),
+    "text": ("numpy", "rapidfuzz"),
     "audio": ("numpy", "scipy", "lameenc", "miniaudio"),
-    "tabular": ("numpy", "scipy"),
-    "timeseries": ("numpy", "scipy"),
+    "tabular": ("numpy",),
+    "timeseries": ("numpy",),
 }
 #: Model runtimes by adapter class name, for adapters that do not say (`runtime_packages`).
 ADAPTER_PACKAGES: dict[str, tuple[str, ...]] = {
