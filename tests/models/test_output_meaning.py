@@ -64,3 +64,31 @@ def test_a_score_needs_a_threshold_and_only_a_score_takes_one() -> None:
     plan = as_plan({**base, "model": {"factory": "m:f", "output": "score", "threshold": 0.2}})
     assert plan.model is not None
     assert plan.model.threshold == 0.2
+
+
+def one_logit(x: np.ndarray) -> np.ndarray:
+    return x[:, :1].copy()
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_every_worker_reads_the_output_as_the_first_batch_decided(tmp_path, executor) -> None:
+    import wince
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    # from sample 50 on, every batch of 50 holds logits in [0.05, 0.95] only: read alone,
+    # such a batch looks like probabilities, and 0.3 would become class 0
+    x[50:, 0] = rng.uniform(0.05, 0.95, size=150)
+    truth = (x[:, 0] > 0).astype(np.int64)
+    plan = {
+        "name": "meaning",
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [0.2]}],
+        "repeats": 1,
+        "batch_size": 50,
+    }
+    run = wince.analyze(
+        one_logit, (x, truth), plan, store=str(tmp_path), executor=executor, workers=2
+    )
+    outcomes = run.outcomes()
+    baseline = outcomes[outcomes["scenario"] == "baseline"].sort_values("sample_index")
+    np.testing.assert_array_equal(baseline["pred"].to_numpy(), truth)

@@ -35,7 +35,7 @@ from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError, StaleRunError, StoreError
 from wince.metrics import outcome_columns
-from wince.models.base import ModelAdapter, Predictions, Task, hash_bytes
+from wince.models.base import ModelAdapter, OutputReader, Predictions, Task, hash_bytes
 from wince.perturbations.base import DataContext, Modality, compose, sample_keys
 from wince.plan import Plan
 from wince.store.store import Store, now
@@ -498,6 +498,28 @@ def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str,
     ]
 
 
+def _fix_output_meaning(
+    model: ModelAdapter,
+    dataset: Dataset,
+    first: tuple[int, int],
+    baseline: Scenario,
+    spec: RunSpec,
+) -> None:
+    """Let a model that detects its output meaning see the run's first clean batch now.
+
+    The meaning is detected once per adapter; detected here, before worker processes are
+    forked or sent the adapter, every worker reads outputs the same way. With a cache, the
+    first unit's baseline is then served from it (no extra model call).
+    """
+    reader = getattr(model, "reader", None)
+    if not isinstance(reader, OutputReader) or reader.meaning is not None:
+        return
+    if model.task != Task.CLASSIFICATION:
+        return
+    start, stop = first
+    _predict(model, dataset.batch(start, stop), baseline, dataset.ids[start:stop], spec)
+
+
 @dataclass(frozen=True)
 class Execution:
     """What `execute_run` did.
@@ -645,6 +667,8 @@ def execute_run(
     started = time.perf_counter()
     reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)
     try:
+        if ranges:
+            _fix_output_meaning(model, dataset, ranges[0], scenarios[0], spec)
         with reporter:
             for job, table, seconds in executor.map(model, spec, jobs(dataset, labels, ranges)):
                 store.write_unit(run_id, job.start, job.stop, table, seconds=seconds)
