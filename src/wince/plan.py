@@ -62,7 +62,9 @@ class ModelSpec(_Spec):
     )
     threshold: float | None = Field(None, description="class-1 threshold of output 'score'")
     version: str | None = Field(
-        None, description="the model's declared version (its identity; a URL's default: a probe)"
+        None,
+        description="declared version of a url or callable model, its identity instead of a "
+        "probe (url) or its hashed state (callable)",
     )
 
     @model_validator(mode="after")

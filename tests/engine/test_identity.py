@@ -312,3 +312,20 @@ def test_the_environment_counts_only_the_models_own_runtime() -> None:
     estimator = LogisticRegression().fit(x, y)
     wrapped = CallableAdapter(lambda b: estimator.predict(b))
     assert "scikit-learn" in environment.environment("tabular", wrapped)
+
+
+def test_new_evaluations_for_a_run_made_under_other_versions_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wince.engine.probe import probe_for_run
+
+    x, y = data()
+    model = CallableAdapter(wrap(lambda b: b[:, 0]), fingerprint="scorer")
+    run = wince.analyze(model, (x, y), PLAN, store=str(tmp_path))
+    assert probe_for_run(run.store, run.id, model=model, data=(x, y)) is not None
+    installed = environment.installed_version
+    monkeypatch.setattr(
+        environment, "installed_version", lambda name: "0.1" if name == "numpy" else installed(name)
+    )
+    with pytest.raises(StaleRunError, match=r"numpy .* → 0\.1"):
+        probe_for_run(run.store, run.id, model=model, data=(x, y))

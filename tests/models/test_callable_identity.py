@@ -116,3 +116,11 @@ def test_the_callable_adapter_fingerprint_follows_changed_state(threshold: float
     before = adapter.fingerprint()
     model.threshold = threshold + 1.0
     assert adapter.fingerprint() != before
+
+
+def test_library_functions_are_named_not_walked() -> None:
+    from scipy.special import softmax
+
+    identity = callable_identity(lambda x: softmax(x, axis=1))
+    assert identity.stable
+    assert "scipy" in identity.modules

@@ -6,8 +6,9 @@ share their code, and a model whose threshold attribute changed has the same cod
 `callable_identity` therefore hashes, recursively and with cycle protection:
 
 - a function's bytecode, constants, names, defaults, keyword defaults, the contents of its
-  closure cells and the globals its code (or any nested code) names, except modules and
-  classes (named only: their code is the installed library's, covered by the environment);
+  closure cells and the globals its code (or any nested code) names, except modules,
+  classes and the functions of installed packages and of wince (named only: their code is
+  the installed release's, and the release is part of the environment);
 - a bound method's function and the object it is bound to; a `functools.partial`'s function,
   arguments and keywords; a callable object's class, `__call__` and attributes;
 - data: numbers, strings and bytes by value; lists, tuples, dicts and sets by content (dicts
@@ -27,11 +28,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import pickle
 import struct
+import sysconfig
 import threading
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -193,6 +197,12 @@ class _Hasher:
             self.feed(constant, f"{where}.co_consts[{i}]", depth + 1)
 
     def _function(self, fn: types.FunctionType, where: str, depth: int) -> None:
+        if _is_library(fn.__code__.co_filename):
+            # an installed package's (or wince's) function: named; its version is part of the
+            # environment (a library's globals are no model's state, and may be unhashable)
+            self.tag(f"library-function:{fn.__module__}.{fn.__qualname__}")
+            self.modules.add((fn.__module__ or "").split(".")[0])
+            return
         self.tag(f"function:{fn.__module__}.{fn.__qualname__}")
         self._code(fn.__code__, f"{where}.__code__", depth)
         self.feed(fn.__defaults__, f"{where}.__defaults__", depth + 1)
@@ -264,6 +274,21 @@ def _slots(cls: type) -> list[str]:
         slots = klass.__dict__.get("__slots__", ())
         names.extend([slots] if isinstance(slots, str) else slots)
     return [n for n in names if n not in ("__dict__", "__weakref__")]
+
+
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.add(str(Path(__file__).resolve().parents[1]))  # wince itself
+    return tuple(str(Path(root).resolve()) + os.sep for root in roots)
+
+
+def _is_library(filename: str) -> bool:
+    """Whether code comes from the standard library, an installed package or wince."""
+    if not filename or filename.startswith("<"):
+        return False
+    return str(Path(filename).resolve()).startswith(_library_roots())
 
 
 def _global_names(code: types.CodeType) -> set[str]:
