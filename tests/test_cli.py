@@ -271,3 +271,19 @@ def test_analysis_settings_follow_the_plan_and_the_command_line(tmp_path):
     assert_user_error(bad, "did you mean 'flip_rate'?")
     worse = wince("analyze", first, "--store", store, "--tolerance", "flip_rate")
     assert_user_error(worse, "expected metric=value")
+
+
+def test_run_says_when_it_reuses_a_stored_run_and_fresh_runs_again(tmp_path):
+    store = tmp_path / "store"
+    plan = plan_file(tmp_path, DIGITS)
+    first = wince("run", plan, "--store", store, "--json")
+    assert first.returncode == 0, first.stderr
+    ran = json.loads(first.stdout)
+    assert ran["reused"] is False
+    again = wince("run", plan, "--store", store)
+    assert again.returncode == 0, again.stderr
+    assert f"reused stored run {ran['run_id']}" in again.stdout
+    assert "(same plan, data, model and environment); --fresh runs again" in again.stdout
+    fresh = json.loads(wince("run", plan, "--store", store, "--fresh", "--json").stdout)
+    assert fresh["reused"] is False
+    assert fresh["run_id"] != ran["run_id"]

@@ -11,7 +11,7 @@ from wince.datasets.base import Dataset
 from wince.datasets.loading import as_dataset, load_dataset
 from wince.engine.cache import PredictionCache, cache_for
 from wince.engine.executors import make_executor
-from wince.engine.runner import execute
+from wince.engine.runner import execute_run
 from wince.errors import PlanError
 from wince.metrics import error_transitions, summarize
 from wince.models import as_model
@@ -29,9 +29,11 @@ class Run:
         run_id: the run's id.
     """
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, *, reused: bool = False) -> None:
         self.store = store
         self.id = run_id
+        #: True when `analyze` returned this stored run as it was, without running again.
+        self.reused = reused
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, store={self.store.url!r})"
@@ -127,8 +129,12 @@ def analyze(
     num_gpus: float | None = None,
     progress: bool = False,
     cache: bool | str | Path | PredictionCache = True,
+    fresh: bool = False,
 ) -> Run:
     """Run a perturbation analysis and return the stored run (resuming an unfinished one).
+
+    A complete stored run of the same plan, data, model and environment is returned as it is
+    (`Run.reused`); one made under other package versions is refused (`StaleRunError`).
 
     Args:
         model: a fitted scikit-learn estimator, torch module, ONNX session, callable or
@@ -148,9 +154,14 @@ def analyze(
             (fingerprint): True keeps them in memory and in `<store root>/cache`; a folder
             path puts the disk tier there (share it between stores); a `PredictionCache`
             is used as is; False calls the model for every prediction.
+        fresh: run again even when a stored run of the same plan, data, model and
+            environment exists (or one under other package versions).
 
     Raises:
         PlanError: no plan, or neither a model nor a plan model section (same for data).
+        StaleRunError: a stored run of this plan, data and model was made under other
+            package versions (and `fresh` is False).
+        ModelError: the model failed, or an HTTP endpoint did not answer its probe.
 
     Examples:
         >>> import numpy as np, tempfile
@@ -181,7 +192,7 @@ def analyze(
         raise PlanError(f"{resolved.name}: no data given and the plan has no data section.")
     target = store if isinstance(store, Store) else open_store(store)
     loader = PlanModelLoader(resolved.model) if model is None and resolved.model else None
-    run_id = execute(
+    execution = execute_run(
         resolved,
         adapter,
         dataset,
@@ -195,5 +206,6 @@ def analyze(
         ),
         progress=progress,
         cache=cache_for(cache, target),
+        fresh=fresh,
     )
-    return Run(target, run_id)
+    return Run(target, execution.run_id, reused=execution.reused)

@@ -228,9 +228,20 @@ def run(
             "drift is recorded in the run's lineage.",
         ),
     ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Run again even when a stored run of the same plan, data, model and "
+            "environment exists, or one made under other package versions.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Run a plan (or resume it where it stopped) and store every outcome."""
+    """Run a plan (or resume it where it stopped) and store every outcome.
+
+    A complete stored run of the same plan, data, model and package versions is reused.
+    """
     from wince.governance.lock import run_locked
     from wince.store import open_store
 
@@ -245,6 +256,7 @@ def run(
         num_gpus=num_gpus,
         progress=progress and not json_output and sys.stderr.isatty(),
         cache=(cache_dir or True) if cache else False,
+        fresh=fresh,
     )
     record = result.record
     drifts = record["lineage"].get("version_drift") or []
@@ -255,9 +267,16 @@ def run(
             {
                 "run_id": result.id,
                 "status": record["status"],
+                "reused": result.reused,
                 "store": result.store.url,
                 "version_drift": drifts,
             }
+        )
+        return
+    if result.reused:
+        out.print(
+            f"reused stored run [bold]{result.id}[/] (same plan, data, model and environment); "
+            f"--fresh runs again. Next: wince show {result.id}"
         )
         return
     timings = record["lineage"].get("timings", {})

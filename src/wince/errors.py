@@ -10,7 +10,12 @@ and a stable exit code, never a traceback::
     ├── ParameterError(ValueError)  a value violates a declared constraint
     ├── DataError(ValueError)       batch has the wrong shape, dtype or range
     ├── ModelError                  the model or its backend failed
+    ├── StaleRunError               a stored run was made under other package versions
     └── StoreError                  results store unreachable or inconsistent
+
+Warnings: `RealismWarning` (a magnitude outside its realistic range), `OutputWarning` (a
+model's output meaning was guessed), `IdentityWarning` (a model's state cannot be hashed, so
+its runs and predictions are never reused).
 
 Messages say where (file, field path, object), what was expected, what was received, and how
 to fix it.
@@ -71,6 +76,28 @@ class ModelError(WinceError):
 
 class StoreError(WinceError):
     """The results store is unreachable or inconsistent."""
+
+
+class StaleRunError(WinceError):
+    """A stored run of the same plan, data and model was made under other package versions.
+
+    Attributes:
+        run_id: the stored run.
+        changes: one line per package whose version differs ("scipy 1.16.0 → 1.17.1").
+    """
+
+    def __init__(self, message: str, *, run_id: str, changes: list[str]) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.changes = changes
+
+
+class OutputWarning(UserWarning):
+    """A model's output meaning (probabilities, logits, score) was guessed from its outputs."""
+
+
+class IdentityWarning(UserWarning):
+    """A model's state cannot be hashed deterministically: its runs are never reused."""
 
 
 class RealismWarning(UserWarning):

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from wince import perturbations
 from wince.errors import ParameterError, PlanError, RealismWarning, WinceError
@@ -50,6 +57,25 @@ class ModelSpec(_Spec):
     max_batch: int | None = Field(None, ge=1, description="default: the adapter's own")
     timeout_s: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0, le=10)
+    output: Literal["probabilities", "logits", "score", "labels"] | None = Field(
+        None, description="what a classifier's output means; default: detected once"
+    )
+    threshold: float | None = Field(None, description="class-1 threshold of output 'score'")
+    version: str | None = Field(
+        None,
+        description="declared version of a url or callable model, its identity instead of a "
+        "probe (url) or its hashed state (callable)",
+    )
+
+    @model_validator(mode="after")
+    def _threshold_with_score(self) -> ModelSpec:
+        from wince.models.base import check_output
+
+        try:
+            check_output(self.output, self.threshold, "model")
+        except ParameterError as error:
+            raise ValueError(str(error).removeprefix("model: ")) from None
+        return self
 
     def source(self) -> tuple[str, str]:
         """The (kind, target) pair of the one source given."""

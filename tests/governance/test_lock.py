@@ -134,3 +134,36 @@ def test_unlocked_plan_runs_without_lock_lineage(tmp_path):
 def test_ci_recipe_policy_is_a_valid_gate_policy():
     policy = load_policy(ROOT / "examples" / "ci" / "policy.yaml")
     assert policy.rules
+
+
+def test_the_lock_records_the_environment_and_a_changed_package_is_a_drift(tmp_path, monkeypatch):
+    from wince.engine import environment
+
+    plan_path = write_plan(tmp_path)
+    _, lock = write_lock(plan_path)
+    assert lock.lock_version == 2
+    numpy = environment.installed_version("numpy")
+    assert lock.environment["numpy"] == numpy
+    assert load_lock(tmp_path / "plan.yaml.lock").environment == lock.environment
+    installed = environment.installed_version
+    monkeypatch.setattr(
+        environment,
+        "installed_version",
+        lambda name: "99.0.0" if name == "numpy" else installed(name),
+    )
+    with pytest.raises(LockDriftError) as raised:
+        run_locked(plan_path, model=model(), store=str(tmp_path / "store"))
+    assert raised.value.drifts == [f"environment: numpy {numpy} → 99.0.0 (outputs may differ)."]
+
+
+def test_a_format_1_lock_is_read_and_checks_no_environment(tmp_path):
+    plan_path = write_plan(tmp_path)
+    target, lock = write_lock(plan_path)
+    old = lock.model_dump(mode="json")
+    old["lock_version"] = 1
+    del old["environment"]
+    target.write_text(yaml.safe_dump(old))
+    loaded = load_lock(target)
+    assert loaded.environment == {}
+    run = run_locked(plan_path, model=model(), store=str(tmp_path / "store"))
+    assert run.lineage["version_drift"] == []

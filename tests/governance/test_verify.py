@@ -90,7 +90,8 @@ def test_verify_fails_when_a_stored_segment_is_tampered_with(stored, tmp_path):
     pq.write_table(table, segment)
     code, text = verify(store, run_id, fraction=1.0)
     assert code == 1, text
-    assert "verify failed" in text
+    assert "verify failed: outcomes differ" in text
+    assert "environment differs" not in text
     assert scenarios[row] in text
     result = verify_run(store, run_id, fraction=1.0)
     assert set(result.mismatches["column"]) == {"pred"}
@@ -135,3 +136,27 @@ def test_verify_refuses_plans_without_model_or_bad_fraction(tmp_path):
         verify_run(run.store, run.id)
     with pytest.raises(ParameterError, match="fraction"):
         verify_run(run.store, run.id, fraction=0)
+
+
+def test_verify_reports_a_changed_environment_apart_from_the_outcomes(
+    stored, tmp_path, monkeypatch
+):
+    from wince.engine import environment
+
+    store, run_id = copy_of(stored, tmp_path)
+    recorded = store.run(run_id)["lineage"]["environment"]
+    opencv = recorded["opencv-python-headless"]
+    installed = environment.installed_version
+    monkeypatch.setattr(
+        environment,
+        "installed_version",
+        lambda name: "5.1.0" if name == "opencv-python-headless" else installed(name),
+    )
+    result = verify_run(store, run_id, fraction=0.1)
+    assert result.environment_changes == [f"opencv-python-headless {opencv} → 5.1.0"]
+    assert result.passed  # the outcomes themselves still reproduce
+    code, text = verify(store, run_id, fraction=0.1)
+    assert code == 0, text
+    assert f"environment differs: opencv-python-headless {opencv} → 5.1.0" in text
+    assert "verified" in text
+    assert "outcomes differ" not in text

@@ -14,10 +14,11 @@ Two tiers:
   rename), so concurrent writers (worker processes, several runs) never see partial files.
 
 The cache assumes the model is a pure function of its input (what the engine's determinism
-already requires). Models whose fingerprint does not cover their state (a plain callable
-without an explicit `fingerprint`: only its code is hashed, not the objects it closes over)
-use the memory tier only, so a retrained model behind the same function cannot be served
-stale predictions from an earlier process.
+already requires). The engine keys it by the model's identity together with the versions of
+the packages that shape outputs (`wince.engine.environment.cache_identity`), so predictions
+made by another model, another state of a callable, another deployment of an endpoint or
+under other package versions are never served. Models whose identity is unstable (a callable
+whose state cannot be hashed, `CallableAdapter.identity_stable`) use the memory tier only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import stringzilla as sz
 
-from wince.models.base import CallableAdapter, ModelAdapter, Predictions
+from wince.models.base import ModelAdapter, Predictions
 
 MEMORY_BYTES = 32 * 2**20
 DEDUP_ABOVE_S = 50e-6
@@ -124,9 +125,7 @@ def _seeds(header: str) -> npt.NDArray[np.uint64]:
 
 def persistable(model: ModelAdapter) -> bool:
     """Whether the model's fingerprint covers its state, so its predictions may go to disk."""
-    if isinstance(model, CallableAdapter):
-        return model._fingerprint is not None
-    return True
+    return bool(getattr(model, "identity_stable", True))
 
 
 class PredictionCache:

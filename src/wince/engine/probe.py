@@ -166,11 +166,30 @@ def probe_for_run(
             f"run {run_id}: this analysis needs the run's data, and the plan has no data "
             "section; pass the data (Python: data=...)."
         )
-    if adapter.fingerprint() != record["model_fingerprint"]:
+    from wince.engine import environment as environments
+    from wince.engine.runner import identify
+    from wince.errors import StaleRunError
+
+    fingerprint = identify(adapter, dataset)
+    if fingerprint != record["model_fingerprint"]:
         raise ModelError(
-            f"run {run_id}: the model's fingerprint {adapter.fingerprint()} differs from the "
+            f"run {run_id}: the model's fingerprint {fingerprint} differs from the "
             f"run's {record['model_fingerprint']}; analyse with the model the run used."
         )
+    recorded = record["lineage"].get("environment")
+    cache_key = record["model_fingerprint"]
+    if recorded is not None:
+        env = environments.environment(str(dataset.modality), adapter)
+        changed = environments.changes(recorded, env)
+        if changed:
+            raise StaleRunError(
+                f"run {run_id} was made under other package versions ({', '.join(changed)}); "
+                "new evaluations would not match its outcomes. Analyse it under its "
+                "environment, or run the plan again with --fresh and analyse the new run.",
+                run_id=run_id,
+                changes=changed,
+            )
+        cache_key = environments.cache_identity(fingerprint, env)
     if dataset.fingerprint() != record["data_fingerprint"]:
         raise DataError(
             f"run {run_id}: the data's fingerprint {dataset.fingerprint()} differs from the "
@@ -182,5 +201,5 @@ def probe_for_run(
         seed=plan.seed,
         batch_size=batch_size or plan.batch_size,
         cache=cache_for(cache, store),
-        fingerprint=record["model_fingerprint"],
+        fingerprint=cache_key,
     )

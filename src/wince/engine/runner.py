@@ -30,11 +30,12 @@ import pyarrow as pa
 
 from wince import perturbations
 from wince.datasets.base import Dataset
+from wince.engine import environment as environments
 from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
-from wince.errors import DataError, ModelError
+from wince.errors import DataError, ModelError, StaleRunError, StoreError
 from wince.metrics import outcome_columns
-from wince.models.base import ModelAdapter, Predictions, Task, hash_bytes
+from wince.models.base import ModelAdapter, OutputReader, Predictions, Task, hash_bytes
 from wince.perturbations.base import DataContext, Modality, compose, sample_keys
 from wince.plan import Plan
 from wince.store.store import Store, now
@@ -339,6 +340,24 @@ def encode_labels(dataset: Dataset, model: ModelAdapter) -> npt.NDArray[Any] | N
     return np.array([index[v] for v in dataset.labels.tolist()], dtype=np.int64)
 
 
+def identify(model: ModelAdapter, dataset: Dataset) -> str:
+    """The model's fingerprint, after the probe the model asks for (HTTP endpoints).
+
+    A model with a `probe` method (an `HttpAdapter`) answers the first samples of the data,
+    unperturbed, first: an endpoint that is down fails here, naming its URL, and the answers
+    identify the model it serves now.
+
+    Raises:
+        ModelError: the probe failed.
+    """
+    probe = getattr(model, "probe", None)
+    if callable(probe) and len(dataset):
+        from wince.models.http import PROBE_SAMPLES
+
+        probe(dataset.batch(0, min(PROBE_SAMPLES, len(dataset))))
+    return model.fingerprint()
+
+
 def run_id_for(plan: Plan, model_fingerprint: str, data_fingerprint: str) -> str:
     """Content address of a run: what determines its outcomes (not batch size or executor)."""
     identity = plan.model_copy(update={"batch_size": 0, "analysis": None}).digest()
@@ -355,6 +374,7 @@ def lineage(
     fingerprints: tuple[str, str],
     executor: str,
     workers: int,
+    environment: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """What a run needs to be reproduced: plan, fingerprints, versions, seeds, host."""
     versions: dict[str, str | None] = {}
@@ -382,6 +402,8 @@ def lineage(
         "wince_version": wince_version(),
         "python": sys.version.split()[0],
         "packages": versions,
+        # the packages that shape this run's outputs (see wince.engine.environment)
+        "environment": environment,
         "host": platform.node(),
         "platform": platform.platform(),
         "pid": os.getpid(),
@@ -479,6 +501,65 @@ def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str,
     ]
 
 
+def _fix_output_meaning(
+    model: ModelAdapter,
+    dataset: Dataset,
+    first: tuple[int, int],
+    baseline: Scenario,
+    spec: RunSpec,
+) -> None:
+    """Let a model that detects its output meaning see the run's first clean batch now.
+
+    The meaning is detected once per adapter; detected here, before worker processes are
+    forked or sent the adapter, every worker reads outputs the same way. With a cache, the
+    first unit's baseline is then served from it (no extra model call).
+    """
+    reader = getattr(model, "reader", None)
+    if not isinstance(reader, OutputReader) or reader.meaning is not None:
+        return
+    if model.task != Task.CLASSIFICATION:
+        return
+    start, stop = first
+    _predict(model, dataset.batch(start, stop), baseline, dataset.ids[start:stop], spec)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What `execute_run` did.
+
+    Attributes:
+        run_id: the run.
+        reused: True when a complete stored run was returned as it was (same plan, data,
+            model and environment), without calling the model.
+    """
+
+    run_id: str
+    reused: bool
+
+
+def _stale_runs(
+    store: Store, plan: Plan, identity: str, env: dict[str, str | None]
+) -> list[tuple[str, list[str]]]:
+    """Stored runs of the same plan, data and model made under other package versions."""
+    found = []
+    runs = store.list_runs()
+    for run_id in runs.loc[runs["name"] == plan.name, "run_id"]:
+        recorded = store.run(str(run_id))["lineage"]
+        if recorded.get("identity") != identity or recorded.get("environment") is None:
+            continue
+        changed = environments.changes(recorded["environment"], env)
+        if changed:
+            found.append((str(run_id), changed))
+    return found
+
+
+def _stored(store: Store, run_id: str) -> dict[str, Any] | None:
+    try:
+        return store.run(run_id)
+    except StoreError:
+        return None
+
+
 def execute(
     plan: Plan,
     model: ModelAdapter,
@@ -488,20 +569,92 @@ def execute(
     executor: Any,
     progress: bool = False,
     cache: PredictionCache | None = None,
+    fresh: bool = False,
 ) -> str:
-    """Run (or resume) a plan and return the run id.
+    """Run (or resume, or reuse) a plan and return the run id (see `execute_run`)."""
+    return execute_run(
+        plan,
+        model,
+        dataset,
+        store,
+        executor=executor,
+        progress=progress,
+        cache=cache,
+        fresh=fresh,
+    ).run_id
+
+
+def execute_run(
+    plan: Plan,
+    model: ModelAdapter,
+    dataset: Dataset,
+    store: Store,
+    *,
+    executor: Any,
+    progress: bool = False,
+    cache: PredictionCache | None = None,
+    fresh: bool = False,
+) -> Execution:
+    """Run (or resume) a plan, or reuse the stored run of the same identity.
+
+    A run's id is a content address: the plan (without batch size and analysis settings),
+    the model's identity (`identify`: for an endpoint, after its probe), the data, the
+    perturbation versions and the environment (`wince.engine.environment`). A complete run
+    with that id is reused as it is; an unfinished one resumes. A run of the same plan, data
+    and model made under other package versions is refused (`StaleRunError`), unless
+    `fresh`. `fresh` always makes a new run.
 
     Completed units are kept whatever happens; a failure marks the run failed, names the
     scenario and samples, and re-raises. With a `cache`, predictions already made (by this
-    run, an earlier one or an analysis) are reused instead of calling the model again.
+    run, an earlier one or an analysis) of the same model under the same package versions
+    are reused instead of calling the model again.
+
+    Raises:
+        StaleRunError: a stored run of this plan, data and model was made under other
+            package versions, and `fresh` is False.
+        ModelError: the model (or its probe) failed.
     """
     from wince.engine.executors import ProgressReporter
 
     scenarios, spec = prepare(plan, model, dataset)
     labels = encode_labels(dataset, model)
-    fingerprints = (model.fingerprint(), dataset.fingerprint())  # hashing a model can be slow
-    run_id = run_id_for(plan, *fingerprints)
-    spec = dataclasses.replace(spec, cache=cache, fingerprint=fingerprints[0])
+    # hashing a model can be slow: once per run
+    fingerprints = (identify(model, dataset), dataset.fingerprint())
+    env = environments.environment(str(dataset.modality), model)
+    identity = run_id_for(plan, *fingerprints)
+    digest = environments.environment_digest(env)
+    run_id = hashlib.sha256(f"{identity}|{digest}".encode()).hexdigest()[:12]
+    stored = _stored(store, run_id)
+    if fresh and stored is not None:
+        run_id = hashlib.sha256(f"{identity}|{digest}|{now()}".encode()).hexdigest()[:12]
+    elif stored is not None and stored["status"] == "complete":
+        return Execution(run_id, reused=True)
+    elif stored is None and not fresh:
+        stale = _stale_runs(store, plan, identity, env)
+        if stale:
+            old, changed = stale[0]
+            raise StaleRunError(
+                f"run {old} of plan {plan.name!r} has the same plan, data and model but was "
+                f"made under other package versions: {', '.join(changed)}. Its outcomes may "
+                "differ under this environment, so it is not reused. Run again with --fresh "
+                "(Python: fresh=True) to make a new run under this environment; the stored "
+                "run is kept.",
+                run_id=old,
+                changes=changed,
+            )
+    spec = dataclasses.replace(
+        spec, cache=cache, fingerprint=environments.cache_identity(fingerprints[0], env)
+    )
+    record = lineage(
+        plan,
+        model,
+        dataset,
+        fingerprints=fingerprints,
+        executor=executor.name,
+        workers=executor.workers,
+        environment=env,
+    )
+    record["identity"] = identity
     store.create_run(
         run_id,
         name=plan.name,
@@ -510,14 +663,7 @@ def execute(
         data_fingerprint=fingerprints[1],
         task=str(model.task),
         n_samples=len(dataset),
-        lineage=lineage(
-            plan,
-            model,
-            dataset,
-            fingerprints=fingerprints,
-            executor=executor.name,
-            workers=executor.workers,
-        ),
+        lineage=record,
         scenarios=scenario_rows(scenarios, plan.repeats),
     )
     # Analysis settings are not identity (the run id leaves them out): a run reused with an
@@ -527,6 +673,8 @@ def execute(
     started = time.perf_counter()
     reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)
     try:
+        if ranges:
+            _fix_output_meaning(model, dataset, ranges[0], scenarios[0], spec)
         with reporter:
             for job, table, seconds in executor.map(model, spec, jobs(dataset, labels, ranges)):
                 store.write_unit(run_id, job.start, job.stop, table, seconds=seconds)
@@ -547,4 +695,4 @@ def execute(
         status="complete",
         timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
     )
-    return run_id
+    return Execution(run_id, reused=False)

@@ -1,22 +1,33 @@
-"""Lock files: pin a plan's perturbation versions, the wince version and the data fingerprint.
+"""Lock files: pin a plan's perturbation versions, its environment and its data fingerprint.
 
 `wince lock PLAN` writes `PLAN.lock` (YAML) next to the plan::
 
-    lock_version: 1
+    lock_version: 2
     plan: demo-digits
     plan_digest: 3f2a9c0d11e4b7a2
     wince_version: 0.4.0
     data_fingerprint: 9b1e...
     perturbations: {image.exposure: 1, image.jpeg: 2}
+    environment: {numpy: 2.3.5, opencv-python-headless: 4.14.0.94, scikit-learn: 1.8.0, ...}
     created_at: '2026-01-01T00:00:00.000+00:00'
+
+`environment` holds the versions of the packages that shape the plan's outputs: those its
+perturbations compute with and its model's runtime (`wince.engine.environment`).
 
 Running a locked plan first compares the lock with what is installed now (`check_lock`): a
 perturbation whose version changed (its output for the same inputs may differ), one added to
-or removed from the plan, or data whose fingerprint changed is a *drift*. Drift stops the run
-(`LockDriftError`, exit code 2) unless it is allowed, and an allowed drift is recorded in the
-run's lineage under `version_drift`. A different wince version alone is not a drift (the
-perturbation versions say whether outputs change); it is recorded in the lineage as
-`locked_wince_version`.
+or removed from the plan, data whose fingerprint changed, or a package of the environment
+at another version is a *drift*. Drift stops the run (`LockDriftError`, exit code 2) unless
+it is allowed, and an allowed drift is recorded in the run's lineage under `version_drift`.
+
+A perturbation's version says whether *its code* changed its outputs; it cannot say whether a
+numerical library did (an OpenCV or SciPy release may move outputs within the tolerance
+each perturbation declares, see docs/reproducibility.md). That is why the environment is
+pinned too. A different wince version alone is not a drift (what wince changes in outputs
+shows in the perturbation versions); it is recorded in the lineage as `locked_wince_version`.
+
+Locks of format 1 (written before environments were recorded) are read as they are, and
+check no environment; `wince lock` rewrites them in format 2.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from wince.errors import LockDriftError, PlanError
 from wince.plan import Plan, load_plan, read_yaml
 from wince.store.store import Store, now
 
-LOCK_VERSION = 1
+LOCK_VERSION = 2
 LOCK_SUFFIX = ".lock"
 
 
@@ -48,6 +59,8 @@ class Lock(BaseModel):
         wince_version: the wince version that wrote the lock.
         data_fingerprint: fingerprint of the plan's data when it was locked.
         perturbations: registry name -> version of every perturbation of the plan.
+        environment: package -> version (None: not installed) of the packages that shape the
+            plan's outputs; empty in a format-1 lock.
         created_at: when the lock was written (UTC, ISO 8601).
     """
 
@@ -59,6 +72,7 @@ class Lock(BaseModel):
     wince_version: str
     data_fingerprint: str
     perturbations: dict[str, int]
+    environment: dict[str, str | None] = Field(default_factory=dict)
     created_at: str = ""
 
 
@@ -73,8 +87,16 @@ def installed_versions(plan: Plan) -> dict[str, int]:
     return {spec.name: int(perturbations.get(spec.name).version) for spec in plan.perturbations}
 
 
-def make_lock(plan: Plan, dataset: Dataset) -> Lock:
-    """The lock of a plan on its data, from the installed perturbations and wince."""
+def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
+    """The lock of a plan on its data, from the installed perturbations, packages and wince.
+
+    Args:
+        plan: the plan.
+        dataset: its data.
+        model: its model adapter, whose runtime packages join the environment (None: the
+            perturbations' packages only).
+    """
+    from wince.engine.environment import environment
     from wince.engine.runner import wince_version
 
     return Lock(
@@ -83,6 +105,7 @@ def make_lock(plan: Plan, dataset: Dataset) -> Lock:
         wince_version=wince_version(),
         data_fingerprint=dataset.fingerprint(),
         perturbations=installed_versions(plan),
+        environment=environment(str(dataset.modality), model),
         created_at=now(),
     )
 
@@ -117,8 +140,16 @@ def write_lock(plan_path: str | Path, out: str | Path | None = None) -> tuple[Pa
     Raises:
         PlanError: invalid plan, or a plan without a data section.
     """
+    from wince.models.loading import load_model
+
     plan = load_plan(plan_path)
-    lock = make_lock(plan, plan_dataset(plan, str(plan_path)))
+    dataset = plan_dataset(plan, str(plan_path))
+    model = load_model(plan.model) if plan.model is not None else None
+    try:
+        lock = make_lock(plan, dataset, model)
+    finally:
+        if model is not None:
+            model.close()
     target = Path(out) if out is not None else lock_path_for(plan_path)
     target.write_text(
         f"# wince lock of {Path(plan_path).name}: check in next to the plan.\n"
@@ -159,8 +190,11 @@ def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
     Returns:
         One line per drift: a perturbation whose installed version differs from the locked
         one, a perturbation of the plan the lock does not pin, one the lock pins that the plan
-        no longer holds, and a changed data fingerprint.
+        no longer holds, a changed data fingerprint, and a package of the locked environment
+        installed at another version.
     """
+    from wince.engine import environment
+
     drifts = []
     installed = installed_versions(plan)
     for name, version in installed.items():
@@ -184,6 +218,11 @@ def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
             f"data: locked fingerprint {lock.data_fingerprint}, current fingerprint "
             f"{fingerprint} (the data changed)."
         )
+    installed_now = {name: environment.installed_version(name) for name in lock.environment}
+    drifts.extend(
+        f"environment: {change} (outputs may differ)."
+        for change in environment.changes(lock.environment, installed_now)
+    )
     return drifts
 
 
@@ -211,6 +250,7 @@ def run_locked(
     num_gpus: float | None = None,
     progress: bool = False,
     cache: Any = True,
+    fresh: bool = False,
 ) -> Any:
     """Run a plan file like `wince.analyze`, checking its lock first when it has one.
 
@@ -231,6 +271,7 @@ def run_locked(
         num_gpus: GPUs per Ray actor.
         progress: show a progress bar.
         cache: the prediction cache, as for `wince.analyze`.
+        fresh: run again even when a stored run of the same identity exists.
 
     Returns:
         The stored `wince.api.Run`.
@@ -261,6 +302,7 @@ def run_locked(
         "num_gpus": num_gpus,
         "progress": progress,
         "cache": cache,
+        "fresh": fresh,
     }
     if lock_file is None:
         return analyze(model, data, plan, store=target, **how)

@@ -42,9 +42,11 @@ def lock_command(plan: Path, *, out: Path | None, json_output: bool, console: Co
         console.print_json(json.dumps({"lock": str(target), **lock.model_dump(mode="json")}))
         return EXIT_OK
     pinned = ", ".join(f"{name} v{version}" for name, version in lock.perturbations.items())
+    packages = ", ".join(f"{name} {version}" for name, version in lock.environment.items())
     console.print(
-        f"wrote {target}: wince {lock.wince_version}, data {lock.data_fingerprint}, {pinned}. "
-        "`wince run` checks it whenever it sits next to the plan."
+        f"wrote {target}: wince {lock.wince_version}, data {lock.data_fingerprint}, {pinned}; "
+        f"environment {packages}. `wince run` checks it whenever it sits next to the plan.",
+        highlight=False,
     )
     return EXIT_OK
 
@@ -68,6 +70,10 @@ def verify_command(
         json_output: print the result as JSON.
         console: where output goes.
 
+    Environment differences (packages installed at other versions than the run's) are
+    printed apart from the outcomes ("environment differs: …"): they are a likely cause of
+    differing outcomes, not a failure in themselves.
+
     Returns:
         0 when every compared outcome is identical, 1 when any differs.
 
@@ -82,6 +88,12 @@ def verify_command(
     if json_output:
         console.print_json(json.dumps(result.to_payload()))
         return EXIT_OK if result.passed else EXIT_CHECK_FAILED
+    if result.environment_changes:
+        console.print(
+            f"[yellow]environment differs[/]: {'; '.join(result.environment_changes)} "
+            f"(run {result.run_id} was made under other package versions).",
+            highlight=False,
+        )
     scope = (
         f"{result.rows} outcomes ({len(result.units)} unit(s), {len(result.trials)} trial(s), "
         f"seed {seed})"
@@ -105,8 +117,14 @@ def verify_command(
     console.print(table)
     samples = mismatches[["scenario", "sample_index"]].drop_duplicates()
     console.print(
-        f"[bold red]verify failed[/]: run {result.run_id}: {len(mismatches)} value(s) in "
-        f"{len(samples)} (scenario, sample) pair(s) differ among {scope}."
+        f"[bold red]verify failed[/]: outcomes differ: run {result.run_id}: "
+        f"{len(mismatches)} value(s) in {len(samples)} (scenario, sample) pair(s) differ "
+        f"among {scope}."
+        + (
+            " The environment differs too (above), which may explain it."
+            if result.environment_changes
+            else ""
+        )
     )
     return EXIT_CHECK_FAILED
 

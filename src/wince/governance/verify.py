@@ -2,11 +2,14 @@
 
 `verify_run(store, run)` rebuilds the model and the data from the plan stored in the run's
 lineage, refuses when their fingerprints (or the perturbation versions) differ from the
-run's, picks a seeded random subset of the run's units (sample ranges) and of its trials,
-re-evaluates those trials on those units with `evaluate_unit` and compares every outcome
-column of the same (scenario, trial, sample) rows exactly. Outcomes depend only on the
-samples, the seed and the trial (per-sample random streams), so a faithful store reproduces
-them exactly, whatever the batching of the original run.
+run's, notes the packages of the run's environment installed at other versions now
+(`environment_changes`: a possible cause, reported apart from the outcomes), picks a seeded
+random subset of the run's units (sample ranges) and of its trials, re-evaluates those
+trials on those units with `evaluate_unit` and compares every outcome column of the same
+(scenario, trial, sample) rows exactly. Outcomes depend only on the samples, the seed and
+the trial (per-sample random streams), so a faithful store reproduces them exactly, whatever
+the batching of the original run. Verify never reads the prediction cache: every compared
+outcome is computed again by the model.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class VerifyResult:
         rows: outcome rows compared.
         mismatches: one row per differing value: scenario, trial, sample_index, column,
             stored and recomputed value (a missing row has column `<row>`).
+        environment_changes: packages that shape the run's outputs installed now at another
+            version than the run's ("scipy 1.16.0 → 1.17.1"); outcomes may differ because
+            of them. Empty when the environment is the same (or the run recorded none).
     """
 
     run_id: str
@@ -47,6 +53,7 @@ class VerifyResult:
     trials: list[tuple[str, int]]
     rows: int
     mismatches: pd.DataFrame
+    environment_changes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -61,6 +68,7 @@ class VerifyResult:
             "units": [list(u) for u in self.units],
             "trials": [list(t) for t in self.trials],
             "rows": self.rows,
+            "environment_changes": list(self.environment_changes),
             "mismatches": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in self.mismatches.to_dict(orient="records")
@@ -131,7 +139,8 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         StoreError: missing run, no stored units, or other perturbation versions.
     """
     from wince.datasets.loading import load_dataset
-    from wince.engine.runner import encode_labels, evaluate_unit, jobs, prepare
+    from wince.engine import environment
+    from wince.engine.runner import encode_labels, evaluate_unit, identify, jobs, prepare
     from wince.models.loading import load_model
 
     if not 0 < fraction <= 1:
@@ -150,11 +159,16 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
             f"run {run_id}: the plan's data now has fingerprint {dataset.fingerprint()}, the run "
             f"used {record['data_fingerprint']}; the data changed, so the run cannot be verified."
         )
+    recorded = record["lineage"].get("environment") or {}
+    changes = environment.changes(
+        recorded, {name: environment.installed_version(name) for name in recorded}
+    )
     model = load_model(plan.model)
     try:
-        if model.fingerprint() != record["model_fingerprint"]:
+        fingerprint = identify(model, dataset)
+        if fingerprint != record["model_fingerprint"]:
             raise ModelError(
-                f"run {run_id}: the plan's model now has fingerprint {model.fingerprint()}, the "
+                f"run {run_id}: the plan's model now has fingerprint {fingerprint}, the "
                 f"run used {record['model_fingerprint']}; the model changed, so the run cannot "
                 "be verified."
             )
@@ -186,6 +200,7 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         trials=[(t.scenario.key, t.index) for t in chosen_trials],
         rows=rows,
         mismatches=pd.concat(mismatches, ignore_index=True),
+        environment_changes=changes,
     )
 
 

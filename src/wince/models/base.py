@@ -104,13 +104,138 @@ def softmax(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return probabilities
 
 
-def to_predictions(output: Any, task: Task, adapter: str) -> Predictions:
+class Output(StrEnum):
+    """What a classifier's raw output means, fixed once per model.
+
+    PROBABILITIES: class probabilities (n, k), or the probability of class 1 as one column.
+    LOGITS: class logits (n, k) (softmaxed), or the logit of class 1 as one column (sigmoid).
+    SCORE: one score per sample; class 1 when the score is >= the model's threshold.
+    LABELS: class indices (n,).
+    """
+
+    PROBABILITIES = "probabilities"
+    LOGITS = "logits"
+    SCORE = "score"
+    LABELS = "labels"
+
+
+def check_output(output: Output | str | None, threshold: float | None, adapter: str) -> None:
+    """Validate a declared output meaning and its threshold.
+
+    Raises:
+        ParameterError: an unknown meaning, a threshold without `score`, or `score` without a
+            finite threshold.
+    """
+    from wince.errors import ParameterError
+
+    choices = ", ".join(repr(o.value) for o in Output)
+    if output is not None and output not in {o.value for o in Output}:
+        raise ParameterError(f"{adapter}: output must be one of {choices}; got {output!r}.")
+    if output == Output.SCORE:
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ParameterError(
+                f"{adapter}: output 'score' needs the threshold above which a score means "
+                f"class 1; got threshold={threshold!r}. Try threshold=0.5."
+            )
+        if not np.isfinite(threshold):
+            raise ParameterError(f"{adapter}: threshold must be finite; got {threshold!r}.")
+    elif threshold is not None:
+        raise ParameterError(
+            f"{adapter}: a threshold applies to output 'score' only; got output={output!r} "
+            f"with threshold={threshold!r}. Declare output='score' or drop the threshold."
+        )
+
+
+def detect_output(array: npt.NDArray[Any]) -> tuple[Output | None, bool]:
+    """The meaning of a classifier's first batch of outputs, and whether it is a guess.
+
+    Class indices (integer (n,)) and (n, k >= 2) matrices are read without doubt: rows of
+    non-negative values summing to 1 are probabilities, other rows logits. A single column is
+    ambiguous: values all in [0, 1] are read as the probability of class 1 (a guess: they may
+    be logits or scores that happened to fall there); other values cannot be probabilities
+    and are read as its logit (class 1 from 0 on, as for any margin).
+    None when the array fits no meaning (a float (n,) vector, an empty batch).
+    """
+    if array.ndim == 1 and array.dtype.kind in "iub":
+        return Output.LABELS, False
+    if array.ndim != 2 or array.dtype.kind not in "fiu" or len(array) == 0:
+        return None, False
+    p = array.astype(np.float64)
+    if array.shape[1] == 1:
+        in_unit = bool(np.all(p >= 0) and np.all(p <= 1))
+        return (Output.PROBABILITIES, True) if in_unit else (Output.LOGITS, False)
+    rows_are_probabilities = np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, atol=1e-4)
+    return (Output.PROBABILITIES if rows_are_probabilities else Output.LOGITS), False
+
+
+class OutputReader:
+    """Reads a classifier's raw outputs with one meaning for the model's whole life.
+
+    The meaning is the declared `output`, else the one detected on the first batch read
+    (`detect_output`), kept for every later batch so that a sample's label never depends on
+    the batch it came in; a guessed meaning warns once (`OutputWarning`).
+
+    Args:
+        output: the declared meaning, or None to detect it.
+        threshold: the class-1 threshold of output "score".
+        adapter: the adapter's label, for messages.
+
+    Raises:
+        ParameterError: see `check_output`.
+    """
+
+    def __init__(
+        self, output: Output | str | None = None, *, threshold: float | None = None, adapter: str
+    ) -> None:
+        check_output(output, threshold, adapter)
+        self.declared = Output(output) if output is not None else None
+        self.meaning = self.declared
+        self.threshold = float(threshold) if threshold is not None else None
+        self.adapter = adapter
+
+    def identity(self) -> bytes:
+        """The declared meaning and threshold, for fingerprints (they change the labels)."""
+        declared = self.declared.value if self.declared is not None else ""
+        return f"output={declared}|threshold={self.threshold!r}".encode()
+
+    def read(self, output: Any, task: Task) -> Predictions:
+        """Predictions from one batch of raw outputs."""
+        if self.meaning is None and task == Task.CLASSIFICATION:
+            meaning, guess = detect_output(np.asarray(output))
+            if meaning is not None:
+                self.meaning = meaning
+                if guess:
+                    import warnings
+
+                    from wince.errors import OutputWarning
+
+                    other = "logits" if meaning == Output.PROBABILITIES else "probabilities"
+                    warnings.warn(
+                        f"{self.adapter}: its one output column is read as class-1 "
+                        f"{meaning.value} from the first batch, for every batch from now on; "
+                        f"if they are {other} or scores, declare output= (plan: "
+                        "model.output: probabilities|logits|score with threshold).",
+                        OutputWarning,
+                        stacklevel=4,
+                    )
+        return to_predictions(
+            output, task, self.adapter, meaning=self.meaning, threshold=self.threshold
+        )
+
+
+def to_predictions(
+    output: Any,
+    task: Task,
+    adapter: str,
+    *,
+    meaning: Output | None = None,
+    threshold: float | None = None,
+) -> Predictions:
     """Interpret a raw model output array as `Predictions` for the task.
 
-    Classification: an (n, k) array is class probabilities (or logits, when rows do not sum to
-    1, turned into probabilities by softmax); an (n, 1) array is the probability (or logit)
-    of class 1 of a binary classifier; an (n,) integer array is class indices.
-    Regression: an (n,) or (n, 1) array of values.
+    Classification reads the output with `meaning` (see `Output`); without one, with the
+    meaning `detect_output` finds in this array alone, so callers that read several batches
+    keep one meaning with an `OutputReader`. Regression: an (n,) or (n, 1) array of values.
     """
     array = np.asarray(output)
     if task == Task.REGRESSION:
@@ -122,21 +247,45 @@ def to_predictions(output: Any, task: Task, adapter: str) -> Predictions:
                 f"of {array.dtype}."
             )
         return Predictions.from_values(array)
-    if array.ndim == 1 and array.dtype.kind in "iu":
-        return Predictions.from_labels(array)
-    if array.ndim == 2 and array.shape[1] == 1 and array.dtype.kind in "fiu":
-        # one column: the probability of class 1 when in [0, 1], else its logit
-        column = array[:, 0].astype(np.float64)
-        if not (np.all(column >= 0) and np.all(column <= 1)):
-            column = 1.0 / (1.0 + np.exp(-np.clip(column, -500, 500)))
-        return Predictions.from_probabilities(np.stack([1.0 - column, column], axis=1))
-    if array.ndim == 2 and array.dtype.kind in "fiu":
-        p = array.astype(np.float64)
-        rows_are_probabilities = np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, atol=1e-4)
-        return Predictions.from_probabilities(p if rows_are_probabilities else softmax(p))
+    if meaning is None:
+        meaning, _ = detect_output(array)
+    one_column = (array.ndim == 2 and array.shape[1] == 1) or array.ndim == 1
+    if array.dtype.kind in "fiub" and array.ndim in (1, 2):
+        if meaning == Output.LABELS and one_column:
+            labels = array.reshape(-1)
+            if array.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+                raise ModelError(
+                    f"{adapter}: declared output 'labels' but returned non-integer values; "
+                    "declare the output it returns (probabilities, logits or score)."
+                )
+            return Predictions.from_labels(labels)
+        if meaning == Output.SCORE and one_column:
+            assert threshold is not None  # checked by check_output
+            score = array.reshape(-1).astype(np.float64)
+            return Predictions.from_labels(score >= threshold)
+        if meaning in (Output.PROBABILITIES, Output.LOGITS):
+            if one_column:
+                column = array.reshape(-1).astype(np.float64)
+                if meaning == Output.LOGITS:
+                    column = 1.0 / (1.0 + np.exp(-np.clip(column, -500, 500)))
+                elif not (np.all(column >= 0) and np.all(column <= 1)):
+                    raise ModelError(
+                        f"{adapter}: its output is read as class-1 probabilities but holds "
+                        f"values outside [0, 1] (min {column.min():g}, max {column.max():g}); "
+                        "declare output='logits' or output='score' with its threshold."
+                    )
+                return Predictions.from_probabilities(np.stack([1.0 - column, column], axis=1))
+            if array.ndim == 2:
+                p = array.astype(np.float64)
+                return Predictions.from_probabilities(
+                    p if meaning == Output.PROBABILITIES else softmax(p)
+                )
     raise ModelError(
         f"{adapter}: a classifier must return class probabilities (n, classes) or class "
-        f"indices (n,); got shape {array.shape} of {array.dtype}."
+        f"indices (n,) (or logits, or one class-1 column (n, 1)); got shape {array.shape} of "
+        f"{array.dtype}"
+        + (f" for declared output {meaning.value!r}." if meaning is not None else ".")
+        + " A float score per sample needs output='score' with its threshold."
     )
 
 
@@ -182,8 +331,20 @@ class CallableAdapter:
         fn: takes a batch, returns probabilities (n, k), class indices (n,) or values (n,).
         task: classification or regression.
         classes: class names in index order (optional).
-        fingerprint: a stable identity for lineage; default hashes the function's code.
+        fingerprint: the model's identity, used as is (the function and its state are then
+            not hashed): name it when the state cannot be hashed.
         max_batch: largest batch passed to `fn` at once.
+        output: what a classifier's output means: "probabilities", "logits", "score" (with
+            `threshold`) or "labels"; default: detected on the first batch, then kept.
+        threshold: the score at and above which output "score" means class 1.
+        version: the model's declared version, hashed with the function's code instead of
+            its state (for state that cannot be hashed, or is too large to hash per run).
+
+    The default fingerprint hashes the function's code and the state it closes over or is
+    bound to (`wince.models.identity`): two functions with the same code and other state
+    are two models. When the state cannot be hashed deterministically, the fingerprint is
+    unique to this adapter, so no run or prediction is ever reused for it, and an
+    `IdentityWarning` says what to name.
 
     Examples:
         >>> import numpy as np
@@ -200,31 +361,84 @@ class CallableAdapter:
         classes: Sequence[Any] | None = None,
         fingerprint: str | None = None,
         max_batch: int = 4096,
+        output: Output | str | None = None,
+        threshold: float | None = None,
+        version: str | None = None,
     ) -> None:
         self.fn = fn
+        self.version = version
+        self._nonce: str | None = None
+        self._modules: frozenset[str] | None = None
         self.task = Task(task)
         self.classes = tuple(classes) if classes is not None else None
         self._fingerprint = fingerprint
         self.max_batch = max_batch
         self.label = f"callable {getattr(fn, '__qualname__', type(fn).__name__)}"
+        self.reader = OutputReader(output, threshold=threshold, adapter=self.label)
 
     def predict(self, x: Any) -> Predictions:
         """Predict a batch through the wrapped function."""
         return predict_in_chunks(
-            lambda chunk: to_predictions(self.fn(chunk), self.task, self.label),
+            lambda chunk: self.reader.read(self.fn(chunk), self.task),
             x,
             self.max_batch,
             self.label,
         )
 
+    @property
+    def identity_stable(self) -> bool:
+        """Whether the fingerprint is the same in every process for the same code and state."""
+        return self._fingerprint is not None or self.version is not None or self._nonce is None
+
     def fingerprint(self) -> str:
-        """The given fingerprint, else a hash of the function's bytecode, constants and name."""
+        """The given fingerprint, else a hash of the code with the version or with the state.
+
+        Computed on each call: state that changed since (a threshold attribute set anew) is a
+        new model.
+        """
         if self._fingerprint is not None:
             return self._fingerprint
-        code = getattr(self.fn, "__code__", None)
-        if code is None:
-            return hash_bytes(repr(self.fn).encode())
-        return hash_bytes(code.co_code, repr(code.co_consts).encode(), self.label.encode())
+        task = f"{self.task.value}|{self.classes!r}".encode()
+        if self.version is not None:
+            call = vars(type(self.fn)).get("__call__")  # a callable object's own method
+            code = getattr(self.fn, "__code__", None) or getattr(call, "__code__", None)
+            parts = (code.co_code, repr(code.co_consts).encode()) if code is not None else ()
+            return hash_bytes(
+                b"version", self.version.encode(), *parts, task, self.reader.identity()
+            )
+        from wince.models.identity import callable_identity
+
+        identity = callable_identity(self.fn)
+        self._modules = identity.modules
+        if not identity.stable:
+            if self._nonce is None:
+                import uuid
+                import warnings
+
+                from wince.errors import IdentityWarning
+
+                self._nonce = uuid.uuid4().hex
+                warnings.warn(
+                    f"{self.label}: its state cannot be hashed deterministically "
+                    f"({'; '.join(identity.problems[:3])}), so its runs and predictions are "
+                    "never reused; name the model with CallableAdapter(fn, fingerprint=...) "
+                    "or version=... to allow reuse.",
+                    IdentityWarning,
+                    stacklevel=2,
+                )
+            return hash_bytes(b"unstable", self._nonce.encode())
+        self._nonce = None
+        return hash_bytes(identity.digest.encode(), task, self.reader.identity())
+
+    def runtime_modules(self) -> frozenset[str]:
+        """Top-level modules of the objects the function holds (their versions matter)."""
+        if self._fingerprint is not None or self.version is not None:
+            return frozenset()
+        if self._modules is None:
+            from wince.models.identity import callable_identity
+
+            self._modules = callable_identity(self.fn).modules
+        return self._modules
 
     def close(self) -> None:
         """Nothing to release."""

@@ -15,18 +15,28 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from wince.errors import ModelError, ParameterError
-from wince.models.base import Predictions, Task, hash_bytes, predict_in_chunks, to_predictions
+from wince.models.base import (
+    Output,
+    OutputReader,
+    Predictions,
+    Task,
+    hash_bytes,
+    predict_in_chunks,
+)
 
 logger = logging.getLogger("wince.models.http")
 
 #: Status codes worth retrying besides 5xx: the server asks the client to slow down.
 RETRY_STATUS = frozenset({408, 429})
+#: Samples of the probe batch whose answers identify an endpoint's model.
+PROBE_SAMPLES = 32
 
 
 class _RetryableError(Exception):
@@ -62,8 +72,19 @@ class HttpAdapter:
         backoff_s: seconds before the first retry; doubled for each further retry.
         headers: extra request headers, e.g. {"Authorization": "Bearer …"}; not part of the
             fingerprint and never logged.
-        fingerprint: the served model's identity (e.g. its version), hashed into
-            `fingerprint()`; without it the fingerprint only knows the URL.
+        version: the served model's declared version, hashed into `fingerprint()`. Without
+            it the identity is the endpoint's answers on a probe batch (`probe`).
+        fingerprint: same as `version` (kept for older code).
+        output: what a classifier's output means ("probabilities", "logits", "score" with
+            `threshold`, "labels"); default: detected on the first batch, then kept.
+        threshold: the score at and above which output "score" means class 1.
+
+    Identity: a URL names a deployment, not a model: the same URL may serve another model
+    tomorrow. The engine calls `probe` at the start of every run on a small fixed batch (the
+    first `PROBE_SAMPLES` samples, unperturbed): an endpoint that does not answer fails the run
+    with a `ModelError` naming the URL, and, without a declared `version`, the answers are
+    hashed into the fingerprint, so a redeployed model is a new model. Before a probe and
+    without a version, the fingerprint is unique to this adapter (nothing is reused).
 
     Raises:
         ParameterError: a malformed URL or a non-positive batch size, timeout or backoff.
@@ -80,7 +101,10 @@ class HttpAdapter:
         retries: int = 3,
         backoff_s: float = 0.2,
         headers: Mapping[str, str] | None = None,
+        version: str | None = None,
         fingerprint: str | None = None,
+        output: Output | str | None = None,
+        threshold: float | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -111,8 +135,11 @@ class HttpAdapter:
         self.retries = retries
         self.backoff_s = float(backoff_s)
         self.headers = dict(headers or {})
-        self._fingerprint = fingerprint
+        self.version = version if version is not None else fingerprint
         self.label = f"HTTP endpoint {url}"
+        self.reader = OutputReader(output, threshold=threshold, adapter=self.label)
+        self._probe_digest: str | None = None
+        self._nonce = uuid.uuid4().hex
 
     def _request(self, payload: bytes) -> bytes:
         """POST once; return the body of a 2xx answer.
@@ -235,19 +262,45 @@ class HttpAdapter:
                 f"of numbers (got {_excerpt(json.dumps(outputs[:2]).encode())} …); expected "
                 "probabilities (n, classes), class indices (n,) or values (n,)."
             )
-        return to_predictions(array, self.task, self.label)
+        return self.reader.read(array, self.task)
 
     def predict(self, x: Any) -> Predictions:
         """Predict a batch (numpy array or list of str), `max_batch` samples per request."""
         return predict_in_chunks(self._predict_chunk, x, self.max_batch, self.label)
 
+    def probe(self, x: Any) -> None:
+        """Ask the endpoint to predict a small fixed batch; its answers identify the model.
+
+        Raises:
+            ModelError: the endpoint is unreachable or answers badly (naming the URL).
+        """
+        predictions = self.predict(x)
+        parts = [
+            np.ascontiguousarray(getattr(predictions, name)).tobytes()
+            for name in ("labels", "scores", "values")
+            if getattr(predictions, name) is not None
+        ]
+        self._probe_digest = hash_bytes(*parts)
+
+    @property
+    def identity_stable(self) -> bool:
+        """Whether the fingerprint names the served model (a version, or a probe's answers)."""
+        return self.version is not None or self._probe_digest is not None
+
     def fingerprint(self) -> str:
-        """Hash of the URL, task, classes and the `fingerprint` given at construction."""
+        """Hash of the URL, task, classes, output meaning and the version or probe answers."""
+        if self.version is not None:
+            identity = f"version:{self.version}"
+        elif self._probe_digest is not None:
+            identity = f"probe:{self._probe_digest}"
+        else:
+            identity = f"unprobed:{self._nonce}"
         return hash_bytes(
             self.url.encode(),
             self.task.value.encode(),
             repr(self.classes).encode(),
-            (self._fingerprint or "").encode(),
+            identity.encode(),
+            self.reader.identity(),
         )
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from wince.errors import ModelError, PlanError
 from wince.models import as_model
-from wince.models.base import ModelAdapter, Task
+from wince.models.base import CallableAdapter, ModelAdapter, Task
 from wince.plan import ModelSpec
 
 
@@ -43,8 +43,11 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
     """
     kind, target = spec.source()
     task = Task(spec.task) if spec.task else None
+    output, threshold = spec.output, spec.threshold
     if kind == "factory":
-        model = as_model(import_object(target, "model.factory")(), task=task)
+        model = as_model(
+            import_object(target, "model.factory")(), task=task, output=output, threshold=threshold
+        )
     elif kind == "url":
         from wince.models.http import HttpAdapter
 
@@ -54,6 +57,9 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             classes=spec.classes,
             timeout_s=spec.timeout_s,
             retries=spec.retries,
+            version=spec.version,
+            output=output,
+            threshold=threshold,
         )
     else:
         path = Path(target)
@@ -63,17 +69,23 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             import joblib
 
             try:
-                model = as_model(joblib.load(path), task=task)
+                model = as_model(joblib.load(path), task=task, output=output, threshold=threshold)
             except (OSError, ValueError, EOFError, ImportError, AttributeError) as error:
                 raise ModelError(f"model.pickle: cannot unpickle {path}: {error}") from None
         elif kind == "onnx":
             from wince.models.onnx import OnnxAdapter
 
-            model = OnnxAdapter.from_path(path, task=task or Task.CLASSIFICATION)
+            model = OnnxAdapter.from_path(
+                path, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
+            )
         else:
             from wince.models.torch import TorchAdapter
 
-            model = TorchAdapter.from_torchscript(path, task=task or Task.CLASSIFICATION)
+            model = TorchAdapter.from_torchscript(
+                path, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
+            )
+    if spec.version is not None and isinstance(model, CallableAdapter):
+        model.version = spec.version  # the declared identity, instead of the hashed state
     if spec.max_batch is not None:
         model.max_batch = spec.max_batch  # type: ignore[attr-defined]
     if spec.classes is not None and getattr(model, "classes", None) is None:

@@ -13,7 +13,14 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.errors import ModelError, ParameterError
-from wince.models.base import Predictions, Task, hash_bytes, predict_in_chunks, to_predictions
+from wince.models.base import (
+    Output,
+    OutputReader,
+    Predictions,
+    Task,
+    hash_bytes,
+    predict_in_chunks,
+)
 
 #: Output names of class probabilities, as skl2onnx writes them (tensor or ZipMap).
 PROBABILITY_OUTPUTS = ("probabilities", "output_probability")
@@ -79,6 +86,9 @@ class OnnxAdapter:
         max_batch: largest number of samples passed to the session at once.
         input_name: the input fed the batch; required when the model has several inputs.
         output_name: the output read; default as described above.
+        output: what a classifier's output means ("probabilities", "logits", "score" with
+            `threshold`, "labels"); default: detected on the first batch, then kept.
+        threshold: the score at and above which output "score" means class 1.
 
     Raises:
         ModelError: onnxruntime is missing, `session` is not a session, or the input or output
@@ -95,6 +105,8 @@ class OnnxAdapter:
         max_batch: int = 4096,
         input_name: str | None = None,
         output_name: str | None = None,
+        output: Output | str | None = None,
+        threshold: float | None = None,
     ) -> None:
         ort = import_onnxruntime()
         if not isinstance(session, ort.InferenceSession):
@@ -112,6 +124,7 @@ class OnnxAdapter:
         self.max_batch = max_batch
         meta = session.get_modelmeta()
         self.label = f"ONNX model {meta.graph_name or meta.producer_name or 'graph'}"
+        self.reader = OutputReader(output, threshold=threshold, adapter=self.label)
         inputs = {node.name: node for node in session.get_inputs()}
         outputs = [node.name for node in session.get_outputs()]
         if input_name is None:
@@ -153,6 +166,8 @@ class OnnxAdapter:
         task: Task | str,
         classes: Sequence[Any] | None = None,
         max_batch: int = 4096,
+        output: Output | str | None = None,
+        threshold: float | None = None,
     ) -> OnnxAdapter:
         """Open a `.onnx` file in an ONNX Runtime session on the CPU.
 
@@ -170,7 +185,14 @@ class OnnxAdapter:
                 f"ONNX model: cannot load {path} ({type(error).__name__}: {error}); it must be "
                 "an ONNX model file, e.g. written by skl2onnx or torch.onnx.export."
             ) from error
-        return cls(session, task=task, classes=classes, max_batch=max_batch)
+        return cls(
+            session,
+            task=task,
+            classes=classes,
+            max_batch=max_batch,
+            output=output,
+            threshold=threshold,
+        )
 
     def _prepare(self, x: Any) -> Any:
         if self._input_dtype is np.object_:
@@ -192,7 +214,7 @@ class OnnxAdapter:
         (output,) = self.session.run([self.output_name], {self.input_name: self._prepare(x)})
         if isinstance(output, list):
             output = zipmap_to_probabilities(output)
-        return to_predictions(output, self.task, self.label)
+        return self.reader.read(output, self.task)
 
     def predict(self, x: Any) -> Predictions:
         """Predict a batch (cast to the input's element type)."""
@@ -222,7 +244,8 @@ class OnnxAdapter:
                         [(n.name, n.type, n.shape) for n in self.session.get_outputs()],
                     )
                 ).encode()
-            self._fingerprint = hash_bytes(bytes(model), self.output_name.encode())
+            declared = self.reader.identity() if self.reader.declared is not None else b""
+            self._fingerprint = hash_bytes(bytes(model), self.output_name.encode(), declared)
         return self._fingerprint
 
     def close(self) -> None:

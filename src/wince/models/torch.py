@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from wince.errors import ModelError, ParameterError
-from wince.models.base import Predictions, Task, hash_bytes, predict_in_chunks, to_predictions
+from wince.models.base import (
+    Output,
+    OutputReader,
+    Predictions,
+    Task,
+    hash_bytes,
+    predict_in_chunks,
+)
 
 
 def import_torch() -> Any:
@@ -47,6 +54,9 @@ class TorchAdapter:
         max_batch: largest number of samples passed to the module at once.
         device: torch device the module runs on, e.g. "cpu" or "cuda:0"; the module is moved
             there. Outputs always come back as numpy arrays.
+        output: what a classifier's output means ("probabilities", "logits", "score" with
+            `threshold`, "labels"); default: detected on the first batch, then kept.
+        threshold: the score at and above which output "score" means class 1.
 
     Raises:
         ModelError: torch is not installed.
@@ -70,6 +80,8 @@ class TorchAdapter:
         classes: Sequence[Any] | None = None,
         max_batch: int = 1024,
         device: str = "cpu",
+        output: Output | str | None = None,
+        threshold: float | None = None,
     ) -> None:
         torch = import_torch()
         if not isinstance(module, torch.nn.Module):
@@ -94,6 +106,7 @@ class TorchAdapter:
             ) from error
         name = getattr(module, "original_name", None) or type(module).__name__
         self.label = f"PyTorch {name}"
+        self.reader = OutputReader(output, threshold=threshold, adapter=self.label)
 
     @classmethod
     def from_torchscript(
@@ -103,6 +116,8 @@ class TorchAdapter:
         task: Task | str = Task.CLASSIFICATION,
         classes: Sequence[Any] | None = None,
         max_batch: int = 1024,
+        output: Output | str | None = None,
+        threshold: float | None = None,
     ) -> TorchAdapter:
         """Load a TorchScript file (saved with `torch.jit.save`) onto the CPU.
 
@@ -111,6 +126,8 @@ class TorchAdapter:
             task: classification or regression.
             classes: class names in index order (optional).
             max_batch: largest number of samples passed to the module at once.
+            output: what a classifier's output means (see `TorchAdapter`).
+            threshold: the class-1 threshold of output "score".
 
         Raises:
             ModelError: torch is missing, there is no file, or it is not TorchScript.
@@ -133,7 +150,14 @@ class TorchAdapter:
                 f"TorchScript model: cannot load {path} ({type(error).__name__}: {reason}); "
                 "it must be a file written by torch.jit.save."
             ) from error
-        return cls(module, task=task, classes=classes, max_batch=max_batch)
+        return cls(
+            module,
+            task=task,
+            classes=classes,
+            max_batch=max_batch,
+            output=output,
+            threshold=threshold,
+        )
 
     def _predict_chunk(self, x: Any) -> Predictions:
         torch = import_torch()
@@ -158,7 +182,7 @@ class TorchAdapter:
         output = output.detach().cpu()
         if output.is_floating_point():
             output = output.double()
-        return to_predictions(output.numpy(), self.task, self.label)
+        return self.reader.read(output.numpy(), self.task)
 
     def predict(self, x: Any) -> Predictions:
         """Predict a batch (numpy array, converted to float32)."""
@@ -176,6 +200,8 @@ class TorchAdapter:
             data = tensor.detach().cpu().contiguous().reshape(-1)
             parts.append(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
             parts.append(data.view(torch.uint8).numpy().tobytes())
+        if self.reader.declared is not None:
+            parts.append(self.reader.identity())
         return hash_bytes(*parts)
 
     def close(self) -> None:

@@ -1,0 +1,126 @@
+"""A callable's identity covers its code and the state it closes over or is bound to."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from wince.models.identity import callable_identity
+
+WEIGHTS = np.array([1.0, 2.0])
+
+
+def digest(fn: object) -> str:
+    identity = callable_identity(fn)
+    assert identity.stable, identity.problems
+    return identity.digest
+
+
+def test_closure_cells_defaults_and_globals_are_part_of_the_identity() -> None:
+    def make(scale: float):
+        return lambda x: x * scale
+
+    assert digest(make(1.0)) == digest(make(1.0))
+    assert digest(make(1.0)) != digest(make(2.0))
+
+    def with_default(x, k=(1, 2)):
+        return x * np.array(k)
+
+    def other_default(x, k=(1, 3)):
+        return x * np.array(k)
+
+    assert digest(with_default) != digest(other_default)
+
+    def uses_global(x):
+        return x @ WEIGHTS
+
+    before = digest(uses_global)
+    WEIGHTS[0] = 5.0
+    try:
+        assert digest(uses_global) != before
+    finally:
+        WEIGHTS[0] = 1.0
+    assert digest(uses_global) == before
+
+
+def test_arrays_hash_by_dtype_and_shape_as_well_as_bytes() -> None:
+    zeros = np.zeros(4, dtype=np.float32)
+    assert digest(lambda: zeros) != digest(lambda: zeros.view(np.int32))
+    assert digest(lambda: zeros) != digest(lambda: zeros.reshape(2, 2))
+
+
+def test_bound_objects_partials_and_fitted_estimators_are_hashed_by_state() -> None:
+    class Model:
+        def __init__(self, threshold: float) -> None:
+            self.threshold = threshold
+
+        def __call__(self, x):
+            return x > self.threshold
+
+    assert digest(Model(0.5)) == digest(Model(0.5))
+    assert digest(Model(0.5)) != digest(Model(0.6))
+    assert digest(Model(0.5).__call__) != digest(Model(0.6).__call__)
+    assert digest(functools.partial(np.add, 1)) != digest(functools.partial(np.add, 2))
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    a = LogisticRegression().fit(x, x[:, 0] > 0)
+    b = LogisticRegression().fit(x, x[:, 1] > 0)
+    assert digest(a.predict) != digest(b.predict)
+    assert "sklearn" in callable_identity(a.predict).modules
+
+
+def test_dicts_and_sets_hash_the_same_whatever_their_order() -> None:
+    def const(value):
+        return lambda: value
+
+    assert digest(const({"b": 1, "a": 2})) == digest(const({"a": 2, "b": 1}))
+    assert digest(const({"b": 1, "a": 2})) != digest(const({"b": 2, "a": 1}))
+    assert digest(const({"x", "y", "z"})) == digest(const({"z", "y", "x"}))
+
+
+def test_cycles_end() -> None:
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # type: ignore[attr-defined]
+    assert digest(lambda: node) == digest(lambda: node)
+
+    def recursive(n):
+        return 1 if n == 0 else recursive(n - 1)
+
+    assert digest(recursive)
+
+
+def test_state_without_a_deterministic_hash_is_reported_unstable() -> None:
+    stream = (i for i in range(3))
+    identity = callable_identity(lambda: next(stream))
+    assert not identity.stable
+    assert any("generator" in p for p in identity.problems)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_the_callable_adapter_fingerprint_follows_changed_state(threshold: float) -> None:
+    from wince.models import CallableAdapter
+
+    class Model:
+        threshold = 0.0
+
+        def predict(self, x):
+            return (x[:, 0] > self.threshold).astype(int)
+
+    model = Model()
+    adapter = CallableAdapter(model.predict)
+    before = adapter.fingerprint()
+    model.threshold = threshold + 1.0
+    assert adapter.fingerprint() != before
+
+
+def test_library_functions_are_named_not_walked() -> None:
+    from scipy.special import softmax
+
+    identity = callable_identity(lambda x: softmax(x, axis=1))
+    assert identity.stable
+    assert "scipy" in identity.modules
