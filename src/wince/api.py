@@ -155,7 +155,8 @@ def analyze(
             path puts the disk tier there (share it between stores); a `PredictionCache`
             is used as is; False calls the model for every prediction.
         fresh: run again even when a stored run of the same plan, data, model and
-            environment exists (or one under other package versions).
+            environment exists (or one under other package versions), calling the model
+            for every prediction (the prediction cache is not read).
 
     Raises:
         PlanError: no plan, or neither a model nor a plan model section (same for data).

@@ -233,7 +233,8 @@ def run(
         typer.Option(
             "--fresh",
             help="Run again even when a stored run of the same plan, data, model and "
-            "environment exists, or one made under other package versions.",
+            "environment exists, or one made under other package versions, calling the model "
+            "for every prediction (the prediction cache is not read).",
         ),
     ] = False,
     json_output: JsonOption = False,

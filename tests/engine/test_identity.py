@@ -257,6 +257,35 @@ def test_an_endpoint_that_is_down_fails_the_run(tmp_path: Path, served: Served) 
         wince.analyze(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
 
 
+def test_a_stored_run_of_a_declared_version_needs_no_endpoint(
+    tmp_path: Path, served: Served
+) -> None:
+    x, y = data()
+    plan = http_plan(served.url, version="2026-01")
+    first = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    served.stop()
+    again = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    assert (again.id, again.reused) == (first.id, True)
+    with pytest.raises(ModelError, match="unreachable"):  # a new run still needs the endpoint
+        wince.analyze(data=(x, y), plan=plan, store=str(tmp_path), fresh=True)
+
+
+def test_fresh_calls_the_model_even_when_its_identity_cannot_see_the_change(
+    tmp_path: Path, served: Served
+) -> None:
+    # Redeployed under the same declared version: identity and cache keys are unchanged, so
+    # only --fresh can tell; it must not serve the old model's cached predictions.
+    x, y = data()
+    plan = http_plan(served.url, version="2026-01")
+    first = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    assert baseline_accuracy(first) == pytest.approx(1.0)
+    served.weights = np.array([-1.0, 1.0, 0.0])
+    fresh = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path), fresh=True)
+    truth = float(((x @ served.weights > 0) == y).mean())
+    assert baseline_accuracy(fresh) == pytest.approx(truth)
+    assert truth < 0.6
+
+
 # -- environment ---------------------------------------------------------------------------
 
 

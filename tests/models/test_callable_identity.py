@@ -124,3 +124,21 @@ def test_library_functions_are_named_not_walked() -> None:
     identity = callable_identity(lambda x: softmax(x, axis=1))
     assert identity.stable
     assert "scipy" in identity.modules
+
+
+def test_a_tree_model_loaded_twice_has_one_fingerprint(tmp_path) -> None:
+    # Tree nodes are a structured array with padding bytes that hold whatever memory held:
+    # a plain pickle of the same forest loaded twice differed (trial: runs never reused).
+    import joblib
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import RandomForestClassifier
+
+    from wince.models import SklearnAdapter
+
+    x, y = load_wine(return_X_y=True)
+    joblib.dump(RandomForestClassifier(5, random_state=0).fit(x, y), tmp_path / "forest.joblib")
+    first, second = (joblib.load(tmp_path / "forest.joblib") for _ in range(2))
+    assert SklearnAdapter(first).fingerprint() == SklearnAdapter(second).fingerprint()
+    assert callable_identity(first.predict).digest == callable_identity(second.predict).digest
+    other = RandomForestClassifier(5, random_state=1).fit(x, y)
+    assert SklearnAdapter(other).fingerprint() != SklearnAdapter(first).fingerprint()

@@ -340,21 +340,30 @@ def encode_labels(dataset: Dataset, model: ModelAdapter) -> npt.NDArray[Any] | N
     return np.array([index[v] for v in dataset.labels.tolist()], dtype=np.int64)
 
 
-def identify(model: ModelAdapter, dataset: Dataset) -> str:
-    """The model's fingerprint, after the probe the model asks for (HTTP endpoints).
+def probe(model: ModelAdapter, dataset: Dataset) -> None:
+    """Ask a model with a `probe` method (an `HttpAdapter`) to answer the first samples.
 
-    A model with a `probe` method (an `HttpAdapter`) answers the first samples of the data,
-    unperturbed, first: an endpoint that is down fails here, naming its URL, and the answers
-    identify the model it serves now.
+    The answers identify the model an endpoint serves now; an endpoint that is down fails
+    here, naming its URL.
 
     Raises:
         ModelError: the probe failed.
     """
-    probe = getattr(model, "probe", None)
-    if callable(probe) and len(dataset):
+    ask = getattr(model, "probe", None)
+    if callable(ask) and len(dataset):
         from wince.models.http import PROBE_SAMPLES
 
-        probe(dataset.batch(0, min(PROBE_SAMPLES, len(dataset))))
+        ask(dataset.batch(0, min(PROBE_SAMPLES, len(dataset))))
+
+
+def identify(model: ModelAdapter, dataset: Dataset) -> str:
+    """The model's fingerprint; an endpoint without a declared `version` is probed first.
+
+    Raises:
+        ModelError: the probe failed.
+    """
+    if getattr(model, "version", None) is None:
+        probe(model, dataset)
     return model.fingerprint()
 
 
@@ -553,6 +562,15 @@ def _stale_runs(
     return found
 
 
+def record_analysis_settings(store: Store, run_id: str, plan: Plan) -> None:
+    """Store the plan's `analysis` section with the run, for its next analysis.
+
+    Analysis settings are not identity (the run id leaves them out): a run reused with an
+    edited `analysis` section keeps its outcomes, and its next analysis uses the new one.
+    """
+    store.update_lineage(run_id, {"analysis": plan.analysis.model_dump(mode="json")})
+
+
 def _stored(store: Store, run_id: str) -> dict[str, Any] | None:
     try:
         return store.run(run_id)
@@ -602,7 +620,8 @@ def execute_run(
     perturbation versions and the environment (`wince.engine.environment`). A complete run
     with that id is reused as it is; an unfinished one resumes. A run of the same plan, data
     and model made under other package versions is refused (`StaleRunError`), unless
-    `fresh`. `fresh` always makes a new run.
+    `fresh`. `fresh` always makes a new run, calling the model for every prediction (the
+    cache is not used).
 
     Completed units are kept whatever happens; a failure marks the run failed, names the
     scenario and samples, and re-raises. With a `cache`, predictions already made (by this
@@ -628,6 +647,7 @@ def execute_run(
     if fresh and stored is not None:
         run_id = hashlib.sha256(f"{identity}|{digest}|{now()}".encode()).hexdigest()[:12]
     elif stored is not None and stored["status"] == "complete":
+        record_analysis_settings(store, run_id, plan)
         return Execution(run_id, reused=True)
     elif stored is None and not fresh:
         stale = _stale_runs(store, plan, identity, env)
@@ -642,8 +662,12 @@ def execute_run(
                 run_id=old,
                 changes=changed,
             )
+    if getattr(model, "version", None) is not None:
+        probe(model, dataset)  # identified by its version, but it must answer before a run
     spec = dataclasses.replace(
-        spec, cache=cache, fingerprint=environments.cache_identity(fingerprints[0], env)
+        spec,
+        cache=None if fresh else cache,  # fresh: every prediction from the model itself
+        fingerprint=environments.cache_identity(fingerprints[0], env),
     )
     record = lineage(
         plan,
@@ -666,9 +690,7 @@ def execute_run(
         lineage=record,
         scenarios=scenario_rows(scenarios, plan.repeats),
     )
-    # Analysis settings are not identity (the run id leaves them out): a run reused with an
-    # edited `analysis` section keeps its outcomes, and its next analysis uses the new one.
-    store.update_lineage(run_id, {"analysis": plan.analysis.model_dump(mode="json")})
+    record_analysis_settings(store, run_id, plan)
     ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))
     started = time.perf_counter()
     reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)

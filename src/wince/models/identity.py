@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import logging
 import os
 import pickle
@@ -61,6 +62,37 @@ class Identity:
     stable: bool
     problems: tuple[str, ...]
     modules: frozenset[str]
+
+
+def array_bytes(array: np.ndarray) -> bytes:
+    """The bytes of a NumPy array's values in C order, field by field for structured dtypes.
+
+    A structured array's padding bytes are uninitialised memory (scikit-learn's tree nodes
+    have some), so the same values could otherwise give different bytes in every load.
+    """
+    if array.dtype.names:
+        return b"".join(np.ascontiguousarray(array[name]).tobytes() for name in array.dtype.names)
+    return np.ascontiguousarray(array).tobytes()
+
+
+class _ValuePickler(pickle.Pickler):
+    """A pickler that writes structured NumPy arrays by value (`array_bytes`), not memory."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray) and obj.dtype.names:
+            return tuple, ((repr(obj.dtype.descr), obj.shape, array_bytes(obj)),)
+        return NotImplemented
+
+
+def value_pickle(obj: Any) -> bytes:
+    """`obj` pickled (protocol 5) with structured arrays by value: equal models, equal bytes.
+
+    Raises:
+        pickle.PicklingError, TypeError, AttributeError: `obj` cannot be pickled.
+    """
+    buffer = io.BytesIO()
+    _ValuePickler(buffer, protocol=5).dump(obj)
+    return buffer.getvalue()
 
 
 class _Hasher:
@@ -126,8 +158,8 @@ class _Hasher:
                 self.tag(f"ndarray-object:{obj.shape}")
                 self.feed(obj.tolist(), where, depth + 1)
             else:
-                self.tag(f"ndarray:{obj.dtype.str}:{obj.shape}")
-                self.raw(np.ascontiguousarray(obj).tobytes())
+                self.tag(f"ndarray:{obj.dtype.descr!r}:{obj.shape}")
+                self.raw(array_bytes(obj))
             return
         if isinstance(obj, np.generic):
             self.tag(f"npscalar:{obj.dtype.str}")
@@ -231,7 +263,7 @@ class _Hasher:
 
     def _pickled(self, obj: Any, where: str) -> None:
         try:
-            data = pickle.dumps(obj, protocol=5)
+            data = value_pickle(obj)
         except Exception as error:
             self.problems.append(
                 f"{where}: a {type(obj).__name__} that cannot be pickled ({error})"
