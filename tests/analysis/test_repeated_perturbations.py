@@ -70,6 +70,11 @@ def test_a_perturbation_listed_once_per_column_runs_both_entries(tmp_path, seed)
     local = profile.local.set_index(["entry", "metric"])["slope_per_severity"]
     assert local[(x0, "flip_rate")] > 0
     assert local[(x1, "flip_rate")] == 0
+    # the plain-language findings say which column each entry perturbs
+    text = run.report(tmp_path / "r.md", fmt="markdown").read_text()
+    assert "standard deviations on column x0" in text
+    assert "standard deviations on column x1" in text
+    assert "on every column" not in text
 
 
 def test_casing_lower_and_upper_both_run(tmp_path):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from string import Template
 from typing import Any
@@ -85,7 +85,7 @@ PHRASES: dict[str, tuple[Callable[[float], str], str]] = {
         "as messaging apps do",
     ),
     "tabular.gaussian_noise": (
-        lambda v: f"measurement noise of {v:.2g} standard deviations on every column",
+        lambda v: f"measurement noise of {v:.2g} standard deviations",
         "as from imprecise instruments",
     ),
     "text.typos": (
@@ -95,20 +95,53 @@ PHRASES: dict[str, tuple[Callable[[float], str], str]] = {
 }
 
 
-def describe_step(name: str, value: float, unit: str, *, context: bool = True) -> str:
+def describe_step(
+    name: str,
+    value: float,
+    unit: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    context: bool = True,
+) -> str:
     """A perturbation at a value as a lower-case phrase a non-specialist reads.
+
+    `params` are the plan entry's other parameters (`columns` and the like): they tell
+    apart two entries of one perturbation.
 
     Examples:
         >>> describe_step("image.jpeg", 70, "libjpeg quality")
         're-saving images as JPEG at quality 70, as messaging apps do,'
         >>> describe_step("image.jpeg", 70, "libjpeg quality", context=False)
         're-saving images as JPEG at quality 70'
+        >>> describe_step("tabular.gaussian_noise", 0.5, "sd", params={"columns": ["age"]})
+        'measurement noise of 0.5 standard deviations on column age, as from imprecise instruments,'
     """
     phrase = PHRASES.get(name)
-    if phrase is None:
-        return library_phrase(name, value, unit)
-    core, where = phrase
-    return f"{core(value)}, {where}," if context else core(value)
+    core = library_phrase(name, value, unit) if phrase is None else phrase[0](value)
+    core += params_phrase(name, params or {})
+    return f"{core}, {phrase[1]}," if phrase is not None and context else core
+
+
+def params_phrase(name: str, params: Mapping[str, Any]) -> str:
+    """Where a step applies and its other parameters, as words after its effect.
+
+    Examples:
+        >>> params_phrase("tabular.gaussian_noise", {})
+        ' on every column'
+        >>> params_phrase("text.casing", {"style": "upper"})
+        ' (style upper)'
+    """
+    others = {k: v for k, v in params.items() if k != "columns"}
+    columns = params.get("columns")
+    text = ""
+    if columns:
+        names = [str(c) for c in columns]
+        text = f" on column{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    elif name.startswith("tabular."):
+        text = " on every column"
+    if others:
+        text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(others.items())) + ")"
+    return text
 
 
 def amount(value: float, unit: str) -> str:
@@ -151,7 +184,13 @@ def library_phrase(name: str, value: float, unit: str) -> str:
 def describe_steps(steps: list[dict[str, Any]], units: dict[str, str]) -> str:
     """A scenario's steps as one phrase ('… together with …')."""
     parts = [
-        describe_step(s["name"], float(s["value"]), units.get(s["name"], ""), context=False)
+        describe_step(
+            s["name"],
+            float(s["value"]),
+            units.get(s["name"], ""),
+            params=s.get("params"),
+            context=False,
+        )
         for s in steps
     ]
     return " together with ".join(parts) or "no perturbation"
@@ -271,7 +310,10 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
     estimate, low, high = (float(row[k]) for k in ("estimate", "low", "high"))
     name, value, unit = str(row["perturbation"]), float(row["value"]), str(row["unit"])
     weight = realism(float(row["severity"]))
-    subject = describe_step(name, value, unit)
+    steps = data.steps(str(row["scenario"]))
+    subject = describe_step(
+        name, value, unit, params=steps[0].get("params") if len(steps) == 1 else None
+    )
     change = _change_text(metric, estimate, low, high)
     tolerance = data.settings["tolerance"].get(metric)
     tolerance_text = "the tolerance"
