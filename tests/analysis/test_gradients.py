@@ -57,3 +57,30 @@ def test_classifier_gradient_matches_the_softmax_derivative():
     assert result.samples["gradient_norm"].to_numpy() == pytest.approx(
         np.linalg.norm(analytic, axis=1), rel=1e-5
     )
+
+
+class UsersRegressor(torch.nn.Module):
+    """A model as users write them: an nn.Module subclass defined outside torch."""
+
+    def __init__(self, weights):
+        super().__init__()
+        self.linear = torch.nn.Linear(len(weights), 1)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.tensor([weights], dtype=torch.float32))
+            self.linear.bias.zero_()
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_a_users_own_module_subclass_is_a_torch_model_with_gradients():
+    from wince.models import as_model
+
+    adapter = as_model(UsersRegressor([2.0, -1.0, 0.5]), task="regression")
+    assert isinstance(adapter, TorchAdapter)  # not the callable adapter, which crashed
+    x = tabular_data().x
+    assert adapter.predict(x).values == pytest.approx(x @ [2.0, -1.0, 0.5], abs=1e-5)
+    result = input_gradients(Probe(adapter, tabular_data(), seed=0))
+    assert result.samples["gradient_norm"].to_numpy() == pytest.approx(
+        np.full(40, np.linalg.norm([2.0, -1.0, 0.5])), rel=1e-6
+    )

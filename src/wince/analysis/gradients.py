@@ -25,6 +25,7 @@ import pandas as pd
 from wince import perturbations as library
 from wince.engine.probe import Probe
 from wince.errors import ModelError
+from wince.models.base import is_torch_module
 from wince.perturbations.base import Step
 
 FloatArray = npt.NDArray[np.float64]
@@ -57,7 +58,7 @@ class Gradients:
 
 def _torch_module(probe: Probe) -> Any:
     module = getattr(probe.model, "module", None)
-    if module is None or type(module).__module__.split(".")[0] != "torch":
+    if not is_torch_module(module):
         raise ModelError(
             "gradient analysis needs a differentiable PyTorch model (wince.models.TorchAdapter); "
             f"this run's model is {getattr(probe.model, 'label', type(probe.model).__name__)}."

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from wince.errors import ModelError
-from wince.models.base import CallableAdapter, ModelAdapter, Output, Predictions, Task
+from wince.models.base import (
+    CallableAdapter,
+    ModelAdapter,
+    Output,
+    Predictions,
+    Task,
+    is_torch_module,
+)
 from wince.models.sklearn import SklearnAdapter
 
 __all__ = [
@@ -39,7 +46,7 @@ def as_model(
     if isinstance(model, ModelAdapter):
         return model
     kind = type(model).__module__.split(".")[0]
-    if kind == "torch":
+    if is_torch_module(model):
         from wince.models.torch import TorchAdapter
 
         return TorchAdapter(

@@ -8,6 +8,7 @@ internally (`max_batch`), never perturbs or scores, and maps every backend failu
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +25,15 @@ class Task(StrEnum):
 
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
+
+
+def is_torch_module(obj: Any) -> bool:
+    """Whether `obj` is a `torch.nn.Module`, a user's own subclass included.
+
+    Never imports torch: an object can only be a module once torch is imported.
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 @dataclass(frozen=True)
