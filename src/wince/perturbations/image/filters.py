@@ -17,6 +17,7 @@ than the FFT.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import cv2
@@ -67,7 +68,8 @@ def convolve(
     )
     flipped = np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float64)
     spectrum = arithmetic.complex_multiply(
-        scipy.fft.rfft2(padded, s=size, axes=(0, 1)), scipy.fft.rfft2(flipped, s=size)[:, :, None]
+        scipy.fft.rfft2(padded, s=size, axes=(0, 1)),
+        _kernel_spectrum(flipped.tobytes(), flipped.shape, size)[:, :, None],
     )
     full = scipy.fft.irfft2(spectrum, s=size, axes=(0, 1))
     out: npt.NDArray[np.float32] = np.ascontiguousarray(
@@ -115,6 +117,20 @@ def filter_separable_uint8(
         np.uint8
     )
     return levels.reshape(image.shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_spectrum(
+    kernel: bytes, shape: tuple[int, ...], size: tuple[int, int]
+) -> npt.NDArray[np.complex128]:
+    """The real FFT of a float64 kernel (given as bytes), zero-padded to `size`; cached.
+
+    A batch convolves every image with the same kernel; its transform is computed once.
+    """
+    taps = np.frombuffer(kernel, dtype=np.float64).reshape(shape)
+    spectrum: npt.NDArray[np.complex128] = scipy.fft.rfft2(taps, s=size)
+    spectrum.flags.writeable = False
+    return spectrum
 
 
 def correlate_separable(
