@@ -86,18 +86,20 @@ def log(x: npt.ArrayLike) -> Floats:
     s = (m - 1) / (m + 1), by its series; ln x = e ln 2 + ln m.
     """
     values = _flat(x)
-    mantissa, exponent = np.frexp(np.where((values > 0.0) & np.isfinite(values), values, 1.0))
+    regular = (values > 0.0) & np.isfinite(values)
+    mantissa, exponent = np.frexp(np.where(regular, values, 1.0))
     low = mantissa < SQRT_HALF
-    mantissa[low] *= 2.0
-    exponent[low] -= 1
+    mantissa = np.where(low, mantissa * 2.0, mantissa)  # exact; where, not a masked scatter
+    exponent -= low
     s = (mantissa - 1.0) / (mantissa + 1.0)
     series = _horner(_ATANH_COEFFICIENTS, s * s) * s
     e = exponent.astype(np.float64)
     out: Floats = e * LN2_HIGH + (e * LN2_LOW + series)
-    out[values == 0.0] = -np.inf
-    out[values < 0.0] = np.nan
-    out[np.isinf(values) & (values > 0)] = np.inf
-    out[np.isnan(values)] = np.nan
+    if not regular.all():
+        out[values == 0.0] = -np.inf
+        out[values < 0.0] = np.nan
+        out[np.isinf(values) & (values > 0)] = np.inf
+        out[np.isnan(values)] = np.nan
     return out.reshape(np.shape(x))
 
 
