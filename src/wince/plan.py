@@ -103,6 +103,11 @@ class DataSpec(_Spec):
     inputs: str | None = Field(None, description="npz key of the inputs or JSONL text field")
     features: list[str] | None = None
     limit: int | None = Field(None, ge=1, description="use the first N samples only")
+    modality: Literal["image", "text", "audio", "tabular", "timeseries"] | None = Field(
+        None,
+        description="what the inputs are, when their shape does not say: (n, h, w) arrays "
+        "are time series unless this says image (grayscale)",
+    )
 
     def source(self) -> tuple[str, str]:
         """The (kind, target) pair of the one source given."""

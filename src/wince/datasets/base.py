@@ -106,6 +106,41 @@ def infer_modality(x: Any) -> Modality:
     return guess
 
 
+def image_array(x: npt.NDArray[Any], name: str) -> npt.NDArray[Any]:
+    """Images as wince's perturbations take them: (n, h, w, c), uint8 or float32 in [0, 1].
+
+    (n, h, w) arrays are grayscale images (a channel axis is added); float64 (or float16)
+    values in [0, 1] become float32; integer arrays of 0-255 levels become uint8.
+
+    Raises:
+        DataError: another shape, or values outside those ranges (with the conversion to use).
+    """
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(
+            f"{name}: images are (n, height, width) grayscale or (n, height, width, channels); "
+            f"got shape {x.shape}."
+        )
+    if x.dtype in (np.uint8, np.float32) or x.size == 0:
+        return x
+    low, high = float(np.min(x)), float(np.max(x))
+    if x.dtype.kind == "f":
+        if low >= 0.0 and high <= 1.0:
+            return x.astype(np.float32)
+        raise DataError(
+            f"{name}: {x.dtype} images must hold values in [0, 1]; got [{low:g}, {high:g}]. "
+            "For 0-255 levels pass (x / 255).astype(np.float32), or x.astype(np.uint8) if they "
+            "are whole numbers."
+        )
+    if low >= 0 and high <= 255:
+        return x.astype(np.uint8)
+    raise DataError(
+        f"{name}: integer images must hold 0-255 levels; got {x.dtype} values in "
+        f"[{low:g}, {high:g}]. For 16-bit images pass (x / 65535).astype(np.float32)."
+    )
+
+
 class ArrayDataset(Dataset):
     """A dataset held in memory: a numpy array (or list of str) and optional labels and ids.
 
@@ -113,7 +148,8 @@ class ArrayDataset(Dataset):
         x: inputs, batch-first; a list of str for text.
         labels: true labels, one per sample.
         ids: stable sample ids; default "0", "1", ... (positions).
-        modality: default inferred from `x`.
+        modality: default inferred from `x` ((n, h, w) arrays read as time series: pass
+            "image" for grayscale images, see `image_array`).
         feature_names: tabular column names; time-series channel names.
         sample_rate_hz: audio sample rate.
         column_kinds: tabular column schema, one of "float", "integer" or "categorical" (category
@@ -151,6 +187,8 @@ class ArrayDataset(Dataset):
                 raise DataError(f"{name}: inputs must be numeric; got dtype {self.x.dtype}.")
             if self.modality == Modality.TABULAR and self.x.dtype.kind != "f":
                 self.x = self.x.astype(np.float64)
+            if self.modality == Modality.IMAGE:
+                self.x = image_array(self.x, name)
         n = len(self.x)
         self.ids = _check_ids(ids if ids is not None else range(n), n, name)
         if labels is not None:

@@ -37,9 +37,29 @@ def load_dataset(spec: DataSpec) -> Dataset:
 
         reader = getattr(readers, f"read_{kind}")
         dataset = reader(target, spec)
+    if spec.modality is not None and dataset.modality != spec.modality:
+        dataset = _declared(dataset, spec.modality)
     if spec.limit is not None and spec.limit < len(dataset):
         dataset = _first(dataset, spec.limit)
     return dataset
+
+
+def _declared(dataset: Dataset, modality: str) -> Dataset:
+    """An in-memory dataset read as the modality the plan declares."""
+    if not isinstance(dataset, ArrayDataset):
+        raise DataError(
+            f"data.modality: the data holds {dataset.modality} data and cannot be read "
+            f"as {modality}; remove data.modality or give data of that kind."
+        )
+    return ArrayDataset(
+        dataset.x,
+        dataset.labels,
+        ids=dataset.ids,
+        modality=modality,
+        feature_names=dataset.feature_names,
+        sample_rate_hz=dataset.sample_rate_hz,
+        name=dataset.name,
+    )
 
 
 def _first(dataset: Dataset, n: int) -> Dataset:

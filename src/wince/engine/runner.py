@@ -466,10 +466,17 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
     for item in plan.perturbations:
         modality = perturbations.get(item.name).modality
         if modality != dataset.modality:
+            ambiguous = ""
+            if modality == "image" and dataset.modality == "timeseries":
+                ambiguous = (
+                    " An (n, h, w) array reads as n time series of h steps and w channels; if "
+                    "it holds grayscale images, say so: `modality: image` in the plan's data "
+                    "section, or ArrayDataset(x, labels, modality='image')."
+                )
             raise DataError(
                 f"perturbation {item.name} is for {modality} data but the dataset holds "
                 f"{dataset.modality} data; choose {dataset.modality}.* perturbations "
-                "(`wince perturbations`)."
+                f"(`wince perturbations`).{ambiguous}"
             )
     scenarios = expand(plan)
     spec = RunSpec(

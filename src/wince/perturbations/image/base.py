@@ -62,7 +62,7 @@ def check_images(x: object, owner: str) -> None:
     if x.dtype not in (np.uint8, np.float32):
         raise DataError(
             f"{owner}: images must be uint8 in [0, 255] or float32 in [0, 1]; got {x.dtype}. "
-            "Convert with x.astype(np.float32) / 255."
+            f"Convert with {conversion_hint(x)}."
         )
     if x.shape[3] not in (1, 3, 4):
         raise DataError(f"{owner}: images need 1, 3 or 4 channels (last axis); got {x.shape[3]}.")
@@ -73,6 +73,16 @@ def check_images(x: object, owner: str) -> None:
                 f"{owner}: float32 images must lie in [0, 1]; got values in [{low:g}, {high:g}]. "
                 "Divide 0-255 levels by 255, or clip with np.clip(x, 0, 1)."
             )
+
+
+def conversion_hint(x: npt.NDArray[np.generic]) -> str:
+    """The conversion that makes `x` a uint8 or float32 image batch, for its dtype and values."""
+    high = float(np.max(x)) if x.size else 0.0
+    if x.dtype.kind == "f":
+        return "x.astype(np.float32)" if high <= 1.0 else "(x / 255).astype(np.float32)"
+    if high <= 255:
+        return "x.astype(np.uint8)"
+    return "(x / 65535).astype(np.float32) for 16-bit levels"
 
 
 def colour_channels(x: npt.NDArray[np.generic]) -> int:
