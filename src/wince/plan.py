@@ -61,6 +61,9 @@ class ModelSpec(_Spec):
         None, description="what a classifier's output means; default: detected once"
     )
     threshold: float | None = Field(None, description="class-1 threshold of output 'score'")
+    device: str | None = Field(
+        None, description="where a torch model runs: 'cpu' (default), 'cuda:0', 'mps'"
+    )
     version: str | None = Field(
         None,
         description="declared version of a url or callable model, its identity instead of a "

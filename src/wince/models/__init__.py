@@ -13,15 +13,21 @@ from wince.models.base import (
     Task,
     is_torch_module,
 )
+from wince.models.http import HttpAdapter
+from wince.models.onnx import OnnxAdapter
 from wince.models.sklearn import SklearnAdapter
+from wince.models.torch import TorchAdapter
 
 __all__ = [
     "CallableAdapter",
+    "HttpAdapter",
     "ModelAdapter",
+    "OnnxAdapter",
     "Output",
     "Predictions",
     "SklearnAdapter",
     "Task",
+    "TorchAdapter",
     "as_model",
 ]
 
@@ -32,29 +38,37 @@ def as_model(
     task: Task | str | None = None,
     output: Output | str | None = None,
     threshold: float | None = None,
+    device: str | None = None,
 ) -> ModelAdapter:
     """Wrap a model object in the matching adapter.
 
     Accepts an adapter (returned as is), a fitted scikit-learn estimator, a torch module, an
     ONNX Runtime session or a plain callable. `output` and `threshold` declare what a torch,
     ONNX or callable classifier's output means (see `Output`); scikit-learn classifiers give
-    probabilities.
+    probabilities. `device` ("cpu", "cuda:0", ...) is where a torch module runs (any
+    `torch.nn.Module`, a user's own subclass included; default "cpu").
 
     Raises:
-        ModelError: the object is none of these.
+        ModelError: the object is none of these, or a device was given for a model that is
+            not a torch module.
     """
     if isinstance(model, ModelAdapter):
         return model
     kind = type(model).__module__.split(".")[0]
     if is_torch_module(model):
-        from wince.models.torch import TorchAdapter
-
         return TorchAdapter(
-            model, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
+            model,
+            task=task or Task.CLASSIFICATION,
+            output=output,
+            threshold=threshold,
+            device=device or "cpu",
+        )
+    if device is not None:
+        raise ModelError(
+            f"device {device!r} applies to torch modules; a {type(model).__name__} runs where "
+            "its own library puts it. Remove the device."
         )
     if kind == "onnxruntime":
-        from wince.models.onnx import OnnxAdapter
-
         return OnnxAdapter(
             model, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
         )

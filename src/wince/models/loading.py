@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from wince.errors import ModelError, PlanError
-from wince.models import as_model
+from wince.models import HttpAdapter, OnnxAdapter, TorchAdapter, as_model
 from wince.models.base import CallableAdapter, ModelAdapter, Task
 from wince.plan import ModelSpec
 
@@ -42,15 +42,22 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
         ModelError: the loaded object is not a usable model.
     """
     kind, target = spec.source()
+    if spec.device is not None and kind in ("url", "onnx", "pickle"):
+        raise PlanError(
+            f"model.device applies to torch models (a factory's nn.Module, or torchscript); "
+            f"a model.{kind} runs where its own library puts it. Remove model.device."
+        )
     task = Task(spec.task) if spec.task else None
     output, threshold = spec.output, spec.threshold
     if kind == "factory":
         model = as_model(
-            import_object(target, "model.factory")(), task=task, output=output, threshold=threshold
+            import_object(target, "model.factory")(),
+            task=task,
+            output=output,
+            threshold=threshold,
+            device=spec.device,
         )
     elif kind == "url":
-        from wince.models.http import HttpAdapter
-
         model = HttpAdapter(
             target,
             task=task or Task.CLASSIFICATION,
@@ -73,16 +80,16 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             except (OSError, ValueError, EOFError, ImportError, AttributeError) as error:
                 raise ModelError(f"model.pickle: cannot unpickle {path}: {error}") from None
         elif kind == "onnx":
-            from wince.models.onnx import OnnxAdapter
-
             model = OnnxAdapter.from_path(
                 path, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
             )
         else:
-            from wince.models.torch import TorchAdapter
-
             model = TorchAdapter.from_torchscript(
-                path, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
+                path,
+                task=task or Task.CLASSIFICATION,
+                output=output,
+                threshold=threshold,
+                device=spec.device or "cpu",
             )
     if spec.version is not None and isinstance(model, CallableAdapter):
         model.version = spec.version  # the declared identity, instead of the hashed state

@@ -118,8 +118,9 @@ class TorchAdapter:
         max_batch: int = 1024,
         output: Output | str | None = None,
         threshold: float | None = None,
+        device: str = "cpu",
     ) -> TorchAdapter:
-        """Load a TorchScript file (saved with `torch.jit.save`) onto the CPU.
+        """Load a TorchScript file (saved with `torch.jit.save`) and run it on `device`.
 
         Args:
             path: the `.pt` file.
@@ -128,9 +129,11 @@ class TorchAdapter:
             max_batch: largest number of samples passed to the module at once.
             output: what a classifier's output means (see `TorchAdapter`).
             threshold: the class-1 threshold of output "score".
+            device: where the module runs, e.g. "cpu" or "cuda:0" (loaded onto the CPU first).
 
         Raises:
-            ModelError: torch is missing, there is no file, or it is not TorchScript.
+            ModelError: torch is missing, there is no file, it is not TorchScript, or the
+                device is not available.
         """
         torch = import_torch()
         path = Path(path)
@@ -157,6 +160,7 @@ class TorchAdapter:
             max_batch=max_batch,
             output=output,
             threshold=threshold,
+            device=device,
         )
 
     def _predict_chunk(self, x: Any) -> Predictions:
