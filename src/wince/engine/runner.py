@@ -457,6 +457,28 @@ def jobs(
         )
 
 
+def _check_feature_names(model: ModelAdapter, dataset: Dataset) -> None:
+    """Refuse data whose named columns are not those the model was fitted on, in order.
+
+    Raises:
+        DataError: the names differ (both lists are named, with the differences).
+    """
+    expected = getattr(model, "feature_names", None)
+    found = getattr(dataset, "feature_names", None)
+    if expected is None or found is None or dataset.modality != "tabular":
+        return
+    if tuple(found) != tuple(expected):
+        missing = [n for n in expected if n not in found]
+        extra = [n for n in found if n not in expected]
+        parts = [f"missing {missing}"] * bool(missing) + [f"not expected {extra}"] * bool(extra)
+        detail = ", ".join(parts) or "another order"
+        raise DataError(
+            f"the data's columns {list(found)} are not the columns the model was fitted on "
+            f"{list(expected)} ({detail}); select and order them as at fitting "
+            "(data.features in the plan)."
+        )
+
+
 def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Scenario], RunSpec]:
     """Scenarios and the shared run spec for a plan on a model and dataset.
 
@@ -478,6 +500,7 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
                 f"{dataset.modality} data; choose {dataset.modality}.* perturbations "
                 f"(`wince perturbations`).{ambiguous}"
             )
+    _check_feature_names(model, dataset)
     scenarios = expand(plan)
     spec = RunSpec(
         trials=tuple(trials(scenarios, plan.repeats)),

@@ -27,6 +27,10 @@ class SklearnAdapter:
         estimator: a fitted estimator.
         task: "classification" or "regression"; inferred from `classes_` when omitted.
         max_batch: largest batch passed to the estimator at once.
+
+    An estimator fitted on a DataFrame gets DataFrames with the column names it was fitted
+    with (`feature_names_in_`); the data's columns must be those, in that order (checked
+    when a run starts, for data with column names).
     """
 
     def __init__(
@@ -47,9 +51,26 @@ class SklearnAdapter:
         self.classes = tuple(estimator.classes_.tolist()) if has_classes else None
         self.max_batch = max_batch
         self.label = f"scikit-learn {type(estimator).__name__}"
+        names = getattr(estimator, "feature_names_in_", None)
+        self.feature_names: tuple[str, ...] | None = (
+            tuple(str(n) for n in names) if names is not None else None
+        )
+
+    def _as_fitted(self, x: Any) -> Any:
+        """A 2-D batch as the estimator was fitted: a DataFrame with its column names.
+
+        An estimator fitted on a DataFrame (`feature_names_in_`) warns on every NumPy batch
+        ("X does not have valid feature names"); its columns are the batch's, in order.
+        """
+        if self.feature_names is None or np.ndim(x) != 2:
+            return x
+        import pandas as pd
+
+        return pd.DataFrame(np.asarray(x), columns=list(self.feature_names))
 
     def _predict_chunk(self, x: Any) -> Predictions:
         est = self.estimator
+        x = self._as_fitted(x)
         if self.task == Task.REGRESSION:
             return Predictions.from_values(est.predict(x))
         if hasattr(est, "predict_proba"):
