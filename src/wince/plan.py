@@ -64,6 +64,11 @@ class ModelSpec(_Spec):
     device: str | None = Field(
         None, description="where a torch model runs: 'cpu' (default), 'cuda:0', 'mps'"
     )
+    providers: list[str] | None = Field(
+        None,
+        description="ONNX Runtime execution providers, in order of preference "
+        "(default ['CPUExecutionProvider'])",
+    )
     version: str | None = Field(
         None,
         description="declared version of a url or callable model, its identity instead of a "

@@ -168,3 +168,25 @@ def test_a_converted_binary_margin_classifier_agrees_with_scikit_learn():
     estimator = LinearSVC().fit(x, y)
     model = OnnxAdapter(_session(_onnx_bytes(estimator, x)), task="classification")
     np.testing.assert_array_equal(model.predict(x).labels, estimator.predict(x))
+
+
+def test_execution_providers_come_from_the_plan(iris, logistic, tmp_path):
+    from wince.errors import PlanError
+    from wince.models.loading import load_model
+    from wince.plan import as_plan
+
+    x, _ = iris
+    estimator, model_bytes = logistic
+    path = tmp_path / "iris.onnx"
+    path.write_bytes(model_bytes)
+    base = {"name": "onnx", "perturbations": [{"name": "tabular.gaussian_noise"}]}
+    listed = {"onnx": str(path), "providers": ["CPUExecutionProvider"]}
+    model = load_model(as_plan({**base, "model": listed}).model)
+    assert model.session.get_providers() == ["CPUExecutionProvider"]
+    np.testing.assert_allclose(model.predict(x).scores, estimator.predict_proba(x), atol=1e-5)
+    absent = {"onnx": str(path), "providers": ["NoSuchExecutionProvider"]}
+    with pytest.raises(ModelError, match=r"\['NoSuchExecutionProvider'\] are not available"):
+        load_model(as_plan({**base, "model": absent}).model)
+    misplaced = {"url": "http://127.0.0.1:9/p", "providers": ["CPUExecutionProvider"]}
+    with pytest.raises(PlanError, match=r"model\.providers applies to model\.onnx"):
+        load_model(as_plan({**base, "model": misplaced}).model)

@@ -47,6 +47,11 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             f"model.device applies to torch models (a factory's nn.Module, or torchscript); "
             f"a model.{kind} runs where its own library puts it. Remove model.device."
         )
+    if spec.providers is not None and kind != "onnx":
+        raise PlanError(
+            f"model.providers applies to model.onnx; a model.{kind} does not use ONNX Runtime "
+            "execution providers. Remove model.providers."
+        )
     task = Task(spec.task) if spec.task else None
     output, threshold = spec.output, spec.threshold
     if kind == "factory":
@@ -81,7 +86,11 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
                 raise ModelError(f"model.pickle: cannot unpickle {path}: {error}") from None
         elif kind == "onnx":
             model = OnnxAdapter.from_path(
-                path, task=task or Task.CLASSIFICATION, output=output, threshold=threshold
+                path,
+                task=task or Task.CLASSIFICATION,
+                output=output,
+                threshold=threshold,
+                providers=spec.providers or ("CPUExecutionProvider",),
             )
         else:
             model = TorchAdapter.from_torchscript(

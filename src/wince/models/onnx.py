@@ -168,18 +168,30 @@ class OnnxAdapter:
         max_batch: int = 4096,
         output: Output | str | None = None,
         threshold: float | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
     ) -> OnnxAdapter:
-        """Open a `.onnx` file in an ONNX Runtime session on the CPU.
+        """Open a `.onnx` file in an ONNX Runtime session.
+
+        `providers` are ONNX Runtime execution providers in order of preference (default the
+        CPU; e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"]).
 
         Raises:
-            ModelError: onnxruntime is missing, there is no file, or it is not a valid model.
+            ModelError: onnxruntime is missing, there is no file, it is not a valid model, or
+                a provider is not available in this onnxruntime build.
         """
         ort = import_onnxruntime()
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"ONNX model: no file at {path}; check the path.")
+        available = ort.get_available_providers()
+        unknown = [p for p in providers if p not in available]
+        if unknown or not providers:
+            raise ModelError(
+                f"ONNX model: execution providers {unknown or list(providers)} are not "
+                f"available in this onnxruntime; available: {available}."
+            )
         try:
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), providers=list(providers))
         except Exception as error:
             raise ModelError(
                 f"ONNX model: cannot load {path} ({type(error).__name__}: {error}); it must be "
