@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,28 @@ from wince.models.base import CallableAdapter, ModelAdapter, Task
 from wince.plan import ModelSpec
 
 
+def _import_module(name: str) -> Any:
+    """Import `name`; a module in the working directory is found too, as `python -m` finds it.
+
+    The `wince` command's search path starts at its own script folder, not at the folder it
+    runs in, so `factory: "mymodel:build"` beside the plan was not found. The working
+    directory is added to the search path (and stays, for the module's own imports) only
+    when the module is not found otherwise.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        here = os.getcwd()
+        if error.name != name.split(".")[0] or here in sys.path or "" in sys.path:
+            raise
+        sys.path.append(here)
+        return importlib.import_module(name)
+
+
 def import_object(target: str, where: str) -> Any:
     """The object named by 'module:attribute' (attribute may be dotted).
+
+    Modules are looked up on the search path, then in the working directory.
 
     Raises:
         PlanError: malformed target, module not importable, or attribute missing.
@@ -22,9 +44,12 @@ def import_object(target: str, where: str) -> Any:
     if not sep or not module_name or not attribute:
         raise PlanError(f"{where}: expected 'module:function'; got {target!r}.")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = _import_module(module_name)
     except ImportError as error:
-        raise PlanError(f"{where}: cannot import module {module_name!r} ({error}).") from None
+        raise PlanError(
+            f"{where}: cannot import module {module_name!r} ({error}). Run wince from the "
+            "folder that holds it, or add that folder to PYTHONPATH."
+        ) from None
     for part in attribute.split("."):
         if not hasattr(obj, part):
             raise PlanError(f"{where}: module {module_name!r} has no {attribute!r}.")
