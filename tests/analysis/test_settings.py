@@ -135,3 +135,13 @@ def test_overrides_are_validated_like_the_plan():
         resolve(AnalysisSpec(), task="classification", alpha=1.5)
     with pytest.raises(ParameterError, match="correction"):
         resolve(AnalysisSpec(), task="classification", correction="bonferroni")
+
+
+def test_an_override_for_the_other_task_is_rejected_not_ignored():
+    # The trial: `--tolerance mae=3` on a classifier was accepted and changed nothing.
+    with pytest.raises(ParameterError, match=r"--tolerance mae: a regression metric, and this"):
+        resolve(AnalysisSpec(), task="classification", tolerance={"mae": 3.0})
+    with pytest.raises(ParameterError, match=r"use one of mean_abs_change, mae"):
+        resolve(AnalysisSpec(), task="regression", tolerance={"flip_rate": 0.1})
+    settings = resolve(AnalysisSpec(), task="regression", tolerance={"mae": 3.0})
+    assert settings.tolerance["mae"] == 3.0

@@ -131,6 +131,11 @@ def parse_tolerances(items: list[str] | None) -> dict[str, float]:
     return parsed
 
 
+def _task_of(metric: str) -> str:
+    """The task whose runs a verdict metric applies to."""
+    return "regression" if metric in ("mean_abs_change", "mae") else "classification"
+
+
 def resolve(
     spec: AnalysisSpec,
     *,
@@ -168,6 +173,12 @@ def resolve(
     overrides = dict(tolerance or {})
     problems = tolerance_problems(spec.tolerance, where="analysis.tolerance")
     problems += tolerance_problems(overrides, where="--tolerance")
+    problems += [
+        f"--tolerance {metric}: a {_task_of(metric)} metric, and this run is {task}; use one "
+        f"of {', '.join(m for m in VERDICT_METRICS if _task_of(m) == task)}."
+        for metric in overrides
+        if metric in VERDICT_METRICS and _task_of(metric) != task
+    ]
     if alpha is not None and not 0 < alpha < 1:
         problems.append(f"--alpha: a significance level in (0, 1); got {alpha!r}. Try 0.05.")
     if correction is not None and correction not in CORRECTIONS:
