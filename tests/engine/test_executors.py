@@ -19,7 +19,7 @@ from wince.engine.executors import (
     fork_is_safe,
     make_executor,
 )
-from wince.engine.runner import execute
+from wince.engine.runner import execute_run
 from wince.errors import ModelError, ParameterError
 from wince.models import CallableAdapter, as_model
 from wince.plan import Plan
@@ -46,13 +46,13 @@ def linear(x):
 
 def outcomes(tmp_path, name, model, executor):
     store = open_store(str(tmp_path / name))
-    run_id = execute(
+    run_id = execute_run(
         Plan.model_validate(PLAN),
         as_model(model),
         ArrayDataset(*tabular()),
         store,
         executor=executor,
-    )
+    ).run_id
     return store.outcomes(run_id)
 
 

@@ -12,7 +12,7 @@ import pytest
 import wince
 from wince.datasets import ArrayDataset
 from wince.engine.executors import RayExecutor
-from wince.engine.runner import execute, jobs, prepare
+from wince.engine.runner import execute_run, jobs, prepare
 from wince.errors import ModelError
 from wince.models import CallableAdapter
 from wince.plan import Plan
@@ -69,7 +69,7 @@ class CountedModel(CallableAdapter):
 def run(tmp_path, name, model, executor, **plan_changes):
     store = open_store(str(tmp_path / name))
     plan = Plan.model_validate({**PLAN, **plan_changes})
-    run_id = execute(plan, model, image_data(), store, executor=executor)
+    run_id = execute_run(plan, model, image_data(), store, executor=executor).run_id
     return store, run_id
 
 

@@ -608,30 +608,6 @@ def _stored(store: Store, run_id: str) -> dict[str, Any] | None:
         return None
 
 
-def execute(
-    plan: Plan,
-    model: ModelAdapter,
-    dataset: Dataset,
-    store: Store,
-    *,
-    executor: Any,
-    progress: bool = False,
-    cache: PredictionCache | None = None,
-    fresh: bool = False,
-) -> str:
-    """Run (or resume, or reuse) a plan and return the run id (see `execute_run`)."""
-    return execute_run(
-        plan,
-        model,
-        dataset,
-        store,
-        executor=executor,
-        progress=progress,
-        cache=cache,
-        fresh=fresh,
-    ).run_id
-
-
 def execute_run(
     plan: Plan,
     model: ModelAdapter,
