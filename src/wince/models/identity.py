@@ -85,13 +85,25 @@ class _ValuePickler(pickle.Pickler):
 
 
 def value_pickle(obj: Any) -> bytes:
-    """`obj` pickled (protocol 5) with structured arrays by value: equal models, equal bytes.
+    """`obj` pickled (protocol 5) by value: equal models, equal bytes.
+
+    Structured arrays are written by value (`array_bytes`), and nothing is written as a
+    reference to an object met before (the pickler's fast mode): which equal strings, dtypes
+    or tuples are one object differs between a model in memory and the same model loaded
+    with pickle or joblib, and a plain pickle follows that sharing. Objects that contain
+    themselves are pickled with references (their bytes then follow the sharing).
 
     Raises:
         pickle.PicklingError, TypeError, AttributeError: `obj` cannot be pickled.
     """
     buffer = io.BytesIO()
-    _ValuePickler(buffer, protocol=5).dump(obj)
+    pickler = _ValuePickler(buffer, protocol=5)
+    pickler.fast = True
+    try:
+        pickler.dump(obj)
+    except ValueError:  # fast mode refuses cycles
+        buffer = io.BytesIO()
+        _ValuePickler(buffer, protocol=5).dump(obj)
     return buffer.getvalue()
 
 
