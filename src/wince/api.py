@@ -122,7 +122,7 @@ def analyze(
     data: Any = None,
     plan: Plan | dict[str, Any] | str | Path | None = None,
     *,
-    store: Store | str | None = None,
+    store: Store | str | Path | None = None,
     executor: str = "local",
     workers: int | None = None,
     ray_address: str | None = None,

@@ -547,14 +547,20 @@ def api_reference() -> str:
         "",
         GENERATED,
         "",
-        "The public names of `wince`, `wince.models`, `wince.perturbations` and "
+        "The public names of `wince`, `wince.datasets`, `wince.models`, `wince.perturbations` and "
         "`wince.realism` (their "
         "`__all__`), with signatures and the first paragraph of each docstring; "
         "`help(wince.<name>)` shows the rest. Names not listed here are internal and may "
         "change.",
         "",
     ]
-    for module_name in ("wince", "wince.models", "wince.perturbations", "wince.realism"):
+    for module_name in (
+        "wince",
+        "wince.datasets",
+        "wince.models",
+        "wince.perturbations",
+        "wince.realism",
+    ):
         module = importlib.import_module(module_name)
         lines += [f"## `{module_name}`", "", _first_paragraph(module.__doc__ or ""), ""]
         for name in module.__all__:

@@ -110,6 +110,11 @@ class DataSpec(_Spec):
     id: str | None = Field(None, description="sample id column or field")
     inputs: str | None = Field(None, description="npz key of the inputs or JSONL text field")
     features: list[str] | None = None
+    categorical: list[str] | None = Field(
+        None,
+        description="CSV/Parquet columns of numbers to read as categories (text columns are "
+        "categorical anyway)",
+    )
     limit: int | None = Field(None, ge=1, description="use the first N samples only")
     modality: Literal["image", "text", "audio", "tabular", "timeseries"] | None = Field(
         None,

@@ -151,19 +151,23 @@ def sample_frame() -> pd.DataFrame:
     )
 
 
-def test_csv_defaults_numeric_features_label_column_and_row_ids(tmp_path: Path) -> None:
+def test_csv_defaults_every_feature_label_column_and_row_ids(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     sample_frame().to_csv(path, index=False)
     data = load_dataset(DataSpec(csv=str(path)))
     assert isinstance(data, ArrayDataset)
     assert data.modality == Modality.TABULAR
-    assert data.feature_names == ("case", "age", "dose", "smoker")  # "007" parses as 7
+    # "007" parses as 7; the text column city holds codes of its sorted categories
+    assert data.feature_names == ("case", "age", "city", "dose", "smoker")
     assert data.x.dtype == np.float64
-    np.testing.assert_array_equal(data.x, [[7, 31, 0.5, 1], [8, 45, np.nan, 0], [10, 52, 2.25, 1]])
+    np.testing.assert_array_equal(
+        data.x, [[7, 31, 1, 0.5, 1], [8, 45, 0, np.nan, 0], [10, 52, 1, 2.25, 1]]
+    )
     assert data.labels is not None
     assert data.labels.tolist() == ["sick", "well", "sick"]
     assert data.ids == ["0", "1", "2"]
-    assert data.context().column_kinds == ("integer", "integer", "float", "integer")
+    kinds = ("integer", "integer", "categorical", "float", "integer")
+    assert data.context().column_kinds == kinds
 
 
 def test_integer_columns_of_a_csv_stay_whole_under_numeric_noise(tmp_path: Path) -> None:
@@ -183,7 +187,7 @@ def test_csv_id_column_is_read_as_text_and_left_out_of_features(tmp_path: Path) 
     sample_frame().to_csv(path, index=False)
     data = read_csv(path, DataSpec(csv=str(path), id="case"))
     assert data.ids == ["007", "008", "010"]
-    assert data.feature_names == ("age", "dose", "smoker")
+    assert data.feature_names == ("age", "city", "dose", "smoker")
 
 
 def test_csv_explicit_features_keep_their_order(tmp_path: Path) -> None:
@@ -198,21 +202,37 @@ def test_csv_explicit_features_keep_their_order(tmp_path: Path) -> None:
     np.testing.assert_allclose(context.column_sd, [np.std([0.5, 2.25]), np.std([31, 45, 52])])
 
 
-def test_csv_text_feature_is_a_data_error_naming_the_column(tmp_path: Path) -> None:
+def test_csv_text_feature_reaches_the_model_as_its_text(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     sample_frame().to_csv(path, index=False)
-    with pytest.raises(DataError, match=names(path)) as error:
-        read_csv(path, features=["age", "city"])
-    message = str(error.value)
-    assert "feature column 'city' is not numeric" in message
-    assert "line 2 holds 'Oslo'" in message
-    assert "one-hot" in message
+    data = read_csv(path, features=["age", "city"])
+    assert data.schema is not None
+    assert data.schema.categories == (None, ("Bergen", "Oslo"))
+    frame = data.schema.to_frame(data.x)
+    assert frame["city"].tolist() == ["Oslo", "Bergen", "Oslo"]
+    assert frame["age"].tolist() == [31, 45, 52]
+    assert str(frame["age"].dtype) == "int64"
+
+
+def test_csv_numbers_declared_categorical_are_categories(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("zip,x\n75001,1.5\n69002,2.5\n75001,0.5\n")
+    data = load_dataset(DataSpec(csv=str(path), categorical=["zip"]))
+    assert isinstance(data, ArrayDataset)
+    assert data.column_kinds == ("categorical", "float")
+    assert data.x[:, 0].tolist() == [1.0, 0.0, 1.0]
+    assert data.schema is not None
+    assert data.schema.to_frame(data.x)["zip"].tolist() == [75001, 69002, 75001]
+    with pytest.raises(DataError, match=r"no column 'y' \(data.categorical\)"):
+        read_csv(path, categorical=["y"])
+    with pytest.raises(DataError, match=r"data\.categorical names 'zip', which is not a feature"):
+        read_csv(path, features=["x"], categorical=["zip"])
 
 
 def test_csv_stray_text_in_a_numeric_column_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("a,b\n1,2\n3,?\n5,6\n")
-    with pytest.raises(DataError, match=r"'b' is not numeric.*line 3 holds '\?'"):
+    with pytest.raises(DataError, match=r"'b' holds numbers and text \(line 3 holds '\?'\)"):
         read_csv(path, features=["a", "b"])
 
 
@@ -235,11 +255,11 @@ def test_csv_duplicate_ids_name_the_file(tmp_path: Path) -> None:
         read_csv(path, id="id")
 
 
-def test_csv_without_numeric_columns_or_unparsable(tmp_path: Path) -> None:
-    text_only = tmp_path / "text.csv"
-    text_only.write_text("name,label\nann,1\nbob,0\n")
-    with pytest.raises(DataError, match="no numeric feature columns"):
-        read_csv(text_only)
+def test_csv_without_feature_columns_or_unparsable(tmp_path: Path) -> None:
+    ids_only = tmp_path / "ids.csv"
+    ids_only.write_text("name,label\nann,1\nbob,0\n")
+    with pytest.raises(DataError, match="no feature columns besides the label and id"):
+        read_csv(ids_only, id="name")
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n1,2,3,4\n")
     with pytest.raises(DataError, match=names(ragged) + ": not a readable CSV"):
@@ -283,8 +303,8 @@ def test_parquet_reads_like_csv(tmp_path: Path) -> None:
     data = load_dataset(DataSpec(parquet=str(path), id="case", label="label"))
     assert isinstance(data, ArrayDataset)
     assert data.ids == ["7", "8", "10"]
-    assert data.feature_names == ("age", "dose", "smoker")
-    np.testing.assert_array_equal(data.x, [[31, 0.5, 1], [45, np.nan, 0], [52, 2.25, 1]])
+    assert data.feature_names == ("age", "city", "dose", "smoker")
+    np.testing.assert_array_equal(data.x, [[31, 1, 0.5, 1], [45, 0, np.nan, 0], [52, 1, 2.25, 1]])
     assert data.labels is not None
     assert data.labels.tolist() == ["sick", "well", "sick"]
     limited = read_parquet(path, limit=2, id="case")
@@ -295,8 +315,10 @@ def test_parquet_reads_like_csv(tmp_path: Path) -> None:
 def test_parquet_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     sample_frame().to_parquet(path)
-    with pytest.raises(DataError, match=names(path) + ".*'city' is not numeric.*row 0"):
-        read_parquet(path, features=["city"])
+    numbers_and_text = tmp_path / "mixed.parquet"
+    pd.DataFrame({"b": ["1", "2", "x"]}).to_parquet(numbers_and_text)
+    with pytest.raises(DataError, match=names(numbers_and_text) + ".*'b'.*row 2 holds 'x'"):
+        read_parquet(numbers_and_text)
     garbage = tmp_path / "garbage.parquet"
     garbage.write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match=names(garbage) + ": not a readable Parquet"):

@@ -63,7 +63,11 @@ def column_sensitivity(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> ColumnSensitivity:
-    """Central-difference derivative of the model output for each tabular column.
+    """Central-difference derivative of the model output for each numeric tabular column.
+
+    Categorical columns (`DataContext.column_kinds`) have no derivative: a code moved by a
+    small step is no category at all. `tabular.category_typos` and `tabular.missing_values`
+    measure how they matter.
 
     Args:
         probe: evaluations on the run's model and tabular dataset.
@@ -80,24 +84,29 @@ def column_sensitivity(
         raise DataError("column sensitivity needs a tabular dataset.")
     index = np.arange(len(probe.dataset)) if indices is None else np.asarray(indices, np.intp)
     x = np.asarray(probe.inputs(index), dtype=np.float64)
-    n, d = x.shape
-    sd = context.column_sd
+    n, width = x.shape
+    kinds = context.column_kinds or ("float",) * width
+    numeric = [j for j in range(width) if kinds[j] != "categorical"]
+    if not numeric:
+        raise DataError("column sensitivity needs a numeric column; every column is categorical.")
+    d = len(numeric)
+    sd = context.column_sd[numeric]
     clean = probe.predict_inputs(x)
     classes = clean.labels.astype(np.intp) if clean.labels is not None else None
     derivatives = np.empty((n, d))
-    for j in range(d):
-        shift = np.zeros(d)
-        shift[j] = step_sd * sd[j]
+    for k, j in enumerate(numeric):
+        shift = np.zeros(width)
+        shift[j] = step_sd * sd[k]
         both = probe.predict_inputs(np.concatenate([x + shift, x - shift]))
         out = _output(both, np.concatenate([classes, classes]) if classes is not None else None)
-        derivatives[:, j] = (out[:n] - out[n:]) / (2 * step_sd) if sd[j] > 0 else 0.0
+        derivatives[:, k] = (out[:n] - out[n:]) / (2 * step_sd) if sd[k] > 0 else 0.0
     weights = resampling(n, n_boot, seed).samples
     replicates = weights @ derivatives / n
-    names = context.feature_names or tuple(f"x{j}" for j in range(d))
-    intervals = [percentile_interval(replicates[:, j]) for j in range(d)]
+    names = context.feature_names or tuple(f"x{j}" for j in range(width))
+    intervals = [percentile_interval(replicates[:, k]) for k in range(d)]
     table = pd.DataFrame(
         {
-            "column": list(names),
+            "column": [names[j] for j in numeric],
             "sd": sd,
             "mean": derivatives.mean(axis=0),
             "low": [i[0] for i in intervals],

@@ -5,6 +5,7 @@ from wince.datasets.readers import (
     ImageFolderDataset,
     WavFolderDataset,
     read_csv,
+    read_frame,
     read_images,
     read_jsonl,
     read_npz,
@@ -12,13 +13,16 @@ from wince.datasets.readers import (
     read_text,
     read_wav,
 )
+from wince.datasets.tables import TableSchema
 
 __all__ = [
     "ArrayDataset",
     "Dataset",
     "ImageFolderDataset",
+    "TableSchema",
     "WavFolderDataset",
     "read_csv",
+    "read_frame",
     "read_images",
     "read_jsonl",
     "read_npz",

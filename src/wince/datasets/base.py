@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from wince.datasets.tables import TableSchema
 from wince.errors import DataError
 from wince.perturbations.base import DataContext, Modality
 
@@ -153,7 +154,11 @@ class ArrayDataset(Dataset):
         feature_names: tabular column names; time-series channel names.
         sample_rate_hz: audio sample rate.
         column_kinds: tabular column schema, one of "float", "integer" or "categorical" (category
-            codes) per column; default every column "float". See `wince.perturbations.tabular`.
+            codes) per column; default every column "float" (or the kinds `schema` gives). See
+            `wince.perturbations.tabular`.
+        schema: the names, dtypes and categories of a table read from a DataFrame, CSV or
+            Parquet file (`wince.datasets.tables`); models then get the rows as a DataFrame
+            of those columns when the table has categorical columns.
         name: where the data came from, for messages.
 
     Examples:
@@ -173,6 +178,7 @@ class ArrayDataset(Dataset):
         feature_names: Sequence[str] | None = None,
         sample_rate_hz: int | None = None,
         column_kinds: Sequence[str] | None = None,
+        schema: TableSchema | None = None,
         name: str = "array data",
     ) -> None:
         self.name = name
@@ -197,6 +203,12 @@ class ArrayDataset(Dataset):
                 raise DataError(f"{name}: {len(self.labels)} labels for {n} samples.")
         else:
             self.labels = None
+        if schema is not None:
+            if self.modality != Modality.TABULAR or len(schema.names) != np.shape(self.x)[1]:
+                raise DataError(f"{name}: a table schema needs tabular data with one column each.")
+            feature_names = schema.names if feature_names is None else feature_names
+            column_kinds = schema.kinds if column_kinds is None else column_kinds
+        self.schema = schema
         self.feature_names = tuple(feature_names) if feature_names is not None else None
         self.sample_rate_hz = sample_rate_hz
         self.column_kinds = _check_kinds(column_kinds, self.x, self.modality, name)
@@ -249,6 +261,8 @@ class ArrayDataset(Dataset):
             digest.update(str((self.x.shape, self.x.dtype.str)).encode())
             digest.update(np.ascontiguousarray(self.x).tobytes())
         digest.update("\0".join(self.ids).encode())
+        if self.schema is not None:
+            digest.update(self.schema.digest())
         if self.labels is not None:
             digest.update(repr(self.labels.tolist()).encode())
         return digest.hexdigest()[:16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -12,12 +13,25 @@ from wince.plan import DataSpec
 
 
 def as_dataset(data: Any, labels: Any = None) -> Dataset:
-    """A `Dataset` from a Dataset, an (x, y) tuple, an array or a list of str."""
+    """A `Dataset` from a Dataset, an (x, y) tuple, an array, a DataFrame or a list of str.
+
+    A pandas DataFrame is read as a table (`wince.datasets.readers.read_frame`): its text and
+    `category` columns stay categorical, and the model gets rows as a DataFrame of them.
+    """
     if isinstance(data, Dataset):
         return data
     if isinstance(data, tuple) and len(data) == 2 and labels is None:
-        return ArrayDataset(data[0], data[1])
+        data, labels = data
+    if _is_frame(data):
+        from wince.datasets.readers import read_frame
+
+        return read_frame(data, labels)
     return ArrayDataset(data, labels)
+
+
+def _is_frame(data: Any) -> bool:
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(data, pandas.DataFrame)
 
 
 def load_dataset(spec: DataSpec) -> Dataset:
@@ -74,5 +88,7 @@ def _first(dataset: Dataset, n: int) -> Dataset:
         modality=dataset.modality,
         feature_names=dataset.feature_names,
         sample_rate_hz=dataset.sample_rate_hz,
+        column_kinds=dataset.column_kinds,
+        schema=dataset.schema,
         name=dataset.name,
     )

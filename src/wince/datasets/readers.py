@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.datasets.base import ArrayDataset, Dataset
+from wince.datasets.tables import encode_frame
 from wince.errors import DataError, PlanError
 from wince.perturbations.base import DataContext, Modality
 
@@ -198,26 +199,31 @@ def read_csv(
     label: str | None = None,
     id: str | None = None,
     features: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
     limit: int | None = None,
 ) -> ArrayDataset:
     r"""A table in a CSV file (header row, comma separated, UTF-8) as tabular data.
 
     Args:
         path: the CSV file.
-        spec: the plan's data section (`label`, `id`, `features`, `limit`).
+        spec: the plan's data section (`label`, `id`, `features`, `categorical`, `limit`).
         label: label column; default "label" if the table has one, else no labels.
         id: sample id column, read as text (so "007" stays "007"); default row positions
             "0", "1", ...
-        features: feature columns in this order; default every numeric column except the
-            label and id columns (text columns are left out).
+        features: feature columns in this order; default every column except the label and
+            id columns (and date columns).
+        categorical: columns of numbers to read as categories (zip codes, product codes);
+            text columns are categorical anyway.
         limit: read the first N rows only.
 
     Returns:
-        An in-memory float64 dataset with `feature_names`.
+        An in-memory float64 dataset with `feature_names`; text columns hold category codes
+        (`wince.datasets.tables`), and models get the rows as a DataFrame of the original
+        columns.
 
     Raises:
-        DataError: missing file or column, unparsable CSV, a feature column that holds text,
-            an empty label or id cell, or duplicate ids.
+        DataError: missing file or column, unparsable CSV, a column of numbers with stray
+            text cells, an empty label or id cell, or duplicate ids.
         PlanError: `data.inputs` is set.
 
     Examples:
@@ -250,6 +256,7 @@ def read_csv(
         label=_option(spec, "label", label),
         id_column=id_column,
         features=_option(spec, "features", features),
+        categorical=_option(spec, "categorical", categorical),
         first_line=2,
     )
 
@@ -261,25 +268,30 @@ def read_parquet(
     label: str | None = None,
     id: str | None = None,
     features: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
     limit: int | None = None,
 ) -> ArrayDataset:
     """A table in a Parquet file as tabular data; options as for `read_csv`.
 
     Args:
         path: the Parquet file.
-        spec: the plan's data section (`label`, `id`, `features`, `limit`).
+        spec: the plan's data section (`label`, `id`, `features`, `categorical`, `limit`).
         label: label column; default "label" if the table has one, else no labels.
         id: sample id column; default row positions "0", "1", ...
-        features: feature columns in this order; default every numeric column except the
-            label and id columns (text columns are left out).
+        features: feature columns in this order; default every column except the label and
+            id columns (and date columns).
+        categorical: columns of numbers to read as categories; text and `category` columns
+            are categorical anyway.
         limit: keep the first N rows.
 
     Returns:
-        An in-memory float64 dataset with `feature_names`.
+        An in-memory float64 dataset with `feature_names`; categorical columns hold category
+        codes (`wince.datasets.tables`), and models get the rows as a DataFrame of the
+        original columns.
 
     Raises:
-        DataError: missing file or column, not a Parquet file, a feature column that holds
-            text, an empty label or id cell, or duplicate ids.
+        DataError: missing file or column, not a Parquet file, a column of numbers with
+            stray text cells, an empty label or id cell, or duplicate ids.
         PlanError: `data.inputs` is set.
 
     Examples:
@@ -308,6 +320,60 @@ def read_parquet(
         label=_option(spec, "label", label),
         id_column=_option(spec, "id", id),
         features=_option(spec, "features", features),
+        categorical=_option(spec, "categorical", categorical),
+        first_line=None,
+    )
+
+
+def read_frame(
+    frame: Any,
+    labels: Sequence[Any] | npt.NDArray[Any] | None = None,
+    *,
+    label: str | None = None,
+    id: str | None = None,
+    features: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    name: str = "DataFrame",
+) -> ArrayDataset:
+    """A pandas DataFrame as tabular data, read as `read_csv` reads a file.
+
+    Args:
+        frame: the table; its index is not used (give sample ids with `id`).
+        labels: true labels, one per row; or name a column with `label`.
+        label: label column; default "label" if the frame has one and `labels` is None.
+        id: sample id column; default row positions "0", "1", ...
+        features: feature columns in this order; default every column except the label and
+            id columns (and date columns).
+        categorical: columns of numbers to read as categories; text and `category` columns
+            are categorical anyway.
+        name: what the frame is, for messages.
+
+    Examples:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"size": [1.5, 2.0], "colour": ["red", "blue"]})
+        >>> data = read_frame(frame, labels=[0, 1])
+        >>> data.feature_names, data.column_kinds, data.x.tolist()
+        (('size', 'colour'), ('float', 'categorical'), [[1.5, 1.0], [2.0, 0.0]])
+    """
+    frame = frame.reset_index(drop=True)
+    if labels is not None:
+        if label is not None:
+            raise DataError(f"{name}: give labels or a label column, not both.")
+        given = np.asarray(labels)
+        if len(given) != len(frame):
+            raise DataError(f"{name}: {len(given)} labels for {len(frame)} rows.")
+        reserved = "label"
+        while reserved in frame.columns:
+            reserved = f"_{reserved}"
+        frame = frame.assign(**{reserved: given})
+        label = reserved
+    return _table_dataset(
+        frame,
+        name,
+        label=label,
+        id_column=id,
+        features=features,
+        categorical=categorical,
         first_line=None,
     )
 
@@ -319,6 +385,7 @@ def _table_dataset(
     label: str | None,
     id_column: str | None,
     features: Sequence[str] | None,
+    categorical: Sequence[str] | None = None,
     first_line: int | None,
 ) -> ArrayDataset:
     """An ArrayDataset from a pandas frame; `first_line` is the file line of row 0 (CSV)."""
@@ -346,34 +413,34 @@ def _table_dataset(
         label = "label"
     labels = column(label, "label") if label is not None else None
     ids = column(id_column, "id") if id_column is not None else None
+    declared = list(categorical or ())
+    for name in declared:
+        column(name, "categorical")
     if features is None:
         reserved = {label, id_column}
         chosen = [
             c
             for c in columns
             if c not in reserved
-            and pd.api.types.is_numeric_dtype(frame[c])
             and not pd.api.types.is_complex_dtype(frame[c])
+            and not pd.api.types.is_datetime64_any_dtype(frame[c])
         ]
         if not chosen:
             raise DataError(
-                f"{where}: no numeric feature columns besides the label and id; columns are "
-                f"{', '.join(repr(c) for c in columns)}. Encode text columns as numbers."
+                f"{where}: no feature columns besides the label and id; columns are "
+                f"{', '.join(repr(c) for c in columns)}."
             )
     else:
         chosen = list(features)
         for name in chosen:
-            values = column(name, "features")
-            if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_complex_dtype(values):
-                raise DataError(_not_numeric(where, name, values, row))
-    x = frame[chosen].to_numpy(dtype=np.float64, na_value=np.nan)
-    # whole-number columns stay whole under perturbation (see wince.perturbations.tabular)
-    kinds = [
-        "integer"
-        if pd.api.types.is_integer_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-        else "float"
-        for c in chosen
-    ]
+            column(name, "features")
+    undeclared = [c for c in declared if c not in chosen]
+    if undeclared:
+        raise DataError(
+            f"{where}: data.categorical names {undeclared[0]!r}, which is not a feature column "
+            f"({', '.join(repr(c) for c in chosen)})."
+        )
+    x, schema = encode_frame(frame, chosen, declared, where, row)
     label_values = None
     if labels is not None:
         label_values = labels.to_numpy()
@@ -385,21 +452,9 @@ def _table_dataset(
         ids=_as_text_ids(ids.tolist()) if ids is not None else None,
         modality=Modality.TABULAR,
         feature_names=chosen,
-        column_kinds=kinds,
+        column_kinds=schema.kinds,
+        schema=schema if schema.needs_frame else None,
         name=where,
-    )
-
-
-def _not_numeric(where: str, name: str, values: Any, row: Any) -> str:
-    import pandas as pd
-
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = np.flatnonzero((numbers.isna() & values.notna()).to_numpy())
-    example = f"; {row(int(bad[0]))} holds {values.iloc[int(bad[0])]!r}" if bad.size else ""
-    return (
-        f"{where}: feature column {name!r} is not numeric (dtype {values.dtype}{example}). "
-        "Features must be numbers: encode it as numbers (e.g. one-hot columns) before saving, "
-        "leave missing cells empty, or drop it from data.features."
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from wince.datasets.tables import table_inputs
 from wince.engine.runner import RunSpec, UnitJob, evaluate_unit
 from wince.errors import ModelError, ParameterError, WinceError
 from wince.models.base import ModelAdapter
@@ -68,7 +69,7 @@ def _limit_threads() -> None:
 def _init_worker(load_model: Callable[[], ModelAdapter], spec: RunSpec) -> None:
     global _worker_model, _worker_spec
     _limit_threads()
-    _worker_model = load_model()
+    _worker_model = table_inputs(load_model(), spec)  # a plan's model, built here: as in the run
     _worker_spec = spec
 
 
@@ -256,7 +257,7 @@ class RayModelWorker:
                 self.model = cloudpickle.loads(payload)
             else:
                 assert load_model is not None
-                self.model = load_model()
+                self.model = table_inputs(load_model(), spec)
             self.digest = digest
         self.spec = spec
         return os.getpid()

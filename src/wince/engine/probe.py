@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.datasets.base import Dataset
+from wince.datasets.tables import table_inputs
 from wince.engine.cache import PredictionCache, cache_for
 from wince.models.base import ModelAdapter, Predictions
 from wince.perturbations.base import Step, compose, sample_keys
@@ -49,7 +50,7 @@ class Probe:
         cache: PredictionCache | None = None,
         fingerprint: str | None = None,
     ) -> None:
-        self.model = model
+        self.model = table_inputs(model, dataset)
         self.dataset = dataset
         self.seed = seed
         self.batch_size = batch_size

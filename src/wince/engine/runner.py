@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from wince import perturbations
 from wince.datasets.base import Dataset
+from wince.datasets.tables import TableSchema, table_inputs
 from wince.engine import environment as environments
 from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
@@ -81,6 +82,8 @@ class RunSpec:
     # fingerprint that keys them.
     cache: PredictionCache | None = None
     fingerprint: str | None = None
+    # A table with categorical columns: models get its rows as a DataFrame (`table_inputs`).
+    schema: TableSchema | None = None
 
 
 @functools.cache
@@ -510,6 +513,7 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
         task=model.task,
         keep_scores=plan.store_scores,
         measured_by=plan.perturbations[0].name,
+        schema=getattr(dataset, "schema", None),
     )
     return scenarios, spec
 
@@ -642,6 +646,7 @@ def execute_run(
     from wince.engine.executors import ProgressReporter
 
     scenarios, spec = prepare(plan, model, dataset)
+    runnable = table_inputs(model, dataset)  # what predicts; `model` is what is identified
     labels = encode_labels(dataset, model)
     # hashing a model can be slow: once per run
     fingerprints = (identify(model, dataset), dataset.fingerprint())
@@ -702,9 +707,10 @@ def execute_run(
     reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)
     try:
         if ranges:
-            _fix_output_meaning(model, dataset, ranges[0], scenarios[0], spec)
+            _fix_output_meaning(runnable, dataset, ranges[0], scenarios[0], spec)
         with reporter:
-            for job, table, seconds in executor.map(model, spec, jobs(dataset, labels, ranges)):
+            units = executor.map(runnable, spec, jobs(dataset, labels, ranges))
+            for job, table, seconds in units:
                 store.write_unit(run_id, job.start, job.stop, table, seconds=seconds)
                 reporter.advance()
     except BaseException as error:

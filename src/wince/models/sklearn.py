@@ -66,6 +66,8 @@ class SklearnAdapter:
             return x
         import pandas as pd
 
+        if isinstance(x, pd.DataFrame):  # a table with categorical columns (`TableInputs`)
+            return x
         return pd.DataFrame(np.asarray(x), columns=list(self.feature_names))
 
     def _predict_chunk(self, x: Any) -> Predictions:

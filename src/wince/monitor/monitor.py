@@ -613,12 +613,14 @@ def monitor_run(
     if outputs is not None:
         live_outputs = LiveOutputs.from_array(outputs, task)
     elif predict and (model is not None or plan.model is not None):
+        from wince.datasets.tables import table_inputs
         from wince.models import as_model
         from wince.models.loading import load_model
 
         adapter = as_model(model) if model is not None else load_model(plan.model)  # type: ignore[arg-type]
         try:
-            live_outputs = LiveOutputs.from_array(adapter.predict(_all_inputs(live_data)), task)
+            live_model = table_inputs(adapter, live_data)
+            live_outputs = LiveOutputs.from_array(live_model.predict(_all_inputs(live_data)), task)
         finally:
             adapter.close()
     shift = None

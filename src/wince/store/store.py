@@ -484,7 +484,10 @@ def strict_json(value: Any) -> Any:
 
 
 def open_store(
-    url: str | None = None, *, root: str | Path | None = None, segments: str | Path | None = None
+    url: str | Path | None = None,
+    *,
+    root: str | Path | None = None,
+    segments: str | Path | None = None,
 ) -> Store:
     """Open (or create) a results store.
 
@@ -507,7 +510,7 @@ def open_store(
         >>> store.segments.url, store.setting("segments")
         ('memory://doc-team/segments', 'memory://doc-team/segments')
     """
-    url = url or os.environ.get("WINCE_STORE")
+    url = os.fspath(url) if url else os.environ.get("WINCE_STORE")
     segments = segments or os.environ.get("WINCE_SEGMENTS") or None
     if url and "://" not in url:
         return Store(root=url, segments=segments)
