@@ -91,13 +91,15 @@ def column_sensitivity(
         raise DataError("column sensitivity needs a numeric column; every column is categorical.")
     d = len(numeric)
     sd = context.column_sd[numeric]
-    clean = probe.predict_inputs(x)
+    clean = probe.predict_inputs(x, index)
     classes = clean.labels.astype(np.intp) if clean.labels is not None else None
     derivatives = np.empty((n, d))
     for k, j in enumerate(numeric):
         shift = np.zeros(width)
         shift[j] = step_sd * sd[k]
-        both = probe.predict_inputs(np.concatenate([x + shift, x - shift]))
+        both = probe.predict_inputs(
+            np.concatenate([x + shift, x - shift]), np.concatenate([index, index])
+        )
         out = _output(both, np.concatenate([classes, classes]) if classes is not None else None)
         derivatives[:, k] = (out[:n] - out[n:]) / (2 * step_sd) if sd[k] > 0 else 0.0
     weights = resampling(n, n_boot, seed).samples

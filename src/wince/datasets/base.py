@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from wince.datasets.tables import TableSchema
 from wince.errors import DataError
+from wince.models.base import SampleContext
 from wince.perturbations.base import DataContext, Modality
 
 
@@ -25,11 +26,15 @@ class Dataset:
         modality: what the samples are.
         ids: stable sample ids (str), unique; they seed the per-sample random streams.
         labels: true labels in sample order (class names or numbers), or None.
+        metadata: facts about each sample that are not model inputs (a pandas DataFrame, one
+            row per sample in sample order), given to models that take a `SampleContext`;
+            None when there are none.
     """
 
     modality: Modality
     ids: list[str]
     labels: npt.NDArray[Any] | None
+    metadata: Any = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -49,6 +54,14 @@ class Dataset:
         """Dataset-level facts perturbations may need (column sds, sample rate)."""
         return DataContext(self.modality)
 
+    def sample_context(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> SampleContext:
+        """Ids and metadata of the samples at `indices`, for models that take them."""
+        positions = np.asarray(indices, dtype=np.intp)
+        metadata = None
+        if self.metadata is not None:
+            metadata = self.metadata.iloc[positions].reset_index(drop=True)
+        return SampleContext(tuple(self.ids[i] for i in positions), metadata)
+
     def fingerprint(self) -> str:
         """Content hash of inputs, ids and labels (first 16 hex digits of SHA-256)."""
         raise NotImplementedError
@@ -63,6 +76,18 @@ def _check_ids(ids: Sequence[Any], n: int, where: str) -> list[str]:
         duplicate = next(i for i in text_ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
         raise DataError(f"{where}: sample ids must be unique; {duplicate!r} appears twice.")
     return text_ids
+
+
+def _check_metadata(metadata: Any, n: int, where: str) -> Any:
+    """Metadata as a DataFrame with one row per sample (positions as index), or None."""
+    if metadata is None:
+        return None
+    import pandas as pd
+
+    frame = pd.DataFrame(metadata).reset_index(drop=True)
+    if len(frame) != n:
+        raise DataError(f"{where}: metadata has {len(frame)} rows for {n} samples.")
+    return frame
 
 
 COLUMN_KINDS = ("float", "integer", "categorical")
@@ -156,6 +181,9 @@ class ArrayDataset(Dataset):
         column_kinds: tabular column schema, one of "float", "integer" or "categorical" (category
             codes) per column; default every column "float" (or the kinds `schema` gives). See
             `wince.perturbations.tabular`.
+        metadata: facts about each sample that are not inputs (a DataFrame or a mapping of
+            column name to values, one row per sample), for models that take a
+            `SampleContext`.
         schema: the names, dtypes and categories of a table read from a DataFrame, CSV or
             Parquet file (`wince.datasets.tables`); models then get the rows as a DataFrame
             of those columns when the table has categorical columns.
@@ -178,6 +206,7 @@ class ArrayDataset(Dataset):
         feature_names: Sequence[str] | None = None,
         sample_rate_hz: int | None = None,
         column_kinds: Sequence[str] | None = None,
+        metadata: Any = None,
         schema: TableSchema | None = None,
         name: str = "array data",
     ) -> None:
@@ -209,6 +238,7 @@ class ArrayDataset(Dataset):
             feature_names = schema.names if feature_names is None else feature_names
             column_kinds = schema.kinds if column_kinds is None else column_kinds
         self.schema = schema
+        self.metadata = _check_metadata(metadata, n, name)
         self.feature_names = tuple(feature_names) if feature_names is not None else None
         self.sample_rate_hz = sample_rate_hz
         self.column_kinds = _check_kinds(column_kinds, self.x, self.modality, name)
@@ -263,6 +293,11 @@ class ArrayDataset(Dataset):
         digest.update("\0".join(self.ids).encode())
         if self.schema is not None:
             digest.update(self.schema.digest())
+        if self.metadata is not None:  # a model may read it (`SampleContext`)
+            import pandas as pd
+
+            digest.update(repr(list(self.metadata.columns)).encode())
+            digest.update(pd.util.hash_pandas_object(self.metadata, index=False).to_numpy())
         if self.labels is not None:
             digest.update(repr(self.labels.tolist()).encode())
         return digest.hexdigest()[:16]

@@ -219,7 +219,8 @@ def read_csv(
     Returns:
         An in-memory float64 dataset with `feature_names`; text columns hold category codes
         (`wince.datasets.tables`), and models get the rows as a DataFrame of the original
-        columns.
+        columns. Columns that are neither features, label nor id are the samples'
+        `metadata` (for models that take a `SampleContext`).
 
     Raises:
         DataError: missing file or column, unparsable CSV, a column of numbers with stray
@@ -287,7 +288,8 @@ def read_parquet(
     Returns:
         An in-memory float64 dataset with `feature_names`; categorical columns hold category
         codes (`wince.datasets.tables`), and models get the rows as a DataFrame of the
-        original columns.
+        original columns. Columns that are neither features, label nor id are the samples'
+        `metadata` (for models that take a `SampleContext`).
 
     Raises:
         DataError: missing file or column, not a Parquet file, a column of numbers with
@@ -441,6 +443,7 @@ def _table_dataset(
             f"({', '.join(repr(c) for c in chosen)})."
         )
     x, schema = encode_frame(frame, chosen, declared, where, row)
+    others = [c for c in columns if c not in chosen and c not in (label, id_column)]
     label_values = None
     if labels is not None:
         label_values = labels.to_numpy()
@@ -454,6 +457,7 @@ def _table_dataset(
         feature_names=chosen,
         column_kinds=schema.kinds,
         schema=schema if schema.needs_frame else None,
+        metadata=frame[others] if others else None,
         name=where,
     )
 

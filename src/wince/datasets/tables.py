@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.errors import DataError
-from wince.models.base import ModelAdapter, Predictions
+from wince.models.base import ModelAdapter, Predictions, SampleContext
 
 
 @dataclass(frozen=True)
@@ -226,9 +226,12 @@ class TableInputs:
             raise AttributeError(name)
         return getattr(self.model, name)
 
-    def predict(self, x: Any) -> Predictions:
+    def predict(self, x: Any, context: SampleContext | None = None) -> Predictions:
         """Predict a batch of encoded rows, given to the model as a DataFrame."""
-        return self.model.predict(self.schema.to_frame(np.asarray(x)))
+        frame = self.schema.to_frame(np.asarray(x))
+        if context is None:
+            return self.model.predict(frame)
+        return self.model.predict(frame, context=context)  # type: ignore[call-arg]
 
     def fingerprint(self) -> str:
         """The wrapped model's fingerprint (the schema is part of the data's)."""

@@ -17,7 +17,8 @@ import numpy.typing as npt
 from wince.datasets.base import Dataset
 from wince.datasets.tables import table_inputs
 from wince.engine.cache import PredictionCache, cache_for
-from wince.models.base import ModelAdapter, Predictions
+from wince.errors import ModelError
+from wince.models.base import ModelAdapter, Predictions, wants_context
 from wince.perturbations.base import Step, compose, sample_keys
 
 
@@ -57,22 +58,45 @@ class Probe:
         self.context = dataset.context()
         self.evaluations = 0
         self.calls = 0
-        self.cache = cache
+        # a model that reads sample ids may answer equal inputs differently: no cache
+        self.cache = None if wants_context(self.model) else cache
         self.fingerprint = fingerprint
-        if cache is not None:
+        if self.cache is not None:
             # whatever is still pending reaches the disk tier when the probe goes away
-            weakref.finalize(self, cache.flush)
+            weakref.finalize(self, self.cache.flush)
 
     def inputs(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> Any:
         """The clean inputs of the samples at `indices` (positions in the dataset)."""
         return self.dataset.take(list(np.asarray(indices, dtype=np.intp)))
 
-    def predict_inputs(self, x: Any) -> Predictions:
-        """Predict raw inputs in batches of at most `batch_size`."""
+    def predict_inputs(
+        self, x: Any, indices: Sequence[int] | npt.NDArray[np.intp] | None = None
+    ) -> Predictions:
+        """Predict raw inputs in batches of at most `batch_size`.
+
+        Args:
+            x: inputs, batch-first.
+            indices: the dataset position of each input's sample; needed by a model that
+                takes a `SampleContext`.
+
+        Raises:
+            ModelError: the model takes a context and `indices` is not given.
+        """
+        context = None
+        if wants_context(self.model):
+            if indices is None:
+                raise ModelError(
+                    "this analysis cannot tell the model which samples it predicts, and the "
+                    "model takes a context (sample ids)."
+                )
+            context = self.dataset.sample_context(indices)
         parts = []
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
-            if self.cache is not None:
+            if context is not None:
+                part = context[start : start + self.batch_size]
+                parts.append(self.model.predict(chunk, context=part))  # type: ignore[call-arg]
+            elif self.cache is not None:
                 parts.append(self.cache.predict(self.model, chunk, fingerprint=self.fingerprint))
             else:
                 parts.append(self.model.predict(chunk))
@@ -105,7 +129,7 @@ class Probe:
         parts = []
         for start in range(0, len(index), self.batch_size):
             chunk = index[start : start + self.batch_size]
-            parts.append(self.predict_inputs(self.perturbed(chunk, steps, trial=trial)))
+            parts.append(self.predict_inputs(self.perturbed(chunk, steps, trial=trial), chunk))
         if self.cache is not None:
             self.cache.flush(min_bytes=_FLUSH_BYTES)
         return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)

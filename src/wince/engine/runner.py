@@ -36,7 +36,15 @@ from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError, StaleRunError, StoreError
 from wince.metrics import outcome_columns
-from wince.models.base import ModelAdapter, OutputReader, Predictions, Task, hash_bytes
+from wince.models.base import (
+    ModelAdapter,
+    OutputReader,
+    Predictions,
+    SampleContext,
+    Task,
+    hash_bytes,
+    wants_context,
+)
 from wince.perturbations.base import DataContext, Modality, compose, sample_keys
 from wince.plan import Plan
 from wince.store.store import Store, now
@@ -63,6 +71,7 @@ class UnitJob:
     x: Any
     ids: list[str]
     labels: npt.NDArray[Any] | None
+    metadata: Any = None  # the samples' metadata rows, for models that take a context
 
 
 @dataclass(frozen=True)
@@ -110,9 +119,16 @@ def check_finite(x: Any, ids: Sequence[str], modality: Modality) -> None:
 
 
 def _predict(
-    model: ModelAdapter, x: Any, scenario: Scenario, ids: Sequence[str], spec: RunSpec
+    model: ModelAdapter,
+    x: Any,
+    scenario: Scenario,
+    ids: Sequence[str],
+    spec: RunSpec,
+    context: SampleContext | None = None,
 ) -> Predictions:
     try:
+        if context is not None:  # the model reads sample ids: never served from the cache
+            return model.predict(x, context=context)  # type: ignore[call-arg]
         cache = spec.cache
         if cache is None:
             return model.predict(x)
@@ -225,6 +241,7 @@ def _evaluate_unit(
     parts: list[dict[str, Any]] = []
     cache = spec.cache
     clean = None
+    sample_context = SampleContext(tuple(job.ids), job.metadata) if wants_context(model) else None
     if cache is not None:
         clean = cache.clean_keys(model, job.x, job.ids, fingerprint=spec.fingerprint)
         context = hash_bytes(pickle.dumps(spec.context, protocol=5))
@@ -251,14 +268,14 @@ def _evaluate_unit(
                     context=spec.context,
                 )
                 measured = measures.start(scenario.steps[0].name, x)
-                predictions = _predict(model, x, scenario, job.ids, spec)
+                predictions = _predict(model, x, scenario, job.ids, spec, sample_context)
                 distances = measured()
         else:
             if unperturbed is None:
                 unperturbed = measures.unperturbed(spec.measured_by)
             distances = unperturbed
             if predictions is None:
-                predictions = _predict(model, job.x, scenario, job.ids, spec)
+                predictions = _predict(model, job.x, scenario, job.ids, spec, sample_context)
         if cache is not None and outcome_key is not None:
             stored = distances if scenario.steps else {}
             cache.remember_outcomes(
@@ -457,6 +474,7 @@ def jobs(
             dataset.batch(start, stop),
             dataset.ids[start:stop],
             labels[start:stop] if labels is not None else None,
+            dataset.metadata.iloc[start:stop] if dataset.metadata is not None else None,
         )
 
 
@@ -563,7 +581,8 @@ def _fix_output_meaning(
     if model.task != Task.CLASSIFICATION:
         return
     start, stop = first
-    _predict(model, dataset.batch(start, stop), baseline, dataset.ids[start:stop], spec)
+    context = dataset.sample_context(range(start, stop)) if wants_context(model) else None
+    _predict(model, dataset.batch(start, stop), baseline, dataset.ids[start:stop], spec, context)
 
 
 @dataclass(frozen=True)
@@ -677,7 +696,9 @@ def execute_run(
         probe(model, dataset)  # identified by its version, but it must answer before a run
     spec = dataclasses.replace(
         spec,
-        cache=None if fresh else cache,  # fresh: every prediction from the model itself
+        # fresh: every prediction from the model itself; a model that reads sample ids may
+        # answer two samples with the same inputs differently
+        cache=None if fresh or wants_context(model) else cache,
         fingerprint=environments.cache_identity(fingerprints[0], env),
     )
     record = lineage(

@@ -10,6 +10,7 @@ from wince.models.base import (
     ModelAdapter,
     Output,
     Predictions,
+    SampleContext,
     Task,
     is_torch_module,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "OnnxAdapter",
     "Output",
     "Predictions",
+    "SampleContext",
     "SklearnAdapter",
     "Task",
     "TorchAdapter",

@@ -86,6 +86,37 @@ class Predictions:
         return cls(labels=join("labels"), scores=join("scores"), values=join("values"))
 
 
+@dataclass(frozen=True)
+class SampleContext:
+    """Who the samples of a batch are, for a model that needs more than their inputs.
+
+    A `CallableAdapter` whose function has a parameter named `context`
+    (`def predict(batch, context)`) gets one with every batch.
+
+    Attributes:
+        ids: the samples' ids, in batch order.
+        metadata: the samples' metadata (a pandas DataFrame, one row per sample in batch
+            order: a table's columns that are not features, or `ArrayDataset(metadata=...)`),
+            or None when the data has none.
+    """
+
+    ids: tuple[str, ...]
+    metadata: Any = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, rows: slice) -> SampleContext:
+        """The context of a slice of the batch."""
+        metadata = None if self.metadata is None else self.metadata.iloc[rows]
+        return SampleContext(self.ids[rows], metadata)
+
+
+def wants_context(model: Any) -> bool:
+    """Whether a model takes a `SampleContext` with each batch (`predict(x, context=...)`)."""
+    return bool(getattr(model, "wants_context", False))
+
+
 @runtime_checkable
 class ModelAdapter(Protocol):
     """What the engine needs from a model."""
@@ -300,15 +331,23 @@ def to_predictions(
 
 
 def predict_in_chunks(
-    fn: Callable[[Any], Predictions], x: Any, max_batch: int, adapter: str
+    fn: Callable[..., Predictions],
+    x: Any,
+    max_batch: int,
+    adapter: str,
+    context: SampleContext | None = None,
 ) -> Predictions:
-    """Call `fn` on chunks of at most `max_batch` samples, mapping failures to `ModelError`."""
+    """Call `fn` on chunks of at most `max_batch` samples, mapping failures to `ModelError`.
+
+    With a `context`, `fn` gets each chunk's context as its second argument.
+    """
     n = len(x)
     parts = []
     for start in range(0, n, max_batch):
         stop = min(start + max_batch, n)
         try:
-            part = fn(x[start:stop])
+            chunk = x[start:stop]
+            part = fn(chunk) if context is None else fn(chunk, context[start:stop])
         except ModelError as error:
             raise ModelError(f"{error} (samples {start}-{stop - 1} of the batch)") from error
         except Exception as error:
@@ -324,6 +363,16 @@ def predict_in_chunks(
     if not parts:
         raise ModelError(f"{adapter}: asked to predict an empty batch.")
     return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
+
+
+def _has_context_parameter(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return "context" in parameters
 
 
 def hash_bytes(*parts: bytes) -> str:
@@ -361,11 +410,15 @@ class CallableAdapter:
         >>> model = CallableAdapter(lambda x: (x[:, 0] > 0).astype(int), classes=("neg", "pos"))
         >>> model.predict(np.array([[1.0], [-1.0]])).labels.tolist()
         [1, 0]
+        >>> def by_id(batch, context):
+        ...     return [int(i.startswith("b")) for i in context.ids]
+        >>> CallableAdapter(by_id).predict(np.zeros((2, 1)), SampleContext(("a1", "b2"))).labels
+        array([0, 1])
     """
 
     def __init__(
         self,
-        fn: Callable[[Any], Any],
+        fn: Callable[..., Any],
         *,
         task: Task | str = Task.CLASSIFICATION,
         classes: Sequence[Any] | None = None,
@@ -385,14 +438,32 @@ class CallableAdapter:
         self.max_batch = max_batch
         self.label = f"callable {getattr(fn, '__qualname__', type(fn).__name__)}"
         self.reader = OutputReader(output, threshold=threshold, adapter=self.label)
+        self.wants_context = _has_context_parameter(fn)
 
-    def predict(self, x: Any) -> Predictions:
-        """Predict a batch through the wrapped function."""
+    def predict(self, x: Any, context: SampleContext | None = None) -> Predictions:
+        """Predict a batch through the wrapped function (with its context, if it takes one).
+
+        Raises:
+            ModelError: the function takes a context and none was given, or it failed.
+        """
+        if not self.wants_context:
+            return predict_in_chunks(
+                lambda chunk: self.reader.read(self.fn(chunk), self.task),
+                x,
+                self.max_batch,
+                self.label,
+            )
+        if context is None or len(context) != len(x):
+            raise ModelError(
+                f"{self.label} takes a context: call predict(x, SampleContext(ids)) with one "
+                "id per sample."
+            )
         return predict_in_chunks(
-            lambda chunk: self.reader.read(self.fn(chunk), self.task),
+            lambda chunk, part: self.reader.read(self.fn(chunk, context=part), self.task),
             x,
             self.max_batch,
             self.label,
+            context,
         )
 
     @property
