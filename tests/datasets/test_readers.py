@@ -223,6 +223,14 @@ def test_csv_numbers_declared_categorical_are_categories(tmp_path: Path) -> None
     assert data.x[:, 0].tolist() == [1.0, 0.0, 1.0]
     assert data.schema is not None
     assert data.schema.to_frame(data.x)["zip"].tolist() == [75001, 69002, 75001]
+    typed = data.x.copy()
+    typed[0, 0] = -1.0  # a category typo's unknown code: the number itself
+    typed[1, 0] = np.nan  # a missing cell: the column reads as float, as pandas reads it
+    decoded = data.schema.to_frame(typed)["zip"]
+    assert str(decoded.dtype) == "float64"
+    assert decoded.tolist()[0] == -1.0
+    assert np.isnan(decoded.tolist()[1])
+    assert decoded.tolist()[2] == 75001.0
     with pytest.raises(DataError, match=r"no column 'y' \(data.categorical\)"):
         read_csv(path, categorical=["y"])
     with pytest.raises(DataError, match=r"data\.categorical names 'zip', which is not a feature"):

@@ -60,6 +60,30 @@ def test_a_plan_factory_returning_a_users_module_runs_on_the_declared_device(tmp
     assert float(accuracy.iloc[0]) == pytest.approx(1.0)
 
 
+def sign_net_gradient_norm(x: np.ndarray) -> np.ndarray:
+    """|d p(predicted class) / d x| for SignNet: p1 = softmax([-4 x0, 4 x0])_1 = sigmoid(8 x0)."""
+    p1 = 1.0 / (1.0 + np.exp(-8.0 * x[:, 0]))
+    return 8.0 * p1 * (1.0 - p1)
+
+
+def test_a_users_module_from_a_plan_factory_and_from_python_has_gradients(tmp_path, factory):
+    import importlib
+
+    x = np.random.default_rng(1).normal(size=(40, 3))
+    y = (x[:, 0] > 0).astype(int)
+    plan = {**PLAN, "model": {"factory": factory, "output": "logits"}}
+    from_plan = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path / "plan"))
+    profile = from_plan.profile(data=(x, y), gradients=True)
+    norms = profile.extras["gradients"].samples.sort_values("sample_index")["gradient_norm"]
+    assert norms.to_numpy() == pytest.approx(sign_net_gradient_norm(x), rel=1e-4, abs=1e-6)
+
+    module = importlib.import_module(factory.split(":")[0]).model()
+    direct = wince.analyze(module, (x, y), PLAN, store=str(tmp_path / "python"))
+    profile = direct.profile(model=module, data=(x, y), gradients=True)
+    norms = profile.extras["gradients"].samples.sort_values("sample_index")["gradient_norm"]
+    assert norms.to_numpy() == pytest.approx(sign_net_gradient_norm(x), rel=1e-4, abs=1e-6)
+
+
 def test_a_device_the_machine_lacks_is_a_clear_error(factory):
     spec = as_plan({**PLAN, "model": {"factory": factory, "device": "cuda:99"}}).model
     with pytest.raises(ModelError, match=r"device 'cuda:99'.*use device='cpu'"):

@@ -12,8 +12,9 @@ What a perturbed categorical cell becomes for the model:
 - NaN (`tabular.missing_values`): a missing cell (NaN, as pandas reads an empty CSV cell);
 - any other code (`tabular.category_typos` gives -1, `tabular.sentinel_values` 9999): a
   value outside the vocabulary, like every misspelling an encoder fitted on the clean
-  vocabulary meets: the code written as text ("-1", "9999") in a text column, NaN in a
-  `category` column (pandas' reading of a value outside the categories).
+  vocabulary meets: the code written as text ("-1", "9999") in a text column, the number
+  itself in a column of numbers read as categories, NaN in a `category` column (pandas'
+  reading of a value outside the categories).
 
 Integer and boolean columns come back with their dtype while they hold whole numbers (0/1
 for booleans) and no missing cell; otherwise as float64, as pandas reads a column with an
@@ -42,7 +43,8 @@ class TableSchema:
 
     `to_frame` decodes encoded rows for the model: a category code gives its category, NaN a
     missing cell, any other code (a typo's -1, a sentinel's 9999) a value outside the
-    vocabulary: the code as text ("-1") in a text column, NaN in a `category` column.
+    vocabulary: the code as text ("-1") in a text column, the number itself in a column of
+    numbers read as categories, NaN in a `category` column.
     Integer and boolean columns keep their dtype while whole and complete, else float64.
 
     Attributes:
@@ -89,6 +91,11 @@ class TableSchema:
             elif dtype == "category":
                 codes = np.where(_in_vocabulary(values, len(cats)), values, -1).astype(np.int64)
                 columns[name] = pd.Categorical.from_codes(codes, categories=list(cats))
+            elif _is_number_dtype(dtype):  # codes declared categorical (data.categorical)
+                known = _in_vocabulary(values, len(cats))
+                numbers = values.copy()
+                numbers[known] = np.asarray(cats, dtype=np.float64)[values[known].astype(np.intp)]
+                columns[name] = _numeric(numbers, dtype)
             else:
                 columns[name] = pd.Series(_decoded(values, cats), dtype=dtype)
         return pd.DataFrame(columns)
@@ -97,6 +104,10 @@ class TableSchema:
 def _whole(dtype: str) -> bool:
     """Whether a pandas dtype holds whole numbers (integers, nullable integers, booleans)."""
     return dtype.lower().startswith(("int", "uint", "bool"))
+
+
+def _is_number_dtype(dtype: str) -> bool:
+    return _whole(dtype) or dtype.lower().startswith("float")
 
 
 def _in_vocabulary(codes: npt.NDArray[np.float64], size: int) -> npt.NDArray[np.bool_]:
