@@ -84,3 +84,27 @@ def test_a_users_own_module_subclass_is_a_torch_model_with_gradients():
     assert result.samples["gradient_norm"].to_numpy() == pytest.approx(
         np.full(40, np.linalg.norm([2.0, -1.0, 0.5])), rel=1e-6
     )
+
+
+def test_directional_derivatives_follow_each_plan_entrys_own_parameters(tmp_path):
+    # a drift of x0 alone, as the plan entry says: the exact change is w0 * shift of x0
+    # (reported before as the drift of every column)
+    import wince
+
+    weights = [2.0, -1.0, 0.5]
+    data = tabular_data()
+    plan = {
+        "name": "drift-x0",
+        "perturbations": [
+            {"name": "tabular.sensor_drift", "params": {"columns": ["x0"]}, "levels": [1]}
+        ],
+        "analysis": {"tolerance": {"mean_abs_change": 0.1}},
+    }
+    model = linear_regressor(weights)
+    run = wince.analyze(model, data, plan, store=str(tmp_path / "store"))
+    moves = run.profile(model=model, data=data, gradients=True).extras["gradients"].directional
+    drift = wince.perturbations.get("tabular.sensor_drift").magnitude.value_at(0.2)
+    shift = drift * data.x[:, 0].std()  # in column standard deviations of the dataset
+    assert moves["perturbation"].unique().tolist() == ["tabular.sensor_drift"]
+    assert moves["directional"].to_numpy() == pytest.approx(np.full(40, 2.0 * shift), rel=1e-4)
+    assert moves["actual"].to_numpy() == pytest.approx(np.full(40, 2.0 * shift), rel=1e-4)

@@ -14,7 +14,7 @@ input (classification) or the predicted value (regression). For each sample:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +91,7 @@ def input_gradients(
     probe: Probe,
     *,
     indices: Sequence[int] | npt.NDArray[np.intp] | None = None,
-    perturbations: Sequence[str] = (),
+    perturbations: Sequence[str | tuple[str, str, Mapping[str, Any]]] = (),
     severity: float = 0.2,
     worst: int = 8,
 ) -> Gradients:
@@ -100,7 +100,10 @@ def input_gradients(
     Args:
         probe: evaluations on the run's model (a `TorchAdapter`) and data.
         indices: samples (positions); default all.
-        perturbations: registry names whose displacement to follow (at `severity`).
+        perturbations: the perturbations whose displacement to follow (at `severity`): a
+            registry name (default parameters), or a plan entry as (label, name, params),
+            followed with its own parameters (a drift of one column moves that column only);
+            the `perturbation` column of `directional` holds the name or the label.
         severity: where the displacement is taken, in [0, 1]; default 0.2 (level 1).
         worst: how many per-sample maps to keep (largest gradient norms).
 
@@ -108,6 +111,7 @@ def input_gradients(
         ModelError: the model is not a torch module.
     """
     module = _torch_module(probe)
+    entries = [(p, p, {}) if isinstance(p, str) else p for p in perturbations]
     index = np.arange(len(probe.dataset)) if indices is None else np.asarray(indices, np.intp)
     regression = probe.model.task == "regression"
     norms, outputs, rows = [], [], []
@@ -122,9 +126,10 @@ def input_gradients(
         flat = gradient.reshape(len(chunk), -1)
         norms.append(np.linalg.norm(flat, axis=1))
         outputs.append(output)
-        for name in perturbations:
+        for label, name, params in entries:
             value = library.get(name).magnitude.value_at(severity)
-            moved = np.asarray(probe.perturbed(chunk, [Step(name, value)]), dtype=np.float32)
+            step = Step(name, value, params=tuple(sorted(params.items())))
+            moved = np.asarray(probe.perturbed(chunk, [step]), dtype=np.float32)
             displacement = (moved - clean).reshape(len(chunk), -1).astype(np.float64)
             moved_output, _ = _output_and_gradient(
                 module, moved, None if classes is None else classes.astype(np.intp)
@@ -133,7 +138,7 @@ def input_gradients(
             rows += [
                 {
                     "sample_index": int(i),
-                    "perturbation": name,
+                    "perturbation": label,
                     "severity": severity,
                     "value": value,
                     "directional": float(d),

@@ -160,9 +160,13 @@ def analyze_run(
         if gradients:
             from wince.analysis.gradients import input_gradients
 
-            # gradients follow each perturbation at its default parameters: once per name
-            names = list(dict.fromkeys(spec.name for spec in run_data.plan.perturbations))
-            extras["gradients"] = timed("gradients", input_gradients, probe, perturbations=names)
+            # gradients follow each plan entry with its own parameters
+            plan = run_data.plan
+            entries = [
+                (label, spec.name, spec.params)
+                for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
+            ]
+            extras["gradients"] = timed("gradients", input_gradients, probe, perturbations=entries)
     profile = Profile(
         run_id=run_id,
         curves=curves,
