@@ -175,3 +175,103 @@ def test_two_independent_effects_are_additive(tmp_path):
     assert flips["label"] == "additive"
     assert flips["observed"] == pytest.approx(flips["expected"])
     assert flips["observed"] > 0.3
+
+
+class Knock(TabularPerturbation):
+    """Test-only: sets its own column to 1 in each sample with probability `rate`."""
+
+    version = 1
+    stochastic = True
+    magnitude = Magnitude("rate", unit="fraction", off=0.0, mild=0.1, severe=0.5, limits=(0, 1))
+    column = 0
+
+    def apply(self, x, value, rngs, context):
+        out = x.copy()
+        out[:, self.column] = np.where(rngs.random(()) < value, 1.0, x[:, self.column])
+        return out
+
+
+for _name, _column in (("tabular.test_knock_col0", 0), ("tabular.test_knock_col1", 1)):
+    if _name not in registry():
+        register(
+            type(_name, (Knock,), {"name": _name, "column": _column, "modality": Modality.TABULAR})
+        )
+
+
+def knocked_out(x):
+    """Right (class 0) unless a perturbation knocked either column."""
+    return ((x[:, 0] > 0.5) | (x[:, 1] > 0.5)).astype(int)
+
+
+def test_independent_stochastic_pairs_are_additive_for_accuracy_and_flips(tmp_path):
+    # each sample survives A and B with probability 0.7 each, independently: accuracy
+    # 0.49 under A+B, which the additive expectation (1 - 0.3 - 0.3 = 0.4) called
+    # antagonistic in every run
+    n = 300
+    plan = {
+        "name": "independent",
+        "perturbations": [
+            {"name": "tabular.test_knock_col0", "values": [0.3]},
+            {"name": "tabular.test_knock_col1", "values": [0.3]},
+        ],
+        "combinations": "pairwise",
+        "repeats": 6,
+        "analysis": {"bootstrap": 400},
+    }
+    data = ArrayDataset(np.zeros((n, 2)), np.zeros(n, int))
+    run = wince.analyze(knocked_out, data, plan, store=str(tmp_path / "s"))
+    table = interactions(load_run_data(run.store, run.id)).table.set_index("metric")
+    accuracy = table.loc["accuracy"]
+    assert accuracy["observed"] == pytest.approx(0.49, abs=0.03)
+    assert accuracy["expected"] == pytest.approx(accuracy["observed"], abs=0.03)
+    assert accuracy["label"] == "additive"
+    assert table.loc["flip_rate", "label"] == "additive"
+    assert 0.0 <= accuracy["p_adjusted"] <= 1.0
+
+
+def linear_score(x):
+    return 0.1 * x[:, 0] + 0.2 * x[:, 1]
+
+
+def test_floating_point_noise_is_never_an_interaction(tmp_path):
+    # shifting two columns of a linear model changes its output by the sum of the parts, up
+    # to rounding: on these rows every sample rounds the same way, and a difference of
+    # 2.8e-17 with an interval [2.2e-17, 3.3e-17] was called "synergistic"
+    x = np.tile([[0.0, 0.0], [1.0, 1.0]], (50, 1))
+    plan = {
+        "name": "linear",
+        "perturbations": [
+            {"name": "tabular.test_shift_col0", "severities": [0.7]},
+            {"name": "tabular.test_shift_col1", "severities": [0.3]},
+        ],
+        "combinations": "pairwise",
+        "repeats": 1,
+    }
+    model = CallableAdapter(linear_score, task="regression")
+    run = wince.analyze(model, ArrayDataset(x, linear_score(x)), plan, store=str(tmp_path / "s"))
+    row = interactions(load_run_data(run.store, run.id)).table.set_index("metric")
+    change = row.loc["mean_abs_change"]
+    assert 0 < abs(change["difference"]) < 1e-9  # rounding, not an effect
+    assert change["label"] == "additive"
+
+
+def test_a_difference_within_the_tolerance_is_additive_however_certain(tmp_path):
+    # both_strong's synergy is far beyond a tolerance of 0.01 but within one of 0.5
+    table = interaction_run(tmp_path, both_strong)
+    data = load_run_data(*_stored(tmp_path, "both_strong"))
+    from wince.analysis.settings import AnalysisSettings
+
+    lenient = AnalysisSettings(tolerance={"flip_rate": 0.5}, tolerance_source={})
+    relaxed = interactions(data, settings=lenient).table.set_index("metric")
+    assert table.loc["flip_rate", "label"] == "synergistic"
+    assert relaxed.loc["flip_rate", "difference"] == pytest.approx(
+        table.loc["flip_rate", "difference"]
+    )
+    assert relaxed.loc["flip_rate", "label"] == "additive"
+
+
+def _stored(tmp_path, name):
+    from wince.store.store import open_store
+
+    store = open_store(str(tmp_path / name))
+    return store, store.list_runs()["run_id"].iloc[0]

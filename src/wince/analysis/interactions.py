@@ -1,11 +1,22 @@
 """Interaction effects: does a combination hurt more, or less, than its parts predict?
 
 For each combination scenario, the observed effect is compared per sample with what the
-isolated effects predict: for flips, independence (a sample flips under A+B with probability
-1 - (1 - pa)(1 - pb), pa and pb its flip frequencies under A and B alone); for accuracy and
-continuous changes, additivity (drop A+B = drop A + drop B). The mean difference gets a 95%
-paired bootstrap interval; a pair is synergistic (worse than expected) when the interval
-lies above 0, antagonistic when below, additive when it contains 0.
+isolated effects predict if they act independently:
+
+- flips: a sample flips under A+B with probability 1 - (1 - pa)(1 - pb), pa and pb its flip
+  frequencies under A and B alone;
+- accuracy: a sample right on clean data stays right under A+B with probability ca * cb (it
+  must survive both), one wrong on clean data stays wrong with (1 - ca)(1 - cb), ca and cb
+  its frequencies of being right under A and B alone (an additive expectation,
+  1 - pa - pb, made independent pairs look antagonistic);
+- continuous changes (`mean_abs_change`): additivity (change A+B = change A + change B).
+
+The mean difference (observed - expected, in the harmful direction) gets a 95% paired
+bootstrap interval and a two-sided bootstrap p-value, adjusted across the run's combinations
+of each metric with the plan's correction (Holm by default). A pair is synergistic (worse
+than expected) or antagonistic (better) only when the adjusted p-value is below alpha and
+the difference is larger than the plan's tolerance for that metric (any difference, when it
+has none) and than numerical noise (1e-9); otherwise additive.
 """
 
 from __future__ import annotations
@@ -19,7 +30,8 @@ import pandas as pd
 
 from wince.analysis.curves import HARM_SIGN
 from wince.analysis.data import RunData
-from wince.analysis.stats import Resampling, percentile_interval, resampling
+from wince.analysis.settings import AnalysisSettings
+from wince.analysis.stats import Resampling, adjust, percentile_interval, resampling
 from wince.engine.scenarios import BASELINE
 
 FloatArray = npt.NDArray[np.float64]
@@ -39,7 +51,8 @@ class Interactions:
         table: one row per (combination, metric): `scenario`, `parts` (isolation scenarios),
             `severity`, `metric`, `model` ("independence" or "additive"), `observed`,
             `expected`, `difference` (observed - expected, in the harmful direction),
-            `low`, `high` (95% interval of the difference), `label`.
+            `low`, `high` (95% interval of the difference), `p_value` (two-sided,
+            bootstrap), `p_adjusted` (across the combinations of the metric), `label`.
     """
 
     table: pd.DataFrame
@@ -70,10 +83,58 @@ def _bootstrap_mean(per_sample: FloatArray, resample: Resampling) -> FloatArray:
         return (resample.samples @ values) / (resample.samples @ present.astype(np.float64))
 
 
-def interactions(data: RunData, *, resample: Resampling | None = None) -> Interactions:
-    """Label every combination of the run synergistic, antagonistic or additive."""
-    bootstrap = (data.analysis or data.plan.analysis).bootstrap
-    resample = resample or resampling(len(data.samples), bootstrap, data.plan.seed)
+# Differences this small are floating-point noise, never an interaction.
+NUMERICAL_NOISE = 1e-9
+
+
+def _bootstrap_pvalue(replicates: FloatArray) -> float:
+    """Two-sided p-value that the mean difference is 0, from its bootstrap replicates."""
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) == 0:
+        return float("nan")
+    tail = min(np.sum(finite <= 0.0), np.sum(finite >= 0.0))
+    return float(min(1.0, 2.0 * (tail + 1) / (len(finite) + 1)))
+
+
+def _expected(data: RunData, metric: str, column: str, parts: list[str]) -> FloatArray:
+    """Each sample's expected value under A+B if the parts act independently (or add)."""
+    if metric == "flip_rate":
+        survive = np.ones(len(data.samples))
+        for part in parts:
+            survive *= 1.0 - data.per_sample(part, column)
+        return 1.0 - survive
+    if metric == "accuracy":
+        right = np.ones(len(data.samples))
+        wrong = np.ones(len(data.samples))
+        for part in parts:
+            correct = data.per_sample(part, column)
+            right *= correct
+            wrong *= 1.0 - correct
+        clean = data.per_sample(BASELINE, column)
+        return np.where(clean >= 0.5, right, 1.0 - wrong)
+    base = data.per_sample(BASELINE, column)
+    expected: FloatArray = base + sum(data.per_sample(p, column) - base for p in parts)
+    return expected
+
+
+def interactions(
+    data: RunData,
+    *,
+    resample: Resampling | None = None,
+    settings: AnalysisSettings | None = None,
+) -> Interactions:
+    """Label every combination of the run synergistic, antagonistic or additive.
+
+    Args:
+        data: the run's outcomes.
+        resample: the bootstrap resampling of samples (default: the plan's bootstrap).
+        settings: tolerances, alpha and correction (default: the plan's analysis section).
+    """
+    analysis = data.analysis or data.plan.analysis
+    tolerance = dict(settings.tolerance) if settings is not None else dict(analysis.tolerance)
+    alpha = settings.alpha if settings is not None else analysis.alpha
+    correction = settings.correction if settings is not None else analysis.correction
+    resample = resample or resampling(len(data.samples), analysis.bootstrap, data.plan.seed)
     metrics = {m: c for m, c in INTERACTION_METRICS.items() if c in data.outcomes.columns}
     rows = []
     for combo in data.scenarios.itertuples():
@@ -84,37 +145,45 @@ def interactions(data: RunData, *, resample: Resampling | None = None) -> Intera
             continue
         part_names = [str(p) for p in parts]
         for metric, column in metrics.items():
-            sign = HARM_SIGN[metric]
             observed = data.per_sample(combo.scenario, column)
-            if metric == "flip_rate":
-                model = "independence"
-                survive = np.ones(len(data.samples))
-                for part in part_names:
-                    survive *= 1.0 - data.per_sample(part, column)
-                expected = 1.0 - survive
-            else:
-                model = "additive"
-                base = data.per_sample(BASELINE, column)
-                expected = base + sum(data.per_sample(p, column) - base for p in part_names)
-                if metric == "accuracy":
-                    expected = np.clip(expected, 0.0, 1.0)
-            difference = sign * (observed - expected)
+            expected = _expected(data, metric, column, part_names)
+            difference = HARM_SIGN[metric] * (observed - expected)
             replicates = _bootstrap_mean(difference, resample)
             low, high = percentile_interval(replicates)
-            label = "synergistic" if low > 0 else "antagonistic" if high < 0 else "additive"
             rows.append(
                 {
                     "scenario": combo.scenario,
                     "parts": part_names,
                     "severity": float(combo.severity),
                     "metric": metric,
-                    "model": model,
+                    "model": "additive" if metric == "mean_abs_change" else "independence",
                     "observed": float(np.nanmean(observed)),
                     "expected": float(np.nanmean(expected)),
                     "difference": float(np.nanmean(difference)),
                     "low": low,
                     "high": high,
-                    "label": label,
+                    "p_value": _bootstrap_pvalue(replicates),
                 }
             )
-    return Interactions(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return Interactions(table)
+    table["p_adjusted"] = np.nan
+    for _, group in table.groupby("metric"):
+        tested = group["p_value"].notna()
+        table.loc[group.index[tested], "p_adjusted"] = adjust(
+            group.loc[tested, "p_value"].to_numpy(), correction
+        )
+    table["label"] = [
+        _label(row.difference, row.p_adjusted, tolerance.get(row.metric, 0.0), alpha)
+        for row in table.itertuples()
+    ]
+    return Interactions(table)
+
+
+def _label(difference: float, p_adjusted: float, tolerance: float, alpha: float) -> str:
+    if not np.isfinite(difference) or abs(difference) <= max(tolerance, NUMERICAL_NOISE):
+        return "additive"
+    if not p_adjusted < alpha:
+        return "additive"
+    return "synergistic" if difference > 0 else "antagonistic"

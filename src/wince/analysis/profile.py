@@ -172,7 +172,9 @@ def analyze_run(
         curves=curves,
         local=timed("local", local_sensitivity, curves),
         cliffs=timed("cliffs", cliffs, curves),
-        interactions=timed("interactions", interactions, run_data, resample=resample),
+        interactions=timed(
+            "interactions", interactions, run_data, resample=resample, settings=settings
+        ),
         verdicts=timed("verdicts", verdicts, run_data, settings),
         extras=extras,
         seconds=seconds,
