@@ -53,7 +53,8 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("DataSpec", "jsonl"): "JSON Lines file, one text per line (field `text` unless `inputs` "
     "says otherwise)",
     ("DataSpec", "features"): "table columns used as inputs, in this order (default: every "
-    "numeric column except the label and id)",
+    "column except the label, the id and date columns; text columns are categorical); the "
+    "other columns are the samples' metadata",
     ("PerturbationSpec", "name"): "registry name, e.g. `image.jpeg` (`wince perturbations`)",
     ("PerturbationSpec", "severities"): "severities in [0, 1] (0 = off, 1 = severe end of "
     "the realistic range)",

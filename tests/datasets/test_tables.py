@@ -266,3 +266,16 @@ def test_analyses_that_call_the_model_again_see_the_table(tmp_path: Path) -> Non
     expected = 1 - 0.2 * flips
     spread = 3 * np.sqrt(expected * (1 - expected) / len(frame))
     assert abs(float(typos["survival"].iloc[-1]) - expected) < spread
+
+
+def test_a_frames_own_index_gives_the_sample_ids() -> None:
+    frame, labels = customers(6)
+    shuffled = frame.iloc[[4, 0, 5]]  # as train_test_split leaves it
+    data = read_frame(shuffled, labels.iloc[[4, 0, 5]])
+    assert data.ids == ["4", "0", "5"]
+    assert data.feature_names == ("age", "income", "city", "plan")
+    assert data.labels is not None
+    assert data.labels.tolist() == labels.iloc[[4, 0, 5]].tolist()
+    assert read_frame(frame).ids == ["0", "1", "2", "3", "4", "5"]
+    named = read_frame(frame.assign(patient=[f"p{i}" for i in range(6)]), id="patient")
+    assert named.ids == [f"p{i}" for i in range(6)]

@@ -340,7 +340,8 @@ def read_frame(
     """A pandas DataFrame as tabular data, read as `read_csv` reads a file.
 
     Args:
-        frame: the table; its index is not used (give sample ids with `id`).
+        frame: the table; its index gives the sample ids unless it is the default
+            0, 1, ... (then row positions) or `id` names a column.
         labels: true labels, one per row; or name a column with `label`.
         label: label column; default "label" if the frame has one and `labels` is None.
         id: sample id column; default row positions "0", "1", ...
@@ -357,6 +358,16 @@ def read_frame(
         >>> data.feature_names, data.column_kinds, data.x.tolist()
         (('size', 'colour'), ('float', 'categorical'), [[1.5, 1.0], [2.0, 0.0]])
     """
+    import pandas as pd
+
+    default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.equals(
+        pd.RangeIndex(len(frame))
+    )
+    if id is None and not default_index:
+        id = "_id"
+        while id in frame.columns:
+            id = f"_{id}"
+        frame = frame.assign(**{id: [str(i) for i in frame.index]})
     frame = frame.reset_index(drop=True)
     if labels is not None:
         if label is not None:

@@ -205,9 +205,11 @@ def _check_categories(values: Any, name: str, where: str, row: Callable[[int], s
         )
     if kinds != {str}:
         return
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() * 2 >= len(present):
-        at = int(np.flatnonzero((numbers.isna() & values.notna()).to_numpy())[0])
+    numbers = pd.to_numeric(values, errors="coerce").astype(np.float64)
+    parsed = np.isfinite(numbers.to_numpy())
+    text = ~parsed & values.notna().to_numpy()
+    if text.any() and parsed.sum() >= text.sum():  # numbers with a few stray text cells
+        at = int(np.flatnonzero(text)[0])
         raise DataError(
             f"{where}: column {name!r} holds numbers and text ({row(at)} holds "
             f"{values.iloc[at]!r}); leave "

@@ -935,7 +935,10 @@ class CategoryTypos(TabularPerturbation):
     capitalisation or a stray space, chosen uniformly from `variants`. On numeric tables the
     columns hold category codes, and an encoder fitted on the clean vocabulary maps any such
     variant to its unknown category: the code becomes `unknown_code` (default -1, the
-    `unknown_value` of scikit-learn's OrdinalEncoder).
+    `unknown_value` of scikit-learn's OrdinalEncoder), whatever `variants` says. A table
+    read from a DataFrame, CSV or Parquet file holds its text columns as codes too: the
+    model then gets the code as text ("-1"), a value outside the vocabulary, not the typed
+    variant (see `wince.datasets.TableSchema`).
 
     Args:
         columns: see `TabularPerturbation`; default the categorical columns (and the str
