@@ -51,7 +51,9 @@ def test_no_effect_is_called_fragile_in_at_most_five_percent_of_studies():
 
 def test_a_real_effect_is_detected_at_the_predicted_sample_size():
     effect, tolerance = 0.10, 0.02
-    n = required_samples(effect, np.sqrt(effect * (1 - effect)), tolerance, alpha=ALPHA)
+    observed = np.r_[np.ones(10), np.zeros(90)]  # flips at the rate 0.10
+    n = required_samples(observed, tolerance, alpha=ALPHA)
+    assert n is not None
     assert 50 < n < 500
 
     def detection_rate(size):
@@ -63,6 +65,28 @@ def test_a_real_effect_is_detected_at_the_predicted_sample_size():
 
     assert detection_rate(n) >= 0.78
     assert detection_rate(n // 4) < 0.6
+
+
+def test_a_model_untouched_by_a_perturbation_is_robust_at_the_size_it_is_told():
+    # no flips at all: the exact test says robust once 0.99^n < 0.05, at n = 299; before,
+    # the verdict said "about 1 samples would settle it"
+    tolerance = 0.01
+    needed = required_samples(np.zeros(200), tolerance, alpha=ALPHA)
+    assert needed == 299
+    assert 0.99**299 < ALPHA <= 0.99**298
+    _, p_robust, _ = decide(np.zeros(200), tolerance, alpha=ALPHA)
+    assert p_robust >= ALPHA
+    _, p_robust, left = decide(np.zeros(needed), tolerance, alpha=ALPHA)
+    assert p_robust < ALPHA
+    assert left == 299  # the same size, whatever n is now
+
+
+def test_effects_that_never_vary_are_decided_and_need_no_more_samples():
+    # a stochastic model's flip frequencies all 0.25 (repeats of 4), tolerance 0.3: robust
+    constant = np.full(50, 0.25)
+    p_fragile, p_robust, needed = decide(constant, 0.3, alpha=ALPHA)
+    assert (p_fragile, p_robust, needed) == (1.0, 0.0, None)
+    assert required_samples(np.full(50, 0.3), 0.3, alpha=ALPHA) is None  # at the margin
 
 
 def test_cluster_bootstrap_interval_reaches_nominal_coverage():

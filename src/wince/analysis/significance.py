@@ -83,10 +83,7 @@ def decide(
     """Unadjusted p-values (fragile, robust) and the samples needed at the observed effect."""
     p_fragile = one_sided_pvalue(effects, tolerance, "greater")
     p_robust = one_sided_pvalue(effects, tolerance, "less")
-    finite = effects[np.isfinite(effects)]
-    sd = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
-    needed = required_samples(float(finite.mean()), sd, tolerance, alpha=alpha)
-    return p_fragile, p_robust, needed
+    return p_fragile, p_robust, required_samples(effects, tolerance, alpha=alpha)
 
 
 def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdicts:

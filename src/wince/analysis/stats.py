@@ -113,23 +113,44 @@ def one_sided_pvalue(effects: FloatArray, margin: float, alternative: str) -> fl
         return 1.0
     if np.all((d == 0) | (d == 1)) and 0 < margin < 1:
         return float(stats.binomtest(int(d.sum()), n, margin, alternative=alternative).pvalue)
-    sd = d.std(ddof=1) if n > 1 else 0.0
-    if sd == 0:
-        mean = float(d.mean())
-        holds = mean > margin if alternative == "greater" else mean < margin
+    if np.ptp(d) == 0:  # every effect equal: the mean is known exactly
+        holds = d[0] > margin if alternative == "greater" else d[0] < margin
         return 0.0 if holds else 1.0
     return float(stats.ttest_1samp(d, margin, alternative=alternative).pvalue)
 
 
 def required_samples(
-    effect: float, sd: float, margin: float, *, alpha: float, power: float = 0.8
+    effects: FloatArray, margin: float, *, alpha: float, power: float = 0.8
 ) -> int | None:
-    """Samples needed for a one-sided test to tell `effect` from `margin` at `alpha` and `power`.
+    """Samples the test of `one_sided_pvalue` needs to tell the observed mean from `margin`.
 
-    Returns None when the effect equals the margin (no sample size decides it).
+    At the observed mean and spread, with `alpha` (one-sided, before the grid's correction)
+    and `power`:
+
+    - effects in {0, 1} (the exact binomial test): none observed needs the n at which
+      (1 - margin)^n < alpha (299 at margin 0.01 and alpha 0.05), the size at which even
+      zero events prove the rate below the margin; otherwise the normal approximation with
+      the binomial spread sqrt(r (1 - r));
+    - other effects (the t-test): the normal approximation with their standard deviation;
+      effects that do not vary are decided by any sample size (None).
+
+    Returns None when nothing is to be decided: the mean equals the margin, or the effects
+    do not vary.
     """
-    gap = abs(effect - margin)
+    d = effects[np.isfinite(effects)]
+    if len(d) == 0:
+        return None
+    mean = float(d.mean())
+    gap = abs(mean - margin)
     if gap == 0 or not np.isfinite(gap):
         return None
+    if np.all((d == 0) | (d == 1)) and 0 < margin < 1:
+        if mean == 0:
+            return int(np.floor(np.log(alpha) / np.log1p(-margin))) + 1
+        sd = float(np.sqrt(mean * (1 - mean)))
+    elif np.ptp(d) == 0:  # every effect equal: decided at any size
+        return None
+    else:
+        sd = float(d.std(ddof=1))
     z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)
-    return int(np.ceil((z * max(sd, 1e-12) / gap) ** 2))
+    return int(np.ceil((z * sd / gap) ** 2))
