@@ -473,3 +473,51 @@ def test_accuracy_interval_covers_the_true_rate_about_95_percent_of_the_time(see
     # over 8000 intervals, every one of seeds 0-19 inside 0.95 ± 0.03.
     share = coverage(400, n=200, p=0.3, n_boot=500, seed=seed)
     assert 0.92 <= share <= 0.98
+
+
+def test_proportion_interval_of_one_trial_per_sample_is_clopper_pearson():
+    from scipy.stats import binomtest
+
+    from wince.metrics import proportion_interval
+
+    for events, n in ((0, 94), (1, 50), (7, 200), (200, 200)):
+        outcomes = np.r_[np.ones(events), np.zeros(n - events)]
+        exact = binomtest(events, n).proportion_ci(confidence_level=0.95, method="exact")
+        low, high = proportion_interval(outcomes, np.ones(n))
+        assert (low, high) == pytest.approx((exact.low, exact.high), abs=1e-12)
+
+
+def test_zero_flips_get_an_interval_above_zero_in_summaries_and_curves(tmp_path):
+    import wince
+    from wince.analysis.curves import sensitivity_curves
+    from wince.analysis.data import load_run_data
+
+    x = np.random.default_rng(0).normal(size=(94, 2))
+    y = (x[:, 0] > 0).astype(int)
+    plan = {"name": "untouched", "perturbations": [{"name": "tabular.quantisation"}]}
+    run = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan, store=str(tmp_path))
+    summary = run.summary().set_index(["scenario", "metric"])
+    accuracy = summary.loc[("baseline", "accuracy")]
+    assert accuracy["value"] == 1.0
+    # Clopper-Pearson for 94 of 94: [0.025^(1/94), 1], never [1, 1]
+    assert accuracy["low"] == pytest.approx(0.025 ** (1 / 94), abs=1e-9)
+    assert accuracy["high"] == 1.0
+    curves = sensitivity_curves(load_run_data(run.store, run.id)).table
+    flips = curves[curves["metric"] == "flip_rate"]
+    zero = flips[flips["estimate"] == 0.0]
+    assert len(zero) > 0
+    assert zero["high"].tolist() == pytest.approx([1 - 0.025 ** (1 / 94)] * len(zero), abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 3), min_size=1, max_size=40),
+    st.integers(1, 3),
+)
+def test_proportion_interval_contains_its_share_and_stays_in_the_unit_range(counts, trials):
+    from wince.metrics import proportion_interval
+
+    successes = np.minimum(np.asarray(counts, dtype=float), trials)
+    low, high = proportion_interval(successes, np.full(len(successes), trials))
+    share = successes.sum() / (trials * len(successes))
+    assert 0.0 <= low <= share <= high <= 1.0

@@ -191,6 +191,59 @@ def _ratio(numerator: FloatArray, denominator: FloatArray) -> FloatArray:
         return np.asarray(numerator / denominator, dtype=np.float64)
 
 
+# Metrics that are shares of 0/1 outcomes: their intervals are `proportion_interval`.
+PROPORTIONS = ("accuracy", "flip_rate")
+
+
+def proportion_interval(
+    successes: npt.ArrayLike, trials: npt.ArrayLike, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Interval of a share of 0/1 outcomes that keeps its coverage for rare and absent events.
+
+    A percentile bootstrap collapses there (zero flips gave [0, 0]; coverage was 67% at a true
+    rate of 0.02 and n = 50). This is the Clopper-Pearson interval at an effective sample
+    size: the trials of one sample are correlated (repeated seeds of one input), so the
+    effective size is the binomial variance over the cluster variance of the share
+    (Kish's design effect), between the number of samples and the number of trials; with
+    no event (or only events) the trials of a sample count as one, the conservative reading.
+
+    Args:
+        successes: events (flips, correct predictions) per sample.
+        trials: outcomes per sample (samples with none are left out).
+        confidence: the interval's level, in (0, 1).
+
+    Returns:
+        (low, high), within [0, 1]; (nan, nan) without outcomes.
+
+    Examples:
+        >>> low, high = proportion_interval(np.zeros(94), np.ones(94))
+        >>> low, round(high, 4)  # zero events in 94: at most 3.9% at 95%
+        (0.0, 0.0385)
+    """
+    from scipy import stats
+
+    s = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(trials, dtype=np.float64)
+    present = m > 0
+    s, m = s[present], m[present]
+    n = len(m)
+    if n == 0:
+        return (float("nan"), float("nan"))
+    share = float(s.sum() / m.sum())
+    size = float(n)
+    if 0.0 < share < 1.0 and n > 1:
+        mean_trials = float(m.mean())
+        cluster_variance = float(np.sum((s - share * m) ** 2) / (n * (n - 1) * mean_trials**2))
+        if cluster_variance > 0:
+            size = share * (1.0 - share) / cluster_variance
+        size = float(np.clip(size, n, m.sum())) if cluster_variance > 0 else float(m.sum())
+    events = share * size
+    tail = (1.0 - confidence) / 2.0
+    low = float(stats.beta.ppf(tail, events, size - events + 1)) if events > 0 else 0.0
+    high = float(stats.beta.ppf(1.0 - tail, events + 1, size - events)) if events < size else 1.0
+    return (low, high)
+
+
 def _interval(values: FloatArray) -> Estimate:
     """Point estimate (first entry) with the 2.5-97.5 percentiles of the finite replicates."""
     point, replicates = values[0], values[1:]
@@ -307,7 +360,12 @@ def scenario_metrics(
         "rmse": lambda: np.sqrt(mean("rmse")),
         "relative_change": lambda: _ratio(total["abs_delta"][:, 0], total["abs_baseline"][:, 0]),
     }
-    return {metric: _interval(compute[metric]()) for metric in wanted}
+    found = {metric: _interval(compute[metric]()) for metric in wanted}
+    for metric in PROPORTIONS:
+        if metric in found:
+            low, high = proportion_interval(blocks[metric][:, 0], blocks["count"][:, 0])
+            found[metric] = Estimate(found[metric].value, low, high)
+    return found
 
 
 def error_transitions(frame: pd.DataFrame) -> pd.DataFrame:
@@ -341,10 +399,11 @@ def summarize(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Scenario x metric table with point estimates and 95% bootstrap intervals.
+    """Scenario x metric table with point estimates and 95% intervals.
 
-    All scenarios share the same resampling weights over samples, so their intervals come
-    from the same bootstrap populations.
+    All scenarios share the same resampling weights over samples, so their bootstrap
+    intervals come from the same populations; accuracy and flip rate, shares of 0/1
+    outcomes, get `proportion_interval` instead (it keeps its coverage for rare events).
 
     Returns:
         One row per (scenario, metric) with columns `scenario`, `metric`, `value`, `low`,

@@ -20,7 +20,7 @@ from wince.analysis.data import RunData
 from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
 from wince.engine.scenarios import BASELINE
 from wince.metrics import HARM_SIGN as HARM_SIGN  # re-exported: one list, in metrics.py
-from wince.metrics import VERDICT_METRICS, scenario_metrics
+from wince.metrics import PROPORTIONS, VERDICT_METRICS, proportion_interval, scenario_metrics
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -87,6 +87,10 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                     estimate = float(np.nanmean(values))
                 rep = bootstrap_means(values, resample)
                 low, high = percentile_interval(rep)
+                if metric in PROPORTIONS:  # the bootstrap collapses for rare events
+                    present = np.isfinite(values)
+                    successes = np.where(present, values, 0.0).sum(axis=1)
+                    low, high = proportion_interval(successes, present.sum(axis=1))
                 reps.append(rep)
                 seed_sd = float(np.std(trial_means, ddof=1)) if len(trial_means) > 1 else 0.0
                 rows.append(

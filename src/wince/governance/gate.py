@@ -7,8 +7,8 @@ Where the numbers come from:
 
 - **flip rate**: the stored curves analysis (`wince analyze`) for isolation scenarios; for
   combinations, or when the run was not analysed, the same estimate computed from the run's
-  outcomes with the same resampling (plan seed, analysis.bootstrap replicates), so both give
-  identical intervals.
+  outcomes the same way (`wince.metrics.proportion_interval`), so both give identical
+  intervals.
 - **accuracy drop**: computed from the outcomes, paired: per sample, baseline correctness
   minus the mean correctness over the scenario's trials, with the 95% cluster-bootstrap
   interval over samples (tighter than subtracting two separate intervals).
@@ -49,6 +49,7 @@ from wince.governance.policy import (
     Policy,
     as_policy,
 )
+from wince.metrics import proportion_interval
 from wince.plan import Plan
 from wince.store.store import Store, strict_json
 
@@ -268,14 +269,16 @@ class _Context:
                 f"rule {label!r}: run {self.run_id} {why}, so its {METRIC_NAMES[metric]} is "
                 "unknown; remove the rule or gate a run that has it."
             )
-        if metric == "flip_rate":
+        if metric == "flip_rate":  # a share of 0/1 outcomes: as the curves compute it
             values = data.matrix(scenario, "flipped")
+            present = np.isfinite(values)
+            successes = np.where(present, values, 0.0).sum(axis=1)
+            low, high = proportion_interval(successes, present.sum(axis=1))
         else:
             values = data.per_sample(BASELINE, "correct")[:, None] - data.matrix(
                 scenario, "correct"
             )
-        replicates = bootstrap_means(values, self.resample())
-        low, high = percentile_interval(replicates)
+            low, high = percentile_interval(bootstrap_means(values, self.resample()))
         with np.errstate(invalid="ignore"):
             estimate = float(np.nanmean(values))
         return estimate, low, high, "run outcomes"
