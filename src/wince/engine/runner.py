@@ -3,7 +3,8 @@
 The unit of work is one batch of samples under all trials of the run. A unit's outcomes are
 computed from the samples alone (per-sample random streams), so any batching, order, executor
 or worker count gives the same rows; a unit is committed as one Parquet segment, so an
-interrupted run resumes at the first unit not yet registered.
+interrupted run resumes at the first unit not yet registered. A model that raises on a
+perturbed scenario's inputs is a finding, not a crash (`wince.engine.rejections`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pyarrow as pa
 from wince import perturbations
 from wince.datasets.base import Dataset
 from wince.engine import environment as environments
+from wince.engine import rejections
 from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError, StaleRunError, StoreError
@@ -220,6 +222,7 @@ def _evaluate_unit(
     baseline: Predictions | None = None
     unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
     parts: list[dict[str, Any]] = []
+    refused: list[tuple[int, str, str]] = []
     cache = spec.cache
     clean = None
     if cache is not None:
@@ -248,7 +251,14 @@ def _evaluate_unit(
                     context=spec.context,
                 )
                 measured = measures.start(scenario.steps[0].name, x)
-                predictions = _predict(model, x, scenario, job.ids, spec)
+                try:
+                    predictions = _predict(model, x, scenario, job.ids, spec)
+                except ModelError as error:
+                    measured()  # a failure to measure is wince's, and still raises
+                    rejections.check_clean_inputs(model, job.x, error)
+                    position = spec.positions[scenario.key]
+                    refused.append((position, scenario.key, rejections.first_line(error)))
+                    continue
                 distances = measured()
         else:
             if unperturbed is None:
@@ -280,7 +290,7 @@ def _evaluate_unit(
         )
     if spec.cache is not None:
         spec.cache.flush()  # the unit's predictions reach the disk tier with its outcomes
-    return _to_table(parts, sample_index, job)
+    return rejections.attach(_to_table(parts, sample_index, job), rejections.refusals(refused))
 
 
 def _to_table(
@@ -632,12 +642,14 @@ def execute_run(
     Completed units are kept whatever happens; a failure marks the run failed, names the
     scenario and samples, and re-raises. With a `cache`, predictions already made (by this
     run, an earlier one or an analysis) of the same model under the same package versions
-    are reused instead of calling the model again.
+    are reused instead of calling the model again. A perturbed scenario whose inputs the
+    model raises on is recorded as rejected and the run goes on (`wince.engine.rejections`;
+    `Store.rejections` lists them); a model that fails on clean inputs fails the run.
 
     Raises:
         StaleRunError: a stored run of this plan, data and model was made under other
             package versions, and `fresh` is False.
-        ModelError: the model (or its probe) failed.
+        ModelError: the model (or its probe) failed on clean inputs.
     """
     from wince.engine.executors import ProgressReporter
 
@@ -705,7 +717,14 @@ def execute_run(
             _fix_output_meaning(model, dataset, ranges[0], scenarios[0], spec)
         with reporter:
             for job, table, seconds in executor.map(model, spec, jobs(dataset, labels, ranges)):
-                store.write_unit(run_id, job.start, job.stop, table, seconds=seconds)
+                store.write_unit(
+                    run_id,
+                    job.start,
+                    job.stop,
+                    table,
+                    seconds=seconds,
+                    rejected=[r.__dict__ for r in rejections.read(table)],
+                )
                 reporter.advance()
     except BaseException as error:
         store.finish_run(
