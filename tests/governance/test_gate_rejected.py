@@ -88,3 +88,31 @@ def test_no_regression_fails_where_the_new_model_refuses_what_the_old_one_took(r
     assert not bool(checks.loc[REFUSED, "passed"])
     assert "refused these inputs" in checks.loc[REFUSED, "message"]
     assert bool(checks.loc[f"{NOISE}(noise_sd=0.1)", "passed"])
+
+
+def test_breaking_points_leave_out_the_refused_perturbation_and_its_gate_rule_fails(runs):
+    from wince.analysis.profile import analyze_run
+
+    store, refusing, _ = runs
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3))
+    data = (x, (x[:, 0] < 0).astype(int))
+    profile = analyze_run(
+        store,
+        refusing,
+        model=CallableAdapter(nan_refusing, fingerprint="b"),
+        data=data,
+        regions=False,
+        breaking_points=True,
+        global_sensitivity=True,
+    )
+    assert list(profile.extras["breaking_points"].items) == [NOISE]
+    assert list(store.load_analysis(refusing, "breaking_points")) == [NOISE]
+    sobol = store.load_analysis(refusing, "global_sensitivity")
+    assert MISSING not in str(sobol)
+    assert NOISE in str(sobol)
+    rule = {"check": "min_median_breaking_point", "min": 0.1}
+    checks = evaluate_gate(store, refusing, {"rules": [rule]}).checks.set_index("subject")
+    assert set(checks.index) == {NOISE, MISSING}
+    assert not bool(checks.loc[MISSING, "passed"])
+    assert checks.loc[MISSING, "message"] == f"the model refused these inputs: {ERROR}"

@@ -434,6 +434,21 @@ def _breaking_point(
         )
     rows = []
     for entry, name in chosen:
+        scenario = next(
+            (
+                row.scenario
+                for row in context.scenarios.itertuples()
+                if row.scenario in context.rejected
+                and row.kind == "isolation"
+                and (row.steps[0].get("entry") or row.steps[0]["name"]) == entry
+            ),
+            None,
+        )
+        if entry not in payload and scenario is not None:
+            # no breaking point was searched: the model refused this perturbation's inputs
+            refused = _refused(context, scenario, bound=rule.bound, operator=">=")
+            rows.append({**refused, "subject": entry})
+            continue
         if entry not in payload:
             raise StoreError(
                 f"rule {label!r}: the stored breaking points of run {run_id} lack {entry}. "
