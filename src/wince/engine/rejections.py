@@ -93,7 +93,7 @@ def first_line(error: BaseException) -> str:
     return line
 
 
-def check_clean_inputs(model: ModelAdapter, clean: Any, error: ModelError) -> None:
+def check_clean_inputs(model: ModelAdapter, clean: Any, *, error: ModelError) -> None:
     """Re-raise `error` unless the model still answers the unit's clean inputs.
 
     Called after the model refused a perturbed batch: a model that now fails on clean inputs

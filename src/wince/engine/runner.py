@@ -255,7 +255,7 @@ def _evaluate_unit(
                     predictions = _predict(model, x, scenario, job.ids, spec)
                 except ModelError as error:
                     measured()  # a failure to measure is wince's, and still raises
-                    rejections.check_clean_inputs(model, job.x, error)
+                    rejections.check_clean_inputs(model, job.x, error=error)
                     position = spec.positions[scenario.key]
                     refused.append((position, scenario.key, rejections.first_line(error)))
                     continue
