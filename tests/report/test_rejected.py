@@ -46,7 +46,10 @@ def test_the_html_report_lists_refused_inputs_under_the_risks(refused_run, tmp_p
     assert "2 combinations of perturbations, so these scenarios have no results" in risks
     # the headline leads with it: these inputs get no answer at all
     headline = summary[summary.index('<p class="headline') : summary.index("<h3>Top risks</h3>")]
-    assert REFUSAL in headline
+    assert (
+        "The model refused some of the perturbed inputs (ValueError: Input X contains NaN): "
+        "those scenarios have no results" in headline
+    )
     assert "calm" not in headline
 
 

@@ -1029,7 +1029,12 @@ def narrative(data: ReportData) -> Narrative:
     risks, robust, inconclusive = findings(data)
     refused = refusals(data)
     if refused:
-        headline = refused[0]
+        errors = list(dict.fromkeys(data.rejected["error"].astype(str)))
+        said = errors[0].rstrip(".") + (f", and {len(errors) - 1} other errors" * (len(errors) > 1))
+        headline = (
+            f"The model refused some of the perturbed inputs ({said}): those scenarios have no "
+            "results, and it would give no answer to such inputs in use."
+        )
     elif risks:
         headline = risks[0].sentence
     elif robust and not inconclusive:
