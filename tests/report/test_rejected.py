@@ -65,13 +65,15 @@ def test_markdown_and_json_reports_carry_the_refusal(refused_run):
 
 def test_the_scenarios_that_were_evaluated_are_reported_as_usual(refused_run):
     report = build_report(refused_run.store, refused_run.id)
-    curves = report.data.frame("curves").drop_duplicates(["scenario", "metric"])
+    curves = report.data.frame("curves")
     scenarios = set(curves["scenario"])
     assert scenarios == {
         "baseline",
         "tabular.gaussian_noise(noise_sd=0.1)",
         "tabular.gaussian_noise(noise_sd=0.3)",
     }
+    # every level refused: no curve (a baseline alone would read as "no effect")
+    assert set(curves["perturbation"]) == {"tabular.gaussian_noise"}
     flips = curves[curves["metric"] == "flip_rate"].set_index("scenario")["estimate"]
     assert flips["baseline"] == 0.0
     assert np.isfinite(flips.to_numpy(float)).all()
