@@ -287,3 +287,62 @@ def test_run_says_when_it_reuses_a_stored_run_and_fresh_runs_again(tmp_path):
     fresh = json.loads(wince("run", plan, "--store", store, "--fresh", "--json").stdout)
     assert fresh["reused"] is False
     assert fresh["run_id"] != ran["run_id"]
+
+
+GRADIENT_BOOSTING = """\
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier
+
+
+def data():
+    x, y = load_breast_cancer(return_X_y=True)
+    return x[1::2][:100], y[1::2][:100]
+
+
+def model():
+    x, y = load_breast_cancer(return_X_y=True)
+    return GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(
+        x[::2], y[::2]
+    )
+"""
+
+REFUSED = """\
+name: refused
+model: {factory: "gbmodel:model"}
+data: {factory: "gbmodel:data"}
+perturbations:
+  - {name: tabular.gaussian_noise, levels: [2]}
+  - {name: tabular.missing_values, levels: [2]}
+repeats: 1
+"""
+
+
+def test_a_run_whose_model_rejects_some_inputs_completes_with_exit_code_3(tmp_path):
+    (tmp_path / "gbmodel.py").write_text(GRADIENT_BOOSTING)
+    plan = plan_file(tmp_path, REFUSED)
+    store = tmp_path / "store"
+    ran = wince("run", plan, "--store", store, "--json", cwd=tmp_path)
+    assert ran.returncode == 3, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["status"] == "complete"
+    assert result["rejected"] == {
+        "tabular.missing_values(missing_rate=0.12)": "ValueError: Input X contains NaN."
+    }
+    again = wince(
+        "run", plan, "--store", store, cwd=tmp_path
+    )  # the stored run, with the same finding
+    assert again.returncode == 3, again.stderr
+    assert "the model rejected the inputs of 1 scenario(s)" in again.stderr
+    assert "tabular.missing_values(missing_rate=0.12): ValueError: Input X contains NaN." in (
+        again.stderr
+    )
+    shown = wince("show", "latest", "--store", store, "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)
+    assert {r["scenario"] for r in rows["rows"]} == {
+        "baseline",
+        "identity",
+        "tabular.gaussian_noise(noise_sd=0.2)",
+    }
+    assert list(rows["rejected"]) == ["tabular.missing_values(missing_rate=0.12)"]

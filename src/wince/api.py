@@ -54,8 +54,23 @@ class Run:
         return Plan.model_validate(self.lineage["plan"])
 
     def scenarios(self) -> pd.DataFrame:
-        """Scenarios in plan order with kind, steps, severity and trial count."""
+        """Scenarios in plan order with kind, steps, severity and trial count.
+
+        The scenarios the model refused (`rejected`) are left out, as their outcomes are.
+        """
         return self.store.scenarios(self.id)
+
+    @property
+    def rejected(self) -> dict[str, str]:
+        """The scenarios whose inputs the model refused: scenario key -> its error's first line.
+
+        A model that raises on a perturbed scenario's inputs (NaN it cannot take, a shape it
+        refuses) does not stop the run: the scenario is recorded as rejected, and has no
+        outcomes. `store.rejections(run.id)` adds how many units and samples were refused.
+        Empty when the model took every input.
+        """
+        table = self.store.rejections(self.id)
+        return dict(zip(table["scenario"], table["error"], strict=True))
 
     def outcomes(self) -> pd.DataFrame:
         """One row per sample and trial: predictions, deltas against the baseline, distance."""
@@ -135,6 +150,8 @@ def analyze(
 
     A complete stored run of the same plan, data, model and environment is returned as it is
     (`Run.reused`); one made under other package versions is refused (`StaleRunError`).
+    Perturbed inputs the model raises on do not stop the run: those scenarios are recorded
+    as rejected (`Run.rejected`), and a model that fails on the clean inputs raises.
 
     Args:
         model: a fitted scikit-learn estimator, torch module, ONNX session, callable or
@@ -162,7 +179,8 @@ def analyze(
         PlanError: no plan, or neither a model nor a plan model section (same for data).
         StaleRunError: a stored run of this plan, data and model was made under other
             package versions (and `fresh` is False).
-        ModelError: the model failed, or an HTTP endpoint did not answer its probe.
+        ModelError: the model failed on the clean inputs, or an HTTP endpoint did not answer
+            its probe.
 
     Examples:
         >>> import numpy as np, tempfile

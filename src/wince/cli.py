@@ -1,6 +1,8 @@
 """The `wince` command.
 
-Exit codes are stable: 0 ok, 1 a check found a failure, 2 usage or input error.
+Exit codes are stable: 0 ok, 1 a check found a failure, 2 usage or input error (a model that
+fails on clean inputs included), 3 the run is complete but the model rejected the inputs of
+some perturbed scenarios (`wince run`; they are listed, and the report shows them as risks).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rich.table import Table
 
 from wince.errors import PlanError, WinceError
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 app = typer.Typer(
     name="wince",
@@ -242,6 +244,9 @@ def run(
     """Run a plan (or resume it where it stopped) and store every outcome.
 
     A complete stored run of the same plan, data, model and package versions is reused.
+    Exit codes: 0 complete; 3 complete, but the model rejected (raised on) the inputs of some
+    perturbed scenarios, which are listed and have no outcomes; 2 the run failed (a model
+    that fails on clean inputs, a plan or data error).
     """
     from wince.governance.lock import run_locked
     from wince.store import open_store
@@ -260,6 +265,7 @@ def run(
         fresh=fresh,
     )
     record = result.record
+    rejected = result.rejected
     drifts = record["lineage"].get("version_drift") or []
     for drift in drifts:
         err.print(f"[yellow]warning:[/] version drift allowed: {drift}", highlight=False)
@@ -271,20 +277,40 @@ def run(
                 "reused": result.reused,
                 "store": result.store.url,
                 "version_drift": drifts,
+                "rejected": rejected,
             }
         )
-        return
-    if result.reused:
+    elif result.reused:
         out.print(
             f"reused stored run [bold]{result.id}[/] (same plan, data, model and environment); "
             f"--fresh runs again. Next: wince show {result.id}"
         )
-        return
-    timings = record["lineage"].get("timings", {})
-    out.print(
-        f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples, "
-        f"{timings.get('wall_s', 0):.1f} s. Next: wince show {result.id}"
+    else:
+        timings = record["lineage"].get("timings", {})
+        out.print(
+            f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples, "
+            f"{timings.get('wall_s', 0):.1f} s. Next: wince show {result.id}"
+        )
+    if rejected:
+        if not json_output:
+            _print_rejected(rejected)
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _print_rejected(rejected: dict[str, str], *, code: bool = True) -> None:
+    """Name the scenarios whose inputs the model refused, grouped by its error."""
+    by_error: dict[str, list[str]] = {}
+    for scenario, error in rejected.items():
+        by_error.setdefault(error, []).append(scenario)
+    err.print(
+        f"[yellow]warning:[/] the model rejected the inputs of {len(rejected)} scenario(s); "
+        "they have no outcomes" + (" (exit code 3):" if code else ":")
     )
+    for error, scenarios in by_error.items():
+        shown = ", ".join(scenarios[:6]) + (
+            f" and {len(scenarios) - 6} more" * (len(scenarios) > 6)
+        )
+        err.print(f"  - {shown}: {error}", markup=False, highlight=False)
 
 
 @app.command()
@@ -327,7 +353,13 @@ def show(
     if metric:
         summary = summary[summary["metric"].isin(metric)]
     if json_output:
-        _json({"run_id": result.id, "rows": summary.to_dict(orient="records")})
+        _json(
+            {
+                "run_id": result.id,
+                "rows": summary.to_dict(orient="records"),
+                "rejected": result.rejected,
+            }
+        )
         return
     wide = summary.pivot_table(
         index=["scenario"], columns="metric", values=["value", "low", "high"], sort=False
@@ -347,6 +379,9 @@ def show(
         ]
         table.add_row(scenario, *cells)
     out.print(table)
+    rejected = result.rejected
+    if rejected:
+        _print_rejected(rejected, code=False)
 
 
 @app.command()

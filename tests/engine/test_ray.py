@@ -88,6 +88,28 @@ def test_ray_outcomes_equal_local_outcomes(tmp_path):
     assert ray_run.lineage["workers"] == 2
 
 
+def refuses_dark(x):
+    """The brightness model, refusing batches darker on average than 30% of full scale."""
+    if x.mean() / 255.0 < 0.3:
+        raise ValueError("input too dark\nsecond line")
+    return brightness(x)
+
+
+def test_scenarios_refused_on_ray_actors_are_those_refused_locally(tmp_path):
+    model = CallableAdapter(refuses_dark, fingerprint="dark")
+    local = wince.analyze(model, image_data(), PLAN, store=str(tmp_path / "local"))
+    ray_run = wince.analyze(
+        model, image_data(), PLAN, store=str(tmp_path / "ray"), executor="ray", workers=2
+    )
+    assert ray_run.record["status"] == "complete"
+    assert ray_run.rejected == local.rejected
+    assert list(ray_run.rejected.values()) == ["ValueError: input too dark"]
+    pd.testing.assert_frame_equal(
+        local.store.rejections(local.id), ray_run.store.rejections(ray_run.id)
+    )
+    pd.testing.assert_frame_equal(local.outcomes(), ray_run.outcomes())
+
+
 def test_each_actor_loads_the_model_once_and_keeps_it_for_the_next_run(tmp_path):
     log = tmp_path / "loads.txt"
     model = CountedModel(log)

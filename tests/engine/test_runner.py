@@ -264,7 +264,9 @@ batch_size: 20
 
 
 def run_cli(tmp_path, store, *args):
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # the wince under test stays importable (PYTHONPATH may point at a source tree)
+    path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.Popen(
         [
             sys.executable,

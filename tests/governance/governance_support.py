@@ -93,3 +93,21 @@ def run(store, fn, fingerprint, data=None, plan=None):
         plan or PLAN,
         store=store,
     )
+
+
+def nan_refusing(x):
+    """Scores from the first column; raises on any NaN, as many estimators do."""
+    if np.isnan(x).any():
+        raise ValueError("Input contains NaN.")
+    return np.stack([x[:, 0], -x[:, 0]], axis=1)
+
+
+def nan_refusing_model():
+    """A plan factory: the model above, as an adapter with a stable fingerprint."""
+    return CallableAdapter(nan_refusing, fingerprint="nan-refusing")
+
+
+def small_table():
+    """A plan factory: 40 rows of 3 standard normal columns, labelled by the first's sign."""
+    x = np.random.default_rng(5).normal(size=(40, 3))
+    return ArrayDataset(x, (x[:, 0] < 0).astype(int))

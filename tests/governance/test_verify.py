@@ -160,3 +160,24 @@ def test_verify_reports_a_changed_environment_apart_from_the_outcomes(
     assert f"environment differs: opencv-python-headless {opencv} → 5.1.0" in text
     assert "verified" in text
     assert "outcomes differ" not in text
+
+
+def test_verify_reproduces_a_run_with_scenarios_refused_on_some_units(tmp_path):
+    plan = {
+        "name": "verify-refused",
+        "model": {"factory": "governance_support:nan_refusing_model"},
+        "data": {"factory": "governance_support:small_table"},
+        "perturbations": [
+            {"name": "tabular.gaussian_noise", "levels": [2]},
+            {"name": "tabular.missing_values", "values": [0.03]},
+        ],
+        "batch_size": 4,
+    }
+    store = Store(root=tmp_path)
+    run = wince.analyze(plan=plan, store=store)
+    refused = store.rejections(run.id)
+    assert refused["scenario"].tolist() == ["tabular.missing_values(missing_rate=0.03)"]
+    assert 0 < refused["units"].iloc[0] < 10  # some units held no missing cell
+    result = verify_run(store, run.id, fraction=1.0)
+    assert result.passed, result.mismatches
+    assert result.rows == len(store.outcomes(run.id, rejected=True)) > len(run.outcomes())

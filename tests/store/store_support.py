@@ -9,7 +9,7 @@ import numpy as np
 import sqlalchemy as sa
 
 # Every table wince has created in any schema version, children first.
-TABLES = ("analyses", "units", "scenarios", "runs", "settings", "schema_version")
+TABLES = ("analyses", "rejections", "units", "scenarios", "runs", "settings", "schema_version")
 
 
 def postgres_url() -> str:

@@ -67,17 +67,23 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
     Mean metrics (flip rate, accuracy, confidence and probability changes, mean absolute
     change, MAE) keep their bootstrap replicates for slopes and cliffs; the plan's other
     metrics (prediction-shift JSD, ECE, RMSE, relative change) get a point and an interval
-    from the same resampling.
+    from the same resampling. A perturbation the model refused at every level has no curve
+    (`RunData.refused_entries`).
     """
     bootstrap = (data.analysis or data.plan.analysis).bootstrap
     resample = resample or resampling(len(data.samples), bootstrap, data.plan.seed)
     columns = curve_columns(data)
     rows: list[dict[str, Any]] = []
     replicates: dict[tuple[str, str], FloatArray] = {}
+    refused = set(data.refused_entries())
     for entry in data.perturbations():
         name = data.perturbation_name(entry)
         unit = library.get(name).magnitude.unit
         points = data.sweep(entry)
+        if entry in refused and len(points) == 1:
+            # the model refused every level: a curve of the baseline alone would read as
+            # "no effect" (the monitor would predict no harm); the refusal is reported instead
+            continue
         for metric, column in columns.items():
             reps = []
             for point in points:

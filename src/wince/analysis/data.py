@@ -39,6 +39,8 @@ class RunData:
         samples: sorted sample indices; rows of every matrix follow this order.
         analysis: the run's current analysis section: that of the last plan it was run with
             (analysis settings are not part of a run's identity); None: the plan's.
+        rejected: the scenarios whose inputs the model refused (scenario rows, as
+            `scenarios`, plus `error`); they are in neither `scenarios` nor `outcomes`.
     """
 
     run_id: str
@@ -48,6 +50,7 @@ class RunData:
     outcomes: pd.DataFrame
     samples: npt.NDArray[np.int64]
     analysis: AnalysisSpec | None = None
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def frame(self, scenario: str) -> pd.DataFrame:
@@ -106,6 +109,21 @@ class RunData:
                 points.append(SweepPoint(row.scenario, step["value"], step["severity"]))
         return sorted(points, key=lambda p: p.severity)
 
+    def refused_entries(self) -> list[str]:
+        """Plan entries the model refused on their own (an isolation scenario was rejected).
+
+        Analyses that ask the model for new evaluations of a perturbation (breaking points,
+        global sensitivity) leave these out: the model raises on what they make.
+        """
+        if self.rejected.empty:
+            return []
+        refused = {
+            step_entry(row.steps[0])
+            for row in self.rejected.itertuples()
+            if row.kind == "isolation"
+        }
+        return [entry for entry in self.perturbations() if entry in refused]
+
     @property
     def noise_floor_scenario(self) -> str | None:
         """The identity scenario if the run measured one."""
@@ -122,6 +140,9 @@ def load_run_data(store: Store, run_id: str) -> RunData:
     record = store.run(run_id)
     outcomes = store.outcomes(run_id)
     outcomes["scenario"] = outcomes["scenario"].astype(str)
+    refusals = store.rejections(run_id)
+    every = store.scenarios(run_id, rejected=True)
+    rejected = every.merge(refusals[["scenario", "error"]], on="scenario", how="inner")
     if "value_delta" in outcomes.columns:
         outcomes["abs_value_delta"] = outcomes["value_delta"].abs()
     return RunData(
@@ -132,4 +153,5 @@ def load_run_data(store: Store, run_id: str) -> RunData:
         outcomes=outcomes,
         samples=np.sort(outcomes["sample_index"].unique()).astype(np.int64),
         analysis=run_analysis_spec(record["lineage"]),
+        rejected=rejected,
     )

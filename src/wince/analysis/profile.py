@@ -106,8 +106,10 @@ def analyze_run(
         data: the run's data, for regions and new evaluations (default: the plan's data
             section).
         regions: describe fragile and robust regions (needs the data).
-        breaking_points: search each sample's breaking point per perturbation (needs model).
-        global_sensitivity: Sobol indices over the plan's perturbations (needs model).
+        breaking_points: search each sample's breaking point per perturbation (needs model);
+            perturbations the model refused in the run (`Store.rejections`) are left out.
+        global_sensitivity: Sobol indices over the plan's perturbations (needs model), those
+            the model refused in the run left out.
         columns: per-column derivatives of a tabular model (needs model).
         gradients: input gradients and directional derivatives (needs a torch model).
         save: store the results in the catalog.
@@ -222,7 +224,9 @@ def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) 
                 "breaking points of a regression model need the output change that counts as "
                 "broken: set analysis.tolerance.mean_abs_change in the plan."
             )
-    # keyed by plan entry: a perturbation listed twice has a breaking point per entry
+    # keyed by plan entry: a perturbation listed twice has a breaking point per entry; those
+    # the model refused in the run are left out (it would raise on the search's inputs)
+    refused = set(run_data.refused_entries())
     results = {
         label: breaking_points(
             probe,
@@ -233,6 +237,7 @@ def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) 
             seed=plan.seed,
         )
         for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
+        if label not in refused
     }
     return {"breaking_points": _Collection(results)}
 
@@ -241,10 +246,21 @@ def _global(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[s
     from wince.analysis.global_sensitivity import global_sensitivity
 
     design = settings.global_sensitivity
-    analysis = run_data.plan.analysis.model_copy(update={"global_sensitivity": design})
+    plan = run_data.plan
+    analysis = plan.analysis.model_copy(update={"global_sensitivity": design})
+    # the perturbations the model refused in the run are left out of the design: it would
+    # raise on every point that applies them
+    refused = set(run_data.refused_entries())
+    kept = [
+        s
+        for label, s in zip(plan.labels(), plan.perturbations, strict=True)
+        if label not in refused
+    ]
+    if not kept:
+        return {}
     result = global_sensitivity(
         probe,
-        run_data.plan.model_copy(update={"analysis": analysis}),
+        plan.model_copy(update={"analysis": analysis, "perturbations": kept}),
         method=design.method,
         samples=design.samples,
         n_base=design.n_base,

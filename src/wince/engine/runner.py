@@ -3,7 +3,8 @@
 The unit of work is one batch of samples under all trials of the run. A unit's outcomes are
 computed from the samples alone (per-sample random streams), so any batching, order, executor
 or worker count gives the same rows; a unit is committed as one Parquet segment, so an
-interrupted run resumes at the first unit not yet registered.
+interrupted run resumes at the first unit not yet registered. A model that raises on a
+perturbed scenario's inputs is a finding, not a crash (`wince.engine.rejections`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from wince import perturbations
 from wince.datasets.base import Dataset
 from wince.datasets.tables import TableSchema, table_inputs
 from wince.engine import environment as environments
+from wince.engine import rejections
 from wince.engine.cache import PredictionCache
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError, StaleRunError, StoreError
@@ -239,6 +241,7 @@ def _evaluate_unit(
     baseline: Predictions | None = None
     unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
     parts: list[dict[str, Any]] = []
+    refused: list[tuple[int, str, str]] = []
     cache = spec.cache
     clean = None
     sample_context = SampleContext(tuple(job.ids), job.metadata) if wants_context(model) else None
@@ -268,7 +271,14 @@ def _evaluate_unit(
                     context=spec.context,
                 )
                 measured = measures.start(scenario.steps[0].name, x)
-                predictions = _predict(model, x, scenario, job.ids, spec, sample_context)
+                try:
+                    predictions = _predict(model, x, scenario, job.ids, spec, sample_context)
+                except ModelError as error:
+                    measured()  # a failure to measure is wince's, and still raises
+                    rejections.check_clean_inputs(model, job.x, error=error, context=sample_context)
+                    position = spec.positions[scenario.key]
+                    refused.append((position, scenario.key, rejections.first_line(error)))
+                    continue
                 distances = measured()
         else:
             if unperturbed is None:
@@ -300,7 +310,7 @@ def _evaluate_unit(
         )
     if spec.cache is not None:
         spec.cache.flush()  # the unit's predictions reach the disk tier with its outcomes
-    return _to_table(parts, sample_index, job)
+    return rejections.attach(_to_table(parts, sample_index, job), rejections.refusals(refused))
 
 
 def _to_table(
@@ -655,12 +665,14 @@ def execute_run(
     Completed units are kept whatever happens; a failure marks the run failed, names the
     scenario and samples, and re-raises. With a `cache`, predictions already made (by this
     run, an earlier one or an analysis) of the same model under the same package versions
-    are reused instead of calling the model again.
+    are reused instead of calling the model again. A perturbed scenario whose inputs the
+    model raises on is recorded as rejected and the run goes on (`wince.engine.rejections`;
+    `Store.rejections` lists them); a model that fails on clean inputs fails the run.
 
     Raises:
         StaleRunError: a stored run of this plan, data and model was made under other
             package versions, and `fresh` is False.
-        ModelError: the model (or its probe) failed.
+        ModelError: the model (or its probe) failed on clean inputs.
     """
     from wince.engine.executors import ProgressReporter
 
@@ -732,7 +744,14 @@ def execute_run(
         with reporter:
             units = executor.map(runnable, spec, jobs(dataset, labels, ranges))
             for job, table, seconds in units:
-                store.write_unit(run_id, job.start, job.stop, table, seconds=seconds)
+                store.write_unit(
+                    run_id,
+                    job.start,
+                    job.stop,
+                    table,
+                    seconds=seconds,
+                    rejected=[r.__dict__ for r in rejections.read(table)],
+                )
                 reporter.advance()
     except BaseException as error:
         store.finish_run(

@@ -112,7 +112,8 @@ class Comparison:
             worse, no difference, inconclusive), `better_on`, `worse_on` (metrics, comma
             separated), `accuracy_a`, `accuracy_b`, `ni_bound` (upper bound of
             accuracy_A - accuracy_B), `non_inferior` (None without labels).
-        excluded: scenarios held by only one run, left out (intersection only).
+        excluded: scenarios left out: held by only one run (intersection only), or whose
+            inputs a model refused in either run (`Store.rejections`: no outcomes to pair).
         n_samples: samples paired in every scenario.
     """
 
@@ -187,7 +188,10 @@ class Comparison:
                 + "."
             )
         if self.excluded:
-            lines.append(f"Left out (held by one run only): {', '.join(self.excluded)}.")
+            lines.append(
+                f"Left out (held by one run only, or refused by a model): "
+                f"{', '.join(self.excluded)}."
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -279,6 +283,9 @@ def check_pairing(
 ) -> tuple[list[str], tuple[str, ...]]:
     """The scenarios two runs can be compared on, or a `StoreError` saying why they cannot.
 
+    Scenarios whose inputs a model refused (in either run) have no outcomes to pair: they
+    are left out, and do not count as a difference between the plans.
+
     Returns:
         The shared scenarios in run A's order (identity left out) and those left out.
 
@@ -323,11 +330,13 @@ def check_pairing(
         "re-run the older one with the current library."
         for name in changed
     ]
-    keys_a = [s for s in store.scenarios(run_a)["scenario"] if s != IDENTITY]
-    keys_b = [s for s in store.scenarios(run_b)["scenario"] if s != IDENTITY]
+    keys_a = [s for s in store.scenarios(run_a, rejected=True)["scenario"] if s != IDENTITY]
+    keys_b = [s for s in store.scenarios(run_b, rejected=True)["scenario"] if s != IDENTITY]
+    refused = {*store.rejections(run_a)["scenario"], *store.rejections(run_b)["scenario"]}
     only_a = [s for s in keys_a if s not in set(keys_b)]
     only_b = [s for s in keys_b if s not in set(keys_a)]
-    shared = [s for s in keys_a if s in set(keys_b)]
+    shared = [s for s in keys_a if s in set(keys_b) and s not in refused]
+    unpaired = [s for s in keys_a if s in set(keys_b) and s in refused]
     if (only_a or only_b) and not intersection:
         problems.append(
             f"different scenarios: only in A: {_names(only_a)}; only in B: {_names(only_b)} "
@@ -339,7 +348,7 @@ def check_pairing(
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise StoreError(f"runs {run_a} (A) and {run_b} (B) cannot be paired:\n{lines}")
-    return shared, tuple(only_a + only_b)
+    return shared, tuple(only_a + only_b + unpaired)
 
 
 def _names(keys: Sequence[str], limit: int = 8) -> str:

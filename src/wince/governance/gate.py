@@ -18,6 +18,10 @@ Where the numbers come from:
   Holm-corrected).
 - **fragile count**: the stored verdicts (`wince analyze RUN`).
 
+A scenario whose inputs the model refused (`Store.rejections`) has no outcomes: every
+`max_flip_rate`, `max_accuracy_drop` or `no_regression` rule that selects it gets a failing
+check for it, saying "the model refused these inputs" with the model's error.
+
 Which end of an interval a threshold is compared with is the rule's `bound` (see
 `wince.governance.policy`); it is printed with every check.
 """
@@ -186,7 +190,8 @@ class _Context:
     store: Store
     run_id: str
     record: dict[str, Any]
-    scenarios: pd.DataFrame
+    scenarios: pd.DataFrame  # the rejected ones included
+    rejected: dict[str, str]  # scenario -> the first line of the model's error
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -197,9 +202,11 @@ class _Context:
                 f"run {run_id} is {record['status']}, not complete; finish it (`wince run PLAN` "
                 "resumes it) before gating."
             )
-        scenarios = store.scenarios(run_id)
+        scenarios = store.scenarios(run_id, rejected=True)
         scenarios["names"] = [[s["name"] for s in steps] for steps in scenarios["steps"]]
-        return cls(store, run_id, record, scenarios)
+        refused = store.rejections(run_id)
+        rejected = dict(zip(refused["scenario"], refused["error"], strict=True))
+        return cls(store, run_id, record, scenarios, rejected)
 
     def data(self) -> RunData:
         if "data" not in self._cache:
@@ -344,10 +351,32 @@ def evaluate_gate(
     return GateResult(run_id, resolved.name, pd.DataFrame(rows, columns=list(CHECK_COLUMNS)))
 
 
+def _refused(context: _Context, scenario: str, *, bound: str, operator: str) -> dict[str, Any]:
+    """The failing check of a scenario whose inputs the model refused: it has no value."""
+    nan = float("nan")
+    return {
+        "subject": scenario,
+        "passed": False,
+        "estimate": nan,
+        "low": nan,
+        "high": nan,
+        "bound": bound,
+        "compared": nan,
+        "operator": operator,
+        "threshold": nan,
+        "source": "rejections",
+        "message": f"the model refused these inputs: {context.rejected[scenario]}",
+    }
+
+
 def _max_metric(metric: str) -> Callable[[_Context, Any, str], list[dict[str, Any]]]:
     def evaluate(context: _Context, rule: Any, label: str) -> list[dict[str, Any]]:
         rows = []
         for scenario in context.select(rule, label, kinds=PERTURBED)["scenario"]:
+            if scenario in context.rejected:
+                refused = _refused(context, scenario, bound=rule.bound, operator="<=")
+                rows.append({**refused, "threshold": float(rule.max)})
+                continue
             estimate, low, high, source = context.interval(scenario, metric, label)
             compared = high if rule.bound == "upper" else low
             passed = bool(compared <= rule.max)  # NaN fails: no interval, no pass
@@ -408,6 +437,21 @@ def _breaking_point(
         )
     rows = []
     for entry, name in chosen:
+        scenario = next(
+            (
+                row.scenario
+                for row in context.scenarios.itertuples()
+                if row.scenario in context.rejected
+                and row.kind == "isolation"
+                and (row.steps[0].get("entry") or row.steps[0]["name"]) == entry
+            ),
+            None,
+        )
+        if entry not in payload and scenario is not None:
+            # no breaking point was searched: the model refused this perturbation's inputs
+            refused = _refused(context, scenario, bound=rule.bound, operator=">=")
+            rows.append({**refused, "subject": entry})
+            continue
         if entry not in payload:
             raise StoreError(
                 f"rule {label!r}: the stored breaking points of run {run_id} lack {entry}. "
@@ -468,7 +512,19 @@ def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[di
         for row in comparison.scenarios.itertuples()
     ]
     chosen = comparison.scenarios[keep]
-    if chosen.empty:
+    refused = [
+        row.scenario
+        for row in context.scenarios.itertuples()
+        if row.scenario in context.rejected
+        and rule.where.matches(
+            row.scenario,
+            kind=row.kind,
+            severity=float(row.severity),
+            steps=row.names,
+            kinds=PERTURBED,
+        )
+    ]
+    if chosen.empty and not refused:
         raise PolicyError(
             f"rule {label!r} matches no scenario shared with baseline run "
             f"{comparison.run_a}; check its `where`."
@@ -522,7 +578,9 @@ def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[di
                 f"(verdict: {row.verdict})",
             }
         )
-    return rows
+    bound = "upper" if rule.margin is not None else "tests"
+    operator = "<" if rule.margin is not None else ""
+    return rows + [_refused(context, s, bound=bound, operator=operator) for s in refused]
 
 
 def _fragile(context: _Context, rule: MaxFragile, label: str) -> list[dict[str, Any]]:

@@ -185,7 +185,9 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         for job in jobs(dataset, labels, chosen_units):
             recomputed = _decoded(evaluate_unit(model, job, subset)).to_pandas()
             stored = store.outcomes(
-                run_id, where=f"sample_index >= {job.start} AND sample_index < {job.stop}"
+                run_id,
+                where=f"sample_index >= {job.start} AND sample_index < {job.stop}",
+                rejected=True,  # the rows as stored, whatever the model refused elsewhere
             )
             stored = stored[
                 [(s, t) in wanted for s, t in zip(stored["scenario"], stored["trial"], strict=True)]

@@ -39,9 +39,11 @@ class ReportData:
     Attributes:
         run_id: the run.
         record: the catalog row (name, status, task, fingerprints, lineage).
-        scenarios: scenario rows in plan order.
+        scenarios: scenario rows in plan order, those the model rejected included.
         analyses: stored payloads by analysis name (absent analyses are missing keys).
         computed: analyses computed for this report because the store had none.
+        rejected: the scenarios whose inputs the model refused (`Store.rejections`: position,
+            scenario, error, units, samples, trials); they have no outcomes.
     """
 
     run_id: str
@@ -49,6 +51,7 @@ class ReportData:
     scenarios: pd.DataFrame
     analyses: dict[str, dict[str, Any]]
     computed: tuple[str, ...] = ()
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -191,7 +194,8 @@ def load_report_data(store: Store, run_id: str) -> ReportData:
     return ReportData(
         run_id=run_id,
         record=record,
-        scenarios=store.scenarios(run_id),
+        scenarios=store.scenarios(run_id, rejected=True),
         analyses=analyses,
         computed=computed,
+        rejected=store.rejections(run_id),
     )

@@ -40,6 +40,10 @@ def render_markdown(report: Report) -> str:
         f"**{_escape(found.headline)}**",
         "",
     ]
+    if found.refused:
+        lines.append("**Inputs the model refused**")
+        lines += [f"- {_escape(sentence)}" for sentence in found.refused]
+        lines.append("")
     if found.risks:
         lines.append("**Top risks** (ranked by effect × realism; 95% intervals)")
         lines += [f"{i}. {_escape(f.sentence)}" for i, f in enumerate(found.risks, 1)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
@@ -271,6 +271,9 @@ class Narrative:
         notes: further sentences (synergies, thresholds, where it fails, variance shares).
         recommendations: defences in priority order.
         headline: one sentence for the top of the report.
+        refused: one sentence per error the model raised on perturbed inputs, naming the
+            scenarios it refused (a risk above every measured one: those inputs get no
+            answer at all).
     """
 
     risks: list[Finding]
@@ -279,11 +282,13 @@ class Narrative:
     notes: list[str]
     recommendations: list[Recommendation]
     headline: str
+    refused: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
         return {
             "headline": self.headline,
+            "refused": self.refused,
             "risks": [f.to_dict() for f in self.risks],
             "robust": [f.to_dict() for f in self.robust],
             "inconclusive": [f.to_dict() for f in self.inconclusive],
@@ -964,10 +969,73 @@ def _confidence_threshold(conditions: Any) -> float | None:
     return upper
 
 
+def refusals(data: ReportData) -> list[str]:
+    """One sentence per error the model raised on perturbed inputs, saying what it refused.
+
+    Scenarios refused with the same error share a sentence: each perturbation refused on its
+    own is described at its mildest refused level, with the count of stronger ones; refused
+    combinations are counted.
+    """
+    if data.rejected.empty:
+        return []
+    from wince import perturbations as library
+
+    known = library.registry()
+    by_error: dict[str, list[tuple[float, list[dict[str, Any]]]]] = {}
+    for row in data.rejected.itertuples():
+        steps = data.steps(str(row.scenario))
+        severity = max((float(s.get("severity") or 0.0) for s in steps), default=0.0)
+        by_error.setdefault(str(row.error), []).append((severity, steps))
+    out = []
+    for error, scenarios in by_error.items():
+        alone: dict[str, list[tuple[float, list[dict[str, Any]]]]] = {}
+        combined = 0
+        for severity, steps in sorted(scenarios, key=lambda item: item[0]):
+            if len(steps) == 1:
+                alone.setdefault(str(steps[0].get("entry") or steps[0]["name"]), []).append(
+                    (severity, steps)
+                )
+            else:
+                combined += 1
+        parts = []
+        for levels in alone.values():
+            steps = levels[0][1]
+            units = {
+                str(s["name"]): known[str(s["name"])].magnitude.unit
+                for s in steps
+                if str(s["name"]) in known
+            }
+            stronger = len(levels) - 1
+            parts.append(
+                describe_steps(steps, units)
+                + (f" (and {stronger} stronger level{'s' * (stronger > 1)})" if stronger else "")
+            )
+        listing = "; ".join(parts)
+        if combined:
+            listing += ", and " * bool(parts)
+            listing += f"{combined} combination{'s' * (combined > 1)} of perturbations"
+        out.append(
+            _sentence(
+                f"The model refused these inputs: {error.rstrip('.')}. It gave no answer for "
+                f"{listing}, so these scenarios have no results; make the model accept such "
+                "inputs (or guard it against them) before it meets them in use."
+            )
+        )
+    return out
+
+
 def narrative(data: ReportData) -> Narrative:
     """The whole plain-language summary of a run."""
     risks, robust, inconclusive = findings(data)
-    if risks:
+    refused = refusals(data)
+    if refused:
+        errors = list(dict.fromkeys(data.rejected["error"].astype(str)))
+        said = errors[0].rstrip(".") + (f", and {len(errors) - 1} other errors" * (len(errors) > 1))
+        headline = (
+            f"The model refused some of the perturbed inputs ({said}): those scenarios have no "
+            "results, and it would give no answer to such inputs in use."
+        )
+    elif risks:
         headline = risks[0].sentence
     elif robust and not inconclusive:
         headline = "The model is robust to every perturbation tested, at every level tested."
@@ -980,4 +1048,5 @@ def narrative(data: ReportData) -> Narrative:
         notes=notes(data, risks),
         recommendations=recommendations(data, risks),
         headline=headline,
+        refused=refused,
     )

@@ -15,6 +15,8 @@ Version history:
     1. runs, scenarios, units, analyses.
     2. `settings` (key/value: where the segments live, so every client finds them),
        `units.bytes` (segment size), an index on `runs.name` (history of a plan).
+    3. `rejections`: per unit, the scenarios whose inputs the model refused, with the first
+       line of its error (`wince.engine.rejections`).
 
 Transactions. SQLite runs in WAL mode with a 60 s busy timeout; write transactions start
 with `BEGIN IMMEDIATE`, so two writers queue for the lock instead of failing when a read
@@ -34,7 +36,7 @@ import sqlalchemy as sa
 
 from wince.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Any constant fixed for wince: the PostgreSQL advisory lock that serialises schema changes.
 ADVISORY_LOCK = 0x77696E6365  # "wince"
@@ -97,6 +99,19 @@ units = sa.Table(
     sa.Column("bytes", sa.BigInteger),
 )
 
+# One row per (unit, scenario) the model refused; registered with its unit, in one transaction.
+rejections = sa.Table(
+    "rejections",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("start", sa.Integer, primary_key=True),  # the unit
+    sa.Column("position", sa.Integer, primary_key=True),  # the scenario
+    sa.Column("scenario", sa.Text, nullable=False),
+    sa.Column("trials", sa.Integer, nullable=False),  # trials refused on this unit
+    sa.Column("samples", sa.Integer, nullable=False),  # the unit's samples
+    sa.Column("error", sa.Text, nullable=False),  # first line of the model's error
+)
+
 analyses = sa.Table(
     "analyses",
     metadata,
@@ -123,10 +138,27 @@ def _upgrade_1_to_2(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_runs_name ON runs (name)"))
 
 
+def _upgrade_2_to_3(conn: sa.Connection) -> None:
+    frozen = sa.MetaData()
+    sa.Table("runs", frozen, sa.Column("run_id", sa.String(32), primary_key=True))
+    sa.Table(
+        "rejections",
+        frozen,
+        sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id"), primary_key=True),
+        sa.Column("start", sa.Integer, primary_key=True),
+        sa.Column("position", sa.Integer, primary_key=True),
+        sa.Column("scenario", sa.Text, nullable=False),
+        sa.Column("trials", sa.Integer, nullable=False),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["rejections"]])
+
+
 Migration = Callable[[sa.Connection], None]
 
 # MIGRATIONS[k] upgrades a catalog from version k to k + 1, inside the caller's transaction.
-MIGRATIONS: dict[int, Migration] = {1: _upgrade_1_to_2}
+MIGRATIONS: dict[int, Migration] = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
 
 
 def current_version(conn: sa.Connection) -> int | None:

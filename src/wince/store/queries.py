@@ -112,7 +112,8 @@ def aggregate(
         available = _columns(conn, paths[ids[0]][0])
         _check(metric, column, groups, available)
         z = float(stats.norm.ppf(0.5 + level / 2))
-        sql, parameters = _query(ids, paths, column, groups, interval, where)
+        refused = {run_id: store.rejected_condition(run_id) for run_id in ids}
+        sql, parameters = _query(ids, paths, column, groups, interval, where, refused)
         if "scenario" in groups:
             conn.register("wince_scenarios", _scenario_names(store, ids))
         try:
@@ -175,8 +176,12 @@ def _query(
     groups: list[str],
     interval: str,
     where: str | None,
+    refused: dict[str, str | None] | None = None,
 ) -> tuple[str, list[object]]:
     """The SQL of an aggregate and its parameters (the z quantile is appended last).
+
+    `refused` holds, per run, the condition leaving out the scenarios its model refused
+    (`Store.rejected_condition`).
 
     Each run is reduced on its own to one row per (group, sample) — the clusters — keyed by
     integers: `position` stands for `scenario` (one to one within a run, as the catalog
@@ -198,9 +203,11 @@ def _query(
         if not _RUN_ID.match(run_id):
             raise StoreError(f"aggregate: unexpected run id {run_id!r}.")
         parameters.append(paths[run_id])
+        skip = (refused or {}).get(run_id)
         source = (
             f'SELECT {read}, CAST("{column}" AS DOUBLE) AS x '
             f'FROM read_parquet(${len(parameters)}) WHERE "{column}" IS NOT NULL{condition}'
+            + (f" AND {skip}" if skip else "")
         )
         if interval == "normal":
             branches.append(

@@ -262,14 +262,73 @@ class Store:
             raise StoreError(f"no run {ref!r} in the store at {self.url}. See `wince runs`.")
         raise StoreError(f"run prefix {ref!r} is ambiguous: {', '.join(matches)}.")
 
-    def scenarios(self, run_id: str) -> pd.DataFrame:
-        """Scenarios of a run in plan order."""
+    def scenarios(self, run_id: str, *, rejected: bool = False) -> pd.DataFrame:
+        """Scenarios of a run in plan order.
+
+        Args:
+            run_id: the run.
+            rejected: also list the scenarios whose inputs the model refused (`rejections`);
+                by default they are left out, as their outcomes are.
+        """
         table = catalog.scenarios
+        query = sa.select(table).where(table.c.run_id == run_id)
+        if not rejected:
+            refused = catalog.rejections
+            query = query.where(
+                table.c.position.not_in(
+                    sa.select(refused.c.position).where(refused.c.run_id == run_id)
+                )
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(table.c.position))
+            return pd.DataFrame(rows.fetchall(), columns=list(rows.keys()))
+
+    def rejections(self, run_id: str) -> pd.DataFrame:
+        """The scenarios whose inputs the model refused, in plan order.
+
+        A scenario is rejected when the model raised on its inputs in any unit (see
+        `wince.engine.rejections`); its outcomes are left out of `outcomes`, `scenarios` and
+        `aggregate`.
+
+        Returns:
+            One row per rejected scenario: `position`, `scenario`, `error` (the first line of
+            the model's error in the first unit, by sample index, that refused it), `units`
+            and `samples` (the units refused, and their samples), `trials` (trials refused,
+            summed over units).
+        """
+        table = catalog.rejections
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(table).where(table.c.run_id == run_id).order_by(table.c.position)
+                sa.select(table)
+                .where(table.c.run_id == run_id)
+                .order_by(table.c.position, table.c.start)
+            ).fetchall()
+        frame = pd.DataFrame(
+            rows, columns=["run_id", "start", "position", "scenario", "trials", "samples", "error"]
+        )
+        by_scenario = frame.groupby(["position", "scenario"], sort=True)
+        summary = by_scenario.agg(
+            error=("error", "first"),
+            units=("start", "size"),
+            samples=("samples", "sum"),
+            trials=("trials", "sum"),
+        ).reset_index()
+        return summary.astype({"position": int, "units": int, "samples": int, "trials": int})
+
+    def _rejected_positions(self, run_id: str) -> list[int]:
+        table = catalog.rejections
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.position).where(table.c.run_id == run_id).distinct()
             )
-            return pd.DataFrame(rows.fetchall(), columns=list(rows.keys()))
+            return sorted(int(p) for (p,) in rows)
+
+    def rejected_condition(self, run_id: str) -> str | None:
+        """A DuckDB condition on outcome rows leaving out rejected scenarios (None: none)."""
+        positions = self._rejected_positions(run_id)
+        if not positions:
+            return None
+        return f"position NOT IN ({', '.join(map(str, positions))})"
 
     # units -----------------------------------------------------------------------------------
     def completed_units(self, run_id: str) -> list[tuple[int, int]]:
@@ -284,12 +343,29 @@ class Store:
             return [(int(a), int(b)) for a, b in rows]
 
     def write_unit(
-        self, run_id: str, start: int, stop: int, table: pa.Table, *, seconds: float
+        self,
+        run_id: str,
+        start: int,
+        stop: int,
+        table: pa.Table,
+        *,
+        seconds: float,
+        rejected: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Write a unit's outcomes as a Parquet segment, atomically, then register it.
 
         A unit registered meanwhile by a concurrent writer of the same run is left as it is
         (its outcomes are the same: runs are deterministic).
+
+        Args:
+            run_id: the run.
+            start: the unit's first sample index.
+            stop: one past its last sample index.
+            table: its outcomes.
+            seconds: time spent evaluating it.
+            rejected: the scenarios the model refused in this unit, each with `position`,
+                `scenario`, `trials` and `error` (`wince.engine.rejections.Refusal`);
+                registered with the unit, in the same transaction.
         """
         name = f"{run_id}/{start:010d}-{stop:010d}.parquet"
         size = self.segments.write(name, table)
@@ -313,6 +389,22 @@ class Store:
             ).first()
             if present is None:
                 conn.execute(sa.insert(units).values(**row))
+                if rejected:
+                    conn.execute(
+                        sa.insert(catalog.rejections),
+                        [
+                            {
+                                "run_id": run_id,
+                                "start": start,
+                                "position": int(r["position"]),
+                                "scenario": str(r["scenario"]),
+                                "trials": int(r["trials"]),
+                                "samples": stop - start,
+                                "error": str(r["error"]),
+                            }
+                            for r in rejected
+                        ],
+                    )
 
         catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
 
@@ -367,6 +459,7 @@ class Store:
         *,
         where: str | None = None,
         columns: Sequence[str] | None = None,
+        rejected: bool = False,
     ) -> pd.DataFrame:
         """All outcomes of a run as one frame, ordered by scenario, trial and sample.
 
@@ -374,6 +467,9 @@ class Store:
             run_id: the run.
             where: optional SQL condition on outcome columns (DuckDB dialect).
             columns: only these outcome columns (DuckDB reads no others); default all.
+            rejected: also the rows of scenarios the model refused on some units (those of
+                the units that accepted them); by default a rejected scenario has no rows
+                (`rejections`).
 
         Raises:
             StoreError: no outcomes yet, or registered segments are missing.
@@ -381,8 +477,12 @@ class Store:
         paths = self.checked_segment_paths(run_id)
         selected = "*" if columns is None else ", ".join(_quoted(c) for c in columns)
         query = f"SELECT {selected} FROM read_parquet(?)"
-        if where:
-            query += f" WHERE {where}"
+        conditions = [f"({where})"] if where else []
+        refused = None if rejected else self.rejected_condition(run_id)
+        if refused is not None:
+            conditions.append(refused)
+        if conditions:
+            query += f" WHERE {' AND '.join(conditions)}"
         query += " ORDER BY position, trial, sample_index"
         with self.connect() as conn:
             return conn.execute(query, [paths]).df()
