@@ -17,7 +17,7 @@ import numpy.typing as npt
 from wince.datasets.base import Dataset
 from wince.engine.cache import PredictionCache, cache_for
 from wince.models.base import ModelAdapter, Predictions
-from wince.perturbations.base import Step, compose, sample_keys
+from wince.perturbations.base import RaggedBatch, Step, compose, sample_keys
 
 
 class Probe:
@@ -67,7 +67,14 @@ class Probe:
         return self.dataset.take(list(np.asarray(indices, dtype=np.intp)))
 
     def predict_inputs(self, x: Any) -> Predictions:
-        """Predict raw inputs in batches of at most `batch_size`."""
+        """Predict raw inputs in batches of at most `batch_size`.
+
+        A `RaggedBatch` is predicted one same-shape group at a time (the model sees ordinary
+        batches), and the predictions come back in sample order.
+        """
+        if isinstance(x, RaggedBatch):
+            groups = [(index, self.predict_inputs(group)) for index, group in x.groups()]
+            return Predictions.assemble(groups, len(x))
         parts = []
         for start in range(0, len(x), self.batch_size):
             chunk = x[start : start + self.batch_size]
