@@ -111,6 +111,11 @@ class DataSpec(_Spec):
     inputs: str | None = Field(None, description="npz key of the inputs or JSONL text field")
     features: list[str] | None = None
     limit: int | None = Field(None, ge=1, description="use the first N samples only")
+    pad: bool | None = Field(
+        None,
+        description="WAV folders: zero-pad every clip to the longest, for a model that needs "
+        "one length; default: each clip keeps its own length (batches group clips by length)",
+    )
     modality: Literal["image", "text", "audio", "tabular", "timeseries"] | None = Field(
         None,
         description="what the inputs are, when their shape does not say: (n, h, w) arrays "
