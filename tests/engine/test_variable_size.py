@@ -212,3 +212,23 @@ def test_a_probe_perturbs_and_predicts_each_size_as_a_batch_of_its_own():
         np.testing.assert_array_equal(
             predicted.scores[chosen], alone.predict(range(len(chosen)), steps).scores
         )
+
+
+@pytest.mark.parametrize("modality", ["image", "audio"])
+def test_the_store_profile_and_report_handle_inputs_of_several_sizes(tmp_path, modality):
+    if modality == "image":
+        samples, ids, labels = images(4)
+        model, plan, options = brightness_model, IMAGE_PLAN, {}
+    else:
+        samples, ids, labels = clips(4)
+        model, plan = loudness_model, AUDIO_PLAN
+        options = {"modality": "audio", "sample_rate_hz": RATE_HZ}
+    data = ArrayDataset(samples, labels, ids=ids, **options)
+    run = wince.analyze(CallableAdapter(model, fingerprint="m"), data, plan, store=str(tmp_path))
+    assert set(run.outcomes()["sample_id"]) == set(ids)
+    profile = run.profile(data=data, regions=True)
+    assert profile is not None
+    html = run.report(tmp_path / "report.html", data=data).read_text()
+    # the worst cases show each sample at its own size: thumbnails are rendered
+    assert "data:image/png;base64" in html
+    assert "Worst cases are not shown" not in html
