@@ -232,3 +232,19 @@ def test_the_store_profile_and_report_handle_inputs_of_several_sizes(tmp_path, m
     # the worst cases show each sample at its own size: thumbnails are rendered
     assert "data:image/png;base64" in html
     assert "Worst cases are not shown" not in html
+
+
+def test_perturbing_a_ragged_batch_equals_perturbing_each_sample_alone():
+    from wince.perturbations import DataContext, Modality, Rngs, get
+
+    samples, ids, _ = clips(2)
+    context = DataContext(Modality.AUDIO, sample_rate_hz=RATE_HZ)
+    noise = get("audio.additive_noise")()
+    rngs = Rngs.for_samples(ids, seed=3, step="noise")
+    together = noise.perturb(RaggedBatch(samples), 10.0, rngs, context)
+    assert isinstance(together, RaggedBatch)
+    for i, clip in enumerate(samples):
+        alone = noise.perturb(clip[None], 10.0, rngs.take([i]), context)[0]
+        np.testing.assert_array_equal(together[i], alone)
+        assert together[i].shape == clip.shape
+        assert not np.array_equal(together[i], clip)

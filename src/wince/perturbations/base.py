@@ -459,14 +459,25 @@ class Perturbation:
     ) -> Batch:
         """Apply the perturbation at a physical value to a batch, never mutating `x`.
 
+        A `RaggedBatch` is perturbed one same-shape group at a time.
+
         Raises:
             ParameterError: `value` violates the declared magnitude.
             DataError: `x` is not a batch of this modality, or `rngs` does not match it.
         """
         number = self.validate(value)
-        self.check_batch(x)
+        if not isinstance(x, RaggedBatch):
+            self.check_batch(x)
         if len(rngs) != len(x):
             raise DataError(f"{self.name}: got {len(rngs)} generators for {len(x)} samples.")
+        if isinstance(x, RaggedBatch):  # each shape as a batch of its own (see RaggedBatch)
+            return RaggedBatch.from_groups(
+                len(x),
+                [
+                    (index, self.perturb(group, number, _take(rngs, index), context))
+                    for index, group in x.groups()
+                ],
+            )
         if number == self.magnitude.off:
             return list(x) if isinstance(x, list) else x.copy()
         return self.apply(x, number, rngs, context or DataContext(self.modality))
@@ -504,6 +515,13 @@ class Perturbation:
                 }
             ],
         }
+
+
+def _take(rngs: Sequence[np.random.Generator], index: npt.NDArray[np.intp]) -> Rngs:
+    """The generators of the samples at `index`."""
+    if isinstance(rngs, Rngs):
+        return rngs.take(index)
+    return [rngs[i] for i in index]  # type: ignore[return-value]
 
 
 def check_choice(owner: str, option: str, value: object, allowed: Sequence[str]) -> str:
@@ -635,21 +653,8 @@ def compose(
     The stream name holds the perturbation (and its occurrence, should a scenario repeat it),
     not the value nor the position, so a perturbation sees the same draws for a given sample
     and trial in a sweep, alone or in a combination (common random numbers). A `RaggedBatch`
-    is perturbed one same-shape group at a time and comes back in sample order.
+    is perturbed one same-shape group at a time (`Perturbation.perturb`), in sample order.
     """
-    if isinstance(x, RaggedBatch):  # each shape as a batch of its own (see RaggedBatch)
-        return RaggedBatch.from_groups(
-            len(x),
-            [
-                (
-                    index,
-                    compose(
-                        group, steps, seed=seed, trial=trial, keys=keys[index], context=context
-                    ),
-                )
-                for index, group in x.groups()
-            ],
-        )
     seen: dict[str, int] = {}
     for step in steps:
         occurrence = seen.get(step.name, 0)
