@@ -248,3 +248,20 @@ def test_perturbing_a_ragged_batch_equals_perturbing_each_sample_alone():
         np.testing.assert_array_equal(together[i], alone)
         assert together[i].shape == clip.shape
         assert not np.array_equal(together[i], clip)
+
+
+def test_a_process_pool_gives_the_outcomes_of_a_local_run_for_several_sizes(tmp_path):
+    samples, ids, labels = images(3)
+    data = ArrayDataset(samples, labels, ids=ids)
+    frames = []
+    for executor in ("local", "process"):
+        run = wince.analyze(
+            CallableAdapter(brightness_model, fingerprint="b"),
+            data,
+            IMAGE_PLAN,
+            store=str(tmp_path / executor),
+            executor=executor,
+            workers=2,
+        )
+        frames.append(run.outcomes())
+    pd.testing.assert_frame_equal(frames[0], frames[1])
