@@ -127,11 +127,11 @@ def _ragged_modality(samples: Sequence[npt.NDArray[Any]], name: str) -> Modality
     ndims = {sample.ndim for sample in samples}
     if ndims == {3}:
         return Modality.IMAGE
+    shapes = ", ".join(str(shape) for shape in dict.fromkeys(s.shape for s in samples[:50]))
     raise DataError(
-        f"{name}: cannot tell the modality of samples of shapes "
-        f"{sorted({sample.shape for sample in samples})[:3]}...: (h, w, c) arrays are images; "
-        "name others: modality='audio' for clips (samples,), modality='image' for grayscale "
-        "images (h, w)."
+        f"{name}: cannot tell the modality of samples of shapes {shapes}: (h, w, c) arrays are "
+        "images; name the others: modality='audio' for clips (samples,), modality='image' for "
+        "grayscale images (h, w)."
     )
 
 
