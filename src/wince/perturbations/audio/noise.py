@@ -223,6 +223,9 @@ def builtin_background(rate: int) -> npt.NDArray[np.float32]:
     return np.stack(clips).astype(np.float32)
 
 
+LOOPED_LENGTHS = 8  # clip lengths whose looped backgrounds a bank keeps
+
+
 class BackgroundBank:
     """Background clips at one sample rate, with looped copies and energies per clip length.
 
@@ -246,7 +249,10 @@ class BackgroundBank:
                 repeated = np.tile(clip, -(-(len(clip) + length) // len(clip)))
                 energy = np.concatenate([[0.0], np.cumsum(np.square(repeated, dtype=np.float64))])
                 made.append((repeated, energy))
-            self._looped = {length: made}  # keep one length: batches of a run share it
+            # keep a few lengths: a run's batches share one, or a few (clips of several lengths)
+            if len(self._looped) >= LOOPED_LENGTHS:
+                self._looped.pop(next(iter(self._looped)))
+            self._looped[length] = made
         return self._looped[length]
 
 
