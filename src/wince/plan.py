@@ -102,10 +102,18 @@ class DataSpec(_Spec):
     npz: str | None = None
     csv: str | None = None
     parquet: str | None = None
-    images: str | None = Field(None, description="folder of images, labels from subfolders")
+    images: str | None = Field(
+        None,
+        description="folder of images, labels from subfolders; each image at its own size "
+        "(batches group images by size)",
+    )
     text: str | None = Field(None, description="text file, one sample per line")
     jsonl: str | None = None
-    wav: str | None = Field(None, description="folder of WAV files, labels from subfolders")
+    wav: str | None = Field(
+        None,
+        description="folder of WAV files, labels from subfolders; each clip at its own "
+        "length unless data.pad",
+    )
     label: str | None = Field(None, description="label column, field or npz key")
     id: str | None = Field(None, description="sample id column or field")
     inputs: str | None = Field(None, description="npz key of the inputs or JSONL text field")
@@ -116,6 +124,11 @@ class DataSpec(_Spec):
         "categorical anyway)",
     )
     limit: int | None = Field(None, ge=1, description="use the first N samples only")
+    pad: bool | None = Field(
+        None,
+        description="WAV folders: zero-pad every clip to the longest, for a model that needs "
+        "one length; default: each clip keeps its own length (batches group clips by length)",
+    )
     modality: Literal["image", "text", "audio", "tabular", "timeseries"] | None = Field(
         None,
         description="what the inputs are, when their shape does not say: (n, h, w) arrays "

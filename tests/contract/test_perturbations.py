@@ -23,7 +23,7 @@ import pytest
 
 from wince import errors
 from wince.errors import ParameterError, RealismWarning
-from wince.perturbations import DataContext, Modality, Perturbation, Rngs, registry
+from wince.perturbations import DataContext, Modality, Perturbation, RaggedBatch, Rngs, registry
 
 # The library's perturbations: other test modules register throwaway ones at import time.
 REGISTRY = {n: c for n, c in registry().items() if c.__module__.startswith("wince.")}
@@ -39,6 +39,7 @@ CHECKS = (
     "validation",
     "realism",
     "empty_batch",
+    "variable_size",
 )
 
 # (registry name, check) -> why it fails; applied as xfail(strict=True).
@@ -553,6 +554,48 @@ def test_empty_batch_gives_empty_batch(cls: type[Perturbation], examples: list[E
         if isinstance(out, np.ndarray):
             assert out.dtype == empty.dtype, ex.label
             assert out.shape == empty.shape, ex.label
+
+
+# ---------------------------------------------------------------------------------------------
+# Variable sizes: images of several sizes and clips of several lengths (a RaggedBatch) give,
+# sample by sample, the output each sample has alone.
+
+
+def ragged(x: np.ndarray) -> RaggedBatch:
+    """The example's samples cut to three sizes: full, and smaller by 1/8 or 1/4 per axis."""
+    samples = []
+    for i, sample in enumerate(x):
+        cut = i % 3
+        slices = tuple(
+            slice(0, size - cut * (size // 8))
+            if axis < sample.ndim - (x.ndim == 4)
+            else slice(None)
+            for axis, size in enumerate(sample.shape)
+        )
+        samples.append(np.ascontiguousarray(sample[slices]))
+    return RaggedBatch(samples)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in cases("variable_size") if c.values[0].modality in (Modality.IMAGE, Modality.AUDIO)],
+)
+def test_a_ragged_batch_gives_each_sample_its_output_alone(
+    cls: type[Perturbation], examples: list[Example], seed: int
+) -> None:
+    p = cls()
+    for ex in examples:
+        x = ragged(ex.x)
+        assert len(set(x.shapes)) == 3, ex.label
+        value = p.at_severity(1.0)
+        rngs = make_rngs(cls, len(x), seed)
+        together = p.perturb(x, value, rngs, ex.context)
+        assert isinstance(together, RaggedBatch), ex.label
+        for i, sample in enumerate(x):
+            alone = p.perturb(sample[None], value, rngs.take([i]), ex.context)[0]
+            assert same(together[i], alone), f"{ex.label}, sample {i} of shape {sample.shape}"
+            if cls.preserves_shape:
+                assert together[i].shape == sample.shape, ex.label
 
 
 def test_known_failures_name_registered_perturbations_and_checks() -> None:

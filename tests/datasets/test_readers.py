@@ -27,7 +27,7 @@ from wince.datasets import (
 )
 from wince.datasets.loading import load_dataset
 from wince.errors import DataError, PlanError
-from wince.perturbations.base import Modality
+from wince.perturbations.base import Modality, RaggedBatch
 from wince.plan import DataSpec
 
 
@@ -433,15 +433,19 @@ def test_mixed_grey_and_colour_images_are_rgb(tmp_path: Path) -> None:
     np.testing.assert_array_equal(x[2], pixels(7))  # alpha dropped
 
 
-def test_images_of_different_sizes_name_two_files_and_suggest_resizing(tmp_path: Path) -> None:
+def test_images_of_different_sizes_are_read_at_their_own_sizes(tmp_path: Path) -> None:
     save(tmp_path / "cat" / "a.png", pixels(1, size=(5, 4)))
-    save(tmp_path / "dog" / "b.png", pixels(1, size=(6, 4)))
-    with pytest.raises(DataError, match=names(tmp_path)) as error:
-        read_images(tmp_path)
-    message = str(error.value)
-    assert "cat/a.png is 5x4 px" in message
-    assert "dog/b.png is 6x4 px" in message
-    assert "Resize" in message
+    save(tmp_path / "cat" / "b.png", pixels(2, size=(5, 4)))
+    save(tmp_path / "dog" / "c.png", pixels(3, size=(6, 4)))
+    data = read_images(tmp_path)
+    x = data.batch(0, 3)
+    assert isinstance(x, RaggedBatch)
+    assert x.shapes == [(4, 5, 3), (4, 5, 3), (4, 6, 3)]  # (height, width, channels)
+    np.testing.assert_array_equal(x[2], pixels(3, size=(6, 4)))
+    same = data.batch(0, 2)  # one size: an ordinary batch
+    assert isinstance(same, np.ndarray)
+    assert same.shape == (2, 4, 5, 3)
+    np.testing.assert_array_equal(data.take([2, 0])[1], pixels(1, size=(5, 4)))
 
 
 def test_image_folder_layout_errors(tmp_path: Path) -> None:
@@ -669,7 +673,7 @@ def write_float(path: Path, frames: np.ndarray, *, rate: int = 8000) -> Path:
     return write_riff(path, fmt, frames.tobytes())
 
 
-def test_wav_folder_labels_ids_mono_and_padding(tmp_path: Path) -> None:
+def test_wav_folder_labels_ids_mono_and_own_lengths(tmp_path: Path) -> None:
     folder = tmp_path / "wav"
     write_pcm(folder / "no" / "b.wav", np.array([16384, -16384, 8192]))
     write_pcm(folder / "yes" / "a.wav", np.array([[32767, -32768], [100, 300]]))  # stereo
@@ -683,12 +687,38 @@ def test_wav_folder_labels_ids_mono_and_padding(tmp_path: Path) -> None:
     assert data.context().sample_rate_hz == 8000
     assert data.context().modality == Modality.AUDIO
     x = data.batch(0, 2)
+    assert isinstance(x, RaggedBatch)
     assert x.dtype == np.float32
-    assert x.shape == (2, 3)
+    assert x.shapes == [(3,), (2,)]
     np.testing.assert_array_equal(x[0], np.array([0.5, -0.5, 0.25], np.float32))
-    expected = np.array([(32767 - 32768) / 2 / 32768, 200 / 32768, 0.0], np.float32)
-    np.testing.assert_array_equal(x[1], expected)  # zero-padded to the longest clip
-    np.testing.assert_array_equal(data.take([1, 0]), x[[1, 0]])
+    expected = np.array([(32767 - 32768) / 2 / 32768, 200 / 32768], np.float32)
+    np.testing.assert_array_equal(x[1], expected)  # not padded
+    taken = data.take([1, 0])
+    assert taken.shapes == [(2,), (3,)]
+
+
+def test_wav_folder_pads_to_the_longest_clip_when_asked(tmp_path: Path) -> None:
+    folder = tmp_path / "wav"
+    write_pcm(folder / "b.wav", np.array([16384, -16384, 8192]))
+    write_pcm(folder / "a.wav", np.array([100, 300]))
+    padded = load_dataset(DataSpec(wav=str(folder), pad=True))
+    x = padded.batch(0, 2)
+    assert x.shape == (2, 3)
+    np.testing.assert_array_equal(x[0], np.array([100, 300, 0], np.float32) / 32768)
+    np.testing.assert_array_equal(padded.take([1, 0]), x[[1, 0]])
+    # padded and unpadded clips are different inputs: different fingerprints
+    own = read_wav(folder)
+    assert own.fingerprint() != padded.fingerprint()
+    with pytest.raises(PlanError, match=r"data\.pad does not apply to data\.npz"):
+        load_dataset(DataSpec(npz=str(folder / "x.npz"), pad=True))
+
+
+def test_wav_clips_of_one_length_are_one_batch_with_or_without_padding(tmp_path: Path) -> None:
+    write_pcm(tmp_path / "a.wav", np.array([1, 2, 3]))
+    write_pcm(tmp_path / "b.wav", np.array([4, 5, 6]))
+    own, padded = read_wav(tmp_path), read_wav(tmp_path, pad=True)
+    np.testing.assert_array_equal(own.batch(0, 2), padded.batch(0, 2))
+    assert own.fingerprint() == padded.fingerprint()
 
 
 def test_wav_sample_formats(tmp_path: Path) -> None:

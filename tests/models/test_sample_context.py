@@ -139,3 +139,26 @@ def test_metadata_must_have_one_row_per_sample() -> None:
 
     with pytest.raises(DataError, match="metadata has 2 rows for 3 samples"):
         ArrayDataset(np.zeros((3, 1)), metadata={"site": ["a", "b"]})
+
+
+def test_samples_of_several_sizes_get_their_own_ids_and_metadata(tmp_path: Path) -> None:
+    # batches are cut into groups of one size: each group's context must be its samples'
+    rng = np.random.default_rng(0)
+    sizes = [8, 12, 8, 16, 12, 8]
+    images = [rng.integers(0, 255, (s, s, 1), dtype=np.uint8) for s in sizes]
+    labels = [i % 2 for i in range(len(sizes))]
+    data = ArrayDataset(
+        images,
+        labels,
+        ids=[f"img{i}" for i in range(len(sizes))],
+        metadata={"label_on_file": labels},
+    )
+
+    def from_metadata(batch: np.ndarray, context: SampleContext) -> np.ndarray:
+        assert len({image.shape for image in batch}) == 1
+        assert all(len(i) == 4 for i in context.ids)
+        return context.metadata["label_on_file"].to_numpy()
+
+    plan = {"name": "sizes", "perturbations": [{"name": "image.gaussian_noise", "levels": [2]}]}
+    run = wince.analyze(from_metadata, data, plan, store=tmp_path / "store")
+    assert set(accuracies(run).values()) == {1.0}

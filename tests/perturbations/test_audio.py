@@ -14,6 +14,7 @@ import scipy.signal
 from wince.errors import DataError, ParameterError, RealismWarning
 from wince.perturbations import DataContext, Modality, Rngs, get
 from wince.perturbations.audio import log_spectral_distance, relative_rms_error, snr_db
+from wince.perturbations.audio.base import active_level
 from wince.perturbations.audio.channel import (
     BandPass,
     HighPass,
@@ -453,6 +454,8 @@ def test_bad_batches_raise_data_errors(bad: np.ndarray) -> None:
     ("name", "options"),
     [
         ("audio.additive_noise", {"colour": "purple"}),
+        ("audio.additive_noise", {"level": "peak"}),
+        ("audio.background", {"level": "speech"}),
         ("audio.tempo", {"keep_length": "yes"}),
         ("audio.time_shift", {"direction": "sideways"}),
         ("audio.time_shift", {"circular": "no"}),
@@ -469,3 +472,118 @@ def test_bad_options_raise_parameter_errors_naming_the_option(
 ) -> None:
     with pytest.raises(ParameterError, match=f"{name}: {next(iter(options))}"):
         get(name)(**options)
+
+
+# ---------------------------------------------------------------------------------------------
+# SNR over each clip's own samples, and over the active speech (ITU-T P.56)
+
+
+def p56_reference_db(clip: np.ndarray, rate: int) -> float:
+    """Active speech level in dB, sample by sample as ITU-T P.56 method B describes it."""
+    g = math.exp(-1 / (0.03 * rate))
+    hangover = math.ceil(0.2 * rate)
+    thresholds = [2.0**k for k in range(-15, 0)]
+    active = [0] * len(thresholds)
+    since = [hangover] * len(thresholds)
+    p = q = 0.0
+    for value in clip.astype(np.float64).tolist():
+        p = g * p + (1 - g) * abs(value)
+        q = g * q + (1 - g) * p
+        for j, c in enumerate(thresholds):
+            if q >= c:
+                active[j] += 1
+                since[j] = 0
+            elif since[j] < hangover:
+                active[j] += 1
+                since[j] += 1
+    energy = float(np.sum(clip.astype(np.float64) ** 2))
+    levels = [10 * math.log10(energy / a) if a else math.inf for a in active]
+    margins = [a - 20 * math.log10(c) for a, c in zip(levels, thresholds, strict=True)]
+    j = next(k for k, m in enumerate(margins) if m <= 15.9)
+    share = (margins[j - 1] - 15.9) / (margins[j - 1] - margins[j])
+    return levels[j - 1] + share * (levels[j] - levels[j - 1])
+
+
+def talk_and_pauses(bursts: list[tuple[float, float]], seconds: float, rate: int = RATE):
+    """Speech-like bursts at (start s, amplitude) of 2 s each, silence elsewhere; and the mask."""
+    t = times(seconds, rate)
+    clip = np.zeros(len(t))
+    speech = np.zeros(len(t), dtype=bool)
+    for start, amplitude in bursts:
+        inside = (t >= start) & (t < start + 2.0)
+        voiced = sum(np.sin(2 * np.pi * k * 140 * t) / k for k in (1, 2, 3))
+        syllables = 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t)
+        clip[inside] = amplitude * (syllables * voiced)[inside]
+        speech |= inside
+    return clip.astype(np.float32), speech
+
+
+def test_active_level_matches_a_sample_by_sample_p56_reference() -> None:
+    rate = 8000
+    clips = [
+        talk_and_pauses([(0.5, 0.05), (3.5, 0.2)], 6.0, rate)[0],
+        talk_and_pauses([(0.0, 0.3)], 2.5, rate)[0],
+        speech_like(1, 1.5)[0, :12000],
+    ]
+    for clip in clips:
+        got = 20 * math.log10(active_level(clip[None], rate)[0, 0])
+        assert got == pytest.approx(p56_reference_db(clip, rate), abs=0.01)
+
+
+def test_active_level_of_silence_is_zero_and_of_a_steady_tone_its_rms() -> None:
+    assert active_level(np.zeros((1, 800), np.float32), RATE)[0, 0] == 0.0
+    tone = tones([300.0], seconds=2.0, amplitude=0.2)
+    level = active_level(tone, RATE)[0, 0]
+    assert 20 * math.log10(level / (0.2 / math.sqrt(2))) == pytest.approx(0.0, abs=0.1)
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0, 25.0])
+def test_active_level_noise_hits_the_snr_over_the_speech_despite_long_pauses(
+    snr: float, seed: int
+) -> None:
+    # 4 s of speech in a 10 s clip: its RMS is 4 dB below the speech's
+    clip, speech = talk_and_pauses([(1.0, 0.1), (6.0, 0.1)], 10.0)
+    x = clip[None]
+    rngs = rngs_for(1, seed)
+    active = AdditiveNoise(level="active").perturb(x, snr, rngs, CONTEXT)
+    whole = AdditiveNoise().perturb(x, snr, rngs, CONTEXT)
+
+    def over_speech(noisy: np.ndarray) -> float:
+        signal = np.mean(x[0, speech].astype(np.float64) ** 2)
+        noise = np.mean((noisy[0].astype(np.float64) - x[0]) ** 2)
+        return float(10 * np.log10(signal / noise))
+
+    # within P.56's own allowance: the hangover counts 0.2 s of pause after each burst
+    assert over_speech(active) == pytest.approx(snr, abs=0.75)
+    assert over_speech(whole) - snr > 3.5  # the RMS counts the pauses: noise far too weak
+    np.testing.assert_allclose(measured_snr_db(x, whole), snr, atol=0.05)
+
+
+def test_background_can_set_its_snr_against_the_active_speech_level(seed: int) -> None:
+    clip, speech = talk_and_pauses([(1.0, 0.1)], 6.0)
+    x = clip[None]
+    out = BackgroundMix(level="active").perturb(x, 5.0, rngs_for(1, seed), CONTEXT)
+    signal = np.mean(x[0, speech].astype(np.float64) ** 2)
+    noise = np.mean((out[0].astype(np.float64) - x[0]) ** 2)
+    assert 10 * np.log10(signal / noise) == pytest.approx(5.0, abs=0.75)
+
+
+def test_noise_snr_holds_on_each_clip_of_a_folder_of_several_lengths(
+    tmp_path: Path, seed: int
+) -> None:
+    from wince.datasets import read_wav
+    from wince.engine.probe import Probe
+    from wince.models import CallableAdapter
+    from wince.perturbations.base import RaggedBatch, Step
+
+    # the issue's case: a 1.1 s clip among longer ones used to be padded to 3.5 s
+    for name, seconds in (("short.wav", 1.1), ("mid.wav", 2.3), ("long.wav", 3.5)):
+        write_wav(tmp_path / name, speech_like(1, seconds)[0] * 4, RATE)
+    data = read_wav(tmp_path)
+    clean = data.batch(0, 3)
+    assert isinstance(clean, RaggedBatch)
+    probe = Probe(CallableAdapter(lambda b: np.zeros(len(b))), data, seed=seed)
+    noisy = probe.perturbed([0, 1, 2], [Step("audio.additive_noise", 10.0)])
+    for before, after in zip(clean, noisy, strict=True):
+        assert after.shape == before.shape
+        assert measured_snr_db(before[None], after[None])[0] == pytest.approx(10.0, abs=0.1)

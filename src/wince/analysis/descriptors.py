@@ -21,7 +21,8 @@ descriptor is something a person can check on a sample and has a human name and 
   (suffixed `[c]` with the channel index when there are several).
 
 Inputs are read in batches of `batch_size` samples through `Dataset.take`, so memory stays
-bounded by the batch, not the dataset.
+bounded by the batch, not the dataset. Images of several sizes and clips of several lengths
+are described one size at a time, each over its own pixels or samples.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import pandas as pd
 
 from wince.datasets.base import Dataset
 from wince.errors import DataError
-from wince.perturbations.base import Modality
+from wince.perturbations.base import Modality, RaggedBatch
 
 FloatArray = npt.NDArray[np.float64]
 SILENCE_DBFS = -120.0
@@ -233,6 +234,18 @@ def _tabular(
     return describe, [Descriptor(name, name, "", "input column") for name in columns]
 
 
+def _by_shape(describe: Callable[[Any], dict[str, FloatArray]], x: Any) -> dict[str, FloatArray]:
+    """`describe(x)`, for a `RaggedBatch` one same-shape group at a time, in sample order."""
+    if not isinstance(x, RaggedBatch):
+        return describe(x)
+    out: dict[str, FloatArray] = {}
+    for index, group in x.groups():
+        for name, values in describe(group).items():
+            # a descriptor some groups lack (colourfulness of grey images) is missing there
+            out.setdefault(name, np.full(len(x), np.nan))[index] = values
+    return out
+
+
 def describe_samples(
     dataset: Dataset, indices: npt.ArrayLike | None = None, *, batch_size: int = 256
 ) -> pd.DataFrame:
@@ -275,7 +288,7 @@ def describe_samples(
     parts: list[dict[str, FloatArray]] = []
     for start in range(0, len(positions), batch_size):
         chunk = positions[start : start + batch_size].tolist()
-        parts.append(describe(dataset.take(chunk)))
+        parts.append(_by_shape(describe, dataset.take(chunk)))
     if parts:
         columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     else:

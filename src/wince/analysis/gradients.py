@@ -24,9 +24,9 @@ import pandas as pd
 
 from wince import perturbations as library
 from wince.engine.probe import Probe
-from wince.errors import ModelError
+from wince.errors import DataError, ModelError
 from wince.models.base import is_torch_module
-from wince.perturbations.base import Step
+from wince.perturbations.base import RaggedBatch, Step
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -109,6 +109,7 @@ def input_gradients(
 
     Raises:
         ModelError: the model is not a torch module.
+        DataError: the samples have several sizes (images or clips).
     """
     module = _torch_module(probe)
     entries = [(p, p, {}) if isinstance(p, str) else p for p in perturbations]
@@ -118,7 +119,14 @@ def input_gradients(
     module.eval()
     for start in range(0, len(index), probe.batch_size):
         chunk = index[start : start + probe.batch_size]
-        clean = np.asarray(probe.inputs(chunk), dtype=np.float32)
+        inputs = probe.inputs(chunk)
+        if isinstance(inputs, RaggedBatch):
+            raise DataError(
+                "input gradients are computed over batches of one input size; this data holds "
+                f"samples of {len(set(inputs.shapes))} sizes. Leave gradients out, or analyse "
+                "each size as its own dataset."
+            )
+        clean = np.asarray(inputs, dtype=np.float32)
         classes = None if regression else probe.predict_inputs(clean).labels
         output, gradient = _output_and_gradient(
             module, clean, None if classes is None else classes.astype(np.intp)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from wince.datasets.tables import TableSchema
 from wince.errors import DataError
 from wince.models.base import SampleContext
-from wince.perturbations.base import DataContext, Modality
+from wince.perturbations.base import DataContext, Modality, RaggedBatch, stack_samples
 
 
 class Dataset:
@@ -44,11 +44,18 @@ class Dataset:
         raise NotImplementedError
 
     def take(self, indices: Sequence[int]) -> Any:
-        """Inputs of the samples at `indices` (any order) as one batch."""
+        """Inputs of the samples at `indices` (any order) as one batch.
+
+        Samples of different shapes come as a `RaggedBatch`.
+        """
         parts = [self.batch(i, i + 1) for i in indices]
         if self.modality == Modality.TEXT:
             return [text for part in parts for text in part]
-        return np.concatenate(parts) if parts else self.batch(0, 0)
+        if not parts:
+            return self.batch(0, 0)
+        if len({np.shape(part[0]) for part in parts}) > 1:
+            return stack_samples([part[0] for part in parts])
+        return np.concatenate(parts)
 
     def context(self) -> DataContext:
         """Dataset-level facts perturbations may need (column sds, sample rate)."""
@@ -132,6 +139,60 @@ def infer_modality(x: Any) -> Modality:
     return guess
 
 
+def _is_sample_list(x: Any) -> bool:
+    """True for a list or tuple of arrays (samples of possibly different shapes)."""
+    return (
+        isinstance(x, list | tuple)
+        and len(x) > 0
+        and all(isinstance(sample, np.ndarray) for sample in x)
+    )
+
+
+def _ragged_modality(samples: Sequence[npt.NDArray[Any]], name: str) -> Modality:
+    """The modality of samples of different shapes: 3-D samples are images; else name it."""
+    ndims = {sample.ndim for sample in samples}
+    if ndims == {3}:
+        return Modality.IMAGE
+    shapes = ", ".join(str(shape) for shape in dict.fromkeys(s.shape for s in samples[:50]))
+    raise DataError(
+        f"{name}: cannot tell the modality of samples of shapes {shapes}: (h, w, c) arrays are "
+        "images; name the others: modality='audio' for clips (samples,), modality='image' for "
+        "grayscale images (h, w)."
+    )
+
+
+def ragged_samples(
+    samples: Sequence[npt.NDArray[Any]], modality: Modality, name: str
+) -> RaggedBatch:
+    """Images of several sizes or clips of several lengths, checked and converted alike.
+
+    Images are (h, w) grayscale or (h, w, c), converted as `image_array` converts a batch;
+    audio clips are 1-D (samples,).
+
+    Raises:
+        DataError: another modality, another number of axes, non-numeric or mixed dtypes.
+    """
+    if modality not in (Modality.IMAGE, Modality.AUDIO):
+        raise DataError(
+            f"{name}: samples of different shapes are supported for images and audio; this is "
+            f"{modality} data. Give one array (n, ...) of a single shape."
+        )
+    arrays = [np.asarray(sample) for sample in samples]
+    for i, sample in enumerate(arrays):
+        if sample.dtype.kind not in "fiub":
+            raise DataError(f"{name}: sample {i} is not numeric (dtype {sample.dtype}).")
+        if modality == Modality.AUDIO and sample.ndim != 1:
+            raise DataError(
+                f"{name}: audio clips are 1-D arrays (samples,); sample {i} has shape "
+                f"{sample.shape}. Average the channels to mono: clip.mean(axis=1)."
+            )
+    if modality == Modality.IMAGE:
+        arrays = [
+            image_array(sample[None], f"{name}: sample {i}")[0] for i, sample in enumerate(arrays)
+        ]
+    return RaggedBatch(arrays)
+
+
 def image_array(x: npt.NDArray[Any], name: str) -> npt.NDArray[Any]:
     """Images as wince's perturbations take them: (n, h, w, c), uint8 or float32 in [0, 1].
 
@@ -171,7 +232,10 @@ class ArrayDataset(Dataset):
     """A dataset held in memory: a numpy array (or list of str) and optional labels and ids.
 
     Args:
-        x: inputs, batch-first; a list of str for text.
+        x: inputs, batch-first; a list of str for text. Images of several sizes or audio clips
+            of several lengths: a list of arrays, one per sample ((h, w, c) or (h, w) images,
+            (samples,) clips), held as a `RaggedBatch` (the engine evaluates each size as a
+            batch of its own; see `wince.perturbations.base.RaggedBatch`).
         labels: true labels, one per sample.
         ids: stable sample ids; default "0", "1", ... (positions).
         modality: default inferred from `x` ((n, h, w) arrays read as time series: pass
@@ -211,11 +275,21 @@ class ArrayDataset(Dataset):
         name: str = "array data",
     ) -> None:
         self.name = name
-        self.modality = Modality(modality) if modality is not None else infer_modality(x)
-        if self.modality == Modality.TEXT:
+        if isinstance(x, RaggedBatch):
+            x = list(x)
+        ragged = _is_sample_list(x) and len({np.shape(sample) for sample in x}) > 1
+        if _is_sample_list(x) and not ragged:
+            x = np.stack(x)  # one shape: an ordinary batch
+        if modality is not None:
+            self.modality = Modality(modality)
+        else:
+            self.modality = _ragged_modality(x, name) if ragged else infer_modality(x)
+        if ragged:
+            self.x: Any = ragged_samples(x, self.modality, name)
+        elif self.modality == Modality.TEXT:
             if not isinstance(x, list | tuple) or not all(isinstance(s, str) for s in x):
                 raise DataError(f"{name}: text data must be a list of str.")
-            self.x: Any = list(x)
+            self.x = list(x)
         else:
             self.x = np.asarray(x)
             if self.x.dtype.kind not in "fiub":
@@ -251,6 +325,8 @@ class ArrayDataset(Dataset):
         """Inputs of the samples at `indices`."""
         if self.modality == Modality.TEXT:
             return [self.x[i] for i in indices]
+        if isinstance(self.x, RaggedBatch):
+            return self.x.take(indices)
         return self.x[np.asarray(indices, dtype=np.intp)]
 
     def context(self) -> DataContext:
@@ -266,7 +342,11 @@ class ArrayDataset(Dataset):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 sd = np.nanstd(values, axis=0)
                 quantiles = np.nanpercentile(values, np.arange(101), axis=0)
-        elif self.modality == Modality.TIMESERIES and self.x.ndim == 3:
+        elif (
+            self.modality == Modality.TIMESERIES
+            and isinstance(self.x, np.ndarray)
+            and self.x.ndim == 3
+        ):
             channels = self.x.reshape(-1, self.x.shape[2]).astype(np.float64)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -281,12 +361,17 @@ class ArrayDataset(Dataset):
         )
 
     def fingerprint(self) -> str:
-        """SHA-256 of inputs, ids and labels."""
+        """SHA-256 of inputs (with each sample's shape, when they differ), ids and labels."""
         digest = hashlib.sha256()
         if self.modality == Modality.TEXT:
             for text in self.x:
                 digest.update(text.encode())
                 digest.update(b"\0")
+        elif isinstance(self.x, RaggedBatch):
+            digest.update(str(("ragged", len(self.x), self.x.dtype.str)).encode())
+            for sample in self.x:
+                digest.update(str(sample.shape).encode())
+                digest.update(np.ascontiguousarray(sample).tobytes())
         else:
             digest.update(str((self.x.shape, self.x.dtype.str)).encode())
             digest.update(np.ascontiguousarray(self.x).tobytes())

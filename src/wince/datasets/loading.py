@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from wince.datasets.base import ArrayDataset, Dataset
-from wince.errors import DataError
+from wince.errors import DataError, PlanError
 from wince.plan import DataSpec
 
 
@@ -44,6 +44,10 @@ def load_dataset(spec: DataSpec) -> Dataset:
     from wince.models.loading import import_object
 
     kind, target = spec.source()
+    if spec.pad is not None and kind != "wav":
+        raise PlanError(
+            f"data.pad does not apply to data.{kind}: it pads WAV clips to one length. Remove it."
+        )
     if kind == "factory":
         dataset = as_dataset(import_object(target, "data.factory")())
     else:

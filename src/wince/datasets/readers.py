@@ -33,7 +33,7 @@ import numpy.typing as npt
 from wince.datasets.base import ArrayDataset, Dataset
 from wince.datasets.tables import encode_frame
 from wince.errors import DataError, PlanError
-from wince.perturbations.base import DataContext, Modality
+from wince.perturbations.base import DataContext, Modality, stack_samples
 
 if TYPE_CHECKING:
     from wince.plan import DataSpec
@@ -725,6 +725,10 @@ class _FileFolderDataset(Dataset):
     def _read(self, files: Sequence[Path]) -> Any:
         raise NotImplementedError
 
+    def _variant(self) -> bytes:
+        """How the files are read, when that changes the inputs; b"" for the default."""
+        return b""
+
     def batch(self, start: int, stop: int) -> Any:
         """Inputs of samples [start, stop), read from their files now."""
         return self._read(self.files[start:stop])
@@ -739,6 +743,7 @@ class _FileFolderDataset(Dataset):
             digest = hashlib.sha256()
             digest.update(f"{self.kind}\0{self.labels is not None}\0".encode())
             labels = self.labels.tolist() if self.labels is not None else [""] * len(self)
+            digest.update(self._variant())
             for path, sample_id, label in zip(self.files, self.ids, labels, strict=True):
                 digest.update(f"{sample_id}\0{label}\0".encode())
                 size = 0
@@ -758,8 +763,10 @@ class ImageFolderDataset(_FileFolderDataset):
     directly in the folder are unlabelled. Ids are paths relative to the folder ("cat/1.png").
     Batches are uint8 (n, height, width, channels): 1 channel (L) if every image is greyscale,
     else 3 (RGB; an alpha channel is dropped, palettes are expanded). Pixels are decoded as
-    stored (EXIF rotation is not applied). Construction reads only the file headers; `batch`
-    decodes only the files it returns.
+    stored (EXIF rotation is not applied). Images are never resized: a folder of images of
+    several sizes gives batches of several sizes (a `RaggedBatch` when a batch mixes them),
+    which the engine evaluates one size at a time. Construction reads only the file headers;
+    `batch` decodes only the files it returns.
 
     Args:
         folder: the image folder.
@@ -767,7 +774,7 @@ class ImageFolderDataset(_FileFolderDataset):
 
     Raises:
         DataError: missing folder, no images, images both loose and in subfolders, an
-            unreadable image, 16-bit or float images, or images of different sizes.
+            unreadable image, or 16-bit or float images.
 
     Examples:
         >>> import pathlib, tempfile
@@ -789,7 +796,7 @@ class ImageFolderDataset(_FileFolderDataset):
 
     def __init__(self, folder: str | Path, *, limit: int | None = None) -> None:
         super().__init__(folder, limit=limit)
-        sizes: dict[tuple[int, int], Path] = {}
+        self._sizes: dict[Path, tuple[int, int]] = {}
         grey = True
         for path in self.files:
             with self._open(path) as image:
@@ -798,21 +805,10 @@ class ImageFolderDataset(_FileFolderDataset):
                         f"{path}: {image.mode} images (16-bit or floating-point pixels) are not "
                         "supported; save them with 8 bits per channel."
                     )
-                sizes.setdefault(image.size, path)
+                self._sizes[path] = image.size
                 grey = grey and image.mode in _GREY_MODES
-            if len(sizes) > 1:
-                (first, first_path), (other, other_path) = sizes.items()
-                raise DataError(
-                    f"{self.folder}: images must all have one size; "
-                    f"{first_path.relative_to(self.folder).as_posix()} is "
-                    f"{first[0]}x{first[1]} px (width x height) but "
-                    f"{other_path.relative_to(self.folder).as_posix()} is "
-                    f"{other[0]}x{other[1]} px. Resize them to one size first, as the model "
-                    "expects (e.g. with PIL.Image.resize)."
-                )
-        ((width, height),) = sizes
         self.mode = "L" if grey else "RGB"
-        self.shape = (height, width, 1 if grey else 3)
+        self.channels = 1 if grey else 3
 
     def _open(self, path: Path) -> Any:
         from PIL import Image, UnidentifiedImageError
@@ -822,22 +818,28 @@ class ImageFolderDataset(_FileFolderDataset):
         except (UnidentifiedImageError, OSError) as error:
             raise DataError(f"{path}: not a readable image ({error}).") from None
 
-    def _read(self, files: Sequence[Path]) -> npt.NDArray[np.uint8]:
-        x = np.empty((len(files), *self.shape), dtype=np.uint8)
-        for i, path in enumerate(files):
+    def _read(self, files: Sequence[Path]) -> Any:
+        """The images as one uint8 batch, or a `RaggedBatch` when their sizes differ."""
+        sizes = set(self._sizes.values())
+        if not files and len(sizes) == 1:
+            ((width, height),) = sizes
+            return np.empty((0, height, width, self.channels), dtype=np.uint8)
+        images = []
+        for path in files:
             with self._open(path) as image:
                 try:
                     pixels = np.asarray(image.convert(self.mode))
                 except (OSError, ValueError) as error:
                     raise DataError(f"{path}: cannot decode the image ({error}).") from None
             pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
-            if pixels.shape != self.shape:
+            width, height = self._sizes[path]
+            if pixels.shape[:2] != (height, width):
                 raise DataError(
-                    f"{path}: is now {pixels.shape[1]}x{pixels.shape[0]} px; the folder's "
-                    f"images are {self.shape[1]}x{self.shape[0]}. Did it change during the run?"
+                    f"{path}: is now {pixels.shape[1]}x{pixels.shape[0]} px; it was "
+                    f"{width}x{height} px when the folder was read. Did it change during the run?"
                 )
-            x[i] = pixels
-        return x
+            images.append(pixels)
+        return stack_samples(images)
 
     def context(self) -> DataContext:
         """Image data need no dataset-level facts."""
@@ -953,13 +955,17 @@ class WavFolderDataset(_FileFolderDataset):
 
     Labels and ids as for `ImageFolderDataset` (subfolder names; relative paths). Reads 8-bit
     unsigned, 16/24/32-bit PCM and 32/64-bit float WAV. Channels are averaged to mono; samples
-    are float32 in [-1, 1]. Clips shorter than the longest clip of the dataset are zero-padded
-    at the end, so every batch has shape (n, longest clip in samples). All files must share one
-    sample rate. Construction reads only the headers.
+    are float32 in [-1, 1]. Every clip keeps its own length: a batch of clips of several
+    lengths is a `RaggedBatch`, which the engine evaluates one length at a time, so a clip is
+    perturbed and measured over its own samples (padding would add silence: an SNR set over
+    the padded clip is higher on the speech). With `pad`, clips shorter than the longest clip
+    of the dataset are zero-padded at the end instead, for a model that needs one length. All
+    files must share one sample rate. Construction reads only the headers.
 
     Args:
         folder: the WAV folder.
         limit: keep the first N files.
+        pad: zero-pad every clip to the longest (plan: `data.pad: true`).
 
     Raises:
         DataError: missing folder, no WAV files, an unreadable or unsupported file, sample
@@ -982,8 +988,9 @@ class WavFolderDataset(_FileFolderDataset):
     noun = "WAV files"
     modality = Modality.AUDIO
 
-    def __init__(self, folder: str | Path, *, limit: int | None = None) -> None:
+    def __init__(self, folder: str | Path, *, limit: int | None = None, pad: bool = False) -> None:
         super().__init__(folder, limit=limit)
+        self.pad = pad
         rates: dict[int, Path] = {}
         self._infos: dict[Path, _WavInfo] = {}
         for path in self.files:
@@ -1002,28 +1009,45 @@ class WavFolderDataset(_FileFolderDataset):
         (self.sample_rate_hz,) = rates
         self.samples = max(info.frames for info in self._infos.values())
 
-    def _read(self, files: Sequence[Path]) -> npt.NDArray[np.float32]:
+    def _variant(self) -> bytes:
+        # Unpadded clips of several lengths are other inputs than the padded ones that this
+        # folder gave before clips kept their lengths (and still gives with `pad`).
+        lengths = {self._infos[path].frames for path in self.files}
+        return b"own lengths\0" if not self.pad and len(lengths) > 1 else b""
+
+    def _read(self, files: Sequence[Path]) -> Any:
+        """The clips as one float32 batch, or a `RaggedBatch` when their lengths differ."""
+        lengths = {info.frames for info in self._infos.values()}
+        if not self.pad and (files or len(lengths) > 1):
+            return stack_samples([self._clip(path) for path in files])
+        return self._padded(files)  # (an empty batch of one length keeps that length)
+
+    def _padded(self, files: Sequence[Path]) -> npt.NDArray[np.float32]:
         x = np.zeros((len(files), self.samples), dtype=np.float32)
         for i, path in enumerate(files):
-            info = self._infos[path]
-            with path.open("rb") as handle:
-                if info.data_offset is None:
-                    with wave.open(handle, "rb") as reader:
-                        raw = reader.readframes(info.frames)
-                else:
-                    handle.seek(info.data_offset)
-                    raw = handle.read(info.frames * info.width_bytes * info.channels)
-            clip = _decode(raw, info)
-            if info.float_samples and not (
-                np.all(np.isfinite(clip)) and np.max(np.abs(clip), initial=0.0) <= 1.0
-            ):
-                raise DataError(
-                    f"{path}: float samples must be finite and in [-1, 1]; got a peak of "
-                    f"{np.max(np.abs(clip)):g}. Normalise the file (divide by its peak)."
-                )
-            clip = clip[: self.samples]
+            clip = self._clip(path)[: self.samples]
             x[i, : len(clip)] = clip
         return x
+
+    def _clip(self, path: Path) -> npt.NDArray[np.float32]:
+        """One file's samples, mono float32."""
+        info = self._infos[path]
+        with path.open("rb") as handle:
+            if info.data_offset is None:
+                with wave.open(handle, "rb") as reader:
+                    raw = reader.readframes(info.frames)
+            else:
+                handle.seek(info.data_offset)
+                raw = handle.read(info.frames * info.width_bytes * info.channels)
+        clip = _decode(raw, info)
+        if info.float_samples and not (
+            np.all(np.isfinite(clip)) and np.max(np.abs(clip), initial=0.0) <= 1.0
+        ):
+            raise DataError(
+                f"{path}: float samples must be finite and in [-1, 1]; got a peak of "
+                f"{np.max(np.abs(clip)):g}. Normalise the file (divide by its peak)."
+            )
+        return clip.astype(np.float32)
 
     def context(self) -> DataContext:
         """The sample rate, for perturbations defined in seconds or hertz."""
@@ -1057,14 +1081,19 @@ def read_images(
 
 
 def read_wav(
-    path: str | Path, spec: DataSpec | None = None, *, limit: int | None = None
+    path: str | Path,
+    spec: DataSpec | None = None,
+    *,
+    limit: int | None = None,
+    pad: bool | None = None,
 ) -> WavFolderDataset:
     """A folder of WAV files, labelled by subfolder, read lazily (see `WavFolderDataset`).
 
     Args:
         path: the WAV folder.
-        spec: the plan's data section (`limit`).
+        spec: the plan's data section (`limit`, `pad`).
         limit: keep the first N files.
+        pad: zero-pad every clip to the longest clip; default: each keeps its own length.
 
     Returns:
         A lazy mono float32 audio dataset with its sample rate.
@@ -1079,4 +1108,6 @@ def read_wav(
         ["label", "id", "inputs", "features"],
         "labels are the subfolder names and ids the relative file paths.",
     )
-    return WavFolderDataset(path, limit=_option(spec, "limit", limit))
+    return WavFolderDataset(
+        path, limit=_option(spec, "limit", limit), pad=bool(_option(spec, "pad", pad))
+    )

@@ -19,7 +19,7 @@ from wince.datasets.tables import table_inputs
 from wince.engine.cache import PredictionCache, cache_for
 from wince.errors import ModelError
 from wince.models.base import ModelAdapter, Predictions, wants_context
-from wince.perturbations.base import Step, compose, sample_keys
+from wince.perturbations.base import RaggedBatch, Step, compose, sample_keys
 
 
 class Probe:
@@ -74,6 +74,9 @@ class Probe:
     ) -> Predictions:
         """Predict raw inputs in batches of at most `batch_size`.
 
+        A `RaggedBatch` is predicted one same-shape group at a time (the model sees ordinary
+        batches), and the predictions come back in sample order.
+
         Args:
             x: inputs, batch-first.
             indices: the dataset position of each input's sample; needed by a model that
@@ -82,6 +85,13 @@ class Probe:
         Raises:
             ModelError: the model takes a context and `indices` is not given.
         """
+        if isinstance(x, RaggedBatch):
+            positions = None if indices is None else np.asarray(indices, dtype=np.intp)
+            groups = [
+                (index, self.predict_inputs(group, None if positions is None else positions[index]))
+                for index, group in x.groups()
+            ]
+            return Predictions.assemble(groups, len(x))
         context = None
         if wants_context(self.model):
             if indices is None:

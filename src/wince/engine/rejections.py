@@ -129,6 +129,24 @@ def refusals(records: Sequence[tuple[int, str, str]]) -> list[Refusal]:
     return list(found.values())
 
 
+def merge(groups: Sequence[Sequence[Refusal]]) -> list[Refusal]:
+    """The refusals of one unit evaluated in groups of one sample shape each.
+
+    A scenario refused by several groups keeps the first group's error and the most trials
+    any group refused (each group ran every trial).
+    """
+    found: dict[int, Refusal] = {}
+    for refusal in (r for group in groups for r in group):
+        seen = found.get(refusal.position)
+        if seen is None:
+            found[refusal.position] = refusal
+        elif refusal.trials > seen.trials:
+            found[refusal.position] = Refusal(
+                seen.position, seen.scenario, refusal.trials, seen.error
+            )
+    return sorted(found.values(), key=lambda r: r.position)
+
+
 def attach(table: pa.Table, refused: Sequence[Refusal]) -> pa.Table:
     """`table` with `refused` in its schema metadata (unchanged when nothing was refused)."""
     if not refused:

@@ -47,7 +47,14 @@ from wince.models.base import (
     hash_bytes,
     wants_context,
 )
-from wince.perturbations.base import DataContext, Modality, compose, sample_keys
+from wince.perturbations.base import (
+    DataContext,
+    Modality,
+    RaggedBatch,
+    compose,
+    sample_keys,
+    shape_groups,
+)
 from wince.plan import Plan
 from wince.store.store import Store, now
 
@@ -227,9 +234,45 @@ class UnitMeasures:
 
 
 def evaluate_unit(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
-    """Outcomes of one batch of samples under every trial of the run, as an Arrow table."""
+    """Outcomes of one batch of samples under every trial of the run, as an Arrow table.
+
+    A batch of samples of different shapes (`RaggedBatch`) is evaluated one same-shape group
+    at a time, as a batch of its own, and its rows are put back in sample order: perturbations
+    and the model see only ordinary batches, and every outcome is the one the sample has in a
+    run of its own size alone.
+    """
+    if isinstance(job.x, RaggedBatch):
+        return _evaluate_groups(model, job, spec)
     with UnitMeasures(job.x, spec.context) as measures:
         return _evaluate_unit(model, job, spec, measures)
+
+
+def _evaluate_groups(model: ModelAdapter, job: UnitJob, spec: RunSpec) -> pa.Table:
+    """`evaluate_unit` of a `RaggedBatch`: each shape as a unit, rows back in sample order."""
+    n = len(job.ids)
+    tables, targets = [], []
+    refused: list[list[rejections.Refusal]] = []
+    for index, x in job.x.groups():
+        part = UnitJob(
+            job.start,
+            job.start + len(index),
+            x,
+            [job.ids[i] for i in index],
+            job.labels[index] if job.labels is not None else None,
+            job.metadata.iloc[index] if job.metadata is not None else None,
+        )
+        table = evaluate_unit(model, part, spec)
+        refused.append(rejections.read(table))
+        rows = np.arange(table.num_rows)
+        # a unit's rows are trial-major: row r is trial r // size, sample r % size
+        targets.append((rows // len(index)) * n + index[rows % len(index)])
+        column = table.schema.get_field_index("sample_index")
+        sample_index = np.tile((job.start + index).astype(np.int32), table.num_rows // len(index))
+        tables.append(table.set_column(column, "sample_index", pa.array(sample_index)))
+    order = np.empty(sum(t.num_rows for t in tables), dtype=np.intp)
+    order[np.concatenate(targets)] = np.arange(len(order))
+    table = pa.concat_tables(tables).take(pa.array(order)).combine_chunks()
+    return rejections.attach(table.replace_schema_metadata(None), rejections.merge(refused))
 
 
 def _evaluate_unit(
@@ -383,7 +426,9 @@ def probe(model: ModelAdapter, dataset: Dataset) -> None:
     if callable(ask) and len(dataset):
         from wince.models.http import PROBE_SAMPLES
 
-        ask(dataset.batch(0, min(PROBE_SAMPLES, len(dataset))))
+        # samples of several shapes: the first shape's (the model sees one shape at a time)
+        ((_, first),) = shape_groups(dataset.batch(0, min(PROBE_SAMPLES, len(dataset))))[:1]
+        ask(first)
 
 
 def identify(model: ModelAdapter, dataset: Dataset) -> str:
@@ -591,8 +636,11 @@ def _fix_output_meaning(
     if model.task != Task.CLASSIFICATION:
         return
     start, stop = first
-    context = dataset.sample_context(range(start, stop)) if wants_context(model) else None
-    _predict(model, dataset.batch(start, stop), baseline, dataset.ids[start:stop], spec, context)
+    # samples of several shapes: the first shape's, as the unit will (see `evaluate_unit`)
+    ((index, x),) = shape_groups(dataset.batch(start, stop))[:1]
+    positions = [start + i for i in index]
+    context = dataset.sample_context(positions) if wants_context(model) else None
+    _predict(model, x, baseline, [dataset.ids[i] for i in positions], spec, context)
 
 
 @dataclass(frozen=True)

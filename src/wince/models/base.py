@@ -85,6 +85,25 @@ class Predictions:
 
         return cls(labels=join("labels"), scores=join("scores"), values=join("values"))
 
+    @classmethod
+    def assemble(
+        cls, parts: Sequence[tuple[npt.NDArray[np.intp], Predictions]], n: int
+    ) -> Predictions:
+        """Predictions of `n` samples, in sample order, from parts (positions, predictions).
+
+        The parts are the predictions of the same-shape groups of a `RaggedBatch`.
+        """
+        joined = cls.concatenate([p for _, p in parts])
+        order = np.empty(n, dtype=np.intp)
+        order[np.concatenate([index for index, _ in parts])] = np.arange(n)
+
+        def pick(field: Any) -> Any:
+            return None if field is None else field[order]
+
+        return cls(
+            labels=pick(joined.labels), scores=pick(joined.scores), values=pick(joined.values)
+        )
+
 
 @dataclass(frozen=True)
 class SampleContext:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from wince.datasets.base import ArrayDataset, Dataset
 from wince.errors import DataError, StoreError
+from wince.models.base import Predictions
 from wince.monitor.estimate import (
     Estimate,
     exposure_ev,
@@ -46,7 +47,7 @@ from wince.monitor.estimate import (
     typo_rate,
 )
 from wince.monitor.policy import MonitorPolicy
-from wince.perturbations.base import Modality
+from wince.perturbations.base import Modality, RaggedBatch, shape_groups
 from wince.plan import DataSpec, Plan
 from wince.store.store import Store
 
@@ -337,6 +338,13 @@ def estimate_magnitudes(
             f"{reference.modality.value}."
         )
     ref_x, live_x = _all_inputs(reference), _all_inputs(live)
+    for which, x in (("reference", ref_x), ("live", live_x)):
+        if isinstance(x, RaggedBatch):
+            raise DataError(
+                f"monitor: the {which} data hold samples of {len(set(x.shapes))} sizes; "
+                "magnitude estimates compare samples of one size (images of one size, clips of "
+                "one length). Resize the images, or cut the clips to one length, first."
+            )
     drift: dict[str, Estimate] = {}
     if reference.modality == Modality.IMAGE:
         files = getattr(live, "files", None)
@@ -620,7 +628,11 @@ def monitor_run(
         adapter = as_model(model) if model is not None else load_model(plan.model)  # type: ignore[arg-type]
         try:
             live_model = table_inputs(adapter, live_data)
-            live_outputs = LiveOutputs.from_array(live_model.predict(_all_inputs(live_data)), task)
+            x = _all_inputs(live_data)
+            # samples of several sizes: one size at a time, as the engine predicts them
+            parts = [(index, live_model.predict(group)) for index, group in shape_groups(x)]
+            answer = parts[0][1] if len(parts) == 1 else Predictions.assemble(parts, len(x))
+            live_outputs = LiveOutputs.from_array(answer, task)
         finally:
             adapter.close()
     shift = None

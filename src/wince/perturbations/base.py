@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,120 @@ from wince.perturbations.seeding import SeedWords, pcg64_seed_words
 Batch = Any  # numpy array (n, ...) for image, audio, tabular, time series; list[str] for text
 
 LEVELS: dict[int, float] = {1: 0.2, 2: 0.4, 3: 0.6, 4: 0.8, 5: 1.0}
+
+
+class RaggedBatch(Sequence[npt.NDArray[Any]]):
+    """A batch of samples of different shapes: images of several sizes, clips of several lengths.
+
+    It holds one array per sample (without the batch axis), all of one dtype; `x[i]` is sample
+    i and a slice is again a batch (`stack_samples`). Perturbations and models never see one:
+    `groups` cuts it into ordinary numpy batches of one shape each (in order of first
+    appearance, samples in position order), and `from_groups` puts results back in sample
+    order. As every sample draws from its own random stream, a sample's outcome is the one it
+    has in a batch of its own size alone.
+
+    Args:
+        samples: one array per sample, all of one dtype and number of dimensions.
+
+    Raises:
+        DataError: the samples differ in dtype or number of dimensions.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = RaggedBatch([np.zeros((2, 3)), np.ones((4, 1)), np.zeros((2, 3))])
+        >>> len(x), x.shapes
+        (3, [(2, 3), (4, 1), (2, 3)])
+        >>> [(index.tolist(), group.shape) for index, group in x.groups()]
+        [([0, 2], (2, 2, 3)), ([1], (1, 4, 1))]
+        >>> x[0:3:2].shape
+        (2, 2, 3)
+    """
+
+    __slots__ = ("samples",)
+
+    def __init__(self, samples: Sequence[npt.NDArray[Any]]) -> None:
+        arrays = tuple(np.asarray(sample) for sample in samples)
+        kinds = {(a.dtype.str, a.ndim) for a in arrays}
+        if len(kinds) > 1:
+            found = ", ".join(sorted(f"{np.dtype(d).name} {n}-D" for d, n in kinds))
+            raise DataError(
+                f"the samples of a batch must share one dtype and number of axes; got {found}. "
+                "Convert them alike first (e.g. every image to uint8 (h, w, c))."
+            )
+        self.samples = arrays
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @overload
+    def __getitem__(self, index: int) -> npt.NDArray[Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Any: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return stack_samples(self.samples[index])
+        return self.samples[index]
+
+    def __repr__(self) -> str:
+        return f"RaggedBatch({len(self)} samples of {len(set(self.shapes))} shapes)"
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The samples' dtype (float32 for an empty batch)."""
+        return self.samples[0].dtype if self.samples else np.dtype(np.float32)
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Each sample's shape, in sample order."""
+        return [sample.shape for sample in self.samples]
+
+    def take(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> Any:
+        """The samples at `indices` as a batch (`stack_samples`)."""
+        return stack_samples([self.samples[i] for i in np.asarray(indices, dtype=np.intp)])
+
+    def copy(self) -> RaggedBatch:
+        """A copy holding copies of the samples."""
+        return RaggedBatch([sample.copy() for sample in self.samples])
+
+    def groups(self) -> list[tuple[npt.NDArray[np.intp], npt.NDArray[Any]]]:
+        """(positions, batch) per shape, in order of first appearance; positions ascend."""
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, sample in enumerate(self.samples):
+            by_shape.setdefault(sample.shape, []).append(i)
+        return [
+            (np.array(index, dtype=np.intp), np.stack([self.samples[i] for i in index]))
+            for index in by_shape.values()
+        ]
+
+    @staticmethod
+    def from_groups(n: int, groups: Sequence[tuple[npt.NDArray[np.intp], Any]]) -> Any:
+        """The batch of `n` samples whose positions and values `groups` give, in sample order."""
+        samples: list[npt.NDArray[Any] | None] = [None] * n
+        for index, x in groups:
+            for j, i in enumerate(index):
+                samples[int(i)] = x[j]
+        if any(sample is None for sample in samples):
+            raise AssertionError("groups must cover every sample once")
+        return stack_samples(samples)  # type: ignore[arg-type]
+
+
+def stack_samples(samples: Sequence[npt.NDArray[Any]]) -> Any:
+    """Samples as one numpy batch when they share a shape, else as a `RaggedBatch`.
+
+    An empty sequence gives an empty `RaggedBatch`.
+    """
+    if samples and len({sample.shape for sample in samples}) == 1:
+        return np.stack(samples)
+    return RaggedBatch(samples)
+
+
+def shape_groups(x: Any) -> list[tuple[npt.NDArray[np.intp], Any]]:
+    """`x.groups()` for a `RaggedBatch`; any other batch is one group of every sample."""
+    if isinstance(x, RaggedBatch):
+        return x.groups()
+    return [(np.arange(len(x), dtype=np.intp), x)]
 
 
 class Modality(StrEnum):
@@ -345,14 +459,25 @@ class Perturbation:
     ) -> Batch:
         """Apply the perturbation at a physical value to a batch, never mutating `x`.
 
+        A `RaggedBatch` is perturbed one same-shape group at a time.
+
         Raises:
             ParameterError: `value` violates the declared magnitude.
             DataError: `x` is not a batch of this modality, or `rngs` does not match it.
         """
         number = self.validate(value)
-        self.check_batch(x)
+        if not isinstance(x, RaggedBatch):
+            self.check_batch(x)
         if len(rngs) != len(x):
             raise DataError(f"{self.name}: got {len(rngs)} generators for {len(x)} samples.")
+        if isinstance(x, RaggedBatch):  # each shape as a batch of its own (see RaggedBatch)
+            return RaggedBatch.from_groups(
+                len(x),
+                [
+                    (index, self.perturb(group, number, _take(rngs, index), context))
+                    for index, group in x.groups()
+                ],
+            )
         if number == self.magnitude.off:
             return list(x) if isinstance(x, list) else x.copy()
         return self.apply(x, number, rngs, context or DataContext(self.modality))
@@ -390,6 +515,13 @@ class Perturbation:
                 }
             ],
         }
+
+
+def _take(rngs: Sequence[np.random.Generator], index: npt.NDArray[np.intp]) -> Rngs:
+    """The generators of the samples at `index`."""
+    if isinstance(rngs, Rngs):
+        return rngs.take(index)
+    return [rngs[i] for i in index]  # type: ignore[return-value]
 
 
 def check_choice(owner: str, option: str, value: object, allowed: Sequence[str]) -> str:
@@ -520,7 +652,8 @@ def compose(
 
     The stream name holds the perturbation (and its occurrence, should a scenario repeat it),
     not the value nor the position, so a perturbation sees the same draws for a given sample
-    and trial in a sweep, alone or in a combination (common random numbers).
+    and trial in a sweep, alone or in a combination (common random numbers). A `RaggedBatch`
+    is perturbed one same-shape group at a time (`Perturbation.perturb`), in sample order.
     """
     seen: dict[str, int] = {}
     for step in steps:

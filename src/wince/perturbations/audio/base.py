@@ -40,6 +40,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 import scipy.fft
+import scipy.signal
 
 from wince.errors import DataError, ParameterError
 from wince.perturbations import arithmetic
@@ -132,6 +133,77 @@ def rms(x: npt.NDArray[np.floating]) -> FloatArray:
         return np.zeros((len(x), 1))
     squares = np.einsum("ij,ij->i", x, x, dtype=np.float64)
     out: FloatArray = np.sqrt(squares / x.shape[1])[:, None]
+    return out
+
+
+# ITU-T P.56 (12/2011) method B: envelope time constant, hangover, margin and thresholds.
+P56_TIME_CONSTANT_S = 0.03
+P56_HANGOVER_S = 0.2
+P56_MARGIN_DB = 15.9
+# 15 thresholds from 2^-15 (-90.3 dBFS, the lowest level of 16-bit audio) to 2^-1, 6 dB apart
+P56_THRESHOLDS = 2.0 ** np.arange(-15, 0)
+
+
+def active_level(x: npt.NDArray[np.floating], rate: int) -> FloatArray:
+    """Active speech level of each clip as an RMS amplitude (float64, shape (n, 1)).
+
+    ITU-T P.56 method B, without its optional pre-filter: the envelope is |x| smoothed twice
+    by a one-pole filter with a 0.03 s time constant; at threshold c a sample is active when
+    the envelope reaches c, or did within the last 0.2 s (hangover). With a(c) active samples
+    the active level at c is A(c) = 10 log10(sum x^2 / a(c)); the result is A where A(c) - 20
+    log10 c falls to the 15.9 dB margin, interpolated in dB between the 15 thresholds 2^-15 ..
+    2^-1 (6 dB apart). Pauses longer than the hangover so do not lower the level, as they
+    lower a clip's RMS. A silent clip has level 0; a clip whose envelope never reaches
+    2^-15 (below -90 dBFS) has its RMS.
+
+    Args:
+        x: clips (n, samples) in [-1, 1].
+        rate: sample rate in Hz.
+
+    Examples:
+        >>> import numpy as np
+        >>> tone = 0.1 * np.sin(2 * np.pi * 200 * np.arange(16000) / 16000)
+        >>> clip = np.concatenate([tone, np.zeros(48000)])[None]  # 1 s of tone, 3 s of silence
+        >>> round(float(20 * np.log10(active_level(clip, 16000)[0, 0] / 0.1 * np.sqrt(2))), 1)
+        -1.1
+        >>> round(float(20 * np.log10(rms(clip)[0, 0] / 0.1 * np.sqrt(2))), 1)
+        -6.0
+    """
+    n, length = x.shape
+    out = rms(x)
+    if length == 0:
+        return out
+    samples = np.asarray(x, dtype=np.float64)
+    g = math.exp(-1.0 / (P56_TIME_CONSTANT_S * rate))
+    envelope = scipy.signal.lfilter([1.0 - g], [1.0, -g], np.abs(samples), axis=1)
+    envelope = scipy.signal.lfilter([1.0 - g], [1.0, -g], envelope, axis=1)
+    hangover = math.ceil(P56_HANGOVER_S * rate)
+    positions = np.arange(length)
+    counts = np.empty((n, len(P56_THRESHOLDS)))
+    for j, threshold in enumerate(P56_THRESHOLDS):
+        # position of the last sample at or above the threshold, so far
+        last = np.maximum.accumulate(
+            np.where(envelope >= threshold, positions, -hangover - 1), axis=1
+        )
+        counts[:, j] = np.count_nonzero(positions - last <= hangover, axis=1)
+    energy = np.einsum("ij,ij->i", samples, samples)
+    with np.errstate(divide="ignore", invalid="ignore"):  # silence, or nothing active
+        level_db = 10.0 * np.log10(energy[:, None] / counts)
+    margin = level_db - 20.0 * np.log10(P56_THRESHOLDS)
+    for i in range(n):
+        active = np.flatnonzero(counts[i] > 0)
+        if energy[i] == 0 or len(active) == 0:
+            continue  # silence, or below every threshold: the RMS
+        crossed = np.flatnonzero(margin[i, active] <= P56_MARGIN_DB)
+        if len(crossed) == 0:  # above the margin even at the highest active threshold
+            db = level_db[i, active[-1]]
+        elif crossed[0] == 0:
+            db = level_db[i, active[0]]
+        else:
+            j = active[crossed[0]]
+            share = (margin[i, j - 1] - P56_MARGIN_DB) / (margin[i, j - 1] - margin[i, j])
+            db = level_db[i, j - 1] + share * (level_db[i, j] - level_db[i, j - 1])
+        out[i, 0] = 10.0 ** (db / 20.0)
     return out
 
 

@@ -1,7 +1,9 @@
 """Additive disturbances at a signal-to-noise ratio: coloured noise and background sounds.
 
-Both scale what they add per clip so that the clip's own RMS over the added sound's RMS is
+Both scale what they add per clip so that the clip's own level over the added sound's RMS is
 exactly the requested SNR (before the final clipping to [-1, 1]); a silent clip stays silent.
+The level is the clip's RMS over its own samples by default, or with `level="active"` its
+active speech level (ITU-T P.56 method B), which pauses do not lower.
 SNR is in dB because loudness perception is logarithmic: 40 dB is a quiet room, 20 dB a busy
 office, 0 dB noise as loud as the speech.
 
@@ -23,7 +25,14 @@ import scipy.signal
 
 from wince.errors import DataError, ParameterError
 from wince.perturbations import arithmetic
-from wince.perturbations.audio.base import CHUNK_ROWS, Audio, AudioPerturbation, FloatArray, rms
+from wince.perturbations.audio.base import (
+    CHUNK_ROWS,
+    Audio,
+    AudioPerturbation,
+    FloatArray,
+    active_level,
+    rms,
+)
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 
 NO_NOISE_DB = 100.0
@@ -41,14 +50,33 @@ def snr_magnitude(mild: float) -> Magnitude:
     )
 
 
-def mix_at_snr(
-    x: npt.NDArray[np.floating], added: npt.NDArray[np.floating], snr_db: float, out: Audio
-) -> None:
-    """Out = x + added scaled per clip to RMS(x) / 10^(snr/20), clipped to [-1, 1].
+SIGNAL_LEVELS = ("rms", "active")
 
-    `added` is scaled in place. A clip whose `added` part is silent is left unchanged.
+
+def signal_level(x: npt.NDArray[np.floating], level: str, rate: int) -> FloatArray:
+    """The level an SNR is set against, per clip (shape (n, 1)): see `SIGNAL_LEVELS`.
+
+    "rms" is the clip's RMS over all its own samples; "active" its active speech level
+    (`active_level`, ITU-T P.56 method B), which pauses do not lower.
     """
-    signal = rms(x)
+    return active_level(x, rate) if level == "active" else rms(x)
+
+
+def mix_at_snr(
+    x: npt.NDArray[np.floating],
+    added: npt.NDArray[np.floating],
+    snr_db: float,
+    out: Audio,
+    *,
+    signal: FloatArray | None = None,
+) -> None:
+    """Out = x + added scaled per clip to signal / 10^(snr/20), clipped to [-1, 1].
+
+    `signal` is the clip's level (n, 1), by default its RMS. `added` is scaled in place so
+    that its RMS over the clip is that fraction of the level. A clip whose `added` part is
+    silent is left unchanged.
+    """
+    signal = rms(x) if signal is None else signal
     level = rms(added)
     scale = np.divide(signal, level, out=np.zeros_like(signal), where=level > 0)
     scale *= 10.0 ** (-snr_db / 20.0)
@@ -75,10 +103,20 @@ class AdditiveNoise(AudioPerturbation):
     The noise is Gaussian and, per `colour`, white (flat spectrum: electronic hiss), pink
     (-3 dB per octave: rain, ventilation) or brown (-6 dB per octave: rumble, wind, traffic).
     Pink and brown are shaped in the frequency domain from 20 Hz up, flat below, without DC.
-    The noise of each clip is scaled to hit the requested SNR exactly against that clip's RMS.
+    The noise of each clip is scaled to hit the requested SNR exactly against that clip's own
+    level (over its own samples: clips of several lengths are never padded, see
+    `wince.perturbations.base.RaggedBatch`). By default (`level="rms"`) the level is the
+    clip's RMS over all its samples, so pauses lower it: on a clip that is one third speech
+    the noise is 4.8 dB weaker than requested against the speech. With `level="active"` it
+    is the active speech level of ITU-T P.56 method B (`active_level`: energy over the
+    samples where the speech envelope is within 15.9 dB of the level, with a 0.2 s
+    hangover), so the SNR holds over the speech whatever the pauses. The recorded `snr_db`
+    distance is always measured over the whole clip.
 
     Args:
         colour: "white", "pink" or "brown".
+        level: the signal level the SNR is set against: "rms" (the clip's RMS) or "active"
+            (its active speech level, ITU-T P.56).
     """
 
     name = "audio.additive_noise"
@@ -86,8 +124,9 @@ class AdditiveNoise(AudioPerturbation):
     stochastic = True
     magnitude = snr_magnitude(mild=40.0)
 
-    def __init__(self, *, colour: str = "white") -> None:
+    def __init__(self, *, colour: str = "white", level: str = "rms") -> None:
         self.colour = check_choice(self.name, "colour", colour, COLOURS)
+        self.level = check_choice(self.name, "level", level, SIGNAL_LEVELS)
 
     value_check = "blocks"
 
@@ -105,7 +144,7 @@ class AdditiveNoise(AudioPerturbation):
                 spectrum = scipy.fft.rfft(noise, axis=1)
                 spectrum *= shaping
                 noise = scipy.fft.irfft(spectrum, n=length, axis=1).astype(np.float32, copy=False)
-            mix_at_snr(block, noise, value, out)
+            mix_at_snr(block, noise, value, out, signal=signal_level(block, self.level, rate))
 
         return self.blockwise(x, add, min_rows=1 if shaping is None else CHUNK_ROWS)
 
@@ -184,6 +223,9 @@ def builtin_background(rate: int) -> npt.NDArray[np.float32]:
     return np.stack(clips).astype(np.float32)
 
 
+LOOPED_LENGTHS = 8  # clip lengths whose looped backgrounds a bank keeps
+
+
 class BackgroundBank:
     """Background clips at one sample rate, with looped copies and energies per clip length.
 
@@ -207,7 +249,10 @@ class BackgroundBank:
                 repeated = np.tile(clip, -(-(len(clip) + length) // len(clip)))
                 energy = np.concatenate([[0.0], np.cumsum(np.square(repeated, dtype=np.float64))])
                 made.append((repeated, energy))
-            self._looped = {length: made}  # keep one length: batches of a run share it
+            # keep a few lengths: a run's batches share one, or a few (clips of several lengths)
+            if len(self._looped) >= LOOPED_LENGTHS:
+                self._looped.pop(next(iter(self._looped)))
+            self._looped[length] = made
         return self._looped[length]
 
 
@@ -264,11 +309,13 @@ class BackgroundMix(AudioPerturbation):
     background loops if it is shorter than the clip. Without `clips`, a built-in synthetic
     background is used: babble of six talkers over 50 Hz mains hum (see `builtin_background`),
     made on the fly at the data's sample rate. The stretch of background is scaled per clip to
-    the requested SNR against the clip's RMS (a silent stretch adds nothing).
+    the requested SNR against the clip's level (a silent stretch adds nothing): its RMS, or
+    with `level="active"` its active speech level (ITU-T P.56, see `AdditiveNoise`).
 
     Args:
         clips: background clips: an array (k, samples) at the data's sample rate, a path to a
             folder of WAV files, or None for the built-in babble and hum.
+        level: the signal level the SNR is set against: "rms" or "active".
     """
 
     name = "audio.background"
@@ -277,8 +324,9 @@ class BackgroundMix(AudioPerturbation):
     magnitude = snr_magnitude(mild=30.0)
     value_check = "blocks"
 
-    def __init__(self, *, clips: Any = None) -> None:
+    def __init__(self, *, clips: Any = None, level: str = "rms") -> None:
         self.clips = clips
+        self.level = check_choice(self.name, "level", level, SIGNAL_LEVELS)
         self._bank: BackgroundBank | None = None
         if clips is None:
             return
@@ -318,7 +366,8 @@ class BackgroundMix(AudioPerturbation):
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Mix a looped stretch of a background into every clip at the requested SNR."""
-        bank = self.bank(self.rate(context))
+        rate = self.rate(context)
+        bank = self.bank(rate)
         length = x.shape[1]
         choices = []
         for g in rngs:
@@ -328,7 +377,7 @@ class BackgroundMix(AudioPerturbation):
         attenuation = 10.0 ** (-value / 20.0)
 
         def add(block: Audio, out: Audio, rows: slice) -> None:
-            signal = rms(block)[:, 0]
+            signal = signal_level(block, self.level, rate)[:, 0]
             for j, (clip, offset) in enumerate(choices[rows]):
                 repeated, energy = looped[clip]
                 stretch = energy[offset + length] - energy[offset]
