@@ -259,6 +259,18 @@ def test_grayscale_images_are_given_to_a_colour_model_as_rgb(image_pipeline):
     np.testing.assert_allclose(adapter.predict(gray).scores, adapter.predict(rgb).scores, atol=1e-6)
 
 
+def test_a_saved_image_classifier_loads_with_its_task_read_from_the_folder(
+    image_pipeline, tmp_path
+):
+    image_pipeline.save_pretrained(tmp_path / "vit")
+    x = np.random.default_rng(2).integers(0, 256, size=(4, 16, 16, 3), dtype=np.uint8)
+    original = TransformersAdapter(image_pipeline)
+    loaded = TransformersAdapter.from_pretrained(tmp_path / "vit")
+    assert loaded.modality == "image"
+    assert loaded.fingerprint() == original.fingerprint()
+    np.testing.assert_allclose(loaded.predict(x).scores, original.predict(x).scores, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------- audio
 
 
@@ -309,6 +321,20 @@ def test_audio_probabilities_equal_the_pipelines_and_the_models_forward_pass(aud
     np.testing.assert_allclose(scores[:1], direct, atol=1e-6)
     single = TransformersAdapter(audio_pipeline, max_batch=1).predict(x).scores
     np.testing.assert_allclose(single, scores, atol=1e-6)
+
+
+def test_a_saved_audio_classifier_loads_with_its_task_read_from_the_folder(
+    audio_pipeline, tmp_path
+):
+    audio_pipeline.save_pretrained(tmp_path / "wav2vec2")
+    original = TransformersAdapter(audio_pipeline)
+    loaded = TransformersAdapter.from_pretrained(tmp_path / "wav2vec2")
+    assert loaded.modality == "audio"
+    assert loaded.fingerprint() == original.fingerprint()
+    x = audio_batch(n=3)
+    np.testing.assert_allclose(loaded.predict(x).scores, original.predict(x).scores, atol=1e-6)
+    with pytest.raises(ModelError, match=r"cannot load a text-classification model from"):
+        TransformersAdapter.from_pretrained(tmp_path / "wav2vec2", pipeline="text-classification")
 
 
 def test_audio_at_another_sample_rate_is_refused(audio_pipeline, tmp_path):
@@ -377,6 +403,21 @@ def test_sentence_transformer_fingerprint_follows_the_encoder_and_the_head(encod
     assert SentenceTransformerAdapter(encoder, other_head).fingerprint() != before
     normalised = SentenceTransformerAdapter(encoder, head, normalize_embeddings=True)
     assert normalised.fingerprint() != before
+
+
+def test_encoder_failures_become_model_errors_naming_the_adapter(encoder, head, monkeypatch):
+    adapter = SentenceTransformerAdapter(encoder, head, max_batch=4)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: device-side assert")
+
+    monkeypatch.setattr(adapter.encoder, "encode", broken)
+    with pytest.raises(
+        ModelError,
+        match=r"sentence-transformers encoder \+ scikit-learn LogisticRegression failed on "
+        r"samples 0-3 .*device-side assert",
+    ):
+        adapter.predict(TEXTS)
 
 
 def test_a_sentence_transformer_without_a_head_is_refused(encoder):
