@@ -250,6 +250,11 @@ class TransformersAdapter:
                     f"TransformersAdapter: {name} must be a positive integer; got {value!r}."
                 )
         if isinstance(model, str | Path):
+            if preprocessor is not None:
+                raise ModelError(
+                    "TransformersAdapter: a save_pretrained folder brings its own "
+                    "preprocessor; pass the folder alone."
+                )
             model, preprocessor = _load_folder(
                 _local_folder(model, "TransformersAdapter"), None, transformers
             )
@@ -266,11 +271,12 @@ class TransformersAdapter:
                     "pipeline alone, or its model with another preprocessor."
                 )
             self.modality = PIPELINE_MODALITIES[task]
-            preprocessor = {
-                "text": model.tokenizer,
-                "image": model.image_processor,
-                "audio": model.feature_extractor,
-            }[self.modality]
+            attribute = {
+                "text": "tokenizer",
+                "image": "image_processor",
+                "audio": "feature_extractor",
+            }
+            preprocessor = getattr(model, attribute[self.modality], None)
             model = model.model
         elif not isinstance(model, transformers.PreTrainedModel):
             raise ModelError(
