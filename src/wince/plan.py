@@ -89,6 +89,16 @@ class ModelSpec(_Spec):
         "probe (url) or its hashed state (callable)",
     )
 
+    @field_validator("task", mode="before")
+    @classmethod
+    def _pipeline_task_is_not_a_task(cls, v: Any) -> Any:
+        if v in ("text-classification", "image-classification", "audio-classification"):
+            raise ValueError(
+                f"{v!r} is a transformers pipeline task: give it as model.pipeline (model.task "
+                "is 'classification' or 'regression')"
+            )
+        return v
+
     @model_validator(mode="after")
     def _threshold_with_score(self) -> ModelSpec:
         from wince.models.base import check_output

@@ -526,6 +526,8 @@ def test_plan_fields_for_transformers_are_checked(tmp_path):
         as_plan({**base, "model": {"transformers": "x", "output": "logits"}})
     with pytest.raises(PlanError, match=r"model\.pipeline"):
         as_plan({**base, "model": {"transformers": "x", "pipeline": "translation"}})
+    with pytest.raises(PlanError, match=r"model\.task: .*give it as model\.pipeline"):
+        as_plan({**base, "model": {"transformers": "x", "task": "text-classification"}})
     spec = as_plan({**base, "model": {"transformers": str(tmp_path / "bert-base-uncased")}}).model
     with pytest.raises(PlanError, match=r"model\.transformers: no folder at .*never downloads"):
         load_model(spec)
