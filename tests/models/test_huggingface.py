@@ -552,3 +552,21 @@ def test_a_pipeline_runs_end_to_end_under_a_text_perturbation(text_pipeline, tmp
     expected = np.mean(np.array(adapter.classes)[adapter.predict(TEXTS).labels] == np.array(labels))
     accuracy = summary.query("scenario == 'baseline' and metric == 'accuracy'")["value"]
     assert float(accuracy.iloc[0]) == pytest.approx(expected)
+
+
+def test_a_plan_files_transformers_folder_is_found_beside_the_plan(saved_text_model, tmp_path):
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(
+        "name: beside\n"
+        f"model:\n  transformers: {saved_text_model.name}\n  device: cpu\n"
+        "perturbations:\n  - {name: text.casing, levels: [5], params: {style: upper}}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(elsewhere)
+        adapter = load_model(as_plan(plan_file).model)
+    assert adapter.classes == ("negative", "neutral", "positive")
+    # the tokenizer lowercases: upper-case text is the same input
+    scores = adapter.predict(["THE MOVIE WAS GOOD", "the movie was good"]).scores
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-6)
