@@ -52,6 +52,19 @@ class ModelSpec(_Spec):
     onnx: str | None = None
     torchscript: str | None = None
     url: str | None = Field(None, description="HTTP JSON endpoint")
+    transformers: str | None = Field(
+        None,
+        description="folder of a Hugging Face transformers classifier saved with "
+        "save_pretrained, with its tokenizer or processor (extra `huggingface`; nothing is "
+        "downloaded)",
+    )
+    pipeline: (
+        Literal["text-classification", "image-classification", "audio-classification"] | None
+    ) = Field(
+        None,
+        description="the transformers model's task; default: read from the preprocessor "
+        "its folder holds",
+    )
     task: Literal["classification", "regression"] | None = None
     classes: list[Any] | None = None
     max_batch: int | None = Field(None, ge=1, description="default: the adapter's own")
@@ -62,7 +75,8 @@ class ModelSpec(_Spec):
     )
     threshold: float | None = Field(None, description="class-1 threshold of output 'score'")
     device: str | None = Field(
-        None, description="where a torch model runs: 'cpu' (default), 'cuda:0', 'mps'"
+        None,
+        description="where a torch or transformers model runs: 'cpu' (default), 'cuda:0', 'mps'",
     )
     providers: list[str] | None = Field(
         None,
@@ -74,6 +88,16 @@ class ModelSpec(_Spec):
         description="declared version of a url or callable model, its identity instead of a "
         "probe (url) or its hashed state (callable)",
     )
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _pipeline_task_is_not_a_task(cls, v: Any) -> Any:
+        if v in ("text-classification", "image-classification", "audio-classification"):
+            raise ValueError(
+                f"{v!r} is a transformers pipeline task: give it as model.pipeline (model.task "
+                "is 'classification' or 'regression')"
+            )
+        return v
 
     @model_validator(mode="after")
     def _threshold_with_score(self) -> ModelSpec:
@@ -91,7 +115,7 @@ class ModelSpec(_Spec):
         return given[0]
 
 
-SOURCES_MODEL = ("factory", "pickle", "onnx", "torchscript", "url")
+SOURCES_MODEL = ("factory", "pickle", "onnx", "torchscript", "url", "transformers")
 SOURCES_DATA = ("factory", "npz", "csv", "parquet", "images", "text", "jsonl", "wav")
 
 
@@ -423,6 +447,17 @@ def _semantic_problems(plan: Plan) -> list[str]:
                 f"{section}: give exactly one source of {', '.join(sources)}; got "
                 f"{', '.join(given) or 'none'}."
             )
+    model = plan.model
+    if model is not None and model.pipeline is not None and model.transformers is None:
+        problems.append(
+            "model.pipeline: applies to a model.transformers folder; remove it, or give the "
+            "folder as model.transformers."
+        )
+    if model is not None and model.transformers is not None and model.output is not None:
+        problems.append(
+            "model.output: a transformers classifier gives class probabilities (softmax of "
+            "its logits); remove model.output and model.threshold."
+        )
     names = []
     for i, spec in enumerate(plan.perturbations):
         where = f"perturbations[{i}]"
@@ -538,7 +573,8 @@ def parse_plan(raw: Any, *, source: str = "plan", base_dir: Path | None = None) 
 
 def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
     updates: dict[str, Any] = {}
-    for section, fields in (("model", ("pickle", "onnx", "torchscript")), ("data", SOURCES_DATA)):
+    model_files = ("pickle", "onnx", "torchscript", "transformers")
+    for section, fields in (("model", model_files), ("data", SOURCES_DATA)):
         spec = getattr(plan, section)
         if spec is None:
             continue

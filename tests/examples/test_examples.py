@@ -16,11 +16,18 @@ from types import ModuleType
 
 import pytest
 
+from require import require_module
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TESTS = Path(__file__).resolve().parent
 
 # example file -> the test file that runs it (with checks specific to what it shows)
 TESTED_ELSEWHERE = {"harden_digits.py": "test_harden_digits.py"}
+# example file -> (module, wince extra) it needs beyond the runtime dependencies
+NEEDS = {
+    "torch_cnn.py": (("torch", "torch"),),
+    "transformers_text.py": (("transformers", "huggingface"),),
+}
 
 
 def example_files() -> list[Path]:
@@ -33,6 +40,8 @@ def example_files() -> list[Path]:
 
 
 def load(path: Path) -> ModuleType:
+    for module_name, extra in NEEDS.get(path.name, ()):
+        require_module(module_name, extra)  # skips the example, or fails under CI
     if str(EXAMPLES) not in sys.path:  # as when run as a script: its folder is importable
         sys.path.insert(0, str(EXAMPLES))
     name = f"wince_example_{path.stem}"
@@ -66,14 +75,21 @@ def test_examples_tested_elsewhere_have_their_own_test_file():
         assert (TESTS / test_file).is_file(), f"examples/{example} needs {test_file}"
 
 
-def test_every_example_has_a_quick_main():
+def test_examples_exist():
     assert example_files(), "no examples found"
-    for path in example_files():
-        module = load(path)
-        main = getattr(module, "main", None)
-        assert callable(main), f"{path.name} has no main()"
-        assert "quick" in inspect.signature(main).parameters, f"{path.name}: main(quick=...)"
-        assert (module.__doc__ or "").strip(), f"{path.name} has no docstring saying what it shows"
+
+
+def test_examples_needing_an_extra_exist():
+    assert set(NEEDS) <= {p.name for p in example_files()}
+
+
+@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.stem)
+def test_every_example_has_a_quick_main(path):
+    module = load(path)
+    main = getattr(module, "main", None)
+    assert callable(main), f"{path.name} has no main()"
+    assert "quick" in inspect.signature(main).parameters, f"{path.name}: main(quick=...)"
+    assert (module.__doc__ or "").strip(), f"{path.name} has no docstring saying what it shows"
 
 
 @pytest.mark.parametrize("path", example_files(), ids=lambda p: p.stem)

@@ -555,6 +555,23 @@ def _check_feature_names(model: ModelAdapter, dataset: Dataset) -> None:
         )
 
 
+def _check_sample_rate(model: ModelAdapter, dataset: Dataset) -> None:
+    """Refuse audio recorded at another rate than the one the model takes.
+
+    Raises:
+        DataError: the model declares a `sample_rate_hz` and the data another.
+    """
+    expected = getattr(model, "sample_rate_hz", None)
+    if expected is None or dataset.modality != "audio":
+        return
+    found = dataset.context().sample_rate_hz
+    if found is not None and found != expected:
+        raise DataError(
+            f"the data has {found} samples per second but the model takes {expected} Hz "
+            f"audio; resample the data to {expected} Hz."
+        )
+
+
 def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Scenario], RunSpec]:
     """Scenarios and the shared run spec for a plan on a model and dataset.
 
@@ -577,6 +594,7 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
                 f"(`wince perturbations`).{ambiguous}"
             )
     _check_feature_names(model, dataset)
+    _check_sample_rate(model, dataset)
     scenarios = expand(plan)
     spec = RunSpec(
         trials=tuple(trials(scenarios, plan.repeats)),

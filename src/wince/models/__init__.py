@@ -15,6 +15,13 @@ from wince.models.base import (
     is_torch_module,
 )
 from wince.models.http import HttpAdapter
+from wince.models.huggingface import (
+    SentenceTransformerAdapter,
+    TransformersAdapter,
+    is_sentence_transformer,
+    is_transformers_model,
+    is_transformers_pipeline,
+)
 from wince.models.onnx import OnnxAdapter
 from wince.models.sklearn import SklearnAdapter
 from wince.models.torch import TorchAdapter
@@ -27,9 +34,11 @@ __all__ = [
     "Output",
     "Predictions",
     "SampleContext",
+    "SentenceTransformerAdapter",
     "SklearnAdapter",
     "Task",
     "TorchAdapter",
+    "TransformersAdapter",
     "as_model",
 ]
 
@@ -44,19 +53,40 @@ def as_model(
 ) -> ModelAdapter:
     """Wrap a model object in the matching adapter.
 
-    Accepts an adapter (returned as is), a fitted scikit-learn estimator, a torch module, an
-    ONNX Runtime session or a plain callable. `output` and `threshold` declare what a torch,
-    ONNX or callable classifier's output means (see `Output`); scikit-learn classifiers give
-    probabilities. `device` ("cpu", "cuda:0", ...) is where a torch module runs (any
-    `torch.nn.Module`, a user's own subclass included; default "cpu").
+    Accepts an adapter (returned as is), a fitted scikit-learn estimator, a torch module, a
+    `transformers` text, image or audio classification pipeline, an ONNX Runtime session or
+    a plain callable. `output` and `threshold` declare what a torch, ONNX or callable
+    classifier's output means (see `Output`); scikit-learn classifiers and pipelines give
+    probabilities. `device` ("cpu", "cuda:0", ...) is where a torch module or a pipeline's
+    model runs (any `torch.nn.Module`, a user's own subclass included; default "cpu" for a
+    module, the pipeline's own device for a pipeline).
 
     Raises:
-        ModelError: the object is none of these, or a device was given for a model that is
-            not a torch module.
+        ModelError: the object is none of these (a `transformers` model without its
+            pipeline, or a SentenceTransformer without a head, says which adapter to use),
+            or a device was given for a model that is neither a torch module nor a pipeline.
     """
     if isinstance(model, ModelAdapter):
         return model
     kind = type(model).__module__.split(".")[0]
+    if is_transformers_pipeline(model):
+        if output is not None or threshold is not None:
+            raise ModelError(
+                "a transformers pipeline gives class probabilities (softmax of its logits); "
+                "remove output and threshold."
+            )
+        return TransformersAdapter(model, device=device)
+    if is_sentence_transformer(model):
+        raise ModelError(
+            "a SentenceTransformer gives embeddings, not predictions: pair it with a head "
+            "fitted on its embeddings, SentenceTransformerAdapter(encoder, head)."
+        )
+    if is_transformers_model(model):
+        raise ModelError(
+            f"a transformers {type(model).__name__} needs its preprocessor: pass "
+            "pipeline(task, model=model, tokenizer=...) or TransformersAdapter(model, "
+            "tokenizer_or_processor)."
+        )
     if is_torch_module(model):
         return TorchAdapter(
             model,
@@ -67,8 +97,8 @@ def as_model(
         )
     if device is not None:
         raise ModelError(
-            f"device {device!r} applies to torch modules; a {type(model).__name__} runs where "
-            "its own library puts it. Remove the device."
+            f"device {device!r} applies to torch modules and transformers pipelines; a "
+            f"{type(model).__name__} runs where its own library puts it. Remove the device."
         )
     if kind == "onnxruntime":
         return OnnxAdapter(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wince.errors import ModelError, PlanError
-from wince.models import HttpAdapter, OnnxAdapter, TorchAdapter, as_model
+from wince.models import HttpAdapter, OnnxAdapter, TorchAdapter, TransformersAdapter, as_model
 from wince.models.base import CallableAdapter, ModelAdapter, Task
 from wince.plan import ModelSpec
 
@@ -69,7 +69,8 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
     kind, target = spec.source()
     if spec.device is not None and kind in ("url", "onnx", "pickle"):
         raise PlanError(
-            f"model.device applies to torch models (a factory's nn.Module, or torchscript); "
+            "model.device applies to torch models (a factory's nn.Module or transformers "
+            "pipeline, model.torchscript, model.transformers); "
             f"a model.{kind} runs where its own library puts it. Remove model.device."
         )
     if spec.providers is not None and kind != "onnx":
@@ -86,6 +87,16 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             output=output,
             threshold=threshold,
             device=spec.device,
+        )
+    elif kind == "transformers":
+        if not Path(target).is_dir():
+            raise PlanError(
+                f"model.transformers: no folder at {target}; wince never downloads models. "
+                "Save the model and its tokenizer or processor with save_pretrained(folder) "
+                "(or download them yourself) and name that folder."
+            )
+        model = TransformersAdapter.from_pretrained(
+            target, pipeline=spec.pipeline, device=spec.device or "cpu"
         )
     elif kind == "url":
         model = HttpAdapter(
