@@ -346,3 +346,8 @@ def test_a_run_whose_model_rejects_some_inputs_completes_with_exit_code_3(tmp_pa
         "tabular.gaussian_noise(noise_sd=0.2)",
     }
     assert list(rows["rejected"]) == ["tabular.missing_values(missing_rate=0.12)"]
+    table = wince("show", "latest", "--store", store)
+    assert table.returncode == 0, table.stderr
+    # with the table, on stdout: a reader of the table learns what it leaves out
+    assert "the model rejected the inputs of 1 scenario(s)" in table.stdout
+    assert "Input X contains NaN" in table.stdout

@@ -288,8 +288,9 @@ def run(
     else:
         timings = record["lineage"].get("timings", {})
         out.print(
-            f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples, "
-            f"{timings.get('wall_s', 0):.1f} s. Next: wince show {result.id}"
+            f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples "
+            f"evaluated in {timings.get('wall_s', 0):.1f} s (after loading the model and "
+            f"data). Next: wince show {result.id}"
         )
     if rejected:
         if not json_output:
@@ -297,12 +298,12 @@ def run(
         raise typer.Exit(EXIT_REJECTED)
 
 
-def _print_rejected(rejected: dict[str, str], *, code: bool = True) -> None:
+def _print_rejected(rejected: dict[str, str], *, code: bool = True, to: Console = err) -> None:
     """Name the scenarios whose inputs the model refused, grouped by its error."""
     by_error: dict[str, list[str]] = {}
     for scenario, error in rejected.items():
         by_error.setdefault(error, []).append(scenario)
-    err.print(
+    to.print(
         f"[yellow]warning:[/] the model rejected the inputs of {len(rejected)} scenario(s); "
         "they have no outcomes" + (" (exit code 3):" if code else ":")
     )
@@ -310,7 +311,7 @@ def _print_rejected(rejected: dict[str, str], *, code: bool = True) -> None:
         shown = ", ".join(scenarios[:6]) + (
             f" and {len(scenarios) - 6} more" * (len(scenarios) > 6)
         )
-        err.print(f"  - {shown}: {error}", markup=False, highlight=False)
+        to.print(f"  - {shown}: {error}", markup=False, highlight=False)
 
 
 @app.command()
@@ -380,8 +381,8 @@ def show(
         table.add_row(scenario, *cells)
     out.print(table)
     rejected = result.rejected
-    if rejected:
-        _print_rejected(rejected, code=False)
+    if rejected:  # part of what the run holds: with the table, on stdout
+        _print_rejected(rejected, code=False, to=out)
 
 
 @app.command()

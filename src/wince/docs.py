@@ -368,7 +368,8 @@ def cli_reference() -> str:
         _first_paragraph(root.help or ""),
         "",
         "Exit codes: 0 ok, 1 a check failed (gate, verify, monitor alert, calibrate found "
-        "nothing), 2 usage or input error (a one-paragraph message, no traceback). `--store` "
+        "nothing), 2 usage or input error (a one-paragraph message, no traceback), 3 a run "
+        "completed but the model rejected the inputs of some scenarios. `--store` "
         "defaults to `$WINCE_STORE`, else the folder `.wince`. Every command takes `--help`.",
         "",
     ]

@@ -229,7 +229,7 @@ def image_array(x: npt.NDArray[Any], name: str) -> npt.NDArray[Any]:
 
 
 class ArrayDataset(Dataset):
-    """A dataset held in memory: a numpy array (or list of str) and optional labels and ids.
+    """A dataset held in memory: an array, a list of str or of arrays, labels and ids.
 
     Args:
         x: inputs, batch-first; a list of str for text. Images of several sizes or audio clips
