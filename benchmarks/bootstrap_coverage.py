@@ -1,4 +1,4 @@
-"""Coverage of the 95% bootstrap interval of accuracy, as used by `wince.metrics.summarize`.
+"""Coverage of the 95% interval of accuracy, as `wince.metrics.summarize` computes it.
 
 Each repetition draws Bernoulli(p) correctness for n samples (one trial each), computes the
 interval with fresh resampling weights, and records whether it covers p. The tests run the
