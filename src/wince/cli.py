@@ -469,6 +469,7 @@ def analyze(
     """
     from wince.analysis.profile import analyze_run
     from wince.analysis.settings import parse_tolerances
+    from wince.analysis.stats import format_pvalue
     from wince.plan import load_plan
     from wince.store import open_store
 
@@ -533,7 +534,7 @@ def analyze(
                 row.metric,
                 f"{row.effect:.3f}",
                 f"{row.tolerance:g}",
-                f"{row.p_fragile:.1e}",
+                format_pvalue(row.p_fragile),
             )
         out.print(table)
     for row in profile.cliffs.itertuples():

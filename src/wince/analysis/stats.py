@@ -65,6 +65,16 @@ def percentile_interval(replicates: FloatArray) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def format_pvalue(p: float) -> str:
+    """A p-value for people: two significant digits, or a bound below double precision.
+
+    Examples:
+        >>> format_pvalue(0.0312), format_pvalue(0.0), format_pvalue(3e-20)
+        ('3.1e-02', '< 1e-16', '< 1e-16')
+    """
+    return "< 1e-16" if p < 1e-16 else f"{p:.1e}"
+
+
 def holm(pvalues: npt.ArrayLike) -> FloatArray:
     """Holm-Bonferroni adjusted p-values (family-wise error control)."""
     p = np.asarray(pvalues, dtype=np.float64)
