@@ -410,6 +410,7 @@ def fragile_regions(
     *,
     max_depth: int = 3,
     min_leaf_share: float = 0.05,
+    min_region: int = 30,
     holdout: float = 0.5,
     alpha: float = 0.05,
     seed: int = 0,
@@ -422,7 +423,10 @@ def fragile_regions(
         run_data: the run's outcomes.
         dataset: the dataset the run was made on (for the sample descriptors).
         max_depth: depth of the tree; a rule has at most this many conditions.
-        min_leaf_share: smallest leaf, as a share of the training samples.
+        min_leaf_share: smallest leaf, as a share of the training samples; a leaf is also
+            judged only if it holds at least this share of the held-out samples.
+        min_region: fewest held-out samples a leaf must hold to be judged (a rule about 3
+            samples is an anecdote, and small leaves multiply the false rules).
         holdout: share of samples held out to judge the rules (the rest fit the tree).
         alpha: family-wise significance level across leaves (Holm).
         seed: seed of the train / held-out split, the tree and the permutation tests.
@@ -445,6 +449,10 @@ def fragile_regions(
             f"{n_permutations!r}. Try 9999."
         )
     _check(min_leaf_share, "min_leaf_share", 0.0, 0.5, "0.05")
+    if not (isinstance(min_region, int) and min_region >= 1):
+        raise ParameterError(
+            f"fragile_regions: min_region must be a whole number >= 1; got {min_region!r}. Try 30."
+        )
     _check(holdout, "holdout", 0.0, 1.0, "0.5")
     _check(alpha, "alpha", 0.0, 1.0, "0.05")
     target_column, metric = _target(run_data)
@@ -493,8 +501,9 @@ def fragile_regions(
         n_permutations=n_permutations,
         seed=seed,
     )
+    smallest = max(min_region, math.ceil(min_leaf_share * len(held)))
     for row, p in zip(rows.values(), pvalues, strict=True):
-        row["p_value"] = float(p)
+        row["p_value"] = float(p) if row["n_holdout"] >= smallest else math.nan
     leaves = pd.DataFrame([rows[k] for k, node in nodes.items() if node.leaf])
     tested = np.isfinite(leaves["p_value"].to_numpy(np.float64))
     adjusted = np.full(len(leaves), math.nan)
