@@ -148,3 +148,70 @@ def test_verdicts_follow_the_effect_size(tmp_path):
     borderline = run_verdicts(tmp_path, 0.04, n=100).tests
     assert borderline["verdict"].tolist() == ["inconclusive"]
     assert borderline["samples_needed"].iloc[0] > 100
+
+
+def missing_means_positive(x):
+    """Class of x1's sign, but class 1 whenever x0 is missing."""
+    return np.where(np.isnan(x[:, 0]), 1, (x[:, 1] > 0).astype(int))
+
+
+def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_applies(tmp_path):
+    # 3% of rows lose x0 and half of those flip: 1.5% overall is within a 5% tolerance
+    # (a spelling perturbation once touched 1.5% of tweets and flipped 13-25% of them, and
+    # the verdict only said "robust")
+    rng = np.random.default_rng(4)
+    n = 600
+    x = np.column_stack([rng.normal(size=n), rng.normal(size=n)])
+    y = (x[:, 1] > 0).astype(int)
+    plan = {
+        "name": "rare",
+        "perturbations": [
+            {"name": "tabular.missing_values", "values": [0.03], "params": {"columns": ["x0"]}}
+        ],
+        "repeats": 1,
+        "analysis": {"tolerance": {"flip_rate": 0.05}},
+    }
+    run = wince.analyze(missing_means_positive, ArrayDataset(x, y), plan, store=str(tmp_path))
+    result = verdicts(load_run_data(run.store, run.id))
+    row = result.tests.set_index("metric").loc["flip_rate"]
+    touched = run.outcomes().query("scenario != 'baseline' and scenario != 'identity'")
+    lost = touched["changed"].to_numpy() > 0
+    assert row["coverage"] == pytest.approx(lost.mean())
+    assert 0.01 < row["coverage"] < 0.06
+    assert row["n_changed"] == lost.sum()
+    # among the changed rows, those with x1 <= 0 flip (class 1 instead of 0)
+    assert row["effect_changed"] == pytest.approx(touched["flipped"].to_numpy()[lost].mean())
+    assert row["effect"] < 0.05
+    assert row["verdict"] != "fragile"
+    assert bool(row["fragile_where_applied"])
+    scenario = result.scenarios.iloc[0]
+    assert bool(scenario["fragile_where_applied"])
+    assert scenario["coverage"] == pytest.approx(row["coverage"])
+
+
+def test_a_perturbation_that_changes_every_input_has_full_coverage_and_no_second_test(tmp_path):
+    result = run_verdicts(tmp_path, 0.5)
+    tests = result.tests
+    assert (tests["coverage"] == 1.0).all()
+    assert tests["p_fragile_changed"].isna().all()
+    assert not tests["fragile_where_applied"].any()
+
+
+def test_the_report_says_fragile_where_it_applies(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 600
+    x = np.column_stack([rng.normal(size=n), rng.normal(size=n)])
+    plan = {
+        "name": "rare",
+        "perturbations": [
+            {"name": "tabular.missing_values", "values": [0.03], "params": {"columns": ["x0"]}}
+        ],
+        "repeats": 1,
+        "analysis": {"tolerance": {"flip_rate": 0.05}},
+    }
+    data = ArrayDataset(x, (x[:, 1] > 0).astype(int))
+    run = wince.analyze(missing_means_positive, data, plan, store=str(tmp_path / "s"))
+    run.profile(data=data)
+    text = run.report(out=tmp_path / "report.md", fmt="markdown", data=data).read_text()
+    assert "of the inputs, and" in text
+    assert "of those flipped: fragile where it applies." in text

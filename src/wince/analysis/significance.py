@@ -12,6 +12,13 @@ Benjamini-Hochberg) correction across the grid:
 - **robust**: the mean effect is significantly below the tolerance;
 - **inconclusive**: neither — reported with the sample size that would decide it at the
   observed effect (80% power).
+
+A verdict averages over every input, also those the perturbation left unchanged (a spelling
+variant touches only the texts that hold such a word). Beside it: the perturbation's
+**coverage** (the share of inputs it changed, from the outcomes' `changed` column), the
+effect **among changed inputs**, and the same fragile test on those inputs alone, corrected
+across the grid: a scenario within tolerance overall but fragile among the inputs it changed
+is flagged *fragile where it applies*.
 """
 
 from __future__ import annotations
@@ -42,9 +49,14 @@ class Verdicts:
             `effect` (mean per-sample effect beyond the noise floor, harmful direction
             positive), `noise_floor`, `tolerance`, `tolerance_source` (plan, override or
             the default it came from), `p_fragile`, `p_robust` (adjusted),
-            `verdict`, `samples_needed` (inconclusive only).
+            `verdict`, `samples_needed` (inconclusive only), `coverage` (share of inputs
+            the scenario changed in at least one trial; NaN for runs recorded before wince
+            0.3), `n_changed`,
+            `effect_changed` (mean effect among changed inputs), `p_fragile_changed`
+            (adjusted), `fragile_where_applied` (fragile among changed inputs, not overall).
         scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (fragile if
-            any metric is fragile, robust if all are robust, else inconclusive).
+            any metric is fragile, robust if all are robust, else inconclusive), `coverage`,
+            `fragile_where_applied` (for any metric).
     """
 
     tests: pd.DataFrame
@@ -86,6 +98,29 @@ def decide(
     return p_fragile, p_robust, required_samples(effects, tolerance, alpha=alpha)
 
 
+def _where_changed(
+    effects: FloatArray, changed: npt.NDArray[np.bool_] | None, tolerance: float
+) -> dict[str, Any]:
+    """Coverage, the effect among changed inputs and its unadjusted fragile p-value.
+
+    The p-value is left out (NaN) when every input changed (the overall test says it all)
+    or none did.
+    """
+    if changed is None:
+        nan = float("nan")
+        return {"coverage": nan, "n_changed": 0, "effect_changed": nan, "p_fragile_changed": nan}
+    among = effects[changed]
+    partial = 0 < int(changed.sum()) < len(changed)
+    return {
+        "coverage": float(changed.mean()),
+        "n_changed": int(changed.sum()),
+        "effect_changed": float(np.nanmean(among)) if len(among) else float("nan"),
+        "p_fragile_changed": (
+            one_sided_pvalue(among, tolerance, "greater") if partial else float("nan")
+        ),
+    }
+
+
 def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdicts:
     """Test every perturbed scenario of the run against the tolerances of `settings`.
 
@@ -101,12 +136,18 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
     for row in data.scenarios.itertuples():
         if row.kind not in ("isolation", "combination") or not data.has(row.scenario):
             continue
+        changed = (
+            data.per_sample(row.scenario, "changed") > 0
+            if "changed" in data.outcomes.columns
+            else None
+        )
         for metric in metrics:
             tolerance = settings.tolerance[metric]
             effects, floor = sample_effects(data, row.scenario, metric)
             p_fragile, p_robust, needed = decide(effects, tolerance, alpha=settings.alpha)
             rows.append(
-                {
+                _where_changed(effects, changed, tolerance)
+                | {
                     "scenario": row.scenario,
                     "kind": row.kind,
                     "severity": float(row.severity),
@@ -123,7 +164,9 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
             )
     tests = pd.DataFrame(rows)
     if tests.empty:
-        empty = pd.DataFrame(columns=["scenario", "kind", "severity", "verdict"])
+        empty = pd.DataFrame(
+            columns=["scenario", "kind", "severity", "coverage", "fragile_where_applied", "verdict"]
+        )
         return Verdicts(tests, empty)
     tests["p_fragile"] = adjust(tests["p_fragile"], settings.correction)
     tests["p_robust"] = adjust(tests["p_robust"], settings.correction)
@@ -133,9 +176,23 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
         np.where(tests["p_robust"] < settings.alpha, ROBUST, INCONCLUSIVE),
     )
     tests.loc[tests["verdict"] != INCONCLUSIVE, "samples_needed"] = None
+    tested = tests["p_fragile_changed"].notna()
+    if tested.any():
+        tests.loc[tested, "p_fragile_changed"] = adjust(
+            tests.loc[tested, "p_fragile_changed"].to_numpy(np.float64), settings.correction
+        )
+    tests["fragile_where_applied"] = (tests["verdict"] != FRAGILE) & (
+        tests["p_fragile_changed"].fillna(1.0) < settings.alpha
+    )
     per_scenario = (
         tests.groupby("scenario", sort=False)
-        .agg(kind=("kind", "first"), severity=("severity", "first"), verdicts=("verdict", list))
+        .agg(
+            kind=("kind", "first"),
+            severity=("severity", "first"),
+            coverage=("coverage", "first"),
+            fragile_where_applied=("fragile_where_applied", "any"),
+            verdicts=("verdict", list),
+        )
         .reset_index()
     )
     per_scenario["verdict"] = [

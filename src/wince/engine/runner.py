@@ -154,6 +154,26 @@ def _predict(
         ) from error
 
 
+def inputs_changed(clean: Any, perturbed: Any) -> npt.NDArray[np.float64]:
+    """1.0 for each sample whose perturbed input differs from its clean input, else 0.0.
+
+    Recorded with every outcome (column `changed`): a verdict averages over all inputs, and
+    the share a perturbation actually changed (its coverage) tells a rare but harmful
+    perturbation from a harmless one. Missing values (NaN) equal each other; a sample whose
+    shape changed (a time stretch) changed.
+    """
+    if isinstance(clean, list):
+        return np.array([a != b for a, b in zip(clean, perturbed, strict=True)], np.float64)
+    a, b = np.asarray(clean), np.asarray(perturbed)
+    if a.shape != b.shape:
+        return np.ones(len(a))
+    same = a == b
+    if a.dtype.kind == "f" and b.dtype.kind == "f":
+        same |= np.isnan(a) & np.isnan(b)
+    changed: npt.NDArray[np.float64] = (~same.reshape(len(a), -1).all(axis=1)).astype(np.float64)
+    return changed
+
+
 def _recipe(trial: Trial, spec: RunSpec, context: str) -> str:
     """What, besides a clean sample and its id, determines its perturbed input and distances."""
     steps = ";".join(
@@ -322,10 +342,11 @@ def _evaluate_unit(
                     position = spec.positions[scenario.key]
                     refused.append((position, scenario.key, rejections.first_line(error)))
                     continue
-                distances = measured()
+                distances = {**measured(), "changed": inputs_changed(job.x, x)}
         else:
             if unperturbed is None:
-                unperturbed = measures.unperturbed(spec.measured_by)
+                unchanged = np.zeros(len(job.ids))
+                unperturbed = {**measures.unperturbed(spec.measured_by), "changed": unchanged}
             distances = unperturbed
             if predictions is None:
                 predictions = _predict(model, job.x, scenario, job.ids, spec, sample_context)

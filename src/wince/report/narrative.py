@@ -326,17 +326,18 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
         tolerance_text = f"the {tolerance * 100:g}% tolerance"
     if metric != "flip_rate" and tolerance is not None:
         tolerance_text = f"the {tolerance:g} tolerance"
+    applied = _where_applied(data, str(row["scenario"]), metric)
     if kind == FRAGILE:
         text = f"{subject} {change}{_accuracy_clause(data, str(row['scenario']))}."
     elif kind == ROBUST:
         text = (
             f"Even at its harshest tested level, {subject} {change}: within {tolerance_text} "
-            "at every level tested."
+            f"at every level tested.{applied}"
         )
     else:
         needed = _samples_needed(data, str(row["scenario"]))
         settle = f" About {needed:,} samples would settle it." if needed else ""
-        text = f"{subject} {change}: not clearly above or below {tolerance_text}.{settle}"
+        text = f"{subject} {change}: not clearly above or below {tolerance_text}.{settle}{applied}"
     return Finding(
         kind=kind,
         perturbation=name,
@@ -352,6 +353,22 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
         score=max(estimate, 0.0) * weight,
         sentence=_sentence(text),
     )
+
+
+def _where_applied(data: ReportData, scenario: str, metric: str) -> str:
+    """A sentence when the scenario is fragile among the inputs it changed, else ""."""
+    tests = data.frame("verdicts", "tests")
+    if tests.empty or "fragile_where_applied" not in tests:
+        return ""
+    rows = tests[(tests["scenario"] == scenario) & (tests["metric"] == metric)]
+    if rows.empty or not bool(rows["fragile_where_applied"].iloc[0]):
+        return ""
+    coverage, among = float(rows["coverage"].iloc[0]), float(rows["effect_changed"].iloc[0])
+    share = f" But it changed only {percent(coverage, 1)} of the inputs, and "
+    if metric == "flip_rate":
+        return share + f"{percent(among, 1)} of those flipped: fragile where it applies."
+    name = metric.replace("_", " ")
+    return share + f"among those its {name} effect is {among:.3g}: fragile where it applies."
 
 
 def _samples_needed(data: ReportData, scenario: str) -> int | None:
