@@ -215,3 +215,25 @@ def test_the_report_says_fragile_where_it_applies(tmp_path):
     text = run.report(out=tmp_path / "report.md", fmt="markdown", data=data).read_text()
     assert "of the inputs, and" in text
     assert "of those flipped: fragile where it applies." in text
+
+
+def test_the_report_names_the_test_that_decided_when_it_is_not_the_quoted_figure(tmp_path):
+    # flips within a lenient 50% flip-rate tolerance, accuracy beyond its 1%: the sentence
+    # quotes the flip rate, so it must say the verdict came from the accuracy test
+    x = np.random.default_rng(5).normal(size=(300, 2))
+    data = ArrayDataset(x, (x[:, 0] > 0).astype(int))
+    plan = {
+        "name": "decided",
+        "perturbations": [
+            {"name": "tabular.sensor_drift", "values": [0.5], "params": {"columns": ["x0"]}}
+        ],
+        "repeats": 1,
+        "analysis": {"tolerance": {"flip_rate": 0.5, "accuracy": 0.01}},
+    }
+    run = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), data, plan, store=str(tmp_path))
+    profile = run.profile(data=data)
+    tests = profile.verdicts.tests.set_index("metric")
+    assert tests.loc["accuracy", "verdict"] == "fragile"
+    assert tests.loc["flip_rate", "verdict"] != "fragile"
+    text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()
+    assert "The verdict comes from its accuracy test, not from this figure." in text

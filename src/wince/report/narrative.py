@@ -326,9 +326,10 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
         tolerance_text = f"the {tolerance * 100:g}% tolerance"
     if metric != "flip_rate" and tolerance is not None:
         tolerance_text = f"the {tolerance:g} tolerance"
-    applied = _where_applied(data, str(row["scenario"]), metric)
+    decided = _decided_by(data, str(row["scenario"]), metric, kind)
+    applied = _where_applied(data, str(row["scenario"]), metric) + decided
     if kind == FRAGILE:
-        text = f"{subject} {change}{_accuracy_clause(data, str(row['scenario']))}."
+        text = f"{subject} {change}{_accuracy_clause(data, str(row['scenario']))}.{decided}"
     elif kind == ROBUST:
         text = (
             f"Even at its harshest tested level, {subject} {change}: within {tolerance_text} "
@@ -369,6 +370,27 @@ def _where_applied(data: ReportData, scenario: str, metric: str) -> str:
         return share + f"{percent(among, 1)} of those flipped: fragile where it applies."
     name = metric.replace("_", " ")
     return share + f"among those its {name} effect is {among:.3g}: fragile where it applies."
+
+
+def _decided_by(data: ReportData, scenario: str, metric: str, kind: str) -> str:
+    """Which tests gave the verdict, when the sentence's own metric did not ("" otherwise).
+
+    A sentence quotes the report's primary metric (the flip rate), while a scenario is
+    fragile when any of its metrics is: a reader must not take the quoted figure for the
+    reason.
+    """
+    tests = data.frame("verdicts", "tests")
+    if tests.empty or "verdict" not in tests:
+        return ""
+    rows = tests[tests["scenario"] == scenario]
+    own = rows.loc[rows["metric"] == metric, "verdict"]
+    if own.empty or own.iloc[0] == kind:
+        return ""
+    deciding = rows.loc[rows["verdict"] == kind, "metric"].tolist()
+    if not deciding:
+        return ""
+    names = " and ".join(m.replace("_", " ") for m in deciding)
+    return f" The verdict comes from its {names} test, not from this figure."
 
 
 def _samples_needed(data: ReportData, scenario: str) -> int | None:
