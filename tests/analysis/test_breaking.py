@@ -308,3 +308,16 @@ def test_payload_round_trips_through_strict_json(exposure_case):
     assert back.evaluations == result.evaluations
     assert back.perturbation == "image.exposure"
     assert back.parameter == "exposure_ev"
+
+
+def test_a_narrow_window_the_run_saw_is_found_when_its_severities_are_searched():
+    # grey 0.8 changes only for severities in (0.58, 0.62): between the coarse points 0.5
+    # and 0.75, so a search on them alone calls it "never breaks"; the run swept 0.6
+    low, high = exposed(0.8, 0.62), exposed(0.8, 0.58)
+    probe = probe_for(band_model(low, high), grey_images([0.8]))
+    blind = breaking_points(probe, "image.exposure").table.iloc[0]
+    assert blind["method"] == "none"
+    seen = breaking_points(probe, "image.exposure", severities=[0.2, 0.6, 1.0]).table.iloc[0]
+    assert seen["method"] == "grid"
+    assert 0.58 < seen["breaking_severity"] <= 0.6
+    assert seen["breaking_severity"] == math.ceil(0.58 * 64) / 64  # first dense point inside

@@ -26,7 +26,10 @@ not change back inside the bracket). Evaluations are remembered by
 physical value, so severities that round to a value already seen cost nothing.
 
 Limits: a change that appears and disappears between two coarse points, below the first
-coarse change, is not seen (raise `coarse` to look closer). The survival curve counts a
+coarse change, is not seen (raise `coarse` to look closer). The run's own severities are
+coarse points too (`severities`; the profile passes the plan's sweep), so the search sees
+every change the run saw; a flip window narrower than the gaps between them can still be
+missed, and such a sample is reported as never changing. The survival curve counts a
 sample as changed from its first change on, even if the response later reverts.
 
 The search covers the whole severity scale [0, 1], including the part between `off` and the
@@ -194,6 +197,7 @@ def breaking_points(
     indices: Sequence[int] | npt.NDArray[np.integer[Any]] | None = None,
     tolerance: float = 1 / DENSE_GRID,
     coarse: int = 4,
+    severities: Sequence[float] = (),
     value_tolerance: float | None = None,
     trial: int = 0,
     n_boot: int = 1000,
@@ -209,6 +213,8 @@ def breaking_points(
             is in sample-index order whatever the order given.
         tolerance: largest width of a final bracket, in severity (0, 1]; default 1/64.
         coarse: number of coarse severities 1/coarse, ..., 1 evaluated for every sample.
+        severities: more severities in (0, 1] evaluated for every sample (the run's sweep:
+            a change the run saw at one of them is never missed).
         value_tolerance: regression only, required there: the absolute change of the output
             (in output units) beyond which the prediction counts as changed.
         trial: which random stream (trial) of a stochastic perturbation to search.
@@ -260,7 +266,9 @@ def breaking_points(
     search = _Search(
         probe, index, perturbation, magnitude, extra, trial, value_tolerance, regression
     )
-    low, high, method = _search_all(search, coarse, tolerance, n_grid)
+    given = [float(v) for v in severities if 0.0 < float(v) <= 1.0]
+    grid = np.unique(np.concatenate([np.arange(1, coarse + 1) / coarse, given]))
+    low, high, method = _search_all(search, grid, tolerance, n_grid)
     evaluations = probe.evaluations - started
     values = np.array([magnitude.value_at(s) if np.isfinite(s) else math.nan for s in high])
     realistic_low, realistic_high = magnitude.realistic
@@ -360,21 +368,21 @@ class _Search:
 
 
 def _search_all(
-    search: _Search, coarse: int, tolerance: float, n_grid: int
+    search: _Search, coarse_grid: FloatArray, tolerance: float, n_grid: int
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.object_]]:
     """Bracket on the coarse grid, bisect monotone samples, scan the others on the grid."""
     n = len(search.index)
     rows = np.arange(n, dtype=np.intp)
-    coarse_grid = np.arange(1, coarse + 1) / coarse
     profile = np.column_stack([search.changed(rows, s) for s in coarse_grid])
     ever = profile.any(axis=1)
     first = np.argmax(profile, axis=1)
-    after_first = np.arange(coarse)[None, :] >= first[:, None]
+    after_first = np.arange(len(coarse_grid))[None, :] >= first[:, None]
     monotone = ever & ~(after_first & ~profile).any(axis=1)
     low = np.ones(n)
     high = np.full(n, np.inf)
     method = np.full(n, "none", dtype=object)
-    low[ever] = first[ever] / coarse
+    below = np.concatenate([[0.0], coarse_grid[:-1]])  # the coarse point before each
+    low[ever] = below[first[ever]]
     high[ever] = coarse_grid[first[ever]]
     method[monotone] = "bisection"
     method[ever & ~monotone] = "grid"

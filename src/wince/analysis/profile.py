@@ -232,6 +232,7 @@ def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) 
             probe,
             spec.name,
             params=spec.params,
+            severities=[point.severity for point in run_data.sweep(label)],
             value_tolerance=value_tolerance,
             n_boot=settings.bootstrap,
             seed=plan.seed,
