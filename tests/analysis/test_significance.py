@@ -237,3 +237,33 @@ def test_the_report_names_the_test_that_decided_when_it_is_not_the_quoted_figure
     assert tests.loc["flip_rate", "verdict"] != "fragile"
     text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()
     assert "The verdict comes from its accuracy test, not from this figure." in text
+
+
+def test_levels_that_change_no_input_are_reported_as_no_ops(tmp_path):
+    # blurring a uniform grey image changes nothing: "robust" there tests nothing
+    levels = np.linspace(0.1, 0.9, 60).astype(np.float32)
+    x = levels[:, None, None, None] * np.ones((60, 6, 6, 1), np.float32)
+    data = ArrayDataset(x, (levels < 0.5).astype(int), modality="image")
+    plan = {
+        "name": "no-op",
+        "perturbations": [
+            {"name": "image.gaussian_blur", "severities": [0.2, 0.6]},
+            {"name": "image.exposure", "severities": [0.6]},
+        ],
+        "repeats": 1,
+    }
+
+    def dark(batch):
+        return (batch.reshape(len(batch), -1).mean(axis=1) < 0.5).astype(int)
+
+    run = wince.analyze(dark, data, plan, store=str(tmp_path))
+    profile = run.profile(data=data)
+    coverage = profile.verdicts.scenarios.set_index("scenario")["coverage"]
+    blurred = [s for s in coverage.index if s.startswith("image.gaussian_blur")]
+    assert len(blurred) == 2
+    assert (coverage[blurred] == 0).all()
+    assert (coverage.drop(blurred) == 1).all()
+    text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()
+    (line,) = [line for line in text.splitlines() if "changed no input" in line]
+    assert line.startswith("- At severity 0.2, 0.6, image.gaussian")  # markdown escapes "_"
+    assert "exposure" not in line

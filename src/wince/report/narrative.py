@@ -471,6 +471,7 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
         fragile = regions[regions["kind"] == "fragile"]
         if len(fragile):
             out.append(_sentence(f"Where it fails: {fragile['text'].iloc[0]}."))
+    out += _no_op_notes(data)
     indices = data.frame("global_sensitivity", "indices")
     if not indices.empty:
         top = indices.sort_values("ST", ascending=False).iloc[0]
@@ -481,6 +482,31 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
             "the variation in flip rate across the realistic ranges (total Sobol index)."
         )
     return out
+
+
+def _no_op_notes(data: ReportData) -> list[str]:
+    """One sentence per perturbation with levels that changed no input at all.
+
+    A blur below a pixel on small images, a rounding that leaves integer data alone: such a
+    level is "robust" without testing anything (coverage 0, from the outcomes' `changed`).
+    """
+    scenarios = data.frame("verdicts", "scenarios")
+    if scenarios.empty or "coverage" not in scenarios:
+        return []
+    idle = scenarios[(scenarios["kind"] == "isolation") & (scenarios["coverage"] == 0)]
+    found: dict[str, list[float]] = {}
+    for row in idle.itertuples():
+        steps = data.steps(str(row.scenario))
+        if steps:
+            found.setdefault(str(steps[0]["name"]), []).append(float(row.severity))
+    return [
+        _sentence(
+            f"At severity {', '.join(f'{s:g}' for s in sorted(levels))}, {name} changed no "
+            "input: on these inputs it does nothing there (too weak for their size or "
+            "values), so those levels say nothing about robustness."
+        )
+        for name, levels in found.items()
+    ]
 
 
 @dataclass(frozen=True)
