@@ -155,14 +155,11 @@ def missing_means_positive(x):
     return np.where(np.isnan(x[:, 0]), 1, (x[:, 1] > 0).astype(int))
 
 
-def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_applies(tmp_path):
-    # 3% of rows lose x0 and half of those flip: 1.5% overall is within a 5% tolerance
-    # (a spelling perturbation once touched 1.5% of tweets and flipped 13-25% of them, and
-    # the verdict only said "robust")
+def rare_missing_run(tmp_path):
+    """3% of 600 rows lose x0, and `missing_means_positive` flips half of those."""
     rng = np.random.default_rng(4)
-    n = 600
-    x = np.column_stack([rng.normal(size=n), rng.normal(size=n)])
-    y = (x[:, 1] > 0).astype(int)
+    x = np.column_stack([rng.normal(size=600), rng.normal(size=600)])
+    data = ArrayDataset(x, (x[:, 1] > 0).astype(int))
     plan = {
         "name": "rare",
         "perturbations": [
@@ -171,7 +168,14 @@ def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_app
         "repeats": 1,
         "analysis": {"tolerance": {"flip_rate": 0.05}},
     }
-    run = wince.analyze(missing_means_positive, ArrayDataset(x, y), plan, store=str(tmp_path))
+    return wince.analyze(missing_means_positive, data, plan, store=str(tmp_path / "s")), data
+
+
+def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_applies(tmp_path):
+    # 3% of rows lose x0 and half of those flip: 1.5% overall is within a 5% tolerance
+    # (a spelling perturbation once touched 1.5% of tweets and flipped 13-25% of them, and
+    # the verdict only said "robust")
+    run, _ = rare_missing_run(tmp_path)
     result = verdicts(load_run_data(run.store, run.id))
     row = result.tests.set_index("metric").loc["flip_rate"]
     touched = run.outcomes().query("scenario != 'baseline' and scenario != 'identity'")
@@ -198,19 +202,7 @@ def test_a_perturbation_that_changes_every_input_has_full_coverage_and_no_second
 
 
 def test_the_report_says_fragile_where_it_applies(tmp_path):
-    rng = np.random.default_rng(4)
-    n = 600
-    x = np.column_stack([rng.normal(size=n), rng.normal(size=n)])
-    plan = {
-        "name": "rare",
-        "perturbations": [
-            {"name": "tabular.missing_values", "values": [0.03], "params": {"columns": ["x0"]}}
-        ],
-        "repeats": 1,
-        "analysis": {"tolerance": {"flip_rate": 0.05}},
-    }
-    data = ArrayDataset(x, (x[:, 1] > 0).astype(int))
-    run = wince.analyze(missing_means_positive, data, plan, store=str(tmp_path / "s"))
+    run, data = rare_missing_run(tmp_path)
     run.profile(data=data)
     text = run.report(out=tmp_path / "report.md", fmt="markdown", data=data).read_text()
     assert "of the inputs, and" in text

@@ -109,3 +109,18 @@ def test_unknown_shapes_and_non_numeric_inputs_are_data_errors() -> None:
         ArrayDataset(np.array([["a", "b"]], dtype=object))
     with pytest.raises(DataError, match="list of str"):
         ArrayDataset(["a", 1], modality="text")
+
+
+def test_work_on_one_size_refuses_samples_of_several_sizes_saying_how_to_fix():
+    import pytest
+
+    from wince.datasets.base import ArrayDataset, require_one_size
+    from wince.errors import DataError
+
+    mixed = ArrayDataset([np.zeros((4, 4, 1)), np.zeros((6, 6, 1)), np.zeros((4, 4, 1))])
+    with pytest.raises(DataError, match=r"monitor: the live data hold samples of 2 sizes; "):
+        require_one_size(
+            mixed.batch(0, 3), where="monitor", which="live", purpose="estimates compare"
+        )
+    same = ArrayDataset(np.zeros((3, 4, 4, 1)))
+    require_one_size(same.batch(0, 3), where="monitor", which="live", purpose="x")

@@ -120,6 +120,26 @@ def _check_kinds(
     return found
 
 
+def require_one_size(x: Any, *, where: str, which: str, purpose: str) -> None:
+    """Refuse a batch of samples of several sizes for work that compares samples of one size.
+
+    Args:
+        x: the batch.
+        where: the command, for the message ("monitor").
+        which: which data ("reference", "live").
+        purpose: what needs one size ("magnitude estimates compare").
+
+    Raises:
+        DataError: `x` is a `RaggedBatch`, naming how many sizes and how to fix it.
+    """
+    if isinstance(x, RaggedBatch):
+        raise DataError(
+            f"{where}: the {which} data hold samples of {len(set(x.shapes))} sizes; "
+            f"{purpose} samples of one size (images of one size, clips of one length). "
+            "Resize the images, or cut the clips to one length, first."
+        )
+
+
 def infer_modality(x: Any) -> Modality:
     """Guess the modality from the container shape.
 

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from wince.datasets.base import ArrayDataset, Dataset
+from wince.datasets.base import ArrayDataset, Dataset, require_one_size
 from wince.errors import DataError, StoreError
 from wince.models.base import Predictions
 from wince.monitor.estimate import (
@@ -47,7 +47,7 @@ from wince.monitor.estimate import (
     typo_rate,
 )
 from wince.monitor.policy import MonitorPolicy
-from wince.perturbations.base import Modality, RaggedBatch, shape_groups
+from wince.perturbations.base import Modality, shape_groups
 from wince.plan import DataSpec, Plan
 from wince.store.store import Store
 
@@ -339,12 +339,7 @@ def estimate_magnitudes(
         )
     ref_x, live_x = _all_inputs(reference), _all_inputs(live)
     for which, x in (("reference", ref_x), ("live", live_x)):
-        if isinstance(x, RaggedBatch):
-            raise DataError(
-                f"monitor: the {which} data hold samples of {len(set(x.shapes))} sizes; "
-                "magnitude estimates compare samples of one size (images of one size, clips of "
-                "one length). Resize the images, or cut the clips to one length, first."
-            )
+        require_one_size(x, where="monitor", which=which, purpose="magnitude estimates compare")
     drift: dict[str, Estimate] = {}
     if reference.modality == Modality.IMAGE:
         files = getattr(live, "files", None)

@@ -79,7 +79,7 @@ from wince.monitor.estimate import (
     tokens,
     typo_rate_replicates,
 )
-from wince.perturbations.base import DataContext, Magnitude, Modality, RaggedBatch, Rngs
+from wince.perturbations.base import DataContext, Magnitude, Modality, Rngs
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -1341,7 +1341,7 @@ def calibrate(
         >>> quantity.params, quantity.values
         ({'columns': ['0']}, (0.5,))
     """
-    from wince.datasets.base import ArrayDataset, Dataset
+    from wince.datasets.base import ArrayDataset, Dataset, require_one_size
 
     def as_dataset(data: Any, which: str) -> Dataset:
         if isinstance(data, Dataset):
@@ -1364,12 +1364,7 @@ def calibrate(
     ref_x = ref_data.batch(0, len(ref_data))
     prod_x = None if prod_data is None else prod_data.batch(0, len(prod_data))
     for which, x in (("reference", ref_x), ("production", prod_x)):
-        if isinstance(x, RaggedBatch):
-            raise DataError(
-                f"calibrate: the {which} data hold samples of {len(set(x.shapes))} sizes; "
-                "calibration compares samples of one size (images of one size, clips of one "
-                "length). Resize the images, or cut the clips to one length, first."
-            )
+        require_one_size(x, where="calibrate", which=which, purpose="calibration compares")
     if expected == Modality.IMAGE:
         quantities = calibrate_images(
             ref_x,
