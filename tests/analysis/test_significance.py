@@ -114,15 +114,15 @@ def noisy_model(effect_rate):
     return predict
 
 
-def run_verdicts(tmp_path, effect_rate, n=400):
+def run_verdicts(tmp_path, effect_rate, n=400, tolerance=0.02, severities=(1.0,)):
     rng = np.random.default_rng(1)
     x = np.column_stack([rng.normal(size=n), np.zeros(n), rng.random(n)])
     x[:, 1] = 0.0
     plan = {
         "name": "v",
-        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": list(severities)}],
         "repeats": 1,
-        "analysis": {"tolerance": {"flip_rate": 0.02}},
+        "analysis": {"tolerance": {"flip_rate": tolerance}},
     }
 
     class Data(ArrayDataset):
@@ -135,7 +135,7 @@ def run_verdicts(tmp_path, effect_rate, n=400):
         CallableAdapter(noisy_model(effect_rate), fingerprint=f"m{effect_rate}"),
         Data(x, np.zeros(n, int)),
         plan,
-        store=str(tmp_path / f"s{effect_rate}"),
+        store=str(tmp_path / f"s{effect_rate}-{n}"),
     )
     return verdicts(load_run_data(run.store, run.id))
 
@@ -148,6 +148,23 @@ def test_verdicts_follow_the_effect_size(tmp_path):
     borderline = run_verdicts(tmp_path, 0.04, n=100).tests
     assert borderline["verdict"].tolist() == ["inconclusive"]
     assert borderline["samples_needed"].iloc[0] > 100
+
+
+def test_an_untouched_model_is_robust_at_the_sample_size_the_inconclusive_verdict_names(tmp_path):
+    # The noise never flips this model. At n = 200 no test can prove a flip rate below 1%;
+    # the verdict names the size that would (after the grid's correction), and a run of that
+    # size says robust on every test of its grid.
+    grid = {"tolerance": 0.01, "severities": (0.25, 0.5, 1.0)}
+    small = run_verdicts(tmp_path, 0.0, n=200, **grid).tests
+    assert set(small["verdict"]) == {"inconclusive"}
+    tests = len(small)
+    assert tests == 3
+    needed = int(small["samples_needed"].max())
+    # exact: zero flips in n prove the rate below 1% once 0.99^n < 0.05 / tests
+    assert 0.99**needed < ALPHA / tests <= 0.99 ** (needed - 1)
+    enough = run_verdicts(tmp_path, 0.0, n=needed, **grid).tests
+    assert set(enough["verdict"]) == {"robust"}
+    assert len(enough) == tests
 
 
 def missing_means_positive(x):

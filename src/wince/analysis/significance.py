@@ -11,7 +11,7 @@ Benjamini-Hochberg) correction across the grid:
 - **fragile**: the mean effect is significantly above the tolerance;
 - **robust**: the mean effect is significantly below the tolerance;
 - **inconclusive**: neither — reported with the sample size that would decide it at the
-  observed effect (80% power).
+  observed effect (80% power) after the grid's correction.
 
 A verdict averages over every input, also those the perturbation left unchanged (a spelling
 variant touches only the texts that hold such a word). Beside it: the perturbation's
@@ -49,9 +49,11 @@ class Verdicts:
             `effect` (mean per-sample effect beyond the noise floor, harmful direction
             positive), `noise_floor`, `tolerance`, `tolerance_source` (plan, override or
             the default it came from), `p_fragile`, `p_robust` (adjusted),
-            `verdict`, `samples_needed` (inconclusive only), `coverage` (share of inputs
-            the scenario changed in at least one trial; NaN for runs recorded before wince
-            0.3), `n_changed`,
+            `verdict`, `samples_needed` (inconclusive only: the sample size at which the test
+            would decide at the observed effect with 80% power, at alpha divided by the
+            number of tests, so that it holds after the grid's correction), `coverage`
+            (share of inputs the scenario changed in at least one trial; NaN for runs
+            recorded before wince 0.3), `n_changed`,
             `effect_changed` (mean effect among changed inputs), `p_fragile_changed`
             (adjusted), `fragile_where_applied` (fragile among changed inputs, not overall).
         scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (fragile if
@@ -92,7 +94,11 @@ def sample_effects(data: RunData, scenario: str, metric: str) -> tuple[FloatArra
 def decide(
     effects: FloatArray, tolerance: float, *, alpha: float
 ) -> tuple[float, float, int | None]:
-    """Unadjusted p-values (fragile, robust) and the samples needed at the observed effect."""
+    """Unadjusted p-values (fragile, robust) and the samples needed at the observed effect.
+
+    `alpha` is the level the sample size is computed for (`verdicts` passes alpha divided by
+    the number of tests of the grid).
+    """
     p_fragile = one_sided_pvalue(effects, tolerance, "greater")
     p_robust = one_sided_pvalue(effects, tolerance, "less")
     return p_fragile, p_robust, required_samples(effects, tolerance, alpha=alpha)
@@ -132,10 +138,17 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
     settings = settings or run_settings(data)
     available = {m for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
     metrics = [m for m in settings.tolerance if m in available]
+    tested = [
+        row
+        for row in data.scenarios.itertuples()
+        if row.kind in ("isolation", "combination") and data.has(row.scenario)
+    ]
+    # The sample size an inconclusive test needs is stated at alpha / (number of tests): a
+    # p-value below it is rejected by Holm and by BH whatever the other tests give, so a
+    # run at that size reaches the verdict (the uncorrected size fell short on any grid).
+    alpha_per_test = settings.alpha / max(len(tested) * len(metrics), 1)
     rows = []
-    for row in data.scenarios.itertuples():
-        if row.kind not in ("isolation", "combination") or not data.has(row.scenario):
-            continue
+    for row in tested:
         changed = (
             data.per_sample(row.scenario, "changed") > 0
             if "changed" in data.outcomes.columns
@@ -144,7 +157,7 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
         for metric in metrics:
             tolerance = settings.tolerance[metric]
             effects, floor = sample_effects(data, row.scenario, metric)
-            p_fragile, p_robust, needed = decide(effects, tolerance, alpha=settings.alpha)
+            p_fragile, p_robust, needed = decide(effects, tolerance, alpha=alpha_per_test)
             rows.append(
                 _where_changed(effects, changed, tolerance)
                 | {
