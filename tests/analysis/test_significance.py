@@ -18,6 +18,7 @@ from wince.analysis.stats import (
 )
 from wince.datasets import ArrayDataset
 from wince.models import CallableAdapter
+from wince.perturbations.base import Rngs
 
 ALPHA = 0.05
 
@@ -276,3 +277,41 @@ def test_levels_that_change_no_input_are_reported_as_no_ops(tmp_path):
     (line,) = [line for line in text.splitlines() if "changed no input" in line]
     assert line.startswith("- At severity 0.2, 0.6, image.gaussian")  # markdown escapes "_"
     assert "exposure" not in line
+
+
+def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are_named(tmp_path):
+    # ImageNet-C's defocus radii are for 224 px: scaled to 28 px (1/8), levels 1-3 leave
+    # every digit as it was and levels 4 and 5 make the same blur
+    import cv2
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = np.stack(
+        [cv2.resize((im * 255 / 16).astype(np.uint8), (28, 28)) for im in digits.images[:40]]
+    )[..., None]
+    data = ArrayDataset(x, digits.target[:40], modality="image")
+    plan = {
+        "name": "defocus-28",
+        "perturbations": [{"name": "image.imagenet_c_defocus_blur", "levels": [1, 2, 3, 4, 5]}],
+        "repeats": 1,
+    }
+
+    def bright(batch):
+        return (batch.reshape(len(batch), -1).mean(axis=1) > 40).astype(int)
+
+    run = wince.analyze(bright, data, plan, store=str(tmp_path))
+    scenarios = run.profile(data=data).verdicts.scenarios.set_index("severity")
+    # independent truth: the blurred inputs themselves
+    blur = wince.perturbations.get("image.imagenet_c_defocus_blur")()
+    rngs = Rngs.for_samples([str(i) for i in range(40)])
+    made = {level: blur.perturb(x, level, rngs) for level in range(1, 6)}
+    for level in (1, 2, 3):
+        assert np.array_equal(made[level], x)
+        assert scenarios.loc[level / 5, "coverage"] == 0
+    assert np.array_equal(made[5], made[4])
+    assert not np.array_equal(made[4], x)
+    assert scenarios.loc[1.0, "same_inputs_as"] == scenarios.loc[0.8, "scenario"]
+    assert scenarios.loc[0.8, "same_inputs_as"] == ""
+    text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()
+    (line,) = [line for line in text.splitlines() if "made exactly the same inputs" in line]
+    assert line.startswith("- At severity 1 as at 0.8, image.imagenet")

@@ -58,7 +58,8 @@ class Verdicts:
             (adjusted), `fragile_where_applied` (fragile among changed inputs, not overall).
         scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (fragile if
             any metric is fragile, robust if all are robust, else inconclusive), `coverage`,
-            `fragile_where_applied` (for any metric).
+            `fragile_where_applied` (for any metric), `same_inputs_as` (an earlier scenario
+            whose inputs were the same for every sample and trial, or "": `same_inputs`).
     """
 
     tests: pd.DataFrame
@@ -127,6 +128,30 @@ def _where_changed(
     }
 
 
+def same_inputs(data: RunData, scenarios: list[str]) -> dict[str, str]:
+    """Scenarios whose inputs equal an earlier scenario's, for every sample and trial.
+
+    From the outcomes' `input_digest` (a content hash of each perturbed input): such a level
+    tests exactly what the earlier one tested, as ImageNet-C's defocus levels 4 and 5 do on
+    28 px images. Empty for runs recorded before wince 0.4 (no digest).
+
+    Returns:
+        scenario -> the first of `scenarios` (in their order) with the same inputs.
+    """
+    if "input_digest" not in data.outcomes.columns:
+        return {}
+    first: dict[bytes, str] = {}
+    found = {}
+    for scenario in scenarios:
+        rows = data.frame(scenario).sort_values(["sample_index", "trial"])
+        key = rows[["sample_index", "trial", "input_digest"]].to_numpy(np.int64).tobytes()
+        if key in first:
+            found[scenario] = first[key]
+        else:
+            first[key] = scenario
+    return found
+
+
 def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdicts:
     """Test every perturbed scenario of the run against the tolerances of `settings`.
 
@@ -138,7 +163,7 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
     settings = settings or run_settings(data)
     available = {m for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
     metrics = [m for m in settings.tolerance if m in available]
-    tested = [
+    perturbed = [
         row
         for row in data.scenarios.itertuples()
         if row.kind in ("isolation", "combination") and data.has(row.scenario)
@@ -146,9 +171,9 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
     # The sample size an inconclusive test needs is stated at alpha / (number of tests): a
     # p-value below it is rejected by Holm and by BH whatever the other tests give, so a
     # run at that size reaches the verdict (the uncorrected size fell short on any grid).
-    alpha_per_test = settings.alpha / max(len(tested) * len(metrics), 1)
+    alpha_per_test = settings.alpha / max(len(perturbed) * len(metrics), 1)
     rows = []
-    for row in tested:
+    for row in perturbed:
         changed = (
             data.per_sample(row.scenario, "changed") > 0
             if "changed" in data.outcomes.columns
@@ -178,7 +203,15 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
     tests = pd.DataFrame(rows)
     if tests.empty:
         empty = pd.DataFrame(
-            columns=["scenario", "kind", "severity", "coverage", "fragile_where_applied", "verdict"]
+            columns=[
+                "scenario",
+                "kind",
+                "severity",
+                "coverage",
+                "fragile_where_applied",
+                "verdict",
+                "same_inputs_as",
+            ]
         )
         return Verdicts(tests, empty)
     tests["p_fragile"] = adjust(tests["p_fragile"], settings.correction)
@@ -212,4 +245,6 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
         FRAGILE if FRAGILE in v else ROBUST if all(x == ROBUST for x in v) else INCONCLUSIVE
         for v in per_scenario.pop("verdicts")
     ]
+    repeated = same_inputs(data, [row.scenario for row in perturbed])
+    per_scenario["same_inputs_as"] = [repeated.get(s, "") for s in per_scenario["scenario"]]
     return Verdicts(tests, per_scenario)

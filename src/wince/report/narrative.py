@@ -485,28 +485,48 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
 
 
 def _no_op_notes(data: ReportData) -> list[str]:
-    """One sentence per perturbation with levels that changed no input at all.
+    """Sentences on perturbation levels that tested nothing, or nothing new.
 
     A blur below a pixel on small images, a rounding that leaves integer data alone: such a
-    level is "robust" without testing anything (coverage 0, from the outcomes' `changed`).
+    level changed no input and is "robust" without testing anything (coverage 0, from the
+    outcomes' `changed`). A level whose inputs equal a lower level's, for every sample and
+    trial (`same_inputs_as`), repeats that level's test.
     """
     scenarios = data.frame("verdicts", "scenarios")
     if scenarios.empty or "coverage" not in scenarios:
         return []
-    idle = scenarios[(scenarios["kind"] == "isolation") & (scenarios["coverage"] == 0)]
-    found: dict[str, list[float]] = {}
-    for row in idle.itertuples():
+    isolation = scenarios[scenarios["kind"] == "isolation"]
+    severity = dict(zip(isolation["scenario"], isolation["severity"], strict=True))
+    idle: dict[str, list[float]] = {}
+    repeats: dict[str, list[tuple[float, float]]] = {}
+    for row in isolation.itertuples():
         steps = data.steps(str(row.scenario))
-        if steps:
-            found.setdefault(str(steps[0]["name"]), []).append(float(row.severity))
-    return [
+        if not steps:
+            continue
+        name = str(steps[0]["name"])
+        earlier = str(getattr(row, "same_inputs_as", "") or "")
+        if row.coverage == 0:
+            idle.setdefault(name, []).append(float(row.severity))
+        elif earlier in severity:
+            repeats.setdefault(name, []).append((float(row.severity), float(severity[earlier])))
+    notes = [
         _sentence(
             f"At severity {', '.join(f'{s:g}' for s in sorted(levels))}, {name} changed no "
             "input: on these inputs it does nothing there (too weak for their size or "
             "values), so those levels say nothing about robustness."
         )
-        for name, levels in found.items()
+        for name, levels in idle.items()
     ]
+    notes += [
+        _sentence(
+            "At "
+            + "; ".join(f"severity {high:g} as at {low:g}" for high, low in sorted(pairs))
+            + f", {name} made exactly the same inputs: on inputs of this size those levels "
+            "do not differ, so the higher ones test nothing new."
+        )
+        for name, pairs in repeats.items()
+    ]
+    return notes
 
 
 @dataclass(frozen=True)
