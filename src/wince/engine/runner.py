@@ -317,7 +317,7 @@ def _evaluate_unit(
     keys_of_samples = sample_keys(job.ids)
     sample_index = np.arange(job.start, job.stop, dtype=np.int32)
     baseline: Predictions | None = None
-    unperturbed: dict[str, npt.NDArray[np.float64]] | None = None
+    unperturbed: dict[str, npt.NDArray[Any]] | None = None
     parts: list[dict[str, Any]] = []
     refused: list[tuple[int, str, str]] = []
     cache = spec.cache
