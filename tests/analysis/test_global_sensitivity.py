@@ -99,7 +99,7 @@ def test_a_design_short_of_the_target_warns_with_the_n_base_that_reaches_it(seed
     # a power of 2, and that design reaches it
     needed = 2 ** math.ceil(math.log2(1024 * (result.half_width / 0.05) ** 2))
     assert f"±{result.half_width:.2f}, above the target ±0.05, at n_base 1024" in result.warning
-    assert f"n_base {needed} would reach the target" in result.warning
+    assert f"n_base {needed} should reach the target" in result.warning
     assert result.design_points == result.evaluations == 1024 * 8
     assert inside(result.indices, "S1", ISHIGAMI_S1) == {}
     assert inside(result.indices, "ST", ISHIGAMI_ST) == {}
@@ -343,7 +343,7 @@ def test_the_time_budget_stops_at_the_largest_completed_design(seed):
     assert result.design_points == n_base * 8
     assert result.half_width > 0.05
     needed = 2 ** math.ceil(math.log2(n_base * (result.half_width / 0.05) ** 2))
-    assert f"n_base {needed} would reach the target" in str(caught[0].message)
+    assert f"n_base {needed} should reach the target" in str(caught[0].message)
 
 
 def test_plan_n_base_is_auto_by_default_or_a_power_of_2():

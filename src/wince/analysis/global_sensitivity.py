@@ -424,7 +424,7 @@ def sobol(
     the budget (a doubling evaluates as many points as all earlier ones, so it takes about as
     long as everything so far); the first design is always completed. A result whose
     half-width is above the target carries a warning, also raised as `PrecisionWarning`,
-    with the half-width reached and the n_base that would reach the target (half-widths
+    with the half-width reached and the n_base that should reach the target (half-widths
     shrink as 1/sqrt(n_base)).
 
     Args:
@@ -637,11 +637,11 @@ def precision_warning(
     return (
         f"Sobol' indices less precise than asked: the widest 95% interval of a total index "
         f"is ±{half_width:.2f}, above the target ±{target_half_width:.2f}, at n_base {n_base} "
-        f"({stopped}). n_base {needed} would reach the target ({needed // n_base} times the "
-        "design points, and time, of this one): set n_base (plan: "
-        "analysis.global_sensitivity.n_base) or raise the time budget "
-        "(analysis.global_sensitivity.time_budget_s). Until then read the indices with their "
-        "intervals: differences within them are noise."
+        f"({stopped}). n_base {needed} should reach the target (intervals shrink as "
+        f"1/sqrt(n_base); {needed // n_base} times the design points, and time, of this one): "
+        "set n_base (plan: analysis.global_sensitivity.n_base; 'auto' checks as it doubles) "
+        "or raise the time budget (analysis.global_sensitivity.time_budget_s). Until then "
+        "read the indices with their intervals: differences within them are noise."
     )
 
 
