@@ -180,6 +180,29 @@ def test_analyze_stores_the_profile_and_reuses_no_model_unless_asked(tmp_path):
     assert "image.jpeg" in stored
 
 
+def test_analyze_global_prints_the_design_its_precision_and_how_it_perturbs(tmp_path):
+    store = tmp_path / "store"
+    body = DIGITS.replace(
+        "  - {name: image.jpeg, levels: [1, 5]}\n",
+        "  - {name: image.jpeg, levels: [1, 5]}\n  - {name: image.exposure, levels: [1, 5]}\n",
+    )
+    body += "analysis: {global_sensitivity: {n_base: 8, samples: 20}}\n"
+    plan = plan_file(tmp_path, body)
+    run_id = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
+    shown = wince("analyze", run_id, "--store", store, "--no-regions", "--global")
+    assert shown.returncode == 0, shown.stderr
+    assert "Sobol' n_base 8, 48 design points" in shown.stdout  # 8 x (2 x 2 + 2)
+    assert "applies every perturbation at once" in " ".join(shown.stdout.split())
+    warning = " ".join(shown.stderr.split())
+    assert "warning: Sobol' indices less precise than asked" in warning
+    assert "PrecisionWarning" not in warning  # said once, by the command
+    as_json = wince("analyze", run_id, "--store", store, "--no-regions", "--global", "--json")
+    found = json.loads(as_json.stdout)["global_sensitivity"]
+    assert found["design"]["n_base"] == 8
+    assert found["warning"].startswith("Sobol' indices less precise than asked")
+    assert "at once" in found["note"]
+
+
 def test_an_http_endpoint_that_is_down_is_a_usage_error(tmp_path):
     import socket
 

@@ -11,6 +11,7 @@ import functools
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -417,7 +418,12 @@ def analyze(
         bool, typer.Option(help="Search each sample's breaking point (new model evaluations).")
     ] = False,
     global_sensitivity: Annotated[
-        bool, typer.Option("--global", help="Sobol indices over the plan's perturbations.")
+        bool,
+        typer.Option(
+            "--global",
+            help="Sobol indices over the plan's perturbations (new model evaluations; each "
+            "design point applies all of them at once).",
+        ),
     ] = False,
     columns: Annotated[
         bool, typer.Option(help="Per-column derivatives of a tabular model.")
@@ -459,6 +465,9 @@ def analyze(
             "(a URI or a local folder; extra 'mlflow').",
         ),
     ] = None,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar with ETA for --global's design.")
+    ] = True,
     json_output: JsonOption = False,
 ) -> None:
     """Compute a run's sensitivity profile (curves, cliffs, interactions, verdicts, regions).
@@ -467,27 +476,34 @@ def analyze(
     (analysis settings are not part of a run's identity), or of --plan, with the overrides
     given here; the stored analysis records them.
     """
+    from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
     from wince.analysis.profile import analyze_run
     from wince.analysis.settings import parse_tolerances
     from wince.analysis.stats import format_pvalue
+    from wince.errors import PrecisionWarning
     from wince.plan import load_plan
     from wince.store import open_store
 
     opened = open_store(store)
     run_id = opened.resolve(run_ref)
-    profile = analyze_run(
-        opened,
-        run_id,
-        regions=regions,
-        breaking_points=breaking_points,
-        global_sensitivity=global_sensitivity,
-        columns=columns,
-        gradients=gradients,
-        plan=None if plan_path is None else load_plan(plan_path),
-        tolerance=parse_tolerances(tolerance),
-        alpha=alpha,
-        correction=correction,
-    )
+    with warnings.catch_warnings():
+        # a design short of its precision is reported below, with the result
+        warnings.simplefilter("ignore", PrecisionWarning)
+        profile = analyze_run(
+            opened,
+            run_id,
+            regions=regions,
+            breaking_points=breaking_points,
+            global_sensitivity=global_sensitivity,
+            columns=columns,
+            gradients=gradients,
+            plan=None if plan_path is None else load_plan(plan_path),
+            tolerance=parse_tolerances(tolerance),
+            alpha=alpha,
+            correction=correction,
+            progress=progress and not json_output and sys.stderr.isatty(),
+        )
+    global_result = profile.extras.get("global_sensitivity")
     settings = profile.settings.to_payload() if profile.settings is not None else {}
     counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
     if mlflow is not None:
@@ -503,6 +519,16 @@ def analyze(
                 "seconds": profile.seconds,
                 "settings": settings,
                 "stored": sorted(profile.payloads()),
+                **(
+                    {}
+                    if global_result is None
+                    else {
+                        "global_sensitivity": {
+                            **global_result.to_payload(),
+                            "note": JOINT_DESIGN_NOTE,
+                        }
+                    }
+                ),
             }
         )
         return
@@ -553,7 +579,33 @@ def analyze(
     if found is not None:
         for text in found.rules["text"].head(5):
             out.print(f"region: {text}")
+    if global_result is not None:
+        for line in _global_lines(global_result):
+            out.print(line, highlight=False)
+        out.print(JOINT_DESIGN_NOTE, highlight=False)
+        if global_result.warning:
+            err.print(f"[yellow]warning:[/] {global_result.warning}", highlight=False)
     out.print(f"stored {len(profile.payloads())} analyses in {sum(profile.seconds.values()):.1f} s")
+
+
+def _global_lines(result: Any) -> list[str]:
+    """The design, precision and leading factors of a global-sensitivity result."""
+    ranked = result.indices.sort_values("rank").head(5)
+    if result.method == "morris":
+        return [f"global sensitivity: Morris, {result.design_points} design points"] + [
+            f"  {row.factor}: mu* {row.mu_star:.3g} [{row.mu_star_low:.3g}, "
+            f"{row.mu_star_high:.3g}], sigma {row.sigma:.3g}"
+            for row in ranked.itertuples()
+        ]
+    return [
+        f"global sensitivity: Sobol' n_base {result.design['n_base']}, "
+        f"{result.design_points} design points, widest 95% interval of a total index "
+        f"±{result.half_width:.2f} (target ±{result.design['target_half_width']:.2f})"
+    ] + [
+        f"  {row.factor}: total {row.ST:.2f} [{row.ST_low:.2f}, {row.ST_high:.2f}], "
+        f"first-order {row.S1:.2f} [{row.S1_low:.2f}, {row.S1_high:.2f}]"
+        for row in ranked.itertuples()
+    ]
 
 
 @app.command()

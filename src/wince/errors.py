@@ -15,7 +15,8 @@ and a stable exit code, never a traceback::
 
 Warnings: `RealismWarning` (a magnitude outside its realistic range), `OutputWarning` (a
 model's output meaning was guessed), `IdentityWarning` (a model's state cannot be hashed, so
-its runs and predictions are never reused).
+its runs and predictions are never reused), `PrecisionWarning` (an estimate less precise than
+its target, e.g. a global-sensitivity design stopped by its time budget).
 
 Messages say where (file, field path, object), what was expected, what was received, and how
 to fix it.
@@ -102,6 +103,10 @@ class IdentityWarning(UserWarning):
 
 class RealismWarning(UserWarning):
     """A magnitude lies inside the hard limits but outside the declared realistic range."""
+
+
+class PrecisionWarning(UserWarning):
+    """An estimate is less precise than its target (its interval is wider than asked)."""
 
 
 _already_warned: set[str] = set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,13 +210,41 @@ class GlobalSensitivitySpec(_Spec):
     """Design of the variance-based (Sobol) or screening (Morris) analysis."""
 
     method: Literal["sobol", "morris"] = "sobol"
-    n_base: int = Field(64, ge=2, description="Sobol base samples, a power of 2")
+    n_base: int | Literal["auto"] = Field(
+        "auto",
+        description="Sobol base samples: auto (doubled from 64 until target_half_width is met "
+        "or time_budget_s would be exceeded) or a power of 2; the design has "
+        "n_base x (2 x perturbations + 2) points",
+    )
+    target_half_width: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Sobol precision asked for: the widest 95% interval half-width of the "
+        "total indices; a result short of it carries a warning naming the n_base that would do",
+    )
+    time_budget_s: float | None = Field(
+        3600,
+        gt=0,
+        description="Sobol: seconds the design may take (null: no limit); the design stops "
+        "before a doubling that would exceed it",
+    )
     samples: int = Field(200, ge=1, description="data samples evaluated per design point")
     second_order: bool = True
     trajectories: int = Field(20, ge=2, description="Morris trajectories")
     distributions: dict[str, DistributionSpec] = Field(
         default_factory=dict, description="per perturbation name; default uniform"
     )
+
+    @field_validator("n_base")
+    @classmethod
+    def _n_base_is_a_power_of_2(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and (v < 2 or v & (v - 1)):
+            raise ValueError(
+                f"n_base is 'auto' or a power of 2 >= 2 (the Sobol' sequence is balanced only "
+                f"then); got {v}. Try auto, or {max(2, 1 << round(math.log2(max(v, 1))))}"
+            )
+        return v
 
 
 class AnalysisSpec(_Spec):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -22,12 +24,12 @@ from wince.analysis.global_sensitivity import (
 )
 from wince.datasets import ArrayDataset
 from wince.engine.probe import Probe
-from wince.errors import ParameterError
+from wince.errors import ParameterError, PrecisionWarning
 from wince.models import CallableAdapter
 from wince.perturbations import base
 from wince.perturbations.base import Magnitude, register, registry
 from wince.perturbations.tabular import TabularPerturbation
-from wince.plan import Plan
+from wince.plan import Plan, parse_plan
 
 # ---------------------------------------------------------------------------------------------
 # Ishigami function, a = 7, b = 0.1, x uniform on [-pi, pi]^3 (Ishigami & Homma 1990; indices
@@ -57,11 +59,47 @@ def inside(frame, column, expected, key="factor"):
     }
 
 
-def test_ishigami_analytic_indices_lie_inside_the_bootstrap_intervals(seed):
+ISHIGAMI_FACTORS = [Factor(f"x{i}", -math.pi, math.pi) for i in (1, 2, 3)]
+
+
+def test_default_design_gets_every_ishigami_index_within_the_target(seed):
     assert ISHIGAMI_S1["x1"] == pytest.approx(0.3139, abs=1e-4)  # the literature's figures
     assert ISHIGAMI_ST["x3"] == pytest.approx(0.2437, abs=1e-4)
-    factors = [Factor(f"x{i}", -math.pi, math.pi) for i in (1, 2, 3)]
-    result = sobol(ishigami, factors, n_base=1024, seed=seed)
+    evaluated = []
+
+    def recorded(x):
+        evaluated.append(x)
+        return ishigami(x)
+
+    # the default design (n_base "auto", target 0.05); a smaller bootstrap keeps it quick
+    result = sobol(recorded, ISHIGAMI_FACTORS, seed=seed, n_boot=200)  # warnings are errors
+    n_base = result.design["n_base"]
+    assert result.half_width <= 0.05
+    assert result.warning == ""
+    table = result.indices.set_index("factor")
+    assert table["S1"].to_dict() == pytest.approx(ISHIGAMI_S1, abs=0.05)
+    assert table["ST"].to_dict() == pytest.approx(ISHIGAMI_ST, abs=0.05)
+    pairs = result.second_order.set_index(["factor_a", "factor_b"])["S2"]
+    assert pairs.to_dict() == pytest.approx(ISHIGAMI_S2, abs=0.05)
+    # the doubled design is SALib's design of that n_base, each point evaluated once
+    from SALib.sample import sobol as sobol_sample
+
+    problem = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-math.pi, math.pi]] * 3}
+    np.testing.assert_array_equal(
+        np.concatenate(evaluated), sobol_sample.sample(problem, n_base, seed=seed)
+    )
+
+
+def test_a_design_short_of_the_target_warns_with_the_n_base_that_reaches_it(seed):
+    factors = ISHIGAMI_FACTORS
+    with pytest.warns(PrecisionWarning, match="n_base asked for") as caught:
+        result = sobol(ishigami, factors, n_base=1024, seed=seed)
+    assert str(caught[0].message) == result.warning
+    # half-widths shrink as 1/sqrt(n_base): the target needs 1024 (w / 0.05)^2, rounded up to
+    # a power of 2, and that design reaches it
+    needed = 2 ** math.ceil(math.log2(1024 * (result.half_width / 0.05) ** 2))
+    assert f"±{result.half_width:.2f}, above the target ±0.05, at n_base 1024" in result.warning
+    assert f"n_base {needed} should reach the target" in result.warning
     assert result.design_points == result.evaluations == 1024 * 8
     assert inside(result.indices, "S1", ISHIGAMI_S1) == {}
     assert inside(result.indices, "ST", ISHIGAMI_ST) == {}
@@ -74,12 +112,14 @@ def test_ishigami_analytic_indices_lie_inside_the_bootstrap_intervals(seed):
     assert missed == {}
     assert result.indices.sort_values("rank")["factor"].tolist() == ["x1", "x2", "x3"]
     assert result.output_variance == pytest.approx(V, rel=0.05)
+    assert sobol(ishigami, factors, n_base=needed, seed=seed, n_boot=200).half_width <= 0.05
 
 
 def test_linear_additive_function_splits_variance_by_squared_coefficients(seed):
     # Y = 2 x1 + x2 + 0 x3 with equal uniform ranges: S_i = ST_i = a_i^2 / sum a_j^2; S2 = 0.
     factors = [Factor(name, 0.0, 1.0) for name in ("x1", "x2", "x3")]
-    result = sobol(lambda x: 2 * x[:, 0] + x[:, 1], factors, n_base=512, seed=seed)
+    with pytest.warns(PrecisionWarning):  # n_base 512 is short of the default target
+        result = sobol(lambda x: 2 * x[:, 0] + x[:, 1], factors, n_base=512, seed=seed)
     expected = {"x1": 0.8, "x2": 0.2, "x3": 0.0}
     assert inside(result.indices, "S1", expected) == {}
     assert inside(result.indices, "ST", expected) == {}
@@ -101,7 +141,14 @@ def test_normal_factor_share_follows_its_truncated_normal_variance(seed):
         Factor("x1", 0.0, 1.0),
         Factor("x2", 0.0, 1.0, distribution="normal", mean=0.5, sd=0.2),
     ]
-    result = sobol(lambda x: x[:, 0] + x[:, 1], factors, n_base=512, second_order=False, seed=seed)
+    result = sobol(
+        lambda x: x[:, 0] + x[:, 1],
+        factors,
+        n_base=512,
+        second_order=False,
+        seed=seed,
+        target_half_width=0.2,
+    )
     total = var_uniform + var_normal
     expected = {"x1": var_uniform / total, "x2": var_normal / total}
     assert inside(result.indices, "S1", expected) == {}
@@ -185,7 +232,8 @@ def test_engine_noise_takes_all_variance_when_the_model_ignores_the_offset_colum
             "seed": seed,
         }
     )
-    result = global_sensitivity(probe, plan, n_base=64, samples=32)
+    with pytest.warns(PrecisionWarning):
+        result = global_sensitivity(probe, plan, n_base=64, samples=32)
     table = result.indices.set_index("factor")
     assert table.loc["tabular.gaussian_noise", "S1_low"] <= 1.0
     assert table.loc["tabular.gaussian_noise", "S1_high"] >= 1.0
@@ -247,9 +295,16 @@ def test_global_sensitivity_is_deterministic_and_survives_a_json_round_trip(offs
 
     def run(method):
         model = CallableAdapter(lambda x: x[:, 0] * x[:, 1], task="regression")
-        return global_sensitivity(
-            Probe(model, data, seed=0), plan, method=method, n_base=16, trajectories=4, samples=20
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrecisionWarning)  # n_base 16 is far from it
+            return global_sensitivity(
+                Probe(model, data, seed=0),
+                plan,
+                method=method,
+                n_base=16,
+                trajectories=4,
+                samples=20,
+            )
 
     for method in ("sobol", "morris"):
         first, second = run(method), run(method)
@@ -259,7 +314,45 @@ def test_global_sensitivity_is_deterministic_and_survives_a_json_round_trip(offs
         pd.testing.assert_frame_equal(back.second_order, first.second_order)
         assert back.factors == first.factors
         assert back.to_payload() == first.to_payload()
-    assert not run("sobol").second_order.empty
+    sobol_result = run("sobol")
+    assert not sobol_result.second_order.empty
+    assert sobol_result.warning.startswith("Sobol' indices less precise than asked")
+    # a payload stored before the precision was recorded reads back without a warning
+    old = {k: v for k, v in sobol_result.to_payload().items() if k not in ("half_width", "warning")}
+    back = GlobalSensitivity.from_payload(old)
+    assert back.half_width is None
+    assert back.warning == ""
+    pd.testing.assert_frame_equal(back.indices, sobol_result.indices)
+
+
+def test_the_time_budget_stops_at_the_largest_completed_design(seed):
+    def slow(x):  # 4 ms per batch of 8 points (one base point): about 0.26 s per 64
+        time.sleep(0.004)
+        return ishigami(x)
+
+    budget = 1.5
+    started = time.perf_counter()
+    with pytest.warns(PrecisionWarning, match="time budget stopped") as caught:
+        result = sobol(slow, ISHIGAMI_FACTORS, time_budget_s=budget, seed=seed, n_boot=100)
+    elapsed = time.perf_counter() - started
+    # 64 (0.26 s) and 128 (0.52 s) fit, 256 would end near 1.04 s, 512 near 2.1 s: the
+    # design stops before the doubling that would exceed the budget (10% for timer jitter)
+    assert elapsed <= budget * 1.1
+    n_base = result.design["n_base"]
+    assert n_base in (128, 256)
+    assert result.design_points == n_base * 8
+    assert result.half_width > 0.05
+    needed = 2 ** math.ceil(math.log2(n_base * (result.half_width / 0.05) ** 2))
+    assert f"n_base {needed} should reach the target" in str(caught[0].message)
+
+
+def test_plan_n_base_is_auto_by_default_or_a_power_of_2():
+    raw = {"name": "p", "perturbations": [{"name": "tabular.gaussian_noise"}]}
+    design = parse_plan(raw).analysis.global_sensitivity
+    assert (design.n_base, design.target_half_width, design.time_budget_s) == ("auto", 0.05, 3600)
+    raw["analysis"] = {"global_sensitivity": {"n_base": 100}}
+    with pytest.raises(Exception, match=r"n_base.*power of 2.*got 100\. Try auto, or 128"):
+        parse_plan(raw)
 
 
 # ---------------------------------------------------------------------------------------------

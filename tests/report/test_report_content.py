@@ -227,3 +227,26 @@ def test_a_value_lost_counts_as_the_largest_change_of_a_row():
     assert cells[0]["change"] is None
     assert cells[1]["change"] == 2.0  # 0.5 / 0.25 column sds
     assert note.startswith("2 of 4 cells changed")
+
+
+def test_global_sensitivity_notes_say_every_perturbation_applies_at_once_and_how_precise(
+    digits_run, digits_report, digits_html
+):
+    from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
+
+    stored = digits_run.store.load_analysis(digits_run.id, "global_sensitivity")
+    # the demo's quick design (n_base 64) is short of the default target: the stored warning
+    # names the half-width reached, and the report carries it with the joint-design sentence
+    assert stored["design"]["n_base"] == 64
+    assert stored["half_width"] > 0.05
+    assert f"±{stored['half_width']:.2f}, above the target ±0.05" in stored["warning"]
+    notes = digits_report.narrative.notes
+    assert JOINT_DESIGN_NOTE in notes
+    assert f"Warning: {stored['warning']}" in notes
+    html = digits_html.read_text()
+    assert "applies every perturbation at once" in html
+    assert "less precise than asked" in html
+    indices = stored["indices"]
+    negative = [f for f, s1 in zip(indices["factor"], indices["S1"], strict=True) if s1 < 0]
+    if negative:  # a negative estimate is named as noise, not hidden
+        assert any(n.startswith("Estimates below 0") and negative[0] in n for n in notes)

@@ -12,6 +12,11 @@ or the mean absolute change of the output (regressors).
   interval (estimate ± SALib's half-width; the bootstrap resamples design rows, so it measures
   Monte Carlo error of the design, for the chosen samples). Estimates are not clipped to [0, 1]:
   a slightly negative S1 of an irrelevant factor is sampling error made visible.
+  The design is sized to a precision: by default (`n_base="auto"`) it starts at n_base 64 and
+  doubles (a Sobol' sequence extends by doubling, so every evaluated point is kept) until the
+  widest 95% half-width of the total indices is at most 0.05, or a time budget stops it; a
+  result short of its target carries a warning (`PrecisionWarning`) with the half-width
+  reached and the n_base that would reach it.
 - **Morris** screening (elementary effects on a grid of `levels`, SALib): mu* (mean absolute
   effect, in output units per full range of the factor), its bootstrap interval and sigma
   (spread of effects: non-linearity or interactions). Cheaper than Sobol' for many factors.
@@ -26,6 +31,7 @@ then carry half the weight of the interior values.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
@@ -36,8 +42,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from wince import perturbations as library
+from wince.engine.executors import ProgressReporter
 from wince.engine.probe import Probe
-from wince.errors import ModelError, ParameterError, RealismWarning
+from wince.errors import ModelError, ParameterError, PrecisionWarning, RealismWarning
 from wince.models.base import Predictions
 from wince.perturbations.base import Step
 from wince.plan import Plan
@@ -47,8 +54,17 @@ Evaluate = Callable[[FloatArray], npt.ArrayLike]
 Distribution = Literal["uniform", "normal"]
 Method = Literal["sobol", "morris"]
 Output = Literal["flip_rate", "mean_change"]
+NBase = int | Literal["auto"]
 
 CONFIDENCE = 0.95
+TARGET_HALF_WIDTH = 0.05  # default precision: widest 95% half-width of the total indices
+PILOT_N_BASE = 64  # first design of the doubling; smaller bootstrap half-widths are unreliable
+LARGEST_AUTO_N_BASE = 2**14  # "auto" stops doubling here, whatever the precision
+JOINT_DESIGN_NOTE = (
+    "Each design point applies every perturbation at once, each at its own magnitude drawn "
+    "over its range, so an input can be far more perturbed than in any single scenario of "
+    "the run; the indices describe the model under such combined perturbations."
+)
 SOBOL_COLUMNS = ("factor", "S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "rank")
 SECOND_ORDER_COLUMNS = ("factor_a", "factor_b", "S2", "S2_low", "S2_high")
 MORRIS_COLUMNS = ("factor", "mu", "mu_star", "mu_star_low", "mu_star_high", "sigma", "rank")
@@ -248,9 +264,15 @@ class GlobalSensitivity:
         output: what was measured ("flip_rate", "mean_change", or "output" for a function).
         output_variance: variance of the output over the design; 0 means no factor changed
             it, and every index is then 0 by convention.
-        design: the settings that reproduce the design (n_base, second_order, n_boot, seed;
-            or trajectories, levels, n_boot, seed).
+        design: the settings that reproduce the design (n_base reached, second_order, n_boot,
+            seed, and the requested n_base, target_half_width and time_budget_s; or
+            trajectories, levels, n_boot, seed).
         sample_ids: the dataset samples the output was averaged over (engine designs).
+        half_width: Sobol' only: the widest 95% interval half-width of the total indices ST,
+            the precision the design reached (None for Morris and results stored before it
+            was recorded).
+        warning: why the result is less precise than its target and which n_base would do;
+            empty when the target was met.
     """
 
     method: Method
@@ -263,6 +285,8 @@ class GlobalSensitivity:
     output_variance: float = float("nan")
     design: dict[str, Any] = field(default_factory=dict)
     sample_ids: tuple[str, ...] = ()
+    half_width: float | None = None
+    warning: str = ""
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -277,6 +301,8 @@ class GlobalSensitivity:
             "output_variance": self.output_variance,
             "design": dict(self.design),
             "sample_ids": list(self.sample_ids),
+            "half_width": self.half_width,
+            "warning": self.warning,
         }
 
     @classmethod
@@ -295,7 +321,14 @@ class GlobalSensitivity:
             output_variance=float(payload["output_variance"]),
             design=dict(payload["design"]),
             sample_ids=tuple(str(i) for i in payload["sample_ids"]),
+            half_width=_float_or_none(payload.get("half_width")),
+            warning=str(payload.get("warning", "")),
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    # payloads stored before the key existed lack it
+    return None if value is None else float(value)
 
 
 def _frame_payload(frame: pd.DataFrame) -> dict[str, list[Any]]:
@@ -340,8 +373,8 @@ def _evaluate(evaluate: Evaluate, points: FloatArray) -> FloatArray:
     if not np.all(np.isfinite(y)):
         bad = int(np.flatnonzero(~np.isfinite(y))[0])
         raise ModelError(
-            f"global sensitivity: the evaluator returned {y[bad]} at design point {bad} "
-            f"({points[bad].tolist()}); every output must be finite."
+            f"global sensitivity: the evaluator returned {y[bad]} at design point "
+            f"{points[bad].tolist()}; every output must be finite."
         )
     return y
 
@@ -369,29 +402,49 @@ def sobol(
     evaluate: Evaluate,
     factors: Sequence[Factor],
     *,
-    n_base: int = 256,
+    n_base: NBase = "auto",
+    target_half_width: float = TARGET_HALF_WIDTH,
+    time_budget_s: float | None = None,
     second_order: bool = True,
     seed: int = 0,
     n_boot: int = 1000,
+    progress: bool = False,
 ) -> GlobalSensitivity:
     """Sobol' first-order, total and second-order indices of a function of the factors.
 
     The design has `n_base * (2 * d + 2)` points with second-order indices, `n_base * (d + 2)`
     without (d factors), drawn from a scrambled Sobol' sequence (SALib `sample.sobol`) and
-    mapped through each factor's distribution; `evaluate` is called once with all of them.
+    mapped through each factor's distribution. It is built by doubling from n_base 64 (or
+    `n_base` when smaller): the design of 2N extends that of N, so each doubling evaluates
+    only the new points, in batches of `2 * d + 2` (`d + 2`) points.
+
+    With `n_base="auto"` the doubling stops once the widest 95% half-width of the total
+    indices is at most `target_half_width` (or at n_base 16384); with a whole number it goes
+    on to that n_base. Either way a time budget stops it before a doubling that would exceed
+    the budget (a doubling evaluates as many points as all earlier ones, so it takes about as
+    long as everything so far); the first design is always completed. A result whose
+    half-width is above the target carries a warning, also raised as `PrecisionWarning`,
+    with the half-width reached and the n_base that should reach the target (half-widths
+    shrink as 1/sqrt(n_base)).
 
     Args:
         evaluate: maps design points `(n_points, n_factors)` (physical units, columns in
             factor order) to one output per point, `(n_points,)`.
         factors: the factors (at least one, unique names).
-        n_base: base sample size N, a power of 2 (the Sobol' sequence's balance needs it);
-            256 is a fair start, 1024+ for tight intervals.
+        n_base: "auto" (size the design to `target_half_width`), or the base sample size N,
+            a power of 2 (the Sobol' sequence's balance needs it).
+        target_half_width: the precision asked for: the widest 95% interval half-width of
+            the total indices, in (0, 1); 0.05 by default.
+        time_budget_s: seconds the design may take, evaluations and analysis (> 0); None
+            for no limit.
         second_order: also compute S2 for every pair (needs two or more factors).
         seed: seed of the design's scrambling and of the bootstrap.
         n_boot: bootstrap resamples for the 95% intervals.
+        progress: show a progress bar with ETA per doubling.
 
     Raises:
-        ParameterError: `n_base` not a power of 2, too few resamples, or invalid factors.
+        ParameterError: `n_base` neither "auto" nor a power of 2, a target outside (0, 1), a
+            budget not > 0, too few resamples, or invalid factors.
         ModelError: `evaluate` returned the wrong shape or a non-finite value.
 
     Examples:
@@ -400,41 +453,62 @@ def sobol(
         >>> result.indices[["factor", "S1"]].round(1).to_dict(orient="list")
         {'factor': ['a', 'b'], 'S1': [0.8, 0.2]}
     """
-    from SALib.analyze import sobol as sobol_analyze
     from SALib.sample import sobol as sobol_sample
 
-    n_base = _check_count(n_base, "sobol: n_base", 2, "Try 256.")
-    if n_base & (n_base - 1):
+    auto = n_base == "auto"
+    largest = LARGEST_AUTO_N_BASE if auto else _check_n_base(n_base)
+    if not (_is_number(target_half_width) and 0 < target_half_width < 1):
         raise ParameterError(
-            f"sobol: n_base must be a power of 2 (the Sobol' sequence is balanced only then); "
-            f"got {n_base}. Try {1 << round(math.log2(n_base))}."
+            f"sobol: target_half_width must be a number in (0, 1); got {target_half_width!r}. "
+            f"Try {TARGET_HALF_WIDTH}."
+        )
+    if time_budget_s is not None and not (_is_number(time_budget_s) and time_budget_s > 0):
+        raise ParameterError(
+            f"sobol: time_budget_s must be a number of seconds > 0, or None for no limit; got "
+            f"{time_budget_s!r}."
         )
     n_boot = _check_count(n_boot, "sobol: n_boot", 10, "Try 1000.")
     problem = _problem(factors)
     pairs = second_order and len(factors) > 1
-    points = np.asarray(
-        sobol_sample.sample(problem, n_base, calc_second_order=pairs, seed=seed), np.float64
-    )
-    y = _evaluate(evaluate, points)
-    d = len(factors)
-    names = [f.name for f in factors]
-    variance = float(np.var(y))
-    if np.ptp(y) == 0:
-        s1 = st = s1_conf = st_conf = np.zeros(d)
-        s2 = s2_conf = np.zeros((d, d))
-    else:
-        si = sobol_analyze.analyze(
-            problem,
-            y,
-            calc_second_order=pairs,
-            num_resamples=n_boot,
-            conf_level=CONFIDENCE,
-            seed=_bootstrap_rng(seed),
+    batch = 2 * len(factors) + 2 if pairs else len(factors) + 2
+    started = time.perf_counter()
+    size = min(PILOT_N_BASE, largest)
+    y = np.empty(0)
+    estimates: _SobolEstimates | None = None
+    while True:
+        points = np.asarray(
+            sobol_sample.sample(problem, size, calc_second_order=pairs, seed=seed), np.float64
         )
-        s1, s1_conf = np.asarray(si["S1"]), np.asarray(si["S1_conf"])
-        st, st_conf = np.asarray(si["ST"]), np.asarray(si["ST_conf"])
-        s2 = np.asarray(si["S2"]) if pairs else np.zeros((d, d))
-        s2_conf = np.asarray(si["S2_conf"]) if pairs else np.zeros((d, d))
+        fresh = points[len(y) :]
+        with ProgressReporter(
+            len(fresh), enabled=progress, title=f"Sobol' n_base {size}", unit="points"
+        ) as reporter:
+            outputs = [y]
+            for first in range(0, len(fresh), batch):
+                outputs.append(_evaluate(evaluate, fresh[first : first + batch]))
+                reporter.advance(batch)
+        y = np.concatenate(outputs)
+        estimates = _sobol_estimates(problem, y, pairs, n_boot, seed) if auto else None
+        if size == largest or (estimates is not None and estimates.half_width <= target_half_width):
+            break
+        if time_budget_s is not None and 2 * (time.perf_counter() - started) > time_budget_s:
+            break
+        size *= 2
+    if estimates is None:
+        estimates = _sobol_estimates(problem, y, pairs, n_boot, seed)
+    warning = ""
+    if estimates.half_width > target_half_width:
+        stopped = (
+            "the time budget stopped the doubling"
+            if size < largest
+            else "the largest automatic design"
+            if auto
+            else "the n_base asked for"
+        )
+        warning = precision_warning(estimates.half_width, target_half_width, size, stopped=stopped)
+        warnings.warn(warning, PrecisionWarning, stacklevel=2)
+    names = [f.name for f in factors]
+    s1, s1_conf, st, st_conf = estimates.s1, estimates.s1_conf, estimates.st, estimates.st_conf
     indices = pd.DataFrame(
         {
             "factor": names,
@@ -447,10 +521,11 @@ def sobol(
             "rank": _rank(st),
         }
     )
+    s2, s2_conf = estimates.s2, estimates.s2_conf
     rows = [
         (names[j], names[k], s2[j, k], s2[j, k] - s2_conf[j, k], s2[j, k] + s2_conf[j, k])
-        for j in range(d)
-        for k in range(j + 1, d)
+        for j in range(len(names))
+        for k in range(j + 1, len(names))
         if pairs
     ]
     pair_frame = _frame(
@@ -462,10 +537,111 @@ def sobol(
         factors=tuple(factors),
         indices=indices,
         second_order=pair_frame,
-        design_points=len(points),
-        evaluations=len(points),
-        output_variance=variance,
-        design={"n_base": n_base, "second_order": pairs, "n_boot": n_boot, "seed": seed},
+        design_points=len(y),
+        evaluations=len(y),
+        output_variance=float(np.var(y)),
+        design={
+            "n_base": size,
+            "second_order": pairs,
+            "n_boot": n_boot,
+            "seed": seed,
+            "requested_n_base": n_base,
+            "target_half_width": target_half_width,
+            "time_budget_s": time_budget_s,
+        },
+        half_width=estimates.half_width,
+        warning=warning,
+    )
+
+
+def _check_n_base(n_base: object) -> int:
+    checked = _check_count(n_base, "sobol: n_base", 2, 'Try "auto", or 256.')
+    if checked & (checked - 1):
+        raise ParameterError(
+            f"sobol: n_base must be a power of 2 (the Sobol' sequence is balanced only then) "
+            f'or "auto"; got {checked}. Try {1 << round(math.log2(checked))}.'
+        )
+    return checked
+
+
+@dataclass(frozen=True)
+class _SobolEstimates:
+    """SALib's Sobol' estimates and their 95% half-widths (S2 zeros without pairs)."""
+
+    s1: FloatArray
+    s1_conf: FloatArray
+    st: FloatArray
+    st_conf: FloatArray
+    s2: FloatArray
+    s2_conf: FloatArray
+
+    @property
+    def half_width(self) -> float:
+        """The widest 95% half-width of the total indices: the design's precision."""
+        return float(np.max(self.st_conf))
+
+
+def _sobol_estimates(
+    problem: dict[str, Any], y: FloatArray, pairs: bool, n_boot: int, seed: int
+) -> _SobolEstimates:
+    from SALib.analyze import sobol as sobol_analyze
+
+    d = int(problem["num_vars"])
+    if np.ptp(y) == 0:  # no factor changed the output: every index is 0 by convention
+        zeros = np.zeros(d)
+        return _SobolEstimates(zeros, zeros, zeros, zeros, np.zeros((d, d)), np.zeros((d, d)))
+    si = sobol_analyze.analyze(
+        problem,
+        y,
+        calc_second_order=pairs,
+        num_resamples=n_boot,
+        conf_level=CONFIDENCE,
+        seed=_bootstrap_rng(seed),
+    )
+    return _SobolEstimates(
+        s1=np.asarray(si["S1"], dtype=np.float64),
+        s1_conf=np.asarray(si["S1_conf"], dtype=np.float64),
+        st=np.asarray(si["ST"], dtype=np.float64),
+        st_conf=np.asarray(si["ST_conf"], dtype=np.float64),
+        s2=np.asarray(si["S2"], dtype=np.float64) if pairs else np.zeros((d, d)),
+        s2_conf=np.asarray(si["S2_conf"], dtype=np.float64) if pairs else np.zeros((d, d)),
+    )
+
+
+def recommended_n_base(half_width: float, target_half_width: float, n_base: int) -> int:
+    """The n_base whose design would reach `target_half_width`, from one design's precision.
+
+    Interval half-widths shrink as 1/sqrt(n_base), so the target needs
+    `n_base * (half_width / target_half_width) ** 2`, rounded up to a power of 2.
+
+    Examples:
+        >>> recommended_n_base(0.12, 0.05, 64)  # 64 * 5.76 = 369
+        512
+    """
+    needed = n_base * (half_width / target_half_width) ** 2
+    return max(n_base, 1 << math.ceil(math.log2(needed)))
+
+
+def precision_warning(
+    half_width: float, target_half_width: float, n_base: int, *, stopped: str
+) -> str:
+    """The warning of a Sobol' design short of its target precision.
+
+    Args:
+        half_width: the widest 95% half-width of the total indices reached.
+        target_half_width: the half-width asked for.
+        n_base: the design's n_base.
+        stopped: why the design stopped there (the time budget, the largest design, ...).
+    """
+    needed = recommended_n_base(half_width, target_half_width, n_base)
+    return (
+        f"Sobol' indices less precise than asked: the widest 95% interval of a total index "
+        f"is ±{half_width:.2f}, above the target ±{target_half_width:.2f}, at n_base {n_base} "
+        f"({stopped}). n_base {needed} should reach the target (intervals shrink as "
+        f"1/sqrt(n_base); {needed // n_base} times the design points, and time, of this one): "
+        "set n_base (plan: analysis.global_sensitivity.n_base; 'auto' checks as it doubles) "
+        "or raise the time budget (analysis.global_sensitivity.time_budget_s). Until then "
+        "read the indices with their intervals: differences within them are noise."
     )
 
 
@@ -719,19 +895,23 @@ def global_sensitivity(
     factors: Sequence[Factor] | None = None,
     samples: int = 200,
     output: Output | None = None,
-    n_base: int = 256,
+    n_base: NBase = "auto",
+    target_half_width: float = TARGET_HALF_WIDTH,
+    time_budget_s: float | None = None,
     second_order: bool = True,
     trajectories: int = 20,
     levels: int = 4,
     n_boot: int = 1000,
     trial: int = 0,
     seed: int | None = None,
+    progress: bool = False,
 ) -> GlobalSensitivity:
     """Global sensitivity of the model's output to the plan's perturbation magnitudes.
 
     Costs `design_points * samples` model evaluations: Sobol' with d perturbations has
     `n_base * (2d + 2)` points (`n_base * (d + 2)` without second order), Morris
-    `trajectories * (d + 1)`.
+    `trajectories * (d + 1)`. Each design point applies every perturbation at once
+    (`JOINT_DESIGN_NOTE`).
 
     Args:
         probe: new evaluations on the run's model and data.
@@ -740,13 +920,17 @@ def global_sensitivity(
         factors: override the factors (default `factors_from_plan(plan)`).
         samples: how many samples the output averages over (a seeded subset; all if fewer).
         output: "flip_rate" or "mean_change" (default by the model's task).
-        n_base: Sobol' base sample size (a power of 2).
+        n_base: Sobol' base sample size: "auto" (doubled until `target_half_width`) or a
+            power of 2 (see `sobol`).
+        target_half_width: Sobol': the widest 95% half-width of the total indices asked for.
+        time_budget_s: Sobol': seconds the design may take; None for no limit.
         second_order: Sobol' second-order indices too.
         trajectories: Morris trajectories.
         levels: Morris grid levels (even).
         n_boot: bootstrap resamples for the intervals.
         trial: the trial whose random streams the perturbations draw.
         seed: seed of the design, subset and bootstrap (default the plan's seed).
+        progress: Sobol': show a progress bar with ETA per doubling of the design.
 
     Raises:
         ParameterError: invalid settings or factors.
@@ -763,7 +947,15 @@ def global_sensitivity(
     evaluator = model_output_evaluator(probe, chosen, indices=indices, output=output, trial=trial)
     if method == "sobol":
         result = sobol(
-            evaluator, chosen, n_base=n_base, second_order=second_order, seed=seed, n_boot=n_boot
+            evaluator,
+            chosen,
+            n_base=n_base,
+            target_half_width=target_half_width,
+            time_budget_s=time_budget_s,
+            second_order=second_order,
+            seed=seed,
+            n_boot=n_boot,
+            progress=progress,
         )
     else:
         result = morris(

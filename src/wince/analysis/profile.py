@@ -91,6 +91,7 @@ def analyze_run(
     tolerance: dict[str, float] | None = None,
     alpha: float | None = None,
     correction: str | None = None,
+    progress: bool = False,
 ) -> Profile:
     """Compute a run's sensitivity profile and store each analysis under the run.
 
@@ -118,6 +119,7 @@ def analyze_run(
         tolerance: tolerances replacing or adding to the plan's, per verdict metric.
         alpha: significance level replacing the plan's, in (0, 1).
         correction: "holm" or "bh", replacing the plan's.
+        progress: show a progress bar with ETA while the global-sensitivity design runs.
 
     Raises:
         ParameterError: an unknown or negative tolerance, alpha outside (0, 1) or an unknown
@@ -154,7 +156,9 @@ def analyze_run(
         if breaking_points:
             extras.update(timed("breaking_points", _breaking_points, run_data, probe, settings))
         if global_sensitivity:
-            extras.update(timed("global_sensitivity", _global, run_data, probe, settings))
+            extras.update(
+                timed("global_sensitivity", _global, run_data, probe, settings, progress=progress)
+            )
         if columns:
             from wince.analysis.local import column_sensitivity
 
@@ -243,7 +247,9 @@ def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) 
     return {"breaking_points": _Collection(results)}
 
 
-def _global(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[str, Any]:
+def _global(
+    run_data: RunData, probe: Any, settings: AnalysisSettings, *, progress: bool
+) -> dict[str, Any]:
     from wince.analysis.global_sensitivity import global_sensitivity
 
     design = settings.global_sensitivity
@@ -265,9 +271,12 @@ def _global(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[s
         method=design.method,
         samples=design.samples,
         n_base=design.n_base,
+        target_half_width=design.target_half_width,
+        time_budget_s=design.time_budget_s,
         second_order=design.second_order,
         trajectories=design.trajectories,
         n_boot=settings.bootstrap,
+        progress=progress,
     )
     return {"global_sensitivity": result}
 

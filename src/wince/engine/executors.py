@@ -551,10 +551,11 @@ class ProgressReporter:
     thread running, the process executor can fork its workers safely.
     """
 
-    def __init__(self, total: int, *, enabled: bool, title: str) -> None:
+    def __init__(self, total: int, *, enabled: bool, title: str, unit: str = "batches") -> None:
         self.enabled = enabled and total > 0
         self.total = total
         self.title = title
+        self.unit = unit
         self._progress: Any = None
         self._task: Any = None
 
@@ -573,7 +574,7 @@ class ProgressReporter:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("batches"),
+                TextColumn(self.unit),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
@@ -584,10 +585,10 @@ class ProgressReporter:
             self._task = self._progress.add_task(self.title, total=self.total)
         return self
 
-    def advance(self) -> None:
-        """One unit done."""
+    def advance(self, units: int = 1) -> None:
+        """`units` more units done."""
         if self._progress is not None:
-            self._progress.advance(self._task)
+            self._progress.advance(self._task, units)
             self._progress.refresh()
 
     def __exit__(self, *exc: object) -> None:

@@ -429,6 +429,9 @@ def global_sensitivity(data: ReportData) -> Figure | None:
             {
                 "factor": indices["factor"],
                 "index": label,
+                # a share below 0 is sampling noise around 0: its bar stops at 0, while the
+                # tooltip and the interval show the estimate as it came
+                "bar": indices[column].clip(lower=0.0),
                 "value": indices[column],
                 "low": indices.get(f"{column}_low"),
                 "high": indices.get(f"{column}_high"),
@@ -441,13 +444,13 @@ def global_sensitivity(data: ReportData) -> Figure | None:
     tooltip = [
         alt.Tooltip("factor:N", title="perturbation"),
         alt.Tooltip("index:N"),
-        alt.Tooltip("value:Q", format=".3f"),
+        alt.Tooltip("value:Q", title="estimate", format=".3f"),
         alt.Tooltip("low:Q", title="95% low", format=".3f"),
         alt.Tooltip("high:Q", title="95% high", format=".3f"),
     ]
     base = alt.Chart(_inline(rows)).encode(y=alt.Y("factor:N", title=None), yOffset="index:N")
     bars = base.mark_bar().encode(
-        x=alt.X("value:Q", title="share of output variance"),
+        x=alt.X("bar:Q", title="share of output variance"),
         color=alt.Color("index:N", title=None, legend=alt.Legend(orient="bottom")),
         tooltip=tooltip,
     )
@@ -457,7 +460,9 @@ def global_sensitivity(data: ReportData) -> Figure | None:
         "global_sensitivity",
         "What drives the variation: global sensitivity",
         "Sobol indices over the realistic ranges: first-order is a perturbation's share alone, "
-        "total includes its interactions (black lines: 95% intervals).",
+        "total includes its interactions (black lines: 95% intervals). Each design point "
+        "applies every perturbation at once. An estimate below 0 is sampling noise around 0: "
+        "its bar is drawn at 0, its interval as estimated.",
         _spec(chart),
         rows,
     )

@@ -472,15 +472,40 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
         if len(fragile):
             out.append(_sentence(f"Where it fails: {fragile['text'].iloc[0]}."))
     out += _no_op_notes(data)
+    out += _global_sensitivity_notes(data)
+    return out
+
+
+def _global_sensitivity_notes(data: ReportData) -> list[str]:
+    """The leading Sobol' factor, how the design perturbs, negative estimates, precision."""
+    from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
+
     indices = data.frame("global_sensitivity", "indices")
-    if not indices.empty:
-        top = indices.sort_values("ST", ascending=False).iloc[0]
+    if indices.empty or "ST" not in indices:
+        return []
+    top = indices.sort_values("ST", ascending=False).iloc[0]
+    out = [
+        f"{top['factor']} accounts for {percent(float(top['ST']), 0)} "
+        f"({percent(max(float(top['ST_low']), 0.0), 0)[:-1]}–"
+        f"{percent(min(float(top['ST_high']), 1.0), 0)}) of "
+        "the variation in flip rate across the realistic ranges (total Sobol index).",
+        JOINT_DESIGN_NOTE,
+    ]
+    negative = [
+        f"{row['factor']} {column} {float(row[column]):.2f} "
+        f"({float(row[column + '_low']):.2f} to {float(row[column + '_high']):.2f})"
+        for _, row in indices.iterrows()
+        for column in ("S1", "ST")
+        if float(row[column]) < 0
+    ]
+    if negative:
         out.append(
-            f"{top['factor']} accounts for {percent(float(top['ST']), 0)} "
-            f"({percent(max(float(top['ST_low']), 0.0), 0)[:-1]}–"
-            f"{percent(min(float(top['ST_high']), 1.0), 0)}) of "
-            "the variation in flip rate across the realistic ranges (total Sobol index)."
+            f"Estimates below 0 ({'; '.join(negative)}) are sampling noise around a share "
+            "of 0: the figure draws them at 0 with their intervals."
         )
+    warning = (data.analyses.get("global_sensitivity") or {}).get("warning")
+    if warning:
+        out.append(f"Warning: {warning}")
     return out
 
 
