@@ -253,6 +253,7 @@ CHECKS: dict[str, Callable[[bool], bool]] = {
     "untouched": check_untouched,
     "interactions": check_interactions,
     "gradients": check_gradients,
+    "sobol": external("validity_sobol.py"),
 }
 
 
