@@ -15,6 +15,25 @@ min(height, width) / 224, so at 224 px the corruption is the published one and a
 it covers the same share of the image. Relative sizes (zoom factors, pixelate's scale, the
 fog map) need no scaling. Elastic transform's `alpha` multiplies a field whose amplitude falls
 as 1/sigma, so it scales with the square of the factor (displacements scale with it).
+Scaling cannot save every level far from 224 px: on 28-px images defocus blur's disk shrinks
+below a pixel (levels 1-3 change nothing, 4 equals 5), glass blur's shifts all round to 1 px
+(levels 1, 4 and 5 coincide) and elastic levels 1-2 wreck digits while 3-5 leave them as
+they are;
+JPEG's 8-px blocks and per-pixel noise do not scale at all. So images whose shorter side lies
+outside [112, 448] px (more than a factor of 2 from 224) warn once per size with a
+`ResolutionWarning`.
+
+Reference mode. The deterministic corruptions (defocus blur, zoom blur, brightness, contrast,
+pixelate, JPEG compression) take the option `reference: true`, which reproduces the published
+outputs exactly: those of imagecorruptions 1.1.2 (`corrupt`, the maintained copy of the
+published code; at 224 px the computation of `make_imagenet_c.py` before its final JPEG
+save) at any image size, computed with the published float64 arithmetic and library calls
+and truncated to 8 bits. It takes uint8 images at whole levels only and does not scale pixel
+sizes (the published code does not). Tests compare it with imagecorruptions itself, bit for bit. The
+default mode is the one to sweep (continuous, size-scaled, rounded); it differs from the
+published outputs by one 8-bit level on some pixels (contrast, brightness, defocus blur) or
+two (zoom blur), and equals them for pixelate and JPEG at 224 px. The stochastic corruptions
+have no reference mode: the published code draws from NumPy's global generator, unseeded.
 
 Randomness. All draws come from the image's own generator and, wherever the algorithm allows,
 do not depend on the level (common random numbers): the noises scale fixed standard draws,
@@ -24,12 +43,16 @@ once per image. Where the published algorithm's randomness changes with the leve
 blur's number of iterations, snow's zoomed crop of its noise field), the draws are made for the
 largest case and the level uses a part of them.
 
-Departures from the published code (which is slow, unseeded, and uses ImageMagick twice):
+Departures of the default mode from the published code (which is slow, unseeded, and uses
+ImageMagick twice); `reference: true` removes those of the rows marked *:
 
 | corruption       | here                                   | published                      |
 | ---------------- | -------------------------------------- | ------------------------------ |
-| all              | rounded to the nearest 8-bit level     | truncated, then saved as JPEG  |
-|                  |                                        | quality 85                     |
+| all *            | rounded to the nearest 8-bit level     | truncated (make_imagenet_c.py  |
+|                  |                                        | then saves JPEG quality 85)    |
+| all *            | pixel sizes scaled by side / 224       | the same at every size         |
+| defocus blur *   | own disk and separable blur, float32   | OpenCV GaussianBlur, filter2D  |
+| brightness *     | an 8-bit lookup table                  | scikit-image HSV, float64      |
 | gaussian, shot   | 65,536 normal quantiles (tails cut at  | numpy samplers                 |
 | noise            | 4.2 sd), 4,096 Poisson quantiles       |                                |
 | glass blur       | all pixels of an iteration take the    | sequential swaps from the      |
@@ -40,8 +63,8 @@ Departures from the published code (which is slow, unseeded, and uses ImageMagic
 | frost            | seeded procedural ice texture, mean    | crop of one of five frost      |
 |                  | and sd per channel of the photos       | photos (not ours to ship)      |
 | fog              | same diamond-square fractal, seeded    | global numpy stream            |
-| zoom blur, snow  | OpenCV bilinear warp (1/32 px steps)   | scipy.ndimage.zoom             |
-| jpeg             | OpenCV's libjpeg, 4:2:0                | Pillow's libjpeg, 4:2:0        |
+| zoom blur *, snow| OpenCV bilinear warp (1/32 px steps)   | scipy.ndimage.zoom             |
+| jpeg *           | OpenCV's libjpeg, 4:2:0                | Pillow's libjpeg, 4:2:0        |
 | elastic          | OpenCV blur and remap, same borders    | scikit-image and scipy         |
 
 Between levels 0 and 1, snow fades in through an opacity (1 at every published level) and JPEG
