@@ -86,6 +86,7 @@ def test_reference_mode_equals_imagecorruptions_on_other_sizes_and_grey(name: st
         assert np.array_equal(wince_reference(name, grey, level), expected)
 
 
+@pytest.mark.filterwarnings("ignore::wince.errors.ResolutionWarning")  # the 31-px image
 def test_reference_mode_keeps_alpha_and_refuses_what_the_published_code_cannot_do() -> None:
     rgba = np.concatenate([photos()[0], np.full((224, 224, 1), 77, np.uint8)], axis=2)
     out = wince_reference("contrast", rgba, 2)
@@ -95,6 +96,8 @@ def test_reference_mode_keeps_alpha_and_refuses_what_the_published_code_cannot_d
         wince_reference("contrast", photos()[0], 2.5)  # type: ignore[arg-type]
     with pytest.raises(DataError, match="must be uint8"):
         wince_reference("contrast", photos()[0].astype(np.float32) / 255, 2)
+    with pytest.raises(DataError, match="at least 32 px"):
+        wince_reference("contrast", photos()[0][:31], 2)
     with pytest.raises(ParameterError, match="reference must be true or false"):
         get("image.imagenet_c_contrast")(reference="yes")
 

@@ -224,6 +224,9 @@ def _warn_far_from_reference_size(side: int) -> None:
     )
 
 
+_PUBLISHED_MIN_SIDE_PX = 32  # imagecorruptions' `corrupt` refuses smaller images
+
+
 class PublishedCorruption(ImageNetCorruption):
     """A corruption without randomness that can also run as the published code computes it.
 
@@ -231,9 +234,9 @@ class PublishedCorruption(ImageNetCorruption):
     level, name)`, the maintained copy of the published code) at any image size: the published
     arithmetic in float64 and the published library calls (OpenCV's `filter2D`, scipy's
     `zoom`, Pillow's JPEG encoder), truncated to 8 bits at the end as published, pixel sizes
-    not scaled with the image. It takes uint8 images at the published levels 0-5 only; grey
-    images are corrupted as three equal channels, as published. At 224 px this is also the
-    output of the original `make_imagenet_c.py` before it saves the image as JPEG.
+    not scaled with the image. Like imagecorruptions it takes uint8 images of at least 32 px
+    a side, at whole levels only; grey images are corrupted as three equal channels, as
+    published. At 224 px this is the computation of `make_imagenet_c.py` before its JPEG save.
 
     Args:
         reference: reproduce imagecorruptions' outputs exactly (uint8 images, levels 1-5)
@@ -268,7 +271,7 @@ class PublishedCorruption(ImageNetCorruption):
 
         Raises:
             ParameterError: `value` is not a whole level.
-            DataError: the images are not uint8.
+            DataError: the images are not uint8, or smaller than 32 px.
         """
         if value != int(value):
             raise ParameterError(
@@ -279,6 +282,12 @@ class PublishedCorruption(ImageNetCorruption):
             raise DataError(
                 f"{self.name}: with reference: true the images must be uint8, as the published "
                 f"code takes them; got {x.dtype}. Convert with (x * 255).round().astype('uint8')."
+            )
+        if min(x.shape[1:3]) < _PUBLISHED_MIN_SIDE_PX:
+            raise DataError(
+                f"{self.name}: with reference: true the images must be at least "
+                f"{_PUBLISHED_MIN_SIDE_PX} px a side, as imagecorruptions requires; got "
+                f"{x.shape[1]} x {x.shape[2]}. Use reference: false, which scales to any size."
             )
         c = colour_channels(x)
         out = x.copy()
@@ -892,11 +901,18 @@ def _hsv_to_rgb(hsv: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     q = value * (1 - fraction * saturation)
     t = value * (1 - (1 - fraction) * saturation)
     sectors = np.stack([sector] * 3, axis=-1).astype(np.uint8) % 6
-    choices = [(value, t, p), (q, value, p), (p, value, t), (p, q, value), (t, p, value)]
-    choices.append((value, p, q))
-    rgb: npt.NDArray[np.float64] = np.choose(
-        sectors, np.stack([np.stack(c, axis=-1) for c in choices])
-    )
+    by_sector = [
+        np.stack(channels, axis=-1)
+        for channels in (
+            (value, t, p),
+            (q, value, p),
+            (p, value, t),
+            (p, q, value),
+            (t, p, value),
+            (value, p, q),
+        )
+    ]
+    rgb: npt.NDArray[np.float64] = np.choose(sectors, np.stack(by_sector))
     return rgb
 
 
