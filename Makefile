@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements.lock
+REFERENCES := requirements-references.lock
 EXTRAS := dev,torch,onnx,postgres,mlflow,ray,huggingface
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
@@ -23,10 +24,14 @@ $(STAMP_RUN): $(LOCK) pyproject.toml | $(BIN)/python
 
 # Tests and lint: exactly the lock, then wince itself without resolving again. `pip check` fails
 # when the lock no longer satisfies pyproject.toml (run `make lock`). A changed lock reinstalls.
-$(STAMP_DEV): $(LOCK) pyproject.toml | $(BIN)/python
+# The reference implementations the tests compare with go into a folder of their own, without
+# their dependencies (why: $(REFERENCES)).
+$(STAMP_DEV): $(LOCK) $(REFERENCES) pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -r $(LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip check
+	$(BIN)/pip install --quiet --no-deps --require-hashes --upgrade \
+	    --target $(VENV)/test-references -r $(REFERENCES)
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
@@ -58,6 +63,8 @@ test-latest:
 	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/pip install --quiet --upgrade pip
 	$(LATEST)/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	$(LATEST)/bin/pip install --quiet --no-deps --require-hashes --upgrade \
+	    --target $(LATEST)/test-references -r $(REFERENCES)
 	$(LATEST)/bin/pip list --format=freeze | grep -iE '^(numpy|scipy|opencv|pillow|stringzilla)'
 	$(LATEST)/bin/pytest
 	test -x $(LATEST_CV4)/bin/python || $(PYTHON) -m venv $(LATEST_CV4)

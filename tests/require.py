@@ -1,4 +1,4 @@
-"""What a test needs beyond the runtime dependencies: an extra, or a service.
+"""What a test needs beyond the runtime dependencies: an extra, a reference, or a service.
 
 On a developer's machine a test whose extra or service is missing skips, saying what to install.
 Under CI (the `CI` environment variable set to any non-empty value; `.ci/run` sets it) it fails
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
+from pathlib import Path
 from types import ModuleType
 from typing import NoReturn
 
@@ -43,3 +45,23 @@ def require_service(name: str, problem: str | None) -> None:
     """Skip or fail unless `problem` (why the service `name` is unusable here) is None."""
     if problem is not None:
         missing(f"needs {name}: {problem}")
+
+
+# Where `make test` installs requirements-references.lock: beside the environment, not in it.
+REFERENCES = Path(sys.prefix) / "test-references"
+
+
+def require_reference(name: str) -> ModuleType:
+    """Import the reference implementation `name` from `REFERENCES`; skip or fail if missing.
+
+    Example: `imagecorruptions = require_reference("imagecorruptions")`.
+    """
+    if str(REFERENCES) not in sys.path:
+        sys.path.append(str(REFERENCES))
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        missing(
+            f"needs {name} in {REFERENCES}: make test installs it (pip install --no-deps "
+            f"--require-hashes --target {REFERENCES} -r requirements-references.lock) ({error})"
+        )

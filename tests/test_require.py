@@ -77,3 +77,13 @@ def test_elsewhere_a_missing_module_or_service_skips_saying_why(tmp_path, ci):
     assert re.search(r"\b1 passed\b", summary), output
     assert "needs a_module_that_does_not_exist: pip install -e '.[x]'" in output
     assert "needs a service: it is not running here" in output
+
+
+def test_a_missing_reference_names_the_file_that_installs_it():
+    from require import REFERENCES, require_reference
+
+    with pytest.raises(
+        (pytest.skip.Exception, pytest.fail.Exception), match=r"requirements-references\.lock"
+    ):
+        require_reference("a_reference_that_does_not_exist")
+    assert str(REFERENCES) in sys.path

@@ -13,8 +13,9 @@ and a stable exit code, never a traceback::
     ├── StaleRunError               a stored run was made under other package versions
     └── StoreError                  results store unreachable or inconsistent
 
-Warnings: `RealismWarning` (a magnitude outside its realistic range), `OutputWarning` (a
-model's output meaning was guessed), `IdentityWarning` (a model's state cannot be hashed, so
+Warnings: `RealismWarning` (a magnitude outside its realistic range), `ResolutionWarning` (a
+perturbation runs on inputs far from the size its published parameters are for), `OutputWarning`
+(a model's output meaning was guessed), `IdentityWarning` (a model's state cannot be hashed, so
 its runs and predictions are never reused), `PrecisionWarning` (an estimate less precise than
 its target, e.g. a global-sensitivity design stopped by its time budget).
 
@@ -109,11 +110,24 @@ class PrecisionWarning(UserWarning):
     """An estimate is less precise than its target (its interval is wider than asked)."""
 
 
+class ResolutionWarning(UserWarning):
+    """Inputs are far from the size a perturbation's published parameters are for.
+
+    E.g. ImageNet-C's pixel sizes are for 224-px images: on 28-px images some levels change
+    nothing and others coincide.
+    """
+
+
 _already_warned: set[str] = set()
+
+
+def warn_once(message: str, category: type[Warning], *, stacklevel: int = 3) -> None:
+    """Warn once per distinct message in a process (later repeats stay silent)."""
+    if message not in _already_warned:
+        _already_warned.add(message)
+        warnings.warn(message, category, stacklevel=stacklevel)
 
 
 def warn_unrealistic(message: str) -> None:
     """Warn once per distinct message that a magnitude is outside its realistic range."""
-    if message not in _already_warned:
-        _already_warned.add(message)
-        warnings.warn(message, RealismWarning, stacklevel=3)
+    warn_once(message, RealismWarning, stacklevel=4)

@@ -2,7 +2,7 @@
 
 The references are the published definitions (Hendrycks & Dietterich 2019, make_imagenet_c.py)
 computed independently with Pillow, scikit-image, scipy and hand arithmetic; the comparison
-with the imagecorruptions package itself is in the benchmark report (it is not a dependency).
+with the imagecorruptions package itself, in reference mode, is in test_imagenet_c_reference.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ from wince.perturbations.presets import (
     relative_mean_corruption_error,
 )
 from wince.perturbations.presets.imagenet_c import interpolate
+
+# The formulas are checked on small images where the published size does not matter; the
+# warning about sizes far from 224 px is tested in test_imagenet_c_reference.py.
+pytestmark = pytest.mark.filterwarnings("ignore::wince.errors.ResolutionWarning")
 
 
 def corrupt(name: str, x: np.ndarray, level: float, seed: int = 0) -> np.ndarray:

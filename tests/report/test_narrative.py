@@ -124,6 +124,7 @@ def test_a_perturbation_outside_every_family_gets_its_modality_defence():
         ("image.compression", "image.jpeg", "deblocked"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::wince.errors.ResolutionWarning")  # ImageNet-C, small scene
 def test_image_defence_code_undoes_part_of_the_damage(family, name, output):
     clean = scene()
     damaged = perturbed(name, clean)

@@ -15,6 +15,25 @@ min(height, width) / 224, so at 224 px the corruption is the published one and a
 it covers the same share of the image. Relative sizes (zoom factors, pixelate's scale, the
 fog map) need no scaling. Elastic transform's `alpha` multiplies a field whose amplitude falls
 as 1/sigma, so it scales with the square of the factor (displacements scale with it).
+Scaling cannot save every level far from 224 px: on 28-px images defocus blur's disk shrinks
+below a pixel (levels 1-3 change nothing, 4 equals 5), glass blur's shifts all round to 1 px
+(levels 1, 4 and 5 coincide) and elastic levels 1-2 wreck digits while 3-5 leave them as
+they are;
+JPEG's 8-px blocks and per-pixel noise do not scale at all. So images whose shorter side lies
+outside [112, 448] px (more than a factor of 2 from 224) warn once per size with a
+`ResolutionWarning`.
+
+Reference mode. The deterministic corruptions (defocus blur, zoom blur, brightness, contrast,
+pixelate, JPEG compression) take the option `reference: true`, which reproduces the published
+outputs exactly: those of imagecorruptions 1.1.2 (`corrupt`, the maintained copy of the
+published code; at 224 px the computation of `make_imagenet_c.py` before its final JPEG
+save) at any image size, computed with the published float64 arithmetic and library calls
+and truncated to 8 bits. It takes uint8 images at whole levels only and does not scale pixel
+sizes (the published code does not). Tests compare it with imagecorruptions itself, bit for bit. The
+default mode is the one to sweep (continuous, size-scaled, rounded); it differs from the
+published outputs by one 8-bit level on some pixels (contrast, brightness, defocus blur) or
+two (zoom blur), and equals them for pixelate and JPEG at 224 px. The stochastic corruptions
+have no reference mode: the published code draws from NumPy's global generator, unseeded.
 
 Randomness. All draws come from the image's own generator and, wherever the algorithm allows,
 do not depend on the level (common random numbers): the noises scale fixed standard draws,
@@ -24,12 +43,16 @@ once per image. Where the published algorithm's randomness changes with the leve
 blur's number of iterations, snow's zoomed crop of its noise field), the draws are made for the
 largest case and the level uses a part of them.
 
-Departures from the published code (which is slow, unseeded, and uses ImageMagick twice):
+Departures of the default mode from the published code (which is slow, unseeded, and uses
+ImageMagick twice); `reference: true` removes those of the rows marked *:
 
 | corruption       | here                                   | published                      |
 | ---------------- | -------------------------------------- | ------------------------------ |
-| all              | rounded to the nearest 8-bit level     | truncated, then saved as JPEG  |
-|                  |                                        | quality 85                     |
+| all *            | rounded to the nearest 8-bit level     | truncated (make_imagenet_c.py  |
+|                  |                                        | then saves JPEG quality 85)    |
+| all *            | pixel sizes scaled by side / 224       | the same at every size         |
+| defocus blur *   | own disk and separable blur, float32   | OpenCV GaussianBlur, filter2D  |
+| brightness *     | an 8-bit lookup table                  | scikit-image HSV, float64      |
 | gaussian, shot   | 65,536 normal quantiles (tails cut at  | numpy samplers                 |
 | noise            | 4.2 sd), 4,096 Poisson quantiles       |                                |
 | glass blur       | all pixels of an iteration take the    | sequential swaps from the      |
@@ -40,8 +63,8 @@ Departures from the published code (which is slow, unseeded, and uses ImageMagic
 | frost            | seeded procedural ice texture, mean    | crop of one of five frost      |
 |                  | and sd per channel of the photos       | photos (not ours to ship)      |
 | fog              | same diamond-square fractal, seeded    | global numpy stream            |
-| zoom blur, snow  | OpenCV bilinear warp (1/32 px steps)   | scipy.ndimage.zoom             |
-| jpeg             | OpenCV's libjpeg, 4:2:0                | Pillow's libjpeg, 4:2:0        |
+| zoom blur *, snow| OpenCV bilinear warp (1/32 px steps)   | scipy.ndimage.zoom             |
+| jpeg *           | OpenCV's libjpeg, 4:2:0                | Pillow's libjpeg, 4:2:0        |
 | elastic          | OpenCV blur and remap, same borders    | scikit-image and scipy         |
 
 Between levels 0 and 1, snow fades in through an opacity (1 at every published level) and JPEG
@@ -51,6 +74,7 @@ quality moves from 100 (re-encoded, not the identity) towards 25.
 from __future__ import annotations
 
 import functools
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,8 +84,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image as PILImage
-from scipy import special
+from scipy import ndimage, special
 
+from wince.errors import DataError, ParameterError, ResolutionWarning, warn_once
 from wince.perturbations import arithmetic
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
 from wince.perturbations.image.base import (
@@ -154,9 +179,14 @@ class ImageNetCorruption(ImagePerturbation):
         raise NotImplementedError
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
-        """Corrupt every image at the level `value`, alpha kept."""
+        """Corrupt every image at the level `value`, alpha kept; warn if far from 224 px."""
         if x.size == 0:
             return x.copy()
+        _warn_far_from_reference_size(min(x.shape[1:3]))
+        return self.corrupt_batch(x, value, rngs, context)
+
+    def corrupt_batch(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Corrupt every image (a non-empty batch) at the level `value`, alpha kept."""
         n, height, width = x.shape[:3]
         c = colour_channels(x)
         out = np.empty_like(x)
@@ -170,6 +200,102 @@ class ImageNetCorruption(ImagePerturbation):
             colour[i] = (
                 result if result.dtype == x.dtype == np.uint8 else _to_dtype(result, x.dtype)
             )
+        return out
+
+
+# Within a factor of 2 of 224 px, every published pixel size stays at least half its size (so
+# the sizes of 1-3 px that separate the mild levels stay apart) and JPEG's 8-px blocks and the
+# per-pixel noises keep roughly their published share of the image.
+SIZE_RANGE_PX = (REFERENCE_SIDE_PX // 2, REFERENCE_SIDE_PX * 2)
+
+
+def _warn_far_from_reference_size(side: int) -> None:
+    """Warn once per size when the shorter image side lies outside `SIZE_RANGE_PX`."""
+    low, high = SIZE_RANGE_PX
+    if low <= side <= high:
+        return
+    warn_once(
+        f"ImageNet-C on images of {side} px (shorter side): the published pixel sizes are for "
+        f"224-px images; beyond a factor of 2 (outside [{low}, {high}] px) levels may change "
+        "nothing or equal one another, and JPEG's 8-px blocks and per-pixel noise weigh "
+        "differently. Resize the images towards 224 px for the published severities.",
+        ResolutionWarning,
+        stacklevel=4,
+    )
+
+
+_PUBLISHED_MIN_SIDE_PX = 32  # imagecorruptions' `corrupt` refuses smaller images
+
+
+class PublishedCorruption(ImageNetCorruption):
+    """A corruption without randomness that can also run as the published code computes it.
+
+    With `reference=True` the output is that of imagecorruptions 1.1.2 (`corrupt(image,
+    level, name)`, the maintained copy of the published code) at any image size: the published
+    arithmetic in float64 and the published library calls (OpenCV's `filter2D`, scipy's
+    `zoom`, Pillow's JPEG encoder), truncated to 8 bits at the end as published, pixel sizes
+    not scaled with the image. Like imagecorruptions it takes uint8 images of at least 32 px
+    a side, at whole levels only; grey images are corrupted as three equal channels, as
+    published. At 224 px this is the computation of `make_imagenet_c.py` before its JPEG save.
+
+    Args:
+        reference: reproduce imagecorruptions' outputs exactly (uint8 images, levels 1-5)
+            instead of wince's rounded, size-scaled, continuous version.
+    """
+
+    stochastic = False
+
+    def __init__(self, *, reference: bool = False) -> None:
+        if not isinstance(reference, bool):
+            raise ParameterError(
+                f"{self.name}: reference must be true or false; got {reference!r}. "
+                "Try reference: true to reproduce the published outputs exactly."
+            )
+        self.reference = reference
+
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """The published corruption of one RGB image (h, w, 3) at a level 1-5.
+
+        Returns the values before the published final truncation: in [0, 255], float or uint8.
+        """
+        raise NotImplementedError
+
+    def corrupt_batch(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """The published outputs with `reference`, wince's otherwise."""
+        if self.reference:
+            return self.published_batch(x, value)
+        return super().corrupt_batch(x, value, rngs, context)
+
+    def published_batch(self, x: Batch, value: float) -> Batch:
+        """Every image as the published code corrupts it at the level `value`, alpha kept.
+
+        Raises:
+            ParameterError: `value` is not a whole level.
+            DataError: the images are not uint8, or smaller than 32 px.
+        """
+        if value != int(value):
+            raise ParameterError(
+                f"{self.name}: with reference: true the level must be a published one, a whole "
+                f"number 0-5; got {value:g}. Use reference: false for levels in between."
+            )
+        if x.dtype != np.uint8:
+            raise DataError(
+                f"{self.name}: with reference: true the images must be uint8, as the published "
+                f"code takes them; got {x.dtype}. Convert with (x * 255).round().astype('uint8')."
+            )
+        if min(x.shape[1:3]) < _PUBLISHED_MIN_SIDE_PX:
+            raise DataError(
+                f"{self.name}: with reference: true the images must be at least "
+                f"{_PUBLISHED_MIN_SIDE_PX} px a side, as imagecorruptions requires; got "
+                f"{x.shape[1]} x {x.shape[2]}. Use reference: false, which scales to any size."
+            )
+        c = colour_channels(x)
+        out = x.copy()
+        for i in range(len(x)):
+            colour = x[i, :, :, :c]
+            rgb = colour if c == 3 else np.repeat(colour, 3, axis=2)
+            corrupted = np.asarray(self.published(rgb, int(value))).astype(np.uint8)  # truncates
+            out[i, :, :, :c] = corrupted[:, :, :c]
         return out
 
 
@@ -342,7 +468,7 @@ def _disk_kernel(radius: float, alias_sigma: float) -> FloatImage:
 
 
 @register
-class ImageNetCDefocusBlur(ImageNetCorruption):
+class ImageNetCDefocusBlur(PublishedCorruption):
     """ImageNet-C defocus blur, as from a lens focused at the wrong distance: a disk kernel.
 
     Disk radius (px at 224) and anti-aliasing sigma are (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5),
@@ -352,7 +478,6 @@ class ImageNetCDefocusBlur(ImageNetCorruption):
 
     name = "image.imagenet_c_defocus_blur"
     version = 2
-    stochastic = False
     table = ((0.0, 0.0), (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))
 
     def prepare(self, params: Params, scale: float, height: int, width: int) -> Setup:
@@ -364,6 +489,19 @@ class ImageNetCDefocusBlur(ImageNetCorruption):
         """Convolve with the disk."""
         float_image = _image_float(image)
         return _shaped(convolve(float_image, setup.extra), float_image)
+
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """OpenCV's `filter2D` of each channel (float64) with the published disk."""
+        radius, alias_sigma = self.table[level]
+        half = max(8, int(radius))  # the published grid: -8..8, or -radius..radius above 8
+        coords = np.arange(-half, half + 1)
+        disk = np.array(coords[:, None] ** 2 + coords[None, :] ** 2 <= radius**2, np.float32)
+        disk /= np.sum(disk)
+        size = 3 if radius <= 8 else 5
+        kernel = cv2.GaussianBlur(disk, ksize=(size, size), sigmaX=alias_sigma)
+        x = image / 255.0
+        channels = [cv2.filter2D(x[:, :, d], -1, kernel) for d in range(3)]
+        return np.clip(np.array(channels).transpose((1, 2, 0)), 0, 1) * 255
 
 
 def _gaussian_blur(image: FloatImage, sigma: float, border: str) -> FloatImage:
@@ -489,7 +627,7 @@ def _clipped_zoom(image: FloatImage, zoom: float) -> FloatImage:
 
 
 @register
-class ImageNetCZoomBlur(ImageNetCorruption):
+class ImageNetCZoomBlur(PublishedCorruption):
     """ImageNet-C zoom blur, as from zooming during the exposure: the mean of centre zooms.
 
     The zoom factors run from 1 towards 1.11, 1.16, 1.21, 1.26, 1.31 (exclusive) in steps of
@@ -499,7 +637,6 @@ class ImageNetCZoomBlur(ImageNetCorruption):
 
     name = "image.imagenet_c_zoom_blur"
     version = 2
-    stochastic = False
     table = ((1.0, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
@@ -511,6 +648,21 @@ class ImageNetCZoomBlur(ImageNetCorruption):
         for zoom in zooms:
             total += _clipped_zoom(float_image, float(zoom))
         return total / np.float32(len(zooms) + 1)
+
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """SciPy's linear `zoom` of centre crops, each cut to the image from its top left."""
+        end, step = self.table[level]
+        x = (image / 255.0).astype(np.float32)
+        height, width = x.shape[:2]
+        out = np.zeros_like(x)
+        zooms = np.arange(1, end, step)
+        for zoom in zooms:
+            crop_height, crop_width = math.ceil(height / zoom), math.ceil(width / zoom)
+            top, left = (height - crop_height) // 2, (width - crop_width) // 2
+            crop = x[top : top + crop_height, left : left + crop_width]
+            layer = ndimage.zoom(crop, (zoom, zoom, 1), order=1)[:height, :width, :]
+            out[: layer.shape[0], : layer.shape[1]] += layer
+        return np.clip((x + out) / (len(zooms) + 1), 0, 1) * 255
 
 
 # ---------------------------------------------------------------------------------------------
@@ -717,8 +869,55 @@ class ImageNetCFog(ImageNetCorruption):
         return _weighted_sum(float_image, gain, haze[:, :, None], amount * gain)
 
 
+def _rgb_to_hsv(rgb: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """RGB in [0, 1] to HSV with scikit-image's arithmetic (`skimage.color.rgb2hsv`).
+
+    The hue of a pixel whose largest channel is shared comes from the last of red, green,
+    blue holding it; grey pixels get hue and saturation 0.
+    """
+    value = rgb.max(-1)
+    spread = np.ptp(rgb, axis=-1)
+    hsv = np.empty_like(rgb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        saturation = spread / value
+        saturation[spread == 0.0] = 0.0
+        for k, offset in enumerate((0.0, 2.0, 4.0)):
+            top = rgb[..., k] == value
+            following = (rgb[top, (k + 1) % 3] - rgb[top, (k + 2) % 3]) / spread[top]
+            hsv[top, 0] = following if k == 0 else offset + following
+    hue = (hsv[..., 0] / 6.0) % 1.0
+    hue[spread == 0.0] = 0.0
+    hsv[..., 0], hsv[..., 1], hsv[..., 2] = hue, saturation, value
+    hsv[np.isnan(hsv)] = 0
+    return hsv
+
+
+def _hsv_to_rgb(hsv: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """HSV to RGB with scikit-image's arithmetic (`skimage.color.hsv2rgb`)."""
+    hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    sector = np.floor(hue * 6)
+    fraction = hue * 6 - sector
+    p = value * (1 - saturation)
+    q = value * (1 - fraction * saturation)
+    t = value * (1 - (1 - fraction) * saturation)
+    sectors = np.stack([sector] * 3, axis=-1).astype(np.uint8) % 6
+    by_sector = [
+        np.stack(channels, axis=-1)
+        for channels in (
+            (value, t, p),
+            (q, value, p),
+            (p, value, t),
+            (p, q, value),
+            (t, p, value),
+            (value, p, q),
+        )
+    ]
+    rgb: npt.NDArray[np.float64] = np.choose(sectors, np.stack(by_sector))
+    return rgb
+
+
 @register
-class ImageNetCBrightness(ImageNetCorruption):
+class ImageNetCBrightness(PublishedCorruption):
     """ImageNet-C brightness, as in bright sunlight: the HSV value raised, hue and saturation kept.
 
     The value max(R, G, B) is raised by 0.1, 0.2, 0.3, 0.4, 0.5 at levels 1-5 (clipped at 1),
@@ -726,7 +925,6 @@ class ImageNetCBrightness(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_brightness"
-    stochastic = False
     table = ((0.0,), (0.1,), (0.2,), (0.3,), (0.4,), (0.5,))
 
     def prepare(self, params: Params, scale: float, height: int, width: int) -> Setup:
@@ -751,9 +949,16 @@ class ImageNetCBrightness(ImageNetCorruption):
         lifted: Image = scaled + raised * (value == 0)
         return lifted
 
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """scikit-image's HSV round trip with the value raised, in float64."""
+        (shift,) = self.table[level]
+        hsv = _rgb_to_hsv(image / 255.0)
+        hsv[:, :, 2] = np.clip(hsv[:, :, 2] + shift, 0, 1)
+        return np.clip(_hsv_to_rgb(hsv), 0, 1) * 255
+
 
 @register
-class ImageNetCContrast(ImageNetCorruption):
+class ImageNetCContrast(PublishedCorruption):
     """ImageNet-C contrast, as in haze or a flat print: deviations from the mean scaled down.
 
     Each channel's deviations from its image mean are multiplied by 0.4, 0.3, 0.2, 0.1, 0.05 at
@@ -761,7 +966,6 @@ class ImageNetCContrast(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_contrast"
-    stochastic = False
     table = ((1.0,), (0.4,), (0.3,), (0.2,), (0.1,), (0.05,))
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
@@ -775,6 +979,14 @@ class ImageNetCContrast(ImageNetCorruption):
             return _shaped(cv2.LUT(image, lut[:, :, 0] if image.shape[2] == 1 else lut), image)
         mean = means.astype(np.float32)
         stretched: Image = (_image_float(image) - mean) * np.float32(factor) + mean
+        return stretched
+
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """Deviations from the channel means scaled, in float64."""
+        (factor,) = self.table[level]
+        x = image / 255.0
+        means = np.mean(x, axis=(0, 1), keepdims=True)
+        stretched: npt.NDArray[np.float64] = np.clip((x - means) * factor + means, 0, 1) * 255
         return stretched
 
 
@@ -897,7 +1109,7 @@ def _affine_through(points: FloatImage, moved: FloatImage) -> npt.NDArray[np.flo
 
 
 @register
-class ImageNetCPixelate(ImageNetCorruption):
+class ImageNetCPixelate(PublishedCorruption):
     """ImageNet-C pixelate, as from a low-resolution camera or an upscaled thumbnail.
 
     The image is shrunk to 0.6, 0.5, 0.4, 0.3, 0.25 of its size at levels 1-5 with Pillow's box
@@ -906,7 +1118,6 @@ class ImageNetCPixelate(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_pixelate"
-    stochastic = False
     table = ((1.0,), (0.6,), (0.5,), (0.4,), (0.3,), (0.25,))
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
@@ -931,9 +1142,18 @@ class ImageNetCPixelate(ImageNetCorruption):
             out[:, :, k] = np.asarray(blocky)
         return out
 
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """Pillow's box filter down to the published share, nearest pixel back up."""
+        (factor,) = self.table[level]
+        height, width = image.shape[:2]
+        small = PILImage.fromarray(image).resize(
+            (int(width * factor), int(height * factor)), PILImage.Resampling.BOX
+        )
+        return np.asarray(small.resize((width, height), PILImage.Resampling.NEAREST))
+
 
 @register
-class ImageNetCJpegCompression(ImageNetCorruption):
+class ImageNetCJpegCompression(PublishedCorruption):
     """ImageNet-C JPEG compression, as from heavy web or messaging compression.
 
     libjpeg quality 25, 18, 15, 10, 7 at levels 1-5 (OpenCV's encoder, 4:2:0); from level 0 to
@@ -941,10 +1161,18 @@ class ImageNetCJpegCompression(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_jpeg_compression"
-    stochastic = False
     table = ((100.0,), (25,), (18,), (15,), (10,), (7,))
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
-        """Re-encode every image at the level's quality."""
+    def corrupt_batch(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Re-encode every image at the level's quality (Pillow's encoder with `reference`)."""
+        if self.reference:
+            return self.published_batch(x, value)
         (quality,) = interpolate(self.table, value)
         return Jpeg().apply(x, float(_whole(quality)), rngs, context)
+
+    def published(self, image: npt.NDArray[np.uint8], level: int) -> npt.NDArray[Any]:
+        """Pillow's JPEG encoder at the published quality."""
+        (quality,) = self.table[level]
+        encoded = io.BytesIO()
+        PILImage.fromarray(image).save(encoded, "JPEG", quality=int(quality))
+        return np.asarray(PILImage.open(encoded))
