@@ -173,7 +173,7 @@ def analyze_run(
         run_id=run_id,
         curves=curves,
         local=timed("local", local_sensitivity, curves),
-        cliffs=timed("cliffs", cliffs, curves),
+        cliffs=timed("cliffs", cliffs, curves, settings),
         interactions=timed(
             "interactions", interactions, run_data, resample=resample, settings=settings
         ),
