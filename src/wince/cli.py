@@ -566,7 +566,8 @@ def analyze(
     for row in profile.cliffs.itertuples():
         out.print(
             f"cliff: {row.metric} of {row.perturbation} steepens at {row.value:g} "
-            f"(severity {row.severity:.2f}): slope {row.slope_before:.3f} -> {row.slope_after:.3f}"
+            f"(severity {row.severity:.2f}): slope {row.slope_before:.3f} -> "
+            f"{row.slope_after:.3f}, adjusted p {format_pvalue(row.p_adjusted)}"
         )
     synergies = profile.interactions.table
     if not synergies.empty:

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 import wince
-from wince.analysis.curves import cliffs, local_sensitivity, sensitivity_curves
+from wince.analysis.curves import Curves, cliffs, local_sensitivity, sensitivity_curves
 from wince.analysis.data import load_run_data
 from wince.analysis.interactions import interactions
+from wince.analysis.settings import AnalysisSettings
+from wince.analysis.stats import bootstrap_means, resampling
 from wince.datasets import ArrayDataset
 from wince.models import CallableAdapter
 from wince.perturbations.base import Magnitude, Modality, register, registry
@@ -102,6 +106,81 @@ def test_a_cliff_is_found_where_flips_start_and_not_on_a_steady_curve(tmp_path):
         sensitivity_curves(exposure_run(tmp_path / "b", steady, [0.2, 0.4, 0.6, 0.8, 1.0]))
     )
     assert flat[flat["metric"] == "flip_rate"].empty
+
+
+def flip_curves(rates_by_entry, n_samples, seed):
+    """Flip-rate curves over severities 0..1 where each sample flips independently at each
+    point with the given rate, with the paired bootstrap replicates `sensitivity_curves`
+    makes (one resampling of samples shared by every point)."""
+    rng = np.random.default_rng(seed)
+    resample = resampling(n_samples, 1000, seed)
+    rows, replicates, flips = [], {}, {}
+    for entry, rates in rates_by_entry.items():
+        severities = np.linspace(0.0, 1.0, len(rates))
+        matrix = (rng.random((len(rates), n_samples, 1)) < np.asarray(rates)[:, None, None]) * 1.0
+        for severity, values in zip(severities, matrix, strict=True):
+            rows.append(
+                {
+                    "perturbation": entry,
+                    "entry": entry,
+                    "metric": "flip_rate",
+                    "severity": severity,
+                    "value": severity,
+                    "estimate": values.mean(),
+                }
+            )
+        replicates[(entry, "flip_rate")] = np.vstack([bootstrap_means(v, resample) for v in matrix])
+        flips[entry] = matrix[:, :, 0]
+    return Curves(pd.DataFrame(rows), replicates), flips
+
+
+def test_pure_noise_on_many_points_gives_no_cliff():
+    # 5 flat curves of 20 points at a 1% flip rate: 90 interior points, each with a ~2.5%
+    # chance of a 95% jump interval above 0; the previous rule (that interval and a doubled
+    # slope, no correction) reported a cliff for 6 of these 10 seeds; the correction across
+    # all 90 points reports none (pinned for seeds 0-9), with significance alone deciding
+    flat = {f"noise{k}": [0.01] * 20 for k in range(5)}
+    for seed in range(10):
+        curves, _ = flip_curves(flat, 400, seed)
+        found = cliffs(curves)
+        assert found.empty, (seed, found)
+
+
+def test_a_real_step_is_a_cliff_significant_after_the_correction_across_all_curves():
+    rates = {"step": [0.05] * 6 + [0.5] * 4, **{f"noise{k}": [0.3] * 10 for k in range(4)}}
+    curves, _ = flip_curves(rates, 400, seed=3)
+    found = cliffs(curves)
+    assert found["entry"].tolist() == ["step"]
+    cliff = found.iloc[0]
+    assert cliff["severity"] == pytest.approx(5 / 9)  # the last point before the step
+    assert cliff["slope_after"] == pytest.approx(0.45 * 9, abs=0.1 * 9)
+    assert cliff["p_adjusted"] < 0.05
+    assert cliff["p_value"] <= cliff["p_adjusted"] <= 1.0
+    assert list(found.columns[-2:]) == ["p_value", "p_adjusted"]
+
+
+def test_a_cliff_p_value_matches_the_normal_test_of_the_per_sample_jumps():
+    # the jump is a mean over samples of c0 v0 + c1 v1 + c2 v2 (c = 1/w, -2/w, 1/w for equal
+    # widths w); its standard error from the per-sample values is independent of the bootstrap
+    curves, flips = flip_curves({"bend": [0.2, 0.2, 0.25]}, 2000, seed=0)
+    found = cliffs(curves, min_ratio=1.0)
+    width = 0.5
+    per_sample = (flips["bend"][0] - 2 * flips["bend"][1] + flips["bend"][2]) / width
+    z = per_sample.mean() / (per_sample.std(ddof=1) / np.sqrt(len(per_sample)))
+    assert 0.001 < stats.norm.sf(z) < 0.04  # a moderate jump, where the approximation matters
+    assert found["p_value"].iloc[0] == pytest.approx(stats.norm.sf(z), rel=0.25)
+
+
+def test_a_significant_jump_within_the_tolerance_is_no_cliff():
+    # the flip rate climbs 3 points more over the last segment than over the first: certain
+    # with 5000 samples, a cliff only where the tolerance is below those 3 points
+    curves, _ = flip_curves({"small": [0.1, 0.1, 0.13]}, 5000, seed=0)
+    strict = AnalysisSettings(tolerance={"flip_rate": 0.05}, tolerance_source={})
+    lenient = AnalysisSettings(tolerance={"flip_rate": 0.02}, tolerance_source={})
+    assert cliffs(curves, strict).empty
+    found = cliffs(curves, lenient)
+    assert found["p_adjusted"].iloc[0] < 0.05
+    assert found["severity"].tolist() == [0.5]
 
 
 class Shift(TabularPerturbation):

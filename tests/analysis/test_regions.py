@@ -101,6 +101,72 @@ def test_fragility_independent_of_the_inputs_yields_no_rules(tmp_path, seed):
     assert set(regions.leaves["kind"]) == {"none"}
 
 
+def coin_flip_model(rate):
+    """Class x1 > 0.5, flipped with probability `rate(x)` once noise has moved x2.
+
+    x2 sits at 0.8 of a 1/1000 grid cell and the noise is far wider than a cell, so the
+    fractional part of 1000 x2 is uniform: each trial flips with exactly that probability,
+    whatever the other columns (`grid_columns`).
+    """
+
+    def predict(x):
+        base = (x[:, 1] > 0.5).astype(np.int64)
+        return np.where((1000.0 * x[:, 2]) % 1.0 < rate(x), 1 - base, base)
+
+    return predict
+
+
+def grid_columns(seed, n=600):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 5))
+    x[:, 2] = (np.floor(1000.0 * rng.normal(size=n)) + 0.8) / 1000.0
+    return ArrayDataset(x, (x[:, 1] > 0.5).astype(int))
+
+
+def x2_noise_plan(seed):
+    plan = noise_plan([0.5, 1.0], 3, seed)
+    plan["perturbations"][0]["params"] = {"columns": ["x2"]}
+    return plan
+
+
+def test_flips_independent_of_every_column_give_no_rule_for_ten_seeds(tmp_path):
+    # every sample flips with probability 0.3 per trial; the tree still splits on noise and
+    # in 3 of these 10 seeds a leaf looks different on the held-out half (unadjusted
+    # p < 0.05), but Holm's correction across all leaves of the tree keeps no rule
+    model = CallableAdapter(coin_flip_model(lambda x: np.full(len(x), 0.3)), fingerprint="coin")
+    smallest_p = []
+    for seed in range(10):
+        data = grid_columns(seed, 1500)
+        runs = run_data(tmp_path / str(seed), model, data, x2_noise_plan(seed))
+        regions = fragile_regions(runs, data, seed=seed)
+        assert regions.rules.empty, (seed, regions.rules)
+        smallest_p.append(regions.leaves["p_value"].min())
+    assert sum(p < 0.05 for p in smallest_p) == 3
+
+
+def test_a_planted_fragile_region_is_found_with_its_rates(tmp_path):
+    # flips with probability 0.6 per trial where x0 > 0.5, 0.05 elsewhere
+    planted = coin_flip_model(lambda x: np.where(x[:, 0] > 0.5, 0.6, 0.05))
+    data = grid_columns(0)
+    runs = run_data(
+        tmp_path, CallableAdapter(planted, fingerprint="planted"), data, x2_noise_plan(0)
+    )
+    regions = fragile_regions(runs, data, seed=0)
+    fragile = regions.rules[regions.rules["kind"] == "fragile"]
+    robust = regions.rules[regions.rules["kind"] == "robust"]
+    assert len(fragile) >= 1
+    assert len(robust) >= 1
+    # the tree may cut the region further (on noise), but every fragile rule lies inside it
+    # and every robust rule outside it, with the planted rates
+    lower = [bounds_on(rule, "x0").get(">", -math.inf) for rule in fragile.itertuples()]
+    assert min(lower) == pytest.approx(0.5, abs=0.05)
+    upper = [bounds_on(rule, "x0").get("<=", math.inf) for rule in robust.itertuples()]
+    assert max(upper) == pytest.approx(0.5, abs=0.05)
+    assert fragile["rate_in"].to_numpy() == pytest.approx(0.6, abs=0.1)
+    assert robust["rate_in"].to_numpy() == pytest.approx(0.05, abs=0.03)
+    assert (regions.rules["p_adjusted"] < 0.05).all()
+
+
 def darkness_model(x):
     """Class 1 when the image is darker than 0.2, softly, so that dark images flip first."""
     mean = x.reshape(len(x), -1).mean(axis=1)

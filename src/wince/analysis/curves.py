@@ -8,6 +8,7 @@ differences between points (slopes, slope jumps) are paired and get intervals to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,15 @@ import pandas as pd
 
 from wince import perturbations as library
 from wince.analysis.data import RunData
-from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
+from wince.analysis.settings import AnalysisSettings
+from wince.analysis.stats import (
+    Resampling,
+    adjust,
+    bootstrap_means,
+    normal_pvalue,
+    percentile_interval,
+    resampling,
+)
 from wince.engine.scenarios import BASELINE
 from wince.metrics import HARM_SIGN as HARM_SIGN  # re-exported: one list, in metrics.py
 from wince.metrics import PROPORTIONS, VERDICT_METRICS, proportion_interval, scenario_metrics
@@ -207,67 +216,119 @@ def local_sensitivity(curves: Curves) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cliffs(curves: Curves, *, min_ratio: float = 2.0) -> pd.DataFrame:
+CLIFF_COLUMNS = [
+    "perturbation",
+    "entry",
+    "metric",
+    "severity",
+    "value",
+    "slope_before",
+    "slope_after",
+    "jump",
+    "jump_low",
+    "jump_high",
+    "p_value",
+    "p_adjusted",
+]
+
+
+def cliffs(
+    curves: Curves, settings: AnalysisSettings | None = None, *, min_ratio: float = 2.0
+) -> pd.DataFrame:
     """Threshold effects: points where a curve's slope jumps towards harm.
 
-    At each interior point the slope (per unit severity) of the segment after is compared
-    with the segment before. A cliff is reported where the jump is towards harm, its 95%
-    bootstrap interval excludes 0, and the slope after is at least `min_ratio` times the
-    slope before (in magnitude). Per curve, the largest such jump is kept.
+    At each interior point of each curve with bootstrap replicates, the slope (per unit
+    severity) of the segment after is compared with the segment before; the jump is
+    `slope_after - slope_before`, harm positive. Every interior point of every curve is a
+    test of "the slope jumps towards harm", with a one-sided p-value from the normal
+    approximation to the jump's paired bootstrap replicates (`normal_pvalue`), and the
+    p-values are adjusted together with the run's correction (Holm by default). A cliff is
+    reported where
+
+    - the adjusted p-value is below alpha (so on flat, noisy curves the chance of any false
+      cliff in the run is at most alpha with Holm),
+    - the slope after is at least `min_ratio` times the slope before (in magnitude), and
+    - the jump matters: the metric changes over the segment after by more than the
+      tolerance beyond what the slope before predicts (`jump * segment width > tolerance`;
+      a metric without a tolerance needs significance alone).
+
+    Per curve, the largest such jump is kept.
+
+    Args:
+        curves: the run's sensitivity curves.
+        settings: tolerances, alpha and correction; default alpha 0.05, Holm, no tolerance.
+        min_ratio: how much steeper the segment after must be than the one before (>= 1).
 
     Returns:
         One row per cliff: `perturbation`, `entry` (the plan entry), `metric`, `severity`,
-        `value` (where the slope jumps), `slope_before`, `slope_after`, `jump_low`,
-        `jump_high`.
+        `value` (where the slope jumps), `slope_before`, `slope_after` (per unit severity,
+        the metric's own sign), `jump` (harm positive), `jump_low`, `jump_high` (95%
+        percentile interval), `p_value` (one-sided), `p_adjusted` (across every interior
+        point of every curve).
     """
-    rows = []
-    for (entry, metric), reps in curves.replicates.items():
-        curve = curves.curve(entry, metric)
-        if len(curve) < 3:
-            continue
-        name = str(curve["perturbation"].iloc[0])
-        sign = HARM_SIGN.get(metric, 1.0)
-        severity = curve["severity"].to_numpy()
-        estimate = curve["estimate"].to_numpy() * sign
-        harmful = reps * sign
-        best: dict[str, Any] | None = None
-        for k in range(1, len(curve) - 1):
-            width_before = severity[k] - severity[k - 1]
-            width_after = severity[k + 1] - severity[k]
-            before = (estimate[k] - estimate[k - 1]) / width_before
-            after = (estimate[k + 1] - estimate[k]) / width_after
-            jump_reps = (harmful[k + 1] - harmful[k]) / width_after - (
-                harmful[k] - harmful[k - 1]
-            ) / width_before
-            low, high = percentile_interval(jump_reps)
-            steep = after > 0 and after >= min_ratio * max(abs(before), 1e-12)
-            if steep and low > 0 and (best is None or after - before > best["jump"]):
-                best = {
-                    "perturbation": name,
-                    "entry": entry,
-                    "metric": metric,
-                    "severity": float(severity[k]),
-                    "value": float(curve["value"].iloc[k]),
-                    "slope_before": float(before * sign),
-                    "slope_after": float(after * sign),
-                    "jump": float(after - before),
-                    "jump_low": low,
-                    "jump_high": high,
-                }
-        if best is not None:
-            rows.append(best)
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "perturbation",
-            "entry",
-            "metric",
-            "severity",
-            "value",
-            "slope_before",
-            "slope_after",
-            "jump",
-            "jump_low",
-            "jump_high",
-        ],
+    settings = settings or AnalysisSettings(tolerance={}, tolerance_source={})
+    candidates = [
+        jump
+        for (entry, metric), reps in curves.replicates.items()
+        for jump in _slope_jumps(curves.curve(entry, metric), reps, min_ratio)
+    ]
+    table = pd.DataFrame(candidates, columns=[*CLIFF_COLUMNS, "steep", "excess"])
+    tested = table["p_value"].notna().to_numpy()
+    if tested.any():
+        table.loc[tested, "p_adjusted"] = adjust(
+            table.loc[tested, "p_value"].to_numpy(np.float64), settings.correction
+        )
+    tolerance = table["metric"].map(lambda m: settings.tolerance.get(m, 0.0)).astype(float)
+    cliff = (
+        (table["p_adjusted"].fillna(1.0) < settings.alpha)
+        & table["steep"].astype(bool)
+        & (table["excess"] > tolerance)
     )
+    largest = table[cliff].sort_values("jump", ascending=False, kind="stable")
+    kept = largest.drop_duplicates(["entry", "metric"]).sort_index()
+    return kept[CLIFF_COLUMNS].reset_index(drop=True)
+
+
+def _slope_jumps(curve: pd.DataFrame, reps: FloatArray, min_ratio: float) -> list[dict[str, Any]]:
+    """Every interior point of a curve as a candidate cliff, with its unadjusted p-value.
+
+    `steep`: the slope after is towards harm and at least `min_ratio` times the slope
+    before; `excess`: the harmful change over the segment after the point beyond what the
+    slope before predicts (metric units).
+    """
+    if len(curve) < 3:
+        return []
+    metric = str(curve["metric"].iloc[0])
+    sign = HARM_SIGN.get(metric, 1.0)
+    severity = curve["severity"].to_numpy(np.float64)
+    estimate = curve["estimate"].to_numpy(np.float64) * sign
+    harmful = reps * sign
+    rows = []
+    for k in range(1, len(curve) - 1):
+        width_before = severity[k] - severity[k - 1]
+        width_after = severity[k + 1] - severity[k]
+        before = (estimate[k] - estimate[k - 1]) / width_before
+        after = (estimate[k + 1] - estimate[k]) / width_after
+        jump_reps = (harmful[k + 1] - harmful[k]) / width_after - (
+            harmful[k] - harmful[k - 1]
+        ) / width_before
+        low, high = percentile_interval(jump_reps)
+        rows.append(
+            {
+                "perturbation": str(curve["perturbation"].iloc[0]),
+                "entry": str(curve["entry"].iloc[0]),
+                "metric": metric,
+                "severity": float(severity[k]),
+                "value": float(curve["value"].iloc[k]),
+                "slope_before": float(before * sign),
+                "slope_after": float(after * sign),
+                "jump": float(after - before),
+                "jump_low": low,
+                "jump_high": high,
+                "p_value": normal_pvalue(after - before, jump_reps),
+                "p_adjusted": math.nan,
+                "steep": bool(after > 0 and after >= min_ratio * max(abs(before), 1e-12)),
+                "excess": float((after - before) * width_after),
+            }
+        )
+    return rows

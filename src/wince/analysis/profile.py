@@ -148,7 +148,7 @@ def analyze_run(
     needs_data = regions or breaking_points or global_sensitivity or columns or gradients
     dataset = timed("data", _dataset, store, run_id, data) if needs_data else None
     if regions and dataset is not None:
-        extras.update(timed("regions", _regions, run_data, dataset))
+        extras.update(timed("regions", _regions, run_data, dataset, settings))
     if breaking_points or global_sensitivity or columns or gradients:
         from wince.engine.probe import probe_for_run
 
@@ -177,7 +177,7 @@ def analyze_run(
         run_id=run_id,
         curves=curves,
         local=timed("local", local_sensitivity, curves),
-        cliffs=timed("cliffs", cliffs, curves),
+        cliffs=timed("cliffs", cliffs, curves, settings),
         interactions=timed(
             "interactions", interactions, run_data, resample=resample, settings=settings
         ),
@@ -209,10 +209,11 @@ def _data_quality(run_data: RunData) -> dict[str, Any]:
     return {"data_quality": data_quality(run_data)}
 
 
-def _regions(run_data: RunData, dataset: Any) -> dict[str, Any]:
+def _regions(run_data: RunData, dataset: Any, settings: AnalysisSettings) -> dict[str, Any]:
     from wince.analysis.regions import fragile_regions
 
-    return {"regions": fragile_regions(run_data, dataset, seed=run_data.plan.seed)}
+    regions = fragile_regions(run_data, dataset, alpha=settings.alpha, seed=run_data.plan.seed)
+    return {"regions": regions}
 
 
 def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[str, Any]:

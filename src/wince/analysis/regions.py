@@ -13,11 +13,21 @@ conjunction of the splits on its path, merged to at most one lower and one upper
 descriptor — and is then judged on the *held-out* samples alone: its fragility inside vs
 outside the leaf, with a two-sided permutation test of the difference in mean per-sample
 fragility (exact in level despite the many ties of flip frequencies) and a Holm correction
-across leaves. A leaf significantly more fragile than the rest becomes a
-"fragile" rule, significantly less fragile a "robust" rule; other leaves are dropped, so a
-rule is never just the tree fitting noise. Thresholds are midpoints between training values
-and are printed to 3 significant digits, so rule text writes the tree's `<=` as `<`; the
-`conditions` keep the exact operator.
+across every leaf of the tree. A leaf is judged only if it holds at least `min_region` (30)
+and `min_leaf_share` (5%) of the held-out samples; a smaller leaf still counts in the
+correction, as not significant, so the family is fixed by the training samples before the
+held-out ones are looked at. A leaf significantly more fragile than the rest becomes a
+"fragile" rule, significantly less fragile a "robust" rule; other leaves are dropped, and
+sibling rules of one kind merge into their parent (never smaller than either). Thresholds
+are midpoints between training values and are printed to 3 significant digits, so rule text
+writes the tree's `<=` as `<`; the `conditions` keep the exact operator.
+
+**What this guarantees.** When fragility depends on none of the features (descriptors,
+baseline confidence and class), the chance that a run shows any rule at all is at most
+`alpha` (5%). It does not say that a rule's boundaries are the true ones (the tree cuts
+where the training half suggests), that a region without a rule is uniform (a real region
+smaller than the minimum, or one the tree did not cut out, goes unreported), or anything
+about features the tree was not given.
 
 **Data quality.** A sample that flips already under the *mildest* magnitude of some
 perturbation sits on the decision boundary; if its baseline prediction also disagrees with
@@ -335,7 +345,8 @@ class Regions:
             ("fragile" or "robust"), `text`, `conditions` (list of (feature, op, threshold),
             op "<=" or ">"), `n_holdout` (held-out samples in the region), `rate_in` and
             `rate_out` (mean held-out fragility inside and outside), `p_value`, `p_adjusted`
-            (Holm across leaves), `n_train`, `rate_train` (training figures).
+            (Holm across every leaf of the tree; NaN for a leaf too small to judge),
+            `n_train`, `rate_train` (training figures).
         leaves: every leaf of the tree with the same columns, `kind` "none" when dropped.
         metric: the fragility measure ("flip rate" or "mean |change|").
         descriptors: what each feature in the conditions means.
@@ -428,7 +439,7 @@ def fragile_regions(
         min_region: fewest held-out samples a leaf must hold to be judged (a rule about 3
             samples is an anecdote, and small leaves multiply the false rules).
         holdout: share of samples held out to judge the rules (the rest fit the tree).
-        alpha: family-wise significance level across leaves (Holm).
+        alpha: family-wise significance level across every leaf of the tree (Holm).
         seed: seed of the train / held-out split, the tree and the permutation tests.
         n_permutations: permutations of each held-out test (smallest p-value
             1 / (n_permutations + 1)).
@@ -505,9 +516,11 @@ def fragile_regions(
     for row, p in zip(rows.values(), pvalues, strict=True):
         row["p_value"] = float(p) if row["n_holdout"] >= smallest else math.nan
     leaves = pd.DataFrame([rows[k] for k, node in nodes.items() if node.leaf])
-    tested = np.isfinite(leaves["p_value"].to_numpy(np.float64))
-    adjusted = np.full(len(leaves), math.nan)
-    adjusted[tested] = holm(leaves["p_value"].to_numpy(np.float64)[tested])
+    p_values = leaves["p_value"].to_numpy(np.float64)
+    tested = np.isfinite(p_values)
+    # the family is every leaf the tree proposed, fixed by the training samples alone; a leaf
+    # too small to judge enters as not significant (p = 1) rather than leaving the family
+    adjusted = np.where(tested, holm(np.where(tested, p_values, 1.0)), math.nan)
     leaves["p_adjusted"] = adjusted
     significant = tested & (np.nan_to_num(adjusted, nan=1.0) < alpha)
     higher = leaves["rate_in"].to_numpy() > leaves["rate_out"].to_numpy()

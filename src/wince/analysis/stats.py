@@ -65,6 +65,30 @@ def percentile_interval(replicates: FloatArray) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def normal_pvalue(estimate: float, replicates: FloatArray) -> float:
+    """One-sided p-value that a quantity is above 0, from its bootstrap replicates.
+
+    The normal approximation p = 1 - Phi(estimate / sd), the standard error being the sd of
+    the finite replicates. Unlike the share of replicates below 0, it does not stop at
+    1 / n_boot, so it can survive a correction across hundreds of tests.
+
+    Returns:
+        p in [0, 1]; 0 or 1 when the replicates do not vary (by the sign of `estimate`),
+        NaN with fewer than two finite replicates or a non-finite estimate.
+
+    Examples:
+        >>> round(normal_pvalue(1.96, np.array([-1.0, 1.0])), 3)  # sd sqrt(2)
+        0.083
+    """
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) < 2 or not np.isfinite(estimate):
+        return float("nan")
+    sd = float(np.std(finite, ddof=1))
+    if sd == 0.0:
+        return 0.0 if estimate > 0 else 1.0
+    return float(stats.norm.sf(estimate / sd))
+
+
 def format_pvalue(p: float) -> str:
     """A p-value for people: two significant digits, or a bound below double precision.
 
