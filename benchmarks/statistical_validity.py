@@ -254,6 +254,8 @@ CHECKS: dict[str, Callable[[bool], bool]] = {
     "interactions": check_interactions,
     "gradients": check_gradients,
     "sobol": external("validity_sobol.py"),
+    "imagenet_c": external("validity_imagenet_c.py"),
+    "regions": external("validity_regions.py"),
 }
 
 

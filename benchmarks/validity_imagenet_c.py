@@ -4,7 +4,8 @@ For each level 1-5: how many of the 6 deterministic corruptions (contrast, brigh
 blur, zoom blur, pixelate, JPEG) give exactly imagecorruptions' output on all three 224-px
 photos of the reference test, with `reference: true` (target 6 of 6) and in the default mode
 (for information: it rounds where the published code truncates). Needs imagecorruptions where
-`make test` installs it (requirements-references.lock). About 30 s.
+`make test` installs it (requirements-references.lock). About 30 s; exit status 1 when the
+reference mode misses its target (`--quick` is accepted and changes nothing).
 
     PYTHONPATH=src python benchmarks/validity_imagenet_c.py
 """
@@ -44,11 +45,15 @@ def equal_counts(reference: bool) -> dict[int, int]:
 
 def main() -> None:
     total = len(PUBLISHED)
+    met = True
     for reference, target in ((True, f"target {total}/{total}"), (False, "information")):
         counts = equal_counts(reference)
         figures = ", ".join(f"level {level}: {n}/{total}" for level, n in counts.items())
         mode = f"reference={reference!s:5}"
         print(f"ImageNet-C {mode} equals imagecorruptions at {figures} ({target})")
+        if reference:
+            met = all(n == total for n in counts.values())
+    sys.exit(0 if met else 1)
 
 
 if __name__ == "__main__":

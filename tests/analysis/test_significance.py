@@ -279,6 +279,7 @@ def test_levels_that_change_no_input_are_reported_as_no_ops(tmp_path):
     assert "exposure" not in line
 
 
+@pytest.mark.filterwarnings("ignore::wince.errors.ResolutionWarning")  # its own test warns
 def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are_named(tmp_path):
     # ImageNet-C's defocus radii are for 224 px: scaled to 28 px (1/8), levels 1-3 leave
     # every digit as it was and levels 4 and 5 make the same blur
