@@ -21,9 +21,10 @@ Search:
    adjacent). Samples asking for the same severity share one batched model call;
 3. a change can also appear and disappear between two unchanged severities (a *window*).
    Every interval below the first change that could hide one is halved down to `tolerance`,
-   lowest first. Which intervals could: with a *margin* (a classifier's score of its clean
-   label minus the best other score; a regressor's `value_tolerance` minus its output's
-   move), a change inside [a, b] needs the margin to fall from m(a) to 0 and back to m(b),
+   lowest first. Which intervals could: with a *margin* (a classifier's log-odds of its clean
+   label against the most likely other class, from its scores; a regressor's
+   `value_tolerance` minus its output's move), a change inside [a, b] needs the margin to
+   fall from m(a) to 0 and back to m(b),
    impossible when m(a) + m(b) > 2 x (steepest slope of the margin seen) x (b - a). With
    labels only there is no such evidence: only a sample seen to change back has its
    intervals below the first change halved.
@@ -83,6 +84,7 @@ TABLE_COLUMNS = (
 )
 SURVIVAL_COLUMNS = ("severity", "value", "survival", "low", "high")
 _MAX_ROUNDS = 4096  # guard; float severities cannot be halved much below 1e-15 anyway
+_SCORE_FLOOR = 1e-12  # class scores below count as this, so log-odds margins stay finite
 SLOPE_FACTOR = 2.0  # margins are taken to move at most twice as steeply as seen between points
 
 
@@ -390,7 +392,7 @@ class _Search:
     """Each sample's searched severities: whether the prediction changed there, and its margin.
 
     The margin is how far the prediction is from changing: for a classifier with class
-    scores, the clean label's score minus the highest other score; for a regressor,
+    scores, the log-odds of the clean label against the most likely other one; for a regressor,
     `value_tolerance` minus the output's move; NaN for a classifier that gives labels only.
     Model calls are remembered by physical value, so severities rounding to a value already
     seen (integer magnitudes) cost nothing.
@@ -446,9 +448,12 @@ class _Search:
         rows = np.arange(len(reference))
         if scores is None or scores.shape[1] < 2 or np.any(reference >= scores.shape[1]):
             return np.full(len(reference), np.nan)
-        others = np.array(scores, dtype=np.float64)
-        others[rows, reference] = -np.inf
-        return np.asarray(scores[rows, reference] - others.max(axis=1), np.float64)
+        # log-odds: a softmax's logit difference, which moves about linearly with the input
+        # where probabilities saturate (a probability difference would hide a sharp dip)
+        logs = np.log(np.clip(np.asarray(scores, dtype=np.float64), _SCORE_FLOOR, 1.0))
+        own = logs[rows, reference]
+        logs[rows, reference] = -np.inf
+        return np.asarray(own - logs.max(axis=1), np.float64)
 
     def value(self, severity: float) -> float:
         """Physical value at a severity."""
