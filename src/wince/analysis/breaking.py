@@ -24,10 +24,10 @@ Search:
    lowest first. Which intervals could: with a *margin* (a classifier's log-odds of its clean
    label against the most likely other class, from its scores; a regressor's
    `value_tolerance` minus its output's move), a change inside [a, b] needs the margin to
-   fall from m(a) to 0 and back to m(b),
-   impossible when m(a) + m(b) > 2 x (steepest slope of the margin seen) x (b - a). With
-   labels only there is no such evidence: only a sample seen to change back has its
-   intervals below the first change halved.
+   fall from m(a) to 0 and back to m(b), impossible when
+   m(a) + m(b) > 2 x (steepest slope of the margin seen) x (b - a). With labels only there
+   is no such evidence: only a sample seen to change back has its intervals below the
+   first change halved.
 
 The breaking severity reported is the smallest severity *seen* to change (the bracket's
 upper end), so the true breaking point lies within `tolerance` below it. Integer magnitudes
