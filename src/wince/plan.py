@@ -421,6 +421,13 @@ def resolve_sweep(spec: PerturbationSpec) -> list[SweepPoint]:
         severities = [LEVELS[level] for level in spec.levels]
     else:
         severities = spec.severities if spec.severities is not None else list(LEVELS.values())
+        beyond = [s for s in severities if not 0.0 <= s <= 1.0]
+        if beyond:  # `value_at` extends past 1; a plan names such magnitudes by value
+            raise ParameterError(
+                f"{spec.name}: a severity must be a number in [0, 1]; got {beyond[0]!r}. To "
+                f"sweep beyond the realistic range give values in {magnitude.unit}, e.g. "
+                f"values: [{magnitude.value_at(min(2.0, magnitude.max_severity)):g}]."
+            )
     return [SweepPoint(magnitude.value_at(s), float(s)) for s in severities]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import wince
 from wince.analysis.breaking import BreakingPoints, breaking_points
 from wince.datasets import ArrayDataset
 from wince.engine.probe import Probe
@@ -135,14 +136,14 @@ def band_model(low, high):
     return model
 
 
-def test_a_response_that_flips_only_in_a_middle_band_falls_back_to_the_grid():
+def test_a_response_that_flips_only_in_a_middle_band_is_searched_below_its_first_change():
     # the band (0.4, 0.7) in severity for grey 0.8: changed at coarse 0.5, unchanged at 0.75
     low, high = exposed(0.8, 0.7), exposed(0.8, 0.4)
     levels = [0.8, 0.5, 0.3]
     probe = probe_for(band_model(low, high), grey_images(levels))
     result = breaking_points(probe, "image.exposure")
     table = result.table.set_index("sample_index")
-    assert table.loc[0, "method"] == "grid"
+    assert table.loc[0, "method"] == "window"
     assert table.loc[0, "breaking_severity"] == math.ceil(0.4 * 64) / 64  # first grid point
     assert table.loc[0, "unchanged_severity"] == (math.ceil(0.4 * 64) - 1) / 64
     # grey 0.5 starts in the band and leaves it once darker than `low`: monotone
@@ -318,6 +319,137 @@ def test_a_narrow_window_the_run_saw_is_found_when_its_severities_are_searched()
     blind = breaking_points(probe, "image.exposure").table.iloc[0]
     assert blind["method"] == "none"
     seen = breaking_points(probe, "image.exposure", severities=[0.2, 0.6, 1.0]).table.iloc[0]
-    assert seen["method"] == "grid"
-    assert 0.58 < seen["breaking_severity"] <= 0.6
-    assert seen["breaking_severity"] == math.ceil(0.58 * 64) / 64  # first dense point inside
+    assert seen["method"] == "window"
+    assert 0.58 < seen["breaking_severity"] <= 0.58 + TOLERANCE
+
+
+class Shift(TabularPerturbation):
+    """Test-only: adds the value to the first column; severity equals the value."""
+
+    name = "tabular.test_shift"
+    version = 1
+    stochastic = False
+    magnitude = Magnitude("shift", unit="units", off=0.0, mild=0.1, severe=1.0, limits=(0, 3))
+
+    def apply(self, x, value, rngs, context):
+        out = x.copy()
+        out[:, 0] += value
+        return out
+
+
+if Shift.name not in registry():
+    register(Shift)
+
+WINDOW = 0.05  # width of the oracle's flip window, in severity
+
+
+def window_samples(centres):
+    """Columns: the shifted one (starts at 0), the window's centre; severity = column 0."""
+    centres = np.asarray(centres, dtype=np.float64)
+    return np.column_stack([np.zeros_like(centres), centres])
+
+
+def window_scores(x):
+    """Oracle: class 1 only while the shift lies within WINDOW/2 of the sample's centre.
+
+    A logistic classifier of the distance to the window: its confidence in class 0 stays
+    near 1 far from the window and drops steeply across it.
+    """
+    distance = np.abs(x[:, 0] - x[:, 1]) - WINDOW / 2
+    p0 = 1 / (1 + np.exp(-40.0 * distance))
+    return np.column_stack([p0, 1 - p0])
+
+
+def window_labels(x):
+    return np.argmax(window_scores(x), axis=1)
+
+
+def test_windows_narrower_than_the_coarse_step_are_found_from_the_scores():
+    # windows 0.05 wide centred around 0.62 (the coarse step is 0.25): the first changed
+    # severity is the window's start, centre - 0.025
+    centres = np.random.default_rng(0).uniform(0.52, 0.72, 60)
+    probe = probe_for(window_scores, window_samples(centres), modality="tabular")
+    result = breaking_points(probe, Shift.name)
+    truth = centres - WINDOW / 2
+    found = result.table["breaking_severity"].to_numpy()
+    assert result.resolution == TOLERANCE
+    assert result.warning == ""
+    assert np.all((found >= truth) & (found <= truth + result.resolution))
+    assert set(result.table["method"]) == {"window"}
+    assert abs(result.median_breaking_severity - np.median(truth)) <= TOLERANCE
+    assert result.evaluations <= 0.25 * result.dense_grid_evaluations
+
+
+def test_labels_only_state_the_coarse_resolution_and_warn_that_windows_can_hide():
+    centres = np.array([0.62, 0.5])  # the second window covers the coarse point 0.5
+    probe = probe_for(window_labels, window_samples(centres), modality="tabular")
+    result = breaking_points(probe, Shift.name)
+    assert result.resolution == 0.25
+    assert "0.25" in result.warning
+    assert "missed" in result.warning
+    found = result.table["breaking_severity"].to_numpy()
+    assert math.isinf(found[0])  # narrower than the resolution: missed, as stated
+    assert 0.475 < found[1] <= 0.475 + TOLERANCE
+    # a sweep every 0.025 puts a searched severity in every window 0.05 wide
+    swept = breaking_points(probe, Shift.name, severities=np.arange(1, 41) / 40)
+    assert swept.resolution == pytest.approx(0.025)
+    found = swept.table["breaking_severity"].to_numpy()
+    truth = centres - WINDOW / 2
+    assert np.all((found >= truth) & (found <= truth + TOLERANCE))
+
+
+def test_the_search_reaches_the_largest_severity_the_run_swept_beyond_the_realistic_range():
+    # the run swept exposure to -6 EV, twice the realistic maximum (-3 EV): severity 2
+    threshold = 0.05  # darker than this grey is "dark": some greys need more than -6 EV
+    levels = np.linspace(0.06, 0.95, 40).astype(np.float32)
+    probe = probe_for(lambda x: (image_mean(x) < threshold).astype(int), grey_images(levels))
+    result = breaking_points(probe, "image.exposure", severities=[0.5, 1.0, 2.0])
+    grey = levels.astype(np.float64)
+    oracle = np.log2(srgb_to_linear(threshold) / srgb_to_linear(grey)) / SEVERE_EV
+    beyond = (oracle > 1) & (oracle <= 2)
+    assert (oracle <= 1).sum() > 5
+    assert beyond.sum() > 5
+    assert (oracle > 2).sum() > 5
+    table = result.table
+    found = table["breaking_severity"].to_numpy()
+    within = oracle <= 2
+    assert np.all(found[within] >= oracle[within] - SLACK)
+    assert np.all(found[within] <= oracle[within] + TOLERANCE + SLACK)
+    assert np.all(np.isinf(found[~within]))
+    assert np.allclose(table["breaking_value"][within], SEVERE_EV * found[within])
+    assert not table["realistic"][beyond].any()  # beyond -3 EV: flagged unrealistic
+    assert result.search_end == 2.0
+    assert result.survival["severity"].iloc[-1] == 2.0
+    assert result.dense_grid_evaluations == 128 * len(levels)
+    assert result.evaluations <= 0.25 * result.dense_grid_evaluations
+
+
+def test_severities_beyond_the_hard_limit_are_refused_naming_it():
+    # exposure's hard limit is -10 EV: severity 10/3
+    probe = probe_for(darkness_model, grey_images([0.5]))
+    with pytest.raises(ParameterError, match=r"severities must be finite and at most 3\.33333"):
+        breaking_points(probe, "image.exposure", severities=[4.0])
+
+
+@pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # the sweep goes beyond
+def test_a_run_swept_beyond_the_realistic_range_is_searched_to_its_end(tmp_path):
+    # the plan sweeps the shift to 2, twice the realistic maximum; sample i breaks at t_i
+    thresholds = np.linspace(0.05, 2.5, 50)
+    x = np.column_stack([np.zeros_like(thresholds), thresholds])
+    plan = {
+        "name": "beyond",
+        "perturbations": [{"name": Shift.name, "values": [0.5, 1.0, 2.0]}],
+        "repeats": 1,
+    }
+    data = (x, np.zeros(len(x), int))
+    model = CallableAdapter(lambda b: (b[:, 0] > b[:, 1]).astype(int), fingerprint="past")
+    run = wince.analyze(model, data, plan, store=str(tmp_path / "s"))
+    run.profile(regions=False, breaking_points=True, model=model, data=data)
+    payload = run.store.load_analysis(run.id, "breaking_points")[Shift.name]
+    result = BreakingPoints.from_payload(payload)
+    assert result.search_end == 2.0
+    found = result.table["breaking_severity"].to_numpy()
+    inside = thresholds < 2.0
+    assert np.all(found[inside] > thresholds[inside])
+    assert np.all(found[inside] <= thresholds[inside] + TOLERANCE)
+    assert np.all(np.isinf(found[~inside]))

@@ -483,9 +483,34 @@ def test_invalid_values_raise_parameter_error_naming_parameter_and_unit(
         message = str(info.value)
         for part in (cls.name, m.name, m.unit, repr(value)):
             assert part in message, f"{value!r}: {part!r} missing from {message!r}"
-    for severity in (-0.1, 1.5, math.nan, "high", None):
+    past_the_limit = m.max_severity * 1.01 + 0.01 if math.isfinite(m.max_severity) else math.inf
+    for severity in (-0.1, past_the_limit, math.nan, "high", None):
         with pytest.raises(ParameterError, match="severity"):
             p.at_severity(severity)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", cases("validation"))
+def test_severities_beyond_one_continue_the_mapping_up_to_the_hard_limit(
+    cls: type[Perturbation],
+) -> None:
+    m = cls.magnitude
+    top = min(m.max_severity, 4.0)
+    assert top >= 1.0, "severe must lie within the hard limits"
+    severities = np.linspace(1.0, top, 9)
+    values = [m.value_at(float(s)) for s in severities]
+    low, high = m.limits
+    assert all(low <= v <= high for v in values)
+    # the same mapping as inside [0, 1]: severity_of inverts it (up to whole-number rounding)
+    slack = 0.5 if m.integer else 1e-9 * max(1.0, abs(m.severe))
+    for s, v in zip(severities, values, strict=True):
+        if m.scale == "linear":
+            exact = m.off + (m.severe - m.off) * s
+        else:
+            exact = m.off * (m.severe / m.off) ** s
+        assert abs(v - min(max(exact, low), high)) <= slack, (s, v)
+    if math.isfinite(m.max_severity):  # the end of the extension is the hard limit itself
+        limit = high if m.severe > m.off else low
+        assert m.value_at(m.max_severity) == pytest.approx(limit, abs=slack)
 
 
 @pytest.mark.parametrize("cls", cases("validation"))

@@ -4,41 +4,54 @@ For one perturbation and one trial, a sample's prediction is a deterministic fun
 severity: its random stream depends on (run seed, perturbation, trial, sample id) and not on
 the value (common random numbers). So the smallest severity at which the prediction flips
 (a classifier's label differs from the clean prediction; a regressor's value moves by more
-than a tolerance) can be searched for per sample:
+than a tolerance) can be searched for per sample.
 
-1. every sample is evaluated at a coarse grid of severities 1/coarse, 2/coarse, ..., 1;
-2. a sample whose coarse profile is monotone (unchanged, then changed from its first change
-   on) is bracketed by its first changed point and the point before it, and the bracket is
-   bisected until it is at most `tolerance` wide. Samples sharing a bracket share midpoints,
-   so each model call is one batch of every sample that needs that severity;
-3. a sample whose coarse profile is not monotone (changed at one point, unchanged at a later
-   one) is scanned on a dense grid k/64 (k/ceil(1/tolerance) when `tolerance` is finer) up
-   to its first coarse change, and its first changed grid point is taken (bisection could
-   land on any of its transitions);
-4. a sample unchanged at every coarse point is censored: its breaking severity is infinite.
+Range: severities 0 to 1 (`off` to the severe end of the realistic range), or further, to
+the largest severity the run swept, when the plan swept values beyond the realistic range
+(`Magnitude.value_at` continues the mapping past 1 up to the hard limits). A sample that
+never changes within the range is censored: its breaking severity is infinite.
+
+Search:
+
+1. every sample is evaluated at a coarse grid of severities 1/coarse, 2/coarse, ... up to
+   the end of the range, and at every severity the run swept (`severities`), so a change the
+   run saw is never missed;
+2. the bracket between the first changed severity and the one before it is halved until it
+   is at most `tolerance` wide (for whole-number magnitudes, also until its ends' values are
+   adjacent). Samples asking for the same severity share one batched model call;
+3. a change can also appear and disappear between two unchanged severities (a *window*).
+   Every interval below the first change that could hide one is halved down to `tolerance`,
+   lowest first. Which intervals could: with a *margin* (a classifier's log-odds of its clean
+   label against the most likely other class, from its scores; a regressor's
+   `value_tolerance` minus its output's move), a change inside [a, b] needs the margin to
+   fall from m(a) to 0 and back to m(b), impossible when
+   m(a) + m(b) > 2 x (steepest slope of the margin seen) x (b - a). With labels only there
+   is no such evidence: only a sample seen to change back has its intervals below the
+   first change halved.
 
 The breaking severity reported is the smallest severity *seen* to change (the bracket's
 upper end), so the true breaking point lies within `tolerance` below it. Integer magnitudes
-(JPEG quality) make the response a step function of severity; bisection still works on
-severity and continues until the bracket's ends are adjacent whole values, so the breaking
-value is the exact first whole value that changes the prediction (when the response does
-not change back inside the bracket). Evaluations are remembered by
-physical value, so severities that round to a value already seen cost nothing.
+(JPEG quality) make the response a step function of severity: the breaking value is the
+exact first whole value that changes the prediction (when the response does not change
+back inside the bracket). Evaluations are remembered by physical value, so severities that
+round to a value already seen cost nothing.
 
-Limits: a change that appears and disappears between two coarse points, below the first
-coarse change, is not seen (raise `coarse` to look closer). The run's own severities are
-coarse points too (`severities`; the profile passes the plan's sweep), so the search sees
-every change the run saw; a flip window narrower than the gaps between them can still be
-missed, and such a sample is reported as never changing. The survival curve counts a
-sample as changed from its first change on, even if the response later reverts.
+Resolution (`BreakingPoints.resolution`): the narrowest window of change the search is sure
+to find. With margins it is `tolerance`, provided the margin moves at most twice as steeply
+as anywhere seen between searched points (a sharper dip can still be missed). With labels
+only it is the widest gap between searched severities (1/coarse by default): a narrower
+window there is missed, the sample reads as never changing, and the result carries a
+`warning` saying so. The survival curve counts a sample as changed from its first change
+on, even if the response later reverts.
 
-The search covers the whole severity scale [0, 1], including the part between `off` and the
-mild end of the realistic range: a breaking point there is flagged in the `realistic` column.
+The search covers the part of the scale between `off` and the mild end of the realistic
+range too: a breaking point there, or beyond severity 1, is flagged in the `realistic` column.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +63,7 @@ import pandas as pd
 from wince import perturbations as library
 from wince.analysis.stats import percentile_interval, resampling
 from wince.engine.probe import Probe
-from wince.errors import ModelError, ParameterError
+from wince.errors import ModelError, ParameterError, RealismWarning
 from wince.models.base import Predictions, Task
 from wince.perturbations.base import Magnitude, Step
 
@@ -59,7 +72,7 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
 DENSE_GRID = 64  # points of the dense severity grid (fallback scan, survival curve, benchmark)
-METHODS = ("bisection", "grid", "none")
+METHODS = ("bisection", "window", "none")
 TABLE_COLUMNS = (
     "sample_index",
     "sample_id",
@@ -70,7 +83,9 @@ TABLE_COLUMNS = (
     "realistic",
 )
 SURVIVAL_COLUMNS = ("severity", "value", "survival", "low", "high")
-_MAX_HALVINGS = 64  # bisection depth guard; float severities cannot be halved further anyway
+_MAX_ROUNDS = 4096  # guard; float severities cannot be halved much below 1e-15 anyway
+_SCORE_FLOOR = 1e-12  # class scores below count as this, so log-odds margins stay finite
+SLOPE_FACTOR = 2.0  # margins are taken to move at most twice as steeply as seen between points
 
 
 @dataclass(frozen=True)
@@ -82,18 +97,20 @@ class BreakingPoints:
         parameter: name of its magnitude (e.g. `exposure_ev`).
         unit: unit of the magnitude.
         table: one row per sample, by sample index: `sample_index`, `sample_id`,
-            `breaking_severity` (smallest severity seen to change the prediction, in [0, 1];
-            inf when it never changes up to severity 1), `breaking_value` (the same in
-            physical units; NaN when censored), `unchanged_severity` (largest severity seen
-            unchanged below the break: the true breaking point lies between the two),
-            `method` ("bisection", "grid" for non-monotone responses, "none" when censored),
+            `breaking_severity` (smallest severity seen to change the prediction, in
+            [0, search_end]; inf when it never changes up to `search_end`), `breaking_value`
+            (the same in physical units; NaN when censored), `unchanged_severity` (largest
+            severity seen unchanged below the break: the true breaking point lies between
+            the two),
+            `method` ("bisection" for a response that stays changed above its break,
+            "window" for one seen to change back, "none" when censored),
             `realistic` (the breaking value lies in the declared realistic range).
-        survival: one row per severity of the dense grid 0, 1/64, ..., 1: `severity`,
+        survival: one row per severity of the dense grid 0, 1/64, ..., search_end: `severity`,
             `value` (physical units), `survival` (share of samples whose prediction has not
             yet changed at that severity), `low`, `high` (95% bootstrap interval over samples).
         evaluations: model evaluations (sample × input) the search used, baseline included.
         dense_grid_evaluations: evaluations a dense grid at the search's resolution would use
-            (samples × 64 at the default tolerance).
+            (samples × 64 per unit of severity searched at the default tolerance).
         median_breaking_severity: median breaking severity over samples (inf when more than
             half never change).
         median_interval: 95% bootstrap interval of the median (resampling samples).
@@ -101,6 +118,14 @@ class BreakingPoints:
         trial: the trial (random stream) searched.
         value_tolerance: regression: the change of the output that counts as a change of
             prediction, in output units; None for classifiers.
+        search_end: the end of the searched severities: 1 (the severe end of the realistic
+            range), or the largest severity the run swept when that lies beyond.
+        resolution: the narrowest window of change (in severity) the search is sure to find:
+            `tolerance` when the model gives scores (or is a regressor), the largest gap
+            between searched severities when it gives labels only. NaN for results stored
+            before it was recorded.
+        warning: why a narrower window of change may have been missed; empty when
+            `resolution` is `tolerance`.
     """
 
     perturbation: str
@@ -115,6 +140,9 @@ class BreakingPoints:
     tolerance: float
     trial: int = 0
     value_tolerance: float | None = None
+    search_end: float = 1.0
+    resolution: float = math.nan
+    warning: str = ""
 
     @property
     def evaluation_ratio(self) -> float:
@@ -127,7 +155,7 @@ class BreakingPoints:
         s = self.median_breaking_severity
         if not math.isfinite(s):
             return math.nan
-        return library.get(self.perturbation).magnitude.value_at(min(max(s, 0.0), 1.0))
+        return library.get(self.perturbation).magnitude.value_at(s)
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form: summary numbers, survival curve and per-sample table as lists.
@@ -142,6 +170,9 @@ class BreakingPoints:
             "tolerance": self.tolerance,
             "trial": self.trial,
             "value_tolerance": self.value_tolerance,
+            "search_end": self.search_end,
+            "resolution": _json_number(self.resolution),
+            "warning": self.warning,
             "n_samples": len(self.table),
             "evaluations": self.evaluations,
             "dense_grid_evaluations": self.dense_grid_evaluations,
@@ -173,6 +204,7 @@ class BreakingPoints:
         )
         low, high = payload["median_interval"]
         value_tolerance = payload["value_tolerance"]
+        resolution = payload.get("resolution")  # absent from results stored before it was
         return cls(
             perturbation=str(payload["perturbation"]),
             parameter=str(payload["parameter"]),
@@ -186,6 +218,9 @@ class BreakingPoints:
             tolerance=float(payload["tolerance"]),
             trial=int(payload["trial"]),
             value_tolerance=None if value_tolerance is None else float(value_tolerance),
+            search_end=float(payload.get("search_end", 1.0)),
+            resolution=math.nan if resolution is None else float(resolution),
+            warning=str(payload.get("warning", "")),
         )
 
 
@@ -212,9 +247,12 @@ def breaking_points(
         indices: samples (positions in the dataset, no duplicates); default all. The result
             is in sample-index order whatever the order given.
         tolerance: largest width of a final bracket, in severity (0, 1]; default 1/64.
-        coarse: number of coarse severities 1/coarse, ..., 1 evaluated for every sample.
-        severities: more severities in (0, 1] evaluated for every sample (the run's sweep:
-            a change the run saw at one of them is never missed).
+        coarse: coarse severities per unit of severity: 1/coarse, 2/coarse, ... up to the
+            end of the search range are evaluated for every sample.
+        severities: more severities evaluated for every sample (the run's sweep: a change
+            the run saw at one of them is never missed). The search range ends at the largest
+            of them when it exceeds 1; those at or below 0 (`off`, or the other side of it)
+            are not searched.
         value_tolerance: regression only, required there: the absolute change of the output
             (in output units) beyond which the prediction counts as changed.
         trial: which random stream (trial) of a stochastic perturbation to search.
@@ -225,9 +263,9 @@ def breaking_points(
         The per-sample table, the survival curve with intervals and the evaluations used.
 
     Raises:
-        ParameterError: unknown perturbation, an argument out of range, duplicate or
-            out-of-range indices, or `value_tolerance` missing for a regressor (or given for
-            a classifier).
+        ParameterError: unknown perturbation, an argument out of range, a severity beyond
+            the magnitude's hard limit, duplicate or out-of-range indices, or
+            `value_tolerance` missing for a regressor (or given for a classifier).
         ModelError: the model's predictions do not match its task.
 
     Examples:
@@ -261,14 +299,15 @@ def breaking_points(
             f"a classifier's prediction changes when its label does. Drop value_tolerance="
             f"{value_tolerance!r}."
         )
-    n_grid = max(DENSE_GRID, math.ceil(1 / tolerance - 1e-9))
+    given = _swept_severities(perturbation, magnitude, severities)
+    end = max([1.0, *given])
     started = probe.evaluations
     search = _Search(
         probe, index, perturbation, magnitude, extra, trial, value_tolerance, regression
     )
-    given = [float(v) for v in severities if 0.0 < float(v) <= 1.0]
-    grid = np.unique(np.concatenate([np.arange(1, coarse + 1) / coarse, given]))
-    low, high, method = _search_all(search, grid, tolerance, n_grid)
+    grid = np.unique(np.concatenate([_grid_to(end, coarse), given]))
+    low, high, method = _search_all(search, grid, tolerance)
+    resolution, warning = _resolution(grid, tolerance, search.has_margins)
     evaluations = probe.evaluations - started
     values = np.array([magnitude.value_at(s) if np.isfinite(s) else math.nan for s in high])
     realistic_low, realistic_high = magnitude.realistic
@@ -283,7 +322,8 @@ def breaking_points(
             "realistic": (values >= realistic_low) & (values <= realistic_high),
         }
     )
-    survival, median, median_interval = _statistics(high, magnitude, n_grid, n_boot, seed)
+    dense = _grid_to(end, max(DENSE_GRID, math.ceil(1 / tolerance - 1e-9)))
+    survival, median, median_interval = _statistics(high, magnitude, dense, n_boot, seed)
     return BreakingPoints(
         perturbation=perturbation,
         parameter=magnitude.name,
@@ -291,17 +331,72 @@ def breaking_points(
         table=table,
         survival=survival,
         evaluations=evaluations,
-        dense_grid_evaluations=len(index) * n_grid,
+        dense_grid_evaluations=len(index) * len(dense),
         median_breaking_severity=median,
         median_interval=median_interval,
         tolerance=float(tolerance),
         trial=trial,
         value_tolerance=None if value_tolerance is None else float(value_tolerance),
+        search_end=end,
+        resolution=resolution,
+        warning=warning,
+    )
+
+
+def _swept_severities(
+    perturbation: str, magnitude: Magnitude, severities: Sequence[float]
+) -> list[float]:
+    """The run's severities on the severe side of `off` (others are not searched), checked."""
+    top = magnitude.max_severity
+    out = []
+    for given in severities:
+        number = float(given)
+        if not (math.isfinite(number) and number <= top):
+            raise ParameterError(
+                f"breaking points of {perturbation}: severities must be finite and at most "
+                f"{top:.6g}, where {magnitude.name} meets its hard limit "
+                f"({magnitude.describe_constraint()}); got {given!r}."
+            )
+        if number > 0:
+            out.append(number)
+    return out
+
+
+def _grid_to(end: float, per_unit: int) -> FloatArray:
+    """Severities k/per_unit, k = 1, 2, ..., up to `end` (the last one is `end` itself)."""
+    points = np.arange(1, math.ceil(end * per_unit - 1e-9) + 1) / per_unit
+    points[-1] = end
+    return points
+
+
+def _resolution(grid: FloatArray, tolerance: float, has_margins: bool) -> tuple[float, str]:
+    """The narrowest window of change the search is sure to find, and a warning if wider.
+
+    With margins every interval that could hide a change is halved down to `tolerance`; with
+    labels only, a window wider than the largest gap between searched severities covers one.
+    """
+    if has_margins:
+        return float(tolerance), ""
+    widest = float(np.max(np.diff(np.concatenate([[0.0], grid]))))
+    if widest <= tolerance:
+        return float(tolerance), ""
+    return widest, (
+        f"the model gives class labels only (no scores), so a change that appears and "
+        f"disappears within less than {widest:.3g} severity, between two searched severities "
+        "below a sample's first change, can be missed (that sample then reads as never "
+        "breaking); sweep the severities you care about, raise `coarse`, or give scores."
     )
 
 
 class _Search:
-    """Whether samples' predictions changed at a severity, remembered by physical value."""
+    """Each sample's searched severities: whether the prediction changed there, and its margin.
+
+    The margin is how far the prediction is from changing: for a classifier with class
+    scores, the log-odds of the clean label against the most likely other one; for a regressor,
+    `value_tolerance` minus the output's move; NaN for a classifier that gives labels only.
+    Model calls are remembered by physical value, so severities rounding to a value already
+    seen (integer magnitudes) cost nothing.
+    """
 
     def __init__(
         self,
@@ -322,9 +417,17 @@ class _Search:
         self.trial = trial
         self.value_tolerance = value_tolerance
         self.regression = regression
-        self.reference = self._outputs(probe.predict(index, (), trial=trial))
+        clean = probe.predict(index, (), trial=trial)
+        self.reference = self._outputs(clean)
+        clean_margins = self._margins(clean, self.reference)
+        self.has_margins = bool(np.isfinite(clean_margins).all())
         # at `off` the perturbation is the identity, so the prediction is the clean one
-        self.memo: list[dict[float, bool]] = [{magnitude.off: False} for _ in range(len(index))]
+        self.by_value: list[dict[float, tuple[bool, float]]] = [
+            {magnitude.off: (False, float(m))} for m in clean_margins
+        ]
+        self.points: list[dict[float, tuple[bool, float]]] = [
+            {0.0: (False, float(m))} for m in clean_margins
+        ]
 
     def _outputs(self, predictions: Predictions) -> npt.NDArray[Any]:
         output = predictions.values if self.regression else predictions.labels
@@ -336,117 +439,152 @@ class _Search:
             )
         return output
 
+    def _margins(self, predictions: Predictions, reference: npt.NDArray[Any]) -> FloatArray:
+        output = self._outputs(predictions)
+        if self.regression:
+            assert self.value_tolerance is not None
+            return np.asarray(self.value_tolerance - np.abs(output - reference), np.float64)
+        scores = predictions.scores
+        rows = np.arange(len(reference))
+        if scores is None or scores.shape[1] < 2 or np.any(reference >= scores.shape[1]):
+            return np.full(len(reference), np.nan)
+        # log-odds: a softmax's logit difference, which moves about linearly with the input
+        # where probabilities saturate (a probability difference would hide a sharp dip)
+        logs = np.log(np.clip(np.asarray(scores, dtype=np.float64), _SCORE_FLOOR, 1.0))
+        own = logs[rows, reference]
+        logs[rows, reference] = -np.inf
+        return np.asarray(own - logs.max(axis=1), np.float64)
+
     def value(self, severity: float) -> float:
         """Physical value at a severity."""
         return self.magnitude.value_at(float(severity))
 
-    def changed(self, rows: IntArray, severity: float) -> BoolArray:
-        """Whether the prediction of each sample in `rows` differs from its clean one."""
+    def evaluate(self, rows: IntArray, severity: float) -> None:
+        """Record, for each sample in `rows`, whether its prediction changed at `severity`."""
         value = self.value(severity)
-        out = np.zeros(len(rows), dtype=np.bool_)
-        missing = []
-        for j, row in enumerate(rows):
-            known = self.memo[row].get(value)
-            if known is None:
-                missing.append(j)
-            else:
-                out[j] = known
-        if missing:
-            todo = rows[missing]
+        todo = np.array([r for r in rows if value not in self.by_value[r]], dtype=np.intp)
+        if len(todo):
             step = Step(self.name, value, self.params)
-            output = self._outputs(self.probe.predict(self.index[todo], [step], trial=self.trial))
+            # values beyond the realistic range are searched when the run swept there; the
+            # table flags them (`realistic`), so the RealismWarning would only repeat the run's
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RealismWarning)
+                predictions = self.probe.predict(self.index[todo], [step], trial=self.trial)
+            output = self._outputs(predictions)
             reference = self.reference[todo]
             if self.regression:
                 # NaN outputs count as changed
                 flags = ~(np.abs(output - reference) <= self.value_tolerance)
             else:
                 flags = output != reference
-            out[missing] = flags
-            for row, flag in zip(todo, flags, strict=True):
-                self.memo[row][value] = bool(flag)
-        return out
+            margins = self._margins(predictions, reference)
+            for row, flag, margin in zip(todo, flags, margins, strict=True):
+                self.by_value[row][value] = (bool(flag), float(margin))
+        for row in rows:
+            self.points[row][float(severity)] = self.by_value[row][value]
+
+    def next_severity(self, row: int, tolerance: float) -> float | None:
+        """The next severity to evaluate for a sample, or None when its search is done.
+
+        The lowest open interval between the sample's searched severities, below and up to
+        its first change, is halved: the bracket ending at the first change until it is at
+        most `tolerance` wide (and, for whole-number magnitudes, its ends' values adjacent);
+        an interval between two unchanged severities while it may hide a change
+        (`_may_hide_a_change`) and is wider than `tolerance`.
+        """
+        points = sorted(self.points[row].items())
+        severities = [s for s, _ in points]
+        changed = [c for _, (c, _) in points]
+        margins = np.array([m for _, (_, m) in points])
+        first = changed.index(True) if True in changed else len(points)
+        reverts = not all(changed[first:])
+        slope = _steepest_slope(np.array(severities), margins) if self.has_margins else math.nan
+        for i in range(min(first, len(points) - 1)):
+            low, high = severities[i], severities[i + 1]
+            wide = high - low > tolerance
+            if self.magnitude.integer:
+                gap = abs(self.value(high) - self.value(low))
+                if i + 1 == first:
+                    wide |= gap > 1
+                else:
+                    wide &= gap > 1  # no whole value lies strictly between the two
+            if not wide:
+                continue
+            if i + 1 == first or _may_hide_a_change(
+                margins[i], margins[i + 1], high - low, slope, reverts
+            ):
+                return (low + high) / 2
+        return None
+
+
+def _steepest_slope(severities: FloatArray, margins: FloatArray) -> float:
+    """The largest |change of margin| per unit severity between consecutive searched points."""
+    finite = np.isfinite(margins)
+    s, m = severities[finite], margins[finite]
+    if len(s) < 2:
+        return 0.0
+    return float(np.max(np.abs(np.diff(m)) / np.diff(s)))
+
+
+def _may_hide_a_change(
+    margin_low: float, margin_high: float, width: float, slope: float, reverts: bool
+) -> bool:
+    """Whether a change could appear and disappear between two unchanged severities.
+
+    With margins, a change inside needs the margin to fall from `margin_low` to 0 and rise
+    back to `margin_high` within `width`; moving at most `SLOPE_FACTOR` times the steepest
+    slope seen (`slope`), that takes (margin_low + margin_high) / (SLOPE_FACTOR * slope).
+    Without margins only the labels speak: a response seen to change back (`reverts`) may
+    hold other windows, so every interval below its first change is searched.
+    """
+    if math.isnan(slope):
+        return reverts
+    total = margin_low + margin_high
+    return not total > SLOPE_FACTOR * slope * width  # NaN margins: searched
 
 
 def _search_all(
-    search: _Search, coarse_grid: FloatArray, tolerance: float, n_grid: int
+    search: _Search, grid: FloatArray, tolerance: float
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.object_]]:
-    """Bracket on the coarse grid, bisect monotone samples, scan the others on the grid."""
+    """Evaluate every sample on the grid, then halve intervals until every search is done.
+
+    Each round asks every sample for its next severity (`_Search.next_severity`); samples
+    asking for the same severity share one batched model call.
+    """
     n = len(search.index)
     rows = np.arange(n, dtype=np.intp)
-    profile = np.column_stack([search.changed(rows, s) for s in coarse_grid])
-    ever = profile.any(axis=1)
-    first = np.argmax(profile, axis=1)
-    after_first = np.arange(len(coarse_grid))[None, :] >= first[:, None]
-    monotone = ever & ~(after_first & ~profile).any(axis=1)
-    low = np.ones(n)
+    for severity in grid:
+        search.evaluate(rows, float(severity))
+    pending = rows
+    for _ in range(_MAX_ROUNDS):
+        wanted = {int(r): search.next_severity(int(r), tolerance) for r in pending}
+        pending = np.array([r for r, s in wanted.items() if s is not None], dtype=np.intp)
+        if len(pending) == 0:
+            break
+        asked = np.array([wanted[int(r)] for r in pending])
+        for severity in np.unique(asked):
+            search.evaluate(pending[asked == severity], float(severity))
+    low = np.full(n, grid[-1])
     high = np.full(n, np.inf)
     method = np.full(n, "none", dtype=object)
-    below = np.concatenate([[0.0], coarse_grid[:-1]])  # the coarse point before each
-    low[ever] = below[first[ever]]
-    high[ever] = coarse_grid[first[ever]]
-    method[monotone] = "bisection"
-    method[ever & ~monotone] = "grid"
-    _bisect(search, rows[monotone], low, high, tolerance)
-    _scan(search, rows[ever & ~monotone], low, high, n_grid)
+    for row in rows:
+        points = sorted(search.points[row].items())
+        changed = [c for _, (c, _) in points]
+        if True not in changed:
+            continue
+        first = changed.index(True)
+        high[row], low[row] = points[first][0], points[first - 1][0]
+        method[row] = "bisection" if all(changed[first:]) else "window"
     return low, high, method
 
 
-def _bisect(
-    search: _Search, rows: IntArray, low: FloatArray, high: FloatArray, tolerance: float
-) -> None:
-    """Halve each sample's bracket (low unchanged, high changed) until it is narrow enough.
-
-    Samples with the same bracket share its midpoint, so each distinct midpoint is one
-    batched model call. Integer magnitudes also halve until the ends' values are adjacent.
-    """
-    for _ in range(_MAX_HALVINGS):
-        wide = high[rows] - low[rows] > tolerance
-        if search.magnitude.integer:
-            gap = np.array(
-                [abs(search.value(high[r]) - search.value(low[r])) > 1 for r in rows], np.bool_
-            )
-            wide |= gap
-        active = rows[wide]
-        if len(active) == 0:
-            return
-        middle = (low[active] + high[active]) / 2
-        for severity in np.unique(middle):
-            group = active[middle == severity]
-            changed = search.changed(group, float(severity))
-            high[group[changed]] = severity
-            low[group[~changed]] = severity
-
-
-def _scan(search: _Search, rows: IntArray, low: FloatArray, high: FloatArray, n_grid: int) -> None:
-    """First changed point of the dense grid k/n_grid, up to each sample's first coarse change.
-
-    `high` holds the first coarse change on entry; a sample with no changed grid point at or
-    below it (a coarse point between grid points) keeps it.
-    """
-    limit = high[rows].copy()
-    pending = rows
-    previous = 0.0
-    for k in range(1, n_grid + 1):
-        severity = k / n_grid
-        pending = pending[limit[np.searchsorted(rows, pending)] >= severity]
-        if len(pending) == 0:
-            break
-        changed = search.changed(pending, severity)
-        found = pending[changed]
-        high[found] = severity
-        low[found] = previous
-        low[pending[~changed]] = severity
-        pending = pending[~changed]
-        previous = severity
-
-
 def _statistics(
-    breaking: FloatArray, magnitude: Magnitude, n_grid: int, n_boot: int, seed: int
+    breaking: FloatArray, magnitude: Magnitude, dense: FloatArray, n_boot: int, seed: int
 ) -> tuple[pd.DataFrame, float, tuple[float, float]]:
     """Survival curve with bootstrap intervals, and the median breaking severity."""
     n = len(breaking)
     weights = resampling(n, n_boot, seed).samples
-    grid = np.arange(n_grid + 1) / n_grid
+    grid = np.concatenate([[0.0], dense])
     alive = (breaking[:, None] > grid[None, :]).astype(np.float64)
     replicates = weights @ alive / n
     intervals = [percentile_interval(replicates[:, j]) for j in range(len(grid))]

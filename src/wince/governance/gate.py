@@ -471,8 +471,8 @@ def _breaking_point(
         estimate = points.median_breaking_severity
         value = (
             f" ({magnitude.name} {magnitude.value_at(estimate):g} {magnitude.unit})"
-            if 0 <= estimate <= 1
-            else " (most samples never change up to severity 1)"
+            if 0 <= estimate <= points.search_end
+            else f" (most samples never change up to severity {points.search_end:g})"
             if math.isinf(estimate)
             else ""
         )

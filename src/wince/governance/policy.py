@@ -159,7 +159,7 @@ class MinMedianBreakingPoint(_Rule):
     """The median breaking point of each matched perturbation >= `min` (severity) or `min_value`.
 
     Reads the stored breaking-points analysis (`wince analyze RUN --breaking-points`). A
-    median that is infinite (most samples never change up to severity 1) passes.
+    median that is infinite (most samples never change within the searched range) passes.
     """
 
     check: Literal["min_median_breaking_point"]

@@ -183,11 +183,39 @@ class Magnitude:
         """The realistic range as (low, high), whatever the direction of severity."""
         return (min(self.mild, self.severe), max(self.mild, self.severe))
 
+    @property
+    def max_severity(self) -> float:
+        """The largest severity whose value lies within `limits` (inf when they do not bound it).
+
+        Severities beyond 1 extend the mapping past `severe` (see `value_at`) up to the hard
+        limit on that side; a log scale never reaches a limit of 0 or of the other sign.
+        """
+        bound = self.limits[1] if self.severe > self.off else self.limits[0]
+        if math.isinf(bound) or (self.scale == "log" and bound / self.off <= 0):
+            return math.inf
+        return self.severity_of(bound)
+
     def value_at(self, severity: float) -> float:
-        """Physical value at a severity in [0, 1] (0 is `off`, 1 is `severe`)."""
-        if not (isinstance(severity, int | float) and 0.0 <= severity <= 1.0):
+        """Physical value at a severity: 0 is `off`, 1 is `severe`.
+
+        Severities in [0, 1] span the plausible range; beyond 1 the same mapping (linear or
+        log) continues past `severe`, up to `max_severity` where it meets the hard limit (the
+        value is kept inside the limits against float rounding there).
+
+        Raises:
+            ParameterError: a severity that is not a number in [0, max_severity].
+        """
+        top = self.max_severity
+        number = isinstance(severity, int | float) and math.isfinite(severity)
+        if not (number and 0.0 <= severity <= top):
+            reach = (
+                f"[0, {top:.6g}] (severity {top:.6g} is the hard limit of {self.name}, "
+                f"{self.describe_constraint()})"
+            )
+            if math.isinf(top):
+                reach = "[0, inf)"
             raise ParameterError(
-                f"{self.name}: severity must be a number in [0, 1]; got {severity!r}. "
+                f"{self.name}: severity must be a number in {reach}; got {severity!r}. "
                 "Levels 1-5 are severities 0.2, 0.4, 0.6, 0.8, 1.0."
             )
         if severity == 0:
@@ -196,6 +224,8 @@ class Magnitude:
             value = self.off * (self.severe / self.off) ** severity
         else:
             value = self.off + (self.severe - self.off) * severity
+        if severity > 1:  # float rounding must not step past the hard limit
+            value = min(max(value, self.limits[0]), self.limits[1])
         return float(round(value)) if self.integer else float(value)
 
     def severity_of(self, value: float) -> float:
@@ -451,7 +481,7 @@ class Perturbation:
         return self.magnitude.validate(value, self.name)
 
     def at_severity(self, severity: float) -> float:
-        """Physical value at a severity in [0, 1]."""
+        """Physical value at a severity (see `Magnitude.value_at`)."""
         return self.magnitude.value_at(severity)
 
     def perturb(

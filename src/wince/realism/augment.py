@@ -433,8 +433,9 @@ def breaking_points(store: Store, run: str, *, quantile: float = 0.5) -> dict[st
     Reads the breaking points stored by `wince analyze --breaking-points` (or
     `analyze_run(..., breaking_points=True)`) and returns, per perturbation, the `quantile`
     of the samples' breaking severities in physical units. Perturbations whose quantile is
-    censored (more samples than `1 - quantile` never break up to severity 1) are left out, so
-    `augment` uses their whole realistic range.
+    censored (more samples than `1 - quantile` never break within the search's range: severity
+    1, or further when the run swept further) are left out, so `augment` uses their whole
+    realistic range.
 
     Args:
         store: the store holding the run.
@@ -468,7 +469,7 @@ def breaking_points(store: Store, run: str, *, quantile: float = 0.5) -> dict[st
         severity = float(np.quantile(severities, quantile, method="inverted_cdf"))
         magnitude = get(result.perturbation).magnitude
         if math.isfinite(severity) and severity > 0:
-            out[name] = magnitude.value_at(min(severity, 1.0))
+            out[name] = magnitude.value_at(severity)
     return out
 
 
@@ -585,14 +586,7 @@ def _check_cap(magnitude: Magnitude, value: object, owner: str) -> float:
 
 def _value_at(magnitude: Magnitude, severity: float, cap: float) -> float:
     """Physical value at a severity in [0, max]; beyond 1 the scale is extended past severe."""
-    if severity <= 1.0:
-        value = magnitude.value_at(severity)
-    else:
-        if magnitude.scale == "log":
-            value = magnitude.off * (magnitude.severe / magnitude.off) ** severity
-        else:
-            value = magnitude.off + (magnitude.severe - magnitude.off) * severity
-        value = float(round(value)) if magnitude.integer else float(value)
+    value = magnitude.value_at(min(severity, magnitude.max_severity))
     low, high = sorted((magnitude.off, cap))
     return float(min(max(value, low), high))  # float rounding must not step past the cap
 

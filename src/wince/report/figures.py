@@ -282,9 +282,22 @@ def survival(data: ReportData) -> Figure | None:
         "survival",
         "Breaking points: predictions that survive",
         "The share of predictions still unchanged at each severity, from a per-sample search "
-        "for the smallest magnitude that changes the prediction (95% bands).",
+        "for the smallest magnitude that changes the prediction (95% bands)."
+        + _search_limits(payload),
         _spec(chart),
         rows,
+    )
+
+
+def _search_limits(payload: dict[str, Any]) -> str:
+    """What the breaking-point searches could miss, in words (empty when nothing)."""
+    coarse = {name: item["resolution"] for name, item in payload.items() if item.get("warning")}
+    if not coarse:
+        return ""
+    names = ", ".join(f"{name} ({width:.3g})" for name, width in coarse.items())
+    return (
+        f" The model gives labels only, so a change that comes and goes between searched "
+        f"severities within less than the stated resolution can be missed: {names}."
     )
 
 
