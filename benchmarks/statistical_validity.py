@@ -253,6 +253,7 @@ CHECKS: dict[str, Callable[[bool], bool]] = {
     "untouched": check_untouched,
     "interactions": check_interactions,
     "gradients": check_gradients,
+    "breaking": external("validity_breaking.py"),
     "sobol": external("validity_sobol.py"),
     "imagenet_c": external("validity_imagenet_c.py"),
     "regions": external("validity_regions.py"),

@@ -13,12 +13,14 @@ Beyond the realistic range: grey images and a "dark" classifier under `image.exp
 with the run's sweep reaching -6 EV (severity 2, twice the realistic maximum); the sRGB
 oracle gives each grey's breaking severity, censored beyond 2.
 
-Run: python benchmarks/validity_breaking.py [--samples 400]
+Run: python benchmarks/validity_breaking.py [--samples 400] [--quick]
+(exit status 1 when a target is missed; `--quick`: 100 samples)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass
 
@@ -131,7 +133,10 @@ def beyond_realistic(samples: int) -> Figures:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=400)
+    parser.add_argument("--quick", action="store_true", help="100 samples")
     args = parser.parse_args()
+    if args.quick:
+        args.samples = 100
     scored = narrow_windows(args.samples, scores=True)
     r = scored.result
     print(
@@ -166,6 +171,13 @@ def main() -> None:
         f"  breaking points within tolerance of the oracle (or censored beyond 2): "
         f"{beyond.found:.1%} (target 100%); evaluations {r.evaluation_ratio:.3f} of the dense grid"
     )
+    met = (
+        scored.found >= FOUND_TARGET
+        and scored.median_error <= scored.result.resolution
+        and r.search_end == 2
+        and beyond.found == 1.0
+    )
+    sys.exit(0 if met else 1)
 
 
 if __name__ == "__main__":
