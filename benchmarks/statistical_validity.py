@@ -41,11 +41,12 @@ from wince.analysis.significance import verdicts
 from wince.datasets import ArrayDataset
 from wince.metrics import proportion_interval
 from wince.models import CallableAdapter
-from wince.perturbations import Modality, registry
-from wince.perturbations.base import Magnitude, register
-from wince.perturbations.tabular import TabularPerturbation
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "tests" / "analysis"))
+# the tests' stochastic perturbations (each knocks its own column in a share of samples) and
+# the model they are independent for
+from test_curves_and_interactions import knocked_out  # noqa: E402
 
 
 def verdict(passed: bool) -> str:
@@ -135,34 +136,9 @@ def check_untouched(quick: bool) -> bool:
 
 
 # -- independent stochastic pairs are additive ------------------------------------------------
-class Knock(TabularPerturbation):
-    """Benchmark-only: sets its column to 1 in each sample with probability `rate`."""
-
-    version = 1
-    stochastic = True
-    magnitude = Magnitude("rate", unit="fraction", off=0.0, mild=0.1, severe=0.5, limits=(0, 1))
-    column = 0
-
-    def apply(self, x, value, rngs, context):
-        out = x.copy()
-        out[:, self.column] = np.where(rngs.random(()) < value, 1.0, x[:, self.column])
-        return out
-
-
-for _name, _column in (("tabular.validity_knock_a", 0), ("tabular.validity_knock_b", 1)):
-    if _name not in registry():
-        register(
-            type(_name, (Knock,), {"name": _name, "column": _column, "modality": Modality.TABULAR})
-        )
-
-
 def false_interactions(runs: int, tolerance: float | None) -> dict[str, int]:
     """Runs (of `runs` seeds) whose pair is called an interaction, per metric."""
     data = ArrayDataset(np.zeros((300, 2)), np.zeros(300, int))
-
-    def knocked(x: np.ndarray) -> np.ndarray:
-        return ((x[:, 0] > 0.5) | (x[:, 1] > 0.5)).astype(int)
-
     analysis: dict[str, object] = {"bootstrap": 400}
     if tolerance is not None:
         analysis["tolerance"] = {"flip_rate": tolerance, "accuracy": tolerance}
@@ -173,14 +149,14 @@ def false_interactions(runs: int, tolerance: float | None) -> dict[str, int]:
                 "name": "independent",
                 "seed": seed,
                 "perturbations": [
-                    {"name": "tabular.validity_knock_a", "values": [0.3]},
-                    {"name": "tabular.validity_knock_b", "values": [0.3]},
+                    {"name": "tabular.test_knock_col0", "values": [0.3]},
+                    {"name": "tabular.test_knock_col1", "values": [0.3]},
                 ],
                 "combinations": "pairwise",
                 "repeats": 6,
                 "analysis": analysis,
             }
-            run = wince.analyze(knocked, data, plan, store=f"{store}/{seed}")
+            run = wince.analyze(knocked_out, data, plan, store=f"{store}/{seed}")
             table = interactions(load_run_data(run.store, run.id)).table.set_index("metric")
             for metric in called:
                 called[metric] += table.loc[metric, "label"] != "additive"

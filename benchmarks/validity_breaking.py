@@ -1,8 +1,8 @@
 """Breaking points at the edges: flip windows narrower than the coarse step, and breaks
 beyond the realistic range (#18 part 4).
 
-Narrow windows: each sample is a row (shift, centre); the test-only perturbation
-`benchmark.shift` adds the severity to the shift, and a logistic classifier of the distance
+Narrow windows: each sample is a row (shift, centre); the tests' perturbation
+`tabular.test_shift` adds the severity to the shift, and a logistic classifier of the distance
 to the window says class 1 only while the shift lies within 0.025 of the sample's centre. So
 sample i changes only inside a window 0.05 wide (the coarse step is 0.25) and first changes
 at centre_i - 0.025, the oracle. Centres are drawn around 0.62. A window is *found* when the
@@ -23,39 +23,23 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "analysis"))
+from test_breaking import Shift
 
 from wince.analysis.breaking import BreakingPoints, breaking_points
 from wince.datasets import ArrayDataset
 from wince.engine.probe import Probe
 from wince.models import CallableAdapter
-from wince.perturbations.base import Magnitude, register, registry
-from wince.perturbations.tabular import TabularPerturbation
 
 WINDOW = 0.05  # width of every flip window, in severity
 CENTRE = 0.62  # the windows' centres are drawn around this severity
 FOUND_TARGET = 0.95  # share of narrow windows found within the stated resolution
 DARK = 0.05  # grey level below which the exposure oracle's classifier says "dark"
 SEVERE_EV = -3.0  # image.exposure at severity 1
-
-
-class Shift(TabularPerturbation):
-    """Benchmark-only: adds the value to the first column; severity equals the value."""
-
-    name = "benchmark.shift"
-    version = 1
-    stochastic = False
-    magnitude = Magnitude("shift", unit="units", off=0.0, mild=0.1, severe=1.0, limits=(0, 3))
-
-    def apply(self, x, value, rngs, context):
-        out = x.copy()
-        out[:, 0] += value
-        return out
-
-
-if Shift.name not in registry():
-    register(Shift)
 
 
 def window_scores(x):
