@@ -449,7 +449,7 @@ def sobol(
 
     Examples:
         >>> factors = [Factor("a", 0.0, 1.0), Factor("b", 0.0, 1.0)]
-        >>> result = sobol(lambda v: 2 * v[:, 0] + v[:, 1], factors, n_base=512)
+        >>> result = sobol(lambda v: 2 * v[:, 0] + v[:, 1], factors)  # n_base "auto"
         >>> result.indices[["factor", "S1"]].round(1).to_dict(orient="list")
         {'factor': ['a', 'b'], 'S1': [0.8, 0.2]}
     """
