@@ -115,7 +115,8 @@ def noisy_model(effect_rate):
     return predict
 
 
-def run_verdicts(tmp_path, effect_rate, n=400, tolerance=0.02, severities=(1.0,)):
+def noisy_run(tmp_path, effect_rate, n=400, tolerance=0.02, severities=(1.0,)):
+    """A run of `noisy_model`; `tolerance`: the flip-rate tolerance, or all tolerances."""
     rng = np.random.default_rng(1)
     x = np.column_stack([rng.normal(size=n), np.zeros(n), rng.random(n)])
     x[:, 1] = 0.0
@@ -123,7 +124,9 @@ def run_verdicts(tmp_path, effect_rate, n=400, tolerance=0.02, severities=(1.0,)
         "name": "v",
         "perturbations": [{"name": "tabular.gaussian_noise", "severities": list(severities)}],
         "repeats": 1,
-        "analysis": {"tolerance": {"flip_rate": tolerance}},
+        "analysis": {
+            "tolerance": tolerance if isinstance(tolerance, dict) else {"flip_rate": tolerance}
+        },
     }
 
     class Data(ArrayDataset):
@@ -132,13 +135,48 @@ def run_verdicts(tmp_path, effect_rate, n=400, tolerance=0.02, severities=(1.0,)
             ctx.column_sd[:] = [0.0, 1.0, 0.0]  # noise reaches only the all-zero column
             return ctx
 
-    run = wince.analyze(
+    return wince.analyze(
         CallableAdapter(noisy_model(effect_rate), fingerprint=f"m{effect_rate}"),
         Data(x, np.zeros(n, int)),
         plan,
-        store=str(tmp_path / f"s{effect_rate}-{n}"),
+        store=str(tmp_path / f"s{effect_rate}-{n}-{len(severities)}"),
     )
+
+
+def run_verdicts(tmp_path, effect_rate, **settings):
+    run = noisy_run(tmp_path, effect_rate, **settings)
     return verdicts(load_run_data(run.store, run.id))
+
+
+def inconclusive_sentences(run, tmp_path):
+    text = run.report(out=tmp_path / "r.md", fmt="markdown").read_text()
+    return [line for line in text.splitlines() if "would settle it" in line]
+
+
+def test_an_inconclusive_sentence_names_the_correction_and_the_size_its_own_test_needs(tmp_path):
+    # no flip in 200 samples, three levels at a 1% tolerance: the interval's upper end is
+    # below 2%, and the corrected test needs 408 samples (0.99^408 < 0.05 / 3)
+    run = noisy_run(tmp_path, 0.0, n=200, tolerance=0.01, severities=(0.25, 0.5, 1.0))
+    (line,) = inconclusive_sentences(run, tmp_path)
+    assert "not clearly above or below the 1% tolerance once corrected for the run's 3 tests" in (
+        line
+    )
+    assert line.endswith("about 408 samples would settle it.")
+
+
+def test_an_inconclusive_sentence_says_which_test_is_undecided_when_its_figure_is_within(
+    tmp_path,
+):
+    # no flip, no accuracy drop in 200 samples: the flip rate is robust at 5% (0.95^200 is
+    # tiny) while the accuracy test at 1% is undecided (0.99^200 = 0.13) and needs 0.99^n <
+    # 0.05 / 2, n = 368; the sentence quotes the flip rate, so it must say so
+    tolerance = {"flip_rate": 0.05, "accuracy": 0.01}
+    run = noisy_run(tmp_path, 0.0, n=200, tolerance=tolerance)
+    (line,) = inconclusive_sentences(run, tmp_path)
+    assert "within the 5% tolerance, but its accuracy test could not decide once corrected" in (
+        line
+    )
+    assert line.endswith("about 368 samples would settle it.")
 
 
 def test_verdicts_follow_the_effect_size(tmp_path):

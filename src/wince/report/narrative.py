@@ -336,9 +336,9 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
             f"at every level tested.{applied}"
         )
     else:
-        needed = _samples_needed(data, str(row["scenario"]))
-        settle = f" About {needed:,} samples would settle it." if needed else ""
-        text = f"{subject} {change}: not clearly above or below {tolerance_text}.{settle}{applied}"
+        undecided = _undecided(data, str(row["scenario"]), metric, tolerance_text)
+        where = _where_applied(data, str(row["scenario"]), metric)
+        text = f"{subject} {change}: {undecided}{where}"
     return Finding(
         kind=kind,
         perturbation=name,
@@ -393,13 +393,32 @@ def _decided_by(data: ReportData, scenario: str, metric: str, kind: str) -> str:
     return f" The verdict comes from its {names} test, not from this figure."
 
 
-def _samples_needed(data: ReportData, scenario: str) -> int | None:
+def _undecided(data: ReportData, scenario: str, metric: str, tolerance_text: str) -> str:
+    """Why an inconclusive scenario is undecided, and the samples that would settle it.
+
+    The figure quoted is the sentence's own metric (the flip rate); the scenario may be
+    inconclusive because another metric's test is, and every test is corrected across the
+    run's grid, so an interval inside the tolerance can still be undecided.
+    """
     tests = data.frame("verdicts", "tests")
-    if tests.empty or "samples_needed" not in tests:
-        return None
-    needed = pd.to_numeric(tests.loc[tests["scenario"] == scenario, "samples_needed"])
-    needed = needed[np.isfinite(needed)]
-    return int(needed.max()) if len(needed) else None
+    if tests.empty or "verdict" not in tests:
+        return f"not clearly above or below {tolerance_text}."
+    rows = tests[tests["scenario"] == scenario]
+    corrected = f"once corrected for the run's {len(tests)} tests" if len(tests) > 1 else ""
+    own = rows[rows["metric"] == metric]
+    others = rows[(rows["metric"] != metric) & (rows["verdict"] == INCONCLUSIVE)]
+
+    def settle(frame: pd.DataFrame) -> str:
+        needed = pd.to_numeric(frame["samples_needed"], errors="coerce").dropna()
+        return f"about {int(needed.max()):,} samples would settle it" if len(needed) else ""
+
+    if len(own) and own["verdict"].iloc[0] == ROBUST and len(others):
+        names = " and ".join(m.replace("_", " ") for m in others["metric"])
+        reason = f"within {tolerance_text}, but its {names} test could not decide {corrected}"
+        return f"{reason.strip()}; {settle(others) or 'more samples would settle it'}."
+    reason = f"not clearly above or below {tolerance_text} {corrected}".strip()
+    advice = settle(own if len(own) else rows)
+    return f"{reason}; {advice}." if advice else f"{reason}."
 
 
 def findings(data: ReportData) -> tuple[list[Finding], list[Finding], list[Finding]]:
