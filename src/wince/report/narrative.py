@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from wince.errors import WinceError
+from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
 from wince.report.data import ReportData
 
 FRAGILE, ROBUST, INCONCLUSIVE = "fragile", "robust", "inconclusive"
@@ -130,11 +131,18 @@ def params_phrase(name: str, params: Mapping[str, Any]) -> str:
         ' on every column'
         >>> params_phrase("text.casing", {"style": "upper"})
         ' (style upper)'
+        >>> params_phrase("tabular.sensor_drift", {"columns": "mean .*"})
+        ' on the columns matching "mean .*"'
+        >>> params_phrase("tabular.gaussian_noise", {"columns": "numeric"})
+        ' on the numeric columns'
     """
     others = {k: v for k, v in params.items() if k != "columns"}
     columns = params.get("columns")
     text = ""
-    if columns:
+    if isinstance(columns, str):  # a keyword or a regular expression (`check_selector`)
+        keyword = columns in COLUMN_KEYWORDS
+        text = f" on the {columns} columns" if keyword else f' on the columns matching "{columns}"'
+    elif columns:
         names = [str(c) for c in columns]
         text = f" on column{'s' if len(names) > 1 else ''} {', '.join(names)}"
     elif name.startswith("tabular."):
