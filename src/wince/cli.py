@@ -466,7 +466,8 @@ def analyze(
         ),
     ] = None,
     progress: Annotated[
-        bool, typer.Option(help="Show a progress bar with ETA for --global's design.")
+        bool,
+        typer.Option(help="Progress bars with ETA for --breaking-points and --global."),
     ] = True,
     json_output: JsonOption = False,
 ) -> None:

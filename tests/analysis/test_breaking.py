@@ -453,3 +453,21 @@ def test_a_run_swept_beyond_the_realistic_range_is_searched_to_its_end(tmp_path)
     assert np.all(found[inside] > thresholds[inside])
     assert np.all(found[inside] <= thresholds[inside] + TOLERANCE)
     assert np.all(np.isinf(found[~inside]))
+
+
+@pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # the sweep goes beyond
+def test_the_search_shows_its_progress_when_asked(tmp_path, capsys):
+    # a search can take minutes on a slow model: a bar counts the perturbations searched
+    x = np.column_stack([np.zeros(20), np.linspace(0.1, 0.9, 20)])
+    plan = {"name": "bar", "perturbations": [{"name": Shift.name, "values": [0.5, 1.0]}]}
+    data = (x, np.zeros(len(x), int))
+    model = CallableAdapter(lambda b: (b[:, 0] > b[:, 1]).astype(int), fingerprint="bar")
+    run = wince.analyze(model, data, plan, store=str(tmp_path / "s"))
+    capsys.readouterr()
+    run.profile(regions=False, breaking_points=True, model=model, data=data, progress=True)
+    shown = capsys.readouterr()
+    assert "Breaking points" in shown.out + shown.err
+    assert "1/1 perturbations" in shown.out + shown.err
+    run.profile(regions=False, breaking_points=True, model=model, data=data)
+    quiet = capsys.readouterr()
+    assert "Breaking points" not in quiet.out + quiet.err

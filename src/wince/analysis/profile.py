@@ -119,7 +119,8 @@ def analyze_run(
         tolerance: tolerances replacing or adding to the plan's, per verdict metric.
         alpha: significance level replacing the plan's, in (0, 1).
         correction: "holm" or "bh", replacing the plan's.
-        progress: show a progress bar with ETA while the global-sensitivity design runs.
+        progress: show progress bars with ETA while breaking points are searched (one step
+            per perturbation) and while the global-sensitivity design runs.
 
     Raises:
         ParameterError: an unknown or negative tolerance, alpha outside (0, 1) or an unknown
@@ -154,7 +155,16 @@ def analyze_run(
 
         probe = probe_for_run(store, run_id, model=model, data=dataset)
         if breaking_points:
-            extras.update(timed("breaking_points", _breaking_points, run_data, probe, settings))
+            extras.update(
+                timed(
+                    "breaking_points",
+                    _breaking_points,
+                    run_data,
+                    probe,
+                    settings,
+                    progress=progress,
+                )
+            )
         if global_sensitivity:
             extras.update(
                 timed("global_sensitivity", _global, run_data, probe, settings, progress=progress)
@@ -216,8 +226,11 @@ def _regions(run_data: RunData, dataset: Any, settings: AnalysisSettings) -> dic
     return {"regions": regions}
 
 
-def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) -> dict[str, Any]:
+def _breaking_points(
+    run_data: RunData, probe: Any, settings: AnalysisSettings, *, progress: bool
+) -> dict[str, Any]:
     from wince.analysis.breaking import breaking_points
+    from wince.engine.executors import ProgressReporter
     from wince.errors import PlanError
 
     plan = run_data.plan
@@ -232,19 +245,26 @@ def _breaking_points(run_data: RunData, probe: Any, settings: AnalysisSettings) 
     # keyed by plan entry: a perturbation listed twice has a breaking point per entry; those
     # the model refused in the run are left out (it would raise on the search's inputs)
     refused = set(run_data.refused_entries())
-    results = {
-        label: breaking_points(
-            probe,
-            spec.name,
-            params=spec.params,
-            severities=[point.severity for point in run_data.sweep(label)],
-            value_tolerance=value_tolerance,
-            n_boot=settings.bootstrap,
-            seed=plan.seed,
-        )
+    searched = [
+        (label, spec)
         for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
         if label not in refused
-    }
+    ]
+    results = {}
+    with ProgressReporter(
+        len(searched), enabled=progress, title="Breaking points", unit="perturbations"
+    ) as bar:
+        for label, spec in searched:
+            results[label] = breaking_points(
+                probe,
+                spec.name,
+                params=spec.params,
+                severities=[point.severity for point in run_data.sweep(label)],
+                value_tolerance=value_tolerance,
+                n_boot=settings.bootstrap,
+                seed=plan.seed,
+            )
+            bar.advance()
     return {"breaking_points": _Collection(results)}
 
 
