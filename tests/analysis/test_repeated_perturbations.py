@@ -173,3 +173,20 @@ def test_global_sensitivity_refuses_a_repeated_perturbation_by_name():
     with pytest.raises(ParameterError, match="listed more than once") as info:
         factors_from_plan(plan)
     assert "tabular.gaussian_noise[columns=x1]" in str(info.value)
+
+
+def test_a_plan_global_sensitivity_cannot_take_fails_before_the_breaking_point_search(tmp_path):
+    # the refusal came only after minutes of breaking-point searches
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    calls = []
+
+    def model(batch):
+        calls.append(len(batch))
+        return (batch[:, 0] > 0).astype(int)
+
+    data = (x, (x[:, 0] > 0).astype(int))
+    run = wince.analyze(model, data, column_plan(), store=str(tmp_path / "s"))
+    calls.clear()
+    with pytest.raises(ParameterError, match="listed more than once"):
+        run.profile(model=model, data=data, breaking_points=True, global_sensitivity=True)
+    assert calls == []

@@ -150,6 +150,10 @@ def analyze_run(
     dataset = timed("data", _dataset, store, run_id, data) if needs_data else None
     if regions and dataset is not None:
         extras.update(timed("regions", _regions, run_data, dataset, settings))
+    if global_sensitivity:
+        from wince.analysis.global_sensitivity import factors_from_plan
+
+        factors_from_plan(run_data.plan)  # a plan it cannot take fails before any search
     if breaking_points or global_sensitivity or columns or gradients:
         from wince.engine.probe import probe_for_run
 
