@@ -190,3 +190,17 @@ def test_a_plan_global_sensitivity_cannot_take_fails_before_the_breaking_point_s
     with pytest.raises(ParameterError, match="listed more than once"):
         run.profile(model=model, data=data, breaking_points=True, global_sensitivity=True)
     assert calls == []
+
+
+def test_report_notes_name_the_plan_entry_of_a_repeated_perturbation(tmp_path):
+    # x1 is constant, so noise scaled by its spread changes nothing: the note must say which
+    # of the two noise entries did nothing
+    x = np.column_stack([np.random.default_rng(1).normal(size=80), np.ones(80)])
+    data = (x, (x[:, 0] > 0).astype(int))
+    run = wince.analyze(
+        lambda b: (b[:, 0] > 0).astype(int), data, column_plan(), store=str(tmp_path / "s")
+    )
+    text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()
+    (line,) = [line for line in text.splitlines() if "changed no input" in line]
+    assert "columns=x1" in line
+    assert "columns=x0" not in line

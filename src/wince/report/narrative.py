@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wince.analysis.data import step_entry
 from wince.errors import WinceError
 from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
 from wince.report.data import ReportData
@@ -489,7 +490,7 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
         for row in cliffs[cliffs["metric"] == metric].itertuples():
             unit = _units(data).get(str(row.perturbation), "")
             out.append(
-                f"Threshold: the {metric.replace('_', ' ')} under {row.perturbation} climbs "
+                f"Threshold: the {metric.replace('_', ' ')} under {row.entry} climbs "
                 f"sharply beyond {float(row.value):.3g} {unit} "
                 f"(severity {float(row.severity):.1f})."
             )
@@ -555,7 +556,7 @@ def _no_op_notes(data: ReportData) -> list[str]:
         steps = data.steps(str(row.scenario))
         if not steps:
             continue
-        name = str(steps[0]["name"])
+        name = step_entry(steps[0])  # the plan entry: one perturbation may be listed twice
         earlier = str(getattr(row, "same_inputs_as", "") or "")
         if row.coverage == 0:
             idle.setdefault(name, []).append(float(row.severity))
