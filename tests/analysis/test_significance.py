@@ -353,4 +353,5 @@ def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are
     assert scenarios.loc[0.8, "same_inputs_as"] == ""
     text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()
     (line,) = [line for line in text.splitlines() if "made exactly the same inputs" in line]
-    assert line.startswith("- At severity 1 as at 0.8, image.imagenet")
+    assert line.startswith("- Repeated levels: image.imagenet\\_c\\_defocus\\_blur made exactly")
+    assert "same inputs at severity 1 as at 0.8: on inputs of this size" in line

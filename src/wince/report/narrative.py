@@ -572,10 +572,10 @@ def _no_op_notes(data: ReportData) -> list[str]:
     ]
     notes += [
         _sentence(
-            "At "
-            + "; ".join(f"severity {high:g} as at {low:g}" for high, low in sorted(pairs))
-            + f", {name} made exactly the same inputs: on inputs of this size those levels "
-            "do not differ, so the higher ones test nothing new."
+            f"Repeated levels: {name} made exactly the same inputs at "
+            + "; at ".join(f"severity {high:g} as at {low:g}" for high, low in sorted(pairs))
+            + ": on inputs of this size those levels do not differ, so the higher ones test "
+            "nothing new."
         )
         for name, pairs in repeats.items()
     ]
