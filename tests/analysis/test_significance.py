@@ -355,3 +355,13 @@ def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are
     (line,) = [line for line in text.splitlines() if "made exactly the same inputs" in line]
     assert line.startswith("- Repeated levels: image.imagenet\\_c\\_defocus\\_blur made exactly")
     assert "same inputs at severity 1 as at 0.8: on inputs of this size" in line
+
+
+def test_an_inconclusive_sentence_names_the_other_tests_that_keep_it_undecided(tmp_path):
+    # zero flips and drops in 200 samples: the flip test (1%) needs 0.99^n < 0.05 / 2,
+    # n = 368, the accuracy test (0.5%) 0.995^n < 0.025, n = 736; the scenario stays
+    # inconclusive until both are decided, so the sentence gives both
+    tolerance = {"flip_rate": 0.01, "accuracy": 0.005}
+    run = noisy_run(tmp_path, 0.0, n=200, tolerance=tolerance)
+    (line,) = inconclusive_sentences(run, tmp_path)
+    assert line.endswith("about 368 samples would settle it (its accuracy test: about 736).")

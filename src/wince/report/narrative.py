@@ -427,6 +427,10 @@ def _undecided(data: ReportData, scenario: str, metric: str, tolerance_text: str
         return f"{reason.strip()}; {settle(others) or 'more samples would settle it'}."
     reason = f"not clearly above or below {tolerance_text} {corrected}".strip()
     advice = settle(own if len(own) else rows)
+    also = pd.to_numeric(others["samples_needed"], errors="coerce").dropna()
+    if advice and len(own) and len(also):  # the scenario stays undecided until they are too
+        names = " and ".join(m.replace("_", " ") for m in others["metric"])
+        advice += f" (its {names} test: about {int(also.max()):,})"
     return f"{reason}; {advice}." if advice else f"{reason}."
 
 
