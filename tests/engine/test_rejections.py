@@ -262,3 +262,37 @@ def test_refused_predictions_are_not_cached(tmp_path):
     )
     assert len(refused) == 2 * calls  # asked again: nothing was remembered for them
     assert second.rejected == first.rejected != {}
+
+
+def nan_when_perturbed(batch):
+    """Probabilities from column 0, NaN for any sample whose column 1 moved off 0."""
+    p = 1 / (1 + np.exp(-batch[:, 0]))
+    p = np.where(batch[:, 1] == 0, p, np.nan)
+    return np.column_stack([1 - p, p])
+
+
+def test_nan_outputs_on_perturbed_inputs_are_a_refusal_and_on_clean_inputs_an_error(tmp_path):
+    # a model answering NaN was recorded as complete, and `wince show` then crashed on ECE
+    x = np.column_stack([np.linspace(-2, 2, 60), np.zeros(60)])
+    y = (x[:, 0] > 0).astype(int)
+
+    class Data(wince.datasets.ArrayDataset):
+        def context(self):
+            ctx = super().context()
+            ctx.column_sd[:] = [0.0, 1.0]  # the noise moves column 1 only
+            return ctx
+
+    model = CallableAdapter(nan_when_perturbed, fingerprint="nan", output="probabilities")
+    run = wince.analyze(model, Data(x, y), gb_plan(NOISE), store=str(tmp_path / "a"))
+    assert run.record["status"] == "complete"
+    messages = set(run.rejected.values())
+    assert len(run.rejected) == 2
+    assert len(messages) == 1
+    assert "NaN or infinite class probabilities for 32 of 32 samples" in messages.pop()
+    summary = run.summary()
+    assert set(summary["scenario"]) == {"baseline", "identity"}
+    assert np.isfinite(summary["value"]).all()
+    moved = x.copy()
+    moved[:, 1] = 1.0  # NaN on the clean inputs themselves
+    with pytest.raises(ModelError, match=r"scenario baseline.*NaN or infinite"):
+        wince.analyze(model, Data(moved, y), gb_plan(NOISE), store=str(tmp_path / "b"))

@@ -59,21 +59,39 @@ class Predictions:
 
     @classmethod
     def from_probabilities(cls, probabilities: npt.ArrayLike) -> Predictions:
-        """Classification predictions from an (n, k) array of class probabilities."""
+        """Classification predictions from an (n, k) array of class probabilities.
+
+        Raises:
+            ModelError: not two-dimensional, or a NaN or infinite probability.
+        """
         p = np.asarray(probabilities, dtype=np.float64)
         if p.ndim != 2:
             raise ModelError(f"class probabilities must have shape (n, classes); got {p.shape}.")
+        _check_finite(p, "class probabilities")
         return cls(labels=np.argmax(p, axis=1).astype(np.int64), scores=p)
 
     @classmethod
     def from_labels(cls, labels: npt.ArrayLike) -> Predictions:
-        """Classification predictions from class indices only."""
-        return cls(labels=np.asarray(labels).astype(np.int64).reshape(-1))
+        """Classification predictions from class indices only.
+
+        Raises:
+            ModelError: a NaN or infinite label.
+        """
+        array = np.asarray(labels).reshape(-1)
+        if array.dtype.kind in "fc":
+            _check_finite(array.astype(np.float64), "class labels")
+        return cls(labels=array.astype(np.int64))
 
     @classmethod
     def from_values(cls, values: npt.ArrayLike) -> Predictions:
-        """Regression predictions."""
-        return cls(values=np.asarray(values, dtype=np.float64).reshape(-1))
+        """Regression predictions.
+
+        Raises:
+            ModelError: a NaN or infinite value.
+        """
+        array = np.asarray(values, dtype=np.float64).reshape(-1)
+        _check_finite(array, "predicted values")
+        return cls(values=array)
 
     @classmethod
     def concatenate(cls, parts: Sequence[Predictions]) -> Predictions:
@@ -102,6 +120,21 @@ class Predictions:
 
         return cls(
             labels=pick(joined.labels), scores=pick(joined.scores), values=pick(joined.values)
+        )
+
+
+def _check_finite(outputs: npt.NDArray[np.float64], what: str) -> None:
+    """Refuse NaN or infinite model outputs, naming how many samples and the first.
+
+    Such an output has no label or value to compare: on perturbed inputs the run records the
+    scenario as one the model does not answer (a finding), on clean inputs it fails.
+    """
+    bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
+    if bad.any():
+        raise ModelError(
+            f"the model returned NaN or infinite {what} for {int(bad.sum())} of "
+            f"{len(outputs)} samples (the first at position {int(np.argmax(bad))} of the "
+            "batch): an overflow, a division by zero or a missing feature inside the model."
         )
 
 
