@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -33,6 +34,7 @@ from wince import perturbations
 from wince.errors import ParameterError, PlanError, RealismWarning, WinceError
 from wince.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from wince.perturbations.base import LEVELS
+from wince.secrets import ENV_PREFIX, REDACTED, looks_secret, redact_url
 
 METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
@@ -52,7 +54,17 @@ class ModelSpec(_Spec):
     pickle: str | None = Field(None, description="joblib or pickle file of a fitted estimator")
     onnx: str | None = None
     torchscript: str | None = None
-    url: str | None = Field(None, description="HTTP JSON endpoint")
+    url: str | None = Field(
+        None,
+        description="HTTP JSON endpoint; stored and shown with `user:password@` and "
+        "secret-looking query values (api_key, token, sig, ...) replaced by ***",
+    )
+    headers: dict[str, str] | None = Field(
+        None,
+        description="request headers of model.url; a value env:NAME is read from the "
+        "environment at run time, and a credential (Authorization, Cookie, X-API-Key, ...) "
+        "must be given that way",
+    )
     transformers: str | None = Field(
         None,
         description="folder of a Hugging Face transformers classifier saved with "
@@ -99,6 +111,27 @@ class ModelSpec(_Spec):
                 "is 'classification' or 'regression')"
             )
         return v
+
+    @field_validator("headers")
+    @classmethod
+    def _credentials_from_the_environment(cls, v: dict[str, str] | None) -> Any:
+        literal = [
+            name
+            for name, value in (v or {}).items()
+            if looks_secret(name) and not value.startswith(ENV_PREFIX)
+        ]
+        if literal:
+            raise ValueError(
+                f"header {literal[0]!r} carries a credential, and a plan is stored and shared: "
+                f"give the name of the environment variable that holds it, as "
+                f"{{{literal[0]}: env:MY_TOKEN}}, and set MY_TOKEN before running wince"
+            )
+        return v
+
+    @field_serializer("url")
+    def _url_without_credentials(self, url: str | None) -> str | None:
+        """The stored, digested and reported form of the URL: credentials never leave."""
+        return None if url is None else redact_url(url)
 
     @model_validator(mode="after")
     def _threshold_with_score(self) -> ModelSpec:
@@ -465,8 +498,22 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
         if item["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown field{_hint_for_extra(loc, Plan)}")
         else:
-            problems.append(f"{where}: {item['msg']} (got {item.get('input')!r})")
+            shown = _without_credentials(item.get("input"), loc)
+            problems.append(f"{where}: {item['msg']} (got {shown!r})")
     return problems
+
+
+def _without_credentials(value: Any, loc: tuple[Any, ...]) -> Any:
+    """A plan value at `loc` as a message may show it: URLs redacted, header values hidden."""
+    if "headers" in loc[:-1]:
+        return REDACTED  # one header's value
+    if loc[-1:] == ("headers",) and isinstance(value, dict):
+        return {k: v if str(v).startswith(ENV_PREFIX) else REDACTED for k, v in value.items()}
+    if loc[-1:] == ("url",) and isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, dict):
+        return {k: _without_credentials(v, (*loc, k)) for k, v in value.items()}
+    return value
 
 
 def _semantic_problems(plan: Plan) -> list[str]:

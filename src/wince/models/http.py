@@ -3,6 +3,11 @@
 Protocol: wince POSTs `{"inputs": [...]}` (one entry per sample: nested lists of numbers, or
 strings for text) and expects `{"outputs": [...]}` with one entry per input: class
 probabilities or logits (n, k), class indices (n,) or regression values (n,).
+
+Trust boundary: the endpoint receives the inputs and the headers; nothing else does. Redirects
+are refused (a redirect would send both to an address the plan does not name), and credentials
+— header values, `user:password@`, secret-looking query parameters — never reach the store, a
+message or a report (`wince.secrets`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from base64 import b64encode
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +36,7 @@ from wince.models.base import (
     hash_bytes,
     predict_in_chunks,
 )
+from wince.secrets import REDACTED, from_environment, is_redacted, looks_secret, redact_url
 
 logger = logging.getLogger("wince.models.http")
 
@@ -48,9 +55,14 @@ class _RetryableError(Exception):
         self.advice = advice
 
 
-def _excerpt(body: bytes, limit: int = 200) -> str:
-    text = body.decode("utf-8", errors="replace").strip()
-    return text if len(text) <= limit else text[:limit] + "…"
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Let every 3xx answer surface as an `HTTPError` instead of following it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
 
 
 class HttpAdapter:
@@ -70,14 +82,22 @@ class HttpAdapter:
         timeout_s: seconds to wait for the connection and for each read; realistic 1–120.
         retries: extra attempts after a failed one (0 = try once).
         backoff_s: seconds before the first retry; doubled for each further retry.
-        headers: extra request headers, e.g. {"Authorization": "Bearer …"}; not part of the
-            fingerprint and never logged.
+        headers: extra request headers, e.g. {"Authorization": "env:MY_TOKEN"}; a value
+            `env:NAME` is read from the environment variable NAME here. Header values are not
+            part of the fingerprint and never logged, stored or shown.
         version: the served model's declared version, hashed into `fingerprint()`. Without
             it the identity is the endpoint's answers on a probe batch (`probe`).
         fingerprint: same as `version` (kept for older code).
         output: what a classifier's output means ("probabilities", "logits", "score" with
             `threshold`, "labels"); default: detected on the first batch, then kept.
         threshold: the score at and above which output "score" means class 1.
+
+    Credentials: `user:password@` in the URL is sent as HTTP Basic authorization. The URL is
+    kept as `url` with its credentials replaced by `***` (`wince.secrets.redact_url`): that
+    form names the endpoint in messages, logs, the label and the fingerprint, so a rotated
+    token does not change the model's identity. Redirects (3xx) are refused with a
+    `ModelError` naming the new address: they would send the inputs and the credentials to
+    an address nobody chose.
 
     Identity: a URL names a deployment, not a model: the same URL may serve another model
     tomorrow. The engine calls `probe` at the start of every run on a small fixed batch (the
@@ -87,7 +107,8 @@ class HttpAdapter:
     without a version, the fingerprint is unique to this adapter (nothing is reused).
 
     Raises:
-        ParameterError: a malformed URL or a non-positive batch size, timeout or backoff.
+        ParameterError: a malformed URL, a URL whose credentials were redacted, an unset
+            `env:` variable, or a non-positive batch size, timeout or backoff.
     """
 
     def __init__(
@@ -107,10 +128,21 @@ class HttpAdapter:
         threshold: float | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts.port  # noqa: B018 (a port that is not a number raises)
+        except ValueError:
+            parts = parts._replace(netloc="")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ParameterError(
-                f"HttpAdapter: url must be an http:// or https:// address; got {url!r}. "
-                "Try 'http://127.0.0.1:8000/predict'."
+                f"HttpAdapter: url must be an http:// or https:// address; got "
+                f"{redact_url(url)!r}. Try 'http://127.0.0.1:8000/predict'."
+            )
+        if is_redacted(url):
+            raise ParameterError(
+                f"HttpAdapter: the url {redact_url(url)!r} holds {REDACTED} where wince removed a "
+                "credential before storing it; wince never stores credentials. Give the "
+                "credential as a header read from the environment (plan: model.headers: "
+                "{Authorization: env:MY_TOKEN}) so the plan can be run again."
             )
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
             raise ParameterError(
@@ -127,19 +159,44 @@ class HttpAdapter:
                 )
         if timeout_s == 0:
             raise ParameterError("HttpAdapter: timeout_s must be > 0 seconds; got 0. Try 30.")
-        self.url = url
+        self.headers = {
+            name: from_environment(value, f"HttpAdapter: headers[{name!r}]")
+            for name, value in (headers or {}).items()
+        }
+        if parts.username is not None:
+            if any(name.lower() == "authorization" for name in self.headers):
+                raise ParameterError(
+                    f"HttpAdapter: the url {redact_url(url)!r} holds user:password@ and the "
+                    "headers hold Authorization too; give the credential once."
+                )
+            user, password = (
+                urllib.parse.unquote(p or "") for p in (parts.username, parts.password)
+            )
+            basic = b64encode(f"{user}:{password}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {basic}"
+            host = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=host)
+        self._address = urllib.parse.urlunsplit(parts)
+        self._secrets = [v for v in self.headers.values() if v] + _query_secrets(url)
+        self.url = redact_url(url)
         self.task = Task(task)
         self.classes = tuple(classes) if classes is not None else None
         self.max_batch = max_batch
         self.timeout_s = float(timeout_s)
         self.retries = retries
         self.backoff_s = float(backoff_s)
-        self.headers = dict(headers or {})
         self.version = version if version is not None else fingerprint
-        self.label = f"HTTP endpoint {url}"
+        self.label = f"HTTP endpoint {self.url}"
         self.reader = OutputReader(output, threshold=threshold, adapter=self.label)
         self._probe_digest: str | None = None
         self._nonce = uuid.uuid4().hex
+
+    def _excerpt(self, body: bytes, limit: int = 200) -> str:
+        """The start of a server's answer, for a message, with any credential it echoes hidden."""
+        text = body.decode("utf-8", errors="replace").strip()
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text if len(text) <= limit else text[:limit] + "…"
 
     def _request(self, payload: bytes) -> bytes:
         """POST once; return the body of a 2xx answer.
@@ -149,7 +206,7 @@ class HttpAdapter:
             ModelError: a failure that repeating will not fix.
         """
         request = urllib.request.Request(
-            self.url,
+            self._address,
             data=payload,
             method="POST",
             headers={
@@ -159,7 +216,7 @@ class HttpAdapter:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
                 body: bytes = response.read()
                 return body
         except urllib.error.HTTPError as error:
@@ -170,11 +227,20 @@ class HttpAdapter:
             finally:
                 error.close()
             status = f"{error.code} {error.reason}"
+            if 300 <= error.code < 400:
+                target = urllib.parse.urljoin(self._address, error.headers.get("Location", ""))
+                raise ModelError(
+                    f"the endpoint at {self.url} answered {status}, a redirect to "
+                    f"{redact_url(target)}; wince does not follow redirects, so the inputs and "
+                    "credentials go only to the address the plan names. Set the model's url to "
+                    "the new address if you trust it."
+                ) from None
             if error.code >= 500 or error.code in RETRY_STATUS:
                 raise _RetryableError(f"answered {status}", "check the server's log") from None
             raise ModelError(
-                f"the endpoint at {self.url} answered {status} ({_excerpt(body) or 'no body'}); "
-                'check the URL and that it accepts POST {"inputs": [...]} as JSON.'
+                f"the endpoint at {self.url} answered {status} "
+                f"({self._excerpt(body) or 'no body'}); check the URL and that it accepts "
+                'POST {"inputs": [...]} as JSON.'
             ) from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, TimeoutError):
@@ -238,12 +304,13 @@ class HttpAdapter:
         except ValueError as error:
             raise ModelError(
                 f"the endpoint at {self.url} answered with invalid JSON ({error}): "
-                f'{_excerpt(body)!r}; it must answer {{"outputs": [...]}}.'
+                f'{self._excerpt(body)!r}; it must answer {{"outputs": [...]}}.'
             ) from None
         if not isinstance(reply, dict) or "outputs" not in reply:
             raise ModelError(
                 f"the endpoint at {self.url} answered JSON without an 'outputs' field: "
-                f'{_excerpt(body)!r}; it must answer {{"outputs": [...]}}, one entry per input.'
+                f'{self._excerpt(body)!r}; it must answer {{"outputs": [...]}}, one entry per '
+                "input."
             )
         outputs = reply["outputs"]
         if not isinstance(outputs, list) or len(outputs) != len(inputs):
@@ -259,7 +326,7 @@ class HttpAdapter:
         if array.dtype.kind not in "biuf":
             raise ModelError(
                 f"the endpoint at {self.url} returned outputs that are not a rectangular array "
-                f"of numbers (got {_excerpt(json.dumps(outputs[:2]).encode())} …); expected "
+                f"of numbers (got {self._excerpt(json.dumps(outputs[:2]).encode())} …); expected "
                 "probabilities (n, classes), class indices (n,) or values (n,)."
             )
         return self.reader.read(array, self.task)
@@ -305,3 +372,11 @@ class HttpAdapter:
 
     def close(self) -> None:
         """Nothing to release (each request opens and closes its own connection)."""
+
+
+def _query_secrets(url: str) -> list[str]:
+    """The values of `url`'s secret-looking query parameters and of its user information."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    userinfo = [urllib.parse.unquote(part or "") for part in (parts.username, parts.password)]
+    return [v for v in [value for name, value in query if looks_secret(name)] + userinfo if v]

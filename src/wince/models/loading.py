@@ -78,6 +78,11 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             f"model.providers applies to model.onnx; a model.{kind} does not use ONNX Runtime "
             "execution providers. Remove model.providers."
         )
+    if spec.headers is not None and kind != "url":
+        raise PlanError(
+            f"model.headers applies to model.url; a model.{kind} sends no requests. "
+            "Remove model.headers."
+        )
     task = Task(spec.task) if spec.task else None
     output, threshold = spec.output, spec.threshold
     if kind == "factory":
@@ -105,6 +110,7 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             classes=spec.classes,
             timeout_s=spec.timeout_s,
             retries=spec.retries,
+            headers=spec.headers,
             version=spec.version,
             output=output,
             threshold=threshold,
