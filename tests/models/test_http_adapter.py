@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import logging
 import socket
@@ -40,6 +42,8 @@ class Endpoint:
     delay_s: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    reply_headers: dict[str, str] = field(default_factory=dict)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +55,20 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def endpoint(monkeypatch) -> Iterator[Endpoint]:
+    """A server at 127.0.0.1."""
+    with _serve(monkeypatch, "127.0.0.1") as state:
+        yield state
+
+
+@pytest.fixture
+def other_host(monkeypatch) -> Iterator[Endpoint]:
+    """Another server, addressed as localhost: another host than 127.0.0.1 for a client."""
+    with _serve(monkeypatch, "localhost") as state:
+        yield state
+
+
+@contextlib.contextmanager
+def _serve(monkeypatch, host: str) -> Iterator[Endpoint]:
     for name in (
         "http_proxy",
         "HTTP_PROXY",
@@ -63,17 +81,26 @@ def endpoint(monkeypatch) -> Iterator[Endpoint]:
     state = Endpoint()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # what a client following a 301/302/303 sends
+            with state.lock:
+                state.headers.append(dict(self.headers))
+                state.paths.append(self.path)
+            self.send_error(405)
+
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with state.lock:
                 state.requests.append(body)
                 state.headers.append(dict(self.headers))
+                state.paths.append(self.path)
                 attempt = len(state.requests)
             status, reply = state.respond(body, attempt)
             if state.delay_s:
                 state.release.wait(state.delay_s)
             try:
                 self.send_response(status)
+                for name, value in state.reply_headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
@@ -85,7 +112,7 @@ def endpoint(monkeypatch) -> Iterator[Endpoint]:
             pass
 
     server = _Server(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/predict"
+    state.url = f"http://{host}:{server.server_address[1]}/predict"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01})
     thread.start()
     try:
@@ -275,3 +302,88 @@ def test_invalid_settings_raise_parameter_error(kwargs, expected):
     options = {"url": "http://127.0.0.1:8000/predict"} | kwargs
     with pytest.raises(ParameterError, match=expected):
         _adapter(options.pop("url"), **options)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_host_is_refused_and_gets_no_credentials(
+    endpoint, other_host, status
+):
+    endpoint.respond = lambda body, attempt: (status, b"")
+    endpoint.reply_headers = {"Location": other_host.url}
+    model = _adapter(endpoint.url, headers={"Authorization": "Bearer t0ken"}, retries=2)
+    with pytest.raises(ModelError) as info:
+        model.predict(np.zeros((2, 2)))
+    assert endpoint.headers[0]["Authorization"] == "Bearer t0ken"  # the named host has it
+    assert other_host.headers == []  # the other host got nothing: no request, no header
+    assert len(endpoint.requests) == 1  # a redirect is no transient failure
+    message = str(info.value)
+    assert f"a redirect to {other_host.url}" in message
+    assert "does not follow redirects" in message
+    assert "t0ken" not in message
+
+
+def test_user_information_in_the_url_is_sent_as_basic_authorization(endpoint):
+    url = endpoint.url.replace("http://", "http://alice:s%40cret@")
+    model = _adapter(url)
+    model.predict(np.zeros((1, 2)))
+    expected = "Basic " + base64.b64encode(b"alice:s@cret").decode()
+    assert endpoint.headers[0]["Authorization"] == expected
+    assert model.url == endpoint.url.replace("http://", "http://***@")
+    assert "cret" not in model.label
+
+
+def test_a_query_token_is_sent_but_never_shown(endpoint, caplog):
+    endpoint.respond = lambda body, attempt: _json({"error": "down"}, status=503)
+    model = _adapter(f"{endpoint.url}?api_key=qk-123&model=m2", retries=1)
+    with (
+        caplog.at_level(logging.WARNING, logger="wince.models.http"),
+        pytest.raises(ModelError) as info,
+    ):
+        model.predict(np.zeros((1, 2)))
+    assert endpoint.paths[0] == "/predict?api_key=qk-123&model=m2"
+    shown = f"{endpoint.url}?api_key=***&model=m2"
+    assert model.url == shown
+    assert shown in str(info.value)
+    assert "qk-123" not in str(info.value) + caplog.text
+
+
+def test_a_credential_the_server_echoes_is_hidden_in_the_message(endpoint):
+    endpoint.respond = lambda body, attempt: (401, b"bad token Bearer t0ken for api_key=qk-1")
+    model = _adapter(f"{endpoint.url}?api_key=qk-1", headers={"Authorization": "Bearer t0ken"})
+    with pytest.raises(ModelError, match="401") as info:
+        model.predict(np.zeros((1, 2)))
+    assert "t0ken" not in str(info.value)
+    assert "qk-1" not in str(info.value)
+
+
+def test_header_values_are_read_from_the_environment(endpoint, monkeypatch):
+    monkeypatch.setenv("WINCE_TEST_TOKEN", "Bearer from-env")
+    _adapter(endpoint.url, headers={"Authorization": "env:WINCE_TEST_TOKEN"}).predict(
+        np.zeros((1, 2))
+    )
+    assert endpoint.headers[0]["Authorization"] == "Bearer from-env"
+    monkeypatch.delenv("WINCE_TEST_TOKEN")
+    with pytest.raises(ParameterError, match="environment variable WINCE_TEST_TOKEN is not set"):
+        _adapter(endpoint.url, headers={"Authorization": "env:WINCE_TEST_TOKEN"})
+
+
+def test_the_fingerprint_names_the_endpoint_not_its_credentials():
+    def fingerprint(url: str) -> str:
+        return _adapter(url, version="v1").fingerprint()
+
+    rotated = {
+        fingerprint("http://u:old@127.0.0.1:1/predict?token=old&m=1"),
+        fingerprint("http://u:new@127.0.0.1:1/predict?token=new&m=1"),
+    }
+    assert len(rotated) == 1
+    for other in (
+        "http://u:old@127.0.0.1:2/predict?token=old&m=1",
+        "http://u:old@127.0.0.1:1/other?token=old&m=1",
+        "http://u:old@127.0.0.1:1/predict?token=old&m=2",
+    ):
+        assert fingerprint(other) not in rotated
+
+
+def test_a_url_whose_credentials_were_removed_asks_for_a_header():
+    with pytest.raises(ParameterError, match=r"removed a credential.*env:MY_TOKEN"):
+        _adapter("http://127.0.0.1:1/predict?api_key=***")
