@@ -387,3 +387,106 @@ def test_the_fingerprint_names_the_endpoint_not_its_credentials():
 def test_a_url_whose_credentials_were_removed_asks_for_a_header():
     with pytest.raises(ParameterError, match=r"removed a credential.*env:MY_TOKEN"):
         _adapter("http://127.0.0.1:1/predict?api_key=***")
+
+
+def _digit_probabilities(inputs: list[Any]) -> list[list[float]]:
+    """A 10-class model: most of the mass on the class of the image's summed pixels mod 10."""
+    guesses = np.asarray(inputs).reshape(len(inputs), -1).sum(axis=1).astype(int) % 10
+    return [[0.91 if k == g else 0.01 for k in range(10)] for g in guesses]
+
+
+def test_planted_credentials_reach_the_endpoint_and_nothing_else(endpoint, tmp_path, monkeypatch):
+    """Userinfo, a query token and an env header: sent, and in no stored, shown or reported byte."""
+    from typer.testing import CliRunner
+
+    from wince.cli import app
+
+    endpoint.respond = lambda body, attempt: _json(
+        {"outputs": _digit_probabilities(body["inputs"])}
+    )
+    password, query_key, header_key = "pw-7e1f0c", "qk-93ab2d", "hk-5c0d44"
+    basic = base64.b64encode(f"alice:{password}".encode()).decode()
+    planted = [password, query_key, header_key, basic]
+    monkeypatch.setenv("WINCE_TEST_API_KEY", header_key)
+    monkeypatch.chdir(tmp_path)
+    address = endpoint.url.removeprefix("http://")
+    (tmp_path / "plan.yaml").write_text(
+        "name: secrets\n"
+        f'model: {{url: "http://alice:{password}@{address}?api_key={query_key}&model=m2", '
+        "headers: {X-Api-Key: env:WINCE_TEST_API_KEY}, version: v1}\n"
+        'data: {factory: "wince.demo.models:digits_data", limit: 20}\n'
+        "perturbations: [{name: image.jpeg, levels: [1, 5]}]\n"
+    )
+    store = tmp_path / "store"
+    printed = []
+
+    def wince(*args: Any) -> str:
+        result = CliRunner().invoke(app, [*map(str, args), "--store", str(store)])
+        printed.append(result.output)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run_id = json.loads(wince("run", "plan.yaml", "--json"))["run_id"]
+    # the credentials were delivered with every request
+    assert {h["Authorization"] for h in endpoint.headers} == {f"Basic {basic}"}
+    assert {h["X-Api-Key"] for h in endpoint.headers} == {header_key}
+    assert set(endpoint.paths) == {f"/predict?api_key={query_key}&model=m2"}
+    wince("show", run_id)
+    wince("analyze", run_id, "--no-regions")
+    wince("runs")
+    for name, form in (("r.html", "html"), ("r.md", "markdown"), ("r.json", "json")):
+        wince("report", run_id, "--format", form, "--out", tmp_path / name)
+    wince("export", run_id, "--parquet", tmp_path / "export")
+
+    # the endpoint is still named, without its credentials
+    assert f"http://***@{address}?api_key=***&model=m2" in (tmp_path / "r.json").read_text()
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "plan.yaml"]
+    assert {p.suffix for p in files} >= {".db", ".parquet", ".html", ".md", ".json"}
+    for path in files:
+        content = path.read_bytes()
+        for secret in planted:
+            assert secret.encode() not in content, f"{secret} in {path}"
+    for secret in planted:
+        assert secret not in "".join(printed), secret
+
+    # a rotated token is the same model: the run is found again, not recomputed
+    monkeypatch.setenv("WINCE_TEST_API_KEY", "hk-rotated")
+    plan = (tmp_path / "plan.yaml").read_text().replace(query_key, "qk-rotated")
+    (tmp_path / "plan.yaml").write_text(plan)
+    assert json.loads(wince("run", "plan.yaml", "--json"))["run_id"] == run_id
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [(302, "does not follow redirects"), (401, "answered 401"), (503, "answered 503")],
+)
+def test_a_failing_run_names_the_endpoint_but_prints_no_credential(
+    endpoint, other_host, tmp_path, monkeypatch, status, says
+):
+    from typer.testing import CliRunner
+
+    from wince.cli import app
+
+    password, query_key, header_key = "pw-7e1f0c", "qk-93ab2d", "hk-5c0d44"
+    echo = f"denied {password} {query_key} {header_key}".encode()
+    endpoint.respond = lambda body, attempt: (status, echo)
+    endpoint.reply_headers = {"Location": f"{other_host.url}?api_key={query_key}"}
+    monkeypatch.setenv("WINCE_TEST_API_KEY", header_key)
+    monkeypatch.chdir(tmp_path)
+    address = endpoint.url.removeprefix("http://")
+    (tmp_path / "plan.yaml").write_text(
+        "name: secrets\n"
+        f'model: {{url: "http://alice:{password}@{address}?api_key={query_key}", '
+        "headers: {X-Api-Key: env:WINCE_TEST_API_KEY}, retries: 0}\n"
+        'data: {factory: "wince.demo.models:digits_data", limit: 20}\n'
+        "perturbations: [{name: image.jpeg, levels: [1]}]\n"
+    )
+    result = CliRunner().invoke(app, ["run", "plan.yaml", "--store", str(tmp_path / "store")])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert f"the endpoint at http://***@{address}?api_key=*** answered {status}" in message
+    assert says in message
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
+    for secret in (password, query_key, header_key):
+        assert secret not in result.output
+        assert secret.encode() not in stored
