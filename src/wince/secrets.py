@@ -55,7 +55,7 @@ def redact_url(url: str) -> str:
     """`url` with its user information and secret-looking query values replaced by `***`.
 
     Scheme, host, port, path and the other query parameters stay: the result still names the
-    endpoint. A text that is not a URL is returned as it is.
+    endpoint.
 
     Examples:
         >>> redact_url("https://bob:hunter2@api.example.com/v1/predict?api_key=abc&model=m2")
@@ -63,14 +63,11 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:  # not a URL wince can read: nothing in it is sent either
-        return url
+    except ValueError:  # unreadable (an unclosed IPv6 bracket): hide all but the scheme
+        return url.partition("://")[0] + f"://{REDACTED}"
     netloc = parts.netloc
     if "@" in netloc:
-        host = parts.hostname or ""
-        host = f"[{host}]" if ":" in host else host
-        netloc = f"{REDACTED}@{host}" + (f":{port}" if port is not None else "")
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     if any(looks_secret(name) for name, _ in query):
         kept = [(name, REDACTED if looks_secret(name) else value) for name, value in query]

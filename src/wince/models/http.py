@@ -127,11 +127,11 @@ class HttpAdapter:
         output: Output | str | None = None,
         threshold: float | None = None,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
         try:
+            parts = urllib.parse.urlsplit(url)
             parts.port  # noqa: B018 (a port that is not a number raises)
-        except ValueError:
-            parts = parts._replace(netloc="")
+        except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+            parts = urllib.parse.urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ParameterError(
                 f"HttpAdapter: url must be an http:// or https:// address; got "
