@@ -48,6 +48,12 @@ class ModelSpec(_Spec):
 
     Unpickling runs code: `pickle` loads only the file the plan names; use it for files you
     trust.
+
+    A `url` endpoint receives the inputs and the `headers`. Give its credentials as headers
+    read from the environment (`headers: {Authorization: env:MY_TOKEN}`): the plan, the store
+    and the reports then hold only the variable's name. Credentials in the URL itself work
+    but are replaced by `***` wherever wince stores or shows the URL, so a stored run can be
+    re-run (`wince verify`) only with the headers form. Redirects are refused.
     """
 
     factory: str | None = Field(None, description="Python factory 'module:function'")
@@ -57,13 +63,13 @@ class ModelSpec(_Spec):
     url: str | None = Field(
         None,
         description="HTTP JSON endpoint; stored and shown with `user:password@` and "
-        "secret-looking query values (api_key, token, sig, ...) replaced by ***",
+        "secret-looking query values (`api_key`, `token`, `sig`, ...) replaced by `***`",
     )
     headers: dict[str, str] | None = Field(
         None,
-        description="request headers of model.url; a value env:NAME is read from the "
-        "environment at run time, and a credential (Authorization, Cookie, X-API-Key, ...) "
-        "must be given that way",
+        description="request headers of `model.url`; a value `env:NAME` is read from the "
+        "environment at run time, and a credential (`Authorization`, `Cookie`, `X-API-Key`, "
+        "...) must be given that way",
     )
     transformers: str | None = Field(
         None,
