@@ -90,6 +90,21 @@ def zero_phase(
     return finish(np.concatenate(in_chunks(x, apply)), x.dtype)
 
 
+def check_below_nyquist(owner: str, cutoff_hz: float, rate: int) -> None:
+    """Refuse a filter cutoff at or above the Nyquist frequency (half the sample rate, in Hz).
+
+    Raises:
+        ParameterError: naming the perturbation, the cutoff and the Nyquist frequency.
+    """
+    nyquist = rate / 2
+    if cutoff_hz >= nyquist:
+        raise ParameterError(
+            f"{owner}: a cutoff of {cutoff_hz:g} Hz is at or above the Nyquist frequency "
+            f"({nyquist:g} Hz) of the data's {rate} Hz audio, which holds no frequency there "
+            f"to filter; give cutoffs below {nyquist:g} Hz."
+        )
+
+
 @register
 class LowPass(AudioPerturbation):
     """A muffled channel that loses the highs: a telephone line, a cheap mic, a wall in between.
@@ -108,6 +123,10 @@ class LowPass(AudioPerturbation):
         "cutoff_hz", unit="Hz", off=20_000.0, mild=8_000.0, severe=1_000.0,
         limits=(20.0, 20_000.0), scale="log",
     )  # fmt: skip
+
+    def check_value_for(self, value: float, context: DataContext) -> None:
+        """Refuse a cutoff at or above the Nyquist frequency of the data."""
+        check_below_nyquist(self.name, value, self.rate(context))
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Low-pass filter every clip at the cutoff (unchanged at or above Nyquist)."""
@@ -135,6 +154,10 @@ class HighPass(AudioPerturbation):
         "cutoff_hz", unit="Hz", off=20.0, mild=100.0, severe=1_000.0, limits=(1.0, 20_000.0),
         scale="log",
     )  # fmt: skip
+
+    def check_value_for(self, value: float, context: DataContext) -> None:
+        """Refuse a cutoff at or above the Nyquist frequency of the data."""
+        check_below_nyquist(self.name, value, self.rate(context))
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """High-pass filter every clip at the cutoff (silence at or above Nyquist)."""
