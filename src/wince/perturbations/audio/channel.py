@@ -112,7 +112,8 @@ class LowPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale (pitch and bandwidth are perceived in octaves):
     8 kHz is wideband speech (mild), 3.4 kHz the narrowband telephone, 1 kHz speech through a
     wall. 20 kHz (the upper limit of hearing) is the documented "no filter" value, and any
-    cutoff at or above the clip's Nyquist frequency leaves it unchanged. Order-4 Butterworth,
+    cutoff at or above the clip's Nyquist frequency leaves it unchanged (a level may land
+    there; a cutoff a plan gives as a value there is refused). Order-4 Butterworth,
     run forward and backward: zero phase, -6 dB at the cutoff, 48 dB per octave beyond it.
     """
 
@@ -143,7 +144,8 @@ class HighPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale: 100 Hz is a typical speech microphone's
     rumble filter (mild), 300 Hz the narrowband telephone, 1 kHz a tiny transducer. 20 Hz (the
     lower limit of hearing) is the documented "no filter" value; a cutoff at or above the
-    clip's Nyquist frequency removes everything. Order-4 Butterworth, run forward and backward:
+    clip's Nyquist frequency removes everything (a cutoff a plan gives as a value there is
+    refused). Order-4 Butterworth, run forward and backward:
     zero phase, -6 dB at the cutoff, 48 dB per octave below it.
     """
 
