@@ -182,8 +182,9 @@ def run(
     workers: Annotated[
         int | None,
         typer.Option(
+            min=1,
             help="Worker processes (--executor process) or Ray actors (--executor ray); "
-            "default: CPU count."
+            "default: CPU count.",
         ),
     ] = None,
     ray_address: Annotated[

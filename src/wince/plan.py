@@ -40,7 +40,13 @@ METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A plan section: unknown fields refused, and no type conversion (strict).
+
+    So `repeats: true` or `seed: "3"` is an error rather than 1 or 3; an integer is still a
+    valid number.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelSpec(_Spec):
@@ -503,6 +509,11 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
         where = _path(loc) or "plan"
         if item["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown field{_hint_for_extra(loc, Plan)}")
+        elif isinstance(item.get("input"), bool) and item["type"] in ("int_type", "float_type"):
+            problems.append(
+                f"{where}: a number is expected, not {str(item['input']).lower()}; write the "
+                "number itself (YAML reads true, false, yes, no and on as booleans)."
+            )
         else:
             shown = _without_credentials(item.get("input"), loc)
             problems.append(f"{where}: {item['msg']} (got {shown!r})")
@@ -677,8 +688,36 @@ def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
     return plan.model_copy(update=updates) if updates else plan
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loading that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last one silently, so `repeats: 5` followed further down by
+    `repeats: 1` would run once.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, list | dict):
+                continue  # unhashable; SafeLoader refuses it with its own message
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping (lines {seen[key]} and {line}); "
+                    "keep one of them",
+                    key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanError) -> Any:
     """Parse a YAML file with safe loading, for plans, policies and lock files.
+
+    A key given twice in one mapping is an error (plain YAML keeps the last one silently).
 
     Args:
         path: the file.
@@ -686,7 +725,7 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
         error: the exception raised on failure.
 
     Raises:
-        error: unreadable file, or a YAML syntax error (with line and column).
+        error: unreadable file, a YAML syntax error or a duplicate key (with line and column).
     """
     path = Path(path)
     try:
@@ -694,7 +733,7 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
     except OSError as problem:
         raise error(f"{path}: cannot read the {what} file ({problem.strerror}).") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -124,3 +124,9 @@ def test_work_on_one_size_refuses_samples_of_several_sizes_saying_how_to_fix():
         )
     same = ArrayDataset(np.zeros((3, 4, 4, 1)))
     require_one_size(same.batch(0, 3), where="monitor", which="live", purpose="x")
+
+
+def test_an_empty_clip_among_clips_of_several_lengths_is_refused() -> None:
+    clips = [np.zeros(8, np.float32), np.zeros(0, np.float32), np.zeros(5, np.float32)]
+    with pytest.raises(DataError, match=r"audio clip 1 holds no samples"):
+        ArrayDataset(clips, modality="audio", sample_rate_hz=16000)

@@ -237,10 +237,16 @@ def test_csv_numbers_declared_categorical_are_categories(tmp_path: Path) -> None
         read_csv(path, features=["x"], categorical=["zip"])
 
 
-def test_csv_stray_text_in_a_numeric_column_names_its_line(tmp_path: Path) -> None:
+def test_csv_stray_text_in_a_numeric_column_names_its_lines(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
-    path.write_text("a,b\n1,2\n3,?\n5,6\n")
-    with pytest.raises(DataError, match=r"'b' holds numbers and text \(line 3 holds '\?'\)"):
+    numbers = [str(v) for v in range(10)]
+    numbers[1], numbers[4], numbers[6], numbers[8] = "?", "x", "y", "z"  # file lines 3, 6, 8, 10
+    path.write_text("a,b\n" + "".join(f"{i},{v}\n" for i, v in enumerate(numbers)))
+    with pytest.raises(
+        DataError,
+        match=r"'b' holds numbers and 4 text cell\(s\) \(line 3: '\?', line 6: 'x', line 8: 'y' "
+        r"and 1 more\); correct those cells",
+    ):
         read_csv(path, features=["a", "b"])
 
 
@@ -325,7 +331,7 @@ def test_parquet_errors_name_the_file(tmp_path: Path) -> None:
     sample_frame().to_parquet(path)
     numbers_and_text = tmp_path / "mixed.parquet"
     pd.DataFrame({"b": ["1", "2", "x"]}).to_parquet(numbers_and_text)
-    with pytest.raises(DataError, match=names(numbers_and_text) + ".*'b'.*row 2 holds 'x'"):
+    with pytest.raises(DataError, match=names(numbers_and_text) + ".*'b'.*\\(row 2: 'x'\\)"):
         read_parquet(numbers_and_text)
     garbage = tmp_path / "garbage.parquet"
     garbage.write_bytes(b"PAR1 not really")

@@ -203,7 +203,9 @@ def test_a_dataframe_is_read_as_a_table_with_its_labels() -> None:
 
 def test_mixed_types_in_a_column_are_refused_naming_it() -> None:
     frame = pd.DataFrame({"a": ["x", 3, "y"], "b": [1.0, 2.0, 3.0]})
-    with pytest.raises(DataError, match=r"column 'a' mixes values of types int, str"):
+    with pytest.raises(
+        DataError, match=r"column 'a' mixes values of types int, str \(mostly str; row 1: 3\)"
+    ):
         read_frame(frame)
 
 

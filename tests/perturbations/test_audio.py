@@ -587,3 +587,19 @@ def test_noise_snr_holds_on_each_clip_of_a_folder_of_several_lengths(
     for before, after in zip(clean, noisy, strict=True):
         assert after.shape == before.shape
         assert measured_snr_db(before[None], after[None])[0] == pytest.approx(10.0, abs=0.1)
+
+
+@pytest.mark.parametrize("perturbation", [LowPass(), HighPass()])
+def test_a_cutoff_given_at_or_above_nyquist_is_refused_once_the_rate_is_known(
+    perturbation: Any,
+) -> None:
+    eight_khz = DataContext(Modality.AUDIO, sample_rate_hz=8000)  # Nyquist: 4000 Hz
+    perturbation.check_value_for(3999.0, eight_khz)  # below: acts
+    for cutoff in (4000.0, 6000.0):
+        with pytest.raises(ParameterError) as refused:
+            perturbation.check_value_for(cutoff, eight_khz)
+        message = str(refused.value)
+        assert perturbation.name in message
+        assert f"{cutoff:g} Hz" in message
+        assert "Nyquist frequency (4000 Hz)" in message
+    perturbation.check_value_for(6000.0, DataContext(Modality.AUDIO, sample_rate_hz=16000))

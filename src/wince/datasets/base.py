@@ -190,7 +190,8 @@ def ragged_samples(
     audio clips are 1-D (samples,).
 
     Raises:
-        DataError: another modality, another number of axes, non-numeric or mixed dtypes.
+        DataError: another modality, another number of axes, an empty clip, non-numeric or
+            mixed dtypes.
     """
     if modality not in (Modality.IMAGE, Modality.AUDIO):
         raise DataError(
@@ -206,6 +207,8 @@ def ragged_samples(
                 f"{name}: audio clips are 1-D arrays (samples,); sample {i} has shape "
                 f"{sample.shape}. Average the channels to mono: clip.mean(axis=1)."
             )
+        if modality == Modality.AUDIO and sample.size == 0:
+            raise DataError(f"{name}: audio clip {i} holds no samples; remove it.")
     if modality == Modality.IMAGE:
         arrays = [
             image_array(sample[None], f"{name}: sample {i}")[0] for i, sample in enumerate(arrays)

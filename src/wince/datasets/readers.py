@@ -996,6 +996,11 @@ class WavFolderDataset(_FileFolderDataset):
         for path in self.files:
             with path.open("rb") as handle:
                 info = _wav_info(path, handle)
+            if info.frames == 0:
+                raise DataError(
+                    f"{path}: the clip holds no samples (0 frames); remove it from the folder "
+                    "or replace it with the recording."
+                )
             self._infos[path] = info
             rates.setdefault(info.rate_hz, path)
             if len(rates) > 1:

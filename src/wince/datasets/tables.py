@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -195,27 +196,38 @@ def _check_categories(values: Any, name: str, where: str, row: Callable[[int], s
     """Refuse a column read as categories that holds mixed types, or mostly numbers."""
     import pandas as pd
 
-    present = values.dropna()
-    kinds = {type(v) for v in present.tolist()}
-    if len(kinds) > 1:
-        found = ", ".join(sorted(k.__name__ for k in kinds))
+    present = values.notna().to_numpy()
+    kinds = [type(v) for v in values.tolist()]
+    counted = Counter(k for k, keep in zip(kinds, present, strict=True) if keep)
+    if len(counted) > 1:
+        usual = counted.most_common(1)[0][0]
+        odd = present & np.array([k is not usual for k in kinds])
+        found = ", ".join(sorted(k.__name__ for k in counted))
         raise DataError(
-            f"{where}: column {name!r} mixes values of types {found}; give it one type (text "
-            "for categories, numbers otherwise)."
+            f"{where}: column {name!r} mixes values of types {found} (mostly {usual.__name__}; "
+            f"{_cells(values, odd, row)}); give it one type (text for categories, numbers "
+            "otherwise)."
         )
-    if kinds != {str}:
+    if set(counted) != {str}:
         return
     numbers = pd.to_numeric(values, errors="coerce").astype(np.float64)
     parsed = np.isfinite(numbers.to_numpy())
-    text = ~parsed & values.notna().to_numpy()
+    text = ~parsed & present
     if text.any() and parsed.sum() >= text.sum():  # numbers with a few stray text cells
-        at = int(np.flatnonzero(text)[0])
         raise DataError(
-            f"{where}: column {name!r} holds numbers and text ({row(at)} holds "
-            f"{values.iloc[at]!r}); leave "
-            "missing cells empty so that it reads as numbers, or list it in data.categorical "
-            "if its values are categories."
+            f"{where}: column {name!r} holds numbers and {int(text.sum())} text cell(s) "
+            f"({_cells(values, text, row)}); correct those cells, or leave them empty if "
+            "missing, so that it reads as numbers, or list it in data.categorical if its "
+            "values are categories."
         )
+
+
+def _cells(values: Any, where: npt.NDArray[np.bool_], row: Callable[[int], str]) -> str:
+    """The first three cells of `values` at `where`, as "line 3: 'x', ..." ("and N more")."""
+    positions = np.flatnonzero(where)
+    shown = ", ".join(f"{row(int(i))}: {values.iloc[int(i)]!r}" for i in positions[:3])
+    more = f" and {positions.size - 3} more" if positions.size > 3 else ""
+    return shown + more
 
 
 class TableInputs:

@@ -151,7 +151,7 @@ class ProcessExecutor:
         max_in_flight: int | None = None,
         start_method: str | None = None,
     ) -> None:
-        self.workers = workers or multiprocessing.cpu_count()
+        self.workers = multiprocessing.cpu_count() if workers is None else workers
         if self.workers < 1:
             raise ParameterError(f"workers must be at least 1; got {self.workers}.")
         methods = multiprocessing.get_all_start_methods()

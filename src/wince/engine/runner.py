@@ -624,8 +624,17 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
     """Scenarios and the shared run spec for a plan on a model and dataset.
 
     Raises:
-        DataError: the plan's perturbations do not fit the dataset's modality.
+        DataError: the dataset holds no samples, or the plan's perturbations do not fit its
+            modality.
+        ParameterError: a value the plan gives cannot act on the data (a cutoff above the
+            Nyquist frequency).
     """
+    if len(dataset) == 0:
+        source = getattr(dataset, "name", None) or "the dataset"
+        raise DataError(
+            f"{source} holds no samples, so there is nothing to perturb; check the file or "
+            "folder the plan's data section names (a CSV needs rows below its header)."
+        )
     for item in plan.perturbations:
         modality = perturbations.get(item.name).modality
         if modality != dataset.modality:
@@ -643,12 +652,18 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
             )
     _check_feature_names(model, dataset)
     _check_sample_rate(model, dataset)
+    context = dataset.context()
+    for item in plan.perturbations:
+        if item.values is not None:
+            perturbation = perturbations.get(item.name)(**item.params)
+            for value in item.values:
+                perturbation.check_value_for(value, context)
     scenarios = expand(plan)
     spec = RunSpec(
         trials=tuple(trials(scenarios, plan.repeats)),
         positions={s.key: i for i, s in enumerate(scenarios)},
         seed=plan.seed,
-        context=dataset.context(),
+        context=context,
         task=model.task,
         keep_scores=plan.store_scores,
         measured_by=plan.perturbations[0].name,

@@ -476,6 +476,15 @@ class Perturbation:
         """Raise `DataError` if `x` is not a batch of this modality."""
         raise NotImplementedError
 
+    def check_value_for(self, value: float, context: DataContext) -> None:
+        """Raise `ParameterError` if a physical value given explicitly cannot act on this data.
+
+        The engine calls it for a plan entry's `values` once the data's context (its sample
+        rate, ...) is known; by default every valid value can act. Levels and severities are
+        not checked: they name a place on the realistic range, whose mild end may lie beyond
+        what some data holds (a 10 kHz low-pass on 8 kHz audio leaves it unchanged).
+        """
+
     def validate(self, value: object) -> float:
         """Validate a physical value against the declared magnitude."""
         return self.magnitude.validate(value, self.name)

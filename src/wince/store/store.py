@@ -248,8 +248,13 @@ class Store:
         """A run id from an id, a unique id prefix, or `latest`.
 
         Raises:
-            StoreError: no run, or an ambiguous prefix.
+            StoreError: an empty reference, no run, or an ambiguous prefix.
         """
+        if not ref.strip():
+            raise StoreError(
+                "the run id is empty; give a run id, a unique prefix of one, or `latest`. See "
+                "`wince runs`."
+            )
         runs = self.list_runs()
         if runs.empty:
             raise StoreError(f"the store at {self.url} holds no runs yet. Start with `wince run`.")

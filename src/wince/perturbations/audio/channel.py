@@ -90,6 +90,21 @@ def zero_phase(
     return finish(np.concatenate(in_chunks(x, apply)), x.dtype)
 
 
+def check_below_nyquist(owner: str, cutoff_hz: float, rate: int) -> None:
+    """Refuse a filter cutoff at or above the Nyquist frequency (half the sample rate, in Hz).
+
+    Raises:
+        ParameterError: naming the perturbation, the cutoff and the Nyquist frequency.
+    """
+    nyquist = rate / 2
+    if cutoff_hz >= nyquist:
+        raise ParameterError(
+            f"{owner}: a cutoff of {cutoff_hz:g} Hz is at or above the Nyquist frequency "
+            f"({nyquist:g} Hz) of the data's {rate} Hz audio, which holds no frequency there "
+            f"to filter; give cutoffs below {nyquist:g} Hz."
+        )
+
+
 @register
 class LowPass(AudioPerturbation):
     """A muffled channel that loses the highs: a telephone line, a cheap mic, a wall in between.
@@ -97,7 +112,8 @@ class LowPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale (pitch and bandwidth are perceived in octaves):
     8 kHz is wideband speech (mild), 3.4 kHz the narrowband telephone, 1 kHz speech through a
     wall. 20 kHz (the upper limit of hearing) is the documented "no filter" value, and any
-    cutoff at or above the clip's Nyquist frequency leaves it unchanged. Order-4 Butterworth,
+    cutoff at or above the clip's Nyquist frequency leaves it unchanged (a level may land
+    there; a cutoff a plan gives as a value there is refused). Order-4 Butterworth,
     run forward and backward: zero phase, -6 dB at the cutoff, 48 dB per octave beyond it.
     """
 
@@ -108,6 +124,10 @@ class LowPass(AudioPerturbation):
         "cutoff_hz", unit="Hz", off=20_000.0, mild=8_000.0, severe=1_000.0,
         limits=(20.0, 20_000.0), scale="log",
     )  # fmt: skip
+
+    def check_value_for(self, value: float, context: DataContext) -> None:
+        """Refuse a cutoff at or above the Nyquist frequency of the data."""
+        check_below_nyquist(self.name, value, self.rate(context))
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Low-pass filter every clip at the cutoff (unchanged at or above Nyquist)."""
@@ -124,7 +144,8 @@ class HighPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale: 100 Hz is a typical speech microphone's
     rumble filter (mild), 300 Hz the narrowband telephone, 1 kHz a tiny transducer. 20 Hz (the
     lower limit of hearing) is the documented "no filter" value; a cutoff at or above the
-    clip's Nyquist frequency removes everything. Order-4 Butterworth, run forward and backward:
+    clip's Nyquist frequency removes everything (a cutoff a plan gives as a value there is
+    refused). Order-4 Butterworth, run forward and backward:
     zero phase, -6 dB at the cutoff, 48 dB per octave below it.
     """
 
@@ -135,6 +156,10 @@ class HighPass(AudioPerturbation):
         "cutoff_hz", unit="Hz", off=20.0, mild=100.0, severe=1_000.0, limits=(1.0, 20_000.0),
         scale="log",
     )  # fmt: skip
+
+    def check_value_for(self, value: float, context: DataContext) -> None:
+        """Refuse a cutoff at or above the Nyquist frequency of the data."""
+        check_below_nyquist(self.name, value, self.rate(context))
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """High-pass filter every clip at the cutoff (silence at or above Nyquist)."""
