@@ -198,3 +198,25 @@ def test_factorial_combinations_cover_every_pair_of_sweep_points():
     assert sorted(s.severities for s in combos) == sorted(
         (a, b) for a in (0.5, 1.0) for b in (0.25, 0.5, 1.0)
     )
+
+
+def test_a_plan_built_in_python_takes_numpy_numbers_but_never_booleans():
+    # plan sections are strict (repeats: true is refused), which refused np.int64 too
+    import numpy as np
+
+    plan = parse_plan(
+        {
+            "name": "np",
+            "perturbations": [{"name": "image.jpeg", "levels": list(np.arange(1, 4))}],
+            "seed": np.int64(3),
+            "repeats": np.int32(2),
+        }
+    )
+    assert (plan.seed, plan.repeats, plan.perturbations[0].levels) == (3, 2, [1, 2, 3])
+    assert type(plan.seed) is int
+    with pytest.raises(PlanError, match="a number is expected, not true"):
+        parse_plan({"name": "b", "perturbations": [{"name": "image.jpeg"}], "repeats": True})
+    with pytest.raises(PlanError, match="repeats"):
+        parse_plan(
+            {"name": "b", "perturbations": [{"name": "image.jpeg"}], "repeats": np.bool_(True)}
+        )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -659,7 +660,7 @@ def parse_plan(raw: Any, *, source: str = "plan", base_dir: Path | None = None) 
     if not isinstance(raw, dict):
         raise PlanError(f"{source}: a plan is a mapping of fields (name, perturbations, ...).")
     try:
-        plan = Plan.model_validate(raw)
+        plan = Plan.model_validate(_plain(raw))
     except ValidationError as error:
         problems = [f"{source} {p}" for p in _pydantic_problems(error)]
         raise PlanError("\n".join(problems), problems=problems) from None
@@ -669,6 +670,22 @@ def parse_plan(raw: Any, *, source: str = "plan", base_dir: Path | None = None) 
     if base_dir is not None:
         plan = _resolve_paths(plan, base_dir)
     return plan
+
+
+def _plain(raw: Any) -> Any:
+    """NumPy scalars in a plan built in Python as the plain numbers they hold.
+
+    Plan sections are strict (`repeats: true` is no number), and a NumPy integer is no
+    Python `int` to pydantic's strict mode, while `levels: list(np.arange(1, 6))` is a
+    natural way to write a sweep.
+    """
+    if isinstance(raw, dict):
+        return {key: _plain(value) for key, value in raw.items()}
+    if isinstance(raw, list | tuple):
+        return [_plain(value) for value in raw]
+    if isinstance(raw, np.generic) and not isinstance(raw, np.bool_):
+        return raw.item()
+    return raw
 
 
 def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
