@@ -149,15 +149,17 @@ def test_a_writer_failing_mid_segment_leaves_no_segment_visible(tmp_path, monkey
     store = Store(root=tmp_path, segments=segments)
     _register_run(store, "r1")
 
-    def fail_half_way(table, where, **options):
-        if hasattr(where, "write"):
-            where.write(b"PAR1 half a segment")
-        else:
-            with open(where, "wb") as handle:
-                handle.write(b"PAR1 half a segment")
-        raise OSError(28, "No space left on device")
+    real_open = store.segments.fs.open
 
-    monkeypatch.setattr("wince.store.segments.pq.write_table", fail_half_way)
+    def fail_half_way(path, mode="rb", **options):
+        handle = real_open(path, mode, **options)
+        if "w" in mode:
+            handle.write(b"PAR1 half a segment")
+            handle.close()
+            raise OSError(28, "No space left on device")
+        return handle
+
+    monkeypatch.setattr(store.segments.fs, "open", fail_half_way)
     with pytest.raises(StoreError, match="No space left on device"):
         store.write_unit("r1", 0, 4, TABLE, seconds=0.1)
     assert store.completed_units("r1") == []
@@ -178,7 +180,8 @@ def test_leftovers_of_a_killed_writer_are_never_read(tmp_path):
     store.write_unit("r1", 0, 4, TABLE, seconds=0.1)
     assert store.completed_units("r1") == [(0, 4)]
     assert store.outcomes("r1")["sample_index"].tolist() == [0, 1, 2, 3]
-    store.write_unit("r1", 4, 8, TABLE, seconds=0.1)  # the resumed writer overwrites it
+    second = TABLE.set_column(3, "sample_index", pa.array([4, 5, 6, 7]))
+    store.write_unit("r1", 4, 8, second, seconds=0.1)  # the resumed writer overwrites it
     assert len(store.outcomes("r1")) == 8
 
 

@@ -101,13 +101,11 @@ class SegmentLocation:
             if folder not in self._folders:
                 self.fs.makedirs(folder, exist_ok=True)
                 self._folders.add(folder)
+            with self.fs.open(temporary, "wb") as handle:
+                handle.write(content)
             if self.is_local:
-                with open(temporary, "wb") as handle:
-                    handle.write(content)
                 os.replace(temporary, final)
             else:
-                with self.fs.open(temporary, "wb") as handle:
-                    handle.write(content)
                 self.fs.mv(temporary, final)
             return content.size, digest
         except OSError as error:
