@@ -123,12 +123,6 @@ class SegmentLocation:
         except OSError:
             pass  # best effort: a hidden .tmp file is never read
 
-    def exists(self, name: str) -> bool:
-        """Whether the segment `name` is present."""
-        if self.is_local:
-            return os.path.exists(self._fs_path(name))
-        return bool(self.fs.exists(self._fs_path(name)))
-
     def read(self, name: str) -> pa.Table:
         """The segment `name` as an Arrow table."""
         with self.fs.open(self._fs_path(name), "rb") as handle:

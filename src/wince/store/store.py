@@ -480,10 +480,10 @@ class Store:
         self, start: int, stop: int, segment: str, rows: int, checksum: str | None
     ) -> str | None:
         """What is wrong with a unit's segment (None: nothing the check can see)."""
-        if not self.segments.exists(segment):
-            return "the file is missing"
         try:
             footer = self.segments.footer(segment)
+        except FileNotFoundError:
+            return "the file is missing"
         except (OSError, pa.ArrowException) as error:
             return f"it is not a readable Parquet file ({str(error).splitlines()[0]})"
         if footer.num_rows != rows:
@@ -566,7 +566,8 @@ class Store:
                 (`rejections`).
 
         Raises:
-            StoreError: no outcomes yet, or registered segments are missing.
+            StoreError: no outcomes yet, or a registered segment is missing or damaged (named,
+                with the fix; `check_segments`).
         """
         paths = self.checked_segment_paths(run_id)
         selected = "*" if columns is None else ", ".join(_quoted(c) for c in columns)
