@@ -116,6 +116,11 @@ def test_a_client_pointed_at_the_wrong_folder_is_told_where_the_catalog_says(tmp
     elsewhere = open_store(url, segments=tmp_path / "elsewhere")
     with pytest.raises(StoreError, match=r"4 registered segment.*records the segments at"):
         elsewhere.outcomes(run.id)
+    # Nothing is missing where the catalog says: running again recomputes nothing here.
+    with pytest.raises(StoreError, match=r"4 registered segment.*records the segments at"):
+        wince.analyze(model(), tabular_data(), plan("team"), store=elsewhere)
+    assert len(store.completed_units(run.id)) == 4
+    assert not (tmp_path / "elsewhere").exists()
 
 
 # atomic writes ----------------------------------------------------------------------------------

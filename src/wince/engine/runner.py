@@ -57,7 +57,7 @@ from wince.perturbations.base import (
     shape_groups,
 )
 from wince.plan import Plan
-from wince.store.store import Store, now
+from wince.store.store import MISSING, Store, now
 
 PACKAGES = (
     "numpy",
@@ -728,10 +728,17 @@ def _discard_damaged_units(store: Store, run_id: str) -> bool:
 
     Returns:
         True when any was damaged: the run is `running` again and resuming recomputes them.
+
+    Raises:
+        StoreError: only missing segments, and the store was opened with another segments
+            location than the catalog records: rather the wrong location than lost segments,
+            so nothing is recomputed (the message names both locations).
     """
     damaged = store.damaged_units(run_id, full=True)
     if not damaged:
         return False
+    if store.opened_elsewhere() and all(u.problem == MISSING for u in damaged):
+        raise StoreError(store.damage_message(run_id, damaged))
     store.discard_units(run_id, [unit.start for unit in damaged])
     earlier = store.run(run_id)["lineage"].get("repaired_units", [])
     store.update_lineage(

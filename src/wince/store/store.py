@@ -34,6 +34,7 @@ from wince.store.segments import SegmentLocation
 
 DEFAULT_ROOT = ".wince"
 SEGMENTS_KEY = "segments"
+MISSING = "the file is missing"  # the problem of a unit whose segment is absent
 
 
 def now() -> str:
@@ -483,7 +484,7 @@ class Store:
         try:
             footer = self.segments.footer(segment)
         except FileNotFoundError:
-            return "the file is missing"
+            return MISSING
         except (OSError, pa.ArrowException) as error:
             return f"it is not a readable Parquet file ({str(error).splitlines()[0]})"
         if footer.num_rows != rows:
@@ -509,7 +510,7 @@ class Store:
         elsewhere = (
             f" The catalog records the segments at {recorded}; this store was opened with "
             f"{self.segments.url}: open it there (--segments) if that is the cause."
-            if recorded is not None and recorded != self.segments.url
+            if self.opened_elsewhere()
             else ""
         )
         return (
@@ -518,6 +519,11 @@ class Store:
             "again (`wince run PLAN`, same plan, data and model), which recomputes damaged units; "
             f"`wince verify {run_id}` checks every segment's checksum."
         )
+
+    def opened_elsewhere(self) -> bool:
+        """Whether this client reads segments from another location than the catalog records."""
+        recorded = self.setting(SEGMENTS_KEY)
+        return recorded is not None and recorded != self.segments.url
 
     def discard_units(self, run_id: str, starts: Sequence[int]) -> None:
         """Unregister units (and their rejections), so the next resume recomputes them.
