@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from rich.console import Console
 
 import wince
@@ -17,6 +18,7 @@ from wince.errors import DataError, ParameterError, PlanError
 from wince.governance.reproduce_commands import verify_command
 from wince.governance.verify import compare_outcomes, verify_run
 from wince.models import CallableAdapter
+from wince.store import catalog
 from wince.store.store import Store
 
 PLAN = {
@@ -88,6 +90,19 @@ def test_verify_fails_when_a_stored_segment_is_tampered_with(stored, tmp_path):
     index = table.schema.get_field_index("pred")
     table = table.set_column(index, "pred", pa.array(pred, table.schema.field("pred").type))
     pq.write_table(table, segment)
+    code, text = verify(store, run_id, fraction=1.0)
+    assert code == 1, text
+    assert "samples 25-49" in " ".join(text.split())  # its checksum differs
+    assert "checksum" in text
+    # As if the segment had been written so (a model answering differently on re-execution):
+    # the checksum matches, and re-executing finds the differing value.
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(catalog.units)
+            .where(catalog.units.c.run_id == run_id)
+            .where(catalog.units.c.start == 25)
+            .values(checksum=store.segments.checksum(store.segment_names(run_id)[1]))
+        )
     code, text = verify(store, run_id, fraction=1.0)
     assert code == 1, text
     assert "verify failed: outcomes differ" in text

@@ -116,6 +116,11 @@ def test_a_client_pointed_at_the_wrong_folder_is_told_where_the_catalog_says(tmp
     elsewhere = open_store(url, segments=tmp_path / "elsewhere")
     with pytest.raises(StoreError, match=r"4 registered segment.*records the segments at"):
         elsewhere.outcomes(run.id)
+    # Nothing is missing where the catalog says: running again recomputes nothing here.
+    with pytest.raises(StoreError, match=r"4 registered segment.*records the segments at"):
+        wince.analyze(model(), tabular_data(), plan("team"), store=elsewhere)
+    assert len(store.completed_units(run.id)) == 4
+    assert not (tmp_path / "elsewhere").exists()
 
 
 # atomic writes ----------------------------------------------------------------------------------
@@ -149,15 +154,17 @@ def test_a_writer_failing_mid_segment_leaves_no_segment_visible(tmp_path, monkey
     store = Store(root=tmp_path, segments=segments)
     _register_run(store, "r1")
 
-    def fail_half_way(table, where, **options):
-        if hasattr(where, "write"):
-            where.write(b"PAR1 half a segment")
-        else:
-            with open(where, "wb") as handle:
-                handle.write(b"PAR1 half a segment")
-        raise OSError(28, "No space left on device")
+    real_open = store.segments.fs.open
 
-    monkeypatch.setattr("wince.store.segments.pq.write_table", fail_half_way)
+    def fail_half_way(path, mode="rb", **options):
+        handle = real_open(path, mode, **options)
+        if "w" in mode:
+            handle.write(b"PAR1 half a segment")
+            handle.close()
+            raise OSError(28, "No space left on device")
+        return handle
+
+    monkeypatch.setattr(store.segments.fs, "open", fail_half_way)
     with pytest.raises(StoreError, match="No space left on device"):
         store.write_unit("r1", 0, 4, TABLE, seconds=0.1)
     assert store.completed_units("r1") == []
@@ -178,7 +185,8 @@ def test_leftovers_of_a_killed_writer_are_never_read(tmp_path):
     store.write_unit("r1", 0, 4, TABLE, seconds=0.1)
     assert store.completed_units("r1") == [(0, 4)]
     assert store.outcomes("r1")["sample_index"].tolist() == [0, 1, 2, 3]
-    store.write_unit("r1", 4, 8, TABLE, seconds=0.1)  # the resumed writer overwrites it
+    second = TABLE.set_column(3, "sample_index", pa.array([4, 5, 6, 7]))
+    store.write_unit("r1", 4, 8, second, seconds=0.1)  # the resumed writer overwrites it
     assert len(store.outcomes("r1")) == 8
 
 
@@ -224,7 +232,7 @@ def test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_data(catalog_url,
     upgraded = Store(catalog_url, segments=original.store.segments.url)
     assert (upgraded.upgraded_from, upgraded.schema_version) == (1, catalog.SCHEMA_VERSION)
     names, versions, unit_columns = _tables_and_version(catalog_url)
-    assert ("settings" in names, versions, "bytes" in unit_columns) == (True, [1, 2, 3], True)
+    assert ("settings" in names, versions, "bytes" in unit_columns) == (True, [1, 2, 3, 4], True)
     assert "rejections" in names
     assert upgraded.setting("segments") == original.store.segments.url
     assert upgraded.list_runs().equals(original.store.list_runs())

@@ -57,7 +57,7 @@ from wince.perturbations.base import (
     shape_groups,
 )
 from wince.plan import Plan
-from wince.store.store import Store, now
+from wince.store.store import MISSING, Store, now
 
 PACKAGES = (
     "numpy",
@@ -738,6 +738,36 @@ class Execution:
     reused: bool
 
 
+def _discard_damaged_units(store: Store, run_id: str) -> bool:
+    """Unregister the stored run's damaged units (full check), recording them in its lineage.
+
+    Returns:
+        True when any was damaged: the run is `running` again and resuming recomputes them.
+
+    Raises:
+        StoreError: only missing segments, and the store was opened with another segments
+            location than the catalog records: rather the wrong location than lost segments,
+            so nothing is recomputed (the message names both locations).
+    """
+    damaged = store.damaged_units(run_id, full=True)
+    if not damaged:
+        return False
+    if store.opened_elsewhere() and all(u.problem == MISSING for u in damaged):
+        raise StoreError(store.damage_message(run_id, damaged))
+    store.discard_units(run_id, [unit.start for unit in damaged])
+    earlier = store.run(run_id)["lineage"].get("repaired_units", [])
+    store.update_lineage(
+        run_id,
+        {
+            "repaired_units": [
+                *earlier,
+                *({"start": u.start, "stop": u.stop, "problem": u.problem} for u in damaged),
+            ]
+        },
+    )
+    return True
+
+
 def _stale_runs(
     store: Store, plan: Plan, identity: str, env: dict[str, str | None]
 ) -> list[tuple[str, list[str]]]:
@@ -786,10 +816,11 @@ def execute_run(
     A run's id is a content address: the plan (without batch size and analysis settings),
     the model's identity (`identify`: for an endpoint, after its probe), the data, the
     perturbation versions and the environment (`wince.engine.environment`). A complete run
-    with that id is reused as it is; an unfinished one resumes. A run of the same plan, data
-    and model made under other package versions is refused (`StaleRunError`), unless
-    `fresh`. `fresh` always makes a new run, calling the model for every prediction (the
-    cache is not used).
+    with that id is reused as it is, once the checksums of its segments are checked: damaged
+    units (`Store.damaged_units`) are recomputed, as an unfinished run resumes. A run of the
+    same plan, data and model made under other package versions is refused
+    (`StaleRunError`), unless `fresh`. `fresh` always makes a new run, calling the model for
+    every prediction (the cache is not used).
 
     Completed units are kept whatever happens; a failure marks the run failed, names the
     scenario and samples, and re-raises. With a `cache`, predictions already made (by this
@@ -815,6 +846,8 @@ def execute_run(
     digest = environments.environment_digest(env)
     run_id = hashlib.sha256(f"{identity}|{digest}".encode()).hexdigest()[:12]
     stored = _stored(store, run_id)
+    if stored is not None and not fresh and _discard_damaged_units(store, run_id):
+        stored = store.run(run_id)  # running again: the damaged units are recomputed below
     if fresh and stored is not None:
         run_id = hashlib.sha256(f"{identity}|{digest}|{now()}".encode()).hexdigest()[:12]
     elif stored is not None and stored["status"] == "complete":

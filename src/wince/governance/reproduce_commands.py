@@ -75,7 +75,8 @@ def verify_command(
     differing outcomes, not a failure in themselves.
 
     Returns:
-        0 when every compared outcome is identical, 1 when any differs.
+        0 when every compared outcome is identical, 1 when any differs or a segment of the
+        run is damaged (named, with the fix).
 
     Raises:
         PlanError, ModelError, DataError, StoreError, ParameterError: the run cannot be
@@ -88,6 +89,12 @@ def verify_command(
     if json_output:
         console.print_json(json.dumps(result.to_payload()))
         return EXIT_OK if result.passed else EXIT_CHECK_FAILED
+    if result.damaged:
+        console.print("[bold red]verify failed[/]: damaged segments: ", end="")
+        console.print(
+            opened.damage_message(result.run_id, result.damaged), markup=False, highlight=False
+        )
+        return EXIT_CHECK_FAILED
     if result.environment_changes:
         console.print(
             f"[yellow]environment differs[/]: {'; '.join(result.environment_changes)} "

@@ -1,15 +1,17 @@
-"""Verify a stored run: re-execute a random sample of its outcomes and compare bit for bit.
+"""Verify a stored run: check its segments, re-execute a sample of its outcomes, compare.
 
-`verify_run(store, run)` rebuilds the model and the data from the plan stored in the run's
-lineage, refuses when their fingerprints (or the perturbation versions) differ from the
-run's, notes the packages of the run's environment installed at other versions now
-(`environment_changes`: a possible cause, reported apart from the outcomes), picks a seeded
-random subset of the run's units (sample ranges) and of its trials, re-evaluates those
-trials on those units with `evaluate_unit` and compares every outcome column of the same
-(scenario, trial, sample) rows exactly. Outcomes depend only on the samples, the seed and
-the trial (per-sample random streams), so a faithful store reproduces them exactly, whatever
-the batching of the original run. Verify never reads the prediction cache: every compared
-outcome is computed again by the model.
+`verify_run(store, run)` first checks every segment of the run against the catalog (footer,
+row count, sample range and SHA-256 checksum: `Store.damaged_units`); a damaged one fails
+the verification before anything is re-executed. Then it rebuilds the model and the data
+from the plan stored in the run's lineage, refuses when their fingerprints (or the
+perturbation versions) differ from the run's, notes the packages of the run's environment
+installed at other versions now (`environment_changes`: a possible cause, reported apart
+from the outcomes), picks a seeded random subset of the run's units (sample ranges) and of
+its trials, re-evaluates those trials on those units with `evaluate_unit` and compares every
+outcome column of the same (scenario, trial, sample) rows exactly. Outcomes depend only on
+the samples, the seed and the trial (per-sample random streams), so a faithful store
+reproduces them exactly, whatever the batching of the original run. Verify never reads the
+prediction cache: every compared outcome is computed again by the model.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pyarrow as pa
 from wince import perturbations
 from wince.errors import DataError, ModelError, ParameterError, PlanError, StoreError
 from wince.plan import Plan
-from wince.store.store import Store
+from wince.store.store import DamagedUnit, Store
 
 KEYS = ["scenario", "trial", "sample_index"]
 MISMATCH_COLUMNS = ["scenario", "trial", "sample_index", "column", "stored", "recomputed"]
@@ -46,6 +48,7 @@ class VerifyResult:
         environment_changes: packages that shape the run's outputs installed now at another
             version than the run's ("scipy 1.16.0 → 1.17.1"); outcomes may differ because
             of them. Empty when the environment is the same (or the run recorded none).
+        damaged: the units whose segment is damaged (nothing is re-executed then).
     """
 
     run_id: str
@@ -54,11 +57,12 @@ class VerifyResult:
     rows: int
     mismatches: pd.DataFrame
     environment_changes: list[str] = dataclasses.field(default_factory=list)
+    damaged: list[DamagedUnit] = dataclasses.field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """True when every compared value is identical."""
-        return bool(self.mismatches.empty)
+        """True when every segment is sound and every compared value is identical."""
+        return not self.damaged and bool(self.mismatches.empty)
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-ready result."""
@@ -69,6 +73,7 @@ class VerifyResult:
             "trials": [list(t) for t in self.trials],
             "rows": self.rows,
             "environment_changes": list(self.environment_changes),
+            "damaged": [dataclasses.asdict(unit) for unit in self.damaged],
             "mismatches": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in self.mismatches.to_dict(orient="records")
@@ -129,7 +134,8 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         seed: seed of the random choice of units and trials.
 
     Returns:
-        The `VerifyResult`; `passed` is False when any value differs or a row is missing.
+        The `VerifyResult`; `passed` is False when a segment is damaged (then nothing is
+        re-executed), or any value differs or a row is missing.
 
     Raises:
         ParameterError: fraction outside (0, 1].
@@ -146,6 +152,12 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
     if not 0 < fraction <= 1:
         raise ParameterError(f"verify: fraction is a share in (0, 1]; got {fraction!r}.")
     record = store.run(run_id)
+    damaged = store.damaged_units(run_id, full=True)
+    if damaged:
+        nothing = pd.DataFrame(columns=MISMATCH_COLUMNS)
+        return VerifyResult(
+            run_id, units=[], trials=[], rows=0, mismatches=nothing, damaged=damaged
+        )
     plan = Plan.model_validate(record["lineage"]["plan"])
     _check_reproducible(record, plan)
     units = store.completed_units(run_id)

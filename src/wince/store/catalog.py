@@ -17,6 +17,8 @@ Version history:
        `units.bytes` (segment size), an index on `runs.name` (history of a plan).
     3. `rejections`: per unit, the scenarios whose inputs the model refused, with the first
        line of its error (`wince.engine.rejections`).
+    4. `units.checksum`: the SHA-256 of the segment's bytes as written, so `wince verify`
+       finds a segment changed after it was written (null for units written before).
 
 Transactions. SQLite runs in WAL mode with a 60 s busy timeout; write transactions start
 with `BEGIN IMMEDIATE`, so two writers queue for the lock instead of failing when a read
@@ -36,7 +38,7 @@ import sqlalchemy as sa
 
 from wince.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Any constant fixed for wince: the PostgreSQL advisory lock that serialises schema changes.
 ADVISORY_LOCK = 0x77696E6365  # "wince"
@@ -97,6 +99,7 @@ units = sa.Table(
     sa.Column("seconds", sa.Float, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("bytes", sa.BigInteger),
+    sa.Column("checksum", sa.String(64)),  # SHA-256 (hex) of the segment file
 )
 
 # One row per (unit, scenario) the model refused; registered with its unit, in one transaction.
@@ -155,10 +158,18 @@ def _upgrade_2_to_3(conn: sa.Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["rejections"]])
 
 
+def _upgrade_3_to_4(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE units ADD COLUMN checksum VARCHAR(64)"))
+
+
 Migration = Callable[[sa.Connection], None]
 
 # MIGRATIONS[k] upgrades a catalog from version k to k + 1, inside the caller's transaction.
-MIGRATIONS: dict[int, Migration] = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+MIGRATIONS: dict[int, Migration] = {
+    1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
+    3: _upgrade_3_to_4,
+}
 
 
 def current_version(conn: sa.Connection) -> int | None:

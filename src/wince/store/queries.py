@@ -119,6 +119,8 @@ def aggregate(
         try:
             frame = conn.execute(sql, [*parameters, z]).df()
         except duckdb.Error as error:
+            for run_id in ids:  # a damaged data page passes the footer check
+                store.check_segments(run_id, full=True)
             raise StoreError(f"aggregate of {metric!r} failed in DuckDB: {error}") from None
     if len(frame) and "scenario" in groups and frame["scenario"].isna().any():
         raise StoreError(

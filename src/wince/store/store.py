@@ -17,6 +17,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from wince.errors import StoreError
@@ -32,6 +34,7 @@ from wince.store.segments import SegmentLocation
 
 DEFAULT_ROOT = ".wince"
 SEGMENTS_KEY = "segments"
+MISSING = "the file is missing"  # the problem of a unit whose segment is absent
 
 
 def now() -> str:
@@ -373,7 +376,7 @@ class Store:
                 registered with the unit, in the same transaction.
         """
         name = f"{run_id}/{start:010d}-{stop:010d}.parquet"
-        size = self.segments.write(name, table)
+        size, checksum = self.segments.write(name, table)
         row = {
             "run_id": run_id,
             "start": start,
@@ -383,6 +386,7 @@ class Store:
             "seconds": seconds,
             "created_at": now(),
             "bytes": size,
+            "checksum": checksum,
         }
         units = catalog.units
 
@@ -427,28 +431,124 @@ class Store:
         return [self.segments.path(name) for name in self.segment_names(run_id)]
 
     def checked_segment_paths(self, run_id: str) -> list[str]:
-        """`segment_paths`, after checking that the run has segments and all are present.
+        """`segment_paths`, after the cheap check of every segment (`damaged_units`).
 
         Raises:
-            StoreError: no outcomes yet, or registered segments are missing.
+            StoreError: no outcomes yet, or a registered segment is missing, unreadable or
+                not its unit's (`damage_message`).
         """
         names = self.segment_names(run_id)
         if not names:
             raise StoreError(f"run {run_id} has no stored outcomes yet.")
-        missing = [name for name in names if not self.segments.exists(name)]
-        if missing:
-            recorded = self.setting(SEGMENTS_KEY)
-            hint = (
-                f" The catalog records the segments at {recorded}; this store was opened with "
-                f"{self.segments.url}."
-                if recorded is not None and recorded != self.segments.url
-                else " The segments location was moved or deleted."
-            )
-            raise StoreError(
-                f"run {run_id}: {len(missing)} registered segment(s) are missing, e.g. "
-                f"{self.segments.path(missing[0])}.{hint}"
-            )
+        self.check_segments(run_id)
         return [self.segments.path(name) for name in names]
+
+    def check_segments(self, run_id: str, *, full: bool = False) -> None:
+        """Raise when any registered segment of a run is damaged (`damaged_units`).
+
+        Raises:
+            StoreError: one paragraph naming the damaged units, what is wrong and the fix.
+        """
+        damaged = self.damaged_units(run_id, full=full)
+        if damaged:
+            raise StoreError(self.damage_message(run_id, damaged))
+
+    def damaged_units(self, run_id: str, *, full: bool = False) -> list[DamagedUnit]:
+        """The registered units of a run whose segment does not hold what the catalog says.
+
+        Cheap check (every read): the segment is present, its Parquet footer is readable, its
+        row count is the unit's and its `sample_index` statistics lie in the unit's sample
+        range (a segment copied over another unit's is caught here). With `full`, also the
+        SHA-256 of its bytes against the one registered when it was written (units written
+        before catalog version 4 have none); this reads every segment whole.
+
+        Returns:
+            The damaged units, by sample index; empty when every segment is sound.
+        """
+        table = catalog.units
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    table.c.start, table.c.stop, table.c.segment, table.c.rows, table.c.checksum
+                )
+                .where(table.c.run_id == run_id)
+                .order_by(table.c.start)
+            ).fetchall()
+        damaged = []
+        for start, stop, segment, count, checksum in rows:
+            unit = (int(start), int(stop), str(segment))
+            problem = self._segment_problem(*unit, int(count), checksum if full else None)
+            if problem is not None:
+                damaged.append(DamagedUnit(*unit, problem))
+        return damaged
+
+    def _segment_problem(
+        self, start: int, stop: int, segment: str, rows: int, checksum: str | None
+    ) -> str | None:
+        """What is wrong with a unit's segment (None: nothing the check can see)."""
+        try:
+            footer = self.segments.footer(segment)
+        except FileNotFoundError:
+            return MISSING
+        except (OSError, pa.ArrowException) as error:
+            return f"it is not a readable Parquet file ({str(error).splitlines()[0]})"
+        if footer.num_rows != rows:
+            return f"it holds {footer.num_rows} outcome rows, the unit has {rows}"
+        low, high = _sample_range(footer)
+        if low is not None and high is not None and (low < start or high >= stop):
+            return (
+                f"it holds samples {low}-{high}, not this unit's: it is another unit's segment "
+                "copied over this one"
+            )
+        if checksum is not None and self.segments.checksum(segment) != checksum:
+            return "its bytes changed after it was written (its SHA-256 checksum differs)"
+        return None
+
+    def damage_message(self, run_id: str, damaged: Sequence[DamagedUnit]) -> str:
+        """One paragraph naming a run's damaged units, what is wrong and the fix."""
+        shown = "; ".join(
+            f"samples {u.start}-{u.stop - 1} ({self.segments.path(u.segment)}): {u.problem}"
+            for u in damaged[:3]
+        )
+        more = f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+        recorded = self.setting(SEGMENTS_KEY)
+        elsewhere = (
+            f" The catalog records the segments at {recorded}; this store was opened with "
+            f"{self.segments.url}: open it there (--segments) if that is the cause."
+            if self.opened_elsewhere()
+            else ""
+        )
+        return (
+            f"run {run_id}: {len(damaged)} registered segment(s) of its outcomes cannot be "
+            f"trusted, so nothing was read: {shown}{more}.{elsewhere} Fix: run the run's plan "
+            "again (`wince run PLAN`, same plan, data and model), which recomputes damaged units; "
+            f"`wince verify {run_id}` checks every segment's checksum."
+        )
+
+    def opened_elsewhere(self) -> bool:
+        """Whether this client reads segments from another location than the catalog records."""
+        recorded = self.setting(SEGMENTS_KEY)
+        return recorded is not None and recorded != self.segments.url
+
+    def discard_units(self, run_id: str, starts: Sequence[int]) -> None:
+        """Unregister units (and their rejections), so the next resume recomputes them.
+
+        The run is marked `running` again; its segments are overwritten when recomputed.
+        """
+        if not starts:
+            return
+        units, refused, runs = catalog.units, catalog.rejections, catalog.runs
+
+        def work(conn: sa.Connection) -> None:
+            for table in (units, refused):
+                conn.execute(
+                    sa.delete(table)
+                    .where(table.c.run_id == run_id)
+                    .where(table.c.start.in_(list(starts)))
+                )
+            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(status="running"))
+
+        catalog.transact(self.engine, work)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection that can read this store's segments (close it after use)."""
@@ -477,7 +577,8 @@ class Store:
                 (`rejections`).
 
         Raises:
-            StoreError: no outcomes yet, or registered segments are missing.
+            StoreError: no outcomes yet, or a registered segment is missing or damaged (named,
+                with the fix; `check_segments`).
         """
         paths = self.checked_segment_paths(run_id)
         selected = "*" if columns is None else ", ".join(_quoted(c) for c in columns)
@@ -490,7 +591,12 @@ class Store:
             query += f" WHERE {' AND '.join(conditions)}"
         query += " ORDER BY position, trial, sample_index"
         with self.connect() as conn:
-            return conn.execute(query, [paths]).df()
+            try:
+                return conn.execute(query, [paths]).df()
+            except duckdb.Error as error:
+                # a damaged data page passes the footer check: the checksums name its unit
+                self.check_segments(run_id, full=True)
+                raise StoreError(f"run {run_id}: reading its outcomes failed: {error}") from None
 
     def aggregate(
         self,
@@ -567,6 +673,41 @@ class Store:
                 .where(table.c.name == name)
             ).scalar()
         return dict(payload) if payload is not None else None
+
+
+@dataclass(frozen=True)
+class DamagedUnit:
+    """A registered unit whose segment does not hold what the catalog says.
+
+    Attributes:
+        start: the unit's first sample index.
+        stop: one past its last sample index.
+        segment: the segment's name, relative to the segments location.
+        problem: what is wrong, as a clause ("the file is missing").
+    """
+
+    start: int
+    stop: int
+    segment: str
+    problem: str
+
+
+def _sample_range(footer: pq.FileMetaData) -> tuple[int | None, int | None]:
+    """Lowest and highest `sample_index` in a segment, from its footer's statistics."""
+    lows, highs = [], []
+    for group in range(footer.num_row_groups):
+        row_group = footer.row_group(group)
+        for column in range(row_group.num_columns):
+            chunk = row_group.column(column)
+            if chunk.path_in_schema == "sample_index":
+                stats = chunk.statistics
+                if stats is None or not stats.has_min_max:
+                    return None, None
+                lows.append(int(stats.min))
+                highs.append(int(stats.max))
+    if not lows:
+        return None, None
+    return min(lows), max(highs)
 
 
 def _quoted(column: str) -> str:
