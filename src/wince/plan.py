@@ -505,7 +505,7 @@ def _semantic_problems(plan: Plan) -> list[str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RealismWarning)
                 points = resolve_sweep(spec)
-                perturbations.get(spec.name)(**spec.params)
+                perturbations.create(spec.name, spec.params)
         except (ParameterError, TypeError) as error:
             problems.append(f"{where}: {error}")
             continue
@@ -624,6 +624,28 @@ def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
     return plan.model_copy(update=updates) if updates else plan
 
 
+MAX_YAML_NESTING = 100
+"""Deepest nesting of lists and mappings a plan, policy or lock file may have (a real one
+has under 10); deeper files would exhaust the YAML parser's recursion."""
+
+
+def _check_nesting(text: str, *, path: Path, what: str, error: type[WinceError]) -> None:
+    """Refuse YAML nested deeper than `MAX_YAML_NESTING`, read as a flat event stream."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_NESTING:
+                mark = event.start_mark
+                where = f" line {mark.line + 1}" if mark else ""
+                raise error(
+                    f"{path}{where}: the {what} nests lists or "
+                    f"mappings more than {MAX_YAML_NESTING} levels deep; flatten it."
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanError) -> Any:
     """Parse a YAML file with safe loading, for plans, policies and lock files.
 
@@ -640,7 +662,13 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
         text = path.read_text(encoding="utf-8")
     except OSError as problem:
         raise error(f"{path}: cannot read the {what} file ({problem.strerror}).") from None
+    except UnicodeDecodeError as problem:
+        raise error(
+            f"{path}: the {what} file is not UTF-8 text (byte {problem.start} is "
+            f"{problem.object[problem.start : problem.start + 1]!r}); save it as UTF-8."
+        ) from None
     try:
+        _check_nesting(text, path=path, what=what, error=error)
         return yaml.safe_load(text)
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
