@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wince.errors import PlanError, WinceError
+from wince.files import write_file
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -116,7 +117,7 @@ def _unforeseen(error: BaseException) -> int:
             highlight=False,
         )
         return EXIT_CHECK_FAILED
-    detail = f"{type(error).__name__}: {error or 'no detail'}"
+    detail = f"{type(error).__name__}: {str(error).rstrip('.') or 'no detail'}"
     if isinstance(error, INPUT_ERRORS):
         err.print("[bold red]error:[/] ", end="")
         err.print(
@@ -501,9 +502,10 @@ def export(
         result.scenarios()[["scenario", "kind", "severity"]], on="scenario", how="left"
     )
     frame.insert(0, "run_id", result.id)
-    parquet.mkdir(parents=True, exist_ok=True)
+    if parquet.exists() and not parquet.is_dir():
+        raise WinceError(f"--parquet: {parquet} is not a folder; give a folder to write into.")
     target = parquet / "outcomes.parquet"
-    frame.to_parquet(target, index=False)
+    write_file(target, lambda path: frame.to_parquet(path, index=False), what="--parquet")
     out.print(f"wrote {len(frame)} outcomes to {target}")
 
 
