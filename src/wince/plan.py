@@ -45,7 +45,9 @@ class ModelSpec(_Spec):
     """How to load the model: exactly one of the source fields.
 
     Unpickling runs code: `pickle` loads only the file the plan names; use it for files you
-    trust.
+    trust. A plan runs code too: `model.factory`, `data.factory` and a perturbation's
+    `paraphraser` option import the module they name and call it, with your permissions, so
+    run only plans you trust (review a plan from elsewhere as you would a script).
     """
 
     factory: str | None = Field(None, description="Python factory 'module:function'")
