@@ -103,7 +103,7 @@ def main_options(
         typer.Option("--debug", help="On an error, also show its Python traceback."),
     ] = False,
 ) -> None:
-    """Systematic perturbation analysis: how your model reacts to small, realistic changes."""
+    """Record the options given before the command (the app's help is its own)."""
     GlobalOptions.debug = debug
 
 
@@ -112,8 +112,8 @@ def _unforeseen(error: BaseException) -> int:
     if isinstance(error, SystemExit):
         err.print(
             f"[bold red]error:[/] code that wince ran (a model, a factory or a plugin) called "
-            f"sys.exit({error.code!r}) and would have ended wince silently; nothing was "
-            "completed after it. Rerun with --debug to see where.",
+            f"sys.exit({error.code!r}), which would have ended wince without a word. Rerun "
+            "with --debug to see where.",
             highlight=False,
         )
         return EXIT_CHECK_FAILED
