@@ -146,6 +146,11 @@ def read_npz(
     id_key = _option(spec, "id", id)
     n = _check_limit(_option(spec, "limit", limit))
     try:
+        with target.open("rb") as handle:
+            zipped = handle.read(4) == b"PK\x03\x04"
+        if zipped and not zipfile.is_zipfile(target):
+            # (checked first: numpy leaves the file open when the archive is damaged)
+            raise zipfile.BadZipFile("a damaged zip archive")
         archive = np.load(target, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(
