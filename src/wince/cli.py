@@ -1,8 +1,13 @@
 """The `wince` command.
 
-Exit codes are stable: 0 ok, 1 a check found a failure, 2 usage or input error (a model that
-fails on clean inputs included), 3 the run is complete but the model rejected the inputs of
-some perturbed scenarios (`wince run`; they are listed, and the report shows them as risks).
+Exit codes are stable: 0 ok, 1 a check found a failure (or an internal error), 2 usage or
+input error (a model that fails on clean inputs included), 3 the run is complete but the model
+rejected the inputs of some perturbed scenarios (`wince run`; they are listed, and the report
+shows them as risks).
+
+No error ends in a traceback: every exception becomes a one-paragraph message (`--debug` shows
+the traceback too), and control characters in printed strings (a run name holding a terminal
+escape sequence, say) are shown escaped, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +26,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from wince.errors import PlanError, WinceError
+from wince.files import write_file
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -34,8 +43,32 @@ app = typer.Typer(
 plan_app = typer.Typer(help="Check and inspect plan files.", no_args_is_help=True)
 app.add_typer(plan_app, name="plan")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    r"""`text` with C0 and C1 control characters (but newline and tab) shown as `\xNN`.
+
+    A stored string (a plan or run name, a scenario, an error message) may hold an escape
+    sequence such as ESC[2J, which would clear the screen of whoever lists the runs.
+    """
+    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+class TerminalConsole(Console):
+    """A rich console that escapes control characters in every string it prints.
+
+    Rich renders each printed string, table cell and title through `render_str`; its own
+    styling is added later, as segments, so escaping here leaves colours intact.
+    """
+
+    def render_str(self, text: str, *args: Any, **kwargs: Any) -> Text:
+        """The string as rich text, its control characters escaped first."""
+        return super().render_str(escape_controls(text), *args, **kwargs)
+
+
+out = TerminalConsole(soft_wrap=True)
+err = TerminalConsole(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,29 +86,95 @@ RunArgument = Annotated[
 ]
 
 
+INPUT_ERRORS = (OSError, ValueError, EOFError, RecursionError)
+"""Unforeseen exceptions that mostly mean a bad file, folder or value (exit 2, not 1)."""
+
+
+class GlobalOptions:
+    """The options given before the command, for the current invocation."""
+
+    debug = False
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="On an error, also show its Python traceback."),
+    ] = False,
+) -> None:
+    """Record the options given before the command (the app's help is its own)."""
+    GlobalOptions.debug = debug
+
+
+def _unforeseen(error: BaseException) -> int:
+    """Print an exception wince did not convert itself as one paragraph; its exit code."""
+    if isinstance(error, SystemExit):
+        err.print(
+            f"[bold red]error:[/] code that wince ran (a model, a factory or a plugin) called "
+            f"sys.exit({error.code!r}), which would have ended wince without a word. Rerun "
+            "with --debug to see where.",
+            highlight=False,
+        )
+        return EXIT_CHECK_FAILED
+    detail = f"{type(error).__name__}: {str(error).rstrip('.') or 'no detail'}"
+    if isinstance(error, INPUT_ERRORS):
+        err.print("[bold red]error:[/] ", end="")
+        err.print(
+            f"{detail}. This is likely a problem with an input (a file, folder, store or "
+            "value named on the command line or in the plan): check it. Rerun with --debug "
+            "to see the traceback.",
+            markup=False,
+            highlight=False,
+        )
+        return EXIT_USAGE
+    err.print("[bold red]internal error:[/] ", end="")
+    err.print(
+        f"{detail}. This is a bug in wince or in code it ran; rerun with --debug to see the "
+        "traceback, and report it with that traceback.",
+        markup=False,
+        highlight=False,
+    )
+    return EXIT_CHECK_FAILED
+
+
 def user_errors(command: F) -> F:
-    """Turn wince errors into a one-paragraph message and exit code 2, never a traceback."""
+    """Turn every error into a one-paragraph message and an exit code, never a traceback.
+
+    Wince's own errors exit 2; anything else exits 2 when it is likely a bad input
+    (`INPUT_ERRORS`), else 1. With `--debug` the traceback is printed first.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except PlanError as error:
-            err.print(
-                f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):"
-            )
-            for problem in error.problems:
-                err.print(f"  - {problem}", markup=False, highlight=False)
-            raise typer.Exit(EXIT_USAGE) from None
-        except WinceError as error:
-            err.print(f"[bold red]error:[/] {type(error).__name__}: ", end="")
-            err.print(str(error), markup=False, highlight=False)
-            raise typer.Exit(EXIT_USAGE) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: completed work is kept; run the same command to resume.")
-            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BaseException as error:
+            if GlobalOptions.debug:
+                err.print(traceback.format_exc(), markup=False, highlight=False)
+            code = _explain(error)
+            raise typer.Exit(code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _explain(error: BaseException) -> int:
+    """Print `error` as a one-paragraph message; the exit code."""
+    if isinstance(error, PlanError):
+        err.print(f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):")
+        for problem in error.problems:
+            err.print(f"  - {problem}", markup=False, highlight=False)
+        return EXIT_USAGE
+    if isinstance(error, WinceError):
+        err.print(f"[bold red]error:[/] {type(error).__name__}: ", end="")
+        err.print(str(error), markup=False, highlight=False)
+        return EXIT_USAGE
+    if isinstance(error, KeyboardInterrupt):
+        err.print("interrupted: completed work is kept; run the same command to resume.")
+        return 130
+    return _unforeseen(error)
 
 
 def _json(data: Any) -> None:
@@ -404,9 +503,10 @@ def export(
         result.scenarios()[["scenario", "kind", "severity"]], on="scenario", how="left"
     )
     frame.insert(0, "run_id", result.id)
-    parquet.mkdir(parents=True, exist_ok=True)
+    if parquet.exists() and not parquet.is_dir():
+        raise WinceError(f"--parquet: {parquet} is not a folder; give a folder to write into.")
     target = parquet / "outcomes.parquet"
-    frame.to_parquet(target, index=False)
+    write_file(target, lambda path: frame.to_parquet(path, index=False), what="--parquet")
     out.print(f"wrote {len(frame)} outcomes to {target}")
 
 

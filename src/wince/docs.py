@@ -368,8 +368,9 @@ def cli_reference() -> str:
         _first_paragraph(root.help or ""),
         "",
         "Exit codes: 0 ok, 1 a check failed (gate, verify, monitor alert, calibrate found "
-        "nothing), 2 usage or input error (a one-paragraph message, no traceback), 3 a run "
-        "completed but the model rejected the inputs of some scenarios. `--store` "
+        "nothing) or an internal error, 2 usage or input error, 3 a run completed but the "
+        "model rejected the inputs of some scenarios. Every error is a one-paragraph message, "
+        "never a traceback; `wince --debug COMMAND` shows the traceback too. `--store` "
         "defaults to `$WINCE_STORE`, else the folder `.wince`. Every command takes `--help`.",
         "",
     ]

@@ -25,7 +25,9 @@ to fix it.
 
 from __future__ import annotations
 
+import difflib
 import warnings
+from collections.abc import Iterable
 
 
 class WinceError(Exception):
@@ -116,6 +118,18 @@ class ResolutionWarning(UserWarning):
     E.g. ImageNet-C's pixel sizes are for 224-px images: on 28-px images some levels change
     nothing and others coincide.
     """
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A hint naming the closest of `known` to a mistyped `name`, else listing them all.
+
+    Returns " — did you mean 'x'? Valid: x, y." or ". Valid: x, y." (`known` must not be
+    empty), to append to a message that names the unknown `name`.
+    """
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    guess = f" — did you mean {close[0]!r}?" if close else "."
+    return f"{guess} Valid: {', '.join(known)}."
 
 
 _already_warned: set[str] = set()

@@ -54,7 +54,9 @@ class ModelSpec(_Spec):
     """How to load the model: exactly one of the source fields.
 
     Unpickling runs code: `pickle` loads only the file the plan names; use it for files you
-    trust.
+    trust. A plan runs code too: `model.factory`, `data.factory` and a perturbation's
+    `paraphraser` option import the module they name and call it, with your permissions, so
+    run only plans you trust (review a plan from elsewhere as you would a script).
 
     A `url` endpoint receives the inputs and the `headers`. Give its credentials as headers
     read from the environment (`headers: {Authorization: env:MY_TOKEN}`): the plan, the store
@@ -570,7 +572,7 @@ def _semantic_problems(plan: Plan) -> list[str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RealismWarning)
                 points = resolve_sweep(spec)
-                perturbations.get(spec.name)(**spec.params)
+                perturbations.create(spec.name, spec.params)
         except (ParameterError, TypeError) as error:
             problems.append(f"{where}: {error}")
             continue
@@ -731,6 +733,28 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_YAML_NESTING = 100
+"""Deepest nesting of lists and mappings a plan, policy or lock file may have (a real one
+has under 10); deeper files would exhaust the YAML parser's recursion."""
+
+
+def _check_nesting(text: str, *, path: Path, what: str, error: type[WinceError]) -> None:
+    """Refuse YAML nested deeper than `MAX_YAML_NESTING`, read as a flat event stream."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_NESTING:
+                mark = event.start_mark
+                where = f" line {mark.line + 1}" if mark else ""
+                raise error(
+                    f"{path}{where}: the {what} nests lists or "
+                    f"mappings more than {MAX_YAML_NESTING} levels deep; flatten it."
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanError) -> Any:
     """Parse a YAML file with safe loading, for plans, policies and lock files.
 
@@ -749,7 +773,13 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
         text = path.read_text(encoding="utf-8")
     except OSError as problem:
         raise error(f"{path}: cannot read the {what} file ({problem.strerror}).") from None
+    except UnicodeDecodeError as problem:
+        raise error(
+            f"{path}: the {what} file is not UTF-8 text (byte {problem.start} is "
+            f"{problem.object[problem.start : problem.start + 1]!r}); save it as UTF-8."
+        ) from None
     try:
+        _check_nesting(text, path=path, what=what, error=error)
         return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)

@@ -1,4 +1,4 @@
-"""The bad-input corpus: every case exits with its code and says what is wrong, never a traceback.
+r"""The bad-input corpus: every case exits with its code and says what is wrong, never a traceback.
 
 Each `*.yaml` file here is a list of cases:
 
@@ -6,9 +6,11 @@ Each `*.yaml` file here is a list of cases:
       files: {plan.yaml: "name: x ..."}   # written into a fresh folder first (optional);
                                           # a value is text, {hex: "..."} for bytes, or
                                           # {text: "[", times: 5000} for a repeated text
+      setup: [[run, plan.yaml]]           # commands run first, each must exit 0 (optional)
       args: [plan, validate, plan.yaml]   # the `wince` command line, run in that folder
       exit: 2                             # expected exit code
       says: ["perturbations[0]", "did you mean"]   # words the output must hold (any case)
+      never: ["\e"]                       # text the output must not hold (optional)
 
 The command runs in-process (typer's test runner), so a case costs milliseconds; an exception
 that escapes the CLI fails its case with the traceback.
@@ -58,11 +60,16 @@ def test_case(case: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPa
         (tmp_path / name).write_bytes(content(value))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WINCE_STORE", os.fspath(tmp_path / "store"))
+    for command in case.get("setup") or []:
+        prepared = CliRunner().invoke(app, [str(a) for a in command])
+        assert prepared.exit_code == 0, f"{case['id']}: setup {command}: {prepared.output}"
     result = CliRunner().invoke(app, [str(a) for a in case["args"]])
     escaped = result.exception if not isinstance(result.exception, SystemExit) else None
     assert escaped is None, f"{case['source']}:{case['id']} raised {escaped!r}"
     output = result.output.lower()
-    assert "traceback" not in output
+    assert "traceback (most recent call last)" not in output
     assert result.exit_code == case["exit"], result.output
     for words in case["says"]:
         assert words.lower() in output, f"{case['id']}: {words!r} not in {result.output!r}"
+    for words in case.get("never") or []:
+        assert words.lower() not in output, f"{case['id']}: {words!r} in {result.output!r}"

@@ -39,9 +39,9 @@ def load_dataset(spec: DataSpec) -> Dataset:
 
     Raises:
         PlanError: factory not importable.
-        DataError: missing file or unreadable content.
+        DataError: missing file or unreadable content, or the factory raised or exited.
     """
-    from wince.models.loading import import_object
+    from wince.models.loading import call_factory
 
     kind, target = spec.source()
     if spec.pad is not None and kind != "wav":
@@ -49,7 +49,7 @@ def load_dataset(spec: DataSpec) -> Dataset:
             f"data.pad does not apply to data.{kind}: it pads WAV clips to one length. Remove it."
         )
     if kind == "factory":
-        dataset = as_dataset(import_object(target, "data.factory")())
+        dataset = as_dataset(call_factory(target, "data.factory", DataError))
     else:
         from wince.datasets import readers
 

@@ -22,6 +22,8 @@ import hashlib
 import json
 import struct
 import wave
+import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +146,13 @@ def read_npz(
     id_key = _option(spec, "id", id)
     n = _check_limit(_option(spec, "limit", limit))
     try:
+        with target.open("rb") as handle:
+            zipped = handle.read(4) == b"PK\x03\x04"
+        if zipped and not zipfile.is_zipfile(target):
+            # (checked first: numpy leaves the file open when the archive is damaged)
+            raise zipfile.BadZipFile("a damaged zip archive")
         archive = np.load(target, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(
             f"{target}: not a readable .npz archive ({error}); save arrays with numpy.savez."
         ) from None
@@ -162,11 +169,15 @@ def read_npz(
                 raise _no_such(str(target), "key", key, keys, field)
             try:
                 return np.asarray(archive[key])
-            except ValueError:
+            except ValueError as error:
+                if "pickle" not in str(error):
+                    raise _damaged_npz(target, key, error) from None
                 raise DataError(
                     f"{target}: array {key!r} holds Python objects, which are not loaded "
                     "(unpickling runs code); save numbers or str instead."
                 ) from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                raise _damaged_npz(target, key, error) from None
 
         x = load(inputs_key, "inputs")
         if label_key is None and "y" in keys:
@@ -185,6 +196,13 @@ def read_npz(
         ids=_as_text_ids(ids[:n]) if ids is not None else None,
         modality=modality,
         name=str(target),
+    )
+
+
+def _damaged_npz(target: Path, key: str, error: Exception) -> DataError:
+    return DataError(
+        f"{target}: array {key!r} cannot be read, the archive is truncated or damaged "
+        f"({type(error).__name__}: {error}); save the arrays again with numpy.savez."
     )
 
 
@@ -817,6 +835,12 @@ class ImageFolderDataset(_FileFolderDataset):
             return Image.open(path)
         except (UnidentifiedImageError, OSError) as error:
             raise DataError(f"{path}: not a readable image ({error}).") from None
+        except Image.DecompressionBombError as error:
+            raise DataError(
+                f"{path}: too many pixels to decode safely, a guard against decompression "
+                f"bombs (small files that decode to gigabytes): {str(error).rstrip('.')}. "
+                "Downscale the image."
+            ) from None
 
     def _read(self, files: Sequence[Path]) -> Any:
         """The images as one uint8 batch, or a `RaggedBatch` when their sizes differ."""

@@ -43,6 +43,7 @@ from wince.analysis.data import RunData, load_run_data
 from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
 from wince.engine.scenarios import BASELINE
 from wince.errors import PolicyError, StoreError
+from wince.files import write_file
 from wince.governance.compare import Comparison, compare_runs
 from wince.governance.policy import (
     MaxAccuracyDrop,
@@ -178,8 +179,7 @@ class GateResult:
     def write_junit(self, path: str | Path) -> Path:
         """Write `to_junit()` to a file (creating its folder) and return the path."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.to_junit(), encoding="utf-8")
+        write_file(target, self.to_junit(), what="--junit")
         return target
 
 

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from wince import perturbations
 from wince.datasets.base import Dataset
 from wince.errors import LockDriftError, PlanError
+from wince.files import write_file
 from wince.plan import Plan, load_plan, read_yaml
 from wince.store.store import Store, now
 
@@ -151,10 +152,11 @@ def write_lock(plan_path: str | Path, out: str | Path | None = None) -> tuple[Pa
         if model is not None:
             model.close()
     target = Path(out) if out is not None else lock_path_for(plan_path)
-    target.write_text(
+    write_file(
+        target,
         f"# wince lock of {Path(plan_path).name}: check in next to the plan.\n"
         + yaml.safe_dump(lock.model_dump(mode="json"), sort_keys=False),
-        encoding="utf-8",
+        what="the lock file",
     )
     return target, lock
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wince.errors import ModelError, PlanError
+from wince.errors import ModelError, PlanError, WinceError
 from wince.models import HttpAdapter, OnnxAdapter, TorchAdapter, TransformersAdapter, as_model
 from wince.models.base import CallableAdapter, ModelAdapter, Task
 from wince.plan import ModelSpec
@@ -57,6 +57,32 @@ def import_object(target: str, where: str) -> Any:
     return obj
 
 
+def call_factory(target: str, where: str, error: type[WinceError] = ModelError) -> Any:
+    """Import the 'module:function' a plan names and call it without arguments.
+
+    This runs the user's code, so whatever it raises (or a `sys.exit` in it) is reported as
+    the factory's failure, naming it, instead of ending wince with a traceback or silently.
+
+    Raises:
+        PlanError: malformed target, module not importable, or attribute missing.
+        error: importing the module or calling the factory raised or exited.
+    """
+    try:
+        return import_object(target, where)()
+    except WinceError:
+        raise
+    except (Exception, SystemExit) as problem:
+        what = (
+            f"called sys.exit({problem.code!r})"
+            if isinstance(problem, SystemExit)
+            else f"raised {type(problem).__name__}: {problem}"
+        )
+        raise error(
+            f"{where} {target!r} {what}. Fix the factory (call it yourself in Python to see "
+            "its traceback, or rerun with --debug)."
+        ) from problem
+
+
 def load_model(spec: ModelSpec) -> ModelAdapter:
     """Load the model a plan names and wrap it in its adapter.
 
@@ -64,7 +90,8 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
 
     Raises:
         PlanError: the source cannot be found or imported.
-        ModelError: the loaded object is not a usable model.
+        ModelError: the factory raised, the file cannot be loaded, or the loaded object is
+            not a usable model.
     """
     kind, target = spec.source()
     if spec.device is not None and kind in ("url", "onnx", "pickle"):
@@ -87,7 +114,7 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
     output, threshold = spec.output, spec.threshold
     if kind == "factory":
         model = as_model(
-            import_object(target, "model.factory")(),
+            call_factory(target, "model.factory"),
             task=task,
             output=output,
             threshold=threshold,
@@ -123,9 +150,12 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             import joblib
 
             try:
-                model = as_model(joblib.load(path), task=task, output=output, threshold=threshold)
-            except (OSError, ValueError, EOFError, ImportError, AttributeError) as error:
-                raise ModelError(f"model.pickle: cannot unpickle {path}: {error}") from None
+                loaded = joblib.load(path)
+            except Exception as error:  # unpickling runs arbitrary code: any error is possible
+                raise ModelError(
+                    f"model.pickle: cannot unpickle {path}: {_unpickle_reason(path, error)}"
+                ) from None
+            model = as_model(loaded, task=task, output=output, threshold=threshold)
         elif kind == "onnx":
             model = OnnxAdapter.from_path(
                 path,
@@ -149,6 +179,22 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
     if spec.classes is not None and getattr(model, "classes", None) is None:
         model.classes = tuple(spec.classes)
     return model
+
+
+def _unpickle_reason(path: Path, error: Exception) -> str:
+    """Why a pickle or joblib file did not load, in words (a bare EOFError says nothing)."""
+    if path.stat().st_size == 0:
+        return "the file is empty; save the model again with joblib.dump(model, path)."
+    if isinstance(error, (ImportError, AttributeError)):
+        return (
+            f"{error}. The pickle refers to code that is not installed here; install the "
+            "packages (and versions) it was saved with."
+        )
+    return (
+        f"it is not a pickle or joblib file, or it is truncated or damaged "
+        f"({type(error).__name__}: {error or 'no detail'}); save the model again with "
+        "joblib.dump(model, path)."
+    )
 
 
 class PlanModelLoader:

@@ -10,6 +10,8 @@ import json
 import math
 import shlex
 import subprocess
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,11 @@ def read_outputs(path: Path) -> Any:
                 return archive[key]
         if path.suffix == ".csv":
             return np.loadtxt(path, delimiter=",", ndmin=1)
-    except (OSError, ValueError) as error:
-        raise DataError(f"monitor: cannot read outputs from {path}: {error}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(
+            f"monitor: cannot read outputs from {path}, the file is damaged or not what its "
+            f"name says ({type(error).__name__}: {error})."
+        ) from None
     raise DataError(f"monitor: outputs are .npy, .npz or .csv files; got {path.name}.")
 
 

@@ -423,7 +423,7 @@ def jpeg_file_qualities(files: Sequence[str | Path]) -> list[float | None]:
         try:
             with Image.open(path) as image:
                 tables = getattr(image, "quantization", None)
-        except OSError:
+        except (OSError, Image.DecompressionBombError):
             tables = None
         qualities.append(quality_from_table(tables[min(tables)]) if tables else None)
     return qualities

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, overload
@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, overload
 import numpy as np
 import numpy.typing as npt
 
-from wince.errors import DataError, ParameterError, warn_unrealistic
+from wince.errors import DataError, ParameterError, did_you_mean, warn_unrealistic
 from wince.perturbations.seeding import SeedWords, pcg64_seed_words
 
 Batch = Any  # numpy array (n, ...) for image, audio, tabular, time series; list[str] for text
@@ -673,9 +673,28 @@ class Step:
         return f"{self.name}({get(self.name).magnitude.name}={self.value:g}{extra})"
 
 
+def create(name: str, params: Mapping[str, Any]) -> Perturbation:
+    """The perturbation registered under `name`, built with the plan's `params` options.
+
+    Raises:
+        ParameterError: unknown name, or an option the perturbation does not take (with the
+            valid options and the closest one as a hint), or an invalid option value.
+    """
+    cls = get(name)
+    valid = cls.options()
+    unknown = [option for option in params if option not in valid]
+    if unknown and not valid:
+        raise ParameterError(f"{name}: takes no options; remove {unknown[0]!r} from params.")
+    if unknown:
+        raise ParameterError(
+            f"{name}: unknown option {unknown[0]!r}{did_you_mean(unknown[0], valid)}"
+        )
+    return cls(**params)
+
+
 def build(step: Step) -> Perturbation:
     """Instantiate the perturbation of a step with its extra parameters."""
-    return get(step.name)(**dict(step.params))
+    return create(step.name, dict(step.params))
 
 
 def compose(

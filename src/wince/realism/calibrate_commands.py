@@ -20,6 +20,7 @@ from rich.table import Table
 
 from wince.datasets.base import ArrayDataset, Dataset
 from wince.errors import DataError
+from wince.files import write_file
 from wince.perturbations.base import Modality
 from wince.plan import DataSpec, load_plan
 from wince.realism.calibrate import Calibration, Quantity, calibrate
@@ -276,8 +277,7 @@ def calibrate_command(
     out = Path(out)
     if out.is_dir():
         raise DataError(f"calibrate --out {out} is a folder; give a file name such as plan.yaml.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_file(out, text, what="calibrate --out")
     load_plan(out)  # the plan written must load; a failure here is a bug in calibrate
     if not json_output:
         listed = ", ".join(q.perturbation for q in calibration.included)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from wince.errors import WinceError
+from wince.files import write_file
 from wince.report.data import ReportData, load_report_data
 from wince.report.figures import VEGA_LITE_VERSION, Figure, all_figures, write_figures
 from wince.report.gallery import Case, worst_cases
@@ -199,8 +200,7 @@ def write_report(
         raise WinceError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     report = build_report(store, run_id, data=data)
     target = Path(out) if out is not None else default_path(run_id, fmt)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report.render(fmt), encoding="utf-8")
+    write_file(target, report.render(fmt), what="the report")
     if figures is not None:
         write_figures(report.figures, Path(figures))
     return target

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from wince.errors import WinceError
+from wince.files import write_file
 from wince.report.build import FORMATS, build_report, default_path
 
 
@@ -54,9 +55,7 @@ def report_command(
     if target is None:
         console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        size = target.stat().st_size
+        size = write_file(target, text, what="report --out")
         console.print(f"report of run {run_id} written to {target} ({size / 1e6:.2f} MB)")
     if figures is not None:
         written = write_figures(report.figures, figures)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from wince.analysis.curves import HARM_SIGN
+from wince.files import write_file
 from wince.report.data import ReportData
 
 # Okabe & Ito (2008), the palette designed to stay distinct under every colour-vision deficiency
@@ -538,10 +539,16 @@ def write_figures(figures: list[Figure], folder: Path) -> list[Path]:
     written = []
     for figure in figures:
         svg = folder / f"{figure.key}.svg"
-        svg.write_text(vl_convert.vegalite_to_svg(figure.spec, vl_version=VEGA_LITE_VERSION))
+        write_file(
+            svg,
+            vl_convert.vegalite_to_svg(figure.spec, vl_version=VEGA_LITE_VERSION),
+            what="--figures",
+        )
         png = folder / f"{figure.key}.png"
-        png.write_bytes(
-            vl_convert.vegalite_to_png(figure.spec, vl_version=VEGA_LITE_VERSION, scale=2)
+        write_file(
+            png,
+            vl_convert.vegalite_to_png(figure.spec, vl_version=VEGA_LITE_VERSION, scale=2),
+            what="--figures",
         )
         written += [png, svg]
     return written

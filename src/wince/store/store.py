@@ -81,7 +81,15 @@ class Store:
         self.root = Path(root)
         folder_store = url is None
         if url is None:
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(
+                    f"cannot open the results store folder {self.root}: "
+                    f"{'it is not a folder' if self.root.exists() else error.strerror}. "
+                    "Give --store (or $WINCE_STORE) a folder that can be created or written, "
+                    "or a catalog URL."
+                ) from None
             url = f"sqlite:///{self.root / 'wince.db'}"
         self.url = url
         try:

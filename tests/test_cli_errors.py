@@ -1,0 +1,130 @@
+"""The CLI's last line of defence: one paragraph per error, --debug, escaped terminal output and
+files written whole or not at all (#20 parts 4 and 8). Bad inputs are in tests/corpus/cli.yaml.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from wince.cli import app, escape_controls
+from wince.errors import WinceError
+from wince.files import write_file
+
+TINY_PLAN = """\
+name: tiny
+model: {factory: "wince.demo.models:digits_classifier"}
+data: {factory: "wince.demo.models:digits_data", limit: 20}
+perturbations: [{name: image.jpeg, levels: [1]}]
+"""
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_control_characters_are_shown_as_escapes_and_text_is_kept() -> None:
+    text = "a\x1b[2Jb\x9b31m\x07\x00\x7f\r\tc\nd é"
+    assert escape_controls(text) == "a\\x1b[2Jb\\x9b31m\\x07\\x00\\x7f\\x0d\tc\nd é"
+
+
+@pytest.fixture
+def plan_failing_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """Make `wince plan validate` fail with a given exception (as an unforeseen bug would)."""
+    monkeypatch.chdir(tmp_path)
+
+    def install(error: BaseException) -> None:
+        def load_plan(path: object) -> None:
+            raise error
+
+        monkeypatch.setattr("wince.plan.load_plan", load_plan)
+
+    return install
+
+
+def test_an_unforeseen_exception_is_one_paragraph_with_exit_1(plan_failing_with: Any) -> None:
+    plan_failing_with(TypeError("unsupported operand"))
+    result = invoke("plan", "validate", "plan.yaml")
+    assert result.exit_code == 1
+    assert "internal error: TypeError: unsupported operand" in result.output
+    assert "--debug" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_unforeseen_os_error_is_an_input_error_with_exit_2(plan_failing_with: Any) -> None:
+    plan_failing_with(IsADirectoryError(errno.EISDIR, "Is a directory", "plans"))
+    result = invoke("plan", "validate", "plan.yaml")
+    assert result.exit_code == 2
+    assert "IsADirectoryError" in result.output
+    assert "plans" in result.output
+    assert "internal error" not in result.output
+
+
+def test_sys_exit_in_code_wince_runs_is_reported(plan_failing_with: Any) -> None:
+    plan_failing_with(SystemExit(4))
+    result = invoke("plan", "validate", "plan.yaml")
+    assert result.exit_code == 1
+    assert "sys.exit(4)" in result.output
+
+
+def test_debug_shows_the_traceback(plan_failing_with: Any) -> None:
+    plan_failing_with(TypeError("unsupported operand"))
+    result = invoke("--debug", "plan", "validate", "plan.yaml")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.output
+    assert "in load_plan" in result.output
+    assert result.output.rstrip().endswith("report it with that traceback.")
+
+
+def test_an_interrupted_write_leaves_the_earlier_file_and_no_debris(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    assert write_file(target, "first report", what="--out") == len("first report")
+
+    def half_then_full_disk(path: Path) -> None:
+        path.write_text("second re", encoding="utf-8")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WinceError, match="No space left on device") as raised:
+        write_file(target, half_then_full_disk, what="--out")
+    assert str(target) in str(raised.value)
+    assert target.read_text(encoding="utf-8") == "first report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_a_device_is_written_in_place_not_replaced(tmp_path: Path) -> None:
+    assert write_file(Path("/dev/null"), b"discarded", what="--out") == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_report_on_a_full_disk_keeps_the_earlier_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WINCE_STORE", os.fspath(tmp_path / "store"))
+    (tmp_path / "plan.yaml").write_text(TINY_PLAN, encoding="utf-8")
+    assert invoke("run", "plan.yaml").exit_code == 0
+    first = invoke("report", "latest", "--out", "out/report.html", "--format", "json")
+    assert first.exit_code == 0, first.output
+    earlier = (tmp_path / "out" / "report.html").read_bytes()
+    assert len(earlier) > 1000
+
+    original_write_text = Path.write_text
+
+    def full_disk(self: Path, data: str, *args: Any, **kwargs: Any) -> int:
+        original_write_text(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    result = invoke("report", "latest", "--out", "out/report.html")
+    assert result.exit_code == 2
+    assert "No space left on device" in result.output
+    assert "out/report.html" in result.output
+    assert (tmp_path / "out" / "report.html").read_bytes() == earlier
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
