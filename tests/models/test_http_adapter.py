@@ -395,6 +395,28 @@ def _digit_probabilities(inputs: list[Any]) -> list[list[float]]:
     return [[0.91 if k == g else 0.01 for k in range(10)] for g in guesses]
 
 
+PASSWORD, QUERY_KEY, HEADER_KEY = "pw-7e1f0c", "qk-93ab2d", "hk-5c0d44"
+
+
+def secret_plan(tmp_path, endpoint, monkeypatch, *, query: str, model: str, levels: str) -> str:
+    """plan.yaml in `tmp_path` (the working folder) with every kind of credential planted.
+
+    The URL holds a password and a query token (`query` adds parameters), a header reads a
+    token from the environment; `model` adds model fields. Returns the endpoint's address.
+    """
+    monkeypatch.setenv("WINCE_TEST_API_KEY", HEADER_KEY)
+    monkeypatch.chdir(tmp_path)
+    address = endpoint.url.removeprefix("http://")
+    (tmp_path / "plan.yaml").write_text(
+        "name: secrets\n"
+        f'model: {{url: "http://alice:{PASSWORD}@{address}?api_key={QUERY_KEY}{query}", '
+        f"headers: {{X-Api-Key: env:WINCE_TEST_API_KEY}}, {model}}}\n"
+        'data: {factory: "wince.demo.models:digits_data", limit: 20}\n'
+        f"perturbations: [{{name: image.jpeg, levels: {levels}}}]\n"
+    )
+    return address
+
+
 def test_planted_credentials_reach_the_endpoint_and_nothing_else(endpoint, tmp_path, monkeypatch):
     """Userinfo, a query token and an env header: sent, and in no stored, shown or reported byte."""
     from typer.testing import CliRunner
@@ -404,18 +426,11 @@ def test_planted_credentials_reach_the_endpoint_and_nothing_else(endpoint, tmp_p
     endpoint.respond = lambda body, attempt: _json(
         {"outputs": _digit_probabilities(body["inputs"])}
     )
-    password, query_key, header_key = "pw-7e1f0c", "qk-93ab2d", "hk-5c0d44"
+    password, query_key, header_key = PASSWORD, QUERY_KEY, HEADER_KEY
     basic = base64.b64encode(f"alice:{password}".encode()).decode()
     planted = [password, query_key, header_key, basic]
-    monkeypatch.setenv("WINCE_TEST_API_KEY", header_key)
-    monkeypatch.chdir(tmp_path)
-    address = endpoint.url.removeprefix("http://")
-    (tmp_path / "plan.yaml").write_text(
-        "name: secrets\n"
-        f'model: {{url: "http://alice:{password}@{address}?api_key={query_key}&model=m2", '
-        "headers: {X-Api-Key: env:WINCE_TEST_API_KEY}, version: v1}\n"
-        'data: {factory: "wince.demo.models:digits_data", limit: 20}\n'
-        "perturbations: [{name: image.jpeg, levels: [1, 5]}]\n"
+    address = secret_plan(
+        tmp_path, endpoint, monkeypatch, query="&model=m2", model="version: v1", levels="[1, 5]"
     )
     store = tmp_path / "store"
     printed = []
@@ -467,19 +482,12 @@ def test_a_failing_run_names_the_endpoint_but_prints_no_credential(
 
     from wince.cli import app
 
-    password, query_key, header_key = "pw-7e1f0c", "qk-93ab2d", "hk-5c0d44"
+    password, query_key, header_key = PASSWORD, QUERY_KEY, HEADER_KEY
     echo = f"denied {password} {query_key} {header_key}".encode()
     endpoint.respond = lambda body, attempt: (status, echo)
     endpoint.reply_headers = {"Location": f"{other_host.url}?api_key={query_key}"}
-    monkeypatch.setenv("WINCE_TEST_API_KEY", header_key)
-    monkeypatch.chdir(tmp_path)
-    address = endpoint.url.removeprefix("http://")
-    (tmp_path / "plan.yaml").write_text(
-        "name: secrets\n"
-        f'model: {{url: "http://alice:{password}@{address}?api_key={query_key}", '
-        "headers: {X-Api-Key: env:WINCE_TEST_API_KEY}, retries: 0}\n"
-        'data: {factory: "wince.demo.models:digits_data", limit: 20}\n'
-        "perturbations: [{name: image.jpeg, levels: [1]}]\n"
+    address = secret_plan(
+        tmp_path, endpoint, monkeypatch, query="", model="retries: 0", levels="[1]"
     )
     result = CliRunner().invoke(app, ["run", "plan.yaml", "--store", str(tmp_path / "store")])
     assert result.exit_code == 2
