@@ -98,11 +98,11 @@ def edit_counts(
     {'substitutions': [2], 'deletions': [0], 'insertions': [1]}
     """
     _check_pairs(hypotheses, references)
-    counts = {name: np.zeros(len(references), np.int64) for name in _OPERATIONS.values()}
+    counts = {f"{name}s": np.zeros(len(references), np.int64) for name in _OPERATIONS.values()}
     for i, (hypothesis, reference) in enumerate(zip(hypotheses, references, strict=True)):
         for edit in Levenshtein.editops(_tokens(reference, level), _tokens(hypothesis, level)):
-            counts[_OPERATIONS[edit.tag]][i] += 1
-    return {f"{name}s": counts[name] for name in _OPERATIONS.values()}
+            counts[f"{_OPERATIONS[edit.tag]}s"][i] += 1
+    return counts
 
 
 def confusions(
