@@ -276,17 +276,17 @@ def test_map_rejects_no_thresholds_and_unpaired_outputs() -> None:
 
 
 def test_draw_detections_outlines_matched_boxes_solid_and_leaves_the_inside() -> None:
-    image = np.full((50, 50), 40, dtype=np.uint8)
+    image = np.full((60, 60), 40, dtype=np.uint8)
     box = objects([[10, 20, 30, 40]], [0])
     drawn = draw_detections(image, box, box)
-    assert drawn.shape == (50, 50, 3)
+    assert drawn.shape == (60, 60, 3)
     assert drawn.dtype == np.uint8
     # rows 20 and 21, columns 10 and 11 are the outline; perturbed is drawn over clean
     for row, column in [(20, 15), (21, 25), (30, 10), (30, 11), (39, 20), (30, 29)]:
         assert tuple(drawn[row, column]) == PERTURBED_COLOUR, (row, column)
     for row, column in [(22, 15), (30, 12), (30, 20), (45, 45), (30, 30)]:
         assert tuple(drawn[row, column]) == (40, 40, 40), (row, column)
-    assert tuple(image.shape) == (50, 50)
+    assert tuple(image.shape) == (60, 60)
     assert (image == 40).all()
 
 
@@ -294,13 +294,27 @@ def test_draw_detections_dashes_lost_and_gained_objects() -> None:
     clean = objects([[8, 16, 32, 40]], [0])
     perturbed = objects([[0, 44, 12, 50]], [1])
     drawn = draw_detections(np.zeros((50, 50, 1)), clean, perturbed)
-    # along the lost box's top edge (row 16) dashes of 4 px start at column 8
+    # along the lost box's top edge (row 16) blue dashes of 4 px start at column 8
     assert tuple(drawn[16, 9]) == CLEAN_COLOUR
     assert tuple(drawn[16, 13]) == (0, 0, 0)
     assert tuple(drawn[16, 17]) == CLEAN_COLOUR
-    # the gained box's bottom edge (row 49): (49 + column) // 4 even at columns 7 to 10
-    assert tuple(drawn[49, 8]) == PERTURBED_COLOUR
-    assert tuple(drawn[49, 4]) == (0, 0, 0)
+    # the gained box's orange dashes fill the other phase: (49 + column) // 4 odd at 3 to 6
+    assert tuple(drawn[49, 4]) == PERTURBED_COLOUR
+    assert tuple(drawn[49, 8]) == (0, 0, 0)
+
+
+def test_draw_detections_shows_a_class_change_as_alternating_dashes() -> None:
+    drawn = draw_detections(
+        np.zeros((60, 60, 3), np.uint8),
+        objects([[16, 20, 40, 36]], [0]),
+        objects([[16, 20, 40, 36]], [1]),
+    )
+    top_edge = [tuple(drawn[20, column]) for column in range(16, 40)]
+    # (20 + column) // 4 is even at columns 16-19, 24-27, 32-35: blue there, orange between
+    assert top_edge == [
+        CLEAN_COLOUR if (20 + column) // 4 % 2 == 0 else PERTURBED_COLOUR
+        for column in range(16, 40)
+    ]
 
 
 def test_draw_detections_labels_boxes_with_their_class_names() -> None:

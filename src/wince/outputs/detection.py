@@ -46,6 +46,8 @@ CLEAN_COLOUR = (0, 114, 178)
 PERTURBED_COLOUR = (230, 159, 0)
 LINE_PX = 2
 DASH_PX = 4
+LABEL_FONT = cv2.FONT_HERSHEY_PLAIN
+LABEL_SCALE = 0.8
 
 
 def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
@@ -286,15 +288,18 @@ def draw_detections(
     (columns floor(x_min) to ceil(x_max) - 1, rows likewise; clipped to the image). A solid
     outline is an object found in both outputs (same-class `match`); a dashed one (dashes of
     `DASH_PX` pixels) an unmatched object: a dashed blue box is a lost object, a dashed orange
-    one a gained object, both over the same place a class change. Each box is labelled with
-    its class name (or index) above its top-left corner, or inside it at the image's top
-    edge. Pixels off the outlines and labels are left as they are.
+    one a gained object. Blue and orange dashes fill each other's gaps, so a class change
+    shows as one box of alternating blue and orange dashes. Each box is labelled with its
+    class name (or index): a clean box above its top-left corner, a perturbed box below its
+    bottom-left corner (inside the box where the image ends). Every other pixel is left as it
+    is.
 
     Args:
         image: (h, w), (h, w, 1) or (h, w, 3); uint8, or floats in [0, 1].
         clean: the clean output of that image.
         perturbed: its perturbed output.
-        class_names: name of each class index; default the index.
+        class_names: name of each class index; default the index. Non-ASCII letters are
+            drawn as `?`.
         iou_threshold: least IoU of a match, in (0, 1].
 
     Returns:
@@ -306,13 +311,19 @@ def draw_detections(
     """
     canvas = rgb_canvas(image)
     pairs, _ = match(clean, perturbed, iou_threshold=iou_threshold)
-    for objects, matched, colour in (
-        (clean, pairs[:, 0], CLEAN_COLOUR),
-        (perturbed, pairs[:, 1], PERTURBED_COLOUR),
+    for objects, matched, colour, dash_phase, label_below in (
+        (clean, pairs[:, 0], CLEAN_COLOUR, 0, False),
+        (perturbed, pairs[:, 1], PERTURBED_COLOUR, 1, True),
     ):
         for index, (box, cls) in enumerate(zip(objects.boxes, objects.classes, strict=True)):
-            name = str(cls) if class_names is None else class_names[int(cls)]
-            _draw_box(canvas, box, colour, dashed=index not in matched, label=name)
+            _draw_box(
+                canvas,
+                box,
+                colour,
+                dash_phase=None if index in matched else dash_phase,
+                label=str(cls) if class_names is None else class_names[int(cls)],
+                label_below=label_below,
+            )
     return canvas
 
 
@@ -321,10 +332,11 @@ def _draw_box(
     box: FloatArray,
     colour: tuple[int, int, int],
     *,
-    dashed: bool,
+    dash_phase: int | None,
     label: str,
+    label_below: bool,
 ) -> None:
-    """Paint one box's outline and label onto `canvas` in place."""
+    """Paint one box's outline (solid, or dashes of phase 0 or 1) and label onto `canvas`."""
     height, width = canvas.shape[:2]
     left, top = int(np.floor(box[0])), int(np.floor(box[1]))
     right = max(left, int(np.ceil(box[2])) - 1)
@@ -341,12 +353,20 @@ def _draw_box(
         & (columns <= right - LINE_PX)
     )
     outline = covered & ~interior
-    if dashed:
-        outline &= (rows + columns) // DASH_PX % 2 == 0
+    if dash_phase is not None:
+        outline &= (rows + columns) // DASH_PX % 2 == dash_phase
     canvas[outline] = colour
     text = label.encode("ascii", "replace").decode("ascii")
-    baseline = top - LINE_PX if top >= 12 else top + 12
-    cv2.putText(canvas, text, (max(left, 0), baseline), cv2.FONT_HERSHEY_PLAIN, 0.8, colour, 1)
+    (_, text_height), _ = cv2.getTextSize(text, LABEL_FONT, LABEL_SCALE, 1)
+    if label_below:
+        outside = bottom + 2 + text_height < height
+        baseline = bottom + 2 + text_height if outside else bottom - LINE_PX - 1
+    else:
+        outside = top - 2 - text_height >= 0
+        baseline = top - 2 if outside else top + LINE_PX + 1 + text_height
+    cv2.putText(
+        canvas, text, (max(left, 0), baseline), LABEL_FONT, LABEL_SCALE, colour, 1, cv2.LINE_AA
+    )
 
 
 def _coco_precision(
