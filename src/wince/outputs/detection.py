@@ -90,6 +90,7 @@ def match(
     the free reference object it overlaps most (equal IoU: lower index first), provided that
     IoU is at least `iou_threshold` and, with `same_class`, the classes agree. A candidate
     with no such free reference stays unmatched, and a taken reference is not offered again.
+    (COCOeval gives an IoU tie to the later reference; ties of real boxes are rare.)
 
     Args:
         reference: the objects to find (ground truth, or the clean output).
@@ -259,6 +260,10 @@ def per_class_average_precision(
 
     Same evaluation as `mean_average_precision` (whose mean over these values it is).
 
+    Args:
+        predicted: one output per image.
+        truth: the ground truth of the same images, in the same order.
+
     Returns:
         AP in [0, 1] by class index, in increasing class order; empty with no ground truth.
 
@@ -290,9 +295,9 @@ def draw_detections(
     `DASH_PX` pixels) an unmatched object: a dashed blue box is a lost object, a dashed orange
     one a gained object. Blue and orange dashes fill each other's gaps, so a class change
     shows as one box of alternating blue and orange dashes. Each box is labelled with its
-    class name (or index): a clean box above its top-left corner, a perturbed box below its
-    bottom-left corner (inside the box where the image ends). Every other pixel is left as it
-    is.
+    class name (or index) in antialiased text of the box's colour: a clean box above its
+    top-left corner, a perturbed box below its bottom-left corner (inside the box where the
+    image ends). Every other pixel is left as it is.
 
     Args:
         image: (h, w), (h, w, 1) or (h, w, 3); uint8, or floats in [0, 1].
