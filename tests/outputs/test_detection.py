@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.require import require_module
+from require import require_module
 
 from wince.errors import DataError, ModelError, ParameterError
 from wince.outputs import Detections

@@ -103,12 +103,21 @@ def per_class_iou(
 
 
 def pixels_changed(
-    clean: Sequence[npt.ArrayLike], perturbed: Sequence[npt.ArrayLike]
+    clean: Sequence[npt.ArrayLike],
+    perturbed: Sequence[npt.ArrayLike],
+    *,
+    ignore_index: int | None = None,
 ) -> FloatArray:
     """Each image's share of pixels whose class differs between its clean and perturbed mask.
 
+    Args:
+        clean: the clean masks.
+        perturbed: the perturbed masks, one per clean one, of its shape.
+        ignore_index: a class of the clean masks whose pixels are not counted (those a
+            perturbation that moves pixels brought in from outside the image).
+
     Returns:
-        (n,) float64 in [0, 1]; 0 for an empty (zero-pixel) mask.
+        (n,) float64 in [0, 1]; 0 for a mask without counted pixels.
 
     Raises:
         ModelError: the sequences differ in length, a mask is not a 2-D integer array, or a
@@ -118,8 +127,9 @@ def pixels_changed(
     shares = np.zeros(len(clean))
     for image, (before, after) in enumerate(zip(clean, perturbed, strict=True)):
         reference, changed = _mask_pair(before, after)
-        if reference.size:
-            shares[image] = float(np.mean(reference != changed))
+        counted = reference != ignore_index if ignore_index is not None else reference >= 0
+        if counted.any():
+            shares[image] = float(np.mean(reference[counted] != changed[counted]))
     return shares
 
 

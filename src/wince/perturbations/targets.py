@@ -96,10 +96,17 @@ def compose_with_targets(
 def move_target(target: Any, source: SourceMap, *, mask_fill: int = 255) -> Any:
     """One label moved through an image's source map (`move_boxes`, `move_mask`, `move_keypoints`).
 
+    A tuple of labels (an image's ground truth and the model's clean output) moves as a tuple;
+    None in it (no ground truth) stays None.
+
     Raises:
         DataError: not a `Detections`, an integer (h, w) mask of the image's size or (m, 2)
             float keypoints.
     """
+    if isinstance(target, tuple):
+        return tuple(
+            None if t is None else move_target(t, source, mask_fill=mask_fill) for t in target
+        )
     if isinstance(target, Detections):
         return move_boxes(target, source)
     array = np.asarray(target)
