@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from require import require_module
 
+from require import require_module
 from wince.errors import DataError, ModelError, ParameterError
 from wince.outputs import Detections
 from wince.outputs.detection import (

@@ -70,7 +70,8 @@ def test_text_summary_gives_error_rates_with_intervals(tmp_path):
     assert clean_cer == pytest.approx(expected)
     worst = cer.drop(index=["baseline", "identity"])["value"].max()
     assert worst > clean_cer
-    assert (cer["low"] <= cer["value"]).all() and (cer["value"] <= cer["high"]).all()
+    assert (cer["low"] <= cer["value"]).all()
+    assert (cer["value"] <= cer["high"]).all()
 
 
 def scene(seed: int) -> tuple[np.ndarray, Detections, np.ndarray]:
