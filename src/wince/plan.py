@@ -93,7 +93,23 @@ class ModelSpec(_Spec):
         description="the transformers model's task; default: read from the preprocessor "
         "its folder holds",
     )
-    task: Literal["classification", "regression"] | None = None
+    task: (
+        Literal[
+            "classification",
+            "regression",
+            "text",
+            "multilabel",
+            "detection",
+            "segmentation",
+            "embedding",
+        ]
+        | None
+    ) = Field(
+        None,
+        description="what the model answers (default: classification, or what the adapter "
+        "says); text, multilabel, detection, segmentation and embedding models answer with "
+        "structured outputs (guide: Beyond class labels)",
+    )
     classes: list[Any] | None = None
     max_batch: int | None = Field(None, ge=1, description="default: the adapter's own")
     timeout_s: float = Field(30.0, gt=0)

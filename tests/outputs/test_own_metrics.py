@@ -161,3 +161,58 @@ def test_a_metric_function_that_cannot_be_imported_is_a_plan_error(tmp_path):
     data = (np.zeros((4, 2)), np.array([0, 1, 0, 1]))
     with pytest.raises(PlanError, match=r"metrics\.mine\.function: cannot import module"):
         wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
+
+
+def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
+    (tmp_path / "registered_metrics.py").write_text(
+        "import numpy as np\n"
+        "def doubled_flip(clean, perturbed, labels, context):\n"
+        "    return 2.0 * (clean.labels != perturbed.labels)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from registered_metrics import doubled_flip  # type: ignore[import-not-found]
+
+    from wince.metrics import _REGISTERED
+
+    monkeypatch.setattr("wince.metrics._REGISTERED", dict(_REGISTERED))
+    wince.register_metric(wince.declare_metric("doubled_flip", doubled_flip, better="lower"))
+    plan = {
+        "name": "registered",
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
+        "metrics": ["flip_rate", "doubled_flip"],
+    }
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(40, 2)), (rng.normal(size=40) > 0).astype(int))
+    run = wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
+    outcomes = run.outcomes()
+    np.testing.assert_array_equal(
+        outcomes["metric_doubled_flip"], 2.0 * outcomes["flipped"].astype(float)
+    )
+
+
+def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
+    module = tmp_path / "changing_metric.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = {
+        "name": "changing",
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
+        "metrics": [{"name": "mine", "function": "changing_metric:mine", "better": "lower"}],
+    }
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(20, 2)), (rng.normal(size=20) > 0).astype(int))
+
+    def run_with(body: str) -> wince.Run:
+        import importlib
+        import sys
+
+        module.write_text(f"def mine(clean, perturbed, labels, context):\n    return {body}\n")
+        sys.modules.pop("changing_metric", None)
+        importlib.invalidate_caches()
+        return wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
+
+    first = run_with("0.0 * (clean.labels != perturbed.labels)")
+    again = run_with("0.0 * (clean.labels != perturbed.labels)")
+    changed = run_with("1.0 * (clean.labels != perturbed.labels)")
+    assert again.id == first.id
+    assert changed.id != first.id
+    assert changed.outcomes()["metric_mine"].sum() > 0 == first.outcomes()["metric_mine"].sum()

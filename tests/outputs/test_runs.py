@@ -212,3 +212,38 @@ def test_outcomes_are_identical_locally_in_processes_and_through_the_cache(tmp_p
     run("first", cache=cache)
     cached = frame(run("second", cache=cache))  # every prediction from the cache's disk tier
     pd.testing.assert_frame_equal(local, cached)
+
+
+def test_a_plan_names_a_text_model_through_its_factory(tmp_path, monkeypatch):
+    (tmp_path / "text_models.py").write_text(
+        "def make():\n    return lambda texts: [t.replace('u', 'v') for t in texts]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = {
+        "name": "factory-text",
+        "model": {"factory": "text_models:make", "task": "text"},
+        "perturbations": [{"name": "text.typos", "severities": [1.0]}],
+    }
+    run = wince.analyze(data=(SENTENCES, SENTENCES), plan=plan, store=tmp_path / "s")
+    outcomes = run.outcomes()
+    assert outcomes.loc[outcomes["scenario"] == "baseline", "output"].tolist() == squash_vowels(
+        SENTENCES
+    )
+
+
+def test_a_segmentation_network_may_answer_with_class_scores():
+    scores = np.zeros((2, 3, 4, 5), np.float32)
+    scores[0, 2] = 1.0
+    scores[1, 1, :2] = 1.0
+    predictions = CallableAdapter(lambda x: scores, task="segmentation").predict(np.zeros((2, 1)))
+    assert (predictions.outputs[0] == 2).all()
+    assert (predictions.outputs[1][:2] == 1).all()
+    assert (predictions.outputs[1][2:] == 0).all()
+
+
+def test_an_adapter_of_another_task_than_the_plan_declares_is_refused():
+    from wince.errors import ModelError
+    from wince.models import as_model
+
+    with pytest.raises(ModelError, match="declared a text model"):
+        as_model(CallableAdapter(squash_vowels, task="detection"), task="text")

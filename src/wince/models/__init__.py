@@ -67,6 +67,12 @@ def as_model(
             or a device was given for a model that is neither a torch module nor a pipeline.
     """
     if isinstance(model, ModelAdapter):
+        if task is not None and Task(task) != model.task:
+            raise ModelError(
+                f"the model is declared a {Task(task).value} model (model.task) but its adapter "
+                f"says {model.task.value}; make them agree (e.g. CallableAdapter(fn, "
+                f"task={Task(task).value!r}))."
+            )
         return model
     kind = type(model).__module__.split(".")[0]
     if is_transformers_pipeline(model):

@@ -113,7 +113,9 @@ def read_outputs(raw: Any, task: str) -> npt.NDArray[Any]:
     """A batch of raw outputs of a structured task in its plain form (see the table above).
 
     Args:
-        raw: the model's answer for n samples.
+        raw: the model's answer for n samples. A segmentation model may also answer with
+            (n, classes, h, w) class scores (a network's logits): each pixel's class is the
+            one of highest score.
         task: "text", "multilabel", "detection", "segmentation" or "embedding".
 
     Returns:
@@ -140,6 +142,13 @@ def read_outputs(raw: Any, task: str) -> npt.NDArray[Any]:
         if not np.isfinite(embeddings).all():
             raise ModelError("the model returned an embedding holding NaN or infinity.")
         return embeddings
+    if task == "segmentation" and isinstance(raw, np.ndarray) and raw.ndim == 4:
+        if raw.dtype.kind != "f" or not np.isfinite(raw).all():
+            raise ModelError(
+                "a segmentation model's (n, classes, h, w) answer must be finite class scores; "
+                f"got {raw.dtype} with NaN or infinity, or not floats."
+            )
+        raw = np.argmax(raw, axis=1)
     items = list(raw) if not isinstance(raw, str | bytes) else [raw]
     out = np.empty(len(items), dtype=object)
     for i, item in enumerate(items):
