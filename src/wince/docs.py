@@ -41,7 +41,6 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("Plan", "analysis"): "verdict tolerances, significance and the global-sensitivity design",
     ("ModelSpec", "onnx"): "ONNX file (extra `onnx`)",
     ("ModelSpec", "torchscript"): "TorchScript file (extra `torch`)",
-    ("ModelSpec", "task"): "default: inferred for scikit-learn models, else classification",
     ("ModelSpec", "classes"): "class labels in the order of the model's scores",
     ("ModelSpec", "timeout_s"): "HTTP: seconds per request",
     ("ModelSpec", "retries"): "HTTP: retries of a failed request",

@@ -106,9 +106,9 @@ class ModelSpec(_Spec):
         | None
     ) = Field(
         None,
-        description="what the model answers (default: classification, or what the adapter "
-        "says); text, multilabel, detection, segmentation and embedding models answer with "
-        "structured outputs (guide: Beyond class labels)",
+        description="what the model answers; default: inferred for scikit-learn models, "
+        "the adapter's own, else classification. Text, multilabel, detection, segmentation "
+        "and embedding models answer with structured outputs (guide: Beyond class labels)",
     )
     classes: list[Any] | None = None
     max_batch: int | None = Field(None, ge=1, description="default: the adapter's own")
