@@ -247,3 +247,50 @@ def test_an_adapter_of_another_task_than_the_plan_declares_is_refused():
 
     with pytest.raises(ModelError, match="declared a text model"):
         as_model(CallableAdapter(squash_vowels, task="detection"), task="text")
+
+
+def test_multilabel_metrics_equal_sklearn_on_every_stored_outcome(tmp_path):
+    from sklearn.metrics import accuracy_score, hamming_loss
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 4))
+    truth = x[:, :3] > 0
+
+    def tags(batch: np.ndarray) -> np.ndarray:  # probabilities of three tags
+        return 1 / (1 + np.exp(-4 * batch[:, :3]))
+
+    model = CallableAdapter(tags, task="multilabel", fingerprint="tags")
+    plan = {
+        "name": "tags",
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [0.5, 1.0]}],
+    }
+    outcomes = wince.analyze(model, (x, truth), plan, store=tmp_path / "s").outcomes()
+    clean = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")["output"]
+    for row in outcomes.itertuples():
+        predicted = np.asarray(row.output, bool)[None]
+        expected = np.asarray(row.truth, bool)[None]
+        assert row.hamming_loss == pytest.approx(hamming_loss(expected, predicted))
+        assert row.subset_accuracy == accuracy_score(expected, predicted)
+        before = np.asarray(clean[row.sample_index], bool)[None]
+        assert row.label_flip_rate == pytest.approx(hamming_loss(before, predicted))
+    assert outcomes["label_flip_rate"].max() > 0
+
+
+def test_embedding_metrics_equal_scipy_on_every_stored_outcome(tmp_path):
+    from scipy.spatial.distance import cosine, euclidean
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(25, 6))
+    weights = rng.normal(size=(6, 3))
+    model = CallableAdapter(lambda batch: np.tanh(batch @ weights), task="embedding")
+    plan = {
+        "name": "embed",
+        "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
+    }
+    outcomes = wince.analyze(model, x, plan, store=tmp_path / "s").outcomes()
+    assert "truth" not in outcomes.columns  # an embedding has no ground truth
+    clean = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")["output"]
+    for row in outcomes.itertuples():
+        before, after = np.asarray(clean[row.sample_index]), np.asarray(row.output)
+        assert row.cosine_change == pytest.approx(cosine(before, after), abs=1e-12)
+        assert row.l2_change == pytest.approx(euclidean(before, after) / np.linalg.norm(before))
