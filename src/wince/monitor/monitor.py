@@ -501,7 +501,7 @@ def evaluate_alerts(
             unit = metrics[row["metric"]].unit
             message = (
                 f"{where} harmful change of {row['metric']} {_signed(row['estimate'], unit)} "
-                f"({_signed(row['low'], unit)} to {_signed(row['high'], unit)})"
+                f"({_span(row['low'], row['high'], unit, signed=True)})"
             )
         check(name, _bounded(row, policy.bound), limit, message)
     for column, estimate in drift.items():
@@ -532,9 +532,17 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _amount(value: float, unit: str) -> str:
-    """A metric's value in its unit: shares as percentages."""
-    return _pct(value) if unit == "share" else f"{value:.3g} {unit}"
+def _span(first: float, second: float, unit: str, *, signed: bool = False) -> str:
+    """Two values of a metric in its unit, "0.012 to 0.055 edits per character".
+
+    Shares read as percentages, their changes (`signed`) as percentage points.
+    """
+    if unit == "share":
+        if signed:
+            return f"{100 * first:+.1f} to {100 * second:+.1f} percentage points"
+        return f"{_pct(first)} to {_pct(second)}"
+    sign = "+" if signed else ""
+    return f"{first:{sign}.3g} to {second:{sign}.3g} {unit}"
 
 
 def _signed(change: float, unit: str) -> str:
@@ -545,14 +553,13 @@ def _signed(change: float, unit: str) -> str:
 
 
 def _metric_line(row: dict[str, Any], metric: Metric) -> str:
-    """How a predicted change reads: "the character error rate ... rises from 2% to 5% ..."."""
+    """How a predicted change reads: "the character error rate ... rises from 0.012 to ..."."""
     before, after = row["baseline_value"], row["predicted_value"]
     verb = "rises" if after > before else "falls" if after < before else "stays"
-    interval = f"{_signed(row['low'], metric.unit)} to {_signed(row['high'], metric.unit)}"
     return (
-        f"the {metric.description} {verb} from {_amount(before, metric.unit)} to "
-        f"{_amount(after, metric.unit)} (harmful change {_signed(row['estimate'], metric.unit)}, "
-        f"95% interval {interval})"
+        f"the {metric.description} {verb} from {_span(before, after, metric.unit)} (harmful "
+        f"change {_signed(row['estimate'], metric.unit)}, 95% interval "
+        f"{_span(row['low'], row['high'], metric.unit, signed=True)})"
     )
 
 
