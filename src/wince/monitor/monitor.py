@@ -499,10 +499,9 @@ def evaluate_alerts(
             name = f"max_predicted_change {row['metric']}"
             limit = policy.max_predicted_change.get(row["metric"])
             unit = metrics[row["metric"]].unit
-            message = (
-                f"{where} harmful change of {row['metric']} {_signed(row['estimate'], unit)} "
-                f"({_span(row['low'], row['high'], unit, signed=True)})"
-            )
+            change = _in_unit([row["estimate"]], unit, signed=True)
+            interval = _in_unit([row["low"], row["high"]], unit, signed=True)
+            message = f"{where} harmful change of {row['metric']} {change} ({interval})"
         check(name, _bounded(row, policy.bound), limit, message)
     for column, estimate in drift.items():
         check(
@@ -532,34 +531,29 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _span(first: float, second: float, unit: str, *, signed: bool = False) -> str:
-    """Two values of a metric in its unit, "0.012 to 0.055 edits per character".
+def _in_unit(values: Sequence[float], unit: str, *, signed: bool = False) -> str:
+    """Values of a metric in its unit: "0.012 to 0.055 edits per character".
 
     Shares read as percentages, their changes (`signed`) as percentage points.
     """
-    if unit == "share":
-        if signed:
-            return f"{100 * first:+.1f} to {100 * second:+.1f} percentage points"
-        return f"{_pct(first)} to {_pct(second)}"
     sign = "+" if signed else ""
-    return f"{first:{sign}.3g} to {second:{sign}.3g} {unit}"
-
-
-def _signed(change: float, unit: str) -> str:
-    """A change of a metric in its unit: of shares, in percentage points."""
     if unit == "share":
-        return f"{100 * change:+.1f} percentage points"
-    return f"{change:+.3g} {unit}"
+        numbers = [f"{100 * v:{sign}.1f}" for v in values]
+        suffix = " percentage points" if signed else "%"
+    else:
+        numbers = [f"{v:{sign}.3g}" for v in values]
+        suffix = f" {unit}"
+    return " to ".join(numbers) + suffix
 
 
 def _metric_line(row: dict[str, Any], metric: Metric) -> str:
-    """How a predicted change reads: "the character error rate ... rises from 0.012 to ..."."""
+    """A predicted change in words: "the character error rate ... rises from 0.012 to ..."."""
     before, after = row["baseline_value"], row["predicted_value"]
     verb = "rises" if after > before else "falls" if after < before else "stays"
     return (
-        f"the {metric.description} {verb} from {_span(before, after, metric.unit)} (harmful "
-        f"change {_signed(row['estimate'], metric.unit)}, 95% interval "
-        f"{_span(row['low'], row['high'], metric.unit, signed=True)})"
+        f"the {metric.description} {verb} from {_in_unit([before, after], metric.unit)} "
+        f"(harmful change {_in_unit([row['estimate']], metric.unit, signed=True)}, 95% "
+        f"interval {_in_unit([row['low'], row['high']], metric.unit, signed=True)})"
     )
 
 

@@ -12,7 +12,6 @@ monitor:
   max_predicted_accuracy_drop: 0.03
   max_predicted_change:             # any other per-sample metric of the run (built-in or the
     cer: 0.01                       # plan's own): its predicted harmful change, in its unit
-    objects_lost: 0.02
   bound: estimate                   # which end of a predicted interval is compared: estimate,
                                     # upper (strict) or lower (lenient)
   max_drift_sd: 0.5                 # |mean shift| of any tabular column, in reference sds
