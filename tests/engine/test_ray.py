@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import wince
+from structured_runs import image_run, outcome_frame, text_run
 from wince.datasets import ArrayDataset
 from wince.engine.executors import RayExecutor
 from wince.engine.runner import execute_run, jobs, prepare
@@ -34,12 +35,15 @@ PLAN = {
 
 @pytest.fixture(autouse=True)
 def _by_value(ray_cluster):
-    # Ray workers cannot import this test module: send its functions and classes by value.
+    # Ray workers cannot import the test modules: send their functions and classes by value.
     from ray import cloudpickle
 
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    modules = [sys.modules[__name__], sys.modules[text_run.__module__]]
+    for module in modules:
+        cloudpickle.register_pickle_by_value(module)
     yield
-    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    for module in modules:
+        cloudpickle.unregister_pickle_by_value(module)
 
 
 def brightness(x):
@@ -86,6 +90,21 @@ def test_ray_outcomes_equal_local_outcomes(tmp_path):
     pd.testing.assert_frame_equal(local.outcomes(), outcomes)
     assert ray_run.lineage["executor"] == "ray"
     assert ray_run.lineage["workers"] == 2
+
+
+@pytest.mark.parametrize("task", ["text", "detection"])
+def test_ray_outputs_and_metrics_of_structured_runs_equal_local_ones(tmp_path, task):
+    def run(store: str, **options: object) -> wince.Run:
+        if task == "text":
+            return text_run(tmp_path / store, cache=False, **options)
+        return image_run(task, tmp_path / store, cache=False, **options)
+
+    local = outcome_frame(run("local"))
+    on_ray = outcome_frame(run("ray", executor="ray", workers=2))
+    # the plain outputs and the metric columns computed from them in the actors
+    metrics = {"text": ["cer", "wer", "output_changed"], "detection": ["recall", "box_drift"]}
+    assert {"output", "truth", *metrics[task]} <= set(on_ray.columns)
+    pd.testing.assert_frame_equal(local, on_ray)
 
 
 def refuses_dark(x):

@@ -66,12 +66,16 @@ def test_one_ev_darker_is_estimated_and_its_harm_predicted(digits_run, reference
     assert ev.low <= -1.0 <= ev.high
     model = digits_classifier()
     before, after = model.predict(images), model.predict(live)
+    confidence_before = model.predict_proba(images).max(axis=1)
+    confidence_after = model.predict_proba(live).max(axis=1)
     measured = {
         "flip_rate": float(np.mean(before != after)),
         "accuracy_drop": float(np.mean(before == labels) - np.mean(after == labels)),
+        # higher is better: its harmful change is the fall of the top-class probability
+        "confidence_change": float(np.mean(confidence_before - confidence_after)),
     }
     rows = {r["metric"]: r for r in result.predictions if r["perturbation"] == "image.exposure"}
-    assert set(rows) == set(measured)
+    assert set(rows) == {*measured, "true_class_prob_change"}
     for metric, value in measured.items():
         assert rows[metric]["low"] <= value <= rows[metric]["high"], (metric, value, rows[metric])
         assert not rows[metric]["clamped"]

@@ -43,7 +43,9 @@ def test_column_drift_of_half_an_sd_is_estimated_and_alerts(cancer_run, tmp_path
     noise = next(e for e in result.estimates if e.perturbation == "tabular.gaussian_noise")
     assert noise.value == pytest.approx(0.0, abs=1e-3)  # CSV round-off only
     rows = [r for r in result.predictions if r["perturbation"] == "tabular.gaussian_noise"]
-    assert {r["metric"] for r in rows} == {"flip_rate", "accuracy_drop"}
+    # every per-sample metric of a classifier with labels
+    per_sample = {"flip_rate", "accuracy_drop", "confidence_change", "true_class_prob_change"}
+    assert {r["metric"] for r in rows} == per_sample
 
 
 def test_unperturbed_table_fires_no_alert(cancer_run):

@@ -8,10 +8,13 @@ them) with the run's reference data:
    stability index (PSI) and Jensen-Shannon divergence (bits).
 2. **Magnitudes.** Each known perturbation's magnitude is estimated from the live inputs
    (`wince.monitor.estimate`), in its physical unit.
-3. **Predicted degradation.** Each estimate is read off the run's sensitivity curve of that
+3. **Predicted degradation.** Each estimate is read off the run's sensitivity curves of that
    perturbation (linear interpolation between sweep points, clamped and flagged outside the
-   swept range). The predicted interval is the envelope of the curve's 95% interval over the
-   magnitude's 95% interval, so it carries both uncertainties.
+   swept range), one per per-sample metric of the run (flip rate and accuracy, those of
+   structured outputs such as the character error rate, the plan's own): the harmful change
+   of the metric from the baseline, in its unit. The predicted interval is the envelope of
+   the curve's 95% interval over the magnitude's 95% interval, so it carries both
+   uncertainties.
 
 Alerts follow a `MonitorPolicy`; the result is stored under the run as the analysis
 `monitor/<UTC timestamp>`, so `monitor_history` can report trends.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ import pandas as pd
 
 from wince.datasets.base import ArrayDataset, Dataset, require_one_size
 from wince.errors import DataError, StoreError
+from wince.metrics import Metric, plan_metric_table
 from wince.models.base import Predictions
 from wince.monitor.estimate import (
     Estimate,
@@ -46,7 +50,7 @@ from wince.monitor.estimate import (
     tabular_noise_sd,
     typo_rate,
 )
-from wince.monitor.policy import MonitorPolicy
+from wince.monitor.policy import MonitorPolicy, check_change_limits
 from wince.perturbations.base import Modality, shape_groups
 from wince.plan import DataSpec, Plan
 from wince.store.store import Store
@@ -55,6 +59,7 @@ FloatArray = npt.NDArray[np.float64]
 PREFIX = "monitor/"
 EPSILON = 1e-4  # share given to empty bins in PSI and JS, so neither is infinite
 CONFIDENCE_BINS = np.linspace(0.0, 1.0, 11)
+OUTPUT_SHIFT_TASKS = ("classification", "regression")  # outputs whose distribution is compared
 SUFFIX_KIND = {
     ".npz": "npz",
     ".csv": "csv",
@@ -230,44 +235,57 @@ def _envelope(curve: pd.DataFrame, estimate: Estimate) -> dict[str, Any]:
     }
 
 
-def predict_degradation(curves: pd.DataFrame, estimate: Estimate) -> list[dict[str, Any]]:
-    """Expected harm at an estimated magnitude, from the run's curves of that perturbation.
+def predict_degradation(
+    curves: pd.DataFrame, estimate: Estimate, metrics: Collection[str]
+) -> list[dict[str, Any]]:
+    """Harmful change of each per-sample metric at an estimated magnitude, from the curves.
 
-    For `flip_rate` the curve value is the prediction. For `accuracy` the prediction is the
-    drop from the baseline accuracy estimate; its interval treats the baseline as fixed
-    (baseline minus the curve's interval), which is wider than a paired interval.
+    Each metric's curve of the estimate's perturbation is read at the magnitude and compared
+    with its baseline: the prediction is the rise of a metric for which lower is better, the
+    fall of one for which higher is better (the curves' `harm_sign`), in the metric's unit. So
+    for `flip_rate` (0 on the baseline) it is the curve's value, and for `accuracy` the drop
+    from the baseline accuracy, reported as `accuracy_drop`. The interval treats the baseline
+    as fixed (the curve's interval shifted by it), which is wider than a paired interval.
+
+    Args:
+        curves: the run's curves table (`wince.analysis.curves.sensitivity_curves`).
+        estimate: an estimated magnitude.
+        metrics: the run's per-sample metrics to predict (built-in and the plan's own);
+            curves of other metrics (ECE, RMSE, ...) are left out.
 
     Returns:
-        One row per metric: `perturbation`, `metric`, `magnitude`, `unit`, `estimate`, `low`,
-        `high`, `clamped`.
+        One row per metric, in the curves' order: `perturbation`, `metric`, `magnitude`,
+        `unit` (of the magnitude), `estimate`, `low`, `high` (the harmful change, positive:
+        harm), `clamped`, `baseline_value` and `predicted_value` (the metric itself on the
+        baseline and at the magnitude).
     """
+    from wince.analysis.curves import harm_signs
+
     out: list[dict[str, Any]] = []
     if not estimate.estimable or not math.isfinite(estimate.value):
         return out
     mine = curves[curves["perturbation"] == estimate.perturbation]
-    for metric in ("flip_rate", "accuracy"):
-        curve = mine[mine["metric"] == metric]
-        if curve.empty:
+    mine = mine[mine["metric"].isin(list(metrics))]
+    for metric, curve in mine.groupby("metric", sort=False):
+        baseline = curve[curve["scenario"] == "baseline"]
+        if baseline.empty:
             continue
+        base = float(baseline["estimate"].iloc[0])
+        sign = float(harm_signs(curve).iloc[0])
         at = _envelope(curve, estimate)
-        if metric == "accuracy":
-            baseline = curve[curve["scenario"] == "baseline"]
-            if baseline.empty:
-                continue
-            base = float(baseline["estimate"].iloc[0])
-            at = at | {
-                "estimate": base - at["estimate"],
-                "low": base - at["high"],
-                "high": base - at["low"],
-            }
-            metric = "accuracy_drop"
+        ends = sorted((sign * (at["low"] - base), sign * (at["high"] - base)))
         out.append(
             {
                 "perturbation": estimate.perturbation,
-                "metric": metric,
+                "metric": "accuracy_drop" if metric == "accuracy" else str(metric),
                 "magnitude": estimate.value,
                 "unit": estimate.unit,
-                **at,
+                "estimate": sign * (at["estimate"] - base),
+                "low": ends[0],
+                "high": ends[1],
+                "clamped": at["clamped"],
+                "baseline_value": base,
+                "predicted_value": at["estimate"],
             }
         )
     return out
@@ -441,8 +459,13 @@ def evaluate_alerts(
     predictions: Sequence[dict[str, Any]],
     outputs: dict[str, Any] | None,
     n_live: int,
+    metrics: Mapping[str, Metric],
 ) -> list[dict[str, Any]]:
-    """The policy checks that fail; none when the live batch is smaller than `min_samples`."""
+    """The policy checks that fail; none when the live batch is smaller than `min_samples`.
+
+    `metrics` are the run's per-sample metrics by name (`predict_degradation`), whose units
+    the messages of `max_predicted_change` give.
+    """
     if n_live < policy.min_samples:
         return []
     alerts: list[dict[str, Any]] = []
@@ -460,19 +483,26 @@ def evaluate_alerts(
             policy.max_confidence_psi,
             "confidence distribution shifted (PSI)",
         )
-    limits = {
+    own_limits = {
         "flip_rate": ("max_predicted_flip_rate", policy.max_predicted_flip_rate),
         "accuracy_drop": ("max_predicted_accuracy_drop", policy.max_predicted_accuracy_drop),
     }
     for row in predictions:
-        name, limit = limits[row["metric"]]
-        check(
-            name,
-            _bounded(row, policy.bound),
-            limit,
-            f"{row['perturbation']} at {row['magnitude']:.3g} {row['unit']}: predicted "
-            f"{row['metric']} {row['estimate']:.3f} ({row['low']:.3f}-{row['high']:.3f})",
-        )
+        where = f"{row['perturbation']} at {row['magnitude']:.3g} {row['unit']}: predicted"
+        if row["metric"] in own_limits:
+            name, limit = own_limits[row["metric"]]
+            message = (
+                f"{where} {row['metric']} {row['estimate']:.3f} "
+                f"({row['low']:.3f}-{row['high']:.3f})"
+            )
+        else:
+            name = f"max_predicted_change {row['metric']}"
+            limit = policy.max_predicted_change.get(row["metric"])
+            unit = metrics[row["metric"]].unit
+            change = _in_unit([row["estimate"]], unit, signed=True)
+            interval = _in_unit([row["low"], row["high"]], unit, signed=True)
+            message = f"{where} harmful change of {row['metric']} {change} ({interval})"
+        check(name, _bounded(row, policy.bound), limit, message)
     for column, estimate in drift.items():
         check(
             "max_drift_sd",
@@ -501,8 +531,36 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _describe(estimate: Estimate, predictions: Sequence[dict[str, Any]]) -> str | None:
-    """One plain-language line per estimate and its predicted harm."""
+def _in_unit(values: Sequence[float], unit: str, *, signed: bool = False) -> str:
+    """Values of a metric in its unit: "0.012 to 0.055 edits per character".
+
+    Shares read as percentages, their changes (`signed`) as percentage points.
+    """
+    sign = "+" if signed else ""
+    if unit == "share":
+        numbers = [f"{100 * v:{sign}.1f}" for v in values]
+        suffix = " percentage points" if signed else "%"
+    else:
+        numbers = [f"{v:{sign}.3g}" for v in values]
+        suffix = f" {unit}"
+    return " to ".join(numbers) + suffix
+
+
+def _metric_line(row: dict[str, Any], metric: Metric) -> str:
+    """A predicted change in words: "the character error rate ... rises from 0.012 to ..."."""
+    before, after = row["baseline_value"], row["predicted_value"]
+    verb = "rises" if after > before else "falls" if after < before else "stays"
+    return (
+        f"the {metric.description} {verb} from {_in_unit([before, after], metric.unit)} "
+        f"(harmful change {_in_unit([row['estimate']], metric.unit, signed=True)}, 95% "
+        f"interval {_in_unit([row['low'], row['high']], metric.unit, signed=True)})"
+    )
+
+
+def _describe(
+    estimate: Estimate, predictions: Sequence[dict[str, Any]], metrics: Mapping[str, Metric]
+) -> str | None:
+    """One plain-language line per estimate and its predicted harm, in each metric's words."""
     if not estimate.estimable or not math.isfinite(estimate.value):
         return None
     v = estimate.value
@@ -524,8 +582,10 @@ def _describe(estimate: Estimate, predictions: Sequence[dict[str, Any]]) -> str 
             what += (
                 f"; at that magnitude this model loses {_pct(row['estimate'])} ({ends}) accuracy"
             )
-        else:
+        elif row["metric"] == "flip_rate":
             what += f"; at that magnitude {_pct(row['estimate'])} ({ends}) of predictions flip"
+        else:
+            what += f"; at that magnitude {_metric_line(row, metrics[row['metric']])}"
         if row["clamped"]:
             what += " (outside the swept range: read at its end)"
     return what
@@ -570,7 +630,8 @@ def monitor_run(
         live: live inputs: a `Dataset`, an array or list of str, or a path (read like the
             run's data, see `read_live`).
         outputs: the model's outputs on the live inputs (`Predictions`, probabilities, labels
-            or values); default: predicted with `model`.
+            or values) of a classification or regression run; default: predicted with `model`
+            (runs of other outputs compare no output distribution).
         model: the model, when `outputs` are not given (default: the plan's model section).
         predict: run the model on the live inputs when no outputs are given.
         reference: the reference data (default: the plan's data section).
@@ -583,8 +644,10 @@ def monitor_run(
 
     Raises:
         StoreError: unknown run or no outcomes.
-        DataError: unreadable or incompatible live data.
+        DataError: unreadable or incompatible live data, or `outputs` given for a run whose
+            outputs are not classes or values (text, detections, ...).
         PlanError: the plan has no data section and no `reference` is given.
+        PolicyError: the policy's `max_predicted_change` names a metric the run lacks.
     """
     from wince.datasets.loading import as_dataset, load_dataset
 
@@ -607,15 +670,25 @@ def monitor_run(
     else:
         modality = reference_data.modality
         live_data = ArrayDataset(live, modality=modality, name="live data")
-    estimates, drift = estimate_magnitudes(reference_data, live_data, seed=seed)
-    curves = run_curves(store, run_id)
-    predictions = [row for e in estimates for row in predict_degradation(curves, e)]
-
     task = str(record["task"])
+    curves = run_curves(store, run_id)
+    with_curves = set(curves["metric"])
+    metrics = {n: m for n, m in plan_metric_table(plan, task).items() if n in with_curves}
+    check_change_limits(policy, metrics, run_id)
+    estimates, drift = estimate_magnitudes(reference_data, live_data, seed=seed)
+    predictions = [row for e in estimates for row in predict_degradation(curves, e, metrics)]
+
+    compares_outputs = task in OUTPUT_SHIFT_TASKS
+    if outputs is not None and not compares_outputs:
+        raise DataError(
+            f"monitor: run {run_id} is a {task} run; the distribution of live outputs is "
+            f"compared for {' and '.join(OUTPUT_SHIFT_TASKS)} runs only, so leave out the "
+            "outputs."
+        )
     live_outputs: LiveOutputs | None = None
     if outputs is not None:
         live_outputs = LiveOutputs.from_array(outputs, task)
-    elif predict and (model is not None or plan.model is not None):
+    elif predict and compares_outputs and (model is not None or plan.model is not None):
         from wince.datasets.tables import table_inputs
         from wince.models import as_model
         from wince.models.loading import load_model
@@ -642,8 +715,9 @@ def monitor_run(
         predictions=predictions,
         outputs=shift,
         n_live=len(live_data),
+        metrics=metrics,
     )
-    summary = [s for e in estimates if (s := _describe(e, predictions)) is not None]
+    summary = [s for e in estimates if (s := _describe(e, predictions, metrics)) is not None]
     if len(live_data) < policy.min_samples:
         summary.append(
             f"only {len(live_data)} live samples (policy min_samples {policy.min_samples}): "

@@ -10,6 +10,8 @@ monitor:
   max_confidence_psi: 0.25          # top-class confidence distribution (classification)
   max_predicted_flip_rate: 0.05     # read off the run's curves at the estimated magnitudes
   max_predicted_accuracy_drop: 0.03
+  max_predicted_change:             # any other per-sample metric of the run (built-in or the
+    cer: 0.01                       # plan's own): its predicted harmful change, in its unit
   bound: estimate                   # which end of a predicted interval is compared: estimate,
                                     # upper (strict) or lower (lenient)
   max_drift_sd: 0.5                 # |mean shift| of any tabular column, in reference sds
@@ -20,15 +22,18 @@ monitor:
 ```
 
 Every field is optional; a missing limit is not checked. Without a policy file the defaults
-below apply.
+below apply. The names under `max_predicted_change` are checked against the run's metrics when
+it is monitored (`check_change_limits`).
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wince.errors import PolicyError
 from wince.plan import read_yaml
@@ -57,7 +62,49 @@ class MonitorPolicy(BaseModel):
     bound: Literal["estimate", "upper", "lower"] = "estimate"
     max_drift_sd: float | None = Field(None, ge=0)
     magnitudes: dict[str, MagnitudeLimit] = Field(default_factory=dict)
+    max_predicted_change: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="metric name -> largest predicted harmful change, in the metric's unit",
+    )
     min_samples: int = Field(20, ge=1)
+
+    @field_validator("max_predicted_change")
+    @classmethod
+    def _not_the_own_fields(cls, limits: dict[str, float]) -> dict[str, float]:
+        own_field = {
+            "flip_rate": "max_predicted_flip_rate",
+            "accuracy": "max_predicted_accuracy_drop",
+            "accuracy_drop": "max_predicted_accuracy_drop",
+        }
+        for name in limits:
+            if name in own_field:
+                raise ValueError(f"{name} has its own limit: set {own_field[name]} instead")
+        return limits
+
+
+def check_change_limits(policy: MonitorPolicy, measured: Collection[str], run: str) -> None:
+    """Check that every metric `max_predicted_change` names is one the run measures.
+
+    Args:
+        policy: the monitor policy.
+        measured: the run's per-sample metrics with curves (built-in and the plan's own).
+        run: how errors name the run.
+
+    Raises:
+        PolicyError: a name the run does not measure, with the closest names it does.
+    """
+    problems = []
+    for name in policy.max_predicted_change:
+        if name in measured:
+            continue
+        close = difflib.get_close_matches(name, list(measured), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(
+            f"max_predicted_change.{name}: run {run} has no curve of {name!r}; {hint}its "
+            f"metrics are {', '.join(sorted(measured))}."
+        )
+    if problems:
+        raise PolicyError("\n".join(problems), problems=problems)
 
 
 def parse_monitor_policy(raw: Any, *, source: str = "policy") -> MonitorPolicy:
