@@ -14,6 +14,7 @@ import pytest
 
 import wince
 from structured_runs import SENTENCES, image_run, outcome_frame, squash_vowels, text_run
+from wince.models import CallableAdapter
 
 
 def test_text_metrics_equal_jiwer_on_every_stored_outcome(tmp_path):
