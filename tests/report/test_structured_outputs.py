@@ -252,7 +252,7 @@ def test_detection_worst_case_draws_the_lost_boxes_where_they_were(detection_run
         assert blue[y0:y1, x0 : x0 + band].any()  # left edge
         assert blue[y0:y1, x1 - band : x1].any()  # right edge
         assert not blue[y0 + band + 1 : y1 - band - 1, x0 + band + 1 : x1 - band - 1].any()
-    assert "2 fewer objects" in case.note
+    assert "2 objects fewer" in case.note
 
 
 def test_detection_worst_case_without_the_data_draws_on_a_blank_canvas(detection_run):
@@ -350,3 +350,70 @@ def test_a_metric_of_ones_own_is_reported_in_its_unit(tmp_path, monkeypatch):
     assert note.startswith("Change of the output's length (your metric length_change, lower")
     assert f"0 characters on clean inputs, at worst {worst:.3g} characters (" in note
     assert note.replace("_", "\\_") in report.markdown()
+
+
+# -- multi-label and embedding outputs -------------------------------------------------------
+
+ROWS = np.random.default_rng(7).uniform(0, 1, (40, 3))
+NOISY_PLAN = {
+    "name": "noisy-rows",
+    "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
+    "repeats": 2,
+    "analysis": {"bootstrap": 200},
+}
+
+
+def tag(rows: np.ndarray) -> np.ndarray:
+    """A multi-label 'model': label j applies where feature j exceeds 0.5."""
+    return rows > 0.5
+
+
+def embed(rows: np.ndarray) -> np.ndarray:
+    """An embedding 'model': a fixed linear map of the features."""
+    return rows @ np.array([[1.0, 0.2, -0.5, 0.3], [0.1, 1.0, 0.4, -0.2], [-0.3, 0.2, 1.0, 0.6]])
+
+
+def analysed(tmp_path, function, task: str, **data: object) -> tuple[wince.Run, object]:
+    model = CallableAdapter(function, task=task, fingerprint=task)
+    run = wince.analyze(model, ArrayDataset(ROWS, **data), NOISY_PLAN, store=tmp_path / "s")  # type: ignore[arg-type]
+    return run, build_report(run.store, run.id)
+
+
+def by_scenario(outcomes, scenario: str) -> tuple[np.ndarray, np.ndarray]:
+    """The perturbed outputs of a scenario and the clean ones of the same samples, by hand."""
+    rows = outcomes[outcomes["scenario"] == scenario]
+    clean = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")["output"]
+    perturbed = np.array([list(v) for v in rows["output"]])
+    return perturbed, np.array([list(clean[i]) for i in rows["sample_index"]])
+
+
+def test_multilabel_flip_rate_of_each_label_counted_by_hand(tmp_path):
+    run, report = analysed(tmp_path, tag, "multilabel", labels=tag(ROWS))
+    table = {b.key: b.table for b in report.breakdowns}["label_flips"]
+    (finding,) = [*report.narrative.risks, *report.narrative.robust, *report.narrative.inconclusive]
+    scenario = finding.scenario
+    perturbed, clean = by_scenario(run.outcomes(), scenario)
+    shown = table[table["scenario"] == scenario].set_index("label")["flip rate"]
+    for label in range(3):
+        assert shown[label] == pytest.approx(np.mean(perturbed[:, label] != clean[:, label]))
+    assert finding.metric == "hamming_loss"  # against the labels: the run has them
+    assert "the share of the labels that are wrong" in finding.sentence
+
+
+def test_embedding_nearest_neighbour_rank_counted_by_hand(tmp_path):
+    run, report = analysed(tmp_path, embed, "embedding")
+    table = {b.key: b.table for b in report.breakdowns}["embedding_neighbour_rank"]
+    outcomes = run.outcomes()
+    clean_rows = outcomes[outcomes["scenario"] == "baseline"].sort_values("sample_index")
+    clean = np.array([list(v) for v in clean_rows["output"]])
+    unit = clean / np.linalg.norm(clean, axis=1, keepdims=True)
+    for row in table.to_dict("records"):
+        frame = outcomes[outcomes["scenario"] == row["scenario"]]
+        ranks = []
+        for r in frame.itertuples():
+            vector = np.asarray(r.output) / np.linalg.norm(r.output)
+            distance = 1 - unit @ vector
+            own = distance[r.sample_index]
+            ranks.append(sum(d < own - 1e-9 for j, d in enumerate(distance) if j != r.sample_index))
+        assert row["mean rank"] == pytest.approx(np.mean(ranks))
+        assert row["no longer nearest"] == pytest.approx(np.mean(np.array(ranks) > 0))

@@ -155,7 +155,7 @@ def _text(outcomes: pd.DataFrame, order: Sequence[str], data: ReportData) -> lis
             "Most frequent character confusions",
             f"The {TOP_ROWS} most frequent edits of each scenario against the {reference_name}: "
             "'reference' is the character expected, 'hypothesis' the one the model wrote (empty: "
-            "none).",
+            "none; ␣: a space).",
             pd.concat(confused, ignore_index=True) if confused else pd.DataFrame(),
         ),
     ]

@@ -349,7 +349,8 @@ def _table(breakdown: Breakdown) -> dict[str, Any]:
             return percent(float(value))
         if isinstance(value, float):
             return f"{value:.3g}" if math.isfinite(value) else "n/a"
-        return str(value)
+        text = str(value)
+        return text.replace(" ", "␣") if text.isspace() else text  # a space must show
 
     frame = breakdown.table
     return {

@@ -483,12 +483,13 @@ def _detection_views(
     names = [str(data.class_name(c)) for c in range(int(classes.max(initial=0)) + 1)]
     drawn = draw_detections(canvas, clean, perturbed, class_names=names)
     lost = len(clean) - len(perturbed)
+    fewer = f"; {lost} object{'s' * (lost > 1)} fewer" if lost > 0 else ""
     return {
         "drawings": {"boxes": _png_uri(thumbnail(drawn, size=DRAWING_PX))},
         "note": (
             f"Boxes {where}: blue found on the clean image ({len(clean)}), orange on the "
             f"perturbed one ({len(perturbed)}); dashed: an object lost (blue) or gained "
-            f"(orange){f'; {lost} fewer objects' if lost > 0 else ''}."
+            f"(orange){fewer}."
         ),
     }
 

@@ -32,7 +32,7 @@ from wince.analysis.data import step_entry
 from wince.errors import WinceError
 from wince.metrics import Metric
 from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
-from wince.report.data import ReportData, finite_number
+from wince.report.data import ReportData
 
 FRAGILE, ROBUST, INCONCLUSIVE = "fragile", "robust", "inconclusive"
 
@@ -73,6 +73,8 @@ def interval(estimate: float, low: float, high: float, *, share: bool = True) ->
 # Units quoted as percentages: shares, and error rates (edits per character or word), which
 # people read as percentages ("a character error rate of 1.2%").
 PERCENT_UNITS = frozenset({"share", "edits per character", "edits per word"})
+# A clean value this close to 0 is 0 up to rounding (a change against the clean output).
+NEGLIGIBLE = 1e-9
 # Units that name nothing a reader could use: values are shown as bare numbers.
 BARE_UNITS = frozenset({"value", "output units"})
 
@@ -94,8 +96,18 @@ def metric_value(value: float | None, metric: Metric) -> str:
         return percent(value)
     if value is None or not math.isfinite(value):
         return "n/a"
-    unit = "" if metric.unit in BARE_UNITS else f" {metric.unit}"
-    return f"{value:.3g}{unit}"
+    return f"{value:.3g}{unit_suffix(metric)}"
+
+
+def unit_suffix(metric: Metric) -> str:
+    """The unit written after a number (' IoU').
+
+    Empty for bare units and for those the description already states ('1 - cosine
+    similarity with the clean embedding' is in '1 - cosine').
+    """
+    if metric.unit in BARE_UNITS or metric.description.startswith(metric.unit):
+        return ""
+    return f" {metric.unit}"
 
 
 def metric_interval(estimate: float, low: float, high: float, metric: Metric) -> str:
@@ -370,7 +382,7 @@ def _change_text(data: ReportData, metric: str, estimate: float, low: float, hig
         return f"moves predictions by {interval(estimate, low, high, share=False)} on average"
     now = metric_interval(estimate, low, high, spec)
     before = data.baseline(metric)
-    if not before:  # a change against the clean output: 0 on clean inputs by definition
+    if before is None or abs(before) < NEGLIGIBLE:  # a change against the clean output
         return f"brings the {spec.description} to {now}"
     verb = "raises" if estimate > before else "lowers" if estimate < before else "leaves"
     clean = metric_value(before, spec)
@@ -392,7 +404,7 @@ def _tolerance_text(data: ReportData, metric: str) -> str:
         return "the tolerance"
     if spec is not None and in_percent(spec):
         return f"the {tolerance * 100:g}% tolerance"
-    unit = "" if spec is None or spec.unit in BARE_UNITS else f" {spec.unit}"
+    unit = "" if spec is None else unit_suffix(spec)
     return f"the {tolerance:g}{unit} tolerance"
 
 
@@ -458,8 +470,13 @@ def _where_applied(data: ReportData, scenario: str, metric: str) -> str:
     share = f" But it changed only {percent(coverage, 1)} of the inputs, and "
     if metric == "flip_rate":
         return share + f"{percent(among, 1)} of those flipped: fragile where it applies."
-    name = metric.replace("_", " ")
-    return share + f"among those its {name} effect is {among:.3g}: fragile where it applies."
+    spec = data.metrics.get(metric)
+    effect = f"{among:.3g}" if spec is None else metric_value(among, spec)
+    return (
+        share
+        + f"among those its effect on the {metric_label(metric, data)} is {effect}: "
+        + ("fragile where it applies.")
+    )
 
 
 def _decided_by(data: ReportData, scenario: str, metric: str, kind: str) -> str:
@@ -479,26 +496,8 @@ def _decided_by(data: ReportData, scenario: str, metric: str, kind: str) -> str:
     deciding = rows.loc[rows["verdict"] == kind, "metric"].tolist()
     if not deciding:
         return ""
-    names = " and ".join(_quoted(data, scenario, m) for m in deciding)
+    names = " and ".join(m.replace("_", " ") for m in deciding)
     return f" The verdict comes from its {names} test, not from this figure."
-
-
-def _quoted(data: ReportData, scenario: str, metric: str) -> str:
-    """A metric named with its value under a scenario.
-
-    E.g. 'confidence drop (0.12 probability (0.08–0.15))'; its name alone when the curves do
-    not hold it.
-    """
-    point = data.curve_point(scenario, metric)
-    spec = data.metrics.get(metric)
-    name = metric.replace("_", " ")
-    if point is None or spec is None:
-        return name
-    low, high = (finite_number(point[k]) for k in ("low", "high"))
-    estimate = float(point["estimate"])
-    if low is None or high is None:
-        return f"{name} ({metric_value(estimate, spec)})"
-    return f"{name} ({metric_interval(estimate, low, high, spec)})"
 
 
 def _undecided(data: ReportData, scenario: str, metric: str, tolerance_text: str) -> str:
