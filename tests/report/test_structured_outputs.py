@@ -417,3 +417,12 @@ def test_embedding_nearest_neighbour_rank_counted_by_hand(tmp_path):
             ranks.append(sum(d < own - 1e-9 for j, d in enumerate(distance) if j != r.sample_index))
         assert row["mean rank"] == pytest.approx(np.mean(ranks))
         assert row["no longer nearest"] == pytest.approx(np.mean(np.array(ranks) > 0))
+
+
+def test_text_worst_case_with_the_data_also_shows_the_perturbed_input(text_run):
+    report = build_report(text_run.store, text_run.id, data=ArrayDataset(TEXTS, labels=TEXTS))
+    case = report.cases[0]
+    assert case.original == TEXTS[int(case.sample_id)]  # the clean input, regenerated
+    assert any(kind != "same" for kind, _ in case.text)  # the typos the input got
+    assert "Inputs are regenerated" in report.gallery_note
+    assert [caption for caption, _ in case.outputs][0] == "reference"
