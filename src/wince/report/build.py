@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -19,10 +19,17 @@ import yaml
 
 from wince.errors import WinceError
 from wince.files import write_file
+from wince.report.breakdowns import Breakdown, breakdowns
 from wince.report.data import ReportData, load_report_data
 from wince.report.figures import VEGA_LITE_VERSION, Figure, all_figures, write_figures
 from wince.report.gallery import Case, worst_cases
-from wince.report.narrative import Narrative, interval, narrative, percent
+from wince.report.narrative import (
+    Narrative,
+    metric_interval,
+    metric_value,
+    narrative,
+    percent,
+)
 from wince.store.store import Store
 
 Format = Literal["html", "markdown", "json"]
@@ -40,8 +47,9 @@ class Report:
         data: the run as read from the store.
         narrative: findings and recommendations.
         figures: every figure the stored analyses support.
-        cases: worst cases (empty without the data).
+        cases: worst cases (empty without the data, but for structured outputs).
         gallery_note: why cases are missing or how they were chosen.
+        breakdowns: error modes of structured outputs per scenario (`wince.report.breakdowns`).
     """
 
     data: ReportData
@@ -49,6 +57,7 @@ class Report:
     figures: list[Figure]
     cases: list[Case]
     gallery_note: str
+    breakdowns: list[Breakdown] = field(default_factory=list)
 
     def html(self) -> str:
         """The self-contained HTML page."""
@@ -83,6 +92,7 @@ class Report:
             "summary": self.narrative.to_dict(),
             "figures": {f.key: f.to_dict() for f in self.figures},
             "worst_cases": [c.to_dict() for c in self.cases],
+            "breakdowns": [b.to_dict() for b in self.breakdowns],
             "lineage": _finite(self.data.lineage),
             "computed_for_report": list(self.data.computed),
         }
@@ -115,41 +125,64 @@ def _json_default(value: Any) -> Any:
 
 
 def _gallery(
-    store: Store, data: ReportData, found: Narrative, dataset: Any
+    store: Store, data: ReportData, scenarios: list[str], dataset: Any
 ) -> tuple[list[Case], str]:
-    from wince.datasets.loading import as_dataset, load_dataset
-    from wince.plan import Plan
-
-    scenarios = [f.scenario for f in [*found.risks, *found.inconclusive, *found.robust]]
     scenarios = scenarios[:GALLERY_SCENARIOS]
     if not scenarios:
         return [], "No perturbed scenario to show."
-    if dataset is None:
-        plan = Plan.model_validate(data.plan)
-        if plan.data is None:
-            return [], (
-                "Worst cases need the run's data: the plan has no data section, so pass the "
-                "data (Python: run.report(data=...))."
-            )
-        try:
-            dataset = load_dataset(plan.data)
-        except WinceError as error:
-            return [], f"Worst cases are not shown: the run's data could not be read ({error})."
-    else:
-        dataset = as_dataset(dataset)
-    expected = data.record.get("data_fingerprint")
-    if dataset.fingerprint() != expected:
-        return [], (
-            f"Worst cases are not shown: the data's fingerprint {dataset.fingerprint()} differs "
-            f"from the run's {expected}, so its inputs cannot be regenerated exactly."
-        )
+    dataset, missing = _dataset(data, dataset)
+    if dataset is None and not data.structured:
+        return [], f"Worst cases are not shown: {missing}"
     cases = worst_cases(store, data, dataset, scenarios, per_scenario=CASES_PER_SCENARIO)
+    if data.structured:
+        metric = data.metrics[data.primary_metric]
+        note = (
+            "For the headline scenario of each perturbation (risks first): the samples whose "
+            f"{metric.description} worsened most in the first trial, with the model's outputs "
+            "from the store. "
+        )
+        note += (
+            f"Inputs are not shown: {missing}"
+            if dataset is None
+            else "Inputs are regenerated from the data and the run's seed."
+        )
+        return cases, note
     note = (
         "For the headline scenario of each perturbation (risks first): the samples whose "
         "prediction changed, most confident first. Perturbed inputs are regenerated from the "
         "data and the run's seed."
     )
     return cases, note
+
+
+def _dataset(data: ReportData, dataset: Any) -> tuple[Any, str]:
+    """The run's data (given, or the plan's data section), or None and why it is missing.
+
+    Only data whose fingerprint is the run's regenerates its inputs exactly.
+    """
+    from wince.datasets.loading import as_dataset, load_dataset
+    from wince.plan import Plan
+
+    if dataset is None:
+        plan = Plan.model_validate(data.plan)
+        if plan.data is None:
+            return None, (
+                "they need the run's data, and the plan has no data section, so pass the data "
+                "(Python: run.report(data=...))."
+            )
+        try:
+            dataset = load_dataset(plan.data)
+        except WinceError as error:
+            return None, f"the run's data could not be read ({error})."
+    else:
+        dataset = as_dataset(dataset)
+    expected = data.record.get("data_fingerprint")
+    if dataset.fingerprint() != expected:
+        return None, (
+            f"the data's fingerprint {dataset.fingerprint()} differs from the run's "
+            f"{expected}, so its inputs cannot be regenerated exactly."
+        )
+    return dataset, ""
 
 
 def build_report(store: Store, run_id: str, *, data: Any = None) -> Report:
@@ -165,8 +198,11 @@ def build_report(store: Store, run_id: str, *, data: Any = None) -> Report:
     """
     report_data = load_report_data(store, run_id)
     found = narrative(report_data)
-    cases, note = _gallery(store, report_data, found, data)
-    return Report(report_data, found, all_figures(report_data), cases, note)
+    # the headline scenario of each perturbation, risks first
+    scenarios = [f.scenario for f in [*found.risks, *found.inconclusive, *found.robust]]
+    cases, note = _gallery(store, report_data, scenarios, data)
+    tables = breakdowns(store, report_data, scenarios)
+    return Report(report_data, found, all_figures(report_data), cases, note, tables)
 
 
 def default_path(run_id: str, fmt: str) -> Path:
@@ -218,25 +254,19 @@ def _context(report: Report) -> dict[str, Any]:
     data = report.data
     record, lineage, plan = data.record, data.lineage, data.plan
     curves = data.frame("curves")
+    metric = data.metrics[data.primary_metric]
     primary: dict[str, str] = {}
     if not curves.empty:
-        rows = curves[curves["metric"] == data.primary_metric]
+        rows = curves[curves["metric"] == metric.name]
         for row in rows.itertuples():
-            primary[str(row.scenario)] = interval(
-                float(row.estimate),
-                float(row.low),
-                float(row.high),
-                share=data.primary_metric == "flip_rate",
+            primary[str(row.scenario)] = metric_interval(
+                float(row.estimate), float(row.low), float(row.high), metric
             )
     interactions = data.frame("interactions")
     if not interactions.empty:
-        observed = interactions[interactions["metric"] == data.primary_metric]
+        observed = interactions[interactions["metric"] == metric.name]
         for row in observed.itertuples():
-            shown = (
-                percent(float(row.observed))
-                if data.primary_metric == "flip_rate"
-                else f"{float(row.observed):.3g}"
-            )
+            shown = metric_value(float(row.observed), metric)
             primary.setdefault(str(row.scenario), f"{shown} (observed)")
     verdicts = data.frame("verdicts", "scenarios")
     verdict_rows = [
@@ -284,10 +314,13 @@ def _context(report: Report) -> dict[str, Any]:
         },
         "narrative": report.narrative,
         "cases": report.cases,
+        "breakdowns": [_table(b) for b in report.breakdowns],
         "gallery_note": report.gallery_note,
         "rules": data.frame("regions", "rules").to_dict("records"),
         "suspects": suspects.head(10).to_dict("records"),
         "verdicts": verdict_rows,
+        "primary_name": metric.name.replace("_", " "),
+        "primary_description": metric.description,
         "tolerances": data.tolerance_text(),
         "correction": data.settings.get("correction", "holm"),
         "alpha": data.settings.get("alpha", 0.05),
@@ -305,6 +338,30 @@ def _context(report: Report) -> dict[str, Any]:
         "wince_version": _version("wince"),
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "vega_lite_version": VEGA_LITE_VERSION,
+    }
+
+
+def _table(breakdown: Breakdown) -> dict[str, Any]:
+    """A breakdown as the template shows it: headers, and rows of formatted cells."""
+
+    def cell(column: str, value: Any) -> str:
+        if column in breakdown.percent_columns:
+            return percent(float(value))
+        if isinstance(value, float):
+            return f"{value:.3g}" if math.isfinite(value) else "n/a"
+        text = str(value)
+        return text.replace(" ", "␣") if text.isspace() else text  # a space must show
+
+    frame = breakdown.table
+    return {
+        "key": breakdown.key,
+        "title": breakdown.title,
+        "caption": breakdown.caption,
+        "columns": list(frame.columns),
+        "rows": [
+            [cell(str(c), v) for c, v in zip(frame.columns, row, strict=True)]
+            for row in frame.itertuples(index=False)
+        ],
     }
 
 

@@ -7,12 +7,14 @@ verdicts, interactions, data quality), computed on the fly and not saved.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from wince.metrics import Metric, plan_metric_table, primary_metric
 from wince.store.store import Store
 
 # stored analyses a report reads, by catalog name
@@ -118,8 +120,23 @@ class ReportData:
 
     @property
     def task(self) -> str:
-        """The task: classification or regression."""
+        """The task: classification, regression, text, multilabel, detection, ... ."""
         return str(self.record["task"])
+
+    @property
+    def structured(self) -> bool:
+        """Whether the model answers with structured outputs (text, boxes, masks, ...)."""
+        return self.task not in ("classification", "regression")
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Metric]:
+        """The run's per-sample metrics by name: its task's built-in ones and the plan's own.
+
+        Their descriptions, units and directions word the findings (`wince.metrics`).
+        """
+        from wince.plan import Plan
+
+        return plan_metric_table(Plan.model_validate(self.plan), self.task)
 
     @property
     def modality(self) -> str:
@@ -128,8 +145,22 @@ class ReportData:
 
     @property
     def primary_metric(self) -> str:
-        """The metric findings are stated in: flip rate, or mean absolute change."""
-        return "flip_rate" if self.task == "classification" else "mean_abs_change"
+        """The metric findings are stated in.
+
+        The flip rate, the mean absolute change, or a structured output's headline metric
+        among those the curves hold (`wince.metrics.primary_metric`).
+        """
+        if self.task == "classification":
+            return "flip_rate"
+        if self.task == "regression":
+            return "mean_abs_change"
+        curves = self.frame("curves")
+        measured = set(curves["metric"]) if "metric" in curves else set()
+        held = {name: m for name, m in self.metrics.items() if name in measured}
+        headline = primary_metric(self.task, held)
+        if headline is not None:
+            return headline.name
+        return next(iter(held), next(iter(self.metrics)))
 
     def frame(self, analysis: str, key: str = "table") -> pd.DataFrame:
         """A tabular part of a stored analysis as a frame (empty when absent)."""

@@ -9,7 +9,6 @@ marked, tabular rows their changed cells, audio a player and a spectrogram.
 from __future__ import annotations
 
 import base64
-import difflib
 import io
 import wave
 from collections.abc import Sequence
@@ -24,9 +23,13 @@ from PIL import Image
 from wince.datasets.base import Dataset
 from wince.engine.probe import Probe
 from wince.errors import ModelError
+from wince.metrics import Metric
 from wince.models.base import Predictions, Task
+from wince.outputs import Detections
+from wince.outputs.text import diff_segments
 from wince.perturbations.base import Step
 from wince.report.data import ReportData, finite_number
+from wince.report.narrative import metric_value
 from wince.store.store import Store
 
 THUMBNAIL_PX = 112  # longest side of an image thumbnail
@@ -66,6 +69,12 @@ class Case:
         original: the unperturbed text (text only).
         cells: tabular cells: feature, before, after, change (in column standard deviations).
         note: extra caption (difference amplification, cells not shown).
+        metric: for structured outputs, what `baseline_pred` and `perturbed_pred` measure
+            (the headline metric's description); they hold its formatted values.
+        outputs: structured outputs as text, each (caption, segments as `text`): texts with
+            their edits against the reference marked, label sets with those switched.
+        drawings: data URIs of outputs drawn on their images (boxes, mask overlays), by
+            caption.
     """
 
     scenario: str
@@ -83,11 +92,19 @@ class Case:
     original: str = ""
     cells: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    metric: str = ""
+    outputs: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    drawings: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (without the embedded media)."""
-        out = {k: v for k, v in self.__dict__.items() if k not in ("images", "audio")}
+        media = ("images", "audio", "drawings")
+        out = {k: v for k, v in self.__dict__.items() if k not in media}
         out["text"] = [list(s) for s in self.text]
+        out["outputs"] = [
+            {"caption": caption, "segments": [list(s) for s in segments]}
+            for caption, segments in self.outputs
+        ]
         return out
 
 
@@ -140,17 +157,20 @@ def image_views(before: npt.NDArray[Any], after: npt.NDArray[Any]) -> tuple[dict
 
 
 def text_segments(before: str, after: str) -> list[tuple[str, str]]:
-    """Character edits from `before` to `after` as ("same" | "removed" | "added", text)."""
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    """Character edits from `before` to `after` as ("same" | "removed" | "added", text).
+
+    One minimal alignment (`wince.outputs.text.diff_segments`): a substitution is its removed
+    text followed by its added text.
+    """
     segments: list[tuple[str, str]] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            segments.append(("same", before[i1:i2]))
+    for tag, removed, added in diff_segments(before, after):
+        if tag == "equal":
+            segments.append(("same", removed))
             continue
-        if i2 > i1:
-            segments.append(("removed", before[i1:i2]))
-        if j2 > j1:
-            segments.append(("added", after[j1:j2]))
+        if removed:
+            segments.append(("removed", removed))
+        if added:
+            segments.append(("added", added))
     return segments
 
 
@@ -223,23 +243,31 @@ def audio_views(
     return images, players
 
 
-def _sql_text(values: Sequence[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
 def pick_samples(
-    outcomes: pd.DataFrame, scenario: str, *, per_scenario: int, classification: bool
+    outcomes: pd.DataFrame,
+    scenario: str,
+    *,
+    per_scenario: int,
+    classification: bool,
+    metric: Metric | None = None,
 ) -> pd.DataFrame:
     """The rows of a scenario's first trial that changed most.
 
-    Classification: flipped predictions, most confident baseline first (the most surprising
-    changes), then the largest confidence drops. Regression: the largest absolute changes.
+    Structured outputs (`metric` given): the largest harm of that metric against the same
+    sample's clean value (`baseline_metric`). Classification: flipped predictions, most
+    confident baseline first (the most surprising changes), then the largest confidence drops.
+    Regression: the largest absolute changes.
     """
     baseline = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")
     rows = outcomes[(outcomes["scenario"] == scenario) & (outcomes["trial"] == 0)].copy()
     if rows.empty:
         return rows
-    if classification:
+    if metric is not None:
+        rows["baseline_metric"] = rows["sample_index"].map(baseline[metric.column])
+        rows["_harm"] = metric.harm_sign * (rows[metric.column] - rows["baseline_metric"])
+        rows = rows.sort_values("_harm", ascending=False, kind="stable")
+        rows = rows[rows["_harm"] > 0]
+    elif classification:
         rows["baseline_confidence"] = rows["sample_index"].map(baseline["confidence"])
         rows["_flipped"] = rows["flipped"].astype(bool)
         rows["_drop"] = -rows["confidence_delta"].astype(float)
@@ -257,29 +285,35 @@ def pick_samples(
 def worst_cases(
     store: Store,
     data: ReportData,
-    dataset: Dataset,
+    dataset: Dataset | None,
     scenarios: Sequence[str],
     *,
     per_scenario: int = 3,
 ) -> list[Case]:
     """The most changed samples of each scenario, with inputs regenerated from the seed.
 
+    Structured outputs are shown from the store (texts with their edits, label sets, boxes and
+    masks drawn on the regenerated images); without the data, drawings go on blank canvases
+    and inputs are not shown.
+
     Args:
         store: the store holding the run's outcomes.
         data: the run as the report reads it.
-        dataset: the run's data (its fingerprint must match the run's).
+        dataset: the run's data (its fingerprint must match the run's); None: not available.
         scenarios: scenarios to show, most important first.
         per_scenario: cases per scenario.
     """
+    from wince.report.breakdowns import scenario_outcomes
+
     if not scenarios:
         return []
     classification = data.task == "classification"
-    wanted = ["baseline", *scenarios]
-    outcomes = store.outcomes(data.run_id, where=f"scenario IN ({_sql_text(wanted)})")
-    outcomes["scenario"] = outcomes["scenario"].astype(str)
-    probe = Probe(_NoModel(), dataset, seed=int(data.plan.get("seed", 0)))
-    context = dataset.context()
-    names = list(context.feature_names or [])
+    metric = data.metrics[data.primary_metric] if data.structured else None
+    outcomes = scenario_outcomes(store, data, scenarios)
+    clean_rows = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")
+    probe = (
+        None if dataset is None else Probe(_NoModel(), dataset, seed=int(data.plan.get("seed", 0)))
+    )
     cases: list[Case] = []
     for scenario in scenarios:
         steps = [
@@ -287,13 +321,18 @@ def worst_cases(
             for s in data.steps(scenario)
         ]
         rows = pick_samples(
-            outcomes, scenario, per_scenario=per_scenario, classification=classification
+            outcomes,
+            scenario,
+            per_scenario=per_scenario,
+            classification=classification,
+            metric=metric,
         )
         if rows.empty or not steps:
             continue
         indices = rows["sample_index"].to_numpy(dtype=np.intp)
-        clean = probe.inputs(indices)
-        perturbed = probe.perturbed(indices, steps, trial=0)
+        inputs = None
+        if probe is not None:
+            inputs = (probe.inputs(indices), probe.perturbed(indices, steps, trial=0))
         for k, row in enumerate(rows.to_dict("records")):
             case: dict[str, Any] = {
                 "scenario": scenario,
@@ -301,8 +340,17 @@ def worst_cases(
                 "sample_id": str(row["sample_id"]),
                 "label": data.class_name(row.get("label")) if classification else row.get("label"),
                 "modality": data.modality,
+                "baseline_confidence": None,
+                "perturbed_confidence": None,
             }
-            if classification:
+            if metric is not None:
+                case.update(
+                    label=None,  # the ground truth is among the outputs shown
+                    metric=metric.description,
+                    baseline_pred=metric_value(float(row["baseline_metric"]), metric),
+                    perturbed_pred=metric_value(float(row[metric.column]), metric),
+                )
+            elif classification:
                 case.update(
                     baseline_pred=data.class_name(row["baseline_pred"]),
                     perturbed_pred=data.class_name(row["pred"]),
@@ -313,22 +361,156 @@ def worst_cases(
                 case.update(
                     baseline_pred=finite_number(row.get("baseline_value")),
                     perturbed_pred=finite_number(row.get("value")),
-                    baseline_confidence=None,
-                    perturbed_confidence=None,
                 )
-            modality = data.modality
-            if modality == "image":
-                case["images"], case["note"] = image_views(clean[k], perturbed[k])
-            elif modality == "text":
-                case["text"] = text_segments(clean[k], perturbed[k])
-                case["original"] = clean[k]
-            elif modality == "tabular":
-                columns = names or [f"column {i}" for i in range(np.shape(clean)[1])]
-                case["cells"], case["note"] = table_cells(
-                    clean[k], perturbed[k], names=columns, column_sd=context.column_sd
-                )
-            elif modality == "audio":
-                rate = int(context.sample_rate_hz or 16000)
-                case["images"], case["audio"] = audio_views(clean[k], perturbed[k], rate)
+            images = None if inputs is None else (inputs[0][k], inputs[1][k])
+            if metric is not None:
+                clean_output = clean_rows.loc[row["sample_index"], "output"]
+                case.update(output_views(data, clean_output, row, images))
+            if images is not None and data.task not in DRAWN_ON_INPUTS:
+                case.update(input_views(data.modality, *images, dataset))
             cases.append(Case(**case))
     return cases
+
+
+# tasks whose worst cases draw their outputs on the input images instead of showing them bare
+DRAWN_ON_INPUTS = ("detection", "segmentation")
+
+
+def input_views(modality: str, clean: Any, perturbed: Any, dataset: Any) -> dict[str, Any]:
+    """The `Case` fields that show one input before and after its perturbation."""
+    context = dataset.context()
+    if modality == "image":
+        images, note = image_views(clean, perturbed)
+        return {"images": images, "note": note}
+    if modality == "text":
+        return {"text": text_segments(clean, perturbed), "original": clean}
+    if modality == "tabular":
+        names = list(context.feature_names or []) or [
+            f"column {i}" for i in range(np.shape(clean)[0])
+        ]
+        cells, note = table_cells(clean, perturbed, names=names, column_sd=context.column_sd)
+        return {"cells": cells, "note": note}
+    if modality == "audio":
+        rate = int(context.sample_rate_hz or 16000)
+        images, audio = audio_views(clean, perturbed, rate)
+        return {"images": images, "audio": audio}
+    return {}
+
+
+DRAWING_PX = 224  # longest side of an output drawn on its image
+CANVAS_MARGIN_PX = 8  # around the boxes of a blank canvas (detection without the data)
+
+
+def output_views(
+    data: ReportData,
+    clean_output: Any,
+    row: dict[str, Any],
+    images: tuple[Any, Any] | None,
+) -> dict[str, Any]:
+    """The `Case` fields that show a structured output on clean and perturbed inputs.
+
+    Args:
+        data: the run.
+        clean_output: the sample's stored baseline output.
+        row: the perturbed outcome row (`output`, and `truth` with ground truth).
+        images: the clean and perturbed input images, or None (drawn on blank canvases).
+    """
+    from wince.report.breakdowns import plain_outputs
+
+    task = data.task
+
+    def plain(value: Any) -> Any:
+        return plain_outputs(pd.Series([value]), task)[0]
+
+    clean, perturbed = plain(clean_output), plain(row["output"])
+    truth = plain(row["truth"]) if row.get("truth") is not None else None
+    if task == "text":
+        if truth is None:
+            edits = text_segments(clean, perturbed)
+            return {
+                "outputs": [
+                    ("clean output", [("same", clean)]),
+                    ("perturbed output (edits against the clean output)", edits),
+                ]
+            }
+        return {
+            "outputs": [
+                ("reference", [("same", truth)]),
+                ("clean output (edits against the reference)", text_segments(truth, clean)),
+                ("perturbed output (edits against the reference)", text_segments(truth, perturbed)),
+            ]
+        }
+    if task == "multilabel":
+        switched = _label_segments(data, clean, perturbed)
+        return {"outputs": [("labels (switched off: struck through, on: underlined)", switched)]}
+    if task == "detection":
+        return _detection_views(data, clean, perturbed, truth, images)
+    if task == "segmentation":
+        return _segmentation_views(clean, perturbed, images)
+    return {}
+
+
+def _label_segments(
+    data: ReportData, clean: npt.NDArray[np.bool_], perturbed: npt.NDArray[np.bool_]
+) -> list[tuple[str, str]]:
+    """The labels on in either output, as kept ("same"), switched off or switched on."""
+    kinds = {(True, True): "same", (True, False): "removed", (False, True): "added"}
+    return [
+        (kinds[(bool(before), bool(after))], f"{data.class_name(j)} ")
+        for j, (before, after) in enumerate(zip(clean, perturbed, strict=True))
+        if before or after
+    ]
+
+
+def _detection_views(
+    data: ReportData,
+    clean: Detections,
+    perturbed: Detections,
+    truth: Detections | None,
+    images: tuple[Any, Any] | None,
+) -> dict[str, Any]:
+    from wince.outputs.detection import draw_detections
+
+    if images is None:
+        every = [d.boxes for d in (clean, perturbed, truth) if d is not None]
+        corner = np.concatenate(every).max(axis=0, initial=0.0)[2:] if every else np.zeros(2)
+        width, height = (int(np.ceil(v)) + CANVAS_MARGIN_PX for v in corner)
+        canvas = np.full((height, width, 3), 255, np.uint8)
+        where = "on a blank canvas (the run's data was not available)"
+    else:
+        canvas, where = images[1], "on the perturbed image"
+    classes = np.concatenate([clean.classes, perturbed.classes])
+    names = [str(data.class_name(c)) for c in range(int(classes.max(initial=0)) + 1)]
+    drawn = draw_detections(canvas, clean, perturbed, class_names=names)
+    lost = len(clean) - len(perturbed)
+    fewer = f"; {lost} object{'s' * (lost > 1)} fewer" if lost > 0 else ""
+    return {
+        "drawings": {"boxes": _png_uri(thumbnail(drawn, size=DRAWING_PX))},
+        "note": (
+            f"Boxes {where}: blue found on the clean image ({len(clean)}), orange on the "
+            f"perturbed one ({len(perturbed)}); dashed: an object lost (blue) or gained "
+            f"(orange){fewer}."
+        ),
+    }
+
+
+def _segmentation_views(
+    clean: npt.NDArray[np.int64], perturbed: npt.NDArray[np.int64], images: tuple[Any, Any] | None
+) -> dict[str, Any]:
+    from wince.outputs.segmentation import changed_pixels_overlay, overlay_mask
+
+    if images is None:
+        blank = np.full((*clean.shape, 3), 128, np.uint8)
+        images, where = (blank, blank), " on a grey canvas (the run's data was not available)"
+    else:
+        where = ""
+    views = {
+        "clean output": overlay_mask(images[0], clean),
+        "perturbed output": overlay_mask(images[1], perturbed),
+        "changed pixels": changed_pixels_overlay(images[1], clean, perturbed),
+    }
+    share = float(np.mean(clean != perturbed))
+    return {
+        "drawings": {k: _png_uri(thumbnail(v, size=DRAWING_PX)) for k, v in views.items()},
+        "note": f"Class maps{where}; {share:.1%} of pixels changed class (magenta).",
+    }

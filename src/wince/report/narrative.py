@@ -30,6 +30,7 @@ import pandas as pd
 
 from wince.analysis.data import step_entry
 from wince.errors import WinceError
+from wince.metrics import Metric
 from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
 from wince.report.data import ReportData
 
@@ -67,6 +68,62 @@ def interval(estimate: float, low: float, high: float, *, share: bool = True) ->
         return f"{estimate:.3g} ({low:.3g}–{high:.3g})"
     digits = percent_digits(estimate)
     return f"{percent(estimate, digits)} ({percent(low, digits)[:-1]}–{percent(high, digits)})"
+
+
+# Units quoted as percentages: shares, and error rates (edits per character or word), which
+# people read as percentages ("a character error rate of 1.2%").
+PERCENT_UNITS = frozenset({"share", "edits per character", "edits per word"})
+# A clean value this close to 0 is 0 up to rounding (a change against the clean output).
+NEGLIGIBLE = 1e-9
+# Units that name nothing a reader could use: values are shown as bare numbers.
+BARE_UNITS = frozenset({"value", "output units"})
+
+
+def in_percent(metric: Metric) -> bool:
+    """Whether a metric's values are shown as percentages (`PERCENT_UNITS`)."""
+    return metric.unit in PERCENT_UNITS
+
+
+def metric_value(value: float | None, metric: Metric) -> str:
+    """A metric's value as people read it: a percentage, or a number and its unit.
+
+    Examples:
+        >>> from wince.metrics import BUILT_IN_METRICS as table
+        >>> metric_value(0.012, table["cer"]), metric_value(0.78, table["mean_iou"])
+        ('1.2%', '0.78 IoU')
+    """
+    if in_percent(metric):
+        return percent(value)
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.3g}{unit_suffix(metric)}"
+
+
+def unit_suffix(metric: Metric) -> str:
+    """The unit written after a number (' IoU').
+
+    Empty for bare units and for those the description already states ('1 - cosine
+    similarity with the clean embedding' is in '1 - cosine').
+    """
+    if metric.unit in BARE_UNITS or metric.description.startswith(metric.unit):
+        return ""
+    return f" {metric.unit}"
+
+
+def metric_interval(estimate: float, low: float, high: float, metric: Metric) -> str:
+    """An estimate and its 95% interval in the metric's unit.
+
+    E.g. '1.2% (0.8–1.7%)', '0.78 IoU (0.74–0.81)'.
+    """
+    if in_percent(metric):
+        return interval(estimate, low, high)
+    return f"{metric_value(estimate, metric)} ({low:.3g}–{high:.3g})"
+
+
+def metric_label(name: str, data: ReportData) -> str:
+    """What a metric measures, in words: its description, or its name with spaces."""
+    metric = data.metrics.get(name)
+    return metric.description if metric is not None else name.replace("_", " ")
 
 
 def _exposure(value: float) -> str:
@@ -219,10 +276,14 @@ class Finding:
         perturbation: registry name.
         scenario: the headline scenario.
         severity: its severity; value and unit: its physical magnitude.
-        metric: the metric stated (flip_rate, or mean_abs_change for regression).
+        metric: the metric stated (`ReportData.primary_metric`: flip_rate, mean_abs_change,
+            or a structured output's headline metric such as cer).
         estimate, low, high: the stored curve estimate and its 95% interval.
-        realism: the realism weight of the severity; score: effect x realism.
+        realism: the realism weight of the severity; score: harm x realism (the harm is the
+            metric's change from clean inputs, in its unit, towards worse).
         sentence: the finding as a sentence.
+        baseline: the metric on clean inputs (None when the curves lack it).
+        metric_unit: the metric's unit ("share": a fraction shown as a percentage).
     """
 
     kind: str
@@ -238,6 +299,8 @@ class Finding:
     realism: float
     score: float
     sentence: str
+    baseline: float | None = None
+    metric_unit: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -306,10 +369,43 @@ class Narrative:
         }
 
 
-def _change_text(metric: str, estimate: float, low: float, high: float) -> str:
+def _change_text(data: ReportData, metric: str, estimate: float, low: float, high: float) -> str:
+    """What a scenario does to the metric, as a verb phrase.
+
+    E.g. 'changes 5.7% (4.1–7.3%) of predictions', 'raises the character error rate ... from
+    0.2% on clean inputs to 1.2% (0.8–1.7%)'.
+    """
     if metric == "flip_rate":
         return f"changes {interval(estimate, low, high)} of predictions"
-    return f"moves predictions by {interval(estimate, low, high, share=False)} on average"
+    spec = data.metrics.get(metric)
+    if metric == "mean_abs_change" or spec is None:
+        return f"moves predictions by {interval(estimate, low, high, share=False)} on average"
+    now = metric_interval(estimate, low, high, spec)
+    before = data.baseline(metric)
+    if before is None or abs(before) < NEGLIGIBLE:  # a change against the clean output
+        return f"brings the {spec.description} to {now}"
+    verb = "raises" if estimate > before else "lowers" if estimate < before else "leaves"
+    clean = metric_value(before, spec)
+    return f"{verb} the {spec.description} from {clean} on clean inputs to {now}"
+
+
+def _harm(data: ReportData, metric: str, estimate: float) -> float:
+    """How much worse than on clean inputs a metric's estimate is (>0: harm), in its unit."""
+    spec = data.metrics.get(metric)
+    sign = spec.harm_sign if spec is not None else 1.0
+    return sign * (estimate - (data.baseline(metric) or 0.0))
+
+
+def _tolerance_text(data: ReportData, metric: str) -> str:
+    """'the 2% tolerance', 'the 0.01 IoU tolerance', or 'the tolerance' when none applies."""
+    tolerance = data.settings["tolerance"].get(metric)
+    spec = data.metrics.get(metric)
+    if tolerance is None:
+        return "the tolerance"
+    if spec is not None and in_percent(spec):
+        return f"the {tolerance * 100:g}% tolerance"
+    unit = "" if spec is None else unit_suffix(spec)
+    return f"the {tolerance:g}{unit} tolerance"
 
 
 def _accuracy_clause(data: ReportData, scenario: str) -> str:
@@ -328,13 +424,8 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
     subject = describe_step(
         name, value, unit, params=steps[0].get("params") if len(steps) == 1 else None
     )
-    change = _change_text(metric, estimate, low, high)
-    tolerance = data.settings["tolerance"].get(metric)
-    tolerance_text = "the tolerance"
-    if tolerance is not None:
-        tolerance_text = f"the {tolerance * 100:g}% tolerance"
-    if metric != "flip_rate" and tolerance is not None:
-        tolerance_text = f"the {tolerance:g} tolerance"
+    change = _change_text(data, metric, estimate, low, high)
+    tolerance_text = _tolerance_text(data, metric)
     decided = _decided_by(data, str(row["scenario"]), metric, kind)
     applied = _where_applied(data, str(row["scenario"]), metric) + decided
     if kind == FRAGILE:
@@ -360,8 +451,10 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
         low=low,
         high=high,
         realism=weight,
-        score=max(estimate, 0.0) * weight,
+        score=max(_harm(data, metric, estimate), 0.0) * weight,
         sentence=_sentence(text),
+        baseline=data.baseline(metric),
+        metric_unit=data.metrics[metric].unit if metric in data.metrics else "",
     )
 
 
@@ -377,8 +470,13 @@ def _where_applied(data: ReportData, scenario: str, metric: str) -> str:
     share = f" But it changed only {percent(coverage, 1)} of the inputs, and "
     if metric == "flip_rate":
         return share + f"{percent(among, 1)} of those flipped: fragile where it applies."
-    name = metric.replace("_", " ")
-    return share + f"among those its {name} effect is {among:.3g}: fragile where it applies."
+    spec = data.metrics.get(metric)
+    effect = f"{among:.3g}" if spec is None else metric_value(among, spec)
+    return (
+        share
+        + f"among those its effect on the {metric_label(metric, data)} is {effect}: "
+        + ("fragile where it applies.")
+    )
 
 
 def _decided_by(data: ReportData, scenario: str, metric: str, kind: str) -> str:
@@ -453,7 +551,12 @@ def findings(data: ReportData) -> tuple[list[Finding], list[Finding], list[Findi
         harshest = max(points, key=lambda p: float(p["severity"]))
         if FRAGILE in kinds:
             fragile = [p for p, k in zip(points, kinds, strict=True) if k == FRAGILE]
-            best = max(fragile, key=lambda p: float(p["estimate"]) * realism(float(p["severity"])))
+            best = max(
+                fragile,
+                key=lambda p: (
+                    _harm(data, metric, float(p["estimate"])) * realism(float(p["severity"]))
+                ),
+            )
             risks.append(_finding(data, FRAGILE, best, metric))
         elif all(k == ROBUST for k in kinds):
             robust.append(_finding(data, ROBUST, harshest, metric))
@@ -478,6 +581,7 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
     table = data.frame("interactions")
     if not table.empty:
         synergies = table[(table["label"] == "synergistic") & (table["metric"] == metric)]
+        spec = data.metrics.get(metric)
         for row in synergies.sort_values("difference", ascending=False).head(3).itertuples():
             phrase = describe_steps(data.steps(str(row.scenario)), _units(data))
             if metric == "flip_rate":
@@ -489,12 +593,23 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
                         f"({percent(float(row.expected))})."
                     )
                 )
+            elif spec is not None and data.structured:
+                extra = metric_interval(
+                    float(row.difference), float(row.low), float(row.high), spec
+                )
+                out.append(
+                    _sentence(
+                        f"{phrase} brings the {spec.description} to "
+                        f"{metric_value(float(row.observed), spec)}, {extra} worse than expected "
+                        f"from each alone ({metric_value(float(row.expected), spec)})."
+                    )
+                )
     cliffs = data.frame("cliffs")
     if not cliffs.empty:
         for row in cliffs[cliffs["metric"] == metric].itertuples():
             unit = _units(data).get(str(row.perturbation), "")
             out.append(
-                f"Threshold: the {metric.replace('_', ' ')} under {row.entry} climbs "
+                f"Threshold: the {metric_label(metric, data)} under {row.entry} climbs "
                 f"sharply beyond {float(row.value):.3g} {unit} "
                 f"(severity {float(row.severity):.1f})."
             )
@@ -504,7 +619,38 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
         if len(fragile):
             out.append(_sentence(f"Where it fails: {fragile['text'].iloc[0]}."))
     out += _no_op_notes(data)
+    out += _own_metric_notes(data)
     out += _global_sensitivity_notes(data)
+    return out
+
+
+def _own_metric_notes(data: ReportData) -> list[str]:
+    """One sentence per metric of the plan's own: its clean value and its worst scenario.
+
+    The worst scenario is the one where it is most harmful against clean inputs, in its unit
+    and with its 95% interval.
+    """
+    curves = data.frame("curves")
+    if curves.empty:
+        return []
+    out = []
+    for name, spec in data.metrics.items():
+        rows = curves[(curves["metric"] == name) & (curves["scenario"] != "baseline")]
+        if spec.source == "built-in" or rows.empty:
+            continue
+        harms = [_harm(data, name, float(e)) for e in rows["estimate"]]
+        worst = rows.iloc[int(np.argmax(harms))]
+        steps = describe_steps(data.steps(str(worst["scenario"])), _units(data))
+        now = metric_interval(
+            float(worst["estimate"]), float(worst["low"]), float(worst["high"]), spec
+        )
+        out.append(
+            _sentence(
+                f"{spec.description} (your metric {name}, {spec.better} is better): "
+                f"{metric_value(data.baseline(name), spec)} on clean inputs, at worst {now} "
+                f"under {steps}."
+            )
+        )
     return out
 
 
@@ -520,7 +666,8 @@ def _global_sensitivity_notes(data: ReportData) -> list[str]:
         f"{top['factor']} accounts for {percent(float(top['ST']), 0)} "
         f"({percent(max(float(top['ST_low']), 0.0), 0)[:-1]}–"
         f"{percent(min(float(top['ST_high']), 1.0), 0)}) of "
-        "the variation in flip rate across the realistic ranges (total Sobol index).",
+        f"the variation in {_sobol_output(data)} across the realistic ranges (total Sobol "
+        "index).",
         JOINT_DESIGN_NOTE,
     ]
     negative = [
@@ -539,6 +686,12 @@ def _global_sensitivity_notes(data: ReportData) -> list[str]:
     if warning:
         out.append(f"Warning: {warning}")
     return out
+
+
+def _sobol_output(data: ReportData) -> str:
+    """What the global sensitivity analysis measured, in words (the flip rate by default)."""
+    output = str((data.analyses.get("global_sensitivity") or {}).get("output") or "flip_rate")
+    return metric_label(output, data) if output in data.metrics else output.replace("_", " ")
 
 
 def _no_op_notes(data: ReportData) -> list[str]:
