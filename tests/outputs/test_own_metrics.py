@@ -216,3 +216,13 @@ def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
     assert again.id == first.id
     assert changed.id != first.id
     assert changed.outcomes()["metric_mine"].sum() > 0 == first.outcomes()["metric_mine"].sum()
+
+
+def test_the_report_reads_breaking_points_on_a_metric_as_crossing_its_tolerance(run, tmp_path):
+    stored, data = run
+    stored.profile(
+        data=data, regions=False, breaking_points=True, breaking_metric="confidence_drop"
+    )
+    html = stored.report(out=tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "whose confidence_drop is still within its tolerance" in html
+    assert "predictions still unchanged" not in html

@@ -256,6 +256,21 @@ def survival(data: ReportData) -> Figure | None:
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True)
     rows = records(frame[["perturbation", "severity", "magnitude", "survival", "low", "high"]])
+    metrics = {item.get("metric") for item in payload.values()} - {None}
+    if metrics:  # searched on a metric: a sample breaks when it crosses its tolerance
+        metric = ", ".join(sorted(metrics))
+        what = "samples within tolerance"
+        caption = (
+            f"The share of samples whose {metric} is still within its tolerance of the clean "
+            "value at each severity, from a per-sample search for the smallest magnitude at "
+            "which it crosses the tolerance (95% bands)."
+        )
+    else:
+        what = "predictions unchanged"
+        caption = (
+            "The share of predictions still unchanged at each severity, from a per-sample "
+            "search for the smallest magnitude that changes the prediction (95% bands)."
+        )
     base = alt.Chart(_inline(rows)).encode(
         x=alt.X("severity:Q", title="severity"),
         color=alt.Color("perturbation:N", legend=alt.Legend(orient="bottom", columns=2)),
@@ -263,12 +278,12 @@ def survival(data: ReportData) -> Figure | None:
     tooltip = [
         alt.Tooltip("perturbation:N"),
         alt.Tooltip("magnitude:N"),
-        alt.Tooltip("survival:Q", title="unchanged", format=".1%"),
+        alt.Tooltip("survival:Q", title=what, format=".1%"),
         alt.Tooltip("low:Q", title="95% low", format=".1%"),
         alt.Tooltip("high:Q", title="95% high", format=".1%"),
     ]
     band = base.mark_area(opacity=0.2, interpolate="step-after").encode(
-        y=alt.Y("low:Q", title="predictions unchanged", axis=alt.Axis(format="%")),
+        y=alt.Y("low:Q", title=what, axis=alt.Axis(format="%")),
         y2="high:Q",
         tooltip=tooltip,
     )
@@ -281,10 +296,8 @@ def survival(data: ReportData) -> Figure | None:
     chart = (band + line + points).properties(width=WIDTH, height=240)
     return Figure(
         "survival",
-        "Breaking points: predictions that survive",
-        "The share of predictions still unchanged at each severity, from a per-sample search "
-        "for the smallest magnitude that changes the prediction (95% bands)."
-        + _search_limits(payload),
+        f"Breaking points: {what}",
+        caption + _search_limits(payload),
         _spec(chart),
         rows,
     )
