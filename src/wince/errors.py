@@ -133,13 +133,18 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
 
 def typo_of(name: str, known: Iterable[str]) -> str | None:
-    """The one of `known` that `name` is most likely a typo of (one or two characters off).
+    """The one of `known` that `name` is most likely a typo of.
 
+    A character or two off, or the start of exactly one of them (`flip` for `flip_rate`).
     Stricter than `did_you_mean`: for names that may also be legitimate (a metric of the
     plan's own), so that `confidence_drop` is not taken for `confidence_change`.
     """
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.85)
-    return close[0] if close else None
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+    if close:
+        return close[0]
+    started = [k for k in known if k.startswith(name)]
+    return started[0] if len(started) == 1 else None
 
 
 _already_warned: set[str] = set()
