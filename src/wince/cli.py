@@ -928,6 +928,8 @@ def repair(
         run_ids = list(dict.fromkeys(opened.resolve(ref) for ref in run_refs))
     else:
         run_ids = opened.list_runs()["run_id"].tolist()
+        if not run_ids:
+            out.print(f"the store at {opened.url} holds no runs: nothing to check", highlight=False)
     for run_id in run_ids:
         units = len(opened.completed_units(run_id))
         damaged = opened.damaged_units(run_id, full=True)
@@ -956,15 +958,18 @@ def _recompute(store: Store, run_id: str, *, now: bool) -> bool:
 
     plan = Run(store, run_id).plan
     runnable = plan.model is not None and plan.data is not None
-    if not now or not runnable:
-        how = (
-            f"`wince repair {run_id} --recompute` or `wince run PLAN`"
-            if runnable
-            else "`wince.analyze(model, data, plan)` (its plan names no model or data to load)"
-        )
+    if not runnable:
         out.print(
-            f"run {run_id}: its missing units are recomputed by {how}, PLAN being the plan "
-            f"{plan.name!r} it was run with.",
+            f"run {run_id}: its plan {plan.name!r} names no model or data to load, so "
+            "`wince.analyze(model, data, plan)` with the run's model, data and plan recomputes "
+            "its missing units.",
+            highlight=False,
+        )
+        return False
+    if not now:
+        out.print(
+            f"run {run_id}: `wince repair {run_id} --recompute` recomputes its missing units, "
+            f"as does `wince run PLAN` with the plan {plan.name!r} it was run with.",
             highlight=False,
         )
         return False
