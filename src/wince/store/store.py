@@ -323,7 +323,7 @@ class Store:
         raise StoreError(f"run prefix {ref!r} is ambiguous: {', '.join(matches)}.")
 
     def orphan_runs(self) -> list[str]:
-        """Runs whose folder is in the segments location but whom the catalog does not name.
+        """Runs whose folder is in the segments location but which the catalog does not name.
 
         Any means the catalog was deleted, emptied or replaced (`orphans_message`); one
         listing of the location's top level.
@@ -342,7 +342,8 @@ class Store:
             f"the segments location {self.segments.url} holds the outcomes of {len(orphans)} "
             f"run(s) that the catalog at {catalog.safe_url(self.url)} does not name ({shown}): "
             "the catalog was deleted, emptied or replaced. Fix: `wince repair "
-            "--rebuild-catalog` (with the same --store) rebuilds their runs from the segments."
+            "--rebuild-catalog` (with the same --store and --segments) rebuilds their runs from "
+            "the segments."
         )
 
     def _no_such_run(self, message: str, fix: str) -> str:
