@@ -29,11 +29,15 @@ class Run:
         run_id: the run's id.
     """
 
-    def __init__(self, store: Store, run_id: str, *, reused: bool = False) -> None:
+    def __init__(
+        self, store: Store, run_id: str, *, reused: bool = False, recomputed: int = 0
+    ) -> None:
         self.store = store
         self.id = run_id
         #: True when `analyze` returned this stored run as it was, without running again.
         self.reused = reused
+        #: How many units of the stored run `analyze` found damaged and evaluated again.
+        self.recomputed = recomputed
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, store={self.store.url!r})"
@@ -222,4 +226,4 @@ def analyze(
         cache=cache_for(cache, target),
         fresh=fresh,
     )
-    return Run(target, execution.run_id, reused=execution.reused)
+    return Run(target, execution.run_id, reused=execution.reused, recomputed=execution.recomputed)

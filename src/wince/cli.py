@@ -21,7 +21,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +30,9 @@ from rich.text import Text
 
 from wince.errors import PlanError, WinceError
 from wince.files import write_file
+
+if TYPE_CHECKING:
+    from wince.store import Store
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -78,6 +81,16 @@ StoreOption = Annotated[
         "--store",
         help="Store: a folder or a SQLAlchemy catalog URL (default $WINCE_STORE, else .wince); "
         "its outcome segments are where the catalog records them (or $WINCE_SEGMENTS).",
+    ),
+]
+SegmentsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--segments",
+        envvar="WINCE_SEGMENTS",
+        help="Where outcome segments live: a folder or an fsspec URL (file:///shared/wince; "
+        "s3://bucket/wince needs s3fs). Default: the location recorded in the store's "
+        "catalog, else <store folder>/segments. A team's first run records it.",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
@@ -261,16 +274,7 @@ def plan_validate(path: Annotated[Path, typer.Argument(help="Plan file (YAML).")
 def run(
     plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML).")],
     store: StoreOption = None,
-    segments: Annotated[
-        str | None,
-        typer.Option(
-            "--segments",
-            envvar="WINCE_SEGMENTS",
-            help="Where outcome segments live: a folder or an fsspec URL (file:///shared/wince; "
-            "s3://bucket/wince needs s3fs). Default: the location recorded in the store's "
-            "catalog, else <store folder>/segments. A team's first run records it.",
-        ),
-    ] = None,
+    segments: SegmentsOption = None,
     executor: Annotated[
         str,
         typer.Option(
@@ -376,6 +380,7 @@ def run(
                 "run_id": result.id,
                 "status": record["status"],
                 "reused": result.reused,
+                "recomputed": result.recomputed,
                 "store": result.store.url,
                 "version_drift": drifts,
                 "rejected": rejected,
@@ -387,6 +392,8 @@ def run(
             f"--fresh runs again. Next: wince show {result.id}"
         )
     else:
+        if result.recomputed:
+            out.print(f"recomputed {result.recomputed} damaged units")
         timings = record["lineage"].get("timings", {})
         out.print(
             f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples "
@@ -418,21 +425,31 @@ def _print_rejected(rejected: dict[str, str], *, code: bool = True, to: Console 
 @app.command()
 @user_errors
 def runs(store: StoreOption = None, json_output: JsonOption = False) -> None:
-    """List stored runs, newest first."""
+    """List stored runs, newest first.
+
+    Exit 1 when the segments location holds runs the catalog does not name (a deleted or
+    emptied catalog; `wince repair --rebuild-catalog` rebuilds them).
+    """
     from wince.store import open_store
 
-    frame = open_store(store).list_runs()
+    opened = open_store(store)
+    frame = opened.list_runs()
     if json_output:
         _json(frame.to_dict(orient="records"))
-        return
-    table = Table(title=f"runs ({len(frame)})")
-    for column in ("run_id", "name", "status", "created_at", "task", "n_samples"):
-        table.add_column(column)
-    for row in frame.itertuples():
-        table.add_row(
-            row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)
-        )
-    out.print(table)
+    else:
+        table = Table(title=f"runs ({len(frame)})")
+        for column in ("run_id", "name", "status", "created_at", "task", "n_samples"):
+            table.add_column(column)
+        for row in frame.itertuples():
+            table.add_row(
+                row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)
+            )
+        out.print(table)
+    orphans = opened.orphan_runs()
+    if orphans:
+        err.print("[yellow]warning:[/] ", end="")
+        err.print(opened.orphans_message(orphans), markup=False, highlight=False)
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 @app.command()
@@ -842,6 +859,131 @@ def verify(
     )
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+@user_errors
+def repair(
+    run_refs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[RUN]...",
+            help="Runs to check: ids, unique prefixes or 'latest' (default: all).",
+        ),
+    ] = None,
+    store: StoreOption = None,
+    segments: SegmentsOption = None,
+    recompute: Annotated[
+        bool,
+        typer.Option(
+            "--recompute",
+            help="Evaluate the dropped units again now (runs whose plan has a model and a data "
+            "section), instead of at the next `wince run`.",
+        ),
+    ] = False,
+    rebuild_catalog: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-catalog",
+            help="First rebuild the runs, scenarios and units of every run the catalog does not "
+            "name (a deleted or emptied catalog) from its segments.",
+        ),
+    ] = False,
+) -> None:
+    """Drop the damaged or missing units of stored runs (checksums included) and say what next.
+
+    A damaged segment is set aside as <name>.damaged, never deleted. Exit codes: 0 nothing was
+    damaged, or all was repaired; 1 damage remains (units dropped but not recomputed, runs
+    not rebuilt); 2 bad input.
+    """
+    from wince.store import open_store
+    from wince.store import repair as repairs
+
+    opened = open_store(store, segments=segments)
+    remaining = False
+    if rebuild_catalog:
+        for rebuilt in repairs.rebuild_catalog(opened):
+            if rebuilt.problem is not None:
+                err.print(f"run {rebuilt.run_id}: not rebuilt: {rebuilt.problem}.", highlight=False)
+                remaining = True
+                continue
+            out.print(
+                f"run {rebuilt.run_id}: rebuilt from its segments ({rebuilt.units} units)",
+                highlight=False,
+            )
+            if rebuilt.set_aside:
+                out.print(
+                    repairs.dropped_message(
+                        rebuilt.run_id, rebuilt.units + len(rebuilt.set_aside), rebuilt.set_aside
+                    ),
+                    highlight=False,
+                )
+    else:
+        orphans = opened.orphan_runs()
+        if orphans:
+            err.print("[yellow]warning:[/] ", end="")
+            err.print(opened.orphans_message(orphans), markup=False, highlight=False)
+            remaining = True
+    if run_refs:
+        run_ids = list(dict.fromkeys(opened.resolve(ref) for ref in run_refs))
+    else:
+        run_ids = opened.list_runs()["run_id"].tolist()
+        if not run_ids:
+            out.print(f"the store at {opened.url} holds no runs: nothing to check", highlight=False)
+    for run_id in run_ids:
+        units = len(opened.completed_units(run_id))
+        damaged = opened.damaged_units(run_id, full=True)
+        opened.drop_units(run_id, damaged)
+        dropped = opened.dropped_ranges(run_id)
+        if damaged:
+            out.print(repairs.dropped_message(run_id, units, damaged), highlight=False)
+        elif dropped:
+            shown = ", ".join(f"{start}-{stop - 1}" for start, stop in dropped)
+            out.print(
+                f"run {run_id}: {len(dropped)} unit(s) dropped as damaged are not recomputed yet "
+                f"(samples {shown})",
+                highlight=False,
+            )
+        else:
+            out.print(f"run {run_id}: all {units} units sound", highlight=False)
+        if dropped:
+            remaining |= not _recompute(opened, run_id, now=recompute)
+    if remaining:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _recompute(store: Store, run_id: str, *, now: bool) -> bool:
+    """Evaluate a run's missing units (`now`), or say how; whether they were evaluated."""
+    from wince.api import Run, analyze
+
+    plan = Run(store, run_id).plan
+    runnable = plan.model is not None and plan.data is not None
+    if not runnable:
+        out.print(
+            f"run {run_id}: its plan {plan.name!r} names no model or data to load, so "
+            "`wince.analyze(model, data, plan)` with the run's model, data and plan recomputes "
+            "its missing units.",
+            highlight=False,
+        )
+        return False
+    if not now:
+        out.print(
+            f"run {run_id}: `wince repair {run_id} --recompute` recomputes its missing units, "
+            f"as does `wince run PLAN` with the plan {plan.name!r} it was run with.",
+            highlight=False,
+        )
+        return False
+    before = len(store.completed_units(run_id))
+    result = analyze(plan=plan, store=store)
+    if result.id != run_id:
+        raise WinceError(
+            f"run {run_id}: its plan now makes another run, {result.id} (its model, data or "
+            f"package versions changed), so run {run_id}'s missing units cannot be recomputed "
+            "here. Recompute them where it was made, or use the new run."
+        )
+    recomputed = len(store.completed_units(run_id)) - before
+    out.print(f"run {run_id}: recomputed {recomputed} units", highlight=False)
+    return True
 
 
 @app.command()

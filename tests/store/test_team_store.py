@@ -74,7 +74,8 @@ def test_segments_on_an_fsspec_location_are_found_from_the_catalog_url_alone(cat
     fs = fsspec.filesystem("memory")
     files = sorted(fs.ls(f"{location}/{run.id}", detail=False))
     assert [f.rsplit("/", 1)[1] for f in files] == [
-        f"{a:010d}-{b:010d}.parquet" for a, b in [(0, 32), (32, 64), (64, 96), (96, 100)]
+        *(f"{a:010d}-{b:010d}.parquet" for a, b in [(0, 32), (32, 64), (64, 96), (96, 100)]),
+        "run.json",  # the run's catalog record, for a rebuild
     ]  # no temporary files left
     client = open_store(catalog_url)  # another client: only the catalog URL
     assert client.segments.url == location
@@ -94,6 +95,7 @@ def test_a_file_url_location_holds_the_segments_on_disk(tmp_path):
         "0000000032-0000000064.parquet",
         "0000000064-0000000096.parquet",
         "0000000096-0000000100.parquet",
+        "run.json",
     ]
     pd.testing.assert_frame_equal(store.outcomes(run.id), reference(tmp_path).outcomes())
 
@@ -168,7 +170,8 @@ def test_a_writer_failing_mid_segment_leaves_no_segment_visible(tmp_path, monkey
     with pytest.raises(StoreError, match="No space left on device"):
         store.write_unit("r1", 0, 4, TABLE, seconds=0.1)
     assert store.completed_units("r1") == []
-    assert store.segments.fs.ls(f"{store.segments.root}/r1", detail=False) == []
+    listed = store.segments.fs.ls(f"{store.segments.root}/r1", detail=False)
+    assert [name.rsplit("/", 1)[1] for name in listed] == ["run.json"]  # the run's record only
     with pytest.raises(StoreError, match="no stored outcomes yet"):
         store.outcomes("r1")
 
@@ -176,8 +179,7 @@ def test_a_writer_failing_mid_segment_leaves_no_segment_visible(tmp_path, monkey
 def test_leftovers_of_a_killed_writer_are_never_read(tmp_path):
     store = Store(root=tmp_path)
     _register_run(store, "r1")
-    folder = tmp_path / "segments" / "r1"
-    folder.mkdir(parents=True)
+    folder = tmp_path / "segments" / "r1"  # holds the run's record already
     # Killed mid-write: a hidden temporary file; killed after the rename but before the
     # catalog commit: a complete-looking file the catalog does not list.
     (folder / ".0000000000-0000000004.parquet.dead.tmp").write_bytes(b"PAR1 garbage")

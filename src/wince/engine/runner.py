@@ -60,7 +60,7 @@ from wince.perturbations.base import (
 )
 from wince.perturbations.targets import compose_with_targets
 from wince.plan import Plan
-from wince.store.store import MISSING, Store, now
+from wince.store.store import Store, now
 
 PACKAGES = (
     "numpy",
@@ -824,40 +824,12 @@ class Execution:
         run_id: the run.
         reused: True when a complete stored run was returned as it was (same plan, data,
             model and environment), without calling the model.
+        recomputed: how many of the stored run's units were damaged and evaluated again.
     """
 
     run_id: str
     reused: bool
-
-
-def _discard_damaged_units(store: Store, run_id: str) -> bool:
-    """Unregister the stored run's damaged units (full check), recording them in its lineage.
-
-    Returns:
-        True when any was damaged: the run is `running` again and resuming recomputes them.
-
-    Raises:
-        StoreError: only missing segments, and the store was opened with another segments
-            location than the catalog records: rather the wrong location than lost segments,
-            so nothing is recomputed (the message names both locations).
-    """
-    damaged = store.damaged_units(run_id, full=True)
-    if not damaged:
-        return False
-    if store.opened_elsewhere() and all(u.problem == MISSING for u in damaged):
-        raise StoreError(store.damage_message(run_id, damaged))
-    store.discard_units(run_id, [unit.start for unit in damaged])
-    earlier = store.run(run_id)["lineage"].get("repaired_units", [])
-    store.update_lineage(
-        run_id,
-        {
-            "repaired_units": [
-                *earlier,
-                *({"start": u.start, "stop": u.stop, "problem": u.problem} for u in damaged),
-            ]
-        },
-    )
-    return True
+    recomputed: int = 0
 
 
 def _stale_runs(
@@ -938,8 +910,11 @@ def execute_run(
     digest = environments.environment_digest(env)
     run_id = hashlib.sha256(f"{identity}|{digest}".encode()).hexdigest()[:12]
     stored = _stored(store, run_id)
-    if stored is not None and not fresh and _discard_damaged_units(store, run_id):
-        stored = store.run(run_id)  # running again: the damaged units are recomputed below
+    recomputed = 0  # damaged units found now or dropped by `wince repair`, evaluated below
+    if stored is not None and not fresh:
+        store.drop_units(run_id, store.damaged_units(run_id, full=True))
+        recomputed = len(store.dropped_ranges(run_id))
+        stored = store.run(run_id)  # `running` again when units were dropped
     if fresh and stored is not None:
         run_id = hashlib.sha256(f"{identity}|{digest}|{now()}".encode()).hexdigest()[:12]
     elif stored is not None and stored["status"] == "complete":
@@ -1023,4 +998,4 @@ def execute_run(
         status="complete",
         timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
     )
-    return Execution(run_id, reused=False)
+    return Execution(run_id, reused=False, recomputed=recomputed)

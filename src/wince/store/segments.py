@@ -12,7 +12,12 @@ file that no reader lists, and the catalog registers a segment only after the re
 
 Integrity: `write` returns the SHA-256 of the bytes it wrote, which the catalog keeps with the
 unit's sample range and row count; `footer` and `checksum` let the store check a segment
-against them (`Store.damaged_units`).
+against them (`Store.damaged_units`). A damaged segment is never deleted: `set_aside` renames
+it to `<name>.damaged`, which no reader lists, for whoever wants to inspect it.
+
+Besides segments, each run's folder holds one small JSON file written with `write_bytes` (the
+run's catalog record, `wince.store.repair`), so the catalog can be rebuilt from this location
+alone; `run_folders` lists the folders, which is how a lost catalog is noticed.
 """
 
 from __future__ import annotations
@@ -93,7 +98,15 @@ class SegmentLocation:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=COMPRESSION)
         content = sink.getvalue()
-        digest = hashlib.sha256(content).hexdigest()
+        self.write_bytes(name, content)
+        return content.size, hashlib.sha256(content).hexdigest()
+
+    def write_bytes(self, name: str, content: bytes | pa.Buffer) -> None:
+        """Write `content` as the file `name`, atomically (a temporary name, then a rename).
+
+        Raises:
+            StoreError: the location cannot be written.
+        """
         folder, _, base = self._fs_path(name).rpartition("/")
         temporary = f"{folder}/.{base}.{uuid.uuid4().hex}.tmp"
         final = f"{folder}/{base}"
@@ -107,12 +120,11 @@ class SegmentLocation:
                 os.replace(temporary, final)
             else:
                 self.fs.mv(temporary, final)
-            return content.size, digest
         except OSError as error:
             self._discard(temporary)
             reason = error.strerror or str(error)
             raise StoreError(
-                f"cannot write outcomes to {self.url}/{name}: {reason}. Check that the segments "
+                f"cannot write {self.url}/{name}: {reason}. Check that the segments "
                 "location exists and is writable."
             ) from None
 
@@ -122,6 +134,55 @@ class SegmentLocation:
                 self.fs.rm(temporary)
         except OSError:
             pass  # best effort: a hidden .tmp file is never read
+
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of the file `name`.
+
+        Raises:
+            OSError: the file cannot be read (FileNotFoundError: it is missing).
+        """
+        with self.fs.open(self._fs_path(name), "rb") as handle:
+            return bytes(handle.read())
+
+    def set_aside(self, name: str) -> str | None:
+        """Rename the file `name` to `<name>.damaged` (`<name>.<n>.damaged` when taken).
+
+        Returns:
+            The new name, or None when there was no file.
+
+        Raises:
+            OSError: the file cannot be renamed.
+        """
+        if not self.fs.exists(self._fs_path(name)):
+            return None
+        aside, copy = f"{name}.damaged", 1
+        while self.fs.exists(self._fs_path(aside)):
+            copy += 1
+            aside = f"{name}.{copy}.damaged"
+        self.fs.mv(self._fs_path(name), self._fs_path(aside))
+        return aside
+
+    def run_folders(self) -> list[str]:
+        """Names of the folders at the top of the location (one per run), sorted."""
+        try:
+            entries = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name
+            for entry in entries
+            if entry["type"] == "directory"
+            and not (name := str(entry["name"]).rstrip("/").rpartition("/")[2]).startswith(".")
+        )
+
+    def segment_names(self, folder: str) -> list[str]:
+        """Names (relative to the location) of the segments in a run's folder, sorted."""
+        try:
+            entries = self.fs.ls(self._fs_path(folder), detail=False)
+        except FileNotFoundError:
+            return []
+        bases = (str(entry).rstrip("/").rpartition("/")[2] for entry in entries)
+        return sorted(f"{folder}/{base}" for base in bases if base.endswith(".parquet"))
 
     def read(self, name: str) -> pa.Table:
         """The segment `name` as an Arrow table."""
@@ -139,6 +200,10 @@ class SegmentLocation:
         """
         with self.fs.open(self._fs_path(name), "rb") as handle:
             return pq.read_metadata(handle)
+
+    def size(self, name: str) -> int:
+        """The size in bytes of the file `name`."""
+        return int(self.fs.size(self._fs_path(name)))
 
     def checksum(self, name: str) -> str:
         """The SHA-256 (hex) of the segment `name`'s bytes, read in 1 MiB chunks.

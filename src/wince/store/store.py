@@ -8,11 +8,21 @@ Where the segments live is recorded in the catalog (`settings.segments`) the fir
 store is opened with an explicit location, so every client of a team store finds them from the
 catalog URL alone. A folder store (`.wince/`) keeps its segments beside its SQLite file and
 records nothing, so the folder can be moved or copied.
+
+The segments location can stand in for a lost catalog. Each run's folder holds `run.json`,
+the run's catalog row and scenarios, rewritten (atomically) whenever the row changes: on
+creation, on each lineage update, when it finishes and when units are dropped; a few small
+writes per run. Each segment carries what its unit's catalog row adds to the segment itself:
+its sample range (the file name and `sample_index` statistics), its refusals
+(`wince.engine.rejections`) and its timing (`UNIT_KEY`). A deleted or emptied catalog is then
+noticed (run folders that no catalog row names: `orphan_runs`) and rebuilt from the segments
+(`wince.store.repair`). Stored analyses are not kept there: `wince analyze` recomputes them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import tempfile
@@ -35,6 +45,8 @@ from wince.store.segments import SegmentLocation
 DEFAULT_ROOT = ".wince"
 SEGMENTS_KEY = "segments"
 MISSING = "the file is missing"  # the problem of a unit whose segment is absent
+RUN_RECORD = "run.json"  # in each run's segments folder: its catalog row and scenarios
+UNIT_KEY = b"wince.unit"  # a segment's key-value metadata: its unit's seconds and created_at
 
 
 def now() -> str:
@@ -195,7 +207,30 @@ class Store:
                 )
             return True
 
-        return catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
+        created = catalog.transact(self.engine, work, retry_on=(sa.exc.IntegrityError,))
+        self.save_run_record(run_id)
+        return created
+
+    def save_run_record(self, run_id: str) -> None:
+        """Write a run's catalog row and scenarios as `<run_id>/run.json` beside its segments.
+
+        What `wince.store.repair.rebuild_catalog` rebuilds the run from when the catalog is
+        lost; written atomically, so a reader sees the previous record or this one.
+        """
+        runs, table = catalog.runs, catalog.scenarios
+        with self.engine.connect() as conn:
+            run = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).one()
+            scenarios = conn.execute(
+                sa.select(*(c for c in table.c if c.name != "run_id"))
+                .where(table.c.run_id == run_id)
+                .order_by(table.c.position)
+            )
+            record = {
+                "run": dict(run._mapping),
+                "scenarios": [dict(row._mapping) for row in scenarios],
+            }
+        content = json.dumps(strict_json(record), allow_nan=False).encode()
+        self.segments.write_bytes(f"{run_id}/{RUN_RECORD}", content)
 
     def finish_run(
         self, run_id: str, *, status: str, error: str | None = None, timings: dict[str, Any]
@@ -227,6 +262,7 @@ class Store:
             )
 
         catalog.transact(self.engine, work)
+        self.save_run_record(run_id)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """The catalog row of a run (lineage included)."""
@@ -268,15 +304,52 @@ class Store:
             )
         runs = self.list_runs()
         if runs.empty:
-            raise StoreError(f"the store at {self.url} holds no runs yet. Start with `wince run`.")
+            raise StoreError(
+                self._no_such_run(
+                    f"the store at {self.url} holds no runs yet.", "Start with `wince run`."
+                )
+            )
         if ref in ("latest", "last"):
             return str(runs["run_id"].iloc[0])
         matches = runs[runs["run_id"].str.startswith(ref)]["run_id"].tolist()
         if len(matches) == 1:
             return str(matches[0])
         if not matches:
-            raise StoreError(f"no run {ref!r} in the store at {self.url}. See `wince runs`.")
+            raise StoreError(
+                self._no_such_run(
+                    f"no run {ref!r} in the store at {self.url}.", "See `wince runs`."
+                )
+            )
         raise StoreError(f"run prefix {ref!r} is ambiguous: {', '.join(matches)}.")
+
+    def orphan_runs(self) -> list[str]:
+        """Runs whose folder is in the segments location but which the catalog does not name.
+
+        Any means the catalog was deleted, emptied or replaced (`orphans_message`); one
+        listing of the location's top level.
+        """
+        folders = self.segments.run_folders()
+        if not folders:
+            return []
+        with self.engine.connect() as conn:
+            known = {str(r) for (r,) in conn.execute(sa.select(catalog.runs.c.run_id))}
+        return [folder for folder in folders if folder not in known]
+
+    def orphans_message(self, orphans: Sequence[str]) -> str:
+        """One paragraph: runs with segments but no catalog row (`orphan_runs`), and the fix."""
+        shown = ", ".join(orphans[:5]) + (f" and {len(orphans) - 5} more" * (len(orphans) > 5))
+        return (
+            f"the segments location {self.segments.url} holds the outcomes of {len(orphans)} "
+            f"run(s) that the catalog at {catalog.safe_url(self.url)} does not name ({shown}): "
+            "the catalog was deleted, emptied or replaced. Fix: `wince repair "
+            "--rebuild-catalog` (with the same --store and --segments) rebuilds their runs from "
+            "the segments."
+        )
+
+    def _no_such_run(self, message: str, fix: str) -> str:
+        """`message` and its fix: rebuilding the catalog when it lost runs, else `fix`."""
+        orphans = self.orphan_runs()
+        return f"{message} But {self.orphans_message(orphans)}" if orphans else f"{message} {fix}"
 
     def scenarios(self, run_id: str, *, rejected: bool = False) -> pd.DataFrame:
         """Scenarios of a run in plan order.
@@ -358,6 +431,22 @@ class Store:
             )
             return [(int(a), int(b)) for a, b in rows]
 
+    def dropped_ranges(self, run_id: str) -> list[tuple[int, int]]:
+        """(start, stop) sample ranges of units dropped as damaged and not recomputed yet.
+
+        The units in the run's lineage `repaired_units` (`drop_units`, `wince repair
+        --rebuild-catalog`) whose samples no registered unit covers; empty once resuming the
+        run has evaluated them again.
+        """
+        registered = self.completed_units(run_id)
+        dropped = self.run(run_id)["lineage"].get("repaired_units", [])
+        ranges = dict.fromkeys((int(u["start"]), int(u["stop"])) for u in dropped)
+        return [
+            (start, stop)
+            for start, stop in ranges
+            if sum(max(0, min(b, stop) - max(a, start)) for a, b in registered) < stop - start
+        ]
+
     def write_unit(
         self,
         run_id: str,
@@ -384,6 +473,9 @@ class Store:
                 registered with the unit, in the same transaction.
         """
         name = f"{run_id}/{start:010d}-{stop:010d}.parquet"
+        created_at = now()
+        timing = json.dumps({"seconds": seconds, "created_at": created_at}).encode()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), UNIT_KEY: timing})
         size, checksum = self.segments.write(name, table)
         row = {
             "run_id": run_id,
@@ -392,7 +484,7 @@ class Store:
             "segment": name,
             "rows": table.num_rows,
             "seconds": seconds,
-            "created_at": now(),
+            "created_at": created_at,
             "bytes": size,
             "checksum": checksum,
         }
@@ -502,7 +594,7 @@ class Store:
             return f"it is not a readable Parquet file ({str(error).splitlines()[0]})"
         if footer.num_rows != rows:
             return f"it holds {footer.num_rows} outcome rows, the unit has {rows}"
-        low, high = _sample_range(footer)
+        low, high = sample_range(footer)
         if low is not None and high is not None and (low < start or high >= stop):
             return (
                 f"it holds samples {low}-{high}, not this unit's: it is another unit's segment "
@@ -538,13 +630,34 @@ class Store:
         recorded = self.setting(SEGMENTS_KEY)
         return recorded is not None and recorded != self.segments.url
 
-    def discard_units(self, run_id: str, starts: Sequence[int]) -> None:
-        """Unregister units (and their rejections), so the next resume recomputes them.
+    def drop_units(self, run_id: str, damaged: Sequence[DamagedUnit]) -> None:
+        """Unregister damaged units, so the next resume recomputes them; nothing is deleted.
 
-        The run is marked `running` again; its segments are overwritten when recomputed.
+        Each segment file is set aside as `<name>.damaged` (for inspection), the units and
+        their rejections leave the catalog, the run is marked `running` again and the units
+        are added to its lineage's `repaired_units` (start, stop, problem, set_aside).
+
+        Raises:
+            StoreError: a segment cannot be set aside, or the segments are all missing and
+                the store was opened with another segments location than the catalog
+                records: rather the wrong location than lost segments, so nothing is dropped
+                (the message names both locations).
         """
-        if not starts:
+        if not damaged:
             return
+        if self.opened_elsewhere() and all(unit.problem == MISSING for unit in damaged):
+            raise StoreError(self.damage_message(run_id, damaged))
+        set_aside = []
+        for unit in damaged:
+            try:
+                set_aside.append(self.segments.set_aside(unit.segment))
+            except OSError as error:
+                raise StoreError(
+                    f"run {run_id}: cannot set the damaged segment "
+                    f"{self.segments.path(unit.segment)} aside: {error}. Check that the "
+                    "segments location is writable."
+                ) from None
+        starts = [unit.start for unit in damaged]
         units, refused, runs = catalog.units, catalog.rejections, catalog.runs
 
         def work(conn: sa.Connection) -> None:
@@ -557,6 +670,12 @@ class Store:
             conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(status="running"))
 
         catalog.transact(self.engine, work)
+        earlier = self.run(run_id)["lineage"].get("repaired_units", [])
+        dropped = [
+            {"start": u.start, "stop": u.stop, "problem": u.problem, "set_aside": aside}
+            for u, aside in zip(damaged, set_aside, strict=True)
+        ]
+        self.update_lineage(run_id, {"repaired_units": [*earlier, *dropped]})
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection that can read this store's segments (close it after use)."""
@@ -700,7 +819,7 @@ class DamagedUnit:
     problem: str
 
 
-def _sample_range(footer: pq.FileMetaData) -> tuple[int | None, int | None]:
+def sample_range(footer: pq.FileMetaData) -> tuple[int | None, int | None]:
     """Lowest and highest `sample_index` in a segment, from its footer's statistics."""
     lows, highs = [], []
     for group in range(footer.num_row_groups):
