@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import wince
 
 
@@ -46,3 +48,31 @@ def print_findings(run: wince.Run, profile: Any, *, quality: str, harms: tuple[s
         pairs = tests[(tests["kind"] == "combination") & (tests["metric"] == harm)]
         for row in pairs.sort_values("effect", ascending=False).head(3).itertuples():
             print(f"  pair {row.scenario}: {harm} change {_fmt(harm, row.effect)} ({row.verdict})")
+
+
+def print_headline(
+    run: wince.Run, metric: str, meaning: str, *, worse: str = "higher"
+) -> dict[str, dict[str, Any]]:
+    """Print how `metric` (a share or rate, printed in %) moves from clean to its worst scenario.
+
+    For example "character error rate rises from 0.8% [0.2%, 2.1%] clean to 6.3% [4.0%, 9.1%]
+    under image.defocus_blur(...) at severity 1.0", with 95% intervals over samples; the worst
+    scenario has the highest estimate, or the lowest when `worse` is "lower". Returns both
+    rows of the run's summary (`clean` and `worst`, each with scenario, severity, value, low
+    and high).
+    """
+    summary = run.summary()
+    rows = summary[summary["metric"] == metric].sort_values("value", ascending=worse == "lower")
+    clean = rows[rows["scenario"] == "baseline"].iloc[0]
+    worst = rows[~rows["scenario"].isin(("baseline", "identity"))].iloc[0]
+    change = np.sign(worst["value"] - clean["value"])
+    moves = {1.0: "rises", -1.0: "falls", 0.0: "stays"}[change]
+    print(
+        f"{run.record['name']}: {meaning} {moves} from {_interval(clean)} clean to "
+        f"{_interval(worst)} under {worst['scenario']} at severity {worst['severity']:.1f}"
+    )
+    return {"clean": clean.to_dict(), "worst": worst.to_dict()}
+
+
+def _interval(row: Any) -> str:
+    return f"{row['value']:.1%} [{row['low']:.1%}, {row['high']:.1%}]"
