@@ -5,9 +5,22 @@ room, a drifting sensor — where it is robust, where it is fragile, and how sur
 """
 
 from wince.api import Run, analyze
+from wince.metrics import Metric, declare_metric, register_metric
 from wince.perturbations.base import registry
 from wince.plan import Plan, load_plan
 from wince.realism import augment
 from wince.store.store import Store, open_store
 
-__all__ = ["Plan", "Run", "Store", "analyze", "augment", "load_plan", "open_store", "registry"]
+__all__ = [
+    "Metric",
+    "Plan",
+    "Run",
+    "Store",
+    "analyze",
+    "augment",
+    "declare_metric",
+    "load_plan",
+    "open_store",
+    "register_metric",
+    "registry",
+]

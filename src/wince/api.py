@@ -13,7 +13,7 @@ from wince.engine.cache import PredictionCache, cache_for
 from wince.engine.executors import make_executor
 from wince.engine.runner import execute_run
 from wince.errors import PlanError
-from wince.metrics import error_transitions, summarize
+from wince.metrics import error_transitions, summarize_run
 from wince.models import as_model
 from wince.models.base import ModelAdapter
 from wince.models.loading import PlanModelLoader, load_model
@@ -78,13 +78,8 @@ class Run:
 
     def summary(self, *, n_boot: int | None = None) -> pd.DataFrame:
         """Scenario x metric table with 95% bootstrap intervals over samples."""
-        plan = self.plan
-        table = summarize(
-            self.outcomes(),
-            plan.metrics,
-            n_boot=n_boot or plan.analysis.bootstrap,
-            seed=plan.seed,
-        )
+        task = self.store.run(self.id)["task"]
+        table = summarize_run(self.outcomes(), self.plan, task, n_boot=n_boot)
         kinds = self.scenarios()[["scenario", "kind", "severity"]]
         return kinds.merge(table, on="scenario", how="right")
 

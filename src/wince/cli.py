@@ -518,6 +518,14 @@ def analyze(
     breaking_points: Annotated[
         bool, typer.Option(help="Search each sample's breaking point (new model evaluations).")
     ] = False,
+    breaking_metric: Annotated[
+        str | None,
+        typer.Option(
+            help="The metric whose crossing of its tolerance breaks a sample (e.g. cer, or "
+            "the plan's own); default: the label, the value, or a structured output's "
+            "headline metric."
+        ),
+    ] = None,
     global_sensitivity: Annotated[
         bool,
         typer.Option(
@@ -596,6 +604,7 @@ def analyze(
             run_id,
             regions=regions,
             breaking_points=breaking_points,
+            breaking_metric=breaking_metric,
             global_sensitivity=global_sensitivity,
             columns=columns,
             gradients=gradients,

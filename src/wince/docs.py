@@ -61,6 +61,8 @@ FIELD_NOTES: dict[tuple[str, str], str] = {
     ("PerturbationSpec", "levels"): "levels 1-5 = severities 0.2, 0.4, 0.6, 0.8, 1.0 (default)",
     ("PerturbationSpec", "values"): "physical values in the perturbation's unit",
     ("PerturbationSpec", "params"): "the perturbation's options (see the perturbation catalogue)",
+    ("MetricSpec", "better"): "whether a lower or a higher value is better (its rise or its "
+    "fall is harm)",
     ("AnalysisSpec", "alpha"): "significance level of the verdicts",
     ("AnalysisSpec", "correction"): "multiple-comparison correction across the grid: Holm "
     "(family-wise) or Benjamini-Hochberg (false discovery rate)",
@@ -149,6 +151,7 @@ def plan_reference() -> str:
         "ModelSpec": plan_module.ModelSpec,
         "DataSpec": plan_module.DataSpec,
         "PerturbationSpec": plan_module.PerturbationSpec,
+        "MetricSpec": plan_module.MetricSpec,
         "AnalysisSpec": plan_module.AnalysisSpec,
         "GlobalSensitivitySpec": plan_module.GlobalSensitivitySpec,
         "DistributionSpec": plan_module.DistributionSpec,
@@ -550,8 +553,8 @@ def api_reference() -> str:
         "",
         GENERATED,
         "",
-        "The public names of `wince`, `wince.datasets`, `wince.models`, `wince.perturbations` and "
-        "`wince.realism` (their "
+        "The public names of `wince`, `wince.datasets`, `wince.models`, `wince.outputs`, "
+        "`wince.perturbations` and `wince.realism` (their "
         "`__all__`), with signatures and the first paragraph of each docstring; "
         "`help(wince.<name>)` shows the rest. Names not listed here are internal and may "
         "change.",
@@ -561,6 +564,7 @@ def api_reference() -> str:
         "wince",
         "wince.datasets",
         "wince.models",
+        "wince.outputs",
         "wince.perturbations",
         "wince.realism",
     ):

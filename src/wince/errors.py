@@ -132,6 +132,16 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"{guess} Valid: {', '.join(known)}."
 
 
+def typo_of(name: str, known: Iterable[str]) -> str | None:
+    """The one of `known` that `name` is most likely a typo of (one or two characters off).
+
+    Stricter than `did_you_mean`: for names that may also be legitimate (a metric of the
+    plan's own), so that `confidence_drop` is not taken for `confidence_change`.
+    """
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
 _already_warned: set[str] = set()
 
 

@@ -280,6 +280,12 @@ class GlobalSensitivitySpec(_Spec):
     samples: int = Field(200, ge=1, description="data samples evaluated per design point")
     second_order: bool = True
     trajectories: int = Field(20, ge=2, description="Morris trajectories")
+    metric: str | None = Field(
+        None,
+        description="the per-sample metric whose harmful change the design measures (cer, "
+        "objects_lost, or the plan's own); default the flip rate of a classifier, the mean "
+        "change of a regressor, a structured output's headline metric",
+    )
     distributions: dict[str, DistributionSpec] = Field(
         default_factory=dict, description="per perturbation name; default uniform"
     )
@@ -292,6 +298,38 @@ class GlobalSensitivitySpec(_Spec):
                 f"n_base is 'auto' or a power of 2 >= 2 (the Sobol' sequence is balanced only "
                 f"then); got {v}. Try auto, or {max(2, 1 << round(math.log2(max(v, 1))))}"
             )
+        return v
+
+
+class MetricSpec(_Spec):
+    """A metric of your own (see `wince.metrics.declare_metric`).
+
+    `function` names `fn(clean, perturbed, labels, context)`, which returns one finite
+    number per sample of a batch: `clean` and `perturbed` are the `Predictions` of the same
+    samples on the clean and the perturbed inputs, `labels` the dataset's labels (None
+    without), `context` the samples' ids and metadata. Its mean over samples and trials gets
+    intervals, verdicts against `tolerance`, curves, breaking points, interactions, global
+    sensitivity, gates, comparisons and the report, in `unit`.
+    """
+
+    name: str = Field(description="lower case letters, digits and underscores")
+    function: str = Field(description="'module:function' computing one value per sample")
+    better: Literal["lower", "higher"]
+    tolerance: float | None = Field(
+        None, ge=0, description="largest harmful change of its mean that is still robust"
+    )
+    unit: str = Field("value", description="its unit; 'share' for fractions in [0, 1]")
+    description: str | None = Field(None, description="what one sample's value means")
+    proportion: bool = Field(False, description="its values are 0 or 1")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        from wince.metrics import metric_name_problems
+
+        problems = metric_name_problems(v)
+        if problems:
+            raise ValueError(problems[0])
         return v
 
 
@@ -344,7 +382,13 @@ class Plan(_Spec):
         description="keep every class probability per outcome (large); confidence, the "
         "true-class probability and their changes are always kept",
     )
-    metrics: list[str] = Field(default_factory=lambda: list(METRICS))
+    metrics: list[str | MetricSpec] = Field(
+        default_factory=lambda: list[str | MetricSpec](METRICS),
+        description="the classification and regression metrics to summarise, by name, and "
+        "metrics of your own: {name, function: 'module:function', better: lower|higher, "
+        "tolerance, unit} (or the name of one registered in Python); the metrics of a "
+        "structured output (text, detection, ...) are always measured",
+    )
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
 
     @field_validator("perturbations", mode="before")
@@ -592,11 +636,29 @@ def _semantic_problems(plan: Plan) -> list[str]:
                 )
     problems += _distribution_problems(plan, names)
     problems += _tolerance_problems(plan)
-    unknown_metrics = [m for m in plan.metrics if m not in METRICS]
-    for m in unknown_metrics:
-        close = difflib.get_close_matches(m, METRICS, n=1)
-        hint = f" — did you mean {close[0]!r}?" if close else f" Known: {', '.join(METRICS)}."
-        problems.append(f"metrics: unknown metric {m!r}{hint}")
+    problems += _metric_problems(plan)
+    return problems
+
+
+def _metric_problems(plan: Plan) -> list[str]:
+    from wince.metrics import registered_metric
+
+    problems = []
+    seen: set[str] = set()
+    for i, m in enumerate(plan.metrics):
+        name = m if isinstance(m, str) else m.name
+        if name in seen:
+            problems.append(f"metrics[{i}]: {name!r} is listed twice; list each metric once.")
+        seen.add(name)
+        if isinstance(m, str) and m not in METRICS and registered_metric(m) is None:
+            close = difflib.get_close_matches(m, METRICS, n=1)
+            hint = (
+                f" — did you mean {close[0]!r}?"
+                if close
+                else f" Known: {', '.join(METRICS)}, or a metric registered in Python "
+                "(wince.metrics.register_metric), or your own: {name, function, better}."
+            )
+            problems.append(f"metrics: unknown metric {m!r}{hint}")
     return problems
 
 
@@ -630,7 +692,8 @@ def _repeated_entry_problems(plan: Plan) -> list[str]:
 def _tolerance_problems(plan: Plan) -> list[str]:
     from wince.analysis.settings import tolerance_problems
 
-    return tolerance_problems(plan.analysis.tolerance, where="analysis.tolerance")
+    own = [m if isinstance(m, str) else m.name for m in plan.metrics]
+    return tolerance_problems(plan.analysis.tolerance, where="analysis.tolerance", own=own)
 
 
 def _distribution_problems(plan: Plan, names: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from wince import errors
 from wince.errors import ParameterError, RealismWarning
@@ -44,6 +45,7 @@ CHECKS = (
     "realism",
     "empty_batch",
     "variable_size",
+    "moves_pixels",
 )
 
 # (registry name, check) -> why it fails; applied as xfail(strict=True).
@@ -55,6 +57,26 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("image.imagenet_c_frost", "monotone"): (
         "the published table lowers only the image weight from level 3 to 4 (0.7 -> 0.65), "
         "which darkens, so where frost brightens an image the change shrinks"
+    ),
+    ("image.imagenet_c_glass_blur", "moves_pixels"): (
+        "a blur: local shuffles by offsets drawn from [-d, d), as published, drift mass by "
+        "about half a pixel per iteration and axis; labels stay"
+    ),
+    ("image.imagenet_c_motion_blur", "moves_pixels"): (
+        "a blur: the published line kernel is one-sided, so a streak trails the object; the "
+        "object itself stays, and so do its labels"
+    ),
+    ("image.imagenet_c_zoom_blur", "moves_pixels"): (
+        "a blur: the image (counted twice) averaged with centre zooms smears mass outwards; "
+        "the sharp copy stays, and so do labels"
+    ),
+    ("image.occlusion", "moves_pixels"): (
+        "hides part of the square, so the centre of mass of what is left moves; nothing "
+        "moves, and labels stay"
+    ),
+    ("image.pixelation", "moves_pixels"): (
+        "a loss of resolution: a small square's mass snaps to its block's centre, up to half "
+        "a block away; nothing moves"
     ),
 }
 
@@ -631,3 +653,66 @@ def test_known_failures_name_registered_perturbations_and_checks() -> None:
     for name, check in KNOWN_FAILURES:
         assert name in REGISTRY, f"KNOWN_FAILURES names {name!r}, which is not registered"
         assert check in CHECKS, f"KNOWN_FAILURES names unknown check {check!r}"
+
+
+# A small bright square off the centre of a dark 128-px image (within ImageNet-C's sizes). A
+# bright pixel far away, in both images, keeps the image maximum (and what depends on it, such
+# as fog's contrast) the same with and without the square.
+SQUARE_SIDE_PX = 128
+SQUARE = (slice(20, 23), slice(24, 27))
+SQUARE_SEVERITIES = (1.0, 0.4)  # ImageNet-C's elastic transform warps globally at level 2
+
+
+def square_shift_px(cls: type[Perturbation], severity: float, seed: int) -> float:
+    """How far the square's centre of mass moves, in pixels.
+
+    The square is located in the difference between the perturbed image with and without it
+    (the same draws): its brightest 3x3 spot, then the centre of mass of what stands out
+    within 6 px of it (above a quarter of the local peak over the local median), so noise,
+    haze and codec ringing elsewhere do not weigh.
+    """
+    background = np.full((1, SQUARE_SIDE_PX, SQUARE_SIDE_PX, 3), 40, np.uint8)
+    background[0, 100, 100] = 230
+    with_square = background.copy()
+    with_square[(0, *SQUARE)] = 230
+    p = cls()
+    value = p.at_severity(severity)
+    outputs = [
+        p.perturb(x, value, make_rngs(cls, 1, seed), DataContext(Modality.IMAGE))
+        for x in (with_square, background)
+    ]
+    before = centre_of_mass(with_square.astype(np.int64) - background)
+    after = centre_of_mass(outputs[0].astype(np.int64) - outputs[1])
+    return float(np.hypot(*(after - before)))
+
+
+def centre_of_mass(difference: np.ndarray) -> np.ndarray:
+    """(x, y) of the spot that stands out most in one difference image (see `square_shift_px`)."""
+    weight = np.abs(difference[0].astype(np.float64)).mean(axis=-1)
+    smoothed = ndimage.uniform_filter(weight, 3)
+    row, col = np.unravel_index(np.argmax(smoothed), weight.shape)
+    top, left = max(int(row) - 6, 0), max(int(col) - 6, 0)
+    window = weight[top : row + 7, left : col + 7]
+    window = window - np.median(window)
+    window = np.where(window > 0.25 * window.max(), window, 0.0)
+    rows, cols = np.mgrid[0 : window.shape[0], 0 : window.shape[1]]
+    total = window.sum()
+    return np.array([(window * cols).sum() / total + left, (window * rows).sum() / total + top])
+
+
+@pytest.mark.parametrize("cls", cases("moves_pixels"))
+def test_moves_pixels_is_declared_exactly_when_a_bright_square_moves(
+    cls: type[Perturbation],
+) -> None:
+    if cls.modality is not Modality.IMAGE:
+        assert not cls.moves_pixels, f"{cls.name}: only images have pixels to move"
+        return
+    shifts = [
+        square_shift_px(cls, severity, seed) for severity in SQUARE_SEVERITIES for seed in range(3)
+    ]
+    if cls.moves_pixels:
+        assert max(shifts) > 1.0, f"{cls.name} declares moves_pixels; the square moved {shifts}"
+    else:
+        assert max(shifts) <= 1.0, (
+            f"{cls.name}: the square moved {max(shifts):.2f} px; declare moves_pixels"
+        )

@@ -64,6 +64,7 @@ from wince import perturbations as library
 from wince.analysis.stats import percentile_interval, resampling
 from wince.engine.probe import Probe
 from wince.errors import ModelError, ParameterError, RealismWarning
+from wince.metrics import Metric
 from wince.models.base import Predictions, Task
 from wince.perturbations.base import Magnitude, Step
 
@@ -117,7 +118,9 @@ class BreakingPoints:
         tolerance: width of the final brackets, in severity.
         trial: the trial (random stream) searched.
         value_tolerance: regression: the change of the output that counts as a change of
-            prediction, in output units; None for classifiers.
+            prediction, in output units; with `metric`, the metric's harmful change that
+            counts (its unit); None for classifiers.
+        metric: the per-sample metric searched (e.g. "cer"); None: the label or value.
         search_end: the end of the searched severities: 1 (the severe end of the realistic
             range), or the largest severity the run swept when that lies beyond.
         resolution: the narrowest window of change (in severity) the search is sure to find:
@@ -140,6 +143,7 @@ class BreakingPoints:
     tolerance: float
     trial: int = 0
     value_tolerance: float | None = None
+    metric: str | None = None
     search_end: float = 1.0
     resolution: float = math.nan
     warning: str = ""
@@ -170,6 +174,7 @@ class BreakingPoints:
             "tolerance": self.tolerance,
             "trial": self.trial,
             "value_tolerance": self.value_tolerance,
+            "metric": self.metric,
             "search_end": self.search_end,
             "resolution": _json_number(self.resolution),
             "warning": self.warning,
@@ -218,6 +223,7 @@ class BreakingPoints:
             tolerance=float(payload["tolerance"]),
             trial=int(payload["trial"]),
             value_tolerance=None if value_tolerance is None else float(value_tolerance),
+            metric=payload.get("metric"),
             search_end=float(payload.get("search_end", 1.0)),
             resolution=math.nan if resolution is None else float(resolution),
             warning=str(payload.get("warning", "")),
@@ -234,11 +240,18 @@ def breaking_points(
     coarse: int = 4,
     severities: Sequence[float] = (),
     value_tolerance: float | None = None,
+    metric: Metric | None = None,
     trial: int = 0,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> BreakingPoints:
     """Find the smallest severity at which each sample's prediction changes.
+
+    A prediction changes when a classifier's label does, when a regressor's value moves by
+    more than `value_tolerance`, or, with a `metric`, when the sample's metric moves towards
+    harm by more than `value_tolerance` (its tolerance) from its value on the clean input:
+    the character error rate of an OCR model rising by more than 0.01, a metric of one's own
+    crossing its tolerance.
 
     Args:
         probe: evaluations on the run's model and data (with the run's random streams).
@@ -253,8 +266,11 @@ def breaking_points(
             the run saw at one of them is never missed). The search range ends at the largest
             of them when it exceeds 1; those at or below 0 (`off`, or the other side of it)
             are not searched.
-        value_tolerance: regression only, required there: the absolute change of the output
-            (in output units) beyond which the prediction counts as changed.
+        value_tolerance: required for a regressor or with a metric: the absolute change of
+            the output (in output units), or the metric's harmful change (in its unit),
+            beyond which the prediction counts as changed; default the metric's tolerance.
+        metric: a per-sample metric of the run (`RunData.metrics`) to search instead of the
+            label or value; structured outputs (text, detection, ...) need one.
         trial: which random stream (trial) of a stochastic perturbation to search.
         n_boot: bootstrap replicates for the intervals (resampling samples).
         seed: seed of the bootstrap.
@@ -287,13 +303,27 @@ def breaking_points(
     extra = tuple(sorted((params or {}).items()))
     index = _sample_positions(probe, indices)
     regression = Task(probe.model.task) == Task.REGRESSION
-    if regression and value_tolerance is None:
+    if metric is not None:
+        value_tolerance = metric.tolerance if value_tolerance is None else value_tolerance
+        if value_tolerance is None or not value_tolerance >= 0:
+            raise ParameterError(
+                f"breaking points of {perturbation} on {metric.name}: give the harmful change "
+                "of the metric that counts as broken, value_tolerance (its unit), or declare "
+                "the metric's tolerance."
+            )
+    elif Task(probe.model.task).structured:
+        raise ParameterError(
+            f"breaking points of {perturbation}: the model answers with {probe.model.task} "
+            "outputs; name the metric whose change counts as broken (metric=..., "
+            "`wince analyze --breaking-metric`)."
+        )
+    elif regression and value_tolerance is None:
         raise ParameterError(
             f"breaking points of {perturbation}: the model is a regressor, so a change of "
             "prediction needs a size; give value_tolerance (output units), e.g. "
             "value_tolerance=0.1."
         )
-    if not regression and value_tolerance is not None:
+    elif not regression and value_tolerance is not None:
         raise ParameterError(
             f"breaking points of {perturbation}: value_tolerance applies to regressors only; "
             f"a classifier's prediction changes when its label does. Drop value_tolerance="
@@ -303,7 +333,7 @@ def breaking_points(
     end = max([1.0, *given])
     started = probe.evaluations
     search = _Search(
-        probe, index, perturbation, magnitude, extra, trial, value_tolerance, regression
+        probe, index, perturbation, magnitude, extra, trial, value_tolerance, regression, metric
     )
     grid = np.unique(np.concatenate([_grid_to(end, coarse), given]))
     low, high, method = _search_all(search, grid, tolerance)
@@ -337,6 +367,7 @@ def breaking_points(
         tolerance=float(tolerance),
         trial=trial,
         value_tolerance=None if value_tolerance is None else float(value_tolerance),
+        metric=None if metric is None else metric.name,
         search_end=end,
         resolution=resolution,
         warning=warning,
@@ -393,7 +424,8 @@ class _Search:
 
     The margin is how far the prediction is from changing: for a classifier with class
     scores, the log-odds of the clean label against the most likely other one; for a regressor,
-    `value_tolerance` minus the output's move; NaN for a classifier that gives labels only.
+    `value_tolerance` minus the output's move; with a metric, `value_tolerance` minus its
+    harmful change; NaN for a classifier that gives labels only.
     Model calls are remembered by physical value, so severities rounding to a value already
     seen (integer magnitudes) cost nothing.
     """
@@ -408,8 +440,10 @@ class _Search:
         trial: int,
         value_tolerance: float | None,
         regression: bool,
+        metric: Metric | None = None,
     ) -> None:
         self.probe = probe
+        self.metric = metric
         self.index = index
         self.name = name
         self.magnitude = magnitude
@@ -418,8 +452,14 @@ class _Search:
         self.value_tolerance = value_tolerance
         self.regression = regression
         clean = probe.predict(index, (), trial=trial)
-        self.reference = self._outputs(clean)
-        clean_margins = self._margins(clean, self.reference)
+        self.clean = clean
+        if metric is None:
+            self.reference = self._outputs(clean)
+            clean_margins = self._margins(clean, self.reference)
+        else:
+            assert value_tolerance is not None
+            self.reference = probe.measure(metric, index, clean, clean)  # the clean values
+            clean_margins = np.full(len(index), float(value_tolerance))
         self.has_margins = bool(np.isfinite(clean_margins).all())
         # at `off` the perturbation is the identity, so the prediction is the clean one
         self.by_value: list[dict[float, tuple[bool, float]]] = [
@@ -455,6 +495,26 @@ class _Search:
         logs[rows, reference] = -np.inf
         return np.asarray(own - logs.max(axis=1), np.float64)
 
+    def _judge(
+        self, todo: IntArray, predictions: Predictions, step: Step
+    ) -> tuple[npt.NDArray[np.bool_], FloatArray]:
+        """Whether each sample of `todo` changed under `predictions`, and its margin."""
+        reference = self.reference[todo]
+        assert self.metric is None or self.value_tolerance is not None
+        if self.metric is not None:
+            clean = self.clean.take(todo)
+            measured = self.probe.measure(
+                self.metric, self.index[todo], clean, predictions, [step], trial=self.trial
+            )
+            margins = self.value_tolerance - self.metric.harm_sign * (measured - reference)
+            return ~(margins >= 0), np.asarray(margins, np.float64)
+        output = self._outputs(predictions)
+        if self.regression:  # NaN outputs count as changed
+            flags = ~(np.abs(output - reference) <= self.value_tolerance)
+        else:
+            flags = output != reference
+        return np.asarray(flags, bool), self._margins(predictions, reference)
+
     def value(self, severity: float) -> float:
         """Physical value at a severity."""
         return self.magnitude.value_at(float(severity))
@@ -470,14 +530,7 @@ class _Search:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RealismWarning)
                 predictions = self.probe.predict(self.index[todo], [step], trial=self.trial)
-            output = self._outputs(predictions)
-            reference = self.reference[todo]
-            if self.regression:
-                # NaN outputs count as changed
-                flags = ~(np.abs(output - reference) <= self.value_tolerance)
-            else:
-                flags = output != reference
-            margins = self._margins(predictions, reference)
+            flags, margins = self._judge(todo, predictions, step)
             for row, flag, margin in zip(todo, flags, margins, strict=True):
                 self.by_value[row][value] = (bool(flag), float(margin))
         for row in rows:

@@ -28,18 +28,27 @@ from wince.analysis.stats import (
     resampling,
 )
 from wince.engine.scenarios import BASELINE
-from wince.metrics import HARM_SIGN as HARM_SIGN  # re-exported: one list, in metrics.py
-from wince.metrics import PROPORTIONS, VERDICT_METRICS, proportion_interval, scenario_metrics
+from wince.metrics import BUILT_IN_METRICS, proportion_interval, scenario_metrics, summary_names
 
 FloatArray = npt.NDArray[np.float64]
 
-# metric -> outcome column of the metrics that are means of per-outcome values
-CURVE_METRICS = VERDICT_METRICS
+
+def harm_signs(curves: pd.DataFrame) -> pd.Series[float]:
+    """+1 where a rise of the row's metric is harm, -1 where a fall is.
+
+    From the curves' `harm_sign` (curves stored before it was recorded: the built-in
+    metrics' own, +1 for the others).
+    """
+    if "harm_sign" in curves.columns:
+        return curves["harm_sign"].fillna(1.0).astype(float)
+    return curves["metric"].map(
+        lambda m: BUILT_IN_METRICS[m].harm_sign if m in BUILT_IN_METRICS else 1.0
+    )
 
 
 def curve_columns(data: RunData) -> dict[str, str]:
-    """The curve metrics available for this run (depends on task and labels)."""
-    return {m: c for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
+    """Metric -> outcome column of the run's per-sample metrics (`RunData.metrics`)."""
+    return {name: metric.column for name, metric in data.metrics.items()}
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class Curves:
             the plan lists the perturbation more than once), `metric`, `scenario`, `value`
             (physical units), `unit`, `severity`, `estimate`, `low`, `high` (95% interval),
             `seed_sd` (sd of the metric across seeds: the perturbation's own randomness),
-            `n_samples`, `n_trials`.
+            `n_samples`, `n_trials`, `harm_sign` (+1: a rise is harm, -1: a fall is).
         replicates: bootstrap replicates per (entry, metric): (n_points, n_boot), paired
             across points and perturbations (same resampling).
     """
@@ -102,7 +111,7 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                     estimate = float(np.nanmean(values))
                 rep = bootstrap_means(values, resample)
                 low, high = percentile_interval(rep)
-                if metric in PROPORTIONS:  # the bootstrap collapses for rare events
+                if data.metrics[metric].proportion:  # the bootstrap collapses for rare events
                     present = np.isfinite(values)
                     successes = np.where(present, values, 0.0).sum(axis=1)
                     low, high = proportion_interval(successes, present.sum(axis=1))
@@ -111,6 +120,7 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                 rows.append(
                     _row((name, entry), metric, unit, point, (estimate, low, high), seed_sd)
                     | {
+                        "harm_sign": data.metrics[metric].harm_sign,
                         "n_samples": int(np.isfinite(values).any(axis=1).sum()),
                         "n_trials": int(values.shape[1]),
                     }
@@ -153,7 +163,7 @@ def _ratio_metric_rows(
     *,
     skip: set[str],
 ) -> list[dict[str, Any]]:
-    wanted = [m for m in data.plan.metrics if m not in skip]
+    wanted = [m for m in summary_names(data.plan) if m not in skip]
     if not wanted:
         return []
     samples = pd.Index(data.samples)
@@ -161,12 +171,13 @@ def _ratio_metric_rows(
     rows = []
     for point in points:
         frame = data.frame(point.scenario)
-        found = scenario_metrics(frame, baseline, wanted, resample.samples, samples)
+        found = scenario_metrics(frame, baseline, wanted, resample.samples, samples, {})
         for metric, estimate in found.items():
             interval = (estimate.value, estimate.low, estimate.high)
             rows.append(
                 _row(names, metric, unit, point, interval, float("nan"))
                 | {
+                    "harm_sign": 1.0,  # ECE, prediction shift, RMSE, relative change
                     "n_samples": int(frame["sample_index"].nunique()),
                     "n_trials": int(frame["trial"].nunique()),
                 }
@@ -299,7 +310,7 @@ def _slope_jumps(curve: pd.DataFrame, reps: FloatArray, min_ratio: float) -> lis
     if len(curve) < 3:
         return []
     metric = str(curve["metric"].iloc[0])
-    sign = HARM_SIGN.get(metric, 1.0)
+    sign = float(harm_signs(curve).iloc[0])
     severity = curve["severity"].to_numpy(np.float64)
     estimate = curve["estimate"].to_numpy(np.float64) * sign
     harmful = reps * sign

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from wince.analysis.settings import run_analysis_spec
 from wince.engine.scenarios import BASELINE, IDENTITY
+from wince.metrics import Metric, plan_metric_table
 from wince.plan import AnalysisSpec, Plan
 from wince.store.store import Store
 
@@ -52,6 +54,16 @@ class RunData:
     analysis: AnalysisSpec | None = None
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Metric]:
+        """The run's per-sample metrics whose outcome column it holds, by name.
+
+        The built-in metrics of its task (without labels, those that need none) and the
+        plan's own (`wince.metrics.plan_metric_table`).
+        """
+        table = plan_metric_table(self.plan, self.task)
+        return {n: m for n, m in table.items() if m.column in self.outcomes.columns}
 
     def frame(self, scenario: str) -> pd.DataFrame:
         """Outcomes of one scenario."""

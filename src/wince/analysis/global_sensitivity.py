@@ -45,6 +45,7 @@ from wince import perturbations as library
 from wince.engine.executors import ProgressReporter
 from wince.engine.probe import Probe
 from wince.errors import ModelError, ParameterError, PrecisionWarning, RealismWarning
+from wince.metrics import Metric, plan_metric_table, primary_metric
 from wince.models.base import Predictions
 from wince.perturbations.base import Step
 from wince.plan import Plan
@@ -737,8 +738,9 @@ class ModelOutputEvaluator:
 
     Attributes:
         output: "flip_rate" (share of samples whose predicted class differs from the clean
-            prediction) or "mean_change" (mean |output - clean output|: the value for a
-            regressor, the probability of the clean predicted class for a classifier).
+            prediction), "mean_change" (mean |output - clean output|: the value for a
+            regressor, the probability of the clean predicted class for a classifier), or
+            the name of the metric (`Metric`) whose mean harmful change it measures.
         indices: positions of the samples in the dataset.
     """
 
@@ -748,7 +750,7 @@ class ModelOutputEvaluator:
         factors: Sequence[Factor],
         *,
         indices: npt.ArrayLike,
-        output: Output | None = None,
+        output: Output | Metric | None = None,
         trial: int = 0,
     ) -> None:
         self.probe = probe
@@ -766,6 +768,17 @@ class ModelOutputEvaluator:
             for bound in (factor.low, factor.high):
                 magnitude.validate(bound, factor.name)
         self.baseline = probe.predict(self.indices, (), trial=trial)
+        self.metric = output if isinstance(output, Metric) else None
+        if isinstance(output, Metric):
+            self.clean_values = probe.measure(output, self.indices, self.baseline, self.baseline)
+            self.output: str = output.name
+            return
+        if self.baseline.outputs is not None:
+            raise ParameterError(
+                "global sensitivity: a model with structured outputs (text, boxes, ...) is "
+                "measured through one of its metrics; name it (plan: "
+                "analysis.global_sensitivity.metric)."
+            )
         regression = self.baseline.values is not None
         resolved: Output = output or ("mean_change" if regression else "flip_rate")
         if resolved not in ("flip_rate", "mean_change"):
@@ -782,11 +795,19 @@ class ModelOutputEvaluator:
                 "global sensitivity: output='mean_change' of a classifier needs class "
                 "probabilities; this model gives labels only. Use output='flip_rate'."
             )
-        self.output: Output = resolved
+        self.output = resolved
 
-    def score(self, predictions: Predictions) -> float:
-        """The output of one design point from the perturbed predictions."""
+    def score(self, predictions: Predictions, steps: Sequence[Step] = ()) -> float:
+        """The output of one design point from the perturbed predictions under `steps`.
+
+        With a metric: the mean harmful change of the metric against the clean inputs.
+        """
         clean = self.baseline
+        if self.metric is not None:
+            values = self.probe.measure(
+                self.metric, self.indices, clean, predictions, steps, trial=self.trial
+            )
+            return float(np.mean(self.metric.harm_sign * (values - self.clean_values)))
         if self.output == "flip_rate":
             assert predictions.labels is not None
             assert clean.labels is not None
@@ -816,7 +837,8 @@ class ModelOutputEvaluator:
             warnings.simplefilter("ignore", RealismWarning)
             for row, point in enumerate(points):
                 steps = [f.step(v) for f, v in zip(self.factors, point, strict=True)]
-                out[row] = self.score(self.probe.predict(self.indices, steps, trial=self.trial))
+                predictions = self.probe.predict(self.indices, steps, trial=self.trial)
+                out[row] = self.score(predictions, steps)
         return out
 
 
@@ -825,7 +847,7 @@ def model_output_evaluator(
     factors: Sequence[Factor],
     *,
     indices: npt.ArrayLike,
-    output: Output | None = None,
+    output: Output | Metric | None = None,
     trial: int = 0,
 ) -> ModelOutputEvaluator:
     """An evaluator of the model's output change for `sobol` / `morris`, through the engine.
@@ -834,8 +856,9 @@ def model_output_evaluator(
         probe: new evaluations on the run's model and data.
         factors: one per perturbation (registry names), in the order they are applied.
         indices: positions of the samples to average over.
-        output: "flip_rate" or "mean_change"; default flip rate for classifiers, mean change
-            for regressors.
+        output: "flip_rate", "mean_change", or a per-sample `Metric` (its mean harmful change
+            against the clean inputs); default flip rate for classifiers, mean change for
+            regressors.
         trial: the trial whose random streams the perturbations draw (0-based).
 
     Raises:
@@ -894,7 +917,7 @@ def global_sensitivity(
     method: Method = "sobol",
     factors: Sequence[Factor] | None = None,
     samples: int = 200,
-    output: Output | None = None,
+    output: Output | Metric | None = None,
     n_base: NBase = "auto",
     target_half_width: float = TARGET_HALF_WIDTH,
     time_budget_s: float | None = None,
@@ -919,7 +942,8 @@ def global_sensitivity(
         method: "sobol" (variance shares with intervals) or "morris" (screening).
         factors: override the factors (default `factors_from_plan(plan)`).
         samples: how many samples the output averages over (a seeded subset; all if fewer).
-        output: "flip_rate" or "mean_change" (default by the model's task).
+        output: "flip_rate", "mean_change" or a per-sample `Metric` (default by the model's
+            task: a structured output's headline metric, `primary_metric`).
         n_base: Sobol' base sample size: "auto" (doubled until `target_half_width`) or a
             power of 2 (see `sobol`).
         target_half_width: Sobol': the widest 95% half-width of the total indices asked for.
@@ -943,6 +967,13 @@ def global_sensitivity(
     seed = plan.seed if seed is None else seed
     chosen = list(factors) if factors is not None else factors_from_plan(plan)
     indices = sample_subset(len(probe.dataset), samples, seed=seed)
+    task = str(probe.adapter.task)
+    if output is None and task not in ("classification", "regression"):
+        table = plan_metric_table(plan, task)
+        labelled = probe.labels is not None
+        output = primary_metric(
+            task, {n: m for n, m in table.items() if labelled or not m.needs_labels}
+        )
     started = probe.evaluations
     evaluator = model_output_evaluator(probe, chosen, indices=indices, output=output, trial=trial)
     if method == "sobol":

@@ -28,19 +28,37 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from wince.analysis.curves import HARM_SIGN
 from wince.analysis.data import RunData
 from wince.analysis.settings import AnalysisSettings
 from wince.analysis.stats import Resampling, adjust, percentile_interval, resampling
 from wince.engine.scenarios import BASELINE
+from wince.metrics import Metric
 
 FloatArray = npt.NDArray[np.float64]
 
-INTERACTION_METRICS = {
-    "flip_rate": "flipped",
-    "accuracy": "correct",
-    "mean_abs_change": "abs_value_delta",
-}
+
+def interaction_metrics(data: RunData) -> dict[str, Metric]:
+    """The metrics whose combinations are tested.
+
+    The flip rate, accuracy and mean absolute change of classifiers and regressors, and every
+    metric of a structured output or of the plan's own.
+    """
+    classic = ("flip_rate", "accuracy", "mean_abs_change")
+    return {
+        name: metric
+        for name, metric in data.metrics.items()
+        if name in classic or metric.function is not None or metric.source != "built-in"
+    }
+
+
+def interaction_model(metric: Metric) -> str:
+    """How parts are expected to combine without interaction.
+
+    A share of 0/1 changes (flip rate, output changed) and a share of 0/1 successes
+    (accuracy, exact match) combine as independent events ("independence"); other metrics
+    add their changes ("additive").
+    """
+    return "independence" if metric.proportion else "additive"
 
 
 @dataclass(frozen=True)
@@ -96,14 +114,20 @@ def _bootstrap_pvalue(replicates: FloatArray) -> float:
     return float(min(1.0, 2.0 * (tail + 1) / (len(finite) + 1)))
 
 
-def _expected(data: RunData, metric: str, column: str, parts: list[str]) -> FloatArray:
-    """Each sample's expected value under A+B if the parts act independently (or add)."""
-    if metric == "flip_rate":
+def _expected(data: RunData, metric: Metric, parts: list[str]) -> FloatArray:
+    """Each sample's expected value under A+B if the parts act independently (or add).
+
+    Independent changes: the sample stays unchanged only if every part leaves it so.
+    Independent successes (a sample right or wrong on clean inputs): a right one stays right
+    only if every part leaves it right, a wrong one stays wrong only if every part does.
+    """
+    column = metric.column
+    if interaction_model(metric) == "independence" and metric.better == "lower":
         survive = np.ones(len(data.samples))
         for part in parts:
             survive *= 1.0 - data.per_sample(part, column)
         return 1.0 - survive
-    if metric == "accuracy":
+    if interaction_model(metric) == "independence":
         right = np.ones(len(data.samples))
         wrong = np.ones(len(data.samples))
         for part in parts:
@@ -135,7 +159,7 @@ def interactions(
     alpha = settings.alpha if settings is not None else analysis.alpha
     correction = settings.correction if settings is not None else analysis.correction
     resample = resample or resampling(len(data.samples), analysis.bootstrap, data.plan.seed)
-    metrics = {m: c for m, c in INTERACTION_METRICS.items() if c in data.outcomes.columns}
+    metrics = interaction_metrics(data)
     rows = []
     for combo in data.scenarios.itertuples():
         if combo.kind != "combination":
@@ -144,10 +168,10 @@ def interactions(
         if any(p is None for p in parts) or not data.has(combo.scenario):
             continue
         part_names = [str(p) for p in parts]
-        for metric, column in metrics.items():
-            observed = data.per_sample(combo.scenario, column)
-            expected = _expected(data, metric, column, part_names)
-            difference = HARM_SIGN[metric] * (observed - expected)
+        for metric, spec in metrics.items():
+            observed = data.per_sample(combo.scenario, spec.column)
+            expected = _expected(data, spec, part_names)
+            difference = spec.harm_sign * (observed - expected)
             replicates = _bootstrap_mean(difference, resample)
             low, high = percentile_interval(replicates)
             rows.append(
@@ -156,7 +180,7 @@ def interactions(
                     "parts": part_names,
                     "severity": float(combo.severity),
                     "metric": metric,
-                    "model": "additive" if metric == "mean_abs_change" else "independence",
+                    "model": interaction_model(spec),
                     "observed": float(np.nanmean(observed)),
                     "expected": float(np.nanmean(expected)),
                     "difference": float(np.nanmean(difference)),

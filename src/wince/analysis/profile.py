@@ -83,6 +83,7 @@ def analyze_run(
     data: Any = None,
     regions: bool = True,
     breaking_points: bool = False,
+    breaking_metric: str | None = None,
     global_sensitivity: bool = False,
     columns: bool = False,
     gradients: bool = False,
@@ -109,6 +110,9 @@ def analyze_run(
         regions: describe fragile and robust regions (needs the data).
         breaking_points: search each sample's breaking point per perturbation (needs model);
             perturbations the model refused in the run (`Store.rejections`) are left out.
+        breaking_metric: the per-sample metric whose crossing of its tolerance breaks a
+            sample (e.g. "cer", or one of the plan's own); default a classifier's label, a
+            regressor's value, a structured output's headline metric (`primary_metric`).
         global_sensitivity: Sobol indices over the plan's perturbations (needs model), those
             the model refused in the run left out.
         columns: per-column derivatives of a tabular model (needs model).
@@ -166,6 +170,7 @@ def analyze_run(
                     run_data,
                     probe,
                     settings,
+                    metric=breaking_metric,
                     progress=progress,
                 )
             )
@@ -231,15 +236,39 @@ def _regions(run_data: RunData, dataset: Any, settings: AnalysisSettings) -> dic
 
 
 def _breaking_points(
-    run_data: RunData, probe: Any, settings: AnalysisSettings, *, progress: bool
+    run_data: RunData,
+    probe: Any,
+    settings: AnalysisSettings,
+    *,
+    metric: str | None,
+    progress: bool,
 ) -> dict[str, Any]:
     from wince.analysis.breaking import breaking_points
     from wince.engine.executors import ProgressReporter
-    from wince.errors import PlanError
+    from wince.errors import ParameterError, PlanError
+    from wince.metrics import primary_metric
 
     plan = run_data.plan
     value_tolerance = None
-    if run_data.task == "regression":
+    searched_metric = None
+    if metric is not None:
+        searched_metric = run_data.metrics.get(metric)
+        if searched_metric is None:
+            raise ParameterError(
+                f"--breaking-metric: run {run_data.run_id} has no metric {metric!r}; its "
+                f"metrics: {', '.join(run_data.metrics)}."
+            )
+    elif run_data.task not in ("classification", "regression"):
+        searched_metric = primary_metric(run_data.task, run_data.metrics)
+    if searched_metric is not None:
+        value_tolerance = settings.tolerance.get(searched_metric.name, searched_metric.tolerance)
+        if value_tolerance is None:
+            raise PlanError(
+                f"breaking points on {searched_metric.name} need the change that counts as "
+                f"broken: set analysis.tolerance.{searched_metric.name} in the plan (or "
+                f"--tolerance {searched_metric.name}=...)."
+            )
+    elif run_data.task == "regression":
         value_tolerance = settings.tolerance.get("mean_abs_change")
         if value_tolerance is None:
             raise PlanError(
@@ -265,6 +294,7 @@ def _breaking_points(
                 params=spec.params,
                 severities=[point.severity for point in run_data.sweep(label)],
                 value_tolerance=value_tolerance,
+                metric=searched_metric,
                 n_boot=settings.bootstrap,
                 seed=plan.seed,
             )
@@ -276,6 +306,7 @@ def _global(
     run_data: RunData, probe: Any, settings: AnalysisSettings, *, progress: bool
 ) -> dict[str, Any]:
     from wince.analysis.global_sensitivity import global_sensitivity
+    from wince.errors import PlanError
 
     design = settings.global_sensitivity
     plan = run_data.plan
@@ -290,11 +321,20 @@ def _global(
     ]
     if not kept:
         return {}
+    output = None
+    if design.metric is not None:
+        output = run_data.metrics.get(design.metric)
+        if output is None:
+            raise PlanError(
+                f"analysis.global_sensitivity.metric: run {run_data.run_id} has no metric "
+                f"{design.metric!r}; its metrics: {', '.join(run_data.metrics)}."
+            )
     result = global_sensitivity(
         probe,
         plan.model_copy(update={"analysis": analysis, "perturbations": kept}),
         method=design.method,
         samples=design.samples,
+        output=output,
         n_base=design.n_base,
         target_half_width=design.target_half_width,
         time_budget_s=design.time_budget_s,

@@ -55,6 +55,7 @@ from wince.analysis.stats import holm, percentile_interval
 from wince.datasets.base import Dataset
 from wince.engine.scenarios import BASELINE
 from wince.errors import DataError, ParameterError
+from wince.metrics import primary_metric
 
 FloatArray = npt.NDArray[np.float64]
 Condition = tuple[str, str, float]
@@ -90,6 +91,10 @@ def _target(run_data: RunData) -> tuple[str, str]:
     """(column of `fragility_scores`, name of the measure in rule text)."""
     if run_data.task == "regression":
         return "mean_abs_change", "mean |change|"
+    if run_data.task != "classification":
+        primary = primary_metric(run_data.task, run_data.metrics)
+        assert primary is not None
+        return "metric_harm", f"mean harmful change of {primary.name}"
     return "flip_frequency", "flip rate"
 
 
@@ -112,8 +117,10 @@ def fragility_scores(run_data: RunData, *, breaking: pd.DataFrame | None = None)
         One row per sample in `run_data.samples` order: `sample_index`, `sample_id`, `label`
         (when labelled), `n_trials` (perturbed trials) and, for a classifier,
         `baseline_pred`, `baseline_confidence`, `flip_frequency`, `any_flip`; for a
-        regressor `baseline_value`, `mean_abs_change`. Fragility is NaN for a sample without
-        perturbed outcomes.
+        regressor `baseline_value`, `mean_abs_change`; for a structured output (text,
+        detection, ...) `metric_harm`, the mean harmful change of its headline metric
+        (`wince.metrics.primary_metric`) against the baseline. Fragility is NaN for a sample
+        without perturbed outcomes.
 
     Raises:
         DataError: `breaking` lacks one of its columns.
@@ -133,6 +140,15 @@ def fragility_scores(run_data: RunData, *, breaking: pd.DataFrame | None = None)
         out["baseline_value"] = base["value"].astype(np.float64)
         change = perturbed["value_delta"].abs().groupby(perturbed["sample_index"]).mean()
         out["mean_abs_change"] = change.reindex(index).astype(np.float64)
+    elif run_data.task != "classification":
+        column, _ = _target(run_data)
+        primary = primary_metric(run_data.task, run_data.metrics)
+        assert primary is not None
+        clean = base[primary.column].astype(np.float64)
+        values = perturbed[primary.column].to_numpy(np.float64)
+        harm = primary.harm_sign * (values - clean.reindex(perturbed["sample_index"]).to_numpy())
+        mean = pd.Series(harm, index=perturbed["sample_index"].to_numpy()).groupby(level=0).mean()
+        out[column] = mean.reindex(index).astype(np.float64)
     else:
         out["baseline_pred"] = base["pred"].astype(np.int64)
         out["baseline_confidence"] = base["confidence"].astype(np.float64)
@@ -201,13 +217,14 @@ def region_features(
             name, descriptor.label, descriptor.unit, descriptor.description, descriptor.category
         )
 
+    # a structured output (text, boxes, ...) has no one baseline number to describe a sample
     if run_data.task == "regression":
         add(
             "baseline_value",
             scores["baseline_value"],
             Descriptor("baseline_value", "baseline prediction", "", "model output on the input"),
         )
-    else:
+    elif run_data.task == "classification":
         add(
             "baseline_confidence",
             scores["baseline_confidence"],
@@ -713,7 +730,7 @@ def data_quality(run_data: RunData, *, n_boot: int | None = None) -> DataQuality
     """
     suspects = pd.DataFrame({c: pd.Series(dtype=object) for c in SUSPECT_COLUMNS})
     per_class = pd.DataFrame({c: pd.Series(dtype=object) for c in CLASS_COLUMNS})
-    if run_data.task == "regression":
+    if run_data.task != "classification":
         return DataQuality(suspects, per_class, "")
     scores = fragility_scores(run_data).set_index("sample_index")
     labelled = "label" in scores.columns

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from wince.errors import ParameterError
-from wince.metrics import VERDICT_METRICS
+from wince.metrics import BUILT_IN_METRICS, Metric, metric_table
 from wince.plan import AnalysisSpec, GlobalSensitivitySpec
 
 if TYPE_CHECKING:
@@ -34,12 +34,15 @@ REGRESSION_TOLERANCE_SD = 0.1
 DEFAULT_SOURCE = "default: 0.1 x sd of baseline predictions"
 
 
-def tolerance_problems(tolerance: Mapping[str, Any], *, where: str) -> list[str]:
+def tolerance_problems(
+    tolerance: Mapping[str, Any], *, where: str, own: Sequence[str] = ()
+) -> list[str]:
     """Problems of a tolerance mapping: unknown metrics (with a hint) and invalid values.
 
     Args:
         tolerance: metric name -> largest change that still counts as robust.
         where: the field path or option named in messages, e.g. "analysis.tolerance".
+        own: the names of the plan's own metrics (`wince.metrics.declared_metrics`).
 
     Examples:
         >>> tolerance_problems({"flip_rat": 0.02, "accuracy": -1}, where="analysis.tolerance")
@@ -49,10 +52,10 @@ def tolerance_problems(tolerance: Mapping[str, Any], *, where: str) -> list[str]
         change of the metric); got -1. Try 0.01.']
     """
     problems = []
-    known = list(VERDICT_METRICS)
+    known = [*BUILT_IN_METRICS, *own]
     for metric, value in tolerance.items():
         path = f"{where}.{metric}"
-        if metric not in VERDICT_METRICS:
+        if metric not in known:
             close = difflib.get_close_matches(str(metric), known, n=1)
             hint = f" — did you mean {close[0]!r}?" if close else f" Known: {', '.join(known)}."
             problems.append(f"{path}: unknown verdict metric {metric!r}{hint}")
@@ -131,11 +134,6 @@ def parse_tolerances(items: list[str] | None) -> dict[str, float]:
     return parsed
 
 
-def _task_of(metric: str) -> str:
-    """The task whose runs a verdict metric applies to."""
-    return "regression" if metric in ("mean_abs_change", "mae") else "classification"
-
-
 def resolve(
     spec: AnalysisSpec,
     *,
@@ -144,18 +142,25 @@ def resolve(
     alpha: float | None = None,
     correction: str | None = None,
     baseline_sd: float | None = None,
+    table: Mapping[str, Metric] | None = None,
 ) -> AnalysisSettings:
     """The settings of an analysis: a plan's `analysis` section merged with overrides.
 
+    Metrics the section and the overrides leave without a tolerance take their default
+    (`Metric.tolerance`: a text run tests its character error rate, a detection run the
+    objects lost, ...).
+
     Args:
         spec: the plan's analysis section.
-        task: "classification" or "regression".
+        task: the model's task ("classification", "regression", "text", ...).
         tolerance: tolerances replacing or adding to the plan's, per metric.
         alpha: significance level replacing the plan's, in (0, 1).
         correction: "holm" or "bh", replacing the plan's.
         baseline_sd: standard deviation of the baseline predictions of a regression run;
             gives `mean_abs_change` its default tolerance when neither the plan nor an
             override sets one.
+        table: the run's metrics (`wince.metrics.metric_table`); default the built-in ones of
+            `task`.
 
     Raises:
         ParameterError: an unknown or negative tolerance, alpha outside (0, 1), or an
@@ -170,14 +175,16 @@ def resolve(
         >>> settings.tolerance_source["mean_abs_change"]
         'default: 0.1 x sd of baseline predictions (sd = 20)'
     """
+    table = table if table is not None else metric_table(task)
+    own = [m for m in table if m not in BUILT_IN_METRICS]
     overrides = dict(tolerance or {})
-    problems = tolerance_problems(spec.tolerance, where="analysis.tolerance")
-    problems += tolerance_problems(overrides, where="--tolerance")
+    problems = tolerance_problems(spec.tolerance, where="analysis.tolerance", own=own)
+    problems += tolerance_problems(overrides, where="--tolerance", own=own)
     problems += [
-        f"--tolerance {metric}: a {_task_of(metric)} metric, and this run is {task}; use one "
-        f"of {', '.join(m for m in VERDICT_METRICS if _task_of(m) == task)}."
+        f"--tolerance {metric}: a {' or '.join(BUILT_IN_METRICS[metric].tasks)} metric, and "
+        f"this run is {task}; use one of {', '.join(table)}."
         for metric in overrides
-        if metric in VERDICT_METRICS and _task_of(metric) != task
+        if metric in BUILT_IN_METRICS and metric not in table
     ]
     if alpha is not None and not 0 < alpha < 1:
         problems.append(f"--alpha: a significance level in (0, 1); got {alpha!r}. Try 0.05.")
@@ -192,6 +199,10 @@ def resolve(
     for metric, value in overrides.items():
         merged[metric] = float(value)
         sources[metric] = "override"
+    for entry in table.values():
+        if entry.name not in merged and entry.tolerance is not None:
+            merged[entry.name] = entry.tolerance
+            sources[entry.name] = "plan" if entry.source != "built-in" else "default"
     regression = task == "regression" and "mean_abs_change" not in merged
     if regression and baseline_sd is not None and math.isfinite(baseline_sd):
         merged["mean_abs_change"] = REGRESSION_TOLERANCE_SD * baseline_sd
@@ -245,4 +256,5 @@ def run_settings(
         alpha=alpha,
         correction=correction,
         baseline_sd=baseline_sd,
+        table=data.metrics,
     )

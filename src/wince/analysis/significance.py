@@ -30,7 +30,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from wince.analysis.curves import CURVE_METRICS, HARM_SIGN
 from wince.analysis.data import RunData
 from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.stats import adjust, one_sided_pvalue, required_samples
@@ -79,8 +78,8 @@ def sample_effects(data: RunData, scenario: str, metric: str) -> tuple[FloatArra
     The effect is the harmful change against the baseline: flip frequency, accuracy drop,
     confidence drop, mean absolute change of a regression output.
     """
-    column = CURVE_METRICS[metric]
-    sign = HARM_SIGN[metric]
+    column = data.metrics[metric].column
+    sign = data.metrics[metric].harm_sign
     base = data.per_sample(BASELINE, column)
 
     def change(name: str) -> FloatArray:
@@ -161,8 +160,7 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
             section (`run_settings`).
     """
     settings = settings or run_settings(data)
-    available = {m for m, c in CURVE_METRICS.items() if c in data.outcomes.columns}
-    metrics = [m for m in settings.tolerance if m in available]
+    metrics = [m for m in settings.tolerance if m in data.metrics]
     perturbed = [
         row
         for row in data.scenarios.itertuples()

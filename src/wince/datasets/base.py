@@ -324,7 +324,7 @@ class ArrayDataset(Dataset):
         n = len(self.x)
         self.ids = _check_ids(ids if ids is not None else range(n), n, name)
         if labels is not None:
-            self.labels = np.asarray(labels)
+            self.labels = label_array(labels)
             if len(self.labels) != n:
                 raise DataError(f"{name}: {len(self.labels)} labels for {n} samples.")
         else:
@@ -407,5 +407,43 @@ class ArrayDataset(Dataset):
             digest.update(repr(list(self.metadata.columns)).encode())
             digest.update(pd.util.hash_pandas_object(self.metadata, index=False).to_numpy())
         if self.labels is not None:
-            digest.update(repr(self.labels.tolist()).encode())
+            digest.update(label_bytes(self.labels))
         return digest.hexdigest()[:16]
+
+
+def label_array(labels: Sequence[Any] | npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Labels as one array: an object array (n,) when they are structured.
+
+    Ground truth of a structured output (`Detections`, mappings of boxes, (h, w) masks,
+    possibly of several sizes) is kept one object per sample; other labels (class names,
+    numbers, rows of a multi-label matrix) as numpy reads them.
+    """
+    if isinstance(labels, np.ndarray):
+        return labels
+    items = list(labels)
+    if any(isinstance(v, np.ndarray | dict) or hasattr(v, "boxes") for v in items):
+        out = np.empty(len(items), dtype=object)
+        for i, v in enumerate(items):
+            out[i] = v
+        return out
+    return np.asarray(items)
+
+
+def label_bytes(labels: npt.NDArray[Any]) -> bytes:
+    """The labels' content as bytes, for fingerprints: every value, however large."""
+    if labels.dtype != object:
+        return repr(labels.tolist()).encode()
+    parts = []
+    for v in labels.tolist():
+        if hasattr(v, "boxes"):  # Detections
+            parts += [b"D", v.boxes.tobytes(), v.scores.tobytes(), v.classes.tobytes()]
+        elif isinstance(v, np.ndarray):
+            parts += [
+                b"A",
+                repr((v.shape, v.dtype.str)).encode(),
+                np.ascontiguousarray(v).tobytes(),
+            ]
+        else:
+            parts += [b"R", repr(v).encode()]
+        parts.append(b"\0")
+    return b"".join(parts)

@@ -39,6 +39,7 @@ import pyarrow as pa
 import stringzilla as sz
 
 from wince.models.base import ModelAdapter, Predictions
+from wince.outputs import from_arrow, output_bytes, to_arrow
 
 MEMORY_BYTES = 32 * 2**20
 DEDUP_ABOVE_S = 50e-6
@@ -46,7 +47,7 @@ DISK_BYTES = 2 * 2**30
 # Bookkeeping bytes per cached sample in memory (index entry, key tuple, ints: ~245 measured
 # with tracemalloc), counted against the memory bound next to the arrays themselves.
 _ENTRY_OVERHEAD_BYTES = 250
-_FIELDS = ("labels", "scores", "values")
+_FIELDS = ("labels", "scores", "values", "outputs")
 Key = tuple[int, int]
 
 
@@ -405,7 +406,7 @@ class PredictionCache:
         return block_id
 
     def _insert(self, fields: Fields, keys: list[Key], *, unit: bool = False) -> int:
-        nbytes = sum(v.nbytes for v in fields.values()) + _ENTRY_OVERHEAD_BYTES * len(keys)
+        nbytes = sum(output_bytes(v) for v in fields.values()) + _ENTRY_OVERHEAD_BYTES * len(keys)
         block_id = self._next_block
         self._next_block += 1
         self._blocks[block_id] = _Block(fields, keys, nbytes, unit)
@@ -554,10 +555,8 @@ class PredictionCache:
             columns: dict[str, Any] = {"key_1": keys[:, 0], "key_2": keys[:, 1]}
             for name in names:
                 stacked = np.concatenate([block.fields[name] for block in group])
-                if stacked.ndim == 2:
-                    columns[name] = pa.FixedSizeListArray.from_arrays(
-                        pa.array(stacked.reshape(-1)), stacked.shape[1]
-                    )
+                if stacked.ndim == 2 or stacked.dtype == object:
+                    columns[name] = to_arrow(stacked)
                 else:
                     columns[name] = pa.array(stacked)
             table = pa.table(columns)
@@ -640,11 +639,10 @@ def _fields(table: pa.Table) -> Fields:
         if name in ("key_1", "key_2"):
             continue
         column = table.column(name).combine_chunks()
-        if pa.types.is_fixed_size_list(column.type):
-            width = column.type.list_size
-            values[name] = column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
-        else:
+        if pa.types.is_primitive(column.type):
             values[name] = column.to_numpy(zero_copy_only=False)
+        else:
+            values[name] = from_arrow(column)
     return values
 
 

@@ -7,6 +7,7 @@ model calls and counts evaluations.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from wince.datasets.base import Dataset
 from wince.datasets.tables import table_inputs
 from wince.engine.cache import PredictionCache, cache_for
 from wince.errors import ModelError
+from wince.metrics import Metric, load_function
 from wince.models.base import ModelAdapter, Predictions, wants_context
 from wince.perturbations.base import RaggedBatch, Step, compose, sample_keys
 
@@ -52,6 +54,7 @@ class Probe:
         fingerprint: str | None = None,
     ) -> None:
         self.model = table_inputs(model, dataset)
+        self.adapter = model
         self.dataset = dataset
         self.seed = seed
         self.batch_size = batch_size
@@ -143,6 +146,61 @@ class Probe:
         if self.cache is not None:
             self.cache.flush(min_bytes=_FLUSH_BYTES)
         return parts[0] if len(parts) == 1 else Predictions.concatenate(parts)
+
+    @functools.cached_property
+    def labels(self) -> npt.NDArray[Any] | None:
+        """The dataset's labels as the run reads them (`encode_labels`), or None."""
+        from wince.engine.runner import encode_labels
+
+        return encode_labels(self.dataset, self.adapter)
+
+    def measure(
+        self,
+        metric: Metric,
+        indices: Sequence[int] | npt.NDArray[np.intp],
+        clean: Predictions,
+        perturbed: Predictions,
+        steps: Sequence[Step] = (),
+        *,
+        trial: int = 0,
+    ) -> npt.NDArray[np.float64]:
+        """A per-sample metric of the samples at `indices` from their predictions.
+
+        From their clean and perturbed predictions under `steps`, as the run computes it
+        (`Metric.per_sample`): a detection or segmentation model's ground truth and clean
+        outputs move with the pixels of steps that move them (`compose_with_targets`).
+
+        Raises:
+            PlanError: the metric's function cannot be imported or fails.
+        """
+        from wince.engine.runner import moves_labels
+        from wince.outputs import MASK_FILL
+        from wince.perturbations.targets import compose_with_targets
+
+        index = np.asarray(indices, dtype=np.intp)
+        labels = None if self.labels is None else self.labels[index]
+        context = self.dataset.sample_context(index)
+        if moves_labels(self.adapter.task, steps):
+            assert clean.outputs is not None
+            truths = [None] * len(index) if labels is None else list(labels)
+            keys = sample_keys([self.dataset.ids[i] for i in index])
+            _, moved = compose_with_targets(
+                self.inputs(index),
+                steps,
+                seed=self.seed,
+                trial=trial,
+                keys=keys,
+                context=self.context,
+                targets=list(zip(truths, clean.outputs, strict=True)),
+                mask_fill=MASK_FILL,
+            )
+            outputs = np.empty(len(moved), dtype=object)
+            outputs[:] = [output for _, output in moved]
+            clean = Predictions(outputs=outputs)
+            if labels is not None:
+                labels = np.empty(len(moved), dtype=object)
+                labels[:] = [truth for truth, _ in moved]
+        return load_function(metric).per_sample(clean, perturbed, labels, context)
 
     def flush(self) -> None:
         """Write the cache's pending predictions to its disk tier now."""

@@ -38,7 +38,7 @@ from wince.engine.cache import PredictionCache
 from wince.engine.cache import sample_keys as content_keys
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
 from wince.errors import DataError, ModelError, StaleRunError, StoreError
-from wince.metrics import outcome_columns
+from wince.metrics import Metric, load_function, outcome_columns, plan_metric_table
 from wince.models.base import (
     ModelAdapter,
     OutputReader,
@@ -48,14 +48,17 @@ from wince.models.base import (
     hash_bytes,
     wants_context,
 )
+from wince.outputs import MASK_FILL, read_outputs, to_arrow
 from wince.perturbations.base import (
     DataContext,
     Modality,
     RaggedBatch,
+    Step,
     compose,
     sample_keys,
     shape_groups,
 )
+from wince.perturbations.targets import compose_with_targets
 from wince.plan import Plan
 from wince.store.store import MISSING, Store, now
 
@@ -103,6 +106,9 @@ class RunSpec:
     fingerprint: str | None = None
     # A table with categorical columns: models get its rows as a DataFrame (`table_inputs`).
     schema: TableSchema | None = None
+    # The per-sample metrics computed from predictions (structured outputs' built-in ones
+    # and the plan's own), with their functions.
+    metrics: tuple[Metric, ...] = ()
 
 
 @functools.cache
@@ -322,7 +328,8 @@ def _evaluate_unit(
     refused: list[tuple[int, str, str]] = []
     cache = spec.cache
     clean = None
-    sample_context = SampleContext(tuple(job.ids), job.metadata) if wants_context(model) else None
+    metric_context = SampleContext(tuple(job.ids), job.metadata)
+    sample_context = metric_context if wants_context(model) else None
     if cache is not None:
         clean = cache.clean_keys(model, job.x, job.ids, fingerprint=spec.fingerprint)
         context = hash_bytes(pickle.dumps(spec.context, protocol=5))
@@ -330,7 +337,11 @@ def _evaluate_unit(
         scenario = trial.scenario
         predictions: Predictions | None = None
         outcome_key = None
-        if cache is not None and clean is not None and scenario.kind != "baseline":
+        labels, reference = job.labels, None  # reference: clean outputs moved like the inputs
+        # ground truth and clean outputs in pixel coordinates move with the pixels (and are
+        # then perturbed again each time: no outcome cache)
+        moving = moves_labels(spec.task, scenario.steps)
+        if cache is not None and clean is not None and scenario.kind != "baseline" and not moving:
             # a perturbed (or identity) trial of this unit evaluated before: reuse its
             # predictions and distances without perturbing again
             outcome_key = cache.outcome_key(clean, _recipe(trial, spec, context))
@@ -340,14 +351,35 @@ def _evaluate_unit(
                 outcome_key = None
         if scenario.steps:
             if predictions is None:
-                x = compose(
-                    job.x,
-                    scenario.steps,
-                    seed=spec.seed,
-                    trial=trial.index,
-                    keys=keys_of_samples,
-                    context=spec.context,
-                )
+                if moving:
+                    assert baseline is not None
+                    assert baseline.outputs is not None
+                    truths = [None] * len(job.ids) if labels is None else list(labels)
+                    x, moved = compose_with_targets(
+                        job.x,
+                        scenario.steps,
+                        seed=spec.seed,
+                        trial=trial.index,
+                        keys=keys_of_samples,
+                        context=spec.context,
+                        targets=list(zip(truths, baseline.outputs, strict=True)),
+                        mask_fill=MASK_FILL,
+                    )
+                    outputs = np.empty(len(moved), dtype=object)
+                    outputs[:] = [clean for _, clean in moved]
+                    reference = Predictions(outputs=outputs)
+                    if labels is not None:
+                        labels = np.empty(len(moved), dtype=object)
+                        labels[:] = [truth for truth, _ in moved]
+                else:
+                    x = compose(
+                        job.x,
+                        scenario.steps,
+                        seed=spec.seed,
+                        trial=trial.index,
+                        keys=keys_of_samples,
+                        context=spec.context,
+                    )
                 measured = measures.start(scenario.steps[0].name, x)
                 try:
                     predictions = _predict(model, x, scenario, job.ids, spec, sample_context)
@@ -382,6 +414,15 @@ def _evaluate_unit(
                 raise AssertionError("the baseline trial must come first")
             baseline = predictions
         columns = outcome_columns(predictions, baseline, job.labels)
+        for metric in spec.metrics:
+            if labels is not None or not metric.needs_labels:
+                columns[metric.column] = metric.per_sample(
+                    reference or baseline, predictions, labels, metric_context
+                )
+        if predictions.outputs is not None:
+            columns["output"] = predictions.outputs
+            if labels is not None:  # the ground truth as this trial saw it (moved or not)
+                columns["truth"] = labels
         if spec.keep_scores and predictions.scores is not None:
             columns["scores"] = predictions.scores.astype(np.float32)
         columns.update(
@@ -404,6 +445,17 @@ def _evaluate_unit(
     return rejections.attach(_to_table(parts, sample_index, job), rejections.refusals(refused))
 
 
+def moves_labels(task: Task, steps: Sequence[Step]) -> bool:
+    """Whether a scenario moves a detection or segmentation model's ground truth.
+
+    Boxes and masks live in pixel coordinates: a step that moves pixels (rotation,
+    perspective, elastic, ...) moves them too (`compose_with_targets`).
+    """
+    return task in (Task.DETECTION, Task.SEGMENTATION) and any(
+        perturbations.get(step.name).moves_pixels for step in steps
+    )
+
+
 def _to_table(
     parts: list[dict[str, Any]], sample_index: npt.NDArray[np.int32], job: UnitJob
 ) -> pa.Table:
@@ -419,29 +471,33 @@ def _to_table(
         "sample_index": np.tile(sample_index, k),
         "sample_id": pa.array(job.ids * k, pa.string()),
     }
-    if job.labels is not None:
+    if job.labels is not None and job.labels.ndim == 1 and job.labels.dtype != object:
+        # class indices or numbers; a structured output's ground truth is per trial ("truth")
         data["label"] = np.tile(job.labels, k)
     for column in parts[0]:
         if column in ("scenario", "position", "trial"):
             continue
         stacked = np.concatenate([p[column] for p in parts])
-        if column == "scores":
-            data[column] = pa.FixedSizeListArray.from_arrays(
-                pa.array(stacked.reshape(-1)), stacked.shape[1]
-            )
-        else:
-            data[column] = stacked
+        data[column] = (
+            to_arrow(stacked) if stacked.ndim == 2 or stacked.dtype == object else stacked
+        )
     return pa.table(data)
 
 
 def encode_labels(dataset: Dataset, model: ModelAdapter) -> npt.NDArray[Any] | None:
-    """Dataset labels as class indices (classification) or floats (regression).
+    """Dataset labels as the run reads them.
+
+    Class indices (classification), floats (regression), or the ground truth of a
+    structured output in its plain form (`wince.outputs`).
 
     Raises:
-        DataError: a label is not one of the model's classes.
+        DataError: a label is not one of the model's classes, or not the ground truth of the
+            model's task.
     """
     if dataset.labels is None:
         return None
+    if model.task.structured:
+        return _structured_labels(dataset.labels, model.task)
     if model.task == Task.REGRESSION:
         return dataset.labels.astype(np.float64)
     if model.classes is None:
@@ -459,6 +515,26 @@ def encode_labels(dataset: Dataset, model: ModelAdapter) -> npt.NDArray[Any] | N
             "check the data's label column."
         )
     return np.array([index[v] for v in dataset.labels.tolist()], dtype=np.int64)
+
+
+def _structured_labels(labels: npt.NDArray[Any], task: Task) -> npt.NDArray[Any] | None:
+    """Ground truth of a structured task in its plain form; none for embeddings."""
+    if task == Task.EMBEDDING:
+        return None
+    truths = {
+        Task.TEXT: "one reference text (str) per sample",
+        Task.MULTILABEL: "an (n, k) matrix of 0/1 labels",
+        Task.DETECTION: "one Detections (or {boxes, classes}) per image",
+        Task.SEGMENTATION: "one (h, w) class map per image",
+    }
+    try:
+        return read_outputs(labels if labels.dtype == object else list(labels), task.value)
+    except ModelError as error:
+        message = str(error).replace("the model returned", "the labels hold")
+        raise DataError(
+            f"the labels are not the ground truth of a {task.value} model, "
+            f"{truths[task]}: {message}"
+        ) from None
 
 
 def probe(model: ModelAdapter, dataset: Dataset) -> None:
@@ -490,12 +566,23 @@ def identify(model: ModelAdapter, dataset: Dataset) -> str:
     return model.fingerprint()
 
 
-def run_id_for(plan: Plan, model_fingerprint: str, data_fingerprint: str) -> str:
-    """Content address of a run: what determines its outcomes (not batch size or executor)."""
+def run_id_for(
+    plan: Plan, model_fingerprint: str, data_fingerprint: str, metrics: Sequence[Metric] = ()
+) -> str:
+    """Content address of a run: what determines its outcomes (not batch size or executor).
+
+    `metrics`: the run's per-sample metrics; the code and state of one's own metrics count
+    (a metric whose function changed measures something else).
+    """
     identity = plan.model_copy(update={"batch_size": 0, "analysis": None}).digest()
     versions = {s.name: perturbations.get(s.name).version for s in plan.perturbations}
-    text = json.dumps([identity, model_fingerprint, data_fingerprint, versions, wince_version()])
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    parts: list[Any] = [identity, model_fingerprint, data_fingerprint, versions, wince_version()]
+    own = [m for m in metrics if m.source != "built-in"]
+    if own:
+        from wince.models.identity import callable_identity
+
+        parts.append({m.name: callable_identity(m.function).digest for m in own})
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
 
 
 def lineage(
@@ -668,6 +755,11 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
         keep_scores=plan.store_scores,
         measured_by=plan.perturbations[0].name,
         schema=getattr(dataset, "schema", None),
+        metrics=tuple(
+            load_function(m)
+            for m in plan_metric_table(plan, model.task).values()
+            if m.function is not None or m.source != "built-in"
+        ),
     )
     return scenarios, spec
 
@@ -842,7 +934,7 @@ def execute_run(
     # hashing a model can be slow: once per run
     fingerprints = (identify(model, dataset), dataset.fingerprint())
     env = environments.environment(str(dataset.modality), model)
-    identity = run_id_for(plan, *fingerprints)
+    identity = run_id_for(plan, *fingerprints, spec.metrics)
     digest = environments.environment_digest(env)
     run_id = hashlib.sha256(f"{identity}|{digest}".encode()).hexdigest()[:12]
     stored = _stored(store, run_id)

@@ -40,7 +40,6 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from wince.analysis.curves import CURVE_METRICS, HARM_SIGN
 from wince.analysis.data import RunData, load_run_data
 from wince.analysis.stats import (
     Resampling,
@@ -167,7 +166,7 @@ class Comparison:
             f"bootstrap. Equivalence and non-inferiority margin: {self.margin:g}.",
             "",
         ]
-        metrics = [m for m in METRICS if m in set(self.tests["metric"])]
+        metrics = list(dict.fromkeys(self.tests["metric"]))
         header = ["scenario", *(f"Δ {m.replace('_', ' ')} [95%] (p)" for m in metrics)]
         header += ["verdict", "non-inferior"]
         lines.append("| " + " | ".join(header) + " |")
@@ -393,14 +392,11 @@ def compare_data(
     if scenarios is None:
         scenarios = [s for s in a.scenarios["scenario"] if s != IDENTITY]
     resample = resampling(len(a.samples), n_boot, seed)
-    labelled = "correct" in a.outcomes.columns and "correct" in b.outcomes.columns
     info = a.scenarios.set_index("scenario")
     rows: list[dict[str, Any]] = []
     for scenario in scenarios:
         kind = str(info.loc[scenario, "kind"])
-        metrics = ["accuracy"] if kind == BASELINE else list(METRICS)
-        if not labelled:
-            metrics.remove("accuracy")
+        metrics = compared_metrics(a, b, baseline=kind == BASELINE)
         rows.extend(
             {
                 "scenario": scenario,
@@ -436,6 +432,25 @@ def compare_data(
     )
 
 
+def compared_metrics(a: RunData, b: RunData, *, baseline: bool) -> list[str]:
+    """The metrics both runs hold that a comparison tests.
+
+    Classifiers: accuracy, flip rate and confidence change; structured outputs and the
+    plan's own metrics: all of them. On the baseline only those measured against the labels
+    (a change against the clean output is 0 there) and the plan's own.
+    """
+    shared = [m for m in a.metrics if m in b.metrics]
+    own = [
+        m for m in shared if a.metrics[m].function is not None or a.metrics[m].source != "built-in"
+    ]
+    metrics = [m for m in METRICS if m in shared] + own
+    if baseline:
+        metrics = [
+            m for m in metrics if a.metrics[m].needs_labels or a.metrics[m].source != "built-in"
+        ]
+    return metrics
+
+
 def paired_test(
     a: RunData, b: RunData, *, scenario: str, metric: str, resample: Resampling
 ) -> dict[str, Any]:
@@ -445,18 +460,21 @@ def paired_test(
         a: the reference run's data.
         b: the compared run's data (same samples and trials).
         scenario: the scenario key.
-        metric: accuracy, flip_rate or confidence_change (fractions; confidence in
-            probability units).
+        metric: one of `compared_metrics` (in its own unit). A share of correct samples
+            (accuracy, exact match) is tested with the exact McNemar test on per-sample
+            majority correctness, others with a paired bootstrap.
         resample: bootstrap weights over the samples, shared by both runs.
     """
-    column = CURVE_METRICS[metric]
+    spec = a.metrics[metric]
+    column = spec.column
     per_a, per_b = a.per_sample(scenario, column), b.per_sample(scenario, column)
     difference = per_b - per_a
     replicates = bootstrap_means(difference[:, None], resample)
     low, high = percentile_interval(replicates)
     mean = float(np.nanmean(difference)) if np.isfinite(difference).any() else float("nan")
     a_only = b_only = None
-    if metric == "accuracy":
+    mcnemar = spec.proportion and spec.better == "higher"  # shares of correct samples
+    if mcnemar:
         correct_a = _majority(a.matrix(scenario, column))
         correct_b = _majority(b.matrix(scenario, column))
         a_only = int(np.sum(correct_a & ~correct_b))
@@ -465,10 +483,10 @@ def paired_test(
         gain = float(b_only - a_only)
     else:
         p_value = bootstrap_pvalue(mean, replicates)
-        gain = -HARM_SIGN[metric] * mean
+        gain = -spec.harm_sign * mean
     return {
         "metric": metric,
-        "test": MCNEMAR if metric == "accuracy" else BOOTSTRAP,
+        "test": MCNEMAR if mcnemar else BOOTSTRAP,
         "value_a": _mean(per_a),
         "value_b": _mean(per_b),
         "difference": mean,

@@ -47,6 +47,7 @@ from wince.files import write_file
 from wince.governance.compare import Comparison, compare_runs
 from wince.governance.policy import (
     MaxAccuracyDrop,
+    MaxChange,
     MaxFlipRate,
     MaxFragile,
     MinMedianBreakingPoint,
@@ -269,6 +270,8 @@ class _Context:
                 row = rows.iloc[0]
                 return float(row["estimate"]), float(row["low"]), float(row["high"]), "curves"
         data = self.data()
+        if metric not in METRIC_NAMES:
+            return self.change_interval(scenario, metric, label)
         needed = "flipped" if metric == "flip_rate" else "correct"
         if needed not in data.outcomes.columns:
             why = "is not a classification run" if needed == "flipped" else "has no labels"
@@ -285,6 +288,33 @@ class _Context:
             values = data.per_sample(BASELINE, "correct")[:, None] - data.matrix(
                 scenario, "correct"
             )
+            low, high = percentile_interval(bootstrap_means(values, self.resample()))
+        with np.errstate(invalid="ignore"):
+            estimate = float(np.nanmean(values))
+        return estimate, low, high, "run outcomes"
+
+    def change_interval(
+        self, scenario: str, metric: str, label: str
+    ) -> tuple[float, float, float, str]:
+        """Estimate and 95% interval of a metric's harmful change against the baseline.
+
+        A share of 0/1 changes against the clean output (output changed) is 0 on the
+        baseline: its interval is `proportion_interval`'s, as the flip rate's.
+        """
+        data = self.data()
+        spec = data.metrics.get(metric)
+        if spec is None:
+            raise PolicyError(
+                f"rule {label!r}: run {self.run_id} has no metric {metric!r}; its metrics: "
+                f"{', '.join(data.metrics) or 'none'}."
+            )
+        base = data.per_sample(BASELINE, spec.column)
+        values = spec.harm_sign * (data.matrix(scenario, spec.column) - base[:, None])
+        present = np.isfinite(values)
+        if spec.proportion and np.all(base[np.isfinite(base)] == 0):
+            successes = np.where(present, values, 0.0).sum(axis=1)
+            low, high = proportion_interval(successes, present.sum(axis=1))
+        else:
             low, high = percentile_interval(bootstrap_means(values, self.resample()))
         with np.errstate(invalid="ignore"):
             estimate = float(np.nanmean(values))
@@ -396,7 +426,8 @@ def _max_metric(metric: str) -> Callable[[_Context, Any, str], list[dict[str, An
                     "threshold": float(rule.max),
                     "source": source,
                     "message": (
-                        f"{METRIC_NAMES[metric]} {estimate:.4f}, 95% interval "
+                        f"{METRIC_NAMES.get(metric, f'change of {metric}')} {estimate:.4f}, "
+                        "95% interval "
                         f"[{low:.4f}, {high:.4f}]: {rule.bound} bound {compared:.4f} {verb} "
                         f"max {rule.max:g}"
                     ),
@@ -632,6 +663,7 @@ def _fragile(context: _Context, rule: MaxFragile, label: str) -> list[dict[str, 
 _EVALUATORS: dict[type, Callable[[_Context, Any, str], list[dict[str, Any]]]] = {
     MaxFlipRate: _max_metric("flip_rate"),
     MaxAccuracyDrop: _max_metric("accuracy_drop"),
+    MaxChange: lambda context, rule, label: _max_metric(rule.metric)(context, rule, label),
     MinMedianBreakingPoint: _breaking_point,
     NoRegression: _no_regression,
     MaxFragile: _fragile,

@@ -14,12 +14,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from wince.errors import ParameterError, StoreError
-from wince.metrics import summarize
+from wince.errors import ParameterError, StoreError, typo_of
+from wince.metrics import BUILT_IN_METRICS, metric_name_problems, plan_metric_table, summarize
 from wince.plan import METRICS, Plan
 from wince.store.store import Store
 
-LOWER_IS_WORSE = frozenset({"accuracy", "confidence_change", "true_class_prob_change"})
 PERTURBED = ("isolation", "combination")
 HISTORY_COLUMNS = [
     "run_id",
@@ -57,8 +56,14 @@ def history(
         ParameterError: unknown metric.
         StoreError: no run of that plan name (the stored plan names are listed).
     """
-    if metric not in METRICS:
-        raise ParameterError(f"history: unknown metric {metric!r}; known: {', '.join(METRICS)}.")
+    known = list(dict.fromkeys([*METRICS, *BUILT_IN_METRICS]))
+    # a plan's own metric is known only with its runs; a name close to a built-in is a typo
+    close = typo_of(metric, known)
+    if metric not in known and (close or metric_name_problems(metric)):
+        hint = f"did you mean {close!r}?" if close else f"known: {', '.join(known)}."
+        raise ParameterError(
+            f"history: unknown metric {metric!r}; {hint} (or name a metric of the plan's own)"
+        )
     runs = store.list_runs()
     mine = runs[runs["name"] == plan_name].sort_values("created_at", kind="stable")
     if mine.empty:
@@ -90,18 +95,28 @@ def _run_row(
     }
     if not store.completed_units(run_id):
         return row
-    plan = Plan.model_validate(store.run(run_id)["lineage"]["plan"])
+    record = store.run(run_id)
+    plan = Plan.model_validate(record["lineage"]["plan"])
+    metrics = plan_metric_table(plan, record["task"])
     scenarios = store.scenarios(run_id)
     perturbed = set(scenarios.loc[scenarios["kind"].isin(PERTURBED), "scenario"])
     outcomes = store.outcomes(run_id)
     outcomes = outcomes[outcomes["scenario"].astype(str).isin(perturbed | {"baseline"})]
-    table = summarize(outcomes, [metric], n_boot=n_boot or plan.analysis.bootstrap, seed=plan.seed)
+    table = summarize(
+        outcomes,
+        [metric],
+        table={metric: metrics[metric]} if metric in metrics else {},
+        n_boot=n_boot or plan.analysis.bootstrap,
+        seed=plan.seed,
+    )
     table = table[table["scenario"].isin(perturbed) & (table["metric"] == metric)]
     table = table[np.isfinite(table["value"].to_numpy(float))]
     if table.empty:
         return row
     values = table["value"].to_numpy(float)
-    worst = table.iloc[int(np.argmin(values) if metric in LOWER_IS_WORSE else np.argmax(values))]
+    # the other summary metrics (ECE, JSD, RMSE, relative change) are worse higher
+    lower_is_worse = metric in metrics and metrics[metric].harm_sign < 0
+    worst = table.iloc[int(np.argmin(values) if lower_is_worse else np.argmax(values))]
     row.update(
         n_scenarios=len(table),
         mean=float(values.mean()),

@@ -51,7 +51,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from wince.errors import PolicyError
+from wince.errors import PolicyError, typo_of
 from wince.plan import read_yaml
 
 Bound = Literal["upper", "lower"]
@@ -155,6 +155,21 @@ class MaxAccuracyDrop(_Rule):
     bound: Bound = "upper"
 
 
+class MaxChange(_Rule):
+    """The harmful change of a metric against the baseline, per matched scenario, <= `max`.
+
+    Any per-sample metric of the run: a built-in one (`cer`, `objects_lost`, `mean_iou`,
+    ...) or the plan's own, in its own unit; a rise of a lower-is-better metric and a fall of
+    a higher-is-better one are harm. For the flip rate this is `max_flip_rate`, for accuracy
+    `max_accuracy_drop`.
+    """
+
+    check: Literal["max_change"]
+    metric: str = Field(min_length=1)
+    max: float = Field(description="in the metric's unit")
+    bound: Bound = "upper"
+
+
 class MinMedianBreakingPoint(_Rule):
     """The median breaking point of each matched perturbation >= `min` (severity) or `min_value`.
 
@@ -199,12 +214,13 @@ class MaxFragile(_Rule):
 
 
 Rule = Annotated[
-    MaxFlipRate | MaxAccuracyDrop | MinMedianBreakingPoint | NoRegression | MaxFragile,
+    MaxFlipRate | MaxAccuracyDrop | MaxChange | MinMedianBreakingPoint | NoRegression | MaxFragile,
     Field(discriminator="check"),
 ]
 RULES: dict[str, type[_Rule]] = {
     "max_flip_rate": MaxFlipRate,
     "max_accuracy_drop": MaxAccuracyDrop,
+    "max_change": MaxChange,
     "min_median_breaking_point": MinMedianBreakingPoint,
     "no_regression": NoRegression,
     "max_fragile": MaxFragile,
@@ -289,7 +305,7 @@ def _pydantic_problems(error: ValidationError, raw: Any) -> list[str]:
 
 
 def _semantic_problems(policy: Policy) -> list[str]:
-    from wince.analysis.curves import CURVE_METRICS
+    from wince.metrics import BUILT_IN_METRICS, metric_name_problems
 
     problems = []
     for i, rule in enumerate(policy.rules):
@@ -320,14 +336,18 @@ def _semantic_problems(policy: Policy) -> list[str]:
                     f"{where}.where: breaking points are per perturbation; only `perturbation` "
                     f"selects them, not {', '.join(extra)}."
                 )
-        if (
-            isinstance(rule, MaxFragile)
-            and rule.metric is not None
-            and rule.metric not in CURVE_METRICS
-        ):
-            close = difflib.get_close_matches(rule.metric, list(CURVE_METRICS), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(CURVE_METRICS)}."
-            problems.append(f"{where}.metric: unknown metric {rule.metric!r}; {hint}")
+        metric = getattr(rule, "metric", None)
+        if metric is not None and metric not in BUILT_IN_METRICS:
+            # a plan's own metric is known only with the run; a name close to a built-in
+            # one is a typo
+            close = typo_of(metric, BUILT_IN_METRICS)
+            if close or metric_name_problems(metric):
+                hint = (
+                    f"did you mean {close!r}?"
+                    if close
+                    else f"known: {', '.join(BUILT_IN_METRICS)}, or a metric of the plan's own."
+                )
+                problems.append(f"{where}.metric: unknown metric {metric!r}; {hint}")
     names = [rule.label(i) for i, rule in enumerate(policy.rules)]
     problems += [
         f"rules: the name {name!r} is used twice; give each rule its own name."

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wince.errors import StoreError
-from wince.metrics import summarize
+from wince.metrics import summarize_run
 from wince.plan import Plan
 from wince.store.store import Store
 
@@ -76,7 +76,7 @@ def log_run(
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment or plan.name)
     outcomes = store.outcomes(run_id)
-    summary = summarize(outcomes, plan.metrics, n_boot=plan.analysis.bootstrap, seed=plan.seed)
+    summary = summarize_run(outcomes, plan, record["task"])
     with mlflow.start_run(run_name=f"wince-{run_id}") as active:
         mlflow.log_params(_params(run_id, record, plan))
         metrics: dict[str, float] = {}

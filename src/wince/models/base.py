@@ -21,10 +21,26 @@ from wince.errors import ModelError
 
 
 class Task(StrEnum):
-    """What the model predicts."""
+    """What the model predicts.
+
+    Classification and regression answer with class probabilities or labels, and numbers;
+    the other tasks answer with structured outputs, one per sample in the plain form
+    `wince.outputs` describes: text (str), multi-label (a row of k booleans), detection
+    (`Detections`), segmentation (an (h, w) class map) and embedding (a row of d numbers).
+    """
 
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
+    TEXT = "text"
+    MULTILABEL = "multilabel"
+    DETECTION = "detection"
+    SEGMENTATION = "segmentation"
+    EMBEDDING = "embedding"
+
+    @property
+    def structured(self) -> bool:
+        """Whether the model answers with structured outputs (`Predictions.outputs`)."""
+        return self not in (Task.CLASSIFICATION, Task.REGRESSION)
 
 
 def is_torch_module(obj: Any) -> bool:
@@ -45,14 +61,19 @@ class Predictions:
         scores: classification: class probabilities, shape (n, k), rows summing to 1; None
             when the model gives labels only.
         values: regression: predicted value per sample, shape (n,).
+        outputs: structured tasks (`Task.structured`): one output per sample in its plain
+            form (`wince.outputs`): an object array (n,) of str (text), `Detections`
+            (detection) or (h, w) int64 class maps (segmentation); an (n, k) bool array
+            (multi-label) or an (n, d) float64 array (embedding).
     """
 
     labels: npt.NDArray[np.int64] | None = None
     scores: npt.NDArray[np.float64] | None = None
     values: npt.NDArray[np.float64] | None = None
+    outputs: npt.NDArray[Any] | None = None
 
     def __len__(self) -> int:
-        for field in (self.labels, self.values):
+        for field in (self.labels, self.values, self.outputs):
             if field is not None:
                 return len(field)
         return 0
@@ -94,6 +115,36 @@ class Predictions:
         return cls(values=array)
 
     @classmethod
+    def from_outputs(cls, outputs: Any, task: Task | str) -> Predictions:
+        """Predictions of a structured task from its raw outputs, one per sample.
+
+        Text: a sequence of str. Multi-label: an (n, k) array of probabilities (a label
+        applies from 0.5 on), 0/1 or booleans. Detection: a sequence of `Detections` or
+        mappings with `boxes`, `scores` and `classes`. Segmentation: an (n, h, w) integer
+        array or a sequence of (h, w) integer arrays. Embedding: an (n, d) array of numbers.
+
+        Raises:
+            ModelError: an output that does not have the task's form, or is not finite.
+        """
+        from wince.outputs import read_outputs
+
+        return cls(outputs=read_outputs(outputs, Task(task).value))
+
+    def take(self, rows: npt.ArrayLike) -> Predictions:
+        """The predictions of the samples at positions `rows`, in that order."""
+        index = np.asarray(rows, dtype=np.intp)
+
+        def pick(field: Any) -> Any:
+            return None if field is None else field[index]
+
+        return Predictions(
+            labels=pick(self.labels),
+            scores=pick(self.scores),
+            values=pick(self.values),
+            outputs=pick(self.outputs),
+        )
+
+    @classmethod
     def concatenate(cls, parts: Sequence[Predictions]) -> Predictions:
         """Join predictions of consecutive chunks."""
 
@@ -101,7 +152,12 @@ class Predictions:
             arrays = [getattr(p, name) for p in parts]
             return None if arrays[0] is None else np.concatenate(arrays)
 
-        return cls(labels=join("labels"), scores=join("scores"), values=join("values"))
+        return cls(
+            labels=join("labels"),
+            scores=join("scores"),
+            values=join("values"),
+            outputs=join("outputs"),
+        )
 
     @classmethod
     def assemble(
@@ -114,13 +170,7 @@ class Predictions:
         joined = cls.concatenate([p for _, p in parts])
         order = np.empty(n, dtype=np.intp)
         order[np.concatenate([index for index, _ in parts])] = np.arange(n)
-
-        def pick(field: Any) -> Any:
-            return None if field is None else field[order]
-
-        return cls(
-            labels=pick(joined.labels), scores=pick(joined.scores), values=pick(joined.values)
-        )
+        return joined.take(order)
 
 
 def _check_finite(outputs: npt.NDArray[np.float64], what: str) -> None:
@@ -330,6 +380,11 @@ def to_predictions(
     meaning `detect_output` finds in this array alone, so callers that read several batches
     keep one meaning with an `OutputReader`. Regression: an (n,) or (n, 1) array of values.
     """
+    if task.structured:
+        try:
+            return Predictions.from_outputs(output, task)
+        except ModelError as error:
+            raise ModelError(f"{adapter}: {error}") from None
     array = np.asarray(output)
     if task == Task.REGRESSION:
         if array.ndim == 2 and array.shape[1] == 1:

@@ -18,6 +18,7 @@ from wince.perturbations.base import (
     registry,
     sample_keys,
 )
+from wince.perturbations.targets import compose_with_targets
 
 __all__ = [
     "EXACT",
@@ -31,6 +32,7 @@ __all__ = [
     "Rngs",
     "Step",
     "compose",
+    "compose_with_targets",
     "create",
     "get",
     "register",

@@ -430,10 +430,30 @@ class Perturbation:
     creates_missing: ClassVar[bool] = False  # may turn values into NaN (missing on purpose)
     distance_unit: ClassVar[str] = ""
     drift: ClassVar[Drift] = EXACT  # how far outputs may move under other library releases
+    # Output pixels come from other positions (rotation, zoom, warps): labels in pixel
+    # coordinates (boxes, masks, keypoints) must move with them (`compose_with_targets`).
+    moves_pixels: ClassVar[bool] = False
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
-        """Transform the batch; `value` is already validated and differs from `off`."""
+        """Transform the batch; `value` is already validated and differs from `off`.
+
+        A perturbation that `moves_pixels` implements `apply_moving` instead; this returns its
+        batch.
+        """
+        if self.moves_pixels:
+            return self.apply_moving(x, value, rngs, context)[0]
         raise NotImplementedError
+
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[Any]]:
+        """`apply`'s batch and, per sample, where each of its output pixels comes from.
+
+        Implemented by the perturbations that declare `moves_pixels`, with one draw for both:
+        sample i's map is a `geometry.SourceMap`, the source (x, y) in pixels of every output
+        pixel, so labels in pixel coordinates move exactly as the pixels (`targets`).
+        """
+        raise NotImplementedError(f"{self.name} does not move pixels")
 
     def distance(
         self, original: Batch, perturbed: Batch, context: DataContext
@@ -504,22 +524,47 @@ class Perturbation:
             ParameterError: `value` violates the declared magnitude.
             DataError: `x` is not a batch of this modality, or `rngs` does not match it.
         """
+        return self._perturb(x, value, rngs, context, moving=False)[0]
+
+    def perturb_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext | None = None
+    ) -> tuple[Batch, list[Any]]:
+        """`perturb`'s batch and, per sample, where its output pixels come from (`apply_moving`).
+
+        A sample's map is None when its pixels stay where they are: the perturbation does not
+        `moves_pixels`, or the value is `off`. The batch is `perturb`'s, bit for bit.
+
+        Raises:
+            ParameterError: `value` violates the declared magnitude.
+            DataError: `x` is not a batch of this modality, or `rngs` does not match it.
+        """
+        return self._perturb(x, value, rngs, context, moving=self.moves_pixels)
+
+    def _perturb(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext | None, *, moving: bool
+    ) -> tuple[Batch, list[Any]]:
+        """`perturb`, with the source maps of `apply_moving` when `moving` (else None each)."""
         number = self.validate(value)
         if not isinstance(x, RaggedBatch):
             self.check_batch(x)
         if len(rngs) != len(x):
             raise DataError(f"{self.name}: got {len(rngs)} generators for {len(x)} samples.")
         if isinstance(x, RaggedBatch):  # each shape as a batch of its own (see RaggedBatch)
-            return RaggedBatch.from_groups(
-                len(x),
-                [
-                    (index, self.perturb(group, number, _take(rngs, index), context))
-                    for index, group in x.groups()
-                ],
-            )
+            groups = [
+                (index, self._perturb(group, number, _take(rngs, index), context, moving=moving))
+                for index, group in x.groups()
+            ]
+            maps: list[Any] = [None] * len(x)
+            for index, (_, group_maps) in groups:
+                for j, i in enumerate(index):
+                    maps[int(i)] = group_maps[j]
+            return RaggedBatch.from_groups(len(x), [(i, out) for i, (out, _) in groups]), maps
         if number == self.magnitude.off:
-            return list(x) if isinstance(x, list) else x.copy()
-        return self.apply(x, number, rngs, context or DataContext(self.modality))
+            return (list(x) if isinstance(x, list) else x.copy()), [None] * len(x)
+        context = context or DataContext(self.modality)
+        if moving:
+            return self.apply_moving(x, number, rngs, context)
+        return self.apply(x, number, rngs, context), [None] * len(x)
 
     @classmethod
     def options(cls) -> dict[str, Any]:
@@ -697,6 +742,22 @@ def build(step: Step) -> Perturbation:
     return create(step.name, dict(step.params))
 
 
+def step_streams(
+    steps: Sequence[Step], *, seed: int, trial: int, keys: npt.NDArray[np.uint64]
+) -> Iterator[tuple[Step, Rngs]]:
+    """Each step with its random streams, as `compose` applies them.
+
+    Each step draws from a stream named after its perturbation (and its occurrence, should a
+    scenario repeat it), not the value nor the position, so a perturbation sees the same draws
+    for a given sample and trial in a sweep, alone or in a combination (common random numbers).
+    """
+    seen: dict[str, int] = {}
+    for step in steps:
+        occurrence = seen.get(step.name, 0)
+        seen[step.name] = occurrence + 1
+        yield step, Rngs(seed, f"{step.name}#{occurrence}", trial, keys)
+
+
 def compose(
     x: Batch,
     steps: Sequence[Step],
@@ -706,17 +767,11 @@ def compose(
     keys: npt.NDArray[np.uint64],
     context: DataContext,
 ) -> Batch:
-    """Apply steps in order; each step draws from a stream named after its perturbation.
+    """Apply steps in order, each with its own random streams (`step_streams`).
 
-    The stream name holds the perturbation (and its occurrence, should a scenario repeat it),
-    not the value nor the position, so a perturbation sees the same draws for a given sample
-    and trial in a sweep, alone or in a combination (common random numbers). A `RaggedBatch`
-    is perturbed one same-shape group at a time (`Perturbation.perturb`), in sample order.
+    A `RaggedBatch` is perturbed one same-shape group at a time (`Perturbation.perturb`), in
+    sample order. `targets.compose_with_targets` also moves labels in pixel coordinates.
     """
-    seen: dict[str, int] = {}
-    for step in steps:
-        occurrence = seen.get(step.name, 0)
-        seen[step.name] = occurrence + 1
-        rngs = Rngs(seed, f"{step.name}#{occurrence}", trial, keys)
+    for step, rngs in step_streams(steps, seed=seed, trial=trial, keys=keys):
         x = build(step).perturb(x, step.value, rngs, context)
     return x

@@ -18,7 +18,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from wince.analysis.curves import HARM_SIGN
+from wince.analysis.curves import harm_signs
 from wince.files import write_file
 from wince.report.data import ReportData
 
@@ -130,7 +130,7 @@ def heatmap(data: ReportData) -> Figure | None:
     frame["change"] = frame["estimate"].to_numpy() - np.array(
         [base.get(k, np.nan) for k in keys], dtype=np.float64
     )
-    frame["harm"] = frame["change"] * frame["metric"].map(lambda m: HARM_SIGN.get(m, 1.0))
+    frame["harm"] = frame["change"] * harm_signs(frame)
     # where each cell sits within its metric's colour range, to pick a readable text colour
     spread = frame.groupby("metric")["harm"].transform(lambda s: (s - s.min()) / (np.ptp(s) or 1))
     frame["shade"] = spread.fillna(0.0)

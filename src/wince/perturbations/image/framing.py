@@ -35,7 +35,15 @@ from wince.perturbations.image.base import (
     each_image,
     size_px,
 )
-from wince.perturbations.image.geometry import matmul, remap, rotation_matrix, warp_maps
+from wince.perturbations.image.geometry import (
+    SourceMap,
+    fixed_point_maps,
+    invert,
+    matmul,
+    remap,
+    rotation_matrix,
+    source_positions,
+)
 
 Image = npt.NDArray[Any]  # one image or a batch, uint8 or float32 (OpenCV accepts both)
 Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
@@ -71,15 +79,19 @@ def centre_px(x: Image) -> tuple[float, float]:
     return (x.shape[2] - 1) / 2.0, (x.shape[1] - 1) / 2.0
 
 
-def warp(x: Image, matrices: Sequence[Matrix], border: str) -> Image:
+def warp(x: Image, matrices: Sequence[Matrix], border: str) -> tuple[Image, list[SourceMap]]:
     """Resample image i through `matrices[i]` (2x3 affine or 3x3 homography, source to output).
 
     Bilinear interpolation from fixed-point maps (`geometry`), the same on every CPU;
-    `border` is a `geometry.remap` border rule (constant fills with black).
+    `border` is a `geometry.remap` border rule (constant fills with black). Returns the images
+    and each one's source map (`apply_moving`).
     """
     h, w = x.shape[1:3]
-    maps = {id(m): warp_maps(m, h, w) for m in matrices}  # a shared matrix is mapped once
-    return each_image(x, lambda i, image: remap(image, maps[id(matrices[i])], border))
+    # a shared matrix is mapped once
+    sources = {id(m): source_positions(invert(m), h, w) for m in matrices}
+    maps = {key: fixed_point_maps(*source) for key, source in sources.items()}
+    out = each_image(x, lambda i, image: remap(image, maps[id(matrices[i])], border))
+    return out, [sources[id(m)] for m in matrices]
 
 
 @register
@@ -96,6 +108,7 @@ class Rotation(ImagePerturbation):
     name = "image.rotation"
     version = 2
     stochastic = True
+    moves_pixels = True
     magnitude = Magnitude(
         "angle_deg", unit="degrees", off=0.0, mild=0.5, severe=15.0, limits=(0.0, 180.0)
     )
@@ -104,7 +117,9 @@ class Rotation(ImagePerturbation):
         self.border = border
         self._border = border_mode(self.name, border)
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[SourceMap]]:
         """Rotate every image by +-value degrees about its centre."""
         centre = centre_px(x)
         senses = np.where(image_draws(rngs) < 0.5, 1.0, -1.0)
@@ -126,6 +141,7 @@ class Translation(ImagePerturbation):
     name = "image.translation"
     version = 2
     stochastic = True
+    moves_pixels = True
     magnitude = Magnitude(
         "shift_pct", unit="% of the shorter side", off=0.0, mild=0.5, severe=10.0,
         limits=(0.0, 100.0),
@@ -135,7 +151,9 @@ class Translation(ImagePerturbation):
         self.border = border
         self._border = border_mode(self.name, border)
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[SourceMap]]:
         """Shift every image by value% of its shorter side in its drawn direction."""
         shift = size_px(value, x)
         angles = 2.0 * np.pi * image_draws(rngs)
@@ -162,12 +180,15 @@ class Zoom(ImagePerturbation):
     name = "image.zoom"
     version = 2
     stochastic = False
+    moves_pixels = True
     magnitude = Magnitude(
         "zoom_pct", unit="% of the field of view", off=0.0, mild=2.0, severe=30.0,
         limits=(0.0, 90.0),
     )  # fmt: skip
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[SourceMap]]:
         """Scale every image by 1 / (1 - value/100) about its centre."""
         matrix = rotation_matrix(centre_px(x), 0.0, 1.0 / (1.0 - value / 100.0))
         return warp(x, [matrix] * len(x), "reflect101")
@@ -219,6 +240,7 @@ class Perspective(ImagePerturbation):
     name = "image.perspective"
     version = 2
     stochastic = True
+    moves_pixels = True
     magnitude = Magnitude(
         "tilt_deg", unit="degrees", off=0.0, mild=2.0, severe=30.0, limits=(0.0, 45.0)
     )
@@ -227,7 +249,9 @@ class Perspective(ImagePerturbation):
         self.border = border
         self._border = border_mode(self.name, border)
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[SourceMap]]:
         """Warp every image with the homography of its drawn tilt axis."""
         axes = 2.0 * np.pi * image_draws(rngs)
         return warp(x, [tilt_homography(value, a, x) for a in axes], self._border)

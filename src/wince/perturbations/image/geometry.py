@@ -26,6 +26,9 @@ from wince.perturbations.arithmetic import cos, sin
 Image = npt.NDArray[Any]  # one image (h, w, c) or (h, w), uint8 or float32
 Matrix = npt.NDArray[np.float64]  # 2x3 affine or 3x3 homography
 Maps = tuple[npt.NDArray[np.int16], npt.NDArray[np.uint16]]
+# Where each output pixel comes from: source x and source y (h, w) in pixels, before the
+# rounding of `fixed_point_maps`; labels in pixel coordinates move through it (`targets`).
+SourceMap = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
 # OpenCV's remap table: 32 sub-pixel positions per axis (INTER_TAB_SIZE, 5 bits).
 SUBPIXEL_STEPS = 32
@@ -81,20 +84,28 @@ def invert(matrix: Matrix) -> Matrix:
     return inverse[:2] if matrix.shape == (2, 3) else inverse
 
 
-def source_positions(inverse: Matrix, height: int, width: int) -> tuple[Matrix, Matrix]:
+def source_positions(inverse: Matrix, height: int, width: int) -> SourceMap:
     """Source (x, y) of every output pixel (height, width) under `inverse` (output to source).
 
     `inverse` is a 2x3 affine or a 3x3 homography; pixel centres sit at whole coordinates.
     """
     xs = np.arange(width, dtype=np.float64)[None, :]
     ys = np.arange(height, dtype=np.float64)[:, None]
-    m = inverse
+    source_x, source_y = map_points(inverse, xs, ys)
+    return np.broadcast_to(source_x, (height, width)), np.broadcast_to(source_y, (height, width))
+
+
+def map_points(
+    matrix: Matrix, xs: npt.NDArray[np.float64], ys: npt.NDArray[np.float64]
+) -> SourceMap:
+    """Points (xs, ys) in pixels (any broadcastable shapes) under a 2x3 affine or homography."""
+    m = matrix
     source_x = (m[0, 0] * xs + m[0, 1] * ys) + m[0, 2]
     source_y = (m[1, 0] * xs + m[1, 1] * ys) + m[1, 2]
     if m.shape == (3, 3):
         depth = (m[2, 0] * xs + m[2, 1] * ys) + m[2, 2]
         source_x, source_y = source_x / depth, source_y / depth
-    return np.broadcast_to(source_x, (height, width)), np.broadcast_to(source_y, (height, width))
+    return source_x, source_y
 
 
 def fixed_point_maps(source_x: npt.ArrayLike, source_y: npt.ArrayLike) -> Maps:

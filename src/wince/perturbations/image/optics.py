@@ -40,6 +40,7 @@ from wince.perturbations.image.filters import convolve, filter_separable_uint8, 
 from wince.perturbations.image.framing import Image, border_mode, centre_px, image_draws
 from wince.perturbations.image.geometry import (
     Maps,
+    SourceMap,
     fixed_point_maps,
     remap,
     rotation_matrix,
@@ -251,6 +252,7 @@ class LensDistortion(ImagePerturbation):
     name = "image.lens_distortion"
     version = 2
     stochastic = False
+    moves_pixels = True
     magnitude = Magnitude(
         "distortion_k1", unit="Brown-Conrady k1 on the half-diagonal radius", off=0.0,
         mild=-0.02, severe=-0.25, limits=(-0.5, 0.5),
@@ -260,7 +262,9 @@ class LensDistortion(ImagePerturbation):
         self.border = border
         self._border = border_mode(self.name, border)
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[SourceMap]]:
         """Remap every image through the distortion's inverse map (one map for the batch)."""
         h, w = x.shape[1:3]
         cx, cy = centre_px(x)
@@ -271,8 +275,9 @@ class LensDistortion(ImagePerturbation):
         ratio = np.ones_like(distorted)
         moved = distorted > 0
         ratio[moved] = undistorted_radius(distorted[moved], value) / distorted[moved]
-        maps = fixed_point_maps(cx + dx * ratio * half_diagonal, cy + dy * ratio * half_diagonal)
-        return each_image(x, lambda i, image: remap(image, maps, self._border))
+        source = (cx + dx * ratio * half_diagonal, cy + dy * ratio * half_diagonal)
+        maps = fixed_point_maps(*source)
+        return each_image(x, lambda i, image: remap(image, maps, self._border)), [source] * len(x)
 
 
 # ITU-R BT.601 luma weights (OpenCV's RGB-to-grey conversion).

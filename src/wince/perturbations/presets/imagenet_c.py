@@ -76,7 +76,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -99,8 +99,10 @@ from wince.perturbations.image.base import (
 )
 from wince.perturbations.image.filters import convolve, correlate_separable, gaussian_taps
 from wince.perturbations.image.geometry import (
+    SourceMap,
     fixed_point_maps,
     invert,
+    map_points,
     matmul,
     remap,
     source_positions,
@@ -160,6 +162,10 @@ class Setup:
     extra: Any = None
 
 
+# One image's corruption, as `ImageNetCorruption.corrupt`.
+Corrupt = Callable[[Image, Setup, np.random.Generator], Image]
+
+
 class ImageNetCorruption(ImagePerturbation):
     """Shared machinery: the level, its parameter table and a per-image loop."""
 
@@ -187,6 +193,10 @@ class ImageNetCorruption(ImagePerturbation):
 
     def corrupt_batch(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Corrupt every image (a non-empty batch) at the level `value`, alpha kept."""
+        return self.corrupt_each(x, value, rngs, self.corrupt)
+
+    def corrupt_each(self, x: Batch, value: float, rngs: Rngs, corrupt: Corrupt) -> Batch:
+        """`corrupt_batch` with `corrupt` in place of the method of that name."""
         n, height, width = x.shape[:3]
         c = colour_channels(x)
         out = np.empty_like(x)
@@ -196,7 +206,7 @@ class ImageNetCorruption(ImagePerturbation):
             interpolate(self.table, value), min(height, width) / REFERENCE_SIDE_PX, height, width
         )
         for i in range(n):
-            result = self.corrupt(x[i, :, :, :c], setup, rngs[i]).reshape(height, width, c)
+            result = corrupt(x[i, :, :, :c], setup, rngs[i]).reshape(height, width, c)
             colour[i] = (
                 result if result.dtype == x.dtype == np.uint8 else _to_dtype(result, x.dtype)
             )
@@ -1050,6 +1060,7 @@ class ImageNetCElasticTransform(ImageNetCorruption):
     name = "image.imagenet_c_elastic_transform"
     version = 2
     stochastic = True
+    moves_pixels = True
     table = (
         (0.0, 244 * 0.7, 0.0),
         (244 * 2, 244 * 0.7, 244 * 0.1),
@@ -1074,6 +1085,31 @@ class ImageNetCElasticTransform(ImageNetCorruption):
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
         """Warp affinely, then elastically."""
+        return self.warp(image, setup, rng)[0]
+
+    def apply_moving(
+        self, x: Batch, value: float, rngs: Rngs, context: DataContext
+    ) -> tuple[Batch, list[SourceMap | None]]:
+        """`apply`'s images and each one's source map: the two warps in one (`warp`)."""
+        if x.size == 0:
+            return x.copy(), [None] * len(x)
+        _warn_far_from_reference_size(min(x.shape[1:3]))
+        sources: list[SourceMap | None] = []
+
+        def warp_keeping_source(image: Image, setup: Setup, rng: np.random.Generator) -> Image:
+            warped, source = self.warp(image, setup, rng)
+            sources.append(source)
+            return warped
+
+        return self.corrupt_each(x, value, rngs, warp_keeping_source), sources
+
+    def warp(self, image: Image, setup: Setup, rng: np.random.Generator) -> tuple[Image, SourceMap]:
+        """The image warped affinely, then elastically, and where each output pixel comes from.
+
+        The source map chains the two: output pixel p reads the affine warp's output at
+        p + (dx, dy), which reads the image at the affine inverse of that point. (Pixels that
+        read the affine warp's reflected border map to the inverse of a point outside it.)
+        """
         alpha, sigma, jitter = setup.params
         matrices, (rows, cols) = setup.extra
         height, width = image.shape[:2]
@@ -1082,6 +1118,12 @@ class ImageNetCElasticTransform(ImageNetCorruption):
         float_image = _image_float(image)
         square = min(height, width) // 3
         warped = float_image
+        gain = np.float32(alpha * setup.scale**2)
+        sigma_px = sigma * setup.scale
+        dx = _blur_field(fields[0], sigma_px, matrices) * gain
+        dy = _blur_field(fields[1], sigma_px, matrices) * gain
+        read_x, read_y = cols + dx, rows + dy
+        source: SourceMap = (read_x.astype(np.float64), read_y.astype(np.float64))
         if square > 0:  # three distinct points exist
             centre = np.array([width // 2, height // 2], dtype=np.float32)
             points = np.array(
@@ -1094,12 +1136,9 @@ class ImageNetCElasticTransform(ImageNetCorruption):
                 remap(float_image, warp_maps(affine, height, width), "reflect101"),
                 float_image,
             )
-        gain = np.float32(alpha * setup.scale**2)
-        sigma_px = sigma * setup.scale
-        dx = _blur_field(fields[0], sigma_px, matrices) * gain
-        dy = _blur_field(fields[1], sigma_px, matrices) * gain
-        maps = fixed_point_maps(cols + dx, rows + dy)
-        return _shaped(remap(warped, maps, "reflect"), float_image)
+            source = map_points(invert(affine), *source)
+        maps = fixed_point_maps(read_x, read_y)
+        return _shaped(remap(warped, maps, "reflect"), float_image), source
 
 
 def _affine_through(points: FloatImage, moved: FloatImage) -> npt.NDArray[np.float64]:
