@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 import wince
+from wince.metrics import BUILT_IN_METRICS
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -50,19 +51,18 @@ def print_findings(run: wince.Run, profile: Any, *, quality: str, harms: tuple[s
             print(f"  pair {row.scenario}: {harm} change {_fmt(harm, row.effect)} ({row.verdict})")
 
 
-def print_headline(
-    run: wince.Run, metric: str, meaning: str, *, worse: str = "higher"
-) -> dict[str, dict[str, Any]]:
-    """Print how `metric` (a share or rate, printed in %) moves from clean to its worst scenario.
+def print_headline(run: wince.Run, metric: str, meaning: str) -> dict[str, dict[str, Any]]:
+    """Print how a built-in `metric` (a share or rate, printed in %) moves from clean to worst.
 
     For example "character error rate rises from 0.8% [0.2%, 2.1%] clean to 6.3% [4.0%, 9.1%]
     under image.defocus_blur(...) at severity 1.0", with 95% intervals over samples; the worst
-    scenario has the highest estimate, or the lowest when `worse` is "lower". Returns both
-    rows of the run's summary (`clean` and `worst`, each with scenario, severity, value, low
-    and high).
+    scenario is the one whose estimate is furthest on the metric's bad side (highest for an
+    error rate, lowest for a recall). Returns both rows of the run's summary (`clean` and
+    `worst`, each with scenario, severity, value, low and high).
     """
     summary = run.summary()
-    rows = summary[summary["metric"] == metric].sort_values("value", ascending=worse == "lower")
+    higher_is_better = BUILT_IN_METRICS[metric].better == "higher"
+    rows = summary[summary["metric"] == metric].sort_values("value", ascending=higher_is_better)
     clean = rows[rows["scenario"] == "baseline"].iloc[0]
     worst = rows[~rows["scenario"].isin(("baseline", "identity"))].iloc[0]
     change = np.sign(worst["value"] - clean["value"])
