@@ -47,14 +47,14 @@ MODEL_VERSION = f"rapidocr {metadata.version('rapidocr')} text detector {DETECTO
 
 
 def dataset(quick: bool) -> ArrayDataset:
-    """Pages of four text lines (12, or 80 at full size), labelled by the lines' true boxes.
+    """Pages of four text lines (12, or 40 at full size), labelled by the lines' true boxes.
 
     Images are (n, 160, 320, 3) uint8 RGB; each label is a `Detections` of one class (text).
     """
     rng = np.random.default_rng(0)
     sentences = printable_sentences(PAGE_WIDTH_PX - 3 * FONT_PX, FONT_PX)
     pages, truths = [], []
-    for _ in range(12 if quick else 80):
+    for _ in range(12 if quick else 40):
         chosen = rng.choice(len(sentences), size=LINES_PER_PAGE, replace=False)
         page, boxes = text_page(
             [sentences[i] for i in chosen],

@@ -38,8 +38,8 @@ MODEL_VERSION = f"rapidocr {metadata.version('rapidocr')} text-line recogniser"
 
 
 def dataset(quick: bool) -> ArrayDataset:
-    """Rendered lines (20, or 150 at full size): (n, 32, 320, 3) uint8 RGB, labelled by text."""
-    texts = printable_sentences(LINE_WIDTH_PX - FONT_PX, FONT_PX)[: 20 if quick else 150]
+    """Rendered lines (20, or 100 at full size): (n, 32, 320, 3) uint8 RGB, labelled by text."""
+    texts = printable_sentences(LINE_WIDTH_PX - FONT_PX, FONT_PX)[: 20 if quick else 100]
     images = [
         text_line(text, width_px=LINE_WIDTH_PX, height_px=LINE_HEIGHT_PX, size_px=FONT_PX)
         for text in texts
