@@ -22,7 +22,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TESTS = Path(__file__).resolve().parent
 
 # example file -> the test file that runs it (with checks specific to what it shows)
-TESTED_ELSEWHERE = {"harden_digits.py": "test_harden_digits.py"}
+TESTED_ELSEWHERE = {
+    "harden_digits.py": "test_harden_digits.py",
+    "ocr_robustness.py": "test_robustness_examples.py",
+    "speech_robustness.py": "test_robustness_examples.py",
+    "detection_robustness.py": "test_robustness_examples.py",
+}
 # example file -> (module, wince extra) it needs beyond the runtime dependencies
 NEEDS = {
     "torch_cnn.py": (("torch", "torch"),),
