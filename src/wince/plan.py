@@ -657,7 +657,7 @@ def _semantic_problems(plan: Plan) -> list[str]:
 
 
 def _metric_problems(plan: Plan) -> list[str]:
-    from wince.metrics import registered_metric
+    from wince.metrics import BUILT_IN_METRICS, registered_metric
 
     problems = []
     seen: set[str] = set()
@@ -666,12 +666,13 @@ def _metric_problems(plan: Plan) -> list[str]:
         if name in seen:
             problems.append(f"metrics[{i}]: {name!r} is listed twice; list each metric once.")
         seen.add(name)
-        if isinstance(m, str) and m not in METRICS and registered_metric(m) is None:
-            close = difflib.get_close_matches(m, METRICS, n=1)
+        known = [*METRICS, *(n for n in BUILT_IN_METRICS if n not in METRICS)]
+        if isinstance(m, str) and m not in known and registered_metric(m) is None:
+            close = difflib.get_close_matches(m, known, n=1)
             hint = (
                 f" — did you mean {close[0]!r}?"
                 if close
-                else f" Known: {', '.join(METRICS)}, or a metric registered in Python "
+                else f" Known: {', '.join(known)}, or a metric registered in Python "
                 "(wince.metrics.register_metric), or your own: {name, function, better}."
             )
             problems.append(f"metrics: unknown metric {m!r}{hint}")

@@ -199,3 +199,13 @@ def test_embedding_metrics_equal_scipy_on_every_stored_outcome(tmp_path):
         before, after = np.asarray(clean[row.sample_index]), np.asarray(row.output)
         assert row.cosine_change == pytest.approx(cosine(before, after), abs=1e-12)
         assert row.l2_change == pytest.approx(euclidean(before, after) / np.linalg.norm(before))
+
+
+def test_a_plan_may_name_the_metrics_of_structured_outputs():
+    from wince.errors import PlanError
+    from wince.plan import parse_plan
+
+    plan = {"name": "p", "perturbations": [{"name": "text.typos"}], "metrics": ["cer", "wer"]}
+    assert parse_plan(plan).metrics == ["cer", "wer"]
+    with pytest.raises(PlanError, match="did you mean 'cer'"):
+        parse_plan({**plan, "metrics": ["cerr"]})
