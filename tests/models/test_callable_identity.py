@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -184,3 +187,26 @@ def pickle_round_trip(obj: object) -> object:
     import pickle
 
     return pickle.loads(pickle.dumps(obj))
+
+
+def test_a_versioned_callable_has_one_fingerprint_in_every_process(tmp_path):
+    # A function holding a lambda and a comprehension: their code objects' repr carries a
+    # memory address, which once made the versioned fingerprint differ in every process.
+    (tmp_path / "versioned_model.py").write_text(
+        "def recognise(batch):\n"
+        "    keep = lambda t: bool(t)\n"
+        "    return [t.upper() for t in batch if keep(t)]\n"
+    )
+    script = (
+        "from wince.models import CallableAdapter\n"
+        "import versioned_model\n"
+        "print(CallableAdapter(versioned_model.recognise, task='text', version='1').fingerprint())"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    prints = {
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
+    assert len(prints) == 1

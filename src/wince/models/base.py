@@ -590,7 +590,9 @@ class CallableAdapter:
         if self.version is not None:
             call = vars(type(self.fn)).get("__call__")  # a callable object's own method
             code = getattr(self.fn, "__code__", None) or getattr(call, "__code__", None)
-            parts = (code.co_code, repr(code.co_consts).encode()) if code is not None else ()
+            from wince.models.identity import code_digest
+
+            parts = (code_digest(code).encode(),) if code is not None else ()
             return hash_bytes(
                 b"version", self.version.encode(), *parts, task, self.reader.identity()
             )

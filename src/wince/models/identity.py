@@ -366,5 +366,16 @@ def callable_identity(fn: Any) -> Identity:
     )
 
 
+def code_digest(code: types.CodeType) -> str:
+    """Hex SHA-256 (16 digits) of a code object alone: bytecode, names and constants.
+
+    Nested code (a lambda or comprehension inside) is hashed by its own content, never by its
+    `repr`, which holds a memory address that differs in every process.
+    """
+    hasher = _Hasher()
+    hasher._code(code, code.co_name, 0)
+    return hasher.digest.hexdigest()[:16]
+
+
 def _name(fn: Any) -> str:
     return str(getattr(fn, "__qualname__", None) or type(fn).__qualname__)
