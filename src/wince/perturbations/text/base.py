@@ -41,7 +41,7 @@ PROTECTED_SPANS: dict[str, str] = {
         r"|\w+n['’]t)\b)"
     ),
     "urls": r"\b(?:https?://|www\.)[^\s<>\"]+",
-    "emails": r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
+    "emails": r"\b[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+\b",
     # Capitalised words that do not start a sentence, and acronyms anywhere. A name that opens
     # a sentence is not recognised: give it as a regular expression if it matters.
     "entities": (rf"(?<=[^\s.!?] )[{_UPPER}][\w'’-]*(?: [{_UPPER}][\w'’-]*)*|\b[{_UPPER}]{{2,}}\b"),
