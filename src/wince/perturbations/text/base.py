@@ -41,7 +41,7 @@ PROTECTED_SPANS: dict[str, str] = {
         r"|\w+n['’]t)\b)"
     ),
     "urls": r"\b(?:https?://|www\.)[^\s<>\"]+",
-    "emails": r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
+    "emails": r"\b[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+\b",
     # Capitalised words that do not start a sentence, and acronyms anywhere. A name that opens
     # a sentence is not recognised: give it as a regular expression if it matters.
     "entities": (rf"(?<=[^\s.!?] )[{_UPPER}][\w'’-]*(?: [{_UPPER}][\w'’-]*)*|\b[{_UPPER}]{{2,}}\b"),
@@ -111,12 +111,21 @@ def split_protected(text: str, protection: re.Pattern[str] | None) -> list[tuple
     return pieces
 
 
+BLOCK_CHARACTERS = 2_000
+"""Texts longer than this are compared block by block (see `CleanTexts`)."""
+_ANCHOR_SIDE = 8  # characters on each side of a cut that must reappear around the matching cut
+_CUT_STEP = 4  # candidate cuts of the original are this many characters apart...
+_CUT_CANDIDATES = 128  # ...and this many are tried before cutting at the proportional place
+_ANCHOR_REACH = 64  # how far from its proportional place an anchor is looked for
+
+
 def character_error_rate(
     original: Sequence[str], perturbed: Sequence[str]
 ) -> npt.NDArray[np.float64]:
     """Edits (insertions, deletions, substitutions, adjacent swaps) per original character.
 
-    An empty original counts as one character, so inserting into it still measures.
+    An empty original counts as one character, so inserting into it still measures. Texts
+    longer than `BLOCK_CHARACTERS` are compared block by block (see `CleanTexts`).
     """
     return CleanTexts(original).distances(perturbed)["distance"]
 
@@ -124,20 +133,68 @@ def character_error_rate(
 def word_error_rate(original: Sequence[str], perturbed: Sequence[str]) -> npt.NDArray[np.float64]:
     """Word edits (insertions, deletions, substitutions) per original word, as ASR reports it.
 
-    Words are the whitespace-separated tokens; an empty original counts as one word.
+    Words are the whitespace-separated tokens; an empty original counts as one word. Texts
+    longer than `BLOCK_CHARACTERS` are compared block by block (see `CleanTexts`).
     """
     return CleanTexts(original).distances(perturbed)["word_error_rate"]
 
 
+def matching_cut(
+    original: str, start: int, perturbed: str, matched: int, scale: float
+) -> tuple[int, int]:
+    """The next cut of both texts: about `BLOCK_CHARACTERS` past `start` in the original.
+
+    A candidate cut of the original matches where its `_ANCHOR_SIDE` characters on each side
+    occur together in the perturbed text, nearest to the proportional place (`scale` perturbed
+    characters per original one since the previous cuts, `start` and `matched`). Candidates
+    are tried every `_CUT_STEP` characters; if none matches, both texts are cut at their
+    proportional places.
+    """
+    nominal = start + BLOCK_CHARACTERS
+    for cut in range(nominal, nominal + _CUT_STEP * _CUT_CANDIDATES, _CUT_STEP):
+        anchor = original[cut - _ANCHOR_SIDE : cut + _ANCHOR_SIDE]
+        guess = max(matched, matched + round((cut - start) * scale) - _ANCHOR_SIDE)
+        before = perturbed.rfind(anchor, max(matched, guess - _ANCHOR_REACH), guess + len(anchor))
+        after = perturbed.find(anchor, guess, guess + _ANCHOR_REACH + len(anchor))
+        found = [at for at in (before, after) if at >= 0]
+        if found:
+            return cut, min(found, key=lambda at: abs(at - guess)) + _ANCHOR_SIDE
+    guess = matched + round(BLOCK_CHARACTERS * scale)
+    return nominal, min(guess, len(perturbed))
+
+
+def block_pairs(original: str, perturbed: str) -> list[tuple[str, str]]:
+    """The two texts as pairs of matching blocks (see `CleanTexts`); one pair if short."""
+    scale = len(perturbed) / max(len(original), 1)
+    pairs = []
+    start = matched = 0
+    while len(original) - start > BLOCK_CHARACTERS + _CUT_STEP * _CUT_CANDIDATES:
+        cut, matching = matching_cut(original, start, perturbed, matched, scale)
+        pairs.append((original[start:cut], perturbed[matched:matching]))
+        start, matched = cut, matching
+    pairs.append((original[start:], perturbed[matched:]))
+    return pairs
+
+
 class CleanTexts:
-    """A batch of original texts, split into words once, to compare many perturbed versions.
+    """A batch of original texts, with their word counts, to compare many perturbed versions.
+
+    A text of at most `BLOCK_CHARACTERS` characters is compared whole: the distances are
+    exact. An exact edit distance costs time quadratic in the length, so a longer text is cut
+    into blocks of about `BLOCK_CHARACTERS` characters, the perturbed text at the matching
+    places (where the characters around each cut reappear, near the proportional place), and
+    the edits of the block pairs are summed. The sum is an alignment of the whole
+    texts, so it is never below the exact distance, and it equals it when each cut falls
+    between edits, as it does for the local edits of text perturbations; an edit across a cut
+    (a swap of its two characters, a dropped word at it) may count twice. The rates are still
+    per character and per word of the whole original.
 
     Texts a perturbation left unchanged (most, at low rates) cost one string comparison.
     """
 
     def __init__(self, original: Sequence[str]) -> None:
         self.original = original
-        self.words = [text.split() for text in original]
+        self.word_counts = [len(text.split()) for text in original]
 
     def distances(self, perturbed: Sequence[str]) -> dict[str, npt.NDArray[np.float64]]:
         """Character error rate (`distance`) and word error rate (`word_error_rate`) per text."""
@@ -145,10 +202,11 @@ class CleanTexts:
         words = np.zeros(len(self.original))
         for i, (a, b) in enumerate(zip(self.original, perturbed, strict=True)):
             if a != b:
-                characters[i] = OSA.distance(a, b) / max(len(a), 1)
-                words[i] = Levenshtein.distance(self.words[i], b.split()) / max(
-                    len(self.words[i]), 1
-                )
+                pairs = block_pairs(a, b)
+                edits = sum(OSA.distance(x, y) for x, y in pairs)
+                word_edits = sum(Levenshtein.distance(x.split(), y.split()) for x, y in pairs)
+                characters[i] = edits / max(len(a), 1)
+                words[i] = word_edits / max(self.word_counts[i], 1)
         return {"distance": characters, "word_error_rate": words}
 
 
@@ -214,7 +272,7 @@ class TextPerturbation(Perturbation):
         return self.distances_to(self.measure_clean(original, context), perturbed, context)
 
     def measure_clean(self, original: Batch, context: DataContext) -> CleanTexts:
-        """The original texts, split into words once."""
+        """The original texts and their word counts."""
         return CleanTexts(original)
 
     def distances_to(

@@ -15,6 +15,7 @@ word, a word with another sense) is simply not a site.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import functools
 import importlib
@@ -602,14 +603,15 @@ def filler_sites(text: str, places: Sequence[str]) -> list[tuple[int, str, bool]
     """
     tokens = list(_TOKENS.finditer(text))
     lowered = [t.group().lower().translate(_APOSTROPHES) for t in tokens]
+    sentence_ends = [(m.start(), m.group()) for m in _SENTENCE_END.finditer(text)]
     sites: list[tuple[int, str, bool]] = []
     for j, token in enumerate(tokens):
         word = token.group()
         if word[0].isupper() and opens_sentence(text, token.start()):
             if "start" not in places:
                 continue
-            end = _SENTENCE_END.search(text, token.end())
-            question = end is not None and end.group() == "?"
+            end = bisect.bisect_left(sentence_ends, (token.end(), ""))
+            question = end < len(sentence_ends) and sentence_ends[end][1] == "?"
             imperative = lowered[j] in imperative_verbs() and not question
             common = lowered[j] in _COMMON_OPENERS or imperative
             recase = common and lowered[j] != "i" and (len(word) == 1 or word[1:].islower())

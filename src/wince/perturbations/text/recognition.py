@@ -116,25 +116,35 @@ _OPENING = frozenset("([{“‘«¿¡")
 _CLOSING = frozenset(".,;:!?)]}”’»…")
 
 
-def drop_token(parts: list[str], index: int, lead: str = "", tail: str = "") -> None:
-    """Delete the token `parts[index]` of a split list (text, token, text, ...) and a space.
+def drop_token(kept: list[str], parts: list[str], index: int, lead: str, tail: str) -> None:
+    """Drop the token `parts[index]` of a split list (text, token, text, ...) and a space.
 
     The text stays spaced as before: "the fox" loses "the ", "see it." loses " it", "(the fox"
-    loses "the ", and "Hello, world" loses only the comma. `lead` and `tail` are the characters
-    just before and after the list ("" at the edges of the text).
+    loses "the ", and "Hello, world" loses only the comma. `kept` holds the non-empty parts
+    kept before `index`, in order (its last one may lose a space); `parts[index + 1]` may lose
+    its first. `lead` and `tail` are the characters just before and after the list ("" at the
+    edges of the text).
     """
-    parts[index] = ""
-    j = index - 1
-    while j >= 0 and not parts[j]:
-        j -= 1
-    before = parts[j][-1] if j >= 0 else lead
+    before = kept[-1][-1] if kept else lead
     after = parts[index + 1]
     following = after[:1] or (parts[index + 2][:1] if index + 2 < len(parts) else tail)
     if following.isspace():
         if not before or before.isspace() or before in _OPENING:
             parts[index + 1] = after[1:]
-    elif j >= 0 and before.isspace() and (not following or following in _CLOSING):
-        parts[j] = parts[j][:-1]
+    elif kept and before.isspace() and (not following or following in _CLOSING):
+        kept[-1] = kept[-1][:-1]
+        if not kept[-1]:
+            kept.pop()
+
+
+def first_characters_after(pieces: Sequence[str]) -> list[str]:
+    """For each piece, the first character of the next non-empty piece ("" if none)."""
+    following = ""
+    firsts = []
+    for piece in reversed(pieces):
+        firsts.append(following)
+        following = piece[:1] or following
+    return firsts[::-1]
 
 
 @register
@@ -203,14 +213,12 @@ class SpeechErrors(TextPerturbation):
         out = []
         for text, rng in zip(x, rngs, strict=True):
             pieces = split_protected(text, self.protection)
+            tails = first_characters_after([piece for piece, _ in pieces])
             done: list[str] = []
-            for i, (piece, protected) in enumerate(pieces):
-                if protected:
-                    done.append(piece)
-                    continue
-                lead = next((p[-1] for p in reversed(done) if p), "")
-                tail = next((p[0] for p, _ in pieces[i + 1 :] if p), "")
-                done.append(self.rewrite(piece, value, rng, lead, tail))
+            lead = ""
+            for (piece, protected), tail in zip(pieces, tails, strict=True):
+                done.append(piece if protected else self.rewrite(piece, value, rng, lead, tail))
+                lead = done[-1][-1:] or lead
             out.append("".join(done))
         return out
 
@@ -228,16 +236,21 @@ class SpeechErrors(TextPerturbation):
         n = len(parts) // 2
         u, pick = rng.random((2, n))
         sound_alikes = homophones()
-        for k in np.flatnonzero(u < value).tolist():
-            token = parts[2 * k + 1]
-            options = sound_alikes.get(token.lower().replace("’", "'"), ())
-            if options:
+        hit = (u < value).tolist()
+        kept: list[str] = []  # the non-empty parts so far, as heard
+        for index, part in enumerate(parts):
+            k = index // 2
+            if index % 2 and hit[k]:
+                options = sound_alikes.get(part.lower().replace("’", "'"), ())
+                if not options:
+                    drop_token(kept, parts, index, lead, tail)
+                    continue
                 heard = options[int(pick[k] * len(options))]
-                heard = heard.replace("'", "’") if "’" in token else heard
-                parts[2 * k + 1] = match_case(heard, token)
-            else:
-                drop_token(parts, 2 * k + 1, lead, tail)
-        return "".join(parts)
+                heard = heard.replace("'", "’") if "’" in part else heard
+                part = match_case(heard, part)
+            if part:
+                kept.append(part)
+        return "".join(kept)
 
     @staticmethod
     def _lose_capitals(text: str, value: float, rng: np.random.Generator) -> str:
