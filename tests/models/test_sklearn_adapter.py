@@ -129,3 +129,34 @@ def test_fingerprint_is_stable_and_changes_with_the_fitted_state():
 def test_as_model_wraps_estimators():
     x, y = _data(0)
     assert isinstance(as_model(LogisticRegression(max_iter=1000).fit(x, y)), SklearnAdapter)
+
+
+@pytest.mark.parametrize("kind", ["mlp_pipeline", "multi_output", "forest"])
+def test_multilabel_estimators_are_read_as_multilabel_models(kind, tmp_path):
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import hamming_loss
+    from sklearn.multioutput import MultiOutputClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import wince
+    from wince.models import as_model
+
+    x, y = make_multilabel_classification(n_samples=120, n_features=5, n_classes=3, random_state=0)
+    estimator = {
+        "mlp_pipeline": lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(max_iter=3000, random_state=0)
+        ),
+        "multi_output": lambda: MultiOutputClassifier(LogisticRegression(max_iter=500)),
+        "forest": lambda: RandomForestClassifier(n_estimators=7, random_state=0),
+    }[kind]().fit(x[:80], y[:80])
+    assert as_model(estimator).task == "multilabel"
+    plan = {"name": kind, "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1]}]}
+    summary = wince.analyze(estimator, (x[80:], y[80:]), plan, store=tmp_path).summary()
+    clean = summary[(summary["metric"] == "hamming_loss") & (summary["scenario"] == "baseline")]
+    assert float(clean["value"].iloc[0]) == pytest.approx(
+        hamming_loss(y[80:], estimator.predict(x[80:]))
+    )

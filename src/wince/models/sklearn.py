@@ -21,11 +21,15 @@ class SklearnAdapter:
 
     Classifiers give probabilities from `predict_proba`; without it, `decision_function`
     margins turned into pseudo-probabilities (logistic for two classes, softmax otherwise);
-    without either, labels from `predict`. Regressors give `predict` values.
+    without either, labels from `predict`. Regressors give `predict` values. A multi-label
+    classifier (fitted on an (n, k) 0/1 target: `MLPClassifier`, a forest,
+    `MultiOutputClassifier`, ...) gives its `predict`, one 0/1 decision per label.
 
     Args:
         estimator: a fitted estimator.
-        task: "classification" or "regression"; inferred from `classes_` when omitted.
+        task: "classification", "regression" or "multilabel"; inferred when omitted
+            (multilabel for an estimator fitted on several 0/1 outputs, classification for
+            one with `classes_`, else regression).
         max_batch: largest batch passed to the estimator at once.
 
     An estimator fitted on a DataFrame gets DataFrames with the column names it was fitted
@@ -38,11 +42,20 @@ class SklearnAdapter:
     ) -> None:
         self.estimator = estimator
         has_classes = hasattr(estimator, "classes_")
-        self.task = (
-            Task(task)
-            if task is not None
-            else (Task.CLASSIFICATION if has_classes else Task.REGRESSION)
-        )
+        if task is None:
+            if is_multilabel(estimator):
+                task = Task.MULTILABEL
+            else:
+                task = Task.CLASSIFICATION if has_classes else Task.REGRESSION
+        self.task = Task(task)
+        if self.task not in (Task.CLASSIFICATION, Task.REGRESSION, Task.MULTILABEL):
+            raise ModelError(
+                f"scikit-learn {type(estimator).__name__}: a scikit-learn model is a "
+                f"classifier, regressor or multi-label classifier, not a {self.task.value} "
+                "model; wrap your own function in CallableAdapter(fn, task=...)."
+            )
+        if self.task == Task.MULTILABEL:
+            has_classes = False  # one 0/1 output per label: no class names
         if self.task == Task.CLASSIFICATION and not has_classes:
             raise ModelError(
                 f"scikit-learn {type(estimator).__name__} has no classes_: is it fitted, "
@@ -75,6 +88,9 @@ class SklearnAdapter:
         x = self._as_fitted(x)
         if self.task == Task.REGRESSION:
             return Predictions.from_values(est.predict(x))
+        if self.task == Task.MULTILABEL:
+            # the model's own decision per label (a forest's tie at 0.5 is its to break)
+            return Predictions.from_outputs(np.asarray(est.predict(x)), Task.MULTILABEL)
         if hasattr(est, "predict_proba"):
             return Predictions.from_probabilities(est.predict_proba(x))
         if hasattr(est, "decision_function"):
@@ -104,3 +120,12 @@ class SklearnAdapter:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def is_multilabel(estimator: Any) -> bool:
+    """Whether a fitted estimator (or a pipeline's last step) predicts several 0/1 labels."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if isinstance(getattr(final, "classes_", None), list):  # one class array per output
+        return True
+    binarizer = getattr(final, "_label_binarizer", None)  # MLPClassifier on an (n, k) target
+    return getattr(binarizer, "y_type_", "") == "multilabel-indicator"
