@@ -88,6 +88,31 @@ class Metric:
         """+1 when a rise is harm (lower is better), -1 when a fall is."""
         return 1.0 if self.better == "lower" else -1.0
 
+    def declaration(self) -> dict[str, Any]:
+        """What a run records of a metric of one's own (`from_declaration` reads it back)."""
+        return {
+            "name": self.name,
+            "function": self.source,
+            "better": self.better,
+            "tolerance": self.tolerance,
+            "unit": self.unit,
+            "description": self.description,
+            "proportion": self.proportion,
+        }
+
+    @classmethod
+    def from_declaration(cls, recorded: Mapping[str, Any]) -> Metric:
+        """A recorded metric of one's own (`declaration`), its function by path."""
+        return declare_metric(
+            str(recorded["name"]),
+            str(recorded["function"]),
+            better=recorded["better"],
+            tolerance=recorded.get("tolerance"),
+            unit=str(recorded.get("unit", "value")),
+            description=recorded.get("description"),
+            proportion=bool(recorded.get("proportion", False)),
+        )
+
     def applies_to(self, task: str) -> bool:
         """Whether the metric is measured on runs of `task`."""
         return not self.tasks or task in self.tasks

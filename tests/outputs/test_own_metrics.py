@@ -110,7 +110,7 @@ def test_verdicts_test_the_metric_against_its_declared_tolerance(run):
     tests = profile.verdicts.tests
     own = tests[tests["metric"] == "confidence_drop"].set_index("scenario")
     assert set(own["tolerance"]) == {TOLERANCE}
-    assert set(own["tolerance_source"]) == {"plan"}
+    assert set(own["tolerance_source"]) == {"its declaration"}
     outcomes = run[0].outcomes()
     for scenario, row in own.iterrows():
         effect = outcomes.loc[outcomes["scenario"] == scenario, "metric_confidence_drop"].mean()
@@ -188,6 +188,10 @@ def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         outcomes["metric_doubled_flip"], 2.0 * outcomes["flipped"].astype(float)
     )
+    # a process where it is not registered (the CLI, a teammate) reads it from the run
+    monkeypatch.setattr("wince.metrics._REGISTERED", {})
+    gate = {"rules": [{"check": "max_change", "metric": "doubled_flip", "max": 2.0}]}
+    assert evaluate_gate(run.store, run.id, gate).passed
 
 
 def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):

@@ -43,6 +43,8 @@ class RunData:
             (analysis settings are not part of a run's identity); None: the plan's.
         rejected: the scenarios whose inputs the model refused (scenario rows, as
             `scenarios`, plus `error`); they are in neither `scenarios` nor `outcomes`.
+        recorded_metrics: the metrics of one's own the run recorded (`Metric.declaration`),
+            so that those registered only in the process that ran it are known here too.
     """
 
     run_id: str
@@ -53,6 +55,7 @@ class RunData:
     samples: npt.NDArray[np.int64]
     analysis: AnalysisSpec | None = None
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    recorded_metrics: tuple[Metric, ...] = ()
     _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
@@ -60,9 +63,12 @@ class RunData:
         """The run's per-sample metrics whose outcome column it holds, by name.
 
         The built-in metrics of its task (without labels, those that need none) and the
-        plan's own (`wince.metrics.plan_metric_table`).
+        plan's own (`wince.metrics.plan_metric_table`, and as the run recorded them:
+        `recorded_metrics`).
         """
         table = plan_metric_table(self.plan, self.task)
+        for metric in self.recorded_metrics:  # one registered in the process that ran it
+            table.setdefault(metric.name, metric)
         return {n: m for n, m in table.items() if m.column in self.outcomes.columns}
 
     def frame(self, scenario: str) -> pd.DataFrame:
@@ -166,4 +172,7 @@ def load_run_data(store: Store, run_id: str) -> RunData:
         samples=np.sort(outcomes["sample_index"].unique()).astype(np.int64),
         analysis=run_analysis_spec(record["lineage"]),
         rejected=rejected,
+        recorded_metrics=tuple(
+            Metric.from_declaration(m) for m in record["lineage"].get("metrics", [])
+        ),
     )

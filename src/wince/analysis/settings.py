@@ -202,7 +202,7 @@ def resolve(
     for entry in table.values():
         if entry.name not in merged and entry.tolerance is not None:
             merged[entry.name] = entry.tolerance
-            sources[entry.name] = "plan" if entry.source != "built-in" else "default"
+            sources[entry.name] = "default" if entry.source == "built-in" else "its declaration"
     regression = task == "regression" and "mean_abs_change" not in merged
     if regression and baseline_sd is not None and math.isfinite(baseline_sd):
         merged["mean_abs_change"] = REGRESSION_TOLERANCE_SD * baseline_sd

@@ -952,6 +952,9 @@ def execute_run(
         environment=env,
     )
     record["identity"] = identity
+    # metrics of one's own, also those registered in this process only: analyses elsewhere
+    # (the CLI, a teammate) read them from the run
+    record["metrics"] = [m.declaration() for m in spec.metrics if m.source != "built-in"]
     store.create_run(
         run_id,
         name=plan.name,
