@@ -121,9 +121,10 @@ class Run:
     def profile(self, **options: Any) -> Any:
         """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).
 
-        Options: model, data, regions, breaking_points, global_sensitivity, columns; and the
-        analysis settings: by default those of the plan the run was last run with, or
-        `plan`'s analysis section, with `tolerance` ({metric: value}), `alpha` and
+        Options: model, data, regions, breaking_points, breaking_metric (the metric whose
+        crossing of its tolerance breaks a sample, e.g. "cer"), global_sensitivity, columns,
+        gradients, progress; and the analysis settings: by default those of the plan the run
+        was last run with, or `plan`'s analysis section, with `tolerance` ({metric: value}), `alpha` and
         `correction` overriding them for this analysis.
         """
         from wince.analysis.profile import analyze_run

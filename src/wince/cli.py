@@ -570,9 +570,9 @@ def analyze(
         typer.Option(
             "--tolerance",
             metavar="METRIC=VALUE",
-            help="Override one tolerance, e.g. --tolerance flip_rate=0.05 (repeatable). "
-            "Metrics: flip_rate, accuracy, confidence_change, true_class_prob_change, "
-            "mean_abs_change, mae.",
+            help="Override one tolerance, e.g. --tolerance flip_rate=0.05 or cer=0.02 "
+            "(repeatable), for any per-sample metric of the run: docs/reference/metrics.md, "
+            "or one of the plan's own.",
         ),
     ] = None,
     alpha: Annotated[

@@ -354,10 +354,12 @@ class AnalysisSpec(_Spec):
 
     tolerance: dict[str, float] = Field(
         default_factory=lambda: {"flip_rate": 0.02, "accuracy": 0.01},
-        description="largest change of a metric that still counts as robust, per verdict "
-        "metric (flip_rate, accuracy, confidence_change, true_class_prob_change, "
-        "mean_abs_change, mae); regression runs without mean_abs_change get 0.1 x the "
-        "standard deviation of the baseline predictions",
+        description="largest harmful change of a metric's mean that still counts as robust, "
+        "per per-sample metric (flip_rate, accuracy, confidence_change, "
+        "true_class_prob_change, mean_abs_change, mae, those of structured outputs in the "
+        "metric reference, e.g. cer, and the plan's own); metrics with a default tolerance "
+        "(the metric reference) are tested with it when not named; regression runs without "
+        "mean_abs_change get 0.1 x the standard deviation of the baseline predictions",
     )
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["holm", "bh"] = "holm"
