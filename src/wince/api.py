@@ -124,8 +124,8 @@ class Run:
         Options: model, data, regions, breaking_points, breaking_metric (the metric whose
         crossing of its tolerance breaks a sample, e.g. "cer"), global_sensitivity, columns,
         gradients, progress; and the analysis settings: by default those of the plan the run
-        was last run with, or `plan`'s analysis section, with `tolerance` ({metric: value}), `alpha` and
-        `correction` overriding them for this analysis.
+        was last run with, or `plan`'s analysis section, with `tolerance` ({metric: value}),
+        `alpha` and `correction` overriding them for this analysis.
         """
         from wince.analysis.profile import analyze_run
 
