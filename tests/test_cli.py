@@ -374,3 +374,33 @@ def test_a_run_whose_model_rejects_some_inputs_completes_with_exit_code_3(tmp_pa
     # with the table, on stdout: a reader of the table learns what it leaves out
     assert "the model rejected the inputs of 1 scenario(s)" in table.stdout
     assert "Input X contains NaN" in table.stdout
+
+
+def test_analyze_prints_breaking_points_on_a_text_models_metric(tmp_path):
+    (tmp_path / "reader.py").write_text(
+        "def make():\n    return lambda texts: [t.replace('u', 'v') for t in texts]\n"
+    )
+    lines = [{"text": t, "label": t} for t in ("run to the hut", "hello world", "unusual units")]
+    (tmp_path / "lines.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    plan = plan_file(
+        tmp_path,
+        """
+        name: reader
+        model: {factory: "reader:make", task: text}
+        data: {jsonl: lines.jsonl, label: label}
+        perturbations:
+          - {name: text.typos, severities: [0.5, 1.0]}
+        """,
+    )
+    assert wince("run", plan, "--store", "s", cwd=tmp_path).returncode == 0
+    analyzed = wince(
+        "analyze", "latest", "--store", "s", "--breaking-points", "--breaking-metric",
+        "cer_vs_clean", cwd=tmp_path,
+    )  # fmt: skip
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "breaking points of text.typos:" in analyzed.stdout
+    assert "of 3 samples broke (cer_vs_clean beyond its tolerance 0.01)" in analyzed.stdout
+    unknown = wince("analyze", "latest", "--store", "s", "--breaking-points",
+                    "--breaking-metric", "nope", cwd=tmp_path)  # fmt: skip
+    assert unknown.returncode == 2
+    assert "has no metric 'nope'; its metrics: cer, wer" in unknown.stderr

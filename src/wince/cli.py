@@ -708,6 +708,9 @@ def analyze(
     if found is not None:
         for text in found.rules["text"].head(5):
             out.print(f"region: {text}")
+    breaking = profile.extras.get("breaking_points")
+    for entry, result in ({} if breaking is None else breaking.items).items():
+        out.print(_breaking_line(entry, result), highlight=False)
     if global_result is not None:
         for line in _global_lines(global_result):
             out.print(line, highlight=False)
@@ -715,6 +718,26 @@ def analyze(
         if global_result.warning:
             err.print(f"[yellow]warning:[/] {global_result.warning}", highlight=False)
     out.print(f"stored {len(profile.payloads())} analyses in {sum(profile.seconds.values()):.1f} s")
+
+
+def _breaking_line(entry: str, result: Any) -> str:
+    """One perturbation's median breaking point with its interval and how many broke."""
+    table = result.table
+    broke = sum(math.isfinite(s) for s in table["breaking_severity"])
+    what = (
+        f"{result.metric} beyond its tolerance {result.value_tolerance:g}"
+        if result.metric is not None
+        else "the prediction changed"
+    )
+    low, high = result.median_interval
+    if math.isfinite(result.median_breaking_severity):
+        median = (
+            f"median at {result.median_breaking_value:.3g} {result.unit} (severity "
+            f"{result.median_breaking_severity:.2f}, 95% {low:.2f}-{high:.2f})"
+        )
+    else:
+        median = f"median beyond the searched range (severity {result.search_end:g})"
+    return f"breaking points of {entry}: {broke} of {len(table)} samples broke ({what}); {median}"
 
 
 def _global_lines(result: Any) -> list[str]:
