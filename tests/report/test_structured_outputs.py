@@ -15,16 +15,15 @@ import io
 import re
 import textwrap
 
-import cv2
 import jiwer
 import numpy as np
 import pytest
 from PIL import Image
 
 import wince
+from structured_runs import find_objects, scene, segment, squash_vowels
 from wince.datasets import ArrayDataset
 from wince.models import CallableAdapter
-from wince.outputs import Detections
 from wince.outputs.detection import CLEAN_COLOUR, LINE_PX
 from wince.outputs.segmentation import CHANGED_COLOUR
 from wince.report import build_report
@@ -41,11 +40,6 @@ SENTENCES = [
     "build it, run it, trust it",
 ]
 TEXTS = SENTENCES * 3
-
-
-def squash_vowels(texts: list[str]) -> list[str]:
-    """A 'recogniser' that reads every letter but confuses u with v."""
-    return [t.replace("u", "v") for t in texts]
 
 
 TEXT_PLAN = {
@@ -148,45 +142,6 @@ def test_text_error_modes_count_the_edits_jiwer_counts(text_run, text_report):
 
 
 # -- detection and segmentation of drawn rectangles ---------------------------------------
-
-
-def scene(seed: int) -> tuple[np.ndarray, Detections, np.ndarray]:
-    """A 64 x 64 image with two filled rectangles (class = colour channel), its boxes and mask."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((64, 64, 3), np.float32)
-    mask = np.zeros((64, 64), np.int64)
-    boxes, classes = [], []
-    for k in range(2):
-        w, h = rng.integers(8, 16, 2)
-        x, y = 32 * k + rng.integers(4, 10), rng.integers(4, 64 - 20)
-        image[y : y + h, x : x + w, k] = 1.0
-        mask[y : y + h, x : x + w] = k + 1
-        boxes.append([x, y, x + w, y + h])
-        classes.append(k)
-    return image, Detections(np.array(boxes, float), np.ones(2), np.array(classes)), mask
-
-
-def find_objects(batch: np.ndarray) -> list[dict[str, object]]:
-    """An oracle detector: the bright regions of each colour channel (connected components)."""
-    found = []
-    for image in batch:
-        boxes, scores, classes = [], [], []
-        for channel in range(2):
-            binary = (image[..., channel] > 0.5).astype(np.uint8)
-            n, _, stats, _ = cv2.connectedComponentsWithStats(binary)
-            for i in range(1, n):
-                x, y, w, h, _ = stats[i]
-                boxes.append([x, y, x + w, y + h])
-                scores.append(0.9)
-                classes.append(channel)
-        found.append({"boxes": np.reshape(boxes, (-1, 4)), "scores": scores, "classes": classes})
-    return found
-
-
-def segment(batch: np.ndarray) -> np.ndarray:
-    """An oracle segmenter: class k + 1 where channel k is bright, else 0."""
-    bright = batch[..., :2] > 0.5
-    return np.where(bright[..., 0], 1, np.where(bright[..., 1], 2, 0)).astype(np.int64)
 
 
 SCENES = [scene(i) for i in range(12)]
