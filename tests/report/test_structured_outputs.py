@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import structured_runs
 import wince
 from structured_runs import find_objects, scene, segment, squash_vowels
 from wince.datasets import ArrayDataset
@@ -29,13 +30,9 @@ from wince.outputs.segmentation import CHANGED_COLOUR
 from wince.report import build_report
 from wince.report.narrative import percent
 
+# the shared sentences and two more with u's in the middle of words
 SENTENCES = [
-    "the quick brown fox jumps over the lazy dog",
-    "perturbation analysis finds fragile models",
-    "hello world",
-    "a small step for a model",
-    "noisy channels drop letters",
-    "read the label twice",
+    *structured_runs.SENTENCES,
     "our unusual tour ends at noon",
     "build it, run it, trust it",
 ]

@@ -173,33 +173,22 @@ class Probe:
         Raises:
             PlanError: the metric's function cannot be imported or fails.
         """
-        from wince.engine.runner import moves_labels
-        from wince.outputs import MASK_FILL
-        from wince.perturbations.targets import compose_with_targets
+        from wince.engine.runner import move_with_pixels, moves_labels
 
         index = np.asarray(indices, dtype=np.intp)
         labels = None if self.labels is None else self.labels[index]
         context = self.dataset.sample_context(index)
         if moves_labels(self.adapter.task, steps):
-            assert clean.outputs is not None
-            truths = [None] * len(index) if labels is None else list(labels)
-            keys = sample_keys([self.dataset.ids[i] for i in index])
-            _, moved = compose_with_targets(
+            _, labels, clean = move_with_pixels(
                 self.inputs(index),
                 steps,
+                labels,
+                clean,
                 seed=self.seed,
                 trial=trial,
-                keys=keys,
+                keys=sample_keys([self.dataset.ids[i] for i in index]),
                 context=self.context,
-                targets=list(zip(truths, clean.outputs, strict=True)),
-                mask_fill=MASK_FILL,
             )
-            outputs = np.empty(len(moved), dtype=object)
-            outputs[:] = [output for _, output in moved]
-            clean = Predictions(outputs=outputs)
-            if labels is not None:
-                labels = np.empty(len(moved), dtype=object)
-                labels[:] = [truth for truth, _ in moved]
         return load_function(metric).per_sample(clean, perturbed, labels, context)
 
     def flush(self) -> None:

@@ -353,24 +353,16 @@ def _evaluate_unit(
             if predictions is None:
                 if moving:
                     assert baseline is not None
-                    assert baseline.outputs is not None
-                    truths = [None] * len(job.ids) if labels is None else list(labels)
-                    x, moved = compose_with_targets(
+                    x, labels, reference = move_with_pixels(
                         job.x,
                         scenario.steps,
+                        labels,
+                        baseline,
                         seed=spec.seed,
                         trial=trial.index,
                         keys=keys_of_samples,
                         context=spec.context,
-                        targets=list(zip(truths, baseline.outputs, strict=True)),
-                        mask_fill=MASK_FILL,
                     )
-                    outputs = np.empty(len(moved), dtype=object)
-                    outputs[:] = [clean for _, clean in moved]
-                    reference = Predictions(outputs=outputs)
-                    if labels is not None:
-                        labels = np.empty(len(moved), dtype=object)
-                        labels[:] = [truth for truth, _ in moved]
                 else:
                     x = compose(
                         job.x,
@@ -443,6 +435,43 @@ def _evaluate_unit(
     if spec.cache is not None:
         spec.cache.flush()  # the unit's predictions reach the disk tier with its outcomes
     return rejections.attach(_to_table(parts, sample_index, job), rejections.refusals(refused))
+
+
+def move_with_pixels(
+    x: Any,
+    steps: Sequence[Step],
+    labels: npt.NDArray[Any] | None,
+    clean: Predictions,
+    *,
+    seed: int,
+    trial: int,
+    keys: npt.NDArray[np.uint64],
+    context: DataContext,
+) -> tuple[Any, npt.NDArray[Any] | None, Predictions]:
+    """The perturbed batch, with the ground truth and the clean outputs moved like its pixels.
+
+    For a detection or segmentation model under steps that move pixels (`moves_labels`):
+    its metrics then compare the perturbed outputs with boxes and masks where the objects
+    went (`compose_with_targets`). Labels may be None (no ground truth).
+    """
+    assert clean.outputs is not None
+    truths = [None] * len(clean) if labels is None else list(labels)
+    perturbed, moved = compose_with_targets(
+        x,
+        steps,
+        seed=seed,
+        trial=trial,
+        keys=keys,
+        context=context,
+        targets=list(zip(truths, clean.outputs, strict=True)),
+        mask_fill=MASK_FILL,
+    )
+    outputs = np.empty(len(moved), dtype=object)
+    outputs[:] = [output for _, output in moved]
+    if labels is not None:
+        labels = np.empty(len(moved), dtype=object)
+        labels[:] = [truth for truth, _ in moved]
+    return perturbed, labels, Predictions(outputs=outputs)
 
 
 def moves_labels(task: Task, steps: Sequence[Step]) -> bool:

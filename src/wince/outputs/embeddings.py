@@ -121,10 +121,15 @@ def _pair(clean: Any, perturbed: Any) -> tuple[FloatArray, FloatArray]:
 
 
 def _unit_rows(rows: FloatArray) -> tuple[FloatArray, BoolArray]:
-    """Each row scaled to length 1 (zero rows stay zero), and which rows are zero."""
-    norms = np.linalg.norm(rows, axis=1)
-    zero: BoolArray = norms == 0.0
-    unit: FloatArray = rows / np.where(zero, 1.0, norms)[:, None]
+    """Each row scaled to length 1 (zero rows stay zero), and which rows are zero.
+
+    Rows are first divided by their largest absolute value: the squares of tiny (or huge)
+    components would underflow (or overflow) and spoil the norm.
+    """
+    peaks = np.abs(rows).max(axis=1, initial=0.0)
+    zero: BoolArray = peaks == 0.0
+    scaled = rows / np.where(zero, 1.0, peaks)[:, None]
+    unit: FloatArray = scaled / np.where(zero, 1.0, np.linalg.norm(scaled, axis=1))[:, None]
     return unit, zero
 
 
