@@ -9,6 +9,7 @@ perturbation directly.
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import numpy as np
@@ -46,7 +47,8 @@ TOLERANCE = 0.05
 @pytest.fixture
 def run(tmp_path, monkeypatch):
     (tmp_path / "own_metrics.py").write_text(textwrap.dedent(MODULE))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # not syspath_prepend, which imports pkg_resources (another test may leave it broken)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     levels = np.linspace(0.35, 0.9, 24, dtype=np.float32)
     images = levels[:, None, None, None] * np.ones((24, 8, 8, 3), np.float32)
     plan = {
@@ -169,7 +171,8 @@ def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
         "def doubled_flip(clean, perturbed, labels, context):\n"
         "    return 2.0 * (clean.labels != perturbed.labels)\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # not syspath_prepend, which imports pkg_resources (another test may leave it broken)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     from registered_metrics import doubled_flip  # type: ignore[import-not-found]
 
     from wince.metrics import _REGISTERED
@@ -196,7 +199,8 @@ def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
 
 def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
     module = tmp_path / "changing_metric.py"
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # not syspath_prepend, which imports pkg_resources (another test may leave it broken)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     plan = {
         "name": "changing",
         "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],

@@ -7,6 +7,8 @@ identical outcomes locally, in worker processes and through the prediction cache
 
 from __future__ import annotations
 
+import sys
+
 import jiwer
 import numpy as np
 import pandas as pd
@@ -123,7 +125,8 @@ def test_a_plan_names_a_text_model_through_its_factory(tmp_path, monkeypatch):
     (tmp_path / "text_models.py").write_text(
         "def make():\n    return lambda texts: [t.replace('u', 'v') for t in texts]\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # not syspath_prepend, which imports pkg_resources (another test may leave it broken)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     plan = {
         "name": "factory-text",
         "model": {"factory": "text_models:make", "task": "text"},

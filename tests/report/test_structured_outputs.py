@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import sys
 import textwrap
 
 import jiwer
@@ -274,7 +275,8 @@ def length_change(clean, perturbed, labels, context):
 
 def test_a_metric_of_ones_own_is_reported_in_its_unit(tmp_path, monkeypatch):
     (tmp_path / "own_text_metrics.py").write_text(textwrap.dedent(OWN_MODULE))
-    monkeypatch.syspath_prepend(str(tmp_path))
+    # not syspath_prepend, which imports pkg_resources (another test may leave it broken)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     plan = {
         **TEXT_PLAN,
         "metrics": [
