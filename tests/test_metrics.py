@@ -21,6 +21,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+import wince.metrics as metrics_module
 from wince.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -406,15 +407,28 @@ def test_error_transitions_are_empty_without_flips_and_refuse_regression_outcome
 
 # -- bootstrap ---------------------------------------------------------------------------------
 def test_bootstrap_weights_are_multinomial_counts_summing_to_n(seed):
-    weights = bootstrap_weights(37, 250, seed)
+    weights = bootstrap_weights(37, 250, seed).counts
     assert weights.shape == (250, 37)
     assert np.all(weights.sum(axis=1) == 37)
-    assert np.all(weights >= 0)
-    assert np.array_equal(weights, np.round(weights))
-    assert np.array_equal(weights, bootstrap_weights(37, 250, seed))
-    assert not np.array_equal(weights, bootstrap_weights(37, 250, seed + 1))
+    assert np.array_equal(weights, bootstrap_weights(37, 250, seed).counts)
+    assert not np.array_equal(weights, bootstrap_weights(37, 250, seed + 1).counts)
     # each sample is drawn once per replicate on average
     assert weights.mean() == pytest.approx(1.0)
+
+
+def test_bootstrap_weights_drawn_and_multiplied_in_blocks_equal_one_dense_draw(monkeypatch):
+    """Blocks bound memory (a block of rows expanded to floats at a time); they change nothing:
+    the draws are numpy's multinomial stream in order, the products the dense product."""
+    n, n_boot, seed = 50, 300, 7
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
+    dense = rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+    values = np.random.default_rng(1).normal(size=(n, 3))
+    monkeypatch.setattr(metrics_module, "_PRODUCT_BLOCK_BYTES", 8 * n * 7)  # 7 rows a block
+    blocked = bootstrap_weights(n, n_boot, seed)
+    assert blocked.counts.dtype == np.uint8
+    assert np.array_equal(blocked.counts, dense)
+    np.testing.assert_allclose(blocked.dot(values), dense @ values, rtol=1e-12)
+    np.testing.assert_allclose(blocked.dot(values[:, 0]), dense @ values[:, 0], rtol=1e-12)
 
 
 def test_interval_is_the_percentile_interval_of_sample_level_resamples(seed):
@@ -437,7 +451,7 @@ def test_interval_is_the_percentile_interval_of_sample_level_resamples(seed):
         "confidence_change"
     ]
     replicates = []
-    for row in weights:
+    for row in weights.counts:
         drawn = np.repeat(np.arange(n), row.astype(int))  # sample i drawn row[i] times
         replicates.append(values[:, drawn].mean())
     low, high = np.percentile(replicates, [2.5, 97.5])

@@ -10,8 +10,9 @@ from wince.analysis.curves import Curves, cliffs, local_sensitivity, sensitivity
 from wince.analysis.data import load_run_data
 from wince.analysis.interactions import interactions
 from wince.analysis.settings import AnalysisSettings
-from wince.analysis.stats import bootstrap_means, resampling
+from wince.analysis.stats import bootstrap_means
 from wince.datasets import ArrayDataset
+from wince.metrics import bootstrap_weights
 from wince.models import CallableAdapter
 from wince.perturbations.base import Magnitude, Modality, register, registry
 from wince.perturbations.tabular import TabularPerturbation
@@ -113,7 +114,7 @@ def flip_curves(rates_by_entry, n_samples, seed):
     point with the given rate, with the paired bootstrap replicates `sensitivity_curves`
     makes (one resampling of samples shared by every point)."""
     rng = np.random.default_rng(seed)
-    resample = resampling(n_samples, 1000, seed)
+    resample = bootstrap_weights(n_samples, 1000, seed)
     rows, replicates, flips = [], {}, {}
     for entry, rates in rates_by_entry.items():
         severities = np.linspace(0.0, 1.0, len(rates))

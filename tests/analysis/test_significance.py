@@ -14,9 +14,9 @@ from wince.analysis.stats import (
     one_sided_pvalue,
     percentile_interval,
     required_samples,
-    resampling,
 )
 from wince.datasets import ArrayDataset
+from wince.metrics import bootstrap_weights
 from wince.models import CallableAdapter
 from wince.perturbations.base import Rngs
 
@@ -99,7 +99,7 @@ def test_cluster_bootstrap_interval_reaches_nominal_coverage():
         rng = np.random.default_rng(1000 + seed)
         p_sample = rng.beta(3, 7, size=150)  # mean 0.3
         values = (rng.random((150, 3)) < p_sample[:, None]).astype(float)
-        low, high = percentile_interval(bootstrap_means(values, resampling(150, 500, seed)))
+        low, high = percentile_interval(bootstrap_means(values, bootstrap_weights(150, 500, seed)))
         covered += low <= truth <= high
     assert abs(covered / reps - 0.95) <= 0.03
 

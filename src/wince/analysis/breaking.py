@@ -61,10 +61,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from wince import perturbations as library
-from wince.analysis.stats import percentile_interval, resampling
+from wince.analysis.stats import percentile_interval
 from wince.engine.probe import Probe
 from wince.errors import ModelError, ParameterError, RealismWarning
-from wince.metrics import Metric
+from wince.metrics import Metric, bootstrap_weights
 from wince.models.base import Predictions, Task
 from wince.perturbations.base import Magnitude, Step
 
@@ -636,10 +636,10 @@ def _statistics(
 ) -> tuple[pd.DataFrame, float, tuple[float, float]]:
     """Survival curve with bootstrap intervals, and the median breaking severity."""
     n = len(breaking)
-    weights = resampling(n, n_boot, seed).samples
+    weights = bootstrap_weights(n, n_boot, seed)
     grid = np.concatenate([[0.0], dense])
     alive = (breaking[:, None] > grid[None, :]).astype(np.float64)
-    replicates = weights @ alive / n
+    replicates = weights.dot(alive) / n
     intervals = [percentile_interval(replicates[:, j]) for j in range(len(grid))]
     survival = pd.DataFrame(
         {
@@ -651,7 +651,7 @@ def _statistics(
         }
     )
     order = np.argsort(breaking, kind="stable")
-    medians = _weighted_medians(breaking[order], weights[:, order])
+    medians = _weighted_medians(breaking[order], weights.counts[:, order])
     if np.all(np.isfinite(medians)):
         interval = percentile_interval(medians)
     else:  # an order statistic, since interpolating towards inf means nothing
@@ -660,7 +660,7 @@ def _statistics(
     return survival, float(np.median(breaking)), interval
 
 
-def _weighted_medians(ordered: FloatArray, weights: FloatArray) -> FloatArray:
+def _weighted_medians(ordered: FloatArray, weights: npt.NDArray[np.uint8]) -> FloatArray:
     """Median of each bootstrap replicate, given ascending values and (n_boot, n) counts."""
     n = len(ordered)
     cumulative = np.cumsum(weights, axis=1)

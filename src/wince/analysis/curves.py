@@ -19,16 +19,16 @@ import pandas as pd
 from wince import perturbations as library
 from wince.analysis.data import RunData
 from wince.analysis.settings import AnalysisSettings
-from wince.analysis.stats import (
-    Resampling,
-    adjust,
-    bootstrap_means,
-    normal_pvalue,
-    percentile_interval,
-    resampling,
-)
+from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
 from wince.engine.scenarios import BASELINE
-from wince.metrics import BUILT_IN_METRICS, proportion_interval, scenario_metrics, summary_names
+from wince.metrics import (
+    BUILT_IN_METRICS,
+    Resampling,
+    bootstrap_weights,
+    proportion_interval,
+    scenario_metrics,
+    summary_names,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -89,7 +89,7 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
     (`RunData.refused_entries`).
     """
     bootstrap = (data.analysis or data.plan.analysis).bootstrap
-    resample = resample or resampling(len(data.samples), bootstrap, data.plan.seed)
+    resample = resample or bootstrap_weights(len(data.samples), bootstrap, data.plan.seed)
     columns = curve_columns(data)
     rows: list[dict[str, Any]] = []
     replicates: dict[tuple[str, str], FloatArray] = {}
@@ -171,7 +171,7 @@ def _ratio_metric_rows(
     rows = []
     for point in points:
         frame = data.frame(point.scenario)
-        found = scenario_metrics(frame, baseline, wanted, resample.samples, samples, {})
+        found = scenario_metrics(frame, baseline, wanted, resample, samples, {})
         for metric, estimate in found.items():
             interval = (estimate.value, estimate.low, estimate.high)
             rows.append(

@@ -30,9 +30,9 @@ import pandas as pd
 
 from wince.analysis.data import RunData
 from wince.analysis.settings import AnalysisSettings
-from wince.analysis.stats import Resampling, adjust, percentile_interval, resampling
+from wince.analysis.stats import adjust, percentile_interval
 from wince.engine.scenarios import BASELINE
-from wince.metrics import Metric
+from wince.metrics import Metric, Resampling, bootstrap_weights
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -98,7 +98,7 @@ def _bootstrap_mean(per_sample: FloatArray, resample: Resampling) -> FloatArray:
     present = np.isfinite(per_sample)
     values = np.where(present, per_sample, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (resample.samples @ values) / (resample.samples @ present.astype(np.float64))
+        return resample.dot(values) / resample.dot(present.astype(np.float64))
 
 
 # Differences this small are floating-point noise, never an interaction.
@@ -158,7 +158,7 @@ def interactions(
     tolerance = dict(settings.tolerance) if settings is not None else dict(analysis.tolerance)
     alpha = settings.alpha if settings is not None else analysis.alpha
     correction = settings.correction if settings is not None else analysis.correction
-    resample = resample or resampling(len(data.samples), analysis.bootstrap, data.plan.seed)
+    resample = resample or bootstrap_weights(len(data.samples), analysis.bootstrap, data.plan.seed)
     metrics = interaction_metrics(data)
     rows = []
     for combo in data.scenarios.itertuples():

@@ -16,9 +16,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from wince.analysis.stats import percentile_interval, resampling
+from wince.analysis.stats import percentile_interval
 from wince.engine.probe import Probe
 from wince.errors import DataError, ModelError
+from wince.metrics import bootstrap_weights
 from wince.models.base import Predictions
 from wince.perturbations.base import Modality
 
@@ -102,8 +103,7 @@ def column_sensitivity(
         )
         out = _output(both, np.concatenate([classes, classes]) if classes is not None else None)
         derivatives[:, k] = (out[:n] - out[n:]) / (2 * step_sd) if sd[k] > 0 else 0.0
-    weights = resampling(n, n_boot, seed).samples
-    replicates = weights @ derivatives / n
+    replicates = bootstrap_weights(n, n_boot, seed).dot(derivatives) / n
     names = context.feature_names or tuple(f"x{j}" for j in range(width))
     intervals = [percentile_interval(replicates[:, k]) for k in range(d)]
     table = pd.DataFrame(

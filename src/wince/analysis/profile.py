@@ -19,7 +19,7 @@ from wince.analysis.data import RunData, load_run_data
 from wince.analysis.interactions import Interactions, interactions
 from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.significance import Verdicts, verdicts
-from wince.analysis.stats import resampling
+from wince.metrics import bootstrap_weights
 from wince.plan import Plan
 from wince.store.store import Store
 
@@ -146,7 +146,7 @@ def analyze_run(
         alpha=alpha,
         correction=correction,
     )
-    resample = resampling(len(run_data.samples), settings.bootstrap, run_data.plan.seed)
+    resample = bootstrap_weights(len(run_data.samples), settings.bootstrap, run_data.plan.seed)
     curves = timed("curves", sensitivity_curves, run_data, resample=resample)
     extras: dict[str, Any] = {}
     extras.update(timed("data_quality", _data_quality, run_data))

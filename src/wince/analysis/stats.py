@@ -9,37 +9,14 @@ for nominal 95% when both were resampled, on nested Bernoulli data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from wince.metrics import bootstrap_weights
+from wince.metrics import Resampling
 
 FloatArray = npt.NDArray[np.float64]
 CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class Resampling:
-    """Bootstrap weights shared by every scenario of a run, so comparisons are paired.
-
-    Attributes:
-        samples: (n_boot, n_samples) multinomial counts over samples.
-    """
-
-    samples: FloatArray
-
-    @property
-    def n_boot(self) -> int:
-        """Number of bootstrap replicates."""
-        return int(self.samples.shape[0])
-
-
-def resampling(n_samples: int, n_boot: int, seed: int) -> Resampling:
-    """Deterministic bootstrap weights over `n_samples` samples (those of `summarize` too)."""
-    return Resampling(bootstrap_weights(n_samples, n_boot, seed))
 
 
 def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
@@ -49,8 +26,8 @@ def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
     """
     present = np.isfinite(values).astype(np.float64)
     filled = np.where(present > 0, values, 0.0)
-    numerator = resample.samples @ filled.sum(axis=1)
-    denominator = resample.samples @ present.sum(axis=1)
+    numerator = resample.dot(filled.sum(axis=1))
+    denominator = resample.dot(present.sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         means: FloatArray = numerator / denominator
     return means

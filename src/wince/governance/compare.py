@@ -41,15 +41,10 @@ import pandas as pd
 from scipy import stats
 
 from wince.analysis.data import RunData, load_run_data
-from wince.analysis.stats import (
-    Resampling,
-    adjust,
-    bootstrap_means,
-    percentile_interval,
-    resampling,
-)
+from wince.analysis.stats import adjust, bootstrap_means, percentile_interval
 from wince.engine.scenarios import BASELINE, IDENTITY
 from wince.errors import ParameterError, StoreError
+from wince.metrics import Resampling, bootstrap_weights
 from wince.store.store import Store, strict_json
 
 FloatArray = npt.NDArray[np.float64]
@@ -391,7 +386,7 @@ def compare_data(
     _check_settings(margin, alpha)
     if scenarios is None:
         scenarios = [s for s in a.scenarios["scenario"] if s != IDENTITY]
-    resample = resampling(len(a.samples), n_boot, seed)
+    resample = bootstrap_weights(len(a.samples), n_boot, seed)
     info = a.scenarios.set_index("scenario")
     rows: list[dict[str, Any]] = []
     for scenario in scenarios:

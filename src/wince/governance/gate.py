@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from wince.analysis.data import RunData, load_run_data
-from wince.analysis.stats import Resampling, bootstrap_means, percentile_interval, resampling
+from wince.analysis.stats import bootstrap_means, percentile_interval
 from wince.engine.scenarios import BASELINE
 from wince.errors import PolicyError, StoreError
 from wince.files import write_file
@@ -55,7 +55,7 @@ from wince.governance.policy import (
     Policy,
     as_policy,
 )
-from wince.metrics import proportion_interval
+from wince.metrics import Resampling, bootstrap_weights, proportion_interval
 from wince.plan import Plan
 from wince.store.store import Store, strict_json
 
@@ -218,7 +218,7 @@ class _Context:
     def resample(self) -> Resampling:
         if "resample" not in self._cache:
             data = self.data()
-            self._cache["resample"] = resampling(
+            self._cache["resample"] = bootstrap_weights(
                 len(data.samples), data.plan.analysis.bootstrap, data.plan.seed
             )
         resample: Resampling = self._cache["resample"]
