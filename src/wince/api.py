@@ -18,6 +18,7 @@ from wince.models import as_model
 from wince.models.base import ModelAdapter
 from wince.models.loading import PlanModelLoader, load_model
 from wince.plan import Plan, as_plan
+from wince.store.by_scenario import ScenarioOutcomes
 from wince.store.store import Store, open_store
 
 
@@ -83,7 +84,8 @@ class Run:
     def summary(self, *, n_boot: int | None = None) -> pd.DataFrame:
         """Scenario x metric table with 95% bootstrap intervals over samples."""
         task = self.store.run(self.id)["task"]
-        table = summarize_run(self.outcomes(), self.plan, task, n_boot=n_boot)
+        outcomes = ScenarioOutcomes.from_store(self.store, self.id)
+        table = summarize_run(outcomes, self.plan, task, n_boot=n_boot)
         kinds = self.scenarios()[["scenario", "kind", "severity"]]
         return kinds.merge(table, on="scenario", how="right")
 
@@ -94,7 +96,7 @@ class Run:
         """
         frames = [
             error_transitions(frame).assign(scenario=scenario)
-            for scenario, frame in self.outcomes().groupby("scenario", sort=False)
+            for scenario, frame in ScenarioOutcomes.from_store(self.store, self.id)
             if scenario not in ("baseline", "identity")
         ]
         columns = ["scenario", "baseline_pred", "pred", "count"]

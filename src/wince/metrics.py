@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +28,7 @@ from wince.outputs import DETECTIONS_TYPE, MASK_FILL
 
 if TYPE_CHECKING:
     from wince.plan import Plan
+    from wince.store.by_scenario import ScenarioOutcomes
 
 CLASSIFICATION_METRICS = (
     "accuracy",
@@ -702,12 +703,13 @@ def error_transitions(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarize(
-    outcomes: pd.DataFrame,
+    outcomes: pd.DataFrame | ScenarioOutcomes,
     metrics: Sequence[str],
     *,
     table: Mapping[str, Metric] = BUILT_IN_METRICS,
     n_boot: int = 1000,
     seed: int = 0,
+    scenarios: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Scenario x metric table with point estimates and 95% intervals.
 
@@ -718,32 +720,37 @@ def summarize(
     below it).
 
     Args:
-        outcomes: a run's outcomes.
+        outcomes: a run's outcomes: a frame, or by scenario (`ScenarioOutcomes`: one
+            scenario in memory at a time).
         metrics: the classification and regression metrics to summarise (a plan's
             `metrics`).
         table: the run's per-sample metrics (`metric_table`); those of structured outputs
             and declared ones are summarised always, after `metrics`.
         n_boot: bootstrap replicates.
         seed: seed of the resampling.
+        scenarios: only these scenarios (default all).
 
     Returns:
         One row per (scenario, metric) with columns `scenario`, `metric`, `value`, `low`,
         `high`, `n_samples`, `n_trials`, in the order scenarios appear in `outcomes`.
     """
-    if len(outcomes) == 0:
+    by_scenario = _by_scenario(outcomes)
+    if not by_scenario.names:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
-    # Only the columns metrics read: grouping then copies far less (no ids, no scores).
-    used = {"scenario", "trial", "sample_index"} | {c for m in _NEEDS.values() for c in m}
-    used |= {m.column for m in table.values()}
-    outcomes = outcomes[[c for c in outcomes.columns if c in used]]
     own = [m.name for m in table.values() if m.function is not None or m.source != "built-in"]
     metrics = list(dict.fromkeys([*metrics, *own]))
-    samples = pd.Index(np.sort(outcomes["sample_index"].unique()))
+    samples = pd.Index(by_scenario.samples)
     weights = bootstrap_weights(len(samples), n_boot, seed)
-    baseline = outcomes[outcomes["scenario"] == "baseline"]
+    baseline = by_scenario.frame("baseline") if "baseline" in by_scenario else None
     rows: list[tuple[object, ...]] = []
-    for scenario, frame in outcomes.groupby("scenario", sort=False, observed=True):
-        estimates = scenario_metrics(frame, baseline, metrics, weights, samples, table)
+    for scenario in by_scenario.names:
+        if scenarios is not None and scenario not in scenarios:
+            continue
+        frame = by_scenario.frame(scenario)
+        empty = frame.iloc[:0]
+        estimates = scenario_metrics(
+            frame, empty if baseline is None else baseline, metrics, weights, samples, table
+        )
         n_samples = int(frame["sample_index"].nunique())
         n_trials = int(frame["trial"].nunique())
         rows.extend(
@@ -751,6 +758,14 @@ def summarize(
             for metric, e in estimates.items()
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def _by_scenario(outcomes: pd.DataFrame | ScenarioOutcomes) -> ScenarioOutcomes:
+    from wince.store.by_scenario import ScenarioOutcomes
+
+    if isinstance(outcomes, ScenarioOutcomes):
+        return outcomes
+    return ScenarioOutcomes.from_frame(outcomes)
 
 
 # Metrics registered in Python (`register_metric`), which plans may name in `metrics`.
@@ -939,7 +954,7 @@ def plan_metric_table(plan: Plan, task: str) -> dict[str, Metric]:
 
 
 def summarize_run(
-    outcomes: pd.DataFrame, plan: Plan, task: str, *, n_boot: int | None = None
+    outcomes: pd.DataFrame | ScenarioOutcomes, plan: Plan, task: str, *, n_boot: int | None = None
 ) -> pd.DataFrame:
     """`summarize` a run's outcomes with its plan's metrics and its task's (`metric_table`).
 
@@ -957,7 +972,7 @@ def summarize_run(
     return table
 
 
-def detection_map(outcomes: pd.DataFrame) -> pd.DataFrame:
+def detection_map(outcomes: pd.DataFrame | ScenarioOutcomes) -> pd.DataFrame:
     """Each scenario's COCO mAP@0.5 (`map_50`) and mAP@[.5:.95] (`map_50_95`).
 
     Every (sample, trial) outcome is one image, its detections scored against the ground
@@ -969,7 +984,8 @@ def detection_map(outcomes: pd.DataFrame) -> pd.DataFrame:
     Returns:
         `SUMMARY_COLUMNS` rows; none without ground truth.
     """
-    if len(outcomes) == 0 or "truth" not in outcomes.columns:
+    by_scenario = _by_scenario(outcomes)
+    if "truth" not in by_scenario.columns:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     from wince.outputs import detection, from_arrow
 
@@ -977,7 +993,7 @@ def detection_map(outcomes: pd.DataFrame) -> pd.DataFrame:
         return list(from_arrow(pa.array(column.tolist(), type=DETECTIONS_TYPE)))
 
     rows = []
-    for scenario, frame in outcomes.groupby("scenario", sort=False, observed=True):
+    for scenario, frame in by_scenario:
         predicted, truth = decode(frame["output"]), decode(frame["truth"])
         for name, thresholds in detection.IOU_THRESHOLDS.items():
             value = detection.mean_average_precision(predicted, truth, iou_thresholds=thresholds)

@@ -287,7 +287,7 @@ def test_flip_frequency_counts_every_perturbed_trial_and_joins_breaking_points(t
         }
     )
     scores = fragility_scores(runs, breaking=breaking).set_index("sample_index")
-    flips = runs.outcomes[runs.outcomes["scenario"].str.startswith("tabular")]
+    flips = pd.concat(f for name, f in runs.outcomes if name.startswith("tabular"))
     truth = flips.groupby("sample_index")["flipped"].mean()
     assert scores["n_trials"].tolist() == [8, 8, 8]
     assert scores["flip_frequency"].to_numpy() == pytest.approx(truth.to_numpy())

@@ -13,6 +13,7 @@ from wince.errors import ParameterError, StoreError
 from wince.governance import compare_runs
 from wince.governance.compare import compare_data, mcnemar_exact
 from wince.plan import Plan
+from wince.store.by_scenario import ScenarioOutcomes
 
 
 def verdicts(comparison):
@@ -180,8 +181,7 @@ def jittery_run(rng, truth, run_id, repeats=2):
         plan=plan,
         task="classification",
         scenarios=scenario_rows,
-        outcomes=pd.concat(frames, ignore_index=True),
-        samples=np.arange(n, dtype=np.int64),
+        outcomes=ScenarioOutcomes.from_frame(pd.concat(frames, ignore_index=True)),
     )
 
 

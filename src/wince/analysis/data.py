@@ -14,6 +14,7 @@ from wince.analysis.settings import run_analysis_spec
 from wince.engine.scenarios import BASELINE, IDENTITY
 from wince.metrics import Metric, plan_metric_table
 from wince.plan import AnalysisSpec, Plan
+from wince.store.by_scenario import ScenarioOutcomes
 from wince.store.store import Store
 
 FloatArray = npt.NDArray[np.float64]
@@ -37,8 +38,8 @@ class RunData:
         plan: the plan as resolved when the run started.
         task: "classification" or "regression".
         scenarios: scenario rows in plan order (scenario, kind, steps, severity, trials).
-        outcomes: one row per sample and trial.
-        samples: sorted sample indices; rows of every matrix follow this order.
+        outcomes: the outcomes (one row per sample and trial) by scenario, read from the
+            store one scenario at a time (`ScenarioOutcomes`).
         analysis: the run's current analysis section: that of the last plan it was run with
             (analysis settings are not part of a run's identity); None: the plan's.
         rejected: the scenarios whose inputs the model refused (scenario rows, as
@@ -51,12 +52,15 @@ class RunData:
     plan: Plan
     task: str
     scenarios: pd.DataFrame
-    outcomes: pd.DataFrame
-    samples: npt.NDArray[np.int64]
+    outcomes: ScenarioOutcomes
     analysis: AnalysisSpec | None = None
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     recorded_metrics: tuple[Metric, ...] = ()
-    _groups: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def samples(self) -> npt.NDArray[np.int64]:
+        """Sorted sample indices; rows of every matrix follow this order."""
+        return self.outcomes.samples
 
     @functools.cached_property
     def metrics(self) -> dict[str, Metric]:
@@ -72,15 +76,12 @@ class RunData:
         return {n: m for n, m in table.items() if m.column in self.outcomes.columns}
 
     def frame(self, scenario: str) -> pd.DataFrame:
-        """Outcomes of one scenario."""
-        if not self._groups:
-            self._groups.update(dict(iter(self.outcomes.groupby("scenario", sort=False))))
-        return self._groups[scenario]
+        """Outcomes of one scenario (`ScenarioOutcomes.frame`)."""
+        return self.outcomes.frame(scenario)
 
     def has(self, scenario: str) -> bool:
         """Whether the run holds outcomes of `scenario`."""
-        self.frame(BASELINE)
-        return scenario in self._groups
+        return scenario in self.outcomes
 
     def matrix(self, scenario: str, column: str) -> FloatArray:
         """(n_samples, n_trials) values of `column` under `scenario`; NaN where missing."""
@@ -156,20 +157,15 @@ def step_entry(step: dict[str, Any]) -> str:
 def load_run_data(store: Store, run_id: str) -> RunData:
     """Read a run's plan, scenarios and outcomes from the store."""
     record = store.run(run_id)
-    outcomes = store.outcomes(run_id)
-    outcomes["scenario"] = outcomes["scenario"].astype(str)
     refusals = store.rejections(run_id)
     every = store.scenarios(run_id, rejected=True)
     rejected = every.merge(refusals[["scenario", "error"]], on="scenario", how="inner")
-    if "value_delta" in outcomes.columns:
-        outcomes["abs_value_delta"] = outcomes["value_delta"].abs()
     return RunData(
         run_id=run_id,
         plan=Plan.model_validate(record["lineage"]["plan"]),
         task=record["task"],
         scenarios=store.scenarios(run_id),
-        outcomes=outcomes,
-        samples=np.sort(outcomes["sample_index"].unique()).astype(np.int64),
+        outcomes=ScenarioOutcomes.from_store(store, run_id),
         analysis=run_analysis_spec(record["lineage"]),
         rejected=rejected,
         recorded_metrics=tuple(

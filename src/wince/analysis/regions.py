@@ -40,7 +40,7 @@ sample's trials stay together). A class whose samples never flip gets the interv
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +125,6 @@ def fragility_scores(run_data: RunData, *, breaking: pd.DataFrame | None = None)
     Raises:
         DataError: `breaking` lacks one of its columns.
     """
-    outcomes = run_data.outcomes
     index = pd.Index(run_data.samples, name="sample_index")
     base = run_data.frame(BASELINE).drop_duplicates("sample_index").set_index("sample_index")
     base = base.reindex(index)
@@ -133,28 +132,29 @@ def fragility_scores(run_data: RunData, *, breaking: pd.DataFrame | None = None)
     out["sample_id"] = base["sample_id"]
     if "label" in base.columns:
         out["label"] = base["label"]
-    perturbed = outcomes[outcomes["scenario"].isin(perturbed_scenarios(run_data))]
-    groups = perturbed.groupby("sample_index")
-    out["n_trials"] = groups.size().reindex(index).fillna(0).astype(np.int64)
     if run_data.task == "regression":
         out["baseline_value"] = base["value"].astype(np.float64)
-        change = perturbed["value_delta"].abs().groupby(perturbed["sample_index"]).mean()
-        out["mean_abs_change"] = change.reindex(index).astype(np.float64)
+        change = _per_sample_over_perturbed(run_data, lambda frame: frame["abs_value_delta"])
+        out["n_trials"], out["mean_abs_change"] = change.count, change.mean
     elif run_data.task != "classification":
         column, _ = _target(run_data)
         primary = primary_metric(run_data.task, run_data.metrics)
         assert primary is not None
         clean = base[primary.column].astype(np.float64)
-        values = perturbed[primary.column].to_numpy(np.float64)
-        harm = primary.harm_sign * (values - clean.reindex(perturbed["sample_index"]).to_numpy())
-        mean = pd.Series(harm, index=perturbed["sample_index"].to_numpy()).groupby(level=0).mean()
-        out[column] = mean.reindex(index).astype(np.float64)
+
+        def harm(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+            values = frame[primary.column].to_numpy(np.float64)
+            before = clean.reindex(frame["sample_index"]).to_numpy(np.float64)
+            return np.asarray(primary.harm_sign * (values - before), dtype=np.float64)
+
+        change = _per_sample_over_perturbed(run_data, harm)
+        out["n_trials"], out[column] = change.count, change.mean
     else:
         out["baseline_pred"] = base["pred"].astype(np.int64)
         out["baseline_confidence"] = base["confidence"].astype(np.float64)
-        flips = groups["flipped"]
-        out["flip_frequency"] = flips.mean().reindex(index).astype(np.float64)
-        out["any_flip"] = flips.max().reindex(index).fillna(False).astype(bool)
+        flips = _per_sample_over_perturbed(run_data, lambda frame: frame["flipped"])
+        out["n_trials"], out["flip_frequency"] = flips.count, flips.mean
+        out["any_flip"] = flips.mean > 0  # NaN (no perturbed trial) is not a flip
     if breaking is not None:
         missing = {"sample_index", "perturbation", "breaking_severity"} - set(breaking.columns)
         if missing:
@@ -172,6 +172,36 @@ def fragility_scores(run_data: RunData, *, breaking: pd.DataFrame | None = None)
             out[f"breaking_severity[{name}]"] = wide[name].astype(np.float64)
         out["breaking_severity"] = wide.min(axis=1, skipna=True).astype(np.float64)
     return out.reset_index()
+
+
+@dataclass(frozen=True)
+class _PerSample:
+    """A per-outcome value summarised per sample over all perturbed trials."""
+
+    count: npt.NDArray[np.int64]  # perturbed outcomes
+    mean: npt.NDArray[np.float64]  # over the finite values; NaN without any
+
+
+def _per_sample_over_perturbed(
+    run_data: RunData, value: Callable[[pd.DataFrame], npt.ArrayLike]
+) -> _PerSample:
+    """Outcomes and mean of `value` per sample over every perturbed scenario's outcomes.
+
+    In `run_data.samples` order; one scenario in memory at a time.
+    """
+    n = len(run_data.samples)
+    count, finite, total = np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+    for scenario in perturbed_scenarios(run_data):
+        frame = run_data.frame(scenario)
+        rows = np.searchsorted(run_data.samples, frame["sample_index"].to_numpy())
+        values = np.asarray(value(frame), dtype=np.float64)
+        present = np.isfinite(values)
+        count += np.bincount(rows, minlength=n)
+        finite += np.bincount(rows, weights=present, minlength=n)
+        total += np.bincount(rows, weights=np.where(present, values, 0.0), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite > 0, total / finite, np.nan)
+    return _PerSample(count, mean)
 
 
 # regions ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pandas as pd
 from wince.errors import ParameterError, StoreError, typo_of
 from wince.metrics import BUILT_IN_METRICS, metric_name_problems, plan_metric_table, summarize
 from wince.plan import METRICS, Plan
+from wince.store.by_scenario import ScenarioOutcomes
 from wince.store.store import Store
 
 PERTURBED = ("isolation", "combination")
@@ -100,14 +101,13 @@ def _run_row(
     metrics = plan_metric_table(plan, record["task"])
     scenarios = store.scenarios(run_id)
     perturbed = set(scenarios.loc[scenarios["kind"].isin(PERTURBED), "scenario"])
-    outcomes = store.outcomes(run_id)
-    outcomes = outcomes[outcomes["scenario"].astype(str).isin(perturbed | {"baseline"})]
     table = summarize(
-        outcomes,
+        ScenarioOutcomes.from_store(store, run_id),
         [metric],
         table={metric: metrics[metric]} if metric in metrics else {},
         n_boot=n_boot or plan.analysis.bootstrap,
         seed=plan.seed,
+        scenarios=perturbed,
     )
     table = table[table["scenario"].isin(perturbed) & (table["metric"] == metric)]
     table = table[np.isfinite(table["value"].to_numpy(float))]

@@ -16,6 +16,7 @@ from typing import Any
 from wince.errors import StoreError
 from wince.metrics import summarize_run
 from wince.plan import Plan
+from wince.store.by_scenario import ScenarioOutcomes
 from wince.store.store import Store
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
@@ -75,8 +76,7 @@ def log_run(
     plan = Plan.model_validate(lineage["plan"])
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment or plan.name)
-    outcomes = store.outcomes(run_id)
-    summary = summarize_run(outcomes, plan, record["task"])
+    summary = summarize_run(ScenarioOutcomes.from_store(store, run_id), plan, record["task"])
     with mlflow.start_run(run_name=f"wince-{run_id}") as active:
         mlflow.log_params(_params(run_id, record, plan))
         metrics: dict[str, float] = {}

@@ -26,13 +26,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -707,8 +708,34 @@ class Store:
             StoreError: no outcomes yet, or a registered segment is missing or damaged (named,
                 with the fix; `check_segments`).
         """
-        paths = self.checked_segment_paths(run_id)
         selected = "*" if columns is None else ", ".join(_quoted(c) for c in columns)
+        query = self._outcomes_query(run_id, selected, where=where, rejected=rejected)
+        ordered = query + " ORDER BY position, trial, sample_index"
+        frame: pd.DataFrame = self._read(run_id, ordered, lambda result: result.df())
+        return frame
+
+    def outcome_values(self, run_id: str, expression: str) -> npt.NDArray[Any]:
+        """Values of one SQL expression over a run's outcomes, e.g. `DISTINCT sample_index`.
+
+        Rejected scenarios are left out, as in `outcomes`. Computed by DuckDB: only the
+        values are loaded.
+        """
+        query = self._outcomes_query(run_id, f"{expression} AS value", where=None, rejected=False)
+        values: npt.NDArray[Any] = self._read(run_id, query, lambda r: r.fetchnumpy()["value"])
+        return values
+
+    def outcome_columns(self, run_id: str) -> list[str]:
+        """The names of a run's outcome columns, in stored order."""
+        query = self._outcomes_query(run_id, "*", where=None, rejected=True) + " LIMIT 0"
+        names: list[str] = self._read(
+            run_id, query, lambda result: [d[0] for d in result.description]
+        )
+        return names
+
+    def _outcomes_query(
+        self, run_id: str, selected: str, *, where: str | None, rejected: bool
+    ) -> str:
+        """`SELECT selected` over a run's segments (the `?` parameter), filtered."""
         query = f"SELECT {selected} FROM read_parquet(?)"
         conditions = [f"({where})"] if where else []
         refused = None if rejected else self.rejected_condition(run_id)
@@ -716,10 +743,16 @@ class Store:
             conditions.append(refused)
         if conditions:
             query += f" WHERE {' AND '.join(conditions)}"
-        query += " ORDER BY position, trial, sample_index"
+        return query
+
+    def _read(
+        self, run_id: str, query: str, fetch: Callable[[duckdb.DuckDBPyConnection], Any]
+    ) -> Any:
+        """`fetch` of a query over a run's checked segments (the query's `?` is their paths)."""
+        paths = self.checked_segment_paths(run_id)
         with self.connect() as conn:
             try:
-                return conn.execute(query, [paths]).df()
+                return fetch(conn.execute(query, [paths]))
             except duckdb.Error as error:
                 # a damaged data page passes the footer check: the checksums name its unit
                 self.check_segments(run_id, full=True)
