@@ -516,15 +516,17 @@ def export(
 
     opened = open_store(store)
     result = Run(opened, opened.resolve(run_ref))
-    frame = result.outcomes().merge(
-        result.scenarios()[["scenario", "kind", "severity"]], on="scenario", how="left"
-    )
-    frame.insert(0, "run_id", result.id)
     if parquet.exists() and not parquet.is_dir():
         raise WinceError(f"--parquet: {parquet} is not a folder; give a folder to write into.")
     target = parquet / "outcomes.parquet"
-    write_file(target, lambda path: frame.to_parquet(path, index=False), what="--parquet")
-    out.print(f"wrote {len(frame)} outcomes to {target}")
+    opened.checked_segment_paths(result.id)  # a damaged run fails before the folder is made
+    written: list[int] = []
+    write_file(
+        target,
+        lambda path: written.append(opened.export_outcomes(result.id, path)),
+        what="--parquet",
+    )
+    out.print(f"wrote {written[0]} outcomes to {target}")
 
 
 @app.command()

@@ -429,16 +429,20 @@ class Resampling:
         return np.concatenate(blocks)
 
 
-def bootstrap_weights(n_samples: int, n_boot: int, seed: int) -> Resampling:
+def bootstrap_weights(
+    n_samples: int, n_boot: int, seed: int, stream: tuple[int, ...] = (0xB007,)
+) -> Resampling:
     """Deterministic multinomial resampling of `n_samples` samples, `n_boot` replicates.
 
-    The same seed gives the same weights for any number of samples drawn per block.
+    The same seed gives the same weights for any number of samples drawn per block. `stream`
+    (the seed sequence's spawn key) separates resamplings of one seed: the default is that
+    shared by every scenario of a run.
 
     Raises:
         ValueError: a sample drawn more than 255 times in one replicate (never seen: at one
             draw per sample on average, the chance is below 1e-500).
     """
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xB007,)))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=stream))
     counts = np.zeros((n_boot, n_samples), dtype=np.uint8)
     if n_samples == 0:
         return Resampling(counts)

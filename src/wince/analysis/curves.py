@@ -19,7 +19,12 @@ import pandas as pd
 from wince import perturbations as library
 from wince.analysis.data import RunData
 from wince.analysis.settings import AnalysisSettings
-from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
+from wince.analysis.stats import (
+    adjust,
+    bootstrap_means_each,
+    normal_pvalue,
+    percentile_interval,
+)
 from wince.engine.scenarios import BASELINE
 from wince.metrics import (
     BUILT_IN_METRICS,
@@ -91,6 +96,7 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
     bootstrap = (data.analysis or data.plan.analysis).bootstrap
     resample = resample or bootstrap_weights(len(data.samples), bootstrap, data.plan.seed)
     columns = curve_columns(data)
+    ratios = [m for m in summary_names(data.plan) if m not in columns]
     rows: list[dict[str, Any]] = []
     replicates: dict[tuple[str, str], FloatArray] = {}
     refused = set(data.refused_entries())
@@ -102,22 +108,27 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
             # the model refused every level: a curve of the baseline alone would read as
             # "no effect" (the monitor would predict no harm); the refusal is reported instead
             continue
-        for metric, column in columns.items():
-            reps = []
-            for point in points:
-                values = data.matrix(point.scenario, column)
+        # point by point, every metric of a scenario while it is in memory; rows by metric
+        by_metric: dict[str, list[dict[str, Any]]] = {metric: [] for metric in columns}
+        reps: dict[str, list[FloatArray]] = {metric: [] for metric in columns}
+        ratio_rows: list[dict[str, Any]] = []
+        for point in points:
+            ratio_rows += _ratio_metric_rows(data, (name, entry), unit, point, resample, ratios)
+            matrices = {m: data.matrix(point.scenario, c) for m, c in columns.items()}
+            point_reps = bootstrap_means_each(list(matrices.values()), resample)
+            for k, (metric, values) in enumerate(matrices.items()):
                 with np.errstate(invalid="ignore"):
                     trial_means = np.nanmean(values, axis=0)
                     estimate = float(np.nanmean(values))
-                rep = bootstrap_means(values, resample)
+                rep = point_reps[:, k]
                 low, high = percentile_interval(rep)
                 if data.metrics[metric].proportion:  # the bootstrap collapses for rare events
                     present = np.isfinite(values)
                     successes = np.where(present, values, 0.0).sum(axis=1)
                     low, high = proportion_interval(successes, present.sum(axis=1))
-                reps.append(rep)
+                reps[metric].append(rep)
                 seed_sd = float(np.std(trial_means, ddof=1)) if len(trial_means) > 1 else 0.0
-                rows.append(
+                by_metric[metric].append(
                     _row((name, entry), metric, unit, point, (estimate, low, high), seed_sd)
                     | {
                         "harm_sign": data.metrics[metric].harm_sign,
@@ -125,8 +136,10 @@ def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> 
                         "n_trials": int(values.shape[1]),
                     }
                 )
-            replicates[(entry, metric)] = np.vstack(reps)
-        rows += _ratio_metric_rows(data, (name, entry), unit, points, resample, skip=set(columns))
+        for metric in columns:
+            rows += by_metric[metric]
+            replicates[(entry, metric)] = np.vstack(reps[metric])
+        rows += ratio_rows
     return Curves(pd.DataFrame(rows), replicates)
 
 
@@ -158,31 +171,26 @@ def _ratio_metric_rows(
     data: RunData,
     names: tuple[str, str],
     unit: str,
-    points: list[Any],
+    point: Any,
     resample: Resampling,
-    *,
-    skip: set[str],
+    wanted: list[str],
 ) -> list[dict[str, Any]]:
-    wanted = [m for m in summary_names(data.plan) if m not in skip]
+    """Rows of the metrics of `wanted` that are no mean of one column, at one sweep point."""
     if not wanted:
         return []
-    samples = pd.Index(data.samples)
-    baseline = data.frame(BASELINE)
-    rows = []
-    for point in points:
-        frame = data.frame(point.scenario)
-        found = scenario_metrics(frame, baseline, wanted, resample, samples, {})
-        for metric, estimate in found.items():
-            interval = (estimate.value, estimate.low, estimate.high)
-            rows.append(
-                _row(names, metric, unit, point, interval, float("nan"))
-                | {
-                    "harm_sign": 1.0,  # ECE, prediction shift, RMSE, relative change
-                    "n_samples": int(frame["sample_index"].nunique()),
-                    "n_trials": int(frame["trial"].nunique()),
-                }
-            )
-    return rows
+    frame = data.frame(point.scenario)
+    found = scenario_metrics(
+        frame, data.frame(BASELINE), wanted, resample, pd.Index(data.samples), {}
+    )
+    return [
+        _row(names, metric, unit, point, (e.value, e.low, e.high), float("nan"))
+        | {
+            "harm_sign": 1.0,  # ECE, prediction shift, RMSE, relative change
+            "n_samples": int(frame["sample_index"].nunique()),
+            "n_trials": int(frame["trial"].nunique()),
+        }
+        for metric, e in found.items()
+    ]
 
 
 def local_sensitivity(curves: Curves) -> pd.DataFrame:

@@ -55,7 +55,7 @@ from wince.analysis.stats import holm, percentile_interval
 from wince.datasets.base import Dataset
 from wince.engine.scenarios import BASELINE
 from wince.errors import DataError, ParameterError
-from wince.metrics import primary_metric
+from wince.metrics import bootstrap_weights, primary_metric
 
 FloatArray = npt.NDArray[np.float64]
 Condition = tuple[str, str, float]
@@ -745,10 +745,8 @@ class DataQuality:
 def _class_intervals(
     values: FloatArray, *, n_boot: int, seed: int, key: int
 ) -> tuple[float, float]:
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xC1A55, key)))
-    m = len(values)
-    weights = rng.multinomial(m, np.full(m, 1.0 / m), size=n_boot).astype(np.float64)
-    return percentile_interval(weights @ values / m)
+    resample = bootstrap_weights(len(values), n_boot, seed, stream=(0xC1A55, key))
+    return percentile_interval(resample.dot(values) / len(values))
 
 
 def data_quality(run_data: RunData, *, n_boot: int | None = None) -> DataQuality:

@@ -9,6 +9,8 @@ for nominal 95% when both were resampled, on nested Bernoulli data).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
@@ -24,12 +26,21 @@ def bootstrap_means(values: FloatArray, resample: Resampling) -> FloatArray:
 
     Missing cells (NaN) are left out of both numerator and denominator.
     """
-    present = np.isfinite(values).astype(np.float64)
-    filled = np.where(present > 0, values, 0.0)
-    numerator = resample.dot(filled.sum(axis=1))
-    denominator = resample.dot(present.sum(axis=1))
+    return bootstrap_means_each([values], resample)[:, 0]
+
+
+def bootstrap_means_each(matrices: Sequence[FloatArray], resample: Resampling) -> FloatArray:
+    """(n_boot, k) replicates of the means of k (n_samples, n_trials) matrices.
+
+    Each column as `bootstrap_means` gives it, from one pass over the resampling weights.
+    """
+    sums = []
+    for values in matrices:
+        present = np.isfinite(values)
+        sums += [np.where(present, values, 0.0).sum(axis=1), present.sum(axis=1)]
+    totals = resample.dot(np.stack(sums, axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        means: FloatArray = numerator / denominator
+        means: FloatArray = totals[:, 0::2] / totals[:, 1::2]
     return means
 
 

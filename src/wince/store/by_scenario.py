@@ -1,7 +1,7 @@
 """A run's outcomes one scenario at a time: what summaries, analyses, gates and reports read.
 
 One frame of every outcome costs memory in proportion to the run (3.6 GB for 2.2 million
-outcomes). `from_store` reads a run whose outcomes fit in `BUDGET` bytes at once (one query,
+outcomes). `from_store` reads a run whose outcomes fit in `WHOLE_RUN` bytes at once (one query,
 as fast as it gets); a larger one a scenario at a time: DuckDB reads one scenario's rows
 (`position = k`, straight from the Parquet segments) when it is first needed, and the
 baseline plus the scenarios read last, up to `BUDGET` bytes, stay in memory (analyses
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 # Bytes of outcomes read at once, and kept besides the baseline when read by scenario.
 BUDGET = 128 * 2**20
+# Bytes of outcomes (8 per value) up to which a run is read at once: reads cost about four
+# times their result while DuckDB converts it.
+WHOLE_RUN = 32 * 2**20
 # Columns a perturbed scenario's frame read on its own leaves out (see the module docstring).
 BASELINE_ONLY = ("sample_id",)
 
@@ -62,8 +65,9 @@ class ScenarioOutcomes:
     @classmethod
     def from_frame(cls, outcomes: pd.DataFrame) -> ScenarioOutcomes:
         """Outcomes already in memory (one row per sample, trial and scenario)."""
-        outcomes = with_derived_columns(outcomes.assign(scenario=outcomes["scenario"].astype(str)))
-        groups = dict(iter(outcomes.groupby("scenario", sort=False)))
+        names = outcomes["scenario"].astype(str)
+        outcomes = with_derived_columns(outcomes.assign(scenario=names.astype("category")))
+        groups = dict(iter(outcomes.groupby("scenario", sort=False, observed=True)))
         return cls(
             names=tuple(groups),
             columns=frozenset(outcomes.columns),
@@ -80,7 +84,7 @@ class ScenarioOutcomes:
         """
         columns = store.outcome_columns(run_id)
         rows = int(store.outcome_values(run_id, "count(*)")[0])
-        if rows * len(columns) * 8 <= BUDGET:
+        if rows * len(columns) * 8 <= WHOLE_RUN:
             return cls.from_frame(store.outcomes(run_id))
         scenarios = store.scenarios(run_id)
         positions = dict(zip(scenarios["scenario"], scenarios["position"].astype(int), strict=True))
@@ -90,7 +94,9 @@ class ScenarioOutcomes:
         def load(name: str) -> pd.DataFrame:
             wanted = [c for c in columns if name == BASELINE or c not in BASELINE_ONLY]
             frame = store.outcomes(run_id, where=f"position = {positions[name]}", columns=wanted)
-            return with_derived_columns(frame.assign(scenario=name))
+            # one category, not a string per outcome
+            scenario = pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [name])
+            return with_derived_columns(frame.assign(scenario=scenario))
 
         return cls(
             names=names,

@@ -50,6 +50,10 @@ RUN_RECORD = "run.json"  # in each run's segments folder: its catalog row and sc
 UNIT_KEY = b"wince.unit"  # a segment's key-value metadata: its unit's seconds and created_at
 
 
+# DuckDB's memory while exporting a run; a larger sort spills to its temporary folder.
+EXPORT_MEMORY = "512MB"
+
+
 def now() -> str:
     """Current UTC time in ISO 8601."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -714,6 +718,32 @@ class Store:
         frame: pd.DataFrame = self._read(run_id, ordered, lambda result: result.df())
         return frame
 
+    def export_outcomes(self, run_id: str, target: str | Path) -> int:
+        """Write a run's outcomes as one Parquet file; returns the number written.
+
+        Each row gets `run_id` and its scenario's kind and severity.
+        DuckDB streams the segments into the file (sorting past `EXPORT_MEMORY` on disk), so
+        memory does not grow with the run. Ordered as `outcomes`; rejected scenarios left out.
+        """
+        kinds = self.scenarios(run_id)[["scenario", "kind", "severity"]]
+        query = self._outcomes_query(run_id, "*", where=None, rejected=False)
+        copy = (
+            f"COPY (SELECT ? AS run_id, o.*, k.kind, k.severity FROM ({query}) AS o "
+            "LEFT JOIN kinds AS k ON o.scenario = k.scenario "
+            "ORDER BY o.position, o.trial, o.sample_index) "
+            f"TO '{_sql_text(os.fspath(target))}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        paths = self.checked_segment_paths(run_id)
+        with self.connect() as conn:
+            conn.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")
+            conn.register("kinds", kinds)
+            try:
+                written = conn.execute(copy, [run_id, paths]).fetchone()
+            except duckdb.Error as error:
+                self.check_segments(run_id, full=True)
+                raise StoreError(f"run {run_id}: exporting its outcomes failed: {error}") from None
+        return int(written[0]) if written else 0
+
     def outcome_values(self, run_id: str, expression: str) -> npt.NDArray[Any]:
         """Values of one SQL expression over a run's outcomes, e.g. `DISTINCT sample_index`.
 
@@ -868,6 +898,11 @@ def sample_range(footer: pq.FileMetaData) -> tuple[int | None, int | None]:
     if not lows:
         return None, None
     return min(lows), max(highs)
+
+
+def _sql_text(text: str) -> str:
+    """`text` inside a single-quoted SQL string literal."""
+    return text.replace("'", "''")
 
 
 def _quoted(column: str) -> str:
