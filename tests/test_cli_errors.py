@@ -5,6 +5,7 @@ files written whole or not at all (#20 parts 4 and 8). Bad inputs are in tests/c
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
@@ -32,6 +33,35 @@ def invoke(*args: str) -> Any:
 def test_control_characters_are_shown_as_escapes_and_text_is_kept() -> None:
     text = "a\x1b[2Jb\x9b31m\x07\x00\x7f\r\tc\nd é"
     assert escape_controls(text) == "a\\x1b[2Jb\\x9b31m\\x07\\x00\\x7f\\x0d\tc\nd é"
+
+
+def test_invisible_characters_that_disguise_text_are_shown_as_escapes() -> None:
+    text = "invoice\u202egnp.exe \u2066x\u2069 a\u200bb\u200f \u2028\u2029\ufeff é\u00a0"
+    assert escape_controls(text) == (
+        "invoice\\u202egnp.exe \\u2066x\\u2069 a\\u200bb\\u200f \\u2028\\u2029\\ufeff é\u00a0"
+    )
+
+
+DISGUISED_PLAN = TINY_PLAN.replace("name: tiny", 'name: "\\u202egnp\\u200b\\u2066x\\ufeff"')
+
+
+def test_runs_and_show_escape_direction_overrides_and_json_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WINCE_STORE", os.fspath(tmp_path / "store"))
+    (tmp_path / "plan.yaml").write_text(DISGUISED_PLAN, encoding="utf-8")
+    assert invoke("run", "plan.yaml").exit_code == 0
+    listed = invoke("runs")
+    shown = invoke("show", "latest")
+    for result in (listed, shown):
+        assert result.exit_code == 0, result.output
+        assert "\\u202egnp" in result.output
+        assert not set("\u202e\u200b\u2066\ufeff") & set(result.output)
+    assert "\\u202egnp\\u200b\\u2066x\\ufeff" in shown.output
+    as_json = invoke("runs", "--json")
+    assert as_json.output.isascii()
+    assert json.loads(as_json.output)[0]["name"] == "\u202egnp\u200b\u2066x\ufeff"
 
 
 @pytest.fixture
