@@ -8,6 +8,8 @@ import errno
 import json
 import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,58 @@ def test_report_on_a_full_disk_keeps_the_earlier_report(
     assert "out/report.html" in result.output
     assert (tmp_path / "out" / "report.html").read_bytes() == earlier
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs mounted for the test (needs root, as in CI), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "wince-test-disk", os.fspath(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        reason = (
+            f"a real full disk needs a tmpfs mounted at {disk}, and mount failed "
+            f"({mounted.stderr.strip() or mounted.returncode}); run the tests as root"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set: {reason}.")
+        pytest.skip(reason)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", os.fspath(disk)], check=True)
+
+
+def fill(disk: Path) -> None:
+    """Take every free block of `disk` with one file, so that the next write hits ENOSPC."""
+    usage = os.statvfs(disk)
+    with (disk / "filler").open("wb") as filler:
+        os.posix_fallocate(filler.fileno(), 0, usage.f_bavail * usage.f_frsize)
+    assert os.statvfs(disk).f_bavail == 0
+
+
+def test_report_on_a_real_full_disk_keeps_the_earlier_report(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WINCE_STORE", os.fspath(tmp_path / "store"))
+    (tmp_path / "plan.yaml").write_text(TINY_PLAN, encoding="utf-8")
+    assert invoke("run", "plan.yaml").exit_code == 0
+    report = small_disk / "report.html"
+    first = invoke("report", "latest", "--out", os.fspath(report))
+    assert first.exit_code == 0, first.output
+    earlier = report.read_bytes()
+    assert b"<html" in earlier
+    fill(small_disk)
+
+    result = invoke("report", "latest", "--out", os.fspath(report))
+
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {report} (No space left on device)" in result.output
+    assert report.read_bytes() == earlier
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "report.html"]
