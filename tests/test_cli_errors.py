@@ -5,8 +5,11 @@ files written whole or not at all (#20 parts 4 and 8). Bad inputs are in tests/c
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,35 @@ def invoke(*args: str) -> Any:
 def test_control_characters_are_shown_as_escapes_and_text_is_kept() -> None:
     text = "a\x1b[2Jb\x9b31m\x07\x00\x7f\r\tc\nd é"
     assert escape_controls(text) == "a\\x1b[2Jb\\x9b31m\\x07\\x00\\x7f\\x0d\tc\nd é"
+
+
+def test_invisible_characters_that_disguise_text_are_shown_as_escapes() -> None:
+    text = "invoice\u202egnp.exe \u2066x\u2069 a\u200bb\u200f \u2028\u2029\ufeff é\u00a0"
+    assert escape_controls(text) == (
+        "invoice\\u202egnp.exe \\u2066x\\u2069 a\\u200bb\\u200f \\u2028\\u2029\\ufeff é\u00a0"
+    )
+
+
+DISGUISED_PLAN = TINY_PLAN.replace("name: tiny", 'name: "\\u202egnp\\u200b\\u2066x\\ufeff"')
+
+
+def test_runs_and_show_escape_direction_overrides_and_json_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WINCE_STORE", os.fspath(tmp_path / "store"))
+    (tmp_path / "plan.yaml").write_text(DISGUISED_PLAN, encoding="utf-8")
+    assert invoke("run", "plan.yaml").exit_code == 0
+    listed = invoke("runs")
+    shown = invoke("show", "latest")
+    for result in (listed, shown):
+        assert result.exit_code == 0, result.output
+        assert "\\u202egnp" in result.output
+        assert not set("\u202e\u200b\u2066\ufeff") & set(result.output)
+    assert "\\u202egnp\\u200b\\u2066x\\ufeff" in shown.output
+    as_json = invoke("runs", "--json")
+    assert as_json.output.isascii()
+    assert json.loads(as_json.output)[0]["name"] == "\u202egnp\u200b\u2066x\ufeff"
 
 
 @pytest.fixture
@@ -128,3 +160,58 @@ def test_report_on_a_full_disk_keeps_the_earlier_report(
     assert "out/report.html" in result.output
     assert (tmp_path / "out" / "report.html").read_bytes() == earlier
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs mounted for the test (needs root, as in CI), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "wince-test-disk", os.fspath(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        reason = (
+            f"a real full disk needs a tmpfs mounted at {disk}, and mount failed "
+            f"({mounted.stderr.strip() or mounted.returncode}); run the tests as root"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set: {reason}.")
+        pytest.skip(reason)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", os.fspath(disk)], check=True)
+
+
+def fill(disk: Path) -> None:
+    """Take every free block of `disk` with one file, so that the next write hits ENOSPC."""
+    usage = os.statvfs(disk)
+    with (disk / "filler").open("wb") as filler:
+        os.posix_fallocate(filler.fileno(), 0, usage.f_bavail * usage.f_frsize)
+    assert os.statvfs(disk).f_bavail == 0
+
+
+def test_report_on_a_real_full_disk_keeps_the_earlier_report(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WINCE_STORE", os.fspath(tmp_path / "store"))
+    (tmp_path / "plan.yaml").write_text(TINY_PLAN, encoding="utf-8")
+    assert invoke("run", "plan.yaml").exit_code == 0
+    report = small_disk / "report.html"
+    first = invoke("report", "latest", "--out", os.fspath(report))
+    assert first.exit_code == 0, first.output
+    earlier = report.read_bytes()
+    assert b"<html" in earlier
+    fill(small_disk)
+
+    result = invoke("report", "latest", "--out", os.fspath(report))
+
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {report} (No space left on device)" in result.output
+    assert report.read_bytes() == earlier
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "report.html"]

@@ -47,15 +47,22 @@ plan_app = typer.Typer(help="Check and inspect plan files.", no_args_is_help=Tru
 app.add_typer(plan_app, name="plan")
 
 _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_DISGUISING_CHARACTERS = re.compile("[\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def escape_controls(text: str) -> str:
-    r"""`text` with C0 and C1 control characters (but newline and tab) shown as `\xNN`.
+    r"""`text` with characters that drive or disguise the terminal shown as escapes.
 
-    A stored string (a plan or run name, a scenario, an error message) may hold an escape
-    sequence such as ESC[2J, which would clear the screen of whoever lists the runs.
+    C0 and C1 control characters (but newline and tab) become `\xNN`: a stored string (a plan
+    or run name, a scenario, an error message) may hold an escape sequence such as ESC[2J,
+    which would clear the screen of whoever lists the runs. Invisible format characters that
+    can make text read as something else become `\uNNNN`: bidirectional embeddings, overrides
+    and isolates (U+202A-U+202E, U+2066-U+2069: "Trojan Source"), zero-width characters and
+    direction marks (U+200B-U+200F), line and paragraph separators (U+2028, U+2029) and the
+    byte order mark (U+FEFF).
     """
-    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    text = _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    return _DISGUISING_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 class TerminalConsole(Console):
@@ -191,7 +198,12 @@ def _explain(error: BaseException) -> int:
 
 
 def _json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
+    r"""Print `data` as JSON in ASCII: every other character as a `\uNNNN` escape.
+
+    Escaped, a stored string cannot drive the terminal (C1 controls, direction overrides)
+    and the output stays valid JSON that decodes to the same strings.
+    """
+    out.print_json(json.dumps(data, default=str), ensure_ascii=True)
 
 
 def _fmt(value: float) -> str:

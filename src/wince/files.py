@@ -8,6 +8,7 @@ either the old content or the new, and a failure is a one-paragraph error naming
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable
@@ -49,11 +50,17 @@ def write_file(target: Path, content: Content, *, what: str) -> int:
             os.replace(temporary, target)
         return target.stat().st_size
     except OSError as error:
+        reason = error.strerror or str(error)
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            reason = f"{blocking} is a file, not a folder"
         raise WinceError(
-            f"{what}: cannot write {target} ({error.strerror or error}); a file already there "
+            f"{what}: cannot write {target} ({reason}); a file already there "
             "is left as it was. Check that its folder exists and is writable and that the disk "
             "has space."
         ) from None
     finally:
         if not in_place:
-            temporary.unlink(missing_ok=True)
+            # not there when its folder is a file (an --out under plan.yaml/): ENOTDIR
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                temporary.unlink()

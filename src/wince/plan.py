@@ -564,7 +564,7 @@ def _hint_for_extra(loc: tuple[int | str, ...], model: type[BaseModel]) -> str:
     close = difflib.get_close_matches(str(loc[-1]), list(current.model_fields), n=1)
     if close:
         return f" — did you mean {close[0]!r}?"
-    return f" Known fields: {', '.join(current.model_fields)}."
+    return f"; the known fields are {', '.join(current.model_fields)}."
 
 
 def _pydantic_problems(error: ValidationError) -> list[str]:
@@ -837,10 +837,60 @@ def _check_nesting(text: str, *, path: Path, what: str, error: type[WinceError])
             depth -= 1
 
 
+MAX_YAML_VALUES = 100_000
+"""Most values (scalars, lists and mappings) a plan, policy or lock file may expand to, an
+alias counting as a copy of what it names: a real one has under 1,000, while aliases of
+aliases ("billion laughs") expand to billions and would hang validation."""
+
+
+def _check_expansion(root: yaml.Node, *, path: Path, what: str, error: type[WinceError]) -> None:
+    """Refuse a YAML document whose aliases expand it beyond `MAX_YAML_VALUES`, or forever.
+
+    Counts each node once, depth first (no recursion), so the check costs the file's size.
+    """
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_counted = stack.pop()
+        children = _children(node)
+        if children_counted:
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            ancestors.discard(id(node))
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in ancestors:
+            raise error(
+                f"{path} line {node.start_mark.line + 1}: an alias (*name) refers to the list "
+                f"or mapping it is part of, so the {what} would be infinite; remove that alias."
+            )
+        ancestors.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    if sizes[id(root)] > MAX_YAML_VALUES:
+        raise error(
+            f"{path}: through its aliases (*name) the {what} expands to {sizes[id(root)]:,} "
+            f"values, more than {MAX_YAML_VALUES:,} (a real {what} has under 1,000); write "
+            "the values out instead of aliasing aliases."
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes a YAML list or mapping node holds (keys and values); none for a scalar."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanError) -> Any:
     """Parse a YAML file with safe loading, for plans, policies and lock files.
 
-    A key given twice in one mapping is an error (plain YAML keeps the last one silently).
+    A key given twice in one mapping is an error (plain YAML keeps the last one silently), and
+    so are nesting deeper than `MAX_YAML_NESTING` and aliases expanding the document beyond
+    `MAX_YAML_VALUES` values (or forever).
 
     Args:
         path: the file.
@@ -848,7 +898,8 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
         error: the exception raised on failure.
 
     Raises:
-        error: unreadable file, a YAML syntax error or a duplicate key (with line and column).
+        error: unreadable file, a YAML syntax error, a duplicate key (with line and column),
+            too deep a nesting or too large an expansion.
     """
     path = Path(path)
     try:
@@ -862,11 +913,21 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
         ) from None
     try:
         _check_nesting(text, path=path, what=what, error=error)
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
+        loader = _UniqueKeyLoader(text)  # a SafeLoader
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return None
+            _check_expansion(root, path=path, what=what, error=error)
+            return loader.construct_document(root)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(problem, "problem", None) or str(problem)
+        if "'\\t'" in reason:
+            reason += " (YAML indents with spaces only: replace the tabs by spaces)"
         raise error(f"{path}{where}: YAML syntax error: {reason}.") from None
 
 

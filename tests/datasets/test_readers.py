@@ -284,6 +284,20 @@ def test_csv_without_feature_columns_or_unparsable(tmp_path: Path) -> None:
         read_csv(empty)
 
 
+def test_csv_whose_first_row_is_data_is_refused_but_unnamed_columns_are_read(
+    tmp_path: Path,
+) -> None:
+    headless = tmp_path / "headless.csv"
+    headless.write_text("1.5,2.5,0\n3.5,4.5,1\n")
+    with pytest.raises(DataError, match=r"first row \(1\.5,2\.5,0\) holds numbers"):
+        read_csv(headless)
+    unnamed = tmp_path / "unnamed.csv"
+    pd.DataFrame(np.array([[1.5, 2.5], [3.5, 4.5]])).to_csv(unnamed, index=False)
+    data = read_csv(unnamed)
+    assert data.feature_names == ("0", "1")
+    assert data.x.tolist() == [[1.5, 2.5], [3.5, 4.5]]
+
+
 def test_csv_limit_reads_the_first_rows(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     pd.DataFrame({"a": range(100)}).to_csv(path, index=False)

@@ -49,7 +49,14 @@ def load_dataset(spec: DataSpec) -> Dataset:
             f"data.pad does not apply to data.{kind}: it pads WAV clips to one length. Remove it."
         )
     if kind == "factory":
-        dataset = as_dataset(call_factory(target, "data.factory", DataError))
+        built = call_factory(target, "data.factory", DataError)
+        try:
+            dataset = as_dataset(built)
+        except DataError as error:
+            raise DataError(
+                f"data.factory {target!r} returned a {type(built).__name__}, which is not a "
+                f"dataset: {error}"
+            ) from None
     else:
         from wince.datasets import readers
 

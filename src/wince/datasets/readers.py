@@ -269,6 +269,7 @@ def read_csv(
             f"{target}: not a readable CSV table ({error}); it needs a header row, comma "
             "separators and UTF-8 text."
         ) from None
+    _check_header(header, target)
     return _table_dataset(
         frame,
         str(target),
@@ -278,6 +279,31 @@ def read_csv(
         categorical=_option(spec, "categorical", categorical),
         first_line=2,
     )
+
+
+def _check_header(header: list[str], target: Path) -> None:
+    """Refuse a CSV whose first row is data, not column names.
+
+    A first row of numbers is data, unless it is 0, 1, 2, ...: the names `DataFrame.to_csv`
+    writes for unnamed columns.
+
+    Raises:
+        DataError: naming the file and the row.
+    """
+
+    def is_number(name: str) -> bool:
+        try:
+            float(name)
+        except ValueError:
+            return False
+        return True
+
+    positions = [str(i) for i in range(len(header))]
+    if header and header != positions and all(is_number(name) for name in header):
+        raise DataError(
+            f"{target}: the first row ({','.join(header)}) holds numbers, not column names; "
+            "add a header row naming the columns (e.g. a,b,label) above the data."
+        )
 
 
 def read_parquet(

@@ -37,7 +37,7 @@ from wince.engine import rejections
 from wince.engine.cache import PredictionCache
 from wince.engine.cache import sample_keys as content_keys
 from wince.engine.scenarios import Scenario, Trial, expand, trial_count, trials
-from wince.errors import DataError, ModelError, StaleRunError, StoreError
+from wince.errors import DataError, ModelError, ParameterError, StaleRunError, StoreError
 from wince.metrics import Metric, load_function, outcome_columns, plan_metric_table
 from wince.models.base import (
     ModelAdapter,
@@ -50,6 +50,7 @@ from wince.models.base import (
 )
 from wince.outputs import MASK_FILL, read_outputs, to_arrow
 from wince.perturbations.base import (
+    LEVELS,
     DataContext,
     Modality,
     RaggedBatch,
@@ -59,7 +60,7 @@ from wince.perturbations.base import (
     shape_groups,
 )
 from wince.perturbations.targets import compose_with_targets
-from wince.plan import Plan
+from wince.plan import PerturbationSpec, Plan, resolve_sweep
 from wince.store.store import Store, now
 
 PACKAGES = (
@@ -770,10 +771,7 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
     _check_sample_rate(model, dataset)
     context = dataset.context()
     for item in plan.perturbations:
-        if item.values is not None:
-            perturbation = perturbations.get(item.name)(**item.params)
-            for value in item.values:
-                perturbation.check_value_for(value, context)
+        _check_sweep_acts(item, context)
     scenarios = expand(plan)
     spec = RunSpec(
         trials=tuple(trials(scenarios, plan.repeats)),
@@ -791,6 +789,50 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
         ),
     )
     return scenarios, spec
+
+
+def _check_sweep_acts(item: PerturbationSpec, context: DataContext) -> None:
+    """Refuse a value, level or severity a plan entry gives that cannot act on the data.
+
+    A level or severity at the perturbation's off value is the baseline, and is allowed; the
+    default sweep (neither given) is not checked.
+
+    Raises:
+        ParameterError: naming the entry, the value (or the level mapping to it) and the fix.
+    """
+    perturbation = perturbations.get(item.name)(**item.params)
+    if item.values is not None:
+        for value in item.values:
+            perturbation.check_value_for(value, context)
+        return
+    magnitude = perturbation.magnitude
+    given = {"level": item.levels, "severity": item.severities}
+    for word, labels in given.items():
+        if labels is None:
+            continue
+        for label, point in zip(labels, resolve_sweep(item), strict=True):
+            if point.value == magnitude.off:
+                continue
+            try:
+                perturbation.check_value_for(point.value, context, given_as=f"{word} {label}")
+            except ParameterError as error:
+                acting = [
+                    str(level)
+                    for level, severity in LEVELS.items()
+                    if _acts(perturbation, magnitude.value_at(severity), context)
+                ]
+                raise ParameterError(
+                    f"{error} Levels that act on this data: {', '.join(acting) or 'none'}."
+                ) from None
+
+
+def _acts(perturbation: perturbations.Perturbation, value: float, context: DataContext) -> bool:
+    """Whether `value` can act on the data (`Perturbation.check_value_for` accepts it)."""
+    try:
+        perturbation.check_value_for(value, context)
+    except ParameterError:
+        return False
+    return True
 
 
 def scenario_rows(scenarios: Sequence[Scenario], repeats: int) -> list[dict[str, Any]]:

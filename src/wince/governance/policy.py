@@ -289,7 +289,7 @@ def _pydantic_problems(error: ValidationError, raw: Any) -> list[str]:
                 hint = (
                     f" — did you mean {close[0]!r}?"
                     if close
-                    else f" Known fields: {', '.join(owner.model_fields)}."
+                    else f"; the known fields are {', '.join(owner.model_fields)}."
                 )
             problems.append(f"{where}: unknown field{hint}")
         elif item["type"] == "union_tag_invalid":

@@ -64,11 +64,18 @@ def call_factory(target: str, where: str, error: type[WinceError] = ModelError) 
     the factory's failure, naming it, instead of ending wince with a traceback or silently.
 
     Raises:
-        PlanError: malformed target, module not importable, or attribute missing.
+        PlanError: malformed target, module not importable, attribute missing or not callable.
         error: importing the module or calling the factory raised or exited.
     """
     try:
-        return import_object(target, where)()
+        factory = import_object(target, where)
+        if not callable(factory):
+            raise PlanError(
+                f"{where}: {target!r} is not a function (it is of type "
+                f"{type(factory).__name__}); name a function that takes no arguments and "
+                "returns what it builds."
+            )
+        return factory()
     except WinceError:
         raise
     except (Exception, SystemExit) as problem:
@@ -113,8 +120,9 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
     task = Task(spec.task) if spec.task else None
     output, threshold = spec.output, spec.threshold
     if kind == "factory":
-        model = as_model(
+        model = _adapted(
             call_factory(target, "model.factory"),
+            f"model.factory {target!r}",
             task=task,
             output=output,
             threshold=threshold,
@@ -155,7 +163,9 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
                 raise ModelError(
                     f"model.pickle: cannot unpickle {path}: {_unpickle_reason(path, error)}"
                 ) from None
-            model = as_model(loaded, task=task, output=output, threshold=threshold)
+            model = _adapted(
+                loaded, f"model.pickle {path}", task=task, output=output, threshold=threshold
+            )
         elif kind == "onnx":
             model = OnnxAdapter.from_path(
                 path,
@@ -179,6 +189,23 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
     if spec.classes is not None and getattr(model, "classes", None) is None:
         model.classes = tuple(spec.classes)
     return model
+
+
+def _adapted(built: Any, source: str, **options: Any) -> ModelAdapter:
+    """`as_model(built, **options)`; a refusal names the factory or file `source` it came from.
+
+    Raises:
+        ModelError: `built` is None or not a usable model.
+    """
+    if built is None:
+        raise ModelError(
+            f"{source} gave None, not a model; a factory must return the model it builds "
+            "(`return model`), and a pickle must hold the fitted model."
+        )
+    try:
+        return as_model(built, **options)
+    except ModelError as error:
+        raise ModelError(f"{source}: {error}") from None
 
 
 def _unpickle_reason(path: Path, error: Exception) -> str:

@@ -496,13 +496,21 @@ class Perturbation:
         """Raise `DataError` if `x` is not a batch of this modality."""
         raise NotImplementedError
 
-    def check_value_for(self, value: float, context: DataContext) -> None:
-        """Raise `ParameterError` if a physical value given explicitly cannot act on this data.
+    def check_value_for(
+        self, value: float, context: DataContext, *, given_as: str | None = None
+    ) -> None:
+        """Raise `ParameterError` if a physical value a plan gives cannot act on this data.
 
-        The engine calls it for a plan entry's `values` once the data's context (its sample
-        rate, ...) is known; by default every valid value can act. Levels and severities are
-        not checked: they name a place on the realistic range, whose mild end may lie beyond
-        what some data holds (a 10 kHz low-pass on 8 kHz audio leaves it unchanged).
+        The engine calls it, once the data's context (its sample rate, ...) is known, for a
+        plan entry's `values` and for the values its explicit `levels` or `severities` map to
+        (a 10 kHz low-pass on 8 kHz audio would leave it unchanged); the off value and the
+        default sweep are not checked. By default every valid value can act.
+
+        Args:
+            value: the physical value, in the magnitude's unit.
+            context: the data's context.
+            given_as: how the plan named a mapped value ("level 1", "severity 0.2"), for the
+                message; None for a value given as such.
         """
 
     def validate(self, value: object) -> float:

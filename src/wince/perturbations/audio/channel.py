@@ -90,19 +90,37 @@ def zero_phase(
     return finish(np.concatenate(in_chunks(x, apply)), x.dtype)
 
 
-def check_below_nyquist(owner: str, cutoff_hz: float, rate: int) -> None:
+def check_below_nyquist(
+    owner: str, cutoff_hz: float, rate: int, *, given_as: str | None = None
+) -> None:
     """Refuse a filter cutoff at or above the Nyquist frequency (half the sample rate, in Hz).
 
+    Args:
+        owner: the perturbation's name.
+        cutoff_hz: the cutoff in Hz.
+        rate: the data's sample rate in Hz.
+        given_as: how the plan named the cutoff ("level 1", "severity 0.2"); None for a value.
+
     Raises:
-        ParameterError: naming the perturbation, the cutoff and the Nyquist frequency.
+        ParameterError: naming the perturbation, the cutoff (and the level or severity that
+            maps to it), the Nyquist frequency and what to give instead.
     """
     nyquist = rate / 2
-    if cutoff_hz >= nyquist:
+    if cutoff_hz < nyquist:
+        return
+    beyond = (
+        f"at or above the Nyquist frequency ({nyquist:g} Hz) of the data's {rate} Hz audio, "
+        "which holds no frequency there to filter"
+    )
+    if given_as is None:
         raise ParameterError(
-            f"{owner}: a cutoff of {cutoff_hz:g} Hz is at or above the Nyquist frequency "
-            f"({nyquist:g} Hz) of the data's {rate} Hz audio, which holds no frequency there "
-            f"to filter; give cutoffs below {nyquist:g} Hz."
+            f"{owner}: a cutoff of {cutoff_hz:g} Hz is {beyond}; give cutoffs below {nyquist:g} Hz."
         )
+    raise ParameterError(
+        f"{owner}: {given_as} maps to a cutoff of {cutoff_hz:.0f} Hz, {beyond}, so its scenario "
+        f"would not measure the filter. Give levels (or severities) whose cutoff is below "
+        f"{nyquist:g} Hz, or values: in Hz below {nyquist:g}."
+    )
 
 
 @register
@@ -112,9 +130,10 @@ class LowPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale (pitch and bandwidth are perceived in octaves):
     8 kHz is wideband speech (mild), 3.4 kHz the narrowband telephone, 1 kHz speech through a
     wall. 20 kHz (the upper limit of hearing) is the documented "no filter" value, and any
-    cutoff at or above the clip's Nyquist frequency leaves it unchanged (a level may land
-    there; a cutoff a plan gives as a value there is refused). Order-4 Butterworth,
-    run forward and backward: zero phase, -6 dB at the cutoff, 48 dB per octave beyond it.
+    cutoff at or above the clip's Nyquist frequency leaves it unchanged (a level of the
+    default sweep may land there; a value, level or severity a plan gives there is refused).
+    Order-4 Butterworth, run forward and backward: zero phase, -6 dB at the cutoff, 48 dB per
+    octave beyond it.
     """
 
     name = "audio.low_pass"
@@ -125,9 +144,11 @@ class LowPass(AudioPerturbation):
         limits=(20.0, 20_000.0), scale="log",
     )  # fmt: skip
 
-    def check_value_for(self, value: float, context: DataContext) -> None:
+    def check_value_for(
+        self, value: float, context: DataContext, *, given_as: str | None = None
+    ) -> None:
         """Refuse a cutoff at or above the Nyquist frequency of the data."""
-        check_below_nyquist(self.name, value, self.rate(context))
+        check_below_nyquist(self.name, value, self.rate(context), given_as=given_as)
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Low-pass filter every clip at the cutoff (unchanged at or above Nyquist)."""
@@ -144,8 +165,8 @@ class HighPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale: 100 Hz is a typical speech microphone's
     rumble filter (mild), 300 Hz the narrowband telephone, 1 kHz a tiny transducer. 20 Hz (the
     lower limit of hearing) is the documented "no filter" value; a cutoff at or above the
-    clip's Nyquist frequency removes everything (a cutoff a plan gives as a value there is
-    refused). Order-4 Butterworth, run forward and backward:
+    clip's Nyquist frequency removes everything (a value, level or severity a plan gives
+    there is refused). Order-4 Butterworth, run forward and backward:
     zero phase, -6 dB at the cutoff, 48 dB per octave below it.
     """
 
@@ -157,9 +178,11 @@ class HighPass(AudioPerturbation):
         scale="log",
     )  # fmt: skip
 
-    def check_value_for(self, value: float, context: DataContext) -> None:
+    def check_value_for(
+        self, value: float, context: DataContext, *, given_as: str | None = None
+    ) -> None:
         """Refuse a cutoff at or above the Nyquist frequency of the data."""
-        check_below_nyquist(self.name, value, self.rate(context))
+        check_below_nyquist(self.name, value, self.rate(context), given_as=given_as)
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """High-pass filter every clip at the cutoff (silence at or above Nyquist)."""
