@@ -1,4 +1,6 @@
-"""Peak memory of a run against dataset size (issue #9): 10x the samples, <= 1.2x the peak.
+"""Peak memory against run size: of a run (issue #9) and of reading one (issue #20).
+
+`--part run` (issue #9): 10x the samples, <= 1.2x the peak of `wince.analyze`.
 
 Each size runs in a fresh interpreter: an imputer and a logistic regression on a synthetic
 table of 30 columns, a plan of noise, drift, quantisation and missing values (with pairs and
@@ -7,7 +9,14 @@ batch size 256, into a fresh store, with the prediction cache on (its default me
 or off. The child reports its peak resident set (VmHWM from /proc/self/status) after the run;
 imports and the model are loaded before, so the figure includes them, as a user's process would.
 
-Run: python benchmarks/memory.py [--samples 2000] [--repeats 5]
+`--part read` (issue #20): peak RSS of `wince show` and `wince analyze` (each in a fresh
+interpreter, the CLI in-process) on a run and on one with ~10x the outcomes: the same
+samples, 10x the perturbation levels and the repeats (target <= 1.3x); then both commands on
+a run of 10 million outcomes (target: within 2 GB). Memory that grows with the *samples*
+(the bootstrap's resampling weights, one byte per sample and replicate; one scenario's
+outcomes) is the summary's own size and is printed, not part of the target.
+
+Run: python benchmarks/memory.py [--part run|read|all] [--samples 2000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 
 CHILD = textwrap.dedent(
     """
@@ -65,15 +76,92 @@ def peak(n: int, cache: str) -> dict[str, float]:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    small, large = args.samples, 10 * args.samples
+READ_PLAN = """
+import json, sys
+import numpy as np
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+import wince
+
+n, levels, repeats, root = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(0)
+x = rng.normal(size=(n, 10))
+y = (x[:, :5].sum(axis=1) > 0).astype(int)
+model = make_pipeline(SimpleImputer(), LogisticRegression()).fit(x[:500], y[:500])
+plan = {
+    "name": "memory-read",
+    "perturbations": [
+        {"name": "tabular.gaussian_noise", "values": np.linspace(0.1, 3, levels).tolist()},
+        {"name": "tabular.missing_values", "values": np.linspace(0.02, 0.5, levels).tolist()},
+    ],
+    "combinations": "none",
+    "repeats": repeats,
+    "batch_size": 4096,
+}
+run = wince.analyze(model, (x, y), plan, store=root)
+print(json.dumps({"outcomes": int(run.store.outcome_values(run.id, "count(*)")[0])}))
+"""
+
+READ_COMMAND = """
+import json, sys
+from wince.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+status = open("/proc/self/status").read().split("\\n")
+peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+print(json.dumps({"peak_mb": peak_kb / 1024}))
+"""
+
+
+def child(code: str, *args: object) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, check=True
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def read_peaks(samples: int, levels: int, repeats: int) -> dict[str, float]:
+    """Outcomes of a fresh run and the peak RSS (MB) of `show` and `analyze` on it."""
+    with tempfile.TemporaryDirectory() as root:
+        made = child(READ_PLAN, samples, levels, repeats, root)
+        figures = {"outcomes": made["outcomes"]}
+        for command in ("show", "analyze"):
+            started = time.perf_counter()
+            figures[command] = child(READ_COMMAND, command, "latest", "--store", root)["peak_mb"]
+            figures[f"{command}_s"] = time.perf_counter() - started
+    return figures
+
+
+def reading(samples: int, repeats: int) -> None:
+    for _ in range(repeats):
+        small, large = read_peaks(samples, 3, 3), read_peaks(samples, 30, 10)
+        print(
+            f"{samples} samples: {small['outcomes']:,.0f} vs {large['outcomes']:,.0f} outcomes "
+            f"({large['outcomes'] / small['outcomes']:.1f}x): "
+            + ", ".join(
+                f"{c} {small[c]:.0f} vs {large[c]:.0f} MB = {large[c] / small[c]:.3f}x "
+                f"({small[c + '_s']:.1f} s vs {large[c + '_s']:.1f} s)"
+                for c in ("show", "analyze")
+            )
+            + " (target <= 1.3)"
+        )
+    huge = read_peaks(50_000, 30, 10)
+    print(
+        f"{huge['outcomes']:,.0f} outcomes (50,000 samples): show {huge['show']:.0f} MB "
+        f"({huge['show_s']:.0f} s), analyze {huge['analyze']:.0f} MB ({huge['analyze_s']:.0f} s) "
+        "(target <= 2048 MB)"
+    )
+
+
+def running(samples: int, repeats: int) -> None:
+    small, large = samples, 10 * samples
     for cache in ("on", "off"):
         ratios, peaks_small, peaks_large = [], [], []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             a, b = peak(small, cache), peak(large, cache)
             ratios.append(b["peak_mb"] / a["peak_mb"])
             peaks_small.append(a["peak_mb"])
@@ -88,6 +176,18 @@ def main() -> None:
             f"{statistics.median(peaks_large):.1f} MB, median ratio "
             f"{statistics.median(ratios):.3f} (target <= 1.2)"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--part", choices=("run", "read", "all"), default="all")
+    parser.add_argument("--samples", type=int, default=None, help="run: 2000; read: 20000")
+    parser.add_argument("--repeats", type=int, default=None, help="run: 5; read: 3")
+    args = parser.parse_args()
+    if args.part in ("run", "all"):
+        running(args.samples or 2000, args.repeats or 5)
+    if args.part in ("read", "all"):
+        reading(args.samples or 20_000, args.repeats or 3)
 
 
 if __name__ == "__main__":
