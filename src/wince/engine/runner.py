@@ -794,8 +794,8 @@ def prepare(plan: Plan, model: ModelAdapter, dataset: Dataset) -> tuple[list[Sce
 def _check_sweep_acts(item: PerturbationSpec, context: DataContext) -> None:
     """Refuse a value, level or severity a plan entry gives that cannot act on the data.
 
-    A level or severity at the perturbation's off value is the baseline, and is allowed; the
-    default sweep (neither given) is not checked.
+    A level or severity at the perturbation's off value is the baseline, and is allowed. The
+    default sweep (neither given: levels 1-5) is checked as those levels.
 
     Raises:
         ParameterError: naming the entry, the value (or the level mapping to it) and the fix.
@@ -806,7 +806,11 @@ def _check_sweep_acts(item: PerturbationSpec, context: DataContext) -> None:
             perturbation.check_value_for(value, context)
         return
     magnitude = perturbation.magnitude
-    given = {"level": item.levels, "severity": item.severities}
+    default = item.levels is None and item.severities is None
+    given = {
+        "level": list(LEVELS) if default else item.levels,
+        "severity": item.severities,
+    }
     for word, labels in given.items():
         if labels is None:
             continue
@@ -814,7 +818,8 @@ def _check_sweep_acts(item: PerturbationSpec, context: DataContext) -> None:
             if point.value == magnitude.off:
                 continue
             try:
-                perturbation.check_value_for(point.value, context, given_as=f"{word} {label}")
+                named = f"{word} {label}" + (" of the default sweep" if default else "")
+                perturbation.check_value_for(point.value, context, given_as=named)
             except ParameterError as error:
                 acting = [
                     str(level)

@@ -130,8 +130,8 @@ class LowPass(AudioPerturbation):
     The cutoff is in Hz on a logarithmic scale (pitch and bandwidth are perceived in octaves):
     8 kHz is wideband speech (mild), 3.4 kHz the narrowband telephone, 1 kHz speech through a
     wall. 20 kHz (the upper limit of hearing) is the documented "no filter" value, and any
-    cutoff at or above the clip's Nyquist frequency leaves it unchanged (a level of the
-    default sweep may land there; a value, level or severity a plan gives there is refused).
+    cutoff at or above the clip's Nyquist frequency would leave it unchanged: a plan's value,
+    level or severity there (the default sweep's too) is refused, naming the levels that act.
     Order-4 Butterworth, run forward and backward: zero phase, -6 dB at the cutoff, 48 dB per
     octave beyond it.
     """
@@ -271,8 +271,9 @@ class SampleRateReduction(AudioPerturbation):
     """A low-rate recording chain: audio captured at a lower sample rate and played back up.
 
     The reduced rate is in Hz on a logarithmic scale: 16 kHz (wideband speech) is mild, 8 kHz
-    the telephone, 4 kHz severe. 48 kHz is the documented "no reduction" value, and a rate at
-    or above the clip's own leaves it unchanged. With `anti_alias` (the default) the path is
+    the telephone, 4 kHz severe. 48 kHz is the documented "no reduction" value; a rate at or
+    above the clip's own would leave it unchanged, and a plan's value or level there is
+    refused. With `anti_alias` (the default) the path is
     ideal band-limited (FFT) resampling down to round(samples * reduced / rate) samples and back
     up: everything at or above half the reduced rate is lost (computed exactly in the frequency
     domain, one FFT each way). With `anti_alias=False` the chain has no filters at all, like a
@@ -296,6 +297,24 @@ class SampleRateReduction(AudioPerturbation):
     def __init__(self, *, anti_alias: bool = True) -> None:
         self.anti_alias = check_flag(
             self.name, "anti_alias", anti_alias, "Try anti_alias: true for a clean resampler."
+        )
+
+    def check_value_for(
+        self, value: float, context: DataContext, *, given_as: str | None = None
+    ) -> None:
+        """Refuse a reduced rate at or above the data's own, which would change nothing."""
+        rate = self.rate(context)
+        if value < rate:
+            return
+        named = (
+            f"{given_as} maps to a reduced rate of {value:.0f} Hz"
+            if given_as
+            else (f"a reduced rate of {value:g} Hz is")
+        )
+        raise ParameterError(
+            f"{self.name}: {named}, at or above the data's own rate ({rate} Hz), so its "
+            f"scenario would not change the audio. Give rates below {rate} Hz (values: in Hz, "
+            "or levels whose rate is below it)."
         )
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
