@@ -9,8 +9,8 @@ batch size 256, into a fresh store, with the prediction cache on (its default me
 or off. The child reports its peak resident set (VmHWM from /proc/self/status) after the run;
 imports and the model are loaded before, so the figure includes them, as a user's process would.
 
-`--part read` (issue #20): peak RSS of `wince show` and `wince analyze` (each in a fresh
-interpreter, the CLI in-process) on a run and on one with ~10x the outcomes: the same
+`--part read` (issue #20): peak RSS of `wince show`, `analyze`, `report` and `export` (each
+in a fresh interpreter, the CLI in-process) on a run and on one with ~10x the outcomes: the same
 samples, 10x the perturbation levels and the repeats (target <= 1.3x); then both commands on
 a run of 10 million outcomes (target: within 2 GB). Memory that grows with the *samples*
 (the bootstrap's resampling weights, one byte per sample and replicate; one scenario's
@@ -129,31 +129,40 @@ def read_peaks(samples: int, levels: int, repeats: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as root:
         made = child(READ_PLAN, samples, levels, repeats, root)
         figures = {"outcomes": made["outcomes"]}
-        for command in ("show", "analyze"):
+        commands = {
+            "show": ["show", "latest"],
+            "analyze": ["analyze", "latest"],
+            "report": ["report", "latest", "--out", f"{root}/report.html"],
+            "export": ["export", "latest", "--parquet", f"{root}/export"],
+        }
+        for command, args in commands.items():
             started = time.perf_counter()
-            figures[command] = child(READ_COMMAND, command, "latest", "--store", root)["peak_mb"]
+            figures[command] = child(READ_COMMAND, *args, "--store", root)["peak_mb"]
             figures[f"{command}_s"] = time.perf_counter() - started
     return figures
 
 
 def reading(samples: int, repeats: int) -> None:
     for _ in range(repeats):
-        small, large = read_peaks(samples, 3, 3), read_peaks(samples, 30, 10)
+        small, large = read_peaks(samples, 3, 3), read_peaks(samples, 10, 10)
         print(
             f"{samples} samples: {small['outcomes']:,.0f} vs {large['outcomes']:,.0f} outcomes "
             f"({large['outcomes'] / small['outcomes']:.1f}x): "
             + ", ".join(
                 f"{c} {small[c]:.0f} vs {large[c]:.0f} MB = {large[c] / small[c]:.3f}x "
                 f"({small[c + '_s']:.1f} s vs {large[c + '_s']:.1f} s)"
-                for c in ("show", "analyze")
+                for c in ("show", "analyze", "report", "export")
             )
-            + " (target <= 1.3)"
+            + " (target <= 1.3 for show and analyze)"
         )
-    huge = read_peaks(50_000, 30, 10)
+    huge = read_peaks(50_000, 10, 10)
     print(
-        f"{huge['outcomes']:,.0f} outcomes (50,000 samples): show {huge['show']:.0f} MB "
-        f"({huge['show_s']:.0f} s), analyze {huge['analyze']:.0f} MB ({huge['analyze_s']:.0f} s) "
-        "(target <= 2048 MB)"
+        f"{huge['outcomes']:,.0f} outcomes (50,000 samples): "
+        + ", ".join(
+            f"{c} {huge[c]:.0f} MB ({huge[c + '_s']:.0f} s)"
+            for c in ("show", "analyze", "report", "export")
+        )
+        + " (target <= 2048 MB for show and analyze)"
     )
 
 

@@ -84,7 +84,7 @@ class Run:
     def summary(self, *, n_boot: int | None = None) -> pd.DataFrame:
         """Scenario x metric table with 95% bootstrap intervals over samples."""
         task = self.store.run(self.id)["task"]
-        outcomes = ScenarioOutcomes.from_store(self.store, self.id)
+        outcomes = ScenarioOutcomes.from_store(self.store, self.id, keep=0)
         table = summarize_run(outcomes, self.plan, task, n_boot=n_boot)
         kinds = self.scenarios()[["scenario", "kind", "severity"]]
         return kinds.merge(table, on="scenario", how="right")
@@ -96,7 +96,7 @@ class Run:
         """
         frames = [
             error_transitions(frame).assign(scenario=scenario)
-            for scenario, frame in ScenarioOutcomes.from_store(self.store, self.id)
+            for scenario, frame in ScenarioOutcomes.from_store(self.store, self.id, keep=0)
             if scenario not in ("baseline", "identity")
         ]
         columns = ["scenario", "baseline_pred", "pred", "count"]

@@ -102,7 +102,7 @@ def _run_row(
     scenarios = store.scenarios(run_id)
     perturbed = set(scenarios.loc[scenarios["kind"].isin(PERTURBED), "scenario"])
     table = summarize(
-        ScenarioOutcomes.from_store(store, run_id),
+        ScenarioOutcomes.from_store(store, run_id, keep=0),
         [metric],
         table={metric: metrics[metric]} if metric in metrics else {},
         n_boot=n_boot or plan.analysis.bootstrap,

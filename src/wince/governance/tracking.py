@@ -76,7 +76,9 @@ def log_run(
     plan = Plan.model_validate(lineage["plan"])
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment or plan.name)
-    summary = summarize_run(ScenarioOutcomes.from_store(store, run_id), plan, record["task"])
+    summary = summarize_run(
+        ScenarioOutcomes.from_store(store, run_id, keep=0), plan, record["task"]
+    )
     with mlflow.start_run(run_name=f"wince-{run_id}") as active:
         mlflow.log_params(_params(run_id, record, plan))
         metrics: dict[str, float] = {}

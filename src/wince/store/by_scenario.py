@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from wince.store.store import Store
 
 # Bytes of outcomes read at once, and kept besides the baseline when read by scenario.
-BUDGET = 128 * 2**20
+BUDGET = 64 * 2**20
 # Bytes of outcomes (8 per value) up to which a run is read at once: reads cost about four
 # times their result while DuckDB converts it.
 WHOLE_RUN = 32 * 2**20
@@ -76,8 +76,11 @@ class ScenarioOutcomes:
         )
 
     @classmethod
-    def from_store(cls, store: Store, run_id: str) -> ScenarioOutcomes:
-        """A stored run's outcomes: at once if they fit in `BUDGET`, else by scenario.
+    def from_store(cls, store: Store, run_id: str, *, keep: int | None = None) -> ScenarioOutcomes:
+        """A stored run's outcomes: at once if they fit in `WHOLE_RUN`, else by scenario.
+
+        `keep`: bytes of perturbed scenarios kept in memory once read (default `BUDGET`); 0
+        for one pass over the scenarios (a summary), which then keeps none.
 
         Raises:
             StoreError: no outcomes yet, or a registered segment is missing or damaged.
@@ -103,7 +106,7 @@ class ScenarioOutcomes:
             columns=frozenset([*columns, *derived_columns(columns)]),
             samples=np.sort(store.outcome_values(run_id, "DISTINCT sample_index")).astype(np.int64),
             load=load,
-            budget=BUDGET,
+            budget=BUDGET if keep is None else keep,
         )
 
     def __contains__(self, scenario: object) -> bool:

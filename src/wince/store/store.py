@@ -51,7 +51,7 @@ UNIT_KEY = b"wince.unit"  # a segment's key-value metadata: its unit's seconds a
 
 
 # DuckDB's memory while exporting a run; a larger sort spills to its temporary folder.
-EXPORT_MEMORY = "512MB"
+EXPORT_MEMORY = "256MB"
 
 
 def now() -> str:
