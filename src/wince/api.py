@@ -1,7 +1,8 @@
-"""The Python entry points: `analyze` a model on data under a plan, and the `Run` it returns."""
+"""The Python entry points: `analyze` a model on data, `open` a stored run, and their `Run`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,14 @@ from wince.datasets.loading import as_dataset, load_dataset
 from wince.engine.cache import PredictionCache, cache_for
 from wince.engine.executors import make_executor
 from wince.engine.runner import execute_run
-from wince.errors import PlanError
+from wince.errors import PlanError, StoreError
 from wince.metrics import error_transitions, summarize_run
 from wince.models import as_model
 from wince.models.base import ModelAdapter
 from wince.models.loading import PlanModelLoader, load_model
 from wince.plan import Plan, as_plan
 from wince.store.by_scenario import ScenarioOutcomes
-from wince.store.store import Store, open_store
+from wince.store.store import DEFAULT_ROOT, Store, open_store
 
 
 class Run:
@@ -230,3 +231,40 @@ def analyze(
         fresh=fresh,
     )
     return Run(target, execution.run_id, reused=execution.reused, recomputed=execution.recomputed)
+
+
+def open(store: Store | str | Path | None = None, run: str = "latest") -> Run:
+    """A stored run, to read, summarise, analyse or report on (in a notebook, for instance).
+
+    Args:
+        store: a `Store`, a store folder or a catalog URL; default `$WINCE_STORE`, else the
+            folder `.wince` in the working directory (where `wince run` writes).
+        run: a run id, a unique prefix of one, or "latest" (the newest run).
+
+    Raises:
+        StoreError: the store folder does not exist or holds no store; the store has no such
+            run or no run at all; or the prefix names several runs.
+
+    Examples:
+        >>> import numpy as np, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> x = np.random.default_rng(0).normal(size=(20, 3))
+        >>> done = analyze(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
+        ...                {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
+        ...                store=folder)
+        >>> open(folder).id == done.id
+        True
+    """
+    if isinstance(store, Store):
+        target = store
+    else:
+        location = os.fspath(store) if store else os.environ.get("WINCE_STORE") or DEFAULT_ROOT
+        if "://" not in location and not (Path(location) / "wince.db").is_file():
+            what = "does not exist" if not Path(location).exists() else "holds no wince store"
+            raise StoreError(
+                f"the store folder {location} {what}. Give wince.open the folder `wince run` "
+                "wrote to (its --store, default .wince in the working directory), a catalog "
+                "URL, or set $WINCE_STORE."
+            )
+        target = open_store(location)
+    return Run(target, target.resolve(run))
