@@ -28,6 +28,12 @@ from wince.store.store import Store
 class Profile:
     """Everything wince knows about a run's sensitivity.
 
+    Every part is an attribute, none needs a call. An analysis with a result type of its own
+    is an object whose tables are DataFrame attributes: `curves.table`, `interactions.table`,
+    `verdicts.tests`, `verdicts.scenarios` and `verdicts.fragile`, and the extras' own
+    (`extras["breaking_points"].items[entry].survival`, ...). The tables read off the curves
+    are DataFrames themselves: `local` and `cliffs`.
+
     Attributes:
         run_id: the run.
         curves: sensitivity curves with intervals.
@@ -53,12 +59,8 @@ class Profile:
     settings: AnalysisSettings | None = None
 
     def fragile(self) -> pd.DataFrame:
-        """Fragile scenarios, most severe effect first."""
-        tests = self.verdicts.tests
-        if tests.empty:
-            return tests
-        fragile = tests[tests["verdict"] == "fragile"]
-        return fragile.sort_values("effect", ascending=False, ignore_index=True)
+        """Fragile scenarios, most severe effect first: `verdicts.fragile`."""
+        return self.verdicts.fragile
 
     def payloads(self) -> dict[str, dict[str, Any]]:
         """JSON-able payload of each analysis, by name."""
