@@ -44,6 +44,29 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.id!r}, store={self.store.url!r})"
 
+    def _repr_html_(self) -> str:
+        from wince.analysis.significance import Verdicts
+        from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table, html_text
+
+        record = self.record
+        facts = [
+            ("run", self.id),
+            ("plan", record["name"]),
+            ("status", record["status"]),
+            ("task", record["task"]),
+            ("samples", record["n_samples"]),
+            ("scenarios", len(self.scenarios())),
+            ("refused by the model", len(self.rejected)),
+        ]
+        stored = self.store.load_analysis(self.id, "verdicts")
+        if stored is None:
+            findings = html_text("Not analysed yet: run.profile() computes the verdicts.")
+        else:
+            verdicts = Verdicts(pd.DataFrame(stored["tests"]), pd.DataFrame(stored["scenarios"]))
+            facts.append(("verdicts", counts_text(verdicts.counts)))
+            findings = html_table(verdicts.fragile, columns=FRAGILE_COLUMNS)
+        return html_card("wince run", facts, [("Fragile, largest effect first", findings)])
+
     @property
     def record(self) -> dict[str, Any]:
         """The catalog row: name, status, fingerprints, lineage."""

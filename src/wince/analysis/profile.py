@@ -46,6 +46,8 @@ class Profile:
         seconds: time per analysis.
         settings: the tolerances (with where each came from), alpha, correction and
             bootstrap size the analysis ran with; stored as the "settings" analysis.
+        record: the run's catalog row (name, status, task, lineage), for the summary a
+            notebook shows and for `plot`.
     """
 
     run_id: str
@@ -57,10 +59,34 @@ class Profile:
     extras: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     settings: AnalysisSettings | None = None
+    record: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def fragile(self) -> pd.DataFrame:
         """Fragile scenarios, most severe effect first: `verdicts.fragile`."""
         return self.verdicts.fragile
+
+    def _repr_html_(self) -> str:
+        from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table
+
+        labels = self.interactions.table.get("label", pd.Series(dtype=str)).value_counts()
+        facts = [
+            ("run", self.run_id),
+            ("plan", self.record.get("name", "")),
+            ("scenarios", counts_text(self.verdicts.counts)),
+            ("interactions", counts_text(labels.to_dict())),
+            ("cliffs", len(self.cliffs)),
+            ("also computed", ", ".join(self.extras) or "none"),
+        ]
+        return html_card(
+            "Sensitivity profile",
+            facts,
+            [
+                (
+                    "Fragile, largest effect first",
+                    html_table(self.fragile(), columns=FRAGILE_COLUMNS),
+                )
+            ],
+        )
 
     def payloads(self) -> dict[str, dict[str, Any]]:
         """JSON-able payload of each analysis, by name."""
@@ -206,6 +232,7 @@ def analyze_run(
         extras=extras,
         seconds=seconds,
         settings=settings,
+        record=store.run(run_id),
     )
     if save:
         for name, payload in profile.payloads().items():

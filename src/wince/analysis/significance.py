@@ -79,6 +79,26 @@ class Verdicts:
         found = self.scenarios["verdict"].value_counts() if len(self.scenarios) else {}
         return {verdict: int(found.get(verdict, 0)) for verdict in (FRAGILE, ROBUST, INCONCLUSIVE)}
 
+    def _repr_html_(self) -> str:
+        from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table
+
+        return html_card(
+            "Verdicts",
+            [("scenarios", counts_text(self.counts))],
+            [
+                (
+                    "Fragile, largest effect first",
+                    html_table(self.fragile, columns=FRAGILE_COLUMNS),
+                ),
+                (
+                    "Scenarios",
+                    html_table(
+                        self.scenarios, columns=("scenario", "severity", "verdict", "coverage")
+                    ),
+                ),
+            ],
+        )
+
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form."""
         return {
