@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,6 +22,9 @@ from wince.analysis.significance import Verdicts, verdicts
 from wince.metrics import bootstrap_weights
 from wince.plan import Plan
 from wince.store.store import Store
+
+if TYPE_CHECKING:
+    from wince.plots import ProfilePlots
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,16 @@ class Profile:
     def fragile(self) -> pd.DataFrame:
         """Fragile scenarios, most severe effect first: `verdicts.fragile`."""
         return self.verdicts.fragile
+
+    @property
+    def plot(self) -> ProfilePlots:
+        """The report's figures of this profile as Altair charts (`wince.plots.ProfilePlots`).
+
+        `plot.curves()`, `plot.heatmap()`, `plot.interactions()`, `plot.breaking_points()`.
+        """
+        from wince.plots import ProfilePlots
+
+        return ProfilePlots(self)
 
     def _repr_html_(self) -> str:
         from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table
