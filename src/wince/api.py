@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from wince.models.loading import PlanModelLoader, load_model
 from wince.plan import Plan, as_plan
 from wince.store.by_scenario import ScenarioOutcomes
 from wince.store.store import DEFAULT_ROOT, Store, open_store
+
+if TYPE_CHECKING:
+    from wince.analysis.profile import Profile
 
 
 class Run:
@@ -144,7 +147,7 @@ class Run:
 
         return write_report(self.store, self.id, out=out, fmt=fmt, figures=figures, data=data)
 
-    def profile(self, **options: Any) -> Any:
+    def profile(self, **options: Any) -> Profile:
         """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).
 
         Options: model, data, regions, breaking_points, breaking_metric (the metric whose

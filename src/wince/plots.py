@@ -22,6 +22,8 @@ from wince.report.data import ReportData
 if TYPE_CHECKING:
     from wince.analysis.profile import Profile
 
+__all__ = ["ProfilePlots"]
+
 
 class ProfilePlots:
     """The figures of one profile (`Profile.plot`); each method returns an Altair chart.
