@@ -4,7 +4,7 @@ Tells how a model reacts to small, realistic input variations — a typo, a JPEG
 room, a drifting sensor — where it is robust, where it is fragile, and how sure we are.
 """
 
-from wince.api import Run, analyze
+from wince.api import Run, analyze, open
 from wince.metrics import Metric, declare_metric, register_metric
 from wince.perturbations.base import registry
 from wince.plan import Plan, load_plan
@@ -20,6 +20,7 @@ __all__ = [
     "augment",
     "declare_metric",
     "load_plan",
+    "open",
     "open_store",
     "register_metric",
     "registry",

@@ -1,9 +1,10 @@
-"""The Python entry points: `analyze` a model on data under a plan, and the `Run` it returns."""
+"""The Python entry points: `analyze` a model on data, `open` a stored run, and their `Run`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -12,14 +13,17 @@ from wince.datasets.loading import as_dataset, load_dataset
 from wince.engine.cache import PredictionCache, cache_for
 from wince.engine.executors import make_executor
 from wince.engine.runner import execute_run
-from wince.errors import PlanError
+from wince.errors import PlanError, StoreError
 from wince.metrics import error_transitions, summarize_run
 from wince.models import as_model
 from wince.models.base import ModelAdapter
 from wince.models.loading import PlanModelLoader, load_model
 from wince.plan import Plan, as_plan
 from wince.store.by_scenario import ScenarioOutcomes
-from wince.store.store import Store, open_store
+from wince.store.store import DEFAULT_ROOT, Store, open_store
+
+if TYPE_CHECKING:
+    from wince.analysis.profile import Profile
 
 
 class Run:
@@ -42,6 +46,29 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, store={self.store.url!r})"
+
+    def _repr_html_(self) -> str:
+        from wince.analysis.significance import Verdicts
+        from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table, html_text
+
+        record = self.record
+        facts = [
+            ("run", self.id),
+            ("plan", record["name"]),
+            ("status", record["status"]),
+            ("task", record["task"]),
+            ("samples", record["n_samples"]),
+            ("scenarios", len(self.scenarios())),
+            ("refused by the model", len(self.rejected)),
+        ]
+        stored = self.store.load_analysis(self.id, "verdicts")
+        if stored is None:
+            findings = html_text("Not analysed yet: run.profile() computes the verdicts.")
+        else:
+            verdicts = Verdicts(pd.DataFrame(stored["tests"]), pd.DataFrame(stored["scenarios"]))
+            facts.append(("verdicts", counts_text(verdicts.counts)))
+            findings = html_table(verdicts.fragile, columns=FRAGILE_COLUMNS)
+        return html_card("wince run", facts, [("Fragile, largest effect first", findings)])
 
     @property
     def record(self) -> dict[str, Any]:
@@ -120,7 +147,7 @@ class Run:
 
         return write_report(self.store, self.id, out=out, fmt=fmt, figures=figures, data=data)
 
-    def profile(self, **options: Any) -> Any:
+    def profile(self, **options: Any) -> Profile:
         """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).
 
         Options: model, data, regions, breaking_points, breaking_metric (the metric whose
@@ -230,3 +257,40 @@ def analyze(
         fresh=fresh,
     )
     return Run(target, execution.run_id, reused=execution.reused, recomputed=execution.recomputed)
+
+
+def open(store: Store | str | Path | None = None, run: str = "latest") -> Run:
+    """A stored run, to read, summarise, analyse or report on (in a notebook, for instance).
+
+    Args:
+        store: a `Store`, a store folder or a catalog URL; default `$WINCE_STORE`, else the
+            folder `.wince` in the working directory (where `wince run` writes).
+        run: a run id, a unique prefix of one, or "latest" (the newest run).
+
+    Raises:
+        StoreError: the store folder does not exist or holds no store; the store has no such
+            run or no run at all; or the prefix names several runs.
+
+    Examples:
+        >>> import numpy as np, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> x = np.random.default_rng(0).normal(size=(20, 3))
+        >>> done = analyze(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
+        ...                {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
+        ...                store=folder)
+        >>> open(folder).id == done.id
+        True
+    """
+    if isinstance(store, Store):
+        target = store
+    else:
+        location = os.fspath(store) if store else os.environ.get("WINCE_STORE") or DEFAULT_ROOT
+        if "://" not in location and not (Path(location) / "wince.db").is_file():
+            what = "does not exist" if not Path(location).exists() else "holds no wince store"
+            raise StoreError(
+                f"the store folder {location} {what}. Give wince.open the folder `wince run` "
+                "wrote to (its --store, default .wince in the working directory), a catalog "
+                "URL, or set $WINCE_STORE."
+            )
+        target = open_store(location)
+    return Run(target, target.resolve(run))

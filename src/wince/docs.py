@@ -552,8 +552,8 @@ def api_reference() -> str:
         "",
         GENERATED,
         "",
-        "The public names of `wince`, `wince.datasets`, `wince.models`, `wince.outputs`, "
-        "`wince.perturbations` and `wince.realism` (their "
+        "The public names of `wince`, `wince.analysis`, `wince.datasets`, `wince.models`, "
+        "`wince.outputs`, `wince.perturbations`, `wince.plots` and `wince.realism` (their "
         "`__all__`), with signatures and the first paragraph of each docstring; "
         "`help(wince.<name>)` shows the rest. Names not listed here are internal and may "
         "change.",
@@ -561,10 +561,12 @@ def api_reference() -> str:
     ]
     for module_name in (
         "wince",
+        "wince.analysis",
         "wince.datasets",
         "wince.models",
         "wince.outputs",
         "wince.perturbations",
+        "wince.plots",
         "wince.realism",
     ):
         module = importlib.import_module(module_name)

@@ -82,6 +82,10 @@ class StoreError(WinceError):
     """The results store is unreachable or inconsistent."""
 
 
+class MissingAnalysisError(WinceError, LookupError):
+    """An analysis was asked for that was not computed, or that has nothing to show."""
+
+
 class StaleRunError(WinceError):
     """A stored run of the same plan, data and model was made under other package versions.
 

@@ -130,3 +130,14 @@ def test_an_empty_clip_among_clips_of_several_lengths_is_refused() -> None:
     clips = [np.zeros(8, np.float32), np.zeros(0, np.float32), np.zeros(5, np.float32)]
     with pytest.raises(DataError, match=r"audio clip 1 holds no samples"):
         ArrayDataset(clips, modality="audio", sample_rate_hz=16000)
+
+
+def test_a_dataset_unpacks_into_its_inputs_and_labels() -> None:
+    x = tabular()
+    inputs, labels = ArrayDataset(x, labels=[0, 1, 0, 1, 1, 0])
+    np.testing.assert_array_equal(inputs, x)
+    assert labels is not None
+    assert labels.tolist() == [0, 1, 0, 1, 1, 0]
+    texts, no_labels = ArrayDataset(["a cat", "a dog"])
+    assert texts == ["a cat", "a dog"]
+    assert no_labels is None

@@ -83,6 +83,20 @@ class Curves:
         """JSON-able form (without replicates)."""
         return {"table": self.table.to_dict(orient="list")}
 
+    def _repr_html_(self) -> str:
+        from wince.notebook import html_card, html_table
+
+        table = self.table
+        facts = [
+            ("perturbations", table["entry"].nunique() if len(table) else 0),
+            ("metrics", ", ".join(dict.fromkeys(table["metric"])) if len(table) else "none"),
+            ("points", len(table)),
+        ]
+        columns = ("entry", "metric", "severity", "value", "unit", "estimate", "low", "high")
+        return html_card(
+            "Sensitivity curves", facts, [("Points", html_table(table, columns=columns))]
+        )
+
 
 def sensitivity_curves(data: RunData, *, resample: Resampling | None = None) -> Curves:
     """Every metric against magnitude for each perturbation of the run.

@@ -79,6 +79,26 @@ class Interactions:
         """JSON-able form."""
         return {"table": self.table.to_dict(orient="list")}
 
+    def _repr_html_(self) -> str:
+        from wince.notebook import counts_text, html_card, html_table
+
+        labels = self.table["label"].value_counts().to_dict() if len(self.table) else {}
+        columns = (
+            "scenario",
+            "metric",
+            "observed",
+            "expected",
+            "difference",
+            "low",
+            "high",
+            "label",
+        )
+        return html_card(
+            "Interactions",
+            [("combinations", counts_text(labels))],
+            [("Observed against expected", html_table(self.table, columns=columns))],
+        )
+
 
 def _isolation_scenario(data: RunData, step: dict[str, Any]) -> str | None:
     for row in data.scenarios.itertuples():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,10 +23,19 @@ from wince.metrics import bootstrap_weights
 from wince.plan import Plan
 from wince.store.store import Store
 
+if TYPE_CHECKING:
+    from wince.plots import ProfilePlots
+
 
 @dataclass(frozen=True)
 class Profile:
     """Everything wince knows about a run's sensitivity.
+
+    Every part is an attribute, none needs a call. An analysis with a result type of its own
+    is an object whose tables are DataFrame attributes: `curves.table`, `interactions.table`,
+    `verdicts.tests`, `verdicts.scenarios` and `verdicts.fragile`, and the extras' own
+    (`extras["breaking_points"].items[entry].survival`, ...). The tables read off the curves
+    are DataFrames themselves: `local` and `cliffs`.
 
     Attributes:
         run_id: the run.
@@ -40,6 +49,8 @@ class Profile:
         seconds: time per analysis.
         settings: the tolerances (with where each came from), alpha, correction and
             bootstrap size the analysis ran with; stored as the "settings" analysis.
+        record: the run's catalog row (name, status, task, lineage), for the summary a
+            notebook shows and for `plot`.
     """
 
     run_id: str
@@ -51,14 +62,44 @@ class Profile:
     extras: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     settings: AnalysisSettings | None = None
+    record: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def fragile(self) -> pd.DataFrame:
-        """Fragile scenarios, most severe effect first."""
-        tests = self.verdicts.tests
-        if tests.empty:
-            return tests
-        fragile = tests[tests["verdict"] == "fragile"]
-        return fragile.sort_values("effect", ascending=False, ignore_index=True)
+        """Fragile scenarios, most severe effect first: `verdicts.fragile`."""
+        return self.verdicts.fragile
+
+    @property
+    def plot(self) -> ProfilePlots:
+        """The report's figures of this profile as Altair charts (`wince.plots.ProfilePlots`).
+
+        `plot.curves()`, `plot.heatmap()`, `plot.interactions()`, `plot.breaking_points()`.
+        """
+        from wince.plots import ProfilePlots
+
+        return ProfilePlots(self)
+
+    def _repr_html_(self) -> str:
+        from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table
+
+        labels = self.interactions.table.get("label", pd.Series(dtype=str)).value_counts()
+        facts = [
+            ("run", self.run_id),
+            ("plan", self.record.get("name", "")),
+            ("scenarios", counts_text(self.verdicts.counts)),
+            ("interactions", counts_text(labels.to_dict())),
+            ("cliffs", len(self.cliffs)),
+            ("also computed", ", ".join(self.extras) or "none"),
+        ]
+        return html_card(
+            "Sensitivity profile",
+            facts,
+            [
+                (
+                    "Fragile, largest effect first",
+                    html_table(self.fragile(), columns=FRAGILE_COLUMNS),
+                )
+            ],
+        )
 
     def payloads(self) -> dict[str, dict[str, Any]]:
         """JSON-able payload of each analysis, by name."""
@@ -204,6 +245,7 @@ def analyze_run(
         extras=extras,
         seconds=seconds,
         settings=settings,
+        record=store.run(run_id),
     )
     if save:
         for name, payload in profile.payloads().items():

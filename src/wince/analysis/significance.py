@@ -65,6 +65,40 @@ class Verdicts:
     tests: pd.DataFrame
     scenarios: pd.DataFrame
 
+    @property
+    def fragile(self) -> pd.DataFrame:
+        """The fragile tests (rows of `tests`), largest effect first."""
+        if self.tests.empty:
+            return self.tests
+        fragile = self.tests[self.tests["verdict"] == FRAGILE]
+        return fragile.sort_values("effect", ascending=False, ignore_index=True)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many scenarios are fragile, robust and inconclusive (in that order)."""
+        found = self.scenarios["verdict"].value_counts() if len(self.scenarios) else {}
+        return {verdict: int(found.get(verdict, 0)) for verdict in (FRAGILE, ROBUST, INCONCLUSIVE)}
+
+    def _repr_html_(self) -> str:
+        from wince.notebook import FRAGILE_COLUMNS, counts_text, html_card, html_table
+
+        return html_card(
+            "Verdicts",
+            [("scenarios", counts_text(self.counts))],
+            [
+                (
+                    "Fragile, largest effect first",
+                    html_table(self.fragile, columns=FRAGILE_COLUMNS),
+                ),
+                (
+                    "Scenarios",
+                    html_table(
+                        self.scenarios, columns=("scenario", "severity", "verdict", "coverage")
+                    ),
+                ),
+            ],
+        )
+
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form."""
         return {

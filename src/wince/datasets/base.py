@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -281,6 +281,9 @@ class ArrayDataset(Dataset):
         >>> data = ArrayDataset(np.zeros((3, 2)), labels=[0, 1, 0])
         >>> len(data), data.modality.value, data.ids
         (3, 'tabular', ['0', '1', '2'])
+        >>> x, y = data
+        >>> x.shape, y.tolist()
+        ((3, 2), [0, 1, 0])
     """
 
     def __init__(
@@ -339,6 +342,14 @@ class ArrayDataset(Dataset):
         self.feature_names = tuple(feature_names) if feature_names is not None else None
         self.sample_rate_hz = sample_rate_hz
         self.column_kinds = _check_kinds(column_kinds, self.x, self.modality, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The inputs and the labels, so that `x, y = dataset` unpacks them.
+
+        `x` as held (an array, a list of str or a `RaggedBatch`), `y` the labels array or
+        None without labels. `len(dataset)` stays the number of samples.
+        """
+        return iter((self.x, self.labels))
 
     def batch(self, start: int, stop: int) -> Any:
         """Inputs of samples [start, stop)."""
