@@ -55,7 +55,7 @@ def test_b_is_better_where_a_breaks_and_worse_where_b_breaks(runs):
 
 def test_non_inferiority_uses_the_upper_bound_of_the_accuracy_loss(runs):
     store, a, b = runs
-    comparison = compare_runs(store, a, b, margin=0.05)
+    comparison = compare_runs(store, a, b, margins={"accuracy": 0.05})
     scenarios = comparison.scenarios.set_index("scenario")
     # B loses 0.20 accuracy under shift_b(0.6): not non-inferior at any small margin
     assert scenarios.loc[key(SHIFT_B, 0.6), "ni_bound"] > 0.15
@@ -117,10 +117,12 @@ def test_different_scenarios_are_refused_by_name_unless_intersection(shifts, tmp
     assert key(SHIFT_B, 0.2) in comparison.excluded
 
 
-def test_margin_outside_zero_one_is_a_parameter_error(runs):
+def test_a_margin_must_be_positive_and_name_a_compared_metric(runs):
     store, a, b = runs
-    with pytest.raises(ParameterError, match=r"margin must be a fraction in \(0, 1\); got 2"):
-        compare_runs(store, a, b, margin=2)
+    with pytest.raises(ParameterError, match=r"margin of accuracy: a positive number") as error:
+        compare_runs(store, a, b, margins={"accuracy": -0.01, "acuracy": 0.01})
+    assert "margin of 'acuracy': the runs have no such metric" in str(error.value)
+    assert "accuracy, flip_rate, confidence_change" in str(error.value)
 
 
 def test_mcnemar_matches_the_chi_square_free_exact_definition():

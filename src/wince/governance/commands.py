@@ -22,6 +22,7 @@ from wince.governance.compare import (
     Comparison,
     compare_runs,
     difference_text,
+    margins_text,
 )
 from wince.governance.gate import GateResult, evaluate_gate
 from wince.governance.policy import load_policy
@@ -133,7 +134,7 @@ def compare_command(
     run_b: str,
     *,
     store: str | None,
-    margin: float,
+    margin: float | None,
     intersection: bool,
     json_output: bool,
     markdown: bool,
@@ -145,7 +146,8 @@ def compare_command(
         run_a: the reference run (id, unique prefix or 'latest').
         run_b: the run compared with it.
         store: store URL or folder (default `$WINCE_STORE`, else `.wince`).
-        margin: equivalence and non-inferiority margin (a fraction, e.g. 0.01).
+        margin: accuracy's equivalence and non-inferiority margin (a fraction, e.g. 0.01);
+            None: its practical margin. The other metrics keep theirs (`Metric.margin`).
         intersection: compare only the scenarios both runs hold.
         json_output: print JSON.
         markdown: print Markdown.
@@ -156,12 +158,13 @@ def compare_command(
 
     Raises:
         StoreError: missing runs, or runs that cannot be paired (named in the message).
-        ParameterError: margin outside (0, 1), or regression runs.
+        ParameterError: a margin that is not a positive number, or regression runs.
     """
     from wince.store import open_store
 
     opened = open_store(store)
-    comparison = compare_runs(opened, run_a, run_b, margin=margin, intersection=intersection)
+    margins = {"accuracy": margin} if margin is not None else None
+    comparison = compare_runs(opened, run_a, run_b, margins=margins, intersection=intersection)
     if json_output:
         console.print_json(json.dumps(comparison.to_payload()))
     elif markdown:
@@ -183,13 +186,17 @@ def compare_table(comparison: Comparison) -> Table:
     for metric in metrics:
         table.add_column(f"Δ {metric.replace('_', ' ')}", justify="right")
     table.add_column("verdict")
-    table.add_column(f"non-inferior (margin {comparison.margin:g})")
+    table.add_column("non-inferior")
     for row in comparison.scenarios.itertuples():
         style = _VERDICT_STYLE.get(row.verdict)
         verdict = f"[{style}]{row.verdict}[/]" if style else row.verdict
         flag = "-" if row.non_inferior is None else ("yes" if row.non_inferior else "no")
         cells = [difference_text(comparison.tests, row.scenario, metric=m) for m in metrics]
         table.add_row(row.scenario, *cells, verdict, flag)
+    table.caption = (
+        f"a difference matters when significant and at least its margin: "
+        f"{margins_text(comparison.margins)}"
+    )
     return table
 
 
@@ -201,7 +208,7 @@ def compare_summary(comparison: Comparison) -> str:
     if ni is not None:
         parts.append(
             f"B is {'non-inferior' if ni else 'not shown non-inferior'} to A in accuracy at "
-            f"margin {comparison.margin:g}."
+            f"margin {comparison.margins['accuracy']:g}."
         )
     if comparison.excluded:
         parts.append(f"Left out (one run only): {len(comparison.excluded)} scenario(s).")

@@ -16,22 +16,32 @@ models sample by sample. Per scenario:
 
 The clean baseline is tested on accuracy only (flip rate and confidence change are zero
 there by construction); the noise-floor (identity) scenario is left out. All p-values are
-adjusted together with Holm's method. Per scenario:
+adjusted together with Holm's method.
 
-- **better** / **worse**: B is significantly better (worse) than A on at least one metric
-  and significantly worse (better) on none;
-- **no difference**: nothing is significant and every difference's 95% interval lies inside
-  (-margin, margin) — the two are shown equivalent at that margin;
-- **inconclusive**: nothing significant but too uncertain to call equivalent, or significant
-  in opposite directions on different metrics (`better_on` and `worse_on` say which).
+**Margins.** Every metric has a practical margin (`Metric.margin`, in its unit: one point
+for accuracy and flip rate, two probability points for confidence; `margins` replaces them
+per metric). A difference **matters** when it is significant *and* at least the margin: a
+retrain that moves confidence by 0.3 points is no difference, however many samples make it
+significant. `better_on` and `worse_on` list every metric whose difference matters.
+
+Per scenario:
+
+- **better** / **worse**: B's difference matters on at least one metric, better (worse),
+  and on none the other way;
+- **no difference**: no difference matters and every difference's 95% interval lies inside
+  (-margin, margin) of its metric: the two are shown equivalent at those margins;
+- **inconclusive**: too uncertain to call equivalent, or differences that matter in
+  opposite directions on different metrics (`better_on` and `worse_on` say which).
 
 **Non-inferiority** of B: the upper bound of the 95% interval of accuracy_A - accuracy_B is
-below `margin` (per scenario, not adjusted for multiplicity: a one-sided 97.5% bound each).
+below accuracy's margin (per scenario, not adjusted for multiplicity: a one-sided 97.5%
+bound each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +79,8 @@ TEST_COLUMNS = (
     "p_adjusted",
     "significant",
     "direction",
+    "margin",
+    "matters",
     "n_samples",
 )
 SCENARIO_COLUMNS = (
@@ -92,8 +104,9 @@ class Comparison:
     Attributes:
         run_a: the reference run (A).
         run_b: the run compared with it (B).
-        margin: equivalence and non-inferiority margin, in metric units (a fraction for
-            accuracy and flip rate, probability for confidence).
+        margins: the practical margin of each compared metric, in its unit: smaller
+            differences are no difference (equivalence); accuracy's is also the
+            non-inferiority margin.
         alpha: family-wise error rate of the Holm-adjusted tests.
         tests: one row per (scenario, metric): `scenario`, `kind`, `severity`, `metric`,
             `test` ("mcnemar exact" or "paired bootstrap"), `value_a`, `value_b`,
@@ -101,11 +114,12 @@ class Comparison:
             interval), `a_only`, `b_only` (McNemar: samples correct under one model only),
             `p_value`, `p_adjusted` (Holm, over every test), `significant`, `direction`
             ("better", "worse" or "same": B relative to A, whatever the significance),
+            `margin` (the metric's), `matters` (significant and |difference| >= margin),
             `n_samples`.
         scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (better,
-            worse, no difference, inconclusive), `better_on`, `worse_on` (metrics, comma
-            separated), `accuracy_a`, `accuracy_b`, `ni_bound` (upper bound of
-            accuracy_A - accuracy_B), `non_inferior` (None without labels).
+            worse, no difference, inconclusive), `better_on`, `worse_on` (the metrics whose
+            difference matters, comma separated), `accuracy_a`, `accuracy_b`, `ni_bound`
+            (upper bound of accuracy_A - accuracy_B), `non_inferior` (None without labels).
         excluded: scenarios left out: held by only one run (intersection only), or whose
             inputs a model refused in either run (`Store.rejections`: no outcomes to pair).
         n_samples: samples paired in every scenario.
@@ -113,7 +127,7 @@ class Comparison:
 
     run_a: str
     run_b: str
-    margin: float
+    margins: dict[str, float]
     alpha: float
     tests: pd.DataFrame
     scenarios: pd.DataFrame
@@ -138,7 +152,7 @@ class Comparison:
         payload = {
             "run_a": self.run_a,
             "run_b": self.run_b,
-            "margin": self.margin,
+            "margins": self.margins,
             "alpha": self.alpha,
             "n_samples": self.n_samples,
             "non_inferior": self.non_inferior,
@@ -158,7 +172,8 @@ class Comparison:
             f"samples; p-values are Holm-adjusted over {len(self.tests)} tests "
             f"(alpha = {self.alpha:g}). Accuracy is tested with the exact McNemar test on "
             "per-sample majority correctness; flip rate and confidence change with a paired "
-            f"bootstrap. Equivalence and non-inferiority margin: {self.margin:g}.",
+            f"bootstrap. A difference matters when it is significant and at least its "
+            f"metric's margin ({margins_text(self.margins)}).",
             "",
         ]
         metrics = list(dict.fromkeys(self.tests["metric"]))
@@ -178,7 +193,8 @@ class Comparison:
         if ni is not None:
             lines.append(
                 f"B is {'non-inferior' if ni else 'not shown non-inferior'} to A in accuracy "
-                f"at margin {self.margin:g} {'in every scenario' if ni else ''}".rstrip()
+                f"at margin {self.margins['accuracy']:g} "
+                f"{'in every scenario' if ni else ''}".rstrip()
                 + "."
             )
         if self.excluded:
@@ -201,6 +217,11 @@ def difference_text(tests: pd.DataFrame, scenario: str, *, metric: str) -> str:
     )
 
 
+def margins_text(margins: Mapping[str, float]) -> str:
+    """`accuracy 0.01, flip_rate 0.01, confidence_change 0.02`: each metric's margin."""
+    return ", ".join(f"{metric} {margin:g}" for metric, margin in margins.items())
+
+
 def _yes_no(flag: Any) -> str:
     if flag is None or (isinstance(flag, float) and np.isnan(flag)):
         return "-"
@@ -212,7 +233,7 @@ def compare_runs(
     run_a: str,
     run_b: str,
     *,
-    margin: float = 0.01,
+    margins: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     intersection: bool = False,
     n_boot: int | None = None,
@@ -223,8 +244,8 @@ def compare_runs(
         store: the store holding both runs.
         run_a: the reference run: id, unique prefix or 'latest'.
         run_b: the run compared with it.
-        margin: equivalence and non-inferiority margin in metric units (accuracy as a
-            fraction: 0.01 is one percentage point), in (0, 1).
+        margins: practical margins replacing the metrics' own (`Metric.margin`), per metric
+            in its unit (accuracy as a fraction: 0.01 is one percentage point), each > 0.
         alpha: family-wise error rate of the Holm-adjusted tests, in (0, 1).
         intersection: compare only the scenarios both runs hold; otherwise differing
             scenario sets are refused.
@@ -237,7 +258,8 @@ def compare_runs(
         StoreError: a run is missing or unfinished, or the runs cannot be paired: different
             data, seeds, repeats or perturbation versions, or different scenarios (without
             `intersection`).
-        ParameterError: a margin or alpha outside (0, 1), or regression runs.
+        ParameterError: a margin that is not a positive number or names no compared
+            metric, alpha outside (0, 1), or regression runs.
 
     Examples:
         >>> import numpy as np, tempfile, wince
@@ -250,7 +272,7 @@ def compare_runs(
         >>> sorted(set(comparison.scenarios["verdict"]))
         ['no difference']
     """
-    _check_settings(margin, alpha)
+    _check_alpha(alpha)
     a_id, b_id = store.resolve(run_a), store.resolve(run_b)
     shared, excluded = check_pairing(store, a_id, b_id, intersection=intersection)
     a, b = load_run_data(store, a_id), load_run_data(store, b_id)
@@ -264,7 +286,7 @@ def compare_runs(
         a,
         b,
         scenarios=shared,
-        margin=margin,
+        margins=margins,
         alpha=alpha,
         n_boot=n_boot or a.plan.analysis.bootstrap,
         seed=a.plan.seed,
@@ -352,12 +374,49 @@ def _names(keys: Sequence[str], limit: int = 8) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def _check_settings(margin: float, alpha: float) -> None:
-    for name, value, example in (("margin", margin, 0.01), ("alpha", alpha, 0.05)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise ParameterError(
-                f"compare: {name} must be a fraction in (0, 1); got {value!r}. Try {example}."
-            )
+def _check_alpha(alpha: float) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ParameterError(
+            f"compare: alpha must be a fraction in (0, 1); got {alpha!r}. Try 0.05."
+        )
+
+
+def resolve_margins(
+    a: RunData, b: RunData, overrides: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """The practical margin of every metric a comparison of two runs tests.
+
+    Args:
+        a: the reference run's data.
+        b: the compared run's data.
+        overrides: margins replacing the metrics' own (`Metric.margin`), per metric.
+
+    Raises:
+        ParameterError: an override that names no compared metric, or is not a positive
+            finite number.
+    """
+    metrics = compared_metrics(a, b, baseline=False)  # the baseline's are among them
+    chosen = dict(overrides or {})
+    problems = [
+        f"compare: margin of {name!r}: the runs have no such metric; they compare "
+        f"{', '.join(metrics)}."
+        for name in chosen
+        if name not in metrics
+    ]
+    problems += [
+        f"compare: margin of {name}: a positive number in the metric's unit; got {value!r}. "
+        f"Try {a.metrics[name].margin:g}."
+        for name, value in chosen.items()
+        if name in metrics
+        and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (math.isfinite(value) and value > 0)
+        )
+    ]
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return {m: float(chosen.get(m, a.metrics[m].margin)) for m in metrics}
 
 
 def compare_data(
@@ -365,7 +424,7 @@ def compare_data(
     b: RunData,
     *,
     scenarios: Sequence[str] | None = None,
-    margin: float = 0.01,
+    margins: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     n_boot: int = 1000,
     seed: int = 0,
@@ -377,13 +436,15 @@ def compare_data(
         a: the reference run's data.
         b: the compared run's data: the same samples, scenarios and trials.
         scenarios: scenarios to compare (default: A's, identity left out).
-        margin: equivalence and non-inferiority margin in metric units, in (0, 1).
+        margins: practical margins replacing the metrics' own, per metric (see
+            `resolve_margins`).
         alpha: family-wise error rate, in (0, 1).
         n_boot: bootstrap replicates.
         seed: seed of the bootstrap weights.
         excluded: scenarios left out before (reported only).
     """
-    _check_settings(margin, alpha)
+    _check_alpha(alpha)
+    chosen = resolve_margins(a, b, margins)
     if scenarios is None:
         scenarios = [s for s in a.scenarios["scenario"] if s != IDENTITY]
     resample = bootstrap_weights(len(a.samples), n_boot, seed)
@@ -405,8 +466,12 @@ def compare_data(
     if len(tests):
         tests["p_adjusted"] = adjust(tests["p_value"].to_numpy(np.float64), "holm")
         tests["significant"] = tests["p_adjusted"] < alpha
+        tests["margin"] = tests["metric"].map(chosen).astype(float)
+        tests["matters"] = tests["significant"].astype(bool) & (
+            tests["difference"].abs() >= tests["margin"]
+        )
     table = pd.DataFrame(
-        [_scenario_row(group, margin) for _, group in tests.groupby("scenario", sort=False)],
+        [_scenario_row(group) for _, group in tests.groupby("scenario", sort=False)],
         columns=list(SCENARIO_COLUMNS),
     )
     # Python bools and None (no labels), not numpy bools: `is True` / JSON read naturally
@@ -418,7 +483,7 @@ def compare_data(
     return Comparison(
         run_a=a.run_id,
         run_b=b.run_id,
-        margin=margin,
+        margins=chosen,
         alpha=alpha,
         tests=tests,
         scenarios=table,
@@ -536,11 +601,11 @@ def bootstrap_pvalue(difference: float, replicates: FloatArray) -> float:
     return float(2 * stats.norm.sf(abs(difference) / se))
 
 
-def _scenario_row(group: pd.DataFrame, margin: float) -> dict[str, Any]:
-    significant = group[group["significant"].astype(bool)]
-    better = significant.loc[significant["direction"] == BETTER, "metric"].tolist()
-    worse = significant.loc[significant["direction"] == WORSE, "metric"].tolist()
-    inside = bool(((group["low"] > -margin) & (group["high"] < margin)).all())
+def _scenario_row(group: pd.DataFrame) -> dict[str, Any]:
+    matters = group[group["matters"].astype(bool)]
+    better = matters.loc[matters["direction"] == BETTER, "metric"].tolist()
+    worse = matters.loc[matters["direction"] == WORSE, "metric"].tolist()
+    inside = bool(((group["low"] > -group["margin"]) & (group["high"] < group["margin"])).all())
     if better and not worse:
         verdict = BETTER
     elif worse and not better:
@@ -570,6 +635,6 @@ def _scenario_row(group: pd.DataFrame, margin: float) -> dict[str, Any]:
             accuracy_a=float(acc["value_a"]),
             accuracy_b=float(acc["value_b"]),
             ni_bound=bound,
-            non_inferior=bool(bound < margin),
+            non_inferior=bool(bound < float(acc["margin"])),
         )
     return row
