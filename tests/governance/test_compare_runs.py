@@ -81,6 +81,45 @@ def test_identical_predictions_give_no_difference_everywhere(shifts, tmp_path):
     assert "| scenario |" in comparison.to_markdown()
 
 
+def steady(x):
+    """Never changes its prediction; a sharp logistic curve in x0, shifted by column 2."""
+    p = 1 / (1 + np.exp(-50 * (x[:, 0] - x[:, 2])))
+    return np.column_stack([1 - p, p])
+
+
+def hesitant(x):
+    """The same clean predictions, never flipped: the shifts only pull them towards 1/2."""
+    p = 0.5 + (1 / (1 + np.exp(-50 * x[:, 0])) - 0.5) * (1 - x[:, 1] - x[:, 2])
+    return np.column_stack([1 - p, p])
+
+
+def test_verdicts_follow_flip_rate_and_accuracy_not_confidence(shifts, tmp_path):
+    plan = {**PLAN, "perturbations": [{"name": n, "values": [0.2]} for n in shifts]}
+    plan["combinations"] = "none"
+    store = str(tmp_path / "s")
+    a = run(store, steady, "steady", plan=plan)
+    b = run(store, hesitant, "hesitant", plan=plan)
+    comparison = compare_runs(a.store, a.id, b.id)
+    assert comparison.decisive == ("flip_rate", "accuracy")
+    scenarios = comparison.scenarios.set_index("scenario")
+    tests = comparison.tests.set_index(["scenario", "metric"])
+    # shift_a: B loses ~10 points of confidence, predicts the same: no difference
+    alone = key(SHIFT_A, 0.2)
+    assert tests.loc[(alone, "confidence_change"), "difference"] < -0.05
+    assert tests.loc[(alone, "confidence_change"), "matters"]
+    assert scenarios.loc[alone, "worse_on"] == "confidence_change"
+    assert scenarios.loc[alone, "verdict"] == "no difference"
+    # shift_b: A flips the 20 samples with x0 in (0, 0.2] to wrong, B keeps them right
+    # while losing confidence: better, the confidence loss reported
+    mixed = key(SHIFT_B, 0.2)
+    assert tests.loc[(mixed, "accuracy"), "difference"] == pytest.approx(0.10)
+    assert tests.loc[(mixed, "flip_rate"), "difference"] == pytest.approx(-0.10)
+    assert scenarios.loc[mixed, "better_on"] == "accuracy, flip_rate"
+    assert scenarios.loc[mixed, "worse_on"] == "confidence_change"
+    assert scenarios.loc[mixed, "verdict"] == "better"
+    assert "Verdicts follow flip_rate and accuracy" in comparison.to_markdown()
+
+
 def test_different_data_fingerprints_are_refused(shifts, tmp_path):
     store = str(tmp_path / "s")
     first = run(store, model_a, "m")

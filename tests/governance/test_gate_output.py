@@ -143,6 +143,8 @@ def test_compare_command_prints_table_markdown_and_json(runs):
     assert "better" in printed
     assert "worse" in printed
     assert "no difference" in printed
+    assert "verdicts follow flip_rate and accuracy" in printed
+    assert "accuracy 0.01, flip_rate 0.01, confidence_change 0.02" in printed
     out = console()
     compare_command(a, b, json_output=False, markdown=True, console=out, **common)
     markdown = text(out)
@@ -155,6 +157,8 @@ def test_compare_command_prints_table_markdown_and_json(runs):
     assert payload["run_a"] == a
     assert payload["verdicts"]["worse"] == 2
     assert payload["non_inferior"] is False
+    assert payload["decisive"] == ["flip_rate", "accuracy"]
+    assert payload["margins"] == {"accuracy": 0.01, "flip_rate": 0.01, "confidence_change": 0.02}
 
 
 def test_compare_command_refuses_unpaired_runs(runs, tmp_path, shifts):

@@ -194,8 +194,8 @@ def compare_table(comparison: Comparison) -> Table:
         cells = [difference_text(comparison.tests, row.scenario, metric=m) for m in metrics]
         table.add_row(row.scenario, *cells, verdict, flag)
     table.caption = (
-        f"a difference matters when significant and at least its margin: "
-        f"{margins_text(comparison.margins)}"
+        f"verdicts follow {' and '.join(comparison.decisive)}; a difference matters when "
+        f"significant and at least its margin: {margins_text(comparison.margins)}"
     )
     return table
 

@@ -24,14 +24,21 @@ per metric). A difference **matters** when it is significant *and* at least the 
 retrain that moves confidence by 0.3 points is no difference, however many samples make it
 significant. `better_on` and `worse_on` list every metric whose difference matters.
 
-Per scenario:
+**Verdicts** follow the *decisive* metrics only: the task's headline metric
+(`wince.metrics.primary_metric`, the flip rate for classifiers) and accuracy. The others
+(confidence change, the plan's own metrics) are reported, in `better_on` / `worse_on` and
+the tests, but never decide: a model that gains accuracy and loses confidence is better, and
+one that loses only confidence is not worse. Per scenario:
 
-- **better** / **worse**: B's difference matters on at least one metric, better (worse),
-  and on none the other way;
-- **no difference**: no difference matters and every difference's 95% interval lies inside
-  (-margin, margin) of its metric: the two are shown equivalent at those margins;
-- **inconclusive**: too uncertain to call equivalent, or differences that matter in
-  opposite directions on different metrics (`better_on` and `worse_on` say which).
+- **better** / **worse**: B's difference matters on at least one decisive metric, better
+  (worse), and on none the other way;
+- **no difference**: no decisive difference matters and each decisive metric's 95% interval
+  lies inside (-margin, margin): the two are shown equivalent at those margins;
+- **inconclusive**: too uncertain to call equivalent, or decisive metrics that matter in
+  opposite directions (`better_on` and `worse_on` say which).
+
+A scenario tested on no decisive metric (the baseline of a run without labels, which only
+the plan's own metrics measure) is judged on all of its metrics the same way.
 
 **Non-inferiority** of B: the upper bound of the 95% interval of accuracy_A - accuracy_B is
 below accuracy's margin (per scenario, not adjusted for multiplicity: a one-sided 97.5%
@@ -54,7 +61,7 @@ from wince.analysis.data import RunData, load_run_data
 from wince.analysis.stats import adjust, bootstrap_means, percentile_interval
 from wince.engine.scenarios import BASELINE, IDENTITY
 from wince.errors import ParameterError, StoreError
-from wince.metrics import Resampling, bootstrap_weights
+from wince.metrics import Resampling, bootstrap_weights, primary_metric
 from wince.store.store import Store, strict_json
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,6 +114,8 @@ class Comparison:
         margins: the practical margin of each compared metric, in its unit: smaller
             differences are no difference (equivalence); accuracy's is also the
             non-inferiority margin.
+        decisive: the metrics the verdicts follow (the task's headline metric and
+            accuracy, those the runs hold).
         alpha: family-wise error rate of the Holm-adjusted tests.
         tests: one row per (scenario, metric): `scenario`, `kind`, `severity`, `metric`,
             `test` ("mcnemar exact" or "paired bootstrap"), `value_a`, `value_b`,
@@ -128,6 +137,7 @@ class Comparison:
     run_a: str
     run_b: str
     margins: dict[str, float]
+    decisive: tuple[str, ...]
     alpha: float
     tests: pd.DataFrame
     scenarios: pd.DataFrame
@@ -153,6 +163,7 @@ class Comparison:
             "run_a": self.run_a,
             "run_b": self.run_b,
             "margins": self.margins,
+            "decisive": list(self.decisive),
             "alpha": self.alpha,
             "n_samples": self.n_samples,
             "non_inferior": self.non_inferior,
@@ -173,7 +184,8 @@ class Comparison:
             f"(alpha = {self.alpha:g}). Accuracy is tested with the exact McNemar test on "
             "per-sample majority correctness; flip rate and confidence change with a paired "
             f"bootstrap. A difference matters when it is significant and at least its "
-            f"metric's margin ({margins_text(self.margins)}).",
+            f"metric's margin ({margins_text(self.margins)}). Verdicts follow "
+            f"{' and '.join(self.decisive)}; the other metrics are reported only.",
             "",
         ]
         metrics = list(dict.fromkeys(self.tests["metric"]))
@@ -445,6 +457,7 @@ def compare_data(
     """
     _check_alpha(alpha)
     chosen = resolve_margins(a, b, margins)
+    decisive = decisive_metrics(a)
     if scenarios is None:
         scenarios = [s for s in a.scenarios["scenario"] if s != IDENTITY]
     resample = bootstrap_weights(len(a.samples), n_boot, seed)
@@ -471,7 +484,7 @@ def compare_data(
             tests["difference"].abs() >= tests["margin"]
         )
     table = pd.DataFrame(
-        [_scenario_row(group) for _, group in tests.groupby("scenario", sort=False)],
+        [_scenario_row(group, decisive) for _, group in tests.groupby("scenario", sort=False)],
         columns=list(SCENARIO_COLUMNS),
     )
     # Python bools and None (no labels), not numpy bools: `is True` / JSON read naturally
@@ -484,12 +497,23 @@ def compare_data(
         run_a=a.run_id,
         run_b=b.run_id,
         margins=chosen,
+        decisive=decisive,
         alpha=alpha,
         tests=tests,
         scenarios=table,
         excluded=tuple(excluded),
         n_samples=len(a.samples),
     )
+
+
+def decisive_metrics(data: RunData) -> tuple[str, ...]:
+    """The metrics a comparison's verdicts follow: the task's headline metric and accuracy.
+
+    Those of them the run holds (accuracy needs labels).
+    """
+    primary = primary_metric(data.task, data.metrics)
+    names = [primary.name] if primary is not None else []
+    return tuple(dict.fromkeys([*names, *(m for m in ("accuracy",) if m in data.metrics)]))
 
 
 def compared_metrics(a: RunData, b: RunData, *, baseline: bool) -> list[str]:
@@ -601,16 +625,21 @@ def bootstrap_pvalue(difference: float, replicates: FloatArray) -> float:
     return float(2 * stats.norm.sf(abs(difference) / se))
 
 
-def _scenario_row(group: pd.DataFrame) -> dict[str, Any]:
+def _scenario_row(group: pd.DataFrame, decisive: Sequence[str]) -> dict[str, Any]:
     matters = group[group["matters"].astype(bool)]
     better = matters.loc[matters["direction"] == BETTER, "metric"].tolist()
     worse = matters.loc[matters["direction"] == WORSE, "metric"].tolist()
-    inside = bool(((group["low"] > -group["margin"]) & (group["high"] < group["margin"])).all())
-    if better and not worse:
+    judged = group[group["metric"].isin(decisive)]
+    if judged.empty:  # only the plan's own metrics: judged on all of them
+        judged = group
+    better_decisive = any(m in better for m in judged["metric"])
+    worse_decisive = any(m in worse for m in judged["metric"])
+    inside = bool(((judged["low"] > -judged["margin"]) & (judged["high"] < judged["margin"])).all())
+    if better_decisive and not worse_decisive:
         verdict = BETTER
-    elif worse and not better:
+    elif worse_decisive and not better_decisive:
         verdict = WORSE
-    elif not better and not worse and inside:
+    elif not better_decisive and not worse_decisive and inside:
         verdict = NO_DIFFERENCE
     else:
         verdict = INCONCLUSIVE

@@ -19,6 +19,7 @@ Where the numbers come from:
   matters: significant *and* at least the metric's practical margin (`Metric.margin`: one
   point of accuracy or flip rate, two points of confidence; the rule's `margin` replaces
   accuracy's). Significant differences inside the margin are named in the passing message.
+  Every metric counts here, unlike `compare`'s verdicts, which follow the decisive ones.
 - **fragile count**: the stored verdicts (`wince analyze RUN`).
 
 A scenario whose inputs the model refused (`Store.rejections`) has no outcomes: every
