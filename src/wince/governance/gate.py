@@ -80,6 +80,7 @@ CHECK_COLUMNS = (
     "seconds",
 )
 PERTURBED = ("isolation", "combination")
+REFUSED_SOURCE = "rejections"  # the source of a check on inputs the model refused
 METRIC_NAMES = {"flip_rate": "flip rate", "accuracy_drop": "accuracy drop"}
 
 
@@ -398,7 +399,7 @@ def _refused(context: _Context, scenario: str, *, bound: str, operator: str) -> 
         "compared": nan,
         "operator": operator,
         "threshold": nan,
-        "source": "rejections",
+        "source": REFUSED_SOURCE,
         "message": f"the model refused these inputs: {context.rejected[scenario]}",
     }
 
