@@ -830,9 +830,12 @@ def compare(
     ],
     run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="Run compared with RUN_A.")],
     margin: Annotated[
-        float,
-        typer.Option(help="Equivalence and non-inferiority margin, a fraction (0.01 = 1 point)."),
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            help="Accuracy's equivalence and non-inferiority margin, a fraction (0.01 = 1 "
+            "point); default its practical margin. Other metrics keep theirs."
+        ),
+    ] = None,
     intersection: Annotated[
         bool, typer.Option("--intersection", help="Compare only the scenarios both runs hold.")
     ] = False,

@@ -44,6 +44,8 @@ Better = Literal["lower", "higher"]
 # -> one finite number per sample. `labels` are the dataset's labels as the run encodes them
 # (class indices, numbers, or the plain forms of `wince.outputs`), None without labels.
 PerSample = Callable[[Predictions, Predictions, Any, SampleContext], npt.ArrayLike]
+# The practical margin of a comparison (`Metric.margin`) of a metric that sets none.
+DEFAULT_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class Metric:
         needs_labels: computed against the labels; absent from runs without them.
         tolerance: its default tolerance (the largest harmful change of its mean that still
             counts as robust), or None: tested only when the analysis names a tolerance.
+        margin: the practical margin of comparisons between two runs (`wince compare`, the
+            gate's `no_regression`), in its unit: a difference of its mean smaller than this
+            is no difference, however significant. 0.01 (one point of a share) unless set;
+            two points for the probability changes.
         function: computes its per-sample values (`PerSample`); None for the classification
             and regression columns `outcome_columns` computes.
         source: "built-in", or where a declared metric comes from ("module:function").
@@ -81,6 +87,7 @@ class Metric:
     proportion: bool = False
     needs_labels: bool = False
     tolerance: float | None = None
+    margin: float = DEFAULT_MARGIN
     function: PerSample | None = None
     source: str = "built-in"
 
@@ -223,9 +230,10 @@ def _built_in() -> dict[str, Metric]:
         Metric("accuracy", "correct", "higher", "share of samples classified correctly", c,
                proportion=True, needs_labels=True),
         Metric("confidence_change", "confidence_delta", "higher", "change of the top class "
-               "probability", c, unit="probability"),
+               "probability", c, unit="probability", margin=0.02),
         Metric("true_class_prob_change", "true_prob_delta", "higher", "change of the "
-               "probability of the true class", c, unit="probability", needs_labels=True),
+               "probability of the true class", c, unit="probability", needs_labels=True,
+               margin=0.02),
         Metric("mean_abs_change", "abs_value_delta", "lower", "absolute change of the "
                "predicted value", r, unit="output units"),
         Metric("mae", "abs_error", "lower", "absolute error against the label", r,

@@ -55,7 +55,7 @@ def test_b_is_better_where_a_breaks_and_worse_where_b_breaks(runs):
 
 def test_non_inferiority_uses_the_upper_bound_of_the_accuracy_loss(runs):
     store, a, b = runs
-    comparison = compare_runs(store, a, b, margin=0.05)
+    comparison = compare_runs(store, a, b, margins={"accuracy": 0.05})
     scenarios = comparison.scenarios.set_index("scenario")
     # B loses 0.20 accuracy under shift_b(0.6): not non-inferior at any small margin
     assert scenarios.loc[key(SHIFT_B, 0.6), "ni_bound"] > 0.15
@@ -79,6 +79,45 @@ def test_identical_predictions_give_no_difference_everywhere(shifts, tmp_path):
     payload = comparison.to_payload()
     assert payload["verdicts"]["no difference"] == len(comparison.scenarios)
     assert "| scenario |" in comparison.to_markdown()
+
+
+def steady(x):
+    """Never changes its prediction; a sharp logistic curve in x0, shifted by column 2."""
+    p = 1 / (1 + np.exp(-50 * (x[:, 0] - x[:, 2])))
+    return np.column_stack([1 - p, p])
+
+
+def hesitant(x):
+    """The same clean predictions, never flipped: the shifts only pull them towards 1/2."""
+    p = 0.5 + (1 / (1 + np.exp(-50 * x[:, 0])) - 0.5) * (1 - x[:, 1] - x[:, 2])
+    return np.column_stack([1 - p, p])
+
+
+def test_verdicts_follow_flip_rate_and_accuracy_not_confidence(shifts, tmp_path):
+    plan = {**PLAN, "perturbations": [{"name": n, "values": [0.2]} for n in shifts]}
+    plan["combinations"] = "none"
+    store = str(tmp_path / "s")
+    a = run(store, steady, "steady", plan=plan)
+    b = run(store, hesitant, "hesitant", plan=plan)
+    comparison = compare_runs(a.store, a.id, b.id)
+    assert comparison.decisive == ("flip_rate", "accuracy")
+    scenarios = comparison.scenarios.set_index("scenario")
+    tests = comparison.tests.set_index(["scenario", "metric"])
+    # shift_a: B loses ~10 points of confidence, predicts the same: no difference
+    alone = key(SHIFT_A, 0.2)
+    assert tests.loc[(alone, "confidence_change"), "difference"] < -0.05
+    assert tests.loc[(alone, "confidence_change"), "matters"]
+    assert scenarios.loc[alone, "worse_on"] == "confidence_change"
+    assert scenarios.loc[alone, "verdict"] == "no difference"
+    # shift_b: A flips the 20 samples with x0 in (0, 0.2] to wrong, B keeps them right
+    # while losing confidence: better, the confidence loss reported
+    mixed = key(SHIFT_B, 0.2)
+    assert tests.loc[(mixed, "accuracy"), "difference"] == pytest.approx(0.10)
+    assert tests.loc[(mixed, "flip_rate"), "difference"] == pytest.approx(-0.10)
+    assert scenarios.loc[mixed, "better_on"] == "accuracy, flip_rate"
+    assert scenarios.loc[mixed, "worse_on"] == "confidence_change"
+    assert scenarios.loc[mixed, "verdict"] == "better"
+    assert "Verdicts follow flip_rate and accuracy" in comparison.to_markdown()
 
 
 def test_different_data_fingerprints_are_refused(shifts, tmp_path):
@@ -117,10 +156,12 @@ def test_different_scenarios_are_refused_by_name_unless_intersection(shifts, tmp
     assert key(SHIFT_B, 0.2) in comparison.excluded
 
 
-def test_margin_outside_zero_one_is_a_parameter_error(runs):
+def test_a_margin_must_be_positive_and_name_a_compared_metric(runs):
     store, a, b = runs
-    with pytest.raises(ParameterError, match=r"margin must be a fraction in \(0, 1\); got 2"):
-        compare_runs(store, a, b, margin=2)
+    with pytest.raises(ParameterError, match=r"margin of accuracy: a positive number") as error:
+        compare_runs(store, a, b, margins={"accuracy": -0.01, "acuracy": 0.01})
+    assert "margin of 'acuracy': the runs have no such metric" in str(error.value)
+    assert "accuracy, flip_rate, confidence_change" in str(error.value)
 
 
 def test_mcnemar_matches_the_chi_square_free_exact_definition():

@@ -119,6 +119,37 @@ def test_gate_command_prints_the_bound_and_returns_1_on_failure(runs, tmp_path):
     assert {c["bound"] for c in payload["checks"]} == {"upper"}
 
 
+def test_the_terminal_numbers_each_failed_check_and_prints_its_reason(runs, tmp_path):
+    store, a, b = runs
+    policy = tmp_path / "regression.yaml"
+    policy.write_text(
+        "rules:\n"
+        "  - {name: flips, check: max_flip_rate, max: 0.2, where: {kind: isolation}}\n"
+        f"  - name: no regression\n    check: no_regression\n    baseline: {a}\n"
+        f"    margin: 0.05\n    where: {{scenario: '{key(SHIFT_B, 0.2)}'}}\n"
+    )
+    out = console()
+    code = gate_command(
+        b, policy=policy, store=str(store.root), junit=None, json_output=False, console=out
+    )
+    assert code == 1
+    lines = text(out).splitlines()
+    rows = {line.split("│")[1].strip(): line for line in lines if "FAIL" in line}
+    assert "FAIL (1)" in rows["flips"]
+    # accuracy is non-inferior (the compared bound is below the margin), the flip rate
+    # is worse by more than its margin: the row shows the relation that holds
+    assert "FAIL (2)" in rows["no regression"]
+    assert "< 0.05" in rows["no regression"]
+    assert ">= 0.05" not in text(out)
+    reasons = [line for line in lines if line.startswith("(")]
+    assert len(reasons) == 2
+    assert reasons[0].startswith(f"(1) flips · {key(SHIFT_B, 0.6)}: flip rate 0.3000, 95% ")
+    assert reasons[1].startswith(
+        f"(2) no regression · {key(SHIFT_B, 0.2)}: flip_rate worse than baseline run {a} "
+        "by at least its margin 0.01: run - baseline +0.1000"
+    )
+
+
 def test_gate_command_with_an_invalid_policy_raises_a_policy_error(runs, tmp_path):
     store, a, _ = runs
     policy = tmp_path / "bad.yaml"
@@ -143,6 +174,8 @@ def test_compare_command_prints_table_markdown_and_json(runs):
     assert "better" in printed
     assert "worse" in printed
     assert "no difference" in printed
+    assert "verdicts follow flip_rate and accuracy" in printed
+    assert "accuracy 0.01, flip_rate 0.01, confidence_change 0.02" in printed
     out = console()
     compare_command(a, b, json_output=False, markdown=True, console=out, **common)
     markdown = text(out)
@@ -155,6 +188,8 @@ def test_compare_command_prints_table_markdown_and_json(runs):
     assert payload["run_a"] == a
     assert payload["verdicts"]["worse"] == 2
     assert payload["non_inferior"] is False
+    assert payload["decisive"] == ["flip_rate", "accuracy"]
+    assert payload["margins"] == {"accuracy": 0.01, "flip_rate": 0.01, "confidence_change": 0.02}
 
 
 def test_compare_command_refuses_unpaired_runs(runs, tmp_path, shifts):

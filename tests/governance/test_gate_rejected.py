@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 import wince
+from wince.governance.commands import gate_command
 from wince.governance.compare import compare_runs
 from wince.governance.gate import evaluate_gate
 from wince.models import CallableAdapter
@@ -116,3 +119,20 @@ def test_breaking_points_leave_out_the_refused_perturbation_and_its_gate_rule_fa
     assert set(checks.index) == {NOISE, MISSING}
     assert not bool(checks.loc[MISSING, "passed"])
     assert checks.loc[MISSING, "message"] == f"the model refused these inputs: {ERROR}"
+
+
+def test_the_terminal_says_a_refused_scenario_was_refused_and_why(runs, tmp_path):
+    store, refusing, _ = runs
+    policy = tmp_path / "flips.yaml"
+    policy.write_text("rules:\n  - {name: flips, check: max_flip_rate, max: 0.9}\n")
+    out = Console(file=io.StringIO(), width=250, color_system=None)
+    code = gate_command(
+        refusing, policy=policy, store=str(store.root), junit=None, json_output=False, console=out
+    )
+    printed = out.file.getvalue()
+    assert code == 1
+    row = next(line for line in printed.splitlines() if REFUSED in line and "│" in line)
+    assert "inputs refused" in row
+    assert "FAIL (1)" in row
+    assert "> 0.9" not in row
+    assert f"(1) flips · {REFUSED}: the model refused these inputs: {ERROR}" in printed

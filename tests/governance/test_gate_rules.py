@@ -110,7 +110,7 @@ def test_a_rule_that_matches_nothing_is_a_policy_error_listing_the_scenarios(run
     assert A2 in str(raised.value)
 
 
-def test_no_regression_fails_where_the_run_is_significantly_worse_than_the_baseline(runs):
+def test_no_regression_fails_where_the_run_is_worse_than_the_baseline_by_the_margin(runs):
     store, a, b = runs
     rule = {"check": "no_regression", "baseline": a}
     result = gate(store, b, rule)  # B against baseline A
@@ -124,7 +124,9 @@ def test_no_regression_fails_where_the_run_is_significantly_worse_than_the_basel
         PAIR6: True,
     }
     failed = result.failures.set_index("subject")
-    assert "flip_rate significantly worse" in failed.loc[B2, "message"]
+    assert failed.loc[B2, "message"].startswith(
+        f"flip_rate worse than baseline run {a} by at least its margin 0.01: run - baseline +0.1000"
+    )
     only_a = gate(store, b, {**rule, "where": {"perturbation": SHIFT_A}})
     assert only_a.passed
 

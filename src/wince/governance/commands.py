@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import operator
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -22,12 +24,18 @@ from wince.governance.compare import (
     Comparison,
     compare_runs,
     difference_text,
+    margins_text,
 )
-from wince.governance.gate import GateResult, evaluate_gate
+from wince.governance.gate import REFUSED_SOURCE, GateResult, evaluate_gate
 from wince.governance.policy import load_policy
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 _NEGATED = {"<=": ">", ">=": "<", "<": ">="}
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+}
 _VERDICT_STYLE = {BETTER: "green", WORSE: "red", NO_DIFFERENCE: "cyan"}
 
 
@@ -72,6 +80,9 @@ def gate_command(
         console.print(gate_table(result))
         failed = len(result.failures)
         if failed:
+            console.print("[bold]failed checks[/], numbered as in the table:")
+            for reason in failure_reasons(result):
+                console.print(reason, markup=False, highlight=False)
             console.print(
                 f"[bold red]gate failed[/]: {failed} of {len(result.checks)} checks failed "
                 f"(policy {result.policy}, run {result.run_id})."
@@ -87,7 +98,10 @@ def gate_command(
 
 
 def gate_table(result: GateResult) -> Table:
-    """The checks as a rich table: interval, which bound was compared, threshold, result."""
+    """The checks as a rich table: interval, which bound was compared, threshold, result.
+
+    A failed check's result is `FAIL (n)`, where n numbers its reason in `failure_reasons`.
+    """
     table = Table(
         title=f"gate {result.policy} on run {result.run_id} (95% intervals)",
         caption="bound: the end of the interval compared with the threshold "
@@ -95,33 +109,55 @@ def gate_table(result: GateResult) -> Table:
     )
     for column in ("rule", "subject", "estimate [95%]", "bound", "compared", "result"):
         table.add_column(column, overflow="fold")
+    failed = 0
     for row in result.checks.itertuples():
-        if row.bound == "count":
-            count = f"{int(row.compared)}"
-            verdict = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
-            relation = row.operator if row.passed else _NEGATED[row.operator]
-            compared = f"{count} {relation} {int(row.threshold)}"
-            table.add_row(row.rule, row.subject, count, "count", compared, verdict)
+        if row.passed:
+            verdict = "[green]pass[/]"
+        else:
+            failed += 1
+            verdict = f"[bold red]FAIL ({failed})[/]"
+        if row.source == REFUSED_SOURCE:
+            table.add_row(row.rule, row.subject, "-", str(row.bound), "inputs refused", verdict)
             continue
+        counted = row.bound == "count"
         interval = (
             f"{_number(row.estimate)} [{_number(row.low)}, {_number(row.high)}]"
             if not math.isnan(row.low)
-            else _number(row.estimate)
+            else _number(row.estimate, count=counted)
         )
-        operator = row.operator if row.passed else _NEGATED.get(row.operator, row.operator)
-        compared = (
-            f"{_number(row.compared)} {operator} {row.threshold:g}"
-            if row.operator and not math.isnan(row.threshold)
-            else "-"
-        )
-        verdict = "[green]pass[/]" if row.passed else "[bold red]FAIL[/]"
+        compared = _relation(row.compared, row.operator, row.threshold, count=counted)
         table.add_row(row.rule, row.subject, interval, str(row.bound), compared, verdict)
     return table
 
 
-def _number(value: float) -> str:
+def failure_reasons(result: GateResult) -> list[str]:
+    """`(n) rule · subject: why it failed`, one per failed check, numbered as in the table."""
+    return [
+        f"({n}) {row.rule} · {row.subject}: {row.message}"
+        for n, row in enumerate(result.failures.itertuples(), start=1)
+    ]
+
+
+def _relation(compared: float, required: str, threshold: float, *, count: bool) -> str:
+    """`0.0312 <= 0.05`: the compared number, the relation that holds, the threshold.
+
+    `required` is the relation passing requires ("<=", ">=", "<"; empty: none).
+    """
+    if not required or math.isnan(threshold):
+        return "-"
+    limit = f"{int(threshold)}" if count else f"{threshold:g}"
+    if math.isnan(compared):
+        return f"unknown, not {required} {limit}"
+    holds = _OPERATORS[required](compared, threshold)
+    shown = required if holds else _NEGATED[required]
+    return f"{_number(compared, count=count)} {shown} {limit}"
+
+
+def _number(value: float, *, count: bool = False) -> str:
     if value is None or math.isnan(value):
         return "-"
+    if count:
+        return f"{int(value)}"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     value += 0.0  # no negative zero
@@ -133,7 +169,7 @@ def compare_command(
     run_b: str,
     *,
     store: str | None,
-    margin: float,
+    margin: float | None,
     intersection: bool,
     json_output: bool,
     markdown: bool,
@@ -145,7 +181,8 @@ def compare_command(
         run_a: the reference run (id, unique prefix or 'latest').
         run_b: the run compared with it.
         store: store URL or folder (default `$WINCE_STORE`, else `.wince`).
-        margin: equivalence and non-inferiority margin (a fraction, e.g. 0.01).
+        margin: accuracy's equivalence and non-inferiority margin (a fraction, e.g. 0.01);
+            None: its practical margin. The other metrics keep theirs (`Metric.margin`).
         intersection: compare only the scenarios both runs hold.
         json_output: print JSON.
         markdown: print Markdown.
@@ -156,12 +193,13 @@ def compare_command(
 
     Raises:
         StoreError: missing runs, or runs that cannot be paired (named in the message).
-        ParameterError: margin outside (0, 1), or regression runs.
+        ParameterError: a margin that is not a positive number, or regression runs.
     """
     from wince.store import open_store
 
     opened = open_store(store)
-    comparison = compare_runs(opened, run_a, run_b, margin=margin, intersection=intersection)
+    margins = {"accuracy": margin} if margin is not None else None
+    comparison = compare_runs(opened, run_a, run_b, margins=margins, intersection=intersection)
     if json_output:
         console.print_json(json.dumps(comparison.to_payload()))
     elif markdown:
@@ -183,13 +221,17 @@ def compare_table(comparison: Comparison) -> Table:
     for metric in metrics:
         table.add_column(f"Δ {metric.replace('_', ' ')}", justify="right")
     table.add_column("verdict")
-    table.add_column(f"non-inferior (margin {comparison.margin:g})")
+    table.add_column("non-inferior")
     for row in comparison.scenarios.itertuples():
         style = _VERDICT_STYLE.get(row.verdict)
         verdict = f"[{style}]{row.verdict}[/]" if style else row.verdict
         flag = "-" if row.non_inferior is None else ("yes" if row.non_inferior else "no")
         cells = [difference_text(comparison.tests, row.scenario, metric=m) for m in metrics]
         table.add_row(row.scenario, *cells, verdict, flag)
+    table.caption = (
+        f"verdicts follow {' and '.join(comparison.decisive)}; a difference matters when "
+        f"significant and at least its margin: {margins_text(comparison.margins)}"
+    )
     return table
 
 
@@ -201,7 +243,7 @@ def compare_summary(comparison: Comparison) -> str:
     if ni is not None:
         parts.append(
             f"B is {'non-inferior' if ni else 'not shown non-inferior'} to A in accuracy at "
-            f"margin {comparison.margin:g}."
+            f"margin {comparison.margins['accuracy']:g}."
         )
     if comparison.excluded:
         parts.append(f"Left out (one run only): {len(comparison.excluded)} scenario(s).")

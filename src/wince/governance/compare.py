@@ -16,22 +16,39 @@ models sample by sample. Per scenario:
 
 The clean baseline is tested on accuracy only (flip rate and confidence change are zero
 there by construction); the noise-floor (identity) scenario is left out. All p-values are
-adjusted together with Holm's method. Per scenario:
+adjusted together with Holm's method.
 
-- **better** / **worse**: B is significantly better (worse) than A on at least one metric
-  and significantly worse (better) on none;
-- **no difference**: nothing is significant and every difference's 95% interval lies inside
-  (-margin, margin) — the two are shown equivalent at that margin;
-- **inconclusive**: nothing significant but too uncertain to call equivalent, or significant
-  in opposite directions on different metrics (`better_on` and `worse_on` say which).
+**Margins.** Every metric has a practical margin (`Metric.margin`, in its unit: one point
+for accuracy and flip rate, two probability points for confidence; `margins` replaces them
+per metric). A difference **matters** when it is significant *and* at least the margin: a
+retrain that moves confidence by 0.3 points is no difference, however many samples make it
+significant. `better_on` and `worse_on` list every metric whose difference matters.
+
+**Verdicts** follow the *decisive* metrics only: the task's headline metric
+(`wince.metrics.primary_metric`, the flip rate for classifiers) and accuracy. The others
+(confidence change, the plan's own metrics) are reported, in `better_on` / `worse_on` and
+the tests, but never decide: a model that gains accuracy and loses confidence is better, and
+one that loses only confidence is not worse. Per scenario:
+
+- **better** / **worse**: B's difference matters on at least one decisive metric, better
+  (worse), and on none the other way;
+- **no difference**: no decisive difference matters and each decisive metric's 95% interval
+  lies inside (-margin, margin): the two are shown equivalent at those margins;
+- **inconclusive**: too uncertain to call equivalent, or decisive metrics that matter in
+  opposite directions (`better_on` and `worse_on` say which).
+
+A scenario tested on no decisive metric (the baseline of a run without labels, which only
+the plan's own metrics measure) is judged on all of its metrics the same way.
 
 **Non-inferiority** of B: the upper bound of the 95% interval of accuracy_A - accuracy_B is
-below `margin` (per scenario, not adjusted for multiplicity: a one-sided 97.5% bound each).
+below accuracy's margin (per scenario, not adjusted for multiplicity: a one-sided 97.5%
+bound each).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +61,7 @@ from wince.analysis.data import RunData, load_run_data
 from wince.analysis.stats import adjust, bootstrap_means, percentile_interval
 from wince.engine.scenarios import BASELINE, IDENTITY
 from wince.errors import ParameterError, StoreError
-from wince.metrics import Resampling, bootstrap_weights
+from wince.metrics import Resampling, bootstrap_weights, primary_metric
 from wince.store.store import Store, strict_json
 
 FloatArray = npt.NDArray[np.float64]
@@ -69,6 +86,8 @@ TEST_COLUMNS = (
     "p_adjusted",
     "significant",
     "direction",
+    "margin",
+    "matters",
     "n_samples",
 )
 SCENARIO_COLUMNS = (
@@ -92,8 +111,11 @@ class Comparison:
     Attributes:
         run_a: the reference run (A).
         run_b: the run compared with it (B).
-        margin: equivalence and non-inferiority margin, in metric units (a fraction for
-            accuracy and flip rate, probability for confidence).
+        margins: the practical margin of each compared metric, in its unit: smaller
+            differences are no difference (equivalence); accuracy's is also the
+            non-inferiority margin.
+        decisive: the metrics the verdicts follow (the task's headline metric and
+            accuracy, those the runs hold).
         alpha: family-wise error rate of the Holm-adjusted tests.
         tests: one row per (scenario, metric): `scenario`, `kind`, `severity`, `metric`,
             `test` ("mcnemar exact" or "paired bootstrap"), `value_a`, `value_b`,
@@ -101,11 +123,12 @@ class Comparison:
             interval), `a_only`, `b_only` (McNemar: samples correct under one model only),
             `p_value`, `p_adjusted` (Holm, over every test), `significant`, `direction`
             ("better", "worse" or "same": B relative to A, whatever the significance),
+            `margin` (the metric's), `matters` (significant and |difference| >= margin),
             `n_samples`.
         scenarios: one row per scenario: `scenario`, `kind`, `severity`, `verdict` (better,
-            worse, no difference, inconclusive), `better_on`, `worse_on` (metrics, comma
-            separated), `accuracy_a`, `accuracy_b`, `ni_bound` (upper bound of
-            accuracy_A - accuracy_B), `non_inferior` (None without labels).
+            worse, no difference, inconclusive), `better_on`, `worse_on` (the metrics whose
+            difference matters, comma separated), `accuracy_a`, `accuracy_b`, `ni_bound`
+            (upper bound of accuracy_A - accuracy_B), `non_inferior` (None without labels).
         excluded: scenarios left out: held by only one run (intersection only), or whose
             inputs a model refused in either run (`Store.rejections`: no outcomes to pair).
         n_samples: samples paired in every scenario.
@@ -113,7 +136,8 @@ class Comparison:
 
     run_a: str
     run_b: str
-    margin: float
+    margins: dict[str, float]
+    decisive: tuple[str, ...]
     alpha: float
     tests: pd.DataFrame
     scenarios: pd.DataFrame
@@ -138,7 +162,8 @@ class Comparison:
         payload = {
             "run_a": self.run_a,
             "run_b": self.run_b,
-            "margin": self.margin,
+            "margins": self.margins,
+            "decisive": list(self.decisive),
             "alpha": self.alpha,
             "n_samples": self.n_samples,
             "non_inferior": self.non_inferior,
@@ -158,7 +183,9 @@ class Comparison:
             f"samples; p-values are Holm-adjusted over {len(self.tests)} tests "
             f"(alpha = {self.alpha:g}). Accuracy is tested with the exact McNemar test on "
             "per-sample majority correctness; flip rate and confidence change with a paired "
-            f"bootstrap. Equivalence and non-inferiority margin: {self.margin:g}.",
+            f"bootstrap. A difference matters when it is significant and at least its "
+            f"metric's margin ({margins_text(self.margins)}). Verdicts follow "
+            f"{' and '.join(self.decisive)}; the other metrics are reported only.",
             "",
         ]
         metrics = list(dict.fromkeys(self.tests["metric"]))
@@ -178,7 +205,8 @@ class Comparison:
         if ni is not None:
             lines.append(
                 f"B is {'non-inferior' if ni else 'not shown non-inferior'} to A in accuracy "
-                f"at margin {self.margin:g} {'in every scenario' if ni else ''}".rstrip()
+                f"at margin {self.margins['accuracy']:g} "
+                f"{'in every scenario' if ni else ''}".rstrip()
                 + "."
             )
         if self.excluded:
@@ -201,6 +229,11 @@ def difference_text(tests: pd.DataFrame, scenario: str, *, metric: str) -> str:
     )
 
 
+def margins_text(margins: Mapping[str, float]) -> str:
+    """`accuracy 0.01, flip_rate 0.01, confidence_change 0.02`: each metric's margin."""
+    return ", ".join(f"{metric} {margin:g}" for metric, margin in margins.items())
+
+
 def _yes_no(flag: Any) -> str:
     if flag is None or (isinstance(flag, float) and np.isnan(flag)):
         return "-"
@@ -212,7 +245,7 @@ def compare_runs(
     run_a: str,
     run_b: str,
     *,
-    margin: float = 0.01,
+    margins: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     intersection: bool = False,
     n_boot: int | None = None,
@@ -223,8 +256,8 @@ def compare_runs(
         store: the store holding both runs.
         run_a: the reference run: id, unique prefix or 'latest'.
         run_b: the run compared with it.
-        margin: equivalence and non-inferiority margin in metric units (accuracy as a
-            fraction: 0.01 is one percentage point), in (0, 1).
+        margins: practical margins replacing the metrics' own (`Metric.margin`), per metric
+            in its unit (accuracy as a fraction: 0.01 is one percentage point), each > 0.
         alpha: family-wise error rate of the Holm-adjusted tests, in (0, 1).
         intersection: compare only the scenarios both runs hold; otherwise differing
             scenario sets are refused.
@@ -237,7 +270,8 @@ def compare_runs(
         StoreError: a run is missing or unfinished, or the runs cannot be paired: different
             data, seeds, repeats or perturbation versions, or different scenarios (without
             `intersection`).
-        ParameterError: a margin or alpha outside (0, 1), or regression runs.
+        ParameterError: a margin that is not a positive number or names no compared
+            metric, alpha outside (0, 1), or regression runs.
 
     Examples:
         >>> import numpy as np, tempfile, wince
@@ -250,7 +284,7 @@ def compare_runs(
         >>> sorted(set(comparison.scenarios["verdict"]))
         ['no difference']
     """
-    _check_settings(margin, alpha)
+    _check_alpha(alpha)
     a_id, b_id = store.resolve(run_a), store.resolve(run_b)
     shared, excluded = check_pairing(store, a_id, b_id, intersection=intersection)
     a, b = load_run_data(store, a_id), load_run_data(store, b_id)
@@ -264,7 +298,7 @@ def compare_runs(
         a,
         b,
         scenarios=shared,
-        margin=margin,
+        margins=margins,
         alpha=alpha,
         n_boot=n_boot or a.plan.analysis.bootstrap,
         seed=a.plan.seed,
@@ -352,12 +386,49 @@ def _names(keys: Sequence[str], limit: int = 8) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def _check_settings(margin: float, alpha: float) -> None:
-    for name, value, example in (("margin", margin, 0.01), ("alpha", alpha, 0.05)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise ParameterError(
-                f"compare: {name} must be a fraction in (0, 1); got {value!r}. Try {example}."
-            )
+def _check_alpha(alpha: float) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ParameterError(
+            f"compare: alpha must be a fraction in (0, 1); got {alpha!r}. Try 0.05."
+        )
+
+
+def resolve_margins(
+    a: RunData, b: RunData, overrides: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """The practical margin of every metric a comparison of two runs tests.
+
+    Args:
+        a: the reference run's data.
+        b: the compared run's data.
+        overrides: margins replacing the metrics' own (`Metric.margin`), per metric.
+
+    Raises:
+        ParameterError: an override that names no compared metric, or is not a positive
+            finite number.
+    """
+    metrics = compared_metrics(a, b, baseline=False)  # the baseline's are among them
+    chosen = dict(overrides or {})
+    problems = [
+        f"compare: margin of {name!r}: the runs have no such metric; they compare "
+        f"{', '.join(metrics)}."
+        for name in chosen
+        if name not in metrics
+    ]
+    problems += [
+        f"compare: margin of {name}: a positive number in the metric's unit; got {value!r}. "
+        f"Try {a.metrics[name].margin:g}."
+        for name, value in chosen.items()
+        if name in metrics
+        and (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (math.isfinite(value) and value > 0)
+        )
+    ]
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return {m: float(chosen.get(m, a.metrics[m].margin)) for m in metrics}
 
 
 def compare_data(
@@ -365,7 +436,7 @@ def compare_data(
     b: RunData,
     *,
     scenarios: Sequence[str] | None = None,
-    margin: float = 0.01,
+    margins: Mapping[str, float] | None = None,
     alpha: float = 0.05,
     n_boot: int = 1000,
     seed: int = 0,
@@ -377,13 +448,16 @@ def compare_data(
         a: the reference run's data.
         b: the compared run's data: the same samples, scenarios and trials.
         scenarios: scenarios to compare (default: A's, identity left out).
-        margin: equivalence and non-inferiority margin in metric units, in (0, 1).
+        margins: practical margins replacing the metrics' own, per metric (see
+            `resolve_margins`).
         alpha: family-wise error rate, in (0, 1).
         n_boot: bootstrap replicates.
         seed: seed of the bootstrap weights.
         excluded: scenarios left out before (reported only).
     """
-    _check_settings(margin, alpha)
+    _check_alpha(alpha)
+    chosen = resolve_margins(a, b, margins)
+    decisive = decisive_metrics(a)
     if scenarios is None:
         scenarios = [s for s in a.scenarios["scenario"] if s != IDENTITY]
     resample = bootstrap_weights(len(a.samples), n_boot, seed)
@@ -405,8 +479,12 @@ def compare_data(
     if len(tests):
         tests["p_adjusted"] = adjust(tests["p_value"].to_numpy(np.float64), "holm")
         tests["significant"] = tests["p_adjusted"] < alpha
+        tests["margin"] = tests["metric"].map(chosen).astype(float)
+        tests["matters"] = tests["significant"].astype(bool) & (
+            tests["difference"].abs() >= tests["margin"]
+        )
     table = pd.DataFrame(
-        [_scenario_row(group, margin) for _, group in tests.groupby("scenario", sort=False)],
+        [_scenario_row(group, decisive) for _, group in tests.groupby("scenario", sort=False)],
         columns=list(SCENARIO_COLUMNS),
     )
     # Python bools and None (no labels), not numpy bools: `is True` / JSON read naturally
@@ -418,13 +496,24 @@ def compare_data(
     return Comparison(
         run_a=a.run_id,
         run_b=b.run_id,
-        margin=margin,
+        margins=chosen,
+        decisive=decisive,
         alpha=alpha,
         tests=tests,
         scenarios=table,
         excluded=tuple(excluded),
         n_samples=len(a.samples),
     )
+
+
+def decisive_metrics(data: RunData) -> tuple[str, ...]:
+    """The metrics a comparison's verdicts follow: the task's headline metric and accuracy.
+
+    Those of them the run holds (accuracy needs labels).
+    """
+    primary = primary_metric(data.task, data.metrics)
+    names = [primary.name] if primary is not None else []
+    return tuple(dict.fromkeys([*names, *(m for m in ("accuracy",) if m in data.metrics)]))
 
 
 def compared_metrics(a: RunData, b: RunData, *, baseline: bool) -> list[str]:
@@ -536,16 +625,21 @@ def bootstrap_pvalue(difference: float, replicates: FloatArray) -> float:
     return float(2 * stats.norm.sf(abs(difference) / se))
 
 
-def _scenario_row(group: pd.DataFrame, margin: float) -> dict[str, Any]:
-    significant = group[group["significant"].astype(bool)]
-    better = significant.loc[significant["direction"] == BETTER, "metric"].tolist()
-    worse = significant.loc[significant["direction"] == WORSE, "metric"].tolist()
-    inside = bool(((group["low"] > -margin) & (group["high"] < margin)).all())
-    if better and not worse:
+def _scenario_row(group: pd.DataFrame, decisive: Sequence[str]) -> dict[str, Any]:
+    matters = group[group["matters"].astype(bool)]
+    better = matters.loc[matters["direction"] == BETTER, "metric"].tolist()
+    worse = matters.loc[matters["direction"] == WORSE, "metric"].tolist()
+    judged = group[group["metric"].isin(decisive)]
+    if judged.empty:  # only the plan's own metrics: judged on all of them
+        judged = group
+    better_decisive = any(m in better for m in judged["metric"])
+    worse_decisive = any(m in worse for m in judged["metric"])
+    inside = bool(((judged["low"] > -judged["margin"]) & (judged["high"] < judged["margin"])).all())
+    if better_decisive and not worse_decisive:
         verdict = BETTER
-    elif worse and not better:
+    elif worse_decisive and not better_decisive:
         verdict = WORSE
-    elif not better and not worse and inside:
+    elif not better_decisive and not worse_decisive and inside:
         verdict = NO_DIFFERENCE
     else:
         verdict = INCONCLUSIVE
@@ -570,6 +664,6 @@ def _scenario_row(group: pd.DataFrame, margin: float) -> dict[str, Any]:
             accuracy_a=float(acc["value_a"]),
             accuracy_b=float(acc["value_b"]),
             ni_bound=bound,
-            non_inferior=bool(bound < margin),
+            non_inferior=bool(bound < float(acc["margin"])),
         )
     return row

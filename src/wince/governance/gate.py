@@ -15,7 +15,11 @@ Where the numbers come from:
 - **median breaking point**: the stored breaking-points analysis
   (`wince analyze RUN --breaking-points`) and its 95% bootstrap interval.
 - **regression against a baseline run**: `compare_runs` (McNemar and paired bootstrap,
-  Holm-corrected).
+  Holm-corrected). A scenario regresses when some metric is worse by a difference that
+  matters: significant *and* at least the metric's practical margin (`Metric.margin`: one
+  point of accuracy or flip rate, two points of confidence; the rule's `margin` replaces
+  accuracy's). Significant differences inside the margin are named in the passing message.
+  Every metric counts here, unlike `compare`'s verdicts, which follow the decisive ones.
 - **fragile count**: the stored verdicts (`wince analyze RUN`).
 
 A scenario whose inputs the model refused (`Store.rejections`) has no outcomes: every
@@ -76,6 +80,7 @@ CHECK_COLUMNS = (
     "seconds",
 )
 PERTURBED = ("isolation", "combination")
+REFUSED_SOURCE = "rejections"  # the source of a check on inputs the model refused
 METRIC_NAMES = {"flip_rate": "flip rate", "accuracy_drop": "accuracy drop"}
 
 
@@ -327,7 +332,7 @@ class _Context:
                 self.store,
                 rule.baseline,
                 self.run_id,
-                margin=rule.margin if rule.margin is not None else 0.01,
+                margins={"accuracy": rule.margin} if rule.margin is not None else None,
                 alpha=rule.alpha,
                 intersection=rule.intersection,
             )
@@ -394,7 +399,7 @@ def _refused(context: _Context, scenario: str, *, bound: str, operator: str) -> 
         "compared": nan,
         "operator": operator,
         "threshold": nan,
-        "source": "rejections",
+        "source": REFUSED_SOURCE,
         "message": f"the model refused these inputs: {context.rejected[scenario]}",
     }
 
@@ -564,12 +569,17 @@ def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[di
     rows = []
     for row in chosen.itertuples():
         mine = tests[tests["scenario"] == row.scenario]
-        worse = mine[mine["significant"].astype(bool) & (mine["direction"] == "worse")]
+        harmed = mine[mine["significant"].astype(bool) & (mine["direction"] == "worse")]
+        worse = harmed[harmed["matters"].astype(bool)]
         reasons = [
-            f"{t.metric} significantly worse than baseline run {comparison.run_a}: "
-            f"run - baseline {t.difference:+.4f} [{t.low:+.4f}, {t.high:+.4f}], "
+            f"{t.metric} worse than baseline run {comparison.run_a} by at least its margin "
+            f"{t.margin:g}: run - baseline {t.difference:+.4f} [{t.low:+.4f}, {t.high:+.4f}], "
             f"Holm p {t.p_adjusted:.2g}"
             for t in worse.itertuples()
+        ]
+        within = [
+            f"{t.metric} {t.difference:+.4f} (margin {t.margin:g})"
+            for t in harmed[~harmed["matters"].astype(bool)].itertuples()
         ]
         compared = threshold = float("nan")
         if rule.margin is not None:
@@ -605,8 +615,9 @@ def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[di
                 "threshold": threshold,
                 "source": f"compare with run {comparison.run_a}",
                 "message": "; ".join(reasons)
-                or f"no metric significantly worse than baseline run {comparison.run_a} "
-                f"(verdict: {row.verdict})",
+                or f"no metric worse than baseline run {comparison.run_a} by its margin or more "
+                f"(verdict: {row.verdict})"
+                + (f"; significant but within the margin: {', '.join(within)}" if within else ""),
             }
         )
     bound = "upper" if rule.margin is not None else "tests"

@@ -20,7 +20,7 @@ rules:
   - check: min_median_breaking_point
     min: 0.4                        # in severity; or min_value in the magnitude's units
     where: {perturbation: "image.*"}
-  - check: no_regression            # nothing significantly worse than a baseline run
+  - check: no_regression            # no metric worse than a baseline run by its margin
     baseline: 3f2a9c                # run id, unique prefix or 'latest'
     margin: 0.01                    # optional: accuracy must also be non-inferior
   - check: max_fragile              # count of stored fragile verdicts <= max
@@ -184,12 +184,16 @@ class MinMedianBreakingPoint(_Rule):
 
 
 class NoRegression(_Rule):
-    """No matched scenario is significantly worse than under a baseline run (see compare).
+    """No matched scenario is worse than under a baseline run on any metric (see compare).
+
+    Worse means significantly worse (Holm-corrected) by at least the metric's practical
+    margin (`Metric.margin`: 0.01 for accuracy and flip rate, 0.02 for confidence), so a
+    retrain that moves confidence by a fraction of a point passes.
 
     Attributes:
         baseline: the run to compare against (id, unique prefix or 'latest').
-        margin: when given, accuracy must also be non-inferior: the upper bound of
-            (baseline accuracy - run accuracy) below `margin` (a fraction).
+        margin: accuracy's margin, a fraction; when given, accuracy must also be
+            non-inferior: the upper bound of (baseline accuracy - run accuracy) below it.
         intersection: compare the scenarios both runs hold (else differing scenario sets
             are an error).
         alpha: family-wise error rate of the Holm-corrected tests.
