@@ -1273,6 +1273,11 @@ def gate_code(finding: Finding, run_id: str) -> str:
 def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendation]:
     """Defences for each risk in its rank order, then calibration where confidence predicts it.
 
+    A defence that helps against several risks (Unicode normalisation, spell correction) is
+    given once, at its first risk, naming them all. A model that cannot be trained (a lexicon
+    or rule model, an HTTP endpoint: `ReportData.trainable`) gets no training advice: no
+    augmentation and no refitted calibration.
+
     Each defence carries the code that applies it (`Recommendation.code`): the
     `wince.augment` call up to the measured breaking magnitude, a library call (OpenCV,
     SciPy ...) for the pre-processing defences, and `wince monitor` and `wince gate`
@@ -1284,24 +1289,35 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
     def add(kind: str, text: str, because: str, code: str) -> None:
         out.append(Recommendation(len(out) + 1, kind, text, because, code))
 
+    chosen_for = _defences(data, risks)
+    helped: dict[Defence, list[str]] = {}  # each defence once, naming every risk it helps
+    for finding in risks:
+        names = helped.setdefault(chosen_for[finding.perturbation], [])
+        names += [finding.perturbation] * (finding.perturbation not in names)
     for finding in risks:
         value, source = _breaking_value(data, finding)
         subject = finding.perturbation
         level = amount(float(f"{value:.3g}"), finding.unit)
-        add(
-            "augmentation",
-            f"Train with {subject} augmentation up to {value:.3g} {finding.unit} ({source}), "
-            "sampling milder values too.",
-            finding.sentence,
-            augmentation_code(subject, augmentation_target(data, finding), run_id),
-        )
-        chosen = defence(subject, data.modality)
-        add(
-            chosen.kind,
-            chosen.text.format(value=value, level=level),
-            finding.sentence,
-            Template(chosen.code).safe_substitute(name=subject, value=literal(value), run=run_id),
-        )
+        if data.trainable is not False:
+            add(
+                "augmentation",
+                f"Train with {subject} augmentation up to {level} ({source}), sampling milder "
+                "values too.",
+                finding.sentence,
+                augmentation_code(subject, augmentation_target(data, finding), run_id),
+            )
+        chosen = chosen_for[subject]
+        if chosen in helped:
+            names = helped.pop(chosen)
+            also = f" It helps against {_and(names)}." if len(names) > 1 else ""
+            add(
+                chosen.kind,
+                chosen.text.format(value=value, level=level) + also,
+                finding.sentence,
+                Template(chosen.code).safe_substitute(
+                    name=subject, value=literal(value), run=run_id
+                ),
+            )
         if subject in MONITORED:
             add(
                 "monitoring",
@@ -1314,7 +1330,7 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
         top = risks[0]
         add(
             "gate",
-            f"Guard the fix in CI: the retrained model's run must flip fewer than "
+            f"Guard the fix in CI: the next model version's run must flip fewer than "
             f"{percent(top.low)} of predictions under {top.perturbation} at "
             f"{amount(top.value, top.unit)} (this run's lower 95% bound) and be significantly "
             "worse than this run nowhere.",
@@ -1322,7 +1338,8 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             gate_code(top, run_id),
         )
     regions = data.frame("regions", "rules")
-    if not regions.empty and data.task == "classification":
+    # calibrating refits the model (CalibratedClassifierCV): not for a model that cannot be
+    if not regions.empty and data.task == "classification" and data.trainable is not False:
         fragile = regions[regions["kind"] == "fragile"]
         for row in fragile.itertuples():
             threshold = _confidence_threshold(row.conditions)
@@ -1351,6 +1368,28 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
         )
     return out
+
+
+def _defences(data: ReportData, risks: list[Finding]) -> dict[str, Defence]:
+    """The defence against each risk's perturbation (`defence`).
+
+    A perturbation without a family of its own gets its modality's generic defence, unless a
+    family defence of the same kind is already recommended against another risk: that one
+    serves it too (spell correction against speech-to-text errors as against typos).
+    """
+    chosen = {f.perturbation: defence(f.perturbation, data.modality) for f in risks}
+    generic = set(MODALITY_DEFENCES.values()) | {VALIDATION}
+    specific = [d for d in dict.fromkeys(chosen.values()) if d not in generic]
+    for name, item in chosen.items():
+        same = [d for d in specific if d.kind == item.kind]
+        if item in generic and same:
+            chosen[name] = same[0]
+    return chosen
+
+
+def _and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ", ".join(items[:-1]) + " and " * (len(items) > 1) + items[-1]
 
 
 def _confidence_threshold(conditions: Any) -> float | None:
