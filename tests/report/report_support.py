@@ -37,6 +37,7 @@ SECTIONS = (
     "fig-per_class",
     "regions",
     "gallery",
+    "technical",
     "verdicts",
     "lineage",
 )

@@ -42,7 +42,7 @@ def test_the_html_report_lists_refused_inputs_under_the_risks(refused_run, tmp_p
     assert REFUSAL in risks
     # one sentence for the three refused levels and the two refused combinations
     assert risks.count(REFUSAL) == 1
-    assert "set to NaN (6% of cells) on every column (and 2 stronger levels), and " in risks
+    assert "6% of values missing on every column (and 2 stronger levels), and " in risks
     assert "2 combinations of perturbations, so these scenarios have no results" in risks
     # the headline leads with it: these inputs get no answer at all
     headline = summary[summary.index('<p class="headline') : summary.index("<h3>Top risks</h3>")]

@@ -240,8 +240,9 @@ def test_global_sensitivity_notes_say_every_perturbation_applies_at_once_and_how
     assert stored["design"]["n_base"] == 64
     assert stored["half_width"] > 0.05
     assert f"±{stored['half_width']:.2f}, above the target ±0.05" in stored["warning"]
-    notes = digits_report.narrative.notes
+    notes = digits_report.narrative.technical  # statistics stay out of the plain summary
     assert JOINT_DESIGN_NOTE in notes
+    assert not any("Sobol" in note for note in digits_report.narrative.notes)
     assert f"Warning: {stored['warning']}" in notes
     html = digits_html.read_text()
     assert "applies every perturbation at once" in html

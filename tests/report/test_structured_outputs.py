@@ -185,7 +185,7 @@ def test_detection_headline_states_the_recall_from_the_summary(detection_run):
     assert top.scenario == DARK
     assert recall[DARK] == 0.0  # every rectangle is too dark to find
     assert (
-        f"lowers the share of the true objects found from {percent(recall['baseline'])} on "
+        f"the share of the true objects found falls from {percent(recall['baseline'])} on "
         f"clean inputs to {percent(recall[DARK])} (" in report.narrative.headline
     )
 

@@ -46,6 +46,8 @@ class RunData:
             `scenarios`, plus `error`); they are in neither `scenarios` nor `outcomes`.
         recorded_metrics: the metrics of one's own the run recorded (`Metric.declaration`),
             so that those registered only in the process that ran it are known here too.
+        classes: the model's class names in index order, as the run recorded them (None:
+            the model names none).
     """
 
     run_id: str
@@ -56,6 +58,7 @@ class RunData:
     analysis: AnalysisSpec | None = None
     rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
     recorded_metrics: tuple[Metric, ...] = ()
+    classes: tuple[str, ...] | None = None
 
     @property
     def samples(self) -> npt.NDArray[np.int64]:
@@ -171,4 +174,5 @@ def load_run_data(store: Store, run_id: str) -> RunData:
         recorded_metrics=tuple(
             Metric.from_declaration(m) for m in record["lineage"].get("metrics", [])
         ),
+        classes=tuple(classes) if (classes := record["lineage"].get("classes")) else None,
     )

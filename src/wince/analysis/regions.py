@@ -206,9 +206,10 @@ def _per_sample_over_perturbed(
 
 # regions ------------------------------------------------------------------------------------
 def _class_names(run_data: RunData) -> dict[int, str]:
+    """Class names by index: the model's as the run recorded them, else the plan's."""
     model = run_data.plan.model
-    classes = model.classes if model is not None and model.classes else None
-    if classes is None:
+    classes = run_data.classes or (model.classes if model is not None else None)
+    if not classes:
         return {}
     return {i: str(c) for i, c in enumerate(classes)}
 

@@ -169,7 +169,10 @@ def sentiment_classifier() -> CallableAdapter:
     and "!!!" ship with the package, so the model runs offline and never changes.
     """
     return CallableAdapter(
-        VaderScores(), classes=SENTIMENT_CLASSES, fingerprint=f"vader-{vader_fingerprint()}"
+        VaderScores(),
+        classes=SENTIMENT_CLASSES,
+        fingerprint=f"vader-{vader_fingerprint()}",
+        trainable=False,
     )
 
 

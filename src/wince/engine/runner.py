@@ -642,6 +642,8 @@ def lineage(
         "n_samples": len(dataset),
         "modality": str(dataset.modality),
         "classes": None if model.classes is None else [str(c) for c in model.classes],
+        # whether the model can be trained (None: not known): reports advise training or not
+        "trainable": getattr(model, "trainable", None),
         "seed": plan.seed,
         "repeats": plan.repeats,
         "batch_size": plan.batch_size,

@@ -505,6 +505,8 @@ class CallableAdapter:
         threshold: the score at and above which output "score" means class 1.
         version: the model's declared version, hashed with the function's code instead of
             its state (for state that cannot be hashed, or is too large to hash per run).
+        trainable: whether the model can be trained (False: a lexicon or rule model, a
+            fixed service), so reports give training advice or not; None: not known.
 
     The default fingerprint hashes the function's code and the state it closes over or is
     bound to (`wince.models.identity`): two functions with the same code and other state
@@ -534,9 +536,11 @@ class CallableAdapter:
         output: Output | str | None = None,
         threshold: float | None = None,
         version: str | None = None,
+        trainable: bool | None = None,
     ) -> None:
         self.fn = fn
         self.version = version
+        self.trainable = trainable
         self._nonce: str | None = None
         self._modules: frozenset[str] | None = None
         self.task = Task(task)

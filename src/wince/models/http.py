@@ -111,6 +111,8 @@ class HttpAdapter:
             `env:` variable, or a non-positive batch size, timeout or backoff.
     """
 
+    trainable = False  # a served model: reports give no training advice
+
     def __init__(
         self,
         url: str,

@@ -227,6 +227,8 @@ class TransformersAdapter:
         (2, 2)
     """
 
+    trainable = True  # fine-tunes on augmented data (reports advise it)
+
     def __init__(
         self,
         model: Any,
@@ -547,6 +549,8 @@ class SentenceTransformerAdapter:
             the head is not fitted, or the device is not available.
         ParameterError: `max_batch` is not a positive integer.
     """
+
+    trainable = True  # its head refits on augmented data (reports advise it)
 
     def __init__(
         self,

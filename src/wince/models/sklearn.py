@@ -37,6 +37,8 @@ class SklearnAdapter:
     when a run starts, for data with column names).
     """
 
+    trainable = True  # refits on augmented data (reports advise it)
+
     def __init__(
         self, estimator: Any, *, task: Task | str | None = None, max_batch: int = 8192
     ) -> None:

@@ -72,6 +72,8 @@ class TorchAdapter:
         ((5, 3), True)
     """
 
+    trainable = True  # trains on augmented batches (reports advise it)
+
     def __init__(
         self,
         module: Any,

@@ -236,6 +236,20 @@ class Magnitude:
             return math.log(value / self.off) / math.log(self.severe / self.off)
         return (value - self.off) / (self.severe - self.off)
 
+    def beyond_realistic(self, value: float) -> bool:
+        """Whether a value lies beyond the realistic range: past `severe`, or across `off`.
+
+        Anything between `off` and `severe` is plausible (milder values happen in real data).
+
+        Examples:
+            >>> rotation = Magnitude("angle_deg", "degrees", 0.0, 0.5, 15.0, (0.0, 180.0))
+            >>> rotation.beyond_realistic(30.0), rotation.beyond_realistic(0.2)
+            (True, False)
+        """
+        milder = min(self.off, self.severe) <= value <= max(self.off, self.severe)
+        low, high = self.realistic
+        return not (milder or low <= value <= high)
+
     def describe_constraint(self) -> str:
         """The constraint in words, generated from the declaration."""
         kind = "a whole number" if self.integer else "a number"
@@ -266,8 +280,7 @@ class Magnitude:
                 f"{owner}: {self.describe_constraint()}; got {value!r}. Try {round(number)}."
             )
         realistic_low, realistic_high = self.realistic
-        milder = min(self.off, self.severe) <= number <= max(self.off, self.severe)
-        if not (milder or realistic_low <= number <= realistic_high):
+        if self.beyond_realistic(number):
             warn_unrealistic(
                 f"{owner}: {self.name}={number:g} {self.unit} is outside the realistic range "
                 f"[{realistic_low:g}, {realistic_high:g}]; results will be flagged as unrealistic."

@@ -29,6 +29,7 @@ from wince.report.narrative import (
     metric_value,
     narrative,
     percent,
+    steps_flag,
 )
 from wince.store.store import Store
 
@@ -269,8 +270,13 @@ def _context(report: Report) -> dict[str, Any]:
             shown = metric_value(float(row.observed), metric)
             primary.setdefault(str(row.scenario), f"{shown} (observed)")
     verdicts = data.frame("verdicts", "scenarios")
+    flags = {str(s): steps_flag(data.steps(str(s))) for s in data.scenarios["scenario"]}
     verdict_rows = [
-        {**row, "primary": primary.get(str(row["scenario"]), "see the interaction chart")}
+        {
+            **row,
+            "primary": primary.get(str(row["scenario"]), "see the interaction chart"),
+            "flag": flags.get(str(row["scenario"]), ""),
+        }
         for row in verdicts.to_dict("records")
     ]
     suspects = data.frame("data_quality", "suspects").copy()
@@ -314,6 +320,7 @@ def _context(report: Report) -> dict[str, Any]:
         },
         "narrative": report.narrative,
         "cases": report.cases,
+        "flags": flags,
         "breakdowns": [_table(b) for b in report.breakdowns],
         "gallery_note": report.gallery_note,
         "rules": data.frame("regions", "rules").to_dict("records"),

@@ -69,6 +69,18 @@ class ReportData:
         return classes[int(index)]
 
     @property
+    def trainable(self) -> bool | None:
+        """Whether the run's model can be trained (None: not known).
+
+        As the model adapter declared it (`trainable` in the lineage); an HTTP endpoint, of
+        runs recorded before adapters declared it, cannot be.
+        """
+        declared = self.lineage.get("trainable")
+        if declared is not None:
+            return bool(declared)
+        return False if str(self.lineage.get("model", "")).startswith("HTTP endpoint") else None
+
+    @property
     def plan(self) -> dict[str, Any]:
         """The resolved plan as stored."""
         return dict(self.lineage.get("plan") or {})

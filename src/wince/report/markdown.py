@@ -16,6 +16,11 @@ def _escape(text: str) -> str:
     return text
 
 
+def _flagged(flag: str) -> str:
+    """A finding's range flag after its sentence, in bold ("" when the value is realistic)."""
+    return f" **[{_escape(flag)}]**" if flag else ""
+
+
 def _code_block(code: str) -> list[str]:
     """A recommendation's code as a folded, fenced block inside its list item.
 
@@ -37,7 +42,7 @@ def render_markdown(report: Report) -> str:
     lines = [
         f"### wince: {_escape(str(record.get('name')))} (run `{data.run_id}`)",
         "",
-        f"**{_escape(found.headline)}**",
+        f"**{_escape(found.headline)}**" + _flagged(found.headline_flag),
         "",
     ]
     if found.refused:
@@ -45,21 +50,30 @@ def render_markdown(report: Report) -> str:
         lines += [f"- {_escape(sentence)}" for sentence in found.refused]
         lines.append("")
     if found.risks:
-        lines.append("**Top risks** (ranked by effect × realism; 95% intervals)")
-        lines += [f"{i}. {_escape(f.sentence)}" for i, f in enumerate(found.risks, 1)]
+        lines.append(
+            "**Top risks** (worst first, weighting harm by how common the distortion is; "
+            "brackets: 95% confidence)"
+        )
+        lines += [
+            f"{i}. {_escape(f.sentence)}{_flagged(f.flag)}" for i, f in enumerate(found.risks, 1)
+        ]
         lines.append("")
     if found.robust:
         lines.append("**Robust**")
-        lines += [f"- {_escape(f.sentence)}" for f in found.robust]
+        lines += [f"- {_escape(f.sentence)}{_flagged(f.flag)}" for f in found.robust]
         lines.append("")
     if found.inconclusive:
         lines.append("**Inconclusive**")
-        lines += [f"- {_escape(f.sentence)}" for f in found.inconclusive]
+        lines += [f"- {_escape(f.sentence)}{_flagged(f.flag)}" for f in found.inconclusive]
         lines.append("")
     if found.notes:
         lines.append("**Also**")
         lines += [f"- {_escape(note)}" for note in found.notes]
         lines.append("")
+    if found.technical:
+        lines += ["<details><summary>Technical notes</summary>", ""]
+        lines += [f"- {_escape(note)}" for note in found.technical]
+        lines += ["", "</details>", ""]
     if found.recommendations:
         lines.append("**Recommended defences**")
         for r in found.recommendations:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from string import Template
 from typing import Any
@@ -33,6 +33,7 @@ from wince.errors import WinceError
 from wince.metrics import Metric
 from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
 from wince.report.data import ReportData
+from wince.report.phrases import CONTEXTS, EFFECTS, OPTION_WORDS
 
 FRAGILE, ROBUST, INCONCLUSIVE = "fragile", "robust", "inconclusive"
 
@@ -126,34 +127,6 @@ def metric_label(name: str, data: ReportData) -> str:
     return metric.description if metric is not None else name.replace("_", " ")
 
 
-def _exposure(value: float) -> str:
-    if value < 0:
-        return f"under-exposing photos by {abs(value):.1f} stops"
-    return f"over-exposing photos by {value:.1f} stops"
-
-
-# perturbation -> (what it does at a value, where it happens in real life)
-PHRASES: dict[str, tuple[Callable[[float], str], str]] = {
-    "image.exposure": (_exposure, "as in a dim room or with a wrong light meter"),
-    "image.gaussian_noise": (
-        lambda v: f"sensor noise of {v:g}% of full scale",
-        "as from a small camera at high gain",
-    ),
-    "image.jpeg": (
-        lambda v: f"re-saving images as JPEG at quality {v:g}",
-        "as messaging apps do",
-    ),
-    "tabular.gaussian_noise": (
-        lambda v: f"measurement noise of {v:.2g} standard deviations",
-        "as from imprecise instruments",
-    ),
-    "text.typos": (
-        lambda v: f"a typo rate of {v:.1%} of characters",
-        "as when typing on a phone",
-    ),
-}
-
-
 def describe_step(
     name: str,
     value: float,
@@ -164,21 +137,24 @@ def describe_step(
 ) -> str:
     """A perturbation at a value as a lower-case phrase a non-specialist reads.
 
-    `params` are the plan entry's other parameters (`columns` and the like): they tell
-    apart two entries of one perturbation.
+    Its effect in plain words (`wince.report.phrases.EFFECTS`), then, with `context`, where
+    such a value happens in real life, when a comparison holds at that value (`CONTEXTS`).
+    `params` are the plan entry's other parameters (`columns` and the like): they tell apart
+    two entries of one perturbation.
 
     Examples:
         >>> describe_step("image.jpeg", 70, "libjpeg quality")
-        're-saving images as JPEG at quality 70, as messaging apps do,'
-        >>> describe_step("image.jpeg", 70, "libjpeg quality", context=False)
-        're-saving images as JPEG at quality 70'
-        >>> describe_step("tabular.gaussian_noise", 0.5, "sd", params={"columns": ["age"]})
-        'measurement noise of 0.5 standard deviations on column age, as from imprecise instruments,'
+        're-saving images as JPEG at quality 70 of 100, as messaging apps do'
+        >>> describe_step("text.typos", 0.1, "fraction of characters")
+        'typos in 10% of characters'
+        >>> describe_step("tabular.gaussian_noise", 1, "sd", params={"columns": ["age"]})
+        'measurement noise of 1 standard deviation on column age'
     """
-    phrase = PHRASES.get(name)
-    core = library_phrase(name, value, unit) if phrase is None else phrase[0](value)
+    effect = EFFECTS.get(name)
+    core = library_phrase(name, value, unit) if effect is None else effect(value)
     core += params_phrase(name, params or {})
-    return f"{core}, {phrase[1]}," if phrase is not None and context else core
+    where = CONTEXTS[name](value) if context and name in CONTEXTS else ""
+    return f"{core}, {where}" if where else core
 
 
 def params_phrase(name: str, params: Mapping[str, Any]) -> str:
@@ -187,8 +163,8 @@ def params_phrase(name: str, params: Mapping[str, Any]) -> str:
     Examples:
         >>> params_phrase("tabular.gaussian_noise", {})
         ' on every column'
-        >>> params_phrase("text.casing", {"style": "upper"})
-        ' (style upper)'
+        >>> params_phrase("text.casing", {"style": "upper"}), params_phrase("x", {"k": 2})
+        (' (in capitals)', ' (k 2)')
         >>> params_phrase("tabular.sensor_drift", {"columns": "mean .*"})
         ' on the columns matching "mean .*"'
         >>> params_phrase("tabular.gaussian_noise", {"columns": "numeric"})
@@ -206,7 +182,11 @@ def params_phrase(name: str, params: Mapping[str, Any]) -> str:
     elif name.startswith("tabular."):
         text = " on every column"
     if others:
-        text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(others.items())) + ")"
+        text += (
+            " ("
+            + ", ".join(OPTION_WORDS.get(f"{k}={v}", f"{k} {v}") for k, v in sorted(others.items()))
+            + ")"
+        )
     return text
 
 
@@ -262,6 +242,38 @@ def describe_steps(steps: list[dict[str, Any]], units: dict[str, str]) -> str:
     return " together with ".join(parts) or "no perturbation"
 
 
+def range_flag(name: str, value: float) -> str:
+    """The flag of a value beyond its perturbation's realistic range ("" within it).
+
+    Examples:
+        >>> range_flag("image.rotation", 30.0)
+        'beyond the realistic range: 30 degrees vs at most 15 degrees'
+        >>> range_flag("image.rotation", 10.0)
+        ''
+    """
+    from wince.perturbations import get
+
+    try:
+        magnitude = get(name).magnitude
+    except WinceError:
+        return ""
+    if not magnitude.beyond_realistic(value):
+        return ""
+    low, high = magnitude.realistic
+    bound = (
+        f"at most {amount(high, magnitude.unit)}"
+        if value > high
+        else (f"at least {amount(low, magnitude.unit)}")
+    )
+    return f"beyond the realistic range: {amount(value, magnitude.unit)} vs {bound}"
+
+
+def steps_flag(steps: list[dict[str, Any]]) -> str:
+    """The range flags of a scenario's steps, joined ("" when every value is realistic)."""
+    flags = [range_flag(str(s["name"]), float(s["value"])) for s in steps]
+    return "; ".join(flag for flag in flags if flag)
+
+
 def _sentence(text: str) -> str:
     text = " ".join(text.split()).replace(",,", ",")
     return text[:1].upper() + text[1:]
@@ -284,6 +296,8 @@ class Finding:
         sentence: the finding as a sentence.
         baseline: the metric on clean inputs (None when the curves lack it).
         metric_unit: the metric's unit ("share": a fraction shown as a percentage).
+        flag: "beyond the realistic range: <value> vs at most <bound>" when the scenario's
+            value lies beyond the perturbation's realistic range, else "" (`range_flag`).
     """
 
     kind: str
@@ -301,6 +315,7 @@ class Finding:
     sentence: str
     baseline: float | None = None
     metric_unit: str = ""
+    flag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -340,9 +355,12 @@ class Narrative:
         risks: fragile perturbations, highest effect x realism first.
         robust: perturbations robust at every level tested.
         inconclusive: perturbations neither fragile nor shown robust.
-        notes: further sentences (synergies, thresholds, where it fails, variance shares).
+        notes: further plain sentences (synergies, tipping points, where it fails).
         recommendations: defences in priority order.
         headline: one sentence for the top of the report.
+        headline_flag: the headline finding's range flag (`Finding.flag`; "" when realistic).
+        technical: sentences for the technical section (levels that tested nothing, Sobol'
+            indices and their precision), kept out of the plain summary.
         refused: one sentence per error the model raised on perturbed inputs, naming the
             scenarios it refused (a risk above every measured one: those inputs get no
             answer at all).
@@ -355,38 +373,42 @@ class Narrative:
     recommendations: list[Recommendation]
     headline: str
     refused: list[str] = field(default_factory=list)
+    headline_flag: str = ""
+    technical: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
         return {
             "headline": self.headline,
+            "headline_flag": self.headline_flag,
             "refused": self.refused,
             "risks": [f.to_dict() for f in self.risks],
             "robust": [f.to_dict() for f in self.robust],
             "inconclusive": [f.to_dict() for f in self.inconclusive],
             "notes": self.notes,
+            "technical": self.technical,
             "recommendations": [r.to_dict() for r in self.recommendations],
         }
 
 
 def _change_text(data: ReportData, metric: str, estimate: float, low: float, high: float) -> str:
-    """What a scenario does to the metric, as a verb phrase.
+    """What a scenario does to the metric, as a clause with its own subject.
 
-    E.g. 'changes 5.7% (4.1–7.3%) of predictions', 'raises the character error rate ... from
-    0.2% on clean inputs to 1.2% (0.8–1.7%)'.
+    E.g. '5.7% (4.1–7.3%) of predictions change', 'the character error rate rises from 0.2%
+    on clean inputs to 1.2% (0.8–1.7%)'.
     """
     if metric == "flip_rate":
-        return f"changes {interval(estimate, low, high)} of predictions"
+        return f"{interval(estimate, low, high)} of predictions change"
     spec = data.metrics.get(metric)
     if metric == "mean_abs_change" or spec is None:
-        return f"moves predictions by {interval(estimate, low, high, share=False)} on average"
+        return f"predictions move by {interval(estimate, low, high, share=False)} on average"
     now = metric_interval(estimate, low, high, spec)
     before = data.baseline(metric)
     if before is None or abs(before) < NEGLIGIBLE:  # a change against the clean output
-        return f"brings the {spec.description} to {now}"
-    verb = "raises" if estimate > before else "lowers" if estimate < before else "leaves"
+        return f"the {spec.description} reaches {now}"
+    verb = "rises" if estimate > before else "falls" if estimate < before else "stays"
     clean = metric_value(before, spec)
-    return f"{verb} the {spec.description} from {clean} on clean inputs to {now}"
+    return f"the {spec.description} {verb} from {clean} on clean inputs to {now}"
 
 
 def _harm(data: ReportData, metric: str, estimate: float) -> float:
@@ -429,16 +451,16 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
     decided = _decided_by(data, str(row["scenario"]), metric, kind)
     applied = _where_applied(data, str(row["scenario"]), metric) + decided
     if kind == FRAGILE:
-        text = f"{subject} {change}{_accuracy_clause(data, str(row['scenario']))}.{decided}"
+        text = f"{subject}: {change}{_accuracy_clause(data, str(row['scenario']))}.{decided}"
     elif kind == ROBUST:
         text = (
-            f"Even at its harshest tested level, {subject} {change}: within {tolerance_text} "
-            f"at every level tested.{applied}"
+            f"{subject} (the harshest level tested): {change}, within {tolerance_text} at "
+            f"every level tested.{applied}"
         )
     else:
         undecided = _undecided(data, str(row["scenario"]), metric, tolerance_text)
         where = _where_applied(data, str(row["scenario"]), metric)
-        text = f"{subject} {change}: {undecided}{where}"
+        text = f"{subject}: {change}; {undecided}{where}"
     return Finding(
         kind=kind,
         perturbation=name,
@@ -455,6 +477,7 @@ def _finding(data: ReportData, kind: str, row: dict[str, Any], metric: str) -> F
         sentence=_sentence(text),
         baseline=data.baseline(metric),
         metric_unit=data.metrics[metric].unit if metric in data.metrics else "",
+        flag=steps_flag(steps),
     )
 
 
@@ -583,12 +606,14 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
         synergies = table[(table["label"] == "synergistic") & (table["metric"] == metric)]
         spec = data.metrics.get(metric)
         for row in synergies.sort_values("difference", ascending=False).head(3).itertuples():
-            phrase = describe_steps(data.steps(str(row.scenario)), _units(data))
+            steps = data.steps(str(row.scenario))
+            flag = steps_flag(steps)
+            phrase = describe_steps(steps, _units(data)) + (f" ({flag})" if flag else "")
             if metric == "flip_rate":
                 extra = interval(float(row.difference), float(row.low), float(row.high))
                 out.append(
                     _sentence(
-                        f"{phrase} changes {percent(float(row.observed))} of predictions, "
+                        f"{phrase}: {percent(float(row.observed))} of predictions change, "
                         f"{extra} more than expected from each alone "
                         f"({percent(float(row.expected))})."
                     )
@@ -599,7 +624,7 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
                 )
                 out.append(
                     _sentence(
-                        f"{phrase} brings the {spec.description} to "
+                        f"{phrase}: the {spec.description} reaches "
                         f"{metric_value(float(row.observed), spec)}, {extra} worse than expected "
                         f"from each alone ({metric_value(float(row.expected), spec)})."
                     )
@@ -607,21 +632,109 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
     cliffs = data.frame("cliffs")
     if not cliffs.empty:
         for row in cliffs[cliffs["metric"] == metric].itertuples():
-            unit = _units(data).get(str(row.perturbation), "")
+            where = describe_step(
+                str(row.perturbation),
+                float(row.value),
+                _units(data).get(str(row.perturbation), ""),
+                params=_entry_params(data, str(row.entry)),
+                context=False,
+            )
+            flag = range_flag(str(row.perturbation), float(row.value))
             out.append(
-                f"Threshold: the {metric_label(metric, data)} under {row.entry} climbs "
-                f"sharply beyond {float(row.value):.3g} {unit} "
-                f"(severity {float(row.severity):.1f})."
+                _sentence(
+                    f"A tipping point: the {metric_label(metric, data)} climbs sharply beyond "
+                    f"{where}" + (f" ({flag})." if flag else ".")
+                )
             )
     regions = data.frame("regions", "rules")
     if not regions.empty:
         fragile = regions[regions["kind"] == "fragile"]
         if len(fragile):
-            out.append(_sentence(f"Where it fails: {fragile['text'].iloc[0]}."))
-    out += _no_op_notes(data)
+            out.append(_where_it_fails(data, fragile.iloc[0]))
     out += _own_metric_notes(data)
-    out += _global_sensitivity_notes(data)
     return out
+
+
+def _entry_params(data: ReportData, entry: str) -> Mapping[str, Any] | None:
+    """The parameters of a plan entry (its `columns` and the like), from one of its scenarios."""
+    curves = data.frame("curves")
+    column = "entry" if "entry" in curves else "perturbation"
+    scenarios = curves.loc[curves[column] == entry, "scenario"] if column in curves else []
+    for scenario in scenarios:
+        steps = data.steps(str(scenario))
+        if len(steps) == 1:
+            return steps[0].get("params")
+    return None
+
+
+def technical_notes(data: ReportData) -> list[str]:
+    """Sentences for the technical section: levels that tested nothing, Sobol' indices."""
+    return _no_op_notes(data) + _global_sensitivity_notes(data)
+
+
+def plain_conditions(conditions: Any, descriptors: Mapping[str, Any]) -> str:
+    """A fragile region's conditions in words, confidences as percentages.
+
+    Examples:
+        >>> plain_conditions([("baseline_confidence", ">", 0.614)], {})
+        "the model's confidence on the unchanged input is above 61%"
+        >>> between = [("baseline_confidence", ">", 0.5), ("baseline_confidence", "<=", 0.8)]
+        >>> plain_conditions(between, {})
+        "the model's confidence on the unchanged input is between 50% and 80%"
+        >>> plain_conditions([("brightness", "<=", 0.25)], {})
+        'brightness is below 0.25'
+    """
+    bounds: dict[str, dict[str, float]] = {}
+    for feature, operator, value in conditions or []:
+        side = "low" if operator in (">", ">=") else "high"
+        bounds.setdefault(str(feature), {})[side] = float(value)
+    phrases = []
+    for feature, bound in bounds.items():
+        descriptor = dict(descriptors.get(feature) or {})
+        if descriptor.get("category") is not None:
+            negated = "" if "low" in bound else "not "
+            phrases.append(f"the {descriptor['label']} is {negated}{descriptor['category']}")
+            continue
+        confidence = feature == "baseline_confidence"
+        label = (
+            "the model's confidence on the unchanged input"
+            if confidence
+            else str(descriptor.get("label") or feature.replace("_", " "))
+        )
+        unit = f" {descriptor['unit']}" if descriptor.get("unit") else ""
+
+        def shown(value: float, confidence: bool = confidence, unit: str = unit) -> str:
+            # as many decimals as tell a confidence from certainty (99.95% is not 100%)
+            digits = 0 if value < 0.99 else 1 if value < 0.999 else 2
+            return percent(value, digits) if confidence else f"{value:.3g}{unit}"
+
+        low, high = bound.get("low"), bound.get("high")
+        if confidence and high is not None and high >= 0.99995:  # below certainty: no bound
+            high = None
+        if low is not None and high is not None:
+            phrases.append(f"{label} is between {shown(low)} and {shown(high)}")
+        elif high is not None:
+            phrases.append(f"{label} is below {shown(high)}")
+        elif low is not None:
+            phrases.append(f"{label} is above {shown(low)}")
+    return " and ".join(phrases)
+
+
+def _where_it_fails(data: ReportData, rule: pd.Series) -> str:
+    """The most fragile region as a plain sentence: who it is, and how often they change."""
+    descriptors = (data.analyses.get("regions") or {}).get("descriptors") or {}
+    where = plain_conditions(rule.get("conditions"), descriptors)
+    if data.primary_metric == "flip_rate":
+        rates = (
+            f"{percent(float(rule['rate_in']))} of their predictions change, against "
+            f"{percent(float(rule['rate_out']))} for the other inputs"
+        )
+    else:
+        rates = (
+            f"they are {float(rule['rate_in']) / max(float(rule['rate_out']), 1e-12):.1f} "
+            "times as fragile as the other inputs"
+        )
+    return _sentence(f"Where it fails most: inputs where {where}; {rates}.")
 
 
 def _own_metric_notes(data: ReportData) -> list[str]:
@@ -1160,6 +1273,11 @@ def gate_code(finding: Finding, run_id: str) -> str:
 def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendation]:
     """Defences for each risk in its rank order, then calibration where confidence predicts it.
 
+    A defence that helps against several risks (Unicode normalisation, spell correction) is
+    given once, at its first risk, naming them all. A model that cannot be trained (a lexicon
+    or rule model, an HTTP endpoint: `ReportData.trainable`) gets no training advice: no
+    augmentation and no refitted calibration.
+
     Each defence carries the code that applies it (`Recommendation.code`): the
     `wince.augment` call up to the measured breaking magnitude, a library call (OpenCV,
     SciPy ...) for the pre-processing defences, and `wince monitor` and `wince gate`
@@ -1171,24 +1289,35 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
     def add(kind: str, text: str, because: str, code: str) -> None:
         out.append(Recommendation(len(out) + 1, kind, text, because, code))
 
+    chosen_for = _defences(data, risks)
+    helped: dict[Defence, list[str]] = {}  # each defence once, naming every risk it helps
+    for finding in risks:
+        names = helped.setdefault(chosen_for[finding.perturbation], [])
+        names += [finding.perturbation] * (finding.perturbation not in names)
     for finding in risks:
         value, source = _breaking_value(data, finding)
         subject = finding.perturbation
         level = amount(float(f"{value:.3g}"), finding.unit)
-        add(
-            "augmentation",
-            f"Train with {subject} augmentation up to {value:.3g} {finding.unit} ({source}), "
-            "sampling milder values too.",
-            finding.sentence,
-            augmentation_code(subject, augmentation_target(data, finding), run_id),
-        )
-        chosen = defence(subject, data.modality)
-        add(
-            chosen.kind,
-            chosen.text.format(value=value, level=level),
-            finding.sentence,
-            Template(chosen.code).safe_substitute(name=subject, value=literal(value), run=run_id),
-        )
+        if data.trainable is not False:
+            add(
+                "augmentation",
+                f"Train with {subject} augmentation up to {level} ({source}), sampling milder "
+                "values too.",
+                finding.sentence,
+                augmentation_code(subject, augmentation_target(data, finding), run_id),
+            )
+        chosen = chosen_for[subject]
+        if chosen in helped:
+            names = helped.pop(chosen)
+            also = f" It helps against {_and(names)}." if len(names) > 1 else ""
+            add(
+                chosen.kind,
+                chosen.text.format(value=value, level=level) + also,
+                finding.sentence,
+                Template(chosen.code).safe_substitute(
+                    name=subject, value=literal(value), run=run_id
+                ),
+            )
         if subject in MONITORED:
             add(
                 "monitoring",
@@ -1201,7 +1330,7 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
         top = risks[0]
         add(
             "gate",
-            f"Guard the fix in CI: the retrained model's run must flip fewer than "
+            f"Guard the fix in CI: the next model version's run must flip fewer than "
             f"{percent(top.low)} of predictions under {top.perturbation} at "
             f"{amount(top.value, top.unit)} (this run's lower 95% bound) and be significantly "
             "worse than this run nowhere.",
@@ -1209,7 +1338,8 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             gate_code(top, run_id),
         )
     regions = data.frame("regions", "rules")
-    if not regions.empty and data.task == "classification":
+    # calibrating refits the model (CalibratedClassifierCV): not for a model that cannot be
+    if not regions.empty and data.task == "classification" and data.trainable is not False:
         fragile = regions[regions["kind"] == "fragile"]
         for row in fragile.itertuples():
             threshold = _confidence_threshold(row.conditions)
@@ -1238,6 +1368,28 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
         )
     return out
+
+
+def _defences(data: ReportData, risks: list[Finding]) -> dict[str, Defence]:
+    """The defence against each risk's perturbation (`defence`).
+
+    A perturbation without a family of its own gets its modality's generic defence, unless a
+    family defence of the same kind is already recommended against another risk: that one
+    serves it too (spell correction against speech-to-text errors as against typos).
+    """
+    chosen = {f.perturbation: defence(f.perturbation, data.modality) for f in risks}
+    generic = set(MODALITY_DEFENCES.values()) | {VALIDATION}
+    specific = [d for d in dict.fromkeys(chosen.values()) if d not in generic]
+    for name, item in chosen.items():
+        same = [d for d in specific if d.kind == item.kind]
+        if item in generic and same:
+            chosen[name] = same[0]
+    return chosen
+
+
+def _and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ", ".join(items[:-1]) + " and " * (len(items) > 1) + items[-1]
 
 
 def _confidence_threshold(conditions: Any) -> float | None:
@@ -1341,7 +1493,9 @@ def narrative(data: ReportData) -> Narrative:
         robust=robust,
         inconclusive=inconclusive,
         notes=notes(data, risks),
+        technical=technical_notes(data),
         recommendations=recommendations(data, risks),
         headline=headline,
         refused=refused,
+        headline_flag=risks[0].flag if risks and not refused else "",
     )
