@@ -25,6 +25,7 @@ from wince.governance.compare import (
 )
 from wince.governance.gate import GateResult, evaluate_gate
 from wince.governance.policy import load_policy
+from wince.terminal import print_table
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 _NEGATED = {"<=": ">", ">=": "<", "<": ">="}
@@ -69,7 +70,7 @@ def gate_command(
             payload["junit"] = str(written)
         console.print_json(json.dumps(payload))
     else:
-        console.print(gate_table(result))
+        print_table(console, gate_table(result), whole=("subject", "rule"), optional=("bound",))
         failed = len(result.failures)
         if failed:
             console.print(
