@@ -133,10 +133,12 @@ def _print_version(given: bool) -> None:
 
 @app.callback()
 def main_options(
+    context: typer.Context,
     debug: Annotated[
         bool,
         typer.Option("--debug", help="On an error, also show its Python traceback."),
     ] = False,
+    store: StoreOption = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -147,8 +149,14 @@ def main_options(
         ),
     ] = False,
 ) -> None:
-    """Record the options given before the command (the app's help is its own)."""
+    """Record the options given before the command (the app's help is its own).
+
+    A `--store` given here is the default of every command's own `--store`, which wins.
+    """
     GlobalOptions.debug = debug
+    if store is not None:
+        commands = getattr(context.command, "commands", {})
+        context.default_map = {name: {"store": store} for name in commands}
 
 
 def _unforeseen(error: BaseException) -> int:
@@ -322,14 +330,42 @@ def perturbations(
 
 @plan_app.command("validate")
 @user_errors
-def plan_validate(path: Annotated[Path, typer.Argument(help="Plan file (YAML).")]) -> None:
-    """Check a plan file and list every problem with its field path and a hint."""
-    from wince.engine.scenarios import expand, trials
-    from wince.plan import load_plan
+def plan_validate(
+    path: Annotated[Path, typer.Argument(help="Plan file (YAML).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Check a plan file and list every problem with its field path and a hint.
 
-    plan = load_plan(path)
-    scenarios = expand(plan)
+    Checks the fields, perturbation names and magnitudes, and that the model and data files
+    exist (it does not load them). Exit 2 when the plan is invalid.
+    """
+    from wince.engine.scenarios import expand, trials
+    from wince.plan import load_plan, missing_files
+
+    try:
+        plan = load_plan(path)
+        problems = missing_files(plan)
+        if problems:
+            raise PlanError(f"{path}: {len(problems)} problem(s)", problems=problems)
+        scenarios = expand(plan)
+    except PlanError as error:
+        if not json_output:
+            raise
+        _json({"plan": str(path), "valid": False, "problems": error.problems})
+        raise typer.Exit(EXIT_USAGE) from None
     n_trials = len(trials(scenarios, plan.repeats))
+    if json_output:
+        _json(
+            {
+                "plan": str(path),
+                "valid": True,
+                "problems": [],
+                "perturbations": len(plan.perturbations),
+                "scenarios": len(scenarios),
+                "trials_per_sample": n_trials,
+            }
+        )
+        return
     out.print(
         f"{path}: valid — {len(plan.perturbations)} perturbation(s), {len(scenarios)} "
         f"scenarios, {n_trials} trials per sample."
