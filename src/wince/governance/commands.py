@@ -70,7 +70,7 @@ def gate_command(
             payload["junit"] = str(written)
         console.print_json(json.dumps(payload))
     else:
-        print_table(console, gate_table(result), whole=("subject", "rule"), optional=("bound",))
+        print_table(console, gate_table(result), whole=("subject", "rule"))
         failed = len(result.failures)
         if failed:
             console.print(
