@@ -8,14 +8,14 @@ shows them as risks).
 No error ends in a traceback: every exception becomes a one-paragraph message (`--debug` shows
 the traceback too), and control characters in printed strings (a run name holding a terminal
 escape sequence, say) are shown escaped, never sent to the terminal.
-"""
 
-from __future__ import annotations
+The module does not use `from __future__ import annotations`: typer would evaluate every
+string annotation of every command at start-up (a third of `wince --help`'s own time).
+"""
 
 import functools
 import json
 import math
-import re
 import sys
 import traceback
 import warnings
@@ -28,8 +28,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from wince.errors import PlanError, WinceError
+from wince.errors import PlanError, WinceError, did_you_mean
 from wince.files import write_file
+from wince.terminal import (
+    FORMATS,
+    Listing,
+    escape_controls,
+    print_listing,
+    print_more,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from wince.store import Store
@@ -42,27 +50,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # typer's rich help imports Markdown and Pygments: 0.15 s at start
 )
-plan_app = typer.Typer(help="Check and inspect plan files.", no_args_is_help=True)
+plan_app = typer.Typer(
+    help="Check and inspect plan files.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(plan_app, name="plan")
-
-_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_DISGUISING_CHARACTERS = re.compile("[\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
-
-
-def escape_controls(text: str) -> str:
-    r"""`text` with characters that drive or disguise the terminal shown as escapes.
-
-    C0 and C1 control characters (but newline and tab) become `\xNN`: a stored string (a plan
-    or run name, a scenario, an error message) may hold an escape sequence such as ESC[2J,
-    which would clear the screen of whoever lists the runs. Invisible format characters that
-    can make text read as something else become `\uNNNN`: bidirectional embeddings, overrides
-    and isolates (U+202A-U+202E, U+2066-U+2069: "Trojan Source"), zero-width characters and
-    direction marks (U+200B-U+200F), line and paragraph separators (U+2028, U+2029) and the
-    byte order mark (U+FEFF).
-    """
-    text = _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-    return _DISGUISING_CHARACTERS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 class TerminalConsole(Console):
@@ -101,10 +94,23 @@ SegmentsOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="table (fitted to the terminal, names never cut), csv, tsv or json (as --json).",
+    ),
+]
+WideOption = Annotated[
+    bool, typer.Option("--wide", help="Print the table with every column at full width.")
+]
 RunArgument = Annotated[
     str, typer.Argument(metavar="RUN", help="Run id, unique prefix or 'latest'.")
 ]
 
+
+SHOWN_ROWS, SHOWN_LINES = 10, 5
+"""Rows of `wince analyze`'s fragile table, and lines of each finding it lists after it."""
 
 INPUT_ERRORS = (OSError, ValueError, EOFError, RecursionError)
 """Unforeseen exceptions that mostly mean a bad file, folder or value (exit 2, not 1)."""
@@ -116,15 +122,41 @@ class GlobalOptions:
     debug = False
 
 
+def _print_version(given: bool) -> None:
+    """Print the installed wince version and stop (the `--version` option)."""
+    if given:
+        from wince.version import wince_version
+
+        out.print(f"wince {wince_version()}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
+    context: typer.Context,
     debug: Annotated[
         bool,
         typer.Option("--debug", help="On an error, also show its Python traceback."),
     ] = False,
+    store: StoreOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed wince version and exit.",
+        ),
+    ] = False,
 ) -> None:
-    """Record the options given before the command (the app's help is its own)."""
+    """Record the options given before the command (the app's help is its own).
+
+    A `--store` given here is the default of every command's own `--store`, which wins.
+    """
     GlobalOptions.debug = debug
+    if store is not None:
+        commands = getattr(context.command, "commands", {})
+        context.default_map = {name: {"store": store} for name in commands}
 
 
 def _unforeseen(error: BaseException) -> int:
@@ -206,6 +238,15 @@ def _json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str), ensure_ascii=True)
 
 
+def _listing_format(fmt: str, json_output: bool) -> str:
+    """The listing format asked for: `--json` is `--format json`; an unknown one is an error."""
+    if json_output:
+        return "json"
+    if fmt not in FORMATS:
+        raise WinceError(f"--format {fmt!r} is not a listing format{did_you_mean(fmt, FORMATS)}")
+    return fmt
+
+
 def _fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -218,6 +259,8 @@ def perturbations(
     modality: Annotated[
         str | None, typer.Option(help="Only this modality: image, text, audio, tabular, ...")
     ] = None,
+    fmt: FormatOption = "table",
+    wide: WideOption = False,
     json_output: JsonOption = False,
     gallery: Annotated[
         Path | None,
@@ -228,8 +271,14 @@ def perturbations(
     ] = None,
 ) -> None:
     """List the perturbation library: names, versions, units, realistic ranges and options."""
-    from wince.perturbations import registry
+    from wince.perturbations import Modality, registry
 
+    fmt = _listing_format(fmt, json_output)
+    modalities = [str(known) for known in Modality]
+    if modality is not None and modality not in modalities:
+        raise WinceError(
+            f"--modality {modality!r} is not a modality{did_you_mean(modality, modalities)}"
+        )
     if gallery is not None:
         from wince.perturbations.gallery import render_gallery
 
@@ -242,39 +291,81 @@ def perturbations(
         for cls in registry().values()
         if modality is None or str(cls.modality) == modality
     ]
-    if json_output:
-        _json(described)
-        return
-    table = Table(title="wince perturbations")
-    columns = ("name", "v", "parameter", "unit", "off", "realistic", "limits", "options", "effect")
-    for column in columns:
-        table.add_column(column)
+    rows = []
     for d in described:
         p = d["params"][0]
-        table.add_row(
-            d["name"],
-            str(d["version"]),
-            p["name"],
-            p["unit"],
-            f"{p['off']:g}",
-            f"{p['realistic'][0]:g} .. {p['realistic'][1]:g}",
-            f"{p['limits'][0]:g} .. {p['limits'][1]:g}",
-            ", ".join(f"{k}={v!r}" for k, v in d["options"].items()),
-            d["summary"],
+        rows.append(
+            [
+                d["name"],
+                str(d["version"]),
+                p["name"],
+                p["unit"],
+                f"{p['off']:g}",
+                f"{p['realistic'][0]:g} .. {p['realistic'][1]:g}",
+                f"{p['limits'][0]:g} .. {p['limits'][1]:g}",
+                ", ".join(f"{k}={v!r}" for k, v in d["options"].items()),
+                d["summary"],
+            ]
         )
-    out.print(table)
+    listing = Listing(
+        title="wince perturbations",
+        columns=(
+            "name",
+            "v",
+            "parameter",
+            "unit",
+            "off",
+            "realistic",
+            "limits",
+            "options",
+            "effect",
+        ),
+        rows=rows,
+        whole=("name", "parameter"),
+        optional=("options", "effect", "limits", "v", "off"),
+        records=described,
+    )
+    print_listing(out, listing, fmt=fmt, wide=wide)
 
 
 @plan_app.command("validate")
 @user_errors
-def plan_validate(path: Annotated[Path, typer.Argument(help="Plan file (YAML).")]) -> None:
-    """Check a plan file and list every problem with its field path and a hint."""
-    from wince.engine.scenarios import expand, trials
-    from wince.plan import load_plan
+def plan_validate(
+    path: Annotated[Path, typer.Argument(help="Plan file (YAML).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Check a plan file and list every problem with its field path and a hint.
 
-    plan = load_plan(path)
-    scenarios = expand(plan)
+    Checks the fields, perturbation names and magnitudes, and that the model and data files
+    exist (it does not load them). Exit 2 when the plan is invalid.
+    """
+    from wince.engine.scenarios import expand, trials
+    from wince.plan import load_plan, missing_files
+
+    try:
+        plan = load_plan(path)
+        problems = missing_files(plan)
+        if problems:
+            raise PlanError(f"{path}: {len(problems)} problem(s)", problems=problems)
+        scenarios = expand(plan)
+    except PlanError as error:
+        if not json_output:
+            raise
+        _json({"plan": str(path), "valid": False, "problems": error.problems})
+        raise typer.Exit(EXIT_USAGE) from None
     n_trials = len(trials(scenarios, plan.repeats))
+    if json_output:
+        _json(
+            {
+                "plan": str(path),
+                "valid": True,
+                "problems": [],
+                "perturbations": len(plan.perturbations),
+                "scenarios": len(scenarios),
+                "trials_per_sample": n_trials,
+            }
+        )
+        return
     out.print(
         f"{path}: valid — {len(plan.perturbations)} perturbation(s), {len(scenarios)} "
         f"scenarios, {n_trials} trials per sample."
@@ -436,7 +527,12 @@ def _print_rejected(rejected: dict[str, str], *, code: bool = True, to: Console 
 
 @app.command()
 @user_errors
-def runs(store: StoreOption = None, json_output: JsonOption = False) -> None:
+def runs(
+    store: StoreOption = None,
+    fmt: FormatOption = "table",
+    wide: WideOption = False,
+    json_output: JsonOption = False,
+) -> None:
     """List stored runs, newest first.
 
     Exit 1 when the segments location holds runs the catalog does not name (a deleted or
@@ -444,19 +540,21 @@ def runs(store: StoreOption = None, json_output: JsonOption = False) -> None:
     """
     from wince.store import open_store
 
+    fmt = _listing_format(fmt, json_output)
     opened = open_store(store)
     frame = opened.list_runs()
-    if json_output:
-        _json(frame.to_dict(orient="records"))
-    else:
-        table = Table(title=f"runs ({len(frame)})")
-        for column in ("run_id", "name", "status", "created_at", "task", "n_samples"):
-            table.add_column(column)
-        for row in frame.itertuples():
-            table.add_row(
-                row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)
-            )
-        out.print(table)
+    listing = Listing(
+        title=f"runs ({len(frame)})",
+        columns=("run_id", "name", "status", "created_at", "task", "n_samples"),
+        rows=[
+            [row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)]
+            for row in frame.itertuples()
+        ],
+        whole=("run_id", "name"),
+        optional=("created_at", "task"),
+        records=frame.to_dict(orient="records"),
+    )
+    print_listing(out, listing, fmt=fmt, wide=wide)
     orphans = opened.orphan_runs()
     if orphans:
         err.print("[yellow]warning:[/] ", end="")
@@ -472,18 +570,25 @@ def show(
     metric: Annotated[
         list[str] | None, typer.Option(help="Metrics to show (default: the plan's).")
     ] = None,
+    fmt: FormatOption = "table",
+    wide: WideOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Show a run's scenario x metric table with 95% intervals."""
+    """Show a run's scenario x metric table with 95% intervals.
+
+    With --format csv or tsv, one row per scenario and metric (value, low, high); with
+    --format json (or --json), those rows with the run id and the rejected scenarios.
+    """
     from wince.api import Run
     from wince.store import open_store
 
+    fmt = _listing_format(fmt, json_output)
     opened = open_store(store)
     result = Run(opened, opened.resolve(run_ref))
     summary = result.summary()
     if metric:
         summary = summary[summary["metric"].isin(metric)]
-    if json_output:
+    if fmt == "json":
         _json(
             {
                 "run_id": result.id,
@@ -492,27 +597,43 @@ def show(
             }
         )
         return
-    wide = summary.pivot_table(
+    if fmt in ("csv", "tsv"):
+        columns = [str(column) for column in summary.columns]
+        rows = [[_cell(value) for value in row] for row in summary.itertuples(index=False)]
+        print_listing(out, Listing(title="", columns=columns, rows=rows), fmt=fmt)
+        return
+    wide_summary = summary.pivot_table(
         index=["scenario"], columns="metric", values=["value", "low", "high"], sort=False
     )
     metrics = list(dict.fromkeys(summary["metric"]))
-    table = Table(title=f"run {result.id} — {result.record['name']} (95% intervals)")
-    table.add_column("scenario")
-    for m in metrics:
-        table.add_column(m, justify="right")
+    rows = []
     for scenario in dict.fromkeys(summary["scenario"]):
         cells = [
-            f"{_fmt(wide.loc[scenario, ('value', m)])} "
-            f"[{_fmt(wide.loc[scenario, ('low', m)])}, {_fmt(wide.loc[scenario, ('high', m)])}]"
-            if ("value", m) in wide.columns
+            f"{_fmt(wide_summary.loc[scenario, ('value', m)])} "
+            f"[{_fmt(wide_summary.loc[scenario, ('low', m)])}, "
+            f"{_fmt(wide_summary.loc[scenario, ('high', m)])}]"
+            if ("value", m) in wide_summary.columns
             else "-"
             for m in metrics
         ]
-        table.add_row(scenario, *cells)
-    out.print(table)
+        rows.append([scenario, *cells])
+    listing = Listing(
+        title=f"run {result.id} — {result.record['name']} (95% intervals)",
+        columns=("scenario", *metrics),
+        rows=rows,
+        whole=("scenario",),
+    )
+    print_listing(out, listing, fmt=fmt, wide=wide)
     rejected = result.rejected
     if rejected:  # part of what the run holds: with the table, on stdout
         _print_rejected(rejected, code=False, to=out)
+
+
+def _cell(value: Any) -> str:
+    """A value as a CSV cell: numbers in full precision, missing ones empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
 
 
 @app.command()
@@ -696,7 +817,7 @@ def analyze(
         table = Table(title="fragile (effect beyond tolerance, corrected p < alpha)")
         for column in ("scenario", "metric", "effect", "tolerance", "p"):
             table.add_column(column, overflow="fold")
-        for row in fragile.head(10).itertuples():
+        for row in fragile.head(SHOWN_ROWS).itertuples():
             table.add_row(
                 row.scenario,
                 row.metric,
@@ -704,7 +825,8 @@ def analyze(
                 f"{row.tolerance:g}",
                 format_pvalue(row.p_fragile),
             )
-        out.print(table)
+        print_table(out, table, whole=("scenario", "metric"))
+        print_more(out, SHOWN_ROWS, len(fragile), "all in wince report")
     for row in profile.cliffs.itertuples():
         out.print(
             f"cliff: {row.metric} of {row.perturbation} steepens at {row.value:g} "
@@ -713,15 +835,18 @@ def analyze(
         )
     synergies = profile.interactions.table
     if not synergies.empty:
-        for row in synergies[synergies["label"] == "synergistic"].head(5).itertuples():
+        synergistic = synergies[synergies["label"] == "synergistic"]
+        for row in synergistic.head(SHOWN_LINES).itertuples():
             out.print(
                 f"synergy: {row.scenario} {row.metric} {row.observed:.3f} vs expected "
                 f"{row.expected:.3f} ({row.model})"
             )
+        print_more(out, SHOWN_LINES, len(synergistic), "synergies; all in wince report")
     found = profile.extras.get("regions")
     if found is not None:
-        for text in found.rules["text"].head(5):
+        for text in found.rules["text"].head(SHOWN_LINES):
             out.print(f"region: {text}")
+        print_more(out, SHOWN_LINES, len(found.rules), "regions; all in wince report")
     breaking = profile.extras.get("breaking_points")
     for entry, result in ({} if breaking is None else breaking.items).items():
         out.print(_breaking_line(entry, result), highlight=False)
@@ -992,7 +1117,7 @@ def repair(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _recompute(store: Store, run_id: str, *, now: bool) -> bool:
+def _recompute(store: "Store", run_id: str, *, now: bool) -> bool:
     """Evaluate a run's missing units (`now`), or say how; whether they were evaluated."""
     from wince.api import Run, analyze
 

@@ -772,10 +772,28 @@ def _plain(raw: Any) -> Any:
     return raw
 
 
+MODEL_FILES = ("pickle", "onnx", "torchscript", "transformers")
+"""The fields of the model section that name a file or folder."""
+
+
+def missing_files(plan: Plan) -> list[str]:
+    """One problem for each file or folder the model and data sections name that is absent."""
+    problems = []
+    for section, fields in (("model", MODEL_FILES), ("data", SOURCES_DATA)):
+        spec = getattr(plan, section)
+        for name in fields:
+            value = None if spec is None or name == "factory" else getattr(spec, name)
+            if value is not None and "://" not in value and not Path(value).exists():
+                problems.append(
+                    f"{section}.{name}: {value} does not exist; fix the path (a relative one "
+                    "is read from the plan's folder)"
+                )
+    return problems
+
+
 def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
     updates: dict[str, Any] = {}
-    model_files = ("pickle", "onnx", "torchscript", "transformers")
-    for section, fields in (("model", model_files), ("data", SOURCES_DATA)):
+    for section, fields in (("model", MODEL_FILES), ("data", SOURCES_DATA)):
         spec = getattr(plan, section)
         if spec is None:
             continue

@@ -62,6 +62,7 @@ from wince.perturbations.base import (
 from wince.perturbations.targets import compose_with_targets
 from wince.plan import PerturbationSpec, Plan, resolve_sweep
 from wince.store.store import Store, now
+from wince.version import wince_version
 
 PACKAGES = (
     "numpy",
@@ -110,15 +111,6 @@ class RunSpec:
     # The per-sample metrics computed from predictions (structured outputs' built-in ones
     # and the plan's own), with their functions.
     metrics: tuple[Metric, ...] = ()
-
-
-@functools.cache
-def wince_version() -> str:
-    """Installed wince version."""
-    try:
-        return metadata.version("wince")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 def check_finite(x: Any, ids: Sequence[str], modality: Modality) -> None:

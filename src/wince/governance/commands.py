@@ -28,6 +28,7 @@ from wince.governance.compare import (
 )
 from wince.governance.gate import REFUSED_SOURCE, GateResult, evaluate_gate
 from wince.governance.policy import load_policy
+from wince.terminal import print_table
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 _NEGATED = {"<=": ">", ">=": "<", "<": ">="}
@@ -77,7 +78,7 @@ def gate_command(
             payload["junit"] = str(written)
         console.print_json(json.dumps(payload))
     else:
-        console.print(gate_table(result))
+        print_table(console, gate_table(result), whole=("subject", "rule"))
         failed = len(result.failures)
         if failed:
             console.print("[bold]failed checks[/], numbered as in the table:")

@@ -98,7 +98,7 @@ def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
             perturbations' packages only).
     """
     from wince.engine.environment import environment
-    from wince.engine.runner import wince_version
+    from wince.version import wince_version
 
     return Lock(
         plan=plan.name,

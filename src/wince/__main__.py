@@ -1,0 +1,5 @@
+"""`python -m wince`: the `wince` command."""
+
+from wince.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Listings at 80 columns, piped as in CI logs, print every name whole (issue #21).
+
+Each command runs in a fresh interpreter with COLUMNS=80 and its output piped. A name counts as
+whole when one line holds it; lines may pass 80 columns only to hold a name longer than that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from wince.perturbations import registry
+
+PLAN = """\
+name: narrow-terminal
+model: {factory: "wince.demo.models:digits_classifier"}
+data: {factory: "wince.demo.models:digits_data", limit: 40}
+perturbations:
+  - {name: image.exposure, values: [-0.6, 0.6]}
+  - {name: image.imagenet_c_elastic_transform, levels: [1, 3]}
+  - {name: image.jpeg, levels: [1, 5]}
+combinations: pairwise
+repeats: 1
+"""
+
+
+def wince(*args, columns=80):
+    env = {**os.environ, "COLUMNS": str(columns)}
+    result = subprocess.run(
+        [sys.executable, "-m", "wince", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
+    return result
+
+
+def assert_whole(output, names, columns=80):
+    lines = output.splitlines()
+    for name in names:
+        assert any(name in line for line in lines), f"{name!r} is not whole in:\n{output}"
+    for line in lines:
+        assert len(line) <= columns or any(line.strip() == name for name in names), line
+    assert "…" not in output
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("narrow")
+    plan = folder / "plan.yaml"
+    plan.write_text(PLAN)
+    store = folder / "store"
+    ran = wince("run", plan, "--store", store, "--json")
+    assert ran.returncode == 0, ran.stderr
+    analyzed = wince("analyze", "latest", "--store", store, "--json")
+    assert analyzed.returncode == 0, analyzed.stderr
+    return store
+
+
+def test_perturbations_prints_every_name_whole_at_80_columns():
+    listed = wince("perturbations")
+    assert listed.returncode == 0, listed.stderr
+    assert_whole(listed.stdout, list(registry()))
+    parameters = [cls.magnitude.name for cls in registry().values()]
+    assert_whole(listed.stdout, parameters)
+
+
+def test_perturbations_of_one_modality_fit_a_table_without_cutting_a_name():
+    listed = wince("perturbations", "--modality", "text")
+    names = [name for name in registry() if name.startswith("text.")]
+    assert_whole(listed.stdout, names)
+    assert "┃ name" in listed.stdout  # still a table: the wide columns were dropped
+    assert "effect" not in listed.stdout
+
+
+def test_show_prints_every_scenario_name_whole_at_80_columns(store):
+    rows = json.loads(wince("show", "latest", "--store", store, "--json").stdout)["rows"]
+    scenarios = {row["scenario"] for row in rows}
+    assert any(len(name) > 80 for name in scenarios)  # pairs of long names
+    shown = wince("show", "latest", "--store", store)
+    assert shown.returncode == 0, shown.stderr
+    assert_whole(shown.stdout, scenarios)
+
+
+def test_gate_prints_every_subject_whole_at_80_columns(store, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  - {check: max_flip_rate, max: 0.01}\n")
+    checks = json.loads(
+        wince("gate", "latest", "--policy", policy, "--store", store, "--json").stdout
+    )["checks"]
+    gated = wince("gate", "latest", "--policy", policy, "--store", store)
+    assert gated.returncode == 1, gated.stderr
+    assert_whole(gated.stdout, {check["subject"] for check in checks})
+    assert gated.stdout.count("FAIL") == len(checks)
+
+
+def test_runs_prints_ids_and_names_whole_and_wide_prints_every_column(store):
+    listed = wince("runs", "--store", store, columns=40)
+    run = json.loads(wince("runs", "--store", store, "--json").stdout)[0]
+    assert_whole(listed.stdout, [run["run_id"], run["name"]], columns=40)
+    wide = wince("runs", "--store", store, "--wide", columns=40)
+    assert "created_at" in wide.stdout
+    assert run["created_at"][:19] in wide.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_listings_print_csv_and_tsv(store, fmt):
+    separator = "," if fmt == "csv" else "\t"
+    listed = wince("perturbations", "--modality", "audio", "--format", fmt)
+    header, *rows = listed.stdout.splitlines()
+    assert header.split(separator)[:3] == ["name", "v", "parameter"]
+    assert len(rows) == sum(name.startswith("audio.") for name in registry())
+    shown = wince("show", "latest", "--store", store, "--metric", "flip_rate", "--format", fmt)
+    header, *rows = shown.stdout.splitlines()
+    assert header.split(separator)[:4] == ["scenario", "kind", "severity", "metric"]
+    assert {row.split(separator)[3] for row in rows} == {"flip_rate"}
+
+
+def test_format_json_is_the_json_option_and_an_unknown_format_is_an_error(store):
+    by_format = wince("runs", "--store", store, "--format", "json").stdout
+    assert json.loads(by_format) == json.loads(wince("runs", "--store", store, "--json").stdout)
+    wrong = wince("runs", "--store", store, "--format", "tvs")
+    assert wrong.returncode == 2
+    assert "did you mean 'tsv'" in wrong.stderr
