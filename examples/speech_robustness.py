@@ -97,7 +97,8 @@ def plan(quick: bool) -> dict[str, Any]:
         "perturbations": [
             {"name": "audio.additive_noise", "levels": levels, "params": {"colour": "pink"}},
             {"name": "audio.reverb", "levels": levels},
-            {"name": "audio.low_pass", "levels": levels},
+            # level 1 (an 11 kHz cutoff) lies above the Nyquist frequency of 16 kHz audio
+            {"name": "audio.low_pass", "levels": [level for level in levels if level > 1]},
             {"name": "audio.tempo", "levels": levels},
             {"name": "audio.mp3", "levels": levels},
         ],
