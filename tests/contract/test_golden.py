@@ -284,6 +284,8 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.perspective", 3): "85098d54a3de62b602aab50299e782ce99280cf115801fc7e448f0e19e01b341",
     ("image.rotation", 3): "275a6b19d2c4ee1bc9a1c86b037837a3e127fac1c24716cb72d5ea618fb4e36a",
     ("image.translation", 3): "16691f43ecd8805914994b462e9f7e9f42835d132e914d03935bd0fac2a9bba5",
+    # A finger at the frame's edge by default (issue 22); v1 was a black rectangle.
+    ("image.occlusion", 2): "f821888b689014fe248652975fed7cfb08219e5acc67535bc5c8faf0f16048cb",
 }
 
 SEVERITY = 0.6
@@ -430,6 +432,12 @@ def test_mirror_border_reproduces_the_default_of_version_2(name: str) -> None:
     # Version 3 replicates the edge by default; version 2 mirrored it.
     outputs = golden_outputs(REGISTRY[name], border="mirror")
     assert output_digest_of(outputs) == GOLDEN[(name, 2)]
+
+
+def test_rectangle_occluder_reproduces_version_1() -> None:
+    # Version 2 hides the area under a finger by default; version 1 under a black rectangle.
+    outputs = golden_outputs(REGISTRY["image.occlusion"], kind="rectangle")
+    assert output_digest_of(outputs) == GOLDEN[("image.occlusion", 1)]
 
 
 def test_every_current_version_has_reference_outputs() -> None:
