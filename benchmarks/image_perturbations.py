@@ -153,7 +153,7 @@ def cases() -> list[Case]:
         Case("image.bit_depth", albumentations=a("Posterize", num_bits=pin(lambda b: int(b)))),
         Case("image.gamma_mismatch"),
         Case("image.haze", albumentations=a("RandomFog", fog_coef_range=(0.5, 0.5))),
-        Case("image.occlusion", albumentations=a(
+        Case("image.occlusion", {"kind": "rectangle"}, albumentations=a(
             "CoarseDropout", num_holes_range=(1, 1),
             hole_height_range=pin(lambda pct: (pct / 100) ** 0.5),
             hole_width_range=pin(lambda pct: (pct / 100) ** 0.5))),

@@ -276,6 +276,16 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.vignetting", 2): "d5a222d853a5bc42dd71c62798c4abd94de0963409e006a4620ca13993628697",
     ("image.white_balance", 2): "02b171b54fa5178b647d13348379046da1c3c02d4f990a2eee953fbe19ceeb72",
     ("image.zoom", 2): "de0493b71bc7192bb3331f80d35c60ad7933e33f9e167df8666b11f5f1ed261c",
+    # Geometric perturbations replicate the edge by default (issue 22); v2 mirrored it.
+    (
+        "image.lens_distortion",
+        3,
+    ): "e7fe39b76177846ef17f0881cfad5b165a3796f5595c807ce0706f4da816d76a",
+    ("image.perspective", 3): "85098d54a3de62b602aab50299e782ce99280cf115801fc7e448f0e19e01b341",
+    ("image.rotation", 3): "275a6b19d2c4ee1bc9a1c86b037837a3e127fac1c24716cb72d5ea618fb4e36a",
+    ("image.translation", 3): "16691f43ecd8805914994b462e9f7e9f42835d132e914d03935bd0fac2a9bba5",
+    # A finger at the frame's edge by default (issue 22); v1 was a black rectangle.
+    ("image.occlusion", 2): "f821888b689014fe248652975fed7cfb08219e5acc67535bc5c8faf0f16048cb",
 }
 
 SEVERITY = 0.6
@@ -351,9 +361,9 @@ def inputs_for(cls: type[Perturbation]) -> list[tuple[Any, DataContext]]:
     return INPUTS[cls.modality]()
 
 
-def golden_outputs(cls: type[Perturbation]) -> list[Any]:
+def golden_outputs(cls: type[Perturbation], **options: Any) -> list[Any]:
     """The perturbation's outputs on its golden inputs, at `SEVERITY` and `SEED`."""
-    p = cls()
+    p = cls(**options)
     outputs = []
     for x, context in inputs_for(cls):
         ids = [f"golden-{i}" for i in range(len(x))]
@@ -413,6 +423,21 @@ def test_output_matches_the_golden_hash_of_its_version(cls: type[Perturbation]) 
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.warn(message, UserWarning, stacklevel=1)
+
+
+@pytest.mark.parametrize(
+    "name", ["image.rotation", "image.translation", "image.perspective", "image.lens_distortion"]
+)
+def test_mirror_border_reproduces_the_default_of_version_2(name: str) -> None:
+    # Version 3 replicates the edge by default; version 2 mirrored it.
+    outputs = golden_outputs(REGISTRY[name], border="mirror")
+    assert output_digest_of(outputs) == GOLDEN[(name, 2)]
+
+
+def test_rectangle_occluder_reproduces_version_1() -> None:
+    # Version 2 hides the area under a finger by default; version 1 under a black rectangle.
+    outputs = golden_outputs(REGISTRY["image.occlusion"], kind="rectangle")
+    assert output_digest_of(outputs) == GOLDEN[("image.occlusion", 1)]
 
 
 def test_every_current_version_has_reference_outputs() -> None:

@@ -70,10 +70,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "a blur: the image (counted twice) averaged with centre zooms smears mass outwards; "
         "the sharp copy stays, and so do labels"
     ),
-    ("image.occlusion", "moves_pixels"): (
-        "hides part of the square, so the centre of mass of what is left moves; nothing "
-        "moves, and labels stay"
-    ),
     ("image.pixelation", "moves_pixels"): (
         "a loss of resolution: a small square's mass snaps to its block's centre, up to half "
         "a block away; nothing moves"

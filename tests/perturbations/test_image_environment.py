@@ -2,7 +2,8 @@
 
 Haze is checked against the atmospheric scattering model I = J t + A (1 - t) in linear light
 (decoded here with the IEC 61966-2-1 sRGB curve, written independently of wince); occlusion
-by measuring the hidden area on white images with a black occluder.
+by measuring the hidden area: on white images with a black rectangle, and for fingers and
+drops from their mix with uniform scenes in linear light.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from image_reference import srgb_decode, srgb_encode
+from scipy import ndimage
 
 from wince.errors import ParameterError
 from wince.perturbations import Rngs
-from wince.perturbations.image.environment import Haze, Occlusion
+from wince.perturbations.image.environment import DROP_VEIL, Haze, Occlusion
 
 ignore_realism = pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
 
@@ -102,14 +104,16 @@ def test_occlusion_hides_exactly_the_requested_area(
     h: int, w: int, area_pct: float, seed: int
 ) -> None:
     x = np.ones((3, h, w, 1), dtype=np.float32)
-    out = Occlusion().perturb(x, area_pct, rngs_for(3, seed))
+    out = Occlusion(kind="rectangle").perturb(x, area_pct, rngs_for(3, seed))
     np.testing.assert_allclose(hidden_px(out), area_pct / 100 * h * w, rtol=1e-5, atol=1e-4)
 
 
 @ignore_realism
 def test_larger_occluders_contain_smaller_ones(seed: int) -> None:
     x = np.ones((8, 30, 50, 3), dtype=np.float32)
-    outs = [Occlusion().perturb(x, a, rngs_for(8, seed)) for a in (1.0, 5.0, 25.0, 60.0)]
+    outs = [
+        Occlusion(kind="rectangle").perturb(x, a, rngs_for(8, seed)) for a in (1.0, 5.0, 25.0, 60.0)
+    ]
     for smaller, larger in itertools.pairwise(outs):
         assert np.all(larger <= smaller + 1e-7)
 
@@ -118,7 +122,7 @@ def test_uint8_occluder_covers_the_area_to_within_one_row_and_column(seed: int) 
     h, w = 60, 80
     x = np.full((6, h, w, 3), 255, dtype=np.uint8)
     area_pct = 12.0
-    out = Occlusion().perturb(x, area_pct, rngs_for(6, seed))[..., 0]
+    out = Occlusion(kind="rectangle").perturb(x, area_pct, rngs_for(6, seed))[..., 0]
     for image in out:
         black = np.argwhere(image == 0)
         touched = np.argwhere(image < 255)
@@ -134,12 +138,121 @@ def test_uint8_occluder_covers_the_area_to_within_one_row_and_column(seed: int) 
 
 def test_occlusion_fills_grey_or_noise_where_black_would_be() -> None:
     x = np.full((4, 40, 40, 3), 255, dtype=np.uint8)
-    covered = (Occlusion().perturb(x, 10.0, rngs_for(4)) == 0).all(axis=-1)  # fully covered
-    grey = Occlusion(fill="grey").perturb(x, 10.0, rngs_for(4))
+    covered = (Occlusion(kind="rectangle").perturb(x, 10.0, rngs_for(4)) == 0).all(
+        axis=-1
+    )  # fully covered
+    grey = Occlusion(kind="rectangle", fill="grey").perturb(x, 10.0, rngs_for(4))
     np.testing.assert_array_equal(grey[covered], 128)
-    small, large = (Occlusion(fill="noise").perturb(x, a, rngs_for(4)) for a in (10.0, 20.0))
+    small, large = (
+        Occlusion(kind="rectangle", fill="noise").perturb(x, a, rngs_for(4)) for a in (10.0, 20.0)
+    )
     levels = small[covered].astype(np.float64)
     assert levels.std() == pytest.approx(np.sqrt((256**2 - 1) / 12), rel=0.1), "uniform levels"
     np.testing.assert_array_equal(large[covered], small[covered])  # same noise at any area
     with pytest.raises(ParameterError, match="fill"):
         Occlusion(fill="blur")
+
+
+def uniform(level: float, n: int = 6, h: int = 48, w: int = 64) -> np.ndarray:
+    return np.full((n, h, w, 3), level, dtype=np.float32)
+
+
+def finger_cover(area_pct: float, seed: int, n: int = 6) -> np.ndarray:
+    """A finger's coverage per pixel (n, h, w), from its mix with a white and a black scene.
+
+    In linear light a defocused occluder of light F over a scene S gives S + a (F - S), so
+    white minus black is 1 - a whatever F is.
+    """
+    white, black = (
+        srgb_decode(Occlusion().perturb(uniform(v, n), area_pct, rngs_for(n, seed)))
+        for v in (1.0, 0.0)
+    )
+    cover: np.ndarray = 1.0 - (white - black)[..., 1]
+    return cover
+
+
+@ignore_realism
+@pytest.mark.parametrize("area_pct", [1.0, 10.0, 25.0, 60.0, 100.0])
+def test_a_finger_covers_the_requested_share_of_the_frame(area_pct: float, seed: int) -> None:
+    cover = finger_cover(area_pct, seed)
+    assert cover.min() >= -1e-4
+    assert cover.max() <= 1 + 1e-4
+    np.testing.assert_allclose(cover.mean(axis=(1, 2)), area_pct / 100, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("area_pct", [1.0, 10.0, 25.0])
+def test_a_finger_enters_from_the_frame_s_edge_in_one_piece(area_pct: float, seed: int) -> None:
+    for cover in finger_cover(area_pct, seed) > 0.01:
+        _, count = ndimage.label(cover)
+        assert count == 1, "one finger"
+        frame_edge = np.concatenate([cover[0], cover[-1], cover[:, 0], cover[:, -1]])
+        assert frame_edge.any(), "the finger comes in over the frame's edge"
+        assert not cover.all()
+
+
+def test_a_finger_is_skin_toned_and_opaque_at_its_core(seed: int) -> None:
+    out = Occlusion().perturb(uniform(1.0, 8), 25.0, rngs_for(8, seed)).astype(np.float64)
+    cover = finger_cover(25.0, seed, 8)
+    for image, covered in zip(out, cover, strict=True):
+        core = srgb_decode(image[covered > 0.999])
+        assert len(core) > 0, "fully hidden pixels at 25%"
+        assert np.abs(core - core[0]).max() < 1e-3, "one flat tone (linear light)"
+        red, green, blue = core[0]
+        assert red >= green >= blue, "skin: red over green over blue"
+        assert red > blue
+
+
+def test_larger_fingers_contain_smaller_ones(seed: int) -> None:
+    covers = [finger_cover(a, seed) for a in (1.0, 5.0, 25.0, 60.0)]
+    for smaller, larger in itertools.pairwise(covers):
+        assert np.all(larger >= smaller - 1e-4)
+
+
+@ignore_realism
+@pytest.mark.parametrize("area_pct", [1.0, 10.0, 25.0, 60.0])
+def test_drops_cover_the_requested_share_of_the_frame(area_pct: float, seed: int) -> None:
+    # On a black scene a drop shows only the light it scatters: DROP_VEIL times its cover.
+    out = Occlusion(kind="drops").perturb(uniform(0.0), area_pct, rngs_for(6, seed))
+    cover = srgb_decode(out)[..., 1] / DROP_VEIL
+    np.testing.assert_allclose(cover.mean(axis=(1, 2)), area_pct / 100, rtol=1e-3, atol=1e-5)
+    assert (cover > 0.01).any(axis=(1, 2)).all()
+
+
+def test_drops_blur_and_brighten_the_scene_without_hiding_it(seed: int) -> None:
+    n = 4
+    cover = (
+        srgb_decode(
+            Occlusion(kind="drops").perturb(uniform(0.0, n, 96, 128), 25.0, rngs_for(n, seed))
+        )[..., 1]
+        / DROP_VEIL
+    )
+    stripes = np.zeros((n, 96, 128, 3), dtype=np.float32)
+    stripes[:, :, ::2] = 0.8  # 1-px stripes: blurred to their mean inside a drop
+    out = Occlusion(kind="drops").perturb(stripes, 25.0, rngs_for(n, seed))
+    under = out[cover > 0.999]
+    assert len(under) > 100
+    assert np.all(under > 0.05), "not black"
+    assert np.all(np.abs(under - stripes[cover > 0.999]) > 0.02), "not unchanged"
+    light = srgb_decode(under).mean()
+    assert light > srgb_decode(stripes).mean(), "brighter: the drop adds scattered light"
+    np.testing.assert_array_equal(out[cover < 1e-9], stripes[cover < 1e-9])
+
+
+@pytest.mark.parametrize("kind", ["finger", "drops", "rectangle"])
+def test_occluders_are_the_same_for_the_same_seed_and_drawn_per_image(kind: str) -> None:
+    x = np.random.default_rng(5).integers(0, 256, (4, 40, 56, 3), dtype=np.uint8)
+    first, again = (Occlusion(kind=kind).perturb(x, 10.0, rngs_for(4, 3)) for _ in range(2))
+    np.testing.assert_array_equal(first, again)
+    other = Occlusion(kind=kind).perturb(x, 10.0, rngs_for(4, 4))
+    assert not np.array_equal(first, other)
+    changed = [
+        tuple(np.argwhere((a != b).any(axis=-1)).min(axis=0)) for a, b in zip(first, x, strict=True)
+    ]
+    assert len(set(changed)) > 1, "each image draws its own occluder"
+
+
+def test_occlusion_fill_belongs_to_the_rectangle() -> None:
+    with pytest.raises(ParameterError, match="only applies to kind='rectangle'"):
+        Occlusion(fill="grey")
+    with pytest.raises(ParameterError, match="kind"):
+        Occlusion(kind="hand")

@@ -91,13 +91,97 @@ def test_rotation_keeps_each_image_s_sense_across_angles(seed: int) -> None:
     np.testing.assert_array_equal(sides[0], sides[2])
 
 
-def test_rotation_border_fills_corners_as_requested() -> None:
+def ramp(h: int, w: int) -> np.ndarray:
+    """One float32 grey image whose level grows linearly with x and y (0 to 1)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    return (((xx + 2 * yy) / (w - 1 + 2 * (h - 1)))[None, :, :, None]).astype(np.float32)
+
+
+def corner_sources(h: int, w: int, angle: float) -> np.ndarray:
+    """Source (x, y) of the four output corners under a rotation about the centre, per sense.
+
+    Shape (2 senses, 4 corners, 2). Screen y points down: the output turns by -angle in
+    mathematical terms, so the source is the corner turned back by +angle.
+    """
+    centre = np.array([(w - 1) / 2, (h - 1) / 2])
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], dtype=np.float64)
+    sources = []
+    for sense in (1, -1):
+        a = math.radians(sense * angle)
+        back = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        sources.append((corners - centre) @ back.T + centre)
+    return np.array(sources)
+
+
+def ramp_level(h: int, w: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The level of `ramp(h, w)` at positions (x, y), extended linearly."""
+    level: np.ndarray = (x + 2 * y) / (w - 1 + 2 * (h - 1))
+    return level
+
+
+def corner_levels(out: np.ndarray) -> np.ndarray:
+    """Levels of the four corners of a single grey image batch."""
+    image = out[0, :, :, 0]
+    return np.array([image[0, 0], image[0, -1], image[-1, 0], image[-1, -1]], dtype=np.float64)
+
+
+def matches_a_sense(found: np.ndarray, expected_by_sense: np.ndarray) -> bool:
+    return any(np.allclose(found, e, atol=2e-3) for e in expected_by_sense)
+
+
+@pytest.mark.parametrize("angle", [5.0, 15.0])
+def test_rotation_replicates_the_nearest_edge_pixels_into_the_new_corners(
+    angle: float, seed: int
+) -> None:
+    h, w = 40, 60
+    sources = corner_sources(h, w, angle)
+    beyond = (sources < 0) | (sources > [w - 1, h - 1])
+    assert beyond.any(axis=-1).all(), "every corner comes from beyond the edge"
+    nearest_edge = ramp_level(
+        h, w, np.clip(sources[..., 0], 0, w - 1), np.clip(sources[..., 1], 0, h - 1)
+    )
+    for n in range(4):
+        out = Rotation().perturb(ramp(h, w), angle, rngs_for(1, seed + n))
+        assert matches_a_sense(corner_levels(out), nearest_edge)
+
+
+def test_rotation_fills_new_corners_with_a_constant_level() -> None:
     white = np.ones((1, 40, 60, 3), dtype=np.float32)
     np.testing.assert_array_equal(Rotation().perturb(white, 10.0, rngs_for(1)), white)
     black_corner = Rotation(border="constant").perturb(white, 10.0, rngs_for(1))
-    assert np.all(black_corner[0, 0, 0] == 0.0)
-    with pytest.raises(ParameterError, match="border"):
-        Rotation(border="mirror")
+    np.testing.assert_array_equal(black_corner[0, 0, 0], 0.0)
+    dark = np.full((1, 40, 60, 3), 30, dtype=np.uint8)
+    paper = Rotation(border="constant", fill=255).perturb(dark, 10.0, rngs_for(1))
+    for corner in (paper[0, 0, 0], paper[0, 0, -1], paper[0, -1, 0], paper[0, -1, -1]):
+        np.testing.assert_array_equal(corner, 255)
+    assert (paper == 30).mean() > 0.8, "the image itself keeps its level"
+
+
+def test_rotation_mirrors_the_image_about_its_edge_on_request() -> None:
+    h, w = 40, 60
+    sources = corner_sources(h, w, 15.0)
+    # Reflect-101 about the edge pixels' centres: -p for p < 0, 2 (size - 1) - p beyond.
+    x, y = sources[..., 0], sources[..., 1]
+    mirrored = ramp_level(
+        h, w, np.where(x < 0, -x, np.where(x > w - 1, 2 * (w - 1) - x, x)),
+        np.where(y < 0, -y, np.where(y > h - 1, 2 * (h - 1) - y, y)),
+    )  # fmt: skip
+    out = Rotation(border="mirror").perturb(ramp(h, w), 15.0, rngs_for(1))
+    assert matches_a_sense(corner_levels(out), mirrored)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"border": "reflect"}, "border"),
+        ({"border": "constant", "fill": 256}, "fill"),
+        ({"border": "constant", "fill": 0.5}, "fill"),
+        ({"border": "replicate", "fill": 255}, "only applies to border='constant'"),
+    ],
+)
+def test_rotation_rejects_unknown_borders_and_fills(options: dict, problem: str) -> None:
+    with pytest.raises(ParameterError, match=problem):
+        Rotation(**options)
 
 
 # ---------------------------------------------------------------------------------------------

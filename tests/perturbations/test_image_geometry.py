@@ -8,6 +8,7 @@ image size and channel count, including maps that reach far beyond the image.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,9 @@ from wince.perturbations.image.geometry import (
 
 
 @st.composite
-def warps(draw: st.DrawFn) -> tuple[np.ndarray, Maps, str]:
-    """A random uint8 image, a map onto it (sources up to 60 px beyond its edges), a border."""
+def warps(draw: st.DrawFn) -> tuple[np.ndarray, Maps, str, int]:
+    """A random uint8 image, a map onto it (sources up to 60 px beyond its edges), a border
+    and a fill level for the constant border."""
     height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     channels = draw(st.sampled_from([None, 1, 2, 3, 4]))
     shape = (height, width) if channels is None else (height, width, channels)
@@ -32,16 +34,17 @@ def warps(draw: st.DrawFn) -> tuple[np.ndarray, Maps, str]:
     out_shape = (draw(st.integers(1, 40)), draw(st.integers(1, 40)))
     source_x = rng.uniform(-60.0, width + 60.0, out_shape)
     source_y = rng.uniform(-60.0, height + 60.0, out_shape)
-    return image, fixed_point_maps(source_x, source_y), draw(st.sampled_from(BORDERS))
+    border, fill_level = draw(st.sampled_from(BORDERS)), draw(st.integers(0, 255))
+    return image, fixed_point_maps(source_x, source_y), border, fill_level
 
 
 @settings(max_examples=300, deadline=None)
 @given(warps())
 def test_opencv_fixed_point_remap_equals_the_numpy_definition(warp):
-    image, maps, border = warp
-    fast = remap(image, maps, border)
+    image, maps, border, fill_level = warp
+    fast = remap(image, maps, border, fill_level)
     assert fast.shape == maps[1].shape + image.shape[2:]
-    np.testing.assert_array_equal(fast, exact_remap(image, maps, border))
+    np.testing.assert_array_equal(fast, exact_remap(image, maps, border, fill_level))
 
 
 def test_float_images_and_many_channels_use_the_definition():
@@ -53,3 +56,17 @@ def test_float_images_and_many_channels_use_the_definition():
     # An exact identity map returns the image unchanged, pixel for pixel.
     identity = warp_maps(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), 9, 11)
     np.testing.assert_array_equal(remap(image, identity, "constant"), image)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_constant_border_reads_the_fill_level_beyond_the_edge(dtype: type) -> None:
+    image = np.full((6, 8), 10 if dtype == np.uint8 else 0.04, dtype=dtype)
+    # Shifted by 3.5 px to the right: columns 0-2 see only the border, column 3 half of it.
+    maps = warp_maps(np.array([[1.0, 0.0, 3.5], [0.0, 1.0, 0.0]]), 6, 8)
+    out = remap(image, maps, "constant", 255).astype(np.float64)
+    full_scale = 255.0 if dtype == np.uint8 else 1.0
+    np.testing.assert_allclose(out[:, :3], full_scale)
+    np.testing.assert_allclose(
+        out[:, 3], (image[0, 0] + full_scale) / 2, atol=0.5 / 255 * full_scale
+    )
+    np.testing.assert_allclose(out[:, 4:], image[0, 0], atol=1e-6)

@@ -234,11 +234,15 @@ def test_lens_distortion_moves_a_point_at_radius_r_to_r_times_one_plus_k1_r_squa
 
 def test_barrel_distortion_shows_black_corners_only_with_constant_border() -> None:
     white = np.ones((1, 60, 80, 3), dtype=np.float32)
-    reflected = LensDistortion().perturb(white, -0.25, rngs_for(1))
+    replicated = LensDistortion().perturb(white, -0.25, rngs_for(1))
+    mirrored = LensDistortion(border="mirror").perturb(white, -0.25, rngs_for(1))
     black = LensDistortion(border="constant").perturb(white, -0.25, rngs_for(1))
-    np.testing.assert_array_equal(reflected, white)
+    np.testing.assert_array_equal(replicated, white)
+    np.testing.assert_array_equal(mirrored, white)
     assert np.all(black[0, 0, 0] == 0.0)
     assert np.all(black[0, 30, 40] == 1.0)
+    grey = LensDistortion(border="constant", fill=128).perturb(white, -0.25, rngs_for(1))
+    np.testing.assert_allclose(grey[0, 0, 0], 128 / 255)
 
 
 def test_lens_distortion_rejects_an_unknown_border() -> None:

@@ -1,13 +1,14 @@
 """Environment: haze / fog, partial occlusion.
 
 Haze follows the atmospheric scattering model in linear light; occlusion hides a share of the
-image area under a rectangle drawn per image. Both leave the alpha channel of RGBA images
-unchanged.
+image area under a finger at the frame's edge, rain drops on the lens or a rectangle, drawn per
+image. Both leave the alpha channel of RGBA images unchanged.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -22,13 +23,16 @@ from wince.perturbations.image.base import (
     from_float,
     from_linear,
     linear_to_srgb,
+    size_px,
     srgb_to_linear,
     to_float,
     to_linear,
     tone_map,
 )
+from wince.perturbations.image.filters import convolve, gaussian_taps
 
 DEPTHS = ("flat", "vertical")
+KINDS = ("finger", "drops", "rectangle")
 FILLS = ("black", "grey", "noise")
 
 
@@ -114,40 +118,269 @@ def coverage(start: float, length: float, size: int) -> npt.NDArray[np.float32]:
     return share
 
 
+# The Monk Skin Tone scale (Monk 2019; Google's 10 tones, skintone.google), sRGB levels.
+MONK_SKIN_TONES = np.array(
+    [
+        [246, 237, 228], [243, 231, 219], [247, 234, 208], [234, 218, 186], [215, 189, 150],
+        [160, 126, 86], [130, 92, 67], [96, 65, 52], [58, 49, 42], [41, 36, 32],
+    ]
+)  # fmt: skip
+# A finger over the lens is in the camera's shadow, lit from behind and the sides: it shows at
+# half its reflectance in linear light (one stop under the scene's exposure).
+FINGER_SHADE = 0.5
+FINGER_DIAMETER = (0.3, 0.6)  # drawn uniformly, in shorter sides of the frame
+FINGER_TILT_DEG = 30.0  # the finger's axis leans up to this far from the edge's normal
+# Defocus: a finger a centimetre or two before a phone lens is far out of focus; its edge
+# fades over this share of its radius (smoothstep).
+FINGER_EDGE = 0.6
+DROP_COUNT = 24  # drops per image; the requested area sets their common scale
+DROP_SIZES = 3.0  # relative drop radii are log-uniform in [1, DROP_SIZES]
+DROP_EDGE = 0.4  # a drop's rim fades over this outer share of its radius
+DROP_BLUR = 2.0  # % of the shorter side: the sigma of the blurred view through a drop
+DROP_VEIL = 0.15  # share of full-scale light a drop scatters into its area (linear light)
+# The occluder's size is solved until its area is within this share of the frame of the
+# request (Illinois regula falsi, at most `_SIZE_STEPS` evaluations of the coverage).
+AREA_TOLERANCE = 1e-6
+_SIZE_STEPS = 64
+
+# Linear-light luminance weights of Rec. 709 / sRGB primaries.
+_LUMINANCE = np.array([0.2126, 0.7152, 0.0722])
+
+
+def smoothstep(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """3t^2 - 2t^3 on t clipped to [0, 1]: a soft edge, 0 outside and 1 inside."""
+    u = np.clip(t, 0.0, 1.0)
+    ramp: npt.NDArray[np.float64] = u * u * (3.0 - 2.0 * u)
+    return ramp
+
+
+CoverageAt = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
+
+
+def cover_area(
+    coverage_at: CoverageAt,
+    area_px: float,
+    low: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """The coverage (n, h, w) in [0, 1] whose sum per image is `area_px` (`AREA_TOLERANCE`).
+
+    `coverage_at(size)` maps one size per image (n,) to its coverage; its sum must grow with
+    the size, from at most `area_px` at `low` to at least `area_px` at `high`. The size is
+    found by the Illinois variant of regula falsi, which keeps the bracket and converges in a
+    handful of evaluations on the smooth areas of soft-edged shapes.
+    """
+    first = coverage_at(low)
+    tolerance = AREA_TOLERANCE * first[0].size
+    excess_low = first.sum(axis=(1, 2)) - area_px  # at most 0
+    excess_high = coverage_at(high).sum(axis=(1, 2)) - area_px  # at least 0
+    # The secant's end weights: the excesses, halved by the Illinois rule.
+    weight_low, weight_high = excess_low, excess_high
+    moved = np.zeros(len(low), dtype=np.int8)  # which end moved last: -1 low, +1 high
+    for _ in range(_SIZE_STEPS):
+        # Each image stops on its own, so its occluder does not depend on the rest of the batch.
+        active = np.minimum(-excess_low, excess_high) > tolerance
+        if not active.any():
+            break
+        span = weight_high - weight_low
+        trial = high - weight_high * (high - low) / np.where(span > 0, span, 1.0)
+        excess = coverage_at(trial).sum(axis=(1, 2)) - area_px
+        short = active & (excess < 0)
+        long = active & ~short
+        # Illinois: when the same end moves twice running, halve the other end's weight.
+        weight_high = np.where(short & (moved == -1), weight_high / 2, weight_high)
+        weight_low = np.where(long & (moved == 1), weight_low / 2, weight_low)
+        low = np.where(short, trial, low)
+        excess_low = np.where(short, excess, excess_low)
+        weight_low = np.where(short, excess, weight_low)
+        high = np.where(long, trial, high)
+        excess_high = np.where(long, excess, excess_high)
+        weight_high = np.where(long, excess, weight_high)
+        moved = np.where(short, -1, np.where(long, 1, moved)).astype(np.int8)
+    return coverage_at(np.where(-excess_low < excess_high, low, high))
+
+
+def finger_coverage(
+    draws: npt.NDArray[np.float64], area_px: float, h: int, w: int
+) -> npt.NDArray[np.float64]:
+    """Coverage (n, h, w) in [0, 1] of a defocused finger entering the frame, `area_px` in all.
+
+    The finger is a capsule (a strip with a round tip) of a drawn diameter (`FINGER_DIAMETER`)
+    that enters from a drawn edge at a drawn place (10-90% along it), leaning by up to
+    `FINGER_TILT_DEG`; its edge fades over `FINGER_EDGE` of its radius. It reaches into the
+    frame until it covers `area_px` (once it crosses the whole frame, it widens). `draws`
+    holds five uniform numbers per image: edge, place, lean, diameter and (unused here) tone.
+    """
+    side = min(h, w)
+    edge = np.floor(draws[:, 0] * 4.0).astype(np.intp)  # top, right, bottom, left
+    place = 0.1 + 0.8 * draws[:, 1]
+    lean = np.deg2rad(FINGER_TILT_DEG * (2.0 * draws[:, 2] - 1.0))
+    radius = (
+        side * (FINGER_DIAMETER[0] + (FINGER_DIAMETER[1] - FINGER_DIAMETER[0]) * draws[:, 3]) / 2
+    )
+    # Entry point on the frame's edge (pixel centres at whole numbers) and inward normal.
+    entry_x = np.choose(
+        edge, [place * w - 0.5, w - 0.5, place * w - 0.5, np.full_like(place, -0.5)]
+    )
+    entry_y = np.choose(
+        edge, [np.full_like(place, -0.5), place * h - 0.5, h - 0.5, place * h - 0.5]
+    )
+    normal_angle = np.choose(edge, [np.pi / 2, np.pi, -np.pi / 2, 0.0]) + lean
+    axis_x, axis_y = arithmetic.cos(normal_angle), arithmetic.sin(normal_angle)
+    xs = np.arange(w, dtype=np.float64)[None, None, :] - entry_x[:, None, None]
+    ys = np.arange(h, dtype=np.float64)[None, :, None] - entry_y[:, None, None]
+    along = xs * axis_x[:, None, None] + ys * axis_y[:, None, None]
+    across = np.abs(ys * axis_x[:, None, None] - xs * axis_y[:, None, None])
+    softness = FINGER_EDGE * radius
+    diagonal = math.sqrt(h * h + w * w)
+    full_length = diagonal + 2.0 * radius + softness  # the tip is past the far edge
+
+    def coverage_at(size: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        reach = np.minimum(size, full_length)[:, None, None]
+        width = (radius + np.maximum(size - full_length, 0.0))[:, None, None]
+        beyond_tip = np.maximum(along - reach, 0.0)
+        distance = np.sqrt(beyond_tip * beyond_tip + across * across) - width
+        return smoothstep(0.5 - distance / softness[:, None, None])
+
+    # Outside the frame at `low` (the lean keeps the axis within 60 degrees of the normal,
+    # whose cosine is 1/2); the whole frame covered at `high`.
+    low = -2.0 * (radius + softness) - 1.0
+    high = full_length + 2.0 * diagonal + softness
+    return cover_area(coverage_at, area_px, low, high)
+
+
+def finger_tones(draws: npt.NDArray[np.float64], channels: int) -> npt.NDArray[np.float64]:
+    """Linear light (n, channels) of fingers of the Monk tone drawn by `draws` (n,) in [0, 1).
+
+    At `FINGER_SHADE` of the tone's reflectance; grey images take its luminance.
+    """
+    count = len(MONK_SKIN_TONES)
+    tones = MONK_SKIN_TONES[np.minimum(draws * count, count - 1).astype(np.intp)]
+    light: npt.NDArray[np.float64] = FINGER_SHADE * srgb_to_linear(tones / 255.0)
+    if channels == 3:
+        return light
+    red, green, blue = _LUMINANCE
+    luminance: npt.NDArray[np.float64] = (
+        red * light[:, 0] + green * light[:, 1] + blue * light[:, 2]
+    )
+    return luminance[:, None]
+
+
+def drop_coverage(
+    draws: npt.NDArray[np.float64], area_px: float, h: int, w: int
+) -> npt.NDArray[np.float64]:
+    """Coverage (n, h, w) in [0, 1] of `DROP_COUNT` soft discs per image, `area_px` in all.
+
+    `draws` (n, DROP_COUNT, 3): each drop's centre (x, y as fractions of the frame) and
+    relative radius (log-uniform in [1, `DROP_SIZES`]). The requested area sets the common
+    scale of the radii; each disc's rim fades over `DROP_EDGE` of its radius, and overlapping
+    drops cover a pixel as much as the larger coverage.
+    """
+    centre_x = draws[:, :, 0] * w - 0.5
+    centre_y = draws[:, :, 1] * h - 0.5
+    relative = arithmetic.exp(math.log(DROP_SIZES) * draws[:, :, 2])
+    xs = np.arange(w, dtype=np.float64)[None, None, :]
+    ys = np.arange(h, dtype=np.float64)[None, :, None]
+    squared = np.full((len(draws), h, w), np.inf)  # to the nearest drop, in its radii, squared
+    for k in range(draws.shape[1]):
+        dx = (xs - centre_x[:, k, None, None]) / relative[:, k, None, None]
+        dy = (ys - centre_y[:, k, None, None]) / relative[:, k, None, None]
+        np.minimum(squared, dx * dx + dy * dy, out=squared)
+    nearest = np.sqrt(squared)
+
+    def coverage_at(scale: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        s = scale[:, None, None]
+        return smoothstep((s - nearest) / (DROP_EDGE * s))
+
+    low = nearest.min(axis=(1, 2)) + 1e-9  # no pixel covered (but one at a drop centre)
+    high = nearest.max(axis=(1, 2)) / (1.0 - DROP_EDGE) + 1.0
+    return cover_area(coverage_at, area_px, low, high)
+
+
 @register
 class Occlusion(ImagePerturbation):
-    """Part of the scene hidden, as by a finger over the lens, a sticker or an object in front.
+    """Part of the scene hidden, as by a finger over the lens or rain drops on it.
 
-    The magnitude is the hidden share of the image area in percent. The occluder is a
-    rectangle whose aspect ratio (log-uniform in [1/3, 3]) and position are drawn per image,
-    independently of the area: its corner sits at the drawn fractions (u, v) of the room
-    left around it, so it stays inside the image and a larger area grows the same rectangle
-    around the smaller one (nested occluders, a smooth sweep). Pixels on its edge are covered
-    in proportion to the covered part of the pixel (blended on encoded values), so the hidden
-    area equals the request exactly. Random-erasing and cutout augmentations hide 2-40% of an
-    image; 1% is a speck, 25% a hand across a corner.
+    The magnitude is the hidden share of the image area in percent: the summed coverage of
+    the occluder (a soft edge covers its pixels in part), which matches the request to
+    within a millionth of the frame. Random-erasing and cutout augmentations hide 2-40% of
+    an image; 1% is a fingertip in a corner or a few fine drops, 25% a finger across a
+    third of the frame or a lens streaming with rain. Shapes and positions are drawn per
+    image, independently of the area, so a sweep grows the same occluder.
 
     Args:
-        fill: "black" (default; an opaque object in shadow), "grey" (sRGB mid grey) or "noise"
-            (independent uniform levels per pixel and channel, drawn per image over the whole
-            frame, so they do not depend on the area either).
+        kind: "finger" (default): a finger over the edge of a phone's lens, the accidental
+            occlusion of handheld photos, and the one whose size matches the range (a
+            fingertip to a third of the frame). It enters from a drawn edge as a capsule
+            (a strip with a round tip) 30-60% of the shorter side wide, leaning up to 30
+            degrees, and is far out of focus: its edge fades over 60% of its radius. Its
+            colour is one of the ten tones of the Monk Skin Tone scale, drawn per image, at
+            half its reflectance (in the camera's shadow), mixed in linear light as a
+            defocused occluder mixes with the scene (`finger_coverage`).
+            "drops": rain drops on the lens, as on outdoor, vehicle and action cameras: 24
+            soft discs per image at drawn places, radii drawn within a factor of 3 and scaled
+            together to the requested area. Through a drop the scene is seen blurred
+            (Gaussian, sigma 2% of the shorter side) and veiled by the light the water
+            scatters (15% of full scale): pixels are brightened and softened, never hidden
+            (`drop_coverage`).
+            "rectangle": an opaque rectangle, for synthetic tests (and version 1's
+            occluder): aspect ratio log-uniform in [1/3, 3], corner at drawn fractions (u, v)
+            of the room around it, larger areas growing the same rectangle; edge pixels
+            covered in proportion, blended on encoded values.
+        fill: the rectangle's fill: "black" (default; an opaque object in shadow), "grey"
+            (sRGB mid grey) or "noise" (independent uniform levels per pixel and channel,
+            drawn per image over the whole frame). Only with kind "rectangle".
 
     Raises:
-        ParameterError: `fill` is unknown.
+        ParameterError: `kind` or `fill` is unknown, or `fill` is set for another kind.
     """
 
     name = "image.occlusion"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "area_pct", unit="% of the image area", off=0.0, mild=1.0, severe=25.0,
         limits=(0.0, 100.0),
     )  # fmt: skip
 
-    def __init__(self, *, fill: str = "black") -> None:
+    def __init__(self, *, kind: str = "finger", fill: str = "black") -> None:
+        self.kind = check_choice(self.name, "kind", kind, KINDS)
         self.fill = check_choice(self.name, "fill", fill, FILLS)
+        if fill != "black" and kind != "rectangle":
+            raise ParameterError(
+                f"{self.name}: fill={fill!r} only applies to kind='rectangle'; got "
+                f"kind={kind!r}. Set kind='rectangle' for a filled rectangle, or drop fill."
+            )
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
+        """Hide value% of every image's area under its drawn occluder."""
+        if self.kind == "rectangle":
+            return self.rectangles(x, value, rngs)
+        if len(x) == 0:
+            return x.copy()
+        h, w = x.shape[1:3]
+        c = colour_channels(x)
+        area = value / 100.0 * h * w
+        scene = to_linear(x[..., :c]).astype(np.float64)
+        if self.kind == "finger":
+            draws = rngs.random((5,))
+            cover = finger_coverage(draws, area, h, w)
+            seen = finger_tones(draws[:, 4], c)[:, None, None, :]
+        else:
+            cover = drop_coverage(rngs.random((DROP_COUNT, 3)), area, h, w)
+            sigma = size_px(DROP_BLUR, x)
+            taps = gaussian_taps(sigma, math.ceil(3.0 * sigma))
+            kernel = np.outer(taps, taps)
+            n = len(x)
+            stacked = np.moveaxis(scene, 0, 2).reshape(h, w, n * c)  # one FFT for the batch
+            blurred = np.moveaxis(convolve(stacked, kernel, "replicate").reshape(h, w, n, c), 2, 0)
+            seen = blurred + DROP_VEIL * (1.0 - blurred)
+        mixed = scene + cover[..., None] * (seen - scene)
+        out = x.copy()
+        out[..., :c] = from_linear(mixed.astype(np.float32), x.dtype)
+        return out
+
+    def rectangles(self, x: Batch, value: float, rngs: Rngs) -> Batch:
         """Blend a drawn rectangle of value% of the area with the fill, per image."""
         h, w = x.shape[1:3]
         c = colour_channels(x)

@@ -2,13 +2,17 @@
 
 Geometric effects resample the encoded values with bilinear interpolation, as cameras' and
 libraries' resamplers do, from source maps computed the same way on every CPU (`geometry`).
-Where the moved image no longer covers the frame, the `border` option says what fills it:
+Where the moved image no longer covers the frame, the `border` option says what fills it, as
+a camera would produce it:
 
-- "reflect" (default; OpenCV's reflect-101): the scene seems to continue past the old edge. A
-  real camera pointed slightly differently sees more scene, not a black wedge; reflection is
-  the closest stand-in that adds no hard edge a model could key on.
-- "constant": black, as a rotated scan or a letterboxed frame shows.
-- "replicate": the edge pixels smeared outwards.
+- "replicate" (default): the edge pixels continued outwards. Past the edge a real camera sees
+  more of the scene, which nothing here knows; the edge's own colour is the closest stand-in
+  that invents no structure (on text crops and documents, the paper's colour).
+- "constant": a flat level, `fill` (an 8-bit level in [0, 255]; 0, black, by default), as a
+  rotated scan shows its scanner lid or a document photo its white paper (`fill: 255`).
+- "mirror" (OpenCV's reflect-101): the image reflected about its edge. It invents mirrored
+  structure (glyph fragments next to text, a second copy of an object near the edge), so it
+  is only used on request.
 
 Directions (rotation sign, shift direction, tilt axis) are drawn per image from that image's
 generator, one uniform number each, whatever the magnitude: a sweep moves every image further
@@ -23,11 +27,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from wince.errors import ParameterError
 from wince.perturbations.arithmetic import cos, sin
 from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
 from wince.perturbations.image.base import (
@@ -50,9 +56,9 @@ Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
 
 # The `border` option's values, as `geometry.remap` names them.
 BORDERS: dict[str, str] = {
-    "reflect": "reflect101",
-    "constant": "constant",
     "replicate": "replicate",
+    "constant": "constant",
+    "mirror": "reflect101",
 }
 
 # 35 mm-equivalent focal length of a phone's main camera (26 mm) over the 35 mm frame's
@@ -60,13 +66,37 @@ BORDERS: dict[str, str] = {
 PHONE_FOCAL_PER_HALF_DIAGONAL = 26.0 / math.hypot(18.0, 12.0)
 
 
-def border_mode(owner: str, border: object) -> str:
-    """`geometry.remap`'s border rule for a `border` option ("reflect", "constant", "replicate").
+@dataclass(frozen=True)
+class Border:
+    """What fills the frame beyond a moved image's edge.
+
+    `rule` is a `geometry.remap` border rule; `fill_level` the 8-bit level (0-255) that the
+    "constant" rule reads beyond the edge.
+    """
+
+    rule: str
+    fill_level: int
+
+
+def border_mode(owner: str, border: object, fill: object) -> Border:
+    """The `Border` of a `border` option ("replicate", "constant", "mirror") and its `fill`.
 
     Raises:
-        ParameterError: any other value.
+        ParameterError: an unknown border, a fill that is not an integer level in [0, 255],
+            or a non-zero fill with a border other than "constant" (it would not be used).
     """
-    return BORDERS[check_choice(owner, "border", border, tuple(BORDERS))]
+    rule = BORDERS[check_choice(owner, "border", border, tuple(BORDERS))]
+    if isinstance(fill, bool) or not isinstance(fill, int | np.integer) or not 0 <= fill <= 255:
+        raise ParameterError(
+            f"{owner}: fill must be an 8-bit level, an integer in [0, 255] (0 black, 255 "
+            f"white); got {fill!r}. Try fill=255 for white paper."
+        )
+    if fill != 0 and border != "constant":
+        raise ParameterError(
+            f"{owner}: fill={fill!r} only applies to border='constant'; got border={border!r}. "
+            f"Set border='constant' to fill the uncovered frame with level {fill}, or drop fill."
+        )
+    return Border(rule, int(fill))
 
 
 def image_draws(rngs: Rngs) -> npt.NDArray[np.float64]:
@@ -79,18 +109,20 @@ def centre_px(x: Image) -> tuple[float, float]:
     return (x.shape[2] - 1) / 2.0, (x.shape[1] - 1) / 2.0
 
 
-def warp(x: Image, matrices: Sequence[Matrix], border: str) -> tuple[Image, list[SourceMap]]:
+def warp(x: Image, matrices: Sequence[Matrix], border: Border) -> tuple[Image, list[SourceMap]]:
     """Resample image i through `matrices[i]` (2x3 affine or 3x3 homography, source to output).
 
-    Bilinear interpolation from fixed-point maps (`geometry`), the same on every CPU;
-    `border` is a `geometry.remap` border rule (constant fills with black). Returns the images
-    and each one's source map (`apply_moving`).
+    Bilinear interpolation from fixed-point maps (`geometry`), the same on every CPU; `border`
+    fills what lies beyond the source's edge. Returns the images and each one's source map
+    (`apply_moving`).
     """
     h, w = x.shape[1:3]
     # a shared matrix is mapped once
     sources = {id(m): source_positions(invert(m), h, w) for m in matrices}
     maps = {key: fixed_point_maps(*source) for key, source in sources.items()}
-    out = each_image(x, lambda i, image: remap(image, maps[id(matrices[i])], border))
+    out = each_image(
+        x, lambda i, image: remap(image, maps[id(matrices[i])], border.rule, border.fill_level)
+    )
     return out, [sources[id(m)] for m in matrices]
 
 
@@ -102,20 +134,21 @@ class Rotation(ImagePerturbation):
     is drawn per image, half and half. Handheld snapshots and phone scans are typically a few
     degrees off level (mild 0.5 degrees); 15 degrees is a carelessly held or crookedly mounted
     camera. Angles are resolution-independent. Border: the `border` option (module docstring),
-    reflect by default.
+    replicate by default.
     """
 
     name = "image.rotation"
-    version = 2
+    version = 3
     stochastic = True
     moves_pixels = True
     magnitude = Magnitude(
         "angle_deg", unit="degrees", off=0.0, mild=0.5, severe=15.0, limits=(0.0, 180.0)
     )
 
-    def __init__(self, *, border: str = "reflect") -> None:
+    def __init__(self, *, border: str = "replicate", fill: int = 0) -> None:
         self.border = border
-        self._border = border_mode(self.name, border)
+        self.fill = fill
+        self._border = border_mode(self.name, border, fill)
 
     def apply_moving(
         self, x: Batch, value: float, rngs: Rngs, context: DataContext
@@ -135,11 +168,11 @@ class Translation(ImagePerturbation):
     resolution; its direction is drawn per image, uniformly over all angles. Detectors and
     croppers in a pipeline are commonly off by a few percent (mild 0.5%); 10% is a clearly
     mis-centred subject. Sub-pixel shifts interpolate bilinearly. Border: the `border` option
-    (module docstring), reflect by default.
+    (module docstring), replicate by default.
     """
 
     name = "image.translation"
-    version = 2
+    version = 3
     stochastic = True
     moves_pixels = True
     magnitude = Magnitude(
@@ -147,9 +180,10 @@ class Translation(ImagePerturbation):
         limits=(0.0, 100.0),
     )  # fmt: skip
 
-    def __init__(self, *, border: str = "reflect") -> None:
+    def __init__(self, *, border: str = "replicate", fill: int = 0) -> None:
         self.border = border
-        self._border = border_mode(self.name, border)
+        self.fill = fill
+        self._border = border_mode(self.name, border, fill)
 
     def apply_moving(
         self, x: Batch, value: float, rngs: Rngs, context: DataContext
@@ -191,7 +225,7 @@ class Zoom(ImagePerturbation):
     ) -> tuple[Batch, list[SourceMap]]:
         """Scale every image by 1 / (1 - value/100) about its centre."""
         matrix = rotation_matrix(centre_px(x), 0.0, 1.0 / (1.0 - value / 100.0))
-        return warp(x, [matrix] * len(x), "reflect101")
+        return warp(x, [matrix] * len(x), Border("reflect101", 0))
 
 
 def tilt_homography(tilt_deg: float, axis_rad: float, x: Image) -> Matrix:
@@ -234,20 +268,21 @@ class Perspective(ImagePerturbation):
     resolution-independent. Casual document and product photos are a few degrees to 30
     degrees off square. Limits stop at 45 degrees, where the plane's horizon nears the frame
     corner (beyond it the view would include the sky). The receding side shrinks and uncovers
-    the frame: the `border` option (module docstring), reflect by default.
+    the frame: the `border` option (module docstring), replicate by default.
     """
 
     name = "image.perspective"
-    version = 2
+    version = 3
     stochastic = True
     moves_pixels = True
     magnitude = Magnitude(
         "tilt_deg", unit="degrees", off=0.0, mild=2.0, severe=30.0, limits=(0.0, 45.0)
     )
 
-    def __init__(self, *, border: str = "reflect") -> None:
+    def __init__(self, *, border: str = "replicate", fill: int = 0) -> None:
         self.border = border
-        self._border = border_mode(self.name, border)
+        self.fill = fill
+        self._border = border_mode(self.name, border, fill)
 
     def apply_moving(
         self, x: Batch, value: float, rngs: Rngs, context: DataContext

@@ -125,8 +125,8 @@ def fixed_point_maps(source_x: npt.ArrayLike, source_y: npt.ArrayLike) -> Maps:
     return whole, fraction
 
 
-# Border rules, by OpenCV's names: what lies beyond the edge of "abcd".
-BORDERS = ("reflect101", "reflect", "replicate", "constant")  # dcb|abcd, dcba|abcd, aaa|abcd, 0
+# Border rules, by OpenCV's names: what lies beyond the edge of "abcd" (f: the fill level).
+BORDERS = ("reflect101", "reflect", "replicate", "constant")  # dcb|abcd, dcba|abcd, aaa|abcd, f
 _OPENCV_BORDERS = {
     "reflect101": cv2.BORDER_REFLECT_101,
     "reflect": cv2.BORDER_REFLECT,
@@ -141,7 +141,7 @@ def border_index(
     """Indices into an axis of `size` pixels for any integer positions, under `border`.
 
     Returns the indices and a mask of the positions that take a pixel (all but those beyond
-    the edge under "constant", which read as 0).
+    the edge under "constant", which read as the fill level).
     """
     inside = (index >= 0) & (index < size)
     if border == "constant":
@@ -154,13 +154,15 @@ def border_index(
     return np.where(folded < size, folded, mirrored), np.ones_like(inside)
 
 
-def remap(image: Image, maps: Maps, border: str) -> Image:
+def remap(image: Image, maps: Maps, border: str, fill_level: int = 0) -> Image:
     """Bilinear resampling of one image (h, w) or (h, w, c) through fixed-point `maps`.
 
     Each output pixel is the weighted sum of its source's four neighbours with weights
     (32 - fx)(32 - fy), fx (32 - fy), (32 - fx) fy and fx fy, out of 1024, where fx and fy are
     the 1/32 px fractions; uint8 results round half up, as OpenCV's; float32 results are
-    float64 sums rounded once. `border` is one of `BORDERS`.
+    float64 sums rounded once. `border` is one of `BORDERS`; under "constant", positions
+    beyond the edge read as `fill_level`, an 8-bit level in [0, 255] (level / 255 in float
+    images).
 
     uint8 images of up to 4 channels go through OpenCV's fixed-point remap, which computes
     exactly this in integer arithmetic (nothing for a SIMD path to round differently; the
@@ -170,13 +172,18 @@ def remap(image: Image, maps: Maps, border: str) -> Image:
     if image.dtype == np.uint8 and (image.ndim == 2 or image.shape[2] <= 4):
         whole, fraction = maps
         out: Image = cv2.remap(
-            image, whole, fraction, cv2.INTER_LINEAR, borderMode=_OPENCV_BORDERS[border]
+            image,
+            whole,
+            fraction,
+            cv2.INTER_LINEAR,
+            borderMode=_OPENCV_BORDERS[border],
+            borderValue=(fill_level,) * 4,
         )
         return out.reshape(fraction.shape + image.shape[2:])
-    return exact_remap(image, maps, border)
+    return exact_remap(image, maps, border, fill_level)
 
 
-def exact_remap(image: Image, maps: Maps, border: str) -> Image:
+def exact_remap(image: Image, maps: Maps, border: str, fill_level: int = 0) -> Image:
     """`remap` in NumPy, for any dtype and number of channels: the definition of its results."""
     whole, fraction = maps
     fx = (fraction & (SUBPIXEL_STEPS - 1)).astype(np.int64)
@@ -185,6 +192,7 @@ def exact_remap(image: Image, maps: Maps, border: str) -> Image:
     values = image[:, :, None] if image.ndim == 2 else image
     h, w = values.shape[:2]
     accumulator = np.int64 if image.dtype == np.uint8 else np.float64
+    fill = fill_level if image.dtype == np.uint8 else fill_level / 255.0
     total = np.zeros((*whole.shape[:2], values.shape[2]), dtype=accumulator)
     steps = SUBPIXEL_STEPS
     neighbours = (
@@ -196,8 +204,9 @@ def exact_remap(image: Image, maps: Maps, border: str) -> Image:
     for dy, dx, weight in neighbours:
         rows, row_inside = border_index(y0 + dy, h, border)
         cols, col_inside = border_index(x0 + dx, w, border)
-        taken = weight * (row_inside & col_inside)
-        total += taken[:, :, None] * values[rows, cols].astype(accumulator)
+        inside = row_inside & col_inside
+        total += (weight * inside)[:, :, None] * values[rows, cols].astype(accumulator)
+        total += (weight * ~inside)[:, :, None] * fill
     scale = steps * steps
     if image.dtype == np.uint8:
         out: Image = ((total + scale // 2) // scale).astype(np.uint8)

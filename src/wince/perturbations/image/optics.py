@@ -244,13 +244,13 @@ class LensDistortion(ImagePerturbation):
     Implemented as an inverse map (`geometry.remap`, bilinear): for every output pixel the source
     radius solves the model (`undistorted_radius`). Barrel distortion pulls the frame inwards;
     the margin then shows scene beyond the old edge, which a real camera would capture: the
-    `border` option fills it ("reflect" by default, as in `framing`; "constant" gives the black
-    corners of a lens whose image circle is too small; "replicate"). Below k1 = -4/27 the
-    one-term model folds before the corner (see `undistorted_radius`).
+    `border` option fills it as in `framing`: "replicate" by default; "constant" gives the
+    black corners of a lens whose image circle is too small; "mirror" on request. Below
+    k1 = -4/27 the one-term model folds before the corner (see `undistorted_radius`).
     """
 
     name = "image.lens_distortion"
-    version = 2
+    version = 3
     stochastic = False
     moves_pixels = True
     magnitude = Magnitude(
@@ -258,9 +258,10 @@ class LensDistortion(ImagePerturbation):
         mild=-0.02, severe=-0.25, limits=(-0.5, 0.5),
     )  # fmt: skip
 
-    def __init__(self, *, border: str = "reflect") -> None:
+    def __init__(self, *, border: str = "replicate", fill: int = 0) -> None:
         self.border = border
-        self._border = border_mode(self.name, border)
+        self.fill = fill
+        self._border = border_mode(self.name, border, fill)
 
     def apply_moving(
         self, x: Batch, value: float, rngs: Rngs, context: DataContext
@@ -277,7 +278,9 @@ class LensDistortion(ImagePerturbation):
         ratio[moved] = undistorted_radius(distorted[moved], value) / distorted[moved]
         source = (cx + dx * ratio * half_diagonal, cy + dy * ratio * half_diagonal)
         maps = fixed_point_maps(*source)
-        return each_image(x, lambda i, image: remap(image, maps, self._border)), [source] * len(x)
+        return each_image(
+            x, lambda i, image: remap(image, maps, self._border.rule, self._border.fill_level)
+        ), [source] * len(x)
 
 
 # ITU-R BT.601 luma weights (OpenCV's RGB-to-grey conversion).
