@@ -200,6 +200,12 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("timeseries.time_warp", 1): "16be4f0849f0e693382a938c576e58c4d49b5a3f5dd4eca68211cdda63fccb19",
     ("text.typos", 3): "ef9153582e1b2a6ef432632c541069b5b9b62715157780fd59af8869923db270",
     ("text.word_typos", 2): "d959fbb93eac031a93cbee605448ab589155e072285d19bea00ec9de853058b8",
+    ("text.typos", 4): "f467b9f827636f6f415ba1c652af8ddc2ed599cb35d266e8b81bd52d1d0da3ba",
+    ("text.word_typos", 3): "4ea8cda9eb0339c6af30f9862af4c73f44d15c163702829728d0c410788bdc22",
+    (
+        "tabular.category_typos",
+        2,
+    ): "0d0a13ffb059c340174df831b7c7e6b01e3d1415c768913906e13b5057ea5782",
     ("audio.additive_noise", 1): "45286d168d0cd614477a0e4eb0b578a3d3120f9c708f7fba86b95485c8ddcad8",
     ("audio.background", 1): "fbd01dac08a82b0846e17c4227c865cec7caf32459cc3da1f8d4747185bb8f0e",
     ("audio.band_pass", 1): "f010377a1791c40aa4ef107ba8414f5e7af671d2ca45df575c576123a191c67b",
