@@ -202,6 +202,7 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("text.word_typos", 2): "d959fbb93eac031a93cbee605448ab589155e072285d19bea00ec9de853058b8",
     ("text.typos", 4): "f467b9f827636f6f415ba1c652af8ddc2ed599cb35d266e8b81bd52d1d0da3ba",
     ("text.word_typos", 3): "4ea8cda9eb0339c6af30f9862af4c73f44d15c163702829728d0c410788bdc22",
+    ("text.punctuation", 2): "c52afe947e596e977b74d7d26f5e18d8204ddbac292863b2727662aacfddf3ce",
     (
         "tabular.category_typos",
         2,
