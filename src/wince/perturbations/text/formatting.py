@@ -85,7 +85,7 @@ class Homoglyphs(TextPerturbation):
     """
 
     name = "text.homoglyphs"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("homoglyph_rate", "fraction of letters with a look-alike", 0.01, 0.2)
 
@@ -120,7 +120,7 @@ class ZeroWidth(TextPerturbation):
     """
 
     name = "text.zero_width"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("zero_width_rate", "insertions per character", 0.005, 0.1)
 
@@ -192,7 +192,7 @@ class UnicodeVariants(TextPerturbation):
     """
 
     name = "text.unicode_variants"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("variant_rate", "fraction of eligible characters", 0.01, 0.3)
 
@@ -249,7 +249,7 @@ class SmartPunctuation(TextPerturbation):
     """
 
     name = "text.smart_punctuation"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("switch_rate", "fraction of quotes, dashes and ellipses", 0.05, 0.5)
 
@@ -319,7 +319,7 @@ class Whitespace(TextPerturbation):
     """
 
     name = "text.whitespace"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("whitespace_error_rate", "fraction of gaps between words", 0.01, 0.2)
 
@@ -419,6 +419,17 @@ class Punctuation(TextPerturbation):
 
     def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
         """Add slips at clause boundaries and sentence ends, and remove marks, at `value`."""
+        return self.perturb_piece(text, value, rng, "", "")
+
+    def perturb_piece(
+        self, piece: str, value: float, rng: np.random.Generator, lead: str, tail: str
+    ) -> str:
+        """`perturb_text` for a piece after the character `lead` ("" at the text's start).
+
+        A mark at the piece's start stands between spaces only if `lead` is a space too, so a
+        protected span before it spaces the text as it would unprotected.
+        """
+        text = piece
         edits: list[tuple[int, int, str]] = []  # replace text[start:end] by the str
         if self.mode != "remove":
             edits += self._additions(text, value, rng)
@@ -428,7 +439,8 @@ class Punctuation(TextPerturbation):
             for k in np.flatnonzero(u < value).tolist():
                 at = marks[k]
                 # A mark between spaces ("fox - dog") takes one of them along.
-                spaced = (at == 0 or text[at - 1].isspace()) and text[at + 1 : at + 2] == " "
+                before = text[at - 1] if at else lead
+                spaced = (not before or before.isspace()) and text[at + 1 : at + 2] == " "
                 edits.append((at, at + 2 if spaced else at + 1, ""))
         if not edits:
             return text
@@ -507,7 +519,7 @@ class Casing(TextPerturbation):
     """
 
     name = "text.casing"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("recase_rate", "fraction of words", 0.05, 0.5)
 
