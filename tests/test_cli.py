@@ -64,7 +64,7 @@ def test_perturbations_filter_by_modality_and_list_options_with_defaults():
     assert listed
     assert {p["modality"] for p in listed.values()} == {"text"}
     typos = listed["text.typos"]["options"]
-    assert typos["layout"] == "qwerty"
+    assert typos["layout"] == "phone"
     assert typos["protect"] == []
     assert "insertion" in typos["kinds"]
 

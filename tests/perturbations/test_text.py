@@ -10,7 +10,8 @@ from rapidfuzz.distance import OSA
 
 from wince.errors import ParameterError
 from wince.perturbations import Rngs
-from wince.perturbations.text import Typos
+from wince.perturbations.text import Typos, WordTypos
+from wince.perturbations.text.keyboard import TYPO_KINDS, TYPO_MIX
 
 ignore_realism = pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
 
@@ -82,20 +83,28 @@ def test_measured_edit_rate_matches_the_typo_rate(rate: float, seed: int) -> Non
     assert first_order - rate * first_order - tolerance <= edit_rate <= first_order + tolerance
 
 
-def test_qwerty_and_azerty_layouts_give_different_typos(seed: int) -> None:
-    qwerty = Typos(layout="qwerty").perturb([LONG_TEXT], 0.05, rngs_for(1, seed))
-    azerty = Typos(layout="azerty").perturb([LONG_TEXT], 0.05, rngs_for(1, seed))
-    assert qwerty != azerty
+def test_phone_qwerty_and_azerty_layouts_give_different_typos(seed: int) -> None:
+    outputs = [
+        Typos(layout=layout).perturb([LONG_TEXT], 0.05, rngs_for(1, seed))[0]
+        for layout in ("phone", "qwerty", "azerty")
+    ]
+    assert len(set(outputs)) == 3
 
 
 @pytest.mark.parametrize(
     ("layout", "key", "neighbours"),
     [
-        # Documented geometry: same row +-1; rows above and below at offsets 0 and +-1.
-        ("qwerty", "q", "12was"),
-        ("azerty", "q", "azswx"),
-        ("qwerty", "Q", "12WAS"),
-        ("qwerty", "5", "46rty"),
+        # Documented geometry: the keys beside it, and those of the rows above and below whose
+        # centres are at most one key width away (desktop rows staggered by 1/2, 1/4, 1/2 key;
+        # phone rows by 1/2 and 1: z under s).
+        ("qwerty", "q", "12aw"),
+        ("azerty", "q", "aswz"),
+        ("qwerty", "Q", "12AW"),
+        ("qwerty", "5", "46rt"),
+        ("phone", "q", "aw"),
+        ("phone", "z", "adsx"),
+        ("phone", "g", "bcfhtvy"),
+        ("phone", "M", "JKLN"),
     ],
 )
 def test_substitutions_come_from_neighbouring_keys_of_the_layout(
@@ -111,8 +120,59 @@ def test_substitutions_come_from_neighbouring_keys_of_the_layout(
 
 
 def test_bad_layout_raises_parameter_error() -> None:
-    with pytest.raises(ParameterError, match="qwerty"):
+    with pytest.raises(ParameterError, match="'phone', 'qwerty', 'azerty'"):
         Typos(layout="dvorak")
+
+
+@ignore_realism
+def test_a_digit_on_the_phone_layout_is_only_ever_doubled_or_dropped() -> None:
+    outputs = Typos().perturb(["5"] * 2000, 0.5, rngs_for(2000, 0))
+    assert set(outputs) == {"5", "55", ""}
+
+
+@ignore_realism  # hypothesis draws rates across the whole [0, 1] limits
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=60), min_size=1, max_size=5),
+    rate=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+    per_word=st.booleans(),
+)
+def test_phone_layout_typos_never_bring_a_digit_the_text_lacked(
+    texts: list[str], rate: float, seed: int, per_word: bool
+) -> None:
+    perturbation = WordTypos() if per_word else Typos()
+    out = perturbation.perturb(texts, rate, rngs_for(len(texts), seed))
+    for original, typed in zip(texts, out, strict=True):
+        assert {c for c in typed if c.isdigit()} <= {c for c in original if c.isdigit()}
+
+
+@ignore_realism
+def test_substitutions_are_the_most_common_typo_in_the_shares_of_the_mix() -> None:
+    """Single-letter texts at rate 1: the outcome tells the kind (a neighbour alone is a
+    substitution, "" an omission, "ss" a duplication, "s" + neighbour an insertion; a lone
+    letter has nothing to swap with, so transpositions become duplications)."""
+    n = 20_000
+    outputs = Typos(layout="phone").perturb(["s"] * n, 1.0, rngs_for(n, 0))
+    share = {
+        "substitution": sum(len(o) == 1 for o in outputs) / n,
+        "omission": outputs.count("") / n,
+        "duplication": outputs.count("ss") / n,
+        "insertion": sum(len(o) == 2 and o != "ss" for o in outputs) / n,
+    }
+    expected = dict(zip(TYPO_KINDS, TYPO_MIX, strict=True))
+    expected["duplication"] += expected.pop("transposition")
+    tolerance = 4 * np.sqrt(0.25 / n)
+    for kind, value in expected.items():
+        assert share[kind] == pytest.approx(value, abs=tolerance), kind
+
+
+@ignore_realism
+def test_restricting_kinds_renormalises_their_shares() -> None:
+    n = 20_000
+    outputs = Typos(kinds=["omission", "insertion"]).perturb(["s"] * n, 1.0, rngs_for(n, 1))
+    assert set(map(len, outputs)) == {0, 2}
+    assert outputs.count("") / n == pytest.approx(0.2 / 0.35, abs=4 * np.sqrt(0.25 / n))
 
 
 @ignore_realism  # rate 1 is inside the limits, beyond the realistic range
@@ -145,7 +205,7 @@ def test_text_without_letters_or_digits_is_unchanged(seed: int) -> None:
     texts=st.lists(st.text(max_size=60), max_size=5),
     rate=st.floats(0.0, 1.0),
     seed=st.integers(0, 2**32 - 1),
-    layout=st.sampled_from(["qwerty", "azerty"]),
+    layout=st.sampled_from(["phone", "qwerty", "azerty"]),
 )
 def test_typos_return_strings_and_never_mutate_the_input(
     texts: list[str], rate: float, seed: int, layout: str

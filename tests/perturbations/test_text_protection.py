@@ -157,3 +157,183 @@ def test_word_error_rate_counts_word_edits_per_original_word(
     original: str, perturbed: str, expected: float
 ) -> None:
     assert word_error_rate([original], [perturbed])[0] == pytest.approx(expected)
+
+
+def is_word(character: str) -> bool:
+    return bool(re.fullmatch(r"\w", character))
+
+
+def spans_hold(original: str, perturbed: str, protect: list[str]) -> bool:
+    """Every protected span of `original` occurs in `perturbed`, in order, unchanged, with a word
+    character on each side exactly where it had one (the text's edges count as non-word).
+
+    Each span is looked for at its earliest such place after the previous one: if any placement
+    exists, this finds one.
+    """
+    union = re.compile("|".join(f"(?:{PROTECTED_SPANS.get(p, p)})" for p in protect))
+    position = 0
+    for match in union.finditer(original):
+        span = match.group()
+        if not span:
+            continue
+        before = is_word(original[match.start() - 1 : match.start()])
+        after = is_word(original[match.end() : match.end() + 1])
+        at = perturbed.find(span, position)
+        while at >= 0 and (
+            is_word(perturbed[at - 1 : at]) != before
+            or is_word(perturbed[at + len(span) : at + len(span) + 1]) != after
+        ):
+            at = perturbed.find(span, at + 1)
+        if at < 0:
+            return False
+        position = at + len(span)
+    return True
+
+
+BOUNDARY_TOKENS = st.one_of(
+    st.sampled_from(
+        [
+            "I am",
+            "not",
+            "not,",
+            "(not)",
+            "dont",
+            "cant",
+            "isnt",
+            "no",
+            "without",
+            "48-48,",
+            "60",
+            "3.5",
+            "https://example.org/a?b=1",
+            "#keep",
+            "If",
+            "is",
+            "she",
+            ",",
+            "-",
+            "and",
+            "—",
+            "it's",
+        ]
+    ),
+    st.text(max_size=6),
+)
+BOUNDARY_TEXTS = st.lists(BOUNDARY_TOKENS, max_size=12).map(" ".join) | st.lists(
+    BOUNDARY_TOKENS, max_size=12
+).map("".join)
+
+
+@pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # rate 1 is beyond severe
+@pytest.mark.parametrize("cls", list(TEXT_PERTURBATIONS.values()), ids=list(TEXT_PERTURBATIONS))
+@settings(max_examples=80, deadline=None)
+@given(texts=st.lists(BOUNDARY_TEXTS, min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
+def test_protected_spans_are_never_merged_with_or_parted_from_a_neighbour(
+    cls: type[TextPerturbation], texts: list[str], seed: int
+) -> None:
+    p = cls(protect=PROTECT)
+    for value in (p.at_severity(0.6), p.magnitude.severe, 1.0):
+        rngs = Rngs.for_samples([str(i) for i in range(len(texts))], seed=seed, step=cls.name)
+        for original, perturbed in zip(texts, p.perturb(texts, value, rngs), strict=True):
+            assert spans_hold(original, perturbed, PROTECT), (original, perturbed)
+
+
+@pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
+@pytest.mark.parametrize(
+    ("cls", "text"),
+    [
+        ("text.whitespace", "I am not sure"),
+        ("text.word_typos", "My ears can't hear"),
+        ("text.typos", "I don't know"),
+        ("text.punctuation", "If not, is she"),
+        ("text.punctuation", "Voted 48-48, 60 to 40"),
+    ],
+)
+def test_the_merges_seen_on_tweets_no_longer_happen(cls: str, text: str) -> None:
+    p = TEXT_PERTURBATIONS[cls](protect=["negations", "numbers"])
+    texts = [text] * 300
+    rngs = Rngs.for_samples([str(i) for i in range(len(texts))], seed=5, step=cls)
+    outputs = p.perturb(texts, 1.0, rngs)
+    assert any(out != text for out in outputs)
+    assert all(spans_hold(text, out, ["negations", "numbers"]) for out in outputs)
+
+
+SPACING_TOKENS = st.sampled_from(
+    [
+        "If",
+        "not",
+        "not,",
+        "(not)",
+        "dont.",
+        "48-48,",
+        "60",
+        "-",
+        "—",
+        ",",
+        "is",
+        "she.",
+        "it's",
+        "...",
+        "(see",
+        "this)",
+        "no!",
+        "https://example.org/a?b=1",
+        "#keep,",
+    ]
+)
+
+
+@pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
+@settings(max_examples=200, deadline=None)
+@given(
+    words=st.lists(SPACING_TOKENS, max_size=14),
+    gaps=st.lists(st.sampled_from([" ", "  ", "\n"]), min_size=14, max_size=14),
+)
+def test_removing_punctuation_spaces_the_text_alike_with_and_without_protection(
+    words: list[str], gaps: list[str]
+) -> None:
+    """At rate 1 every unprotected mark goes; the whitespace left is the same either way."""
+    text = "".join(word + gap for word, gap in zip(words, gaps, strict=False)).rstrip()
+    outputs = [
+        registry()["text.punctuation"](mode="remove", protect=protect).perturb(
+            [text], 1.0, Rngs.for_samples(["a"], seed=0)
+        )[0]
+        for protect in ([], PROTECT)
+    ]
+    unprotected, protected = outputs
+    assert re.findall(r"\s+", protected) == re.findall(r"\s+", unprotected), (text, outputs)
+
+
+@pytest.mark.parametrize(
+    "negation",
+    [
+        "dont",
+        "cant",
+        "wont",
+        "isnt",
+        "didnt",
+        "doesnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "couldnt",
+        "shouldnt",
+        "wouldnt",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "never",
+        "no",
+        "nor",
+        "without",
+    ],
+)
+def test_negations_cover_the_forms_typed_without_an_apostrophe(negation: str) -> None:
+    text = f"I {negation} think so; {negation.upper()}!"
+    found = [p for p, protected in split_protected(text, _compiled(["negations"])) if protected]
+    assert found == [negation, negation.upper()]
+
+
+def test_negations_do_not_match_inside_longer_words() -> None:
+    text = "Cantor knows a notable nobleman; dontrun"
+    assert [p for p, prot in split_protected(text, _compiled(["negations"])) if prot] == []

@@ -947,11 +947,12 @@ class CategoryTypos(TabularPerturbation):
             "whitespace" (a stray space); chosen uniformly per changed cell.
         unknown_code: the code of an unknown category on numeric tables; nan reads unknown
             categories as missing.
-        layout: keyboard layout for typos, "qwerty" or "azerty".
+        layout: keyboard layout for typos, "qwerty", "azerty" or "phone"; neighbouring keys
+            by key geometry (see `text.typos`).
     """
 
     name = "tabular.category_typos"
-    version = 1
+    version = 2
     stochastic = True
     creates_missing = True  # with unknown_code=nan
     default_columns: ClassVar[str] = "all"

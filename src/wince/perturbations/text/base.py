@@ -4,6 +4,8 @@ A text perturbation rewrites each text of a batch (a list of str) with its own g
 Protected spans (numbers, negations, entities, URLs, e-mail addresses, or any regular
 expression) are cut out first and passed through untouched, so a perturbation never changes
 what decides the label; only the free text between them is rewritten, piece by piece, in order.
+A span also keeps its boundaries: a rewritten piece that would glue a span to a neighbouring
+word ("I am not" → "I amnot") or part it from a word it touched is left as it was.
 
 Rates follow one rule that keeps sweeps nested: every candidate site (a character, a word, a
 gap) draws a uniform number whatever the rate, and is hit when that number is below the rate;
@@ -38,7 +40,10 @@ PROTECTED_SPANS: dict[str, str] = {
     "numbers": r"[-+]?\d+(?:[.,:/]\d+)*%?",
     "negations": (
         r"(?i:\b(?:not|no|never|nor|none|nobody|nothing|neither|nowhere|cannot|without"
-        r"|\w+n['’]t)\b)"
+        r"|\w+n['’]t"  # contractions: don't, isn’t
+        # ...and as typed without the apostrophe, common in chat and tweets
+        r"|dont|cant|wont|isnt|didnt|doesnt|arent|wasnt|werent|couldnt|shouldnt|wouldnt"
+        r"|havent|hasnt|hadnt|aint)\b)"
     ),
     "urls": r"\b(?:https?://|www\.)[^\s<>\"]+",
     "emails": r"\b[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+\b",
@@ -93,6 +98,29 @@ def compile_protection(owner: str, protect: Sequence[str]) -> re.Pattern[str] | 
             )
         patterns.append(f"(?:{pattern})")
     return re.compile("|".join(patterns)) if patterns else None
+
+
+_WORD_CHARACTER = re.compile(r"\w")
+
+
+def is_word_character(character: str) -> bool:
+    """Whether `character` is a letter, digit or underscore; "" (an edge of the text) is not."""
+    return bool(_WORD_CHARACTER.fullmatch(character))
+
+
+def boundaries_kept(piece: str, rewritten: str, lead: str, tail: str) -> bool:
+    """Whether the spans around a free piece keep their kind of neighbour once it is rewritten.
+
+    `lead` and `tail` are the characters of the spans just before and after the piece ("" at
+    the text's edges, where nothing needs keeping). The character right after `lead` and the
+    one right before `tail` must stay a word character exactly when they were one; a
+    piece rewritten to nothing hands that role to the span or edge beyond it.
+    """
+    if lead and is_word_character((piece + tail)[:1]) != is_word_character((rewritten + tail)[:1]):
+        return False
+    return not tail or is_word_character((lead + piece)[-1:]) == is_word_character(
+        (lead + rewritten)[-1:]
+    )
 
 
 def split_protected(text: str, protection: re.Pattern[str] | None) -> list[tuple[str, bool]]:
@@ -227,7 +255,9 @@ class TextPerturbation(Perturbation):
 
     Args:
         protect: spans never changed: named ones (`numbers`, `negations`, `urls`, `emails`,
-            `entities`) or regular expressions. Characters next to a span may still change.
+            `entities`) or regular expressions. Characters next to a span may change, but a
+            span is never glued to a neighbouring word or parted from one: a piece whose
+            rewrite would do that is left as it was (see `boundaries_kept`).
     """
 
     modality = Modality.TEXT
@@ -241,15 +271,39 @@ class TextPerturbation(Perturbation):
         """Rewrite one piece of free text at `value`, drawing only from `rng`."""
         raise NotImplementedError
 
+    def perturb_piece(
+        self, piece: str, value: float, rng: np.random.Generator, lead: str, tail: str
+    ) -> str:
+        """Rewrite one free piece that sits between the characters `lead` and `tail`.
+
+        `lead` is the last character of the span before the piece and `tail` the first of the
+        span after it ("" at the text's edges). Perturbations whose edits depend on what
+        surrounds them override this; the others rewrite the piece alone (`perturb_text`).
+        """
+        return self.perturb_text(piece, value, rng)
+
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Rewrite every text's free pieces in order with the text's own generator."""
         return [
-            "".join(
-                piece if protected else self.perturb_text(piece, value, rng)
-                for piece, protected in split_protected(text, self.protection)
-            )
-            for text, rng in zip(x, rngs, strict=True)
+            self.perturb_around_spans(text, value, rng) for text, rng in zip(x, rngs, strict=True)
         ]
+
+    def perturb_around_spans(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """`text` with its free pieces rewritten and its protected spans and their boundaries kept.
+
+        A rewritten piece that fails `boundaries_kept` is replaced by the original piece.
+        """
+        pieces = split_protected(text, self.protection)
+        out = []
+        for index, (piece, protected) in enumerate(pieces):
+            if protected:
+                out.append(piece)
+                continue
+            lead = pieces[index - 1][0][-1:] if index else ""
+            tail = pieces[index + 1][0][:1] if index + 1 < len(pieces) else ""
+            rewritten = self.perturb_piece(piece, value, rng, lead, tail)
+            out.append(rewritten if boundaries_kept(piece, rewritten, lead, tail) else piece)
+        return "".join(out)
 
     def check_batch(self, x: Batch) -> None:
         """Raise `DataError` unless `x` is a list of str."""

@@ -51,7 +51,6 @@ def punctuation_marks() -> re.Pattern[str]:
 
 WORD = r"[^\W\d_]+(?:['’][^\W\d_]+)*"  # letters, with inner apostrophes: they're, it’s
 _WORDS = re.compile(f"({WORD})")
-_WORD_ENDS = re.compile(r"\w+")
 _SPACE_RUNS = re.compile(r"(\s+)")
 
 
@@ -86,7 +85,7 @@ class Homoglyphs(TextPerturbation):
     """
 
     name = "text.homoglyphs"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("homoglyph_rate", "fraction of letters with a look-alike", 0.01, 0.2)
 
@@ -121,7 +120,7 @@ class ZeroWidth(TextPerturbation):
     """
 
     name = "text.zero_width"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("zero_width_rate", "insertions per character", 0.005, 0.1)
 
@@ -193,7 +192,7 @@ class UnicodeVariants(TextPerturbation):
     """
 
     name = "text.unicode_variants"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("variant_rate", "fraction of eligible characters", 0.01, 0.3)
 
@@ -250,7 +249,7 @@ class SmartPunctuation(TextPerturbation):
     """
 
     name = "text.smart_punctuation"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("switch_rate", "fraction of quotes, dashes and ellipses", 0.05, 0.5)
 
@@ -320,7 +319,7 @@ class Whitespace(TextPerturbation):
     """
 
     name = "text.whitespace"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("whitespace_error_rate", "fraction of gaps between words", 0.01, 0.2)
 
@@ -356,27 +355,47 @@ class Whitespace(TextPerturbation):
 
 
 PUNCTUATION_MODES = ("both", "remove", "add")
-ADDED_MARKS = (",", ".", "!", "?")
+SENTENCE_MARKS = ".!?"
+CLAUSE_WORDS = (
+    "and but or so yet because which who when while whereas although though since if then"
+)
+# A gap before a word that opens a clause, right after a letter or digit: where writers add a
+# comma that does not belong ("went home, and slept") or leave out one that does.
+_CLAUSE_BOUNDARY = re.compile(rf"(?<=[^\W_])(?=[ \t]+(?i:{'|'.join(CLAUSE_WORDS.split())})\b)")
+# A sentence-final mark after a letter or digit, at the end of the token: "done." "why?" (not
+# the dots inside 3.5, e.g. or a URL, which a letter or digit follows).
+_SENTENCE_END = re.compile(rf"(?<=[^\W_])[{SENTENCE_MARKS}](?=\s|\Z)")
 
 
 @register
 class Punctuation(TextPerturbation):
-    """Punctuation marks left out or put in where they do not belong.
+    """Punctuation slips people make: marks left out, commas added, final marks doubled or changed.
 
-    Sites are the punctuation marks (Unicode category P: . , ; : ! ? ' " ( ) - and others such
-    as % # / @) for removal and the ends of words (runs of letters and digits) for addition;
-    `mode` chooses "remove", "add" or "both". Each site is hit with probability equal to the
-    rate. A removed mark that stood between spaces takes one space with it; an added mark is a
-    comma, period, "!" or "?", chosen uniformly per site whatever the rate. Removal also hits
-    marks inside words and numbers (don't → dont, 3.5 → 35): protect numbers if they matter.
+    `mode` chooses "remove", "add" or "both". Removal sites are the punctuation marks (Unicode
+    category P: . , ; : ! ? ' " ( ) - and others such as % # / @), each removed with probability
+    equal to the rate: a missing comma, a lost full stop, an apostrophe dropped in chat. A
+    removed mark that stood between spaces takes one space with it. Removal also hits marks
+    inside words and numbers (don't → dont, 3.5 → 35): protect numbers if they matter.
+
+    Addition only touches places where people add or misplace punctuation, never the inside of
+    a word, number, contraction or URL, and never the whitespace:
+
+    - a clause boundary (a letter or digit, a space, then a word opening a clause: and, but,
+      because, which, when, ...) gets an extra comma: "home and slept" → "home, and slept";
+    - a sentence-final mark (. ! ? after a letter or digit, ending the token) is doubled
+      ("really!!", "why??", "ok..") or changed into another ("done." → "done!"), each with
+      probability 1/2 per site, the new mark chosen uniformly.
+
+    Each site is hit with probability equal to the rate; what happens there is drawn per site
+    whatever the rate.
 
     Why this range (a judgement; no published rates exist): the rate is per site because
-    punctuation errors are counted per opportunity.
-    Edited text has about 1 slip in 50 (mild end 0.02); chat, search queries and transcripts
-    drop most marks, and hurried writing adds stray ones after 1 word in 5 (severe end 0.2).
+    punctuation errors are counted per opportunity. Edited text has about 1 slip in 50 (mild
+    end 0.02); chat, search queries and transcripts drop most marks, and hurried writing
+    doubles or swaps 1 final mark in 5 (severe end 0.2).
 
     Args:
-        mode: "remove" marks, "add" marks after words, or "both".
+        mode: "remove" marks, "add" the slips above, or "both".
         protect: spans never changed (see `TextPerturbation`).
 
     Raises:
@@ -384,10 +403,13 @@ class Punctuation(TextPerturbation):
     """
 
     name = "text.punctuation"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude(
-        "punctuation_error_rate", "fraction of punctuation marks and word ends", 0.02, 0.2
+        "punctuation_error_rate",
+        "fraction of marks, clause boundaries and sentence ends",
+        0.02,
+        0.2,
     )
 
     def __init__(self, *, mode: str = "both", protect: Sequence[str] = ()) -> None:
@@ -396,35 +418,62 @@ class Punctuation(TextPerturbation):
         self.mode = mode
 
     def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
-        """Remove marks and add marks after words, each site with probability `value`."""
-        edits: list[tuple[int, str]] = []  # (position, mark to insert there, or "" to delete)
+        """Add slips at clause boundaries and sentence ends, and remove marks, at `value`."""
+        return self.perturb_piece(text, value, rng, "", "")
+
+    def perturb_piece(
+        self, piece: str, value: float, rng: np.random.Generator, lead: str, tail: str
+    ) -> str:
+        """`perturb_text` for a piece after the character `lead` ("" at the text's start).
+
+        A mark at the piece's start stands between spaces only if `lead` is a space too, so a
+        protected span before it spaces the text as it would unprotected.
+        """
+        text = piece
+        edits: list[tuple[int, int, str]] = []  # replace text[start:end] by the str
         if self.mode != "remove":
-            ends = [m.end() for m in _WORD_ENDS.finditer(text)]
-            u, pick = rng.random((2, len(ends)))
-            edits += [
-                (ends[k], ADDED_MARKS[int(pick[k] * len(ADDED_MARKS))])
-                for k in np.flatnonzero(u < value).tolist()
-            ]
+            edits += self._additions(text, value, rng)
         if self.mode != "add":
             marks = [m.start() for m in punctuation_marks().finditer(text)]
             u = rng.random(len(marks))
-            edits += [(marks[k], "") for k in np.flatnonzero(u < value).tolist()]
+            for k in np.flatnonzero(u < value).tolist():
+                at = marks[k]
+                # A mark between spaces ("fox - dog") takes one of them along.
+                before = text[at - 1] if at else lead
+                spaced = (not before or before.isspace()) and text[at + 1 : at + 2] == " "
+                edits.append((at, at + 2 if spaced else at + 1, ""))
         if not edits:
             return text
-        edits.sort(key=lambda edit: (edit[0], edit[1] == ""))  # insert before deleting there
+        edits.sort()  # by place; an insertion comes before a change at the same place
         pieces: list[str] = []
         done = 0
-        for at, mark in edits:
-            pieces.append(text[done:at])
-            if mark:
-                pieces.append(mark)
-                done = at
-                continue
-            # A mark between spaces ("fox - dog") takes one of them along.
-            spaced = (at == 0 or text[at - 1].isspace()) and text[at + 1 : at + 2] == " "
-            done = at + 2 if spaced else at + 1
+        for start, end, replacement in edits:
+            if start < done:
+                continue  # the mark is already removed or changed
+            pieces += (text[done:start], replacement)
+            done = end
         pieces.append(text[done:])
         return "".join(pieces)
+
+    @staticmethod
+    def _additions(text: str, value: float, rng: np.random.Generator) -> list[tuple[int, int, str]]:
+        """Extra commas at clause boundaries; doubled or changed sentence-final marks."""
+        sites = sorted(
+            [(m.start(), "") for m in _CLAUSE_BOUNDARY.finditer(text)]
+            + [(m.start(), m.group()) for m in _SENTENCE_END.finditer(text)]
+        )
+        u, pick = rng.random((2, len(sites)))
+        edits = []
+        for k in np.flatnonzero(u < value).tolist():
+            at, mark = sites[k]
+            if not mark:
+                edits.append((at, at, ","))
+            elif pick[k] < 0.5:
+                edits.append((at, at + 1, mark + mark))
+            else:
+                others = SENTENCE_MARKS.replace(mark, "")
+                edits.append((at, at + 1, others[int((pick[k] - 0.5) * 2 * len(others))]))
+        return edits
 
 
 CASING_STYLES = ("lower", "upper", "title", "random")
@@ -470,7 +519,7 @@ class Casing(TextPerturbation):
     """
 
     name = "text.casing"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("recase_rate", "fraction of words", 0.05, 0.5)
 

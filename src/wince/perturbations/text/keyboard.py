@@ -4,29 +4,54 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from wince.perturbations.base import Magnitude, check_choice, check_subset, register
 from wince.perturbations.text.base import TextPerturbation
 
-QWERTY_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
-AZERTY_ROWS = ("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn")
 
+@dataclass(frozen=True)
+class Keyboard:
+    """Key rows and the horizontal centre of each row's first key, in key widths.
 
-def keyboard_neighbours(rows: tuple[str, ...]) -> dict[str, str]:
-    """Keys adjacent to each key (same row ±1, rows above and below at offsets 0 and ±1).
-
-    Capital letters map to their neighbours in capitals (shift held), so a lookup needs no
-    case conversion.
+    Every key is one key width wide, so key `c` of row `r` is centred at `first_centres[r] + c`.
     """
-    position = {key: (r, c) for r, row in enumerate(rows) for c, key in enumerate(row)}
+
+    rows: tuple[str, ...]
+    first_centres: tuple[float, ...]
+
+
+# A phone's letter keyboard (iOS and Gboard portrait): no digits on it; the middle row is
+# shifted half a key, the bottom row a key and a half (shift key on its left), so z sits under s.
+PHONE = Keyboard(("qwertyuiop", "asdfghjkl", "zxcvbnm"), (0.5, 1.0, 2.0))
+# Desktop keyboards measured from the left edge: the "1" key follows "`"; Tab is 1.5 keys
+# wide, Caps Lock 1.75, the left Shift 2.25 (ANSI), or 1.25 plus the "<" key (ISO, AZERTY).
+QWERTY = Keyboard(("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"), (1.5, 2.0, 2.25, 2.75))
+AZERTY = Keyboard(("1234567890", "azertyuiop", "qsdfghjklm", "wxcvbn"), (1.5, 2.0, 2.25, 2.75))
+
+
+def keyboard_neighbours(keyboard: Keyboard) -> dict[str, str]:
+    """Keys a finger may hit instead of each key: the keys touching it.
+
+    Neighbours are the keys beside it in its row and the keys of the rows above and below whose
+    centres are at most one key width away horizontally (so they overlap or touch it at a
+    corner). Capital letters map to their neighbours in capitals (shift held), so a lookup needs
+    no case conversion.
+    """
+    centres = {
+        key: (r, keyboard.first_centres[r] + c)
+        for r, row in enumerate(keyboard.rows)
+        for c, key in enumerate(row)
+    }
     neighbours: dict[str, str] = {}
-    for key, (r, c) in position.items():
+    for key, (r, x) in centres.items():
         near = [
             other
-            for other, (r2, c2) in position.items()
-            if other != key and abs(r2 - r) <= 1 and abs(c2 - c) <= 1
+            for other, (r2, x2) in centres.items()
+            if other != key and abs(r2 - r) <= 1 and abs(x2 - x) <= 1
         ]
         neighbours[key] = "".join(sorted(near))
     for key in [k for k in neighbours if k.upper() != k]:
@@ -34,24 +59,37 @@ def keyboard_neighbours(rows: tuple[str, ...]) -> dict[str, str]:
     return neighbours
 
 
-LAYOUTS = {"qwerty": keyboard_neighbours(QWERTY_ROWS), "azerty": keyboard_neighbours(AZERTY_ROWS)}
+LAYOUTS = {
+    "phone": keyboard_neighbours(PHONE),
+    "qwerty": keyboard_neighbours(QWERTY),
+    "azerty": keyboard_neighbours(AZERTY),
+}
 
 
 TYPO_KINDS = ("substitution", "omission", "duplication", "transposition", "insertion")
 SUBSTITUTION, OMISSION, DUPLICATION, TRANSPOSITION, INSERTION = range(len(TYPO_KINDS))
+# The share of each kind among typos (in the order of TYPO_KINDS), a judgement from the studies
+# cited on `Typos`: a neighbouring key hit instead is the most common error on modern keyboards
+# (Dhakal et al. 2018) and the touch-screen fat-finger error (Azenkot and Zhai 2012); dropped
+# and extra keys follow; swapped and doubled keys are the rarest.
+TYPO_MIX = (0.5, 0.2, 0.05, 0.1, 0.15)
 _WORD = re.compile(r"[^\W_]+")
 
 
-def check_typing(owner: str, layout: str, kinds: Sequence[str]) -> tuple[dict[str, str], list[int]]:
-    """The layout's neighbour map and the codes of the chosen typo kinds.
+def check_typing(
+    owner: str, layout: str, kinds: Sequence[str]
+) -> tuple[dict[str, str], list[int], list[float]]:
+    """The layout's neighbour map, the codes of the chosen typo kinds and their shares.
+
+    The shares are `TYPO_MIX` restricted to the chosen kinds, renormalised to sum to 1.
 
     Raises:
         ParameterError: unknown layout, unknown or no kinds.
     """
-    check_choice(owner, "layout", layout, sorted(LAYOUTS))
-    return LAYOUTS[layout], [
-        TYPO_KINDS.index(k) for k in check_subset(owner, "kinds", kinds, TYPO_KINDS)
-    ]
+    check_choice(owner, "layout", layout, list(LAYOUTS))
+    codes = [TYPO_KINDS.index(k) for k in check_subset(owner, "kinds", kinds, TYPO_KINDS)]
+    total = sum(TYPO_MIX[code] for code in codes)
+    return LAYOUTS[layout], codes, [TYPO_MIX[code] / total for code in codes]
 
 
 def inject_typos(
@@ -96,41 +134,66 @@ class TypingPerturbation(TextPerturbation):
     """Shared options of typing mistakes.
 
     Args:
-        layout: keyboard layout for neighbour keys, "qwerty" or "azerty".
-        kinds: which mistakes to make, chosen uniformly per typo: any of "substitution"
-            (a neighbour key), "omission", "duplication", "transposition" (with the next
-            character), "insertion" (a neighbour key typed as well).
+        layout: the keyboard whose neighbouring keys are hit: "phone" (a phone's letter
+            keyboard, which has no digits), "qwerty" or "azerty" (desktop keyboards with their
+            number row).
+        kinds: which mistakes to make: any of "substitution" (a neighbouring key instead),
+            "omission", "duplication", "transposition" (with the next character), "insertion"
+            (a neighbouring key typed as well). Each typo's kind is drawn in the shares of
+            `TYPO_MIX` (substitution 50%, omission 20%, insertion 15%, transposition 10%,
+            duplication 5%), restricted to `kinds`.
         protect: spans never changed (see `TextPerturbation`).
     """
 
     def __init__(
         self,
         *,
-        layout: str = "qwerty",
+        layout: str = "phone",
         kinds: Sequence[str] = TYPO_KINDS,
         protect: Sequence[str] = (),
     ) -> None:
         super().__init__(protect=protect)
         self.layout = layout
-        self.neighbours, codes = check_typing(self.name, layout, kinds)
+        self.neighbours, codes, shares = check_typing(self.name, layout, kinds)
         self.kind_codes = np.array(codes, dtype=np.intp)
+        self.kind_bounds = np.cumsum(shares)[:-1]
+
+    def kinds_of(self, draws: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """The typo kind codes for uniform `draws` in [0, 1), in the shares of the mix."""
+        return self.kind_codes[np.searchsorted(self.kind_bounds, draws, side="right")]
 
 
 @register
 class Typos(TypingPerturbation):
-    """Typing mistakes at a rate per character: neighbour keys, dropped, doubled, swapped, extra.
+    """Typing mistakes at a rate per character: neighbouring keys, dropped, doubled, swapped, extra.
 
-    The rate is the expected share of letters and digits that carry a typo, the quantity typo
-    studies report (careful typists ~0.5%, phone typing 2-5%). Each typo is one edit, its kind
-    chosen uniformly from `kinds`. Other characters are never changed, though a swap may move
-    one. Positions are drawn independently of the rate, so a higher rate keeps the typos of a
+    The rate is the expected share of letters and digits that carry a typo, the quantity typing
+    studies report as the uncorrected error rate. By default the typist is on a phone
+    (`layout="phone"`): a substituted or extra key is one touching the intended key on the
+    letter keyboard, which has no digits, so typos never put digits into words; desktop
+    keyboards (`layout="qwerty"` or `"azerty"`) include the number row. Other characters are
+    never changed, though a swap may move one. Each typo is one edit.
+
+    Why this range: Palin et al. (2019, "How do People Type on Mobile Devices?", MobileHCI,
+    37,370 volunteers) measured 2.3% uncorrected errors on phones on average, and desktop
+    typists leave fewer (Dhakal et al. 2018, "Observations on Typing from 136 Million
+    Keystrokes", CHI, 168,000 volunteers). The mild end (0.005) is a careful typist; the
+    severe end (0.1), four times the phone average, is hurried one-thumb typing with
+    auto-correct off, beyond what these studies report as typical. The kinds follow `TYPO_MIX`:
+    substitutions of a neighbouring key are the most common error on modern keyboards (Dhakal
+    et al. 2018) and the fat-finger error of touch screens, where touches scatter around the
+    key's centre (Azenkot and Zhai 2012, "Touch behavior with different postures on soft
+    smartphone keyboards", MobileHCI); over 80% of misspellings are one such single edit
+    (Damerau 1964, CACM).
+
+    Positions are drawn independently of the rate, so a higher rate keeps the typos of a
     lower one (same seed), except where a new swap takes over the next character; for the same
     reason the share of letters and digits with a typo is rate * (1 - O(rate)), about 2% short
     of the rate at the severe end (0.1).
     """
 
     name = "text.typos"
-    version = 3
+    version = 4
     stochastic = True
     magnitude = Magnitude(
         "typo_rate",
@@ -145,7 +208,7 @@ class Typos(TypingPerturbation):
         """Insert typos at the given rate per letter or digit."""
         hit, kind, pick = rng.random((3, len(text)))
         at = np.flatnonzero(hit < value)
-        kinds = self.kind_codes[(kind[at] * len(self.kind_codes)).astype(np.intp)]
+        kinds = self.kinds_of(kind[at])
         return inject_typos(text, at.tolist(), kinds.tolist(), pick[at].tolist(), self.neighbours)
 
 
@@ -155,11 +218,12 @@ class WordTypos(TypingPerturbation):
 
     The rate is the share of words (runs of letters and digits) with a typo, the unit in which
     spell-checker studies report errors (edited prose ~1%, chat and search queries 5-15%). The
-    typo's position in the word is uniform and its kind chosen uniformly from `kinds`.
+    typo's position in the word is uniform; its kind and keys follow `Typos` (phone layout by
+    default, the kinds in the shares of `TYPO_MIX`).
     """
 
     name = "text.word_typos"
-    version = 2
+    version = 3
     stochastic = True
     magnitude = Magnitude(
         "word_typo_rate",
@@ -177,7 +241,7 @@ class WordTypos(TypingPerturbation):
         chosen = np.flatnonzero(hit < value)
         starts, ends = spans[chosen, 0], spans[chosen, 1]
         at = starts + (where[chosen] * (ends - starts)).astype(np.intp)
-        kinds = self.kind_codes[(kind[chosen] * len(self.kind_codes)).astype(np.intp)]
+        kinds = self.kinds_of(kind[chosen])
         return inject_typos(
             text, at.tolist(), kinds.tolist(), pick[chosen].tolist(), self.neighbours
         )

@@ -300,7 +300,7 @@ class Contractions(TextPerturbation):
     """
 
     name = "text.contractions"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude(
         "contraction_rate", "fraction of contractible phrases and contractions", 0.1, 0.5
@@ -499,7 +499,7 @@ class NumberFormats(TextPerturbation):
     """
 
     name = "text.number_formats"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude(
         "number_format_rate", "fraction of rewritable numbers and dates", 0.1, 0.5
@@ -676,7 +676,7 @@ class Fillers(TextPerturbation):
     """
 
     name = "text.fillers"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("filler_rate", "fillers per eligible word gap", 0.05, 0.5)
 
@@ -767,7 +767,7 @@ class SpellingVariants(TextPerturbation):
     """
 
     name = "text.spelling_variants"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude(
         "spelling_variant_rate", "fraction of words with a British/American variant", 0.1, 0.5
@@ -826,7 +826,7 @@ class Synonyms(TextPerturbation):
     """
 
     name = "text.synonyms"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("synonym_rate", "fraction of words with a listed synonym", 0.1, 0.5)
 
@@ -946,7 +946,7 @@ class Paraphrase(TextPerturbation):
     """
 
     name = "text.paraphrase"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = rate_magnitude("paraphrase_rate", "fraction of free text pieces", 0.1, 1.0)
 

@@ -14,13 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from wince.errors import ParameterError
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
-from wince.perturbations.text.base import (
-    TextPerturbation,
-    match_case,
-    read_lexicon,
-    split_protected,
-)
+from wince.perturbations.base import Magnitude, register
+from wince.perturbations.text.base import TextPerturbation, match_case, read_lexicon
 from wince.perturbations.text.formatting import WORD, punctuation
 
 
@@ -89,7 +84,7 @@ class OcrErrors(TextPerturbation):
     """
 
     name = "text.ocr_errors"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "ocr_error_rate",
@@ -137,16 +132,6 @@ def drop_token(kept: list[str], parts: list[str], index: int, lead: str, tail: s
             kept.pop()
 
 
-def first_characters_after(pieces: Sequence[str]) -> list[str]:
-    """For each piece, the first character of the next non-empty piece ("" if none)."""
-    following = ""
-    firsts = []
-    for piece in reversed(pieces):
-        firsts.append(following)
-        following = piece[:1] or following
-    return firsts[::-1]
-
-
 @register
 class SpeechErrors(TextPerturbation):
     """Speech-to-text errors: words heard as homophones (there/their, know/no) or lost.
@@ -184,7 +169,7 @@ class SpeechErrors(TextPerturbation):
     """
 
     name = "text.speech_errors"
-    version = 1
+    version = 2
     stochastic = True
     magnitude = Magnitude(
         "word_error_rate",
@@ -204,32 +189,19 @@ class SpeechErrors(TextPerturbation):
             )
         self.asr_style = asr_style
 
-    def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
-        """Rewrite every text's free pieces, each knowing the characters around it.
+    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """Mishear, drop and (in ASR style) flatten the text at word error rate `value`."""
+        return self.perturb_piece(text, value, rng, "", "")
+
+    def perturb_piece(
+        self, piece: str, value: float, rng: np.random.Generator, lead: str, tail: str
+    ) -> str:
+        """`perturb_text` for a piece between the characters `lead` and `tail` ("" at edges).
 
         A dropped word takes a space along depending on its neighbours, which may lie in the
         protected spans on either side of the piece.
         """
-        out = []
-        for text, rng in zip(x, rngs, strict=True):
-            pieces = split_protected(text, self.protection)
-            tails = first_characters_after([piece for piece, _ in pieces])
-            done: list[str] = []
-            lead = ""
-            for (piece, protected), tail in zip(pieces, tails, strict=True):
-                done.append(piece if protected else self.rewrite(piece, value, rng, lead, tail))
-                lead = done[-1][-1:] or lead
-            out.append("".join(done))
-        return out
-
-    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
-        """Mishear, drop and (in ASR style) flatten the text at word error rate `value`."""
-        return self.rewrite(text, value, rng, "", "")
-
-    def rewrite(
-        self, text: str, value: float, rng: np.random.Generator, lead: str, tail: str
-    ) -> str:
-        """`perturb_text` for a piece between the characters `lead` and `tail` ("" at edges)."""
+        text = piece
         if self.asr_style:
             text = self._lose_capitals(text, value, rng)
         parts = speech_tokens(self.asr_style).split(text)  # text, token, text, token, ..., text
