@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,37 @@ def test_report_on_a_real_full_disk_keeps_the_earlier_report(
     assert f"cannot write {report} (No space left on device)" in result.output
     assert report.read_bytes() == earlier
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "report.html"]
+
+
+def wince_process(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """`wince ARGS` in a fresh interpreter (the installed entry point's module)."""
+    command = [sys.executable, "-m", "wince", *args]
+    return subprocess.run(command, text=True, check=False, **kwargs)
+
+
+def test_output_closed_by_its_reader_ends_wince_quietly_as_a_pipe_would(tmp_path: Path) -> None:
+    """`wince show | head`: the reader closing the pipe is no error of a model's."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before wince writes a byte
+    try:
+        result = wince_process("perturbations", stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == ""
+
+
+def test_warnings_print_as_one_line_without_wince_s_source(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "name: far\nperturbations:\n  - {name: image.rotation, values: [5, 40]}\n",
+        encoding="utf-8",
+    )
+    result = wince_process("plan", "validate", str(plan), capture_output=True)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines
+    assert all(line.startswith("warning: RealismWarning: ") for line in lines)
+    assert "40" in lines[0]
+    assert "image.rotation" in lines[0]
+    assert ".py:" not in result.stderr

@@ -69,6 +69,21 @@ class TerminalConsole(Console):
         """The string as rich text, its control characters escaped first."""
         return super().render_str(escape_controls(text), *args, **kwargs)
 
+    def on_broken_pipe(self) -> None:
+        """The reader closed the output (`wince show | head`): stop quietly (`OutputClosed`)."""
+        try:
+            super().on_broken_pipe()  # sends the rest to /dev/null, then exits
+        except SystemExit:
+            raise OutputClosed(EXIT_OUTPUT_CLOSED) from None
+
+
+class OutputClosed(SystemExit):
+    """The reader of wince's output closed it before the end; nothing more to say."""
+
+
+# As a shell reports a process ended by SIGPIPE (128 + 13).
+EXIT_OUTPUT_CLOSED = 141
+
 
 out = TerminalConsole(soft_wrap=True)
 err = TerminalConsole(stderr=True, soft_wrap=True)
@@ -154,13 +169,30 @@ def main_options(
     A `--store` given here is the default of every command's own `--store`, which wins.
     """
     GlobalOptions.debug = debug
+    if not debug:  # where in wince a warning was raised means nothing to its reader
+        warnings.showwarning = _show_warning
     if store is not None:
         commands = getattr(context.command, "commands", {})
         context.default_map = {name: {"store": store} for name in commands}
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Print a warning as one line, `warning: RealismWarning: ...`, without its source line."""
+    err.print(f"[yellow]warning:[/] {category.__name__}: ", end="")
+    err.print(str(message), markup=False, highlight=False)
+
+
 def _unforeseen(error: BaseException) -> int:
     """Print an exception wince did not convert itself as one paragraph; its exit code."""
+    if isinstance(error, OutputClosed):
+        return EXIT_OUTPUT_CLOSED
     if isinstance(error, SystemExit):
         err.print(
             f"[bold red]error:[/] code that wince ran (a model, a factory or a plugin) called "

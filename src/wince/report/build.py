@@ -324,6 +324,7 @@ def _context(report: Report) -> dict[str, Any]:
         "breakdowns": [_table(b) for b in report.breakdowns],
         "gallery_note": report.gallery_note,
         "rules": data.frame("regions", "rules").to_dict("records"),
+        "regions_stored": "regions" in data.analyses,
         "suspects": suspects.head(10).to_dict("records"),
         "verdicts": verdict_rows,
         "primary_name": metric.name.replace("_", " "),

@@ -625,9 +625,9 @@ class Store:
         )
         return (
             f"run {run_id}: {len(damaged)} registered segment(s) of its outcomes cannot be "
-            f"trusted, so nothing was read: {shown}{more}.{elsewhere} Fix: run the run's plan "
-            "again (`wince run PLAN`, same plan, data and model), which recomputes damaged units; "
-            f"`wince verify {run_id}` checks every segment's checksum."
+            f"trusted, so nothing was read: {shown}{more}.{elsewhere} Fix: `wince repair {run_id} "
+            "--recompute` sets them aside and evaluates their samples again (or run the run's "
+            "plan again: `wince run PLAN`, same plan, data and model, recomputes damaged units)."
         )
 
     def opened_elsewhere(self) -> bool:
