@@ -1128,6 +1128,10 @@ def repair(
         if not run_ids:
             out.print(f"the store at {opened.url} holds no runs: nothing to check", highlight=False)
     for run_id in run_ids:
+        record = repairs.read_run_record(opened, run_id)
+        if isinstance(record, str):  # what a lost catalog would be rebuilt from
+            opened.save_run_record(run_id)
+            out.print(f"run {run_id}: {record}: rewritten from the catalog", highlight=False)
         units = len(opened.completed_units(run_id))
         damaged = opened.damaged_units(run_id, full=True)
         opened.drop_units(run_id, damaged)

@@ -266,3 +266,22 @@ def catalog_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
             query = sa.select(table).order_by(*table.primary_key.columns)
             found[name] = [json.loads(json.dumps(dict(r._mapping))) for r in conn.execute(query)]
     return found
+
+
+def test_repair_rewrites_a_damaged_run_record_so_a_lost_catalog_can_still_be_rebuilt(
+    clean, tmp_path
+):
+    store, _ = copy_of(clean, tmp_path)
+    run_id, shown = clean[1], clean[3]
+    record = store / "segments" / run_id / "run.json"
+    original = json.loads(record.read_text())
+    record.write_text("")
+    code, said = wince_cli("repair", run_id, "--store", store)
+    assert code == 0, said
+    assert f"run {run_id}: its run.json does not read" in said
+    assert "rewritten from the catalog" in said
+    assert json.loads(record.read_text()) == original
+    (store / "wince.db").unlink()  # the catalog is lost: the rewritten record rebuilds it
+    code, said = wince_cli("repair", "--rebuild-catalog", "--store", store)
+    assert code == 0, said
+    assert wince_cli("show", run_id, "--json", "--store", store) == (0, shown)

@@ -66,19 +66,26 @@ def rebuild_catalog(store: Store) -> list[RebuiltRun]:
     return [_rebuild_run(store, run_id) for run_id in store.orphan_runs()]
 
 
-def _rebuild_run(store: Store, run_id: str) -> RebuiltRun:
+def read_run_record(store: Store, run_id: str) -> tuple[dict[str, Any], list[Any]] | str:
+    """A run's `run.json`: its catalog row and scenarios, or what is wrong with it."""
     try:
         record = json.loads(store.segments.read_bytes(f"{run_id}/{RUN_RECORD}"))
-        run, scenarios = dict(record["run"]), list(record["scenarios"])
+        return dict(record["run"]), list(record["scenarios"])
     except FileNotFoundError:
+        return f"its folder has no {RUN_RECORD} (a run stored by a wince older than `wince repair`)"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"its {RUN_RECORD} does not read ({error})"
+
+
+def _rebuild_run(store: Store, run_id: str) -> RebuiltRun:
+    record = read_run_record(store, run_id)
+    if isinstance(record, str):
         return RebuiltRun(
             run_id,
-            problem=f"its folder has no {RUN_RECORD} (a run stored by a wince older than "
-            "`wince repair`): its plan and scenarios are lost with the catalog; run its plan "
+            problem=f"{record}: its plan and scenarios are lost with the catalog; run its plan "
             "again",
         )
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return RebuiltRun(run_id, problem=f"its {RUN_RECORD} does not read ({error})")
+    run, scenarios = record
     n_samples = int(run["n_samples"])
     units: list[dict[str, Any]] = []
     refusals: list[dict[str, Any]] = []
