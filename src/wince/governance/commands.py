@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import operator
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,7 +84,15 @@ def gate_command(
         if failed:
             console.print("[bold]failed checks[/], numbered as in the table:")
             for reason in failure_reasons(result):
-                console.print(reason, markup=False, highlight=False)
+                # wrapped between words only: a scenario name (no spaces) stays whole
+                wrapped = textwrap.fill(
+                    reason,
+                    width=console.width,
+                    subsequent_indent="    ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+                console.print(wrapped, markup=False, highlight=False)
             console.print(
                 f"[bold red]gate failed[/]: {failed} of {len(result.checks)} checks failed "
                 f"(policy {result.policy}, run {result.run_id})."
