@@ -5,7 +5,8 @@ outcomes). `from_store` reads a run whose outcomes fit in `WHOLE_RUN` bytes at o
 as fast as it gets); a larger one a scenario at a time: DuckDB reads one scenario's rows
 (`position = k`, straight from the Parquet segments) when it is first needed, and the
 baseline plus the scenarios read last, up to `BUDGET` bytes, stay in memory (analyses
-compare every scenario with the baseline, and an interaction revisits its isolations).
+compare every scenario with the baseline, and an interaction revisits its isolations; a
+summary reads each scenario once and keeps none).
 Memory is then bounded by the budget and the largest scenario, whatever the run's size.
 
 Read a scenario at a time, a perturbed scenario's frame leaves out `sample_id` (a string per
@@ -27,7 +28,8 @@ from wince.engine.scenarios import BASELINE
 if TYPE_CHECKING:
     from wince.store.store import Store
 
-# Bytes of outcomes read at once, and kept besides the baseline when read by scenario.
+# Bytes of perturbed scenarios' outcomes kept in memory once read (the baseline besides), for
+# analyses that revisit scenarios; a summary, which reads each once, keeps none (`keep=0`).
 BUDGET = 64 * 2**20
 # Bytes of outcomes (8 per value) up to which a run is read at once: reads cost about four
 # times their result while DuckDB converts it.
