@@ -170,23 +170,21 @@ def main_options(
     """
     GlobalOptions.debug = debug
     if not debug:  # where in wince a warning was raised means nothing to its reader
-        warnings.showwarning = _show_warning
+        warnings.formatwarning = _format_warning
     if store is not None:
         commands = getattr(context.command, "commands", {})
         context.default_map = {name: {"store": store} for name in commands}
 
 
-def _show_warning(
+def _format_warning(
     message: Warning | str,
     category: type[Warning],
     filename: str,
     lineno: int,
-    file: Any = None,
     line: str | None = None,
-) -> None:
-    """Print a warning as one line, `warning: RealismWarning: ...`, without its source line."""
-    err.print(f"[yellow]warning:[/] {category.__name__}: ", end="")
-    err.print(str(message), markup=False, highlight=False)
+) -> str:
+    """A warning as one line, `warning: RealismWarning: ...`, without its source line."""
+    return f"warning: {category.__name__}: {escape_controls(str(message))}\n"
 
 
 def _unforeseen(error: BaseException) -> int:
