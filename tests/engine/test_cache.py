@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import pickle
 import time
@@ -14,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 
 import wince
 from wince.datasets.loading import as_dataset
-from wince.engine.cache import PredictionCache
+from wince.engine.cache import KEY_SCHEME, PredictionCache, sample_keys
 from wince.engine.probe import probe_for_run
 from wince.engine.runner import prepare
 from wince.models import SklearnAdapter
@@ -174,6 +175,38 @@ def test_disk_tier_serves_a_new_cache_object_exactly(tmp_path: Path) -> None:
     assert fresh.stats.disk_hits == 40
     np.testing.assert_array_equal(got.scores, np.asarray(expected.scores)[10:50])
     np.testing.assert_array_equal(got.labels, np.asarray(expected.labels)[10:50])
+
+
+def test_keys_are_the_blake2b_digest_the_docstring_specifies() -> None:
+    """Keys follow a published hash (RFC 7693), not a package's: stable across releases."""
+    x = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    prefix = hashlib.blake2b(b"model||u1|(4,)\0", digest_size=16)
+    expected = []
+    for row in x:
+        state = prefix.copy()
+        state.update(row.tobytes())
+        digest = state.digest()
+        expected.append(
+            (int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little"))
+        )
+    assert sample_keys(x, "model") == expected
+    text = hashlib.blake2b(b"model|text\0caf\xc3\xa9", digest_size=16).digest()
+    assert sample_keys(["café"], "model") == [
+        (int.from_bytes(text[:8], "little"), int.from_bytes(text[8:], "little"))
+    ]
+
+
+def test_disk_files_of_another_key_scheme_are_never_read(tmp_path: Path) -> None:
+    estimator, x, _ = fitted()
+    model = CountingModel(estimator)
+    cache = PredictionCache(tmp_path)
+    cache.predict(model, x)
+    cache.flush()
+    (folder,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    assert folder.name.startswith(f"{KEY_SCHEME}-")
+    folder.rename(tmp_path / folder.name.removeprefix(f"{KEY_SCHEME}-"))  # an older scheme
+    PredictionCache(tmp_path).predict(model, x)
+    assert model.calls == 2
 
 
 def test_text_inputs_are_cached_by_their_strings() -> None:

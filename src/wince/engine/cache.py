@@ -7,11 +7,17 @@ deterministic scenario repeated over seeds, or a second run of an unchanged plan
 unchanged model are predicted once. Predictions come back exactly as the model returned
 them (same arrays, same dtypes, bit for bit).
 
+Keys are BLAKE2b digests (RFC 7693, in Python's standard library): 128 bits of the
+namespace and the sample's bytes. The same input gives the same key under any release of any
+package, so a disk cache survives upgrades (a key scheme owned by a third-party package could
+change its hash in a release and silently empty the cache); `KEY_SCHEME` names the scheme in
+the disk folder, so files keyed by another scheme are never read.
+
 Two tiers:
 - memory: least recently used blocks of predictions, bounded in bytes;
-- disk: Arrow IPC files, one per flushed unit, under `<directory>/<fingerprint>/`, bounded
-  in bytes (the oldest files are deleted first); written atomically (temporary name, then
-  rename), so concurrent writers (worker processes, several runs) never see partial files.
+- disk: Arrow IPC files, one per flushed unit, under `<directory>/<KEY_SCHEME>-<fingerprint>/`,
+  bounded in bytes (the oldest files are deleted first); written atomically (temporary name,
+  then rename), so concurrent writers (worker processes, several runs) never see partial files.
 
 The cache assumes the model is a pure function of its input (what the engine's determinism
 already requires). The engine keys it by the model's identity together with the versions of
@@ -24,6 +30,7 @@ whose state cannot be hashed, `CallableAdapter.identity_stable`) use the memory 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 import uuid
@@ -36,11 +43,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import stringzilla as sz
 
 from wince.models.base import ModelAdapter, Predictions
 from wince.outputs import from_arrow, output_bytes, to_arrow
 
+KEY_SCHEME = "blake2b-128"
 MEMORY_BYTES = 32 * 2**20
 DEDUP_ABOVE_S = 50e-6
 DISK_BYTES = 2 * 2**30
@@ -108,20 +115,36 @@ def sample_keys(x: Any, namespace: str) -> list[Key]:
             under another model has another key.
     """
     if isinstance(x, list):
-        seeds = _seeds(f"{namespace}|text")
-        return [sz.hash_multiseed(text, seeds) for text in x]
+        prefix = _prefix(f"{namespace}|text")
+        return [_key(prefix, text.encode("utf-8", "surrogatepass")) for text in x]
     array = np.ascontiguousarray(x)
     if array.dtype.hasobject:
         raise TypeError("object arrays have no content bytes to hash")
-    seeds = _seeds(f"{namespace}|{array.dtype.str}|{array.shape[1:]}")
+    prefix = _prefix(f"{namespace}|{array.dtype.str}|{array.shape[1:]}")
     n = len(array)
     size = array.itemsize * (array.size // n if n else 0)
     data = array.reshape(-1).view(np.uint8).data
-    return [sz.hash_multiseed(data[i * size : (i + 1) * size], seeds) for i in range(n)]
+    return [_key(prefix, data[i * size : (i + 1) * size]) for i in range(n)]
 
 
-def _seeds(header: str) -> npt.NDArray[np.uint64]:
-    return np.array([sz.hash(header, 1), sz.hash(header, 2)], dtype=np.uint64)
+def _prefix(namespace: str) -> Any:
+    """A BLAKE2b state that has absorbed `namespace`, copied for each sample."""
+    return hashlib.blake2b(namespace.encode("utf-8", "surrogatepass") + b"\0", digest_size=16)
+
+
+def _key(prefix: Any, data: bytes | memoryview) -> Key:
+    state = prefix.copy()
+    state.update(data)
+    digest = state.digest()
+    return int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little")
+
+
+def _id_hash(sample_id: object) -> int:
+    """64-bit hash of a sample id (the third column of `clean_keys`)."""
+    data = str(sample_id).encode("utf-8", "surrogatepass")
+    return int.from_bytes(
+        hashlib.blake2b(data, digest_size=8, person=b"sample-id").digest(), "little"
+    )
 
 
 def persistable(model: ModelAdapter) -> bool:
@@ -269,7 +292,7 @@ class PredictionCache:
             return None
         rows = np.empty((len(content), 3), dtype=np.uint64)
         rows[:, :2] = np.array(content, dtype=np.uint64).reshape(-1, 2)
-        rows[:, 2] = [sz.hash(str(i), 3) for i in ids]
+        rows[:, 2] = [_id_hash(i) for i in ids]
         return rows
 
     def outcome_key(self, clean: npt.NDArray[np.uint64], recipe: str) -> Key:
@@ -456,7 +479,7 @@ class PredictionCache:
 
     def _folder(self, fingerprint: str) -> Path:
         assert self.directory is not None
-        return self.directory / fingerprint
+        return self.directory / f"{KEY_SCHEME}-{fingerprint}"
 
     def _disk_index(self, fingerprint: str) -> _DiskIndex:
         index = self._disk.get(fingerprint)
