@@ -19,6 +19,7 @@ from wince.analysis.data import RunData, load_run_data
 from wince.analysis.interactions import Interactions, interactions
 from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.significance import Verdicts, verdicts
+from wince.errors import MissingAnalysisError
 from wince.metrics import bootstrap_weights
 from wince.plan import Plan
 from wince.store.store import Store
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 class Profile:
     """Everything wince knows about a run's sensitivity.
 
-    Every part is an attribute, none needs a call. An analysis with a result type of its own
+    Every part is an attribute, none needs a call; the optional analyses are attributes too
+    (`regions`, `data_quality`, `breaking_points`, `global_sensitivity`), raising
+    `MissingAnalysisError` with the option that computes them when they were not computed.
+    An analysis with a result type of its own
     is an object whose tables are DataFrame attributes: `curves.table`, `interactions.table`,
     `verdicts.tests`, `verdicts.scenarios` and `verdicts.fragile`, and the extras' own
     (`extras["breaking_points"].items[entry].survival`, ...). The tables read off the curves
@@ -67,6 +71,53 @@ class Profile:
     def fragile(self) -> pd.DataFrame:
         """Fragile scenarios, most severe effect first: `verdicts.fragile`."""
         return self.verdicts.fragile
+
+    def _extra(self, name: str, option: str, flag: str) -> Any:
+        if name not in self.extras:
+            computed = ", ".join(self.extras) or "none"
+            raise MissingAnalysisError(
+                f"run {self.run_id}: this profile has no {name.replace('_', ' ')} analysis "
+                f"(it has: {computed}). Compute it with run.profile({option}=True) or "
+                f"`wince analyze RUN {flag}`."
+            )
+        return self.extras[name]
+
+    @property
+    def regions(self) -> Any:
+        """Fragile and robust regions as readable rules (`wince.analysis.regions`).
+
+        Raises:
+            MissingAnalysisError: regions were not computed (they need the run's data).
+        """
+        return self._extra("regions", "regions", "--regions")
+
+    @property
+    def data_quality(self) -> Any:
+        """Possible label errors and per-class accuracy of the clean data.
+
+        Raises:
+            MissingAnalysisError: the profile has no data-quality analysis (profiles made
+                before it existed).
+        """
+        return self._extra("data_quality", "regions", "--regions")
+
+    @property
+    def breaking_points(self) -> Any:
+        """Each perturbation's breaking points (`items[name]`), searched per sample.
+
+        Raises:
+            MissingAnalysisError: breaking points were not searched for this profile.
+        """
+        return self._extra("breaking_points", "breaking_points", "--breaking-points")
+
+    @property
+    def global_sensitivity(self) -> Any:
+        """Sobol indices over the plan's perturbations.
+
+        Raises:
+            MissingAnalysisError: global sensitivity was not computed for this profile.
+        """
+        return self._extra("global_sensitivity", "global_sensitivity", "--global")
 
     @property
     def plot(self) -> ProfilePlots:
