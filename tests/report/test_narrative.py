@@ -304,3 +304,14 @@ def test_markdown_and_html_reports_show_each_recommendation_code(small_report):
     )
     assert "```yaml" in markdown
     assert "```python" in markdown
+
+
+def test_calibration_check_code_reads_the_run_from_the_default_store(
+    small_run, small_report, monkeypatch
+):
+    (check,) = [r for r in small_report.narrative.recommendations if r.kind == "calibration"]
+    assert f'wince.open(run="{small_run.id}")' in check.code
+    monkeypatch.setenv("WINCE_STORE", str(small_run.store.root))
+    ece = run_code(check.code)["ece"]
+    assert len(ece) > 0
+    assert set(ece.columns) == {"scenario", "value", "low", "high"}

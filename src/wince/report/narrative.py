@@ -1363,8 +1363,9 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             "confidence drops when inputs degrade.",
             risks[0].sentence,
             f"# `wince show {run_id}` prints the same table\n"
-            "import wince\nfrom wince.api import Run\n\n"
-            f'summary = Run(wince.open_store(), "{run_id}").summary()\n'
+            "import wince\n\n"
+            "# the store `wince run` wrote (.wince, or $WINCE_STORE)\n"
+            f'summary = wince.open(run="{run_id}").summary()\n'
             'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
         )
     return out
