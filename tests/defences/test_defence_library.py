@@ -11,7 +11,7 @@ from wince.defences.text import normalize_text
 from wince.errors import DataError, ModelError, ParameterError
 from wince.models import CallableAdapter
 from wince.models.base import Predictions, softmax
-from wince.perturbations import DataContext, Modality
+from wince.perturbations import DataContext, Modality, RaggedBatch
 
 
 def _context(modality: str = "tabular") -> DataContext:
@@ -230,3 +230,35 @@ def test_defended_model_identity_holds_the_defence_and_its_fitted_state():
         "options": {"seed": 0},
         "fitted": {"low": [0.0, 0.0], "high": [1.0, 1.0]},
     }
+
+
+def test_tta_averages_a_regressors_values():
+    x = np.random.default_rng(0).normal(size=(6, 2))
+    model = CallableAdapter(
+        lambda b: np.asarray(b)[:, 0] * 2.0, task="regression", fingerprint="linear"
+    )
+    defence = create("model.tta", {"copies": 3, "severity": 1.0})
+    defence.fit(model, CleanData(x, None, DataContext(Modality.TABULAR, column_sd=np.ones(2))))
+    values = defence.wrap(model).predict(x).values
+    assert values.shape == (6,)
+    assert not np.allclose(values, 2.0 * x[:, 0])  # the noisy copies count
+    np.testing.assert_allclose(values, 2.0 * x[:, 0], atol=1.5)
+
+
+def test_tta_refuses_a_perturbation_of_another_modality():
+    defence = create("model.tta", {"perturbation": "image.gaussian_noise"})
+    with pytest.raises(ParameterError, match=r"choose a tabular\.\* perturbation"):
+        defence.fit(_Identity(), CleanData(np.zeros((2, 2)), None, _context()))
+
+
+def test_autocontrast_stretches_images_of_several_sizes_one_by_one():
+    small = np.array([[[10], [20]], [[30], [40]]], dtype=np.uint8)
+    large = np.full((3, 3, 1), 50, dtype=np.uint8)
+    large[0, 0, 0] = 100
+    out = create("image.autocontrast", {"cutoff_pct": 0.0}).transform(
+        RaggedBatch([small, large, small])
+    )
+    assert isinstance(out, RaggedBatch)
+    assert out.shapes == [(2, 2, 1), (3, 3, 1), (2, 2, 1)]
+    assert out[0].ravel().tolist() == [0, 85, 170, 255]
+    assert sorted(set(out[1].ravel().tolist())) == [0, 255]

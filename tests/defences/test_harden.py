@@ -13,7 +13,7 @@ from rich.console import Console
 
 import wince
 from wince.datasets.base import ArrayDataset
-from wince.defences.harden import print_hardening
+from wince.defences.harden import print_hardening, resolve_defences
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.errors import ParameterError
 
@@ -167,3 +167,11 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
     refused = wince_cli("harden", "latest", "--defence", "text.normalize")
     assert refused.returncode == 2
     assert f"defended run of run {run_id}" in refused.stderr
+
+
+def test_default_defences_are_those_that_apply_to_the_model_and_data():
+    names = [d.name for d in resolve_defences(None, "classification", "text", seed=3)]
+    assert names == ["model.temperature", "model.tta", "text.normalize"]
+    assert {d.seed for d in resolve_defences(None, "regression", "tabular", seed=3)} == {3}
+    with pytest.raises(ParameterError, match=r"defence text\.normalize is given twice"):
+        resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
