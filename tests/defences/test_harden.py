@@ -175,3 +175,31 @@ def test_default_defences_are_those_that_apply_to_the_model_and_data():
     assert {d.seed for d in resolve_defences(None, "regression", "tabular", seed=3)} == {3}
     with pytest.raises(ParameterError, match=r"defence text\.normalize is given twice"):
         resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
+
+
+def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = LogisticRegression().fit(x, y)  # refuses NaN
+    plan = {
+        "name": "impute",
+        "perturbations": [{"name": "tabular.missing_values", "levels": [3]}],
+        "repeats": 1,
+    }
+    run = wince.analyze(model, (x, y), plan, store=tmp_path)
+    assert list(run.rejected) == ["tabular.missing_values(missing_rate=0.18)"]
+    hardening = run.harden(["tabular.impute", "tabular.clip"], model=model, data=(x, y))
+    assert hardening.refused == ("tabular.missing_values(missing_rate=0.18)",)
+    assert hardening.findings.empty
+    table = hardening.defences.set_index("defence")
+    assert table.loc["tabular.impute", "answered_refused"] == 1
+    assert table.loc["tabular.impute", "qualifies"]
+    assert table.loc["tabular.impute", "rank"] == 1
+    assert table.loc["tabular.clip", "answered_refused"] == 0  # NaN stays NaN
+    assert not table.loc["tabular.clip", "qualifies"]
+    console = Console(width=240, record=True)
+    print_hardening(hardening, console)
+    assert "no fragile finding" in console.export_text()

@@ -20,9 +20,11 @@ it like any run. Then, per defence:
   decides it);
 - **latency cost**: seconds per sample of the defended model over the undefended one's on
   the same clean samples (best of `LATENCY_REPEATS` calls each);
-- a **net ranking**: defences that *qualify* (at least one significant reduction and
-  non-inferior clean accuracy) first, then by mean reduction over the findings, then by
-  latency ratio.
+- **refused scenarios answered**: the scenarios whose inputs the undefended model refused
+  (NaN it cannot take, say) that the defended model answers;
+- a **net ranking**: defences that *qualify* (at least one significant reduction or one
+  refused scenario answered, and non-inferior clean accuracy) first, then by mean reduction
+  over the findings, then by latency ratio.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ DEFENCE_COLUMNS = (
     "version",
     "run_id",
     "significant_findings",
+    "answered_refused",
     "mean_reduction",
     "clean_change",
     "clean_low",
@@ -99,12 +102,14 @@ class Hardening:
         alpha: the significance level (the run's analysis settings).
         correction: the multiple-comparison correction across findings ("holm" or "bh").
         findings: the run's fragile tests: `scenario`, `metric`, `effect`.
+        refused: the scenarios whose inputs the undefended model refused.
         exposure: one row per defence and finding: `defence`, `scenario`, `metric`,
             `before` and `after` (mean effect of the undefended and defended model),
             `reduction` (before - after), `low`, `high` (its 95% paired bootstrap interval),
             `p_value`, `p_adjusted` (one-sided, reduction > 0), `significant`, `n_samples`.
         defences: one row per defence, best first: `rank`, `defence`, `version`, `run_id`
-            (the defended run), `significant_findings`, `mean_reduction` (over findings),
+            (the defended run), `significant_findings`, `answered_refused` (how many of
+            `refused` the defended model answers), `mean_reduction` (over findings),
             `clean_change` (clean accuracy, defended - undefended; NaN without labels),
             `clean_low`, `clean_high`, `clean_p` (McNemar), `non_inferior` (None without
             labels), `latency_ratio` (defended over undefended seconds per sample),
@@ -116,6 +121,7 @@ class Hardening:
     alpha: float
     correction: str
     findings: pd.DataFrame
+    refused: tuple[str, ...]
     exposure: pd.DataFrame
     defences: pd.DataFrame
 
@@ -129,6 +135,7 @@ class Hardening:
                     "alpha": self.alpha,
                     "correction": self.correction,
                     "findings": self.findings.to_dict(orient="records"),
+                    "refused": list(self.refused),
                     "defences": self.defences.to_dict(orient="records"),
                     "exposure": self.exposure.to_dict(orient="records"),
                 }
@@ -283,6 +290,7 @@ def harden_run(
         if len(tests)
         else pd.DataFrame(columns=["scenario", "metric", "effect"])
     )
+    refused = tuple(before.rejected["scenario"]) if len(before.rejected) else ()
     chosen = resolve_defences(defences, before.task, str(dataset.modality), seed=before.plan.seed)
     clean = clean_data(adapter, dataset)
     timed = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
@@ -325,12 +333,14 @@ def harden_run(
         defended_seconds = seconds_per_sample(defended, timed)
         reductions = [r["reduction"] for r in rows if math.isfinite(r["reduction"])]
         significant = sum(r["significant"] for r in rows)
+        answered = sum(after.has(scenario) for scenario in refused)
         summaries.append(
             {
                 "defence": defence.name,
                 "version": defence.version,
                 "run_id": execution.run_id,
                 "significant_findings": significant,
+                "answered_refused": answered,
                 "mean_reduction": float(np.mean(reductions)) if reductions else math.nan,
                 "clean_change": math.nan if clean_test is None else clean_test["difference"],
                 "clean_low": math.nan if clean_test is None else clean_test["low"],
@@ -341,7 +351,7 @@ def harden_run(
                 if undefended_seconds > 0
                 else math.nan,
                 "seconds_per_sample": defended_seconds,
-                "qualifies": significant > 0 and non_inferior is True,
+                "qualifies": (significant > 0 or answered > 0) and non_inferior is True,
             }
         )
     hardening = Hardening(
@@ -350,6 +360,7 @@ def harden_run(
         alpha=settings.alpha,
         correction=settings.correction,
         findings=findings,
+        refused=refused,
         exposure=pd.DataFrame(exposure, columns=list(EXPOSURE_COLUMNS)),
         defences=rank(pd.DataFrame(summaries, columns=list(DEFENCE_COLUMNS))),
     )
@@ -388,6 +399,8 @@ def defences_table(hardening: Hardening) -> Table:
     )
     for header in ("rank", "defence", "run", "significant", "mean reduction"):
         table.add_column(header, justify="right" if header != "defence" else "left")
+    if hardening.refused:
+        table.add_column("refused answered", justify="right")
     table.add_column("clean accuracy Δ [95%]", justify="right")
     table.add_column("non-inferior")
     table.add_column("latency ×", justify="right")
@@ -396,14 +409,16 @@ def defences_table(hardening: Hardening) -> Table:
         interval = (
             f"{_share(row.clean_change)} [{_share(row.clean_low)}, {_share(row.clean_high)}]"
             if math.isfinite(row.clean_change)
-            else "n/a (no labels)"
+            else "n/a (no accuracy)"
         )
+        answered = [f"{row.answered_refused}/{len(hardening.refused)}"] if hardening.refused else []
         table.add_row(
             str(row.rank),
             f"{row.defence} v{row.version}",
             str(row.run_id),
             f"{row.significant_findings}/{len(hardening.findings)}",
             _share(row.mean_reduction),
+            *answered,
             interval,
             {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
             f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
@@ -476,8 +491,9 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
     best = hardening.defences[hardening.defences["qualifies"]]
     if best.empty:
         console.print(
-            "No defence qualifies: none both reduced a finding's exposure significantly and "
-            f"kept clean accuracy non-inferior at {100 * hardening.margin:g} pt."
+            "No defence qualifies: none both reduced a finding's exposure significantly (or "
+            "answered a scenario the model refused) and kept clean accuracy non-inferior at "
+            f"{100 * hardening.margin:g} pt."
         )
     else:
         console.print(
