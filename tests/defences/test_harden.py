@@ -175,6 +175,8 @@ def test_default_defences_are_those_that_apply_to_the_model_and_data():
     assert {d.seed for d in resolve_defences(None, "regression", "tabular", seed=3)} == {3}
     with pytest.raises(ParameterError, match=r"defence text\.normalize is given twice"):
         resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
+    with pytest.raises(ParameterError, match="no defence of wince's library applies"):
+        resolve_defences(None, "embedding", "audio", seed=0)
 
 
 def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp_path):

@@ -210,10 +210,15 @@ def resolve_defences(
     """The defences to try: those named (or given), else every one applicable to the run.
 
     Raises:
-        ParameterError: an unknown name, a defence named twice, or one that does not apply
-            to the model's task or the data's modality.
+        ParameterError: an unknown name, a defence named twice, one that does not apply to
+            the model's task or the data's modality, or none applies.
     """
     chosen = list(names) if names else applicable(task, modality)
+    if not chosen:
+        raise ParameterError(
+            f"no defence of wince's library applies to a {task} model on {modality} data; "
+            "there is nothing to try."
+        )
     defences = [d if isinstance(d, Defence) else create(d, {"seed": seed}) for d in chosen]
     seen = [d.name for d in defences]
     repeated = sorted({n for n in seen if seen.count(n) > 1})
@@ -266,7 +271,6 @@ def harden_run(
     from wince.engine.executors import make_executor
     from wince.engine.probe import probe_for_run
     from wince.engine.runner import execute_run
-    from wince.governance.compare import paired_test
 
     if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 1:
         raise ParameterError(
@@ -324,35 +328,19 @@ def harden_run(
                     "significant": bool(p < settings.alpha and row["reduction"] > 0),
                 }
         exposure += rows
-        clean_test = (
-            paired_test(before, after, scenario=BASELINE, metric="accuracy", resample=resample)
-            if "accuracy" in before.metrics
-            else None
-        )
-        non_inferior = None if clean_test is None else bool(clean_test["low"] > -margin)
         defended_seconds = seconds_per_sample(defended, timed)
-        reductions = [r["reduction"] for r in rows if math.isfinite(r["reduction"])]
-        significant = sum(r["significant"] for r in rows)
-        answered = sum(after.has(scenario) for scenario in refused)
         summaries.append(
             {
                 "defence": defence.name,
                 "version": defence.version,
                 "run_id": execution.run_id,
-                "significant_findings": significant,
-                "answered_refused": answered,
-                "mean_reduction": float(np.mean(reductions)) if reductions else math.nan,
-                "clean_change": math.nan if clean_test is None else clean_test["difference"],
-                "clean_low": math.nan if clean_test is None else clean_test["low"],
-                "clean_high": math.nan if clean_test is None else clean_test["high"],
-                "clean_p": math.nan if clean_test is None else clean_test["p_value"],
-                "non_inferior": non_inferior,
+                "answered_refused": sum(after.has(scenario) for scenario in refused),
                 "latency_ratio": defended_seconds / undefended_seconds
                 if undefended_seconds > 0
                 else math.nan,
                 "seconds_per_sample": defended_seconds,
-                "qualifies": (significant > 0 or answered > 0) and non_inferior is True,
             }
+            | _benefit_and_cost(before, after, rows, resample, margin)
         )
     hardening = Hardening(
         run_id=run_id,
@@ -362,14 +350,59 @@ def harden_run(
         findings=findings,
         refused=refused,
         exposure=pd.DataFrame(exposure, columns=list(EXPOSURE_COLUMNS)),
-        defences=rank(pd.DataFrame(summaries, columns=list(DEFENCE_COLUMNS))),
+        defences=rank(pd.DataFrame(summaries)),
     )
     store.save_analysis(run_id, "harden", hardening.to_payload())
     return hardening
 
 
+def _benefit_and_cost(
+    before: RunData,
+    after: RunData,
+    rows: list[dict[str, Any]],
+    resample: Resampling,
+    margin: float,
+) -> dict[str, Any]:
+    """A defended run's significant findings, mean reduction and clean-accuracy change.
+
+    The clean change is tested as `wince compare` tests it (`paired_test`: paired interval,
+    McNemar p); NaN and None without accuracy (no labels, or a regressor).
+    """
+    from wince.governance.compare import paired_test
+
+    reductions = [r["reduction"] for r in rows if math.isfinite(r["reduction"])]
+    measures: dict[str, Any] = {
+        "significant_findings": sum(r["significant"] for r in rows),
+        "mean_reduction": float(np.mean(reductions)) if reductions else math.nan,
+    }
+    if "accuracy" not in before.metrics:
+        nan = math.nan
+        return measures | {
+            "clean_change": nan,
+            "clean_low": nan,
+            "clean_high": nan,
+            "clean_p": nan,
+            "non_inferior": None,
+        }
+    clean = paired_test(before, after, scenario=BASELINE, metric="accuracy", resample=resample)
+    return measures | {
+        "clean_change": clean["difference"],
+        "clean_low": clean["low"],
+        "clean_high": clean["high"],
+        "clean_p": clean["p_value"],
+        "non_inferior": bool(clean["low"] > -margin),
+    }
+
+
 def rank(table: pd.DataFrame) -> pd.DataFrame:
-    """Defences best first: qualifying ones, then by mean reduction, then by latency ratio."""
+    """Defences best first, with `qualifies` and `rank` added (columns `DEFENCE_COLUMNS`).
+
+    A defence qualifies with at least one significant reduction or refused scenario
+    answered, and non-inferior clean accuracy. Qualifying ones come first, then by mean
+    reduction, then by latency ratio.
+    """
+    benefit = (table["significant_findings"] > 0) | (table["answered_refused"] > 0)
+    table = table.assign(qualifies=benefit & (table["non_inferior"] == True))  # noqa: E712
     ordered = table.assign(
         _reduction=table["mean_reduction"].fillna(-math.inf),
         _latency=table["latency_ratio"].fillna(math.inf),
@@ -382,7 +415,7 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     ordered["non_inferior"] = pd.Series(
         [None if v is None else bool(v) for v in ordered["non_inferior"]], dtype=object
     )
-    return ordered
+    return ordered[list(DEFENCE_COLUMNS)]
 
 
 def _share(value: float) -> str:
