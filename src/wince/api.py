@@ -24,6 +24,8 @@ from wince.store.store import DEFAULT_ROOT, Store, open_store
 
 if TYPE_CHECKING:
     from wince.analysis.profile import Profile
+    from wince.defences.base import Defence
+    from wince.defences.harden import Hardening
 
 
 class Run:
@@ -159,6 +161,42 @@ class Run:
         from wince.analysis.profile import analyze_run
 
         return analyze_run(self.store, self.id, **options)
+
+    def harden(
+        self,
+        defences: list[str | Defence] | None = None,
+        *,
+        model: Any = None,
+        data: Any = None,
+        margin: float = 0.01,
+        progress: bool = False,
+    ) -> Hardening:
+        """Rerun this run's scenarios behind each defence; measure what each buys and costs.
+
+        Each defended run is stored (its lineage names the defence and its version) and
+        paired sample by sample with this one: exposure reduction per finding, clean
+        accuracy change with non-inferiority at `margin` (a fraction: 0.01 is one point),
+        latency per sample, and a ranking (see `wince.defences.harden`).
+
+        Args:
+            defences: defence names or `wince.defences.Defence` objects; default every
+                defence applicable to the model and the data (`wince.defences.applicable`).
+            model: the run's model; default its plan's model section.
+            data: the run's data (the defences are fitted on it); default its plan's.
+            margin: the clean-accuracy non-inferiority margin, in (0, 1).
+            progress: show a progress bar per defended run.
+        """
+        from wince.defences.harden import harden_run
+
+        return harden_run(
+            self.store,
+            self.id,
+            defences,
+            model=model,
+            data=data,
+            margin=margin,
+            progress=progress,
+        )
 
 
 def analyze(

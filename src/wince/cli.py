@@ -1015,6 +1015,41 @@ def compare(
 
 @app.command()
 @user_errors
+def harden(
+    run_ref: RunArgument,
+    defence: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--defence",
+            metavar="NAME",
+            help="A defence to try, e.g. text.normalize (repeatable); default every one that "
+            "applies to the run's model and data.",
+        ),
+    ] = None,
+    margin: Annotated[
+        float,
+        typer.Option(help="Clean accuracy's non-inferiority margin, a fraction (0.01 = 1 point)."),
+    ] = 0.01,
+    progress: Annotated[bool, typer.Option(help="A progress bar per defended run.")] = True,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Rerun a run's scenarios behind each defence (same seeds); rank what each buys and costs."""
+    from wince.defences.harden import harden_command
+
+    harden_command(
+        run_ref,
+        defences=defence,
+        margin=margin,
+        store=store,
+        json_output=json_output,
+        progress=progress,
+        console=out,
+    )
+
+
+@app.command()
+@user_errors
 def lock(
     plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML).")],
     out_file: Annotated[

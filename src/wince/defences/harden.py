@@ -1,0 +1,535 @@
+"""Try defences on a stored run: rerun its scenarios behind each, measure what each buys and costs.
+
+Each defence is fitted on the run's clean data (its baseline inputs), wraps the run's model
+(`Defence.wrap`), and the run's plan is run again with it: the same scenarios, seeds and
+samples, so every perturbed input is the one the undefended model saw (perturbations draw
+from streams of the plan seed, scenario, trial and sample id, never of the model). The
+defended run is stored as a run of its own, its lineage recording the defence (name,
+version, options, fitted state) and the run it hardens, so `compare`, `gate` and `lock` read
+it like any run. Then, per defence:
+
+- **exposure reduction** per finding (each fragile (scenario, metric) of the run's verdicts):
+  the per-sample effect beyond the noise floor (`wince.analysis.significance.sample_effects`:
+  flip frequency, accuracy drop, ...) of the undefended model minus the defended one's, with
+  a 95% paired bootstrap interval over samples (the same weights for every defence and
+  finding) and a one-sided p-value that the reduction is above 0, corrected across the
+  findings with the run's correction (Holm unless its analysis says otherwise);
+- **clean accuracy change**: defended minus undefended on the clean baseline, with its
+  paired interval and McNemar p-value (`wince.governance.compare.paired_test`); the defence
+  is **non-inferior** when the interval's lower bound is above -margin (as `wince compare`
+  decides it);
+- **latency cost**: seconds per sample of the defended model over the undefended one's on
+  the same clean samples (best of `LATENCY_REPEATS` calls each);
+- **refused scenarios answered**: the scenarios whose inputs the undefended model refused
+  (NaN it cannot take, say) that the defended model answers;
+- a **net ranking**: defences that *qualify* (at least one significant reduction or one
+  refused scenario answered, and non-inferior clean accuracy) first, then by mean reduction
+  over the findings, then by latency ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from wince.analysis.data import RunData, load_run_data
+from wince.analysis.settings import run_settings
+from wince.analysis.significance import sample_effects, verdicts
+from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
+from wince.datasets.base import Dataset
+from wince.defences.base import CleanData, Defence, applicable, create
+from wince.engine.scenarios import BASELINE
+from wince.errors import ParameterError
+from wince.metrics import Resampling, bootstrap_weights
+from wince.models.base import ModelAdapter
+from wince.store.store import Store, strict_json
+
+DEFAULT_MARGIN = 0.01  # one point of clean accuracy
+LATENCY_SAMPLES = 256  # clean samples timed per model
+LATENCY_REPEATS = 3  # calls per model; the fastest counts
+# The bootstrap weights' stream: separate from those of the run's own intervals.
+_RESAMPLING_STREAM = (0xDEF,)
+
+EXPOSURE_COLUMNS = (
+    "defence",
+    "scenario",
+    "metric",
+    "before",
+    "after",
+    "reduction",
+    "low",
+    "high",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "n_samples",
+)
+DEFENCE_COLUMNS = (
+    "rank",
+    "defence",
+    "version",
+    "run_id",
+    "significant_findings",
+    "answered_refused",
+    "mean_reduction",
+    "clean_change",
+    "clean_low",
+    "clean_high",
+    "clean_p",
+    "non_inferior",
+    "latency_ratio",
+    "seconds_per_sample",
+    "qualifies",
+)
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """What each defence bought and cost on a run.
+
+    Attributes:
+        run_id: the hardened (undefended) run.
+        margin: the clean-accuracy non-inferiority margin, a fraction (0.01 = 1 point).
+        alpha: the significance level (the run's analysis settings).
+        correction: the multiple-comparison correction across findings ("holm" or "bh").
+        findings: the run's fragile tests: `scenario`, `metric`, `effect`.
+        refused: the scenarios whose inputs the undefended model refused.
+        exposure: one row per defence and finding: `defence`, `scenario`, `metric`,
+            `before` and `after` (mean effect of the undefended and defended model),
+            `reduction` (before - after), `low`, `high` (its 95% paired bootstrap interval),
+            `p_value`, `p_adjusted` (one-sided, reduction > 0), `significant`, `n_samples`.
+        defences: one row per defence, best first: `rank`, `defence`, `version`, `run_id`
+            (the defended run), `significant_findings`, `answered_refused` (how many of
+            `refused` the defended model answers), `mean_reduction` (over findings),
+            `clean_change` (clean accuracy, defended - undefended; NaN without labels),
+            `clean_low`, `clean_high`, `clean_p` (McNemar), `non_inferior` (None without
+            labels), `latency_ratio` (defended over undefended seconds per sample),
+            `seconds_per_sample` (defended), `qualifies`.
+    """
+
+    run_id: str
+    margin: float
+    alpha: float
+    correction: str
+    findings: pd.DataFrame
+    refused: tuple[str, ...]
+    exposure: pd.DataFrame
+    defences: pd.DataFrame
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-able form (non-finite numbers as None)."""
+        return dict(
+            strict_json(
+                {
+                    "run_id": self.run_id,
+                    "margin": self.margin,
+                    "alpha": self.alpha,
+                    "correction": self.correction,
+                    "findings": self.findings.to_dict(orient="records"),
+                    "refused": list(self.refused),
+                    "defences": self.defences.to_dict(orient="records"),
+                    "exposure": self.exposure.to_dict(orient="records"),
+                }
+            )
+        )
+
+
+def clean_data(model: ModelAdapter, dataset: Dataset) -> CleanData:
+    """A dataset's inputs, labels (as the run encodes them) and context, for fitting."""
+    from wince.engine.runner import encode_labels
+
+    return CleanData(
+        x=dataset.batch(0, len(dataset)),
+        labels=encode_labels(dataset, model),
+        context=dataset.context(),
+    )
+
+
+def seconds_per_sample(model: ModelAdapter, x: Any) -> float:
+    """The fastest of `LATENCY_REPEATS` predictions of batch `x`, in seconds per sample."""
+    fastest = math.inf
+    for _ in range(LATENCY_REPEATS):
+        started = time.perf_counter()
+        model.predict(x)
+        fastest = min(fastest, time.perf_counter() - started)
+    return fastest / max(len(x), 1)
+
+
+def exposure_reduction(
+    before: RunData,
+    after: RunData,
+    findings: pd.DataFrame,
+    resample: Resampling,
+) -> list[dict[str, Any]]:
+    """Per finding: the undefended and defended mean effects, reduction, interval, p-value.
+
+    The p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose
+    inputs the defended model refused has no outcomes: its row holds NaN and p = 1.
+    """
+    rows = []
+    for finding in findings.itertuples():
+        effect_before, _ = sample_effects(before, finding.scenario, finding.metric)
+        if after.has(finding.scenario):
+            effect_after, _ = sample_effects(after, finding.scenario, finding.metric)
+        else:
+            effect_after = np.full_like(effect_before, np.nan)
+        reduction = effect_before - effect_after
+        replicates = bootstrap_means(reduction[:, None], resample)
+        low, high = percentile_interval(replicates)
+        present = np.isfinite(reduction)
+        estimate = float(np.mean(reduction[present])) if present.any() else math.nan
+        p_value = normal_pvalue(estimate, replicates)
+        rows.append(
+            {
+                "scenario": finding.scenario,
+                "metric": finding.metric,
+                "before": float(np.nanmean(effect_before)),
+                "after": float(np.mean(effect_after[present])) if present.any() else math.nan,
+                "reduction": estimate,
+                "low": low,
+                "high": high,
+                "p_value": 1.0 if math.isnan(p_value) else p_value,
+                "n_samples": int(present.sum()),
+            }
+        )
+    return rows
+
+
+def resolve_defences(
+    names: Sequence[str | Defence] | None, task: str, modality: str, *, seed: int
+) -> list[Defence]:
+    """The defences to try: those named (or given), else every one applicable to the run.
+
+    Raises:
+        ParameterError: an unknown name, a defence named twice, one that does not apply to
+            the model's task or the data's modality, or none applies.
+    """
+    chosen = list(names) if names else applicable(task, modality)
+    if not chosen:
+        raise ParameterError(
+            f"no defence of wince's library applies to a {task} model on {modality} data; "
+            "there is nothing to try."
+        )
+    defences = [d if isinstance(d, Defence) else create(d, {"seed": seed}) for d in chosen]
+    seen = [d.name for d in defences]
+    repeated = sorted({n for n in seen if seen.count(n) > 1})
+    if repeated:
+        raise ParameterError(
+            f"defence {repeated[0]} is given twice; name each defence once (give a defence "
+            "with other options as its own object in Python)."
+        )
+    for defence in defences:
+        if not defence.applicable(task, modality):
+            raise ParameterError(
+                f"defence {defence.name} does not apply to a {task} model on {modality} data; "
+                f"those that do: {', '.join(applicable(task, modality)) or 'none'}."
+            )
+    return defences
+
+
+def harden_run(
+    store: Store,
+    run_id: str,
+    defences: Sequence[str | Defence] | None = None,
+    *,
+    model: Any = None,
+    data: Any = None,
+    margin: float = DEFAULT_MARGIN,
+    progress: bool = False,
+    cache: bool = True,
+) -> Hardening:
+    """Rerun a stored run's scenarios behind each defence and measure each against the run.
+
+    Args:
+        store: the store holding the run; the defended runs are stored there too.
+        run_id: the run to harden (an id, unique prefix or "latest").
+        defences: defence names or `Defence` objects; default every defence applicable to
+            the model's task and the data's modality (`wince.defences.applicable`).
+        model: the run's model; default its plan's model section (its fingerprint must be
+            the run's).
+        data: the run's data; default its plan's data section (its fingerprint must be the
+            run's). The defences are fitted on it.
+        margin: the clean-accuracy non-inferiority margin, a fraction in (0, 1).
+        progress: show a progress bar per defended run.
+        cache: reuse the store's cached predictions of a defended model (True) or not.
+
+    Raises:
+        ParameterError: an unknown or inapplicable defence, or a margin outside (0, 1).
+        ModelError, DataError: no model or data given and the plan has none, or they are
+            not the run's.
+    """
+    from wince.engine.cache import cache_for
+    from wince.engine.executors import make_executor
+    from wince.engine.probe import probe_for_run
+    from wince.engine.runner import execute_run
+
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 1:
+        raise ParameterError(
+            f"margin must be a fraction in (0, 1) (0.01 is one point of accuracy); got {margin!r}."
+        )
+    run_id = store.resolve(run_id)
+    hardens = store.run(run_id)["lineage"].get("hardens")
+    if hardens is not None:
+        raise ParameterError(
+            f"run {run_id} is itself a defended run of run {hardens}: harden run {hardens} "
+            "with every defence to try (repeat --defence), or name it rather than 'latest', "
+            "which is the newest defended run after a harden."
+        )
+    probe = probe_for_run(store, run_id, model=model, data=data, cache=False)
+    adapter, dataset = probe.adapter, probe.dataset
+    before = load_run_data(store, run_id)
+    settings = run_settings(before)
+    tests = verdicts(before, settings).fragile
+    findings = (
+        tests[["scenario", "metric", "effect"]].reset_index(drop=True)
+        if len(tests)
+        else pd.DataFrame(columns=["scenario", "metric", "effect"])
+    )
+    refused = tuple(before.rejected["scenario"]) if len(before.rejected) else ()
+    chosen = resolve_defences(defences, before.task, str(dataset.modality), seed=before.plan.seed)
+    clean = clean_data(adapter, dataset)
+    timed = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
+    undefended_seconds = seconds_per_sample(adapter, timed)
+    resample = bootstrap_weights(
+        len(before.samples), settings.bootstrap, before.plan.seed, _RESAMPLING_STREAM
+    )
+    exposure: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    for defence in chosen:
+        defence.fit(adapter, clean)
+        defended = defence.wrap(adapter)
+        execution = execute_run(
+            before.plan,
+            defended,
+            dataset,
+            store,
+            executor=make_executor("local"),
+            progress=progress,
+            cache=cache_for(cache, store),
+        )
+        store.update_lineage(execution.run_id, {"defence": defence.describe(), "hardens": run_id})
+        after = load_run_data(store, execution.run_id)
+        rows = exposure_reduction(before, after, findings, resample)
+        if rows:
+            adjusted = adjust([r["p_value"] for r in rows], settings.correction)
+            for row, p in zip(rows, adjusted, strict=True):
+                row |= {
+                    "defence": defence.name,
+                    "p_adjusted": float(p),
+                    "significant": bool(p < settings.alpha and row["reduction"] > 0),
+                }
+        exposure += rows
+        defended_seconds = seconds_per_sample(defended, timed)
+        summaries.append(
+            {
+                "defence": defence.name,
+                "version": defence.version,
+                "run_id": execution.run_id,
+                "answered_refused": sum(after.has(scenario) for scenario in refused),
+                "latency_ratio": defended_seconds / undefended_seconds
+                if undefended_seconds > 0
+                else math.nan,
+                "seconds_per_sample": defended_seconds,
+            }
+            | _benefit_and_cost(before, after, rows, resample, margin)
+        )
+    hardening = Hardening(
+        run_id=run_id,
+        margin=float(margin),
+        alpha=settings.alpha,
+        correction=settings.correction,
+        findings=findings,
+        refused=refused,
+        exposure=pd.DataFrame(exposure, columns=list(EXPOSURE_COLUMNS)),
+        defences=rank(pd.DataFrame(summaries)),
+    )
+    store.save_analysis(run_id, "harden", hardening.to_payload())
+    return hardening
+
+
+def _benefit_and_cost(
+    before: RunData,
+    after: RunData,
+    rows: list[dict[str, Any]],
+    resample: Resampling,
+    margin: float,
+) -> dict[str, Any]:
+    """A defended run's significant findings, mean reduction and clean-accuracy change.
+
+    The clean change is tested as `wince compare` tests it (`paired_test`: paired interval,
+    McNemar p); NaN and None without accuracy (no labels, or a regressor).
+    """
+    from wince.governance.compare import paired_test
+
+    reductions = [r["reduction"] for r in rows if math.isfinite(r["reduction"])]
+    measures: dict[str, Any] = {
+        "significant_findings": sum(r["significant"] for r in rows),
+        "mean_reduction": float(np.mean(reductions)) if reductions else math.nan,
+    }
+    if "accuracy" not in before.metrics:
+        nan = math.nan
+        return measures | {
+            "clean_change": nan,
+            "clean_low": nan,
+            "clean_high": nan,
+            "clean_p": nan,
+            "non_inferior": None,
+        }
+    clean = paired_test(before, after, scenario=BASELINE, metric="accuracy", resample=resample)
+    return measures | {
+        "clean_change": clean["difference"],
+        "clean_low": clean["low"],
+        "clean_high": clean["high"],
+        "clean_p": clean["p_value"],
+        "non_inferior": bool(clean["low"] > -margin),
+    }
+
+
+def rank(table: pd.DataFrame) -> pd.DataFrame:
+    """Defences best first, with `qualifies` and `rank` added (columns `DEFENCE_COLUMNS`).
+
+    A defence qualifies with at least one significant reduction or refused scenario
+    answered, and non-inferior clean accuracy. Qualifying ones come first, then by mean
+    reduction, then by latency ratio.
+    """
+    benefit = (table["significant_findings"] > 0) | (table["answered_refused"] > 0)
+    table = table.assign(qualifies=benefit & (table["non_inferior"] == True))  # noqa: E712
+    ordered = table.assign(
+        _reduction=table["mean_reduction"].fillna(-math.inf),
+        _latency=table["latency_ratio"].fillna(math.inf),
+    ).sort_values(
+        ["qualifies", "_reduction", "_latency"], ascending=[False, False, True], kind="stable"
+    )
+    ordered = ordered.drop(columns=["_reduction", "_latency"]).reset_index(drop=True)
+    ordered["rank"] = np.arange(1, len(ordered) + 1)
+    # Python bools and None (no labels), not numpy bools: `is True` and JSON read naturally
+    ordered["non_inferior"] = pd.Series(
+        [None if v is None else bool(v) for v in ordered["non_inferior"]], dtype=object
+    )
+    return ordered[list(DEFENCE_COLUMNS)]
+
+
+def _share(value: float) -> str:
+    """A share in points: 0.123 -> "12.3 pt"."""
+    return "n/a" if not math.isfinite(value) else f"{100 * value:+.1f} pt"
+
+
+def defences_table(hardening: Hardening) -> Table:
+    """One row per defence, best first: reductions, clean-accuracy change, latency, verdict."""
+    table = Table(
+        title=f"Defences of run {hardening.run_id}: exposure reduction over "
+        f"{len(hardening.findings)} finding(s), clean accuracy at margin "
+        f"{100 * hardening.margin:g} pt, latency"
+    )
+    for header in ("rank", "defence", "run", "significant", "mean reduction"):
+        table.add_column(header, justify="right" if header != "defence" else "left")
+    if hardening.refused:
+        table.add_column("refused answered", justify="right")
+    table.add_column("clean accuracy Δ [95%]", justify="right")
+    table.add_column("non-inferior")
+    table.add_column("latency ×", justify="right")
+    table.add_column("qualifies")
+    for row in hardening.defences.itertuples():
+        interval = (
+            f"{_share(row.clean_change)} [{_share(row.clean_low)}, {_share(row.clean_high)}]"
+            if math.isfinite(row.clean_change)
+            else "n/a (no accuracy)"
+        )
+        answered = [f"{row.answered_refused}/{len(hardening.refused)}"] if hardening.refused else []
+        table.add_row(
+            str(row.rank),
+            f"{row.defence} v{row.version}",
+            str(row.run_id),
+            f"{row.significant_findings}/{len(hardening.findings)}",
+            _share(row.mean_reduction),
+            *answered,
+            interval,
+            {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
+            f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
+            "[green]yes[/]" if row.qualifies else "no",
+        )
+    return table
+
+
+def exposure_table(hardening: Hardening) -> Table:
+    """One row per defence and finding: effect before and after, reduction, adjusted p."""
+    table = Table(
+        title=f"Exposure per finding: effect before and after, reduction with 95% paired "
+        f"interval, {hardening.correction}-adjusted one-sided p"
+    )
+    for header in ("defence", "scenario", "metric"):
+        table.add_column(header, overflow="fold")
+    for header in ("before", "after", "reduction [95%]", "p"):
+        table.add_column(header, justify="right")
+    for row in hardening.exposure.itertuples():
+        table.add_row(
+            row.defence,
+            row.scenario,
+            row.metric,
+            _share(row.before),
+            _share(row.after),
+            f"{_share(row.reduction)} [{_share(row.low)}, {_share(row.high)}]",
+            f"{row.p_adjusted:.1e}" + (" *" if row.significant else ""),
+        )
+    return table
+
+
+def harden_command(
+    run_ref: str,
+    *,
+    defences: Sequence[str] | None,
+    margin: float,
+    store: str | None,
+    json_output: bool,
+    progress: bool,
+    console: Console,
+) -> None:
+    """`wince harden`: try defences on a run; print the ranking and exposure tables, or JSON.
+
+    Raises:
+        ParameterError: an unknown or inapplicable defence, or a bad margin.
+        ModelError, DataError: the run's plan has no model or data section, or they changed.
+    """
+    from wince.store import open_store
+
+    opened = open_store(store)
+    hardening = harden_run(
+        opened, run_ref, defences, margin=margin, progress=progress and not json_output
+    )
+    if json_output:
+        console.print_json(json.dumps(hardening.to_payload()))
+    else:
+        print_hardening(hardening, console)
+
+
+def print_hardening(hardening: Hardening, console: Console) -> None:
+    """The ranking table, the exposure table and a line naming the best defence (or none)."""
+    if hardening.findings.empty:
+        console.print(
+            f"Run {hardening.run_id} has no fragile finding, so no exposure to reduce; the "
+            "table shows each defence's clean-accuracy and latency cost only."
+        )
+    console.print(defences_table(hardening))
+    if not hardening.exposure.empty:
+        console.print(exposure_table(hardening))
+    best = hardening.defences[hardening.defences["qualifies"]]
+    if best.empty:
+        console.print(
+            "No defence qualifies: none both reduced a finding's exposure significantly (or "
+            "answered a scenario the model refused) and kept clean accuracy non-inferior at "
+            f"{100 * hardening.margin:g} pt."
+        )
+    else:
+        console.print(
+            f"Best: {best['defence'].iloc[0]} (run {best['run_id'].iloc[0]}); compare it "
+            f"with `wince compare {hardening.run_id} {best['run_id'].iloc[0]}`."
+        )

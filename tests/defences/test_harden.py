@@ -1,0 +1,207 @@
+"""`Run.harden` and `wince harden`: defended reruns paired with the run, measured and ranked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+import wince
+from wince.datasets.base import ArrayDataset
+from wince.defences.harden import print_hardening, resolve_defences
+from wince.demo.models import sentiment_classifier, sentiment_data
+from wince.errors import ParameterError
+
+PLAN = {
+    "name": "harden-test",
+    "perturbations": [
+        {"name": "text.zero_width", "levels": [3]},
+        {"name": "text.unicode_variants", "levels": [3]},
+        {"name": "text.typos", "levels": [3]},
+    ],
+    "repeats": 1,
+    "seed": 0,
+}
+N_SAMPLES = 150
+UNICODE_FINDINGS = ("text.zero_width", "text.unicode_variants")
+
+
+def _sentences() -> ArrayDataset:
+    data = sentiment_data()
+    return ArrayDataset(
+        data.batch(0, N_SAMPLES), data.labels[:N_SAMPLES], modality="text", name="sentences"
+    )
+
+
+@pytest.fixture(scope="module")
+def hardened(tmp_path_factory):
+    model, data = sentiment_classifier(), _sentences()
+    run = wince.analyze(model, data, PLAN, store=tmp_path_factory.mktemp("store"))
+    hardening = run.harden(["text.normalize", "model.temperature"], model=model, data=data)
+    return run, hardening, model, data
+
+
+def _outcomes(run: wince.Run):
+    frame = run.outcomes()
+    frame = frame[~frame["scenario"].isin(["baseline", "identity"])]
+    return frame.sort_values(["scenario", "sample_index", "trial"], ignore_index=True)
+
+
+def test_defended_runs_reuse_the_same_perturbed_inputs(hardened):
+    run, hardening, _, _ = hardened
+    before = _outcomes(run)
+    for defended_id in hardening.defences["run_id"]:
+        after = _outcomes(wince.open(run.store, defended_id))
+        assert len(after) == len(before) == 3 * N_SAMPLES
+        for column in ("scenario", "sample_id", "trial", "distance", "word_error_rate"):
+            np.testing.assert_array_equal(after[column], before[column])
+        np.testing.assert_array_equal(after["input_digest"], before["input_digest"])
+
+
+def test_normalization_significantly_reduces_unicode_and_zero_width_exposure(hardened):
+    _, hardening, _, _ = hardened
+    normalized = hardening.exposure[hardening.exposure["defence"] == "text.normalize"]
+    unicode_rows = normalized[normalized["scenario"].str.startswith(UNICODE_FINDINGS)]
+    assert set(unicode_rows["metric"]) == {"flip_rate", "accuracy"}
+    assert unicode_rows["significant"].all()
+    assert (unicode_rows["after"] == 0).all()
+    assert (unicode_rows["reduction"] > 0.1).all()
+    assert (unicode_rows["low"] > 0).all()
+    assert (unicode_rows["p_adjusted"] < 0.05).all()
+    # typos are not a Unicode matter: the same exposure before and after
+    typos = normalized[normalized["scenario"].str.startswith("text.typos")]
+    assert len(typos) == 2
+    assert (typos["reduction"] == 0).all()
+    assert not typos["significant"].any()
+
+
+def test_normalization_keeps_clean_accuracy_non_inferior_and_ranks_first(hardened):
+    _, hardening, _, _ = hardened
+    table = hardening.defences.set_index("defence")
+    normalize = table.loc["text.normalize"]
+    assert normalize["non_inferior"] is True
+    assert normalize["qualifies"]
+    assert normalize["clean_low"] > -hardening.margin
+    assert normalize["rank"] == 1
+    # temperature scaling never changes a decision: no flip or accuracy exposure is reduced
+    temperature = table.loc["model.temperature"]
+    assert temperature["significant_findings"] == 0
+    assert not temperature["qualifies"]
+    assert temperature["clean_change"] == 0
+    assert (table["latency_ratio"] > 0).all()
+
+
+def test_defended_run_lineage_records_the_defence_and_a_second_harden_reuses_it(hardened):
+    run, hardening, model, data = hardened
+    row = hardening.defences.set_index("defence").loc["text.normalize"]
+    defended = wince.open(run.store, row["run_id"])
+    assert defended.lineage["hardens"] == run.id
+    assert defended.lineage["defence"]["name"] == "text.normalize"
+    assert defended.lineage["defence"]["version"] == 1
+    assert defended.record["model_fingerprint"] != run.record["model_fingerprint"]
+    assert defended.plan == run.plan
+    again = run.harden(["text.normalize"], model=model, data=data)
+    assert again.defences["run_id"].tolist() == [row["run_id"]]
+    stored = run.store.load_analysis(run.id, "harden")
+    assert [d["defence"] for d in stored["defences"]] == ["text.normalize"]
+
+
+def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
+    _, hardening, _, _ = hardened
+    console = Console(width=240, record=True)
+    print_hardening(hardening, console)
+    text = console.export_text()
+    assert text.index("text.normalize v1") < text.index("model.temperature v1")
+    assert "Best: text.normalize" in text
+    assert "text.zero_width(zero_width_rate=0.06)" in text  # the exposure table
+
+
+def test_harden_refuses_an_inapplicable_defence_and_a_bad_margin(hardened):
+    run, _, model, data = hardened
+    with pytest.raises(ParameterError, match=r"tabular\.clip does not apply to a classification"):
+        run.harden(["tabular.clip"], model=model, data=data)
+    with pytest.raises(ParameterError, match="margin must be a fraction"):
+        run.harden(["text.normalize"], model=model, data=data, margin=1.5)
+
+
+def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        textwrap.dedent(
+            """\
+            name: harden-cli
+            model: {factory: "wince.demo.models:sentiment_classifier"}
+            data: {factory: "wince.demo.models:sentiment_data", limit: 80}
+            perturbations:
+              - {name: text.zero_width, levels: [4]}
+            repeats: 1
+            """
+        )
+    )
+    store = tmp_path / "store"
+
+    def wince_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wince.cli", *args, "--store", str(store)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    run_id = wince.analyze(plan=plan, store=store).id
+    result = wince_cli("harden", run_id, "--defence", "text.normalize", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    (defence,) = payload["defences"]
+    assert defence["defence"] == "text.normalize"
+    assert defence["qualifies"] is True
+    assert {row["scenario"] for row in payload["exposure"]} == {
+        "text.zero_width(zero_width_rate=0.08)"
+    }
+    # the newest run is now the defended one: hardening it again is refused, naming the run
+    refused = wince_cli("harden", "latest", "--defence", "text.normalize")
+    assert refused.returncode == 2
+    assert f"defended run of run {run_id}" in refused.stderr
+
+
+def test_default_defences_are_those_that_apply_to_the_model_and_data():
+    names = [d.name for d in resolve_defences(None, "classification", "text", seed=3)]
+    assert names == ["model.temperature", "model.tta", "text.normalize"]
+    assert {d.seed for d in resolve_defences(None, "regression", "tabular", seed=3)} == {3}
+    with pytest.raises(ParameterError, match=r"defence text\.normalize is given twice"):
+        resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
+    with pytest.raises(ParameterError, match="no defence of wince's library applies"):
+        resolve_defences(None, "embedding", "audio", seed=0)
+
+
+def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = LogisticRegression().fit(x, y)  # refuses NaN
+    plan = {
+        "name": "impute",
+        "perturbations": [{"name": "tabular.missing_values", "levels": [3]}],
+        "repeats": 1,
+    }
+    run = wince.analyze(model, (x, y), plan, store=tmp_path)
+    assert list(run.rejected) == ["tabular.missing_values(missing_rate=0.18)"]
+    hardening = run.harden(["tabular.impute", "tabular.clip"], model=model, data=(x, y))
+    assert hardening.refused == ("tabular.missing_values(missing_rate=0.18)",)
+    assert hardening.findings.empty
+    table = hardening.defences.set_index("defence")
+    assert table.loc["tabular.impute", "answered_refused"] == 1
+    assert table.loc["tabular.impute", "qualifies"]
+    assert table.loc["tabular.impute", "rank"] == 1
+    assert table.loc["tabular.clip", "answered_refused"] == 0  # NaN stays NaN
+    assert not table.loc["tabular.clip", "qualifies"]
+    console = Console(width=240, record=True)
+    print_hardening(hardening, console)
+    assert "no fragile finding" in console.export_text()
