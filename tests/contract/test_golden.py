@@ -316,6 +316,8 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.translation", 3): "16691f43ecd8805914994b462e9f7e9f42835d132e914d03935bd0fac2a9bba5",
     # A finger at the frame's edge by default (issue 22); v1 was a black rectangle.
     ("image.occlusion", 2): "f821888b689014fe248652975fed7cfb08219e5acc67535bc5c8faf0f16048cb",
+    # Speech errors write what a recogniser writes (issue 22): spoken words, errors by sound.
+    ("text.speech_errors", 3): "c220aa93cde794133221314988f0556e4191ba3c48b37bd68b0447be33bec1d3",
 }
 
 SEVERITY = 0.6
