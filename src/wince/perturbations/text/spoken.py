@@ -30,7 +30,7 @@ _LETTERS = rf"{_LETTER}+(?:['’]{_LETTER}+)*"
 _CURRENCIES = {"$": "dollars", "£": "pounds", "€": "euros", "¥": "yen"}
 _TOKENS = re.compile(
     rf"(?P<url>{_URL_START}(?:{_NO_URL}[^\s<>\"])+)"
-    rf"|(?P<email>\b[\w.+-]{{1,64}}@[\w-]+(?:\.(?:{_NO_URL}[\w-])+)+)"
+    rf"|(?P<email>\b(?:{_NO_URL}[\w.+-]){{1,64}}@(?:{_NO_URL}[\w-])+(?:\.(?:{_NO_URL}[\w-])+)+)"
     rf"|(?P<tag>(?<!\w)[@#](?:{_NO_URL}\w)+)"
     r"|(?P<ordinal>\d+(?:st|nd|rd|th)\b)"
     r"|(?:(?<![\w.,])(?P<sign>[-+−])(?=\.?\d))?(?P<currency>[$£€¥])?"
