@@ -316,6 +316,11 @@ GOLDEN: dict[tuple[str, int], str] = {
     ("image.translation", 3): "16691f43ecd8805914994b462e9f7e9f42835d132e914d03935bd0fac2a9bba5",
     # A finger at the frame's edge by default (issue 22); v1 was a black rectangle.
     ("image.occlusion", 2): "f821888b689014fe248652975fed7cfb08219e5acc67535bc5c8faf0f16048cb",
+    # Speech errors write what a recogniser writes (issue 22): spoken words, errors by sound.
+    ("text.speech_errors", 3): "c220aa93cde794133221314988f0556e4191ba3c48b37bd68b0447be33bec1d3",
+    # More everyday synonyms (issue 22), which the light paraphrase uses too.
+    ("text.synonyms", 3): "9d87eb413ae6a2a374b77b22934ccb6a200706b162b7b7dac197d7ed2a59d453",
+    ("text.paraphrase", 3): "25c9833e4265f6d8d2f994b1c3cd38dac8554961d3fb664bfcfd855c5ba7bd98",
 }
 
 SEVERITY = 0.6

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from wince.errors import ParameterError
-from wince.perturbations import Rngs
+from wince.perturbations import Rngs, registry
 from wince.perturbations.text.paraphrase import (
     Contractions,
     Fillers,
@@ -592,3 +592,37 @@ def test_paraphraser_returning_no_str_raises_parameter_error() -> None:
     p = Paraphrase(paraphraser=lambda text, rng: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(ParameterError, match="must return a str; got NoneType"):
         at_rate(p, ["some words"], 1.0)
+
+
+DEMO_SENTENCES = [
+    line.split("\t")[1]
+    for line in (resources.files("wince.demo") / "sentences.tsv")
+    .read_text(encoding="utf-8")
+    .splitlines()
+    if line and not line.startswith("#")
+]
+
+
+@pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # rate 1 is beyond severe
+@pytest.mark.parametrize(
+    ("name", "least_texts_with_a_candidate"),
+    [("text.synonyms", 140), ("text.contractions", 60), ("text.spelling_variants", 25)],
+)
+def test_at_severity_one_most_demo_sentences_with_a_candidate_change(
+    name: str, least_texts_with_a_candidate: int
+) -> None:
+    """A text has a candidate when rate 1 changes it; severity 1 changes at least half of those.
+
+    Coverage on the 370 demo sentences: synonyms 143 with a candidate (85 before issue 22's
+    additions), contractions 68, spelling variants 27 (only texts with a variant word).
+    """
+    p = registry()[name]()
+    keys = [str(i) for i in range(len(DEMO_SENTENCES))]
+    every = p.perturb(DEMO_SENTENCES, 1.0, Rngs.for_samples(keys, seed=0))
+    with_candidate = [
+        i for i, (a, b) in enumerate(zip(DEMO_SENTENCES, every, strict=True)) if a != b
+    ]
+    assert len(with_candidate) >= least_texts_with_a_candidate
+    severe = p.perturb(DEMO_SENTENCES, p.at_severity(1.0), Rngs.for_samples(keys, seed=0))
+    changed = sum(severe[i] != DEMO_SENTENCES[i] for i in with_candidate)
+    assert changed >= 0.5 * len(with_candidate)

@@ -127,6 +127,6 @@ def test_a_two_megabyte_line_goes_through_every_text_perturbation_and_its_distan
     )
     assert done.returncode == 0, done.stderr
     length, characters, words = (float(v) for v in done.stdout.split())
-    assert 1.9e6 < length < 2.2e6
+    assert 1.9e6 < length < 2.8e6  # speech errors say numbers and links in words
     assert 0.0 < characters < 1.0
     assert 0.0 < words < 1.0

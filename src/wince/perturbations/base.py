@@ -446,6 +446,9 @@ class Perturbation:
     # Output pixels come from other positions (rotation, zoom, warps): labels in pixel
     # coordinates (boxes, masks, keypoints) must move with them (`compose_with_targets`).
     moves_pixels: ClassVar[bool] = False
+    # A stress test, not a realistic corruption: no published source supports its range as
+    # what real data shows. Usable in a plan that names it; never in a preset.
+    stress: ClassVar[bool] = False
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Transform the batch; `value` is already validated and differs from `off`.
@@ -606,6 +609,7 @@ class Perturbation:
             "version": cls.version,
             "modality": str(cls.modality),
             "stochastic": cls.stochastic,
+            "stress": cls.stress,
             "summary": (cls.__doc__ or "").strip().splitlines()[0],
             "options": cls.options(),
             "params": [

@@ -81,11 +81,16 @@ class Homoglyphs(TextPerturbation):
 
     Why this range (a judgement; no published rates exist): a stray look-alike from mixed-script
     copy and paste is rare (mild end 0.01); filter-evading text replaces a letter in every word
-    or two (severe end 0.2).
+    or two (severe end 0.2). Visual attacks on NLP models swap characters for look-alikes at
+    such rates and higher (Eger et al. 2019, "Text Processing Like Humans Do: Visually
+    Attacking and Shielding NLP Systems", NAACL), but no source gives the rate in ordinary
+    text, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "text.homoglyphs"
     version = 2
+    stress = True
     stochastic = True
     magnitude = rate_magnitude("homoglyph_rate", "fraction of letters with a look-alike", 0.01, 0.2)
 
@@ -116,11 +121,13 @@ class ZeroWidth(TextPerturbation):
     Why this range (a judgement; no published rates exist): text copied from web pages, chat apps
     and word processors carries stray invisible characters, a few per thousand characters (mild end
     0.005); text made to evade filters or fingerprint copies has one every ten characters (severe
-    end 0.1).
+    end 0.1). No source measures these rates in ordinary text, so this is a stress test
+    (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "text.zero_width"
     version = 2
+    stress = True
     stochastic = True
     magnitude = rate_magnitude("zero_width_rate", "insertions per character", 0.005, 0.1)
 
@@ -182,6 +189,9 @@ class UnicodeVariants(TextPerturbation):
     merged from several sources are common (mild end 0.01); heavily mixed text has a third of its
     characters in another form (severe end 0.3). Converting everything (rate 1, e.g. a whole NFD
     text) is allowed and warns as outside that mixed range: it no longer depends on the seed.
+    Real text copied from PDFs and phones carries such characters at low per-character rates,
+    but no source measures them, so this is a stress test (`stress`): usable in a plan that
+    names it, never in a preset.
 
     Args:
         forms: which variants to produce: any of "decomposed", "fullwidth", "ligature", "nbsp".
@@ -193,6 +203,7 @@ class UnicodeVariants(TextPerturbation):
 
     name = "text.unicode_variants"
     version = 2
+    stress = True
     stochastic = True
     magnitude = rate_magnitude("variant_rate", "fraction of eligible characters", 0.01, 0.3)
 

@@ -217,7 +217,11 @@ class WordTypos(TypingPerturbation):
     """Typing mistakes at a rate per word: each chosen word gets exactly one typo.
 
     The rate is the share of words (runs of letters and digits) with a typo, the unit in which
-    spell-checker studies report errors (edited prose ~1%, chat and search queries 5-15%). The
+    spell-checker studies report errors. Why this range: edited prose has about 1% (mild end
+    0.01); 10-15% of web search queries are misspelt (Cucerzan and Brill 2004, "Spelling
+    correction as an iterative process that exploits the collective knowledge of web users",
+    EMNLP), and the 2.3% of characters phone typists leave uncorrected (Palin et al. 2019,
+    MobileHCI) is one word in ten; the severe end (0.2) is twice that. The
     typo's position in the word is uniform; its kind and keys follow `Typos` (phone layout by
     default, the kinds in the shares of `TYPO_MIX`).
     """

@@ -806,7 +806,7 @@ def synonyms() -> dict[str, tuple[str, ...]]:
 class Synonyms(TextPerturbation):
     """Words replaced by a near-exact synonym, as another writer would have chosen them.
 
-    The synonyms come from `lexicon/synonyms.tsv`: 384 entries, about 220 common headwords
+    The synonyms come from `lexicon/synonyms.tsv`: 429 entries, about 250 common headwords
     (adjectives, adverbs, nouns and verbs) and their inflected forms, each with replacements
     that keep its meaning, its strength and its polarity in every common use ("enormous" <->
     "huge", "purchased" -> "bought", "frequently" -> "often"). Words with a second sense are
@@ -826,7 +826,7 @@ class Synonyms(TextPerturbation):
     """
 
     name = "text.synonyms"
-    version = 2
+    version = 3
     stochastic = True
     magnitude = rate_magnitude("synonym_rate", "fraction of words with a listed synonym", 0.1, 0.5)
 
@@ -946,7 +946,7 @@ class Paraphrase(TextPerturbation):
     """
 
     name = "text.paraphrase"
-    version = 2
+    version = 3
     stochastic = True
     magnitude = rate_magnitude("paraphrase_rate", "fraction of free text pieces", 0.1, 1.0)
 
