@@ -13,7 +13,6 @@ Not imported by `import wince`: `import wince.testing`. pytest is needed only by
 
 from wince.testing.adapters import check_adapter
 from wince.testing.examples import (
-    EXAMPLES,
     Example,
     audio_examples,
     examples_for,
@@ -23,15 +22,14 @@ from wince.testing.examples import (
     timeseries_examples,
 )
 from wince.testing.perturbations import (
-    CHECKS,
+    CHECK_NAMES,
     check_perturbation,
     parametrize_with_checks,
     perturbation_checks,
 )
 
 __all__ = [
-    "CHECKS",
-    "EXAMPLES",
+    "CHECK_NAMES",
     "Example",
     "audio_examples",
     "check_adapter",

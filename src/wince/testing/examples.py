@@ -82,7 +82,10 @@ numbers and a URL, long."""
 
 
 def text_examples() -> list[Example]:
-    """The `TEXTS` as one batch (a list of str)."""
+    """The six `TEXTS` as one batch (a list of str).
+
+    Plain, empty, accented and non-Latin, short, with numbers and a URL, and long.
+    """
     return [Example("sentences", list(TEXTS), DataContext(Modality.TEXT))]
 
 

@@ -619,6 +619,9 @@ CHECKS: dict[str, Check] = {
 }
 """Every contract check by name, in the order they run."""
 
+CHECK_NAMES = tuple(CHECKS)
+"""The names of the contract checks, in the order they run (for `skip=` and known failures)."""
+
 
 def _class_of(perturbation: type[Perturbation] | Perturbation) -> type[Perturbation]:
     """The perturbation class of a class or an instance.
@@ -671,7 +674,7 @@ def perturbation_checks(
     Args:
         perturbation: a `Perturbation` subclass or a configured instance of one.
         examples: the batches to check it on; default: the class's `example_batch()` or its
-            modality's shared examples (`wince.testing.EXAMPLES`). Each needs >= 4 samples.
+            modality's shared examples (`wince.testing.examples.EXAMPLES`). Each needs >= 4 samples.
 
     Raises:
         ParameterError: not a perturbation.
