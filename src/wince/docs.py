@@ -553,7 +553,8 @@ def api_reference() -> str:
         GENERATED,
         "",
         "The public names of `wince`, `wince.analysis`, `wince.datasets`, `wince.models`, "
-        "`wince.outputs`, `wince.perturbations`, `wince.plots` and `wince.realism` (their "
+        "`wince.outputs`, `wince.perturbations`, `wince.plots`, `wince.realism` and "
+        "`wince.testing` (their "
         "`__all__`), with signatures and the first paragraph of each docstring; "
         "`help(wince.<name>)` shows the rest. Names not listed here are internal and may "
         "change.",
@@ -568,6 +569,7 @@ def api_reference() -> str:
         "wince.perturbations",
         "wince.plots",
         "wince.realism",
+        "wince.testing",
     ):
         module = importlib.import_module(module_name)
         lines += [f"## `{module_name}`", "", _first_paragraph(module.__doc__ or ""), ""]
