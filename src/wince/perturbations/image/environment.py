@@ -1,8 +1,8 @@
 """Environment: haze / fog, partial occlusion.
 
 Haze follows the atmospheric scattering model in linear light; occlusion hides a share of the
-image area under a finger or a hand at the frame's edge, rain drops on the lens or a rectangle,
-drawn per image. Both leave the alpha channel of RGBA images unchanged.
+image area under a finger, a hand or a strap at the frame's edge, rain drops on the lens or a
+rectangle, drawn per image. Both leave the alpha channel of RGBA images unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from wince.perturbations.image.base import (
 from wince.perturbations.image.filters import convolve, gaussian_taps
 
 DEPTHS = ("flat", "vertical")
-KINDS = ("finger", "hand", "drops", "rectangle")
+KINDS = ("finger", "hand", "strap", "drops", "rectangle")
 FILLS = ("black", "grey", "noise")
 
 
@@ -358,12 +358,14 @@ def hand_shape(
     """
     along, across = edge_entry(draws, HAND_TILT_DEG, h, w)
     across *= np.where(draws[:, 3] < 0.5, -1.0, 1.0)[:, None, None]  # the thumb's side
+    along, across = along.astype(np.float32), across.astype(np.float32)
 
     def depth_at(size: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Distance inside the hand's edge, in half-palm widths, at `size` px per unit."""
-        s = size[:, None, None]
+        # In float32: seven parts per pixel for each trial size, in half the time of float64.
+        s = size[:, None, None].astype(np.float32)
         q_along, q_across = along / s, across / s
-        inside = np.full(along.shape, -np.inf)
+        inside = np.full(along.shape, -np.inf, dtype=np.float32)
         for start_along, start_across, end_along, end_across, radius in HAND_PARTS:
             # The nearest point of the part's axis is t of the way from its start to its end.
             axis_along, axis_across = end_along - start_along, end_across - start_across
@@ -375,7 +377,7 @@ def hand_shape(
             off_along, off_across = from_along - t * axis_along, from_across - t * axis_across
             off = np.sqrt(off_along * off_along + off_across * off_across)
             np.maximum(inside, radius - off, out=inside)
-        return inside
+        return inside.astype(np.float64)
 
     def coverage_at(size: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return smoothstep(0.5 + depth_at(size) / HAND_EDGE)
@@ -388,6 +390,51 @@ def hand_shape(
     size = fitted_size(coverage_at, area_px, low, high)
     depth = depth_at(size)
     return smoothstep(0.5 + depth / HAND_EDGE), depth
+
+
+# A camera strap hanging before the lens: a dark band sagging along a circular arc from one
+# edge of the frame, far out of focus. Its deepest point lies a drawn share of the shorter
+# side from the edge, on an arc of a drawn radius in diagonals. Its edge fades over a share
+# of its half-width (like the hand: blur and width both grow as it nears the lens) plus a
+# floor: hanging within centimetres of the lens, even a thin strap is a blurred stripe.
+STRAP_DEPTH = (0.1, 0.4)  # shorter sides from the edge to the arc's deepest point
+STRAP_CURVE = (1.0, 3.0)  # the arc's radius, in frame diagonals
+STRAP_TILT_DEG = 20.0  # the sag's direction leans up to this far from the edge's normal
+STRAP_EDGE = 0.5  # the edge fades over this share of the half-width (smoothstep) ...
+STRAP_BLUR = 0.03  # ... plus this share of the shorter side
+# Black webbing (about 5% reflectance) in the camera's shadow, at `FINGER_SHADE`; its rounded
+# cross-section shows its rims at `HAND_RIM` of its middle's brightness.
+STRAP_REFLECTANCE = 0.05
+
+
+def strap_shape(
+    draws: npt.NDArray[np.float64], area_px: float, h: int, w: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Coverage (n, h, w) in [0, 1] of a defocused strap, `area_px` in all, and its profile.
+
+    The strap's centre line is an arc sagging from a drawn edge (`draws[:, 0]`) at a drawn
+    place (`draws[:, 1]`), leaning up to `STRAP_TILT_DEG` (`draws[:, 2]`), its deepest point
+    at a drawn depth (`STRAP_DEPTH`, `draws[:, 3]`) on an arc of a drawn radius
+    (`STRAP_CURVE`, `draws[:, 4]`); it widens until it covers `area_px`, its edge fading over
+    `STRAP_EDGE` of its half-width plus `STRAP_BLUR` of the shorter side. The profile is 1
+    on the centre line, falling to 0 at the strap's nominal edge (a half-width away) and
+    negative beyond.
+    """
+    along, across = edge_entry(draws, STRAP_TILT_DEG, h, w)
+    depth = min(h, w) * (STRAP_DEPTH[0] + (STRAP_DEPTH[1] - STRAP_DEPTH[0]) * draws[:, 3])
+    diagonal = math.sqrt(h * h + w * w)
+    radius = diagonal * (STRAP_CURVE[0] + (STRAP_CURVE[1] - STRAP_CURVE[0]) * draws[:, 4])
+    below = along - (depth - radius)[:, None, None]  # from the arc's centre, beyond the edge
+    off_line = np.abs(np.sqrt(below * below + across * across) - radius[:, None, None])
+
+    def coverage_at(half_width: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        b = half_width[:, None, None]
+        return smoothstep(0.5 - (off_line - b) / (STRAP_EDGE * b + STRAP_BLUR * min(h, w)))
+
+    low = np.full(len(draws), 1e-6)  # a hairline, blurred to a faint stripe
+    high = np.full(len(draws), 4.0 * diagonal / (1.0 - STRAP_EDGE / 2.0) + diagonal)  # all
+    half_width = fitted_size(coverage_at, area_px, low, high)
+    return coverage_at(half_width), 1.0 - off_line / half_width[:, None, None]
 
 
 @register
@@ -419,6 +466,13 @@ class Occlusion(ImagePerturbation):
             palm's width (blur and size both grow as the hand nears the lens). Its tone is a
             Monk skin tone at half its reflectance, as for the finger, and its rim turns away
             from the light: 60% as bright as its inside (`hand_shape`).
+            "strap": a camera strap hanging before the lens, an object at the frame's edge:
+            a band of black webbing sagging along a circular arc from a drawn edge (its
+            deepest point 10-40% of the shorter side in, the arc's radius 1-3 diagonals,
+            leaning up to 20 degrees), widened to the requested area. Out of focus, its edge
+            fades over half its half-width plus 3% of the shorter side; in the camera's
+            shadow it shows at half its 5% reflectance, its rims at 60% of its middle's
+            brightness (`strap_shape`).
             "drops": rain drops on the lens, as on outdoor, vehicle and action cameras: 24
             soft discs per image at drawn places, radii drawn within a factor of 3 and scaled
             together to the requested area. Through a drop the scene is seen blurred
@@ -483,6 +537,11 @@ class Occlusion(ImagePerturbation):
                 cover = hand[0]
                 shade = HAND_RIM + (1.0 - HAND_RIM) * smoothstep(depth[0] / HAND_ROUNDING)
                 seen = shade[..., None] * tones[i]
+            elif self.kind == "strap":
+                strap, profile = strap_shape(draws[i : i + 1], area, h, w)
+                cover = strap[0]
+                shade = HAND_RIM + (1.0 - HAND_RIM) * np.clip(profile[0], 0.0, 1.0)
+                seen = (FINGER_SHADE * STRAP_REFLECTANCE * shade)[..., None]
             else:
                 cover = drop_coverage(draws[i : i + 1], area, h, w)[0]
                 blurred = convolve(scene, kernel, "replicate").reshape(scene.shape)
