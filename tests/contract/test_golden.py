@@ -321,6 +321,8 @@ GOLDEN: dict[tuple[str, int], str] = {
     # More everyday synonyms (issue 22), which the light paraphrase uses too.
     ("text.synonyms", 3): "9d87eb413ae6a2a374b77b22934ccb6a200706b162b7b7dac197d7ed2a59d453",
     ("text.paraphrase", 3): "25c9833e4265f6d8d2f994b1c3cd38dac8554961d3fb664bfcfd855c5ba7bd98",
+    # Adds kind "hand"; the default finger is unchanged (solved per image, same outputs).
+    ("image.occlusion", 3): "f821888b689014fe248652975fed7cfb08219e5acc67535bc5c8faf0f16048cb",
 }
 
 SEVERITY = 0.6

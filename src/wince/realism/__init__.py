@@ -4,14 +4,16 @@
 data shows (`wince calibrate` writes them as a plan, at the observed p50, p90 and p99).
 `augment` builds a seeded transform usable in training (numpy, torch and scikit-learn forms)
 that draws magnitudes inside the realistic ranges, or up to measured breaking points.
-`AugmentTransformer` (the scikit-learn form) is imported on first use, so importing wince
-does not import scikit-learn.
+`foreground_weights` tells a subject from a plain background (darker or lighter), to align
+it before a model as the report's alignment defence does. `AugmentTransformer` (the
+scikit-learn form) is imported on first use, so importing wince does not import scikit-learn.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from wince.realism.align import foreground_weights
 from wince.realism.augment import (
     AugmentedDataset,
     Augmenter,
@@ -36,6 +38,7 @@ __all__ = [
     "augment",
     "breaking_points",
     "calibrate",
+    "foreground_weights",
 ]
 
 

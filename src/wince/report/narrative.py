@@ -1039,15 +1039,23 @@ DEFENCES: dict[str, Defence] = {
     "image.geometry": Defence(
         "alignment",
         "Align inputs before the model, as training images are aligned: centre the subject "
-        "on its centre of mass and crop or rotate to a canonical pose; {level} broke "
-        "predictions.",
-        "import cv2\nimport numpy as np\n\n" + _GREY + "m = cv2.moments(grey)\n"
-        'cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]  # centre of mass\n'
-        "h, w = grey.shape\n"
-        "shift = np.float32([[1, 0, w / 2 - cx], [0, 1, h / 2 - cy]])\n"
-        "centred = cv2.warpAffine(image, shift, (w, h))\n"
-        "# rotation: the principal axis is at 0.5 * atan2(2 mu11, mu20 - mu02)\n"
-        'angle = 0.5 * np.degrees(np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"]))',
+        "on the centre of its foreground (the pixels that differ from the tone of most of the "
+        "image's border, darker or lighter) and rotate it to a canonical pose ({level} broke "
+        "predictions). Leave as they are images without a plain background or whose subject "
+        "hardly stands out from it: their subject's centre cannot be told from the "
+        "background's.",
+        "import cv2\nimport numpy as np\nfrom wince.realism.align import foreground_weights\n\n"
+        "# None: no plain background, or too faint a subject: leave the image as it is\n"
+        "weights = foreground_weights(image)  # 0 on the background, higher on the subject\n"
+        "centred = image\n"
+        "if weights is not None:\n"
+        "    m = cv2.moments(weights.astype(np.float32))\n"
+        '    cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]  # the subject\'s centre\n'
+        "    h, w = weights.shape\n"
+        "    shift = np.float32([[1, 0, (w - 1) / 2 - cx], [0, 1, (h - 1) / 2 - cy]])\n"
+        "    centred = cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)\n"
+        "    # rotation: the subject's principal axis is at 0.5 * atan2(2 mu11, mu20 - mu02)\n"
+        '    angle = 0.5 * np.degrees(np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"]))',
     ),
     "image.obstruction": Defence(
         "review",

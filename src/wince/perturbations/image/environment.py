@@ -1,8 +1,8 @@
 """Environment: haze / fog, partial occlusion.
 
 Haze follows the atmospheric scattering model in linear light; occlusion hides a share of the
-image area under a finger at the frame's edge, rain drops on the lens or a rectangle, drawn per
-image. Both leave the alpha channel of RGBA images unchanged.
+image area under a finger, a hand or a strap at the frame's edge, rain drops on the lens or a
+rectangle, drawn per image. Both leave the alpha channel of RGBA images unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from wince.perturbations.image.base import (
 from wince.perturbations.image.filters import convolve, gaussian_taps
 
 DEPTHS = ("flat", "vertical")
-KINDS = ("finger", "drops", "rectangle")
+KINDS = ("finger", "hand", "strap", "drops", "rectangle")
 FILLS = ("black", "grey", "noise")
 
 
@@ -157,16 +157,17 @@ def smoothstep(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 CoverageAt = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 
 
-def cover_area(
+def fitted_size(
     coverage_at: CoverageAt,
     area_px: float,
     low: npt.NDArray[np.float64],
     high: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """The coverage (n, h, w) in [0, 1] whose sum per image is `area_px` (`AREA_TOLERANCE`).
+    """The size per image (n,) whose coverage sums to `area_px` (within `AREA_TOLERANCE`).
 
-    `coverage_at(size)` maps one size per image (n,) to its coverage; its sum must grow with
-    the size, from at most `area_px` at `low` to at least `area_px` at `high`. The size is
+    `coverage_at(size)` maps one size per image (n,) to its coverage (n, h, w) in [0, 1]; its
+    sum grows with the size, from at most `area_px` at `low` to at least `area_px` at `high`
+    (where it dips on the way, the size found is one of those that give the area). The size is
     found by the Illinois variant of regula falsi, which keeps the bracket and converges in a
     handful of evaluations on the smooth areas of soft-edged shapes.
     """
@@ -197,7 +198,39 @@ def cover_area(
         excess_high = np.where(long, excess, excess_high)
         weight_high = np.where(long, excess, weight_high)
         moved = np.where(short, -1, np.where(long, 1, moved)).astype(np.int8)
-    return coverage_at(np.where(-excess_low < excess_high, low, high))
+    sizes: npt.NDArray[np.float64] = np.where(-excess_low < excess_high, low, high)
+    return sizes
+
+
+def edge_entry(
+    draws: npt.NDArray[np.float64], tilt_deg: float, h: int, w: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Pixel coordinates (n, h, w) in px along and across an axis entering over the frame's edge.
+
+    The axis enters from a drawn edge (`draws[:, 0]`: top, right, bottom, left) at a drawn place
+    (`draws[:, 1]`: 10-90% along it; the frame's outline runs through the outer corners of its
+    pixels) and leans from the edge's inward normal by up to `tilt_deg` (`draws[:, 2]`). Along
+    is measured into the frame from the entry point; across is signed, positive on the axis's
+    left in image coordinates (x right, y down).
+    """
+    edge = np.floor(draws[:, 0] * 4.0).astype(np.intp)  # top, right, bottom, left
+    place = 0.1 + 0.8 * draws[:, 1]
+    lean = np.deg2rad(tilt_deg * (2.0 * draws[:, 2] - 1.0))
+    # Entry point on the frame's edge (pixel centres at whole numbers) and inward normal.
+    entry_x = np.choose(
+        edge, [place * w - 0.5, w - 0.5, place * w - 0.5, np.full_like(place, -0.5)]
+    )
+    entry_y = np.choose(
+        edge, [np.full_like(place, -0.5), place * h - 0.5, h - 0.5, place * h - 0.5]
+    )
+    normal_angle = np.choose(edge, [np.pi / 2, np.pi, -np.pi / 2, 0.0]) + lean
+    axis_x = arithmetic.cos(normal_angle)[:, None, None]
+    axis_y = arithmetic.sin(normal_angle)[:, None, None]
+    xs = np.arange(w, dtype=np.float64)[None, None, :] - entry_x[:, None, None]
+    ys = np.arange(h, dtype=np.float64)[None, :, None] - entry_y[:, None, None]
+    along: npt.NDArray[np.float64] = xs * axis_x + ys * axis_y
+    across: npt.NDArray[np.float64] = ys * axis_x - xs * axis_y
+    return along, across
 
 
 def finger_coverage(
@@ -211,26 +244,13 @@ def finger_coverage(
     frame until it covers `area_px` (once it crosses the whole frame, it widens). `draws`
     holds five uniform numbers per image: edge, place, lean, diameter and (unused here) tone.
     """
-    side = min(h, w)
-    edge = np.floor(draws[:, 0] * 4.0).astype(np.intp)  # top, right, bottom, left
-    place = 0.1 + 0.8 * draws[:, 1]
-    lean = np.deg2rad(FINGER_TILT_DEG * (2.0 * draws[:, 2] - 1.0))
     radius = (
-        side * (FINGER_DIAMETER[0] + (FINGER_DIAMETER[1] - FINGER_DIAMETER[0]) * draws[:, 3]) / 2
+        min(h, w)
+        * (FINGER_DIAMETER[0] + (FINGER_DIAMETER[1] - FINGER_DIAMETER[0]) * draws[:, 3])
+        / 2
     )
-    # Entry point on the frame's edge (pixel centres at whole numbers) and inward normal.
-    entry_x = np.choose(
-        edge, [place * w - 0.5, w - 0.5, place * w - 0.5, np.full_like(place, -0.5)]
-    )
-    entry_y = np.choose(
-        edge, [np.full_like(place, -0.5), place * h - 0.5, h - 0.5, place * h - 0.5]
-    )
-    normal_angle = np.choose(edge, [np.pi / 2, np.pi, -np.pi / 2, 0.0]) + lean
-    axis_x, axis_y = arithmetic.cos(normal_angle), arithmetic.sin(normal_angle)
-    xs = np.arange(w, dtype=np.float64)[None, None, :] - entry_x[:, None, None]
-    ys = np.arange(h, dtype=np.float64)[None, :, None] - entry_y[:, None, None]
-    along = xs * axis_x[:, None, None] + ys * axis_y[:, None, None]
-    across = np.abs(ys * axis_x[:, None, None] - xs * axis_y[:, None, None])
+    along, across = edge_entry(draws, FINGER_TILT_DEG, h, w)
+    across = np.abs(across)
     softness = FINGER_EDGE * radius
     diagonal = math.sqrt(h * h + w * w)
     full_length = diagonal + 2.0 * radius + softness  # the tip is past the far edge
@@ -246,7 +266,7 @@ def finger_coverage(
     # whose cosine is 1/2); the whole frame covered at `high`.
     low = -2.0 * (radius + softness) - 1.0
     high = full_length + 2.0 * diagonal + softness
-    return cover_area(coverage_at, area_px, low, high)
+    return coverage_at(fitted_size(coverage_at, area_px, low, high))
 
 
 def finger_tones(draws: npt.NDArray[np.float64], channels: int) -> npt.NDArray[np.float64]:
@@ -294,19 +314,140 @@ def drop_coverage(
 
     low = nearest.min(axis=(1, 2)) + 1e-9  # no pixel covered (but one at a drop centre)
     high = nearest.max(axis=(1, 2)) / (1.0 - DROP_EDGE) + 1.0
-    return cover_area(coverage_at, area_px, low, high)
+    return coverage_at(fitted_size(coverage_at, area_px, low, high))
+
+
+# A hand held up before the lens, open and entering over the frame's edge, in units of half
+# the palm's width (about 4.3 cm on an adult hand): capsules (segments with round ends), in
+# (along, across) coordinates from the wrist, which sits on the frame's edge: along the arm into
+# the frame, and across it towards the thumb. Proportions of an adult hand: the palm 2 wide and
+# 2.5 long, fingers of 1.5-2 with their knuckles spread over the palm's width.
+HAND_PARTS = (  # (start along, start across, end along, end across, radius)
+    (0.0, 0.0, -5.0, 0.0, 0.75),  # forearm, beyond the frame's edge
+    (0.9, 0.0, 1.4, 0.0, 1.0),  # palm
+    (0.6, 0.8, 1.7, 2.0, 0.28),  # thumb
+    (2.25, 0.68, 4.1, 0.9, 0.24),  # index finger
+    (2.4, 0.22, 4.35, 0.3, 0.25),  # middle finger
+    (2.35, -0.24, 4.15, -0.38, 0.24),  # ring finger
+    (2.15, -0.66, 3.6, -0.95, 0.21),  # little finger
+)
+HAND_TILT_DEG = 30.0  # the arm leans up to this far from the edge's normal
+# Defocus: the hand is far nearer than the subject the lens focuses on, so its blur circle and
+# its image both grow as 1 / distance: the edge fades over a fixed share of the hand's size,
+# the lens's pupil over the hand's width (a phone's 2 mm pupil against a 9 cm palm is 2%, a
+# large camera's 25 mm is 30%). Here 0.3 half-palm widths (15% of the palm's width, smoothstep):
+# soft, yet fingers stay fingers.
+HAND_EDGE = 0.3
+# Shading of a rounded body in diffuse light: the rim turns away from the light and shows at
+# `HAND_RIM` of the brightness of the inside, which it reaches `HAND_ROUNDING` in from the edge.
+HAND_RIM = 0.6
+HAND_ROUNDING = 0.5  # half-palm widths
+
+
+def hand_shape(
+    draws: npt.NDArray[np.float64], area_px: float, h: int, w: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Coverage (n, h, w) in [0, 1] of a defocused open hand, `area_px` in all, and its depth.
+
+    The hand (`HAND_PARTS`) enters from a drawn edge with its wrist at a drawn place (10-90%
+    along it), leaning by up to `HAND_TILT_DEG`, its thumb on a drawn side; it is scaled about
+    the wrist until it covers `area_px`, its edge fading over `HAND_EDGE` half-palm widths.
+    The depth is the distance inside the hand's edge in half-palm widths (negative outside).
+    `draws` holds five uniform numbers per image: edge, place, lean, thumb side and (unused
+    here) tone.
+    """
+    along, across = edge_entry(draws, HAND_TILT_DEG, h, w)
+    across *= np.where(draws[:, 3] < 0.5, -1.0, 1.0)[:, None, None]  # the thumb's side
+    along, across = along.astype(np.float32), across.astype(np.float32)
+
+    def depth_at(size: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Distance inside the hand's edge, in half-palm widths, at `size` px per unit."""
+        # In float32: seven parts per pixel for each trial size, in half the time of float64.
+        s = size[:, None, None].astype(np.float32)
+        q_along, q_across = along / s, across / s
+        inside = np.full(along.shape, -np.inf, dtype=np.float32)
+        for start_along, start_across, end_along, end_across, radius in HAND_PARTS:
+            # The nearest point of the part's axis is t of the way from its start to its end.
+            axis_along, axis_across = end_along - start_along, end_across - start_across
+            from_along, from_across = q_along - start_along, q_across - start_across
+            length_squared = axis_along * axis_along + axis_across * axis_across
+            t = np.clip(
+                (from_along * axis_along + from_across * axis_across) / length_squared, 0, 1
+            )
+            off_along, off_across = from_along - t * axis_along, from_across - t * axis_across
+            off = np.sqrt(off_along * off_along + off_across * off_across)
+            np.maximum(inside, radius - off, out=inside)
+        return inside.astype(np.float64)
+
+    def coverage_at(size: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return smoothstep(0.5 + depth_at(size) / HAND_EDGE)
+
+    # At `low` the hand is a speck on the edge's outer side; at `high` its palm alone holds
+    # the frame.
+    diagonal = math.sqrt(h * h + w * w)
+    low = np.full(len(draws), 1e-6)
+    high = np.full(len(draws), 2.0 * diagonal + 1.0)
+    size = fitted_size(coverage_at, area_px, low, high)
+    depth = depth_at(size)
+    return smoothstep(0.5 + depth / HAND_EDGE), depth
+
+
+# A camera strap hanging before the lens: a dark band sagging along a circular arc from one
+# edge of the frame, far out of focus. Its deepest point lies a drawn share of the shorter
+# side from the edge, on an arc of a drawn radius in diagonals. Its edge fades over a share
+# of its half-width (like the hand: blur and width both grow as it nears the lens) plus a
+# floor: hanging within centimetres of the lens, even a thin strap is a blurred stripe.
+STRAP_DEPTH = (0.1, 0.4)  # shorter sides from the edge to the arc's deepest point
+STRAP_CURVE = (1.0, 3.0)  # the arc's radius, in frame diagonals
+STRAP_TILT_DEG = 20.0  # the sag's direction leans up to this far from the edge's normal
+STRAP_EDGE = 0.5  # the edge fades over this share of the half-width (smoothstep) ...
+STRAP_BLUR = 0.03  # ... plus this share of the shorter side
+# Black webbing (about 5% reflectance) in the camera's shadow, at `FINGER_SHADE`; its rounded
+# cross-section shows its rims at `HAND_RIM` of its middle's brightness.
+STRAP_REFLECTANCE = 0.05
+
+
+def strap_shape(
+    draws: npt.NDArray[np.float64], area_px: float, h: int, w: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Coverage (n, h, w) in [0, 1] of a defocused strap, `area_px` in all, and its profile.
+
+    The strap's centre line is an arc sagging from a drawn edge (`draws[:, 0]`) at a drawn
+    place (`draws[:, 1]`), leaning up to `STRAP_TILT_DEG` (`draws[:, 2]`), its deepest point
+    at a drawn depth (`STRAP_DEPTH`, `draws[:, 3]`) on an arc of a drawn radius
+    (`STRAP_CURVE`, `draws[:, 4]`); it widens until it covers `area_px`, its edge fading over
+    `STRAP_EDGE` of its half-width plus `STRAP_BLUR` of the shorter side. The profile is 1
+    on the centre line, falling to 0 at the strap's nominal edge (a half-width away) and
+    negative beyond.
+    """
+    along, across = edge_entry(draws, STRAP_TILT_DEG, h, w)
+    depth = min(h, w) * (STRAP_DEPTH[0] + (STRAP_DEPTH[1] - STRAP_DEPTH[0]) * draws[:, 3])
+    diagonal = math.sqrt(h * h + w * w)
+    radius = diagonal * (STRAP_CURVE[0] + (STRAP_CURVE[1] - STRAP_CURVE[0]) * draws[:, 4])
+    below = along - (depth - radius)[:, None, None]  # from the arc's centre, beyond the edge
+    off_line = np.abs(np.sqrt(below * below + across * across) - radius[:, None, None])
+
+    def coverage_at(half_width: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        b = half_width[:, None, None]
+        return smoothstep(0.5 - (off_line - b) / (STRAP_EDGE * b + STRAP_BLUR * min(h, w)))
+
+    low = np.full(len(draws), 1e-6)  # a hairline, blurred to a faint stripe
+    high = np.full(len(draws), 4.0 * diagonal / (1.0 - STRAP_EDGE / 2.0) + diagonal)  # all
+    half_width = fitted_size(coverage_at, area_px, low, high)
+    return coverage_at(half_width), 1.0 - off_line / half_width[:, None, None]
 
 
 @register
 class Occlusion(ImagePerturbation):
-    """Part of the scene hidden, as by a finger over the lens or rain drops on it.
+    """Part of the scene hidden, as by a finger or a hand before the lens or rain drops on it.
 
     The magnitude is the hidden share of the image area in percent: the summed coverage of
     the occluder (a soft edge covers its pixels in part), which matches the request to
     within a millionth of the frame. Random-erasing and cutout augmentations hide 2-40% of
     an image; 1% is a fingertip in a corner or a few fine drops, 25% a finger across a
-    third of the frame or a lens streaming with rain. Shapes and positions are drawn per
-    image, independently of the area, so a sweep grows the same occluder.
+    third of the frame, a hand reaching across it or a lens streaming with rain. Shapes and
+    positions are drawn per image, independently of the area, so a sweep grows the same
+    occluder.
 
     Args:
         kind: "finger" (default): a finger over the edge of a phone's lens, the accidental
@@ -317,6 +458,21 @@ class Occlusion(ImagePerturbation):
             colour is one of the ten tones of the Monk Skin Tone scale, drawn per image, at
             half its reflectance (in the camera's shadow), mixed in linear light as a
             defocused occluder mixes with the scene (`finger_coverage`).
+            "hand": an open hand held up before the lens, as when someone blocks the camera or
+            reaches past it: forearm, palm, thumb and four fingers of an adult's proportions
+            (`HAND_PARTS`), entering over a drawn edge at a drawn place, leaning up to 30
+            degrees, thumb on a drawn side, scaled about the wrist to the requested area. Far
+            nearer than the subject, it is out of focus: its edge fades over 15% of the
+            palm's width (blur and size both grow as the hand nears the lens). Its tone is a
+            Monk skin tone at half its reflectance, as for the finger, and its rim turns away
+            from the light: 60% as bright as its inside (`hand_shape`).
+            "strap": a camera strap hanging before the lens, an object at the frame's edge:
+            a band of black webbing sagging along a circular arc from a drawn edge (its
+            deepest point 10-40% of the shorter side in, the arc's radius 1-3 diagonals,
+            leaning up to 20 degrees), widened to the requested area. Out of focus, its edge
+            fades over half its half-width plus 3% of the shorter side; in the camera's
+            shadow it shows at half its 5% reflectance, its rims at 60% of its middle's
+            brightness (`strap_shape`).
             "drops": rain drops on the lens, as on outdoor, vehicle and action cameras: 24
             soft discs per image at drawn places, radii drawn within a factor of 3 and scaled
             together to the requested area. Through a drop the scene is seen blurred
@@ -336,7 +492,7 @@ class Occlusion(ImagePerturbation):
     """
 
     name = "image.occlusion"
-    version = 2
+    version = 3
     stochastic = True
     magnitude = Magnitude(
         "area_pct", unit="% of the image area", off=0.0, mild=1.0, severe=25.0,
@@ -361,24 +517,39 @@ class Occlusion(ImagePerturbation):
         h, w = x.shape[1:3]
         c = colour_channels(x)
         area = value / 100.0 * h * w
-        scene = to_linear(x[..., :c]).astype(np.float64)
-        if self.kind == "finger":
-            draws = rngs.random((5,))
-            cover = finger_coverage(draws, area, h, w)
-            seen = finger_tones(draws[:, 4], c)[:, None, None, :]
-        else:
-            cover = drop_coverage(rngs.random((DROP_COUNT, 3)), area, h, w)
+        if self.kind == "drops":
+            draws = rngs.random((DROP_COUNT, 3))
             sigma = size_px(DROP_BLUR, x)
             taps = gaussian_taps(sigma, math.ceil(3.0 * sigma))
             kernel = np.outer(taps, taps)
-            n = len(x)
-            stacked = np.moveaxis(scene, 0, 2).reshape(h, w, n * c)  # one FFT for the batch
-            blurred = np.moveaxis(convolve(stacked, kernel, "replicate").reshape(h, w, n, c), 2, 0)
-            seen = blurred + DROP_VEIL * (1.0 - blurred)
-        mixed = scene + cover[..., None] * (seen - scene)
-        out = x.copy()
-        out[..., :c] = from_linear(mixed.astype(np.float32), x.dtype)
-        return out
+        else:
+            draws = rngs.random((5,))
+            tones = finger_tones(draws[:, 4], c)
+
+        # One image at a time: the occluder is solved per image, and its arrays stay in cache.
+        def occlude(i: int, image: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+            scene = to_linear(image).astype(np.float64)
+            if self.kind == "finger":
+                cover = finger_coverage(draws[i : i + 1], area, h, w)[0]
+                seen = tones[i]
+            elif self.kind == "hand":
+                hand, depth = hand_shape(draws[i : i + 1], area, h, w)
+                cover = hand[0]
+                shade = HAND_RIM + (1.0 - HAND_RIM) * smoothstep(depth[0] / HAND_ROUNDING)
+                seen = shade[..., None] * tones[i]
+            elif self.kind == "strap":
+                strap, profile = strap_shape(draws[i : i + 1], area, h, w)
+                cover = strap[0]
+                shade = HAND_RIM + (1.0 - HAND_RIM) * np.clip(profile[0], 0.0, 1.0)
+                seen = (FINGER_SHADE * STRAP_REFLECTANCE * shade)[..., None]
+            else:
+                cover = drop_coverage(draws[i : i + 1], area, h, w)[0]
+                blurred = convolve(scene, kernel, "replicate").reshape(scene.shape)
+                seen = blurred + DROP_VEIL * (1.0 - blurred)
+            mixed = scene + cover[..., None] * (seen - scene)
+            return from_linear(mixed.astype(np.float32), x.dtype)
+
+        return each_image(x, occlude)
 
     def rectangles(self, x: Batch, value: float, rngs: Rngs) -> Batch:
         """Blend a drawn rectangle of value% of the area with the fill, per image."""
