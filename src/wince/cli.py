@@ -295,12 +295,23 @@ def perturbations(
     gallery: Annotated[
         Path | None,
         typer.Option(
-            help="Instead of listing, render every image perturbation at severities 0.2-1.0 on "
-            "scikit-learn's sample photos: one PNG grid per perturbation in this folder.",
+            help="Instead of listing, render the galleries into this folder (--modality picks "
+            "one): a PNG grid per image perturbation (severities 0.2-1.0 on scikit-learn's "
+            "sample photos); text.html, the text perturbations on demo sentences with changes "
+            "marked; audio.html, WAV clips and spectrograms of the audio perturbations (mild, "
+            "moderate, severe).",
         ),
     ] = None,
+    gallery_examples: Annotated[
+        int | None,
+        typer.Option(help="With --gallery: sentences per text perturbation (1-370; default 30)."),
+    ] = None,
 ) -> None:
-    """List the perturbation library: names, versions, units, realistic ranges and options."""
+    """List the perturbation library: names, versions, units, realistic ranges and options.
+
+    With --gallery, render galleries to judge realism by eye instead: image grids, a text page
+    with every change marked, audio clips with spectrograms.
+    """
     from wince.perturbations import Modality, registry
 
     fmt = _listing_format(fmt, json_output)
@@ -310,10 +321,16 @@ def perturbations(
             f"--modality {modality!r} is not a modality{did_you_mean(modality, modalities)}"
         )
     if gallery is not None:
-        from wince.perturbations.gallery import render_gallery
+        from wince.perturbations.gallery import render_galleries
 
-        written = render_gallery(gallery)
-        out.print(f"{len(written)} gallery grids written to {gallery}")
+        written = render_galleries(
+            gallery,
+            None if modality is None else Modality(modality),
+            text_examples=gallery_examples,
+            progress=sys.stderr.isatty(),
+        )
+        pages = [str(path) for path in written if path.suffix == ".html"]
+        out.print(f"{len(written)} gallery files written to {gallery}", *pages, sep="\n  ")
         return
 
     described = [

@@ -1,14 +1,20 @@
-"""A gallery of the image perturbations: one PNG grid per perturbation, to judge realism by eye.
+"""Galleries of perturbations, to judge realism by eye: images, texts and audio clips.
 
-Each grid shows scikit-learn's bundled sample photos (a temple in China and a flower, 427×640)
-in rows; the first column is the photo as shipped, the next ones the perturbation at
-severities 0.2, 0.4, 0.6, 0.8 and 1.0 (levels 1-5), each labelled with its physical value.
-Random perturbations use seed 0, so a gallery is the same on every machine.
+`render_galleries` writes the gallery of each modality asked for into one folder: the image
+grids (`render_gallery`, here), the text page (`text_gallery`) and the audio clips with their
+spectrograms and page (`audio_gallery`). Text and audio show each perturbation at three points
+of its realistic range (`realistic_points`: mild, moderate, severe).
+
+Image gallery: one PNG grid per image perturbation. Each grid shows scikit-learn's bundled
+sample photos (a temple in China and a flower, 427×640) in rows; the first column is the photo
+as shipped, the next ones the perturbation at severities 0.2, 0.4, 0.6, 0.8 and 1.0 (levels
+1-5), each labelled with its physical value. Random perturbations use seed 0, so a gallery is
+the same on every machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -16,8 +22,20 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from wince.engine.executors import ProgressReporter
 from wince.errors import ParameterError
-from wince.perturbations.base import LEVELS, DataContext, Modality, Perturbation, Rngs, registry
+from wince.perturbations.base import (
+    LEVELS,
+    DataContext,
+    Magnitude,
+    Modality,
+    Perturbation,
+    Rngs,
+    registry,
+)
+
+GALLERY_MODALITIES = (Modality.IMAGE, Modality.TEXT, Modality.AUDIO)
+GALLERY_SEED = 0  # random perturbations draw from this seed: a gallery is the same everywhere
 
 PHOTO_HEIGHT_PX = 240  # photos are shown at this height (the width follows the aspect ratio)
 GAP_PX = 6
@@ -37,40 +55,70 @@ def sample_photos(height_px: int = PHOTO_HEIGHT_PX) -> npt.NDArray[np.uint8]:
     return np.stack([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in photos])
 
 
-def image_perturbations(names: Sequence[str] | None = None) -> list[type[Perturbation]]:
-    """The registered image perturbations, or those named (in that order).
+def perturbations_of(
+    modality: Modality, names: Sequence[str] | None = None
+) -> list[type[Perturbation]]:
+    """The registered perturbations of `modality`, or those named (in that order).
 
     Raises:
-        ParameterError: a name that is not a registered image perturbation.
+        ParameterError: a name that is not a registered perturbation of `modality`.
     """
-    known = {n: c for n, c in registry().items() if c.modality == Modality.IMAGE}
+    known = {n: c for n, c in registry().items() if c.modality == modality}
     if names is None:
         return list(known.values())
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ParameterError(
-            f"gallery: {', '.join(map(repr, unknown))} is not an image perturbation; "
-            "`wince perturbations --modality image` lists them."
+            f"gallery: {', '.join(map(repr, unknown))} is not a {modality} perturbation; "
+            f"`wince perturbations --modality {modality}` lists them."
         )
     return [known[n] for n in names]
+
+
+def realistic_points(magnitude: Magnitude) -> list[tuple[str, float]]:
+    """Mild, moderate and severe: the ends of the realistic range and the point between them.
+
+    Moderate lies halfway between mild and severe in severity (so on a log scale it is their
+    geometric mean). Values are in the magnitude's unit.
+    """
+    mild_severity = magnitude.severity_of(magnitude.mild)
+    moderate = magnitude.value_at((mild_severity + 1.0) / 2.0)
+    return [("mild", magnitude.mild), ("moderate", moderate), ("severe", magnitude.severe)]
+
+
+def gallery_rngs(cls: type[Perturbation], examples: Sequence[int]) -> Rngs:
+    """The generators of a gallery's examples of `cls`, by index (seed `GALLERY_SEED`).
+
+    Example i has sample id `gallery-<i>`, so its draws are the same at every severity.
+    """
+    ids = [f"gallery-{i}" for i in examples]
+    return Rngs.for_samples(ids, seed=GALLERY_SEED, step=f"{cls.name}#0")
+
+
+Advance = Callable[[int], None]  # told how many more examples are rendered
+
+
+def no_progress(examples: int) -> None:
+    """An `Advance` that shows nothing."""
 
 
 def render_grid(
     cls: type[Perturbation],
     photos: npt.NDArray[np.uint8],
     severities: Sequence[float] = tuple(LEVELS.values()),
+    advance: Advance = no_progress,
 ) -> Image.Image:
     """One perturbation at each severity on every photo, as a labelled grid image."""
     perturbation = cls()
-    ids = [f"gallery-{i}" for i in range(len(photos))]
     context = DataContext(Modality.IMAGE)
     magnitude = cls.magnitude
     columns = [("as shipped", photos)]
     for severity in severities:
         value = perturbation.at_severity(severity)
-        rngs = Rngs.for_samples(ids, seed=0, step=f"{cls.name}#0")
+        rngs = gallery_rngs(cls, range(len(photos)))
         label = f"severity {severity:g}: {value:g} {magnitude.unit}"
         columns.append((label, perturbation.perturb(photos, value, rngs, context)))
+        advance(len(photos))
     h, w = photos.shape[1:3]
     width = len(columns) * (w + GAP_PX) + GAP_PX
     height = TITLE_PX + HEADER_PX + len(photos) * (h + GAP_PX) + GAP_PX
@@ -108,6 +156,7 @@ def render_gallery(
     names: Sequence[str] | None = None,
     *,
     height_px: int = PHOTO_HEIGHT_PX,
+    progress: bool = False,
 ) -> list[Path]:
     """Write one PNG grid per image perturbation (`<name>.png`) into `directory`.
 
@@ -115,6 +164,7 @@ def render_gallery(
         directory: where the PNGs go (created if missing).
         names: the perturbations to render; default every registered image perturbation.
         height_px: height of each photo in the grid.
+        progress: show a progress bar counting perturbed photos, with ETA.
 
     Returns:
         The paths written, in registry order.
@@ -122,9 +172,54 @@ def render_gallery(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     photos = sample_photos(height_px)
+    chosen = perturbations_of(Modality.IMAGE, names)
     written = []
-    for cls in image_perturbations(names):
-        path = out / f"{cls.name}.png"
-        render_grid(cls, photos).save(path, optimize=True)
-        written.append(path)
+    total = len(chosen) * len(LEVELS) * len(photos)
+    with ProgressReporter(
+        total, enabled=progress, title="Image gallery", unit="photos"
+    ) as reporter:
+        for cls in chosen:
+            path = out / f"{cls.name}.png"
+            render_grid(cls, photos, advance=reporter.advance).save(path, optimize=True)
+            written.append(path)
+    return written
+
+
+def render_galleries(
+    directory: str | Path,
+    modality: Modality | None = None,
+    *,
+    text_examples: int | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Write the gallery of every modality that has one (or of `modality`) into `directory`.
+
+    Images: one PNG grid per perturbation (`render_gallery`). Text: `text.html`, with
+    `text_examples` sentences per perturbation (default `text_gallery.EXAMPLES`). Audio:
+    `audio.html` and its WAV clips and spectrograms under `audio/`.
+
+    Raises:
+        ParameterError: `modality` has no gallery.
+
+    Returns:
+        The paths written: image grids, then the text page, then the audio files and page.
+    """
+    from wince.perturbations import audio_gallery, text_gallery
+
+    if modality is not None and modality not in GALLERY_MODALITIES:
+        raise ParameterError(
+            f"gallery: {modality} perturbations have no gallery; the galleries are "
+            f"{', '.join(map(str, GALLERY_MODALITIES))} (--modality chooses one)."
+        )
+    chosen = GALLERY_MODALITIES if modality is None else (modality,)
+    written: list[Path] = []
+    if Modality.IMAGE in chosen:
+        written += render_gallery(directory, progress=progress)
+    if Modality.TEXT in chosen:
+        examples = text_gallery.EXAMPLES if text_examples is None else text_examples
+        written.append(
+            text_gallery.render_text_gallery(directory, examples=examples, progress=progress)
+        )
+    if Modality.AUDIO in chosen:
+        written += audio_gallery.render_audio_gallery(directory, progress=progress)
     return written
