@@ -75,7 +75,8 @@ test-latest:
 	$(LATEST_CV4)/bin/pytest tests/contract
 
 # The references in docs/reference are generated from the code (tests/test_docs.py checks them);
-# the image gallery (docs/gallery, ~60 MB of PNGs) is rendered here and never committed.
+# the galleries (docs/gallery: image grids ~60 MB, the text page, audio clips) are rendered
+# here and never committed.
 docs: $(STAMP_RUN)
 	$(BIN)/python -m wince.docs --out docs --gallery
 

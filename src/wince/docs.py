@@ -4,8 +4,8 @@ Each page is built from the code it documents (the plan's pydantic schema, the p
 registry, the typer app, the public modules' signatures and docstrings), so it cannot drift:
 `tests/test_docs.py` regenerates them and compares with the committed files. The output is
 deterministic (no dates, paths or terminal widths). Run `python -m wince.docs --out docs`
-(what `make docs` does); `--gallery` also renders the image gallery PNGs (large, not
-committed) into `<out>/gallery`.
+(what `make docs` does); `--gallery` also renders the galleries (image PNG grids, the text
+page, audio clips with spectrograms: large, not committed) into `<out>/gallery`.
 """
 
 from __future__ import annotations
@@ -646,8 +646,8 @@ def generate(out_dir: str | Path, *, gallery: bool = False) -> list[Path]:
 
     Args:
         out_dir: the docs folder.
-        gallery: also render one PNG grid per image perturbation into `<out_dir>/gallery`
-            (about 1-2 MB each; slow).
+        gallery: also render the galleries (`wince.perturbations.gallery.render_galleries`)
+            into `<out_dir>/gallery` (image grids about 1-2 MB each; slow).
 
     Returns:
         The files written.
@@ -661,9 +661,9 @@ def generate(out_dir: str | Path, *, gallery: bool = False) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     if gallery:
-        from wince.perturbations.gallery import render_gallery
+        from wince.perturbations.gallery import render_galleries
 
-        written += render_gallery(out / GALLERY_DIR)
+        written += render_galleries(out / GALLERY_DIR)
     return written
 
 
@@ -671,7 +671,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `python -m wince.docs`."""
     parser = argparse.ArgumentParser(description="Generate wince's reference docs.")
     parser.add_argument("--out", default="docs", help="docs folder (default: docs)")
-    parser.add_argument("--gallery", action="store_true", help="also render the image gallery PNGs")
+    parser.add_argument(
+        "--gallery", action="store_true", help="also render the image, text and audio galleries"
+    )
     args = parser.parse_args(argv)
     written = generate(args.out, gallery=args.gallery)
     print(f"{len(written)} files written under {args.out}")
