@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from report_support import ARTIFACTS, PARITY_CLASSES, parity, text_data
+from report_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEMO_SHORT_NAMES,
+    PARITY_CLASSES,
+    parity,
+    text_data,
+)
 
+from require import require_module, require_service
 from wince.api import Run, analyze
-from wince.demo.run import plan_path
+from wince.demo.run import PLANS, plan_path
 from wince.errors import PrecisionWarning
 from wince.models.base import CallableAdapter
-from wince.plan import load_plan
+from wince.plan import Plan, load_plan
 from wince.report import Report, build_report
 from wince.store.store import Store
 
 
-def _smaller(name: str, *, limit: int | None) -> object:
+def _smaller(name: str, *, limit: int | None) -> Plan:
     """A bundled demo plan with a smaller bootstrap and global-sensitivity budget."""
     plan = load_plan(plan_path(name))
     analysis = plan.analysis.model_copy(
@@ -31,6 +43,24 @@ def _smaller(name: str, *, limit: int | None) -> object:
     if limit is not None and plan.data is not None:
         update["data"] = plan.data.model_copy(update={"limit": limit})
     return plan.model_copy(update=update)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's Chromium through Playwright, offline (skips without it, but under CI)."""
+    require_service(
+        "Chromium", None if CHROMIUM.exists() else f"no {CHROMIUM} (apt-get install -y chromium)"
+    )
+    sync_playwright = require_module("playwright.sync_api", "dev").sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True,
+            viewport={"width": 1100, "height": 900},
+        )  # fmt: skip
+        yield context
+        context.close()
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +121,28 @@ def text_html(text_run: Run) -> Path:
     report = build_report(text_run.store, text_run.id, data=text_data())
     target.write_text(report.html(), encoding="utf-8")
     return target
+
+
+@pytest.fixture(scope="session")
+def demo_htmls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every bundled demo plan on 60 samples, two repeats, analysed as `wince demo` does.
+
+    Keys are short names (digits, tabular, text, audio); values the written HTML reports.
+    """
+    store = Store(root=tmp_path_factory.mktemp("demo-store"))
+    folder = tmp_path_factory.mktemp("demo-reports")
+    written = {}
+    for name in PLANS:
+        plan = _smaller(name, limit=60)
+        run = analyze(plan=plan.model_copy(update={"repeats": 2}), store=store)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrecisionWarning)  # the small design is imprecise
+            run.profile(
+                breaking_points=True,
+                global_sensitivity=len(plan.perturbations) > 1,
+            )
+        short = DEMO_SHORT_NAMES[name]
+        target = folder / f"{short}.html"
+        target.write_text(build_report(store, run.id).html(), encoding="utf-8")
+        written[short] = target
+    return written

@@ -6,10 +6,28 @@ from pathlib import Path
 
 import numpy as np
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 XSS = "<script>alert(1)</script>"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "report"
 TEXTS = [f"{XSS} order number {i} arrives on monday, thanks" for i in range(24)]
 
+
+# the bundled demo plans by the short names of their screenshots
+DEMO_SHORT_NAMES = {
+    "digits.yaml": "digits",
+    "breast_cancer.yaml": "tabular",
+    "sentiment.yaml": "text",
+    "dtmf.yaml": "audio",
+}
 
 PARITY_CLASSES = ("even", "odd")  # the class names of the parity model, index order
 

@@ -124,3 +124,28 @@ def test_plan_validate_reports_the_plan_valid_and_warns_of_the_value_beyond_the_
         result = CliRunner().invoke(app, ["plan", "validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "valid — 1 perturbation(s)" in result.output
+
+
+def test_figures_flag_each_point_beyond_the_range_in_data_and_heatmap_cell(beyond_report):
+    figures = {figure.key: figure for figure in beyond_report.figures}
+    for key in ("heatmap", "curves"):
+        perturbed = [r for r in figures[key].rows if r["scenario"] != "baseline"]
+        assert perturbed, key
+        for row in perturbed:
+            expected = ROTATION_FLAG if row["perturbation"] == "image.rotation" else ""
+            assert row["realism"] == expected, (key, row["scenario"])
+    cells = {r["perturbation"]: r["label"] for r in figures["heatmap"].rows}
+    assert cells["image.rotation"].startswith("30 degrees (!)")
+    assert "(!)" not in cells["image.exposure"]
+
+
+def test_every_scenario_beyond_the_range_is_flagged_wherever_the_page_names_it(beyond_report):
+    page = html.unescape(beyond_report.html())
+    main = page[page.index("<main>") : page.index('<section id="lineage">')]
+    flag = f'<span class="tag beyond">{ROTATION_FLAG}</span>'
+    # each card or row that names the rotated scenario carries its flag
+    rows = [part.split("</tr>")[0] for part in main.split("<tr>")[1:]]
+    cards = [part.split("</article>")[0] for part in main.split('<article class="case"')[1:]]
+    naming = [block for block in [*rows, *cards] if "image.rotation(" in block]
+    assert naming
+    assert all(flag in block for block in naming)

@@ -6,42 +6,10 @@ anything; .ci/run installs Chromium) a missing browser fails them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from report_support import ARTIFACTS, SECTIONS, XSS
-
-from require import require_module, require_service
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    require_service(
-        "Chromium", None if CHROMIUM.exists() else f"no {CHROMIUM} (apt-get install -y chromium)"
-    )
-    sync_playwright = require_module("playwright.sync_api", "dev").sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), args=ARGS, headless=True,
-            viewport={"width": 1100, "height": 900},
-        )  # fmt: skip
-        yield context
-        context.close()
 
 
 class Page:

@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from wince.report.narrative import (
     percent,
     steps_flag,
 )
+from wince.report.previews import Preview, previews
 from wince.store.store import Store
 
 Format = Literal["html", "markdown", "json"]
@@ -38,6 +40,7 @@ FORMATS: tuple[str, ...] = ("html", "markdown", "json")
 SUFFIXES = {"html": ".html", "markdown": ".md", "json": ".json"}
 GALLERY_SCENARIOS = 3  # scenarios shown in the worst-case gallery
 CASES_PER_SCENARIO = 3
+SUSPECTS_SHOWN = 10  # possible label errors listed
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Report:
         cases: worst cases (empty without the data, but for structured outputs).
         gallery_note: why cases are missing or how they were chosen.
         breakdowns: error modes of structured outputs per scenario (`wince.report.breakdowns`).
+        suspect_inputs: the inputs of the possible label errors shown, in their order (empty
+            previews without the data).
     """
 
     data: ReportData
@@ -59,6 +64,7 @@ class Report:
     cases: list[Case]
     gallery_note: str
     breakdowns: list[Breakdown] = field(default_factory=list)
+    suspect_inputs: list[Preview] = field(default_factory=list)
 
     def html(self) -> str:
         """The self-contained HTML page."""
@@ -126,12 +132,11 @@ def _json_default(value: Any) -> Any:
 
 
 def _gallery(
-    store: Store, data: ReportData, scenarios: list[str], dataset: Any
+    store: Store, data: ReportData, scenarios: list[str], dataset: Any, missing: str
 ) -> tuple[list[Case], str]:
     scenarios = scenarios[:GALLERY_SCENARIOS]
     if not scenarios:
         return [], "No perturbed scenario to show."
-    dataset, missing = _dataset(data, dataset)
     if dataset is None and not data.structured:
         return [], f"Worst cases are not shown: {missing}"
     cases = worst_cases(store, data, dataset, scenarios, per_scenario=CASES_PER_SCENARIO)
@@ -201,9 +206,13 @@ def build_report(store: Store, run_id: str, *, data: Any = None) -> Report:
     found = narrative(report_data)
     # the headline scenario of each perturbation, risks first
     scenarios = [f.scenario for f in [*found.risks, *found.inconclusive, *found.robust]]
-    cases, note = _gallery(store, report_data, scenarios, data)
+    dataset, missing = _dataset(report_data, data)
+    cases, note = _gallery(store, report_data, scenarios, dataset, missing)
     tables = breakdowns(store, report_data, scenarios)
-    return Report(report_data, found, all_figures(report_data), cases, note, tables)
+    suspects = report_data.frame("data_quality", "suspects").head(SUSPECTS_SHOWN)
+    indices = [int(i) for i in suspects.get("sample_index", [])]
+    inputs = previews(report_data.modality, dataset, indices)
+    return Report(report_data, found, all_figures(report_data), cases, note, tables, inputs)
 
 
 def default_path(run_id: str, fmt: str) -> Path:
@@ -325,7 +334,14 @@ def _context(report: Report) -> dict[str, Any]:
         "gallery_note": report.gallery_note,
         "rules": data.frame("regions", "rules").to_dict("records"),
         "regions_stored": "regions" in data.analyses,
-        "suspects": suspects.head(10).to_dict("records"),
+        "suspects": [
+            {**row, "input": preview}
+            for row, preview in zip(
+                suspects.head(SUSPECTS_SHOWN).to_dict("records"),
+                report.suspect_inputs or repeat(Preview()),
+                strict=False,
+            )
+        ],
         "verdicts": verdict_rows,
         "primary_name": metric.name.replace("_", " "),
         "primary_description": metric.description,

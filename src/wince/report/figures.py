@@ -3,13 +3,21 @@
 One library serves the interactive HTML report (the specs run in the embedded Vega bundle,
 with tooltips and metric selectors) and the static PNG/SVG exports (vl-convert renders the
 same specs offline, with no browser). Colours are colour-blind safe: Okabe-Ito for
-categories, viridis for sequential scales and blue-orange for diverging ones; every mark
-carries a tooltip, and heatmap cells print their values.
+categories (without its yellow, too pale on white), each line also with its own dash and
+marker, viridis for sequential scales and blue-orange for diverging ones. Every perturbation
+keeps its colour in every figure; every mark carries a tooltip; axes name the metric and
+the physical unit; heatmap cells print the physical value and the metric.
+
+Widths are computed so that each figure fills the report's column (`COLUMN_PX`); the page
+scales an SVG figure down, never beyond its column, on a narrower screen.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +29,27 @@ import pandas as pd
 from wince.analysis.curves import harm_signs
 from wince.files import write_file
 from wince.report.data import ReportData
+from wince.report.narrative import amount, range_flag
 
-# Okabe & Ito (2008), the palette designed to stay distinct under every colour-vision deficiency
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000"]
+# Okabe & Ito (2008), the palette designed to stay distinct under every colour-vision
+# deficiency, without its yellow (#F0E442), which is too pale for a line on white
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#999999"]
+# a dash pattern and a marker per line, so that lines differ in more than colour
+DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [1, 3], [10, 2], [3, 6]]
+SHAPES = [
+    "circle",
+    "square",
+    "triangle-up",
+    "diamond",
+    "cross",
+    "triangle-down",
+    "triangle-left",
+    "triangle-right",
+]
 VEGA_LITE_VERSION = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # e.g. "6.4"
-WIDTH = 520
+COLUMN_PX = 940  # the report's column: a figure's full width, axes and legend included
+PANEL_COLUMNS = 3  # small multiples per row
+TOGETHER, EXPECTED = "together (observed)", "expected from parts"  # interaction plot lines
 METRIC_LABELS = {
     "flip_rate": "flip rate",
     "accuracy": "accuracy",
@@ -87,7 +111,7 @@ def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     spec: dict[str, Any] = chart.to_dict()
     spec.setdefault("config", {}).update(
         {
-            "font": "system-ui, -apple-system, 'Segoe UI', sans-serif",
+            "font": "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'DejaVu Sans', sans-serif",
             "view": {"stroke": None},
             "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelLimit": 320},
             "legend": {"labelFontSize": 11, "titleFontSize": 12, "labelLimit": 320},
@@ -119,8 +143,88 @@ def by_entry(curves: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _metric_title(param: str, data: ReportData, metrics: list[str]) -> dict[str, str]:
+    """The selected metric's name and unit as a Vega expression (a title that follows the menu).
+
+    Vega-Lite axis titles are fixed strings, so the metric a chart shows is named in its title,
+    which can follow the metric selector.
+    """
+    expression = "''"
+    for metric in reversed(metrics):
+        known = data.metrics.get(metric)
+        label = METRIC_LABELS.get(metric, metric)
+        text = f"{label}: {known.description}" if known is not None else label
+        expression = f"{param} == {json.dumps(metric)} ? {json.dumps(text)} : {expression}"
+    return {"expr": expression}
+
+
+def _metric_labels(param: str, data: ReportData, metrics: list[str]) -> str:
+    """A Vega label expression: shares as percentages, other metrics as plain numbers."""
+    shares = [m for m in metrics if getattr(data.metrics.get(m), "unit", None) == "share"]
+    return (
+        f"indexof({json.dumps(shares)}, {param}) >= 0 ? format(datum.value, '.0%') "
+        ": format(datum.value, '.3~g')"
+    )
+
+
+def _entry_scale(entries: list[str], values: list[Any]) -> alt.Scale:
+    """One fixed value (colour, dash, marker) per plan entry, in plan order."""
+    return alt.Scale(domain=entries, range=[values[i % len(values)] for i in range(len(entries))])
+
+
+def entry_order(data: ReportData) -> list[str]:
+    """Plan entries in plan order: every figure gives an entry the same colour and dash."""
+    curves = data.frame("curves")
+    return list(dict.fromkeys(by_entry(curves)["perturbation"])) if not curves.empty else []
+
+
+def short_amount(value: float, unit: str) -> str:
+    """A physical value compact enough for a heatmap cell: shares as percentages.
+
+    Examples:
+        >>> short_amount(0.15, "fraction of words"), short_amount(-6, "dB")
+        ('15%', '-6 dB')
+        >>> short_amount(50, "libjpeg quality")
+        '50'
+    """
+    if unit.startswith("fraction of "):
+        return f"{value * 100:.3g}%"
+    if unit.startswith("%"):
+        return f"{value:.3g}%"
+    return f"{value:.4g} {unit}" if len(unit) <= 9 else f"{value:.4g}"
+
+
+def unit_title(unit: str) -> str:
+    """A unit as an axis names it: shares as percentages ('% of words')."""
+    return "%" + unit.removeprefix("fraction") if unit.startswith("fraction of ") else unit
+
+
+def parameter_name(scenarios: Any) -> str:
+    """The varied parameter of an entry's scenarios ('gain_db' of 'audio.gain(gain_db=-6)')."""
+    for scenario in scenarios:
+        found = re.search(r"\((\w+)=", str(scenario))
+        if found:
+            return found.group(1).replace("_", " ")
+    return "magnitude"
+
+
+def _realism(curves: pd.DataFrame) -> list[str]:
+    """Per curve point, its range flag ("beyond the realistic range: ...") or "" (`range_flag`)."""
+    return [
+        "" if scenario == "baseline" else range_flag(str(name), float(value))
+        for name, value, scenario in zip(
+            curves["perturbation"], curves["value"], curves["scenario"], strict=True
+        )
+    ]
+
+
 def heatmap(data: ReportData) -> Figure | None:
-    """Perturbation x severity, coloured by the harm of the selected metric."""
+    """Plan entry x tested magnitude (mildest first), coloured by the harm of the metric.
+
+    Columns are each entry's own tested magnitudes in order, so entries swept on different
+    grids fill their rows; every cell prints its physical value and the metric (severity and
+    95% interval in the tooltip). The unperturbed baseline, 0 harm by definition, has no cell.
+    """
     curves = data.frame("curves")
     if curves.empty:
         return None
@@ -131,32 +235,46 @@ def heatmap(data: ReportData) -> Figure | None:
         [base.get(k, np.nan) for k in keys], dtype=np.float64
     )
     frame["harm"] = frame["change"] * harm_signs(frame)
+    frame["realism"] = _realism(curves)
+    frame = frame[frame["scenario"] != "baseline"].copy()
     # where each cell sits within its metric's colour range, to pick a readable text colour
     spread = frame.groupby("metric")["harm"].transform(lambda s: (s - s.min()) / (np.ptp(s) or 1))
     frame["shade"] = spread.fillna(0.0)
-    frame["level"] = frame["severity"].map(lambda s: f"{s:.2f}")
-    frame["magnitude"] = [
-        f"{v:.3g} {u}" for v, u in zip(frame["value"], frame["unit"], strict=True)
+    frame["step"] = (
+        frame.groupby(["perturbation", "metric"])["severity"].rank(method="dense").astype(int)
+    )
+    frame["row"] = [
+        f"{entry} ({unit_title(unit)})"
+        for entry, unit in zip(frame["perturbation"], frame["unit"], strict=True)
     ]
+    frame["magnitude"] = [amount(v, u) for v, u in zip(frame["value"], frame["unit"], strict=True)]
     frame["metric_label"] = frame["metric"].map(lambda m: METRIC_LABELS.get(m, m))
-    frame["label"] = frame["estimate"].map(lambda v: "" if not np.isfinite(v) else f"{v:.3f}")
+    # a value beyond the realistic range is marked (!) and its flag is in the tooltip
+    frame["label"] = [
+        short_amount(v, u) + (" (!)" if flag else "") + ("" if not np.isfinite(e) else f"\n{e:.3f}")
+        for v, u, e, flag in zip(
+            frame["value"], frame["unit"], frame["estimate"], frame["realism"], strict=True
+        )
+    ]
     columns = [
-        "perturbation", "metric", "metric_label", "scenario", "level", "severity", "magnitude",
-        "estimate", "low", "high", "change", "harm", "shade", "label",
+        "perturbation", "row", "metric", "metric_label", "scenario", "step", "severity",
+        "magnitude", "realism", "estimate", "low", "high", "change", "harm", "shade", "label",
     ]  # fmt: skip
     rows = records(frame[columns])
     metrics = list(dict.fromkeys(frame["metric"]))
     selected = _metric_param("heatmap_metric", metrics, data.primary_metric)
+    steps = int(frame["step"].max())
     base_chart = (
         alt.Chart(_inline(rows))
         .transform_filter(alt.datum.metric == selected)
         .encode(
             x=alt.X(
-                "level:O",
-                title="severity (0 = off, 1 = severe end of realistic range)",
-                axis=alt.Axis(labelAngle=0),
+                "step:O",
+                title="tested magnitudes of each perturbation, mildest first "
+                "(physical value in each cell)",
+                axis=alt.Axis(labelAngle=0, orient="top"),
             ),
-            y=alt.Y("perturbation:N", title=None),
+            y=alt.Y("row:N", title=None, sort=list(dict.fromkeys(frame["row"]))),
         )
     )
     tooltip = [
@@ -168,6 +286,7 @@ def heatmap(data: ReportData) -> Figure | None:
         alt.Tooltip("low:Q", title="95% low", format=".4f"),
         alt.Tooltip("high:Q", title="95% high", format=".4f"),
         alt.Tooltip("change:Q", title="change from baseline", format="+.4f"),
+        alt.Tooltip("realism:N"),
     ]
     cells = base_chart.mark_rect(stroke="white", strokeWidth=1).encode(
         color=alt.Color(
@@ -177,67 +296,103 @@ def heatmap(data: ReportData) -> Figure | None:
         ),
         tooltip=tooltip,
     )
-    text = base_chart.mark_text(fontSize=10).encode(
+    text = base_chart.mark_text(fontSize=10, lineHeight=12, lineBreak="\n").encode(
         text="label:N",
         color=alt.condition("datum.shade > 0.55", alt.value("white"), alt.value("black")),
         tooltip=tooltip,
     )
-    chart = (cells + text).add_params(selected).properties(width=WIDTH, height=alt.Step(34))
+    label_px = 7 * max(len(r) for r in frame["row"])  # the longest row label, 11 px type
+    width = max(COLUMN_PX - min(label_px, 320) - 110, 240)  # minus labels and the colour legend
+    chart = (
+        (cells + text)
+        .add_params(selected)
+        .properties(width=alt.Step(width // max(steps, 1)), height=alt.Step(36))
+    )
     return Figure(
         "heatmap",
-        "Where the model is sensitive: perturbation × severity",
-        "Each cell is the selected metric at one magnitude (95% intervals in the tooltip); "
-        "darker means more harm relative to the unperturbed baseline.",
+        "Where the model is sensitive: perturbation × magnitude",
+        "Each row is one perturbation, its cells the magnitudes tested, mildest first; a cell "
+        "gives the physical value and the selected metric (severity and 95% interval in the "
+        "tooltip; (!) marks a value beyond the realistic range). Darker means more harm "
+        "relative to the unperturbed baseline.",
         _spec(chart),
         rows,
     )
 
 
 def sensitivity_curves(data: ReportData) -> Figure | None:
-    """Each metric against severity, per perturbation, with 95% interval bands."""
+    """The metric against each perturbation's physical magnitude: one panel per plan entry.
+
+    Each panel's x axis is its perturbation's parameter in its unit, oriented so that the
+    perturbation grows to the right (a falling signal-to-noise ratio runs from high to low);
+    the y axis is shared, so panels compare. Shaded bands are 95% intervals.
+    """
     curves = data.frame("curves")
     if curves.empty:
         return None
     frame = by_entry(curves)
-    frame["magnitude"] = [
-        f"{v:.3g} {u}" for v, u in zip(frame["value"], frame["unit"], strict=True)
-    ]
+    frame["magnitude"] = [amount(v, u) for v, u in zip(frame["value"], frame["unit"], strict=True)]
+    frame["realism"] = _realism(curves)
     frame["metric_label"] = frame["metric"].map(lambda m: METRIC_LABELS.get(m, m))
     columns = [
-        "perturbation", "metric", "metric_label", "scenario", "severity", "magnitude",
-        "estimate", "low", "high",
+        "perturbation", "metric", "metric_label", "scenario", "severity", "value", "magnitude",
+        "realism", "estimate", "low", "high",
     ]  # fmt: skip
     rows = records(frame[columns])
     metrics = list(dict.fromkeys(frame["metric"]))
     selected = _metric_param("curve_metric", metrics, data.primary_metric)
-    base = (
-        alt.Chart(_inline(rows))
-        .transform_filter(alt.datum.metric == selected)
-        .encode(
-            x=alt.X("severity:Q", title="severity (0 = off, 1 = severe end of realistic range)"),
-            color=alt.Color("perturbation:N", legend=alt.Legend(orient="bottom", columns=2)),
-        )
-    )
+    entries = entry_order(data)
+    colours = _entry_scale(entries, OKABE_ITO)
     tooltip = [
         alt.Tooltip("perturbation:N"),
         alt.Tooltip("magnitude:N"),
+        alt.Tooltip("realism:N"),
+        alt.Tooltip("severity:Q", format=".2f"),
         alt.Tooltip("metric_label:N", title="metric"),
         alt.Tooltip("estimate:Q", format=".4f"),
         alt.Tooltip("low:Q", title="95% low", format=".4f"),
         alt.Tooltip("high:Q", title="95% high", format=".4f"),
     ]
-    band = base.mark_area(opacity=0.2).encode(
-        y=alt.Y("low:Q", title="metric value"), y2="high:Q", tooltip=tooltip
+    columns_used = min(PANEL_COLUMNS, len(entries))
+    panel_px = (COLUMN_PX - 20) // columns_used - 70  # minus the y axis and the spacing
+    y_axis = alt.Axis(title=None, labelExpr=_metric_labels("curve_metric", data, metrics))
+    panels = []
+    for entry in entries:
+        points = frame[frame["perturbation"] == entry].sort_values("severity")
+        unit = str(points["unit"].iloc[0])
+        rising = bool(points["value"].iloc[-1] >= points["value"].iloc[0])
+        fraction = unit.startswith("fraction of ")
+        x = alt.X(
+            "value:Q",
+            # two lines rather than a title wider than its panel
+            title=textwrap.wrap(f"{parameter_name(points['scenario'])} ({unit_title(unit)})", 34),
+            scale=alt.Scale(reverse=not rising, zero=False, nice=False),
+            axis=alt.Axis(format="~%" if fraction else "~g", tickCount=5),
+        )
+        base = (
+            alt.Chart(title=alt.TitleParams(entry, fontSize=12, anchor="start"))
+            .transform_filter((alt.datum.perturbation == entry) & (alt.datum.metric == selected))
+            .encode(x=x, color=alt.Color("perturbation:N", scale=colours, legend=None))
+        )
+        band = base.mark_area(opacity=0.18).encode(
+            y=alt.Y("low:Q", axis=y_axis), y2="high:Q", tooltip=tooltip
+        )
+        line = base.mark_line(point=alt.OverlayMarkDef(size=40, filled=True)).encode(
+            y="estimate:Q", tooltip=tooltip
+        )
+        panels.append((band + line).properties(width=panel_px, height=150))
+    chart = (
+        alt.concat(*panels, columns=columns_used, data=_inline(rows))
+        .add_params(selected)
+        .resolve_scale(x="independent", y="shared")
+        .properties(title=alt.TitleParams(_metric_title("curve_metric", data, metrics)))
     )
-    line = base.mark_line(point=alt.OverlayMarkDef(size=50, filled=True)).encode(
-        y="estimate:Q", strokeDash=alt.StrokeDash("perturbation:N", legend=None), tooltip=tooltip
-    )
-    chart = (band + line).add_params(selected).properties(width=WIDTH, height=260)
     return Figure(
         "curves",
         "Sensitivity curves",
-        "The selected metric as each perturbation grows; shaded bands are 95% bootstrap "
-        "intervals over samples and seeds.",
+        "The selected metric as each perturbation grows, against its physical magnitude "
+        "(the leftmost point is the unperturbed input); shaded bands are 95% bootstrap "
+        "intervals over samples and seeds. Panels share the vertical scale.",
         _spec(chart),
         rows,
     )
@@ -252,7 +407,7 @@ def survival(data: ReportData) -> Figure | None:
     for name, item in payload.items():
         part = pd.DataFrame(item["survival"])
         part["perturbation"] = name
-        part["magnitude"] = [f"{v:.3g} {item['unit']}" for v in part["value"]]
+        part["magnitude"] = [amount(v, item["unit"]) for v in part["value"]]
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True)
     rows = records(frame[["perturbation", "severity", "magnitude", "survival", "low", "high"]])
@@ -271,29 +426,44 @@ def survival(data: ReportData) -> Figure | None:
             "The share of predictions still unchanged at each severity, from a per-sample "
             "search for the smallest magnitude that changes the prediction (95% bands)."
         )
+    entries = [e for e in entry_order(data) if e in payload] + [
+        name for name in payload if name not in entry_order(data)
+    ]
+    legend = alt.Legend(orient="bottom", columns=3, title=None, symbolStrokeWidth=2.5)
+    color = alt.Color("perturbation:N", scale=_entry_scale(entries, OKABE_ITO), legend=legend)
+    dash = alt.StrokeDash("perturbation:N", scale=_entry_scale(entries, DASHES), legend=legend)
     base = alt.Chart(_inline(rows)).encode(
-        x=alt.X("severity:Q", title="severity"),
-        color=alt.Color("perturbation:N", legend=alt.Legend(orient="bottom", columns=2)),
+        x=alt.X(
+            "severity:Q",
+            title="severity (0 = off, 1 = severe end of the realistic range; "
+            "physical value in the tooltip)",
+            axis=alt.Axis(format=".1f", tickCount=10),
+        ),
     )
     tooltip = [
         alt.Tooltip("perturbation:N"),
         alt.Tooltip("magnitude:N"),
+        alt.Tooltip("severity:Q", format=".2f"),
         alt.Tooltip("survival:Q", title=what, format=".1%"),
         alt.Tooltip("low:Q", title="95% low", format=".1%"),
         alt.Tooltip("high:Q", title="95% high", format=".1%"),
     ]
-    band = base.mark_area(opacity=0.2, interpolate="step-after").encode(
-        y=alt.Y("low:Q", title=what, axis=alt.Axis(format="%")),
+    band = base.mark_area(opacity=0.15, interpolate="step-after").encode(
+        y=alt.Y("low:Q", title=f"{what} (share of samples)", axis=alt.Axis(format="%")),
         y2="high:Q",
+        fill=alt.Fill("perturbation:N", scale=_entry_scale(entries, OKABE_ITO), legend=None),
         tooltip=tooltip,
     )
-    line = base.mark_line(interpolate="step-after").encode(
-        y="survival:Q", strokeDash=alt.StrokeDash("perturbation:N", legend=None), tooltip=tooltip
+    line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
+        y="survival:Q", color=color, strokeDash=dash, tooltip=tooltip
     )
-    points = base.mark_point(size=20, filled=True, opacity=0.6).encode(
-        y="survival:Q", tooltip=tooltip
+    # the bands' legend apart (and none): the legend is the lines', a swatch in its line's
+    # colour and dash, not the pale band's
+    chart = (
+        (band + line)
+        .resolve_legend(fill="independent")
+        .properties(width=COLUMN_PX - 90, height=260)
     )
-    chart = (band + line + points).properties(width=WIDTH, height=240)
     return Figure(
         "survival",
         f"Breaking points: {what}",
@@ -361,7 +531,9 @@ def interaction_heatmap(data: ReportData) -> Figure | None:
         tooltip=tooltip,
     )
     text = base.mark_text(fontSize=11, fontWeight="bold").encode(text="mark:N", tooltip=tooltip)
-    chart = (cells + text).add_params(selected).properties(width=WIDTH, height=alt.Step(34))
+    label_px = 7 * max(len(p) for p in frame["pair"])  # the longest pair name, 11 px type
+    width = max(COLUMN_PX - min(label_px, 320) - 120, 240)  # minus labels and the legend
+    chart = (cells + text).add_params(selected).properties(width=width, height=alt.Step(34))
     return Figure(
         "interactions",
         "Interactions: do combinations hurt more than their parts?",
@@ -391,7 +563,7 @@ def interaction_plots(data: ReportData) -> Figure | None:
             continue
         pair = " + ".join(p.split("(")[0] for p in parts)
         series = [(f"{p.split('(')[0]} alone", estimate.get((p, row.metric))) for p in parts]
-        series += [("together (observed)", row.observed), ("expected from parts", row.expected)]
+        series += [(TOGETHER, row.observed), (EXPECTED, row.expected)]
         rows += [
             {
                 "pair": pair,
@@ -412,14 +584,40 @@ def interaction_plots(data: ReportData) -> Figure | None:
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     default = data.primary_metric if data.primary_metric in metrics else metrics[0]
     selected = _metric_param("interaction_plot_metric", metrics, default)
+    # each part in its perturbation's colour, as in the other figures; both black, the
+    # expectation grey
+    entries = entry_order(data)
+
+    def position(line: str) -> int:  # its perturbation's place in the plan (last: unknown)
+        name = line.removesuffix(" alone")
+        return entries.index(name) if name in entries else len(entries)
+
+    alone = sorted({r["series"] for r in rows} - {TOGETHER, EXPECTED}, key=position)
+    lines = [*alone, TOGETHER, EXPECTED]
+    colours = [OKABE_ITO[position(line) % len(OKABE_ITO)] for line in alone]
+    colours += ["#000000", "#999999"]
+    legend = alt.Legend(orient="bottom", title=None, symbolStrokeWidth=2.5, columns=3)
+    panel_px = (COLUMN_PX - 20) // PANEL_COLUMNS - 70  # minus the y axis and the spacing
     chart = (
         alt.Chart(_inline(rows))
         .transform_filter(alt.datum.metric == selected)
-        .mark_line(point=True)
+        .mark_line(point=alt.OverlayMarkDef(size=30, filled=True), strokeWidth=2)
         .encode(
-            x=alt.X("severity:Q", title="severity of both", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("value:Q", title="metric value"),
-            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            x=alt.X(
+                "severity:Q",
+                title="severity of both",
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            y=alt.Y(
+                "value:Q",
+                axis=alt.Axis(
+                    title=None, labelExpr=_metric_labels("interaction_plot_metric", data, metrics)
+                ),
+            ),
+            color=alt.Color(
+                "series:N", scale=alt.Scale(domain=lines, range=colours), legend=legend
+            ),
+            strokeDash=alt.StrokeDash("series:N", scale=_entry_scale(lines, DASHES), legend=legend),
             tooltip=[
                 alt.Tooltip("pair:N"),
                 alt.Tooltip("series:N"),
@@ -428,9 +626,10 @@ def interaction_plots(data: ReportData) -> Figure | None:
                 alt.Tooltip("label:N", title="interaction"),
             ],
         )
-        .properties(width=260, height=180)
-        .facet(facet=alt.Facet("pair:N", title=None), columns=3)
+        .properties(width=panel_px, height=160)
+        .facet(facet=alt.Facet("pair:N", title=None), columns=PANEL_COLUMNS)
         .add_params(selected)
+        .properties(title=alt.TitleParams(_metric_title("interaction_plot_metric", data, metrics)))
     )
     return Figure(
         "interaction_plots",
@@ -468,6 +667,8 @@ def global_sensitivity(data: ReportData) -> Figure | None:
     if not parts:
         return None
     rows = records(pd.concat(parts, ignore_index=True))
+    measured = str(data.analyses["global_sensitivity"].get("output", "flip_rate"))
+    output = METRIC_LABELS.get(measured, measured)
     tooltip = [
         alt.Tooltip("factor:N", title="perturbation"),
         alt.Tooltip("index:N"),
@@ -477,12 +678,15 @@ def global_sensitivity(data: ReportData) -> Figure | None:
     ]
     base = alt.Chart(_inline(rows)).encode(y=alt.Y("factor:N", title=None), yOffset="index:N")
     bars = base.mark_bar().encode(
-        x=alt.X("bar:Q", title="share of output variance"),
+        x=alt.X("bar:Q", title=f"share of the variance of the {output}", axis=alt.Axis(format="%")),
         color=alt.Color("index:N", title=None, legend=alt.Legend(orient="bottom")),
         tooltip=tooltip,
     )
     errors = base.mark_rule(color="black").encode(x="low:Q", x2="high:Q", tooltip=tooltip)
-    chart = (bars + errors).properties(width=WIDTH, height=alt.Step(22))
+    label_px = 7 * max(len(str(f)) for f in indices["factor"])  # the longest name, 11 px type
+    chart = (bars + errors).properties(
+        width=max(COLUMN_PX - min(label_px, 320) - 30, 240), height=alt.Step(22)
+    )
     return Figure(
         "global_sensitivity",
         "What drives the variation: global sensitivity",
@@ -511,12 +715,14 @@ def per_class(data: ReportData) -> Figure | None:
         alt.Tooltip("high:Q", title="95% high", format=".1%"),
         alt.Tooltip("any_flip:Q", title="flipped anywhere", format=".1%"),
     ]
-    base = alt.Chart(_inline(rows)).encode(x=alt.X("class_name:N", title="true class", sort=None))
+    base = alt.Chart(_inline(rows)).encode(
+        x=alt.X("class_name:N", title="true class", sort=None, axis=alt.Axis(labelAngle=0))
+    )
     bars = base.mark_bar(color=OKABE_ITO[0]).encode(
         y=alt.Y("flip_rate:Q", title="flip rate", axis=alt.Axis(format="%")), tooltip=tooltip
     )
     errors = base.mark_rule(color="black").encode(y="low:Q", y2="high:Q", tooltip=tooltip)
-    chart = (bars + errors).properties(width=WIDTH, height=200)
+    chart = (bars + errors).properties(width=COLUMN_PX - 90, height=200)
     return Figure(
         "per_class",
         "Per-class fragility",

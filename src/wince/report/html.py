@@ -13,10 +13,11 @@ import base64
 import functools
 import hashlib
 import json
+import re
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from wince.report.figures import VEGA_LITE_VERSION, Figure
 
@@ -76,7 +77,73 @@ def environment() -> jinja2.Environment:
     )
     env.filters["pct"] = _pct
     env.filters["num"] = _num
+    env.filters["visible"] = visible
+    env.filters["breakable"] = breakable
     return env
+
+
+# characters that print nothing, each shown as a chip with its abbreviation and name
+INVISIBLE = {
+    "\u00ad": ("SHY", "soft hyphen"),
+    "\u034f": ("CGJ", "combining grapheme joiner"),
+    "\u061c": ("ALM", "Arabic letter mark"),
+    "\u180e": ("MVS", "Mongolian vowel separator"),
+    "\u200b": ("ZWSP", "zero-width space"),
+    "\u200c": ("ZWNJ", "zero-width non-joiner"),
+    "\u200d": ("ZWJ", "zero-width joiner"),
+    "\u200e": ("LRM", "left-to-right mark"),
+    "\u200f": ("RLM", "right-to-left mark"),
+    "\u202a": ("LRE", "left-to-right embedding"),
+    "\u202b": ("RLE", "right-to-left embedding"),
+    "\u202c": ("PDF", "pop directional formatting"),
+    "\u202d": ("LRO", "left-to-right override"),
+    "\u202e": ("RLO", "right-to-left override"),
+    "\u2060": ("WJ", "word joiner"),
+    "\u2061": ("FA", "function application"),
+    "\u2062": ("IT", "invisible times"),
+    "\u2063": ("IS", "invisible separator"),
+    "\u2064": ("IP", "invisible plus"),
+    "\u2066": ("LRI", "left-to-right isolate"),
+    "\u2067": ("RLI", "right-to-left isolate"),
+    "\u2068": ("FSI", "first strong isolate"),
+    "\u2069": ("PDI", "pop directional isolate"),
+    "\ufe0e": ("VS15", "text presentation selector"),
+    "\ufe0f": ("VS16", "emoji presentation selector"),
+    "\ufeff": ("ZWNBSP", "zero-width no-break space"),
+}
+
+
+def visible(text: Any) -> Markup:
+    """Text escaped, each invisible character (zero-width, direction mark) as a visible chip.
+
+    The chip replaces the character, so a direction override cannot reorder the page's text.
+
+    Examples:
+        >>> str(visible("a\u200bb<"))
+        'a<span class="invisible" title="zero-width space (U+200B)">ZWSP</span>b&lt;'
+    """
+    parts = []
+    for char in str(text):
+        found = INVISIBLE.get(char)
+        if found is None:
+            parts.append(escape(char))
+        else:
+            short, name = found
+            parts.append(
+                Markup('<span class="invisible" title="{} (U+{:04X})">{}</span>').format(
+                    name, ord(char), short
+                )
+            )
+    return Markup("").join(parts)
+
+
+def breakable(text: Any) -> Markup:
+    """Text escaped, with a line-break opportunity after each comma, bracket and equals sign.
+
+    A scenario name then wraps between its parameters ("missing_rate=0.3,<wbr>mechanism=...")
+    rather than mid-word.
+    """
+    return Markup(re.sub(r"([,(=])", r"\1<wbr>", str(escape(str(text)))))
 
 
 def _pct(value: Any, digits: int = 1) -> str:
