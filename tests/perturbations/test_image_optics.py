@@ -293,3 +293,9 @@ def test_chromatic_aberration_of_grey_images_is_the_luma_of_the_colour_result() 
     out = ChromaticAberration().perturb(grey, 3.0, rngs_for(2)).astype(np.float64)
     assert np.abs(out[..., 0] - luma).max() <= 0.5 + 1e-3
     assert not np.array_equal(out[..., 0], grey[..., 0])
+
+
+@pytest.mark.parametrize("sigma_px", [0.02, 0.0199, 1e-5, 1e-308, 0.0])
+def test_a_vanishing_gaussian_is_exactly_the_identity_without_overflow(sigma_px):
+    """ImageNet-C's defocus at a subnormal severity once overflowed dividing by its sigma."""
+    np.testing.assert_array_equal(gaussian_taps(sigma_px, 2), [0.0, 0.0, 1.0, 0.0, 0.0])

@@ -28,12 +28,17 @@ import scipy.fft
 from wince.perturbations import arithmetic
 
 Kernel = npt.NDArray[np.floating]
+# Below this sigma, exp(-0.5 / sigma**2) at one pixel is below float64's smallest subnormal, so
+# a sampled Gaussian is exactly the identity; dividing by a tinier sigma would overflow.
+DELTA_SIGMA_PX = 0.02
 
 
 def gaussian_taps(sigma_px: float, radius_px: int) -> npt.NDArray[np.float64]:
     """A normalised Gaussian of `sigma_px` sampled at whole pixels out to `radius_px` each side."""
     radius = radius_px
     offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    if sigma_px < DELTA_SIGMA_PX:  # the off-centre taps underflow to 0: the identity, exactly
+        return (offsets == 0).astype(np.float64)
     taps = arithmetic.exp(-0.5 * (offsets / sigma_px) ** 2)
     normalised: npt.NDArray[np.float64] = taps / taps.sum()
     return normalised
