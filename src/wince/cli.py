@@ -367,22 +367,30 @@ def plan_validate(
     """Check a plan file and list every problem with its field path and a hint.
 
     Checks the fields, perturbation names and magnitudes, and that the model and data files
-    exist (it does not load them). Exit 2 when the plan is invalid.
+    exist (it does not load them), all in one pass. Exit 2 when the plan is invalid. With
+    --json, the warnings (values beyond the realistic range) are listed too.
     """
     from wince.engine.scenarios import expand, trials
-    from wince.plan import load_plan, missing_files
+    from wince.plan import load_plan
 
-    try:
-        plan = load_plan(path)
-        problems = missing_files(plan)
-        if problems:
-            raise PlanError(f"{path}: {len(problems)} problem(s)", problems=problems)
-        scenarios = expand(plan)
-    except PlanError as error:
-        if not json_output:
-            raise
-        _json({"plan": str(path), "valid": False, "problems": error.problems})
-        raise typer.Exit(EXIT_USAGE) from None
+    with warnings.catch_warnings(record=json_output) as caught:
+        if json_output:
+            warnings.simplefilter("always")
+        try:
+            plan = load_plan(path, check_files=True)
+            scenarios = expand(plan)
+        except PlanError as error:
+            if not json_output:
+                raise
+            _json(
+                {
+                    "plan": str(path),
+                    "valid": False,
+                    "problems": error.problems,
+                    "warnings": _warning_records(caught or []),
+                }
+            )
+            raise typer.Exit(EXIT_USAGE) from None
     n_trials = len(trials(scenarios, plan.repeats))
     if json_output:
         _json(
@@ -390,6 +398,7 @@ def plan_validate(
                 "plan": str(path),
                 "valid": True,
                 "problems": [],
+                "warnings": _warning_records(caught or []),
                 "perturbations": len(plan.perturbations),
                 "scenarios": len(scenarios),
                 "trials_per_sample": n_trials,
@@ -400,6 +409,13 @@ def plan_validate(
         f"{path}: valid — {len(plan.perturbations)} perturbation(s), {len(scenarios)} "
         f"scenarios, {n_trials} trials per sample."
     )
+
+
+def _warning_records(caught: list[warnings.WarningMessage]) -> list[dict[str, str]]:
+    """Recorded warnings as JSON records: their category and message."""
+    return [
+        {"category": record.category.__name__, "message": str(record.message)} for record in caught
+    ]
 
 
 @app.command()
