@@ -17,7 +17,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -695,12 +695,12 @@ def _unvalidated_problems(
     if check_files:
         for section, spec_type in (("model", ModelSpec), ("data", DataSpec)):
             try:
-                spec = spec_type.model_validate(raw.get(section))
+                files: ModelSpec | DataSpec = spec_type.model_validate(raw.get(section))
             except ValidationError:
                 continue
             if base_dir is not None:
-                spec = _resolved(spec, base_dir)
-            problems += _missing_in(section, spec)
+                files = _resolved(files, base_dir)
+            problems += _missing_in(section, files)
     return problems
 
 
@@ -833,8 +833,6 @@ MODEL_FILES = ("pickle", "onnx", "torchscript", "transformers")
 FILE_FIELDS = {"model": MODEL_FILES, "data": tuple(f for f in SOURCES_DATA if f != "factory")}
 """The fields of the model and data sections that name a file or folder."""
 
-_SpecWithFiles = TypeVar("_SpecWithFiles", ModelSpec, DataSpec)
-
 
 def missing_files(plan: Plan) -> list[str]:
     """One problem for each file or folder the model and data sections name that is absent."""
@@ -854,7 +852,7 @@ def _missing_in(section: str, spec: ModelSpec | DataSpec | None) -> list[str]:
     return problems
 
 
-def _resolved(spec: _SpecWithFiles, base_dir: Path) -> _SpecWithFiles:
+def _resolved(spec: ModelSpec | DataSpec, base_dir: Path) -> ModelSpec | DataSpec:
     """The model or data section `spec` with its relative file paths read from `base_dir`."""
     section = "model" if isinstance(spec, ModelSpec) else "data"
     changed = {
