@@ -199,6 +199,9 @@ def test_analyze_global_prints_the_design_its_precision_and_how_it_perturbs(tmp_
     as_json = wince("analyze", run_id, "--store", store, "--no-regions", "--global", "--json")
     found = json.loads(as_json.stdout)["global_sensitivity"]
     assert found["design"]["n_base"] == 8
+    assert {index["factor"] for index in found["indices"]} == {"image.jpeg", "image.exposure"}
+    assert all(0 <= index["rank"] <= 2 for index in found["indices"])
+    assert "total [95%]" in shown.stdout
     assert found["warning"].startswith("Sobol' indices less precise than asked")
     assert "at once" in found["note"]
 
@@ -398,8 +401,16 @@ def test_analyze_prints_breaking_points_on_a_text_models_metric(tmp_path):
         "cer_vs_clean", cwd=tmp_path,
     )  # fmt: skip
     assert analyzed.returncode == 0, analyzed.stderr
-    assert "breaking points of text.typos:" in analyzed.stdout
-    assert "of 3 samples broke (cer_vs_clean beyond its tolerance 0.01)" in analyzed.stdout
+    assert "breaking points (median over samples, 95% interval)" in analyzed.stdout
+    assert any("text.typos" in line and " of 3 " in line for line in analyzed.stdout.splitlines())
+    as_json = wince(
+        "analyze", "latest", "--store", "s", "--breaking-points", "--breaking-metric",
+        "cer_vs_clean", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    (found,) = json.loads(as_json.stdout)["breaking_points"]
+    assert found["entry"] == "text.typos"
+    assert found["broken_when"] == "cer_vs_clean beyond 0.01"
+    assert found["samples"] == 3
     unknown = wince("analyze", "latest", "--store", "s", "--breaking-points",
                     "--breaking-metric", "nope", cwd=tmp_path)  # fmt: skip
     assert unknown.returncode == 2
