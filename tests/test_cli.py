@@ -93,6 +93,10 @@ def test_run_show_runs_and_export_round_trip(tmp_path):
     assert len(frame) == 60 * 4
     assert set(frame["kind"]) == {"baseline", "identity", "isolation"}
     assert (frame["run_id"] == run_id).all()
+    jpeg = frame[frame["kind"] == "isolation"]
+    assert set(jpeg["perturbation"]) == {"image.jpeg"}
+    assert sorted(set(jpeg["value"].round())) == [20, 84]  # quality at levels 5 and 1
+    assert frame.loc[frame["kind"] == "baseline", "value"].isna().all()
 
 
 def test_segments_on_a_shared_location_are_found_through_the_catalog(tmp_path):
@@ -144,12 +148,15 @@ def test_data_that_does_not_fit_the_model_is_a_usage_error(tmp_path):
         'data: {factory: "wince.demo.models:breast_cancer_data"}',
     ).replace("image.jpeg, levels: [1, 5]", "tabular.gaussian_noise, levels: [1]")
     result = wince("run", plan_file(tmp_path, body), "--store", tmp_path / "s")
-    assert_user_error(result, "ModelError", "baseline")
+    # its labels (benign, malignant) are none of the digit classes: refused before predicting
+    assert_user_error(result, "DataError", "label 'benign' is not one of the model's classes")
 
 
 def test_missing_run_is_a_usage_error(tmp_path):
     wince("run", plan_file(tmp_path, DIGITS), "--store", tmp_path / "s", "--json")
-    assert_user_error(wince("show", "nope", "--store", tmp_path / "s"), "no run 'nope'")
+    shown = wince("show", "nope", "--store", tmp_path / "s")
+    assert_user_error(shown, "no run 'nope'")
+    assert shown.stderr.startswith("error: no run 'nope'")  # no exception class name
 
 
 @pytest.mark.parametrize("args", [("run",), ("show",), ("frobnicate",)])
@@ -415,3 +422,16 @@ def test_analyze_prints_breaking_points_on_a_text_models_metric(tmp_path):
                     "--breaking-metric", "nope", cwd=tmp_path)  # fmt: skip
     assert unknown.returncode == 2
     assert "has no metric 'nope'; its metrics: cer, wer" in unknown.stderr
+
+
+def test_verify_fails_on_a_run_json_that_does_not_read(tmp_path):
+    store = tmp_path / "store"
+    run_id = json.loads(
+        wince("run", plan_file(tmp_path, DIGITS), "--store", store, "--json").stdout
+    )["run_id"]
+    assert wince("verify", run_id, "--store", store).returncode == 0
+    (store / "segments" / run_id / "run.json").write_text("{not json")
+    verified = wince("verify", run_id, "--store", store)
+    assert verified.returncode == 1
+    assert f"run {run_id}: its run.json does not read" in verified.stderr
+    assert f"wince repair {run_id}" in verified.stderr

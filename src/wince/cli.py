@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from wince.errors import PlanError, WinceError, did_you_mean
+from wince.errors import PlanError, StoreError, WinceError, did_you_mean
 from wince.files import write_file
 from wince.terminal import (
     FORMATS,
@@ -247,6 +247,10 @@ def _explain(error: BaseException) -> int:
         err.print(f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):")
         for problem in error.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
+        return EXIT_USAGE
+    if isinstance(error, StoreError):  # says what is wrong with the store: no class name
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(error), markup=False, highlight=False)
         return EXIT_USAGE
     if isinstance(error, WinceError):
         err.print(f"[bold red]error:[/] {type(error).__name__}: ", end="")
@@ -1040,17 +1044,34 @@ def verify(
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Re-execute a random sample of a run's outcomes; exit 1 unless they are bit-identical."""
-    from wince.governance.reproduce_commands import verify_command
+    """Re-execute a random sample of a run's outcomes; exit 1 unless they are bit-identical.
 
+    Also checks the run's run.json (what a lost catalog is rebuilt from) reads and agrees
+    with the catalog; exit 1 when it does not.
+    """
+    from wince.governance.reproduce_commands import verify_command
+    from wince.store import open_store
+    from wince.store.repair import record_problem
+
+    opened = open_store(store)
+    run_id = opened.resolve(run_ref)
     code = verify_command(
-        run_ref,
+        run_id,
         store=store,
         fraction=fraction,
         seed=seed,
         json_output=json_output,
         console=out,
     )
+    problem = record_problem(opened, run_id)
+    if problem is not None:
+        err.print("[bold red]verify failed:[/] ", end="")
+        err.print(
+            f"run {run_id}: {problem}; `wince repair {run_id}` rewrites it from the catalog.",
+            markup=False,
+            highlight=False,
+        )
+        code = EXIT_CHECK_FAILED
     if code:
         raise typer.Exit(code)
 
