@@ -285,11 +285,11 @@ def test_analysis_settings_follow_the_plan_and_the_command_line(tmp_path):
         assert analysed.returncode == 0, analysed.stderr
         return json.loads(analysed.stdout)["settings"]
 
-    assert settings()["tolerance"] == {"flip_rate": 0.9}
+    assert settings()["tolerance"] == {"flip_rate": 0.9, "accuracy": 0.01}
     plan.write_text(lenient.replace("0.9", "0.05"))
     again = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
     assert again == first
-    assert settings()["tolerance"] == {"flip_rate": 0.05}
+    assert settings()["tolerance"] == {"flip_rate": 0.05, "accuracy": 0.01}
 
     overridden = settings("--tolerance", "flip_rate=0.3", "--tolerance", "accuracy=0.2")
     assert overridden["tolerance"] == {"flip_rate": 0.3, "accuracy": 0.2}
@@ -297,7 +297,7 @@ def test_analysis_settings_follow_the_plan_and_the_command_line(tmp_path):
     (tmp_path / "other").mkdir()
     other = plan_file(tmp_path / "other", lenient.replace("0.9", "0.7"))
     from_plan = settings("--plan", other, "--alpha", "0.01", "--correction", "bh")
-    assert from_plan["tolerance"] == {"flip_rate": 0.7}
+    assert from_plan["tolerance"] == {"flip_rate": 0.7, "accuracy": 0.01}
     assert (from_plan["alpha"], from_plan["correction"]) == (0.01, "bh")
 
     bad = wince("analyze", first, "--store", store, "--tolerance", "flip_rat=0.1")
