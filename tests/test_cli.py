@@ -93,6 +93,10 @@ def test_run_show_runs_and_export_round_trip(tmp_path):
     assert len(frame) == 60 * 4
     assert set(frame["kind"]) == {"baseline", "identity", "isolation"}
     assert (frame["run_id"] == run_id).all()
+    jpeg = frame[frame["kind"] == "isolation"]
+    assert set(jpeg["perturbation"]) == {"image.jpeg"}
+    assert sorted(set(jpeg["value"].round())) == [20, 84]  # quality at levels 5 and 1
+    assert frame.loc[frame["kind"] == "baseline", "value"].isna().all()
 
 
 def test_segments_on_a_shared_location_are_found_through_the_catalog(tmp_path):
@@ -144,12 +148,15 @@ def test_data_that_does_not_fit_the_model_is_a_usage_error(tmp_path):
         'data: {factory: "wince.demo.models:breast_cancer_data"}',
     ).replace("image.jpeg, levels: [1, 5]", "tabular.gaussian_noise, levels: [1]")
     result = wince("run", plan_file(tmp_path, body), "--store", tmp_path / "s")
-    assert_user_error(result, "ModelError", "baseline")
+    # its labels (benign, malignant) are none of the digit classes: refused before predicting
+    assert_user_error(result, "DataError", "label 'benign' is not one of the model's classes")
 
 
 def test_missing_run_is_a_usage_error(tmp_path):
     wince("run", plan_file(tmp_path, DIGITS), "--store", tmp_path / "s", "--json")
-    assert_user_error(wince("show", "nope", "--store", tmp_path / "s"), "no run 'nope'")
+    shown = wince("show", "nope", "--store", tmp_path / "s")
+    assert_user_error(shown, "no run 'nope'")
+    assert shown.stderr.startswith("error: no run 'nope'")  # no exception class name
 
 
 @pytest.mark.parametrize("args", [("run",), ("show",), ("frobnicate",)])
@@ -199,6 +206,9 @@ def test_analyze_global_prints_the_design_its_precision_and_how_it_perturbs(tmp_
     as_json = wince("analyze", run_id, "--store", store, "--no-regions", "--global", "--json")
     found = json.loads(as_json.stdout)["global_sensitivity"]
     assert found["design"]["n_base"] == 8
+    assert {index["factor"] for index in found["indices"]} == {"image.jpeg", "image.exposure"}
+    assert all(0 <= index["rank"] <= 2 for index in found["indices"])
+    assert "total [95%]" in shown.stdout
     assert found["warning"].startswith("Sobol' indices less precise than asked")
     assert "at once" in found["note"]
 
@@ -275,11 +285,11 @@ def test_analysis_settings_follow_the_plan_and_the_command_line(tmp_path):
         assert analysed.returncode == 0, analysed.stderr
         return json.loads(analysed.stdout)["settings"]
 
-    assert settings()["tolerance"] == {"flip_rate": 0.9}
+    assert settings()["tolerance"] == {"flip_rate": 0.9, "accuracy": 0.01}
     plan.write_text(lenient.replace("0.9", "0.05"))
     again = json.loads(wince("run", plan, "--store", store, "--json").stdout)["run_id"]
     assert again == first
-    assert settings()["tolerance"] == {"flip_rate": 0.05}
+    assert settings()["tolerance"] == {"flip_rate": 0.05, "accuracy": 0.01}
 
     overridden = settings("--tolerance", "flip_rate=0.3", "--tolerance", "accuracy=0.2")
     assert overridden["tolerance"] == {"flip_rate": 0.3, "accuracy": 0.2}
@@ -287,7 +297,7 @@ def test_analysis_settings_follow_the_plan_and_the_command_line(tmp_path):
     (tmp_path / "other").mkdir()
     other = plan_file(tmp_path / "other", lenient.replace("0.9", "0.7"))
     from_plan = settings("--plan", other, "--alpha", "0.01", "--correction", "bh")
-    assert from_plan["tolerance"] == {"flip_rate": 0.7}
+    assert from_plan["tolerance"] == {"flip_rate": 0.7, "accuracy": 0.01}
     assert (from_plan["alpha"], from_plan["correction"]) == (0.01, "bh")
 
     bad = wince("analyze", first, "--store", store, "--tolerance", "flip_rat=0.1")
@@ -398,9 +408,30 @@ def test_analyze_prints_breaking_points_on_a_text_models_metric(tmp_path):
         "cer_vs_clean", cwd=tmp_path,
     )  # fmt: skip
     assert analyzed.returncode == 0, analyzed.stderr
-    assert "breaking points of text.typos:" in analyzed.stdout
-    assert "of 3 samples broke (cer_vs_clean beyond its tolerance 0.01)" in analyzed.stdout
+    assert "breaking points (median over samples, 95% interval)" in analyzed.stdout
+    assert any("text.typos" in line and " of 3 " in line for line in analyzed.stdout.splitlines())
+    as_json = wince(
+        "analyze", "latest", "--store", "s", "--breaking-points", "--breaking-metric",
+        "cer_vs_clean", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    (found,) = json.loads(as_json.stdout)["breaking_points"]
+    assert found["entry"] == "text.typos"
+    assert found["broken_when"] == "cer_vs_clean beyond 0.01"
+    assert found["samples"] == 3
     unknown = wince("analyze", "latest", "--store", "s", "--breaking-points",
                     "--breaking-metric", "nope", cwd=tmp_path)  # fmt: skip
     assert unknown.returncode == 2
     assert "has no metric 'nope'; its metrics: cer, wer" in unknown.stderr
+
+
+def test_verify_fails_on_a_run_json_that_does_not_read(tmp_path):
+    store = tmp_path / "store"
+    run_id = json.loads(
+        wince("run", plan_file(tmp_path, DIGITS), "--store", store, "--json").stdout
+    )["run_id"]
+    assert wince("verify", run_id, "--store", store).returncode == 0
+    (store / "segments" / run_id / "run.json").write_text("{not json")
+    verified = wince("verify", run_id, "--store", store)
+    assert verified.returncode == 1
+    assert f"run {run_id}: its run.json does not read" in verified.stderr
+    assert f"wince repair {run_id}" in verified.stderr

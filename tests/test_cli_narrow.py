@@ -108,6 +108,22 @@ def test_gate_prints_every_subject_whole_at_80_columns(store, tmp_path):
     assert gated.stdout.count("FAIL") == len(checks)
 
 
+def test_analyze_prints_tolerances_fragile_scenarios_and_breaking_points_at_80_columns(store):
+    analyzed = wince("analyze", "latest", "--store", store, "--breaking-points", "--no-regions")
+    assert analyzed.returncode == 0, analyzed.stderr
+    listed = wince("analyze", "latest", "--store", store, "--no-regions", "--json")
+    fragile = [row["scenario"] for row in json.loads(listed.stdout)["fragile"]][:10]
+    assert_whole(analyzed.stdout, ["flip_rate", "image.jpeg", "image.exposure", *fragile])
+    tolerances = [line for line in analyzed.stdout.splitlines() if "flip_rate" in line]
+    assert "default" in tolerances[0]  # the plan sets none
+    assert "breaking points (median over samples, 95% interval)" in analyzed.stdout
+    shown = wince("analyze", "latest", "--store", store, "--breaking-points", "--json")
+    records = {r["entry"]: r for r in json.loads(shown.stdout)["breaking_points"]}
+    assert set(records) == {"image.exposure", "image.imagenet_c_elastic_transform", "image.jpeg"}
+    assert records["image.jpeg"]["unit"] == "libjpeg quality"
+    assert records["image.jpeg"]["samples"] == 40
+
+
 def test_runs_prints_ids_and_names_whole_and_wide_prints_every_column(store):
     listed = wince("runs", "--store", store, columns=40)
     run = json.loads(wince("runs", "--store", store, "--json").stdout)[0]

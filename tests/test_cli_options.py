@@ -69,7 +69,7 @@ def test_plan_validate_reports_every_missing_model_and_data_file(tmp_path):
     assert result.returncode == 2
     report = json.loads(result.stdout)
     assert report["valid"] is False
-    assert [problem.split(":")[0] for problem in report["problems"]] == [
+    assert [problem.split(" ")[1].rstrip(":") for problem in report["problems"]] == [
         "model.pickle",
         "data.csv",
     ]
@@ -79,6 +79,45 @@ def test_plan_validate_reports_every_missing_model_and_data_file(tmp_path):
     assert "2 problem(s)" in printed.stderr
     assert "data.csv" in printed.stderr
     assert "valid" not in printed.stdout
+
+
+def test_plan_validate_lists_a_schema_error_a_name_a_range_and_a_file_in_one_pass(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        textwrap.dedent(
+            """\
+            name: four-problems
+            repeats: many
+            data: {npz: nowhere.npz}
+            perturbations:
+              - {name: image.gausian_noise, severities: [0.5]}
+              - {name: image.gaussian_noise, severities: [1.5]}
+            """
+        )
+    )
+    result = wince("plan", "validate", plan, "--json")
+    assert result.returncode == 2
+    problems = json.loads(result.stdout)["problems"]
+    assert [problem.split(" ")[1].rstrip(":") for problem in problems] == [
+        "repeats",
+        "perturbations[0]",
+        "perturbations[1]",
+        "data.npz",
+    ]
+    assert "unknown perturbation 'image.gausian_noise'" in problems[1]
+    assert "got 1.5" in problems[2]
+    printed = wince("plan", "validate", plan)
+    assert "4 problem(s)" in printed.stderr
+
+
+def test_plan_validate_json_carries_the_realism_warnings(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("name: extreme\nperturbations:\n  - {name: image.jpeg, values: [3, 50]}\n")
+    result = wince("plan", "validate", plan, "--json")
+    assert result.returncode == 0, result.stderr
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning["category"] == "RealismWarning"
+    assert "image.jpeg: 3 libjpeg quality lies beyond the realistic range" in warning["message"]
 
 
 def test_an_unknown_modality_is_an_error_with_a_suggestion():

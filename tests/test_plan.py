@@ -220,3 +220,24 @@ def test_a_plan_built_in_python_takes_numpy_numbers_but_never_booleans():
         parse_plan(
             {"name": "b", "perturbations": [{"name": "image.jpeg"}], "repeats": np.bool_(True)}
         )
+
+
+def test_load_plan_lists_schema_name_range_and_file_problems_together(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        name: x
+        repeats: many
+        model: {pickle: model.pkl}
+        perturbations:
+          - {name: jpg}
+          - {name: text.typos, severities: [1.5]}
+        """,
+    )
+    with pytest.raises(PlanError) as info:
+        load_plan(path, check_files=True)
+    fields = [problem.split(" ")[1].rstrip(":") for problem in info.value.problems]
+    assert fields == ["repeats", "perturbations[0]", "perturbations[1]", "model.pickle"]
+    with pytest.raises(PlanError) as without_files:
+        load_plan(path)
+    assert len(without_files.value.problems) == 3

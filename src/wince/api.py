@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,6 +263,7 @@ def analyze(
     if plan is None:
         raise PlanError("analyze needs a plan: a Plan, a mapping or a YAML file path.")
     resolved = as_plan(plan)
+    loading = time.perf_counter()
     adapter: ModelAdapter
     if model is not None:
         adapter = as_model(model)
@@ -276,6 +278,7 @@ def analyze(
         dataset = load_dataset(resolved.data)
     else:
         raise PlanError(f"{resolved.name}: no data given and the plan has no data section.")
+    loading_s = time.perf_counter() - loading
     target = store if isinstance(store, Store) else open_store(store)
     loader = PlanModelLoader(resolved.model) if model is None and resolved.model else None
     execution = execute_run(
@@ -293,6 +296,7 @@ def analyze(
         progress=progress,
         cache=cache_for(cache, target),
         fresh=fresh,
+        loading_s=loading_s,
     )
     return Run(target, execution.run_id, reused=execution.reused, recomputed=execution.recomputed)
 

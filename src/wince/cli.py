@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import sys
+import textwrap
 import traceback
 import warnings
 from collections.abc import Callable
@@ -25,10 +26,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from wince.errors import PlanError, WinceError, did_you_mean
+from wince.errors import PlanError, StoreError, WinceError, did_you_mean
 from wince.files import write_file
 from wince.terminal import (
     FORMATS,
@@ -36,7 +36,6 @@ from wince.terminal import (
     escape_controls,
     print_listing,
     print_more,
-    print_table,
 )
 
 if TYPE_CHECKING:
@@ -249,6 +248,10 @@ def _explain(error: BaseException) -> int:
         for problem in error.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
         return EXIT_USAGE
+    if isinstance(error, StoreError):  # says what is wrong with the store: no class name
+        err.print("[bold red]error:[/] ", end="")
+        err.print(str(error), markup=False, highlight=False)
+        return EXIT_USAGE
     if isinstance(error, WinceError):
         err.print(f"[bold red]error:[/] {type(error).__name__}: ", end="")
         err.print(str(error), markup=False, highlight=False)
@@ -384,22 +387,30 @@ def plan_validate(
     """Check a plan file and list every problem with its field path and a hint.
 
     Checks the fields, perturbation names and magnitudes, and that the model and data files
-    exist (it does not load them). Exit 2 when the plan is invalid.
+    exist (it does not load them), all in one pass. Exit 2 when the plan is invalid. With
+    --json, the warnings (values beyond the realistic range) are listed too.
     """
     from wince.engine.scenarios import expand, trials
-    from wince.plan import load_plan, missing_files
+    from wince.plan import load_plan
 
-    try:
-        plan = load_plan(path)
-        problems = missing_files(plan)
-        if problems:
-            raise PlanError(f"{path}: {len(problems)} problem(s)", problems=problems)
-        scenarios = expand(plan)
-    except PlanError as error:
-        if not json_output:
-            raise
-        _json({"plan": str(path), "valid": False, "problems": error.problems})
-        raise typer.Exit(EXIT_USAGE) from None
+    with warnings.catch_warnings(record=json_output) as caught:
+        if json_output:
+            warnings.simplefilter("always")
+        try:
+            plan = load_plan(path, check_files=True)
+            scenarios = expand(plan)
+        except PlanError as error:
+            if not json_output:
+                raise
+            _json(
+                {
+                    "plan": str(path),
+                    "valid": False,
+                    "problems": error.problems,
+                    "warnings": _warning_records(caught or []),
+                }
+            )
+            raise typer.Exit(EXIT_USAGE) from None
     n_trials = len(trials(scenarios, plan.repeats))
     if json_output:
         _json(
@@ -407,6 +418,7 @@ def plan_validate(
                 "plan": str(path),
                 "valid": True,
                 "problems": [],
+                "warnings": _warning_records(caught or []),
                 "perturbations": len(plan.perturbations),
                 "scenarios": len(scenarios),
                 "trials_per_sample": n_trials,
@@ -417,6 +429,13 @@ def plan_validate(
         f"{path}: valid — {len(plan.perturbations)} perturbation(s), {len(scenarios)} "
         f"scenarios, {n_trials} trials per sample."
     )
+
+
+def _warning_records(caught: list[warnings.WarningMessage]) -> list[dict[str, str]]:
+    """Recorded warnings as JSON records: their category and message."""
+    return [
+        {"category": record.category.__name__, "message": str(record.message)} for record in caught
+    ]
 
 
 @app.command()
@@ -545,10 +564,11 @@ def run(
         if result.recomputed:
             out.print(f"recomputed {result.recomputed} damaged units")
         timings = record["lineage"].get("timings", {})
+        loading = timings.get("loading_s")
         out.print(
-            f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples "
-            f"evaluated in {timings.get('wall_s', 0):.1f} s (after loading the model and "
-            f"data). Next: wince show {result.id}"
+            f"run [bold]{result.id}[/] {record['status']}: {record['n_samples']} samples; "
+            + ("" if loading is None else f"loading the model and data {loading:.1f} s, ")
+            + f"evaluation {timings.get('wall_s', 0):.1f} s. Next: wince show {result.id}"
         )
     if rejected:
         if not json_output:
@@ -788,7 +808,6 @@ def analyze(
     from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
     from wince.analysis.profile import analyze_run
     from wince.analysis.settings import parse_tolerances
-    from wince.analysis.stats import format_pvalue
     from wince.errors import PrecisionWarning
     from wince.plan import load_plan
     from wince.store import open_store
@@ -813,9 +832,29 @@ def analyze(
             correction=correction,
             progress=progress and not json_output and sys.stderr.isatty(),
         )
-    global_result = profile.extras.get("global_sensitivity")
+    from wince.analysis import listings
+
+    extras = profile.extras
+    global_result = extras.get("global_sensitivity")
+    breaking = extras.get("breaking_points")
     settings = profile.settings.to_payload() if profile.settings is not None else {}
     counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
+    tests = profile.verdicts.tests
+    tolerances = listings.tolerance_listing(
+        settings, set(tests["metric"]) if not tests.empty else set()
+    )
+    fragile = listings.fragile_listing(profile.fragile(), opened.scenarios(run_id), SHOWN_ROWS)
+    asked = {
+        "breaking_points": None if breaking is None else listings.breaking_listing(breaking.items),
+        "global_sensitivity": None
+        if global_result is None
+        else listings.global_listing(global_result),
+        "gradients": None
+        if "gradients" not in extras
+        else listings.gradients_listing(extras["gradients"]),
+        "columns": None if "columns" not in extras else listings.columns_listing(extras["columns"]),
+    }
+    results = {name: listing for name, listing in asked.items() if listing is not None}
     if mlflow is not None:
         from wince.governance.tracking import log_run
 
@@ -826,19 +865,24 @@ def analyze(
             {
                 "run_id": run_id,
                 "verdicts": counts,
-                "seconds": profile.seconds,
-                "settings": settings,
-                "stored": sorted(profile.payloads()),
+                "tolerances": tolerances.records,
+                "fragile": fragile.records,
+                "cliffs": listings.cliffs_listing(profile.cliffs).records,
+                **{name: listing.records for name, listing in results.items()},
                 **(
                     {}
                     if global_result is None
                     else {
                         "global_sensitivity": {
                             **global_result.to_payload(),
+                            "indices": results["global_sensitivity"].records,
                             "note": JOINT_DESIGN_NOTE,
                         }
                     }
                 ),
+                "seconds": profile.seconds,
+                "settings": settings,
+                "stored": sorted(profile.payloads()),
             }
         )
         return
@@ -846,104 +890,63 @@ def analyze(
         f"run [bold]{run_id}[/]: {counts.get('fragile', 0)} fragile, "
         f"{counts.get('robust', 0)} robust, {counts.get('inconclusive', 0)} inconclusive scenarios"
     )
-    sources = settings.get("tolerance_source", {})
-    tests = profile.verdicts.tests
-    tested = set(tests["metric"]) if not tests.empty else set()
-    applied = ", ".join(
-        f"{metric} {value:g} ({sources.get(metric, 'plan')})"
-        for metric, value in settings.get("tolerance", {}).items()
-        if metric in tested
-    )
-    out.print(
-        f"tolerances: {applied or 'none tested'}; alpha {settings.get('alpha')}, "
-        f"{settings.get('correction')} correction",
-        highlight=False,
-    )
-    fragile = profile.fragile()
-    if not fragile.empty:
-        table = Table(title="fragile (effect beyond tolerance, corrected p < alpha)")
-        for column in ("scenario", "metric", "effect", "tolerance", "p"):
-            table.add_column(column, overflow="fold")
-        for row in fragile.head(SHOWN_ROWS).itertuples():
-            table.add_row(
-                row.scenario,
-                row.metric,
-                f"{row.effect:.3f}",
-                f"{row.tolerance:g}",
-                format_pvalue(row.p_fragile),
-            )
-        print_table(out, table, whole=("scenario", "metric"))
-        print_more(out, SHOWN_ROWS, len(fragile), "all in wince report")
-    for row in profile.cliffs.itertuples():
-        out.print(
-            f"cliff: {row.metric} of {row.perturbation} steepens at {row.value:g} "
-            f"(severity {row.severity:.2f}): slope {row.slope_before:.3f} -> "
-            f"{row.slope_after:.3f}, adjusted p {format_pvalue(row.p_adjusted)}"
-        )
+    if tolerances.rows:
+        print_listing(out, tolerances, fmt="table")
+    else:
+        out.print(f"tolerances: none tested; {tolerances.title}", highlight=False)
+    if fragile.rows:
+        print_listing(out, fragile, fmt="table")
+        print_more(out, SHOWN_ROWS, len(fragile.records or []), "all in wince report")
+    cliffs = listings.cliffs_listing(profile.cliffs)
+    if cliffs.rows:
+        print_listing(out, cliffs, fmt="table")
     synergies = profile.interactions.table
     if not synergies.empty:
         synergistic = synergies[synergies["label"] == "synergistic"]
         for row in synergistic.head(SHOWN_LINES).itertuples():
-            out.print(
+            _print_wrapped(
                 f"synergy: {row.scenario} {row.metric} {row.observed:.3f} vs expected "
                 f"{row.expected:.3f} ({row.model})"
             )
         print_more(out, SHOWN_LINES, len(synergistic), "synergies; all in wince report")
-    found = profile.extras.get("regions")
+    found = extras.get("regions")
     if found is not None:
         for text in found.rules["text"].head(SHOWN_LINES):
-            out.print(f"region: {text}")
+            _print_wrapped(f"region: {text}")
         print_more(out, SHOWN_LINES, len(found.rules), "regions; all in wince report")
-    breaking = profile.extras.get("breaking_points")
-    for entry, result in ({} if breaking is None else breaking.items).items():
-        out.print(_breaking_line(entry, result), highlight=False)
-    if global_result is not None:
-        for line in _global_lines(global_result):
-            out.print(line, highlight=False)
-        out.print(JOINT_DESIGN_NOTE, highlight=False)
-        if global_result.warning:
-            err.print(f"[yellow]warning:[/] {global_result.warning}", highlight=False)
+    for name, listing in results.items():
+        print_listing(out, listing, fmt="table")
+        if name == "global_sensitivity":
+            out.print(_global_precision(global_result), highlight=False)
+            out.print(JOINT_DESIGN_NOTE, highlight=False)
+    if global_result is not None and global_result.warning:
+        err.print(f"[yellow]warning:[/] {global_result.warning}", highlight=False)
     out.print(f"stored {len(profile.payloads())} analyses in {sum(profile.seconds.values()):.1f} s")
 
 
-def _breaking_line(entry: str, result: Any) -> str:
-    """One perturbation's median breaking point with its interval and how many broke."""
-    table = result.table
-    broke = sum(math.isfinite(s) for s in table["breaking_severity"])
-    what = (
-        f"{result.metric} beyond its tolerance {result.value_tolerance:g}"
-        if result.metric is not None
-        else "the prediction changed"
+def _print_wrapped(text: str) -> None:
+    """Print `text` wrapped between words at the terminal's width (a name is never cut)."""
+    out.print(
+        textwrap.fill(
+            text,
+            width=out.width,
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ),
+        highlight=False,
     )
-    low, high = result.median_interval
-    if math.isfinite(result.median_breaking_severity):
-        median = (
-            f"median at {result.median_breaking_value:.3g} {result.unit} (severity "
-            f"{result.median_breaking_severity:.2f}, 95% {low:.2f}-{high:.2f})"
-        )
-    else:
-        median = f"median beyond the searched range (severity {result.search_end:g})"
-    return f"breaking points of {entry}: {broke} of {len(table)} samples broke ({what}); {median}"
 
 
-def _global_lines(result: Any) -> list[str]:
-    """The design, precision and leading factors of a global-sensitivity result."""
-    ranked = result.indices.sort_values("rank").head(5)
+def _global_precision(result: Any) -> str:
+    """The design of a global-sensitivity result and, for Sobol', the precision it reached."""
     if result.method == "morris":
-        return [f"global sensitivity: Morris, {result.design_points} design points"] + [
-            f"  {row.factor}: mu* {row.mu_star:.3g} [{row.mu_star_low:.3g}, "
-            f"{row.mu_star_high:.3g}], sigma {row.sigma:.3g}"
-            for row in ranked.itertuples()
-        ]
-    return [
+        return f"global sensitivity: Morris, {result.design_points} design points"
+    return (
         f"global sensitivity: Sobol' n_base {result.design['n_base']}, "
         f"{result.design_points} design points, widest 95% interval of a total index "
         f"±{result.half_width:.2f} (target ±{result.design['target_half_width']:.2f})"
-    ] + [
-        f"  {row.factor}: total {row.ST:.2f} [{row.ST_low:.2f}, {row.ST_high:.2f}], "
-        f"first-order {row.S1:.2f} [{row.S1_low:.2f}, {row.S1_high:.2f}]"
-        for row in ranked.itertuples()
-    ]
+    )
 
 
 @app.command()
@@ -1093,17 +1096,34 @@ def verify(
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Re-execute a random sample of a run's outcomes; exit 1 unless they are bit-identical."""
-    from wince.governance.reproduce_commands import verify_command
+    """Re-execute a random sample of a run's outcomes; exit 1 unless they are bit-identical.
 
+    Also checks the run's run.json (what a lost catalog is rebuilt from) reads and agrees
+    with the catalog; exit 1 when it does not.
+    """
+    from wince.governance.reproduce_commands import verify_command
+    from wince.store import open_store
+    from wince.store.repair import record_problem
+
+    opened = open_store(store)
+    run_id = opened.resolve(run_ref)
     code = verify_command(
-        run_ref,
+        run_id,
         store=store,
         fraction=fraction,
         seed=seed,
         json_output=json_output,
         console=out,
     )
+    problem = record_problem(opened, run_id)
+    if problem is not None:
+        err.print("[bold red]verify failed:[/] ", end="")
+        err.print(
+            f"run {run_id}: {problem}; `wince repair {run_id}` rewrites it from the catalog.",
+            markup=False,
+            highlight=False,
+        )
+        code = EXIT_CHECK_FAILED
     if code:
         raise typer.Exit(code)
 

@@ -224,11 +224,10 @@ def _built_in() -> dict[str, Metric]:
     text, multilabel, detection = ("text",), ("multilabel",), ("detection",)
     segmentation, embedding = ("segmentation",), ("embedding",)
     metrics = [
-        # the classifier's default tolerances are the plan's (`AnalysisSpec.tolerance`)
         Metric("flip_rate", "flipped", "lower", "share of samples whose predicted class "
-               "changed", c, proportion=True),
+               "changed", c, proportion=True, tolerance=0.02),
         Metric("accuracy", "correct", "higher", "share of samples classified correctly", c,
-               proportion=True, needs_labels=True),
+               proportion=True, needs_labels=True, tolerance=0.01),
         Metric("confidence_change", "confidence_delta", "higher", "change of the top class "
                "probability", c, unit="probability", margin=0.02),
         Metric("true_class_prob_change", "true_prob_delta", "higher", "change of the "

@@ -353,12 +353,13 @@ class AnalysisSpec(_Spec):
     """How strict the verdicts are: tolerances and the significance level."""
 
     tolerance: dict[str, float] = Field(
-        default_factory=lambda: {"flip_rate": 0.02, "accuracy": 0.01},
+        default_factory=dict,
         description="largest harmful change of a metric's mean that still counts as robust, "
         "per per-sample metric (flip_rate, accuracy, confidence_change, "
         "true_class_prob_change, mean_abs_change, mae, those of structured outputs in the "
         "metric reference, e.g. cer, and the plan's own); metrics with a default tolerance "
-        "(the metric reference) are tested with it when not named; regression runs without "
+        "(the metric reference: flip_rate 0.02, accuracy 0.01, ...) are tested with it when "
+        "not named, so naming one keeps the others' defaults; regression runs without "
         "mean_abs_change get 0.1 x the standard deviation of the baseline predictions",
     )
     alpha: float = Field(0.05, gt=0, lt=1)
@@ -413,15 +414,7 @@ class Plan(_Spec):
     @classmethod
     def _expand_presets(cls, v: Any) -> Any:
         """Replace each `{preset: <name>}` entry by the preset's perturbations, in place."""
-        if not isinstance(v, list):
-            return v
-        expanded: list[Any] = []
-        for item in v:
-            if isinstance(item, dict) and "preset" in item:
-                expanded += expand_preset(item)
-            else:
-                expanded.append(item)
-        return expanded
+        return expanded_entries(v) if isinstance(v, list) else v
 
     def digest(self) -> str:
         """Hash of the plan's content (sorted JSON), for lineage."""
@@ -474,6 +467,17 @@ def entry_labels(specs: list[PerturbationSpec]) -> list[str]:
     """The name of each entry of a plan's perturbation list (see `entry_label`)."""
     names = [s.name for s in specs]
     return [entry_label(s, repeated=names.count(s.name) > 1) for s in specs]
+
+
+def expanded_entries(entries: list[Any]) -> list[Any]:
+    """A plan's perturbation entries with each `{preset: <name>}` replaced by its entries."""
+    expanded: list[Any] = []
+    for item in entries:
+        if isinstance(item, dict) and "preset" in item:
+            expanded += expand_preset(item)
+        else:
+            expanded.append(item)
+    return expanded
 
 
 def expand_preset(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -625,22 +629,10 @@ def _semantic_problems(plan: Plan) -> list[str]:
         )
     names = []
     for i, spec in enumerate(plan.perturbations):
-        where = f"perturbations[{i}]"
-        given = [k for k in ("severities", "levels", "values") if getattr(spec, k) is not None]
-        if len(given) > 1:
-            problems.append(f"{where}: give one of severities, levels or values; got {given}.")
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RealismWarning)
-                points = resolve_sweep(spec)
-                perturbations.create(spec.name, spec.params)
-        except (ParameterError, TypeError) as error:
-            problems.append(f"{where}: {error}")
-            continue
-        if not points:
-            problems.append(f"{where}: the sweep is empty; give at least one magnitude.")
-        names.append(spec.name)
+        found = _entry_problems(i, spec)
+        problems += found
+        if not found:
+            names.append(spec.name)
     problems += _repeated_entry_problems(plan)
     labels = plan.labels()
     if isinstance(plan.combinations, list):
@@ -655,6 +647,61 @@ def _semantic_problems(plan: Plan) -> list[str]:
     problems += _distribution_problems(plan, names)
     problems += _tolerance_problems(plan)
     problems += _metric_problems(plan)
+    return problems
+
+
+def _entry_problems(i: int, spec: PerturbationSpec) -> list[str]:
+    """The problems of perturbation entry `i`: its name, parameters and sweep."""
+    where = f"perturbations[{i}]"
+    given = [k for k in ("severities", "levels", "values") if getattr(spec, k) is not None]
+    if len(given) > 1:
+        return [f"{where}: give one of severities, levels or values; got {given}."]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RealismWarning)
+            points = resolve_sweep(spec)
+            perturbations.create(spec.name, spec.params)
+    except (ParameterError, TypeError) as error:
+        return [f"{where}: {error}"]
+    if not points:
+        return [f"{where}: the sweep is empty; give at least one magnitude."]
+    return []
+
+
+def _unvalidated_problems(
+    raw: dict[str, Any], error: ValidationError, *, base_dir: Path | None, check_files: bool
+) -> list[str]:
+    """The problems of the sections of a plan that failed validation elsewhere.
+
+    Pydantic stops at the plan's schema errors; so that one pass names every problem, each
+    perturbation entry without a schema error of its own is still checked (name, parameters,
+    sweep), and so are the model and data files (`check_files`).
+    """
+    faulted = {tuple(item["loc"][:2]) for item in error.errors()}
+    problems = []
+    entries = raw.get("perturbations")
+    if isinstance(entries, list):
+        try:
+            entries = expanded_entries(entries)
+        except ValueError:  # an unknown preset: a schema error already
+            entries = []
+        for i, entry in enumerate(entries):
+            if ("perturbations", i) in faulted or ("perturbations",) in faulted:
+                continue
+            try:
+                spec = PerturbationSpec.model_validate(entry)
+            except ValidationError:
+                continue
+            problems += _entry_problems(i, spec)
+    if check_files:
+        for section, spec_type in (("model", ModelSpec), ("data", DataSpec)):
+            try:
+                files: ModelSpec | DataSpec = spec_type.model_validate(raw.get(section))
+            except ValidationError:
+                continue
+            if base_dir is not None:
+                files = _resolved(files, base_dir)
+            problems += _missing_in(section, files)
     return problems
 
 
@@ -733,26 +780,34 @@ def _distribution_problems(plan: Plan, names: list[str]) -> list[str]:
     return problems
 
 
-def parse_plan(raw: Any, *, source: str = "plan", base_dir: Path | None = None) -> Plan:
-    """Validate a plan from a mapping, collecting every problem.
+def parse_plan(
+    raw: Any, *, source: str = "plan", base_dir: Path | None = None, check_files: bool = False
+) -> Plan:
+    """Validate a plan from a mapping, collecting every problem in one pass.
 
-    Relative file paths in the model and data sections are resolved against `base_dir`.
+    Schema errors, unknown perturbations, bad parameters or sweeps and (`check_files`) the
+    model and data files that do not exist are all listed together. Relative file paths in
+    the model and data sections are resolved against `base_dir`.
 
     Raises:
         PlanError: listing each problem as `<source> <field path>: <what and how to fix>`.
     """
     if not isinstance(raw, dict):
         raise PlanError(f"{source}: a plan is a mapping of fields (name, perturbations, ...).")
+    raw = _plain(raw)
     try:
-        plan = Plan.model_validate(_plain(raw))
+        plan = Plan.model_validate(raw)
     except ValidationError as error:
-        problems = [f"{source} {p}" for p in _pydantic_problems(error)]
+        found = _pydantic_problems(error)
+        found += _unvalidated_problems(raw, error, base_dir=base_dir, check_files=check_files)
+        problems = [f"{source} {p}" for p in found]
         raise PlanError("\n".join(problems), problems=problems) from None
-    problems = [f"{source} {p}" for p in _semantic_problems(plan)]
-    if problems:
-        raise PlanError("\n".join(problems), problems=problems)
     if base_dir is not None:
         plan = _resolve_paths(plan, base_dir)
+    found = _semantic_problems(plan) + (missing_files(plan) if check_files else [])
+    problems = [f"{source} {p}" for p in found]
+    if problems:
+        raise PlanError("\n".join(problems), problems=problems)
     return plan
 
 
@@ -776,35 +831,46 @@ MODEL_FILES = ("pickle", "onnx", "torchscript", "transformers")
 """The fields of the model section that name a file or folder."""
 
 
+FILE_FIELDS = {"model": MODEL_FILES, "data": tuple(f for f in SOURCES_DATA if f != "factory")}
+"""The fields of the model and data sections that name a file or folder."""
+
+
 def missing_files(plan: Plan) -> list[str]:
     """One problem for each file or folder the model and data sections name that is absent."""
+    return _missing_in("model", plan.model) + _missing_in("data", plan.data)
+
+
+def _missing_in(section: str, spec: ModelSpec | DataSpec | None) -> list[str]:
+    """One problem for each file or folder that section `spec` names and that is absent."""
     problems = []
-    for section, fields in (("model", MODEL_FILES), ("data", SOURCES_DATA)):
-        spec = getattr(plan, section)
-        for name in fields:
-            value = None if spec is None or name == "factory" else getattr(spec, name)
-            if value is not None and "://" not in value and not Path(value).exists():
-                problems.append(
-                    f"{section}.{name}: {value} does not exist; fix the path (a relative one "
-                    "is read from the plan's folder)"
-                )
+    for name in FILE_FIELDS[section]:
+        value = None if spec is None else getattr(spec, name)
+        if value is not None and "://" not in value and not Path(value).exists():
+            problems.append(
+                f"{section}.{name}: {value} does not exist; fix the path (a relative one "
+                "is read from the plan's folder)"
+            )
     return problems
 
 
+def _resolved(spec: ModelSpec | DataSpec, base_dir: Path) -> ModelSpec | DataSpec:
+    """The model or data section `spec` with its relative file paths read from `base_dir`."""
+    section = "model" if isinstance(spec, ModelSpec) else "data"
+    changed = {
+        f: str((base_dir / v).resolve())
+        for f in FILE_FIELDS[section]
+        if (v := getattr(spec, f)) is not None and not Path(v).is_absolute()
+    }
+    return spec.model_copy(update=changed) if changed else spec
+
+
 def _resolve_paths(plan: Plan, base_dir: Path) -> Plan:
-    updates: dict[str, Any] = {}
-    for section, fields in (("model", MODEL_FILES), ("data", SOURCES_DATA)):
-        spec = getattr(plan, section)
-        if spec is None:
-            continue
-        changed = {
-            f: str((base_dir / v).resolve())
-            for f in fields
-            if f != "factory" and (v := getattr(spec, f)) is not None and not Path(v).is_absolute()
-        }
-        if changed:
-            updates[section] = spec.model_copy(update=changed)
-    return plan.model_copy(update=updates) if updates else plan
+    updates = {
+        section: _resolved(spec, base_dir)
+        for section in ("model", "data")
+        if (spec := getattr(plan, section)) is not None
+    }
+    return plan.model_copy(update=updates)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -949,15 +1015,17 @@ def read_yaml(path: str | Path, *, what: str, error: type[WinceError] = PlanErro
         raise error(f"{path}{where}: YAML syntax error: {reason}.") from None
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Load and validate a YAML plan file (safe loading only).
+def load_plan(path: str | Path, *, check_files: bool = False) -> Plan:
+    """Load and validate a YAML plan file (safe loading only), every problem in one pass.
+
+    `check_files`: also list the model and data files the plan names that do not exist.
 
     Raises:
         PlanError: missing file, YAML syntax error (with line number) or invalid content.
     """
     path = Path(path)
     raw = read_yaml(path, what="plan")
-    plan = parse_plan(raw, source=str(path), base_dir=path.parent)
+    plan = parse_plan(raw, source=str(path), base_dir=path.parent, check_files=check_files)
     warn_beyond_realistic(plan, source=str(path))
     return plan
 

@@ -203,3 +203,83 @@ def _print_stacked(console: Console, listing: Listing, shown: Sequence[str]) -> 
                 break_on_hyphens=False,
             )
             console.print(indented, highlight=False, soft_wrap=True)
+
+
+class ProgressReporter:
+    """A progress bar on standard error with the count done, elapsed time and ETA.
+
+    Counts what the user thinks in (samples, by default), not internal batches: call
+    `advance(n)` with the number just done. Disabled, it prints nothing: the Python API
+    passes `enabled=False` unless asked for progress, the CLI `enabled=sys.stderr.isatty()`.
+    The bar is redrawn when work completes rather than by rich's refresh thread: with no
+    thread running, the process executor can fork its workers safely.
+
+    Usage (as `wince perturbations --gallery` may):
+
+        with ProgressReporter(len(names), enabled=True, title="gallery", unit="grids") as bar:
+            for name in names:
+                render(name)
+                bar.advance()
+    """
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool,
+        title: str,
+        unit: str = "samples",
+        console: Console | None = None,
+    ) -> None:
+        """`total`: units of work (>= 0); `console`: where to draw (default standard error)."""
+        self.enabled = enabled and total > 0
+        self.total = total
+        self.title = title
+        self.unit = unit
+        self.console = console
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressReporter:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(self.unit),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console or Console(stderr=True),
+                transient=False,
+                auto_refresh=False,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.title, total=self.total)
+        return self
+
+    @property
+    def completed(self) -> int:
+        """Units done so far (0 when disabled)."""
+        if self._progress is None:
+            return 0
+        return int(self._progress.tasks[0].completed)
+
+    def advance(self, units: int = 1) -> None:
+        """`units` more units done."""
+        if self._progress is not None:
+            self._progress.advance(self._task, units)
+            self._progress.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)

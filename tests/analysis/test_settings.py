@@ -58,7 +58,8 @@ def test_an_edited_tolerance_applies_when_the_plan_runs_again(tmp_path, data):
         "fragile",
     )
     stored = strict.store.load_analysis(strict.id, "settings")
-    assert stored["tolerance"] == {"flip_rate": 0.01}
+    assert stored["tolerance"] == {"flip_rate": 0.01, "accuracy": 0.01}  # its default kept
+    assert stored["tolerance_source"] == {"flip_rate": "plan", "accuracy": "default"}
 
 
 def test_profile_overrides_apply_and_are_recorded(tmp_path, data):
@@ -74,7 +75,7 @@ def test_profile_overrides_apply_and_are_recorded(tmp_path, data):
     )
     stored = run.store.load_analysis(run.id, "settings")
     assert stored["alpha"] == 0.01
-    assert stored["tolerance_source"] == {"flip_rate": "override"}
+    assert stored["tolerance_source"] == {"flip_rate": "override", "accuracy": "default"}
     # the override does not stick: the next analysis uses the plan's settings again
     assert flip_verdict(run.profile(regions=False))["verdict"] == "robust"
 
@@ -145,3 +146,15 @@ def test_an_override_for_the_other_task_is_rejected_not_ignored():
         resolve(AnalysisSpec(), task="regression", tolerance={"flip_rate": 0.1})
     settings = resolve(AnalysisSpec(), task="regression", tolerance={"mae": 3.0})
     assert settings.tolerance["mae"] == 3.0
+
+
+def test_a_plan_naming_one_tolerance_keeps_the_other_defaults_labelled_default():
+    settings = resolve(AnalysisSpec(tolerance={"flip_rate": 0.05}), task="classification")
+    assert dict(settings.tolerance) == {"flip_rate": 0.05, "accuracy": 0.01}
+    assert dict(settings.tolerance_source) == {"flip_rate": "plan", "accuracy": "default"}
+
+
+def test_a_plan_without_tolerances_gets_the_defaults_labelled_default_not_plan():
+    settings = resolve(AnalysisSpec(), task="classification")
+    assert dict(settings.tolerance) == {"flip_rate": 0.02, "accuracy": 0.01}
+    assert set(settings.tolerance_source.values()) == {"default"}

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+import wince
 from wince.datasets import ArrayDataset
 from wince.engine.executors import (
     LocalExecutor,
     ProcessExecutor,
-    ProgressReporter,
     fork_is_safe,
     make_executor,
 )
@@ -24,6 +24,7 @@ from wince.errors import ModelError, ParameterError
 from wince.models import CallableAdapter, as_model
 from wince.plan import Plan
 from wince.store import open_store
+from wince.terminal import ProgressReporter
 
 PLAN = {
     "name": "process-test",
@@ -131,3 +132,30 @@ def test_the_progress_bar_runs_no_thread():
         assert threading.active_count() == before
         reporter.advance()
     assert threading.active_count() == before
+
+
+def test_progress_counts_samples_on_a_terminal_and_the_python_api_prints_nothing(
+    tmp_path, monkeypatch, capfd
+):
+    import io
+
+    from rich.console import Console
+
+    from wince import terminal
+
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    data = (x, (x[:, 0] > 0).astype(int))
+    plan = {**PLAN, "batch_size": 20}
+    wince.analyze(lambda b: (b[:, 0] > 0).astype(int), data, plan, store=str(tmp_path / "a"))
+    assert capfd.readouterr().err == ""  # no progress bar unless asked
+    drawn = io.StringIO()
+    monkeypatch.setattr(
+        terminal,
+        "Console",
+        lambda stderr: Console(file=drawn, force_terminal=True, color_system=None, width=120),
+    )
+    wince.analyze(
+        lambda b: (b[:, 0] > 0.1).astype(int), data, plan, store=str(tmp_path / "b"), progress=True
+    )
+    assert "50/50 samples" in drawn.getvalue()  # three batches of up to 20, counted as samples
+    assert "20/50 samples" in drawn.getvalue()

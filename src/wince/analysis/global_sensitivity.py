@@ -42,13 +42,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from wince import perturbations as library
-from wince.engine.executors import ProgressReporter
 from wince.engine.probe import Probe
 from wince.errors import ModelError, ParameterError, PrecisionWarning, RealismWarning
 from wince.metrics import Metric, plan_metric_table, primary_metric
 from wince.models.base import Predictions
 from wince.perturbations.base import Step
 from wince.plan import Plan
+from wince.terminal import ProgressReporter
 
 FloatArray = npt.NDArray[np.float64]
 Evaluate = Callable[[FloatArray], npt.ArrayLike]

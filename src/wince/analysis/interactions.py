@@ -29,7 +29,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wince.analysis.data import RunData
-from wince.analysis.settings import AnalysisSettings
+from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.stats import adjust, percentile_interval
 from wince.engine.scenarios import BASELINE
 from wince.metrics import Metric, Resampling, bootstrap_weights
@@ -174,11 +174,10 @@ def interactions(
         resample: the bootstrap resampling of samples (default: the plan's bootstrap).
         settings: tolerances, alpha and correction (default: the plan's analysis section).
     """
-    analysis = data.analysis or data.plan.analysis
-    tolerance = dict(settings.tolerance) if settings is not None else dict(analysis.tolerance)
-    alpha = settings.alpha if settings is not None else analysis.alpha
-    correction = settings.correction if settings is not None else analysis.correction
-    resample = resample or bootstrap_weights(len(data.samples), analysis.bootstrap, data.plan.seed)
+    settings = settings or run_settings(data)
+    tolerance = dict(settings.tolerance)
+    alpha, correction = settings.alpha, settings.correction
+    resample = resample or bootstrap_weights(len(data.samples), settings.bootstrap, data.plan.seed)
     metrics = interaction_metrics(data)
     rows = []
     for combo in data.scenarios.itertuples():

@@ -23,6 +23,7 @@ from wince.errors import MissingAnalysisError
 from wince.metrics import bootstrap_weights
 from wince.plan import Plan
 from wince.store.store import Store
+from wince.terminal import ProgressReporter
 
 if TYPE_CHECKING:
     from wince.plots import ProfilePlots
@@ -337,7 +338,6 @@ def _breaking_points(
     progress: bool,
 ) -> dict[str, Any]:
     from wince.analysis.breaking import breaking_points
-    from wince.engine.executors import ProgressReporter
     from wince.errors import ParameterError, PlanError
     from wince.metrics import primary_metric
 
@@ -377,8 +377,9 @@ def _breaking_points(
         if label not in refused
     ]
     results = {}
+    samples = len(run_data.samples)
     with ProgressReporter(
-        len(searched), enabled=progress, title="Breaking points", unit="perturbations"
+        samples * len(searched), enabled=progress, title="Breaking points"
     ) as bar:
         for label, spec in searched:
             results[label] = breaking_points(
@@ -391,7 +392,7 @@ def _breaking_points(
                 n_boot=settings.bootstrap,
                 seed=plan.seed,
             )
-            bar.advance()
+            bar.advance(samples)  # each sample's breaking point of this entry
     return {"breaking_points": _Collection(results)}
 
 

@@ -65,9 +65,11 @@ def digits_data() -> ArrayDataset:
 
 
 def _cancer_split() -> tuple[Any, Any, Any, Any, list[str]]:
+    """Train and test splits, labelled by class name (malignant, benign), and feature names."""
     data = load_breast_cancer()
+    labels = data.target_names[data.target]  # the class names reports and tables show
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.4, random_state=SPLIT_SEED, stratify=data.target
+        data.data, labels, test_size=0.4, random_state=SPLIT_SEED, stratify=labels
     )
     return x_train, x_test, y_train, y_test, list(data.feature_names)
 

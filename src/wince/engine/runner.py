@@ -944,8 +944,13 @@ def execute_run(
     progress: bool = False,
     cache: PredictionCache | None = None,
     fresh: bool = False,
+    loading_s: float | None = None,
 ) -> Execution:
     """Run (or resume) a plan, or reuse the stored run of the same identity.
+
+    `progress` shows a bar on standard error counting samples; `loading_s` (seconds the
+    caller took to load the model and data) is recorded with the run's timings, as
+    `loading_s` beside the evaluation's `wall_s`.
 
     A run's id is a content address: the plan (without batch size and analysis settings),
     the model's identity (`identify`: for an endpoint, after its probe), the data, the
@@ -968,7 +973,7 @@ def execute_run(
             package versions, and `fresh` is False.
         ModelError: the model (or its probe) failed on clean inputs.
     """
-    from wince.engine.executors import ProgressReporter
+    from wince.terminal import ProgressReporter
 
     scenarios, spec = prepare(plan, model, dataset)
     runnable = table_inputs(model, dataset)  # what predicts; `model` is what is identified
@@ -1039,7 +1044,8 @@ def execute_run(
     record_analysis_settings(store, run_id, plan)
     ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))
     started = time.perf_counter()
-    reporter = ProgressReporter(len(ranges), enabled=progress, title=plan.name)
+    pending = sum(stop - start for start, stop in ranges)
+    reporter = ProgressReporter(pending, enabled=progress, title=plan.name)
     try:
         if ranges:
             _fix_output_meaning(runnable, dataset, ranges[0], scenarios[0], spec)
@@ -1054,13 +1060,13 @@ def execute_run(
                     seconds=seconds,
                     rejected=[r.__dict__ for r in rejections.read(table)],
                 )
-                reporter.advance()
+                reporter.advance(job.stop - job.start)
     except BaseException as error:
         store.finish_run(
             run_id,
             status="failed",
             error=f"{type(error).__name__}: {error}",
-            timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
+            timings=_timings(started, len(ranges), loading_s),
         )
         raise
     if cache is not None and cache.stats.calls + cache.stats.outcome_hits:
@@ -1069,6 +1075,14 @@ def execute_run(
     store.finish_run(
         run_id,
         status="complete",
-        timings={"wall_s": time.perf_counter() - started, "units": len(ranges)},
+        timings=_timings(started, len(ranges), loading_s),
     )
     return Execution(run_id, reused=False, recomputed=recomputed)
+
+
+def _timings(started: float, units: int, loading_s: float | None) -> dict[str, float]:
+    """A run's timings: evaluation seconds since `started`, units, and loading seconds."""
+    timings = {"wall_s": time.perf_counter() - started, "units": units}
+    if loading_s is not None:
+        timings["loading_s"] = loading_s
+    return timings

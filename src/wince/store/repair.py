@@ -77,6 +77,22 @@ def read_run_record(store: Store, run_id: str) -> tuple[dict[str, Any], list[Any
         return f"its {RUN_RECORD} does not read ({error})"
 
 
+CHECKED_FIELDS = ("run_id", "n_samples", "plan_digest", "model_fingerprint", "data_fingerprint")
+"""The fields of run.json that must agree with the catalog's row of the run."""
+
+
+def record_problem(store: Store, run_id: str) -> str | None:
+    """What is wrong with a run's `run.json`: unreadable, or disagreeing with the catalog."""
+    record = read_run_record(store, run_id)
+    if isinstance(record, str):
+        return record
+    stored, catalog = record[0], store.run(run_id)
+    differing = [f for f in CHECKED_FIELDS if f in stored and stored[f] != catalog.get(f)]
+    if differing:
+        return f"its {RUN_RECORD} disagrees with the catalog on {', '.join(differing)}"
+    return None
+
+
 def _rebuild_run(store: Store, run_id: str) -> RebuiltRun:
     record = read_run_record(store, run_id)
     if isinstance(record, str):

@@ -721,14 +721,28 @@ class Store:
     def export_outcomes(self, run_id: str, target: str | Path) -> int:
         """Write a run's outcomes as one Parquet file; returns the number written.
 
-        Each row gets `run_id` and its scenario's kind and severity.
-        DuckDB streams the segments into the file (sorting past `EXPORT_MEMORY` on disk), so
-        memory does not grow with the run. Ordered as `outcomes`; rejected scenarios left out.
+        Each row gets `run_id` and its scenario's kind, severity, `perturbation` (the plan
+        entries it applies, joined by "+"; empty for the baseline and identity) and `value`
+        (the physical magnitude of a single-perturbation scenario, in its unit; null
+        otherwise). DuckDB streams the segments into the file (sorting past `EXPORT_MEMORY`
+        on disk), so memory does not grow with the run. Ordered as `outcomes`; rejected
+        scenarios left out.
         """
-        kinds = self.scenarios(run_id)[["scenario", "kind", "severity"]]
+        scenarios = self.scenarios(run_id)
+        kinds = scenarios[["scenario", "kind", "severity"]].assign(
+            perturbation=[
+                "+".join(str(step.get("entry", step["name"])) for step in steps)
+                for steps in scenarios["steps"]
+            ],
+            value=[
+                float(steps[0]["value"]) if len(steps) == 1 else None
+                for steps in scenarios["steps"]
+            ],
+        )
         query = self._outcomes_query(run_id, "*", where=None, rejected=False)
         copy = (
-            f"COPY (SELECT ? AS run_id, o.*, k.kind, k.severity FROM ({query}) AS o "
+            "COPY (SELECT ? AS run_id, o.*, k.kind, k.severity, k.perturbation, k.value "
+            f"FROM ({query}) AS o "
             "LEFT JOIN kinds AS k ON o.scenario = k.scenario "
             "ORDER BY o.position, o.trial, o.sample_index) "
             f"TO '{_sql_text(os.fspath(target))}' (FORMAT parquet, COMPRESSION zstd)"
