@@ -24,7 +24,6 @@ import numpy.typing as npt
 import scipy.signal
 from PIL import Image
 
-from wince.engine.executors import ProgressReporter
 from wince.errors import ParameterError
 from wince.perturbations.base import DataContext, Modality, Perturbation
 from wince.perturbations.gallery import (
@@ -35,6 +34,7 @@ from wince.perturbations.gallery import (
     perturbations_of,
     realistic_points,
 )
+from wince.terminal import ProgressReporter
 
 PAGE_NAME = "audio.html"
 CLIP_FOLDER = "audio"

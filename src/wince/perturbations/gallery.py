@@ -22,7 +22,6 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from wince.engine.executors import ProgressReporter
 from wince.errors import ParameterError
 from wince.perturbations.base import (
     LEVELS,
@@ -33,6 +32,7 @@ from wince.perturbations.base import (
     Rngs,
     registry,
 )
+from wince.terminal import ProgressReporter
 
 GALLERY_MODALITIES = (Modality.IMAGE, Modality.TEXT, Modality.AUDIO)
 GALLERY_SEED = 0  # random perturbations draw from this seed: a gallery is the same everywhere

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from wince.engine.executors import ProgressReporter
 from wince.errors import ParameterError
 from wince.perturbations.base import DataContext, Modality, Perturbation
 from wince.perturbations.gallery import (
@@ -36,6 +35,7 @@ from wince.perturbations.gallery import (
     realistic_points,
 )
 from wince.perturbations.text.base import character_error_rate
+from wince.terminal import ProgressReporter
 
 EXAMPLES = 30  # sentences per perturbation
 PAGE_NAME = "text.html"

@@ -38,7 +38,8 @@ def gaussian_taps(sigma_px: float, radius_px: int) -> npt.NDArray[np.float64]:
     radius = radius_px
     offsets = np.arange(-radius, radius + 1, dtype=np.float64)
     if sigma_px < DELTA_SIGMA_PX:  # the off-centre taps underflow to 0: the identity, exactly
-        return (offsets == 0).astype(np.float64)
+        identity: npt.NDArray[np.float64] = (offsets == 0).astype(np.float64)
+        return identity
     taps = arithmetic.exp(-0.5 * (offsets / sigma_px) ** 2)
     normalised: npt.NDArray[np.float64] = taps / taps.sum()
     return normalised
