@@ -8,7 +8,7 @@ are of one modality and one sample size, hands them to the modality's calibratio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wince.errors import DataError
 from wince.perturbations.base import Modality
@@ -18,9 +18,6 @@ from wince.realism.calibration.images import calibrate_image_data
 from wince.realism.calibration.quantities import Calibration
 from wince.realism.calibration.tables import calibrate_table_data
 from wince.realism.calibration.text import calibrate_text_data
-
-if TYPE_CHECKING:
-    from wince.datasets.base import Dataset
 
 BY_MODALITY: dict[Modality, ModalityCalibration] = {
     Modality.IMAGE: calibrate_image_data,
