@@ -538,9 +538,17 @@ def test_image_fingerprint_is_stable_and_tracks_bytes_names_and_labels(tmp_path:
     assert read_images(folder).fingerprint() != first
 
 
-def test_images_reject_label_and_id_options(tmp_path: Path) -> None:
-    with pytest.raises(PlanError, match=re.escape("data.label does not apply to data.images")):
-        read_images(tmp_path, DataSpec(images=str(tmp_path), label="y"))
+@pytest.mark.parametrize("field", ["label", "id", "inputs", "features"])
+@pytest.mark.parametrize("kind", ["images", "wav"])
+def test_folders_reject_the_options_their_layout_decides(
+    tmp_path: Path, kind: str, field: str
+) -> None:
+    value: object = ["a"] if field == "features" else "y"
+    spec = DataSpec.model_validate({kind: str(tmp_path), field: value})
+    reader = read_images if kind == "images" else read_wav
+    message = f"data.{field} does not apply to data.{kind}: labels are the subfolder names"
+    with pytest.raises(PlanError, match=re.escape(message)):
+        reader(tmp_path, spec)
 
 
 # --------------------------------------------------------------------------------------------

@@ -198,6 +198,20 @@ def test_a_low_pass_filter_is_calibrated_to_its_cutoff():
     )
 
 
+def test_self_calibrated_audio_measures_its_own_loudness_spread_and_leaves_bandwidth_out():
+    clips = bursts(20)
+    clips[10:] *= 0.5  # half of the clips 6 dB quieter
+    result = calibrate(clips, modality="audio", n_boot=20)
+    assert [q.key for q in result.quantities] == ["snr", "loudness", "bandwidth"]
+    loudness = result.get("loudness")
+    assert loudness.estimate.details == {"interval": "middle 95% of the samples"}
+    assert loudness.estimate.value == pytest.approx(-3.01, abs=0.05)  # each clip 3 dB off
+    assert loudness.values == (-3.01,)  # every clip is 20 log10(2) / 2 dB from the median
+    bandwidth = result.get("bandwidth")
+    assert not bandwidth.included
+    assert bandwidth.notes[0].startswith("needs --production: a clip's own spectrum")
+
+
 # tabular ----------------------------------------------------------------------------------
 def test_a_column_drifted_by_half_an_sd_calibrates_to_half_an_sd():
     data = breast_cancer_data()

@@ -22,7 +22,7 @@ from wince.datasets.base import ArrayDataset, Dataset
 from wince.errors import DataError
 from wince.files import write_file
 from wince.perturbations.base import Modality
-from wince.plan import DataSpec, load_plan
+from wince.plan import DataSpec, Plan, load_plan
 from wince.realism.calibrate import Calibration, Quantity, calibrate
 from wince.store.store import strict_json
 
@@ -186,6 +186,44 @@ def _row(q: Quantity) -> list[str]:
     return [q.key, q.perturbation, estimate, quantiles, plan]
 
 
+def _expected_modality(modality: str | None) -> Modality | None:
+    """The --modality option as a `Modality` (None: as read).
+
+    Raises:
+        DataError: not a modality, with the choices.
+    """
+    if modality is None:
+        return None
+    try:
+        return Modality(modality)
+    except ValueError:
+        choices = ", ".join(m.value for m in Modality)
+        raise DataError(
+            f"calibrate --modality: {modality!r} is not a modality; use one of {choices}."
+        ) from None
+
+
+def _write_plan(calibration: Calibration, out: Path, name: str, template: Plan | None) -> None:
+    """Write the calibrated plan to `out`, with the template's model and data sections.
+
+    Raises:
+        DataError: `out` is a folder.
+        WinceError: `out` cannot be written.
+    """
+    model: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    if template is not None:
+        if template.model is not None:
+            model = template.model.model_dump(mode="json", exclude_defaults=True)
+        if template.data is not None:
+            data = template.data.model_dump(mode="json", exclude_defaults=True)
+    text = calibration.to_yaml(name=name, model=model, data=data)
+    if out.is_dir():
+        raise DataError(f"calibrate --out {out} is a folder; give a file name such as plan.yaml.")
+    write_file(out, text, what="calibrate --out")
+    load_plan(out)  # the plan written must load; a failure here is a bug in calibrate
+
+
 def calibrate_command(
     reference: Path,
     production: Path | None,
@@ -224,15 +262,7 @@ def calibrate_command(
             columns that differ from the reference's, or an unknown id column.
         PlanError: the template plan is invalid.
     """
-    expected: Modality | None = None
-    if modality is not None:
-        try:
-            expected = Modality(modality)
-        except ValueError:
-            choices = ", ".join(m.value for m in Modality)
-            raise DataError(
-                f"calibrate --modality: {modality!r} is not a modality; use one of {choices}."
-            ) from None
+    expected = _expected_modality(modality)
     template = load_plan(plan) if plan is not None else None
     spec = template.data if template is not None else None
     ref_data, ref_groups = read_calibration_data(
@@ -264,21 +294,8 @@ def calibrate_command(
             f"{out} was not written. Give --production data that differ from the reference."
         )
         return EXIT_NOTHING
-    model: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
-    if template is not None:
-        if template.model is not None:
-            model = template.model.model_dump(mode="json", exclude_defaults=True)
-        if template.data is not None:
-            data = template.data.model_dump(mode="json", exclude_defaults=True)
-    text = calibration.to_yaml(
-        name=name or f"calibrated-{Path(reference).stem or 'data'}", model=model, data=data
-    )
     out = Path(out)
-    if out.is_dir():
-        raise DataError(f"calibrate --out {out} is a folder; give a file name such as plan.yaml.")
-    write_file(out, text, what="calibrate --out")
-    load_plan(out)  # the plan written must load; a failure here is a bug in calibrate
+    _write_plan(calibration, out, name or f"calibrated-{Path(reference).stem or 'data'}", template)
     if not json_output:
         listed = ", ".join(q.perturbation for q in calibration.included)
         console.print(f"[green]wrote[/] {out}: {listed}.")
