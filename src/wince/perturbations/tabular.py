@@ -527,9 +527,14 @@ class GaussianNoise(SdSizedPerturbation):
     Noise is given in sd units so that one number means the same for a column in millimetres
     and one in kilograms: 0.1 sd is a careful instrument, 0.5 sd a noisy one. `sd_override`
     sizes it in a column's own units instead.
+
+    Why this range: no published source found measures measurement noise in column standard
+    deviations, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "tabular.gaussian_noise"
+    stress = True
     version = 1
     stochastic = True
     magnitude = Magnitude(
@@ -559,12 +564,17 @@ class SensorDrift(SdSizedPerturbation):
 
     Drift is in the column's dataset sd so that one number is comparable across columns; 0.1 sd
     is a sensor slightly out of calibration, 1 sd one that is badly off (a thermometer off by
-    2 °C on a column with sd 2 °C). Negative values read low; the realistic range applies to
+    2 °C on a column with sd 2 °C). Negative values read low; the declared range applies to
     the size either way. The same for every row, so it is not random: drift moves the column
     mean by exactly drift_sd * sd.
+
+    Why this range: no published source found measures calibration offsets in column standard
+    deviations, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "tabular.sensor_drift"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -595,9 +605,14 @@ class SensorGain(TabularPerturbation):
     10% a badly calibrated or ageing sensor. Negative values read low. The reading is scaled
     about zero (x * (1 + gain_pct / 100)), as an amplifier or load cell errs, so the column
     mean scales by the same factor.
+
+    Why this range: no published source found measures the gain errors of sensors in service
+    (data sheets state tolerances of new parts only), so this is a stress test (`stress`):
+    usable in a plan that names it, never in a preset.
     """
 
     name = "tabular.sensor_gain"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -628,9 +643,14 @@ class Quantisation(SdSizedPerturbation):
     `sd_override` gives it in the column's own units ({"temp_c": 1.0}: resolution_sd=0.5 rounds
     to 0.5 °C). Values are rounded to the nearest multiple of the resolution, so the error is
     at most half a step.
+
+    Why this range: no published source found measures recording resolutions in column standard
+    deviations, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "tabular.quantisation"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -666,12 +686,17 @@ class MissingValues(TabularPerturbation):
     missing with probability u^k (or (1 - u)^k), k = (1 - rate) / rate, whose mean over
     uniform ranks is the rate. A higher rate keeps every cell a lower one removed (same seed).
 
+    Why this range: no published source found measures missing rates of 1-30% per field across
+    real data sets, so this is a stress test (`stress`): usable in a plan that names it, never
+    in a preset.
+
     Args:
         columns: see `TabularPerturbation`; default every column, categorical ones included.
         mechanism: "mcar", "mnar_high" or "mnar_low" (these need `column_quantiles`).
     """
 
     name = "tabular.missing_values"
+    stress = True
     version = 1
     stochastic = True
     creates_missing = True
@@ -716,6 +741,10 @@ class SentinelValues(TabularPerturbation):
     blank; a model then reads the code as a value. The rate is the share of selected cells
     replaced; 1-20% is common in extracts with poorly documented codes.
 
+    Why this range: no published source found measures how often placeholder codes stand in for
+    values in real extracts, so this is a stress test (`stress`): usable in a plan that names
+    it, never in a preset.
+
     Args:
         columns: see `TabularPerturbation`; default the numeric columns. Category-code
             columns may be named (a sentinel such as -1 is a common "unknown" code).
@@ -723,6 +752,7 @@ class SentinelValues(TabularPerturbation):
     """
 
     name = "tabular.sentinel_values"
+    stress = True
     version = 1
     stochastic = True
     numeric_only: ClassVar[bool] = False
@@ -763,12 +793,17 @@ class Saturation(TabularPerturbation):
     chosen for the wrong range. Not random: the same readings saturate every time. Needs the
     dataset percentiles (`DataContext.column_quantiles`).
 
+    Why this range: no published source found measures how much of a column lies beyond its
+    sensor's range in real data, so this is a stress test (`stress`): usable in a plan that
+    names it, never in a preset.
+
     Args:
         columns: see `TabularPerturbation`; default the numeric columns.
         side: "high", "low" or "both".
     """
 
     name = "tabular.saturation"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -836,6 +871,10 @@ class UnitConfusion(TabularPerturbation):
     perturbations model, so read its curve as "how many such records can the model absorb".
     The conversion is named (`conversion`, default "cm_to_mm": the number becomes ten times
     larger) or given as `factor` and `offset` (recorded = factor * value + offset).
+
+    Why this range: by construction each site or device records in one unit, so the confused
+    share is the share of rows coming from a source with the other unit, and a pooled data set
+    can hold any share: 1% (mild) to 20% (severe) is a minority source.
 
     Args:
         columns: see `TabularPerturbation`; default the numeric columns, but name the
@@ -940,6 +979,10 @@ class CategoryTypos(TabularPerturbation):
     model then gets the code as text ("-1"), a value outside the vocabulary, not the typed
     variant (see `wince.datasets.TableSchema`).
 
+    Why this range: no published source found measures how often categorical entries deviate
+    from their vocabulary, so this is a stress test (`stress`): usable in a plan that names it,
+    never in a preset.
+
     Args:
         columns: see `TabularPerturbation`; default the categorical columns (and the str
             cells of object arrays).
@@ -952,6 +995,7 @@ class CategoryTypos(TabularPerturbation):
     """
 
     name = "tabular.category_typos"
+    stress = True
     version = 2
     stochastic = True
     creates_missing = True  # with unknown_code=nan

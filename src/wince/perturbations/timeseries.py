@@ -155,9 +155,14 @@ class Jitter(TimeSeriesPerturbation):
 
     In sd units so that one number means the same for an accelerometer and a thermometer:
     0.02 sd is a good sensor, 0.5 sd a noisy one or a weak signal.
+
+    Why this range: no published source found measures sensor noise in channel standard
+    deviations, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "timeseries.jitter"
+    stress = True
     version = 1
     stochastic = True
     magnitude = Magnitude(
@@ -184,9 +189,14 @@ class Drift(TimeSeriesPerturbation):
     In channel sds, as for tabular drift: 0.1 sd is a slow warm-up drift, 1 sd a sensor that
     is far off by the end of the recording. The ramp is linear in time and the same for every
     series (not random). Negative values drift low.
+
+    Why this range: no published source found measures drift during a recording in channel
+    standard deviations, so this is a stress test (`stress`): usable in a plan that names it,
+    never in a preset.
     """
 
     name = "timeseries.drift"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -234,9 +244,14 @@ class TimeWarp(TimeSeriesPerturbation):
     peak displacement in % of the series length: 1% is barely visible, 10% a clearly uneven
     pace. The map's slope stays above 0.1 (time never stops or runs backwards) for every value
     up to the limit of 15%. Values between readings are linearly interpolated.
+
+    Why this range: no published source found measures pace variation within real recordings in
+    % of their length, so this is a stress test (`stress`): usable in a plan that names it,
+    never in a preset.
     """
 
     name = "timeseries.time_warp"
+    stress = True
     version = 1
     stochastic = True
     magnitude = Magnitude(
@@ -273,6 +288,10 @@ class ChannelLag(TimeSeriesPerturbation):
     (rounded), so channels are misaligned against each other as well as against time. 1-2
     steps is a common off-by-one merge; 8 steps a badly synchronised system.
 
+    Why this range: no published source found measures the misalignment of channels merged from
+    separate clocks, so this is a stress test (`stress`): usable in a plan that names it, never
+    in a preset.
+
     Args:
         channels: see `TimeSeriesPerturbation`.
         edge: where a shifted channel has no data: "hold" repeats its first or last reading,
@@ -280,6 +299,7 @@ class ChannelLag(TimeSeriesPerturbation):
     """
 
     name = "timeseries.channel_lag"
+    stress = True
     version = 1
     stochastic = True
     creates_missing = True  # with edge="nan"
@@ -321,6 +341,9 @@ class Dropouts(TimeSeriesPerturbation):
     expected lost share is the rate (a step is lost with probability 1 - (1 - p)^burst), and a
     higher rate keeps the gaps of a lower one (same seed).
 
+    Why this range: no published source found measures the share of readings lost on real links,
+    so this is a stress test (`stress`): usable in a plan that names it, never in a preset.
+
     Args:
         channels: see `TimeSeriesPerturbation`.
         burst_steps: length of each gap in time steps (whole number >= 1).
@@ -329,6 +352,7 @@ class Dropouts(TimeSeriesPerturbation):
     """
 
     name = "timeseries.dropouts"
+    stress = True
     version = 1
     stochastic = True
     creates_missing = True  # with fill="nan", or a series that loses every step
@@ -393,12 +417,17 @@ class Spikes(TimeSeriesPerturbation):
     loose contact: 0.1% is a clean installation, 2% a noisy one. Each spike is
     `amplitude_sd` channel sds (default 5, far outside normal variation) up or down at random.
 
+    Why this range: no published source found measures the rate of glitches in real sensor
+    streams, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
+
     Args:
         channels: see `TimeSeriesPerturbation`.
         amplitude_sd: spike height in channel standard deviations, in [0, 1000].
     """
 
     name = "timeseries.spikes"
+    stress = True
     version = 1
     stochastic = True
     magnitude = Magnitude(
@@ -436,9 +465,14 @@ class SamplingJitter(TimeSeriesPerturbation):
     crystal clock, 25% a logger whose timestamps follow a busy scheduler. Readings are
     re-interpolated (linearly) at the jittered instants, clipped to the recording; all
     selected channels share the instants, as one clock samples them.
+
+    Why this range: no published source found measures timestamp jitter of real loggers in % of
+    the sampling period, so this is a stress test (`stress`): usable in a plan that names it,
+    never in a preset.
     """
 
     name = "timeseries.sampling_jitter"
+    stress = True
     version = 1
     stochastic = True
     magnitude = Magnitude(

@@ -134,9 +134,18 @@ class LowPass(AudioPerturbation):
     level or severity there (the default sweep's too) is refused, naming the levels that act.
     Order-4 Butterworth, run forward and backward: zero phase, -6 dB at the cutoff, 48 dB per
     octave beyond it.
+
+    Why this range: the telephone band is 300-3400 Hz (ITU-T P.310, 1996, for telephone-band
+    digital telephones; ITU-T G.712 for PCM channels), sampled at 8000 samples per second (ITU-T
+    G.711), the narrowest standard speech channel; wideband speech sampled at 16 kHz keeps
+    everything below 8 kHz by construction (its Nyquist frequency). Those fix the mild end (8
+    kHz) and the middle of the range (3.4 kHz), but the severe end (1 kHz) lies beyond the
+    telephone band. No source found sizes channels narrower than that, so this is a stress test
+    (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "audio.low_pass"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -168,9 +177,17 @@ class HighPass(AudioPerturbation):
     clip's Nyquist frequency removes everything (a value, level or severity a plan gives
     there is refused). Order-4 Butterworth, run forward and backward:
     zero phase, -6 dB at the cutoff, 48 dB per octave below it.
+
+    Why this range: the telephone band is 300-3400 Hz (ITU-T P.310, 1996, for telephone-band
+    digital telephones; ITU-T G.712 for PCM channels), sampled at 8000 samples per second (ITU-T
+    G.711), the narrowest standard speech channel, so 300 Hz, the middle of the range, is a
+    standard channel's lower edge, but the severe end (1 kHz) lies beyond it. No source found
+    sizes channels narrower than that, so this is a stress test (`stress`): usable in a plan
+    that names it, never in a preset.
     """
 
     name = "audio.high_pass"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -203,11 +220,19 @@ class BandPass(AudioPerturbation):
     edge at or above the Nyquist frequency leaves only the high-pass half. Order-4 Butterworth
     band-pass, run forward and backward: zero phase, -6 dB at both edges.
 
+    Why this range: the telephone band is 300-3400 Hz (ITU-T P.310, 1996, for telephone-band
+    digital telephones; ITU-T G.712 for PCM channels), sampled at 8000 samples per second (ITU-T
+    G.711), the narrowest standard speech channel: 3.5 octaves around 1 kHz, the middle of the
+    range; wideband speech keeps about 6 octaves (mild). The severe end (1 octave) is narrower
+    than the telephone band. No source found sizes channels narrower than that, so this is a
+    stress test (`stress`): usable in a plan that names it, never in a preset.
+
     Args:
         centre_hz: geometric centre of the band in Hz (default 1000, about the telephone band's).
     """
 
     name = "audio.band_pass"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -282,11 +307,17 @@ class SampleRateReduction(AudioPerturbation):
     hold), so a frequency f above half the reduced rate folds back to |f - k * reduced| and the
     staircase adds images of everything above it.
 
+    Why this range: telephone speech is sampled at 8000 samples per second (ITU-T G.711), the
+    lowest rate of a standard speech channel, and wideband speech at 16 kHz (mild), but the
+    severe end (4 kHz) lies below any standard channel. No source found supports it, so this is
+    a stress test (`stress`): usable in a plan that names it, never in a preset.
+
     Args:
         anti_alias: filter before sampling down (no aliases).
     """
 
     name = "audio.sample_rate_reduction"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -387,12 +418,20 @@ class Reverb(AudioPerturbation):
     0.5 s and falls by 3 dB per doubling of RT60. The response has unit energy, so the level is
     kept on average; the tail running past the clip's end is cut (the recording stops).
 
+    Why this range: ANSI S12.60-2002 (Acoustical Performance Criteria, Design Requirements, and
+    Guidelines for Schools) caps the RT60 of an unoccupied, furnished classroom at 0.6 s (under
+    10,000 cubic feet) and 0.7 s (larger), so rooms built for speech lie inside the range, but
+    no source found gives how often speech is recorded in rooms of 1.2 s (the severe end, a hall
+    or stairwell), so this is a stress test (`stress`): usable in a plan that names it, never in
+    a preset.
+
     Args:
         direct_to_reverberant_db: direct-to-reverberant energy ratio in dB at RT60 = 0.5 s
             (0 dB: about 1-2 m from a talker in an office).
     """
 
     name = "audio.reverb"
+    stress = True
     version = 2
     stochastic = True
     magnitude = Magnitude("rt60_s", unit="s", off=0.0, mild=0.2, severe=1.2, limits=(0.0, 10.0))

@@ -90,6 +90,11 @@ class Mp3(AudioPerturbation):
     time-aligned with the input and has its length (padding cut, a short end zero-filled).
     Runs one clip at a time.
 
+    Why this range: MPEG-1 Layer III (ISO/IEC 11172-3) defines the bitrates 32, 40, 48, 56, 64,
+    80, 96, 112, 128, 160, 192, 224, 256 and 320 kbit/s, so by construction the range from 128
+    kbit/s (mild) down to 32 kbit/s, the lowest bitrate the standard allows (severe), spans the
+    lower half of what MPEG-1 encoders write.
+
     Args:
         encoder_quality: LAME's algorithm quality, 0 (best, slowest) to 9 (fastest); it trades
             speed for accuracy of the psychoacoustic search, not the bitrate.

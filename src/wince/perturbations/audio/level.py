@@ -16,6 +16,11 @@ class Gain(AudioPerturbation):
     field), -30 dB a very quiet or distant source. Positive values amplify and clip at ±1 as an
     ADC would (a hot preamp); they lie outside the declared realistic range, which runs towards
     quieter (for saturation on purpose use `audio.clipping`).
+
+    Why this range: by construction of free-field propagation (the inverse-square law), the
+    level falls by 6 dB per doubling of distance, so -30 dB is a talker 32 times farther from
+    the microphone than in the reference recording (a 3 cm headset microphone against a device 1
+    m away), and -1 dB (mild) a talker 12% farther.
     """
 
     name = "audio.gain"
@@ -44,9 +49,13 @@ class Clipping(AudioPerturbation):
     quiet recordings: 100% leaves the clip unchanged, 80% flattens the loudest peaks (mild,
     often unnoticed), 20% (14 dB below the peak, about the RMS of speech) is heavy distortion.
     The scale is logarithmic, as for any level in dB.
+
+    Why this range: no published source found gives how far below the peak real recordings clip,
+    so this is a stress test (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "audio.clipping"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -83,9 +92,16 @@ class BitDepth(AudioPerturbation):
     quantiser is mid-tread (zero is a level) with 2^bits levels from -1 to 1 - 2^(1-bits), no
     dither, as converting to signed integers does. 24 bits is the documented "no
     re-quantisation" value (float32 carries 24 bits of mantissa).
+
+    Why this range: 16 bits is the CD format, but no standard speech or music channel quantises
+    uniformly below that: telephone PCM's 8 bits are companded (A-law or mu-law, ITU-T G.711)
+    and ADPCM's 2-5 bits adaptive (ITU-T G.726), both far finer at low levels than a uniform
+    quantiser with as many bits. No source supports uniform 4-8 bit audio as real data, so this
+    is a stress test (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "audio.bit_depth"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(

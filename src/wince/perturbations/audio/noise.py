@@ -113,6 +113,12 @@ class AdditiveNoise(AudioPerturbation):
     hangover), so the SNR holds over the speech whatever the pauses. The recorded `snr_db`
     distance is always measured over the whole clip.
 
+    Why this range: Pearsons, Bennett and Fidell (1977, "Speech Levels in Various Noise
+    Environments", US EPA report EPA-600/1-77-025) measured everyday conversations in homes,
+    classrooms, hospitals and department stores at signal-to-noise ratios of about 5-15 dB, and
+    on trains and aircraft at about -1 to -2 dB. The range runs from a quiet recording (40 dB,
+    mild) to noise as loud as the speech (0 dB, severe), which covers those measurements.
+
     Args:
         colour: "white", "pink" or "brown".
         level: the signal level the SNR is set against: "rms" (the clip's RMS) or "active"
@@ -311,6 +317,12 @@ class BackgroundMix(AudioPerturbation):
     made on the fly at the data's sample rate. The stretch of background is scaled per clip to
     the requested SNR against the clip's level (a silent stretch adds nothing): its RMS, or
     with `level="active"` its active speech level (ITU-T P.56, see `AdditiveNoise`).
+
+    Why this range: Pearsons, Bennett and Fidell (1977, "Speech Levels in Various Noise
+    Environments", US EPA report EPA-600/1-77-025) measured everyday conversations in homes,
+    classrooms, hospitals and department stores at signal-to-noise ratios of about 5-15 dB, and
+    on trains and aircraft at about -1 to -2 dB. The range runs from a faint background (30 dB,
+    mild) to one as loud as the speech (0 dB, severe), which covers those measurements.
 
     Args:
         clips: background clips: an array (k, samples) at the data's sample rate, a path to a

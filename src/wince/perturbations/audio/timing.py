@@ -163,7 +163,7 @@ class Tempo(AudioPerturbation):
     The change is in percent of speaking rate because that is how speech rate varies between
     and within talkers: +10% is a brisk talker, +25% a hurried one; a rate of +x% shortens the
     content to 1 / (1 + x/100) of its duration (+25%: 80%). Negative values slow it down (flagged
-    as outside the declared realistic range, which runs towards faster speech).
+    as outside the declared range, which runs towards faster speech).
 
     Method: a phase vocoder (64 ms Hann frames, hop 16 ms), vectorised over the batch.
     Batches stay rectangular: with `keep_length` (the default) every clip keeps its number of
@@ -173,11 +173,18 @@ class Tempo(AudioPerturbation):
 
     Distance: the log-spectral distance (sample alignment is meaningless after a tempo change).
 
+    Why this range: speaking rate varies between and within talkers with age, sex, turn length
+    and topic (Yuan, Liberman and Cieri 2006, Towards an integrated understanding of speaking
+    rate in conversation, Interspeech), but no source found gives the size of that variation as
+    a percentage that fixes 3-25%, so this is a stress test (`stress`): usable in a plan that
+    names it, never in a preset.
+
     Args:
         keep_length: keep each clip's number of samples (pad or trim at the end).
     """
 
     name = "audio.tempo"
+    stress = True
     version = 2
     stochastic = False
     preserves_shape = False  # with keep_length=False the clips change length
@@ -217,6 +224,13 @@ class PitchShift(AudioPerturbation):
     the pitch.
 
     Distance: the log-spectral distance.
+
+    Why this range: the modal speaking pitch of adult men spans about 85-155 Hz and of women
+    about 165-255 Hz (Fitch and Holbrook 1970, Modal Fundamental Frequency of Young Adults,
+    Archives of Otolaryngology 92; as tabulated in Baken 2000, Clinical Measurement of Speech
+    and Voice): spans of about 10 and 7.5 semitones. A shift of up to 4 semitones (severe) moves
+    a voice about as far as from the middle of its sex's span to the edge; half a semitone
+    (mild) is a small difference between two talkers.
     """
 
     name = "audio.pitch_shift"
@@ -255,12 +269,17 @@ class TimeShift(AudioPerturbation):
     Distance: the log-spectral distance (the sample-wise error of a shifted tone is periodic in
     the shift, so it would not grow with severity).
 
+    Why this range: no published source found measures how far segmenters or voice-activity
+    detectors misplace a window, so this is a stress test (`stress`): usable in a plan that
+    names it, never in a preset.
+
     Args:
         direction: "later" (content delayed), "earlier" (content advanced) or "random".
         circular: wrap content around instead of zero-filling.
     """
 
     name = "audio.time_shift"
+    stress = True
     version = 1
     stochastic = False
     distance_unit = LOG_SPECTRAL
@@ -311,11 +330,18 @@ class Dropouts(AudioPerturbation):
     lost independently with probability `dropout_rate` and zero-filled (no concealment, so
     losses click). The same draws serve every rate, so a larger rate loses a superset.
 
+    Why this range: voice carried over packet networks tolerates packet loss of a few percent
+    (Stein and Druker 2002, The Effect of Packet Loss on Voice Quality for TDM over Pseudowires,
+    IETF draft), but no source found gives the share of time lost on real links up to the 20%
+    severe end, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
+
     Args:
         burst_ms: length of one lost stretch in ms (a packet, or a burst of packets).
     """
 
     name = "audio.dropouts"
+    stress = True
     version = 1
     stochastic = True
     magnitude = Magnitude(

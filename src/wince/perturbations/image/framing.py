@@ -135,9 +135,14 @@ class Rotation(ImagePerturbation):
     degrees off level (mild 0.5 degrees); 15 degrees is a carelessly held or crookedly mounted
     camera. Angles are resolution-independent. Border: the `border` option (module docstring),
     replicate by default.
+
+    Why this range: no published source found measures the roll of real hand-held or scanned
+    captures, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "image.rotation"
+    stress = True
     version = 3
     stochastic = True
     moves_pixels = True
@@ -169,9 +174,13 @@ class Translation(ImagePerturbation):
     croppers in a pipeline are commonly off by a few percent (mild 0.5%); 10% is a clearly
     mis-centred subject. Sub-pixel shifts interpolate bilinearly. Border: the `border` option
     (module docstring), replicate by default.
+
+    Why this range: no published source found measures how far real crops are off-centre, so
+    this is a stress test (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "image.translation"
+    stress = True
     version = 3
     stochastic = True
     moves_pixels = True
@@ -209,9 +218,14 @@ class Zoom(ImagePerturbation):
     of ImageNet models); 30% is a markedly tighter shot. The enlargement also softens the
     image, as digital zoom does (optical zoom would not). The crop lies inside the image, so no
     border is ever seen; the crop stays centred.
+
+    Why this range: no published source found measures how far real crops are tighter than the
+    training framing, so this is a stress test (`stress`): usable in a plan that names it, never
+    in a preset.
     """
 
     name = "image.zoom"
+    stress = True
     version = 2
     stochastic = False
     moves_pixels = True
@@ -269,9 +283,14 @@ class Perspective(ImagePerturbation):
     degrees off square. Limits stop at 45 degrees, where the plane's horizon nears the frame
     corner (beyond it the view would include the sky). The receding side shrinks and uncovers
     the frame: the `border` option (module docstring), replicate by default.
+
+    Why this range: no published source found measures the tilt of real hand-held captures of
+    flat targets, so this is a stress test (`stress`): usable in a plan that names it, never in
+    a preset.
     """
 
     name = "image.perspective"
+    stress = True
     version = 3
     stochastic = True
     moves_pixels = True

@@ -63,9 +63,14 @@ class Exposure(ImagePerturbation):
     the effect multiplies linear-light luminance by 2**exposure_ev, then re-encodes to sRGB
     with clipping (blown highlights). Negative values darken (the severe end, -3 EV, is a
     dim room shot without compensation); positive values brighten.
+
+    Why this range: no published source found measures how far real photographs are
+    under-exposed, so this is a stress test (`stress`): usable in a plan that names it, never in
+    a preset.
     """
 
     name = "image.exposure"
+    stress = True
     version = 2  # v2: the alpha channel of RGBA images is left unchanged
     stochastic = False
     magnitude = Magnitude(
@@ -87,12 +92,16 @@ class Contrast(ImagePerturbation):
     light because veiling glare and haze add scattered light to every pixel, which is the same
     as pulling linear values towards the scene's average; the average scene is 18% grey, the
     value exposure meters are calibrated to. -100% is uniform mid grey. In % because that is
-    how editors and displays state contrast changes. The realistic range follows ImageNet-C's
+    how editors and displays state contrast changes. The declared range follows ImageNet-C's
     contrast levels 1-5 (40% down to 5% of the original contrast, i.e. -60% to -95%), starting
     at -10%, a slightly hazy lens; positive values (more contrast) are allowed and warn.
+
+    Why this range: no published source found measures how much contrast real photographs lose,
+    so this is a stress test (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "image.contrast"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -116,6 +125,11 @@ class Gamma(ImagePerturbation):
     applied twice. Exponents below 1 (an image mastered for gamma 2.2 shown at 1.8 is 0.82) are
     allowed and warn as outside the declared range. For the mix-up of linear and sRGB values,
     which is not a power law, see `image.gamma_mismatch`.
+
+    Why this range: by construction of display encoding, an image encoded for one tone curve and
+    shown or decoded under another is off by the ratio of the two exponents: about 1.2 for a 1.8
+    curve read as a 2.2 one, up to about 2.2 when a 2.2 decoding is applied once too often, so
+    1.1 (mild) to 2.0 (severe) spans those mismatches.
     """
 
     name = "image.gamma"
@@ -260,6 +274,12 @@ class WhiteBalance(ColourMatrix):
     reciprocal temperature (mired), which a log scale follows much better than a linear one.
     The realistic range runs from 5500 K (flash, noon sun: a slight warm cast) to 3000 K
     (tungsten/halogen); cooler light (shade, 7000-9000 K) is allowed and warns as outside it.
+
+    Why this range: tungsten light, the commonest warm indoor source, is CIE standard illuminant
+    A, a Planckian radiator at about 2856 K; average daylight is D65, about 6500 K (ISO 11664-2,
+    CIE standard illuminants for colorimetry). A camera balanced for daylight that photographs a
+    tungsten-lit scene renders it near 3000 K (severe); 5500 K (mild) is daylight of a warmer
+    phase.
     """
 
     name = "image.white_balance"
@@ -288,6 +308,11 @@ class Saturation(ColourMatrix):
     clipping), so only colour changes; -100% is a black-and-white image. In % as in photo
     editors; the realistic range runs from -10% (slightly faded) to -100% (monochrome, as from
     a CCTV camera at night); oversaturation is allowed and warns as outside it.
+
+    Why this range: by construction a greyscale capture (a scanner or camera set to grey, a
+    black-and-white print) removes all colour, -100% (severe), and a source either does or does
+    not; -10% (mild) is the start of the path to it, as in a faded print or a muted camera
+    style.
     """
 
     name = "image.saturation"
@@ -310,12 +335,17 @@ class HueRotation(ColourMatrix):
     (rgb - Y); the chroma rotates by hue_deg about the axis of the luminance weights, which
     keeps luminance and leaves greys (and single-channel images) unchanged. Positive angles
     turn red towards yellow and green, as hue increases on a colour wheel; 360 degrees is the
-    identity and angles add. Degrees are the unit of hue angle; the realistic range runs from
+    identity and angles add. Degrees are the unit of hue angle; the declared range runs from
     5 degrees (a barely visible tint) to 45 degrees (a badly wrong colour matrix). Out-of-gamut
     results clip.
+
+    Why this range: no published source found measures hue shifts of real photographs (colour
+    casts are `white_balance`), so this is a stress test (`stress`): usable in a plan that names
+    it, never in a preset.
     """
 
     name = "image.hue_rotation"
+    stress = True
     version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
         "hue_deg", unit="degrees", off=0.0, mild=5.0, severe=45.0, limits=(-360.0, 360.0)
@@ -345,12 +375,17 @@ class Vignetting(ImagePerturbation):
     diagonal, so the corners are at r = 1 at any resolution and aspect ratio) sits at
     tan(theta) = r tan(theta_corner) and is scaled, in linear light, by
     cos(theta)**4 = 1 / (1 + r**2 tan(theta_corner)**2)**2. The centre is unchanged.
-    In EV (stops) as lens reviews quote vignetting; the realistic range runs from 0.3 EV (a
+    In EV (stops) as lens reviews quote vignetting; the declared range runs from 0.3 EV (a
     corrected zoom) to 3 EV (a fast wide lens wide open on a full-frame sensor, or an
     uncorrected phone camera module).
+
+    Why this range: no published source found measures the corner falloff of real camera images
+    after the camera's own correction, so this is a stress test (`stress`): usable in a plan
+    that names it, never in a preset.
     """
 
     name = "image.vignetting"
+    stress = True
     version = 2
     stochastic = False
     magnitude = Magnitude(
@@ -415,11 +450,16 @@ class LowLight(ImagePerturbation):
     s g (1 - g) / N, which vanishes at 0 EV. Noise draws are one standard normal per pixel and
     colour channel of each image, fixed whatever the exposure.
 
-    In EV because each stop halves the light; the realistic range runs from -0.5 EV to -4 EV
+    In EV because each stop halves the light; the declared range runs from -0.5 EV to -4 EV
     (indoors at night without a flash or a longer exposure).
+
+    Why this range: no published source found measures how dark real photographs are against a
+    reference exposure, so this is a stress test (`stress`): usable in a plan that names it,
+    never in a preset.
     """
 
     name = "image.low_light"
+    stress = True
     version = 2
     stochastic = True
     magnitude = Magnitude(

@@ -115,9 +115,14 @@ class DefocusBlur(ImagePerturbation):
     than nothing, and the blur runs in linear light, where highlights spread into bright discs.
     ImageNet-C's defocus radii, 3 to 10 px on 224-px images, span 1.3% to 4.5%; 0.3% is a
     barely soft shot.
+
+    Why this range: no published source found measures the defocus of real photographs in % of
+    the image side, so this is a stress test (`stress`): usable in a plan that names it, never
+    in a preset.
     """
 
     name = "image.defocus_blur"
+    stress = True
     version = 2
     stochastic = False
     magnitude = Magnitude(
@@ -146,9 +151,14 @@ class GaussianBlur(ImagePerturbation):
     uint8 images are filtered in exact integer arithmetic (`filters.filter_separable_uint8`,
     taps in steps of 1/4096), float images by float64 FFT (`filters.convolve`); the two agree
     within one 8-bit level.
+
+    Why this range: no published source found measures the blur of real photographs in % of the
+    image side, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "image.gaussian_blur"
+    stress = True
     version = 3
     stochastic = False
     magnitude = Magnitude(
@@ -181,9 +191,14 @@ class MotionBlur(ImagePerturbation):
     (tent-filtered) line kernel, in linear light so highlights streak brightly. Handheld shots
     at 1/30 s smear a few tenths of a percent (mild 0.5%); 8% (18 px at 224 px) is about
     ImageNet-C's strongest level (a 20-px kernel at 224 px), a fast pan or a moving vehicle.
+
+    Why this range: no published source found measures the length of camera-shake or
+    subject-motion blur in real photographs, so this is a stress test (`stress`): usable in a
+    plan that names it, never in a preset.
     """
 
     name = "image.motion_blur"
+    stress = True
     version = 2
     stochastic = True
     magnitude = Magnitude(
@@ -247,9 +262,14 @@ class LensDistortion(ImagePerturbation):
     `border` option fills it as in `framing`: "replicate" by default; "constant" gives the
     black corners of a lens whose image circle is too small; "mirror" on request. Below
     k1 = -4/27 the one-term model folds before the corner (see `undistorted_radius`).
+
+    Why this range: no published source found measures the residual distortion of real camera
+    images after the camera's own correction, so this is a stress test (`stress`): usable in a
+    plan that names it, never in a preset.
     """
 
     name = "image.lens_distortion"
+    stress = True
     version = 3
     stochastic = False
     moves_pixels = True
@@ -301,9 +321,14 @@ class ChromaticAberration(ImagePerturbation):
     webcam or wide-angle adapter. Grey images are taken as the BT.601 luma of a colour capture
     with the aberration, so they soften slightly towards the corners. The blue channel is
     shrunk, so its frame edge is reflected (reflect-101).
+
+    Why this range: no published source found measures the residual lateral chromatic aberration
+    of real camera images, so this is a stress test (`stress`): usable in a plan that names it,
+    never in a preset.
     """
 
     name = "image.chromatic_aberration"
+    stress = True
     version = 2
     stochastic = False
     magnitude = Magnitude(

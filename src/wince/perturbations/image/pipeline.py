@@ -84,9 +84,15 @@ class Jpeg(ImagePerturbation):
     colour; byte for byte what Pillow writes with `quality=q`). 100 is the documented "no
     re-encode" value and returns the input unchanged; messaging apps re-encode around 70-85,
     aggressive web compression goes to 20.
+
+    Why this range: the default quality of libjpeg's cjpeg (IJG usage notes) and of SANE's
+    scanimage is 75, so images saved with default settings carry 75 by construction, but no
+    source found measures how often images are re-saved near 20 (severe), so this is a stress
+    test (`stress`): usable in a plan that names it, never in a preset.
     """
 
     name = "image.jpeg"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -113,9 +119,15 @@ class Webp(ImagePerturbation):
     encodes any quality above 100 losslessly, which leaves the pixels unchanged, so 101 returns
     the input without encoding. CDNs serve WebP at 75-85 (cwebp's default is 75); 20 is
     aggressive bandwidth saving with visible smearing of fine texture.
+
+    Why this range: the default quality of libwebp's cwebp (its documentation) is 75, so images
+    encoded with default settings carry 75 by construction, but no source found measures how
+    often images are served near 20 (severe), so this is a stress test (`stress`): usable in a
+    plan that names it, never in a preset.
     """
 
     name = "image.webp"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -147,6 +159,11 @@ class Downscale(ImagePerturbation):
     (OpenCV's INTER_AREA, INTER_LINEAR, INTER_CUBIC, INTER_NEAREST, INTER_LANCZOS4, computed
     the same on every CPU by `resize`); borders are OpenCV's replicated edges. 75 % is a
     mildly undersized upload; 25 % a 224 px input made from a 56 px thumbnail.
+
+    Why this range: by construction of the standard frame sizes, a 1080-line video frame is 50%
+    of a 2160-line one per side and a 540-line frame 25%, and a 1440-line image 75% of a
+    1920-line one: a model trained on one resolution and fed an image stored at another sees
+    exactly such a factor, from 75% (mild) to 25% (severe).
     """
 
     name = "image.downscale"
@@ -189,9 +206,14 @@ class Pixelation(ImagePerturbation):
     the image size divided by the block size, rounded, blocks across and down: when the size
     divides, blocks are equal and their means exact; otherwise block sizes differ by a pixel
     and the means are area-weighted over the nominal cells. Blocks under 1 px change nothing.
+
+    Why this range: no published source found gives the block sizes of pixelated images in real
+    data, so this is a stress test (`stress`): usable in a plan that names it, never in a
+    preset.
     """
 
     name = "image.pixelation"
+    stress = True
     version = 2
     stochastic = False
     magnitude = Magnitude(
@@ -224,9 +246,14 @@ class BitDepth(ImagePerturbation):
     float32 images, being finer, are returned unchanged too); float32 images below 8 bits are
     quantised to the same 2**bits levels. 6 bits (RGB666 panels) is mild; 3 bits (8 levels)
     shows strong contouring on gradients. Alpha is kept.
+
+    Why this range: images are stored with 8 bits per channel, and no source found measures real
+    images posterised to 3-6 bits, so this is a stress test (`stress`): usable in a plan that
+    names it, never in a preset.
     """
 
     name = "image.bit_depth"
+    stress = True
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -264,6 +291,11 @@ class GammaMismatch(ImagePerturbation):
     power-law curve is exactly an exponent error (v**2.2 at t=1 becomes v**(1 + 1.2 t)): 0 is
     correct, 1 a full sRGB/linear confusion, about 0.2 the gamma 1.8 versus 2.2 confusion
     (darkening) or about 0.3 its reverse (brightening). Alpha is kept.
+
+    Why this range: by construction a pipeline either decodes its sRGB values as linear (or the
+    reverse) or does not, so the realistic value is the full mismatch, 1 (severe); the smaller
+    fractions down to 0.2 (mild) are the path from the correct image to it, a partial mismatch
+    such as a tone curve close to sRGB's.
     """
 
     name = "image.gamma_mismatch"

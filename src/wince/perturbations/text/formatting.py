@@ -251,9 +251,11 @@ class SmartPunctuation(TextPerturbation):
     quotes are chosen from the character before (start, space or bracket: opening). A straight
     apostrophe becomes ’ inside and after words, as typographers write it.
 
-    Why this range (a judgement; no published rates exist): the rate is per eligible mark
-    because only those can change. Mixed sources
-    leave a few marks in the other form (mild end 0.05) up to half of them (severe end 0.5).
+    Why this range: the rate is per eligible mark because only those can change. By
+    construction a device or editor converts every mark of a text or none (smart punctuation is
+    a setting), so a text merged from sources with and without it holds the other form in the
+    share of the text that came from the other source, and any share occurs: a few marks (mild
+    end 0.05) up to half of them (severe end 0.5).
     Converting every mark (rate 1, what autocorrect does to a whole document) is allowed and
     warns as outside that mixed range: it no longer depends on the seed. Ellipses and doubled
     dashes change length, so their switch is 2 character edits; others are 1.
@@ -316,10 +318,10 @@ class Whitespace(TextPerturbation):
     or other whitespace is added; with `kinds=["missing"]` the ends are not sites.
 
     The rate is the probability of a change per gap, the unit in which PDF extraction and OCR
-    whitespace errors are counted. Why this range (a judgement; no published rates exist): stray
-    double spaces and lost spaces in edited or extracted text affect about 1 gap in 100 (mild end
-    0.01); text extracted from multi-column PDFs or poor OCR loses or mangles 1 gap in 5 (severe end
-    0.2).
+    whitespace errors are counted. Why this range: stray double spaces and lost spaces affect
+    edited or extracted text (1 gap in 100, mild end 0.01) up to multi-column PDFs or poor OCR (1
+    gap in 5, severe end 0.2), but no published source found gives these rates per gap, so this
+    is a stress test (`stress`): usable in a plan that names it, never in a preset.
 
     Args:
         kinds: which changes to make, any of "missing", "extra", "other".
@@ -330,6 +332,7 @@ class Whitespace(TextPerturbation):
     """
 
     name = "text.whitespace"
+    stress = True
     version = 2
     stochastic = True
     magnitude = rate_magnitude("whitespace_error_rate", "fraction of gaps between words", 0.01, 0.2)
@@ -400,10 +403,13 @@ class Punctuation(TextPerturbation):
     Each site is hit with probability equal to the rate; what happens there is drawn per site
     whatever the rate.
 
-    Why this range (a judgement; no published rates exist): the rate is per site because
-    punctuation errors are counted per opportunity. Edited text has about 1 slip in 50 (mild
-    end 0.02); chat, search queries and transcripts drop most marks, and hurried writing
-    doubles or swaps 1 final mark in 5 (severe end 0.2).
+    Why this range: the rate is per site because punctuation errors are counted per
+    opportunity. Comma slips are among the commonest formal errors of student writing (Connors
+    and Lunsford 1988, "Frequency of Formal Errors in Current College Writing", College
+    Composition and Communication 39; Lunsford and Lunsford 2008, "Mistakes Are a Fact of Life",
+    College Composition and Communication 59), but neither gives a rate per opportunity that
+    fixes 1 slip in 50 sites (mild end 0.02) to 1 in 5 (severe end 0.2), so this is a stress
+    test (`stress`): usable in a plan that names it, never in a preset.
 
     Args:
         mode: "remove" marks, "add" the slips above, or "both".
@@ -414,6 +420,7 @@ class Punctuation(TextPerturbation):
     """
 
     name = "text.punctuation"
+    stress = True
     version = 2
     stochastic = True
     magnitude = rate_magnitude(
@@ -516,10 +523,13 @@ class Casing(TextPerturbation):
     depends on the text: in English prose about one word in eight has a capital, so "lower"
     changes about rate/8 of the words while "upper" changes nearly rate of them.
 
-    Why this range (a judgement; no published rates exist): inconsistent casing touches a few words
-    in edited text (mild end 0.05) and half the words in hurried phone or chat text (severe end
-    0.5). A whole text in one case (rate 1, like str.lower()) is allowed and warns as outside that
-    mixed range: it no longer depends on the seed.
+    Why this range: unnecessary or missing capitals are among the twenty commonest formal errors
+    of student writing (Lunsford and Lunsford 2008, "Mistakes Are a Fact of Life", College
+    Composition and Communication 59), but no source found gives the share of words recased that
+    fixes a few words (mild end 0.05) to half of them (severe end 0.5), so this is a stress test
+    (`stress`): usable in a plan that names it, never in a preset. A whole text in one case
+    (rate 1, like str.lower()) is allowed and warns as outside that mixed range: it no longer
+    depends on the seed.
 
     Args:
         style: "lower", "upper", "title" or "random".
@@ -530,6 +540,7 @@ class Casing(TextPerturbation):
     """
 
     name = "text.casing"
+    stress = True
     version = 2
     stochastic = True
     magnitude = rate_magnitude("recase_rate", "fraction of words", 0.05, 0.5)

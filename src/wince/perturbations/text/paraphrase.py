@@ -485,9 +485,11 @@ class NumberFormats(TextPerturbation):
 
     Why this unit and range: the rate is the share of eligible numbers and dates rewritten,
     since only those can change. Style guides disagree (AP spells out one to nine, Chicago zero
-    to one hundred; US and ISO date orders), so text gathered from several sources mixes the
-    forms. A tenth of the numbers (mild end 0.1) to half of them (severe end 0.5) is such a
-    mix; rewriting all (rate 1, a systematic change of house style) is allowed and warns.
+    to one hundred; US and ISO date orders), and by construction each source writes in one house
+    style, so text gathered from several sources holds the other forms in the share that came
+    from the other sources, and any share occurs. A tenth of the numbers (mild end 0.1) to half
+    of them (severe end 0.5) is such a mix; rewriting all (rate 1, a systematic change of house
+    style) is allowed and warns.
 
     Args:
         kinds: which rewrites are eligible: any of "words", "separators", "dates", "percent".
@@ -752,8 +754,10 @@ class SpellingVariants(TextPerturbation):
     words change too ("colour-blind" -> "color-blind").
 
     Why this unit and range: the rate is the share of words that have a variant spelling (as
-    `to` selects), since only those can change. Text pooled from British and American sources,
-    or edited by both, mixes the spellings; a tenth of the variant words (mild end 0.1) to half
+    `to` selects), since only those can change. By construction a writer or a spell-checker uses
+    one variety for a whole text, so text pooled from British and American sources, or edited
+    by both, holds the other spelling in the share that came from the other source, and any
+    share occurs; a tenth of the variant words (mild end 0.1) to half
     of them (severe end 0.5) is such a mix. Converting all (rate 1, what a spell-checker set to
     one variety does) is allowed, warns as outside that range and no longer depends on the seed.
 
@@ -931,8 +935,10 @@ class Paraphrase(TextPerturbation):
     piece's meaning in other words: wince cannot check that, so review a sample.
 
     Why this unit and range: a paraphraser rewrites whole texts, so the rate is the share of
-    texts (free pieces) it rewrites. Every share is realistic, from a tenth of the inputs
-    (mild end 0.1) to all of them (severe end 1, a test set reworded as a whole).
+    texts (free pieces) it rewrites. By construction that share is the share of inputs that
+    passed through a rewriting step (a paraphrasing tool, a human rewording), which a pipeline
+    sets, so every share occurs, from a tenth of the inputs (mild end 0.1) to all of them
+    (severe end 1, a test set reworded as a whole).
 
     Args:
         paraphraser: a callable `(text: str, rng: numpy.random.Generator) -> str`, a string
