@@ -27,6 +27,7 @@ HEAVY_MODULES = {
     "wince.api",
     "wince.plan",
     "wince.realism.calibrate",
+    "wince.realism.calibration",
     "wince.store",
 }
 

@@ -457,7 +457,7 @@ def test_a_run_swept_beyond_the_realistic_range_is_searched_to_its_end(tmp_path)
 
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # the sweep goes beyond
 def test_the_search_shows_its_progress_when_asked(tmp_path, capsys):
-    # a search can take minutes on a slow model: a bar counts the perturbations searched
+    # a search can take minutes on a slow model: a bar counts the samples searched, per perturbation
     x = np.column_stack([np.zeros(20), np.linspace(0.1, 0.9, 20)])
     plan = {"name": "bar", "perturbations": [{"name": Shift.name, "values": [0.5, 1.0]}]}
     data = (x, np.zeros(len(x), int))
@@ -467,7 +467,7 @@ def test_the_search_shows_its_progress_when_asked(tmp_path, capsys):
     run.profile(regions=False, breaking_points=True, model=model, data=data, progress=True)
     shown = capsys.readouterr()
     assert "Breaking points" in shown.out + shown.err
-    assert "1/1 perturbations" in shown.out + shown.err
+    assert "20/20 samples" in shown.out + shown.err
     run.profile(regions=False, breaking_points=True, model=model, data=data)
     quiet = capsys.readouterr()
     assert "Breaking points" not in quiet.out + quiet.err
