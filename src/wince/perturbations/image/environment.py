@@ -49,6 +49,14 @@ class Haze(ImagePerturbation):
     the optical depth beta d = -ln t then grows linearly with severity. Light haze passes 90%;
     10% is fog with the scene at 0.6 of the visibility. Everything is done in linear light.
 
+    Why this range: by construction of Koschmieder's law, t = exp(-3.91 d / V) for a scene at
+    distance d in air of visibility V, so each transmission is a distance in a given fog. The
+    SynFog data set (Xie et al. 2024, "SynFog: A Photo-realistic Synthetic Fog Dataset based on
+    End-to-end Imaging Simulation for Advancing Real-World Defogging in Autonomous Driving",
+    arXiv 2403.17094) renders three fog densities, of visibility 600, 300 and 150 m. In the
+    lightest, 90% (mild) is a scene 16 m away; in the densest, 10% (severe) is a scene 88 m
+    away: both ordinary distances of road scenes.
+
     Args:
         airlight_pct: the colour of the fog, a grey level in percent of full scale in sRGB
             (encoded) values; 80 (sRGB 204), the light grey of daylight fog, by default.
@@ -449,6 +457,14 @@ class Occlusion(ImagePerturbation):
     positions are drawn per image, independently of the area, so a sweep grows the same
     occluder.
 
+    Why this range: a phone held sideways often has a finger over the edge of its lens,
+    leaving "a small occlusion area" at the edge of the photo that the user does not notice
+    (Qu et al., Xiaomi, "Method and apparatus for detecting finger occlusion image", patent EP
+    3933675 A1, 2022), the mild end (1%); no source found measures how large real occlusions
+    are, and the severe end (25%, a finger across a third of the frame or a hand across it) is
+    not sourced, so this is a stress test (`stress`): usable in a plan that names it, never in
+    a preset.
+
     Args:
         kind: "finger" (default): a finger over the edge of a phone's lens, the accidental
             occlusion of handheld photos, and the one whose size matches the range (a
@@ -492,6 +508,7 @@ class Occlusion(ImagePerturbation):
     """
 
     name = "image.occlusion"
+    stress = True
     version = 3
     stochastic = True
     magnitude = Magnitude(
