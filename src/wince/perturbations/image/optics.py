@@ -322,9 +322,13 @@ class ChromaticAberration(ImagePerturbation):
     with the aberration, so they soften slightly towards the corners. The blue channel is
     shrunk, so its frame edge is reflected (reflect-101).
 
-    Why this range: no published source found measures the residual lateral chromatic aberration
-    of real camera images, so this is a stress test (`stress`): usable in a plan that names it,
-    never in a preset.
+    Why this range: Imatest's documentation (SFR, "Chromatic Aberration Plot") grades lateral
+    CA in % of the centre-to-corner distance: under 0.04 insignificant, 0.04-0.08 minor,
+    0.08-0.15 moderate, over 0.15 serious, worst in ultrawide, long telephoto and extreme zoom
+    lenses. The mild end (0.04%) is its threshold of visibility and 0.15% a grade it reports,
+    but no source found gives values of real lenses or cameras as far as the severe end (0.5%),
+    so this is a stress test (`stress`): usable in a plan that names it, never in a preset; a
+    sourced severe end would be 0.15%.
     """
 
     name = "image.chromatic_aberration"
