@@ -383,13 +383,14 @@ class Vignetting(ImagePerturbation):
     corrected zoom) to 3 EV (a fast wide lens wide open on a full-frame sensor, or an
     uncorrected phone camera module).
 
-    Why this range: no published source found measures the corner falloff of real camera images
-    after the camera's own correction, so this is a stress test (`stress`): usable in a plan
-    that names it, never in a preset.
+    Why this range: LensTip's lens reviews measure the corner brightness loss of uncorrected
+    images and span it: on full frame the Nikkor AF-S 28 mm f/1.4E loses 0.30 EV at f/5.6 (the
+    mild end, 0.3 EV) and 2.18 EV wide open, and the Canon EF 50 mm f/1.4 USM 3.7 EV wide open
+    (Starczewski 2009, "Canon EF 50 mm f/1.4 USM", LensTip), beyond the severe end (3 EV). The
+    range is that of images saved without a lens-profile correction.
     """
 
     name = "image.vignetting"
-    stress = True
     version = 2
     stochastic = False
     magnitude = Magnitude(
