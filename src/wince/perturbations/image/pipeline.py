@@ -86,9 +86,12 @@ class Jpeg(ImagePerturbation):
     aggressive web compression goes to 20.
 
     Why this range: the default quality of libjpeg's cjpeg (IJG usage notes) and of SANE's
-    scanimage is 75, so images saved with default settings carry 75 by construction, but no
-    source found measures how often images are re-saved near 20 (severe), so this is a stress
-    test (`stress`): usable in a plan that names it, never in a preset.
+    scanimage is 75, so images saved with default settings carry 75 by construction, and
+    Twitter re-encodes every uploaded JPEG above quality 85 to 85 (O'Brien 2018, "Upcoming
+    changes to PNG image support", Twitter developer forum), so the mild end (90) and the
+    middle of the range (85-75) are qualities real images carry. No source found measures how
+    often images are re-saved near 20 (severe), so this is a stress test (`stress`): usable in
+    a plan that names it, never in a preset; a sourced severe end would be 75.
     """
 
     name = "image.jpeg"
@@ -123,7 +126,7 @@ class Webp(ImagePerturbation):
     Why this range: the default quality of libwebp's cwebp (its documentation) is 75, so images
     encoded with default settings carry 75 by construction, but no source found measures how
     often images are served near 20 (severe), so this is a stress test (`stress`): usable in a
-    plan that names it, never in a preset.
+    plan that names it, never in a preset; a sourced severe end would be 75.
     """
 
     name = "image.webp"
