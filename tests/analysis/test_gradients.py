@@ -10,6 +10,8 @@ from wince.engine.probe import Probe
 
 torch = require_module("torch", "torch")
 
+pytestmark = pytest.mark.torch
+
 from wince.models.torch import TorchAdapter  # noqa: E402
 
 
