@@ -11,7 +11,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 LATEST := .venv-latest
 LATEST_CV4 := .venv-latest-opencv4
 
-.PHONY: demo test lint bench clean docs lock test-latest
+.PHONY: demo test test-fast lint bench clean docs lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,18 @@ $(STAMP_DEV): $(LOCK) $(REFERENCES) pyproject.toml | $(BIN)/python
 demo: $(STAMP_RUN)
 	$(BIN)/wince demo
 
+# Pytest may write bytecode even where PYTHONDONTWRITEBYTECODE is set: without its cache of
+# rewritten test modules, every run compiles them again (about 4 s of collection).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
+FAST := -m "not slow and not postgres and not ray and not torch"
+
 test: $(STAMP_DEV)
-	$(BIN)/pytest
+	$(PYTEST)
+
+# The contract tests without the slow ones or those needing torch, Ray or PostgreSQL: under a
+# minute, to run while editing. `make test` runs everything.
+test-fast: $(STAMP_DEV)
+	$(PYTEST) $(FAST) tests/contract
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks examples tools

@@ -9,11 +9,12 @@ passed without testing what it claims.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -31,14 +32,43 @@ def missing(reason: str) -> NoReturn:
 
 
 def require_module(name: str, extra: str) -> ModuleType:
-    """Import `name`, installed by wince's extra `extra`; skip or fail when it is missing.
+    """`name`, installed by wince's extra `extra`, imported on first use; skip or fail if missing.
 
-    Example: `torch = require_module("torch", "torch")` at the top of a test module.
+    Example: `torch = require_module("torch", "torch")` at the top of a test module. Whether the
+    module is installed is checked here (its top-level package, so nothing is imported); it is
+    imported when the test first reads one of its attributes, so collecting the tests (`pytest
+    --collect-only`) never pays for importing torch, transformers or onnxruntime.
     """
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        missing(f"needs {name}: pip install -e '.[{extra}]' ({error})")
+    package = name.partition(".")[0]
+    if importlib.util.find_spec(package) is None:
+        missing(f"needs {name}: pip install -e '.[{extra}]' (No module named {package!r})")
+    return _ImportedOnFirstUse(name, extra)
+
+
+class _ImportedOnFirstUse(ModuleType):
+    """Stands for the module `name` and imports it when one of its public attributes is read.
+
+    A private name (`_x`, `__x__`) read before the import raises AttributeError instead of
+    importing: pytest reads such names from every object of a test module while it collects
+    (`_mock_name`, `__test__`), and answering them must not import torch.
+    """
+
+    def __init__(self, name: str, extra: str) -> None:
+        super().__init__(name)
+        self._extra = extra
+
+    def __getattr__(self, attribute: str) -> Any:
+        # only called for what the stand-in lacks: everything but its name and extra
+        if attribute.startswith("_") and self.__name__ not in sys.modules:
+            raise AttributeError(
+                f"{self.__name__} is not imported yet, and reading its private attribute "
+                f"{attribute!r} does not import it; read a public attribute first"
+            )
+        try:
+            module = importlib.import_module(self.__name__)
+        except ImportError as error:  # installed, but broken: skip or fail as when it is absent
+            missing(f"needs {self.__name__}: pip install -e '.[{self._extra}]' ({error})")
+        return getattr(module, attribute)
 
 
 def require_service(name: str, problem: str | None) -> None:

@@ -87,3 +87,17 @@ def test_a_missing_reference_names_the_file_that_installs_it():
     ):
         require_reference("a_reference_that_does_not_exist")
     assert str(REFERENCES) in sys.path
+
+
+def test_a_required_module_is_imported_when_a_public_attribute_is_first_read(monkeypatch):
+    from require import require_module
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)  # restored afterwards
+    colorsys = require_module("colorsys", "x")
+    assert "colorsys" not in sys.modules  # collecting a test module imports nothing
+    with pytest.raises(AttributeError, match="'_mock_name' does not import it"):
+        colorsys._mock_name  # noqa: B018 - what pytest reads while it collects
+    assert "colorsys" not in sys.modules
+    assert colorsys.rgb_to_hsv(1.0, 0.0, 0.0) == (0.0, 1.0, 1.0)
+    assert "colorsys" in sys.modules
+    assert colorsys.__name__ == "colorsys"

@@ -10,6 +10,8 @@ from wince.engine.probe import Probe
 
 torch = require_module("torch", "torch")
 
+pytestmark = pytest.mark.torch
+
 from wince.models.torch import TorchAdapter  # noqa: E402
 
 
@@ -59,24 +61,31 @@ def test_classifier_gradient_matches_the_softmax_derivative():
     )
 
 
-class UsersRegressor(torch.nn.Module):
-    """A model as users write them: an nn.Module subclass defined outside torch."""
+def users_regressor(weights):
+    """A model as users write them: an instance of an nn.Module subclass defined outside torch.
 
-    def __init__(self, weights):
-        super().__init__()
-        self.linear = torch.nn.Linear(len(weights), 1)
-        with torch.no_grad():
-            self.linear.weight.copy_(torch.tensor([weights], dtype=torch.float32))
-            self.linear.bias.zero_()
+    The class is defined here, not at module level, so that collecting this module does not
+    import torch.
+    """
 
-    def forward(self, x):
-        return self.linear(x)
+    class UsersRegressor(torch.nn.Module):
+        def __init__(self, weights):
+            super().__init__()
+            self.linear = torch.nn.Linear(len(weights), 1)
+            with torch.no_grad():
+                self.linear.weight.copy_(torch.tensor([weights], dtype=torch.float32))
+                self.linear.bias.zero_()
+
+        def forward(self, x):
+            return self.linear(x)
+
+    return UsersRegressor(weights)
 
 
 def test_a_users_own_module_subclass_is_a_torch_model_with_gradients():
     from wince.models import as_model
 
-    adapter = as_model(UsersRegressor([2.0, -1.0, 0.5]), task="regression")
+    adapter = as_model(users_regressor([2.0, -1.0, 0.5]), task="regression")
     assert isinstance(adapter, TorchAdapter)  # not the callable adapter, which crashed
     x = tabular_data().x
     assert adapter.predict(x).values == pytest.approx(x @ [2.0, -1.0, 0.5], abs=1e-5)

@@ -26,6 +26,8 @@ import pytest
 
 SCRIPT = Path(__file__).with_name("cpu_outputs.py")
 
+pytestmark = pytest.mark.slow  # each case runs every perturbation in a fresh process
+
 
 def run_digests(extra_env: dict[str, str]) -> dict[str, str]:
     env = {**os.environ, **extra_env}

@@ -57,6 +57,7 @@ def outcomes(tmp_path, name, model, executor):
     return store.outcomes(run_id)
 
 
+@pytest.mark.torch
 def test_a_fresh_process_may_fork_until_a_fork_unsafe_library_is_imported():
     check = "from wince.engine.executors import fork_is_safe; print(fork_is_safe(), end='')"
     fresh = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)

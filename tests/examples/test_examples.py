@@ -13,6 +13,7 @@ import socket
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ NEEDS = {
     "torch_cnn.py": (("torch", "torch"),),
     "transformers_text.py": (("transformers", "huggingface"),),
 }
+TORCH_EXTRAS = {"torch", "huggingface"}  # the extras that install torch
 
 
 def example_files() -> list[Path]:
@@ -42,6 +44,22 @@ def example_files() -> list[Path]:
         for p in EXAMPLES.glob("*.py")
         if p.name not in TESTED_ELSEWHERE and not p.name.startswith("_")
     )
+
+
+def needs_torch(path: Path) -> bool:
+    return any(extra in TORCH_EXTRAS for _, extra in NEEDS.get(path.name, ()))
+
+
+def example_params() -> list[Any]:
+    """The example scripts as test parameters; those needing torch are marked `torch`."""
+    return [
+        pytest.param(
+            path,
+            id=path.stem,
+            marks=[pytest.mark.torch] if needs_torch(path) else [],
+        )
+        for path in example_files()
+    ]
 
 
 def load(path: Path) -> ModuleType:
@@ -88,7 +106,7 @@ def test_examples_needing_an_extra_exist():
     assert set(NEEDS) <= {p.name for p in example_files()}
 
 
-@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", example_params())
 def test_every_example_has_a_quick_main(path):
     module = load(path)
     main = getattr(module, "main", None)
@@ -97,8 +115,9 @@ def test_every_example_has_a_quick_main(path):
     assert (module.__doc__ or "").strip(), f"{path.name} has no docstring saying what it shows"
 
 
-@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", example_params())
 @pytest.mark.usefixtures("offline")
+@pytest.mark.slow
 def test_example_runs_offline_at_reduced_size(path, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     main = load(path).main

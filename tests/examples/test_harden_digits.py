@@ -44,6 +44,7 @@ def hardening(run_quick):
     return run_quick[0]
 
 
+@pytest.mark.slow
 def test_targeted_perturbation_is_the_reports_top_risk_and_gets_better(hardening):
     assert hardening.target.startswith("image.")
     assert hardening.scenario.startswith(hardening.target + "(")

@@ -26,6 +26,8 @@ jiwer = require_module("jiwer", "dev")
 require_module("rapidocr", "examples")
 require_module("pocketsphinx", "examples")
 
+pytestmark = pytest.mark.slow  # each runs an example end to end: a minute or more
+
 # Runs an example script with its arguments, every socket refusing to connect.
 OFFLINE = """
 import runpy, socket, sys

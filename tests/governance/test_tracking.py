@@ -10,6 +10,8 @@ from wince.governance.tracking import log_run, metric_key
 
 mlflow = require_module("mlflow", "mlflow")
 
+pytestmark = pytest.mark.slow  # mlflow's first import and a run each: seconds
+
 
 def test_a_run_is_logged_with_metrics_verdicts_and_report(tmp_path):
     from wince.demo.models import breast_cancer_classifier, breast_cancer_data

@@ -24,6 +24,8 @@ transformers = require_module("transformers", "huggingface")
 sentence_transformers = require_module("sentence_transformers", "huggingface")
 st_modules = require_module("sentence_transformers.sentence_transformer.modules", "huggingface")
 
+pytestmark = pytest.mark.torch
+
 WORDS = [
     "the",
     "a",

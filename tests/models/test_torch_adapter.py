@@ -12,6 +12,8 @@ from wince.models import Task, as_model
 
 torch = require_module("torch", "torch")
 
+pytestmark = pytest.mark.torch
+
 from wince.models.torch import TorchAdapter  # noqa: E402
 
 

@@ -14,6 +14,8 @@ from wince.plan import as_plan
 
 torch = require_module("torch", "torch")
 
+pytestmark = pytest.mark.torch
+
 FACTORY = '''
 import torch
 

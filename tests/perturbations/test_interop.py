@@ -6,6 +6,7 @@ The references are the library itself, seeded through its own public API
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -119,20 +120,24 @@ def test_empty_batches_give_empty_batches() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "words"),
+    ("make_kwargs", "words"),
+    # functions that make the arguments: building a transform here would import albumentations
+    # while the tests are collected
     [
-        ({}, "either a transform"),
-        ({"transform": noise(), "build": lambda v: noise()}, "either a transform"),
-        ({"build": lambda v: noise()}, "go together"),
-        ({"transform": noise(), "magnitude": NOISE_SD}, "go together"),
-        ({"transform": noise(), "name": "gauss"}, "image.<snake_case>"),
-        ({"transform": lambda image: image}, "expected an albumentations transform"),
+        (lambda: {}, "either a transform"),
+        (lambda: {"transform": noise(), "build": lambda v: noise()}, "either a transform"),
+        (lambda: {"build": lambda v: noise()}, "go together"),
+        (lambda: {"transform": noise(), "magnitude": NOISE_SD}, "go together"),
+        (lambda: {"transform": noise(), "name": "gauss"}, "image.<snake_case>"),
+        (lambda: {"transform": lambda image: image}, "expected an albumentations transform"),
     ],
     ids=["neither", "both", "build-alone", "magnitude-alone", "bad-name", "not-a-transform"],
 )
-def test_wrong_arguments_raise_parameter_error(kwargs: dict[str, Any], words: str) -> None:
+def test_wrong_arguments_raise_parameter_error(
+    make_kwargs: Callable[[], dict[str, Any]], words: str
+) -> None:
     with pytest.raises(ParameterError, match="from_albumentations") as info:
-        from_albumentations(**kwargs)
+        from_albumentations(**make_kwargs())
     assert words in str(info.value)
 
 

@@ -19,6 +19,8 @@ from wince.perturbations.interop import from_torchvision
 
 torch = require_module("torch", "torch")
 
+pytestmark = pytest.mark.torch
+
 
 def add_noise(t: Any) -> Any:
     return (t + 0.1 * torch.randn_like(t)).clamp(0.0, 1.0)

@@ -44,6 +44,7 @@ def grey_images(n: int) -> np.ndarray:
     return np.full((n, 6, 6, 1), 0.5, dtype=np.float32)
 
 
+@pytest.mark.torch
 def test_same_seed_gives_the_same_batch_in_numpy_torch_and_sklearn(images, seed):
     torch = require_module("torch", "torch")
     from torch.utils.data import DataLoader, TensorDataset
@@ -71,6 +72,7 @@ def test_same_seed_gives_the_same_batch_in_numpy_torch_and_sklearn(images, seed)
     assert 0.5 < np.mean(changed) <= 0.8 + 0.15
 
 
+@pytest.mark.torch
 def test_torch_transform_keeps_tensor_type_and_handles_channels_first(images):
     torch = require_module("torch", "torch")
     augmenter = augment(IMAGE_PERTURBATIONS, seed=5)
@@ -270,6 +272,7 @@ def test_bad_batch_ids_or_epoch_are_rejected():
         augmenter(grey_images(2), epoch=-1)
 
 
+@pytest.mark.slow
 def test_pipeline_with_the_transformer_fits_and_predicts_on_digits(digits):
     images, target = digits
     x_train, x_test, y_train, y_test = train_test_split(

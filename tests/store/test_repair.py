@@ -218,7 +218,7 @@ def refusing_model(x: np.ndarray) -> np.ndarray:
     return np.stack([x[:, 0], -x[:, 0]], axis=1)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return empty_postgres()
