@@ -155,8 +155,9 @@ def test_data_that_does_not_fit_the_model_is_a_usage_error(tmp_path):
 def test_missing_run_is_a_usage_error(tmp_path):
     wince("run", plan_file(tmp_path, DIGITS), "--store", tmp_path / "s", "--json")
     shown = wince("show", "nope", "--store", tmp_path / "s")
+    # every user error names its kind, as data, model and plan errors do
+    assert shown.stderr.startswith("error: StoreError: no run 'nope'")
     assert_user_error(shown, "no run 'nope'")
-    assert shown.stderr.startswith("error: no run 'nope'")  # no exception class name
 
 
 @pytest.mark.parametrize("args", [("run",), ("show",), ("frobnicate",)])

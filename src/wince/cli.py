@@ -28,7 +28,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from wince.errors import PlanError, StoreError, WinceError, did_you_mean
+from wince.errors import PlanError, WinceError, did_you_mean
 from wince.files import write_file
 from wince.terminal import (
     FORMATS,
@@ -247,10 +247,6 @@ def _explain(error: BaseException) -> int:
         err.print(f"[bold red]error:[/] the plan is invalid ({len(error.problems)} problem(s)):")
         for problem in error.problems:
             err.print(f"  - {problem}", markup=False, highlight=False)
-        return EXIT_USAGE
-    if isinstance(error, StoreError):  # says what is wrong with the store: no class name
-        err.print("[bold red]error:[/] ", end="")
-        err.print(str(error), markup=False, highlight=False)
         return EXIT_USAGE
     if isinstance(error, WinceError):
         err.print(f"[bold red]error:[/] {type(error).__name__}: ", end="")

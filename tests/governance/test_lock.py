@@ -46,7 +46,12 @@ def write_plan(folder: Path, limit: int = 40, data: bool = True) -> Path:
 
 
 def model():
-    return CallableAdapter(lambda x: (x[:, 0] > 14).astype(int), fingerprint="threshold")
+    # the demo data labels its classes by name; index 1 (malignant) for a large mean radius
+    return CallableAdapter(
+        lambda x: (x[:, 0] > 14).astype(int),
+        fingerprint="threshold",
+        classes=("benign", "malignant"),
+    )
 
 
 def test_lock_round_trip(tmp_path):
