@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -160,3 +163,27 @@ def test_multilabel_estimators_are_read_as_multilabel_models(kind, tmp_path):
     assert float(clean["value"].iloc[0]) == pytest.approx(
         hamming_loss(y[80:], estimator.predict(x[80:]))
     )
+
+
+TEXT_PIPELINE = """
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline, make_union
+from wince.models import SklearnAdapter
+texts = ["good film", "bad film", "great plot", "awful acting", "fine work", "poor show"]
+features = make_union(TfidfVectorizer(), CountVectorizer(stop_words="english"))
+model = make_pipeline(features, LogisticRegression()).fit(texts, [1, 0, 1, 0, 1, 0])
+print(SklearnAdapter(model).fingerprint())
+"""
+
+
+def test_a_text_pipeline_has_the_same_fingerprint_in_every_process():
+    """CountVectorizer keeps id(stop_words), a memory address: it must not reach the hash."""
+    fingerprints = {
+        subprocess.run(
+            [sys.executable, "-c", TEXT_PIPELINE], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        for _ in range(3)
+    }
+    assert len(fingerprints) == 1
+    assert len(next(iter(fingerprints))) == 16

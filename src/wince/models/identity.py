@@ -75,12 +75,30 @@ def array_bytes(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array).tobytes()
 
 
+# Attributes that hold a memory address, which differs in every process for the same model:
+# scikit-learn's CountVectorizer (and TfidfVectorizer) keeps `id(self.stop_words)`.
+ADDRESS_ATTRIBUTES = frozenset({"_stop_words_id"})
+
+
 class _ValuePickler(pickle.Pickler):
-    """A pickler that writes structured NumPy arrays by value (`array_bytes`), not memory."""
+    """A pickler that writes models by value: the same model, the same bytes in any process.
+
+    Structured NumPy arrays are written by value (`array_bytes`), not memory, and attributes
+    that hold memory addresses (`ADDRESS_ATTRIBUTES`) are left out.
+    """
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, np.ndarray) and obj.dtype.names:
             return tuple, ((repr(obj.dtype.descr), obj.shape, array_bytes(obj)),)
+        state = getattr(obj, "__dict__", None)
+        if (
+            isinstance(state, dict)
+            and not isinstance(obj, type)
+            and ADDRESS_ATTRIBUTES & state.keys()
+        ):
+            kept = {k: v for k, v in state.items() if k not in ADDRESS_ATTRIBUTES}
+            cls = type(obj)
+            return tuple, ((f"{cls.__module__}.{cls.__qualname__}", kept),)
         return NotImplemented
 
 
