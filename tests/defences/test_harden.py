@@ -13,7 +13,7 @@ from rich.console import Console
 
 import wince
 from wince.datasets.base import ArrayDataset
-from wince.defences.harden import print_hardening, resolve_defences
+from wince.defences.harden import parse_defence, print_hardening, resolve_defences
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.errors import ParameterError
 
@@ -177,6 +177,28 @@ def test_default_defences_are_those_that_apply_to_the_model_and_data():
         resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
     with pytest.raises(ParameterError, match="no defence of wince's library applies"):
         resolve_defences(None, "embedding", "audio", seed=0)
+
+
+def test_defence_options_are_read_from_name_colon_option_equals_value():
+    (tta,) = resolve_defences(
+        ["model.tta:severity=0.1, copies=2"], "classification", "text", seed=3
+    )
+    assert (tta.name, tta.severity, tta.copies, tta.seed) == ("model.tta", 0.1, 2, 3)
+    (seeded,) = resolve_defences(["model.tta:seed=7"], "classification", "text", seed=3)
+    assert seeded.seed == 7
+    assert parse_defence("text.normalize") == ("text.normalize", {})
+    assert parse_defence("model.tta:perturbation=text.typos") == (
+        "model.tta",
+        {"perturbation": "text.typos"},
+    )
+    with pytest.raises(ParameterError, match=r"write each option as OPTION=VALUE.*'copies'"):
+        parse_defence("model.tta:copies")
+    with pytest.raises(ParameterError, match="option 'copies' is given twice"):
+        parse_defence("model.tta:copies=2,copies=3")
+    with pytest.raises(ParameterError, match=r"model\.tta: severity must be in \(0, 1\]"):
+        resolve_defences(["model.tta:severity=3"], "classification", "text", seed=0)
+    with pytest.raises(ParameterError, match="unknown option 'severty' — did you mean"):
+        resolve_defences(["model.tta:severty=0.1"], "classification", "text", seed=0)
 
 
 def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp_path):

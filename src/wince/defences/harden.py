@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -45,8 +46,7 @@ from wince.analysis.data import RunData, load_run_data
 from wince.analysis.settings import run_settings
 from wince.analysis.significance import sample_effects, verdicts
 from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
-from wince.datasets.base import Dataset
-from wince.defences.base import CleanData, Defence, applicable, create
+from wince.defences.base import Defence, applicable, clean_data, create
 from wince.engine.scenarios import BASELINE
 from wince.errors import ParameterError
 from wince.metrics import Resampling, bootstrap_weights
@@ -143,17 +143,6 @@ class Hardening:
         )
 
 
-def clean_data(model: ModelAdapter, dataset: Dataset) -> CleanData:
-    """A dataset's inputs, labels (as the run encodes them) and context, for fitting."""
-    from wince.engine.runner import encode_labels
-
-    return CleanData(
-        x=dataset.batch(0, len(dataset)),
-        labels=encode_labels(dataset, model),
-        context=dataset.context(),
-    )
-
-
 def seconds_per_sample(model: ModelAdapter, x: Any) -> float:
     """The fastest of `LATENCY_REPEATS` predictions of batch `x`, in seconds per sample."""
     fastest = math.inf
@@ -204,10 +193,43 @@ def exposure_reduction(
     return rows
 
 
+def parse_defence(text: str) -> tuple[str, dict[str, Any]]:
+    """A defence and its options from `NAME` or `NAME:OPTION=VALUE[,OPTION=VALUE...]`.
+
+    Values are read as YAML scalars: `model.tta:severity=0.1,copies=2` gives
+    ("model.tta", {"severity": 0.1, "copies": 2}).
+
+    Raises:
+        ParameterError: an option not written OPTION=VALUE, or one given twice.
+    """
+    name, _, written = text.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in written.split(","))):
+        option, equals, value = item.partition("=")
+        if not equals or not option.strip() or not value.strip():
+            raise ParameterError(
+                f"--defence {text}: write each option as OPTION=VALUE after the name and a "
+                f"colon, separated by commas (e.g. model.tta:severity=0.1,copies=2); got {item!r}."
+            )
+        if option.strip() in options:
+            raise ParameterError(f"--defence {text}: option {option.strip()!r} is given twice.")
+        options[option.strip()] = yaml.safe_load(value.strip())
+    return name.strip(), options
+
+
+def _seeded(parsed: tuple[str, dict[str, Any]], seed: int) -> tuple[str, dict[str, Any]]:
+    """The defence's options with the run's seed, unless they set one."""
+    name, options = parsed
+    return name, {"seed": seed} | options
+
+
 def resolve_defences(
     names: Sequence[str | Defence] | None, task: str, modality: str, *, seed: int
 ) -> list[Defence]:
     """The defences to try: those named (or given), else every one applicable to the run.
+
+    A name may carry options (`parse_defence`: `model.tta:severity=0.1`); a defence without
+    a `seed` option is seeded with `seed` (the run's plan seed).
 
     Raises:
         ParameterError: an unknown name, a defence named twice, one that does not apply to
@@ -219,7 +241,9 @@ def resolve_defences(
             f"no defence of wince's library applies to a {task} model on {modality} data; "
             "there is nothing to try."
         )
-    defences = [d if isinstance(d, Defence) else create(d, {"seed": seed}) for d in chosen]
+    defences = [
+        d if isinstance(d, Defence) else create(*_seeded(parse_defence(d), seed)) for d in chosen
+    ]
     seen = [d.name for d in defences]
     repeated = sorted({n for n in seen if seen.count(n) > 1})
     if repeated:
@@ -252,8 +276,9 @@ def harden_run(
     Args:
         store: the store holding the run; the defended runs are stored there too.
         run_id: the run to harden (an id, unique prefix or "latest").
-        defences: defence names or `Defence` objects; default every defence applicable to
-            the model's task and the data's modality (`wince.defences.applicable`).
+        defences: defence names, with options or not (`parse_defence`), or `Defence`
+            objects; default every defence applicable to the model's task and the data's
+            modality (`wince.defences.applicable`).
         model: the run's model; default its plan's model section (its fingerprint must be
             the run's).
         data: the run's data; default its plan's data section (its fingerprint must be the
