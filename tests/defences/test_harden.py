@@ -13,7 +13,16 @@ from rich.console import Console
 
 import wince
 from wince.datasets.base import ArrayDataset
-from wince.defences.harden import parse_defence, print_hardening, resolve_defences
+from wince.defences import create
+from wince.defences.harden import (
+    LATENCY_REPEATS,
+    LATENCY_SAMPLES,
+    parse_defence,
+    print_hardening,
+    resolve_defences,
+    seconds_per_sample,
+    timing_batches,
+)
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.errors import ParameterError
 
@@ -227,3 +236,21 @@ def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp
     console = Console(width=240, record=True)
     print_hardening(hardening, console)
     assert "no fragile finding" in console.export_text()
+
+
+def test_latency_is_timed_on_inputs_a_memoising_model_has_not_answered():
+    # VADER memoises each text it scores: timed on texts it has answered, it would time a
+    # dictionary; each timed model gets texts no one has answered, even once normalised
+    model, data = sentiment_classifier(), _sentences()
+    scorer = model.fn
+    model.predict(data.batch(0, N_SAMPLES))  # the run answered every clean text
+    normalized = create("text.normalize").wrap(model)
+    computed = []
+    for timed_model, timed in enumerate((model, normalized)):
+        before = len(scorer.seen)
+        seconds_per_sample(timed, timing_batches(data, 0, timed_model))
+        computed.append(len(scorer.seen) - before)
+    # short texts may escape the typos: at least nine in ten texts are new
+    assert min(computed) >= 0.9 * LATENCY_REPEATS * LATENCY_SAMPLES
+    first, second = timing_batches(data, 0, 1), timing_batches(data, 0, 1)
+    assert first == second  # seeded

@@ -18,8 +18,9 @@ it like any run. Then, per defence:
   paired interval and McNemar p-value (`wince.governance.compare.paired_test`); the defence
   is **non-inferior** when the interval's lower bound is above -margin (as `wince compare`
   decides it);
-- **latency cost**: seconds per sample of the defended model over the undefended one's on
-  the same clean samples (best of `LATENCY_REPEATS` calls each);
+- **latency cost**: seconds per sample of the defended model over the undefended one's,
+  each timed on inputs no model has seen (`timing_batches`), so a model that memoises its
+  answers computes them for both;
 - **refused scenarios answered**: the scenarios whose inputs the undefended model refused
   (NaN it cannot take, say) that the defended model answers;
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
@@ -42,20 +43,33 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from wince import perturbations
 from wince.analysis.data import RunData, load_run_data
 from wince.analysis.settings import run_settings
 from wince.analysis.significance import sample_effects, verdicts
 from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
+from wince.datasets.base import Dataset
 from wince.defences.base import Defence, applicable, clean_data, create
 from wince.engine.scenarios import BASELINE
 from wince.errors import ParameterError
 from wince.metrics import Resampling, bootstrap_weights
 from wince.models.base import ModelAdapter
+from wince.perturbations.base import Batch, Modality, Rngs
 from wince.store.store import Store, strict_json
 
 DEFAULT_MARGIN = 0.01  # one point of clean accuracy
-LATENCY_SAMPLES = 256  # clean samples timed per model
-LATENCY_REPEATS = 3  # calls per model; the fastest counts
+LATENCY_SAMPLES = 128  # samples per timed call
+LATENCY_REPEATS = 3  # timed calls per model, each on inputs of its own; the fastest counts
+# The timed inputs: clean samples under a perturbation at full severity that no defence
+# undoes, so that none is an input a model has answered before (normalised text, clipped
+# values); timing a memoising model on what it has seen would time its memory.
+TIMING_PERTURBATIONS = {
+    Modality.IMAGE: "image.gaussian_noise",
+    Modality.TABULAR: "tabular.gaussian_noise",
+    Modality.TEXT: "text.typos",
+    Modality.AUDIO: "audio.additive_noise",
+    Modality.TIMESERIES: "timeseries.jitter",
+}
 # The bootstrap weights' stream: separate from those of the run's own intervals.
 _RESAMPLING_STREAM = (0xDEF,)
 
@@ -143,14 +157,35 @@ class Hardening:
         )
 
 
-def seconds_per_sample(model: ModelAdapter, x: Any) -> float:
-    """The fastest of `LATENCY_REPEATS` predictions of batch `x`, in seconds per sample."""
+def timing_batches(dataset: Dataset, seed: int, timed_model: int) -> list[Batch]:
+    """`LATENCY_REPEATS` batches of inputs no model has seen, different for each timed model.
+
+    Each is the first `LATENCY_SAMPLES` clean samples under `TIMING_PERTURBATIONS`' noise of
+    the data's modality at severity 1, drawn from streams of the seed, `timed_model` (0 for
+    the undefended model, i for the i-th defence) and the batch's index.
+    """
+    x = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
+    noise = perturbations.create(TIMING_PERTURBATIONS[dataset.modality], {})
+    keys = np.arange(len(x), dtype=np.uint64)
+    return [
+        noise.perturb(
+            x,
+            noise.at_severity(1.0),
+            Rngs(seed, f"latency:{timed_model}", repeat, keys),
+            dataset.context(),
+        )
+        for repeat in range(LATENCY_REPEATS)
+    ]
+
+
+def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
+    """The fastest prediction of one of `batches` (each predicted once), in s per sample."""
     fastest = math.inf
-    for _ in range(LATENCY_REPEATS):
+    for x in batches:
         started = time.perf_counter()
         model.predict(x)
-        fastest = min(fastest, time.perf_counter() - started)
-    return fastest / max(len(x), 1)
+        fastest = min(fastest, (time.perf_counter() - started) / max(len(x), 1))
+    return fastest
 
 
 def exposure_reduction(
@@ -322,14 +357,14 @@ def harden_run(
     refused = tuple(before.rejected["scenario"]) if len(before.rejected) else ()
     chosen = resolve_defences(defences, before.task, str(dataset.modality), seed=before.plan.seed)
     clean = clean_data(adapter, dataset)
-    timed = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
-    undefended_seconds = seconds_per_sample(adapter, timed)
+    seed = before.plan.seed
+    undefended_seconds = seconds_per_sample(adapter, timing_batches(dataset, seed, 0))
     resample = bootstrap_weights(
         len(before.samples), settings.bootstrap, before.plan.seed, _RESAMPLING_STREAM
     )
     exposure: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    for defence in chosen:
+    for timed_model, defence in enumerate(chosen, start=1):
         defence.fit(adapter, clean)
         defended = defence.wrap(adapter)
         execution = execute_run(
@@ -353,7 +388,7 @@ def harden_run(
                     "significant": bool(p < settings.alpha and row["reduction"] > 0),
                 }
         exposure += rows
-        defended_seconds = seconds_per_sample(defended, timed)
+        defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
         summaries.append(
             {
                 "defence": defence.name,
