@@ -176,6 +176,9 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
     refused = wince_cli("harden", "latest", "--defence", "text.normalize")
     assert refused.returncode == 2
     assert f"defended run of run {run_id}" in refused.stderr
+    badly_written = wince_cli("harden", run_id, "--defence", "model.tta:copies")
+    assert badly_written.returncode == 2
+    assert "write each option as OPTION=VALUE" in badly_written.stderr
 
 
 def test_default_defences_are_those_that_apply_to_the_model_and_data():

@@ -47,7 +47,12 @@ from wince import perturbations
 from wince.analysis.data import RunData, load_run_data
 from wince.analysis.settings import run_settings
 from wince.analysis.significance import sample_effects, verdicts
-from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
+from wince.analysis.stats import (
+    adjust,
+    bootstrap_means_each,
+    normal_pvalue,
+    percentile_interval,
+)
 from wince.datasets.base import Dataset
 from wince.defences.base import Defence, applicable, clean_data, create
 from wince.engine.scenarios import BASELINE
@@ -199,19 +204,25 @@ def exposure_reduction(
     The p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose
     inputs the defended model refused has no outcomes: its row holds NaN and p = 1.
     """
-    rows = []
+    effects = []
     for finding in findings.itertuples():
         effect_before, _ = sample_effects(before, finding.scenario, finding.metric)
         if after.has(finding.scenario):
             effect_after, _ = sample_effects(after, finding.scenario, finding.metric)
         else:
             effect_after = np.full_like(effect_before, np.nan)
+        effects.append((finding, effect_before, effect_after))
+    if not effects:
+        return []
+    # every finding's replicates from one pass over the resampling weights
+    replicates = bootstrap_means_each([(b - a)[:, None] for _, b, a in effects], resample)
+    rows = []
+    for (finding, effect_before, effect_after), column in zip(effects, replicates.T, strict=True):
         reduction = effect_before - effect_after
-        replicates = bootstrap_means(reduction[:, None], resample)
-        low, high = percentile_interval(replicates)
+        low, high = percentile_interval(column)
         present = np.isfinite(reduction)
         estimate = float(np.mean(reduction[present])) if present.any() else math.nan
-        p_value = normal_pvalue(estimate, replicates)
+        p_value = normal_pvalue(estimate, column)
         rows.append(
             {
                 "scenario": finding.scenario,
@@ -283,8 +294,8 @@ def resolve_defences(
     repeated = sorted({n for n in seen if seen.count(n) > 1})
     if repeated:
         raise ParameterError(
-            f"defence {repeated[0]} is given twice; name each defence once (give a defence "
-            "with other options as its own object in Python)."
+            f"defence {repeated[0]} is given twice; name each defence once, and harden the "
+            "run again to try it with other options."
         )
     for defence in defences:
         if not defence.applicable(task, modality):
