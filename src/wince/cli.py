@@ -1037,9 +1037,9 @@ def harden(
         list[str] | None,
         typer.Option(
             "--defence",
-            metavar="NAME",
-            help="A defence to try, e.g. text.normalize (repeatable); default every one that "
-            "applies to the run's model and data.",
+            metavar="NAME[:OPTION=VALUE,...]",
+            help="A defence to try, e.g. text.normalize or model.tta:severity=0.1,copies=2 "
+            "(repeatable); default every one that applies to the run's model and data.",
         ),
     ] = None,
     margin: Annotated[

@@ -13,7 +13,16 @@ from rich.console import Console
 
 import wince
 from wince.datasets.base import ArrayDataset
-from wince.defences.harden import print_hardening, resolve_defences
+from wince.defences import create
+from wince.defences.harden import (
+    LATENCY_REPEATS,
+    LATENCY_SAMPLES,
+    parse_defence,
+    print_hardening,
+    resolve_defences,
+    seconds_per_sample,
+    timing_batches,
+)
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.errors import ParameterError
 
@@ -167,6 +176,9 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
     refused = wince_cli("harden", "latest", "--defence", "text.normalize")
     assert refused.returncode == 2
     assert f"defended run of run {run_id}" in refused.stderr
+    badly_written = wince_cli("harden", run_id, "--defence", "model.tta:copies")
+    assert badly_written.returncode == 2
+    assert "write each option as OPTION=VALUE" in badly_written.stderr
 
 
 def test_default_defences_are_those_that_apply_to_the_model_and_data():
@@ -177,6 +189,28 @@ def test_default_defences_are_those_that_apply_to_the_model_and_data():
         resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
     with pytest.raises(ParameterError, match="no defence of wince's library applies"):
         resolve_defences(None, "embedding", "audio", seed=0)
+
+
+def test_defence_options_are_read_from_name_colon_option_equals_value():
+    (tta,) = resolve_defences(
+        ["model.tta:severity=0.1, copies=2"], "classification", "text", seed=3
+    )
+    assert (tta.name, tta.severity, tta.copies, tta.seed) == ("model.tta", 0.1, 2, 3)
+    (seeded,) = resolve_defences(["model.tta:seed=7"], "classification", "text", seed=3)
+    assert seeded.seed == 7
+    assert parse_defence("text.normalize") == ("text.normalize", {})
+    assert parse_defence("model.tta:perturbation=text.typos") == (
+        "model.tta",
+        {"perturbation": "text.typos"},
+    )
+    with pytest.raises(ParameterError, match=r"write each option as OPTION=VALUE.*'copies'"):
+        parse_defence("model.tta:copies")
+    with pytest.raises(ParameterError, match="option 'copies' is given twice"):
+        parse_defence("model.tta:copies=2,copies=3")
+    with pytest.raises(ParameterError, match=r"model\.tta: severity must be in \(0, 1\]"):
+        resolve_defences(["model.tta:severity=3"], "classification", "text", seed=0)
+    with pytest.raises(ParameterError, match="unknown option 'severty' — did you mean"):
+        resolve_defences(["model.tta:severty=0.1"], "classification", "text", seed=0)
 
 
 def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp_path):
@@ -205,3 +239,21 @@ def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp
     console = Console(width=240, record=True)
     print_hardening(hardening, console)
     assert "no fragile finding" in console.export_text()
+
+
+def test_latency_is_timed_on_inputs_a_memoising_model_has_not_answered():
+    # VADER memoises each text it scores: timed on texts it has answered, it would time a
+    # dictionary; each timed model gets texts no one has answered, even once normalised
+    model, data = sentiment_classifier(), _sentences()
+    scorer = model.fn
+    model.predict(data.batch(0, N_SAMPLES))  # the run answered every clean text
+    normalized = create("text.normalize").wrap(model)
+    computed = []
+    for timed_model, timed in enumerate((model, normalized)):
+        before = len(scorer.seen)
+        seconds_per_sample(timed, timing_batches(data, 0, timed_model))
+        computed.append(len(scorer.seen) - before)
+    # short texts may escape the typos: at least nine in ten texts are new
+    assert min(computed) >= 0.9 * LATENCY_REPEATS * LATENCY_SAMPLES
+    first, second = timing_batches(data, 0, 1), timing_batches(data, 0, 1)
+    assert first == second  # seeded

@@ -25,6 +25,9 @@ TESTS = Path(__file__).resolve().parent
 # example file -> the test file that runs it (with checks specific to what it shows)
 TESTED_ELSEWHERE = {
     "harden_digits.py": "test_harden_digits.py",
+    "harden_digits_tta.py": "test_harden_examples.py",
+    "harden_tabular.py": "test_harden_examples.py",
+    "harden_text.py": "test_harden_examples.py",
     "ocr_robustness.py": "test_robustness_examples.py",
     "speech_robustness.py": "test_robustness_examples.py",
     "detection_robustness.py": "test_robustness_examples.py",
@@ -81,15 +84,20 @@ def load(path: Path) -> ModuleType:
     return module
 
 
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any attempt to open a network connection."""
+def refuse_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any attempt to open a network connection fail, until `monkeypatch` undoes it."""
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError("examples must run offline; this one tried to open a connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any attempt to open a network connection."""
+    refuse_connections(monkeypatch)
 
 
 def test_examples_tested_elsewhere_have_their_own_test_file():

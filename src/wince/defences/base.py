@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from wince.datasets.base import Dataset
 from wince.errors import ParameterError, did_you_mean
 from wince.models.base import ModelAdapter, Predictions, Task
 from wince.perturbations.base import Batch, DataContext, Modality
@@ -40,6 +41,17 @@ class CleanData:
     x: Batch
     labels: npt.NDArray[Any] | None
     context: DataContext
+
+
+def clean_data(model: ModelAdapter, dataset: Dataset) -> CleanData:
+    """A dataset's inputs, labels (as the run encodes them) and context, for fitting."""
+    from wince.engine.runner import encode_labels
+
+    return CleanData(
+        x=dataset.batch(0, len(dataset)),
+        labels=encode_labels(dataset, model),
+        context=dataset.context(),
+    )
 
 
 class Defence:

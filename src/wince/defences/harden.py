@@ -18,8 +18,9 @@ it like any run. Then, per defence:
   paired interval and McNemar p-value (`wince.governance.compare.paired_test`); the defence
   is **non-inferior** when the interval's lower bound is above -margin (as `wince compare`
   decides it);
-- **latency cost**: seconds per sample of the defended model over the undefended one's on
-  the same clean samples (best of `LATENCY_REPEATS` calls each);
+- **latency cost**: seconds per sample of the defended model over the undefended one's,
+  each timed on inputs no model has seen (`timing_batches`), so a model that memoises its
+  answers computes them for both;
 - **refused scenarios answered**: the scenarios whose inputs the undefended model refused
   (NaN it cannot take, say) that the defended model answers;
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
@@ -38,24 +39,42 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from rich.console import Console
 from rich.table import Table
 
+from wince import perturbations
 from wince.analysis.data import RunData, load_run_data
 from wince.analysis.settings import run_settings
 from wince.analysis.significance import sample_effects, verdicts
-from wince.analysis.stats import adjust, bootstrap_means, normal_pvalue, percentile_interval
+from wince.analysis.stats import (
+    adjust,
+    bootstrap_means_each,
+    normal_pvalue,
+    percentile_interval,
+)
 from wince.datasets.base import Dataset
-from wince.defences.base import CleanData, Defence, applicable, create
+from wince.defences.base import Defence, applicable, clean_data, create
 from wince.engine.scenarios import BASELINE
 from wince.errors import ParameterError
 from wince.metrics import Resampling, bootstrap_weights
 from wince.models.base import ModelAdapter
+from wince.perturbations.base import Batch, Modality, Rngs
 from wince.store.store import Store, strict_json
 
 DEFAULT_MARGIN = 0.01  # one point of clean accuracy
-LATENCY_SAMPLES = 256  # clean samples timed per model
-LATENCY_REPEATS = 3  # calls per model; the fastest counts
+LATENCY_SAMPLES = 128  # samples per timed call
+LATENCY_REPEATS = 3  # timed calls per model, each on inputs of its own; the fastest counts
+# The timed inputs: clean samples under a perturbation at full severity that no defence
+# undoes, so that none is an input a model has answered before (normalised text, clipped
+# values); timing a memoising model on what it has seen would time its memory.
+TIMING_PERTURBATIONS = {
+    Modality.IMAGE: "image.gaussian_noise",
+    Modality.TABULAR: "tabular.gaussian_noise",
+    Modality.TEXT: "text.typos",
+    Modality.AUDIO: "audio.additive_noise",
+    Modality.TIMESERIES: "timeseries.jitter",
+}
 # The bootstrap weights' stream: separate from those of the run's own intervals.
 _RESAMPLING_STREAM = (0xDEF,)
 
@@ -143,25 +162,35 @@ class Hardening:
         )
 
 
-def clean_data(model: ModelAdapter, dataset: Dataset) -> CleanData:
-    """A dataset's inputs, labels (as the run encodes them) and context, for fitting."""
-    from wince.engine.runner import encode_labels
+def timing_batches(dataset: Dataset, seed: int, timed_model: int) -> list[Batch]:
+    """`LATENCY_REPEATS` batches of inputs no model has seen, different for each timed model.
 
-    return CleanData(
-        x=dataset.batch(0, len(dataset)),
-        labels=encode_labels(dataset, model),
-        context=dataset.context(),
-    )
+    Each is the first `LATENCY_SAMPLES` clean samples under `TIMING_PERTURBATIONS`' noise of
+    the data's modality at severity 1, drawn from streams of the seed, `timed_model` (0 for
+    the undefended model, i for the i-th defence) and the batch's index.
+    """
+    x = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
+    noise = perturbations.create(TIMING_PERTURBATIONS[dataset.modality], {})
+    keys = np.arange(len(x), dtype=np.uint64)
+    return [
+        noise.perturb(
+            x,
+            noise.at_severity(1.0),
+            Rngs(seed, f"latency:{timed_model}", repeat, keys),
+            dataset.context(),
+        )
+        for repeat in range(LATENCY_REPEATS)
+    ]
 
 
-def seconds_per_sample(model: ModelAdapter, x: Any) -> float:
-    """The fastest of `LATENCY_REPEATS` predictions of batch `x`, in seconds per sample."""
+def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
+    """The fastest prediction of one of `batches` (each predicted once), in s per sample."""
     fastest = math.inf
-    for _ in range(LATENCY_REPEATS):
+    for x in batches:
         started = time.perf_counter()
         model.predict(x)
-        fastest = min(fastest, time.perf_counter() - started)
-    return fastest / max(len(x), 1)
+        fastest = min(fastest, (time.perf_counter() - started) / max(len(x), 1))
+    return fastest
 
 
 def exposure_reduction(
@@ -175,19 +204,25 @@ def exposure_reduction(
     The p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose
     inputs the defended model refused has no outcomes: its row holds NaN and p = 1.
     """
-    rows = []
+    effects = []
     for finding in findings.itertuples():
         effect_before, _ = sample_effects(before, finding.scenario, finding.metric)
         if after.has(finding.scenario):
             effect_after, _ = sample_effects(after, finding.scenario, finding.metric)
         else:
             effect_after = np.full_like(effect_before, np.nan)
+        effects.append((finding, effect_before, effect_after))
+    if not effects:
+        return []
+    # every finding's replicates from one pass over the resampling weights
+    replicates = bootstrap_means_each([(b - a)[:, None] for _, b, a in effects], resample)
+    rows = []
+    for (finding, effect_before, effect_after), column in zip(effects, replicates.T, strict=True):
         reduction = effect_before - effect_after
-        replicates = bootstrap_means(reduction[:, None], resample)
-        low, high = percentile_interval(replicates)
+        low, high = percentile_interval(column)
         present = np.isfinite(reduction)
         estimate = float(np.mean(reduction[present])) if present.any() else math.nan
-        p_value = normal_pvalue(estimate, replicates)
+        p_value = normal_pvalue(estimate, column)
         rows.append(
             {
                 "scenario": finding.scenario,
@@ -204,10 +239,43 @@ def exposure_reduction(
     return rows
 
 
+def parse_defence(text: str) -> tuple[str, dict[str, Any]]:
+    """A defence and its options from `NAME` or `NAME:OPTION=VALUE[,OPTION=VALUE...]`.
+
+    Values are read as YAML scalars: `model.tta:severity=0.1,copies=2` gives
+    ("model.tta", {"severity": 0.1, "copies": 2}).
+
+    Raises:
+        ParameterError: an option not written OPTION=VALUE, or one given twice.
+    """
+    name, _, written = text.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in written.split(","))):
+        option, equals, value = item.partition("=")
+        if not equals or not option.strip() or not value.strip():
+            raise ParameterError(
+                f"--defence {text}: write each option as OPTION=VALUE after the name and a "
+                f"colon, separated by commas (e.g. model.tta:severity=0.1,copies=2); got {item!r}."
+            )
+        if option.strip() in options:
+            raise ParameterError(f"--defence {text}: option {option.strip()!r} is given twice.")
+        options[option.strip()] = yaml.safe_load(value.strip())
+    return name.strip(), options
+
+
+def _seeded(parsed: tuple[str, dict[str, Any]], seed: int) -> tuple[str, dict[str, Any]]:
+    """The defence's options with the run's seed, unless they set one."""
+    name, options = parsed
+    return name, {"seed": seed} | options
+
+
 def resolve_defences(
     names: Sequence[str | Defence] | None, task: str, modality: str, *, seed: int
 ) -> list[Defence]:
     """The defences to try: those named (or given), else every one applicable to the run.
+
+    A name may carry options (`parse_defence`: `model.tta:severity=0.1`); a defence without
+    a `seed` option is seeded with `seed` (the run's plan seed).
 
     Raises:
         ParameterError: an unknown name, a defence named twice, one that does not apply to
@@ -219,13 +287,15 @@ def resolve_defences(
             f"no defence of wince's library applies to a {task} model on {modality} data; "
             "there is nothing to try."
         )
-    defences = [d if isinstance(d, Defence) else create(d, {"seed": seed}) for d in chosen]
+    defences = [
+        d if isinstance(d, Defence) else create(*_seeded(parse_defence(d), seed)) for d in chosen
+    ]
     seen = [d.name for d in defences]
     repeated = sorted({n for n in seen if seen.count(n) > 1})
     if repeated:
         raise ParameterError(
-            f"defence {repeated[0]} is given twice; name each defence once (give a defence "
-            "with other options as its own object in Python)."
+            f"defence {repeated[0]} is given twice; name each defence once, and harden the "
+            "run again to try it with other options."
         )
     for defence in defences:
         if not defence.applicable(task, modality):
@@ -252,8 +322,9 @@ def harden_run(
     Args:
         store: the store holding the run; the defended runs are stored there too.
         run_id: the run to harden (an id, unique prefix or "latest").
-        defences: defence names or `Defence` objects; default every defence applicable to
-            the model's task and the data's modality (`wince.defences.applicable`).
+        defences: defence names, with options or not (`parse_defence`), or `Defence`
+            objects; default every defence applicable to the model's task and the data's
+            modality (`wince.defences.applicable`).
         model: the run's model; default its plan's model section (its fingerprint must be
             the run's).
         data: the run's data; default its plan's data section (its fingerprint must be the
@@ -297,14 +368,14 @@ def harden_run(
     refused = tuple(before.rejected["scenario"]) if len(before.rejected) else ()
     chosen = resolve_defences(defences, before.task, str(dataset.modality), seed=before.plan.seed)
     clean = clean_data(adapter, dataset)
-    timed = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
-    undefended_seconds = seconds_per_sample(adapter, timed)
+    seed = before.plan.seed
+    undefended_seconds = seconds_per_sample(adapter, timing_batches(dataset, seed, 0))
     resample = bootstrap_weights(
         len(before.samples), settings.bootstrap, before.plan.seed, _RESAMPLING_STREAM
     )
     exposure: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    for defence in chosen:
+    for timed_model, defence in enumerate(chosen, start=1):
         defence.fit(adapter, clean)
         defended = defence.wrap(adapter)
         execution = execute_run(
@@ -328,7 +399,7 @@ def harden_run(
                     "significant": bool(p < settings.alpha and row["reduction"] > 0),
                 }
         exposure += rows
-        defended_seconds = seconds_per_sample(defended, timed)
+        defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
         summaries.append(
             {
                 "defence": defence.name,

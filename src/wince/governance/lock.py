@@ -8,17 +8,21 @@
     wince_version: 0.4.0
     data_fingerprint: 9b1e...
     perturbations: {image.exposure: 1, image.jpeg: 2}
+    defences: {}
     environment: {numpy: 2.3.5, opencv-python-headless: 4.14.0.94, scikit-learn: 1.8.0, ...}
     created_at: '2026-01-01T00:00:00.000+00:00'
 
 `environment` holds the versions of the packages that shape the plan's outputs: those its
-perturbations compute with and its model's runtime (`wince.engine.environment`).
+perturbations compute with and its model's runtime (`wince.engine.environment`). `defences`
+holds the versions of the defences the plan's model runs behind (a model defended with
+`wince.defences`, as `wince harden` tries them), empty for an undefended model.
 
 Running a locked plan first compares the lock with what is installed now (`check_lock`): a
-perturbation whose version changed (its output for the same inputs may differ), one added to
-or removed from the plan, data whose fingerprint changed, or a package of the environment
-at another version is a *drift*. Drift stops the run (`LockDriftError`, exit code 2) unless
-it is allowed, and an allowed drift is recorded in the run's lineage under `version_drift`.
+perturbation or defence whose version changed (its output for the same inputs may differ),
+a perturbation added to or removed from the plan, data whose fingerprint changed, or a
+package of the environment at another version is a *drift*. Drift stops the run
+(`LockDriftError`, exit code 2) unless it is allowed, and an allowed drift is recorded in the
+run's lineage under `version_drift`.
 
 A perturbation's version says whether *its code* changed its outputs; it cannot say whether a
 numerical library did (an OpenCV or SciPy release may move outputs within the tolerance
@@ -39,8 +43,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from wince import perturbations
+from wince import defences, perturbations
 from wince.datasets.base import Dataset
+from wince.defences.lineage import defence_versions
 from wince.errors import LockDriftError, PlanError
 from wince.files import write_file
 from wince.plan import Plan, load_plan, read_yaml
@@ -60,6 +65,8 @@ class Lock(BaseModel):
         wince_version: the wince version that wrote the lock.
         data_fingerprint: fingerprint of the plan's data when it was locked.
         perturbations: registry name -> version of every perturbation of the plan.
+        defences: registry name -> version of every defence the plan's model runs behind
+            (`wince.defences.lineage.defence_versions`); empty for an undefended model.
         environment: package -> version (None: not installed) of the packages that shape the
             plan's outputs; empty in a format-1 lock.
         created_at: when the lock was written (UTC, ISO 8601).
@@ -73,6 +80,7 @@ class Lock(BaseModel):
     wince_version: str
     data_fingerprint: str
     perturbations: dict[str, int]
+    defences: dict[str, int] = Field(default_factory=dict)
     environment: dict[str, str | None] = Field(default_factory=dict)
     created_at: str = ""
 
@@ -94,8 +102,8 @@ def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
     Args:
         plan: the plan.
         dataset: its data.
-        model: its model adapter, whose runtime packages join the environment (None: the
-            perturbations' packages only).
+        model: its model adapter, whose runtime packages join the environment and whose
+            defences are pinned (None: the perturbations' packages only, no defence).
     """
     from wince.engine.environment import environment
     from wince.version import wince_version
@@ -106,6 +114,7 @@ def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
         wince_version=wince_version(),
         data_fingerprint=dataset.fingerprint(),
         perturbations=installed_versions(plan),
+        defences=defence_versions(model),
         environment=environment(str(dataset.modality), model),
         created_at=now(),
     )
@@ -190,10 +199,11 @@ def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
         dataset: the data the run would use.
 
     Returns:
-        One line per drift: a perturbation whose installed version differs from the locked
-        one, a perturbation of the plan the lock does not pin, one the lock pins that the plan
-        no longer holds, a changed data fingerprint, and a package of the locked environment
-        installed at another version.
+        One line per drift: a perturbation or defence whose installed version differs from
+        the locked one (a locked defence no longer registered included), a perturbation of
+        the plan the lock does not pin, one the lock pins that the plan no longer holds, a
+        changed data fingerprint, and a package of the locked environment installed at
+        another version.
     """
     from wince.engine import environment
 
@@ -214,6 +224,7 @@ def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
         for name in lock.perturbations
         if name not in installed
     )
+    drifts.extend(_defence_drifts(lock))
     fingerprint = dataset.fingerprint()
     if fingerprint != lock.data_fingerprint:
         drifts.append(
@@ -225,6 +236,21 @@ def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
         f"environment: {change} (outputs may differ)."
         for change in environment.changes(lock.environment, installed_now)
     )
+    return drifts
+
+
+def _defence_drifts(lock: Lock) -> list[str]:
+    """A line per locked defence installed at another version, or no longer registered."""
+    known = defences.registry()
+    drifts = []
+    for name, version in lock.defences.items():
+        if name not in known:
+            drifts.append(f"defence {name}: locked version {version}, no longer installed.")
+        elif known[name].version != version:
+            drifts.append(
+                f"defence {name}: locked version {version}, installed version "
+                f"{known[name].version} (its output for the same inputs may differ)."
+            )
     return drifts
 
 

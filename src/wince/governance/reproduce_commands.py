@@ -42,6 +42,7 @@ def lock_command(plan: Path, *, out: Path | None, json_output: bool, console: Co
         console.print_json(json.dumps({"lock": str(target), **lock.model_dump(mode="json")}))
         return EXIT_OK
     pinned = ", ".join(f"{name} v{version}" for name, version in lock.perturbations.items())
+    pinned += "".join(f", defence {name} v{version}" for name, version in lock.defences.items())
     packages = ", ".join(f"{name} {version}" for name, version in lock.environment.items())
     console.print(
         f"wrote {target}: wince {lock.wince_version}, data {lock.data_fingerprint}, {pinned}; "

@@ -3,8 +3,9 @@
 `verify_run(store, run)` first checks every segment of the run against the catalog (footer,
 row count, sample range and SHA-256 checksum: `Store.damaged_units`); a damaged one fails
 the verification before anything is re-executed. Then it rebuilds the model and the data
-from the plan stored in the run's lineage, refuses when their fingerprints (or the
-perturbation versions) differ from the run's, notes the packages of the run's environment
+from the plan stored in the run's lineage (a defended run's model behind its defence, refitted
+on the data: `wince.defences.lineage`), refuses when their fingerprints (or the perturbation
+or defence versions) differ from the run's, notes the packages of the run's environment
 installed at other versions now (`environment_changes`: a possible cause, reported apart
 from the outcomes), picks a seeded random subset of the run's units (sample ranges) and of
 its trials, re-evaluates those trials on those units with `evaluate_unit` and compares every
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from wince import perturbations
+from wince.defences.lineage import defence_drift, run_model
 from wince.errors import DataError, ModelError, ParameterError, PlanError, StoreError
 from wince.plan import Plan
 from wince.store.store import DamagedUnit, Store
@@ -113,9 +115,10 @@ def _check_reproducible(record: dict[str, Any], plan: Plan) -> None:
         for name, version in locked.items()
         if perturbations.get(name).version != version
     ]
+    drifts += defence_drift(record)
     if drifts:
         raise StoreError(
-            f"run {run_id} used other perturbation versions than those installed: "
+            f"run {run_id} used other perturbation or defence versions than those installed: "
             f"{', '.join(drifts)}; its outcomes are not expected to reproduce."
         )
 
@@ -142,7 +145,7 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         PlanError: the run's plan has no model or data section.
         ModelError: the rebuilt model's fingerprint differs from the run's.
         DataError: the rebuilt data's fingerprint differs from the run's.
-        StoreError: missing run, no stored units, or other perturbation versions.
+        StoreError: missing run, no stored units, or other perturbation or defence versions.
     """
     from wince.datasets.loading import load_dataset
     from wince.engine import environment
@@ -177,6 +180,7 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
     )
     model = load_model(plan.model)
     try:
+        model = run_model(record, model, dataset)
         fingerprint = identify(model, dataset)
         if fingerprint != record["model_fingerprint"]:
             raise ModelError(

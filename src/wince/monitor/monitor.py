@@ -34,6 +34,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from wince.datasets.base import ArrayDataset, Dataset, require_one_size
+from wince.defences.lineage import run_model
 from wince.errors import DataError, StoreError
 from wince.metrics import Metric, plan_metric_table
 from wince.models.base import Predictions
@@ -632,7 +633,9 @@ def monitor_run(
         outputs: the model's outputs on the live inputs (`Predictions`, probabilities, labels
             or values) of a classification or regression run; default: predicted with `model`
             (runs of other outputs compare no output distribution).
-        model: the model, when `outputs` are not given (default: the plan's model section).
+        model: the model, when `outputs` are not given (default: the plan's model section,
+            behind the run's defence for a run of `wince harden`, fitted on the reference
+            data).
         predict: run the model on the live inputs when no outputs are given.
         reference: the reference data (default: the plan's data section).
         policy: alert thresholds (default `MonitorPolicy()`).
@@ -695,6 +698,8 @@ def monitor_run(
 
         adapter = as_model(model) if model is not None else load_model(plan.model)  # type: ignore[arg-type]
         try:
+            if model is None:  # a defended run's model is the plan's behind its defence
+                adapter = run_model(record, adapter, reference_data)
             live_model = table_inputs(adapter, live_data)
             x = _all_inputs(live_data)
             # samples of several sizes: one size at a time, as the engine predicts them

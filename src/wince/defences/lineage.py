@@ -1,0 +1,80 @@
+"""A defended run's model, rebuilt from its lineage, and the defence versions a model pins.
+
+`wince harden` records in each defended run's lineage the defence it ran behind (`defence`:
+name, version, options, fitted state) and the run it hardens (`hardens`). Whatever needs the
+run's model again (`wince verify`, `wince monitor`) rebuilds it here: the plan's model behind
+the same defence with the same options, fitted again on the run's data. A defence whose
+installed version differs from the recorded one is a drift, as a perturbation's is: its
+output for the same inputs may differ, so the run is not expected to reproduce.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wince.datasets.base import Dataset
+from wince.defences.base import DefendedModel, clean_data, create, get
+from wince.errors import ParameterError, StoreError
+from wince.models.base import ModelAdapter
+
+
+def defence_versions(model: Any) -> dict[str, int]:
+    """Defence name -> version of every defence a model runs behind (outermost first).
+
+    Empty for an undefended model; a defended model wrapped again by another defence
+    names both.
+    """
+    versions: dict[str, int] = {}
+    while isinstance(model, DefendedModel):
+        versions[model.defence.name] = int(model.defence.version)
+        model = model.model
+    return versions
+
+
+def recorded_defence(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The defence a stored run ran behind (`Defence.describe()`), None for an undefended run."""
+    described: dict[str, Any] | None = record["lineage"].get("defence")
+    return described
+
+
+def defence_drift(record: dict[str, Any]) -> list[str]:
+    """The run's defence, if its installed version differs: ["text.normalize (run: v1, ...)"].
+
+    A defence no longer registered counts as a drift too.
+    """
+    described = recorded_defence(record)
+    if described is None:
+        return []
+    name, version = described["name"], int(described["version"])
+    try:
+        installed = int(get(name).version)
+    except ParameterError:  # no longer registered
+        return [f"defence {name} (run: v{version}, installed: none)"]
+    if installed == version:
+        return []
+    return [f"defence {name} (run: v{version}, installed: v{installed})"]
+
+
+def run_model(record: dict[str, Any], model: ModelAdapter, dataset: Dataset) -> ModelAdapter:
+    """The model a stored run evaluated: `model` itself, or behind the run's defence.
+
+    For a defended run the defence is created with its recorded options, fitted on
+    `dataset` (the run's data, as `wince harden` fitted it) and wraps `model`; the caller
+    checks the result's fingerprint against the run's.
+
+    Raises:
+        StoreError: the run's defence is installed at another version (or not at all).
+    """
+    described = recorded_defence(record)
+    if described is None:
+        return model
+    drift = defence_drift(record)
+    if drift:
+        raise StoreError(
+            f"run {record['run_id']} ran behind {drift[0]}; the installed defence may answer "
+            "differently, so the run cannot be rebuilt. Harden the original run "
+            f"{record['lineage'].get('hardens', '')} again to measure the installed version."
+        )
+    defence = create(described["name"], described["options"])
+    defence.fit(model, clean_data(model, dataset))
+    return defence.wrap(model)
