@@ -130,6 +130,17 @@ def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
     assert "text.zero_width(zero_width_rate=0.06)" in text  # the exposure table
 
 
+def test_harden_output_keeps_defence_and_scenario_names_whole_at_80_columns(hardened):
+    _, hardening, _, _ = hardened
+    console = Console(width=80, record=True)
+    print_hardening(hardening, console)
+    text = console.export_text()
+    for name in hardening.defences["defence"]:
+        assert f"{name} v1" in text  # never cut into "text.…" or folded over two lines
+    assert "text.zero_width(zero_width_rate=0.06)" in text  # the qualifying defence's rows
+    assert "`--json`" in text  # where the other defences' exposure is
+
+
 def test_harden_refuses_an_inapplicable_defence_and_a_bad_margin(hardened):
     run, _, model, data = hardened
     with pytest.raises(ParameterError, match=r"tabular\.clip does not apply to a classification"):

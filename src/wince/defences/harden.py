@@ -34,7 +34,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -583,24 +583,40 @@ def harden_command(
 
 
 def print_hardening(hardening: Hardening, console: Console) -> None:
-    """The ranking table, the exposure table and a line naming the best defence (or none)."""
+    """The ranking, the exposure of each qualifying defence, and the best defence (or none).
+
+    Defence and scenario names are printed whole at any width (`wince.terminal.print_table`);
+    the exposure rows of defences that do not qualify are in `--json` only.
+    """
+    from wince.terminal import print_table
+
     if hardening.findings.empty:
         console.print(
             f"Run {hardening.run_id} has no fragile finding, so no exposure to reduce; the "
             "table shows each defence's clean-accuracy and latency cost only."
         )
-    console.print(defences_table(hardening))
-    if not hardening.exposure.empty:
-        console.print(exposure_table(hardening))
+    print_table(
+        console,
+        defences_table(hardening),
+        whole=("defence",),
+        optional=("run", "non-inferior", *(("refused answered",) if hardening.refused else ())),
+    )
     best = hardening.defences[hardening.defences["qualifies"]]
+    qualifying = hardening.exposure[hardening.exposure["defence"].isin(set(best["defence"]))]
+    if not qualifying.empty:
+        shown = replace(hardening, exposure=qualifying)
+        print_table(
+            console, exposure_table(shown), whole=("defence", "scenario"), optional=("metric",)
+        )
     if best.empty:
         console.print(
             "No defence qualifies: none both reduced a finding's exposure significantly (or "
             "answered a scenario the model refused) and kept clean accuracy non-inferior at "
-            f"{100 * hardening.margin:g} pt."
+            f"{100 * hardening.margin:g} pt. `--json` holds every defence's exposure."
         )
     else:
         console.print(
             f"Best: {best['defence'].iloc[0]} (run {best['run_id'].iloc[0]}); compare it "
-            f"with `wince compare {hardening.run_id} {best['run_id'].iloc[0]}`."
+            f"with `wince compare {hardening.run_id} {best['run_id'].iloc[0]}`. The exposure "
+            "of the defences that do not qualify is in `--json`."
         )
