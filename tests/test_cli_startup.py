@@ -85,3 +85,16 @@ def test_the_package_imports_its_public_names_on_first_use():
 
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         _ = wince.not_a_name
+
+
+def test_subpackages_are_attributes_of_the_package_as_the_guide_writes_them():
+    script = (
+        "import sys, wince; light = 'pandas' not in sys.modules; "
+        "dataset = wince.datasets.ArrayDataset; adapter = wince.models.CallableAdapter; "
+        "print(light, dataset.__name__, adapter.__name__, 'pytest' in sys.modules, "
+        "'realism' in dir(wince))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.split() == ["True", "ArrayDataset", "CallableAdapter", "False", "True"]

@@ -45,8 +45,31 @@ _PUBLIC_NAMES = {
 __all__ = sorted(_PUBLIC_NAMES)
 
 
+_SUBPACKAGES = frozenset(
+    {
+        "analysis",
+        "datasets",
+        "defences",
+        "governance",
+        "metrics",
+        "models",
+        "monitor",
+        "outputs",
+        "perturbations",
+        "plots",
+        "realism",
+        "report",
+        "store",
+        "testing",
+    }
+)
+"""The modules reachable as attributes after `import wince` (`wince.datasets.ArrayDataset`)."""
+
+
 def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use (then it is a plain attribute)."""
+    """Import a public name or a subpackage on first use (then it is a plain attribute)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"wince.{name}")  # the import sets the attribute
     module = _PUBLIC_NAMES.get(name)
     if module is None:
         raise AttributeError(f"module 'wince' has no attribute {name!r}")
@@ -57,4 +80,4 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """The module's attributes, the public names not yet imported included."""
-    return sorted(set(globals()) | set(_PUBLIC_NAMES))
+    return sorted(set(globals()) | set(_PUBLIC_NAMES) | _SUBPACKAGES)
