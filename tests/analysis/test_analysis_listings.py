@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from wince.analysis.listings import fragile_listing, scenario_beyond_realistic, tolerance_listing
+from wince.analysis.listings import (
+    _interval,
+    fragile_listing,
+    scenario_beyond_realistic,
+    tolerance_listing,
+)
 
 
 def step(name, value):
@@ -37,6 +42,33 @@ def test_fragile_listing_marks_beyond_realistic_scenarios_and_keeps_all_records(
     listing = fragile_listing(fragile, scenarios, shown=2)
     assert [row[-1] for row in listing.rows] == ["beyond", ""]
     assert [r["beyond_realistic"] for r in listing.records or []] == [True, False, False]
+
+
+def test_fragile_listing_has_no_range_column_when_every_value_is_realistic():
+    fragile = pd.DataFrame(
+        {
+            "scenario": ["jpeg50", "jpeg3"],
+            "metric": ["flip_rate"] * 2,
+            "effect": [0.3, 0.1],
+            "tolerance": [0.02] * 2,
+            "p_fragile": [1e-4, 1e-3],
+        }
+    )
+    scenarios = pd.DataFrame(
+        {
+            "scenario": ["jpeg3", "jpeg50"],
+            "steps": [[step("image.jpeg", 3.0)], [step("image.jpeg", 50.0)]],
+        }
+    )
+    listing = fragile_listing(fragile, scenarios, shown=1)  # jpeg3, beyond the range, is not shown
+    assert "range" not in listing.columns
+    assert all(len(row) == len(listing.columns) for row in listing.rows)
+
+
+def test_an_interval_end_the_search_did_not_reach_says_beyond_its_last_value():
+    assert _interval([0.812, None], 1.5) == "0.812 to beyond 1.5"
+    assert _interval([None, None], 1.5) == "beyond 1.5"
+    assert _interval([0.25, 0.5], 1.5) == "0.25 to 0.5"
 
 
 def test_tolerance_listing_names_each_tested_tolerance_with_its_source():

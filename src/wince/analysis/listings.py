@@ -9,7 +9,7 @@ column, as the report flags it (`Magnitude.beyond_realistic`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -51,11 +51,24 @@ def _number(value: float, digits: str = ".3g") -> str:
     return format(value, digits) if math.isfinite(value) else "-"
 
 
-def _interval(ends: list[float | None]) -> str:
-    """An interval's ends as "low to high"; an end not reached (None) as "-"."""
+def _interval(ends: list[float | None], search_end: float) -> str:
+    """An interval's ends as "low to high", an end not reached as beyond `search_end`.
+
+    `search_end`: the last value the breaking-point search tried (physical units).
+    """
     if all(end is None for end in ends):
-        return "-"
-    return " to ".join("-" if end is None else f"{end:.3g}" for end in ends)
+        return f"beyond {search_end:.3g}"
+    return " to ".join(f"beyond {search_end:.3g}" if end is None else f"{end:.3g}" for end in ends)
+
+
+def _with_range(
+    columns: Sequence[str], rows: list[list[str]], beyond: Sequence[bool]
+) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The listing's columns and rows, without the `range` column when no value is beyond."""
+    if any(beyond):
+        return tuple(columns), rows
+    at = list(columns).index("range")
+    return tuple(c for c in columns if c != "range"), [row[:at] + row[at + 1 :] for row in rows]
 
 
 def _finite(value: float) -> float | None:
@@ -115,9 +128,14 @@ def fragile_listing(fragile: pd.DataFrame, scenarios: pd.DataFrame, shown: int) 
         ]
         for r in records[:shown]
     ]
+    columns, rows = _with_range(
+        ("scenario", "metric", "effect", "tolerance", "p", "range"),
+        rows,
+        [r["beyond_realistic"] for r in records[:shown]],
+    )
     return Listing(
         title="fragile (effect beyond tolerance, corrected p < alpha)",
-        columns=("scenario", "metric", "effect", "tolerance", "p", "range"),
+        columns=columns,
         rows=rows,
         whole=("scenario", "metric"),
         optional=("tolerance",),
@@ -205,14 +223,19 @@ def breaking_listing(results: Mapping[str, BreakingPoints]) -> Listing:
                 f"{median:.3g} {r['unit']}"
                 if median is not None
                 else f"beyond {r['search_end_value']:.3g} {r['unit']}",
-                _interval(r["interval_value"]),
+                _interval(r["interval_value"], r["search_end_value"]),
                 BEYOND if r["beyond_realistic"] else "",
                 r["broken_when"],
             ]
         )
+    columns, rows = _with_range(
+        ("perturbation", "broke", "median", "interval", "range", "broken when"),
+        rows,
+        [r["beyond_realistic"] for r in records],
+    )
     return Listing(
         title="breaking points (median over samples, 95% interval)",
-        columns=("perturbation", "broke", "median", "interval", "range", "broken when"),
+        columns=columns,
         rows=rows,
         whole=("perturbation",),
         optional=("broken when",),

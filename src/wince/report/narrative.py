@@ -182,12 +182,23 @@ def params_phrase(name: str, params: Mapping[str, Any]) -> str:
     elif name.startswith("tabular."):
         text = " on every column"
     if others:
-        text += (
-            " ("
-            + ", ".join(OPTION_WORDS.get(f"{k}={v}", f"{k} {v}") for k, v in sorted(others.items()))
-            + ")"
-        )
+        text += " (" + ", ".join(_option_words(k, v) for k, v in sorted(others.items())) + ")"
     return text
+
+
+def _option_words(key: str, value: Any) -> str:
+    """One option in words: its phrase if it has one, else "key value", lists as "a and b".
+
+    Examples:
+        >>> _option_words("protect", ["negations", "numbers"])
+        'protect negations and numbers'
+    """
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+        value = (
+            " and ".join(items) if len(items) < 3 else ", ".join(items[:-1]) + " and " + items[-1]
+        )
+    return OPTION_WORDS.get(f"{key}={value}", f"{key} {value}")
 
 
 def amount(value: float, unit: str) -> str:
@@ -1181,7 +1192,8 @@ def _breaking_value(data: ReportData, finding: Finding) -> tuple[float, str]:
         if len(broken):
             return (
                 float(np.median(broken)),
-                f"the median magnitude at which {len(broken)} of {len(table)} predictions broke",
+                f"the median magnitude at which the {len(broken)} of {len(table)} predictions "
+                "that broke did so",
             )
     return finding.value, "the level found fragile"
 
