@@ -236,3 +236,75 @@ def test_equal_jittery_models_are_called_different_in_at_most_five_percent_of_st
         alarms += bool(set(comparison.scenarios["verdict"]) & {"better", "worse"})
         assert len(comparison.tests) == 1 + 4 * 3  # baseline: accuracy only
     assert alarms / studies <= 0.05
+
+
+def scripted_run(correct: np.ndarray, run_id: str) -> RunData:
+    """A run whose perturbed scenario has `correct` (samples x trials); the baseline all right."""
+    n, repeats = correct.shape
+    frames = [
+        pd.DataFrame(
+            {
+                "scenario": "baseline",
+                "position": 0,
+                "trial": 0,
+                "sample_index": np.arange(n),
+                "pred": np.ones(n, int),
+                "correct": True,
+                "flipped": False,
+                "confidence": 0.9,
+                "confidence_delta": 0.0,
+            }
+        )
+    ]
+    frames += [
+        pd.DataFrame(
+            {
+                "scenario": "p(x=1)",
+                "position": 1,
+                "trial": trial,
+                "sample_index": np.arange(n),
+                "pred": correct[:, trial].astype(int),
+                "correct": correct[:, trial],
+                "flipped": ~correct[:, trial],
+                "confidence": 0.9,
+                "confidence_delta": 0.0,
+            }
+        )
+        for trial in range(repeats)
+    ]
+    scenarios = pd.DataFrame(
+        {
+            "scenario": ["baseline", "p(x=1)"],
+            "kind": ["baseline", "isolation"],
+            "severity": [0, 0.5],
+        }
+    )
+    plan = Plan.model_validate(
+        {"name": "sim", "perturbations": [{"name": "tabular.gaussian_noise"}]}
+    )
+    return RunData(
+        run_id=run_id,
+        plan=plan,
+        task="classification",
+        scenarios=scenarios,
+        outcomes=ScenarioOutcomes.from_frame(pd.concat(frames, ignore_index=True)),
+    )
+
+
+def test_accuracy_over_several_trials_is_tested_on_the_data_of_its_interval():
+    # B fixes one of three trials on 20% of the samples: no sample's majority changes, so
+    # McNemar on majorities would see no discordant pair (p = 1) beside an interval above 0
+    n = 300
+    correct_a = np.ones((n, 3), dtype=bool)
+    correct_a[: n // 5, 2] = False
+    correct_b = np.ones((n, 3), dtype=bool)
+    comparison = compare_data(
+        scripted_run(correct_a, "a"), scripted_run(correct_b, "b"), n_boot=400, seed=0
+    )
+    tests = comparison.tests.set_index(["scenario", "metric"])
+    accuracy = tests.loc[("p(x=1)", "accuracy")]
+    assert accuracy["test"] == "paired bootstrap"
+    assert accuracy["difference"] == pytest.approx(0.2 / 3)
+    assert accuracy["low"] > 0
+    assert accuracy["p_value"] < 0.01
+    assert tests.loc[("baseline", "accuracy"), "test"] == "mcnemar exact"  # one trial

@@ -4,11 +4,11 @@ Both runs perturb the same samples with the same random streams (the streams dep
 plan seed, scenario, trial and sample id — not on the model), so every scenario pairs the two
 models sample by sample. Per scenario:
 
-- **accuracy**: the exact McNemar test (a binomial test on the discordant pairs) on
-  per-sample correctness. A sample counts as correct when it is correct in more than half of
-  the scenario's trials (its only trial for deterministic scenarios), so repeated seeds vote
-  instead of being counted as extra samples. The difference B - A and its interval use the
-  per-sample mean correctness over trials.
+- **accuracy**: with one trial per sample (deterministic scenarios, the baseline), the exact
+  McNemar test (a binomial test on the discordant pairs) on per-sample correctness. With
+  several trials a sample's share of correct trials can move without changing which model
+  is correct in most of them, so the test is the paired bootstrap below, on the per-sample
+  mean correctness over trials, the data of the difference B - A and its interval.
 - **flip rate** and **confidence change** (each relative to the model's own clean
   prediction): a paired bootstrap that resamples samples (a sample's trials travel with it,
   the same weights for both models). The interval is the 95% percentile interval of B - A;
@@ -181,9 +181,9 @@ class Comparison:
             "",
             f"Differences are B - A with 95% paired bootstrap intervals over {self.n_samples} "
             f"samples; p-values are Holm-adjusted over {len(self.tests)} tests "
-            f"(alpha = {self.alpha:g}). Accuracy is tested with the exact McNemar test on "
-            "per-sample majority correctness; flip rate and confidence change with a paired "
-            f"bootstrap. A difference matters when it is significant and at least its "
+            f"(alpha = {self.alpha:g}). Accuracy is tested with the exact McNemar test where "
+            "each sample has one trial, otherwise, as flip rate and confidence change, with "
+            f"the paired bootstrap. A difference matters when it is significant and at least its "
             f"metric's margin ({margins_text(self.margins)}). Verdicts follow "
             f"{' and '.join(self.decisive)}; the other metrics are reported only.",
             "",
@@ -545,8 +545,9 @@ def paired_test(
         b: the compared run's data (same samples and trials).
         scenario: the scenario key.
         metric: one of `compared_metrics` (in its own unit). A share of correct samples
-            (accuracy, exact match) is tested with the exact McNemar test on per-sample
-            majority correctness, others with a paired bootstrap.
+            (accuracy, exact match) with one trial per sample is tested with the exact
+            McNemar test; with several trials, and for other metrics, the p-value is the
+            paired bootstrap's, from the same replicates as the interval.
         resample: bootstrap weights over the samples, shared by both runs.
     """
     spec = a.metrics[metric]
@@ -557,10 +558,15 @@ def paired_test(
     low, high = percentile_interval(replicates)
     mean = float(np.nanmean(difference)) if np.isfinite(difference).any() else float("nan")
     a_only = b_only = None
-    mcnemar = spec.proportion and spec.better == "higher"  # shares of correct samples
+    trials_a, trials_b = a.matrix(scenario, column), b.matrix(scenario, column)
+    # a share of correct samples with one trial per sample: each sample is correct or not, the
+    # exact McNemar test's data; with several trials a sample's share of correct trials moves
+    # in steps McNemar cannot see, so the p-value comes from the bootstrap, as the interval
+    one_trial = trials_a.shape[1] == 1 and trials_b.shape[1] == 1
+    mcnemar = spec.proportion and spec.better == "higher" and one_trial
     if mcnemar:
-        correct_a = _majority(a.matrix(scenario, column))
-        correct_b = _majority(b.matrix(scenario, column))
+        correct_a = _majority(trials_a)
+        correct_b = _majority(trials_b)
         a_only = int(np.sum(correct_a & ~correct_b))
         b_only = int(np.sum(correct_b & ~correct_a))
         p_value = mcnemar_exact(a_only, b_only)
