@@ -169,3 +169,12 @@ def test_advice_names_registered_defences_that_apply_to_its_modality():
     for key, name in named.items():
         assert get(name).applicable("classification", key.split(".")[0])
     assert defence("tabular.missing_values", "tabular").registered == "tabular.impute"
+
+
+def test_a_defended_run_report_offers_no_harden_command(reports):
+    run, _, after = reports
+    ranking = after.data.frame("harden", "defences").set_index("defence")
+    defended = build_report(run.store, ranking.loc["text.normalize", "run_id"])
+    found = defended.narrative.recommendations
+    assert "model.temperature" in [r.defence for r in found]  # still named
+    assert [r.command for r in found] == [""] * len(found)  # harden refuses a defended run

@@ -63,9 +63,10 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
             "|---|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| `{e['defence']}` | {_escape(e['scenario'])} | {e['metric']} | {e['before']} | "
+            f"| `{defence}` | {_escape(e['scenario'])} | {e['metric']} | {e['before']} | "
             f"{e['after']} | {e['reduction']} | {e['p']} |"
-            for e in section.exposure
+            for defence, rows in section.exposure
+            for e in rows
         ]
         lines += ["", "</details>", ""]
     return lines

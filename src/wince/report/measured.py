@@ -57,8 +57,8 @@ class HardeningSection:
         refused: how many scenarios the undefended model refused (0: no such column).
         ranking: one row per defence, best first: rank, defence, run, significant,
             mean_reduction, answered, clean, non_inferior, latency, qualifies.
-        exposure: one row per defence and finding: defence, scenario, metric, before, after,
-            reduction, p (adjusted, with " *" when significant).
+        exposure: per defence ("name vN"), in ranking order, one row per finding: scenario,
+            metric, before, after, reduction, p (adjusted, with " *" when significant).
     """
 
     margin: str
@@ -66,7 +66,7 @@ class HardeningSection:
     correction: str
     refused: int
     ranking: list[dict[str, str]]
-    exposure: list[dict[str, str]]
+    exposure: list[tuple[str, list[dict[str, str]]]]
 
 
 def _number(value: Any) -> float:
@@ -236,12 +236,14 @@ def _code(data: ReportData, row: Any) -> str:
     return (
         f"# the defended run against this one, scenario by scenario:\n"
         f"#   wince compare {data.run_id} {row.run_id}\n"
+        "from wince.datasets.loading import as_dataset\n"
         "from wince.defences import create\n"
         "from wince.defences.harden import clean_data\n"
         "from wince.models import as_model\n\n"
-        "model = as_model(model)\n"
+        "model = as_model(model)  # your model, as wince wraps it\n"
         f'defence = create("{row.defence}")  # with the options its run\'s lineage records\n'
-        "defence.fit(model, clean_data(model, dataset))  # learns from clean data, if anything\n"
+        "# learns from clean inputs and labels what it needs, if anything\n"
+        "defence.fit(model, clean_data(model, as_dataset(x_clean, y_clean)))\n"
         "defended = defence.wrap(model)  # predicts as the model does, behind the defence"
     )
 
@@ -305,17 +307,25 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
         }
         for row in table.itertuples()
     ]
+    stored = data.frame(HARDEN, "exposure")
     exposure = [
-        {
-            "defence": str(row.defence),
-            "scenario": str(row.scenario),
-            "metric": str(row.metric).replace("_", " "),
-            "before": _effect(data, str(row.metric), _number(row.before)),
-            "after": _effect(data, str(row.metric), _number(row.after)),
-            "reduction": f"{points(row.reduction)} [{points(row.low)}, {points(row.high)}]",
-            "p": f"{_number(row.p_adjusted):.1e}" + (" *" if _verdict(row.significant) else ""),
-        }
-        for row in data.frame(HARDEN, "exposure").itertuples()
+        (
+            f"{defence.defence} v{defence.version}",
+            [
+                {
+                    "scenario": str(row.scenario),
+                    "metric": str(row.metric).replace("_", " "),
+                    "before": _effect(data, str(row.metric), _number(row.before)),
+                    "after": _effect(data, str(row.metric), _number(row.after)),
+                    "reduction": f"{points(row.reduction)} [{points(row.low)}, {points(row.high)}]",
+                    "p": f"{_number(row.p_adjusted):.1e}"
+                    + (" *" if _verdict(row.significant) else ""),
+                }
+                for row in stored[stored["defence"] == defence.defence].itertuples()
+            ],
+        )
+        for defence in table.itertuples()
+        if len(stored)
     ]
     return HardeningSection(
         margin=f"{100 * float(payload['margin']):g} pt",

@@ -349,7 +349,8 @@ class Recommendation:
         defence: the registered wince defence that applies it (`wince.defences`), when one
             does and applies to the run's model and data; "" otherwise.
         command: the `wince harden` command that measures a suggestion's defence on this
-            run ("" when no registered defence applies it, or it was measured).
+            run ("" when no registered defence applies it, it was measured, or the run is
+            itself a defended run, which `wince harden` does not harden again).
     """
 
     priority: int
@@ -1337,10 +1338,12 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
     out: list[Recommendation] = []
     run_id = data.run_id
     defences = registered_defences(data)
+    # `wince harden` tries defences on an undefended run only
+    measurable = data.lineage.get("hardens") is None
 
     def add(kind: str, text: str, because: str, code: str, registered: str = "") -> None:
         defence = registered if registered in defences else ""
-        command = measure_command(run_id, defence) if defence else ""
+        command = measure_command(run_id, defence) if defence and measurable else ""
         out.append(
             Recommendation(
                 len(out) + 1, kind, text, because, code, defence=defence, command=command
