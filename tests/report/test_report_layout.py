@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import ARTIFACTS
+from report_support import ARTIFACTS, HARDENED_DEMOS
 
 WIDTHS = (1400, 800)
 DEMOS = ("digits", "tabular", "text", "audio")
@@ -82,6 +82,7 @@ def test_no_table_or_figure_overflows_its_card(browser, demo_htmls, demo, width)
     folder.mkdir(parents=True, exist_ok=True)
     sections = page.evaluate("[...document.querySelectorAll('main > section')].map(e => e.id)")
     assert {"summary", "fig-curves", "verdicts"} <= set(sections)
+    assert ("hardening" in sections) == (demo in HARDENED_DEMOS)
     for section in sections:
         shot = folder / f"{demo}_{width}_{section.removeprefix('fig-')}.png"
         page.locator(f"#{section}").screenshot(path=str(shot))

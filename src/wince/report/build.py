@@ -24,6 +24,7 @@ from wince.report.breakdowns import Breakdown, breakdowns
 from wince.report.data import ReportData, load_report_data
 from wince.report.figures import VEGA_LITE_VERSION, Figure, all_figures, write_figures
 from wince.report.gallery import Case, worst_cases
+from wince.report.measured import STATUS_CLASSES, hardening_section, measured_first
 from wince.report.narrative import (
     Narrative,
     metric_interval,
@@ -49,7 +50,8 @@ class Report:
 
     Attributes:
         data: the run as read from the store.
-        narrative: findings and recommendations.
+        narrative: findings and recommendations, the defences `wince harden` measured first
+            (`wince.report.measured`).
         figures: every figure the stored analyses support.
         cases: worst cases (empty without the data, but for structured outputs).
         gallery_note: why cases are missing or how they were chosen.
@@ -83,7 +85,10 @@ class Report:
         return json.dumps(self.to_dict(), indent=2, default=_json_default, allow_nan=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form: run, findings, recommendations, figures' data, cases, lineage."""
+        """JSON-able form: run, findings, recommendations, figures' data, cases, lineage.
+
+        `hardening` is the stored `wince harden` result (None when the run was never hardened).
+        """
         record = self.data.record
         return {
             "run": {
@@ -100,6 +105,7 @@ class Report:
             "figures": {f.key: f.to_dict() for f in self.figures},
             "worst_cases": [c.to_dict() for c in self.cases],
             "breakdowns": [b.to_dict() for b in self.breakdowns],
+            "hardening": self.data.analyses.get("harden"),
             "lineage": _finite(self.data.lineage),
             "computed_for_report": list(self.data.computed),
         }
@@ -203,7 +209,7 @@ def build_report(store: Store, run_id: str, *, data: Any = None) -> Report:
         StoreError: no such run, or its outcomes are missing.
     """
     report_data = load_report_data(store, run_id)
-    found = narrative(report_data)
+    found = measured_first(narrative(report_data), report_data)
     # the headline scenario of each perturbation, risks first
     scenarios = [f.scenario for f in [*found.risks, *found.inconclusive, *found.robust]]
     dataset, missing = _dataset(report_data, data)
@@ -328,6 +334,8 @@ def _context(report: Report) -> dict[str, Any]:
             "created_at": str(record.get("created_at", ""))[:19].replace("T", " "),
         },
         "narrative": report.narrative,
+        "hardening": hardening_section(data),
+        "status_classes": STATUS_CLASSES,
         "cases": report.cases,
         "flags": flags,
         "breakdowns": [_table(b) for b in report.breakdowns],

@@ -31,6 +31,7 @@ ANALYSES = (
     "columns",
     "timings",
     "settings",
+    "harden",
 )
 
 

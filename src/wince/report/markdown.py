@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from wince.report.measured import HardeningSection, hardening_section
+
 if TYPE_CHECKING:
     from wince.report.build import Report
 
@@ -35,8 +37,47 @@ def _code_block(code: str) -> list[str]:
     return [f"   {line}".rstrip() for line in block]
 
 
+def hardening_markdown(section: HardeningSection) -> list[str]:
+    """The `wince harden` ranking as a Markdown table, its exposure per finding folded."""
+    refused = section.refused > 0
+    header = ["rank", "defence", "defended run", "significant", "mean reduction (pt)"]
+    header += ["refused answered"] * refused
+    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency", "qualifies"]
+    lines = [
+        f"**Measured defences** (`wince harden`: {section.findings} finding(s), "
+        f"{section.correction}-corrected; non-inferiority margin {section.margin})",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    for d in section.ranking:
+        cells = [d["rank"], f"`{d['defence']}`", f"`{d['run']}`", d["significant"]]
+        cells += [d["mean_reduction"], *[d["answered"]] * refused, d["clean"]]
+        cells += [d["non_inferior"], d["latency"], d["qualifies"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if section.exposure:
+        lines += ["<details><summary>Exposure per finding</summary>", ""]
+        lines += [
+            "| defence | scenario | metric | before | after | reduction pt [95%] | p |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{defence}` | {_escape(e['scenario'])} | {e['metric']} | {e['before']} | "
+            f"{e['after']} | {e['reduction']} | {e['p']} |"
+            for defence, rows in section.exposure
+            for e in rows
+        ]
+        lines += ["", "</details>", ""]
+    return lines
+
+
 def render_markdown(report: Report) -> str:
-    """Headline, ranked risks, robust and inconclusive perturbations, defences, lineage line."""
+    """Headline, ranked risks, robust and inconclusive perturbations, defences, lineage line.
+
+    Defences measured with `wince harden` lead the recommendations, and their ranking follows
+    as a table: the summary to paste into a pull request after hardening a run.
+    """
     data, found = report.data, report.narrative
     record = data.record
     lines = [
@@ -75,12 +116,18 @@ def render_markdown(report: Report) -> str:
         lines += [f"- {_escape(note)}" for note in found.technical]
         lines += ["", "</details>", ""]
     if found.recommendations:
-        lines.append("**Recommended defences**")
+        lines.append("**Recommended defences** (measured with `wince harden` first)")
         for r in found.recommendations:
-            lines.append(f"{r.priority}. *{r.kind}*: {_escape(r.text)}")
+            named = f" ({_escape(r.defence)})" if r.defence else ""
+            lines.append(f"{r.priority}. **[{r.status}]** *{r.kind}*{named}: {_escape(r.text)}")
+            if r.command:
+                lines += ["", f"   Measure it on this model: `{r.command}`"]
             if r.code:
                 lines += ["", *_code_block(r.code)]
         lines.append("")
+    section = hardening_section(data)
+    if section is not None:
+        lines += hardening_markdown(section)
     lines.append(f"<sub>Verdicts against tolerances: {_escape(data.tolerance_text())}</sub>")
     lines.append("")
     lineage = data.lineage

@@ -29,13 +29,21 @@ import numpy as np
 import pandas as pd
 
 from wince.analysis.data import step_entry
+from wince.defences import applicable
 from wince.errors import WinceError
 from wince.metrics import Metric
+from wince.perturbations.base import Modality
 from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
 from wince.report.data import ReportData
 from wince.report.phrases import CONTEXTS, EFFECTS, OPTION_WORDS
 
 FRAGILE, ROBUST, INCONCLUSIVE = "fragile", "robust", "inconclusive"
+# what a recommendation rests on (`Recommendation.status`)
+SUGGESTION = "suggestion (not measured)"
+MEASURED = "measured"
+NOT_RECOMMENDED = "measured: not recommended"
+# the registered defence that calibrates a classifier's confidence after the fact
+CALIBRATION_DEFENCE = "model.temperature"
 
 
 def realism(severity: float) -> float:
@@ -340,11 +348,20 @@ class Recommendation:
     Attributes:
         priority: 1 is first.
         kind: augmentation, normalisation, denoising, deblurring, alignment, validation,
-            review, spell correction, monitoring, gate, calibration.
+            imputation, review, spell correction, monitoring, gate, calibration, or
+            "defence" for a measured defence no advice corresponds to.
         text: what to do, with the measured magnitude.
         because: the finding it answers.
         code: the concrete call or code change that applies it: Python, or a YAML policy
             (`wince monitor`, `wince gate`) when it starts with a `# <file>.yaml` comment.
+        status: `SUGGESTION` (advice not measured on this model), `MEASURED` (a defence
+            `wince harden` measured and found to qualify) or `NOT_RECOMMENDED` (measured,
+            and it did not help or cost too much clean accuracy).
+        defence: the registered wince defence that applies it (`wince.defences`), when one
+            does and applies to the run's model and data; "" otherwise.
+        command: the `wince harden` command that measures a suggestion's defence on this
+            run ("" when no registered defence applies it, it was measured, or the run is
+            itself a defended run, which `wince harden` does not harden again).
     """
 
     priority: int
@@ -352,6 +369,9 @@ class Recommendation:
     text: str
     because: str
     code: str = ""
+    status: str = SUGGESTION
+    defence: str = ""
+    command: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -601,7 +621,8 @@ def findings(data: ReportData) -> tuple[list[Finding], list[Finding], list[Findi
     return risks, robust, inconclusive
 
 
-def _units(data: ReportData) -> dict[str, str]:
+def perturbation_units(data: ReportData) -> dict[str, str]:
+    """Each perturbation's magnitude unit, as the stored curves give it."""
     curves = data.frame("curves")
     if curves.empty:
         return {}
@@ -619,7 +640,8 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
         for row in synergies.sort_values("difference", ascending=False).head(3).itertuples():
             steps = data.steps(str(row.scenario))
             flag = steps_flag(steps)
-            phrase = describe_steps(steps, _units(data)) + (f" ({flag})" if flag else "")
+            phrase = describe_steps(steps, perturbation_units(data))
+            phrase += f" ({flag})" if flag else ""
             if metric == "flip_rate":
                 extra = interval(float(row.difference), float(row.low), float(row.high))
                 out.append(
@@ -646,7 +668,7 @@ def notes(data: ReportData, risks: list[Finding]) -> list[str]:
             where = describe_step(
                 str(row.perturbation),
                 float(row.value),
-                _units(data).get(str(row.perturbation), ""),
+                perturbation_units(data).get(str(row.perturbation), ""),
                 params=_entry_params(data, str(row.entry)),
                 context=False,
             )
@@ -764,7 +786,7 @@ def _own_metric_notes(data: ReportData) -> list[str]:
             continue
         harms = [_harm(data, name, float(e)) for e in rows["estimate"]]
         worst = rows.iloc[int(np.argmax(harms))]
-        steps = describe_steps(data.steps(str(worst["scenario"])), _units(data))
+        steps = describe_steps(data.steps(str(worst["scenario"])), perturbation_units(data))
         now = metric_interval(
             float(worst["estimate"]), float(worst["low"]), float(worst["high"]), spec
         )
@@ -875,11 +897,14 @@ class Defence:
         code: the library call or code change, a `string.Template`: `$name` is the
             perturbation, `$value` the breaking magnitude as a literal, `$run` the run id.
             Python, or YAML when it starts with a `# <file>.yaml` comment.
+        registered: the wince defence (`wince.defences`) that applies it, which
+            `wince harden` can measure; "" when none does.
     """
 
     kind: str
     text: str
     code: str
+    registered: str = ""
 
 
 _GREY = (
@@ -948,6 +973,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "audio.noise": ("audio.additive_noise", "audio.background"),
     "audio.level": ("audio.gain", "audio.clipping"),
     "tabular.noise": ("tabular.gaussian_noise", "tabular.sensor_drift", "tabular.sensor_gain"),
+    "tabular.missing": ("tabular.missing_values",),
 }
 FAMILY_OF = {name: family for family, names in FAMILIES.items() for name in names}
 
@@ -1028,6 +1054,7 @@ DEFENCES: dict[str, Defence] = {
         "clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))  # local contrast, grey\n"
         + _GREY
         + "local = clahe.apply(grey)",
+        registered="image.autocontrast",
     ),
     "image.colour": Defence(
         "normalisation",
@@ -1091,6 +1118,7 @@ DEFENCES: dict[str, Defence] = {
         'text = re.sub("[\\u200b-\\u200d\\u2060\\ufeff]", "", text)\n'
         'text = text.translate(str.maketrans("\\u2018\\u2019\\u201c\\u201d", "\'\'\\"\\""))\n'
         'text = " ".join(text.split())',
+        registered="text.normalize",
     ),
     "audio.noise": Defence(
         "denoising",
@@ -1114,6 +1142,17 @@ DEFENCES: dict[str, Defence] = {
         "import numpy as np\n\n"
         "low, high = np.quantile(x_train, [0.001, 0.999], axis=0)\n"
         "suspect = ((x < low) | (x > high)).any(axis=1)  # rows to check before predicting",
+        registered="tabular.clip",
+    ),
+    "tabular.missing": Defence(
+        "imputation",
+        "Impute missing values before the model with each column's training median, and "
+        "record which values were missing; {level} broke predictions.",
+        "from sklearn.impute import SimpleImputer\n\n"
+        "# add_indicator: the model also sees which values were missing\n"
+        'imputer = SimpleImputer(strategy="median", add_indicator=True).fit(x_train)\n'
+        "x = imputer.transform(x)",
+        registered="tabular.impute",
     ),
 }
 MODALITY_DEFENCES: dict[str, Defence] = {
@@ -1122,11 +1161,13 @@ MODALITY_DEFENCES: dict[str, Defence] = {
         "Normalise images (brightness, contrast, codec) before the model, on training and "
         "live images alike.",
         "import cv2\n\nnormalised = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX)",
+        registered="image.autocontrast",
     ),
     "text": Defence(
         "spell correction",
         "Normalise and spell-correct text before the model.",
         DEFENCES["text.unicode"].code,
+        registered="text.normalize",
     ),
     "audio": Defence(
         "denoising",
@@ -1137,6 +1178,7 @@ MODALITY_DEFENCES: dict[str, Defence] = {
         "validation",
         "Validate feature ranges and units before the model.",
         DEFENCES["tabular.noise"].code,
+        registered="tabular.clip",
     ),
     "timeseries": Defence(
         "denoising",
@@ -1301,13 +1343,24 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
     Each defence carries the code that applies it (`Recommendation.code`): the
     `wince.augment` call up to the measured breaking magnitude, a library call (OpenCV,
     SciPy ...) for the pre-processing defences, and `wince monitor` and `wince gate`
-    policies.
+    policies. Each is a `SUGGESTION`; one that a registered defence applies, and that applies
+    to the run's model and data, names it with the `wince harden` command that measures it
+    (`wince.report.measured` puts the measured ones first).
     """
     out: list[Recommendation] = []
     run_id = data.run_id
+    defences = registered_defences(data)
+    # `wince harden` tries defences on an undefended run only
+    measurable = data.lineage.get("hardens") is None
 
-    def add(kind: str, text: str, because: str, code: str) -> None:
-        out.append(Recommendation(len(out) + 1, kind, text, because, code))
+    def add(kind: str, text: str, because: str, code: str, registered: str = "") -> None:
+        defence = registered if registered in defences else ""
+        command = measure_command(run_id, defence) if defence and measurable else ""
+        out.append(
+            Recommendation(
+                len(out) + 1, kind, text, because, code, defence=defence, command=command
+            )
+        )
 
     chosen_for = _defences(data, risks)
     helped: dict[Defence, list[str]] = {}  # each defence once, naming every risk it helps
@@ -1337,6 +1390,7 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
                 Template(chosen.code).safe_substitute(
                     name=subject, value=literal(value), run=run_id
                 ),
+                chosen.registered,
             )
         if subject in MONITORED:
             add(
@@ -1374,6 +1428,7 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
                     'calibrated = CalibratedClassifierCV(model, method="isotonic", cv=5)\n'
                     "calibrated.fit(x_calibration, y_calibration)\n"
                     f"review = calibrated.predict_proba(x).max(axis=1) < {threshold:.2f}",
+                    CALIBRATION_DEFENCE,
                 )
                 break
     if risks and not any(r.kind == "calibration" for r in out) and data.task == "classification":
@@ -1387,8 +1442,21 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
             "# the store `wince run` wrote (.wince, or $WINCE_STORE)\n"
             f'summary = wince.open(run="{run_id}").summary()\n'
             'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
+            CALIBRATION_DEFENCE,
         )
     return out
+
+
+def registered_defences(data: ReportData) -> list[str]:
+    """The registered defences (`wince.defences`) that apply to the run's model and data."""
+    if data.modality not in {m.value for m in Modality}:
+        return []
+    return applicable(data.task, data.modality)
+
+
+def measure_command(run_id: str, defence: str) -> str:
+    """The `wince harden` command that measures a registered defence on a run."""
+    return f"wince harden {run_id} --defence {defence}"
 
 
 def _defences(data: ReportData, risks: list[Finding]) -> dict[str, Defence]:
