@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -210,10 +211,13 @@ def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
     data = (rng.normal(size=(20, 2)), (rng.normal(size=20) > 0).astype(int))
 
     def run_with(body: str) -> wince.Run:
-        import importlib
+        import importlib.util
         import sys
 
         module.write_text(f"def mine(clean, perturbed, labels, context):\n    return {body}\n")
+        # a source of the same size written within the same second would load the stale
+        # bytecode Python cached for the previous one (its check is mtime and size)
+        Path(importlib.util.cache_from_source(str(module))).unlink(missing_ok=True)
         sys.modules.pop("changing_metric", None)
         importlib.invalidate_caches()
         return wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
