@@ -58,12 +58,12 @@ PLAN_PROBLEMS = "plan_problems"
 """The pydantic error type of the problems a plan section's validator finds (`_refuse`)."""
 
 
-Problem = tuple[str, str]
+_Problem = tuple[str, str]
 """A validator's finding: the field path below the section it validates ("" for the section
 itself, or when the text starts with its own path) and what is wrong and how to fix it."""
 
 
-def _refuse(problems: list[Problem]) -> None:
+def _refuse(problems: list[_Problem]) -> None:
     """Raise every problem a validator found, as one pydantic error of type `PLAN_PROBLEMS`.
 
     Pydantic's error location names the section; `_pydantic_problems` lists the problems one
@@ -74,7 +74,7 @@ def _refuse(problems: list[Problem]) -> None:
         raise PydanticCustomError(PLAN_PROBLEMS, "{text}", {"text": text, "problems": problems})
 
 
-def _source_problems(spec: BaseModel, sources: tuple[str, ...]) -> list[Problem]:
+def _source_problems(spec: BaseModel, sources: tuple[str, ...]) -> list[_Problem]:
     """A problem unless the model or data section `spec` gives exactly one of `sources`."""
     given = [k for k in sources if getattr(spec, k) is not None]
     if len(given) == 1:
@@ -487,7 +487,7 @@ class Plan(_Spec):
     @model_validator(mode="after")
     def _consistent(self) -> Plan:
         """Checks across sections: entry names, combinations, distributions, tolerances."""
-        _refuse([("", problem) for problem in _cross_section_problems(self)])
+        _refuse([("", problem) for problem in _plan_wide_problems(self)])
         return self
 
     def digest(self) -> str:
@@ -685,7 +685,7 @@ def _without_credentials(value: Any, loc: tuple[Any, ...]) -> Any:
     return value
 
 
-def _cross_section_problems(plan: Plan) -> list[str]:
+def _plan_wide_problems(plan: Plan) -> list[str]:
     """The problems of a plan whose sections are each valid, each starting with its path."""
     problems = _repeated_entry_problems(plan)
     labels = plan.labels()
@@ -843,7 +843,7 @@ def parse_plan(
         found = []
     except ValidationError as error:
         plan = None
-        found = _pydantic_problems(error) + _plan_wide_problems(raw, error)
+        found = _pydantic_problems(error) + _plan_wide_problems_beside(raw, error)
     found += _loading_problems(raw, base_dir=base_dir, check_files=check_files)
     problems = [f"{source} {p}" for p in found]
     if plan is None or problems:
@@ -852,10 +852,10 @@ def parse_plan(
 
 
 PLAN_WIDE_INPUTS = ("perturbations", "combinations", "metrics", "analysis")
-"""The sections the plan's own validator reads (`_cross_section_problems`)."""
+"""The sections the plan's own validator reads (`_plan_wide_problems`)."""
 
 
-def _plan_wide_problems(raw: dict[str, Any], error: ValidationError) -> list[str]:
+def _plan_wide_problems_beside(raw: dict[str, Any], error: ValidationError) -> list[str]:
     """The plan's own problems (across sections), though other sections have problems too.
 
     Pydantic runs the plan's own validator only once every section is valid. So that one
