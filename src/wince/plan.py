@@ -4,8 +4,11 @@ A plan names the model and data (or they are passed in Python), the perturbation
 their sweeps (severities in [0, 1], levels 1-5 or physical values), the combinations, the
 number of repeats (seeds) and the batch size. A perturbation entry `{preset: imagenet-c}`
 stands for a published set of perturbations and levels (`wince.perturbations.presets`).
-Loading collects every problem with its field path and a hint, so one `wince plan validate`
-shows them all.
+Validation collects every problem with its field path and a hint, so one `wince plan
+validate` shows them all. The checks live in the models' validators, so a `Plan` is valid
+however it is built (`parse_plan`, `Plan.model_validate`, `Plan(...)`); loading adds only
+the checks that depend on where and in which process the plan is read (files, metrics
+registered in Python).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from wince import perturbations
 from wince.errors import ParameterError, PlanError, RealismWarning, WinceError, warn_once
@@ -48,6 +52,36 @@ class _Spec(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+PLAN_PROBLEMS = "plan_problems"
+"""The pydantic error type of the problems a plan section's validator finds (`_refuse`)."""
+
+
+_Problem = tuple[str, str]
+"""A validator's finding: the field path below the section it validates ("" for the section
+itself, or when the text starts with its own path) and what is wrong and how to fix it."""
+
+
+def _refuse(problems: list[_Problem]) -> None:
+    """Raise every problem a validator found, as one pydantic error of type `PLAN_PROBLEMS`.
+
+    Pydantic's error location names the section; `_pydantic_problems` lists the problems one
+    by one with their full field path.
+    """
+    if problems:
+        text = "\n".join(f"{field}: {what}" if field else what for field, what in problems)
+        raise PydanticCustomError(PLAN_PROBLEMS, "{text}", {"text": text, "problems": problems})
+
+
+def _source_problems(spec: BaseModel, sources: tuple[str, ...]) -> list[_Problem]:
+    """A problem unless the model or data section `spec` gives exactly one of `sources`."""
+    given = [k for k in sources if getattr(spec, k) is not None]
+    if len(given) == 1:
+        return []
+    return [
+        ("", f"give exactly one source of {', '.join(sources)}; got {', '.join(given) or 'none'}.")
+    ]
 
 
 class ModelSpec(_Spec):
@@ -165,13 +199,32 @@ class ModelSpec(_Spec):
         return None if url is None else redact_url(url)
 
     @model_validator(mode="after")
-    def _threshold_with_score(self) -> ModelSpec:
+    def _consistent(self) -> ModelSpec:
+        """One source, and options that apply to it."""
         from wince.models.base import check_output
 
+        problems = _source_problems(self, SOURCES_MODEL)
+        if self.pipeline is not None and self.transformers is None:
+            problems.append(
+                (
+                    "pipeline",
+                    "applies to a model.transformers folder; remove it, or give the folder as "
+                    "model.transformers.",
+                )
+            )
+        if self.transformers is not None and self.output is not None:
+            problems.append(
+                (
+                    "output",
+                    "a transformers classifier gives class probabilities (softmax of its "
+                    "logits); remove model.output and model.threshold.",
+                )
+            )
         try:
             check_output(self.output, self.threshold, "model")
         except ParameterError as error:
-            raise ValueError(str(error).removeprefix("model: ")) from None
+            problems.append(("", str(error).removeprefix("model: ")))
+        _refuse(problems)
         return self
 
     def source(self) -> tuple[str, str]:
@@ -224,6 +277,11 @@ class DataSpec(_Spec):
         "are time series unless this says image (grayscale)",
     )
 
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        _refuse(_source_problems(self, SOURCES_DATA))
+        return self
+
     def source(self) -> tuple[str, str]:
         """The (kind, target) pair of the one source given."""
         given = [(k, v) for k in SOURCES_DATA if (v := getattr(self, k)) is not None]
@@ -254,6 +312,11 @@ class PerturbationSpec(_Spec):
     @classmethod
     def _single_to_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _known_with_a_valid_sweep(self) -> PerturbationSpec:
+        _refuse([("", problem) for problem in _entry_problems(self)])
+        return self
 
 
 class DistributionSpec(_Spec):
@@ -410,11 +473,22 @@ class Plan(_Spec):
     )
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, data: Any) -> Any:
+        return _plain(data)
+
     @field_validator("perturbations", mode="before")
     @classmethod
     def _expand_presets(cls, v: Any) -> Any:
         """Replace each `{preset: <name>}` entry by the preset's perturbations, in place."""
         return expanded_entries(v) if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        """Checks across sections: entry names, combinations, distributions, tolerances."""
+        _refuse([("", problem) for problem in _plan_wide_problems(self)])
+        return self
 
     def digest(self) -> str:
         """Hash of the plan's content (sorted JSON), for lineage."""
@@ -572,11 +646,20 @@ def _hint_for_extra(loc: tuple[int | str, ...], model: type[BaseModel]) -> str:
 
 
 def _pydantic_problems(error: ValidationError) -> list[str]:
+    """Each problem of `error` with its field path, schema errors first.
+
+    The schema errors come in field order, then the problems the sections' validators found
+    (names, ranges, consistency).
+    """
     problems = []
-    for item in error.errors():
+    for item in sorted(error.errors(), key=lambda item: item["type"] == PLAN_PROBLEMS):
         loc = tuple(item["loc"])
         where = _path(loc) or "plan"
-        if item["type"] == "extra_forbidden":
+        if item["type"] == PLAN_PROBLEMS:
+            for field, what in item["ctx"]["problems"]:
+                path = ".".join(part for part in (_path(loc), field) if part)
+                problems.append(f"{path}: {what}" if path else what)
+        elif item["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown field{_hint_for_extra(loc, Plan)}")
         elif isinstance(item.get("input"), bool) and item["type"] in ("int_type", "float_type"):
             problems.append(
@@ -602,38 +685,9 @@ def _without_credentials(value: Any, loc: tuple[Any, ...]) -> Any:
     return value
 
 
-def _semantic_problems(plan: Plan) -> list[str]:
-    problems = []
-    for section, source_spec, sources in (
-        ("model", plan.model, SOURCES_MODEL),
-        ("data", plan.data, SOURCES_DATA),
-    ):
-        if source_spec is None:
-            continue
-        given = [k for k in sources if getattr(source_spec, k) is not None]
-        if len(given) != 1:
-            problems.append(
-                f"{section}: give exactly one source of {', '.join(sources)}; got "
-                f"{', '.join(given) or 'none'}."
-            )
-    model = plan.model
-    if model is not None and model.pipeline is not None and model.transformers is None:
-        problems.append(
-            "model.pipeline: applies to a model.transformers folder; remove it, or give the "
-            "folder as model.transformers."
-        )
-    if model is not None and model.transformers is not None and model.output is not None:
-        problems.append(
-            "model.output: a transformers classifier gives class probabilities (softmax of "
-            "its logits); remove model.output and model.threshold."
-        )
-    names = []
-    for i, spec in enumerate(plan.perturbations):
-        found = _entry_problems(i, spec)
-        problems += found
-        if not found:
-            names.append(spec.name)
-    problems += _repeated_entry_problems(plan)
+def _plan_wide_problems(plan: Plan) -> list[str]:
+    """The problems of a plan whose sections are each valid, each starting with its path."""
+    problems = _repeated_entry_problems(plan)
     labels = plan.labels()
     if isinstance(plan.combinations, list):
         for i, combo in enumerate(plan.combinations):
@@ -644,70 +698,49 @@ def _semantic_problems(plan: Plan) -> list[str]:
                     f"of the plan, by name or label; {missing or combo} is not. Plan "
                     f"perturbations: {labels}."
                 )
-    problems += _distribution_problems(plan, names)
+    problems += _distribution_problems(plan)
     problems += _tolerance_problems(plan)
-    problems += _metric_problems(plan)
+    problems += _repeated_metric_problems(plan)
     return problems
 
 
-def _entry_problems(i: int, spec: PerturbationSpec) -> list[str]:
-    """The problems of perturbation entry `i`: its name, parameters and sweep."""
-    where = f"perturbations[{i}]"
+def _entry_problems(spec: PerturbationSpec) -> list[str]:
+    """The problems of one perturbation entry: its name, parameters and sweep."""
     given = [k for k in ("severities", "levels", "values") if getattr(spec, k) is not None]
     if len(given) > 1:
-        return [f"{where}: give one of severities, levels or values; got {given}."]
+        return [f"give one of severities, levels or values; got {given}."]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RealismWarning)
             points = resolve_sweep(spec)
             perturbations.create(spec.name, spec.params)
     except (ParameterError, TypeError) as error:
-        return [f"{where}: {error}"]
+        return [str(error)]
     if not points:
-        return [f"{where}: the sweep is empty; give at least one magnitude."]
+        return ["the sweep is empty; give at least one magnitude."]
     return []
 
 
-def _unvalidated_problems(
-    raw: dict[str, Any], error: ValidationError, *, base_dir: Path | None, check_files: bool
+def _loading_problems(
+    raw: dict[str, Any], *, base_dir: Path | None, check_files: bool
 ) -> list[str]:
-    """The problems of the sections of a plan that failed validation elsewhere.
+    """The problems that depend on where and in which process a plan is read.
 
-    Pydantic stops at the plan's schema errors; so that one pass names every problem, each
-    perturbation entry without a schema error of its own is still checked (name, parameters,
-    sweep), and so are the model and data files (`check_files`).
+    Metric names registered in Python (`wince.metrics.register_metric`) are known only in
+    the process that registered them, while a stored run naming one stays readable anywhere;
+    and (`check_files`) the model and data files, relative paths read from `base_dir`.
     """
-    faulted = {tuple(item["loc"][:2]) for item in error.errors()}
-    problems = []
-    entries = raw.get("perturbations")
-    if isinstance(entries, list):
-        try:
-            entries = expanded_entries(entries)
-        except ValueError:  # an unknown preset: a schema error already
-            entries = []
-        for i, entry in enumerate(entries):
-            if ("perturbations", i) in faulted or ("perturbations",) in faulted:
-                continue
-            try:
-                spec = PerturbationSpec.model_validate(entry)
-            except ValidationError:
-                continue
-            problems += _entry_problems(i, spec)
+    metrics = raw.get("metrics")
+    problems = _unknown_metric_problems(metrics) if isinstance(metrics, list) else []
     if check_files:
-        for section, spec_type in (("model", ModelSpec), ("data", DataSpec)):
-            try:
-                files: ModelSpec | DataSpec = spec_type.model_validate(raw.get(section))
-            except ValidationError:
-                continue
-            if base_dir is not None:
-                files = _resolved(files, base_dir)
-            problems += _missing_in(section, files)
+        for section in ("model", "data"):
+            spec = raw.get(section)
+            if isinstance(spec, dict):
+                problems += _missing_files(section, spec, base_dir)
     return problems
 
 
-def _metric_problems(plan: Plan) -> list[str]:
-    from wince.metrics import BUILT_IN_METRICS, registered_metric
-
+def _repeated_metric_problems(plan: Plan) -> list[str]:
     problems = []
     seen: set[str] = set()
     for i, m in enumerate(plan.metrics):
@@ -715,7 +748,16 @@ def _metric_problems(plan: Plan) -> list[str]:
         if name in seen:
             problems.append(f"metrics[{i}]: {name!r} is listed twice; list each metric once.")
         seen.add(name)
-        known = [*METRICS, *(n for n in BUILT_IN_METRICS if n not in METRICS)]
+    return problems
+
+
+def _unknown_metric_problems(metrics: list[Any]) -> list[str]:
+    """A problem for each metric name in `metrics` neither built in nor registered."""
+    from wince.metrics import BUILT_IN_METRICS, registered_metric
+
+    known = [*METRICS, *(n for n in BUILT_IN_METRICS if n not in METRICS)]
+    problems = []
+    for m in metrics:
         if isinstance(m, str) and m not in known and registered_metric(m) is None:
             close = difflib.get_close_matches(m, known, n=1)
             hint = (
@@ -762,10 +804,11 @@ def _tolerance_problems(plan: Plan) -> list[str]:
     return tolerance_problems(plan.analysis.tolerance, where="analysis.tolerance", own=own)
 
 
-def _distribution_problems(plan: Plan, names: list[str]) -> list[str]:
+def _distribution_problems(plan: Plan) -> list[str]:
     from wince.analysis.global_sensitivity import Factor
 
     problems = []
+    names = [spec.name for spec in plan.perturbations]
     declared = plan.analysis.global_sensitivity.distributions
     for name, spec in declared.items():
         where = f"analysis.global_sensitivity.distributions.{name}"
@@ -785,30 +828,49 @@ def parse_plan(
 ) -> Plan:
     """Validate a plan from a mapping, collecting every problem in one pass.
 
-    Schema errors, unknown perturbations, bad parameters or sweeps and (`check_files`) the
-    model and data files that do not exist are all listed together. Relative file paths in
-    the model and data sections are resolved against `base_dir`.
+    Schema errors, unknown perturbations, bad parameters or sweeps (all found by the
+    models' validators), unknown metric names and (`check_files`) the model and data files
+    that do not exist are all listed together. Relative file paths in the model and data
+    sections are resolved against `base_dir`.
 
     Raises:
         PlanError: listing each problem as `<source> <field path>: <what and how to fix>`.
     """
     if not isinstance(raw, dict):
         raise PlanError(f"{source}: a plan is a mapping of fields (name, perturbations, ...).")
-    raw = _plain(raw)
     try:
-        plan = Plan.model_validate(raw)
+        plan: Plan | None = Plan.model_validate(raw)
+        found = []
     except ValidationError as error:
-        found = _pydantic_problems(error)
-        found += _unvalidated_problems(raw, error, base_dir=base_dir, check_files=check_files)
-        problems = [f"{source} {p}" for p in found]
-        raise PlanError("\n".join(problems), problems=problems) from None
-    if base_dir is not None:
-        plan = _resolve_paths(plan, base_dir)
-    found = _semantic_problems(plan) + (missing_files(plan) if check_files else [])
+        plan = None
+        found = _pydantic_problems(error) + _plan_wide_problems_beside(raw, error)
+    found += _loading_problems(raw, base_dir=base_dir, check_files=check_files)
     problems = [f"{source} {p}" for p in found]
-    if problems:
+    if plan is None or problems:
         raise PlanError("\n".join(problems), problems=problems)
-    return plan
+    return plan if base_dir is None else _resolve_paths(plan, base_dir)
+
+
+PLAN_WIDE_INPUTS = ("perturbations", "combinations", "metrics", "analysis")
+"""The sections the plan's own validator reads (`_plan_wide_problems`)."""
+
+
+def _plan_wide_problems_beside(raw: dict[str, Any], error: ValidationError) -> list[str]:
+    """The plan's own problems (across sections), though other sections have problems too.
+
+    Pydantic runs the plan's own validator only once every section is valid. So that one
+    pass lists every problem, a plan whose faulty sections are all ones that validator does
+    not read is validated again without them, and the plan's own problems are kept.
+    """
+    faulty = {item["loc"][0] for item in error.errors() if item["loc"]}
+    if not faulty or not faulty.isdisjoint(PLAN_WIDE_INPUTS):
+        return []
+    try:
+        Plan.model_validate({k: v for k, v in raw.items() if k not in faulty})
+    except ValidationError as rest:
+        own = [item for item in rest.errors() if item["type"] == PLAN_PROBLEMS and not item["loc"]]
+        return [problem for item in own for _, problem in item["ctx"]["problems"]]
+    return []
 
 
 def _plain(raw: Any) -> Any:
@@ -835,31 +897,34 @@ FILE_FIELDS = {"model": MODEL_FILES, "data": tuple(f for f in SOURCES_DATA if f 
 """The fields of the model and data sections that name a file or folder."""
 
 
-def missing_files(plan: Plan) -> list[str]:
-    """One problem for each file or folder the model and data sections name that is absent."""
-    return _missing_in("model", plan.model) + _missing_in("data", plan.data)
-
-
-def _missing_in(section: str, spec: ModelSpec | DataSpec | None) -> list[str]:
-    """One problem for each file or folder that section `spec` names and that is absent."""
+def _missing_files(section: str, spec: dict[str, Any], base_dir: Path | None) -> list[str]:
+    """One problem for each file or folder the raw model or data section names that is absent."""
     problems = []
     for name in FILE_FIELDS[section]:
-        value = None if spec is None else getattr(spec, name)
-        if value is not None and "://" not in value and not Path(value).exists():
+        value = spec.get(name)
+        if not isinstance(value, str) or "://" in value:
+            continue
+        path = value if base_dir is None else _read_from(base_dir, value)
+        if not Path(path).exists():
             problems.append(
-                f"{section}.{name}: {value} does not exist; fix the path (a relative one "
+                f"{section}.{name}: {path} does not exist; fix the path (a relative one "
                 "is read from the plan's folder)"
             )
     return problems
+
+
+def _read_from(base_dir: Path, path: str) -> str:
+    """`path` as an absolute path, a relative one read from `base_dir`."""
+    return path if Path(path).is_absolute() else str((base_dir / path).resolve())
 
 
 def _resolved(spec: ModelSpec | DataSpec, base_dir: Path) -> ModelSpec | DataSpec:
     """The model or data section `spec` with its relative file paths read from `base_dir`."""
     section = "model" if isinstance(spec, ModelSpec) else "data"
     changed = {
-        f: str((base_dir / v).resolve())
+        f: _read_from(base_dir, v)
         for f in FILE_FIELDS[section]
-        if (v := getattr(spec, f)) is not None and not Path(v).is_absolute()
+        if (v := getattr(spec, f)) is not None
     }
     return spec.model_copy(update=changed) if changed else spec
 
