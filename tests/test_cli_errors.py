@@ -73,7 +73,7 @@ def plan_failing_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     monkeypatch.chdir(tmp_path)
 
     def install(error: BaseException) -> None:
-        def load_plan(path: object) -> None:
+        def load_plan(path: object, **options: object) -> None:
             raise error
 
         monkeypatch.setattr("wince.plan.load_plan", load_plan)
