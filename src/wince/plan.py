@@ -74,6 +74,35 @@ def _refuse(problems: list[_Problem]) -> None:
         raise PydanticCustomError(PLAN_PROBLEMS, "{text}", {"text": text, "problems": problems})
 
 
+def _import_user_modules(data: Any) -> Any:
+    """Import the modules a plan's `imports` names (before its perturbations are checked).
+
+    Raises:
+        PydanticCustomError: a module cannot be imported (each named with its error).
+    """
+    from wince.modules import import_user_module
+
+    names = data.get("imports") if isinstance(data, dict) else None
+    if not isinstance(names, list):
+        return data
+    problems: list[_Problem] = []
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            continue  # the field's own type check reports it
+        try:
+            import_user_module(name)
+        except ImportError as error:
+            problems.append(
+                (
+                    f"imports[{index}]",
+                    f"cannot import module {name!r} ({error}). Run wince from the folder that "
+                    "holds it, or add that folder to PYTHONPATH.",
+                )
+            )
+    _refuse(problems)
+    return data
+
+
 def _source_problems(spec: BaseModel, sources: tuple[str, ...]) -> list[_Problem]:
     """A problem unless the model or data section `spec` gives exactly one of `sources`."""
     given = [k for k in sources if getattr(spec, k) is not None]
@@ -443,6 +472,12 @@ class Plan(_Spec):
 
     name: str = Field(min_length=1)
     description: str = ""
+    imports: list[str] = Field(
+        default_factory=list,
+        description="modules of your own imported before the plan is checked, so the "
+        "perturbations and metrics they `register` can be named (e.g. `mypkg.perturbations`); "
+        "found on the search path, then in the working directory",
+    )
     model: ModelSpec | None = None
     data: DataSpec | None = None
     perturbations: list[PerturbationSpec] = Field(min_length=1)
@@ -476,7 +511,7 @@ class Plan(_Spec):
     @model_validator(mode="before")
     @classmethod
     def _plain_numbers(cls, data: Any) -> Any:
-        return _plain(data)
+        return _import_user_modules(_plain(data))
 
     @field_validator("perturbations", mode="before")
     @classmethod

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from wince.errors import ModelError, PlanError, WinceError
 from wince.models import HttpAdapter, OnnxAdapter, TorchAdapter, TransformersAdapter, as_model
 from wince.models.base import CallableAdapter, ModelAdapter, Task
+from wince.modules import import_user_module
 from wince.plan import ModelSpec
-
-
-def _import_module(name: str) -> Any:
-    """Import `name`; a module in the working directory is found too, as `python -m` finds it.
-
-    The `wince` command's search path starts at its own script folder, not at the folder it
-    runs in, so `factory: "mymodel:build"` beside the plan was not found. The working
-    directory is added to the search path (and stays, for the module's own imports) only
-    when the module is not found otherwise.
-    """
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        here = os.getcwd()
-        if error.name != name.split(".")[0] or here in sys.path or "" in sys.path:
-            raise
-        sys.path.append(here)
-        return importlib.import_module(name)
 
 
 def import_object(target: str, where: str) -> Any:
@@ -44,7 +24,7 @@ def import_object(target: str, where: str) -> Any:
     if not sep or not module_name or not attribute:
         raise PlanError(f"{where}: expected 'module:function'; got {target!r}.")
     try:
-        obj: Any = _import_module(module_name)
+        obj: Any = import_user_module(module_name)
     except ImportError as error:
         raise PlanError(
             f"{where}: cannot import module {module_name!r} ({error}). Run wince from the "
