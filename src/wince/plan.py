@@ -696,6 +696,11 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
                 problems.append(f"{path}: {what}" if path else what)
         elif item["type"] == "extra_forbidden":
             problems.append(f"{where}: unknown field{_hint_for_extra(loc, Plan)}")
+        elif loc == ("perturbations",) and item["type"] == "too_short":
+            problems.append(
+                "perturbations: the plan names no perturbation; list at least one, e.g. "
+                "`- {name: image.jpeg, levels: [1, 3, 5]}` (`wince perturbations` lists them)."
+            )
         elif isinstance(item.get("input"), bool) and item["type"] in ("int_type", "float_type"):
             problems.append(
                 f"{where}: a number is expected, not {str(item['input']).lower()}; write the "
