@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import wince.errors
 from wince import perturbations
 from wince.cli import app
-from wince.errors import RealismWarning, warn_once
+from wince.errors import RealismWarning
 
 ROTATED = """\
 name: rotated
@@ -65,14 +65,3 @@ def test_applying_a_value_beyond_the_range_warns_in_the_same_wording_once():
         f"image.rotation: 30 {ROTATION_TAIL}",
         f"image.rotation: 20 {ROTATION_TAIL}",
     ]
-
-
-def test_a_warning_a_caller_silenced_is_given_to_the_next_caller():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RealismWarning)
-            warn_once("first, silenced", RealismWarning, key="k")
-        warn_once("second, shown", RealismWarning, key="k")
-        warn_once("third, a repeat of the key", RealismWarning, key="k")
-    assert _realism(caught) == ["second, shown"]

@@ -154,20 +154,8 @@ def typo_of(name: str, known: Iterable[str]) -> str | None:
 _already_warned: set[str] = set()
 
 
-def warn_once(
-    message: str, category: type[Warning], *, key: str | None = None, stacklevel: int = 3
-) -> None:
-    """Warn once per distinct `key` (default the message) in a process; repeats stay silent.
-
-    A warning the active filters ignore (a caller's `catch_warnings` that silences it while it
-    checks something) does not count: the next caller outside that filter gets it.
-    """
-    seen = message if key is None else f"{category.__name__} {key}"
-    if seen in _already_warned:
-        return
-    with warnings.catch_warnings(record=True) as shown:  # the caller's filters still apply
+def warn_once(message: str, category: type[Warning], *, stacklevel: int = 3) -> None:
+    """Warn once per distinct message in a process (later repeats stay silent)."""
+    if message not in _already_warned:
+        _already_warned.add(message)
         warnings.warn(message, category, stacklevel=stacklevel)
-    if shown:
-        _already_warned.add(seen)
-        for caught in shown:
-            warnings.showwarning(caught.message, caught.category, caught.filename, caught.lineno)

@@ -9,7 +9,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import wince.errors
 from wince.api import Run, analyze
 from wince.cli import app
 from wince.datasets import ArrayDataset
@@ -37,11 +36,7 @@ def beyond_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "repeats": 1,
         "analysis": {"bootstrap": 200},
     }
-    store = str(tmp_path_factory.mktemp("beyond"))
-    with pytest.MonkeyPatch.context() as patch:  # warned whether or not a test did before
-        patch.setattr(wince.errors, "_already_warned", set())
-        with pytest.warns(RealismWarning, match="image.rotation: 30 degrees lies beyond"):
-            return analyze(digits_classifier(), data, plan, store=store)
+    return analyze(digits_classifier(), data, plan, store=str(tmp_path_factory.mktemp("beyond")))
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +95,6 @@ def test_markdown_flags_the_finding_beyond_the_range(beyond_report):
         assert flag == f"{ROTATION_FLAG}]**"
 
 
-@pytest.fixture
-def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A value warns once per process: forget the values earlier tests warned of."""
-    monkeypatch.setattr(wince.errors, "_already_warned", set())
-
-
 def _plan_file(folder: Path) -> Path:
     path = folder / "rotated.yaml"
     plan = {
@@ -116,7 +105,7 @@ def _plan_file(folder: Path) -> Path:
     return path
 
 
-def test_loading_a_plan_warns_of_each_entry_value_beyond_the_range(tmp_path, fresh_warnings):
+def test_loading_a_plan_warns_of_each_entry_value_beyond_the_range(tmp_path):
     path = _plan_file(tmp_path)
     expected = (
         f"{path} perturbation image.rotation: 30 degrees lies beyond the realistic range of "
@@ -129,9 +118,7 @@ def test_loading_a_plan_warns_of_each_entry_value_beyond_the_range(tmp_path, fre
     assert messages[0].startswith(expected)
 
 
-def test_plan_validate_reports_the_plan_valid_and_warns_of_the_value_beyond_the_range(
-    tmp_path, fresh_warnings
-):
+def test_plan_validate_reports_the_plan_valid_and_warns_of_the_value_beyond_the_range(tmp_path):
     path = _plan_file(tmp_path)
     with pytest.warns(RealismWarning, match="30 degrees lies beyond the realistic range"):
         result = CliRunner().invoke(app, ["plan", "validate", str(path)])

@@ -287,12 +287,15 @@ class Magnitude:
     ) -> None:
         """Warn (`RealismWarning`) when `value` lies beyond the realistic range, once per process.
 
-        The one wording of this warning, for plans, runs, reports and direct calls alike; it
-        is given once per (`perturbation`, `value`), whoever meets the value first.
+        The one wording of this warning, for plans, runs, reports and direct calls alike,
+        given once per message (`warn_once`). Loading a plan checks each value twice: first
+        silently, as the plan is parsed, which uses up the message naming the perturbation,
+        then naming the plan file and entry; so a loaded plan's value warns once, with its
+        file, and the run and report that apply it warn no more.
 
         Args:
             value: a physical value of this magnitude, in its unit.
-            perturbation: the perturbation's name (the warning's key, with the value).
+            perturbation: the perturbation's name.
             where: what the message starts with (default `perturbation`), e.g. the plan file
                 and entry.
             stacklevel: as for `warnings.warn` from the caller of this method (2, its caller).
@@ -306,7 +309,6 @@ class Magnitude:
             "this value. Keep the value to test an extreme on purpose, or choose one inside the "
             "range.",
             RealismWarning,
-            key=f"{perturbation}={value!r}",
             stacklevel=stacklevel + 2,  # past warn_once and this method
         )
 
