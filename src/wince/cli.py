@@ -990,7 +990,15 @@ def report(
     """Write a run's report from the store: self-contained HTML, Markdown or JSON."""
     from wince.report.commands import report_command
 
-    report_command(run_ref, store=store, out=out_file, fmt=fmt, figures=figures, console=out)
+    report_command(
+        run_ref,
+        store=store,
+        out=out_file,
+        fmt=fmt,
+        figures=figures,
+        console=out,
+        progress=sys.stderr.isatty(),
+    )
 
 
 @app.command()
@@ -1433,6 +1441,7 @@ def calibrate(
         seed=seed,
         json_output=json_output,
         console=out,
+        progress=sys.stderr.isatty(),
     )
     if code:
         raise typer.Exit(code)
