@@ -7,6 +7,8 @@ whole when one line holds it; lines may pass 80 columns only to hold a name long
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -85,6 +87,61 @@ def test_perturbations_of_one_modality_fit_a_table_without_cutting_a_name():
     assert_whole(listed.stdout, names)
     assert "┃ name" in listed.stdout  # still a table: the wide columns were dropped
     assert "effect" not in listed.stdout
+
+
+def stress_flags(listed: str, fmt: str) -> dict[str, str]:
+    """Each listed perturbation's `stress` cell, from a CSV or TSV listing."""
+    dialect = "excel" if fmt == "csv" else "excel-tab"
+    return {
+        row["name"]: row["stress"] for row in csv.DictReader(io.StringIO(listed), dialect=dialect)
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_perturbations_mark_the_stress_tests_in_csv_and_tsv(fmt):
+    listed = wince("perturbations", "--modality", "image", "--format", fmt)
+    assert listed.returncode == 0, listed.stderr
+    images = {n: c for n, c in library().items() if n.startswith("image.")}
+    expected = {name: "yes" if cls.stress else "no" for name, cls in images.items()}
+    assert stress_flags(listed.stdout, fmt) == expected
+    assert set(expected.values()) == {"yes", "no"}  # the library has both kinds
+
+
+def test_perturbations_mark_the_stress_tests_in_json_and_in_a_table():
+    listed = json.loads(wince("perturbations", "--json").stdout)
+    assert {d["name"]: d["stress"] for d in listed} == {
+        name: cls.stress for name, cls in library().items()
+    }
+    table = wince("perturbations", "--modality", "text", "--wide").stdout
+    header = next(line for line in table.splitlines() if "┃ name" in line)
+    realistic = [cell.strip() for cell in header.split("┃")].index("realistic")
+    ranges = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) > realistic and cells[1] in library():
+            ranges[cells[1]] = cells[realistic]
+    texts = {n: c for n, c in library().items() if n.startswith("text.")}
+    assert set(ranges) == set(texts)
+    for name, cls in texts.items():
+        low, high = cls.magnitude.realistic
+        marker = " (stress test)" if cls.stress else ""
+        assert ranges[name] == f"{low:g} .. {high:g}{marker}"
+
+
+def test_perturbations_of_one_modality_keep_the_stress_marker_at_80_columns():
+    table = wince("perturbations", "--modality", "text").stdout
+    assert "┃ name" in table
+    stressed = sum(cls.stress for name, cls in library().items() if name.startswith("text."))
+    assert stressed > 0
+    assert table.count("(stress") == stressed
+
+
+def test_realistic_leaves_the_stress_tests_out():
+    listed = wince("perturbations", "--realistic", "--format", "csv")
+    assert listed.returncode == 0, listed.stderr
+    flags = stress_flags(listed.stdout, "csv")
+    assert set(flags) == {name for name, cls in library().items() if not cls.stress}
+    assert set(flags.values()) == {"no"}
 
 
 def test_show_prints_every_scenario_name_whole_at_80_columns(store):

@@ -305,8 +305,20 @@ def perturbations(
         int | None,
         typer.Option(help="With --gallery: sentences per text perturbation (1-370; default 30)."),
     ] = None,
+    realistic: Annotated[
+        bool,
+        typer.Option(
+            "--realistic",
+            help="Only perturbations whose realistic range a source supports: leave out the "
+            "stress tests (marked 'stress test' in a table, the stress column of CSV and TSV).",
+        ),
+    ] = False,
 ) -> None:
     """List the perturbation library: names, versions, units, realistic ranges and options.
+
+    Stress tests are marked (in the realistic column of a table, a `stress` column in CSV
+    and TSV, a flag in JSON): perturbations whose range no published source supports as what
+    real data shows (usable in a plan, never in a preset); --realistic leaves them out.
 
     With --gallery, render galleries to judge realism by eye instead: image grids, a text page
     with every change marked, audio clips with spectrograms.
@@ -335,11 +347,19 @@ def perturbations(
     described = [
         cls.describe()
         for cls in registry().values()
-        if modality is None or str(cls.modality) == modality
+        if (modality is None or str(cls.modality) == modality) and not (realistic and cls.stress)
     ]
+    # A table marks a stress test in its range cell (a column of its own would not fit 80
+    # columns); CSV and TSV give it a yes/no column, JSON the `stress` flag.
+    in_table = fmt == "table"
     rows = []
     for d in described:
         p = d["params"][0]
+        realistic_range = f"{p['realistic'][0]:g} .. {p['realistic'][1]:g}"
+        stress = ["yes" if d["stress"] else "no"]
+        if in_table:
+            realistic_range += " (stress test)" if d["stress"] else ""
+            stress = []
         rows.append(
             [
                 d["name"],
@@ -347,7 +367,8 @@ def perturbations(
                 p["name"],
                 p["unit"],
                 f"{p['off']:g}",
-                f"{p['realistic'][0]:g} .. {p['realistic'][1]:g}",
+                realistic_range,
+                *stress,
                 f"{p['limits'][0]:g} .. {p['limits'][1]:g}",
                 ", ".join(f"{k}={v!r}" for k, v in d["options"].items()),
                 d["summary"],
@@ -362,6 +383,7 @@ def perturbations(
             "unit",
             "off",
             "realistic",
+            *([] if in_table else ["stress"]),
             "limits",
             "options",
             "effect",
@@ -968,7 +990,15 @@ def report(
     """Write a run's report from the store: self-contained HTML, Markdown or JSON."""
     from wince.report.commands import report_command
 
-    report_command(run_ref, store=store, out=out_file, fmt=fmt, figures=figures, console=out)
+    report_command(
+        run_ref,
+        store=store,
+        out=out_file,
+        fmt=fmt,
+        figures=figures,
+        console=out,
+        progress=sys.stderr.isatty(),
+    )
 
 
 @app.command()
@@ -1411,6 +1441,7 @@ def calibrate(
         seed=seed,
         json_output=json_output,
         console=out,
+        progress=sys.stderr.isatty(),
     )
     if code:
         raise typer.Exit(code)

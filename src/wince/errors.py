@@ -159,8 +159,3 @@ def warn_once(message: str, category: type[Warning], *, stacklevel: int = 3) -> 
     if message not in _already_warned:
         _already_warned.add(message)
         warnings.warn(message, category, stacklevel=stacklevel)
-
-
-def warn_unrealistic(message: str) -> None:
-    """Warn once per distinct message that a magnitude is outside its realistic range."""
-    warn_once(message, RealismWarning, stacklevel=4)

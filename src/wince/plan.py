@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from wince import perturbations
-from wince.errors import ParameterError, PlanError, RealismWarning, WinceError, warn_once
+from wince.errors import ParameterError, PlanError, RealismWarning, WinceError
 from wince.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from wince.perturbations.base import LEVELS
 from wince.secrets import ENV_PREFIX, REDACTED, looks_secret, redact_url
@@ -1136,27 +1136,18 @@ def load_plan(path: str | Path, *, check_files: bool = False) -> Plan:
 
 
 def warn_beyond_realistic(plan: Plan, *, source: str = "plan") -> None:
-    """Warn once (`RealismWarning`) per plan entry that sweeps values beyond the realistic range.
+    """Warn (`RealismWarning`) of each value of the plan beyond its realistic range.
 
-    The message names the entry, its values beyond the range and the range itself, in the
-    magnitude's unit; reports flag every finding at such a value (`wince run` and `wince plan
-    validate` load plans through `load_plan`, so both print it).
+    Once per (perturbation, value) in a process (`Magnitude.warn_unrealistic`): the message
+    names the plan file, the entry, the value and the range, in the magnitude's unit. Reports
+    flag every finding at such a value (`wince run` and `wince plan validate` load plans
+    through `load_plan`, so both print it).
     """
     for label, spec in zip(plan.labels(), plan.perturbations, strict=True):
         magnitude = perturbations.get(spec.name).magnitude
-        beyond = [v for v in spec.values or [] if magnitude.beyond_realistic(v)]
-        if not beyond:
-            continue
-        low, high = magnitude.realistic
-        shown = ", ".join(f"{v:g}" for v in beyond)
-        warn_once(
-            f"{source} perturbation {label}: {shown} {magnitude.unit} lies beyond the "
-            f"realistic range of {low:g} to {high:g} {magnitude.unit}; reports flag every "
-            "finding at this value. Keep the value to test an extreme on purpose, or choose "
-            "one inside the range.",
-            RealismWarning,
-            stacklevel=4,
-        )
+        where = f"{source} perturbation {label}"
+        for value in spec.values or []:
+            magnitude.warn_unrealistic(value, spec.name, where=where, stacklevel=3)
 
 
 def as_plan(plan: Plan | dict[str, Any] | str | Path) -> Plan:

@@ -280,6 +280,12 @@ class ProgressReporter:
             self._progress.advance(self._task, units)
             self._progress.refresh()
 
+    def describe(self, title: str) -> None:
+        """Show `title` instead of the bar's title: the step now under way."""
+        if self._progress is not None:
+            self._progress.update(self._task, description=title)
+            self._progress.refresh()
+
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)

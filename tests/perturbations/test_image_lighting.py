@@ -155,7 +155,7 @@ def test_white_balance_gives_a_grey_card_the_colour_of_the_published_illuminant(
 def test_tungsten_light_warms_and_shade_cools_a_grey_card() -> None:
     grey = flat((0.18, 0.18, 0.18))
     warm = srgb_decode(WhiteBalance().perturb(grey, 3000.0, rngs_for(1)))[0, 0, 0]
-    with pytest.warns(match="outside the realistic range"):
+    with pytest.warns(match="beyond the realistic range"):
         cool = srgb_decode(WhiteBalance().perturb(grey, 8000.0, rngs_for(1)))[0, 0, 0]
     assert warm[0] > warm[1] > warm[2]
     assert cool[0] < cool[1] < cool[2]

@@ -410,6 +410,7 @@ def sobol(
     seed: int = 0,
     n_boot: int = 1000,
     progress: bool = False,
+    samples_per_point: int | None = None,
 ) -> GlobalSensitivity:
     """Sobol' first-order, total and second-order indices of a function of the factors.
 
@@ -442,6 +443,8 @@ def sobol(
         seed: seed of the design's scrambling and of the bootstrap.
         n_boot: bootstrap resamples for the 95% intervals.
         progress: show a progress bar with ETA per doubling.
+        samples_per_point: the samples each design point's output averages over: the bar
+            counts samples (points x this) instead of design points (None).
 
     Raises:
         ParameterError: `n_base` neither "auto" nor a power of 2, a target outside (0, 1), a
@@ -480,15 +483,15 @@ def sobol(
         points = np.asarray(
             sobol_sample.sample(problem, size, calc_second_order=pairs, seed=seed), np.float64
         )
-        fresh = points[len(y) :]
-        with ProgressReporter(
-            len(fresh), enabled=progress, title=f"Sobol' n_base {size}", unit="points"
-        ) as reporter:
-            outputs = [y]
-            for first in range(0, len(fresh), batch):
-                outputs.append(_evaluate(evaluate, fresh[first : first + batch]))
-                reporter.advance(batch)
-        y = np.concatenate(outputs)
+        fresh = _evaluate_in_batches(
+            evaluate,
+            points[len(y) :],
+            batch,
+            title=f"Sobol' n_base {size}",
+            progress=progress,
+            samples_per_point=samples_per_point,
+        )
+        y = np.concatenate([y, fresh])
         estimates = _sobol_estimates(problem, y, pairs, n_boot, seed) if auto else None
         if size == largest or (estimates is not None and estimates.half_width <= target_half_width):
             break
@@ -553,6 +556,32 @@ def sobol(
         half_width=estimates.half_width,
         warning=warning,
     )
+
+
+def _evaluate_in_batches(
+    evaluate: Evaluate,
+    points: FloatArray,
+    batch: int,
+    *,
+    title: str,
+    progress: bool,
+    samples_per_point: int | None,
+) -> FloatArray:
+    """`evaluate` on `points`, `batch` points at a time, under a progress bar with ETA.
+
+    The bar counts samples (`samples_per_point` per point) or, when that is None, points.
+    """
+    per_point = 1 if samples_per_point is None else samples_per_point
+    unit = "points" if samples_per_point is None else "samples"
+    outputs = [np.empty(0)]
+    with ProgressReporter(
+        len(points) * per_point, enabled=progress, title=title, unit=unit
+    ) as reporter:
+        for first in range(0, len(points), batch):
+            chunk = points[first : first + batch]
+            outputs.append(_evaluate(evaluate, chunk))
+            reporter.advance(len(chunk) * per_point)
+    return np.concatenate(outputs)
 
 
 def _check_n_base(n_base: object) -> int:
@@ -654,6 +683,8 @@ def morris(
     levels: int = 4,
     seed: int = 0,
     n_boot: int = 1000,
+    progress: bool = False,
+    samples_per_point: int | None = None,
 ) -> GlobalSensitivity:
     """Morris elementary-effects screening: a cheap ranking of many factors.
 
@@ -668,6 +699,8 @@ def morris(
         levels: grid levels p, an even number >= 2 (4 is usual).
         seed: seed of the trajectories and of the bootstrap.
         n_boot: bootstrap resamples for the 95% interval of mu*.
+        progress: show a progress bar with ETA, advanced per trajectory.
+        samples_per_point: as for `sobol`: the bar counts samples instead of design points.
 
     Returns:
         Per factor `mu` (mean elementary effect), `mu_star` (mean absolute effect: output
@@ -693,7 +726,14 @@ def morris(
     points = np.asarray(
         morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed), np.float64
     )
-    y = _evaluate(evaluate, points)
+    y = _evaluate_in_batches(
+        evaluate,
+        points,
+        len(factors) + 1,  # one trajectory
+        title="Morris",
+        progress=progress,
+        samples_per_point=samples_per_point,
+    )
     si = morris_analyze.analyze(
         problem,
         points,
@@ -954,7 +994,8 @@ def global_sensitivity(
         n_boot: bootstrap resamples for the intervals.
         trial: the trial whose random streams the perturbations draw.
         seed: seed of the design, subset and bootstrap (default the plan's seed).
-        progress: Sobol': show a progress bar with ETA per doubling of the design.
+        progress: show a progress bar with ETA counting the samples evaluated (design points
+            x samples; Sobol': one bar per doubling of the design).
 
     Raises:
         ParameterError: invalid settings or factors.
@@ -987,10 +1028,18 @@ def global_sensitivity(
             seed=seed,
             n_boot=n_boot,
             progress=progress,
+            samples_per_point=len(indices),
         )
     else:
         result = morris(
-            evaluator, chosen, trajectories=trajectories, levels=levels, seed=seed, n_boot=n_boot
+            evaluator,
+            chosen,
+            trajectories=trajectories,
+            levels=levels,
+            seed=seed,
+            n_boot=n_boot,
+            progress=progress,
+            samples_per_point=len(indices),
         )
     return replace(
         result,

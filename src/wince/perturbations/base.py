@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal, overload
 import numpy as np
 import numpy.typing as npt
 
-from wince.errors import DataError, ParameterError, did_you_mean, warn_unrealistic
+from wince.errors import DataError, ParameterError, RealismWarning, did_you_mean, warn_once
 from wince.perturbations.seeding import SeedWords, pcg64_seed_words
 
 Batch = Any  # numpy array (n, ...) for image, audio, tabular, time series; list[str] for text
@@ -261,7 +261,7 @@ class Magnitude:
 
         Values between `off` and `severe` are plausible (anything milder than the realistic
         range's severe end happens in real data); values beyond `severe`, or on the other side
-        of `off`, warn once with a `RealismWarning`.
+        of `off`, warn once with a `RealismWarning` (`warn_unrealistic`).
 
         Raises:
             ParameterError: not a number, NaN, not whole when `integer`, or outside `limits`.
@@ -279,13 +279,38 @@ class Magnitude:
             raise ParameterError(
                 f"{owner}: {self.describe_constraint()}; got {value!r}. Try {round(number)}."
             )
-        realistic_low, realistic_high = self.realistic
-        if self.beyond_realistic(number):
-            warn_unrealistic(
-                f"{owner}: {self.name}={number:g} {self.unit} is outside the realistic range "
-                f"[{realistic_low:g}, {realistic_high:g}]; results will be flagged as unrealistic."
-            )
+        self.warn_unrealistic(number, owner)
         return number
+
+    def warn_unrealistic(
+        self, value: float, perturbation: str, *, where: str | None = None, stacklevel: int = 2
+    ) -> None:
+        """Warn (`RealismWarning`) when `value` lies beyond the realistic range, once per process.
+
+        The one wording of this warning, for plans, runs, reports and direct calls alike,
+        given once per message (`warn_once`). Loading a plan checks each value twice: first
+        silently, as the plan is parsed, which uses up the message naming the perturbation,
+        then naming the plan file and entry; so a loaded plan's value warns once, with its
+        file, and the run and report that apply it warn no more.
+
+        Args:
+            value: a physical value of this magnitude, in its unit.
+            perturbation: the perturbation's name.
+            where: what the message starts with (default `perturbation`), e.g. the plan file
+                and entry.
+            stacklevel: as for `warnings.warn` from the caller of this method (2, its caller).
+        """
+        if not self.beyond_realistic(value):
+            return
+        low, high = self.realistic
+        warn_once(
+            f"{where or perturbation}: {value:g} {self.unit} lies beyond the realistic range "
+            f"of {low:g} to {high:g} {self.unit} ({self.name}); reports flag every finding at "
+            "this value. Keep the value to test an extreme on purpose, or choose one inside the "
+            "range.",
+            RealismWarning,
+            stacklevel=stacklevel + 2,  # past warn_once and this method
+        )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from wince.perturbations.base import Modality
 from wince.plan import DataSpec, Plan, load_plan
 from wince.realism.calibrate import Calibration, Quantity, calibrate
 from wince.store.store import strict_json
+from wince.terminal import ProgressReporter
 
 EXIT_OK, EXIT_NOTHING = 0, 1
 TABLE_KINDS = ("csv", "parquet")
@@ -236,6 +237,7 @@ def calibrate_command(
     seed: int = 0,
     json_output: bool = False,
     console: Console,
+    progress: bool = False,
 ) -> int:
     """Calibrate perturbation magnitudes from real data and write them as a plan.
 
@@ -253,6 +255,8 @@ def calibrate_command(
         seed: bootstrap seed.
         json_output: print the calibration as JSON instead of a table.
         console: where output goes.
+        progress: a progress bar on standard error counting the steps (reading each data
+            set, measuring them), each named as it runs.
 
     Returns:
         0 when the plan was written, 1 when no perturbation shows in the data (nothing written).
@@ -265,25 +269,34 @@ def calibrate_command(
     expected = _expected_modality(modality)
     template = load_plan(plan) if plan is not None else None
     spec = template.data if template is not None else None
-    ref_data, ref_groups = read_calibration_data(
-        reference,
-        option="--reference",
-        spec=spec,
-        id_column=id_column,
-        ids_required=production is None,
-    )
-    prod_data, prod_groups = (None, None)
-    if production is not None:
-        prod_data, prod_groups = read_calibration_data(
-            production, option="--production", spec=spec, id_column=id_column
+    steps = 3 if production is not None else 2
+    with ProgressReporter(steps, enabled=progress, title="calibrate", unit="steps") as bar:
+        bar.describe(f"calibrate: reading {reference}")
+        ref_data, ref_groups = read_calibration_data(
+            reference,
+            option="--reference",
+            spec=spec,
+            id_column=id_column,
+            ids_required=production is None,
         )
-    calibration = calibrate(
-        ref_data,
-        prod_data,
-        modality=expected,
-        groups=prod_groups if production is not None else ref_groups,
-        seed=seed,
-    )
+        bar.advance()
+        prod_data, prod_groups = (None, None)
+        if production is not None:
+            bar.describe(f"calibrate: reading {production}")
+            prod_data, prod_groups = read_calibration_data(
+                production, option="--production", spec=spec, id_column=id_column
+            )
+            bar.advance()
+        samples = len(ref_data) + (len(prod_data) if prod_data is not None else 0)
+        bar.describe(f"calibrate: measuring {samples} samples")
+        calibration = calibrate(
+            ref_data,
+            prod_data,
+            modality=expected,
+            groups=prod_groups if production is not None else ref_groups,
+            seed=seed,
+        )
+        bar.advance()
     if json_output:
         console.print_json(json.dumps(strict_json(calibration.to_payload()), default=str))
     else:

@@ -10,6 +10,7 @@ from rich.console import Console
 from wince.errors import WinceError
 from wince.files import write_file
 from wince.report.build import FORMATS, build_report, default_path
+from wince.terminal import ProgressReporter
 
 
 def report_command(
@@ -21,6 +22,7 @@ def report_command(
     figures: Path | None,
     console: Console,
     data: Any = None,
+    progress: bool = False,
 ) -> Path | None:
     """Write a run's report; print where it went (or, for Markdown/JSON without --out, it).
 
@@ -33,6 +35,8 @@ def report_command(
         figures: a folder to write every figure to as PNG and SVG.
         console: where messages go.
         data: the run's data for the worst cases (default: the plan's data section).
+        progress: a progress bar on standard error counting the steps (reading the run and
+            assembling the report, rendering it, writing the figures), each named as it runs.
 
     Returns:
         The written report's path, or None when it was printed.
@@ -47,8 +51,19 @@ def report_command(
         raise WinceError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
     opened = open_store(store)
     run_id = opened.resolve(run_ref)
-    report = build_report(opened, run_id, data=data)
-    text = report.render(fmt)
+    steps = 3 if figures is not None else 2
+    with ProgressReporter(steps, enabled=progress, title="report", unit="steps") as bar:
+        bar.describe(f"report: reading run {run_id}")
+        report = build_report(opened, run_id, data=data)
+        bar.advance()
+        bar.describe(f"report: rendering {fmt}")
+        text = report.render(fmt)
+        bar.advance()
+        written: list[Path] = []
+        if figures is not None:
+            bar.describe("report: writing figures")
+            written = write_figures(report.figures, figures)
+            bar.advance()
     target: Path | None = out
     if target is None and fmt == "html":
         target = default_path(run_id, fmt)
@@ -58,6 +73,5 @@ def report_command(
         size = write_file(target, text, what="report --out")
         console.print(f"report of run {run_id} written to {target} ({size / 1e6:.2f} MB)")
     if figures is not None:
-        written = write_figures(report.figures, figures)
         console.print(f"{len(written)} figure files (PNG and SVG) written to {figures}")
     return target

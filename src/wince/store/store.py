@@ -687,6 +687,8 @@ class Store:
         # Large aggregations spill here instead of into the working directory.
         spill = os.path.join(tempfile.gettempdir(), "wince-duckdb")
         conn = duckdb.connect(config={"temp_directory": spill})
+        # DuckDB's own progress bar would draw inside Python (Run.outcomes) and CLI output.
+        conn.execute("SET enable_progress_bar = false")
         self.segments.register(conn)
         return conn
 
