@@ -22,6 +22,21 @@ Defences = Sequence[str | Defence] | Callable[[wince.Run], Sequence[str | Defenc
 CONSOLE_WIDTH = 180
 
 
+def sweep_plan(
+    name: str, description: str, perturbations: Sequence[str], quick: bool
+) -> dict[str, Any]:
+    """One sweep per perturbation, no combinations: levels 1, 3, 5 and one seed when `quick`."""
+    levels = [1, 3, 5] if quick else [1, 2, 3, 4, 5]
+    return {
+        "name": name,
+        "description": description,
+        "perturbations": [{"name": p, "levels": levels} for p in perturbations],
+        "repeats": 1 if quick else 2,
+        "seed": 0,
+        "analysis": {"bootstrap": 200 if quick else 1000},
+    }
+
+
 def analyze_and_harden(
     model: Any,
     data: Any,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _hardening import analyze_and_harden, command_line
+from _hardening import analyze_and_harden, command_line, sweep_plan
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -137,15 +137,12 @@ def aimed_at_findings(run: wince.Run) -> list[str | Defence]:
 
 def make_plan(quick: bool) -> dict[str, Any]:
     """One sweep per perturbation, no combinations."""
-    levels = [1, 3, 5] if quick else [1, 2, 3, 4, 5]
-    return {
-        "name": "harden-digits-tta",
-        "description": "Digits classifier under noise, lighting, contrast and camera pose.",
-        "perturbations": [{"name": name, "levels": levels} for name in PERTURBATIONS],
-        "repeats": 1 if quick else 2,
-        "seed": 0,
-        "analysis": {"bootstrap": 200 if quick else 1000},
-    }
+    return sweep_plan(
+        "harden-digits-tta",
+        "Digits classifier under noise, lighting, contrast and camera pose.",
+        PERTURBATIONS,
+        quick,
+    )
 
 
 def main(quick: bool = False, store: str | Path | None = None) -> Hardening:

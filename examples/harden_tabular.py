@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _hardening import analyze_and_harden, command_line
+from _hardening import analyze_and_harden, command_line, sweep_plan
 
 from wince.defences.harden import Hardening
 from wince.demo.models import breast_cancer_data, breast_cancer_logistic
@@ -40,15 +40,12 @@ PERTURBATIONS = (
 
 def make_plan(quick: bool) -> dict[str, Any]:
     """One sweep per perturbation, no combinations."""
-    levels = [1, 3, 5] if quick else [1, 2, 3, 4, 5]
-    return {
-        "name": "harden-tabular",
-        "description": "Breast-cancer logistic regression under impossible and missing values.",
-        "perturbations": [{"name": name, "levels": levels} for name in PERTURBATIONS],
-        "repeats": 1 if quick else 2,
-        "seed": 0,
-        "analysis": {"bootstrap": 200 if quick else 1000},
-    }
+    return sweep_plan(
+        "harden-tabular",
+        "Breast-cancer logistic regression under impossible and missing values.",
+        PERTURBATIONS,
+        quick,
+    )
 
 
 def main(quick: bool = False, store: str | Path | None = None) -> Hardening:

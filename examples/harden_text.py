@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _hardening import analyze_and_harden, command_line
+from _hardening import analyze_and_harden, command_line, sweep_plan
 
 from wince.datasets import ArrayDataset
 from wince.defences.harden import Hardening
@@ -35,15 +35,12 @@ QUICK_SAMPLES = 150
 
 def make_plan(quick: bool) -> dict[str, Any]:
     """The three Unicode perturbations and the typos control, one sweep each."""
-    levels = [1, 3, 5] if quick else [1, 2, 3, 4, 5]
-    return {
-        "name": "harden-text",
-        "description": "VADER sentiment under invisible and look-alike characters.",
-        "perturbations": [{"name": name, "levels": levels} for name in (*UNICODE_ATTACKS, CONTROL)],
-        "repeats": 1 if quick else 2,
-        "seed": 0,
-        "analysis": {"bootstrap": 200 if quick else 1000},
-    }
+    return sweep_plan(
+        "harden-text",
+        "VADER sentiment under invisible and look-alike characters.",
+        (*UNICODE_ATTACKS, CONTROL),
+        quick,
+    )
 
 
 def main(quick: bool = False, store: str | Path | None = None) -> Hardening:
