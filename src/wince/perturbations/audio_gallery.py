@@ -31,6 +31,7 @@ from wince.perturbations.gallery import (
     Advance,
     gallery_rngs,
     no_progress,
+    page_section,
     perturbations_of,
     realistic_points,
 )
@@ -275,20 +276,7 @@ def perturbation_section(
         f"<b>{label}</b>: {magnitude.name} = {value:g} ({html.escape(magnitude.unit)})"
         for label, value in points
     ]
-    summary = html.escape((cls.__doc__ or "").strip().splitlines()[0])
-    section = "\n".join(
-        [
-            f'<section id="{cls.name}">',
-            f"<h2>{cls.name} v{cls.version}</h2>",
-            f"<p>{summary}</p>",
-            "<table>",
-            "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>",
-            *rows,
-            "</table>",
-            "</section>",
-        ]
-    )
-    return section, written
+    return page_section(cls, headers, rows), written
 
 
 def render_audio_gallery(

@@ -14,6 +14,7 @@ the same on every machine.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -84,6 +85,26 @@ def realistic_points(magnitude: Magnitude) -> list[tuple[str, float]]:
     mild_severity = magnitude.severity_of(magnitude.mild)
     moderate = magnitude.value_at((mild_severity + 1.0) / 2.0)
     return [("mild", magnitude.mild), ("moderate", moderate), ("severe", magnitude.severe)]
+
+
+def page_section(cls: type[Perturbation], headers: Sequence[str], rows: Sequence[str]) -> str:
+    """A gallery page's section of one perturbation: its name, summary and table.
+
+    `headers` are the table's column titles (HTML), `rows` its `<tr>` elements.
+    """
+    summary = html.escape((cls.__doc__ or "").strip().splitlines()[0])
+    return "\n".join(
+        [
+            f'<section id="{cls.name}">',
+            f"<h2>{cls.name} v{cls.version}</h2>",
+            f"<p>{summary}</p>",
+            "<table>",
+            "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>",
+            *rows,
+            "</table>",
+            "</section>",
+        ]
+    )
 
 
 def gallery_rngs(cls: type[Perturbation], examples: Sequence[int]) -> Rngs:

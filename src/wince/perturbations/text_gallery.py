@@ -31,6 +31,7 @@ from wince.perturbations.gallery import (
     Advance,
     gallery_rngs,
     no_progress,
+    page_section,
     perturbations_of,
     realistic_points,
 )
@@ -211,19 +212,7 @@ def perturbation_section(
         "<tr>" + "".join(f"<td>{cell}</td>" for cell in (visible(s), *cells)) + "</tr>"
         for s, *cells in zip(sentences, *columns, strict=True)
     ]
-    summary = html.escape((cls.__doc__ or "").strip().splitlines()[0])
-    return "\n".join(
-        [
-            f'<section id="{cls.name}">',
-            f"<h2>{cls.name} v{cls.version}</h2>",
-            f"<p>{summary}</p>",
-            "<table>",
-            "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>",
-            *rows,
-            "</table>",
-            "</section>",
-        ]
-    )
+    return page_section(cls, headers, rows)
 
 
 def render_text_gallery(
