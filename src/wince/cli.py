@@ -331,6 +331,8 @@ def perturbations(
         raise WinceError(
             f"--modality {modality!r} is not a modality{did_you_mean(modality, modalities)}"
         )
+    if gallery_examples is not None and gallery is None:
+        raise WinceError("--gallery-examples sizes a gallery: give --gallery DIR too.")
     if gallery is not None:
         from wince.perturbations.gallery import render_galleries
 
@@ -341,7 +343,8 @@ def perturbations(
             progress=sys.stderr.isatty(),
         )
         pages = [str(path) for path in written if path.suffix == ".html"]
-        out.print(f"{len(written)} gallery files written to {gallery}", *pages, sep="\n  ")
+        files = "file" if len(written) == 1 else "files"
+        out.print(f"{len(written)} gallery {files} written to {gallery}", *pages, sep="\n  ")
         return
 
     described = [

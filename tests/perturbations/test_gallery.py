@@ -97,7 +97,7 @@ def test_cli_modality_chooses_the_text_gallery_and_its_size(tmp_path) -> None:
     for cls in perturbations_of(Modality.TEXT):
         assert f'<section id="{cls.name}">' in page
     assert page.count("<tr>") == 3 * len(perturbations_of(Modality.TEXT))  # header + 2 rows
-    assert "1 gallery files written to" in result.output
+    assert "1 gallery file written to" in result.output
     assert str(tmp_path / "text.html") in result.output
 
 
@@ -116,3 +116,9 @@ def test_cli_refuses_a_modality_without_a_gallery(tmp_path) -> None:
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code != 0
     assert "tabular perturbations have no gallery" in result.output
+
+
+def test_cli_refuses_a_gallery_size_without_a_gallery() -> None:
+    result = CliRunner().invoke(app, ["perturbations", "--gallery-examples", "3"])
+    assert result.exit_code == 2
+    assert "--gallery-examples sizes a gallery: give --gallery DIR too." in result.output
