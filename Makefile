@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements.lock
 REFERENCES := requirements-references.lock
-EXTRAS := dev,torch,onnx,postgres,mlflow,ray,huggingface,detection,examples
+EXTRAS := demo,report,dev,torch,onnx,postgres,mlflow,ray,huggingface,detection,examples
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 LATEST := .venv-latest
@@ -17,9 +17,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# The demo needs only the runtime dependencies: taken at their locked versions (constraints).
+# The demo needs the runtime dependencies and its extras (its text model, the report's figures),
+# taken at their locked versions (constraints).
 $(STAMP_RUN): $(LOCK) pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -c $(LOCK) -e .
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[demo,report]'
 	touch $@
 
 # Tests and lint: exactly the lock, then wince itself without resolving again. `pip check` fails

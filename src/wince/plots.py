@@ -12,12 +12,17 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-import altair as alt
 import pandas as pd
 
 from wince.errors import MissingAnalysisError
+from wince.extras import missing_extra
 from wince.report import figures
 from wince.report.data import ReportData
+
+try:
+    import altair as alt
+except ImportError as error:
+    raise missing_extra("altair", "plotting a profile") from error
 
 if TYPE_CHECKING:
     from wince.analysis.profile import Profile

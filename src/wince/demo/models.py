@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from wince.datasets.base import ArrayDataset
+from wince.extras import missing_extra
 from wince.models.base import CallableAdapter, hash_bytes, softmax
 
 SPLIT_SEED = 0
@@ -129,7 +130,10 @@ class VaderScores:
     cache_size = 1 << 16
 
     def __init__(self) -> None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        try:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        except ImportError as error:
+            raise missing_extra("vaderSentiment", "the demo's sentiment model") from error
 
         self.analyzer = SentimentIntensityAnalyzer()
         # VADER is deterministic and low perturbation levels leave many texts unchanged, so
@@ -155,7 +159,10 @@ class VaderScores:
 
 def vader_fingerprint() -> str:
     """Hash of the vaderSentiment version, its lexicons and wince's score mapping."""
-    package = resources.files("vaderSentiment")
+    try:
+        package = resources.files("vaderSentiment")
+    except ImportError as error:
+        raise missing_extra("vaderSentiment", "the demo's sentiment model") from error
     return hash_bytes(
         version("vaderSentiment").encode(),
         (package / "vader_lexicon.txt").read_bytes(),

@@ -20,16 +20,22 @@ import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
 from wince.analysis.curves import harm_signs
+from wince.extras import missing_extra
 from wince.files import write_file
 from wince.report.data import ReportData
 from wince.report.narrative import amount, range_flag
+
+try:
+    import altair as alt
+except ImportError as error:
+    raise missing_extra("altair", "the HTML report") from error
 
 # Okabe & Ito (2008), the palette designed to stay distinct under every colour-vision
 # deficiency, without its yellow (#F0E442), which is too pale for a line on white
@@ -746,14 +752,26 @@ def all_figures(data: ReportData) -> list[Figure]:
     return [figure for build in builders if (figure := build(data)) is not None]
 
 
+def import_vl_convert() -> ModuleType:
+    """vl-convert, which renders Vega-Lite offline (the `report` extra).
+
+    Raises:
+        MissingExtraError: vl-convert-python is not installed.
+    """
+    try:
+        import vl_convert
+    except ImportError as error:
+        raise missing_extra("vl_convert", "the HTML report") from error
+    return vl_convert
+
+
 def write_figures(figures: list[Figure], folder: Path) -> list[Path]:
     """Write every figure as PNG (2x scale) and SVG, rendered offline by vl-convert.
 
     Returns:
         The written paths.
     """
-    import vl_convert
-
+    vl_convert = import_vl_convert()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for figure in figures:

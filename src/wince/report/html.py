@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from wince.report.figures import VEGA_LITE_VERSION, Figure
+from wince.report.figures import VEGA_LITE_VERSION, Figure, import_vl_convert
 
 # Renders every figure into its placeholder; a failure shows in place and in the console.
 INIT_SCRIPT = """
@@ -41,10 +41,9 @@ INIT_SCRIPT = """
 @functools.lru_cache(maxsize=2)
 def vega_bundle(vl_version: str = VEGA_LITE_VERSION) -> str:
     """Vega, Vega-Lite and vega-embed as one script (built offline by vl-convert, ~0.9 MB)."""
-    import vl_convert
-
+    vl_convert = import_vl_convert()
     # the default snippet exposes vegaEmbed, vega and vegaLite on window
-    bundle: str = vl_convert.javascript_bundle(vl_version=vl_version)  # type: ignore[call-arg]
+    bundle: str = vl_convert.javascript_bundle(vl_version=vl_version)
     # a literal "</script" inside the bundle would end the element early
     return bundle.replace("</script", "<\\/script")
 
