@@ -62,6 +62,9 @@ class Defence:
         version: bumped whenever its output for the same input and fitted state changes.
         modalities: the input modalities it applies to; empty: any.
         tasks: the model tasks it applies to; empty: any.
+        batch_dependent: True when a sample's answer depends on the batch around it (a
+            defence that recalibrates on each batch); False by default, which
+            `wince.testing.check_defence` checks.
 
     Args:
         seed: the seed of its randomness (test-time augmentation draws); defences without
@@ -72,6 +75,7 @@ class Defence:
     version: ClassVar[int]
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     tasks: ClassVar[frozenset[Task]] = frozenset()
+    batch_dependent: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -86,8 +90,9 @@ class Defence:
 
     @classmethod
     def summary(cls) -> str:
-        """The first line of the class docstring."""
-        return (cls.__doc__ or "").strip().splitlines()[0]
+        """The first line of the class docstring ("" without one)."""
+        lines = (cls.__doc__ or "").strip().splitlines()
+        return lines[0] if lines else ""
 
     def options(self) -> dict[str, Any]:
         """The constructor's keyword options as this instance holds them (JSON-able)."""

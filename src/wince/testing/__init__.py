@@ -4,14 +4,16 @@
 (determinism, batch invariance, identity at severity 0, a monotone effect, validation, ...)
 and raises `AssertionError` naming the check and what differed, like scikit-learn's
 `check_estimator`. `parametrize_with_checks` turns the same checks into pytest cases;
-`check_adapter` checks a model adapter. The example batches per modality (`image_examples`,
-...) are the fixture the checks perturb; pass `examples=` to check on your own domain's data.
+`check_adapter` checks a model adapter and `check_defence` a defence. The example batches
+per modality (`image_examples`, ...) are the fixture the checks perturb; pass `examples=` to
+check on your own domain's data.
 
 Not imported by `import wince`: `import wince.testing`. pytest is needed only by
 `parametrize_with_checks`.
 """
 
 from wince.testing.adapters import check_adapter
+from wince.testing.defences import DEFENCE_CHECK_NAMES, check_defence
 from wince.testing.examples import (
     Example,
     audio_examples,
@@ -30,9 +32,11 @@ from wince.testing.perturbations import (
 
 __all__ = [
     "CHECK_NAMES",
+    "DEFENCE_CHECK_NAMES",
     "Example",
     "audio_examples",
     "check_adapter",
+    "check_defence",
     "check_perturbation",
     "examples_for",
     "image_examples",
