@@ -1,9 +1,9 @@
-"""Start-up of the `wince` command (issue #21): `wince --help` and `wince --version`.
+"""Start-up of the `wince` command and package: `wince --help`, `--version`, `import wince`.
 
 Each command runs 10 times in a fresh interpreter (wall time from start to exit, output
 discarded); the figure is the median. The floor is `python -c "import typer"` on the same
-interpreter: what any typer command costs before it does anything. Target: both wince
-commands <= 0.3 s.
+interpreter: what any typer command costs before it does anything. Targets: both wince
+commands <= 0.3 s (issue #21) and `python -c "import wince"` <= 0.3 s (issue #24).
 
 The command is the `wince` console script next to the interpreter (the project's venv); with
 `PYTHONPATH=src` it runs the source tree's `wince.cli:main`.
@@ -26,8 +26,10 @@ WINCE = str(Path(sys.executable).with_name("wince"))
 COMMANDS = {
     "wince --help": [WINCE, "--help"],
     "wince --version": [WINCE, "--version"],
+    'python -c "import wince"': [sys.executable, "-c", "import wince"],
     'python -c "import typer"': [sys.executable, "-c", "import typer"],
 }
+TARGETS = ("wince --help", "wince --version", 'python -c "import wince"')
 
 
 def wall_seconds(command: list[str]) -> float:
@@ -53,7 +55,7 @@ def main() -> None:
             f"{name:28s} median {statistics.median(seconds):.3f} s "
             f"(min {min(seconds):.3f}, max {max(seconds):.3f}, {args.repeats} runs)"
         )
-    for name in ("wince --help", "wince --version"):
+    for name in TARGETS:
         median = statistics.median(times[name])
         verdict = "met" if median <= TARGET_SECONDS else "MISSED"
         print(f"{name}: {median:.3f} s, target <= {TARGET_SECONDS} s: {verdict}")
