@@ -40,6 +40,9 @@ class _Identity:
 
 def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
     assert set(registry()) == {
+        "audio.bandlimit",
+        "audio.denoise",
+        "audio.loudness",
         "text.normalize",
         "tabular.clip",
         "tabular.impute",

@@ -199,7 +199,7 @@ def test_default_defences_are_those_that_apply_to_the_model_and_data():
     with pytest.raises(ParameterError, match=r"defence text\.normalize is given twice"):
         resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)
     with pytest.raises(ParameterError, match="no defence of wince's library applies"):
-        resolve_defences(None, "embedding", "audio", seed=0)
+        resolve_defences(None, "embedding", "timeseries", seed=0)
 
 
 def test_defence_options_are_read_from_name_colon_option_equals_value():

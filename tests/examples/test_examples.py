@@ -24,6 +24,7 @@ TESTS = Path(__file__).resolve().parent
 
 # example file -> the test file that runs it (with checks specific to what it shows)
 TESTED_ELSEWHERE = {
+    "harden_audio.py": "test_harden_examples.py",
     "harden_digits.py": "test_harden_digits.py",
     "harden_digits_tta.py": "test_harden_examples.py",
     "harden_tabular.py": "test_harden_examples.py",

@@ -44,6 +44,11 @@ def digits(tmp_path_factory):
     return run_example("harden_digits_tta.py", tmp_path_factory.mktemp("digits"))
 
 
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    return run_example("harden_audio.py", tmp_path_factory.mktemp("audio"))
+
+
 def defences(hardening):
     return hardening.defences.set_index("defence")
 
@@ -118,6 +123,32 @@ def test_digits_refit_and_autocontrast_qualify_and_tta_is_measured(digits):
     assert tta["latency_ratio"] > 1
     assert set(table.index) == {"example.augmented_refit", "image.autocontrast", "model.tta"}
     assert "Best: example.augmented_refit" in printed
+
+
+def test_dtmf_loudness_undoes_a_quiet_line_and_denoise_and_bandlimit_undo_line_noise(audio):
+    hardening, printed, _ = audio
+    table = defences(hardening)
+    loudness = table.loc["audio.loudness"]
+    assert loudness["rank"] == 1
+    assert loudness["qualifies"]
+    assert loudness["non_inferior"] is True
+    assert loudness["clean_change"] == 0
+    # the decoder's -30 dBFS level check fails every press 30 dB down; normalised, none fails
+    quiet = exposure(hardening, "audio.loudness", "audio.gain")
+    quietest = quiet.sort_values("before").iloc[-1]
+    assert quietest["before"] == 1
+    assert quietest["after"] == 0
+    assert quietest["significant"]
+    # loudness keeps the SNR, so noise is left to the other two, which cut its exposure
+    noise = "audio.additive_noise"
+    assert (exposure(hardening, "audio.loudness", noise)["reduction"] == 0).all()
+    for name in ("audio.denoise", "audio.bandlimit"):
+        assert table.loc[name, "qualifies"]
+        rows = exposure(hardening, name, noise)
+        assert rows["significant"].all()
+        assert (rows["low"] > 0).all()
+        assert (exposure(hardening, name, "audio.gain")["reduction"] == 0).all()
+    assert "Best: audio.loudness" in printed
 
 
 def test_an_example_says_clearly_when_no_defence_qualifies(text, tmp_path):
