@@ -170,10 +170,14 @@ class SpellingCorrection(InputDefence):
     COLING): the word's frequency times the likelihood of the typo that would turn it into
     what was typed (`typo_likelihood`: the kinds and keyboard neighbours of `text.typos`), so
     "borwn" becomes "brown" (a swap) rather than the more frequent "born" ("w" is far from
-    "r"), and "realy" "really" (a dropped key). The correction keeps the
-    word's case pattern (UPPER, Title, lower); a word in another pattern ("iPhone") is kept.
-    It undoes most of `text.typos` and `text.word_typos`; a typo that makes another real word
-    ("form" for "from") is not seen. Nothing is fitted; corrections are cached per word.
+    "r"), and "realy" "really" (a dropped key). The correction keeps the word's case pattern
+    (UPPER, Title, lower); a word in another pattern ("iPhone") is kept. Nothing is fitted;
+    corrections are cached per word.
+
+    It undoes much of `text.typos` and `text.word_typos` (on the demo sentiment model, the
+    share of decisions flipped by typos at a rate of 0.1 per character fell from 27% to 10%,
+    `examples/harden_text.py`), and some look-alike letters, which make a word unknown too;
+    a typo that makes another real word ("form" for "from") is not seen.
 
     Limitation: a word missing from the dictionary is "corrected" to a near dictionary word:
     rare proper nouns and brand names, acronyms ("NASA"), jargon, and British spellings (the
