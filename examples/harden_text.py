@@ -6,9 +6,10 @@ and the sentence reads neutral. This example analyses it on the bundled review s
 under zero-width characters, homoglyphs and Unicode variants, with typos as a control no
 normalisation can undo, then runs `wince harden` with every defence that applies to a text
 classifier: `text.normalize` (NFKC, zero-width and bidi controls removed, homoglyphs folded),
-`model.temperature` and `model.tta`. It prints each defence's measured gains (exposure
-reduction per finding, paired with the run) and costs (clean-accuracy change with its
-non-inferiority test, latency).
+`text.spelling` (dictionary spelling correction, which undoes most typos), `model.temperature`
+and `model.tta`. It prints each defence's measured gains (exposure reduction per finding,
+paired with the run) and costs (clean-accuracy change with its non-inferiority test,
+latency).
 
     python examples/harden_text.py            # all 370 sentences, five levels, two seeds
     python examples/harden_text.py --quick    # reduced size, as CI runs it
@@ -29,7 +30,7 @@ from wince.defences.harden import Hardening
 from wince.demo.models import sentiment_classifier, sentiment_data
 
 UNICODE_ATTACKS = ("text.zero_width", "text.homoglyphs", "text.unicode_variants")
-CONTROL = "text.typos"  # misspellings: what normalisation cannot undo
+CONTROL = "text.typos"  # misspellings: what normalisation cannot undo, spelling correction can
 QUICK_SAMPLES = 150
 
 

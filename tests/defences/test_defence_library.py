@@ -44,20 +44,28 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "audio.denoise",
         "audio.loudness",
         "text.normalize",
+        "text.spelling",
         "tabular.clip",
         "tabular.impute",
         "model.temperature",
         "model.tta",
         "image.autocontrast",
+        "image.deblock",
+        "image.denoise",
+        "image.white_balance",
     }
     assert applicable("classification", "text") == [
         "model.temperature",
         "model.tta",
         "text.normalize",
+        "text.spelling",
     ]
     assert applicable("regression", "tabular") == ["model.tta", "tabular.clip", "tabular.impute"]
     assert applicable("classification", "image") == [
         "image.autocontrast",
+        "image.deblock",
+        "image.denoise",
+        "image.white_balance",
         "model.temperature",
         "model.tta",
     ]

@@ -194,7 +194,7 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
 
 def test_default_defences_are_those_that_apply_to_the_model_and_data():
     names = [d.name for d in resolve_defences(None, "classification", "text", seed=3)]
-    assert names == ["model.temperature", "model.tta", "text.normalize"]
+    assert names == ["model.temperature", "model.tta", "text.normalize", "text.spelling"]
     assert {d.seed for d in resolve_defences(None, "regression", "tabular", seed=3)} == {3}
     with pytest.raises(ParameterError, match=r"defence text\.normalize is given twice"):
         resolve_defences(["text.normalize", "text.normalize"], "classification", "text", seed=0)

@@ -164,3 +164,16 @@ def test_an_example_says_clearly_when_no_defence_qualifies(text, tmp_path):
         )
     assert not hardening.defences["qualifies"].any()
     assert "No defence qualifies: none both reduced a finding's exposure" in printed.getvalue()
+
+
+def test_text_spelling_qualifies_on_the_sentiment_demo_by_undoing_typos(text):
+    hardening, _, _ = text
+    spelling = defences(hardening).loc["text.spelling"]
+    assert spelling["qualifies"]
+    assert spelling["non_inferior"] is True
+    typos = exposure(hardening, "text.spelling", "text.typos")
+    assert typos["significant"].sum() >= 3
+    strongest = typos[typos["metric"] == "flip_rate"].sort_values("before").iloc[-1]
+    assert strongest["reduction"] > 0.5 * strongest["before"]  # most typo flips undone
+    # Unicode normalisation stays the best: it undoes three of the four perturbations
+    assert spelling["rank"] > defences(hardening).loc["text.normalize", "rank"]
