@@ -46,6 +46,7 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "model.temperature",
         "model.tta",
         "image.autocontrast",
+        "train.augment",
     }
     assert applicable("classification", "text") == [
         "model.temperature",
