@@ -193,7 +193,10 @@ def test_harden_aims_the_retraining_at_the_runs_fragile_perturbation(digits, tmp
     defence = AugmentedRetraining(train_data=digits["train"], copies=2)
     # 400 samples cannot show non-inferiority at one point: the margin is three
     hardening = run.harden([defence], model=model, data=test, margin=0.03)
-    assert defence.describe()["fitted"]["perturbations"] == [CONTRAST]
+    # aimed by harden: the fragile perturbation, up to the magnitude found fragile (level 3)
+    fitted = defence.describe()["fitted"]
+    assert fitted["perturbations"] == [CONTRAST]
+    assert fitted["up_to"] == {CONTRAST: -48.0}
     exposure = hardening.exposure.set_index("metric")
     flips = exposure.loc["flip_rate"]
     assert flips["before"] > 0.2
