@@ -6,9 +6,12 @@ The loop a team runs after a wince report:
 2. analyse it with `wince.analyze` under lighting, sensor noise, compression and camera-pose
    perturbations, and search each sample's breaking point;
 3. read the top fragile finding and the augmentation the report recommends against it;
-4. retrain the same recipe on the training images plus copies augmented with
-   `wince.augment(..., up_to={perturbation: breaking magnitude})`;
-5. analyse the new model with the same plan (same samples, same random streams);
+4. harden the run with the training-side defence `train.augment` (`Run.harden`): it refits
+   a clone of the model on the training images plus copies augmented with
+   `wince.augment(..., up_to={perturbation: breaking magnitude})`, and reruns the plan with
+   the refitted model (same samples, same random streams; the training images are held out
+   of the analysed ones, which the defence checks);
+5. read what the defence bought and cost (exposure reduction, clean accuracy, latency);
 6. compare the two runs as `wince compare` does: the targeted perturbation should be
    significantly better and clean accuracy not significantly worse.
 
@@ -37,6 +40,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import wince
 from wince.datasets import ArrayDataset
+from wince.defences.training import AugmentedRetraining
 from wince.demo.models import SPLIT_SEED, flatten_pixels
 from wince.governance.compare import BETTER, WORSE, Comparison, compare_runs
 from wince.report.data import load_report_data
@@ -77,7 +81,8 @@ class Hardening:
         target: the perturbation retrained against (the report's top risk).
         scenario: its headline scenario (the worst realistic fragile level).
         up_to: the augmentation cap in the perturbation's unit (None: its realistic range).
-        run_a: the original model's run; run_b: the retrained model's run.
+        run_a: the original model's run; run_b: the retrained model's run (the defended run
+            of `Run.harden`).
         comparison: the paired comparison of B against A, per scenario.
         verdict: B's verdict against A at `scenario`.
         clean_verdict: B's verdict against A without perturbation (accuracy only).
@@ -190,20 +195,26 @@ def _harden(samples: int | None, *, quick: bool, store: str, temporary: bool) ->
     say(f"3. Top risk: {top.sentence}\n   The report recommends:\n")
     say("\n".join(f"     {line}" for line in advice.code.splitlines()) + "\n")
 
-    augmenter = wince.augment([top.perturbation], up_to={top.perturbation: cap} if cap else None)
-    # the numpy form: the clean images plus `copies` augmented epochs of them; each epoch
-    # draws a fresh magnitude per image, uniformly in severity up to the cap
-    x_aug = np.concatenate([x_train, *(augmenter(x_train, epoch=e) for e in range(size.copies))])
-    y_aug = np.concatenate([y_train] * (size.copies + 1))
-    model_b = train(x_aug, y_aug)
+    retraining = AugmentedRetraining(
+        train_data=(x_train, y_train),
+        perturbations=[top.perturbation],
+        up_to={top.perturbation: cap} if cap else None,
+        copies=size.copies,
+    )
+    hardened = run_a.harden([retraining], model=model_a, data=data)
+    run_b = wince.open(run_a.store, str(hardened.defences["run_id"].iloc[0]))
     reach = f"up to {cap:.3g} {top.unit}" if cap is not None else "over its realistic range"
     say(
-        f"4. Retrained the same recipe on the {len(x_train)} clean images plus {size.copies} "
-        f"copies augmented with {top.perturbation} {reach} ({len(x_aug)} images)."
+        f"4. Retrained the same recipe with train.augment (Run.harden) on the {len(x_train)} "
+        f"clean training images plus {size.copies} copies augmented with {top.perturbation} "
+        f"{reach} ({retraining.trained_rows} images), and reran the plan with it "
+        f"(run {run_b.id})."
     )
-
-    run_b = wince.analyze(model_b, data, plan, store=store)
-    say(f"5. Analysed the retrained model with the same plan (run {run_b.id}).")
+    row = hardened.defences.iloc[0]
+    say(
+        f"5. It reduced {row['significant_findings']} of {len(hardened.findings)} fragile "
+        f"finding(s) significantly; clean accuracy changed by {row['clean_change']:+.1%}."
+    )
 
     comparison = compare_runs(run_a.store, run_a.id, run_b.id)
     table = comparison.scenarios.set_index("scenario")

@@ -53,6 +53,7 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "image.deblock",
         "image.denoise",
         "image.white_balance",
+        "train.augment",
     }
     assert applicable("classification", "text") == [
         "model.temperature",

@@ -65,6 +65,8 @@ class Defence:
         batch_dependent: True when a sample's answer depends on the batch around it (a
             defence that recalibrates on each batch); False by default, which
             `wince.testing.check_defence` checks.
+        by_default: tried when `wince harden` is given no defence names; False for one that
+            cannot be built without options only the user can give (training data).
 
     Args:
         seed: the seed of its randomness (test-time augmentation draws); defences without
@@ -76,6 +78,7 @@ class Defence:
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     tasks: ClassVar[frozenset[Task]] = frozenset()
     batch_dependent: ClassVar[bool] = False
+    by_default: ClassVar[bool] = True
 
     def __init__(self, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -102,6 +105,16 @@ class Defence:
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         ]
         return {name: _plain(getattr(self, name)) for name in names}
+
+    def aim(self, fragile: Mapping[str, float]) -> None:
+        """Take the run's findings before `fit`; by default ignored.
+
+        Args:
+            fragile: each perturbation of the run's fragile scenarios and the largest magnitude
+                (physical units) at which it was found fragile (see
+                `wince.defences.harden.fragile_magnitudes`); a training defence augments with them.
+        """
+        return None
 
     def fit(self, model: ModelAdapter, clean: CleanData) -> None:
         """Learn what the defence needs from clean data; by default nothing."""
@@ -201,14 +214,28 @@ def register(cls: type[Defence]) -> type[Defence]:
 
 def registry() -> dict[str, type[Defence]]:
     """All registered defences by name (a copy)."""
-    from wince.defences import audio, image, model, tabular, text  # noqa: F401  (registers classes)
+    from wince.defences import (  # noqa: F401  (registers classes)
+        audio,
+        image,
+        model,
+        tabular,
+        text,
+        training,
+    )
 
     return dict(sorted(_REGISTRY.items()))
 
 
 def applicable(model_kind: Task | str, modality: Modality | str) -> list[str]:
-    """The names of the defences that apply to a model of this task on this modality."""
-    return [n for n, cls in registry().items() if cls.applicable(model_kind, modality)]
+    """The names of the defences tried by default on a model of this task on this modality.
+
+    Those that need options the user must give (`Defence.by_default` False) are left out.
+    """
+    return [
+        n
+        for n, cls in registry().items()
+        if cls.by_default and cls.applicable(model_kind, modality)
+    ]
 
 
 def get(name: str) -> type[Defence]:

@@ -239,6 +239,24 @@ def exposure_reduction(
     return rows
 
 
+def fragile_magnitudes(run: RunData, findings: pd.DataFrame) -> dict[str, float]:
+    """Each perturbation of the findings' scenarios and the largest magnitude found fragile.
+
+    Magnitudes are in the perturbation's physical unit; one beyond the realistic range is
+    replaced by the range's severe end, so that aiming a defence at it stays realistic.
+    """
+    strongest: dict[str, tuple[float, float]] = {}  # name -> (severity, value)
+    for scenario in dict.fromkeys(findings["scenario"]):
+        for step in run.steps(scenario):
+            name = str(step["name"])
+            severity, value = float(step["severity"]), float(step["value"])
+            if severity > 1:
+                severity, value = 1.0, perturbations.get(name).magnitude.severe
+            if severity > strongest.get(name, (-math.inf, 0.0))[0]:
+                strongest[name] = (severity, value)
+    return {name: value for name, (_, value) in strongest.items()}
+
+
 def parse_defence(text: str) -> tuple[str, dict[str, Any]]:
     """A defence and its options from `NAME` or `NAME:OPTION=VALUE[,OPTION=VALUE...]`.
 
@@ -367,6 +385,7 @@ def harden_run(
     )
     refused = tuple(before.rejected["scenario"]) if len(before.rejected) else ()
     chosen = resolve_defences(defences, before.task, str(dataset.modality), seed=before.plan.seed)
+    fragile = fragile_magnitudes(before, findings)
     clean = clean_data(adapter, dataset)
     seed = before.plan.seed
     undefended_seconds = seconds_per_sample(adapter, timing_batches(dataset, seed, 0))
@@ -376,6 +395,7 @@ def harden_run(
     exposure: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     for timed_model, defence in enumerate(chosen, start=1):
+        defence.aim(fragile)
         defence.fit(adapter, clean)
         defended = defence.wrap(adapter)
         execution = execute_run(
