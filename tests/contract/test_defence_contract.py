@@ -10,9 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from wince.defences import CleanData, Defence, registry
-from wince.models import CallableAdapter
+from wince.models import CallableAdapter, as_model
 from wince.models.base import softmax
 from wince.perturbations.base import Modality
 from wince.testing import check_defence
@@ -20,6 +23,8 @@ from wince.testing.examples import EXAMPLES, Example
 
 # The modalities a defence that serves any modality (model-side defences) is checked on.
 ANY_MODALITY = (Modality.IMAGE, Modality.TABULAR, Modality.TEXT)
+# Defences that retrain the model are checked on tabular data with a scikit-learn model.
+RETRAINS = {"train.augment"}
 
 
 def statistics(x: Any) -> np.ndarray:
@@ -49,16 +54,38 @@ def cases() -> list[Any]:
         pytest.param(cls, example, id=f"{name}-{example.label}")
         for name, cls in registry().items()
         if cls.__module__.startswith("wince.")
-        for modality in sorted(cls.modalities or ANY_MODALITY, key=str)
+        for modality in (
+            [Modality.TABULAR] if name in RETRAINS else sorted(cls.modalities or ANY_MODALITY)
+        )
         for example in EXAMPLES[modality]()
     ]
 
 
 @pytest.mark.parametrize(("defence", "example"), cases())
 def test_registered_defence_passes_the_contract(defence: type[Defence], example: Example):
-    model = toy_classifier(example)
     labels = np.arange(len(example.x)) % 3
-    check_defence(defence, model=model, clean=CleanData(example.x, labels, example.context))
+    clean = CleanData(example.x, labels, example.context)
+    if defence.name in RETRAINS:
+        model, options = retrainable(example)
+    else:
+        model, options = toy_classifier(example), {}
+    check_defence(defence, model=model, clean=clean, options=options)
+
+
+def retrainable(example: Example) -> tuple[Any, dict[str, Any]]:
+    """A logistic regression fitted on other rows like the example's, and its retraining options."""
+    x = np.asarray(example.x, dtype=np.float64)
+    rng = np.random.default_rng(5)
+    train_x = x.mean(axis=0) + rng.standard_normal((60, x.shape[1])) * x.std(axis=0)
+    train_y = np.arange(60) % 3
+    scaled = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    model = as_model(scaled.fit(train_x, train_y))
+    options = {
+        "train_data": (train_x, train_y),
+        "perturbations": ["tabular.gaussian_noise"],
+        "copies": 1,
+    }
+    return model, options
 
 
 class DoublesTheBatch(Defence):

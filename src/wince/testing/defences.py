@@ -5,7 +5,8 @@ model and checks, each failure an `AssertionError` naming the check:
 
 - **metadata**: a dotted name, a positive integer version, known modalities and tasks, a
   one-line summary;
-- **options**: `options()` is JSON-able and rebuilds the same defence;
+- **options**: `options()` is JSON-able and, with the objects you passed, rebuilds the
+  same defence;
 - **fit**: fitting twice on the same data learns the same state, and it is JSON-able (the
   defended run's identity holds it);
 - **identity**: the defended model's fingerprint differs from the model's and is the same for
@@ -117,14 +118,18 @@ def check_metadata(
 def check_options(
     cls: type[Defence], options: dict[str, Any], model: ModelAdapter, clean: CleanData, x: Batch
 ) -> None:
-    """`options()` is JSON-able and rebuilds a defence with the same description."""
+    """`options()` is JSON-able and rebuilds a defence with the same description.
+
+    Options you passed as objects (a dataset, a function) are held by name in `options()`;
+    the rebuild passes them again.
+    """
     defence = cls(**options)
     held = defence.options()
     try:
         json.dumps(held)
     except TypeError as error:
         raise AssertionError(f"{cls.name}: options() must be JSON-able: {error}") from None
-    rebuilt = cls(**{**options, **held})
+    rebuilt = cls(**{**held, **options})
     _expect(
         rebuilt.describe() == defence.describe(),
         f"{cls.name}: rebuilt from options() it describes itself as {rebuilt.describe()}, "
