@@ -43,8 +43,11 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "text.normalize",
         "tabular.clip",
         "tabular.impute",
+        "tabular.robust_scale",
+        "tabular.units",
         "model.temperature",
         "model.tta",
+        "model.ensemble",
         "image.autocontrast",
     }
     assert applicable("classification", "text") == [
@@ -52,7 +55,13 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "model.tta",
         "text.normalize",
     ]
-    assert applicable("regression", "tabular") == ["model.tta", "tabular.clip", "tabular.impute"]
+    assert applicable("regression", "tabular") == [
+        "model.tta",
+        "tabular.clip",
+        "tabular.impute",
+        "tabular.robust_scale",
+        "tabular.units",
+    ]
     assert applicable("classification", "image") == [
         "image.autocontrast",
         "model.temperature",

@@ -62,6 +62,8 @@ class Defence:
         version: bumped whenever its output for the same input and fitted state changes.
         modalities: the input modalities it applies to; empty: any.
         tasks: the model tasks it applies to; empty: any.
+        offered: whether `applicable` offers it (tried by default); False for a defence that
+            needs an option only its user can give (`model.ensemble`'s other models).
 
     Args:
         seed: the seed of its randomness (test-time augmentation draws); defences without
@@ -72,6 +74,7 @@ class Defence:
     version: ClassVar[int]
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     tasks: ClassVar[frozenset[Task]] = frozenset()
+    offered: ClassVar[bool] = True
 
     def __init__(self, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -196,14 +199,20 @@ def register(cls: type[Defence]) -> type[Defence]:
 
 def registry() -> dict[str, type[Defence]]:
     """All registered defences by name (a copy)."""
-    from wince.defences import image, model, tabular, text  # noqa: F401  (registers classes)
+    from wince.defences import ensemble, image, model, tabular, text  # noqa: F401  (registers classes)
 
     return dict(sorted(_REGISTRY.items()))
 
 
 def applicable(model_kind: Task | str, modality: Modality | str) -> list[str]:
-    """The names of the defences that apply to a model of this task on this modality."""
-    return [n for n, cls in registry().items() if cls.applicable(model_kind, modality)]
+    """The names of the defences offered for a model of this task on this modality.
+
+    A defence that needs an option only its user can give (`Defence.offered` False) is left
+    out: it is tried when named.
+    """
+    return [
+        n for n, cls in registry().items() if cls.offered and cls.applicable(model_kind, modality)
+    ]
 
 
 def get(name: str) -> type[Defence]:
