@@ -59,7 +59,6 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "model.tta",
         "tabular.clip",
         "tabular.impute",
-        "tabular.robust_scale",
         "tabular.units",
     ]
     assert applicable("classification", "image") == [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import joblib
 import numpy as np
 import pytest
@@ -11,12 +13,15 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import wince
+from wince.datasets.base import ArrayDataset
 from wince.defences import CleanData, DefendedModel, create
 from wince.defences.ensemble import member_spec
 from wince.defences.harden import parse_defence
 from wince.defences.tabular import UNIT_FACTORS
 from wince.errors import DataError, ModelError, ParameterError
 from wince.models import as_model
+from wince.models.base import Predictions, Task
 from wince.perturbations import DataContext, Modality
 
 CONTEXT = DataContext(Modality.TABULAR)
@@ -83,13 +88,20 @@ def test_robust_scale_passes_small_batches_and_constant_columns_unchanged():
     assert defence.fitted_state()["iqrs"][1] == 0.0
 
 
-def test_robust_scale_keeps_missing_values_missing():
-    defence = _fitted("tabular.robust_scale", _clean_table())
-    batch = _clean_table(rows=100, seed=4) * 1000
+def test_robust_scale_keeps_missing_values_missing_and_reads_quartiles_without_them():
+    clean = _clean_table()
+    defence = _fitted("tabular.robust_scale", clean)
+    batch = _clean_table(rows=101, seed=4) * 1000
     batch[::10, 0] = np.nan
+    batch[5, 1] = np.inf
     rescaled = defence.transform(batch)
     assert np.isnan(rescaled[::10, 0]).all()
-    assert np.isfinite(np.delete(rescaled, np.s_[::10], axis=0)).all()
+    assert rescaled[5, 1] == np.inf
+    present = np.isfinite(rescaled)
+    assert present.sum() == 2 * 101 - 11 - 1
+    for column in (0, 1):
+        values = rescaled[present[:, column], column]
+        assert np.median(values) == pytest.approx(np.median(clean[:, column]), rel=1e-9)
 
 
 # tabular.units
@@ -242,3 +254,44 @@ def test_ensemble_refuses_bad_options_with_the_fix(wine):
         create("model.ensemble", {"models": "forest.txt"})
     with pytest.raises(ParameterError, match="is not a valid model section"):
         create("model.ensemble", {"models": [{"pickel": "forest.joblib"}]})
+
+
+class _SlowRecordingModel:
+    """A slow classifier (the cache then looks perturbed samples up one by one) that records
+    the size of each batch it is asked about: class 1 when the first column is above 70."""
+
+    task = Task.CLASSIFICATION
+    classes = (0, 1)
+
+    def __init__(self) -> None:
+        self.batch_sizes: list[int] = []
+
+    def predict(self, x):
+        time.sleep(0.01)  # 0.1 ms a sample for 100 samples: above the cache's dedup threshold
+        self.batch_sizes.append(len(x))
+        above = (np.asarray(x, dtype=float)[:, 0] > 70.0).astype(float)
+        return Predictions.from_probabilities(np.column_stack([1 - above, above]))
+
+    def fingerprint(self) -> str:
+        return "slow-recording"
+
+    def close(self) -> None:
+        pass
+
+
+def test_harden_passes_a_per_batch_defence_whole_batches_never_cached_rows(tmp_path):
+    x = _clean_table(rows=100, seed=6)
+    data = ArrayDataset(x, (x[:, 0] > 70.0).astype(int), modality="tabular", name="people")
+    model = _SlowRecordingModel()
+    plan = {
+        "name": "per-batch",
+        "perturbations": [{"name": "tabular.unit_confusion", "levels": [5]}],
+        "repeats": 1,
+        "seed": 0,
+    }
+    run = wince.analyze(model, data, plan, store=tmp_path)
+    model.batch_sizes.clear()
+    run.harden(["tabular.robust_scale"], model=model, data=data)
+    # the rerun's batches are whole: a cached run would ask only about the rows its clean
+    # baseline had not answered (the confused ones)
+    assert set(model.batch_sizes) == {100}

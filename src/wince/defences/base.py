@@ -62,8 +62,13 @@ class Defence:
         version: bumped whenever its output for the same input and fitted state changes.
         modalities: the input modalities it applies to; empty: any.
         tasks: the model tasks it applies to; empty: any.
-        offered: whether `applicable` offers it (tried by default); False for a defence that
-            needs an option only its user can give (`model.ensemble`'s other models).
+        offered: whether `applicable` offers it (tried by default); False for a defence to
+            try only when named: one that needs an option only its user can give
+            (`model.ensemble`'s other models), or whose premise only its user can vouch for
+            (`tabular.robust_scale`: each batch comes from one source).
+        per_batch: whether its answer for a sample depends on the other samples of the
+            batch (`tabular.robust_scale`); such a model's predictions are not cached per
+            sample, which would answer a sample from whatever batch it first came in.
 
     Args:
         seed: the seed of its randomness (test-time augmentation draws); defences without
@@ -75,6 +80,7 @@ class Defence:
     modalities: ClassVar[frozenset[Modality]] = frozenset()
     tasks: ClassVar[frozenset[Task]] = frozenset()
     offered: ClassVar[bool] = True
+    per_batch: ClassVar[bool] = False
 
     def __init__(self, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

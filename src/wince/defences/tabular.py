@@ -138,15 +138,25 @@ LOG_IQR_SE_PER_ROOT_ROW = 1.166
 
 
 def _quartiles(x: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], ...]:
-    """Each column's median and IQR, NaN left out (NaN for a column without values)."""
-    if x.shape[0] == 0 or not np.isfinite(x).any():
-        nan = np.full(x.shape[1], np.nan)
-        return nan, nan
-    present = np.isfinite(x).any(axis=0)
-    median, iqr = np.full(x.shape[1], np.nan), np.full(x.shape[1], np.nan)
-    q25, q50, q75 = np.nanpercentile(x[:, present], [25, 50, 75], axis=0)
-    median[present], iqr[present] = q50, q75 - q25
-    return median, iqr
+    """Each column's median and IQR over its finite values (NaN for a column without any).
+
+    Quantiles interpolated linearly between order statistics, as `np.percentile`'s default,
+    from one sort of the table (`np.nanpercentile` loops over the columns).
+    """
+    if len(x) == 0:
+        nothing = np.full(x.shape[1], np.nan)
+        return nothing, nothing
+    ordered = np.sort(np.where(np.isfinite(x), x, np.nan), axis=0)  # NaN sort last
+    counts = np.isfinite(x).sum(axis=0)
+    quartiles = []
+    for share in (0.25, 0.5, 0.75):
+        position = share * np.maximum(counts - 1, 0)
+        below = np.floor(position).astype(np.intp)[None]
+        above = np.ceil(position).astype(np.intp)[None]
+        low, high = (np.take_along_axis(ordered, i, axis=0)[0] for i in (below, above))
+        quartiles.append(np.where(counts > 0, low + (high - low) * (position - below[0]), np.nan))
+    q25, median, q75 = quartiles
+    return median, q75 - q25
 
 
 @register
@@ -163,14 +173,16 @@ class RobustRescale(_FittedColumns):
     tolerance, and columns whose clean or batch IQR is 0 (constants, mostly-zero counts), are
     unchanged, so a clean batch passes as it is. NaN stays NaN.
 
-    Limitations: a row's answer depends on the batch it comes in. It needs batches of one
-    source, each of `min_rows` rows or more (fewer pass unchanged: a median of a handful of
-    rows is noise), and it reads any shift of a column's median or spread as drift: a batch
-    that truly differs (another population, a filtered subset) is forced back to the clean
-    one, and a batch mixing rows in two units (`tabular.unit_confusion` on a share of rows)
-    has its clean rows distorted too; `tabular.units` repairs such rows one by one. The
-    standard errors are those of normal data: heavy-tailed or discrete columns vary more
-    between clean batches, so raise `tolerance` for them.
+    Limitations: a row's answer depends on the batch it comes in (`per_batch`: its
+    predictions are not cached per row), so `wince harden` tries it only when named. It
+    needs batches of one source, each of `min_rows` rows or more (fewer pass unchanged: a
+    median of a handful of rows is noise), and it reads any shift of a column's median or
+    spread as drift: a batch that truly differs (another population, a filtered subset) is
+    forced back to the clean one, and a batch mixing rows in two units
+    (`tabular.unit_confusion` on a share of rows) has its clean rows distorted too;
+    `tabular.units` repairs such rows one by one. The standard errors are those of normal
+    data: heavy-tailed or discrete columns vary more between clean batches, so raise
+    `tolerance` for them.
 
     Why not per-column quantile mapping (each value replaced by the clean quantile of its
     rank in the batch)? It would restore any distribution shape, but replaces every value by
@@ -187,6 +199,8 @@ class RobustRescale(_FittedColumns):
     name = "tabular.robust_scale"
     version = 1
     modalities = frozenset({Modality.TABULAR})
+    offered = False  # its premise, batches of one source, is the user's to vouch for
+    per_batch = True
 
     def __init__(self, *, min_rows: int = 20, tolerance: float = 5.0, seed: int = 0) -> None:
         super().__init__(seed=seed)
@@ -215,7 +229,10 @@ class RobustRescale(_FittedColumns):
 
     def drifted(self, x: Batch) -> npt.NDArray[np.bool_]:
         """Which columns of the batch `transform` recalibrates."""
-        array = _columns(x, self.name)
+        return self._drift(_columns(x, self.name))[0]
+
+    def _drift(self, array: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], ...]:
+        """The drifted columns of a batch, and its columns' medians and IQRs."""
         median = self._check_fitted(self.medians, array)
         iqr = np.asarray(self.iqrs)
         rows = np.isfinite(array).sum(axis=0)
@@ -225,16 +242,13 @@ class RobustRescale(_FittedColumns):
         with np.errstate(divide="ignore", invalid="ignore"):
             shift = np.abs(batch_median - median) / iqr * root_rows / MEDIAN_SE_PER_ROOT_ROW
             spread = np.abs(np.log(batch_iqr / iqr)) * root_rows / LOG_IQR_SE_PER_ROOT_ROW
-        drifted: npt.NDArray[np.bool_] = usable & (
-            (shift > self.tolerance) | (spread > self.tolerance)
-        )
-        return drifted
+        drifted = usable & ((shift > self.tolerance) | (spread > self.tolerance))
+        return drifted, batch_median, batch_iqr
 
     def transform(self, x: Batch) -> Batch:
         """Drifted columns mapped to the clean median and IQR; the others unchanged."""
         array = _columns(x, self.name)
-        drifted = self.drifted(x)
-        batch_median, batch_iqr = _quartiles(array)
+        drifted, batch_median, batch_iqr = self._drift(array)
         median, iqr = np.asarray(self.medians), np.asarray(self.iqrs)
         rescaled = array.copy()
         rescaled[:, drifted] = (
