@@ -7,9 +7,9 @@ import time
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_wine
+from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -191,6 +191,17 @@ def test_ensemble_averages_probabilities_like_numpy(wine):
     )
 
 
+def test_ensemble_averages_regressors_values_with_weights():
+    x, y = load_diabetes(return_X_y=True)
+    linear, ridge = LinearRegression().fit(x, y), Ridge(alpha=1.0).fit(x, y)
+    defence = create("model.ensemble", {"models": [ridge], "weights": np.array([1.0, 3.0])})
+    np.testing.assert_allclose(
+        defence.predict(as_model(linear), x).values,
+        0.25 * linear.predict(x) + 0.75 * ridge.predict(x),
+        rtol=1e-12,
+    )
+
+
 def test_ensemble_reads_members_and_weights_from_a_command_line_option(wine, tmp_path):
     x, _, logistic, forest = wine
     path = tmp_path / "forest.joblib"
@@ -295,3 +306,28 @@ def test_harden_passes_a_per_batch_defence_whole_batches_never_cached_rows(tmp_p
     # the rerun's batches are whole: a cached run would ask only about the rows its clean
     # baseline had not answered (the confused ones)
     assert set(model.batch_sizes) == {100}
+
+
+def test_harden_with_an_ensemble_records_its_members_and_pairs_its_run(wine, tmp_path):
+    x, y, logistic, forest = wine
+    path = tmp_path / "forest.joblib"
+    joblib.dump(forest, path)
+    data = ArrayDataset(x, y, modality="tabular", name="wine")
+    plan = {
+        "name": "ensemble",
+        "perturbations": [{"name": "tabular.gaussian_noise", "levels": [5]}],
+        "repeats": 1,
+        "seed": 0,
+        "analysis": {"bootstrap": 200},
+    }
+    run = wince.analyze(logistic, data, plan, store=tmp_path / "store")
+    hardening = run.harden([f"model.ensemble:models={path}"], model=logistic, data=data)
+    defended = wince.open(run.store, str(hardening.defences.loc[0, "run_id"]))
+    recorded = defended.lineage["defence"]
+    assert recorded["name"] == "model.ensemble"
+    assert recorded["options"]["models"][0]["fingerprint"] == as_model(forest).fingerprint()
+    assert recorded["options"]["weights"] == [0.5, 0.5]
+    baseline = defended.outcomes().query("scenario == 'baseline'").sort_values("sample_index")
+    expected = (logistic.predict_proba(x) + forest.predict_proba(x)) / 2
+    np.testing.assert_array_equal(baseline["pred"], expected.argmax(axis=1))
+    np.testing.assert_allclose(baseline["confidence"], expected.max(axis=1), rtol=1e-6)

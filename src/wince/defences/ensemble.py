@@ -91,10 +91,10 @@ def load_member(member: Any) -> ModelAdapter:
 
 
 def _listed(value: Any) -> list[Any]:
-    """A list of items, from a sequence or from text separated by `MEMBER_SEPARATOR`."""
+    """The items of a sequence or array, of text separated by `MEMBER_SEPARATOR`, or one."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(MEMBER_SEPARATOR) if part.strip()]
-    if isinstance(value, Sequence):
+    if isinstance(value, Sequence | np.ndarray):
         return list(value)
     return [value]
 
@@ -130,7 +130,7 @@ class ModelEnsemble(Defence):
         seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
-        self.members = [load_member(member) for member in _listed(models or [])]
+        self.members = [load_member(m) for m in _listed([] if models is None else models)]
         if not self.members:
             raise ParameterError(
                 f"{self.name}: models must name at least one other model (paths separated by "
