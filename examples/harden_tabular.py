@@ -7,10 +7,11 @@ refuse the record. This example analyses it on the held-out split under unit con
 sentinel values, a sensor's gain error and missing values, then runs `wince harden` with
 every defence that applies to a tabular classifier: `tabular.clip` (each column clipped to
 the range the clean data spans), `tabular.impute` (a missing cell replaced by its column's
-clean median), `model.temperature` and `model.tta`. It prints each defence's measured gains
-(exposure reduction per finding, paired with the run; scenarios the model refused that the
-defended model answers) and costs (clean-accuracy change with its non-inferiority test,
-latency).
+clean median), `tabular.units` (a value recorded in another unit divided back into range,
+an impossible one clipped), `model.temperature` and `model.tta`. It prints each defence's
+measured gains (exposure reduction per finding, paired with the run; scenarios the model
+refused that the defended model answers) and costs (clean-accuracy change with its
+non-inferiority test, latency).
 
     python examples/harden_tabular.py            # all 228 test rows, five levels, two seeds
     python examples/harden_tabular.py --quick    # reduced size, as CI runs it

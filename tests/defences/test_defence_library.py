@@ -47,8 +47,11 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "text.spelling",
         "tabular.clip",
         "tabular.impute",
+        "tabular.robust_scale",
+        "tabular.units",
         "model.temperature",
         "model.tta",
+        "model.ensemble",
         "image.autocontrast",
         "image.deblock",
         "image.denoise",
@@ -61,7 +64,12 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "text.normalize",
         "text.spelling",
     ]
-    assert applicable("regression", "tabular") == ["model.tta", "tabular.clip", "tabular.impute"]
+    assert applicable("regression", "tabular") == [
+        "model.tta",
+        "tabular.clip",
+        "tabular.impute",
+        "tabular.units",
+    ]
     assert applicable("classification", "image") == [
         "image.autocontrast",
         "image.deblock",

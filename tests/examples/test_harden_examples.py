@@ -82,10 +82,9 @@ def test_text_normalize_qualifies_on_the_sentiment_demo(text):
 
 
 def test_tabular_clip_and_impute_qualify_on_the_breast_cancer_demo(tabular):
-    hardening, printed, _ = tabular
+    hardening, _, _ = tabular
     table = defences(hardening)
     clip, impute = table.loc["tabular.clip"], table.loc["tabular.impute"]
-    assert clip["rank"] == 1
     assert clip["qualifies"]
     assert clip["non_inferior"] is True
     sentinels = exposure(hardening, "tabular.clip", "tabular.sentinel_values")
@@ -98,7 +97,29 @@ def test_tabular_clip_and_impute_qualify_on_the_breast_cancer_demo(tabular):
     assert impute["qualifies"]
     assert impute["non_inferior"] is True
     assert not table.loc["model.temperature", "qualifies"]
-    assert "Best: tabular.clip" in printed
+
+
+def test_tabular_units_qualifies_and_ranks_first_on_the_breast_cancer_demo(tabular):
+    hardening, printed, _ = tabular
+    table = defences(hardening)
+    units, clip = table.loc["tabular.units"], table.loc["tabular.clip"]
+    assert units["rank"] == 1
+    assert units["qualifies"]
+    assert units["non_inferior"] is True
+    assert units["clean_change"] == 0  # clean values are in range: none is changed
+    # a sentinel (9999) is beyond every column's plausible range: divided back into range
+    # where a unit factor fits (a value of the column's scale), else clipped
+    sentinels = exposure(hardening, "tabular.units", "tabular.sentinel_values")
+    assert sentinels["significant"].all()
+    assert units["significant_findings"] > clip["significant_findings"]
+    assert units["mean_reduction"] > clip["mean_reduction"]
+    # unit confusion on every column of a row: the columns where ten times a value is still
+    # plausible cannot be repaired, so its exposure drops, but not significantly
+    confusion = exposure(hardening, "tabular.units", "tabular.unit_confusion")
+    assert (confusion["reduction"] >= 0).all()
+    assert confusion["reduction"].max() > 0
+    assert "tabular.robust_scale" not in table.index  # tried only when named
+    assert "Best: tabular.units" in printed
 
 
 def test_digits_refit_and_autocontrast_qualify_and_tta_is_measured(digits):

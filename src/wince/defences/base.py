@@ -62,11 +62,16 @@ class Defence:
         version: bumped whenever its output for the same input and fitted state changes.
         modalities: the input modalities it applies to; empty: any.
         tasks: the model tasks it applies to; empty: any.
-        batch_dependent: True when a sample's answer depends on the batch around it (a
-            defence that recalibrates on each batch); False by default, which
+        batch_dependent: True when a sample's answer depends on the other samples of the
+            batch (a defence that recalibrates on each batch: `tabular.robust_scale`); such a
+            model's predictions are not cached per sample, which would answer a sample from
+            whatever batch it first came in. False by default, which
             `wince.testing.check_defence` checks.
-        by_default: tried when `wince harden` is given no defence names; False for one that
-            cannot be built without options only the user can give (training data).
+        by_default: tried when `wince harden` is given no defence names (`applicable`);
+            False for one to try only when named: one that needs an option only its user can
+            give (`train.augment`'s training data, `model.ensemble`'s other models), or whose
+            premise only its user can vouch for (`tabular.robust_scale`: each batch comes
+            from one source).
 
     Args:
         seed: the seed of its randomness (test-time augmentation draws); defences without
@@ -216,6 +221,7 @@ def registry() -> dict[str, type[Defence]]:
     """All registered defences by name (a copy)."""
     from wince.defences import (  # noqa: F401  (registers classes)
         audio,
+        ensemble,
         image,
         model,
         tabular,
@@ -229,7 +235,7 @@ def registry() -> dict[str, type[Defence]]:
 def applicable(model_kind: Task | str, modality: Modality | str) -> list[str]:
     """The names of the defences tried by default on a model of this task on this modality.
 
-    Those that need options the user must give (`Defence.by_default` False) are left out.
+    A defence to try only when named (`Defence.by_default` False) is left out.
     """
     return [
         n

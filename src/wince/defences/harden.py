@@ -349,7 +349,8 @@ def harden_run(
             run's). The defences are fitted on it.
         margin: the clean-accuracy non-inferiority margin, a fraction in (0, 1).
         progress: show a progress bar per defended run.
-        cache: reuse the store's cached predictions of a defended model (True) or not.
+        cache: reuse the store's cached predictions of a defended model (True) or not;
+            never for a defence whose answers depend on the batch (`Defence.batch_dependent`).
 
     Raises:
         ParameterError: an unknown or inapplicable defence, or a margin outside (0, 1).
@@ -405,7 +406,7 @@ def harden_run(
             store,
             executor=make_executor("local"),
             progress=progress,
-            cache=cache_for(cache, store),
+            cache=cache_for(cache and not defence.batch_dependent, store),
         )
         store.update_lineage(execution.run_id, {"defence": defence.describe(), "hardens": run_id})
         after = load_run_data(store, execution.run_id)

@@ -176,24 +176,30 @@ class AugmentationAverage(Defence):
             rngs = Rngs(self.seed, f"tta:{self.perturbation}", copy, keys)
             answers.append(model.predict(augmenter.perturb(x, value, rngs, self.context)))
         if model.task == Task.REGRESSION:
-            return Predictions.from_values(np.mean([_values(a) for a in answers], axis=0))
+            return Predictions.from_values(
+                np.mean([regression_values(a, self.name) for a in answers], axis=0)
+            )
         return Predictions.from_probabilities(
-            np.mean([self._probabilities(a, model) for a in answers], axis=0)
+            np.mean([class_probabilities(a, model) for a in answers], axis=0)
         )
 
-    @staticmethod
-    def _probabilities(answer: Predictions, model: ModelAdapter) -> npt.NDArray[np.float64]:
-        """Class probabilities; one-hot rows for a model that gives labels only."""
-        if answer.scores is not None:
-            return answer.scores
-        labels = np.asarray(answer.labels)
-        k = len(model.classes) if model.classes is not None else int(labels.max()) + 1
-        one_hot: npt.NDArray[np.float64] = np.eye(k)[labels]
-        return one_hot
+
+def class_probabilities(answer: Predictions, model: ModelAdapter) -> npt.NDArray[np.float64]:
+    """A classifier's class probabilities; one-hot rows for a model that gives labels only."""
+    if answer.scores is not None:
+        return answer.scores
+    labels = np.asarray(answer.labels)
+    k = len(model.classes) if model.classes is not None else int(labels.max()) + 1
+    one_hot: npt.NDArray[np.float64] = np.eye(k)[labels]
+    return one_hot
 
 
-def _values(answer: Predictions) -> npt.NDArray[np.float64]:
-    """A regressor's values."""
+def regression_values(answer: Predictions, owner: str) -> npt.NDArray[np.float64]:
+    """A regressor's values.
+
+    Raises:
+        ModelError: the answer has none.
+    """
     if answer.values is None:
-        raise ModelError("model.tta: a regressor answered without values.")
+        raise ModelError(f"{owner}: a regressor answered without values.")
     return answer.values
