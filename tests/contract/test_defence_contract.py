@@ -48,6 +48,16 @@ def toy_classifier(example: Example) -> CallableAdapter:
     return CallableAdapter(scores, classes=["a", "b", "c"], fingerprint=f"toy-{example.label}")
 
 
+def sharper_classifier(example: Example) -> CallableAdapter:
+    """Another model of the same classes: the toy classifier's scores, more confident."""
+    toy = toy_classifier(example)
+
+    def scores(x: Any) -> np.ndarray:
+        return softmax(2.0 * np.log(toy.predict(x).scores))
+
+    return CallableAdapter(scores, classes=["a", "b", "c"], fingerprint=f"sharp-{example.label}")
+
+
 def cases() -> list[Any]:
     """(defence, example) pairs: each registered defence on each example it applies to."""
     return [
@@ -67,6 +77,8 @@ def test_registered_defence_passes_the_contract(defence: type[Defence], example:
     clean = CleanData(example.x, labels, example.context)
     if defence.name in RETRAINS:
         model, options = retrainable(example)
+    elif defence.name == "model.ensemble":
+        model, options = toy_classifier(example), {"models": [sharper_classifier(example)]}
     else:
         model, options = toy_classifier(example), {}
     check_defence(defence, model=model, clean=clean, options=options)
