@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from wince.perturbations.base import check_choice, check_subset, register
+from wince.perturbations.base import Phrase, check_choice, check_subset, register
 from wince.perturbations.text.base import TextPerturbation, rate_magnitude, read_lexicon
+from wince.perturbations.words import share
 
 
 def char_class(predicate: Callable[[str], bool], *, last: int = 0xFFFF) -> str:
@@ -89,6 +90,10 @@ class Homoglyphs(TextPerturbation):
     """
 
     name = "text.homoglyphs"
+    family = "text.unicode"
+    phrase = Phrase(
+        lambda v: f"{share(v)} of letters swapped for look-alike Cyrillic or Greek letters"
+    )
     version = 2
     stress = True
     stochastic = True
@@ -126,6 +131,8 @@ class ZeroWidth(TextPerturbation):
     """
 
     name = "text.zero_width"
+    family = "text.unicode"
+    phrase = Phrase(lambda v: f"invisible characters inserted ({v:g} per character)")
     version = 2
     stress = True
     stochastic = True
@@ -202,6 +209,8 @@ class UnicodeVariants(TextPerturbation):
     """
 
     name = "text.unicode_variants"
+    family = "text.unicode"
+    phrase = Phrase(lambda v: f"{share(v)} of characters written in an equivalent Unicode form")
     version = 2
     stress = True
     stochastic = True
@@ -262,6 +271,12 @@ class SmartPunctuation(TextPerturbation):
     """
 
     name = "text.smart_punctuation"
+    family = "text.unicode"
+    phrase = Phrase(
+        lambda v: (
+            f"{share(v)} of quotes, dashes and ellipses switched between straight and curly forms"
+        )
+    )
     version = 2
     stochastic = True
     magnitude = rate_magnitude("switch_rate", "fraction of quotes, dashes and ellipses", 0.05, 0.5)
@@ -332,6 +347,10 @@ class Whitespace(TextPerturbation):
     """
 
     name = "text.whitespace"
+    family = "text.unicode"
+    phrase = Phrase(
+        lambda v: f"missing, doubled or odd spaces at {share(v)} of the gaps between words"
+    )
     stress = True
     version = 2
     stochastic = True
@@ -420,6 +439,10 @@ class Punctuation(TextPerturbation):
     """
 
     name = "text.punctuation"
+    phrase = Phrase(
+        lambda v: f"punctuation dropped or misplaced at {share(v)} of the places it can be"
+    )
+    calibration = "text.punctuation"
     stress = True
     version = 2
     stochastic = True
@@ -540,6 +563,8 @@ class Casing(TextPerturbation):
     """
 
     name = "text.casing"
+    phrase = Phrase(lambda v: f"{share(v)} of words written in the wrong case")
+    calibration = "text.casing"
     stress = True
     version = 2
     stochastic = True
