@@ -600,3 +600,56 @@ CASING_EXAMPLES = [
     "NASA and the ESA Launched It's New Probe From Kourou In French Guiana.",
     "please remember To Bring Your Passport And Two Printed Copies Of The Booking.",
 ]
+
+
+_VOWELS = frozenset("aeiouAEIOU")
+
+
+def lengthen(word: str, extra: int) -> str:
+    """`word` drawn out: its last vowel (else its last letter) written `extra` more times.
+
+    Examples:
+        >>> lengthen("good", 2), lengthen("so", 3), lengthen("hmm", 2)
+        ('gooood', 'soooo', 'hmmmm')
+    """
+    vowels = [i for i, c in enumerate(word) if c in _VOWELS]
+    i = vowels[-1] if vowels else len(word) - 1
+    return word[: i + 1] + word[i] * extra + word[i + 1 :]
+
+
+@register
+class Elongation(TextPerturbation):
+    """Words drawn out for emphasis, as in informal writing: "sooo good", "yesss", "nooo".
+
+    The rate is the fraction of words (letters, with inner apostrophes) lengthened: the word's
+    last vowel (else its last letter) is written two to four more times, the number drawn per
+    word whatever the rate. One-letter words ("I", "a") stay as they are. Spell checkers and
+    vocabularies built on edited text know none of the lengthened forms.
+
+    Why this range: about one tweet in six holds a lengthened word (Brody and Diakopoulos
+    2011, "Cooooooooooooooollllllllllllll!!!!!!!!!!!!!! Using Word Lengthening to Detect
+    Sentiment in Microblogs", EMNLP), about 1% of their words at some 15 words a tweet (mild
+    end 0.01); the severe end, 0.05, is five times that, for the most emphatic informal text
+    (reviews and chat about what the writer feels strongly about, where the paper finds
+    lengthening concentrates).
+
+    Args:
+        protect: spans never changed (see `TextPerturbation`).
+    """
+
+    name = "text.elongation"
+    phrase = Phrase(lambda v: f'{share(v)} of words drawn out for emphasis ("sooo good")')
+    version = 1
+    stochastic = True
+    magnitude = rate_magnitude("elongation_rate", "fraction of words", 0.01, 0.05)
+
+    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """Lengthen each word with probability `value`."""
+        parts = _WORDS.split(text)
+        n = len(parts) // 2
+        u = rng.random(n)
+        extra = rng.integers(2, 5, size=n)
+        for k in np.flatnonzero(u < value).tolist():
+            if len(parts[2 * k + 1]) > 1:
+                parts[2 * k + 1] = lengthen(parts[2 * k + 1], int(extra[k]))
+        return "".join(parts)
