@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from wince import docs
+from wince.errors import WinceError
 from wince.perturbations import Modality, registry
 from wince.plan import Plan
 
@@ -93,3 +94,32 @@ def test_architecture_names_only_modules_that_exist():
         if not ((DOCS.parent if path.startswith(top_level) else package) / path).exists()
     ]
     assert not missing, f"docs/architecture.md cites paths that do not exist: {missing}"
+
+
+def test_readme_catalogue_table_is_up_to_date(tmp_path):
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.read_text(encoding="utf-8"), encoding="utf-8")
+    assert not docs.write_readme_catalogue(copy), (
+        "README.md's catalogue table is out of date with the perturbation registry: run "
+        "`python -m wince.docs` (make docs) and commit README.md"
+    )
+    table = docs.readme_catalogue()
+    assert "| image | blur | `defocus_blur`, `gaussian_blur`, `motion_blur` (% of" in table
+    library = [n for n, c in registry().items() if c.__module__.startswith("wince.")]
+    assert all(f"`{name.split('.', 1)[1]}`" in table for name in library)
+
+
+def test_readme_catalogue_is_written_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    stale = f"intro\n{docs.CATALOGUE_START}\n| old | table |\n{docs.CATALOGUE_END}\nrest\n"
+    readme.write_text(stale, encoding="utf-8")
+    assert docs.write_readme_catalogue(readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text == (
+        f"intro\n{docs.CATALOGUE_START}\n{docs.readme_catalogue()}{docs.CATALOGUE_END}\nrest\n"
+    )
+    assert not docs.write_readme_catalogue(readme)
+    readme.write_text("no markers\n", encoding="utf-8")
+    with pytest.raises(WinceError, match="no catalogue markers"):
+        docs.write_readme_catalogue(readme)

@@ -142,6 +142,7 @@ GOLDEN: dict[tuple[str, int], str] = {
         1,
     ): "7e3dfc097c64fd449a0a9b58c561f24c04e1516a349d165dba07d85dd4fbc5a9",
     ("text.casing", 1): "6c9a1d0eab3e0831cf923bcc1431c798b3a5bf4911002bbd6e4d29b71dab3826",
+    ("text.elongation", 1): "6603eb0a70e38d0be1f6c49241cb276b23ff2da4d2f6919af0d83db28583fbb2",
     ("text.homoglyphs", 1): "fa955ddef879d3d375ee8cc41d508d24d189af22df703e74daee3ed405c866ae",
     ("text.ocr_errors", 1): "8e9ecab4a1a8f7617aeda83291a991c5bfcd4fbb3333bc683c5e04b5ff8790f2",
     ("text.punctuation", 1): "425cc5834089830bb034cc677f72fa5610688fe1290abbb0fa76e77f21157340",

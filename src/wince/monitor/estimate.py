@@ -2,16 +2,10 @@
 
 Each estimator is a pure function of reference inputs (what the run measured) and live inputs
 (what production sees) and returns an `Estimate` in the physical unit of the matching
-perturbation's magnitude, so it can be read off the run's sensitivity curves:
-
-| perturbation            | estimator                       | unit                          |
-|-------------------------|---------------------------------|-------------------------------|
-| `image.exposure`        | `exposure_ev`                   | EV (stops)                    |
-| `image.gaussian_noise`  | `image_noise_pct`               | % of full scale               |
-| `image.jpeg`            | `jpeg_quality` (JPEG files)     | libjpeg quality 1-100         |
-| `text.typos`            | `typo_rate`                     | fraction of characters        |
-| `tabular.gaussian_noise`| `tabular_noise_sd`              | column standard deviations    |
-| (no perturbation)       | `tabular_drift_sd`              | column sd per column          |
+perturbation's magnitude, so it can be read off the run's sensitivity curves. Each perturbation
+whose magnitude has an estimator names it (`Perturbation.monitor_estimate`;
+`LIVE_INPUTS` lists them and what they read); `tabular_drift_sd` (column sd per column) and
+`sharpness_ratio` match no perturbation's unit.
 
 Intervals come from a bootstrap over live (and reference) samples, so they reflect how many
 samples the live batch holds, not the estimator's model error.
@@ -691,11 +685,16 @@ def tabular_noise_sd(reference: Any, live: Any, *, n_boot: int = 200, seed: int 
     )
 
 
-ESTIMATORS: dict[str, Callable[..., Estimate]] = {
-    "image.exposure": exposure_ev,
-    "image.gaussian_noise": image_noise_pct,
-    "text.typos": typo_rate,
-    "tabular.gaussian_noise": tabular_noise_sd,
+# the estimators of a perturbation's magnitude (`Perturbation.monitor_estimate` names one), and
+# what each reads from live data
+LIVE_INPUTS: dict[str, str] = {
+    "exposure_ev": "live images",
+    "image_noise_pct": "live images",
+    "jpeg_quality": "live JPEG files",
+    "typo_rate": "live texts",
+    "tabular_noise_sd": "live rows",
+    "loudness_change_db": "live clips",
+    "snr_db": "live clips",
 }
 
 

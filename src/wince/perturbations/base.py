@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, overload
@@ -314,6 +314,21 @@ class Magnitude:
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """How reports word a perturbation at a value of its magnitude (in its physical unit).
+
+    Attributes:
+        effect: the effect at a value, as a lower-case phrase a non-specialist reads
+            ("rotating images by 30 degrees"); `wince.perturbations.words` has the helpers.
+        context: where such a value happens in real life ("as in a handheld snapshot"), ""
+            beyond the range where that comparison holds; None when no comparison is known.
+    """
+
+    effect: Callable[[float], str]
+    context: Callable[[float], str] | None = None
+
+
+@dataclass(frozen=True)
 class Drift:
     """How far a perturbation's outputs may move when only the installed libraries differ.
 
@@ -474,6 +489,22 @@ class Perturbation:
     # A stress test, not a realistic corruption: no published source supports its range as
     # what real data shows. Usable in a plan that names it; never in a preset.
     stress: ClassVar[bool] = False
+    # What the library knows about the perturbation beyond its transform, declared here once
+    # and read by the report, the monitor, calibration and the docs (the contract suite checks
+    # every name below exists):
+    # - family: the perturbation family whose defence the report recommends against it (a key
+    #   of `wince.report.narrative.DEFENCES`, e.g. "image.blur"); "" for none (the report
+    #   falls back on its modality's defence).
+    # - phrase: how reports word it at a value; None falls back on its catalogue summary.
+    # - monitor_estimate: the function of `wince.monitor.estimate` that estimates its
+    #   magnitude from live inputs (a key of `estimate.LIVE_INPUTS`); None when none does.
+    # - calibration: the measurement `wince calibrate` takes of it, as "<module>.<function>"
+    #   of `wince.realism.calibration` (listed in that module's `MEASUREMENTS`); None: not
+    #   calibrated.
+    family: ClassVar[str] = ""
+    phrase: ClassVar[Phrase | None] = None
+    monitor_estimate: ClassVar[str | None] = None
+    calibration: ClassVar[str | None] = None
 
     def apply(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:
         """Transform the batch; `value` is already validated and differs from `off`.

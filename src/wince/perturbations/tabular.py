@@ -50,12 +50,14 @@ from wince.perturbations.base import (
     Magnitude,
     Modality,
     Perturbation,
+    Phrase,
     Rngs,
     check_choice,
     check_number,
     register,
 )
 from wince.perturbations.text.keyboard import LAYOUTS, TYPO_KINDS, inject_typos
+from wince.perturbations.words import count, share
 
 KINDS = ("float", "integer", "categorical")
 KEYWORDS = ("all", "numeric", "float", "integer", "categorical")
@@ -534,6 +536,13 @@ class GaussianNoise(SdSizedPerturbation):
     """
 
     name = "tabular.gaussian_noise"
+    family = "tabular.noise"
+    phrase = Phrase(
+        lambda v: f"measurement noise of {count(v, 'standard deviation')}",
+        lambda v: "as from imprecise instruments" if v <= 0.5 else "",
+    )
+    monitor_estimate = "tabular_noise_sd"
+    calibration = "tables.noise"
     stress = True
     version = 1
     stochastic = True
@@ -574,6 +583,9 @@ class SensorDrift(SdSizedPerturbation):
     """
 
     name = "tabular.sensor_drift"
+    family = "tabular.noise"
+    phrase = Phrase(lambda v: f"a calibration offset of {count(v, 'standard deviation')}")
+    calibration = "tables.drift"
     stress = True
     version = 1
     stochastic = False
@@ -614,6 +626,8 @@ class SensorGain(TabularPerturbation):
     """
 
     name = "tabular.sensor_gain"
+    family = "tabular.noise"
+    phrase = Phrase(lambda v: f"readings off by a gain error of {v:g}%")
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -651,6 +665,7 @@ class Quantisation(SdSizedPerturbation):
     """
 
     name = "tabular.quantisation"
+    phrase = Phrase(lambda v: f"readings rounded to steps of {count(v, 'standard deviation')}")
     stress = True
     version = 1
     stochastic = False
@@ -700,6 +715,9 @@ class MissingValues(TabularPerturbation):
     """
 
     name = "tabular.missing_values"
+    family = "tabular.missing"
+    phrase = Phrase(lambda v: f"{share(v)} of values missing")
+    calibration = "tables.missing"
     version = 1
     stochastic = True
     creates_missing = True
@@ -758,6 +776,7 @@ class SentinelValues(TabularPerturbation):
     """
 
     name = "tabular.sentinel_values"
+    phrase = Phrase(lambda v: f"placeholder codes such as -1 or 9999 in {share(v)} of cells")
     version = 1
     stochastic = True
     numeric_only: ClassVar[bool] = False
@@ -808,6 +827,7 @@ class Saturation(TabularPerturbation):
     """
 
     name = "tabular.saturation"
+    phrase = Phrase(lambda v: f"a sensor whose range cuts off {share(v)} of the values")
     stress = True
     version = 1
     stochastic = False
@@ -890,6 +910,7 @@ class UnitConfusion(TabularPerturbation):
     """
 
     name = "tabular.unit_confusion"
+    phrase = Phrase(lambda v: f"{share(v)} of records written in the wrong unit")
     version = 1
     stochastic = True
     magnitude = Magnitude(
@@ -1000,6 +1021,9 @@ class CategoryTypos(TabularPerturbation):
     """
 
     name = "tabular.category_typos"
+    phrase = Phrase(
+        lambda v: f"category labels typed inconsistently in {share(v)} of categorical cells"
+    )
     stress = True
     version = 2
     stochastic = True

@@ -26,6 +26,7 @@ from wince.perturbations.base import (
     Magnitude,
     Modality,
     Perturbation,
+    Phrase,
     Rngs,
     check_choice,
     check_number,
@@ -39,6 +40,7 @@ from wince.perturbations.tabular import (
     select_columns,
     signed_validate,
 )
+from wince.perturbations.words import count, share
 
 EDGES = ("hold", "nan")
 
@@ -162,6 +164,7 @@ class Jitter(TimeSeriesPerturbation):
     """
 
     name = "timeseries.jitter"
+    phrase = Phrase(lambda v: f"sensor noise of {count(v, 'standard deviation')} on every reading")
     stress = True
     version = 1
     stochastic = True
@@ -196,6 +199,9 @@ class Drift(TimeSeriesPerturbation):
     """
 
     name = "timeseries.drift"
+    phrase = Phrase(
+        lambda v: f"a sensor drifting by {count(v, 'standard deviation')} over a recording"
+    )
     stress = True
     version = 1
     stochastic = False
@@ -251,6 +257,7 @@ class TimeWarp(TimeSeriesPerturbation):
     """
 
     name = "timeseries.time_warp"
+    phrase = Phrase(lambda v: f"uneven speed within a recording ({v:g}% of its length)")
     stress = True
     version = 1
     stochastic = True
@@ -299,6 +306,7 @@ class ChannelLag(TimeSeriesPerturbation):
     """
 
     name = "timeseries.channel_lag"
+    phrase = Phrase(lambda v: f"channels out of step by {count(v, 'time step')}")
     stress = True
     version = 1
     stochastic = True
@@ -356,6 +364,7 @@ class Dropouts(TimeSeriesPerturbation):
     """
 
     name = "timeseries.dropouts"
+    phrase = Phrase(lambda v: f"{share(v)} of readings lost")
     version = 1
     stochastic = True
     creates_missing = True  # with fill="nan", or a series that loses every step
@@ -430,6 +439,7 @@ class Spikes(TimeSeriesPerturbation):
     """
 
     name = "timeseries.spikes"
+    phrase = Phrase(lambda v: f"glitches in {share(v)} of readings")
     stress = True
     version = 1
     stochastic = True
@@ -475,6 +485,7 @@ class SamplingJitter(TimeSeriesPerturbation):
     """
 
     name = "timeseries.sampling_jitter"
+    phrase = Phrase(lambda v: f"irregular sampling, off by up to {v:g}% of the sampling period")
     stress = True
     version = 1
     stochastic = True

@@ -32,7 +32,8 @@ from wince.analysis.data import step_entry
 from wince.defences import applicable
 from wince.errors import WinceError
 from wince.metrics import Metric
-from wince.perturbations.base import Modality
+from wince.monitor.estimate import LIVE_INPUTS
+from wince.perturbations.base import Modality, registry
 from wince.perturbations.tabular import KEYWORDS as COLUMN_KEYWORDS
 from wince.report.data import ReportData
 from wince.report.phrases import CONTEXTS, EFFECTS, OPTION_WORDS
@@ -912,68 +913,12 @@ _GREY = (
     "else image.reshape(image.shape[:2])\n"
 )
 
-# perturbation family -> its members; one defence per family (DEFENCES)
+# the library's perturbations: their classes declare what the report needs of them
+_LIBRARY = {n: c for n, c in registry().items() if c.__module__.startswith("wince.")}
+# perturbation family -> its members (`Perturbation.family`); one defence per family (DEFENCES)
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "image.blur": (
-        "image.gaussian_blur",
-        "image.defocus_blur",
-        "image.motion_blur",
-        "image.imagenet_c_defocus_blur",
-        "image.imagenet_c_glass_blur",
-        "image.imagenet_c_motion_blur",
-        "image.imagenet_c_zoom_blur",
-    ),
-    "image.resolution": ("image.downscale", "image.pixelation", "image.imagenet_c_pixelate"),
-    "image.noise": (
-        "image.gaussian_noise",
-        "image.iso_noise",
-        "image.shot_noise",
-        "image.imagenet_c_gaussian_noise",
-        "image.imagenet_c_shot_noise",
-    ),
-    "image.impulse": ("image.dead_pixels", "image.imagenet_c_impulse_noise"),
-    "image.compression": ("image.jpeg", "image.webp", "image.imagenet_c_jpeg_compression"),
-    "image.banding": ("image.bit_depth",),
-    "image.exposure": (
-        "image.exposure",
-        "image.low_light",
-        "image.gamma",
-        "image.gamma_mismatch",
-        "image.vignetting",
-        "image.imagenet_c_brightness",
-    ),
-    "image.contrast": (
-        "image.contrast",
-        "image.haze",
-        "image.imagenet_c_contrast",
-        "image.imagenet_c_fog",
-    ),
-    "image.colour": ("image.white_balance", "image.hue_rotation", "image.saturation"),
-    "image.optics": ("image.lens_distortion", "image.chromatic_aberration"),
-    "image.geometry": (
-        "image.rotation",
-        "image.translation",
-        "image.zoom",
-        "image.perspective",
-        "image.imagenet_c_elastic_transform",
-    ),
-    "image.obstruction": (
-        "image.occlusion",
-        "image.imagenet_c_snow",
-        "image.imagenet_c_frost",
-    ),
-    "text.typos": ("text.typos", "text.word_typos", "text.ocr_errors"),
-    "text.unicode": (
-        "text.homoglyphs",
-        "text.zero_width",
-        "text.unicode_variants",
-        "text.smart_punctuation",
-        "text.whitespace",
-    ),
-    "audio.noise": ("audio.additive_noise", "audio.background"),
-    "audio.level": ("audio.gain", "audio.clipping"),
-    "tabular.noise": ("tabular.gaussian_noise", "tabular.sensor_drift", "tabular.sensor_gain"),
-    "tabular.missing": ("tabular.missing_values",),
+    family: tuple(name for name, cls in _LIBRARY.items() if cls.family == family)
+    for family in dict.fromkeys(cls.family for cls in _LIBRARY.values() if cls.family)
 }
 FAMILY_OF = {name: family for family, names in FAMILIES.items() for name in names}
 
@@ -1195,15 +1140,11 @@ VALIDATION = Defence(
     "max_psi: 0.2\nmax_predicted_flip_rate: 0.05",
 )
 # perturbations whose magnitude `wince monitor` estimates from live inputs, and from what
-# (see `wince.monitor.monitor.estimate_magnitudes`)
+# (`Perturbation.monitor_estimate`, `wince.monitor.estimate.LIVE_INPUTS`)
 MONITORED: dict[str, str] = {
-    "image.exposure": "live images",
-    "image.gaussian_noise": "live images",
-    "image.jpeg": "live JPEG files",
-    "text.typos": "live texts",
-    "tabular.gaussian_noise": "live rows",
-    "audio.gain": "live clips",
-    "audio.additive_noise": "live clips",
+    name: LIVE_INPUTS[cls.monitor_estimate]
+    for name, cls in _LIBRARY.items()
+    if cls.monitor_estimate is not None
 }
 
 

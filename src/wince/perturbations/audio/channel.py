@@ -20,7 +20,8 @@ from wince.perturbations.audio.base import (
     finish,
     in_chunks,
 )
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
+from wince.perturbations.base import Batch, DataContext, Magnitude, Phrase, Rngs, register
+from wince.perturbations.words import count
 
 FILTER_ORDER = 4  # Butterworth order of each pass; run forward and backward (zero phase)
 
@@ -145,6 +146,8 @@ class LowPass(AudioPerturbation):
     """
 
     name = "audio.low_pass"
+    phrase = Phrase(lambda v: f"a muffled channel that cuts the highs above {v:g} Hz")
+    calibration = "audio.bandwidth"
     stress = True
     version = 1
     stochastic = False
@@ -187,6 +190,7 @@ class HighPass(AudioPerturbation):
     """
 
     name = "audio.high_pass"
+    phrase = Phrase(lambda v: f"a thin channel that cuts the lows below {v:g} Hz")
     stress = True
     version = 1
     stochastic = False
@@ -232,6 +236,9 @@ class BandPass(AudioPerturbation):
     """
 
     name = "audio.band_pass"
+    phrase = Phrase(
+        lambda v: f"a narrow channel that passes only {count(v, 'octave')} of frequencies"
+    )
     stress = True
     version = 1
     stochastic = False
@@ -317,6 +324,7 @@ class SampleRateReduction(AudioPerturbation):
     """
 
     name = "audio.sample_rate_reduction"
+    phrase = Phrase(lambda v: f"audio recorded at only {v:g} Hz")
     stress = True
     version = 1
     stochastic = False
@@ -434,6 +442,7 @@ class Reverb(AudioPerturbation):
     """
 
     name = "audio.reverb"
+    phrase = Phrase(lambda v: f"room echo that lasts {v:g} s")
     version = 2
     stochastic = True
     magnitude = Magnitude("rt60_s", unit="s", off=0.0, mild=0.2, severe=1.2, limits=(0.0, 10.0))

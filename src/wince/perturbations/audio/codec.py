@@ -12,7 +12,7 @@ import scipy.signal
 
 from wince.errors import DataError, ParameterError
 from wince.perturbations.audio.base import AudioPerturbation, finish
-from wince.perturbations.base import Batch, DataContext, Drift, Magnitude, Rngs, register
+from wince.perturbations.base import Batch, DataContext, Drift, Magnitude, Phrase, Rngs, register
 
 MP3_HINT = "MP3 needs lameenc and miniaudio: pip install lameenc miniaudio"
 CALIBRATION_SEED = 1_234
@@ -101,6 +101,7 @@ class Mp3(AudioPerturbation):
     """
 
     name = "audio.mp3"
+    phrase = Phrase(lambda v: f"MP3 compression at {v:g} kbps")
     version = 1
     # LAME (lameenc) and the decoder (miniaudio) of another release may differ by one 16-bit
     # step on a few samples.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from wince.perturbations.audio.base import Audio, AudioPerturbation, check_values
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
+from wince.perturbations.base import Batch, DataContext, Magnitude, Phrase, Rngs, register
+from wince.perturbations.words import count, signed
 
 
 @register
@@ -24,6 +25,10 @@ class Gain(AudioPerturbation):
     """
 
     name = "audio.gain"
+    family = "audio.level"
+    phrase = Phrase(lambda v: f"recordings {abs(v):g} dB {signed(v, 'quieter', 'louder')}")
+    monitor_estimate = "loudness_change_db"
+    calibration = "audio.loudness"
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -55,6 +60,8 @@ class Clipping(AudioPerturbation):
     """
 
     name = "audio.clipping"
+    family = "audio.level"
+    phrase = Phrase(lambda v: f"the loudest parts clipped at {v:g}% of the clip's peak")
     stress = True
     version = 1
     stochastic = False
@@ -101,6 +108,7 @@ class BitDepth(AudioPerturbation):
     """
 
     name = "audio.bit_depth"
+    phrase = Phrase(lambda v: f"audio reduced to {count(v, 'bit')}")
     stress = True
     version = 1
     stochastic = False

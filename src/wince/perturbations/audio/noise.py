@@ -33,7 +33,15 @@ from wince.perturbations.audio.base import (
     active_level,
     rms,
 )
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_choice,
+    register,
+)
 
 NO_NOISE_DB = 100.0
 COLOURS = ("white", "pink", "brown")
@@ -126,6 +134,10 @@ class AdditiveNoise(AudioPerturbation):
     """
 
     name = "audio.additive_noise"
+    family = "audio.noise"
+    phrase = Phrase(lambda v: f"background noise at a signal-to-noise ratio of {v:g} dB")
+    monitor_estimate = "snr_db"
+    calibration = "audio.snr"
     version = 1
     stochastic = True
     magnitude = snr_magnitude(mild=40.0)
@@ -331,6 +343,8 @@ class BackgroundMix(AudioPerturbation):
     """
 
     name = "audio.background"
+    family = "audio.noise"
+    phrase = Phrase(lambda v: f"background sounds mixed in at a signal-to-noise ratio of {v:g} dB")
     version = 1
     stochastic = True
     magnitude = snr_magnitude(mild=30.0)

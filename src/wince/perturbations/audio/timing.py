@@ -22,7 +22,16 @@ from wince.perturbations.audio.base import (
     in_chunks,
     stft,
 )
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_choice,
+    register,
+)
+from wince.perturbations.words import count, share
 
 TWO_PI = np.float32(2 * np.pi)
 
@@ -185,6 +194,7 @@ class Tempo(AudioPerturbation):
     """
 
     name = "audio.tempo"
+    phrase = Phrase(lambda v: f"speech sped up or slowed down by {v:g}%")
     version = 2
     stochastic = False
     preserves_shape = False  # with keep_length=False the clips change length
@@ -234,6 +244,7 @@ class PitchShift(AudioPerturbation):
     """
 
     name = "audio.pitch_shift"
+    phrase = Phrase(lambda v: f"pitch shifted by {count(v, 'semitone')}")
     version = 2
     stochastic = False
     distance_unit = LOG_SPECTRAL
@@ -279,6 +290,7 @@ class TimeShift(AudioPerturbation):
     """
 
     name = "audio.time_shift"
+    phrase = Phrase(lambda v: f"the recording window shifted by {v:g} ms")
     stress = True
     version = 1
     stochastic = False
@@ -341,6 +353,7 @@ class Dropouts(AudioPerturbation):
     """
 
     name = "audio.dropouts"
+    phrase = Phrase(lambda v: f"{share(v)} of the audio lost to dropouts")
     stress = True
     version = 1
     stochastic = True

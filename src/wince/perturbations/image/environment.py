@@ -15,7 +15,15 @@ import numpy.typing as npt
 
 from wince.errors import ParameterError
 from wince.perturbations import arithmetic
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_choice,
+    register,
+)
 from wince.perturbations.image.base import (
     ImagePerturbation,
     colour_channels,
@@ -70,6 +78,8 @@ class Haze(ImagePerturbation):
     """
 
     name = "image.haze"
+    family = "image.contrast"
+    phrase = Phrase(lambda v: f"haze or fog that lets only {v:g}% of the scene's light through")
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -508,6 +518,8 @@ class Occlusion(ImagePerturbation):
     """
 
     name = "image.occlusion"
+    family = "image.obstruction"
+    phrase = Phrase(lambda v: f"{v:g}% of the image hidden behind an obstruction")
     stress = True
     version = 3
     stochastic = True

@@ -35,7 +35,15 @@ import numpy.typing as npt
 
 from wince.errors import ParameterError
 from wince.perturbations.arithmetic import cos, sin
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_choice,
+    register,
+)
 from wince.perturbations.image.base import (
     ImagePerturbation,
     each_image,
@@ -50,6 +58,7 @@ from wince.perturbations.image.geometry import (
     rotation_matrix,
     source_positions,
 )
+from wince.perturbations.words import count
 
 Image = npt.NDArray[Any]  # one image or a batch, uint8 or float32 (OpenCV accepts both)
 Matrix = npt.NDArray[Any]  # 2x3 affine or 3x3 homography, float64
@@ -142,6 +151,17 @@ class Rotation(ImagePerturbation):
     """
 
     name = "image.rotation"
+    family = "image.geometry"
+    phrase = Phrase(
+        lambda v: f"rotating images by {count(v, 'degree')}",
+        lambda v: (
+            "as in a handheld snapshot"
+            if v <= 3
+            else "as from a carelessly held camera"
+            if v <= 15
+            else ""
+        ),
+    )
     stress = True
     version = 3
     stochastic = True
@@ -180,6 +200,10 @@ class Translation(ImagePerturbation):
     """
 
     name = "image.translation"
+    family = "image.geometry"
+    phrase = Phrase(
+        lambda v: f"the subject shifted off-centre by {v:g}% of the image's shorter side"
+    )
     stress = True
     version = 3
     stochastic = True
@@ -225,6 +249,8 @@ class Zoom(ImagePerturbation):
     """
 
     name = "image.zoom"
+    family = "image.geometry"
+    phrase = Phrase(lambda v: f"framing zoomed in by {v:g}% of the field of view")
     stress = True
     version = 2
     stochastic = False
@@ -290,6 +316,8 @@ class Perspective(ImagePerturbation):
     """
 
     name = "image.perspective"
+    family = "image.geometry"
+    phrase = Phrase(lambda v: f"flat subjects photographed {count(v, 'degree')} off square")
     stress = True
     version = 3
     stochastic = True

@@ -17,7 +17,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_number, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_number,
+    register,
+)
 from wince.perturbations.image.base import (
     LUMINANCE_WEIGHTS,
     FloatImages,
@@ -30,6 +38,7 @@ from wince.perturbations.image.base import (
     to_linear,
     tone_map,
 )
+from wince.perturbations.words import count, signed
 
 LinearTransform = Callable[[int, npt.NDArray[Any]], npt.NDArray[Any]]
 
@@ -74,6 +83,13 @@ class Exposure(ImagePerturbation):
     """
 
     name = "image.exposure"
+    family = "image.exposure"
+    phrase = Phrase(
+        lambda v: f"{signed(v, 'under', 'over')}-exposing images by {count(abs(v), 'stop')}",
+        lambda v: "as in a dim room or with a wrong light meter" if -3 <= v < 0 else "",
+    )
+    monitor_estimate = "exposure_ev"
+    calibration = "images.exposure"
     stress = True
     version = 2  # v2: the alpha channel of RGBA images is left unchanged
     stochastic = False
@@ -105,6 +121,9 @@ class Contrast(ImagePerturbation):
     """
 
     name = "image.contrast"
+    family = "image.contrast"
+    phrase = Phrase(lambda v: f"contrast {signed(v, 'lowered', 'raised')} by {abs(v):g}%")
+    calibration = "images.contrast"
     stress = True
     version = 1
     stochastic = False
@@ -137,6 +156,8 @@ class Gamma(ImagePerturbation):
     """
 
     name = "image.gamma"
+    family = "image.exposure"
+    phrase = Phrase(lambda v: f"a wrong tone curve (gamma {v:g})")
     version = 1
     stochastic = False
     magnitude = Magnitude(
@@ -287,6 +308,8 @@ class WhiteBalance(ColourMatrix):
     """
 
     name = "image.white_balance"
+    family = "image.colour"
+    phrase = Phrase(lambda v: f"a colour cast from a white balance {v:g} K off")
     version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
         "temperature_k", unit="K", off=6500.0, mild=5500.0, severe=3000.0,
@@ -320,6 +343,10 @@ class Saturation(ColourMatrix):
     """
 
     name = "image.saturation"
+    family = "image.colour"
+    phrase = Phrase(
+        lambda v: f"colour saturation {signed(v, 'reduced', 'increased')} by {abs(v):g}%"
+    )
     version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
         "saturation_pct", unit="%", off=0.0, mild=-10.0, severe=-100.0, limits=(-100.0, 300.0)
@@ -349,6 +376,8 @@ class HueRotation(ColourMatrix):
     """
 
     name = "image.hue_rotation"
+    family = "image.colour"
+    phrase = Phrase(lambda v: f"colours shifted in hue by {count(v, 'degree')}")
     stress = True
     version = 2  # v2: the matrix applies in float64, rounding the same on every CPU
     magnitude = Magnitude(
@@ -391,6 +420,8 @@ class Vignetting(ImagePerturbation):
     """
 
     name = "image.vignetting"
+    family = "image.exposure"
+    phrase = Phrase(lambda v: f"corners darkened by {count(v, 'stop')}")
     version = 2
     stochastic = False
     magnitude = Magnitude(
@@ -468,6 +499,8 @@ class LowLight(ImagePerturbation):
     """
 
     name = "image.low_light"
+    family = "image.exposure"
+    phrase = Phrase(lambda v: f"shots in dim light, {count(abs(v), 'stop')} too dark")
     version = 2
     stochastic = True
     magnitude = Magnitude(

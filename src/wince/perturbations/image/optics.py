@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from wince.errors import ParameterError
 from wince.perturbations.arithmetic import cos, sin
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, register
+from wince.perturbations.base import Batch, DataContext, Magnitude, Phrase, Rngs, register
 from wince.perturbations.image.base import (
     ImagePerturbation,
     each_image,
@@ -46,6 +46,7 @@ from wince.perturbations.image.geometry import (
     rotation_matrix,
     warp_maps,
 )
+from wince.perturbations.words import signed
 
 Kernel = npt.NDArray[np.float32]
 Points = npt.NDArray[np.float64]
@@ -122,6 +123,8 @@ class DefocusBlur(ImagePerturbation):
     """
 
     name = "image.defocus_blur"
+    family = "image.blur"
+    phrase = Phrase(lambda v: f"out-of-focus blur of {v:g}% of the image's shorter side")
     stress = True
     version = 2
     stochastic = False
@@ -158,6 +161,9 @@ class GaussianBlur(ImagePerturbation):
     """
 
     name = "image.gaussian_blur"
+    family = "image.blur"
+    phrase = Phrase(lambda v: f"blur of {v:g}% of the image's shorter side")
+    calibration = "images.sharpness"
     stress = True
     version = 3
     stochastic = False
@@ -198,6 +204,8 @@ class MotionBlur(ImagePerturbation):
     """
 
     name = "image.motion_blur"
+    family = "image.blur"
+    phrase = Phrase(lambda v: f"motion blur over {v:g}% of the image's shorter side")
     stress = True
     version = 2
     stochastic = True
@@ -269,6 +277,10 @@ class LensDistortion(ImagePerturbation):
     """
 
     name = "image.lens_distortion"
+    family = "image.optics"
+    phrase = Phrase(
+        lambda v: f"{signed(v, 'barrel', 'pincushion')} distortion from the lens (k1 = {v:g})"
+    )
     stress = True
     version = 3
     stochastic = False
@@ -332,6 +344,10 @@ class ChromaticAberration(ImagePerturbation):
     """
 
     name = "image.chromatic_aberration"
+    family = "image.optics"
+    phrase = Phrase(
+        lambda v: f"colour fringes from the lens ({v:g}% of the centre-to-corner distance)"
+    )
     stress = True
     version = 2
     stochastic = False

@@ -7,7 +7,15 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.errors import DataError
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_choice, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_choice,
+    register,
+)
 from wince.perturbations.image.base import (
     ImagePerturbation,
     colour_channels,
@@ -19,6 +27,7 @@ from wince.perturbations.image.base import (
     tone_map,
 )
 from wince.perturbations.image.resize import FILTERS, resize
+from wince.perturbations.words import count, share
 
 
 def reencode(x: Batch, owner: str, extension: str, params: list[int]) -> Batch:
@@ -95,6 +104,19 @@ class Jpeg(ImagePerturbation):
     """
 
     name = "image.jpeg"
+    family = "image.compression"
+    phrase = Phrase(
+        lambda v: f"re-saving images as JPEG at quality {v:g} of 100",
+        lambda v: (
+            "as messaging apps do"
+            if v >= 60
+            else "as heavily compressed web images are"
+            if v >= 20
+            else ""
+        ),
+    )
+    monitor_estimate = "jpeg_quality"
+    calibration = "images.jpeg_quality"
     stress = True
     version = 1
     stochastic = False
@@ -130,6 +152,8 @@ class Webp(ImagePerturbation):
     """
 
     name = "image.webp"
+    family = "image.compression"
+    phrase = Phrase(lambda v: f"re-saving images as WebP at quality {v:g}")
     stress = True
     version = 1
     stochastic = False
@@ -170,6 +194,9 @@ class Downscale(ImagePerturbation):
     """
 
     name = "image.downscale"
+    family = "image.resolution"
+    phrase = Phrase(lambda v: f"images stored at {v:g}% of their size and enlarged again")
+    calibration = "images.resolution"
     version = 2
     stochastic = False
     magnitude = Magnitude(
@@ -216,6 +243,8 @@ class Pixelation(ImagePerturbation):
     """
 
     name = "image.pixelation"
+    family = "image.resolution"
+    phrase = Phrase(lambda v: f"pixelation into blocks of {v:g}% of the image's shorter side")
     stress = True
     version = 2
     stochastic = False
@@ -256,6 +285,8 @@ class BitDepth(ImagePerturbation):
     """
 
     name = "image.bit_depth"
+    family = "image.banding"
+    phrase = Phrase(lambda v: f"images stored with only {count(v, 'bit')} per colour channel")
     stress = True
     version = 1
     stochastic = False
@@ -302,6 +333,10 @@ class GammaMismatch(ImagePerturbation):
     """
 
     name = "image.gamma_mismatch"
+    family = "image.exposure"
+    phrase = Phrase(
+        lambda v: f"a wrong colour transfer curve ({share(v)} of a full sRGB/linear mix-up)"
+    )
     version = 1
     stochastic = False
     magnitude = Magnitude(

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from wince.perturbations.base import Batch, DataContext, Magnitude, Rngs, check_number, register
+from wince.perturbations.base import (
+    Batch,
+    DataContext,
+    Magnitude,
+    Phrase,
+    Rngs,
+    check_number,
+    register,
+)
 from wince.perturbations.image.base import (
     NORMAL_TABLE,
     FloatImages,
@@ -47,6 +55,13 @@ class GaussianNoise(ImagePerturbation):
     """
 
     name = "image.gaussian_noise"
+    family = "image.noise"
+    phrase = Phrase(
+        lambda v: f"sensor noise of {v:g}% of full scale",
+        lambda v: "as from a small camera at high gain" if v <= 8 else "",
+    )
+    monitor_estimate = "image_noise_pct"
+    calibration = "images.noise"
     version = 3  # v3: quantile-table deviates (4x faster); v2: alpha left unchanged
     stochastic = True
     magnitude = Magnitude(
@@ -102,6 +117,8 @@ class ShotNoise(ImagePerturbation):
     """
 
     name = "image.shot_noise"
+    family = "image.noise"
+    phrase = Phrase(lambda v: f"the grain of a dim exposure ({v:g} photons per pixel)")
     version = 2
     stochastic = True
     magnitude = Magnitude(
@@ -164,6 +181,8 @@ class IsoNoise(ImagePerturbation):
     """
 
     name = "image.iso_noise"
+    family = "image.noise"
+    phrase = Phrase(lambda v: f"the noise of a camera set to ISO {v:g}")
     version = 2
     stochastic = True
     magnitude = Magnitude(
@@ -223,6 +242,8 @@ class DeadPixels(ImagePerturbation):
     """
 
     name = "image.dead_pixels"
+    family = "image.impulse"
+    phrase = Phrase(lambda v: f"{v:g} dead or stuck pixels per million")
     stress = True
     version = 1
     stochastic = True

@@ -355,6 +355,7 @@ class ImageNetCGaussianNoise(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_gaussian_noise"
+    family = "image.noise"
     stochastic = True
     table = ((0.0,), (0.08,), (0.12,), (0.18,), (0.26,), (0.38,))
 
@@ -412,6 +413,7 @@ class ImageNetCShotNoise(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_shot_noise"
+    family = "image.noise"
     stochastic = True
     table = ((0.0,), (1 / 60,), (1 / 25,), (1 / 12,), (1 / 5,), (1 / 3,))
 
@@ -441,6 +443,7 @@ class ImageNetCImpulseNoise(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_impulse_noise"
+    family = "image.impulse"
     stochastic = True
     table = ((0.0,), (0.03,), (0.06,), (0.09,), (0.17,), (0.27,))
 
@@ -487,6 +490,7 @@ class ImageNetCDefocusBlur(PublishedCorruption):
     """
 
     name = "image.imagenet_c_defocus_blur"
+    family = "image.blur"
     version = 2
     table = ((0.0, 0.0), (3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))
 
@@ -538,6 +542,7 @@ class ImageNetCGlassBlur(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_glass_blur"
+    family = "image.blur"
     version = 2
     stochastic = True
     table = ((0.0, 0.0, 0.0), (0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))
@@ -603,6 +608,7 @@ class ImageNetCMotionBlur(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_motion_blur"
+    family = "image.blur"
     version = 2
     stochastic = True
     table = ((0.0, 0.0), (10, 3), (15, 5), (15, 8), (15, 12), (20, 15))
@@ -646,6 +652,7 @@ class ImageNetCZoomBlur(PublishedCorruption):
     """
 
     name = "image.imagenet_c_zoom_blur"
+    family = "image.blur"
     version = 2
     table = ((1.0, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03))
 
@@ -695,6 +702,7 @@ class ImageNetCSnow(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_snow"
+    family = "image.obstruction"
     version = 2
     stochastic = True
     table = (
@@ -800,6 +808,7 @@ class ImageNetCFrost(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_frost"
+    family = "image.obstruction"
     version = 2
     stochastic = True
     table = ((1.0, 0.0), (1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
@@ -863,6 +872,7 @@ class ImageNetCFog(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_fog"
+    family = "image.contrast"
     version = 2
     stochastic = True
     table = ((0.0, 2.0), (1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4))
@@ -935,6 +945,7 @@ class ImageNetCBrightness(PublishedCorruption):
     """
 
     name = "image.imagenet_c_brightness"
+    family = "image.exposure"
     table = ((0.0,), (0.1,), (0.2,), (0.3,), (0.4,), (0.5,))
 
     def prepare(self, params: Params, scale: float, height: int, width: int) -> Setup:
@@ -976,6 +987,7 @@ class ImageNetCContrast(PublishedCorruption):
     """
 
     name = "image.imagenet_c_contrast"
+    family = "image.contrast"
     table = ((1.0,), (0.4,), (0.3,), (0.2,), (0.1,), (0.05,))
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
@@ -1058,6 +1070,7 @@ class ImageNetCElasticTransform(ImageNetCorruption):
     """
 
     name = "image.imagenet_c_elastic_transform"
+    family = "image.geometry"
     version = 2
     stochastic = True
     moves_pixels = True
@@ -1157,6 +1170,7 @@ class ImageNetCPixelate(PublishedCorruption):
     """
 
     name = "image.imagenet_c_pixelate"
+    family = "image.resolution"
     table = ((1.0,), (0.6,), (0.5,), (0.4,), (0.3,), (0.25,))
 
     def corrupt(self, image: Image, setup: Setup, rng: np.random.Generator) -> Image:
@@ -1200,6 +1214,7 @@ class ImageNetCJpegCompression(PublishedCorruption):
     """
 
     name = "image.imagenet_c_jpeg_compression"
+    family = "image.compression"
     table = ((100.0,), (25,), (18,), (15,), (10,), (7,))
 
     def corrupt_batch(self, x: Batch, value: float, rngs: Rngs, context: DataContext) -> Batch:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from wince.perturbations.base import check_choice, check_subset, register
+from wince.perturbations.base import Phrase, check_choice, check_subset, register
 from wince.perturbations.text.base import TextPerturbation, rate_magnitude, read_lexicon
+from wince.perturbations.words import share
 
 
 def char_class(predicate: Callable[[str], bool], *, last: int = 0xFFFF) -> str:
@@ -89,6 +90,10 @@ class Homoglyphs(TextPerturbation):
     """
 
     name = "text.homoglyphs"
+    family = "text.unicode"
+    phrase = Phrase(
+        lambda v: f"{share(v)} of letters swapped for look-alike Cyrillic or Greek letters"
+    )
     version = 2
     stress = True
     stochastic = True
@@ -126,6 +131,8 @@ class ZeroWidth(TextPerturbation):
     """
 
     name = "text.zero_width"
+    family = "text.unicode"
+    phrase = Phrase(lambda v: f"invisible characters inserted ({v:g} per character)")
     version = 2
     stress = True
     stochastic = True
@@ -202,6 +209,8 @@ class UnicodeVariants(TextPerturbation):
     """
 
     name = "text.unicode_variants"
+    family = "text.unicode"
+    phrase = Phrase(lambda v: f"{share(v)} of characters written in an equivalent Unicode form")
     version = 2
     stress = True
     stochastic = True
@@ -262,6 +271,12 @@ class SmartPunctuation(TextPerturbation):
     """
 
     name = "text.smart_punctuation"
+    family = "text.unicode"
+    phrase = Phrase(
+        lambda v: (
+            f"{share(v)} of quotes, dashes and ellipses switched between straight and curly forms"
+        )
+    )
     version = 2
     stochastic = True
     magnitude = rate_magnitude("switch_rate", "fraction of quotes, dashes and ellipses", 0.05, 0.5)
@@ -332,6 +347,10 @@ class Whitespace(TextPerturbation):
     """
 
     name = "text.whitespace"
+    family = "text.unicode"
+    phrase = Phrase(
+        lambda v: f"missing, doubled or odd spaces at {share(v)} of the gaps between words"
+    )
     stress = True
     version = 2
     stochastic = True
@@ -420,6 +439,10 @@ class Punctuation(TextPerturbation):
     """
 
     name = "text.punctuation"
+    phrase = Phrase(
+        lambda v: f"punctuation dropped or misplaced at {share(v)} of the places it can be"
+    )
+    calibration = "text.punctuation"
     stress = True
     version = 2
     stochastic = True
@@ -540,6 +563,8 @@ class Casing(TextPerturbation):
     """
 
     name = "text.casing"
+    phrase = Phrase(lambda v: f"{share(v)} of words written in the wrong case")
+    calibration = "text.casing"
     stress = True
     version = 2
     stochastic = True
@@ -575,3 +600,56 @@ CASING_EXAMPLES = [
     "NASA and the ESA Launched It's New Probe From Kourou In French Guiana.",
     "please remember To Bring Your Passport And Two Printed Copies Of The Booking.",
 ]
+
+
+_VOWELS = frozenset("aeiouAEIOU")
+
+
+def lengthen(word: str, extra: int) -> str:
+    """`word` drawn out: its last vowel (else its last letter) written `extra` more times.
+
+    Examples:
+        >>> lengthen("good", 2), lengthen("so", 3), lengthen("hmm", 2)
+        ('gooood', 'soooo', 'hmmmm')
+    """
+    vowels = [i for i, c in enumerate(word) if c in _VOWELS]
+    i = vowels[-1] if vowels else len(word) - 1
+    return word[: i + 1] + word[i] * extra + word[i + 1 :]
+
+
+@register
+class Elongation(TextPerturbation):
+    """Words drawn out for emphasis, as in informal writing: "sooo good", "yesss", "nooo".
+
+    The rate is the fraction of words (letters, with inner apostrophes) lengthened: the word's
+    last vowel (else its last letter) is written two to four more times, the number drawn per
+    word whatever the rate. One-letter words ("I", "a") stay as they are. Spell checkers and
+    vocabularies built on edited text know none of the lengthened forms.
+
+    Why this range: about one tweet in six holds a lengthened word (Brody and Diakopoulos
+    2011, "Cooooooooooooooollllllllllllll!!!!!!!!!!!!!! Using Word Lengthening to Detect
+    Sentiment in Microblogs", EMNLP), about 1% of their words at some 15 words a tweet (mild
+    end 0.01); the severe end, 0.05, is five times that, for the most emphatic informal text
+    (reviews and chat about what the writer feels strongly about, where the paper finds
+    lengthening concentrates).
+
+    Args:
+        protect: spans never changed (see `TextPerturbation`).
+    """
+
+    name = "text.elongation"
+    phrase = Phrase(lambda v: f'{share(v)} of words drawn out for emphasis ("sooo good")')
+    version = 1
+    stochastic = True
+    magnitude = rate_magnitude("elongation_rate", "fraction of words", 0.01, 0.05)
+
+    def perturb_text(self, text: str, value: float, rng: np.random.Generator) -> str:
+        """Lengthen each word with probability `value`."""
+        parts = _WORDS.split(text)
+        n = len(parts) // 2
+        u = rng.random(n)
+        extra = rng.integers(2, 5, size=n)
+        for k in np.flatnonzero(u < value).tolist():
+            if len(parts[2 * k + 1]) > 1:
+                parts[2 * k + 1] = lengthen(parts[2 * k + 1], int(extra[k]))
+        return "".join(parts)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from wince.perturbations.base import Magnitude, check_choice, check_subset, register
+from wince.perturbations.base import Magnitude, Phrase, check_choice, check_subset, register
 from wince.perturbations.text.base import TextPerturbation
+from wince.perturbations.words import share
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,19 @@ class Typos(TypingPerturbation):
     """
 
     name = "text.typos"
+    family = "text.typos"
+    phrase = Phrase(
+        lambda v: f"typos in {share(v)} of characters",
+        lambda v: (
+            "as a careful typist makes"
+            if v <= 0.01
+            else "as when typing on a phone"
+            if v <= 0.05
+            else ""
+        ),
+    )
+    monitor_estimate = "typo_rate"
+    calibration = "text.typos"
     version = 4
     stochastic = True
     magnitude = Magnitude(
@@ -227,6 +241,17 @@ class WordTypos(TypingPerturbation):
     """
 
     name = "text.word_typos"
+    family = "text.typos"
+    phrase = Phrase(
+        lambda v: f"a typo in {share(v)} of words",
+        lambda v: (
+            "as in edited prose"
+            if v <= 0.01
+            else "as in chat messages and search queries"
+            if v <= 0.15
+            else ""
+        ),
+    )
     version = 3
     stochastic = True
     magnitude = Magnitude(

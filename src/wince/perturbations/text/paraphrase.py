@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from wince.errors import ParameterError
-from wince.perturbations.base import check_choice, check_subset, register
+from wince.perturbations.base import Phrase, check_choice, check_subset, register
 from wince.perturbations.text.base import TextPerturbation, match_case, rate_magnitude, read_lexicon
+from wince.perturbations.words import share
 
 Paraphraser = Callable[[str, np.random.Generator], str]
 
@@ -300,6 +301,9 @@ class Contractions(TextPerturbation):
     """
 
     name = "text.contractions"
+    phrase = Phrase(
+        lambda v: f"contractions made or undone in {share(v)} of the places they can be"
+    )
     version = 2
     stochastic = True
     magnitude = rate_magnitude(
@@ -501,6 +505,7 @@ class NumberFormats(TextPerturbation):
     """
 
     name = "text.number_formats"
+    phrase = Phrase(lambda v: f"{share(v)} of numbers and dates written another way")
     version = 2
     stochastic = True
     magnitude = rate_magnitude(
@@ -678,6 +683,7 @@ class Fillers(TextPerturbation):
     """
 
     name = "text.fillers"
+    phrase = Phrase(lambda v: f"filler words added ({v:g} per gap between words)")
     version = 2
     stochastic = True
     magnitude = rate_magnitude("filler_rate", "fillers per eligible word gap", 0.05, 0.5)
@@ -771,6 +777,11 @@ class SpellingVariants(TextPerturbation):
     """
 
     name = "text.spelling_variants"
+    phrase = Phrase(
+        lambda v: (
+            f"British and American spellings swapped in {share(v)} of the words that have both"
+        )
+    )
     version = 2
     stochastic = True
     magnitude = rate_magnitude(
@@ -830,6 +841,7 @@ class Synonyms(TextPerturbation):
     """
 
     name = "text.synonyms"
+    phrase = Phrase(lambda v: f"{share(v)} of words replaced by a synonym")
     version = 3
     stochastic = True
     magnitude = rate_magnitude("synonym_rate", "fraction of words with a listed synonym", 0.1, 0.5)
@@ -952,6 +964,7 @@ class Paraphrase(TextPerturbation):
     """
 
     name = "text.paraphrase"
+    phrase = Phrase(lambda v: f"{share(v)} of texts reworded")
     version = 3
     stochastic = True
     magnitude = rate_magnitude("paraphrase_rate", "fraction of free text pieces", 0.1, 1.0)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from wince.errors import ParameterError
-from wince.perturbations.base import Magnitude, check_choice, register
+from wince.perturbations.base import Magnitude, Phrase, check_choice, register
 from wince.perturbations.text.base import (
     TextPerturbation,
     is_word_character,
@@ -30,6 +30,7 @@ from wince.perturbations.text.spoken import (
     near_phones,
     spoken_words,
 )
+from wince.perturbations.words import share
 
 
 @functools.cache
@@ -66,6 +67,10 @@ class OcrErrors(TextPerturbation):
     """
 
     name = "text.ocr_errors"
+    family = "text.typos"
+    phrase = Phrase(
+        lambda v: f"text-recognition (OCR) errors at {share(v)} of the characters it confuses"
+    )
     version = 2
     stochastic = True
     magnitude = Magnitude(
@@ -152,6 +157,7 @@ class SpeechErrors(TextPerturbation):
     """
 
     name = "text.speech_errors"
+    phrase = Phrase(lambda v: f"speech-to-text mistakes in {share(v)} of words")
     version = 3
     stochastic = True
     magnitude = Magnitude(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,7 @@ def calibrate_audio(
     ref = np.asarray(reference, dtype=np.float64)
     prod = None if production is None else np.asarray(production, dtype=np.float64)
     sets = AudioSets(ref, prod, counts(ref, prod, "clips"), n_boot, seed, sample_rate_hz)
-    return measure(sets, (snr, loudness, bandwidth))
+    return measure(sets, MEASUREMENTS)
 
 
 def calibrate_audio_data(data: CalibrationData, *, n_boot: int, seed: int) -> list[Quantity]:
@@ -206,3 +207,8 @@ def low_pass_cutoff_hz(
     t = a / (a - b) if a != b else 0.0
     cutoff = math.exp(math.log(centres[j]) + t * (math.log(centres[i]) - math.log(centres[j])))
     return cutoff, centres, ratio_db
+
+
+# the measurements `calibrate_audio` takes, in this order; a perturbation's `calibration` names one
+# ("audio.<function>")
+MEASUREMENTS: tuple[Callable[[AudioSets], Measurement], ...] = (snr, loudness, bandwidth)

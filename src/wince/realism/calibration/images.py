@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,7 @@ def calibrate_images(
         reference_files=reference_files,
         production_files=production_files,
     )
-    return measure(sets, (exposure, contrast, sharpness, noise, jpeg_quality, resolution))
+    return measure(sets, MEASUREMENTS)
 
 
 def calibrate_image_data(data: CalibrationData, *, n_boot: int, seed: int) -> list[Quantity]:
@@ -377,3 +377,15 @@ def resolution(sets: ImageSets) -> Measurement:
         + (f", production {prod.shape[2]}x{prod.shape[1]} px" if prod is not None else ""),
         why_not=why_not,
     )
+
+
+# the measurements `calibrate_images` takes, in this order; a perturbation's `calibration` names one
+# ("images.<function>")
+MEASUREMENTS: tuple[Callable[[ImageSets], Measurement], ...] = (
+    exposure,
+    contrast,
+    sharpness,
+    noise,
+    jpeg_quality,
+    resolution,
+)

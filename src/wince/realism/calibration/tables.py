@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +69,7 @@ def calibrate_table(
     )
     n = counts(ref, prod, "rows") + f", {len(names)} columns"
     sets = TableSets(ref, prod, n, n_boot, seed, names=names, groups=groups)
-    return measure(sets, (drift, noise, missing))
+    return measure(sets, MEASUREMENTS)
 
 
 def calibrate_table_data(data: CalibrationData, *, n_boot: int, seed: int) -> list[Quantity]:
@@ -270,3 +270,8 @@ def missing(sets: TableSets) -> Measurement:
         method=method,
         details={k: float(v) for k, v in zip(sets.names, per_column, strict=True)},
     )
+
+
+# the measurements `calibrate_table` takes, in this order; a perturbation's `calibration` names one
+# ("tables.<function>")
+MEASUREMENTS: tuple[Callable[[TableSets], Measurement], ...] = (drift, noise, missing)

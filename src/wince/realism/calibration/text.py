@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def calibrate_text(
     ref = list(reference)
     prod = None if production is None else list(production)
     sets = Sets(ref, prod, counts(ref, prod, "texts"), n_boot, seed)
-    return measure(sets, (typos, casing, punctuation))
+    return measure(sets, MEASUREMENTS)
 
 
 def calibrate_text_data(data: CalibrationData, *, n_boot: int, seed: int) -> list[Quantity]:
@@ -208,3 +208,8 @@ def punctuation(sets: Sets) -> Measurement:
         "marks expected), more as marks added after words (per word)",
         params={"mode": mode},
     )
+
+
+# the measurements `calibrate_text` takes, in this order; a perturbation's `calibration` names one
+# ("text.<function>")
+MEASUREMENTS: tuple[Callable[[Sets], Measurement], ...] = (typos, casing, punctuation)
