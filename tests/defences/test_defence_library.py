@@ -41,20 +41,33 @@ class _Identity:
 def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
     assert set(registry()) == {
         "text.normalize",
+        "text.validate",
         "tabular.clip",
         "tabular.impute",
+        "tabular.validate",
+        "model.abstain",
         "model.temperature",
         "model.tta",
         "image.autocontrast",
+        "image.validate",
     }
     assert applicable("classification", "text") == [
+        "model.abstain",
         "model.temperature",
         "model.tta",
         "text.normalize",
+        "text.validate",
     ]
-    assert applicable("regression", "tabular") == ["model.tta", "tabular.clip", "tabular.impute"]
+    assert applicable("regression", "tabular") == [
+        "model.tta",
+        "tabular.clip",
+        "tabular.impute",
+        "tabular.validate",
+    ]
     assert applicable("classification", "image") == [
         "image.autocontrast",
+        "image.validate",
+        "model.abstain",
         "model.temperature",
         "model.tta",
     ]

@@ -196,7 +196,7 @@ def register(cls: type[Defence]) -> type[Defence]:
 
 def registry() -> dict[str, type[Defence]]:
     """All registered defences by name (a copy)."""
-    from wince.defences import image, model, tabular, text  # noqa: F401  (registers classes)
+    from wince.defences import abstain, image, model, tabular, text  # noqa: F401  (registers)
 
     return dict(sorted(_REGISTRY.items()))
 
