@@ -234,10 +234,15 @@ def test_rejecting_most_clean_traffic_does_not_qualify_and_the_tables_say_why(ab
     text = console.export_text()
     assert "(over the 20% cap)" in text
     assert "rejecting at most 20% of clean traffic" in text
-    markdown = build_report(run.store, run.id, data=data).markdown()
+    report = build_report(run.store, run.id, data=data)
+    markdown = report.markdown()
     assert "rejected clean / perturbed" in markdown
     assert "(over the 20% cap)" in markdown
     assert "at most 20.0% of clean traffic rejected" in markdown
+    assert "That is more than the 20% of clean traffic a defence may reject." in markdown
+    html = report.html()
+    assert '<th class="n">rejected clean / perturbed</th>' in html
+    assert "(over the 20% cap)" in html
 
 
 def test_defences_that_never_abstain_report_no_rejection(abstained):

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from wince.defences import get, registry
+from wince.defences.abstain import AbstainingDefence
 from wince.defences.harden import rejected_text
 from wince.report.data import ReportData, finite_number
 from wince.report.narrative import (
@@ -209,8 +211,7 @@ def _rejection(row: Any, cap: float) -> str:
     """What an abstaining defence rejects, and the cap on clean traffic it must keep within."""
     said = (
         f"It rejects {share(row.clean_rejected)} of clean traffic (out of sample) and "
-        f"{share(row.perturbed_rejected)} of the findings' perturbed inputs; its exposure is "
-        "measured on the inputs it accepts."
+        f"{share(row.perturbed_rejected)} of the findings' perturbed inputs."
     )
     if _number(row.clean_rejected) <= cap:
         return said
@@ -242,16 +243,17 @@ def measured_text(data: ReportData, row: Any, rows: pd.DataFrame) -> str:
     answered = int(row.answered_refused or 0)
     benefit = cuts or answered
     if cuts:
-        said = f"{name} cuts {cuts}."
+        accepted = ", on the inputs it accepts," if _abstains(row) else ""
+        said = f"{name}{accepted} cuts {cuts}."
     elif findings:
         said = f"{name} did not help: it cut none of the {findings} findings significantly."
     else:
         said = f"{name} had no exposure to cut: the run has no fragile finding."
     if answered:
         said += f" It answers {answered} of the {refused} scenarios the model refused."
-    said += " " + _clean_accuracy(row, margin) + " " + _latency(row)
     if _abstains(row):
         said += " " + _rejection(row, _reject_cap(payload))
+    said += " " + _clean_accuracy(row, margin) + " " + _latency(row)
     if row.qualifies:
         total = len(measured_defences(data))
         return f"{said} It qualifies (rank {row.rank} of {total}) in defended run {row.run_id}."
@@ -264,6 +266,8 @@ def _kind(name: str) -> str:
     """The recommendation kind a registered defence applies (normalisation, calibration ...)."""
     if name == CALIBRATION_DEFENCE:
         return "calibration"
+    if name in registry() and issubclass(get(name), AbstainingDefence):
+        return "abstention"
     advice = [*DEFENCES.values(), *MODALITY_DEFENCES.values()]
     return next((a.kind for a in advice if a.registered == name), "defence")
 
