@@ -43,21 +43,27 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "audio.bandlimit",
         "audio.denoise",
         "audio.loudness",
-        "text.normalize",
-        "text.spelling",
+        "image.autocontrast",
+        "image.deblock",
+        "image.denoise",
+        "image.validate",
+        "image.white_balance",
+        "model.abstain",
+        "model.ensemble",
+        "model.temperature",
+        "model.tta",
         "tabular.clip",
         "tabular.impute",
         "tabular.robust_scale",
         "tabular.units",
-        "model.temperature",
-        "model.tta",
-        "model.ensemble",
-        "image.autocontrast",
-        "image.deblock",
-        "image.denoise",
-        "image.white_balance",
+        "tabular.validate",
+        "text.normalize",
+        "text.spelling",
+        "text.validate",
         "train.augment",
     }
+    # tried by default: applicable, and not one to try only when named (abstaining,
+    # retraining, ensembles, per-batch recalibration)
     assert applicable("classification", "text") == [
         "model.temperature",
         "model.tta",
@@ -79,6 +85,16 @@ def test_registry_offers_only_defences_applicable_to_the_task_and_modality():
         "model.tta",
     ]
     assert "model.temperature" not in applicable("regression", "image")
+    named_only = {n for n, cls in registry().items() if not cls.by_default}
+    assert named_only == {
+        "image.validate",
+        "model.abstain",
+        "model.ensemble",
+        "tabular.robust_scale",
+        "tabular.validate",
+        "text.validate",
+        "train.augment",
+    }
 
 
 def test_unknown_defence_or_option_names_the_closest():

@@ -220,6 +220,7 @@ def register(cls: type[Defence]) -> type[Defence]:
 def registry() -> dict[str, type[Defence]]:
     """All registered defences by name (a copy)."""
     from wince.defences import (  # noqa: F401  (registers classes)
+        abstain,
         audio,
         ensemble,
         image,

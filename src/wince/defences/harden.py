@@ -23,21 +23,28 @@ it like any run. Then, per defence:
   answers computes them for both;
 - **refused scenarios answered**: the scenarios whose inputs the undefended model refused
   (NaN it cannot take, say) that the defended model answers;
+- **rejected traffic** of an abstaining defence (`wince.defences.abstain`: it answers as the
+  model does and rejects some inputs): the share of clean inputs it rejects, out of sample
+  (`clean_reject_share`), and of each finding's perturbed inputs (`rejected_inputs`, on the
+  run's inputs regenerated with its seeds). Its exposure is measured on the inputs it
+  accepts, against the undefended model's on all inputs: what a user of its answers meets;
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
-  refused scenario answered, and non-inferior clean accuracy) first, then by mean reduction
-  over the findings, then by latency ratio.
+  refused scenario answered, non-inferior clean accuracy, and at most `REJECT_CAP` of clean
+  traffic rejected) first, then by mean reduction over the findings, then by latency ratio.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import yaml
 from rich.console import Console
@@ -54,15 +61,22 @@ from wince.analysis.stats import (
     percentile_interval,
 )
 from wince.datasets.base import Dataset
-from wince.defences.base import Defence, applicable, clean_data, create
+from wince.defences.abstain import AbstainingDefence
+from wince.defences.base import CleanData, Defence, applicable, clean_data, create
 from wince.engine.scenarios import BASELINE
 from wince.errors import ParameterError
 from wince.metrics import Resampling, bootstrap_weights
 from wince.models.base import ModelAdapter
-from wince.perturbations.base import Batch, Modality, Rngs
+from wince.perturbations.base import Batch, Modality, Rngs, Step
 from wince.store.store import Store, strict_json
 
+if TYPE_CHECKING:
+    from wince.engine.probe import Probe
+
 DEFAULT_MARGIN = 0.01  # one point of clean accuracy
+# The largest share of clean traffic a qualifying defence may reject: rejecting everything
+# would remove every exposure, and a fifth of traffic deferred is already a product decision.
+REJECT_CAP = 0.2
 LATENCY_SAMPLES = 128  # samples per timed call
 LATENCY_REPEATS = 3  # timed calls per model, each on inputs of its own; the fastest counts
 # The timed inputs: clean samples under a perturbation at full severity that no defence
@@ -84,6 +98,7 @@ EXPOSURE_COLUMNS = (
     "metric",
     "before",
     "after",
+    "rejected",
     "reduction",
     "low",
     "high",
@@ -107,6 +122,9 @@ DEFENCE_COLUMNS = (
     "non_inferior",
     "latency_ratio",
     "seconds_per_sample",
+    "abstains",
+    "clean_rejected",
+    "perturbed_rejected",
     "qualifies",
 )
 
@@ -123,16 +141,23 @@ class Hardening:
         findings: the run's fragile tests: `scenario`, `metric`, `effect`.
         refused: the scenarios whose inputs the undefended model refused.
         exposure: one row per defence and finding: `defence`, `scenario`, `metric`,
-            `before` and `after` (mean effect of the undefended and defended model),
+            `before` and `after` (mean effect of the undefended model over all inputs and of
+            the defended one over the inputs it accepts), `rejected` (the share of the
+            scenario's inputs the defence rejects; 0 for a defence that never abstains),
             `reduction` (before - after), `low`, `high` (its 95% paired bootstrap interval),
-            `p_value`, `p_adjusted` (one-sided, reduction > 0), `significant`, `n_samples`.
+            `p_value`, `p_adjusted` (one-sided, reduction > 0), `significant`, `n_samples`
+            (samples with an accepted, answered input).
         defences: one row per defence, best first: `rank`, `defence`, `version`, `run_id`
             (the defended run), `significant_findings`, `answered_refused` (how many of
             `refused` the defended model answers), `mean_reduction` (over findings),
             `clean_change` (clean accuracy, defended - undefended; NaN without labels),
             `clean_low`, `clean_high`, `clean_p` (McNemar), `non_inferior` (None without
             labels), `latency_ratio` (defended over undefended seconds per sample),
-            `seconds_per_sample` (defended), `qualifies`.
+            `seconds_per_sample` (defended), `abstains` (an `AbstainingDefence`),
+            `clean_rejected` (share of clean inputs rejected, out of sample; NaN below two
+            samples), `perturbed_rejected` (mean over the findings of their `rejected`),
+            `qualifies`.
+        reject_cap: the largest `clean_rejected` of a qualifying defence (`REJECT_CAP`).
     """
 
     run_id: str
@@ -143,6 +168,7 @@ class Hardening:
     refused: tuple[str, ...]
     exposure: pd.DataFrame
     defences: pd.DataFrame
+    reject_cap: float = REJECT_CAP
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form (non-finite numbers as None)."""
@@ -153,6 +179,7 @@ class Hardening:
                     "margin": self.margin,
                     "alpha": self.alpha,
                     "correction": self.correction,
+                    "reject_cap": self.reject_cap,
                     "findings": self.findings.to_dict(orient="records"),
                     "refused": list(self.refused),
                     "defences": self.defences.to_dict(orient="records"),
@@ -193,47 +220,76 @@ def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
     return fastest
 
 
+def cell_effects(data: RunData, scenario: str, metric: str) -> npt.NDArray[np.float64]:
+    """(n_samples, n_trials) effect of each perturbed input; NaN where there is no outcome.
+
+    The per-trial form of `sample_effects` (whose per-sample effect is the mean over trials):
+    each trial's harmful change against the baseline, beyond the sample's noise floor.
+    """
+    effect, _ = sample_effects(data, scenario, metric)
+    known = data.metrics[metric]
+    values = data.matrix(scenario, known.column)
+    deviation = values - data.per_sample(scenario, known.column)[:, None]
+    cells: npt.NDArray[np.float64] = effect[:, None] + known.harm_sign * deviation
+    return cells
+
+
+def _mean(cells: npt.NDArray[np.float64]) -> float:
+    """The mean of the finite cells; NaN when there is none."""
+    present = np.isfinite(cells)
+    return float(np.mean(cells[present])) if present.any() else math.nan
+
+
 def exposure_reduction(
     before: RunData,
     after: RunData,
     findings: pd.DataFrame,
     resample: Resampling,
+    accepted: Mapping[str, npt.NDArray[np.bool_]] | None = None,
 ) -> list[dict[str, Any]]:
     """Per finding: the undefended and defended mean effects, reduction, interval, p-value.
 
-    The p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose
-    inputs the defended model refused has no outcomes: its row holds NaN and p = 1.
+    `before` is the undefended model's mean effect over all perturbed inputs, `after` the
+    defended model's over the inputs it accepts (`accepted`: per scenario, an (n_samples,
+    n_trials) mask, as `rejected_inputs` negates it; None: every input). The reduction's
+    bootstrap replicates reweight both means with the same sample weights (paired). The
+    p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose inputs the
+    defended model refused, or whose inputs it all rejects, holds NaN and p = 1.
     """
     effects = []
     for finding in findings.itertuples():
-        effect_before, _ = sample_effects(before, finding.scenario, finding.metric)
+        effect_before = cell_effects(before, finding.scenario, finding.metric)
+        effect_after = np.full_like(effect_before, np.nan)
         if after.has(finding.scenario):
-            effect_after, _ = sample_effects(after, finding.scenario, finding.metric)
-        else:
-            effect_after = np.full_like(effect_before, np.nan)
-        effects.append((finding, effect_before, effect_after))
+            effect_after = cell_effects(after, finding.scenario, finding.metric)
+        answered = np.ones(effect_before.shape, dtype=bool)
+        if accepted is not None:
+            answered = accepted[finding.scenario]
+        effects.append((finding, effect_before, np.where(answered, effect_after, np.nan), answered))
     if not effects:
         return []
     # every finding's replicates from one pass over the resampling weights
-    replicates = bootstrap_means_each([(b - a)[:, None] for _, b, a in effects], resample)
+    means = bootstrap_means_each([m for _, b, a, _ in effects for m in (b, a)], resample)
+    replicates = means[:, 0::2] - means[:, 1::2]
     rows = []
-    for (finding, effect_before, effect_after), column in zip(effects, replicates.T, strict=True):
-        reduction = effect_before - effect_after
+    for (finding, effect_before, effect_after, answered), column in zip(
+        effects, replicates.T, strict=True
+    ):
         low, high = percentile_interval(column)
-        present = np.isfinite(reduction)
-        estimate = float(np.mean(reduction[present])) if present.any() else math.nan
+        estimate = _mean(effect_before) - _mean(effect_after)
         p_value = normal_pvalue(estimate, column)
         rows.append(
             {
                 "scenario": finding.scenario,
                 "metric": finding.metric,
-                "before": float(np.nanmean(effect_before)),
-                "after": float(np.mean(effect_after[present])) if present.any() else math.nan,
+                "before": _mean(effect_before),
+                "after": _mean(effect_after),
+                "rejected": float(1 - np.mean(answered)),
                 "reduction": estimate,
                 "low": low,
                 "high": high,
                 "p_value": 1.0 if math.isnan(p_value) else p_value,
-                "n_samples": int(present.sum()),
+                "n_samples": int(np.isfinite(effect_after).any(axis=1).sum()),
             }
         )
     return rows
@@ -255,6 +311,57 @@ def fragile_magnitudes(run: RunData, findings: pd.DataFrame) -> dict[str, float]
             if severity > strongest.get(name, (-math.inf, 0.0))[0]:
                 strongest[name] = (severity, value)
     return {name: value for name, (_, value) in strongest.items()}
+
+
+def rejected_inputs(
+    defence: AbstainingDefence,
+    model: ModelAdapter,
+    probe: Probe,
+    data: RunData,
+    scenarios: Sequence[str],
+) -> dict[str, npt.NDArray[np.bool_]]:
+    """Per scenario, (n_samples, n_trials): True where the defence rejects the perturbed input.
+
+    The inputs are the run's, made again with its seeds (`Probe.perturbed`), in the rows and
+    trial columns of `RunData.matrix`.
+    """
+    masks = {}
+    for scenario in dict.fromkeys(scenarios):
+        steps = [
+            Step(step["name"], step["value"], tuple(sorted((step.get("params") or {}).items())))
+            for step in data.steps(scenario)
+        ]
+        trials = np.sort(data.frame(scenario)["trial"].unique())
+        masks[scenario] = np.stack(
+            [
+                defence.rejects(model, probe.perturbed(data.samples, steps, trial=int(trial)))
+                for trial in trials
+            ],
+            axis=1,
+        )
+    return masks
+
+
+def clean_reject_share(
+    defence: AbstainingDefence, model: ModelAdapter, dataset: Dataset, clean: CleanData
+) -> float:
+    """The share of clean inputs the defence rejects, out of sample; NaN below two samples.
+
+    Fitted on the samples at even positions and counted on the odd ones, then the other way
+    round (a copy of the defence each time): a range or quantile fitted on the very inputs it
+    is counted on would understate it (a range validator would reject none).
+    """
+    positions = np.arange(len(dataset))
+    if len(positions) < 2:
+        return math.nan
+    halves = (positions[0::2], positions[1::2])
+    rejected = 0
+    for fitted_on, counted_on in (halves, halves[::-1]):
+        fold = copy.deepcopy(defence)
+        labels = None if clean.labels is None else clean.labels[fitted_on]
+        fold.fit(model, CleanData(dataset.take(list(fitted_on)), labels, clean.context))
+        rejected += int(fold.rejects(model, dataset.take(list(counted_on))).sum())
+    return rejected / len(positions)
 
 
 def parse_defence(text: str) -> tuple[str, dict[str, Any]]:
@@ -290,10 +397,13 @@ def _seeded(parsed: tuple[str, dict[str, Any]], seed: int) -> tuple[str, dict[st
 def resolve_defences(
     names: Sequence[str | Defence] | None, task: str, modality: str, *, seed: int
 ) -> list[Defence]:
-    """The defences to try: those named (or given), else every one applicable to the run.
+    """The defences to try: those named (or given), else every one tried by default.
 
-    A name may carry options (`parse_defence`: `model.tta:severity=0.1`); a defence without
-    a `seed` option is seeded with `seed` (the run's plan seed).
+    The default (`applicable`) leaves out those tried only when named (`Defence.by_default`:
+    abstaining defences, retraining, ensembles, per-batch recalibration). A name may carry
+    options (`parse_defence`:
+    `model.tta:severity=0.1`); a defence without a `seed` option is seeded with `seed` (the
+    run's plan seed).
 
     Raises:
         ParameterError: an unknown name, a defence named twice, one that does not apply to
@@ -342,7 +452,7 @@ def harden_run(
         run_id: the run to harden (an id, unique prefix or "latest").
         defences: defence names, with options or not (`parse_defence`), or `Defence`
             objects; default every defence applicable to the model's task and the data's
-            modality (`wince.defences.applicable`).
+            modality (`wince.defences.applicable`) but the abstaining ones.
         model: the run's model; default its plan's model section (its fingerprint must be
             the run's).
         data: the run's data; default its plan's data section (its fingerprint must be the
@@ -410,7 +520,12 @@ def harden_run(
         )
         store.update_lineage(execution.run_id, {"defence": defence.describe(), "hardens": run_id})
         after = load_run_data(store, execution.run_id)
-        rows = exposure_reduction(before, after, findings, resample)
+        accepted, clean_rejected = None, 0.0
+        if isinstance(defence, AbstainingDefence):
+            rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
+            accepted = {scenario: ~mask for scenario, mask in rejected.items()}
+            clean_rejected = clean_reject_share(defence, adapter, dataset, clean)
+        rows = exposure_reduction(before, after, findings, resample, accepted)
         if rows:
             adjusted = adjust([r["p_value"] for r in rows], settings.correction)
             for row, p in zip(rows, adjusted, strict=True):
@@ -431,6 +546,11 @@ def harden_run(
                 if undefended_seconds > 0
                 else math.nan,
                 "seconds_per_sample": defended_seconds,
+                "abstains": isinstance(defence, AbstainingDefence),
+                "clean_rejected": clean_rejected,
+                "perturbed_rejected": float(np.mean([r["rejected"] for r in rows]))
+                if rows
+                else 0.0,
             }
             | _benefit_and_cost(before, after, rows, resample, margin)
         )
@@ -490,11 +610,14 @@ def rank(table: pd.DataFrame) -> pd.DataFrame:
     """Defences best first, with `qualifies` and `rank` added (columns `DEFENCE_COLUMNS`).
 
     A defence qualifies with at least one significant reduction or refused scenario
-    answered, and non-inferior clean accuracy. Qualifying ones come first, then by mean
-    reduction, then by latency ratio.
+    answered, non-inferior clean accuracy, and at most `REJECT_CAP` of clean traffic
+    rejected. Qualifying ones come first, then by mean reduction, then by latency ratio.
     """
     benefit = (table["significant_findings"] > 0) | (table["answered_refused"] > 0)
-    table = table.assign(qualifies=benefit & (table["non_inferior"] == True))  # noqa: E712
+    within_cap = table["clean_rejected"] <= REJECT_CAP  # NaN (unmeasured) is not within
+    table = table.assign(
+        qualifies=benefit & (table["non_inferior"] == True) & within_cap  # noqa: E712
+    )
     ordered = table.assign(
         _reduction=table["mean_reduction"].fillna(-math.inf),
         _latency=table["latency_ratio"].fillna(math.inf),
@@ -515,8 +638,30 @@ def _share(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{100 * value:+.1f} pt"
 
 
+def _percent(value: float) -> str:
+    """A share as a percentage: 0.123 -> "12.3%"."""
+    return "n/a" if not math.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def rejected_text(clean: float, perturbed: float, cap: float) -> str:
+    """An abstaining defence's rejected traffic: "4.0% / 31.2%", flagged over the cap."""
+    text = f"{_percent(clean)} / {_percent(perturbed)}"
+    if not clean <= cap:
+        return f"{text} (over the {100 * cap:g}% cap)"
+    return text
+
+
+def abstaining(hardening: Hardening) -> bool:
+    """Whether any defence tried abstains (then the tables show the rejected traffic)."""
+    return bool(hardening.defences["abstains"].any())
+
+
 def defences_table(hardening: Hardening) -> Table:
-    """One row per defence, best first: reductions, clean-accuracy change, latency, verdict."""
+    """One row per defence, best first: reductions, clean-accuracy change, latency, verdict.
+
+    With an abstaining defence, a `rejected clean / perturbed` column: the share of clean
+    traffic it rejects (out of sample) and of the findings' perturbed inputs (their mean).
+    """
     table = Table(
         title=f"Defences of run {hardening.run_id}: exposure reduction over "
         f"{len(hardening.findings)} finding(s), clean accuracy at margin "
@@ -529,6 +674,8 @@ def defences_table(hardening: Hardening) -> Table:
     table.add_column("clean accuracy Δ [95%]", justify="right")
     table.add_column("non-inferior")
     table.add_column("latency ×", justify="right")
+    if abstaining(hardening):
+        table.add_column("rejected clean / perturbed", justify="right")
     table.add_column("qualifies")
     for row in hardening.defences.itertuples():
         interval = (
@@ -537,6 +684,11 @@ def defences_table(hardening: Hardening) -> Table:
             else "n/a (no accuracy)"
         )
         answered = [f"{row.answered_refused}/{len(hardening.refused)}"] if hardening.refused else []
+        rejected = (
+            [rejected_text(row.clean_rejected, row.perturbed_rejected, hardening.reject_cap)]
+            if abstaining(hardening)
+            else []
+        )
         table.add_row(
             str(row.rank),
             f"{row.defence} v{row.version}",
@@ -547,20 +699,26 @@ def defences_table(hardening: Hardening) -> Table:
             interval,
             {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
             f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
+            *rejected,
             "[green]yes[/]" if row.qualifies else "no",
         )
     return table
 
 
 def exposure_table(hardening: Hardening) -> Table:
-    """One row per defence and finding: effect before and after, reduction, adjusted p."""
+    """One row per defence and finding: effect before and after, reduction, adjusted p.
+
+    With an abstaining defence, `after` is over the inputs it accepts, and a `rejected`
+    column gives the share of the scenario's inputs it rejects.
+    """
     table = Table(
         title=f"Exposure per finding: effect before and after, reduction with 95% paired "
         f"interval, {hardening.correction}-adjusted one-sided p"
     )
     for header in ("defence", "scenario", "metric"):
         table.add_column(header, overflow="fold")
-    for header in ("before", "after", "reduction [95%]", "p"):
+    shown = ("before", "after", *(("rejected",) if abstaining(hardening) else ()))
+    for header in (*shown, "reduction [95%]", "p"):
         table.add_column(header, justify="right")
     for row in hardening.exposure.itertuples():
         table.add_row(
@@ -569,6 +727,7 @@ def exposure_table(hardening: Hardening) -> Table:
             row.metric,
             _share(row.before),
             _share(row.after),
+            *([_percent(row.rejected)] if abstaining(hardening) else []),
             f"{_share(row.reduction)} [{_share(row.low)}, {_share(row.high)}]",
             f"{row.p_adjusted:.1e}" + (" *" if row.significant else ""),
         )
@@ -633,7 +792,13 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
         console.print(
             "No defence qualifies: none both reduced a finding's exposure significantly (or "
             "answered a scenario the model refused) and kept clean accuracy non-inferior at "
-            f"{100 * hardening.margin:g} pt. `--json` holds every defence's exposure."
+            f"{100 * hardening.margin:g} pt"
+            + (
+                f", rejecting at most {100 * hardening.reject_cap:g}% of clean traffic"
+                if abstaining(hardening)
+                else ""
+            )
+            + ". `--json` holds every defence's exposure."
         )
     else:
         console.print(

@@ -38,14 +38,25 @@ def _code_block(code: str) -> list[str]:
 
 
 def hardening_markdown(section: HardeningSection) -> list[str]:
-    """The `wince harden` ranking as a Markdown table, its exposure per finding folded."""
+    """The `wince harden` ranking as a Markdown table, its exposure per finding folded.
+
+    With an abstaining defence, a `rejected clean / perturbed` column, and the exposure after
+    it is over the inputs it accepts, with the share it rejects.
+    """
     refused = section.refused > 0
+    abstaining = section.abstaining
     header = ["rank", "defence", "defended run", "significant", "mean reduction (pt)"]
     header += ["refused answered"] * refused
-    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency", "qualifies"]
+    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency"]
+    header += ["rejected clean / perturbed"] * abstaining + ["qualifies"]
+    cap = (
+        f"; at most {section.reject_cap} of clean traffic rejected (out of sample)"
+        if abstaining
+        else ""
+    )
     lines = [
         f"**Measured defences** (`wince harden`: {section.findings} finding(s), "
-        f"{section.correction}-corrected; non-inferiority margin {section.margin})",
+        f"{section.correction}-corrected; non-inferiority margin {section.margin}{cap})",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -53,21 +64,19 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
     for d in section.ranking:
         cells = [d["rank"], f"`{d['defence']}`", f"`{d['run']}`", d["significant"]]
         cells += [d["mean_reduction"], *[d["answered"]] * refused, d["clean"]]
-        cells += [d["non_inferior"], d["latency"], d["qualifies"]]
+        cells += [d["non_inferior"], d["latency"], *[d["rejected"]] * abstaining, d["qualifies"]]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if section.exposure:
+        columns = ["defence", "scenario", "metric", "before", "after"]
+        columns += ["rejected"] * abstaining + ["reduction pt [95%]", "p"]
         lines += ["<details><summary>Exposure per finding</summary>", ""]
-        lines += [
-            "| defence | scenario | metric | before | after | reduction pt [95%] | p |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| `{defence}` | {_escape(e['scenario'])} | {e['metric']} | {e['before']} | "
-            f"{e['after']} | {e['reduction']} | {e['p']} |"
-            for defence, rows in section.exposure
-            for e in rows
-        ]
+        lines += ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+        for defence, rows in section.exposure:
+            for e in rows:
+                cells = [f"`{defence}`", _escape(e["scenario"]), e["metric"], e["before"]]
+                cells += [e["after"], *[e["rejected"]] * abstaining, e["reduction"], e["p"]]
+                lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "</details>", ""]
     return lines
 

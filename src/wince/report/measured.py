@@ -4,7 +4,8 @@
 one row per defence, ranked, and one per defence and finding. The report's recommendations
 start with every measured defence, in that ranking, in plain words: what it cut, by how much
 with its 95% interval, its clean-accuracy change and non-inferiority verdict, its latency
-cost and whether it qualifies (`MEASURED`), or that it did not help (`NOT_RECOMMENDED`). The
+cost, the traffic an abstaining defence rejects, and whether it qualifies (`MEASURED`), or
+that it did not help (`NOT_RECOMMENDED`). The
 advice a measured defence stands for (`Recommendation.defence`) is then dropped, so nothing is
 said twice; the advice no defence measured stays, labelled `SUGGESTION`.
 
@@ -19,6 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from wince.defences import get, registry
+from wince.defences.abstain import AbstainingDefence
+from wince.defences.harden import rejected_text
 from wince.report.data import ReportData, finite_number
 from wince.report.narrative import (
     CALIBRATION_DEFENCE,
@@ -55,16 +59,22 @@ class HardeningSection:
         findings: how many fragile findings each defence was measured against.
         correction: the multiple-comparison correction across findings ("holm", "bh").
         refused: how many scenarios the undefended model refused (0: no such column).
+        abstaining: whether a defence abstains (False: no rejected column).
+        reject_cap: the largest share of clean traffic a qualifying defence rejects ("20%").
         ranking: one row per defence, best first: rank, defence, run, significant,
-            mean_reduction, answered, clean, non_inferior, latency, qualifies.
+            mean_reduction, answered, clean, non_inferior, latency, rejected (clean /
+            perturbed, "4.0% / 31.2%"), qualifies.
         exposure: per defence ("name vN"), in ranking order, one row per finding: scenario,
-            metric, before, after, reduction, p (adjusted, with " *" when significant).
+            metric, before, after (over the inputs the defence accepts), rejected (share of
+            the scenario's inputs), reduction, p (adjusted, with " *" when significant).
     """
 
     margin: str
     findings: int
     correction: str
     refused: int
+    abstaining: bool
+    reject_cap: str
     ranking: list[dict[str, str]]
     exposure: list[tuple[str, list[dict[str, str]]]]
 
@@ -99,6 +109,21 @@ def points(value: Any, *, signed: bool = False) -> str:
     if math.isnan(number):
         return "n/a"
     return f"{100 * number:+.1f}" if signed else f"{100 * number:.1f}"
+
+
+def share(value: Any) -> str:
+    """A share of traffic as a percentage with one decimal: 0.0467 -> "4.7%"."""
+    return percent(finite_number(value), 1)
+
+
+def _reject_cap(payload: dict[str, Any]) -> float:
+    """The stored cap on clean traffic rejected; NaN in results stored before abstention."""
+    return _number(payload.get("reject_cap"))
+
+
+def _abstains(row: Any) -> bool:
+    """Whether a stored defence row is an abstaining defence (older results: none is)."""
+    return bool(getattr(row, "abstains", False))
 
 
 def duration(seconds: float) -> str:
@@ -182,6 +207,17 @@ def _clean_accuracy(row: Any, margin: float) -> str:
     )
 
 
+def _rejection(row: Any, cap: float) -> str:
+    """What an abstaining defence rejects, and the cap on clean traffic it must keep within."""
+    said = (
+        f"It rejects {share(row.clean_rejected)} of clean traffic (out of sample) and "
+        f"{share(row.perturbed_rejected)} of the findings' perturbed inputs."
+    )
+    if _number(row.clean_rejected) <= cap:
+        return said
+    return f"{said} That is more than the {100 * cap:g}% of clean traffic a defence may reject."
+
+
 def _latency(row: Any) -> str:
     """The latency cost: the defended model's time per sample against the undefended one's."""
     return (
@@ -207,13 +243,16 @@ def measured_text(data: ReportData, row: Any, rows: pd.DataFrame) -> str:
     answered = int(row.answered_refused or 0)
     benefit = cuts or answered
     if cuts:
-        said = f"{name} cuts {cuts}."
+        accepted = ", on the inputs it accepts," if _abstains(row) else ""
+        said = f"{name}{accepted} cuts {cuts}."
     elif findings:
         said = f"{name} did not help: it cut none of the {findings} findings significantly."
     else:
         said = f"{name} had no exposure to cut: the run has no fragile finding."
     if answered:
         said += f" It answers {answered} of the {refused} scenarios the model refused."
+    if _abstains(row):
+        said += " " + _rejection(row, _reject_cap(payload))
     said += " " + _clean_accuracy(row, margin) + " " + _latency(row)
     if row.qualifies:
         total = len(measured_defences(data))
@@ -227,6 +266,8 @@ def _kind(name: str) -> str:
     """The recommendation kind a registered defence applies (normalisation, calibration ...)."""
     if name == CALIBRATION_DEFENCE:
         return "calibration"
+    if name in registry() and issubclass(get(name), AbstainingDefence):
+        return "abstention"
     advice = [*DEFENCES.values(), *MODALITY_DEFENCES.values()]
     return next((a.kind for a in advice if a.registered == name), "defence")
 
@@ -287,6 +328,7 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
     payload = data.analyses[HARDEN]
     findings = len(payload.get("findings") or [])
     refused = len(payload.get("refused") or [])
+    cap = _reject_cap(payload)
     ranking = [
         {
             "rank": str(row.rank),
@@ -303,6 +345,11 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
             ),
             "non_inferior": {True: "yes", False: "no", None: "n/a"}[_verdict(row.non_inferior)],
             "latency": ratio(row.latency_ratio),
+            "rejected": (
+                rejected_text(_number(row.clean_rejected), _number(row.perturbed_rejected), cap)
+                if _abstains(row)
+                else "none"
+            ),
             "qualifies": "yes" if row.qualifies else "no",
         }
         for row in table.itertuples()
@@ -317,6 +364,7 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
                     "metric": str(row.metric).replace("_", " "),
                     "before": _effect(data, str(row.metric), _number(row.before)),
                     "after": _effect(data, str(row.metric), _number(row.after)),
+                    "rejected": share(getattr(row, "rejected", 0.0)),
                     "reduction": f"{points(row.reduction)} [{points(row.low)}, {points(row.high)}]",
                     "p": f"{_number(row.p_adjusted):.1e}"
                     + (" *" if _verdict(row.significant) else ""),
@@ -332,6 +380,8 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
         findings=findings,
         correction=str(payload.get("correction", "holm")),
         refused=refused,
+        abstaining=any(_abstains(row) for row in table.itertuples()),
+        reject_cap=share(cap),
         ranking=ranking,
         exposure=exposure,
     )
