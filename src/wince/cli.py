@@ -1080,6 +1080,15 @@ def harden(
         typer.Option(help="Clean accuracy's non-inferiority margin, a fraction (0.01 = 1 point)."),
     ] = 0.01,
     progress: Annotated[bool, typer.Option(help="A progress bar per defended run.")] = True,
+    markdown: Annotated[
+        Path | None,
+        typer.Option(
+            "--markdown",
+            metavar="FILE",
+            help="Also write the ranking and the exposure per finding as Markdown (for a pull "
+            "request).",
+        ),
+    ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -1094,6 +1103,7 @@ def harden(
         json_output=json_output,
         progress=progress,
         console=out,
+        markdown=markdown,
     )
 
 

@@ -183,6 +183,16 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
     assert {row["scenario"] for row in payload["exposure"]} == {
         "text.zero_width(zero_width_rate=0.08)"
     }
+    # the Markdown summary for a pull request holds the same ranking and exposure
+    summary = tmp_path / "harden.md"
+    written = wince_cli("harden", run_id, "--defence", "text.normalize", "--markdown", str(summary))
+    assert written.returncode == 0, written.stderr
+    assert f"Markdown summary for a pull request: {summary}" in written.stdout
+    markdown = summary.read_text()
+    assert markdown.startswith(f"### Hardening `{run_id}` (harden-cli)")
+    ranked = next(line for line in markdown.splitlines() if "`text.normalize v1`" in line)
+    assert ranked.startswith("| 1 |") and ranked.endswith("| yes |")
+    assert "text.zero\\_width(zero\\_width\\_rate=0.08)" in markdown
     # the newest run is now the defended one: hardening it again is refused, naming the run
     refused = wince_cli("harden", "latest", "--defence", "text.normalize")
     assert refused.returncode == 2

@@ -41,6 +41,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -743,8 +744,12 @@ def harden_command(
     json_output: bool,
     progress: bool,
     console: Console,
+    markdown: Path | None = None,
 ) -> None:
     """`wince harden`: try defences on a run; print the ranking and exposure tables, or JSON.
+
+    With `markdown`, the ranking and exposure per finding are also written there as Markdown
+    for a pull request (`wince.report.markdown.hardening_summary`).
 
     Raises:
         ParameterError: an unknown or inapplicable defence, or a bad margin.
@@ -756,10 +761,19 @@ def harden_command(
     hardening = harden_run(
         opened, run_ref, defences, margin=margin, progress=progress and not json_output
     )
+    if markdown is not None:
+        from wince.files import write_file
+        from wince.report.data import load_report_data
+        from wince.report.markdown import hardening_summary
+
+        summary = hardening_summary(load_report_data(opened, hardening.run_id))
+        write_file(markdown, summary, what="--markdown")
     if json_output:
         console.print_json(json.dumps(hardening.to_payload()))
     else:
         print_hardening(hardening, console)
+        if markdown is not None:
+            console.print(f"Markdown summary for a pull request: {markdown}")
 
 
 def print_hardening(hardening: Hardening, console: Console) -> None:

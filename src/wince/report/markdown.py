@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from wince.errors import MissingAnalysisError
+from wince.report.data import ReportData
 from wince.report.measured import HardeningSection, hardening_section
 
 if TYPE_CHECKING:
@@ -35,6 +37,21 @@ def _code_block(code: str) -> list[str]:
     block = ["<details><summary>code</summary>", "", f"{fence}{language}", *code.split("\n")]
     block += [fence, "", "</details>"]
     return [f"   {line}".rstrip() for line in block]
+
+
+def hardening_summary(data: ReportData) -> str:
+    """The stored `wince harden` result of a run alone, as Markdown for a pull request.
+
+    Raises:
+        MissingAnalysisError: the run was never hardened.
+    """
+    section = hardening_section(data)
+    if section is None:
+        raise MissingAnalysisError(
+            f"run {data.run_id} has no stored harden result; run wince harden {data.run_id} first."
+        )
+    title = f"### Hardening `{data.run_id}` ({_escape(str(data.record.get('name') or ''))})"
+    return "\n".join([title, "", *hardening_markdown(section)]).rstrip() + "\n"
 
 
 def hardening_markdown(section: HardeningSection) -> list[str]:
