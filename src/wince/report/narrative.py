@@ -954,6 +954,7 @@ DEFENCES: dict[str, Defence] = {
         "denoised = cv2.fastNlMeansDenoisingColored(image, None, h=10, hColor=10)  # colour\n"
         + _GREY
         + "denoised_grey = cv2.fastNlMeansDenoising(grey, None, h=10)  # grey",
+        registered="image.denoise",
     ),
     "image.impulse": Defence(
         "denoising",
@@ -970,6 +971,7 @@ DEFENCES: dict[str, Defence] = {
         "deblocked = cv2.bilateralFilter(image, 5, 25, 5)\n"
         "# where you encode: keep the quality above the breaking level\n"
         "ok, jpeg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 90])",
+        registered="image.deblock",
     ),
     "image.banding": Defence(
         "validation",
@@ -1010,6 +1012,7 @@ DEFENCES: dict[str, Defence] = {
         "rgb = image.astype(np.float32)\n"
         "balanced = np.clip(rgb * (rgb.mean() / rgb.mean(axis=(0, 1))), 0, 255).astype(np.uint8)\n"
         "grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)  # or drop colour altogether",
+        registered="image.white_balance",
     ),
     "image.optics": Defence(
         "alignment",
@@ -1053,6 +1056,7 @@ DEFENCES: dict[str, Defence] = {
         "# pip install pyspellchecker\nfrom spellchecker import SpellChecker\n\n"
         "speller = SpellChecker()\n"
         'text = " ".join(speller.correction(word) or word for word in text.split())',
+        registered="text.spelling",
     ),
     "text.unicode": Defence(
         "normalisation",
@@ -1070,6 +1074,7 @@ DEFENCES: dict[str, Defence] = {
         "Denoise audio before the model (an adaptive Wiener filter, or spectral gating), on "
         "training and live clips alike; {level} broke predictions.",
         "from scipy.signal import wiener\n\ndenoised = wiener(clip, mysize=5)  # one 1-D clip",
+        registered="audio.denoise",
     ),
     "audio.level": Defence(
         "normalisation",
@@ -1079,6 +1084,7 @@ DEFENCES: dict[str, Defence] = {
         "rms = np.sqrt(np.mean(np.square(clip)))\n"
         "normalised = clip * (0.1 / max(rms, 1e-9))  # to -20 dBFS RMS\n"
         "clipped = np.mean(np.abs(clip) >= 0.999) > 0.001",
+        registered="audio.loudness",
     ),
     "tabular.noise": Defence(
         "validation",
@@ -1118,6 +1124,7 @@ MODALITY_DEFENCES: dict[str, Defence] = {
         "denoising",
         "Denoise and loudness-normalise audio before the model.",
         DEFENCES["audio.noise"].code,
+        registered="audio.denoise",
     ),
     "tabular": Defence(
         "validation",
