@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the names for type checkers, as redundant aliases (re-expor
     from wince.metrics import declare_metric as declare_metric
     from wince.metrics import register_metric as register_metric
     from wince.perturbations.base import registry as registry
+    from wince.perturbations.functional import perturb as perturb
     from wince.plan import Plan as Plan
     from wince.plan import load_plan as load_plan
     from wince.realism.augment import augment as augment
@@ -37,6 +38,7 @@ _PUBLIC_NAMES = {
     "declare_metric": "wince.metrics",
     "load_plan": "wince.plan",
     "open_store": "wince.store.store",
+    "perturb": "wince.perturbations.functional",
     "register_metric": "wince.metrics",
     "registry": "wince.perturbations.base",
 }
