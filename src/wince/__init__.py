@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the names for type checkers, as redundant aliases (re-expor
     from wince.api import Run as Run
     from wince.api import analyze as analyze
     from wince.api import open as open
+    from wince.api import run as run
     from wince.metrics import Metric as Metric
     from wince.metrics import declare_metric as declare_metric
     from wince.metrics import register_metric as register_metric
@@ -41,6 +42,7 @@ _PUBLIC_NAMES = {
     "perturb": "wince.perturbations.functional",
     "register_metric": "wince.metrics",
     "registry": "wince.perturbations.base",
+    "run": "wince.api",
 }
 """Each public name and the module that defines it."""
 

@@ -31,8 +31,8 @@ GALLERY_DIR = "gallery"
 FIELD_NOTES: dict[tuple[str, str], str] = {
     ("Plan", "name"): "the plan's name: runs of one plan are compared and followed by it",
     ("Plan", "description"): "free text shown in reports",
-    ("Plan", "model"): "how to load the model; omit when passing a model to `wince.analyze`",
-    ("Plan", "data"): "where the data comes from; omit when passing data to `wince.analyze`",
+    ("Plan", "model"): "how to load the model; omit when passing a model to `wince.run`",
+    ("Plan", "data"): "where the data comes from; omit when passing data to `wince.run`",
     ("Plan", "perturbations"): "the perturbations and their sweeps, or `{preset: <name>}` "
     "entries (e.g. `imagenet-c`)",
     ("Plan", "seed"): "run seed: every sample's random stream derives from it",
