@@ -163,12 +163,23 @@ class JpegLike(Perturbation):
         return x.copy()
 
 
+class TypoLike(JpegLike):
+    """A user perturbation whose parameter several built-ins share."""
+
+    name: ClassVar[str] = "image.user_typos"
+    magnitude: ClassVar[Magnitude] = Magnitude("typo_rate", "fraction", 0, 0.01, 0.1, (0, 1))
+
+
 def test_a_user_perturbation_leaves_the_builtin_keywords_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = functional.keywords()
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))  # keep the real one clean
     base.register(JpegLike)
+    base.register(TypoLike)
     after = functional.keywords()
     assert after.pop("user_quality") == "image.user_quality"
+    assert after.pop("user_typos_rate") == "image.user_typos"  # typo_rate stays ambiguous
     assert after == before
+    with pytest.raises(ParameterError, match=r"typo_rate is the parameter of several.*user_typos"):
+        wince.perturb(TEXTS, typo_rate=0.02)

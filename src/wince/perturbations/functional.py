@@ -35,6 +35,7 @@ Examples:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -79,19 +80,19 @@ def keywords() -> dict[str, str]:
             level (rename one's parameter or registry name).
     """
     classes = registry()
+    builtins = {name for name, cls in classes.items() if cls.__module__.startswith("wince.")}
     chosen: dict[str, str] = {}
-    for builtin in (True, False):
-        pending = {
-            name: _candidates(cls)
-            for name, cls in classes.items()
-            if cls.__module__.startswith("wince.") == builtin
-        }
+    for group in (builtins, set(classes) - builtins):
+        # a parameter name is a keyword only if no perturbation considered so far shares it
+        parameters = Counter(classes[name].magnitude.name for name in builtins | group)
+        pending = {name: _candidates(classes[name]) for name in sorted(group)}
         for level in range(_LEVELS):
             proposals: dict[str, list[str]] = {}
             for name, candidates in pending.items():
                 proposals.setdefault(candidates[level], []).append(name)
             for keyword, names in proposals.items():
-                if len(names) == 1 and keyword not in chosen:
+                shared = level == 0 and parameters[keyword] > 1
+                if len(names) == 1 and not shared and keyword not in chosen:
                     chosen[keyword] = names[0]
                     del pending[names[0]]
         if pending:
