@@ -15,7 +15,7 @@ import pytest
 
 import wince
 from wince.datasets.base import ArrayDataset
-from wince.errors import ParameterError
+from wince.errors import DataError, ParameterError
 from wince.perturbations import (
     DataContext,
     Magnitude,
@@ -66,7 +66,7 @@ def test_keyword_call_is_the_class_applied_bit_for_bit(
     got = wince.perturb(x, seed=5, context=context, **{keyword: value})
     assert same(got, expected)
     assert not same(got, x)  # it did perturb
-    assert same(functional.apply(name, x, value, 5, context=measured), expected)
+    assert same(functional.apply(name, x, value, 5, context=context), expected)
 
 
 def test_the_seed_chooses_the_draws() -> None:
@@ -137,6 +137,8 @@ def test_refusals() -> None:
         wince.perturb(IMAGES, seed=-1, exposure_ev=-1)
     with pytest.raises(ParameterError, match="exposure_ev must be a number of EV"):
         wince.perturb(IMAGES, exposure_ev="dark")
+    with pytest.raises(DataError, match=r"perturb: the batch: images are \(n, height, width\)"):
+        wince.perturb(TABLE, exposure_ev=-1)
 
 
 def test_every_registered_perturbation_has_a_keyword_of_its_own() -> None:

@@ -39,10 +39,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from wince.errors import DataError, ParameterError
+from wince.errors import ParameterError
 from wince.perturbations.base import (
     Batch,
     DataContext,
+    Modality,
     Perturbation,
     Rngs,
     Step,
@@ -165,8 +166,9 @@ def apply(
         value: the physical value, in the unit of the perturbation's parameter.
         rng: a seed (non-negative int: sample i draws from the stream of sample id "i", as in
             a run of that seed) or an `Rngs`, restarted on every call (so the call is pure).
-        context: dataset-level facts (audio needs `sample_rate_hz`; tabular perturbations
-            the column sds); default `DataContext(modality)`.
+        context: dataset-level facts; default those of `x` itself, as a run on `x` as its
+            data would measure them (column sds for tabular data); audio needs
+            `DataContext(Modality.AUDIO, sample_rate_hz=...)`.
         **options: the perturbation's options (a plan entry's `params`).
 
     Raises:
@@ -174,6 +176,7 @@ def apply(
         DataError: `x` is not a batch of the perturbation's modality.
     """
     perturbation = create(name, options)
+    context = context or _context_of(x, perturbation.modality)
     return perturbation.perturb(x, value, _fresh_rngs(name, x, rng), context)
 
 
@@ -249,14 +252,11 @@ def perturb(
     return compose(x, steps, seed=_seed(seed), trial=0, keys=keys, context=context)
 
 
-def _context_of(x: Batch, modality: Any) -> DataContext:
+def _context_of(x: Batch, modality: Modality) -> DataContext:
     """The dataset-level facts of `x` as a dataset of `modality` (as a run on `x` measures)."""
     from wince.datasets.base import ArrayDataset
 
-    try:
-        return ArrayDataset(x, modality=modality).context()
-    except DataError as error:
-        raise DataError(f"perturb: {error}") from None
+    return ArrayDataset(x, modality=modality, name="perturb: the batch").context()
 
 
 def __getattr__(attribute: str) -> Function:
