@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from wince.api import analyze
+import wince
 from wince.datasets.loading import load_dataset
 from wince.demo.run import plan_path
 from wince.models.base import Predictions
@@ -52,7 +52,7 @@ class Counted:
 
 def timed(model: Counted, data: Any, plan: Any, store: Path, cache: Path) -> tuple[float, Any]:
     started = time.perf_counter()
-    run = analyze(model, data, plan, store=str(store), cache=cache)
+    run = wince.run(model, data, plan, store=str(store), cache=cache)
     return time.perf_counter() - started, run
 
 

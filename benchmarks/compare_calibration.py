@@ -45,13 +45,13 @@ def study(seed: int, n: int, rate_b: float, root: str) -> set[str]:
     x = rng.normal(size=(n, 2))
     data = (x, (x[:, 0] > 0).astype(int))
     plan = {**PLAN, "seed": seed}
-    a = wince.analyze(
+    a = wince.run(
         CallableAdapter(jittery_model(2 * seed, 0.10), fingerprint=f"a{seed}"),
         data,
         plan,
         store=root,
     )
-    b = wince.analyze(
+    b = wince.run(
         CallableAdapter(jittery_model(2 * seed + 1, rate_b), fingerprint=f"b{seed}-{rate_b}"),
         data,
         plan,

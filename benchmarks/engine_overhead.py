@@ -3,8 +3,8 @@
 For each demo plan, the reference does exactly the model work of a run — every trial's
 perturbations on every batch (same per-sample random streams) and one batched predict call
 per trial and batch — with no bookkeeping, no outcome columns and no store. The ratio is
-the wall time of `wince.analyze` into a fresh store divided by that reference time; the
-median of 5 alternating repetitions is reported. `wince.analyze` runs as users get it: with
+the wall time of `wince.run` into a fresh store divided by that reference time; the
+median of 5 alternating repetitions is reported. `wince.run` runs as users get it: with
 the prediction cache on (a fresh cache folder in each fresh store, so it saves nothing and
 costs its hashing and writes); `--no-cache` measures the engine without it.
 
@@ -18,7 +18,7 @@ import statistics
 import tempfile
 import time
 
-from wince.api import analyze
+import wince
 from wince.datasets.loading import load_dataset
 from wince.demo.run import PLANS, plan_path
 from wince.engine.runner import prepare
@@ -50,7 +50,7 @@ def reference_seconds(plan, model, dataset) -> float:
 def wince_seconds(plan, model, dataset, cache: bool = True) -> float:
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        analyze(model, dataset, plan, store=root, cache=cache)
+        wince.run(model, dataset, plan, store=root, cache=cache)
         return time.perf_counter() - started
 
 

@@ -42,7 +42,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from wince.api import analyze
+import wince
 
 PLAN: dict[str, Any] = {
     "name": "executor-bench",
@@ -74,7 +74,7 @@ def timed(plan: dict[str, Any], executor: str, workers: int) -> tuple[float, pd.
     with tempfile.TemporaryDirectory() as root:
         cpu = os.times()
         started = time.perf_counter()
-        run = analyze(plan=plan, store=root, executor=executor, workers=workers)
+        run = wince.run(plan=plan, store=root, executor=executor, workers=workers)
         seconds = time.perf_counter() - started
         used = os.times()
         if executor == "ray":  # actors are not this process's children: not counted

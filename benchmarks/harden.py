@@ -4,7 +4,7 @@ A harden run reruns the run's plan once per defence, behind the defended model; 
 on top is fitting each defence on the clean data, timing each model's latency, reading the
 runs back and the exposure statistics (bootstrap intervals per finding, the clean-accuracy
 test). The reference is the reruns alone: each defence fitted (untimed), then
-`wince.analyze` of the defended model on the same plan and data into a fresh store. The
+`wince.run` of the defended model on the same plan and data into a fresh store. The
 ratio harden / reference is the extra cost of hardening over the model calls it needs
 (target <= 1.2). Each repeat analyses the original run into a fresh store first (untimed),
 so no defended run or cached prediction is reused; repeats alternate harden and reference,
@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 
-from wince.api import analyze
+import wince
 from wince.datasets.loading import load_dataset
 from wince.defences.base import clean_data
 from wince.defences.harden import LATENCY_REPEATS, LATENCY_SAMPLES, resolve_defences
@@ -36,7 +36,7 @@ def harden_seconds(plan, model, dataset, defences: list[str]) -> tuple[float, fl
     """Wall times of the original run and of `Run.harden` on it, in a fresh store."""
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        run = analyze(model, dataset, plan, store=root)
+        run = wince.run(model, dataset, plan, store=root)
         original = time.perf_counter() - started
         started = time.perf_counter()
         run.harden(defences, model=model, data=dataset)
@@ -44,7 +44,7 @@ def harden_seconds(plan, model, dataset, defences: list[str]) -> tuple[float, fl
 
 
 def reruns_seconds(plan, model, dataset, defences: list[str]) -> float:
-    """Wall time of `wince.analyze` of each defended model (fitted first, untimed)."""
+    """Wall time of `wince.run` of each defended model (fitted first, untimed)."""
     total = 0.0
     chosen = resolve_defences(defences, str(model.task), str(dataset.modality), seed=plan.seed)
     clean = clean_data(model, dataset)
@@ -52,7 +52,7 @@ def reruns_seconds(plan, model, dataset, defences: list[str]) -> float:
         defence.fit(model, clean)
         with tempfile.TemporaryDirectory() as root:
             started = time.perf_counter()
-            analyze(defence.wrap(model), dataset, plan, store=root)
+            wince.run(defence.wrap(model), dataset, plan, store=root)
             total += time.perf_counter() - started
     return total
 

@@ -1,6 +1,6 @@
 """Peak memory against run size: of a run (issue #9) and of reading one (issue #20).
 
-`--part run` (issue #9): 10x the samples, <= 1.2x the peak of `wince.analyze`.
+`--part run` (issue #9): 10x the samples, <= 1.2x the peak of `wince.run`.
 
 Each size runs in a fresh interpreter: an imputer and a logistic regression on a synthetic
 table of 30 columns, a plan of noise, drift, quantisation and missing values (with pairs and
@@ -58,7 +58,7 @@ CHILD = textwrap.dedent(
     }
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        run = wince.analyze(model, (x, y), plan, store=root, cache=cache)
+        run = wince.run(model, (x, y), plan, store=root, cache=cache)
         seconds = time.perf_counter() - started
         rows = run.store.completed_units(run.id)
     status = open("/proc/self/status").read().split("\\n")
@@ -99,7 +99,7 @@ plan = {
     "repeats": repeats,
     "batch_size": 4096,
 }
-run = wince.analyze(model, (x, y), plan, store=root)
+run = wince.run(model, (x, y), plan, store=root)
 print(json.dumps({"outcomes": int(run.store.outcome_values(run.id, "count(*)")[0])}))
 """
 

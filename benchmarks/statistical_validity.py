@@ -109,7 +109,7 @@ def untouched_verdicts(n: int, severities: list[float], store: str) -> pd.DataFr
         "perturbations": [{"name": "tabular.gaussian_noise", "severities": severities}],
         "analysis": {"tolerance": {"flip_rate": 0.01}},
     }
-    run = wince.analyze(model, Data(x, (x[:, 0] > 0).astype(int)), plan, store=store)
+    run = wince.run(model, Data(x, (x[:, 0] > 0).astype(int)), plan, store=store)
     return verdicts(load_run_data(run.store, run.id)).tests
 
 
@@ -156,7 +156,7 @@ def false_interactions(runs: int, tolerance: float | None) -> dict[str, int]:
                 "repeats": 6,
                 "analysis": analysis,
             }
-            run = wince.analyze(knocked_out, data, plan, store=f"{store}/{seed}")
+            run = wince.run(knocked_out, data, plan, store=f"{store}/{seed}")
             table = interactions(load_run_data(run.store, run.id)).table.set_index("metric")
             for metric in called:
                 called[metric] += table.loc[metric, "label"] != "additive"
@@ -209,8 +209,8 @@ def check_gradients(quick: bool) -> bool:
         "analysis": {"tolerance": {"mean_abs_change": 0.1}},
     }
     with tempfile.TemporaryDirectory() as store:
-        run = wince.analyze(model, data, plan, store=store)
-        moves = run.profile(model=model, data=data, gradients=True).extras["gradients"].directional
+        run = wince.run(model, data, plan, store=store)
+        moves = run.analyze(model=model, data=data, gradients=True).extras["gradients"].directional
     drift = wince.perturbations.get("tabular.sensor_drift").magnitude.value_at(0.2)
     exact = weights[0] * drift * x[:, 0].std()
     error = float(np.max(np.abs(moves["directional"].to_numpy() / exact - 1)))

@@ -2,7 +2,7 @@
 
 A tabular model whose predictions flip at random under noise on one column (x2), with a
 flip probability per trial that depends on x0 or on nothing, through the whole pipeline
-(`wince.analyze`, 600 samples, noise at 10 severities):
+(`wince.run`, 600 samples, noise at 10 severities):
 
 1. No structure (flip probability 5% for every sample, every severity): the share of runs
    in which `fragile_regions` keeps any rule must be <= 5% (the rules are judged on held-out
@@ -96,7 +96,7 @@ def study(rate: Rate, seed: int, root: str) -> Study:
     }
     data = dataset(seed)
     model = CallableAdapter(flipping_model(rate), fingerprint=f"{rate.__name__}-{seed}")
-    run = wince.analyze(model, data, plan, store=f"{root}/{rate.__name__}-{seed}")
+    run = wince.run(model, data, plan, store=f"{root}/{rate.__name__}-{seed}")
     return Study(load_run_data(run.store, run.id), data)
 
 

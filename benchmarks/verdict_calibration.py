@@ -54,7 +54,7 @@ def fragile_share_model(share: float):
 
 def verdict_of(model, x, seed, root, tolerance=0.02) -> str:
     plan = {**PLAN, "seed": seed, "analysis": {"tolerance": {"flip_rate": tolerance}}}
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(model, fingerprint=f"m{seed}-{tolerance}"),
         (x, np.zeros(len(x), int)),
         plan,

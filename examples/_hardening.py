@@ -61,7 +61,7 @@ def analyze_and_harden(
     if store is None:
         with tempfile.TemporaryDirectory(prefix="wince-harden-") as folder:
             return analyze_and_harden(model, data, plan, defences=defences, store=folder)
-    run = wince.analyze(model, data, plan, store=str(store))
+    run = wince.run(model, data, plan, store=str(store))
     print(f"Analysed {plan['name']}: run {run.id}, {run.record['n_samples']} samples.", flush=True)
     chosen = defences(run) if callable(defences) else defences
     hardening = run.harden(chosen, model=model, data=data)

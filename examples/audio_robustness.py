@@ -112,8 +112,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
     data = ArrayDataset(
         x_test, y_test, modality="audio", sample_rate_hz=RATE_HZ, name="synthetic sound events"
     )
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile()
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze()
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     report = run.report(out=out / f"report-{run.id}.html")
     print(f"  report: {report}")

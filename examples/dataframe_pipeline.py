@@ -89,8 +89,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
     model = pipeline(features, train["progressed"])
     csv = out / "patients-test.csv"
     (test.iloc[:100] if quick else test).to_csv(csv, index=False)
-    run = wince.analyze(model, plan=plan(csv, quick), store=out / ".wince")
-    profile = run.profile()
+    run = wince.run(model, plan=plan(csv, quick), store=out / ".wince")
+    profile = run.analyze()
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     report = run.report(out=out / f"report-{run.id}.html")
     print(f"  report: {report}")

@@ -3,7 +3,7 @@
 The loop a team runs after a wince report:
 
 1. train the demo's digits classifier (logistic regression on scikit-learn's 8x8 digits);
-2. analyse it with `wince.analyze` under lighting, sensor noise, compression and camera-pose
+2. run it with `wince.run` under lighting, sensor noise, compression and camera-pose
    perturbations, and search each sample's breaking point;
 3. read the top fragile finding and the augmentation the report recommends against it;
 4. harden the run with the training-side defence `train.augment` (`Run.harden`): it refits
@@ -176,8 +176,8 @@ def _harden(samples: int | None, *, quick: bool, store: str, temporary: bool) ->
         f"(clean test accuracy {model_a.score(x_test, y_test):.1%} on {len(x_test)} images)."
     )
 
-    run_a = wince.analyze(model_a, data, plan, store=store)
-    run_a.profile(breaking_points=True, regions=False, model=model_a, data=data)
+    run_a = wince.run(model_a, data, plan, store=store)
+    run_a.analyze(breaking_points=True, regions=False, model=model_a, data=data)
     report = load_report_data(run_a.store, run_a.id)
     story = narrative(report)
     say(

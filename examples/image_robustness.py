@@ -80,8 +80,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
         LogisticRegression(max_iter=2000),
     ).fit(x_train, y_train)
     data = ArrayDataset(x_test, y_test, modality="image", name="digit photos (test half)")
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile()
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze()
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     report = run.report(out=out / f"report-{run.id}.html")
     print(f"  report: {report}")

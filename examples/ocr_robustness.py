@@ -83,7 +83,7 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
     out = Path(out_dir)
     data = dataset(quick)
     model = CallableAdapter(line_recogniser(), task="text", version=MODEL_VERSION)
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
     headline = print_headline(run, "cer", "character error rate")
     report = run.report(out=out / f"report-{run.id}.html", data=data)
     print(f"  report: {report}")

@@ -114,7 +114,7 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
     out = Path(out_dir)
     data = dataset()
     model = CallableAdapter(command_recogniser(), task="text", version=MODEL_VERSION)
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
     headline = print_headline(run, "wer", "word error rate")
     report = run.report(out=out / f"report-{run.id}.html", data=data)
     print(f"  report: {report}")

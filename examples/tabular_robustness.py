@@ -86,8 +86,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
         column_kinds=[KINDS.get(name, "float") for name in names],
         name="diabetes patients (test 40%)",
     )
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile()
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze()
     print_findings(run, profile, quality="mae", harms=("mean_abs_change", "mae"))
     report = run.report(out=out / f"report-{run.id}.html")
     print(f"  report: {report}")

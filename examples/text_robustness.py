@@ -71,8 +71,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
         LogisticRegression(max_iter=2000, C=10.0),
     ).fit(x_train, y_train)
     data = ArrayDataset(x_test, y_test, modality="text", name="review sentences (test half)")
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile()
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze()
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     report = run.report(out=out / f"report-{run.id}.html")
     print(f"  report: {report}")

@@ -106,8 +106,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
         feature_names=CHANNELS,
         name="synthetic accelerometer windows",
     )
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile()
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze()
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     report = run.report(out=out / f"report-{run.id}.html")
     print(f"  report: {report}")

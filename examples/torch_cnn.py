@@ -105,8 +105,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
         x_test, y_test = x_test[:120], y_test[:120]
     model = train(x_train, y_train, epochs=4 if quick else 10)
     data = ArrayDataset(x_test, y_test, modality="image", name="16x16 digits (test half)")
-    run = wince.analyze(model, data, plan(quick), store=out / ".wince")
-    profile = run.profile(model=model, data=data, gradients=True)
+    run = wince.run(model, data, plan(quick), store=out / ".wince")
+    profile = run.analyze(model=model, data=data, gradients=True)
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     gradients = profile.extras["gradients"]
     steep = gradients.samples.sort_values("gradient_norm", ascending=False).iloc[0]

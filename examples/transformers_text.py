@@ -5,7 +5,7 @@ WordPiece tokenizer is trained on the spot, and it is trained for 400 steps (sec
 on half of the 370 review sentences bundled with wince (positive, negative, neutral). It is no
 good model (50-60% accurate on the other half, where always answering one class scores
 about 33%); the point is the analysis. The `transformers` pipeline is passed to
-`wince.analyze` as it is: class names come from the model's `id2label`, batches are tokenised
+`wince.run` as it is: class names come from the model's `id2label`, batches are tokenised
 with padding and truncation. The tokenizer lowercases, so re-casing should not matter; a
 misspelled word falls apart into other sub-word pieces, so typos should.
 
@@ -126,8 +126,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
     model = train_classifier(x_train, y_train, tokenizer)
     classifier = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu")
     data = ArrayDataset(x_test, y_test, modality="text", name="review sentences (test half)")
-    run = wince.analyze(classifier, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile()
+    run = wince.run(classifier, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze()
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     # save_pretrained writes what a plan's model section loads: {transformers: <folder>}
     model.save_pretrained(out / "model")

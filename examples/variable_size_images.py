@@ -125,8 +125,8 @@ def main(quick: bool = False, out_dir: str | Path = OUT_DIR) -> dict[str, Any]:
         ids=[ids[i] for i in test],
         name="digit crops of four sizes (test half)",
     )
-    run = wince.analyze(model, data, plan(quick), store=str(out / ".wince"))
-    profile = run.profile(data=data)
+    run = wince.run(model, data, plan(quick), store=str(out / ".wince"))
+    profile = run.analyze(data=data)
     print_findings(run, profile, quality="accuracy", harms=("flip_rate",))
     sizes = {ids[i]: "x".join(map(str, crops[i].shape[:2])) for i in test}
     worst, table = by_size(run, sizes)

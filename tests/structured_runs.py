@@ -42,7 +42,7 @@ def text_run(store: object, plan: dict[str, Any] = TEXT_PLAN, **options: Any) ->
     """`squash_vowels` on the sentences three times over, labelled with themselves."""
     data = ArrayDataset(SENTENCES * 3, labels=SENTENCES * 3)
     model = CallableAdapter(squash_vowels, task="text", fingerprint="squash-vowels")
-    return wince.analyze(model, data, plan, store=store, **options)  # type: ignore[arg-type]
+    return wince.run(model, data, plan, store=store, **options)  # type: ignore[arg-type]
 
 
 def scene(seed: int) -> tuple[np.ndarray, Detections, np.ndarray]:
@@ -108,7 +108,7 @@ def image_run(task: str, store: object, **options: Any) -> wince.Run:
         find_objects if task == "detection" else segment, task=task, fingerprint=task
     )
     data = ArrayDataset(images, labels=labels, modality="image")
-    return wince.analyze(model, data, GEOMETRY_PLAN, store=store, **options)  # type: ignore[arg-type]
+    return wince.run(model, data, GEOMETRY_PLAN, store=store, **options)  # type: ignore[arg-type]
 
 
 def outcome_frame(run: wince.Run) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from wince.report.commands import report_command
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("progress")
     x = np.random.default_rng(0).normal(size=(40, 3))
-    wince.analyze(
+    wince.run(
         lambda batch: (batch[:, 0] > 0).astype(int),
         (x, (x[:, 0] > 0).astype(int)),
         {"name": "progress", "perturbations": [{"name": "tabular.gaussian_noise"}]},

@@ -529,7 +529,7 @@ def test_zero_flips_get_an_interval_above_zero_in_summaries_and_curves(tmp_path)
     x = np.random.default_rng(0).normal(size=(94, 2))
     y = (x[:, 0] > 0).astype(int)
     plan = {"name": "untouched", "perturbations": [{"name": "tabular.quantisation"}]}
-    run = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan, store=str(tmp_path))
+    run = wince.run(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan, store=str(tmp_path))
     summary = run.summary().set_index(["scenario", "metric"])
     accuracy = summary.loc[("baseline", "accuracy")]
     assert accuracy["value"] == 1.0

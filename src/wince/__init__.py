@@ -16,10 +16,12 @@ if TYPE_CHECKING:  # the names for type checkers, as redundant aliases (re-expor
     from wince.api import Run as Run
     from wince.api import analyze as analyze
     from wince.api import open as open
+    from wince.api import run as run
     from wince.metrics import Metric as Metric
     from wince.metrics import declare_metric as declare_metric
     from wince.metrics import register_metric as register_metric
     from wince.perturbations.base import registry as registry
+    from wince.perturbations.functional import perturb as perturb
     from wince.plan import Plan as Plan
     from wince.plan import load_plan as load_plan
     from wince.realism.augment import augment as augment
@@ -37,8 +39,10 @@ _PUBLIC_NAMES = {
     "declare_metric": "wince.metrics",
     "load_plan": "wince.plan",
     "open_store": "wince.store.store",
+    "perturb": "wince.perturbations.functional",
     "register_metric": "wince.metrics",
     "registry": "wince.perturbations.base",
+    "run": "wince.api",
 }
 """Each public name and the module that defines it."""
 

@@ -1,9 +1,15 @@
-"""The Python entry points: `analyze` a model on data, `open` a stored run, and their `Run`."""
+"""The Python entry points: `run` a plan on a model and data, `open` a stored run, and `Run`.
+
+The verbs are the CLI's: `wince.run` is `wince run` (a run: perturb, predict, store), and
+`Run.analyze` is `wince analyze` (a stored run's sensitivity `Profile`). The names before them,
+`wince.analyze` and `Run.profile`, still work until wince 0.7 but warn (`DeprecationWarning`).
+"""
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +34,19 @@ if TYPE_CHECKING:
     from wince.defences.base import Defence
     from wince.defences.harden import Hardening
 
+REMOVED_IN = "0.7"
+"""The release that removes the deprecated names (`wince.analyze`, `Run.profile`)."""
+
+
+def _deprecated(old: str, new: str) -> None:
+    """Warn (`DeprecationWarning`, at the caller's caller) that `old` is now `new`."""
+    warnings.warn(
+        f"{old} is deprecated and will be removed in wince {REMOVED_IN}: use {new}, which "
+        "takes the same arguments and returns the same result.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
 
 class Run:
     """A stored run: its lineage, outcomes and summary, read from the store.
@@ -42,9 +61,9 @@ class Run:
     ) -> None:
         self.store = store
         self.id = run_id
-        #: True when `analyze` returned this stored run as it was, without running again.
+        #: True when `run` returned this stored run as it was, without running again.
         self.reused = reused
-        #: How many units of the stored run `analyze` found damaged and evaluated again.
+        #: How many units of the stored run `run` found damaged and evaluated again.
         self.recomputed = recomputed
 
     def __repr__(self) -> str:
@@ -66,7 +85,7 @@ class Run:
         ]
         stored = self.store.load_analysis(self.id, "verdicts")
         if stored is None:
-            findings = html_text("Not analysed yet: run.profile() computes the verdicts.")
+            findings = html_text("Not analysed yet: run.analyze() computes the verdicts.")
         else:
             verdicts = Verdicts(pd.DataFrame(stored["tests"]), pd.DataFrame(stored["scenarios"]))
             facts.append(("verdicts", counts_text(verdicts.counts)))
@@ -150,8 +169,10 @@ class Run:
 
         return write_report(self.store, self.id, out=out, fmt=fmt, figures=figures, data=data)
 
-    def profile(self, **options: Any) -> Profile:
+    def analyze(self, **options: Any) -> Profile:
         """Compute and store the run's sensitivity profile (see `wince.analysis.analyze_run`).
+
+        What `wince analyze` does from the command line.
 
         Options: model, data, regions, breaking_points, breaking_metric (the metric whose
         crossing of its tolerance breaks a sample, e.g. "cer"), global_sensitivity, columns,
@@ -162,6 +183,11 @@ class Run:
         from wince.analysis.profile import analyze_run
 
         return analyze_run(self.store, self.id, **options)
+
+    def profile(self, **options: Any) -> Profile:
+        """Deprecated alias of `analyze` (removed in wince 0.7), which it calls and warns."""
+        _deprecated("Run.profile", "Run.analyze")
+        return self.analyze(**options)
 
     def harden(
         self,
@@ -200,7 +226,7 @@ class Run:
         )
 
 
-def analyze(
+def run(
     model: Any = None,
     data: Any = None,
     plan: Plan | dict[str, Any] | str | Path | None = None,
@@ -214,7 +240,9 @@ def analyze(
     cache: bool | str | Path | PredictionCache = True,
     fresh: bool = False,
 ) -> Run:
-    """Run a perturbation analysis and return the stored run (resuming an unfinished one).
+    """Run a plan on a model and data; return the stored run (resuming an unfinished one).
+
+    What `wince run` does from the command line; `Run.analyze` then computes its profile.
 
     A complete stored run of the same plan, data, model and environment is returned as it is
     (`Run.reused`); one made under other package versions is refused (`StaleRunError`).
@@ -253,15 +281,15 @@ def analyze(
     Examples:
         >>> import numpy as np, tempfile
         >>> x = np.random.default_rng(0).normal(size=(40, 3))
-        >>> run = analyze(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
-        ...               {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
-        ...               store=tempfile.mkdtemp())
-        >>> summary = run.summary()
+        >>> done = run(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
+        ...            {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
+        ...            store=tempfile.mkdtemp())
+        >>> summary = done.summary()
         >>> float(summary.query("scenario == 'baseline' and metric == 'accuracy'")["value"].iloc[0])
         1.0
     """
     if plan is None:
-        raise PlanError("analyze needs a plan: a Plan, a mapping or a YAML file path.")
+        raise PlanError("wince.run needs a plan: a Plan, a mapping or a YAML file path.")
     resolved = as_plan(plan)
     loading = time.perf_counter()
     adapter: ModelAdapter
@@ -301,6 +329,12 @@ def analyze(
     return Run(target, execution.run_id, reused=execution.reused, recomputed=execution.recomputed)
 
 
+def analyze(*args: Any, **kwargs: Any) -> Run:
+    """Deprecated alias of `run` (removed in wince 0.7), which it calls and warns."""
+    _deprecated("wince.analyze", "wince.run")
+    return run(*args, **kwargs)
+
+
 def open(store: Store | str | Path | None = None, run: str = "latest") -> Run:
     """A stored run, to read, summarise, analyse or report on (in a notebook, for instance).
 
@@ -317,9 +351,9 @@ def open(store: Store | str | Path | None = None, run: str = "latest") -> Run:
         >>> import numpy as np, tempfile
         >>> folder = tempfile.mkdtemp()
         >>> x = np.random.default_rng(0).normal(size=(20, 3))
-        >>> done = analyze(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
-        ...                {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
-        ...                store=folder)
+        >>> done = run(lambda b: (b[:, 0] > 0).astype(int), (x, (x[:, 0] > 0).astype(int)),
+        ...            {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]},
+        ...            store=folder)
         >>> open(folder).id == done.id
         True
     """

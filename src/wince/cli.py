@@ -1264,14 +1264,15 @@ def repair(
 
 def _recompute(store: "Store", run_id: str, *, now: bool) -> bool:
     """Evaluate a run's missing units (`now`), or say how; whether they were evaluated."""
-    from wince.api import Run, analyze
+    from wince import api
+    from wince.api import Run
 
     plan = Run(store, run_id).plan
     runnable = plan.model is not None and plan.data is not None
     if not runnable:
         out.print(
             f"run {run_id}: its plan {plan.name!r} names no model or data to load, so "
-            "`wince.analyze(model, data, plan)` with the run's model, data and plan recomputes "
+            "`wince.run(model, data, plan)` with the run's model, data and plan recomputes "
             "its missing units.",
             highlight=False,
         )
@@ -1284,7 +1285,7 @@ def _recompute(store: "Store", run_id: str, *, now: bool) -> bool:
         )
         return False
     before = len(store.completed_units(run_id))
-    result = analyze(plan=plan, store=store)
+    result = api.run(plan=plan, store=store)
     if result.id != run_id:
         raise WinceError(
             f"run {run_id}: its plan now makes another run, {result.id} (its model, data or "

@@ -32,8 +32,8 @@ GALLERY_DIR = "gallery"
 FIELD_NOTES: dict[tuple[str, str], str] = {
     ("Plan", "name"): "the plan's name: runs of one plan are compared and followed by it",
     ("Plan", "description"): "free text shown in reports",
-    ("Plan", "model"): "how to load the model; omit when passing a model to `wince.analyze`",
-    ("Plan", "data"): "where the data comes from; omit when passing data to `wince.analyze`",
+    ("Plan", "model"): "how to load the model; omit when passing a model to `wince.run`",
+    ("Plan", "data"): "where the data comes from; omit when passing data to `wince.run`",
     ("Plan", "perturbations"): "the perturbations and their sweeps, or `{preset: <name>}` "
     "entries (e.g. `imagenet-c`)",
     ("Plan", "seed"): "run seed: every sample's random stream derives from it",
@@ -264,6 +264,7 @@ def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
 def perturbation_reference() -> str:
     """The perturbation catalogue page (Markdown) from the registry."""
     from wince.perturbations import LEVELS, Modality, registry
+    from wince.perturbations.functional import keyword_of
 
     # the library's own: code that imports wince (tests, interop wrappers) may register more
     classes = [c for c in registry().values() if c.__module__.startswith("wince.")]
@@ -280,7 +281,8 @@ def perturbation_reference() -> str:
         + ". Values outside the limits are errors; values inside the limits but beyond the "
         "realistic range warn (`RealismWarning`) and are flagged in reports. Options go in a "
         "plan entry's `params`. `wince perturbations [--modality M] [--json]` prints the same "
-        "list.",
+        "list. In Python, `wince.perturb(x, <keyword>=value)` applies one by its keyword "
+        "(`wince.perturbations.functional`).",
         "",
         "Image perturbations link to a gallery grid (scikit-learn's two sample photos at "
         "levels 1-5). The PNGs are not committed: render them with `make docs` or "
@@ -291,14 +293,16 @@ def perturbation_reference() -> str:
         members = [c for c in classes if c.modality == modality]
         if not members:
             continue
-        lines += [f"## {modality.value}", "", "| name | v | parameter | unit | realistic |"]
-        lines.append("|---|---|---|---|---|")
+        lines += [f"## {modality.value}", ""]
+        lines += ["| name | v | parameter | unit | realistic | `perturb` keyword |"]
+        lines.append("|---|---|---|---|---|---|")
         for cls in members:
             m = cls.magnitude
             low, high = m.realistic
             lines.append(
                 f"| [`{cls.name}`](#{_anchor(cls.name)}) | {cls.version} | `{m.name}` | "
-                f"{_cell(m.unit)} | {_number(low)} .. {_number(high)} |"
+                f"{_cell(m.unit)} | {_number(low)} .. {_number(high)} | "
+                f"`{keyword_of(cls.name)}` |"
             )
         lines.append("")
         for cls in members:
@@ -370,6 +374,8 @@ def _anchor(name: str) -> str:
 
 
 def _perturbation_section(cls: Any) -> list[str]:
+    from wince.perturbations.functional import keyword_of
+
     m = cls.magnitude
     prose, args = _split_docstring(cls.__doc__ or "")
     for base in cls.__mro__[1:]:  # options documented on a shared base class (e.g. `protect`)
@@ -378,6 +384,7 @@ def _perturbation_section(cls: Any) -> list[str]:
     low, high = m.realistic
     facts = [
         ("parameter", f"`{m.name}` ({m.unit})"),
+        ("`perturb` keyword", f"`{keyword_of(cls.name)}`"),
         ("off", _number(m.off)),
         ("mild .. severe", f"{_number(m.mild)} .. {_number(m.severe)} ({m.scale} scale)"),
         ("realistic range", f"{_number(low)} .. {_number(high)}"),

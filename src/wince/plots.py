@@ -110,7 +110,7 @@ class ProfilePlots:
         return self._chart(
             figures.survival,
             "breaking points were not computed. Compute them with "
-            "run.profile(breaking_points=True) (or `wince analyze --breaking-points`).",
+            "run.analyze(breaking_points=True) (or `wince analyze --breaking-points`).",
         )
 
 

@@ -443,8 +443,8 @@ def test_a_run_swept_beyond_the_realistic_range_is_searched_to_its_end(tmp_path)
     }
     data = (x, np.zeros(len(x), int))
     model = CallableAdapter(lambda b: (b[:, 0] > b[:, 1]).astype(int), fingerprint="past")
-    run = wince.analyze(model, data, plan, store=str(tmp_path / "s"))
-    run.profile(regions=False, breaking_points=True, model=model, data=data)
+    run = wince.run(model, data, plan, store=str(tmp_path / "s"))
+    run.analyze(regions=False, breaking_points=True, model=model, data=data)
     payload = run.store.load_analysis(run.id, "breaking_points")[Shift.name]
     result = BreakingPoints.from_payload(payload)
     assert result.search_end == 2.0
@@ -462,12 +462,12 @@ def test_the_search_shows_its_progress_when_asked(tmp_path, capsys):
     plan = {"name": "bar", "perturbations": [{"name": Shift.name, "values": [0.5, 1.0]}]}
     data = (x, np.zeros(len(x), int))
     model = CallableAdapter(lambda b: (b[:, 0] > b[:, 1]).astype(int), fingerprint="bar")
-    run = wince.analyze(model, data, plan, store=str(tmp_path / "s"))
+    run = wince.run(model, data, plan, store=str(tmp_path / "s"))
     capsys.readouterr()
-    run.profile(regions=False, breaking_points=True, model=model, data=data, progress=True)
+    run.analyze(regions=False, breaking_points=True, model=model, data=data, progress=True)
     shown = capsys.readouterr()
     assert "Breaking points" in shown.out + shown.err
     assert "20/20 samples" in shown.out + shown.err
-    run.profile(regions=False, breaking_points=True, model=model, data=data)
+    run.analyze(regions=False, breaking_points=True, model=model, data=data)
     quiet = capsys.readouterr()
     assert "Breaking points" not in quiet.out + quiet.err

@@ -52,7 +52,7 @@ def exposure_run(tmp_path, levels, severities):
         "repeats": 1,
     }
     model = CallableAdapter(darkness_model, fingerprint="dark")
-    run = wince.analyze(model, grey_images(levels), plan, store=str(tmp_path / "s"))
+    run = wince.run(model, grey_images(levels), plan, store=str(tmp_path / "s"))
     return load_run_data(run.store, run.id)
 
 
@@ -223,7 +223,7 @@ def interaction_run(tmp_path, model):
         "repeats": 1,
     }
     data = ArrayDataset(x, np.zeros(400, int))
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(model, fingerprint=model.__name__),
         data,
         plan,
@@ -299,7 +299,7 @@ def test_independent_stochastic_pairs_are_additive_for_accuracy_and_flips(tmp_pa
         "analysis": {"bootstrap": 400},
     }
     data = ArrayDataset(np.zeros((n, 2)), np.zeros(n, int))
-    run = wince.analyze(knocked_out, data, plan, store=str(tmp_path / "s"))
+    run = wince.run(knocked_out, data, plan, store=str(tmp_path / "s"))
     table = interactions(load_run_data(run.store, run.id)).table.set_index("metric")
     accuracy = table.loc["accuracy"]
     assert accuracy["observed"] == pytest.approx(0.49, abs=0.03)
@@ -328,7 +328,7 @@ def test_floating_point_noise_is_never_an_interaction(tmp_path):
         "repeats": 1,
     }
     model = CallableAdapter(linear_score, task="regression")
-    run = wince.analyze(model, ArrayDataset(x, linear_score(x)), plan, store=str(tmp_path / "s"))
+    run = wince.run(model, ArrayDataset(x, linear_score(x)), plan, store=str(tmp_path / "s"))
     row = interactions(load_run_data(run.store, run.id)).table.set_index("metric")
     change = row.loc["mean_abs_change"]
     assert 0 < abs(change["difference"]) < 1e-9  # rounding, not an effect

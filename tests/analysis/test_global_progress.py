@@ -103,7 +103,7 @@ def test_analyze_global_on_a_terminal_shows_a_bar_counting_samples(store):
 def test_the_python_api_draws_no_bar_unless_asked(store, capfd):
     run = wince.open(store)
     with pytest.warns(PrecisionWarning):  # n_base 4 is far from the default precision
-        profile = run.profile(global_sensitivity=True)
+        profile = run.analyze(global_sensitivity=True)
     outcomes = run.outcomes()
     assert profile.global_sensitivity.design_points == 24
     assert len(outcomes) > 0
@@ -116,5 +116,5 @@ def test_the_python_api_draws_no_bar_unless_asked(store, capfd):
 def test_the_python_api_draws_the_bar_when_asked(store, capfd):
     run = wince.open(store)
     with pytest.warns(PrecisionWarning):
-        run.profile(global_sensitivity=True, progress=True)
+        run.analyze(global_sensitivity=True, progress=True)
     assert GLOBAL_SAMPLES in capfd.readouterr().err

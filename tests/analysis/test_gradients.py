@@ -110,8 +110,8 @@ def test_directional_derivatives_follow_each_plan_entrys_own_parameters(tmp_path
         "analysis": {"tolerance": {"mean_abs_change": 0.1}},
     }
     model = linear_regressor(weights)
-    run = wince.analyze(model, data, plan, store=str(tmp_path / "store"))
-    moves = run.profile(model=model, data=data, gradients=True).extras["gradients"].directional
+    run = wince.run(model, data, plan, store=str(tmp_path / "store"))
+    moves = run.analyze(model=model, data=data, gradients=True).extras["gradients"].directional
     drift = wince.perturbations.get("tabular.sensor_drift").magnitude.value_at(0.2)
     shift = drift * data.x[:, 0].std()  # in column standard deviations of the dataset
     assert moves["perturbation"].unique().tolist() == ["tabular.sensor_drift"]

@@ -58,7 +58,7 @@ def test_probe_refuses_a_model_other_than_the_runs(tmp_path):
     x, y = regression_data()
     model = LinearRegression().fit(x, y)
     plan = {"name": "lin", "perturbations": [{"name": "tabular.gaussian_noise"}]}
-    run = wince.analyze(model, (x, y), plan, store=str(tmp_path / "s"))
+    run = wince.run(model, (x, y), plan, store=str(tmp_path / "s"))
     other = LinearRegression().fit(x, y + 1)
     with pytest.raises(ModelError, match="fingerprint"):
         probe_for_run(run.store, run.id, model=other, data=(x, y))

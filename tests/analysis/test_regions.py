@@ -27,7 +27,7 @@ from wince.models import CallableAdapter
 
 
 def run_data(tmp_path, model, data, plan):
-    run = wince.analyze(model, data, plan, store=str(tmp_path / "s"))
+    run = wince.run(model, data, plan, store=str(tmp_path / "s"))
     return load_run_data(run.store, run.id)
 
 

@@ -39,7 +39,7 @@ def test_a_perturbation_listed_once_per_column_runs_both_entries(tmp_path, seed)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(300, 2))
     y = (x[:, 0] > 0).astype(int)
-    run = wince.analyze(
+    run = wince.run(
         lambda b: (b[:, 0] > 0).astype(int), (x, y), column_plan(), store=str(tmp_path / "s")
     )
     scenarios = run.scenarios()
@@ -56,7 +56,7 @@ def test_a_perturbation_listed_once_per_column_runs_both_entries(tmp_path, seed)
     assert min(flips[x0]) > 0.05
     assert flips[x1] == [0.0, 0.0]
 
-    profile = run.profile(regions=False)
+    profile = run.analyze(regions=False)
     curves = profile.curves.table
     assert set(curves["entry"]) == {x0, x1}
     assert set(curves["perturbation"]) == {"tabular.gaussian_noise"}
@@ -94,13 +94,13 @@ def test_casing_lower_and_upper_both_run(tmp_path):
         "repeats": 2,
         "analysis": {"bootstrap": 200},
     }
-    run = wince.analyze(shouting, (texts, labels), plan, store=str(tmp_path / "s"))
+    run = wince.run(shouting, (texts, labels), plan, store=str(tmp_path / "s"))
     flips = run.summary().query("metric == 'flip_rate' and kind == 'isolation'")
     by_style = {("upper" if "style=upper" in s else "lower"): v
                 for s, v in zip(flips["scenario"], flips["value"], strict=True)}  # fmt: skip
     assert by_style["lower"] == 0.0
     assert by_style["upper"] > 0.5
-    profile = run.profile(regions=False)
+    profile = run.analyze(regions=False)
     assert set(profile.curves.table["entry"]) == {
         "text.casing[style=lower]",
         "text.casing[style=upper]",
@@ -185,10 +185,10 @@ def test_a_plan_global_sensitivity_cannot_take_fails_before_the_breaking_point_s
         return (batch[:, 0] > 0).astype(int)
 
     data = (x, (x[:, 0] > 0).astype(int))
-    run = wince.analyze(model, data, column_plan(), store=str(tmp_path / "s"))
+    run = wince.run(model, data, column_plan(), store=str(tmp_path / "s"))
     calls.clear()
     with pytest.raises(ParameterError, match="listed more than once"):
-        run.profile(model=model, data=data, breaking_points=True, global_sensitivity=True)
+        run.analyze(model=model, data=data, breaking_points=True, global_sensitivity=True)
     assert calls == []
 
 
@@ -197,7 +197,7 @@ def test_report_notes_name_the_plan_entry_of_a_repeated_perturbation(tmp_path):
     # of the two noise entries did nothing
     x = np.column_stack([np.random.default_rng(1).normal(size=80), np.ones(80)])
     data = (x, (x[:, 0] > 0).astype(int))
-    run = wince.analyze(
+    run = wince.run(
         lambda b: (b[:, 0] > 0).astype(int), data, column_plan(), store=str(tmp_path / "s")
     )
     text = run.report(out=tmp_path / "r.md", fmt="markdown", data=data).read_text()

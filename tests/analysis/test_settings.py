@@ -44,14 +44,14 @@ def flip_verdict(profile):
 def test_an_edited_tolerance_applies_when_the_plan_runs_again(tmp_path, data):
     """About 13% of predictions flip: robust under a 0.5 tolerance, fragile under 0.01."""
     store = str(tmp_path / "s")
-    lenient = wince.analyze(reads_first_column, data, noise_plan({"flip_rate": 0.5}), store=store)
-    before = flip_verdict(lenient.profile(regions=False))
+    lenient = wince.run(reads_first_column, data, noise_plan({"flip_rate": 0.5}), store=store)
+    before = flip_verdict(lenient.analyze(regions=False))
     assert 0.05 < before["effect"] < 0.3
     assert (before["tolerance"], before["verdict"]) == (0.5, "robust")
 
-    strict = wince.analyze(reads_first_column, data, noise_plan({"flip_rate": 0.01}), store=store)
+    strict = wince.run(reads_first_column, data, noise_plan({"flip_rate": 0.01}), store=store)
     assert strict.id == lenient.id  # same outcomes, not run again
-    after = flip_verdict(strict.profile(regions=False))
+    after = flip_verdict(strict.analyze(regions=False))
     assert (after["tolerance"], after["tolerance_source"], after["verdict"]) == (
         0.01,
         "plan",
@@ -63,10 +63,10 @@ def test_an_edited_tolerance_applies_when_the_plan_runs_again(tmp_path, data):
 
 
 def test_profile_overrides_apply_and_are_recorded(tmp_path, data):
-    run = wince.analyze(
+    run = wince.run(
         reads_first_column, data, noise_plan({"flip_rate": 0.5}), store=str(tmp_path / "s")
     )
-    profile = run.profile(regions=False, tolerance={"flip_rate": 0.01}, alpha=0.01)
+    profile = run.analyze(regions=False, tolerance={"flip_rate": 0.01}, alpha=0.01)
     row = flip_verdict(profile)
     assert (row["tolerance"], row["tolerance_source"], row["verdict"]) == (
         0.01,
@@ -77,7 +77,7 @@ def test_profile_overrides_apply_and_are_recorded(tmp_path, data):
     assert stored["alpha"] == 0.01
     assert stored["tolerance_source"] == {"flip_rate": "override", "accuracy": "default"}
     # the override does not stick: the next analysis uses the plan's settings again
-    assert flip_verdict(run.profile(regions=False))["verdict"] == "robust"
+    assert flip_verdict(run.analyze(regions=False))["verdict"] == "robust"
 
 
 def test_a_regressor_gets_verdicts_with_the_default_tolerance(tmp_path):
@@ -92,8 +92,8 @@ def test_a_regressor_gets_verdicts_with_the_default_tolerance(tmp_path):
         "repeats": 2,
         "analysis": {"bootstrap": 200},
     }
-    run = wince.analyze(model, (x, y), plan, store=str(tmp_path / "s"))
-    profile = run.profile(regions=False)
+    run = wince.run(model, (x, y), plan, store=str(tmp_path / "s"))
+    profile = run.analyze(regions=False)
     tests = profile.verdicts.tests
     tested = tests[tests["metric"] == "mean_abs_change"]
     assert len(tested) == 2

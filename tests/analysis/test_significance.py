@@ -136,7 +136,7 @@ def noisy_run(tmp_path, effect_rate, n=400, tolerance=0.02, severities=(1.0,)):
             ctx.column_sd[:] = [0.0, 1.0, 0.0]  # noise reaches only the all-zero column
             return ctx
 
-    return wince.analyze(
+    return wince.run(
         CallableAdapter(noisy_model(effect_rate), fingerprint=f"m{effect_rate}"),
         Data(x, np.zeros(n, int) if isinstance(tolerance, dict) else None),
         plan,
@@ -225,7 +225,7 @@ def rare_missing_run(tmp_path):
         "repeats": 1,
         "analysis": {"tolerance": {"flip_rate": 0.05}},
     }
-    return wince.analyze(missing_means_positive, data, plan, store=str(tmp_path / "s")), data
+    return wince.run(missing_means_positive, data, plan, store=str(tmp_path / "s")), data
 
 
 def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_applies(tmp_path):
@@ -260,7 +260,7 @@ def test_a_perturbation_that_changes_every_input_has_full_coverage_and_no_second
 
 def test_the_report_says_fragile_where_it_applies(tmp_path):
     run, data = rare_missing_run(tmp_path)
-    run.profile(data=data)
+    run.analyze(data=data)
     text = run.report(out=tmp_path / "report.md", fmt="markdown", data=data).read_text()
     assert "of the inputs, and" in text
     assert "of those flipped: fragile where it applies." in text
@@ -279,8 +279,8 @@ def test_the_report_names_the_test_that_decided_when_it_is_not_the_quoted_figure
         "repeats": 1,
         "analysis": {"tolerance": {"flip_rate": 0.5, "accuracy": 0.01}},
     }
-    run = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), data, plan, store=str(tmp_path))
-    profile = run.profile(data=data)
+    run = wince.run(lambda b: (b[:, 0] > 0).astype(int), data, plan, store=str(tmp_path))
+    profile = run.analyze(data=data)
     tests = profile.verdicts.tests.set_index("metric")
     assert tests.loc["accuracy", "verdict"] == "fragile"
     assert tests.loc["flip_rate", "verdict"] != "fragile"
@@ -305,8 +305,8 @@ def test_levels_that_change_no_input_are_reported_as_no_ops(tmp_path):
     def dark(batch):
         return (batch.reshape(len(batch), -1).mean(axis=1) < 0.5).astype(int)
 
-    run = wince.analyze(dark, data, plan, store=str(tmp_path))
-    profile = run.profile(data=data)
+    run = wince.run(dark, data, plan, store=str(tmp_path))
+    profile = run.analyze(data=data)
     coverage = profile.verdicts.scenarios.set_index("scenario")["coverage"]
     blurred = [s for s in coverage.index if s.startswith("image.gaussian_blur")]
     assert len(blurred) == 2
@@ -339,8 +339,8 @@ def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are
     def bright(batch):
         return (batch.reshape(len(batch), -1).mean(axis=1) > 40).astype(int)
 
-    run = wince.analyze(bright, data, plan, store=str(tmp_path))
-    scenarios = run.profile(data=data).verdicts.scenarios.set_index("severity")
+    run = wince.run(bright, data, plan, store=str(tmp_path))
+    scenarios = run.analyze(data=data).verdicts.scenarios.set_index("severity")
     # independent truth: the blurred inputs themselves
     blur = wince.perturbations.get("image.imagenet_c_defocus_blur")()
     rngs = Rngs.for_samples([str(i) for i in range(40)])

@@ -41,8 +41,8 @@ def test_grayscale_images_without_a_channel_axis_run_when_declared(tmp_path):
     x, y = digits_like()
     declared = ArrayDataset(x, y, modality="image")
     assert declared.x.shape == (60, 28, 28, 1)
-    run = wince.analyze(brighter_side, declared, PLAN, store=str(tmp_path / "a"))
-    explicit = wince.analyze(brighter_side, (x[..., None], y), PLAN, store=str(tmp_path / "b"))
+    run = wince.run(brighter_side, declared, PLAN, store=str(tmp_path / "a"))
+    explicit = wince.run(brighter_side, (x[..., None], y), PLAN, store=str(tmp_path / "b"))
     np.testing.assert_array_equal(outcomes(run), outcomes(explicit))
 
 
@@ -50,7 +50,7 @@ def test_a_plan_declares_grayscale_images_in_its_data_section(tmp_path):
     x, y = digits_like()
     np.savez(tmp_path / "digits.npz", x=x, y=y)
     plan = {**PLAN, "data": {"npz": str(tmp_path / "digits.npz"), "modality": "image"}}
-    run = wince.analyze(brighter_side, plan=plan, store=str(tmp_path / "s"))
+    run = wince.run(brighter_side, plan=plan, store=str(tmp_path / "s"))
     assert run.summary().query("scenario == 'baseline' and metric == 'accuracy'")["value"].iloc[
         0
     ] == pytest.approx(1.0)
@@ -61,15 +61,15 @@ def test_undeclared_grayscale_images_name_both_readings_and_the_fix(tmp_path):
     with pytest.raises(
         DataError, match=r"\(n, h, w\) array reads as n time series.*modality: image"
     ):
-        wince.analyze(brighter_side, (x, y), PLAN, store=str(tmp_path))
+        wince.run(brighter_side, (x, y), PLAN, store=str(tmp_path))
 
 
 def test_float64_images_in_unit_range_are_the_same_as_float32(tmp_path):
     x, y = digits_like()
     unit = x[..., None].astype(np.float64) / 255.0
-    run = wince.analyze(brighter_side, ArrayDataset(unit, y), PLAN, store=str(tmp_path / "a"))
+    run = wince.run(brighter_side, ArrayDataset(unit, y), PLAN, store=str(tmp_path / "a"))
     single = unit.astype(np.float32)
-    same = wince.analyze(brighter_side, (single, y), PLAN, store=str(tmp_path / "b"))
+    same = wince.run(brighter_side, (single, y), PLAN, store=str(tmp_path / "b"))
     np.testing.assert_array_equal(outcomes(run), outcomes(same))
 
 

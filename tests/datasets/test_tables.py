@@ -71,7 +71,7 @@ def test_a_dataframe_pipeline_with_categorical_columns_runs_without_a_warning(
     pipeline = fitted_pipeline(frame, labels)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "X does not have valid feature names" and any other
-        run = wince.analyze(pipeline, (frame, labels), PLAN, store=tmp_path / "store")
+        run = wince.run(pipeline, (frame, labels), PLAN, store=tmp_path / "store")
     expected_baseline = float(np.mean(pipeline.predict(frame) == labels))  # type: ignore[attr-defined]
     assert accuracy(run, "baseline") == pytest.approx(expected_baseline)
     # every city typed unknown: the encoder ignores it, as it would any misspelling
@@ -89,7 +89,7 @@ def test_missing_categorical_cells_reach_the_model_as_missing(tmp_path: Path) ->
         seen.append(batch)
         return (batch["city"] == "Nice").to_numpy().astype(int)
 
-    wince.analyze(
+    wince.run(
         model,
         (frame, labels),
         {"name": "m", "perturbations": [PLAN["perturbations"][2]]},  # type: ignore[index]
@@ -128,7 +128,7 @@ def test_a_native_categorical_model_gets_the_category_dtype(tmp_path: Path) -> N
     model.fit(frame, labels)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        run = wince.analyze(model, (frame, labels), PLAN, store=tmp_path / "store")
+        run = wince.run(model, (frame, labels), PLAN, store=tmp_path / "store")
     assert accuracy(run, "baseline") == pytest.approx(
         float(np.mean(model.predict(frame) == labels))
     )
@@ -228,8 +228,8 @@ def test_the_model_wrapper_pickles_and_forwards_the_model_attributes(tmp_path: P
 def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
     frame, labels = customers(120)
     pipeline = fitted_pipeline(frame, labels)
-    local = wince.analyze(pipeline, (frame, labels), PLAN, store=tmp_path / "a", cache=False)
-    pooled = wince.analyze(
+    local = wince.run(pipeline, (frame, labels), PLAN, store=tmp_path / "a", cache=False)
+    pooled = wince.run(
         pipeline,
         (frame, labels),
         {**PLAN, "batch_size": 32},
@@ -248,10 +248,10 @@ def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
 def test_analyses_that_call_the_model_again_see_the_table(tmp_path: Path) -> None:
     frame, labels = customers(80)
     pipeline = fitted_pipeline(frame, labels)
-    run = wince.analyze(pipeline, (frame, labels), PLAN, store=tmp_path / "store")
+    run = wince.run(pipeline, (frame, labels), PLAN, store=tmp_path / "store")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        profile = run.profile(
+        profile = run.analyze(
             model=pipeline, data=(frame, labels), columns=True, breaking_points=True
         )
     # numeric columns only: a category code moved by a small step is no category at all

@@ -157,7 +157,7 @@ def abstained(tmp_path_factory):
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     model = LogisticRegression().fit(x, y)
     data = ArrayDataset(x, y, modality="tabular", name="table")
-    run = wince.analyze(model, data, PLAN, store=tmp_path_factory.mktemp("store"))
+    run = wince.run(model, data, PLAN, store=tmp_path_factory.mktemp("store"))
     defences = ["tabular.validate", f"model.abstain:min_confidence={THRESHOLD}"]
     return run, run.harden(defences, model=model, data=data), model, data
 

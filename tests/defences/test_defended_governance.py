@@ -44,7 +44,7 @@ TYPOS = "text.typos(typo_rate=0.04)"
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The original run and its run behind text.normalize, in one store."""
-    original = wince.analyze(plan=PLAN, store=tmp_path_factory.mktemp("store"))
+    original = wince.run(plan=PLAN, store=tmp_path_factory.mktemp("store"))
     hardening = original.harden(["text.normalize"])
     defended = wince.open(original.store, hardening.defences["run_id"].iloc[0])
     return original, defended

@@ -50,7 +50,7 @@ def _sentences() -> ArrayDataset:
 @pytest.fixture(scope="module")
 def hardened(tmp_path_factory):
     model, data = sentiment_classifier(), _sentences()
-    run = wince.analyze(model, data, PLAN, store=tmp_path_factory.mktemp("store"))
+    run = wince.run(model, data, PLAN, store=tmp_path_factory.mktemp("store"))
     hardening = run.harden(["text.normalize", "model.temperature"], model=model, data=data)
     return run, hardening, model, data
 
@@ -173,7 +173,7 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
             timeout=120,
         )
 
-    run_id = wince.analyze(plan=plan, store=store).id
+    run_id = wince.run(plan=plan, store=store).id
     result = wince_cli("harden", run_id, "--defence", "text.normalize", "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
@@ -191,7 +191,8 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
     markdown = summary.read_text()
     assert markdown.startswith(f"### Hardening `{run_id}` (harden-cli)")
     ranked = next(line for line in markdown.splitlines() if "`text.normalize v1`" in line)
-    assert ranked.startswith("| 1 |") and ranked.endswith("| yes |")
+    assert ranked.startswith("| 1 |")
+    assert ranked.endswith("| yes |")
     assert "text.zero\\_width(zero\\_width\\_rate=0.08)" in markdown
     # the newest run is now the defended one: hardening it again is refused, naming the run
     refused = wince_cli("harden", "latest", "--defence", "text.normalize")
@@ -246,7 +247,7 @@ def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp
         "perturbations": [{"name": "tabular.missing_values", "levels": [3]}],
         "repeats": 1,
     }
-    run = wince.analyze(model, (x, y), plan, store=tmp_path)
+    run = wince.run(model, (x, y), plan, store=tmp_path)
     assert list(run.rejected) == ["tabular.missing_values(missing_rate=0.18)"]
     hardening = run.harden(["tabular.impute", "tabular.clip"], model=model, data=(x, y))
     assert hardening.refused == ("tabular.missing_values(missing_rate=0.18)",)

@@ -300,7 +300,7 @@ def test_harden_passes_a_batch_dependent_defence_whole_batches_never_cached_rows
         "repeats": 1,
         "seed": 0,
     }
-    run = wince.analyze(model, data, plan, store=tmp_path)
+    run = wince.run(model, data, plan, store=tmp_path)
     model.batch_sizes.clear()
     run.harden(["tabular.robust_scale"], model=model, data=data)
     # the rerun's batches are whole: a cached run would ask only about the rows its clean
@@ -320,7 +320,7 @@ def test_harden_with_an_ensemble_records_its_members_and_pairs_its_run(wine, tmp
         "seed": 0,
         "analysis": {"bootstrap": 200},
     }
-    run = wince.analyze(logistic, data, plan, store=tmp_path / "store")
+    run = wince.run(logistic, data, plan, store=tmp_path / "store")
     hardening = run.harden([f"model.ensemble:models={path}"], model=logistic, data=data)
     defended = wince.open(run.store, str(hardening.defences.loc[0, "run_id"]))
     recorded = defended.lineage["defence"]

@@ -189,7 +189,7 @@ def test_harden_aims_the_retraining_at_the_runs_fragile_perturbation(digits, tmp
         "analysis": {"bootstrap": 200},
     }
     model, test = digits["model"], digits["test"]
-    run = wince.analyze(model, test, plan, store=tmp_path)
+    run = wince.run(model, test, plan, store=tmp_path)
     defence = AugmentedRetraining(train_data=digits["train"], copies=2)
     # 400 samples cannot show non-inferiority at one point: the margin is three
     hardening = run.harden([defence], model=model, data=test, margin=0.03)

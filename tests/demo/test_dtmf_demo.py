@@ -93,7 +93,7 @@ def test_a_small_dtmf_plan_runs_end_to_end_and_records_snr(tmp_path: Path) -> No
         "repeats": 2,
         "seed": 0,
     }
-    run = wince.analyze(plan=plan, store=str(tmp_path / "store"))
+    run = wince.run(plan=plan, store=str(tmp_path / "store"))
     outcomes = run.outcomes()
     assert {"snr_db", "log_spectral_distance_db", "distance"} <= set(outcomes.columns)
     noisy = outcomes[outcomes["scenario"] == "audio.additive_noise(snr_db=0)"]

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from wince.api import analyze
+import wince
 from wince.demo.models import (
     SENTIMENT_CLASSES,
     sentiment_classifier,
@@ -115,7 +115,7 @@ def test_text_plan_records_word_error_rate_of_the_perturbed_sentences(tmp_path, 
         seed=seed,
     )
     plan["data"]["limit"] = 40
-    run = analyze(plan=plan, store=str(tmp_path))
+    run = wince.run(plan=plan, store=str(tmp_path))
     outcomes = run.outcomes()
     assert "word_error_rate" in outcomes.columns
     baseline = outcomes[outcomes["scenario"] == "baseline"]

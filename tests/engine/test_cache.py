@@ -66,7 +66,7 @@ def trials_per_batch() -> int:
 
 
 def run(model: Any, data: Any, store: Path, **options: Any) -> wince.Run:
-    return wince.analyze(model, data, PLAN, store=str(store), **options)
+    return wince.run(model, data, PLAN, store=str(store), **options)
 
 
 def test_second_identical_run_makes_no_model_calls_and_the_same_outcomes(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_default_cache_lives_next_to_the_store(tmp_path: Path) -> None:
     assert list((tmp_path / "cache").glob("*/*.arrow"))
     renamed = CountingModel(estimator)
     # another plan name is another run in the same store; its predictions are all known
-    wince.analyze(renamed, (x, y), {**PLAN, "name": "renamed"}, store=str(tmp_path))
+    wince.run(renamed, (x, y), {**PLAN, "name": "renamed"}, store=str(tmp_path))
     assert renamed.calls == 0
 
 
@@ -102,14 +102,12 @@ def test_repeated_identical_inputs_are_predicted_once_within_a_run(tmp_path: Pat
     drift = {"name": "tabular.sensor_drift", "severities": [0.5, 1.0]}  # deterministic
     plan = {**PLAN, "perturbations": [drift], "combinations": "none"}
     uncached = CountingModel(estimator)
-    wince.analyze(uncached, (twice, labels), plan, store=str(tmp_path / "a"), cache=False)
+    wince.run(uncached, (twice, labels), plan, store=str(tmp_path / "a"), cache=False)
     slow = CountingModel(estimator, seconds_per_sample=100e-6)
-    run = wince.analyze(
-        slow, (twice, labels), plan, store=str(tmp_path / "b"), cache=tmp_path / "c"
-    )
+    run = wince.run(slow, (twice, labels), plan, store=str(tmp_path / "b"), cache=tmp_path / "c")
     fast = CountingModel(estimator)
     never = PredictionCache(tmp_path / "e", dedup_above_s=math.inf)  # whatever the load
-    wince.analyze(fast, (twice, labels), plan, store=str(tmp_path / "d"), cache=never)
+    wince.run(fast, (twice, labels), plan, store=str(tmp_path / "d"), cache=never)
     # baseline, 3 identity trials (the noise floor: always the model), 2 drift levels
     assert uncached.samples == 100 * (1 + 3 + 2)
     # a slow model: repeated inputs, clean or perturbed, are predicted once
@@ -270,7 +268,7 @@ def test_identity_trials_call_the_model_so_the_noise_floor_stays_measured(
     model = wince.models.CallableAdapter(jittery, fingerprint="jittery")
     plan = {**PLAN, "perturbations": [PLAN["perturbations"][0]], "combinations": "none"}
     x = np.random.default_rng(0).normal(size=(20, 4))
-    outcomes = wince.analyze(model, x, plan, store=str(tmp_path)).outcomes()
+    outcomes = wince.run(model, x, plan, store=str(tmp_path)).outcomes()
     identity = outcomes[outcomes["scenario"] == "identity"]
     assert identity["flipped"].any()
 

@@ -147,7 +147,7 @@ def test_progress_counts_samples_on_a_terminal_and_the_python_api_prints_nothing
     x = np.random.default_rng(0).normal(size=(50, 2))
     data = (x, (x[:, 0] > 0).astype(int))
     plan = {**PLAN, "batch_size": 20}
-    wince.analyze(lambda b: (b[:, 0] > 0).astype(int), data, plan, store=str(tmp_path / "a"))
+    wince.run(lambda b: (b[:, 0] > 0).astype(int), data, plan, store=str(tmp_path / "a"))
     assert capfd.readouterr().err == ""  # no progress bar unless asked
     drawn = io.StringIO()
     monkeypatch.setattr(
@@ -155,7 +155,7 @@ def test_progress_counts_samples_on_a_terminal_and_the_python_api_prints_nothing
         "Console",
         lambda stderr: Console(file=drawn, force_terminal=True, color_system=None, width=120),
     )
-    wince.analyze(
+    wince.run(
         lambda b: (b[:, 0] > 0.1).astype(int), data, plan, store=str(tmp_path / "b"), progress=True
     )
     assert "50/50 samples" in drawn.getvalue()  # three batches of up to 20, counted as samples

@@ -55,8 +55,8 @@ def test_two_scorers_behind_one_wrapper_are_two_models(tmp_path: Path) -> None:
     x, y = data()
     good = wrap(lambda b: b[:, 0])
     poor = wrap(lambda b: b[:, 0] + 2 * b[:, 1])
-    first = wince.analyze(good, (x, y), PLAN, store=str(tmp_path))
-    second = wince.analyze(poor, (x, y), PLAN, store=str(tmp_path))
+    first = wince.run(good, (x, y), PLAN, store=str(tmp_path))
+    second = wince.run(poor, (x, y), PLAN, store=str(tmp_path))
     assert first.id != second.id
     assert not second.reused
     assert baseline_accuracy(first) == pytest.approx(1.0)
@@ -67,10 +67,10 @@ def test_two_scorers_behind_one_wrapper_are_two_models(tmp_path: Path) -> None:
 
 def test_the_same_model_again_reuses_the_stored_run(tmp_path: Path) -> None:
     x, y = data()
-    first = wince.analyze(wrap(lambda b: b[:, 0]), (x, y), PLAN, store=str(tmp_path))
-    again = wince.analyze(wrap(lambda b: b[:, 0]), (x, y), PLAN, store=str(tmp_path))
+    first = wince.run(wrap(lambda b: b[:, 0]), (x, y), PLAN, store=str(tmp_path))
+    again = wince.run(wrap(lambda b: b[:, 0]), (x, y), PLAN, store=str(tmp_path))
     assert (again.id, again.reused) == (first.id, True)
-    fresh = wince.analyze(wrap(lambda b: b[:, 0]), (x, y), PLAN, store=str(tmp_path), fresh=True)
+    fresh = wince.run(wrap(lambda b: b[:, 0]), (x, y), PLAN, store=str(tmp_path), fresh=True)
     assert fresh.id != first.id
     assert not fresh.reused
     assert baseline_accuracy(fresh) == baseline_accuracy(first)
@@ -86,9 +86,9 @@ def test_a_bound_method_is_identified_by_its_object_state(tmp_path: Path) -> Non
 
     x, y = data()
     model = Scorer(0.0)
-    first = wince.analyze(model.predict, (x, y), PLAN, store=str(tmp_path))
+    first = wince.run(model.predict, (x, y), PLAN, store=str(tmp_path))
     model.threshold = 1.0  # the same object, changed in place
-    second = wince.analyze(model.predict, (x, y), PLAN, store=str(tmp_path))
+    second = wince.run(model.predict, (x, y), PLAN, store=str(tmp_path))
     assert first.id != second.id
     assert baseline_accuracy(second) == pytest.approx(float(((x[:, 0] > 1.0) == y).mean()))
 
@@ -111,7 +111,7 @@ SCRIPT = textwrap.dedent(
     y = (x[:, 0] > 0).astype(np.int64)
     plan = {"name": "process", "batch_size": 50, "repeats": 1, "seed": 3,
             "perturbations": [{"name": "tabular.gaussian_noise", "severities": [0.5]}]}
-    run = wince.analyze(Model(float(sys.argv[2])), (x, y), plan, store=sys.argv[1])
+    run = wince.run(Model(float(sys.argv[2])), (x, y), plan, store=sys.argv[1])
     out = run.outcomes()
     base = out[out["scenario"] == "baseline"]
     print(json.dumps({"id": run.id, "reused": run.reused,
@@ -159,14 +159,14 @@ def test_state_that_cannot_be_hashed_is_never_reused_and_warns(tmp_path: Path) -
 
     x, y = data()
     with pytest.warns(IdentityWarning, match="generator.*fingerprint="):
-        first = wince.analyze(score, (x, y), PLAN, store=str(tmp_path))
+        first = wince.run(score, (x, y), PLAN, store=str(tmp_path))
     with pytest.warns(IdentityWarning):
-        second = wince.analyze(score, (x, y), PLAN, store=str(tmp_path))
+        second = wince.run(score, (x, y), PLAN, store=str(tmp_path))
     assert first.id != second.id
     assert not second.reused
     named = CallableAdapter(score, version="v1")
-    third = wince.analyze(named, (x, y), PLAN, store=str(tmp_path))
-    assert wince.analyze(named, (x, y), PLAN, store=str(tmp_path)).id == third.id
+    third = wince.run(named, (x, y), PLAN, store=str(tmp_path))
+    assert wince.run(named, (x, y), PLAN, store=str(tmp_path)).id == third.id
 
 
 # -- HTTP endpoints ------------------------------------------------------------------------
@@ -226,10 +226,10 @@ def http_plan(url: str, **model: Any) -> dict[str, Any]:
 
 def test_an_endpoint_redeployed_at_one_url_is_a_new_model(tmp_path: Path, served: Served) -> None:
     x, y = data()
-    first = wince.analyze(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
+    first = wince.run(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
     assert baseline_accuracy(first) == pytest.approx(1.0)
     served.weights = np.array([-1.0, 1.0, 0.0])  # another model behind the same URL
-    second = wince.analyze(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
+    second = wince.run(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
     assert second.id != first.id
     assert not second.reused
     truth = float(((x @ served.weights > 0) == y).mean())
@@ -240,10 +240,10 @@ def test_an_endpoint_redeployed_at_one_url_is_a_new_model(tmp_path: Path, served
 def test_a_declared_version_is_the_endpoints_identity(tmp_path: Path, served: Served) -> None:
     x, y = data()
     plan = http_plan(served.url, version="2026-01")
-    first = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
-    again = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    first = wince.run(data=(x, y), plan=plan, store=str(tmp_path))
+    again = wince.run(data=(x, y), plan=plan, store=str(tmp_path))
     assert (again.id, again.reused) == (first.id, True)
-    bumped = wince.analyze(
+    bumped = wince.run(
         data=(x, y), plan=http_plan(served.url, version="2026-02"), store=str(tmp_path)
     )
     assert bumped.id != first.id
@@ -251,10 +251,10 @@ def test_a_declared_version_is_the_endpoints_identity(tmp_path: Path, served: Se
 
 def test_an_endpoint_that_is_down_fails_the_run(tmp_path: Path, served: Served) -> None:
     x, y = data()
-    wince.analyze(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
+    wince.run(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
     served.stop()
     with pytest.raises(ModelError, match=f"endpoint at {served.url}.*unreachable"):
-        wince.analyze(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
+        wince.run(data=(x, y), plan=http_plan(served.url), store=str(tmp_path))
 
 
 def test_a_stored_run_of_a_declared_version_needs_no_endpoint(
@@ -262,12 +262,12 @@ def test_a_stored_run_of_a_declared_version_needs_no_endpoint(
 ) -> None:
     x, y = data()
     plan = http_plan(served.url, version="2026-01")
-    first = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    first = wince.run(data=(x, y), plan=plan, store=str(tmp_path))
     served.stop()
-    again = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    again = wince.run(data=(x, y), plan=plan, store=str(tmp_path))
     assert (again.id, again.reused) == (first.id, True)
     with pytest.raises(ModelError, match="unreachable"):  # a new run still needs the endpoint
-        wince.analyze(data=(x, y), plan=plan, store=str(tmp_path), fresh=True)
+        wince.run(data=(x, y), plan=plan, store=str(tmp_path), fresh=True)
 
 
 def test_fresh_calls_the_model_even_when_its_identity_cannot_see_the_change(
@@ -277,10 +277,10 @@ def test_fresh_calls_the_model_even_when_its_identity_cannot_see_the_change(
     # only --fresh can tell; it must not serve the old model's cached predictions.
     x, y = data()
     plan = http_plan(served.url, version="2026-01")
-    first = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path))
+    first = wince.run(data=(x, y), plan=plan, store=str(tmp_path))
     assert baseline_accuracy(first) == pytest.approx(1.0)
     served.weights = np.array([-1.0, 1.0, 0.0])
-    fresh = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path), fresh=True)
+    fresh = wince.run(data=(x, y), plan=plan, store=str(tmp_path), fresh=True)
     truth = float(((x @ served.weights > 0) == y).mean())
     assert baseline_accuracy(fresh) == pytest.approx(truth)
     assert truth < 0.6
@@ -301,7 +301,7 @@ def test_a_run_made_under_other_package_versions_is_refused(
 
     model = CallableAdapter(score, fingerprint="scorer-1")
     options = {"store": str(tmp_path / "store"), "cache": tmp_path / "cache"}
-    first = wince.analyze(model, (x, y), PLAN, **options)
+    first = wince.run(model, (x, y), PLAN, **options)
     installed = environment.installed_version
     numpy = installed("numpy")
     monkeypatch.setattr(
@@ -310,17 +310,17 @@ def test_a_run_made_under_other_package_versions_is_refused(
         lambda name: "99.0.0" if name == "numpy" else installed(name),
     )
     with pytest.raises(StaleRunError) as caught:
-        wince.analyze(model, (x, y), PLAN, **options)
+        wince.run(model, (x, y), PLAN, **options)
     message = str(caught.value)
     assert f"numpy {numpy} → 99.0.0" in message
     assert "--fresh" in message
     assert first.id in message
     calls.clear()
-    fresh = wince.analyze(model, (x, y), PLAN, fresh=True, **options)
+    fresh = wince.run(model, (x, y), PLAN, fresh=True, **options)
     assert fresh.id != first.id
     assert sum(calls) >= 2 * len(x)  # the disk cache did not serve the other versions' answers
     assert fresh.lineage["environment"]["numpy"] == "99.0.0"
-    again = wince.analyze(model, (x, y), PLAN, **options)
+    again = wince.run(model, (x, y), PLAN, **options)
     assert (again.id, again.reused) == (fresh.id, True)
 
 
@@ -350,7 +350,7 @@ def test_new_evaluations_for_a_run_made_under_other_versions_are_refused(
 
     x, y = data()
     model = CallableAdapter(wrap(lambda b: b[:, 0]), fingerprint="scorer")
-    run = wince.analyze(model, (x, y), PLAN, store=str(tmp_path))
+    run = wince.run(model, (x, y), PLAN, store=str(tmp_path))
     assert probe_for_run(run.store, run.id, model=model, data=(x, y)) is not None
     installed = environment.installed_version
     monkeypatch.setattr(

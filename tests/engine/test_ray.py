@@ -79,8 +79,8 @@ def run(tmp_path, name, model, executor, **plan_changes):
 
 def test_ray_outcomes_equal_local_outcomes(tmp_path):
     model = CallableAdapter(brightness, fingerprint="b")
-    local = wince.analyze(model, image_data(), PLAN, store=str(tmp_path / "local"))
-    ray_run = wince.analyze(
+    local = wince.run(model, image_data(), PLAN, store=str(tmp_path / "local"))
+    ray_run = wince.run(
         model, image_data(), PLAN, store=str(tmp_path / "ray"), executor="ray", workers=2
     )
     assert local.id == ray_run.id
@@ -116,8 +116,8 @@ def refuses_dark(x):
 
 def test_scenarios_refused_on_ray_actors_are_those_refused_locally(tmp_path):
     model = CallableAdapter(refuses_dark, fingerprint="dark")
-    local = wince.analyze(model, image_data(), PLAN, store=str(tmp_path / "local"))
-    ray_run = wince.analyze(
+    local = wince.run(model, image_data(), PLAN, store=str(tmp_path / "local"))
+    ray_run = wince.run(
         model, image_data(), PLAN, store=str(tmp_path / "ray"), executor="ray", workers=2
     )
     assert ray_run.record["status"] == "complete"
@@ -201,9 +201,7 @@ def test_a_model_error_in_an_actor_names_scenario_and_samples_and_keeps_done_uni
     store = open_store(str(tmp_path / "s"))
     model = CallableAdapter(exploding, fingerprint="e")
     with pytest.raises(ModelError) as info:
-        wince.analyze(
-            model, data_with_white_sample(25), PLAN, store=store, executor="ray", workers=2
-        )
+        wince.run(model, data_with_white_sample(25), PLAN, store=store, executor="ray", workers=2)
     message = str(info.value)
     assert "scenario baseline" in message
     assert "'20'..'29'" in message
@@ -217,7 +215,7 @@ def test_a_model_error_in_an_actor_names_scenario_and_samples_and_keeps_done_uni
 def test_other_errors_in_an_actor_name_the_samples(tmp_path):
     model = RaisingAdapter()
     with pytest.raises(ModelError, match=r"samples '40'\.\.'49' \(rows 40-49\).*ValueError"):
-        wince.analyze(
+        wince.run(
             model,
             data_with_white_sample(44),
             PLAN,

@@ -56,7 +56,7 @@ def test_gradient_boosting_under_missing_values_completes_with_the_scenario_reje
     cancer, tmp_path
 ):
     model, x, y = cancer
-    run = wince.analyze(model, (x, y), gb_plan(NOISE, MISSING), store=str(tmp_path / "a"))
+    run = wince.run(model, (x, y), gb_plan(NOISE, MISSING), store=str(tmp_path / "a"))
     assert run.record["status"] == "complete"
     refused = missing_scenarios(run)
     # two isolation levels and two combinations with the noise
@@ -71,7 +71,7 @@ def test_gradient_boosting_under_missing_values_completes_with_the_scenario_reje
     assert not set(refused) & set(run.outcomes()["scenario"].astype(str))
     assert not set(refused) & set(run.scenarios()["scenario"])
     # the other scenarios are exactly those of a run without missing values
-    alone = wince.analyze(model, (x, y), gb_plan(NOISE), store=str(tmp_path / "b"))
+    alone = wince.run(model, (x, y), gb_plan(NOISE), store=str(tmp_path / "b"))
     assert alone.rejected == {}
     keys = list(alone.scenarios()["scenario"])
     assert set(keys) == set(run.scenarios()["scenario"])
@@ -85,8 +85,8 @@ def test_gradient_boosting_under_missing_values_completes_with_the_scenario_reje
 
 def test_rejections_do_not_depend_on_executor_or_batch_size(cancer, tmp_path):
     model, x, y = cancer
-    local = wince.analyze(model, (x, y), gb_plan(NOISE, MISSING), store=str(tmp_path / "local"))
-    process = wince.analyze(
+    local = wince.run(model, (x, y), gb_plan(NOISE, MISSING), store=str(tmp_path / "local"))
+    process = wince.run(
         model,
         (x, y),
         gb_plan(NOISE, MISSING, batch_size=7),
@@ -122,7 +122,7 @@ def test_a_scenario_refused_on_some_units_only_is_rejected_and_its_rows_left_out
         repeats=1,
         batch_size=4,
     )
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(nan_refusing, fingerprint="m"), (x, y), plan, store=str(tmp_path)
     )
     key = "tabular.missing_values(missing_rate=0.02)"
@@ -150,7 +150,7 @@ def test_a_model_failing_on_clean_inputs_still_fails_the_run(tmp_path):
         raise ValueError("weights not loaded")
 
     with pytest.raises(ModelError, match=r"scenario baseline.*weights not loaded"):
-        wince.analyze(
+        wince.run(
             CallableAdapter(broken, fingerprint="broken"),
             (x, y),
             gb_plan(NOISE),
@@ -173,7 +173,7 @@ def test_a_model_that_stops_answering_midway_fails_the_run(tmp_path):
         return np.stack([batch[:, 0], -batch[:, 0]], axis=1)
 
     with pytest.raises(ModelError, match=r"gaussian_noise.*endpoint unreachable"):
-        wince.analyze(
+        wince.run(
             CallableAdapter(dying, fingerprint="dying"),
             (x, y),
             gb_plan(NOISE, repeats=1),
@@ -193,7 +193,7 @@ def test_a_failing_perturbation_is_a_bug_and_still_crashes(tmp_path, monkeypatch
 
     monkeypatch.setattr(GaussianNoise, "apply", bug)
     with pytest.raises(ZeroDivisionError, match="a bug in wince"):
-        wince.analyze(
+        wince.run(
             CallableAdapter(nan_refusing, fingerprint="m"),
             (x, y),
             gb_plan(NOISE),
@@ -214,15 +214,13 @@ def test_an_interrupted_run_resumes_with_its_rejections(tmp_path):
 
     store = str(tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
-        wince.analyze(CallableAdapter(interrupted, fingerprint="m"), (x, y), plan, store=store)
+        wince.run(CallableAdapter(interrupted, fingerprint="m"), (x, y), plan, store=store)
     first = wince.open_store(store)
     run_id = first.list_runs()["run_id"].iloc[0]
     assert len(first.completed_units(run_id)) == 1
     assert first.rejections(run_id)["units"].tolist() == [1, 1]
-    resumed = wince.analyze(
-        CallableAdapter(nan_refusing, fingerprint="m"), (x, y), plan, store=store
-    )
-    whole = wince.analyze(
+    resumed = wince.run(CallableAdapter(nan_refusing, fingerprint="m"), (x, y), plan, store=store)
+    whole = wince.run(
         CallableAdapter(nan_refusing, fingerprint="m"), (x, y), plan, store=str(tmp_path / "whole")
     )
     assert resumed.id == run_id
@@ -244,7 +242,7 @@ def test_refused_predictions_are_not_cached(tmp_path):
 
     cache = tmp_path / "cache"
     plan = gb_plan(MISSING, repeats=1)
-    first = wince.analyze(
+    first = wince.run(
         CallableAdapter(counting, fingerprint="m"),
         (x, y),
         plan,
@@ -253,7 +251,7 @@ def test_refused_predictions_are_not_cached(tmp_path):
     )
     calls = len(refused)
     assert calls > 0
-    second = wince.analyze(
+    second = wince.run(
         CallableAdapter(counting, fingerprint="m"),
         (x, y),
         plan,
@@ -283,7 +281,7 @@ def test_nan_outputs_on_perturbed_inputs_are_a_refusal_and_on_clean_inputs_an_er
             return ctx
 
     model = CallableAdapter(nan_when_perturbed, fingerprint="nan", output="probabilities")
-    run = wince.analyze(model, Data(x, y), gb_plan(NOISE), store=str(tmp_path / "a"))
+    run = wince.run(model, Data(x, y), gb_plan(NOISE), store=str(tmp_path / "a"))
     assert run.record["status"] == "complete"
     messages = set(run.rejected.values())
     assert len(run.rejected) == 2
@@ -295,4 +293,4 @@ def test_nan_outputs_on_perturbed_inputs_are_a_refusal_and_on_clean_inputs_an_er
     moved = x.copy()
     moved[:, 1] = 1.0  # NaN on the clean inputs themselves
     with pytest.raises(ModelError, match=r"scenario baseline.*NaN or infinite"):
-        wince.analyze(model, Data(moved, y), gb_plan(NOISE), store=str(tmp_path / "b"))
+        wince.run(model, Data(moved, y), gb_plan(NOISE), store=str(tmp_path / "b"))

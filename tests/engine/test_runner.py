@@ -44,7 +44,7 @@ def image_data(n=60):
 
 def outcomes_for(tmp_path, name, **plan_changes):
     plan = {**IMAGE_PLAN, **plan_changes}
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(brightness_model, fingerprint="brightness"),
         image_data(),
         plan,
@@ -68,13 +68,13 @@ def test_outcomes_do_not_depend_on_batch_size(tmp_path):
 
 def test_process_executor_gives_the_same_outcomes_as_local(tmp_path):
     plan = {**IMAGE_PLAN, "batch_size": 16}
-    local = wince.analyze(
+    local = wince.run(
         CallableAdapter(brightness_model, fingerprint="b"),
         image_data(),
         plan,
         store=str(tmp_path / "local"),
     )
-    process = wince.analyze(
+    process = wince.run(
         CallableAdapter(brightness_model, fingerprint="b"),
         image_data(),
         plan,
@@ -133,7 +133,7 @@ def test_a_model_writing_into_its_input_does_not_change_measured_distances(tmp_p
         return scores
 
     def run(name):
-        return wince.analyze(
+        return wince.run(
             CallableAdapter(darkening_model, fingerprint="darkening"),
             image_data(),
             IMAGE_PLAN,
@@ -185,7 +185,7 @@ def test_nan_inputs_name_the_samples(tmp_path):
     x = np.zeros((5, 2))
     x[3, 1] = np.nan
     with pytest.raises(DataError, match="'3'"):
-        wince.analyze(
+        wince.run(
             lambda b: (b[:, 0] > 0).astype(int),
             (x, np.zeros(5, int)),
             {"name": "nan", "perturbations": [{"name": "tabular.gaussian_noise"}]},
@@ -218,7 +218,7 @@ def test_model_failure_names_scenario_and_samples_and_keeps_completed_units(tmp_
     # fails on the noise trial
     model = CallableAdapter(failing_after(8), fingerprint="f")
     with pytest.raises(ModelError) as info:
-        wince.analyze(model, (x, np.zeros(40, int)), plan, store=store)
+        wince.run(model, (x, np.zeros(40, int)), plan, store=store)
     message = str(info.value)
     assert "tabular.gaussian_noise(noise_sd=0.5)" in message
     assert "'20'..'29'" in message
@@ -228,7 +228,7 @@ def test_model_failure_names_scenario_and_samples_and_keeps_completed_units(tmp_
     assert store.completed_units(run_id) == [(0, 10), (10, 20)]
     # resuming with a healthy model completes the remaining units only
     healthy = CallableAdapter(failing_after(10**9), fingerprint="f")
-    run = wince.analyze(healthy, (x, np.zeros(40, int)), plan, store=store)
+    run = wince.run(healthy, (x, np.zeros(40, int)), plan, store=store)
     assert run.record["status"] == "complete"
     assert store.completed_units(run_id) == [(0, 10), (10, 20), (20, 30), (30, 40)]
     assert len(run.outcomes()) == 120
@@ -319,7 +319,7 @@ def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_rows(tmp_pat
 
 def test_transitions_count_baseline_to_perturbed_classes(tmp_path):
     plan = {**IMAGE_PLAN, "perturbations": IMAGE_PLAN["perturbations"][1:], "combinations": "none"}
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(brightness_model, fingerprint="brightness"),
         image_data(),
         plan,

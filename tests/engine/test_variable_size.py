@@ -82,7 +82,7 @@ AUDIO_PLAN = {
 
 def _outcomes(model, samples, ids, labels, plan, store, **options):
     data = ArrayDataset(samples, labels, ids=ids, **options)
-    run = wince.analyze(CallableAdapter(model, fingerprint=model.__name__), data, plan, store=store)
+    run = wince.run(CallableAdapter(model, fingerprint=model.__name__), data, plan, store=store)
     frame = run.outcomes()
     frame["scenario"] = frame["scenario"].astype(str)
     return frame.drop(columns=["sample_index"]).sort_values(KEYS).reset_index(drop=True)
@@ -149,7 +149,7 @@ def test_outcomes_of_variable_size_inputs_do_not_depend_on_batch_size(tmp_path):
 def test_the_outcome_rows_keep_sample_order(tmp_path):
     samples, ids, labels = images(3)
     data = ArrayDataset(samples, labels, ids=ids)
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(brightness_model, fingerprint="b"),
         data,
         IMAGE_PLAN,
@@ -224,9 +224,9 @@ def test_the_store_profile_and_report_handle_inputs_of_several_sizes(tmp_path, m
         model, plan = loudness_model, AUDIO_PLAN
         options = {"modality": "audio", "sample_rate_hz": RATE_HZ}
     data = ArrayDataset(samples, labels, ids=ids, **options)
-    run = wince.analyze(CallableAdapter(model, fingerprint="m"), data, plan, store=str(tmp_path))
+    run = wince.run(CallableAdapter(model, fingerprint="m"), data, plan, store=str(tmp_path))
     assert set(run.outcomes()["sample_id"]) == set(ids)
-    profile = run.profile(data=data, regions=True)
+    profile = run.analyze(data=data, regions=True)
     assert profile is not None
     html = run.report(tmp_path / "report.html", data=data).read_text()
     # the worst cases show each sample at its own size: thumbnails are rendered
@@ -255,7 +255,7 @@ def test_a_process_pool_gives_the_outcomes_of_a_local_run_for_several_sizes(tmp_
     data = ArrayDataset(samples, labels, ids=ids)
     frames = []
     for executor in ("local", "process"):
-        run = wince.analyze(
+        run = wince.run(
             CallableAdapter(brightness_model, fingerprint="b"),
             data,
             IMAGE_PLAN,

@@ -87,7 +87,7 @@ PLAN = {
 
 
 def run(store, fn, fingerprint, data=None, plan=None):
-    return wince.analyze(
+    return wince.run(
         CallableAdapter(fn, fingerprint=fingerprint),
         data if data is not None else grid_data(),
         plan or PLAN,

@@ -52,10 +52,10 @@ def data(shift=0.0):
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-gov")
     ids = {
-        name: wince.analyze(CallableAdapter(fn, fingerprint=name), data(), PLAN, store=str(root)).id
+        name: wince.run(CallableAdapter(fn, fingerprint=name), data(), PLAN, store=str(root)).id
         for name, fn in (("threshold", threshold), ("tilted", tilted))
     }
-    ids["other-data"] = wince.analyze(
+    ids["other-data"] = wince.run(
         CallableAdapter(threshold, fingerprint="threshold"), data(1e-6), PLAN, store=str(root)
     ).id
     return root, ids

@@ -49,10 +49,8 @@ def runs(tmp_path_factory):
     x = rng.normal(size=(100, 3))
     y = (x[:, 0] < 0).astype(int)
     store = wince.open_store(str(tmp_path_factory.mktemp("gate")))
-    taking = wince.analyze(CallableAdapter(scores, fingerprint="a"), (x, y), PLAN, store=store)
-    refusing = wince.analyze(
-        CallableAdapter(nan_refusing, fingerprint="b"), (x, y), PLAN, store=store
-    )
+    taking = wince.run(CallableAdapter(scores, fingerprint="a"), (x, y), PLAN, store=store)
+    refusing = wince.run(CallableAdapter(nan_refusing, fingerprint="b"), (x, y), PLAN, store=store)
     assert refusing.rejected == {REFUSED: ERROR}
     return store, refusing.id, taking.id
 

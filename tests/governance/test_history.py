@@ -28,10 +28,10 @@ def plan(model):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     store = Store(root=tmp_path_factory.mktemp("history-store"))
-    forest = wince.analyze(plan=plan("breast_cancer_classifier"), store=store)
-    logistic = wince.analyze(plan=plan("breast_cancer_logistic"), store=store)
+    forest = wince.run(plan=plan("breast_cancer_classifier"), store=store)
+    logistic = wince.run(plan=plan("breast_cancer_logistic"), store=store)
     other = {**plan("breast_cancer_logistic"), "name": "another-plan"}
-    wince.analyze(plan=other, store=store)
+    wince.run(plan=other, store=store)
     return store, [forest, logistic]
 
 

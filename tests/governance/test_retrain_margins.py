@@ -49,7 +49,7 @@ def retrained(tmp_path_factory):
         model = make_pipeline(
             FunctionTransformer(flatten_pixels), LogisticRegression(max_iter=2000, C=c)
         ).fit(x_train, y_train)
-        runs.append(wince.analyze(model, data, PLAN, store=store))
+        runs.append(wince.run(model, data, PLAN, store=store))
     return runs[0].store, runs[0].id, runs[1].id
 
 

@@ -21,10 +21,10 @@ def test_a_run_is_logged_with_metrics_verdicts_and_report(tmp_path):
         "perturbations": [{"name": "tabular.gaussian_noise", "severities": [0.5, 1.0]}],
         "repeats": 2,
     }
-    run = wince.analyze(
+    run = wince.run(
         breast_cancer_classifier(), breast_cancer_data(), plan, store=str(tmp_path / "s")
     )
-    profile = run.profile(regions=False)
+    profile = run.analyze(regions=False)
     mlflow_id = log_run(run.store, run.id, str(tmp_path / "mlruns"))
     client = mlflow.tracking.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
     logged = client.get_run(mlflow_id)

@@ -39,7 +39,7 @@ def stored(tmp_path_factory):
     """A folder holding a closed store with one digits run (3 units), and the run id."""
     root = tmp_path_factory.mktemp("verify-store")
     store = Store(root=root)
-    run_id = wince.analyze(plan=PLAN, store=store).id
+    run_id = wince.run(plan=PLAN, store=store).id
     store.close()
     return root, run_id
 
@@ -141,7 +141,7 @@ def test_verify_refuses_when_the_data_changed(stored, tmp_path, monkeypatch):
 
 def test_verify_refuses_plans_without_model_or_bad_fraction(tmp_path):
     x = np.linspace(-1, 1, 30)[:, None]
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(lambda b: (b[:, 0] > 0).astype(int), fingerprint="t"),
         (x, (x[:, 0] > 0).astype(int)),
         {"name": "no-model", "perturbations": [{"name": "tabular.gaussian_noise"}]},
@@ -189,7 +189,7 @@ def test_verify_reproduces_a_run_with_scenarios_refused_on_some_units(tmp_path):
         "batch_size": 4,
     }
     store = Store(root=tmp_path)
-    run = wince.analyze(plan=plan, store=store)
+    run = wince.run(plan=plan, store=store)
     refused = store.rejections(run.id)
     assert refused["scenario"].tolist() == ["tabular.missing_values(missing_rate=0.03)"]
     assert 0 < refused["units"].iloc[0] < 10  # some units held no missing cell

@@ -35,7 +35,7 @@ def test_a_frame_fitted_pipeline_runs_from_csv_without_feature_name_warnings(tmp
     plan = {**PLAN, "data": {"csv": str(tmp_path / "cancer.csv"), "label": "label"}}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "X does not have valid feature names" fails the test
-        run = wince.analyze(model, plan=plan, store=str(tmp_path / "s"))
+        run = wince.run(model, plan=plan, store=str(tmp_path / "s"))
     accuracy = run.summary().query("scenario == 'baseline' and metric == 'accuracy'")["value"]
     assert float(accuracy.iloc[0]) == pytest.approx(model.score(frame, y))
 
@@ -45,14 +45,14 @@ def test_columns_in_another_order_than_at_fitting_are_refused(tmp_path):
     swapped = frame[list(reversed(frame.columns))]
     data = ArrayDataset(swapped.to_numpy(), y, feature_names=list(swapped.columns))
     with pytest.raises(DataError, match=r"\(another order\); select and order them as at fitting"):
-        wince.analyze(model, data, PLAN, store=str(tmp_path))
+        wince.run(model, data, PLAN, store=str(tmp_path))
     fewer = ArrayDataset(frame.to_numpy()[:, :5], y, feature_names=list(frame.columns[:5]))
     with pytest.raises(DataError, match=r"\(missing \['mean compactness'\]\)"):
-        wince.analyze(model, fewer, PLAN, store=str(tmp_path))
+        wince.run(model, fewer, PLAN, store=str(tmp_path))
 
 
 def test_arrays_without_names_still_reach_a_frame_fitted_model_by_position(tmp_path):
     model, frame, y = fitted_on_a_frame()
-    run = wince.analyze(model, (frame.to_numpy(), y), PLAN, store=str(tmp_path))
+    run = wince.run(model, (frame.to_numpy(), y), PLAN, store=str(tmp_path))
     predicted = run.outcomes().query("scenario == 'baseline'")
     assert np.isclose(predicted["correct"].mean(), model.score(frame, y))

@@ -346,7 +346,7 @@ def test_audio_at_another_sample_rate_is_refused(audio_pipeline, tmp_path):
     data = ArrayDataset(audio_batch(), labels=[0] * 6, modality="audio", sample_rate_hz=16000)
     plan = {"name": "rate", "perturbations": [{"name": "audio.gain", "levels": [1]}]}
     with pytest.raises(DataError, match=r"resample the data to 8000 Hz"):
-        wince.analyze(model, data, plan, store=str(tmp_path))
+        wince.run(model, data, plan, store=str(tmp_path))
 
 
 # --------------------------------------------------------------------- sentence-transformers
@@ -544,7 +544,7 @@ def test_a_pipeline_runs_end_to_end_under_a_text_perturbation(text_pipeline, tmp
         "seed": 0,
         "analysis": {"bootstrap": 100},
     }
-    run = wince.analyze(text_pipeline, (TEXTS, labels), plan, store=str(tmp_path / "store"))
+    run = wince.run(text_pipeline, (TEXTS, labels), plan, store=str(tmp_path / "store"))
     summary = run.summary()
     flips = summary.query("metric == 'flip_rate' and kind == 'isolation'")
     assert len(flips) == 2

@@ -86,9 +86,7 @@ def test_every_worker_reads_the_output_as_the_first_batch_decided(tmp_path, exec
         "repeats": 1,
         "batch_size": 50,
     }
-    run = wince.analyze(
-        one_logit, (x, truth), plan, store=str(tmp_path), executor=executor, workers=2
-    )
+    run = wince.run(one_logit, (x, truth), plan, store=str(tmp_path), executor=executor, workers=2)
     outcomes = run.outcomes()
     baseline = outcomes[outcomes["scenario"] == "baseline"].sort_values("sample_index")
     np.testing.assert_array_equal(baseline["pred"].to_numpy(), truth)

@@ -43,7 +43,7 @@ def accuracies(run: wince.Run) -> dict[str, float]:
 
 def test_a_model_reads_each_samples_metadata(tmp_path: Path) -> None:
     data = sites_data()
-    run = wince.analyze(calibrated, data, PLAN, store=tmp_path / "store")
+    run = wince.run(calibrated, data, PLAN, store=tmp_path / "store")
     found = accuracies(run)
     assert found["baseline"] == 1.0  # without the metadata it could not be (north is shifted)
     blind = (data.x[:, 0] > 0).astype(int)
@@ -79,17 +79,17 @@ def test_equal_inputs_of_two_samples_are_not_served_from_the_cache(tmp_path: Pat
         calls.append(context.ids)
         return [int(i.startswith("b")) for i in context.ids]
 
-    run = wince.analyze(by_id, data, PLAN, store=tmp_path / "store")
+    run = wince.run(by_id, data, PLAN, store=tmp_path / "store")
     assert accuracies(run)["baseline"] == 1.0
     assert all(len(ids) == len(set(ids)) for ids in calls)
-    again = wince.analyze(by_id, data, {**PLAN, "name": "again"}, store=tmp_path / "store")
+    again = wince.run(by_id, data, {**PLAN, "name": "again"}, store=tmp_path / "store")
     assert accuracies(again)["baseline"] == 1.0
 
 
 def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
     data = sites_data(60)
-    local = wince.analyze(calibrated, data, PLAN, store=tmp_path / "a")
-    pooled = wince.analyze(
+    local = wince.run(calibrated, data, PLAN, store=tmp_path / "a")
+    pooled = wince.run(
         calibrated,
         data,
         {**PLAN, "batch_size": 16},
@@ -105,8 +105,8 @@ def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
 
 def test_analyses_that_evaluate_again_give_the_context(tmp_path: Path) -> None:
     data = sites_data(60)
-    run = wince.analyze(calibrated, data, PLAN, store=tmp_path / "store")
-    profile = run.profile(model=calibrated, data=data, columns=True, breaking_points=True)
+    run = wince.run(calibrated, data, PLAN, store=tmp_path / "store")
+    profile = run.analyze(model=calibrated, data=data, columns=True, breaking_points=True)
     columns = profile.extras["columns"].table
     assert columns["column"].tolist() == ["x0"]
     points = profile.extras["breaking_points"].items["tabular.gaussian_noise"].survival
@@ -160,5 +160,5 @@ def test_samples_of_several_sizes_get_their_own_ids_and_metadata(tmp_path: Path)
         return context.metadata["label_on_file"].to_numpy()
 
     plan = {"name": "sizes", "perturbations": [{"name": "image.gaussian_noise", "levels": [2]}]}
-    run = wince.analyze(from_metadata, data, plan, store=tmp_path / "store")
+    run = wince.run(from_metadata, data, plan, store=tmp_path / "store")
     assert set(accuracies(run).values()) == {1.0}

@@ -158,7 +158,7 @@ def test_multilabel_estimators_are_read_as_multilabel_models(kind, tmp_path):
     }[kind]().fit(x[:80], y[:80])
     assert as_model(estimator).task == "multilabel"
     plan = {"name": kind, "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1]}]}
-    summary = wince.analyze(estimator, (x[80:], y[80:]), plan, store=tmp_path).summary()
+    summary = wince.run(estimator, (x[80:], y[80:]), plan, store=tmp_path).summary()
     clean = summary[(summary["metric"] == "hamming_loss") & (summary["scenario"] == "baseline")]
     assert float(clean["value"].iloc[0]) == pytest.approx(
         hamming_loss(y[80:], estimator.predict(x[80:]))

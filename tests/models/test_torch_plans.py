@@ -57,7 +57,7 @@ def test_a_plan_factory_returning_a_users_module_runs_on_the_declared_device(tmp
     adapter = load_model(as_plan(plan).model)
     assert isinstance(adapter, TorchAdapter)
     assert str(adapter.device) == "cpu"
-    run = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path / "s"))
+    run = wince.run(data=(x, y), plan=plan, store=str(tmp_path / "s"))
     accuracy = run.summary().query("scenario == 'baseline' and metric == 'accuracy'")["value"]
     assert float(accuracy.iloc[0]) == pytest.approx(1.0)
 
@@ -74,14 +74,14 @@ def test_a_users_module_from_a_plan_factory_and_from_python_has_gradients(tmp_pa
     x = np.random.default_rng(1).normal(size=(40, 3))
     y = (x[:, 0] > 0).astype(int)
     plan = {**PLAN, "model": {"factory": factory, "output": "logits"}}
-    from_plan = wince.analyze(data=(x, y), plan=plan, store=str(tmp_path / "plan"))
-    profile = from_plan.profile(data=(x, y), gradients=True)
+    from_plan = wince.run(data=(x, y), plan=plan, store=str(tmp_path / "plan"))
+    profile = from_plan.analyze(data=(x, y), gradients=True)
     norms = profile.extras["gradients"].samples.sort_values("sample_index")["gradient_norm"]
     assert norms.to_numpy() == pytest.approx(sign_net_gradient_norm(x), rel=1e-4, abs=1e-6)
 
     module = importlib.import_module(factory.split(":")[0]).model()
-    direct = wince.analyze(module, (x, y), PLAN, store=str(tmp_path / "python"))
-    profile = direct.profile(model=module, data=(x, y), gradients=True)
+    direct = wince.run(module, (x, y), PLAN, store=str(tmp_path / "python"))
+    profile = direct.analyze(model=module, data=(x, y), gradients=True)
     norms = profile.extras["gradients"].samples.sort_values("sample_index")["gradient_norm"]
     assert norms.to_numpy() == pytest.approx(sign_net_gradient_norm(x), rel=1e-4, abs=1e-6)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+import wince
 from wince.analysis.profile import analyze_run
-from wince.api import analyze
 from wince.demo.models import digits_classifier, digits_data
 from wince.monitor.commands import monitor_command
 from wince.monitor.monitor import monitor_history, monitor_run
@@ -38,7 +38,7 @@ def exposed(images, ev):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    run = analyze(plan=PLAN, store=str(tmp_path_factory.mktemp("monitor-store")))
+    run = wince.run(plan=PLAN, store=str(tmp_path_factory.mktemp("monitor-store")))
     analyze_run(run.store, run.id, regions=False)
     return run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wince.api import analyze
+import wince
 from wince.demo.models import breast_cancer_data
 from wince.errors import PolicyError
 from wince.monitor.monitor import monitor_run
@@ -24,7 +24,7 @@ PLAN = {
 
 @pytest.fixture(scope="module")
 def cancer_run(tmp_path_factory):
-    return analyze(plan=PLAN, store=str(tmp_path_factory.mktemp("monitor-tabular")))
+    return wince.run(plan=PLAN, store=str(tmp_path_factory.mktemp("monitor-tabular")))
 
 
 def test_column_drift_of_half_an_sd_is_estimated_and_alerts(cancer_run, tmp_path):

@@ -26,6 +26,6 @@ def notebook_run(tmp_path_factory: pytest.TempPathFactory) -> NotebookRun:
         "repeats": 1,
     }
     folder = tmp_path_factory.mktemp("notebook") / "store"
-    run = wince.analyze(model, data, plan, store=str(folder))
-    profile = run.profile(regions=False)
+    run = wince.run(model, data, plan, store=str(folder))
+    profile = run.analyze(regions=False)
     return NotebookRun(folder, run, profile, data, model)

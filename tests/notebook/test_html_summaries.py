@@ -49,14 +49,14 @@ def test_a_plan_name_with_markup_is_inert_text(notebook_run: NotebookRun) -> Non
 
 def test_a_run_never_analysed_says_how_to_analyse_it(tmp_path) -> None:
     x = np.random.default_rng(1).normal(size=(30, 3))
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(threshold_model, fingerprint="threshold"),
         ArrayDataset(x, threshold_model(x)),
         {"name": "plain", "perturbations": [{"name": "tabular.gaussian_noise"}], "repeats": 1},
         store=str(tmp_path / "s"),
     )
     page = run._repr_html_()
-    assert "Not analysed yet: run.profile() computes the verdicts." in page
+    assert "Not analysed yet: run.analyze() computes the verdicts." in page
     assert "verdicts</th>" not in page
 
 

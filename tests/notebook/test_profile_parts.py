@@ -30,9 +30,9 @@ def test_counts_are_the_scenarios_per_verdict(notebook_run: NotebookRun) -> None
 def test_optional_analyses_are_attributes(notebook_run: NotebookRun) -> None:
     profile = notebook_run.profile
     assert profile.data_quality is profile.extras["data_quality"]
-    with_regions = notebook_run.run.profile(data=notebook_run.data, save=False)
+    with_regions = notebook_run.run.analyze(data=notebook_run.data, save=False)
     assert with_regions.regions is with_regions.extras["regions"]
-    searched = notebook_run.run.profile(
+    searched = notebook_run.run.analyze(
         model=notebook_run.model,
         data=notebook_run.data,
         regions=False,
@@ -56,6 +56,6 @@ def test_an_analysis_not_computed_names_the_option_that_computes_it(
     with pytest.raises(MissingAnalysisError) as raised:
         getattr(notebook_run.profile, part)
     message = str(raised.value)
-    assert f"run.profile({option}=True)" in message
+    assert f"run.analyze({option}=True)" in message
     assert f"wince analyze RUN {flag}" in message
     assert "data_quality" in message  # what the profile has instead

@@ -67,9 +67,9 @@ def test_interactions_chart_has_a_row_per_combination_and_metric(
 def test_breaking_points_need_the_search_and_say_how_to_run_it(
     notebook_run: NotebookRun,
 ) -> None:
-    with pytest.raises(MissingAnalysisError, match=r"run.profile\(breaking_points=True\)"):
+    with pytest.raises(MissingAnalysisError, match=r"run.analyze\(breaking_points=True\)"):
         notebook_run.profile.plot.breaking_points()
-    searched = notebook_run.run.profile(
+    searched = notebook_run.run.analyze(
         regions=False,
         breaking_points=True,
         save=False,
@@ -88,13 +88,13 @@ def test_breaking_points_need_the_search_and_say_how_to_run_it(
 
 def test_a_plan_without_combinations_has_no_interactions_chart(tmp_path) -> None:
     x = np.random.default_rng(2).normal(size=(30, 3))
-    run = wince.analyze(
+    run = wince.run(
         CallableAdapter(threshold_model, fingerprint="threshold"),
         ArrayDataset(x, threshold_model(x)),
         {"name": "single", "perturbations": [{"name": "tabular.gaussian_noise"}], "repeats": 1},
         store=str(tmp_path / "s"),
     )
-    profile = run.profile(regions=False)
+    profile = run.analyze(regions=False)
     assert profile.interactions.table.empty
     with pytest.raises(MissingAnalysisError, match=r"combines no perturbations.*combinations"):
         profile.plot.interactions()

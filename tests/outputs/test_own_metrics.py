@@ -69,7 +69,7 @@ def run(tmp_path, monkeypatch):
         ],
     }
     data = ArrayDataset(images, labels=(levels > 0.5).astype(int), modality="image")
-    return wince.analyze(data=data, plan=plan, store=tmp_path / "store"), data
+    return wince.run(data=data, plan=plan, store=tmp_path / "store"), data
 
 
 def brightness(batch: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ def test_the_stored_metric_is_the_function_of_the_stored_scores(run):
 
 
 def test_verdicts_test_the_metric_against_its_declared_tolerance(run):
-    profile = run[0].profile(regions=False)
+    profile = run[0].analyze(regions=False)
     tests = profile.verdicts.tests
     own = tests[tests["metric"] == "confidence_drop"].set_index("scenario")
     assert set(own["tolerance"]) == {TOLERANCE}
@@ -124,7 +124,7 @@ def test_verdicts_test_the_metric_against_its_declared_tolerance(run):
 
 def test_breaking_points_are_where_each_sample_crosses_the_tolerance(run):
     stored, data = run
-    profile = stored.profile(
+    profile = stored.analyze(
         data=data, regions=False, breaking_points=True, breaking_metric="confidence_drop"
     )
     result = profile.extras["breaking_points"].items["image.exposure"]
@@ -142,7 +142,7 @@ def test_breaking_points_are_where_each_sample_crosses_the_tolerance(run):
 
 def test_a_gate_reads_the_metric(run):
     stored = run[0]
-    stored.profile(regions=False)
+    stored.analyze(regions=False)
     outcomes = stored.outcomes()
     worst = outcomes.groupby("scenario")["metric_confidence_drop"].mean().max()
     lenient = {"rules": [{"check": "max_change", "metric": "confidence_drop", "max": 1.0}]}
@@ -163,7 +163,7 @@ def test_a_metric_function_that_cannot_be_imported_is_a_plan_error(tmp_path):
     }
     data = (np.zeros((4, 2)), np.array([0, 1, 0, 1]))
     with pytest.raises(PlanError, match=r"metrics\.mine\.function: cannot import module"):
-        wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
+        wince.run(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
 
 
 def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
@@ -187,7 +187,7 @@ def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
     }
     rng = np.random.default_rng(0)
     data = (rng.normal(size=(40, 2)), (rng.normal(size=40) > 0).astype(int))
-    run = wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
+    run = wince.run(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
     outcomes = run.outcomes()
     np.testing.assert_array_equal(
         outcomes["metric_doubled_flip"], 2.0 * outcomes["flipped"].astype(float)
@@ -220,7 +220,7 @@ def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
         Path(importlib.util.cache_from_source(str(module))).unlink(missing_ok=True)
         sys.modules.pop("changing_metric", None)
         importlib.invalidate_caches()
-        return wince.analyze(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
+        return wince.run(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
 
     first = run_with("0.0 * (clean.labels != perturbed.labels)")
     again = run_with("0.0 * (clean.labels != perturbed.labels)")
@@ -232,7 +232,7 @@ def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
 
 def test_the_report_reads_breaking_points_on_a_metric_as_crossing_its_tolerance(run, tmp_path):
     stored, data = run
-    stored.profile(
+    stored.analyze(
         data=data, regions=False, breaking_points=True, breaking_metric="confidence_drop"
     )
     html = stored.report(out=tmp_path / "report.html").read_text(encoding="utf-8")

@@ -132,7 +132,7 @@ def test_a_plan_names_a_text_model_through_its_factory(tmp_path, monkeypatch):
         "model": {"factory": "text_models:make", "task": "text"},
         "perturbations": [{"name": "text.typos", "severities": [1.0]}],
     }
-    run = wince.analyze(data=(SENTENCES, SENTENCES), plan=plan, store=tmp_path / "s")
+    run = wince.run(data=(SENTENCES, SENTENCES), plan=plan, store=tmp_path / "s")
     outcomes = run.outcomes()
     assert outcomes.loc[outcomes["scenario"] == "baseline", "output"].tolist() == squash_vowels(
         SENTENCES
@@ -172,7 +172,7 @@ def test_multilabel_metrics_equal_sklearn_on_every_stored_outcome(tmp_path):
         "name": "tags",
         "perturbations": [{"name": "tabular.gaussian_noise", "severities": [0.5, 1.0]}],
     }
-    outcomes = wince.analyze(model, (x, truth), plan, store=tmp_path / "s").outcomes()
+    outcomes = wince.run(model, (x, truth), plan, store=tmp_path / "s").outcomes()
     clean = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")["output"]
     for row in outcomes.itertuples():
         predicted = np.asarray(row.output, bool)[None]
@@ -195,7 +195,7 @@ def test_embedding_metrics_equal_scipy_on_every_stored_outcome(tmp_path):
         "name": "embed",
         "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}],
     }
-    outcomes = wince.analyze(model, x, plan, store=tmp_path / "s").outcomes()
+    outcomes = wince.run(model, x, plan, store=tmp_path / "s").outcomes()
     assert "truth" not in outcomes.columns  # an embedding has no ground truth
     clean = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")["output"]
     for row in outcomes.itertuples():

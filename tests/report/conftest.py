@@ -19,8 +19,9 @@ from report_support import (
     text_data,
 )
 
+import wince
 from require import require_module, require_service
-from wince.api import Run, analyze
+from wince.api import Run
 from wince.demo.run import PLANS, plan_path
 from wince.errors import PrecisionWarning
 from wince.models.base import CallableAdapter
@@ -72,17 +73,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 @pytest.fixture(scope="session")
 def digits_run(store: Store) -> Run:
     """The digits demo run exactly as `make demo` makes it, analysed as the demo does."""
-    run = analyze(plan=load_plan(plan_path("digits.yaml")), store=store)
+    run = wince.run(plan=load_plan(plan_path("digits.yaml")), store=store)
     with pytest.warns(PrecisionWarning, match="less precise than asked"):  # its quick design
-        run.profile(breaking_points=True, global_sensitivity=True)
+        run.analyze(breaking_points=True, global_sensitivity=True)
     return run
 
 
 @pytest.fixture(scope="session")
 def cancer_run(store: Store) -> Run:
     """The breast-cancer demo plan (tabular), analysed with breaking points."""
-    run = analyze(plan=_smaller("breast_cancer.yaml", limit=None), store=store)
-    run.profile(breaking_points=True)
+    run = wince.run(plan=_smaller("breast_cancer.yaml", limit=None), store=store)
+    run.analyze(breaking_points=True)
     return run
 
 
@@ -96,7 +97,7 @@ def text_run(store: Store) -> Run:
         "analysis": {"bootstrap": 200},
     }
     model = CallableAdapter(parity, fingerprint="parity", classes=PARITY_CLASSES)
-    return analyze(model, text_data(), plan, store=store)
+    return wince.run(model, text_data(), plan, store=store)
 
 
 @pytest.fixture(scope="session")
@@ -136,10 +137,10 @@ def demo_htmls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     written = {}
     for name in PLANS:
         plan = _smaller(name, limit=60)
-        run = analyze(plan=plan.model_copy(update={"repeats": 2}), store=store)
+        run = wince.run(plan=plan.model_copy(update={"repeats": 2}), store=store)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PrecisionWarning)  # the small design is imprecise
-            run.profile(
+            run.analyze(
                 breaking_points=True,
                 global_sensitivity=len(plan.perturbations) > 1,
             )

@@ -39,7 +39,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> tuple[wince.Run, Report
         data.batch(0, N_SAMPLES), data.labels[:N_SAMPLES], modality="text", name="sentences"
     )
     model = sentiment_classifier()
-    run = wince.analyze(model, sentences, PLAN, store=tmp_path_factory.mktemp("store"))
+    run = wince.run(model, sentences, PLAN, store=tmp_path_factory.mktemp("store"))
     before = build_report(run.store, run.id, data=sentences)
     run.harden(["text.normalize", "model.temperature"], model=model, data=sentences)
     return run, before, build_report(run.store, run.id, data=sentences)

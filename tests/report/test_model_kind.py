@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from report_support import PARITY_CLASSES, parity, text_data
 
-from wince.api import Run, analyze
+import wince
+from wince.api import Run
 from wince.models.base import CallableAdapter
 from wince.models.http import HttpAdapter
 from wince.models.sklearn import SklearnAdapter
@@ -30,7 +31,7 @@ def fixed_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     model = CallableAdapter(
         parity, fingerprint="parity-fixed", classes=PARITY_CLASSES, trainable=False
     )
-    return analyze(model, text_data(), plan, store=str(tmp_path_factory.mktemp("fixed")))
+    return wince.run(model, text_data(), plan, store=str(tmp_path_factory.mktemp("fixed")))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from wince.api import Run, analyze
+import wince
+from wince.api import Run
 from wince.datasets import ArrayDataset
 from wince.demo.models import digits_classifier, digits_data, flatten_pixels
 from wince.governance.policy import MaxFlipRate, NoRegression, parse_policy
@@ -268,8 +269,8 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "repeats": 1,
         "analysis": {"bootstrap": 200},
     }
-    run = analyze(model, data, plan, store=str(tmp_path_factory.mktemp("narrative")))
-    run.profile(breaking_points=True, regions=False, model=model, data=data)
+    run = wince.run(model, data, plan, store=str(tmp_path_factory.mktemp("narrative")))
+    run.analyze(breaking_points=True, regions=False, model=model, data=data)
     return run
 
 

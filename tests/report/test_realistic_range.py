@@ -9,7 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from wince.api import Run, analyze
+import wince
+from wince.api import Run
 from wince.cli import app
 from wince.datasets import ArrayDataset
 from wince.demo.models import digits_classifier, digits_data
@@ -36,7 +37,7 @@ def beyond_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "repeats": 1,
         "analysis": {"bootstrap": 200},
     }
-    return analyze(digits_classifier(), data, plan, store=str(tmp_path_factory.mktemp("beyond")))
+    return wince.run(digits_classifier(), data, plan, store=str(tmp_path_factory.mktemp("beyond")))
 
 
 @pytest.fixture(scope="module")

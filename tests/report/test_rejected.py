@@ -31,7 +31,7 @@ def refused_run(tmp_path_factory):
         "batch_size": 50,
     }
     store = str(tmp_path_factory.mktemp("refused"))
-    return wince.analyze(model, (x[1::2][:150], y[1::2][:150]), plan, store=store)
+    return wince.run(model, (x[1::2][:150], y[1::2][:150]), plan, store=store)
 
 
 def test_the_html_report_lists_refused_inputs_under_the_risks(refused_run, tmp_path):

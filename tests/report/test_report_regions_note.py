@@ -20,11 +20,11 @@ def test_regions_analysed_without_a_rule_are_reported_as_none_found(tmp_path) ->
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(120, 3)), rng.integers(0, 2, 120)
     model = DummyClassifier(strategy="most_frequent").fit(x, y)  # never changes its answer
-    run = wince.analyze(model, (x, y), PLAN, store=tmp_path / "store")
+    run = wince.run(model, (x, y), PLAN, store=tmp_path / "store")
     never_analysed = build_report(run.store, run.id, data=(x, y)).html()
     assert "No fragile-region analysis is stored" in never_analysed
 
-    run.profile(regions=True, data=(x, y))
+    run.analyze(regions=True, data=(x, y))
     analysed = build_report(run.store, run.id, data=(x, y)).html()
     assert "No fragile-region analysis is stored" not in analysed
     assert "No region of the inputs is more fragile than the rest" in analysed

@@ -53,7 +53,7 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> wince.Run:
     model = CallableAdapter(squash_vowels, task="text", fingerprint="squash-vowels")
     data = ArrayDataset(TEXTS, labels=TEXTS)
     store = tmp_path_factory.mktemp("text") / "store"
-    return wince.analyze(model, data, TEXT_PLAN, store=store, cache=False)  # type: ignore[arg-type]
+    return wince.run(model, data, TEXT_PLAN, store=store, cache=False)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -162,14 +162,14 @@ def image_data(task: str) -> ArrayDataset:
 def detection_run(tmp_path_factory: pytest.TempPathFactory) -> wince.Run:
     model = CallableAdapter(find_objects, task="detection", fingerprint="oracle-detector")
     store = tmp_path_factory.mktemp("detection") / "store"
-    return wince.analyze(model, image_data("detection"), DARK_PLAN, store=store, cache=False)  # type: ignore[arg-type]
+    return wince.run(model, image_data("detection"), DARK_PLAN, store=store, cache=False)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def segmentation_run(tmp_path_factory: pytest.TempPathFactory) -> wince.Run:
     model = CallableAdapter(segment, task="segmentation", fingerprint="oracle-segmenter")
     store = tmp_path_factory.mktemp("segmentation") / "store"
-    return wince.analyze(model, image_data("segmentation"), DARK_PLAN, store=store, cache=False)  # type: ignore[arg-type]
+    return wince.run(model, image_data("segmentation"), DARK_PLAN, store=store, cache=False)  # type: ignore[arg-type]
 
 
 def pixels(uri: str) -> np.ndarray:
@@ -291,7 +291,7 @@ def test_a_metric_of_ones_own_is_reported_in_its_unit(tmp_path, monkeypatch):
         ],
     }
     model = CallableAdapter(squash_vowels, task="text", fingerprint="squash-vowels")
-    run = wince.analyze(model, ArrayDataset(TEXTS, labels=TEXTS), plan, store=tmp_path / "s")  # type: ignore[arg-type]
+    run = wince.run(model, ArrayDataset(TEXTS, labels=TEXTS), plan, store=tmp_path / "s")  # type: ignore[arg-type]
     outcomes = run.outcomes()
     clean = outcomes[outcomes["scenario"] == "baseline"].set_index("sample_index")["output"]
     perturbed = outcomes[outcomes["scenario"].str.startswith("text.typos")]
@@ -329,7 +329,7 @@ def embed(rows: np.ndarray) -> np.ndarray:
 
 def analysed(tmp_path, function, task: str, **data: object) -> tuple[wince.Run, object]:
     model = CallableAdapter(function, task=task, fingerprint=task)
-    run = wince.analyze(model, ArrayDataset(ROWS, **data), NOISY_PLAN, store=tmp_path / "s")  # type: ignore[arg-type]
+    run = wince.run(model, ArrayDataset(ROWS, **data), NOISY_PLAN, store=tmp_path / "s")  # type: ignore[arg-type]
     return run, build_report(run.store, run.id)
 
 

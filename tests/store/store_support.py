@@ -87,7 +87,7 @@ def analyze_in_process(
 
     barrier.wait(timeout=120)
     store = open_store(store_url, segments=segments)
-    wince.analyze(
+    wince.run(
         CallableAdapter(MeetingModel(barrier, meet_at=n // batch_size * 5 // 2), fingerprint="m"),
         tabular_data(n),
         plan(name, batch_size=batch_size),

@@ -36,7 +36,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "batch_size": 64,
     }
     root = tmp_path_factory.mktemp("store")
-    run = wince.analyze(model, (x, y), plan, store=root)
+    run = wince.run(model, (x, y), plan, store=root)
     return root, run.id
 
 

@@ -44,10 +44,10 @@ def data():
 
 
 def test_a_run_stores_the_same_outcomes_on_every_catalog(store, tmp_path):
-    reference = wince.analyze(
+    reference = wince.run(
         CallableAdapter(model, fingerprint="m"), data(), PLAN, store=str(tmp_path / "ref")
     )
-    run = wince.analyze(CallableAdapter(model, fingerprint="m"), data(), PLAN, store=store)
+    run = wince.run(CallableAdapter(model, fingerprint="m"), data(), PLAN, store=store)
     assert run.id == reference.id
     pd.testing.assert_frame_equal(run.outcomes(), reference.outcomes())
     record = store.run(run.id)
@@ -58,10 +58,10 @@ def test_a_run_stores_the_same_outcomes_on_every_catalog(store, tmp_path):
 
 
 def test_analysis_payloads_are_strict_json(store):
-    run = wince.analyze(CallableAdapter(model, fingerprint="m"), data(), PLAN, store=store)
+    run = wince.run(CallableAdapter(model, fingerprint="m"), data(), PLAN, store=store)
     payload = {"a": [1.0, math.nan, math.inf], "b": np.float32(0.5), "c": np.arange(2)}
     store.save_analysis(run.id, "test", payload)
     assert store.load_analysis(run.id, "test") == {"a": [1.0, None, None], "b": 0.5, "c": [0, 1]}
-    profile = run.profile(regions=False)
+    profile = run.analyze(regions=False)
     stored = store.load_analysis(run.id, "verdicts")
     assert stored["scenarios"]["verdict"] == profile.verdicts.scenarios["verdict"].tolist()

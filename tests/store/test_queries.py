@@ -30,7 +30,7 @@ def two_runs(tmp_path_factory):
     store = Store(root=tmp_path_factory.mktemp("queries"))
     frames = []
     for fn, fingerprint in ((noisy_model, "a"), (other_model, "b")):
-        run = wince.analyze(
+        run = wince.run(
             CallableAdapter(fn, fingerprint=fingerprint),
             tabular_data(150),
             plan("queries", repeats=3),

@@ -235,7 +235,7 @@ def test_an_emptied_catalog_is_rebuilt_with_its_refusals_on_every_catalog(catalo
         "batch_size": 32,
     }
     store = open_store(catalog_url, segments=tmp_path / "segments")
-    run = wince.analyze(refusing_model, tabular_data(), plan, store=store)
+    run = wince.run(refusing_model, tabular_data(), plan, store=store)
     assert list(run.rejected) == ["tabular.missing_values(missing_rate=0.15)"]
     rows = catalog_rows(store)
     summary = run.summary()

@@ -60,14 +60,14 @@ def model():
 
 def reference(tmp_path, name="team", **options):
     """The same plan run into a private folder store: the outcomes every store must hold."""
-    return wince.analyze(model(), tabular_data(), plan(name, **options), store=str(tmp_path / name))
+    return wince.run(model(), tabular_data(), plan(name, **options), store=str(tmp_path / name))
 
 
 # segments on fsspec locations -------------------------------------------------------------------
 def test_segments_on_an_fsspec_location_are_found_from_the_catalog_url_alone(catalog_url, tmp_path):
     location = f"memory://wince-{uuid.uuid4().hex}/segments"
     store = open_store(catalog_url, segments=location)
-    run = wince.analyze(model(), tabular_data(), plan("team"), store=store)
+    run = wince.run(model(), tabular_data(), plan("team"), store=store)
     assert store.setting("segments") == location
     assert all(p.startswith(f"{location}/{run.id}/") for p in store.segment_paths(run.id))
     store.close()
@@ -88,7 +88,7 @@ def test_segments_on_an_fsspec_location_are_found_from_the_catalog_url_alone(cat
 def test_a_file_url_location_holds_the_segments_on_disk(tmp_path):
     shared = tmp_path / "shared"
     store = open_store(f"sqlite:///{tmp_path / 'team.db'}", segments=f"file://{shared}")
-    run = wince.analyze(model(), tabular_data(), plan("team"), store=store)
+    run = wince.run(model(), tabular_data(), plan("team"), store=store)
     assert store.setting("segments") == str(shared)
     assert sorted(p.name for p in (shared / run.id).iterdir()) == [
         "0000000000-0000000032.parquet",
@@ -114,13 +114,13 @@ def test_an_unknown_segments_protocol_names_the_missing_package(tmp_path):
 def test_a_client_pointed_at_the_wrong_folder_is_told_where_the_catalog_says(tmp_path):
     url = f"sqlite:///{tmp_path / 'team.db'}"
     store = open_store(url, segments=tmp_path / "shared")
-    run = wince.analyze(model(), tabular_data(), plan("team"), store=store)
+    run = wince.run(model(), tabular_data(), plan("team"), store=store)
     elsewhere = open_store(url, segments=tmp_path / "elsewhere")
     with pytest.raises(StoreError, match=r"4 registered segment.*records the segments at"):
         elsewhere.outcomes(run.id)
     # Nothing is missing where the catalog says: running again recomputes nothing here.
     with pytest.raises(StoreError, match=r"4 registered segment.*records the segments at"):
-        wince.analyze(model(), tabular_data(), plan("team"), store=elsewhere)
+        wince.run(model(), tabular_data(), plan("team"), store=elsewhere)
     assert len(store.completed_units(run.id)) == 4
     assert not (tmp_path / "elsewhere").exists()
 
@@ -226,7 +226,7 @@ def _tables_and_version(url: str) -> tuple[set[str], list[int], set[str]]:
 
 def test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_data(catalog_url, tmp_path):
     original = reference(tmp_path)
-    original.profile(regions=False)  # stores analyses too
+    original.analyze(regions=False)  # stores analyses too
     _build_version_1(catalog_url, original.store)
     names, versions, unit_columns = _tables_and_version(catalog_url)
     assert ("settings" in names, versions, "bytes" in unit_columns) == (False, [1], False)
@@ -244,7 +244,7 @@ def test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_data(catalog_url,
     assert upgraded.load_analysis(original.id, "verdicts") == verdicts
     pd.testing.assert_frame_equal(upgraded.outcomes(original.id), original.outcomes())
     # Upgraded stores take new runs like new ones, with the version-2 columns filled.
-    second = wince.analyze(model(), tabular_data(), plan("second"), store=upgraded)
+    second = wince.run(model(), tabular_data(), plan("second"), store=upgraded)
     with upgraded.engine.connect() as conn:
         sizes = conn.execute(
             sa.select(catalog.units.c.bytes).where(catalog.units.c.run_id == second.id)
@@ -316,7 +316,7 @@ def test_two_runs_written_concurrently_both_complete_intact(catalog_url, tmp_pat
     assert sorted(runs["name"]) == ["alpha", "beta"]
     assert set(runs["status"]) == {"complete"}
     for name in ("alpha", "beta"):
-        expected = wince.analyze(
+        expected = wince.run(
             model(), tabular_data(n), plan(name, batch_size=batch), store=str(tmp_path / name)
         )
         assert store.completed_units(expected.id) == [

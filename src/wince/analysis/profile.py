@@ -78,7 +78,7 @@ class Profile:
             computed = ", ".join(self.extras) or "none"
             raise MissingAnalysisError(
                 f"run {self.run_id}: this profile has no {name.replace('_', ' ')} analysis "
-                f"(it has: {computed}). Compute it with run.profile({option}=True) or "
+                f"(it has: {computed}). Compute it with run.analyze({option}=True) or "
                 f"`wince analyze RUN {flag}`."
             )
         return self.extras[name]

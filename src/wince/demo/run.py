@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from wince.api import Run, analyze
+from wince import api
+from wince.api import Run
 from wince.errors import PrecisionWarning
 from wince.plan import load_plan
 from wince.report import write_report
@@ -97,7 +98,7 @@ def run_demo(
     for name in PLANS:
         plan = load_plan(plan_path(name))
         started = time.perf_counter()
-        run = analyze(plan=plan, store=opened, executor=executor, progress=console.is_terminal)
+        run = api.run(plan=plan, store=opened, executor=executor, progress=console.is_terminal)
         seconds = time.perf_counter() - started
         rows = headline(run)
         worst = max(
@@ -116,7 +117,7 @@ def run_demo(
         with warnings.catch_warnings():
             # a global-sensitivity design short of its precision is among the findings
             warnings.simplefilter("ignore", PrecisionWarning)
-            profile = run.profile(
+            profile = run.analyze(
                 breaking_points=True, global_sensitivity=len(plan.perturbations) > 1
             )
         analysis_seconds = time.perf_counter() - started

@@ -215,7 +215,7 @@ def probe_for_run(
 
     The model and data default to the run's plan sections; either way their fingerprints must
     match the run's, so new evaluations extend the same experiment. With `cache` (as in
-    `wince.analyze`: True uses the store's cache) evaluations the run or earlier analyses
+    `wince.run`: True uses the store's cache) evaluations the run or earlier analyses
     already made are not repeated.
 
     Raises:

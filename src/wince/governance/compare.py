@@ -278,8 +278,8 @@ def compare_runs(
         >>> x = np.random.default_rng(0).normal(size=(60, 2)); y = (x[:, 0] > 0).astype(int)
         >>> plan = {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]}
         >>> store = tempfile.mkdtemp()
-        >>> a = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan, store=store)
-        >>> b = wince.analyze(lambda b: (b[:, 0] > 0.0).astype(int), (x, y), plan, store=store)
+        >>> a = wince.run(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan, store=store)
+        >>> b = wince.run(lambda b: (b[:, 0] > 0.0).astype(int), (x, y), plan, store=store)
         >>> comparison = compare_runs(a.store, a.id, b.id)
         >>> sorted(set(comparison.scenarios["verdict"]))
         ['no difference']

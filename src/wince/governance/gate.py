@@ -365,7 +365,7 @@ def evaluate_gate(
         >>> import numpy as np, tempfile, wince
         >>> x = np.random.default_rng(0).normal(size=(80, 2)); y = (x[:, 0] > 0).astype(int)
         >>> plan = {"name": "doc", "perturbations": [{"name": "tabular.gaussian_noise"}]}
-        >>> run = wince.analyze(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan,
+        >>> run = wince.run(lambda b: (b[:, 0] > 0).astype(int), (x, y), plan,
         ...                     store=tempfile.mkdtemp())
         >>> result = evaluate_gate(run.store, run.id,
         ...                        {"rules": [{"check": "max_flip_rate", "max": 0.5}]})

@@ -280,7 +280,7 @@ def run_locked(
     cache: Any = True,
     fresh: bool = False,
 ) -> Any:
-    """Run a plan file like `wince.analyze`, checking its lock first when it has one.
+    """Run a plan file like `wince.run`, checking its lock first when it has one.
 
     The lock is `lock` if given, else `<plan file>.lock` if that file exists; without either
     the plan runs unlocked. A locked run records in its lineage `lock` (the file),
@@ -290,15 +290,15 @@ def run_locked(
         plan_path: the plan file (YAML).
         lock: the lock file; default `<plan file>.lock` when it exists.
         allow_version_drift: proceed despite drift, recording it in the lineage.
-        model: as for `wince.analyze`; default the plan's model section.
-        data: as for `wince.analyze`; default the plan's data section.
+        model: as for `wince.run`; default the plan's model section.
+        data: as for `wince.run`; default the plan's data section.
         store: a `Store` or a store URL/folder.
         executor: "local", "process" or "ray".
         workers: worker processes (process) or model actors (ray); default the CPU count.
         ray_address: the Ray cluster for the ray executor; default a local Ray.
         num_gpus: GPUs per Ray actor.
         progress: show a progress bar.
-        cache: the prediction cache, as for `wince.analyze`.
+        cache: the prediction cache, as for `wince.run`.
         fresh: run again even when a stored run of the same identity exists.
 
     Returns:
@@ -309,7 +309,8 @@ def run_locked(
         PlanError: invalid plan or lock, a lock file that does not exist, or a locked plan
             without data.
     """
-    from wince.api import Run, analyze
+    from wince import api
+    from wince.api import Run
     from wince.datasets.loading import as_dataset
     from wince.store.store import open_store
 
@@ -333,13 +334,13 @@ def run_locked(
         "fresh": fresh,
     }
     if lock_file is None:
-        return analyze(model, data, plan, store=target, **how)
+        return api.run(model, data, plan, store=target, **how)
     locked = load_lock(lock_file)
     dataset = as_dataset(data) if data is not None else plan_dataset(plan, str(plan_path))
     drifts = check_lock(plan, locked, dataset)
     if drifts and not allow_version_drift:
         raise LockDriftError(drift_message(plan.name, lock_file, drifts), drifts=drifts)
-    result: Run = analyze(model, dataset, plan, store=target, **how)
+    result: Run = api.run(model, dataset, plan, store=target, **how)
     target.update_lineage(
         result.id,
         {

@@ -89,7 +89,7 @@ def aggregate(
         >>> model = CallableAdapter(lambda x: np.stack([x[:, 0], -x[:, 0]], 1), fingerprint="m")
         >>> plan = {"name": "doc", "repeats": 2,
         ...         "perturbations": [{"name": "tabular.gaussian_noise", "severities": [1.0]}]}
-        >>> run = wince.analyze(model, (x, (x[:, 0] < 0).astype(int)), plan, store=store)
+        >>> run = wince.run(model, (x, (x[:, 0] < 0).astype(int)), plan, store=store)
         >>> table = store.aggregate([run.id], "flip_rate", where="scenario != 'baseline'")
         >>> list(table.columns)
         ['scenario', 'n', 'n_clusters', 'mean', 'low', 'high']
