@@ -21,6 +21,11 @@ it like any run. Then, per defence:
 - **latency cost**: seconds per sample of the defended model over the undefended one's,
   each timed on inputs no model has seen (`timing_batches`), so a model that memoises its
   answers computes them for both;
+- **memory cost**: the peak memory one prediction of `LATENCY_SAMPLES` unseen inputs
+  allocates, per sample, of the defended model minus the undefended one's
+  (`peak_bytes_per_sample`). It is traced with `tracemalloc`, so it counts what Python and
+  numpy allocate, not the pools native libraries keep of their own (a torch or ONNX
+  runtime's arena, a GPU's memory);
 - **refused scenarios answered**: the scenarios whose inputs the undefended model refused
   (NaN it cannot take, say) that the defended model answers;
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
@@ -33,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -107,6 +113,8 @@ DEFENCE_COLUMNS = (
     "non_inferior",
     "latency_ratio",
     "seconds_per_sample",
+    "extra_bytes_per_sample",
+    "bytes_per_sample",
     "qualifies",
 )
 
@@ -132,7 +140,10 @@ class Hardening:
             `clean_change` (clean accuracy, defended - undefended; NaN without labels),
             `clean_low`, `clean_high`, `clean_p` (McNemar), `non_inferior` (None without
             labels), `latency_ratio` (defended over undefended seconds per sample),
-            `seconds_per_sample` (defended), `qualifies`.
+            `seconds_per_sample` (defended), `extra_bytes_per_sample` (the defended
+            model's peak memory per sample minus the undefended one's, bytes; negative
+            when it allocates less), `bytes_per_sample` (defended; `peak_bytes_per_sample`),
+            `qualifies`.
     """
 
     run_id: str
@@ -169,18 +180,25 @@ def timing_batches(dataset: Dataset, seed: int, timed_model: int) -> list[Batch]
     the data's modality at severity 1, drawn from streams of the seed, `timed_model` (0 for
     the undefended model, i for the i-th defence) and the batch's index.
     """
+    return [unseen_batch(dataset, seed, timed_model, repeat) for repeat in range(LATENCY_REPEATS)]
+
+
+def memory_batch(dataset: Dataset, seed: int, timed_model: int) -> Batch:
+    """A batch like those of `timing_batches`, of a stream of its own: not timed before."""
+    return unseen_batch(dataset, seed, timed_model, LATENCY_REPEATS)
+
+
+def unseen_batch(dataset: Dataset, seed: int, timed_model: int, index: int) -> Batch:
+    """The first `LATENCY_SAMPLES` clean samples under full timing noise, stream `index`."""
     x = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
     noise = perturbations.create(TIMING_PERTURBATIONS[dataset.modality], {})
     keys = np.arange(len(x), dtype=np.uint64)
-    return [
-        noise.perturb(
-            x,
-            noise.at_severity(1.0),
-            Rngs(seed, f"latency:{timed_model}", repeat, keys),
-            dataset.context(),
-        )
-        for repeat in range(LATENCY_REPEATS)
-    ]
+    return noise.perturb(
+        x,
+        noise.at_severity(1.0),
+        Rngs(seed, f"latency:{timed_model}", index, keys),
+        dataset.context(),
+    )
 
 
 def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
@@ -191,6 +209,27 @@ def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
         model.predict(x)
         fastest = min(fastest, (time.perf_counter() - started) / max(len(x), 1))
     return fastest
+
+
+def peak_bytes_per_sample(model: ModelAdapter, x: Batch) -> float:
+    """The peak memory one prediction of `x` allocates, in bytes per sample.
+
+    Traced with `tracemalloc` from the call's start: the Python objects and numpy arrays the
+    prediction allocates (freed or not), not the pools native libraries keep of their own.
+    Tracing already running (started by the caller) is left running.
+    """
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        model.predict(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    return (peak - before) / max(len(x), 1)
 
 
 def exposure_reduction(
@@ -352,8 +391,7 @@ def harden_run(
     if hardens is not None:
         raise ParameterError(
             f"run {run_id} is itself a defended run of run {hardens}: harden run {hardens} "
-            "with every defence to try (repeat --defence), or name it rather than 'latest', "
-            "which is the newest defended run after a harden."
+            "with every defence to try (repeat --defence)."
         )
     probe = probe_for_run(store, run_id, model=model, data=data, cache=False)
     adapter, dataset = probe.adapter, probe.dataset
@@ -370,6 +408,7 @@ def harden_run(
     clean = clean_data(adapter, dataset)
     seed = before.plan.seed
     undefended_seconds = seconds_per_sample(adapter, timing_batches(dataset, seed, 0))
+    undefended_bytes = peak_bytes_per_sample(adapter, memory_batch(dataset, seed, 0))
     resample = bootstrap_weights(
         len(before.samples), settings.bootstrap, before.plan.seed, _RESAMPLING_STREAM
     )
@@ -400,6 +439,7 @@ def harden_run(
                 }
         exposure += rows
         defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
+        defended_bytes = peak_bytes_per_sample(defended, memory_batch(dataset, seed, timed_model))
         summaries.append(
             {
                 "defence": defence.name,
@@ -410,6 +450,8 @@ def harden_run(
                 if undefended_seconds > 0
                 else math.nan,
                 "seconds_per_sample": defended_seconds,
+                "extra_bytes_per_sample": defended_bytes - undefended_bytes,
+                "bytes_per_sample": defended_bytes,
             }
             | _benefit_and_cost(before, after, rows, resample, margin)
         )
@@ -495,11 +537,13 @@ def _share(value: float) -> str:
 
 
 def defences_table(hardening: Hardening) -> Table:
-    """One row per defence, best first: reductions, clean-accuracy change, latency, verdict."""
+    """One row per defence, best first: reductions, clean accuracy, latency, memory, verdict."""
+    from wince.report.measured import byte_size
+
     table = Table(
         title=f"Defences of run {hardening.run_id}: exposure reduction over "
         f"{len(hardening.findings)} finding(s), clean accuracy at margin "
-        f"{100 * hardening.margin:g} pt, latency"
+        f"{100 * hardening.margin:g} pt, latency, extra peak memory per sample"
     )
     for header in ("rank", "defence", "run", "significant", "mean reduction"):
         table.add_column(header, justify="right" if header != "defence" else "left")
@@ -508,6 +552,7 @@ def defences_table(hardening: Hardening) -> Table:
     table.add_column("clean accuracy Δ [95%]", justify="right")
     table.add_column("non-inferior")
     table.add_column("latency ×", justify="right")
+    table.add_column("memory +", justify="right")
     table.add_column("qualifies")
     for row in hardening.defences.itertuples():
         interval = (
@@ -526,6 +571,7 @@ def defences_table(hardening: Hardening) -> Table:
             interval,
             {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
             f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
+            byte_size(row.extra_bytes_per_sample, signed=True),
             "[green]yes[/]" if row.qualifies else "no",
         )
     return table
@@ -593,7 +639,7 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
     if hardening.findings.empty:
         console.print(
             f"Run {hardening.run_id} has no fragile finding, so no exposure to reduce; the "
-            "table shows each defence's clean-accuracy and latency cost only."
+            "table shows each defence's clean-accuracy, latency and memory cost only."
         )
     print_table(
         console,

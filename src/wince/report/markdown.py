@@ -42,7 +42,8 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
     refused = section.refused > 0
     header = ["rank", "defence", "defended run", "significant", "mean reduction (pt)"]
     header += ["refused answered"] * refused
-    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency", "qualifies"]
+    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency", "memory / sample"]
+    header += ["qualifies"]
     lines = [
         f"**Measured defences** (`wince harden`: {section.findings} finding(s), "
         f"{section.correction}-corrected; non-inferiority margin {section.margin})",
@@ -53,7 +54,7 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
     for d in section.ranking:
         cells = [d["rank"], f"`{d['defence']}`", f"`{d['run']}`", d["significant"]]
         cells += [d["mean_reduction"], *[d["answered"]] * refused, d["clean"]]
-        cells += [d["non_inferior"], d["latency"], d["qualifies"]]
+        cells += [d["non_inferior"], d["latency"], d["memory"], d["qualifies"]]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if section.exposure:
