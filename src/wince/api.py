@@ -341,7 +341,7 @@ def open(store: Store | str | Path | None = None, run: str = "latest") -> Run:
     Args:
         store: a `Store`, a store folder or a catalog URL; default `$WINCE_STORE`, else the
             folder `.wince` in the working directory (where `wince run` writes).
-        run: a run id, a unique prefix of one, or "latest" (the newest run).
+        run: a run id, a unique prefix of one, or "latest" (the newest undefended run).
 
     Raises:
         StoreError: the store folder does not exist or holds no store; the store has no such

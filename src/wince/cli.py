@@ -623,24 +623,37 @@ def runs(
 ) -> None:
     """List stored runs, newest first.
 
+    A store holding defended runs (`wince harden`) shows a `hardens` column: "RUN with
+    DEFENCE" for each defended run, empty for the others; to keep it in a narrow terminal,
+    the sample count and status go before it (--wide shows every column).
+
     Exit 1 when the segments location holds runs the catalog does not name (a deleted or
     emptied catalog; `wince repair --rebuild-catalog` rebuilds them).
     """
     from wince.store import open_store
+    from wince.store.store import strict_json
 
     fmt = _listing_format(fmt, json_output)
     opened = open_store(store)
     frame = opened.list_runs()
+    columns = ["run_id", "name", "status", "created_at", "task", "n_samples"]
+    rows = [
+        [row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)]
+        for row in frame.itertuples()
+    ]
+    optional = ["created_at", "task"]
+    if frame["hardens"].notna().any():
+        columns.append("hardens")
+        optional += ["n_samples", "status"]
+        for cells, hardens, defence in zip(rows, frame["hardens"], frame["defence"], strict=True):
+            cells.append(f"{hardens} with {defence}" if isinstance(hardens, str) else "")
     listing = Listing(
         title=f"runs ({len(frame)})",
-        columns=("run_id", "name", "status", "created_at", "task", "n_samples"),
-        rows=[
-            [row.run_id, row.name, row.status, row.created_at[:19], row.task, str(row.n_samples)]
-            for row in frame.itertuples()
-        ],
-        whole=("run_id", "name"),
-        optional=("created_at", "task"),
-        records=frame.to_dict(orient="records"),
+        columns=columns,
+        rows=rows,
+        whole=("run_id", "name", "hardens"),
+        optional=optional,
+        records=strict_json(frame.to_dict(orient="records")),  # missing values as null
     )
     print_listing(out, listing, fmt=fmt, wide=wide)
     orphans = opened.orphan_runs()
@@ -1110,16 +1123,35 @@ def harden(
 @app.command()
 @user_errors
 def lock(
-    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML).")],
+    plan_path: Annotated[
+        Path | None, typer.Argument(metavar="PLAN", help="Plan file (YAML); or --run.")
+    ] = None,
+    run_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Lock a stored run instead (id, prefix or latest): its plan, data and model, "
+            "a defended run's defence with its options and fitted state.",
+        ),
+    ] = None,
+    store: StoreOption = None,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Lock file (default: PLAN.lock next to the plan).")
+        Path | None,
+        typer.Option("--out", help="Lock file (default: PLAN.lock next to the plan, RUN.lock)."),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Pin a plan's perturbation versions, the wince version and the data fingerprint."""
+    """Pin a plan's (or a run's) perturbation and defence versions, data and environment."""
     from wince.governance.reproduce_commands import lock_command
 
-    code = lock_command(plan_path, out=out_file, json_output=json_output, console=out)
+    code = lock_command(
+        plan_path,
+        run=run_ref,
+        store=store,
+        out=out_file,
+        json_output=json_output,
+        console=out,
+    )
     if code:
         raise typer.Exit(code)
 
@@ -1132,6 +1164,12 @@ def verify(
         float, typer.Option(help="Share of units and of trials to re-execute, in (0, 1].")
     ] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the random choice of units and trials.")] = 0,
+    lock_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock", help="Lock file (wince lock --run) the run must match first; exit 2 if not."
+        ),
+    ] = None,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -1151,6 +1189,7 @@ def verify(
         store=store,
         fraction=fraction,
         seed=seed,
+        lock=lock_file,
         json_output=json_output,
         console=out,
     )

@@ -194,8 +194,8 @@ def test_wince_harden_prints_json_for_a_run_of_a_plan_and_refuses_a_defended_run
     assert ranked.startswith("| 1 |")
     assert ranked.endswith("| yes |")
     assert "text.zero\\_width(zero\\_width\\_rate=0.08)" in markdown
-    # the newest run is now the defended one: hardening it again is refused, naming the run
-    refused = wince_cli("harden", "latest", "--defence", "text.normalize")
+    # hardening the defended run again is refused, naming the run it hardens
+    refused = wince_cli("harden", defence["run_id"], "--defence", "text.normalize")
     assert refused.returncode == 2
     assert f"defended run of run {run_id}" in refused.stderr
     badly_written = wince_cli("harden", run_id, "--defence", "model.tta:copies")

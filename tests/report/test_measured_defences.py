@@ -124,7 +124,7 @@ def test_markdown_summary_holds_the_ranking_table(reports):
     assert normalize.defence == "text.normalize"
     header = (
         "| rank | defence | defended run | significant | mean reduction (pt) | "
-        "clean accuracy Δ pt [95%] | non-inferior | latency | qualifies |"
+        "clean accuracy Δ pt [95%] | non-inferior | latency | memory / sample | qualifies |"
     )
     assert header in markdown
     assert (

@@ -21,6 +21,11 @@ it like any run. Then, per defence:
 - **latency cost**: seconds per sample of the defended model over the undefended one's,
   each timed on inputs no model has seen (`timing_batches`), so a model that memoises its
   answers computes them for both;
+- **memory cost**: the peak memory one prediction of `LATENCY_SAMPLES` unseen inputs
+  allocates, per sample, of the defended model minus the undefended one's
+  (`peak_bytes_per_sample`). It is traced with `tracemalloc`, so it counts what Python and
+  numpy allocate, not the pools native libraries keep of their own (a torch or ONNX
+  runtime's arena, a GPU's memory);
 - **refused scenarios answered**: the scenarios whose inputs the undefended model refused
   (NaN it cannot take, say) that the defended model answers;
 - **rejected traffic** of an abstaining defence (`wince.defences.abstain`: it answers as the
@@ -39,6 +44,7 @@ import copy
 import json
 import math
 import time
+import tracemalloc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,6 +129,8 @@ DEFENCE_COLUMNS = (
     "non_inferior",
     "latency_ratio",
     "seconds_per_sample",
+    "extra_bytes_per_sample",
+    "bytes_per_sample",
     "abstains",
     "clean_rejected",
     "perturbed_rejected",
@@ -154,10 +162,12 @@ class Hardening:
             `clean_change` (clean accuracy, defended - undefended; NaN without labels),
             `clean_low`, `clean_high`, `clean_p` (McNemar), `non_inferior` (None without
             labels), `latency_ratio` (defended over undefended seconds per sample),
-            `seconds_per_sample` (defended), `abstains` (an `AbstainingDefence`),
-            `clean_rejected` (share of clean inputs rejected, out of sample; NaN below two
-            samples), `perturbed_rejected` (mean over the findings of their `rejected`),
-            `qualifies`.
+            `seconds_per_sample` (defended), `extra_bytes_per_sample` (the defended
+            model's peak memory per sample minus the undefended one's, bytes; negative
+            when it allocates less), `bytes_per_sample` (defended; `peak_bytes_per_sample`),
+            `abstains` (an `AbstainingDefence`), `clean_rejected` (share of clean inputs
+            rejected, out of sample; NaN below two samples), `perturbed_rejected` (mean over
+            the findings of their `rejected`), `qualifies`.
         reject_cap: the largest `clean_rejected` of a qualifying defence (`REJECT_CAP`).
     """
 
@@ -197,18 +207,25 @@ def timing_batches(dataset: Dataset, seed: int, timed_model: int) -> list[Batch]
     the data's modality at severity 1, drawn from streams of the seed, `timed_model` (0 for
     the undefended model, i for the i-th defence) and the batch's index.
     """
+    return [unseen_batch(dataset, seed, timed_model, repeat) for repeat in range(LATENCY_REPEATS)]
+
+
+def memory_batch(dataset: Dataset, seed: int, timed_model: int) -> Batch:
+    """A batch like those of `timing_batches`, of a stream of its own: not timed before."""
+    return unseen_batch(dataset, seed, timed_model, LATENCY_REPEATS)
+
+
+def unseen_batch(dataset: Dataset, seed: int, timed_model: int, index: int) -> Batch:
+    """The first `LATENCY_SAMPLES` clean samples under full timing noise, stream `index`."""
     x = dataset.batch(0, min(len(dataset), LATENCY_SAMPLES))
     noise = perturbations.create(TIMING_PERTURBATIONS[dataset.modality], {})
     keys = np.arange(len(x), dtype=np.uint64)
-    return [
-        noise.perturb(
-            x,
-            noise.at_severity(1.0),
-            Rngs(seed, f"latency:{timed_model}", repeat, keys),
-            dataset.context(),
-        )
-        for repeat in range(LATENCY_REPEATS)
-    ]
+    return noise.perturb(
+        x,
+        noise.at_severity(1.0),
+        Rngs(seed, f"latency:{timed_model}", index, keys),
+        dataset.context(),
+    )
 
 
 def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
@@ -219,6 +236,27 @@ def seconds_per_sample(model: ModelAdapter, batches: Sequence[Batch]) -> float:
         model.predict(x)
         fastest = min(fastest, (time.perf_counter() - started) / max(len(x), 1))
     return fastest
+
+
+def peak_bytes_per_sample(model: ModelAdapter, x: Batch) -> float:
+    """The peak memory one prediction of `x` allocates, in bytes per sample.
+
+    Traced with `tracemalloc` from the call's start: the Python objects and numpy arrays the
+    prediction allocates (freed or not), not the pools native libraries keep of their own.
+    Tracing already running (started by the caller) is left running.
+    """
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        model.predict(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    return (peak - before) / max(len(x), 1)
 
 
 def cell_effects(data: RunData, scenario: str, metric: str) -> npt.NDArray[np.float64]:
@@ -482,8 +520,7 @@ def harden_run(
     if hardens is not None:
         raise ParameterError(
             f"run {run_id} is itself a defended run of run {hardens}: harden run {hardens} "
-            "with every defence to try (repeat --defence), or name it rather than 'latest', "
-            "which is the newest defended run after a harden."
+            "with every defence to try (repeat --defence)."
         )
     probe = probe_for_run(store, run_id, model=model, data=data, cache=False)
     adapter, dataset = probe.adapter, probe.dataset
@@ -501,6 +538,7 @@ def harden_run(
     clean = clean_data(adapter, dataset)
     seed = before.plan.seed
     undefended_seconds = seconds_per_sample(adapter, timing_batches(dataset, seed, 0))
+    undefended_bytes = peak_bytes_per_sample(adapter, memory_batch(dataset, seed, 0))
     resample = bootstrap_weights(
         len(before.samples), settings.bootstrap, before.plan.seed, _RESAMPLING_STREAM
     )
@@ -537,6 +575,7 @@ def harden_run(
                 }
         exposure += rows
         defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
+        defended_bytes = peak_bytes_per_sample(defended, memory_batch(dataset, seed, timed_model))
         summaries.append(
             {
                 "defence": defence.name,
@@ -547,6 +586,8 @@ def harden_run(
                 if undefended_seconds > 0
                 else math.nan,
                 "seconds_per_sample": defended_seconds,
+                "extra_bytes_per_sample": defended_bytes - undefended_bytes,
+                "bytes_per_sample": defended_bytes,
                 "abstains": isinstance(defence, AbstainingDefence),
                 "clean_rejected": clean_rejected,
                 "perturbed_rejected": float(np.mean([r["rejected"] for r in rows]))
@@ -658,15 +699,17 @@ def abstaining(hardening: Hardening) -> bool:
 
 
 def defences_table(hardening: Hardening) -> Table:
-    """One row per defence, best first: reductions, clean-accuracy change, latency, verdict.
+    """One row per defence, best first: reductions, clean accuracy, latency, memory, verdict.
 
     With an abstaining defence, a `rejected clean / perturbed` column: the share of clean
     traffic it rejects (out of sample) and of the findings' perturbed inputs (their mean).
     """
+    from wince.report.measured import byte_size
+
     table = Table(
         title=f"Defences of run {hardening.run_id}: exposure reduction over "
         f"{len(hardening.findings)} finding(s), clean accuracy at margin "
-        f"{100 * hardening.margin:g} pt, latency"
+        f"{100 * hardening.margin:g} pt, latency, extra peak memory per sample"
     )
     for header in ("rank", "defence", "run", "significant", "mean reduction"):
         table.add_column(header, justify="right" if header != "defence" else "left")
@@ -675,6 +718,7 @@ def defences_table(hardening: Hardening) -> Table:
     table.add_column("clean accuracy Δ [95%]", justify="right")
     table.add_column("non-inferior")
     table.add_column("latency ×", justify="right")
+    table.add_column("memory +", justify="right")
     if abstaining(hardening):
         table.add_column("rejected clean / perturbed", justify="right")
     table.add_column("qualifies")
@@ -700,6 +744,7 @@ def defences_table(hardening: Hardening) -> Table:
             interval,
             {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
             f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
+            byte_size(row.extra_bytes_per_sample, signed=True),
             *rejected,
             "[green]yes[/]" if row.qualifies else "no",
         )
@@ -787,7 +832,7 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
     if hardening.findings.empty:
         console.print(
             f"Run {hardening.run_id} has no fragile finding, so no exposure to reduce; the "
-            "table shows each defence's clean-accuracy and latency cost only."
+            "table shows each defence's clean-accuracy, latency and memory cost only."
         )
     print_table(
         console,

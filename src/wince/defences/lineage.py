@@ -31,6 +31,23 @@ def defence_versions(model: Any) -> dict[str, int]:
     return versions
 
 
+def defence_settings(model: Any) -> dict[str, dict[str, Any]]:
+    """Defence name -> its options and fitted state, for every defence a model runs behind.
+
+    Outermost first, as `defence_versions`; each value is {"options": ..., "fitted": ...}
+    from `Defence.describe()` (JSON-able). Empty for an undefended model.
+    """
+    settings: dict[str, dict[str, Any]] = {}
+    while isinstance(model, DefendedModel):
+        described = model.defence.describe()
+        settings[model.defence.name] = {
+            "options": described["options"],
+            "fitted": described["fitted"],
+        }
+        model = model.model
+    return settings
+
+
 def recorded_defence(record: dict[str, Any]) -> dict[str, Any] | None:
     """The defence a stored run ran behind (`Defence.describe()`), None for an undefended run."""
     described: dict[str, Any] | None = record["lineage"].get("defence")
@@ -60,13 +77,14 @@ def run_model(record: dict[str, Any], model: ModelAdapter, dataset: Dataset) -> 
 
     For a defended run the defence is created with its recorded options, fitted on
     `dataset` (the run's data, as `wince harden` fitted it) and wraps `model`; the caller
-    checks the result's fingerprint against the run's.
+    checks the result's fingerprint against the run's. A `model` already behind a defence
+    (the defended model itself, given by the caller) is returned as it is.
 
     Raises:
         StoreError: the run's defence is installed at another version (or not at all).
     """
     described = recorded_defence(record)
-    if described is None:
+    if described is None or isinstance(model, DefendedModel):
         return model
     drift = defence_drift(record)
     if drift:

@@ -214,15 +214,19 @@ def probe_for_run(
     """A probe on the model and data of a stored run.
 
     The model and data default to the run's plan sections; either way their fingerprints must
-    match the run's, so new evaluations extend the same experiment. With `cache` (as in
-    `wince.run`: True uses the store's cache) evaluations the run or earlier analyses
-    already made are not repeated.
+    match the run's, so new evaluations extend the same experiment. A defended run's model
+    (`wince harden`) is the model behind the run's defence, fitted again on the data
+    (`wince.defences.lineage.run_model`): give the undefended model, as for its original run.
+    With `cache` (as in `wince.run`: True uses the store's cache) evaluations the run or
+    earlier analyses already made are not repeated.
 
     Raises:
         ModelError: no model given and the plan has no model section, or the model changed.
         DataError: no data given and the plan has no data section, or the data changed.
+        StoreError: the run's defence is installed at another version (or not at all).
     """
     from wince.datasets.loading import as_dataset, load_dataset
+    from wince.defences.lineage import run_model
     from wince.errors import DataError, ModelError
     from wince.models import as_model
     from wince.models.loading import load_model
@@ -252,6 +256,12 @@ def probe_for_run(
     from wince.engine.runner import identify
     from wince.errors import StaleRunError
 
+    if dataset.fingerprint() != record["data_fingerprint"]:
+        raise DataError(
+            f"run {run_id}: the data's fingerprint {dataset.fingerprint()} differs from the "
+            f"run's {record['data_fingerprint']}; analyse with the data the run used."
+        )
+    adapter = run_model(record, adapter, dataset)  # the defended model fits on the run's data
     fingerprint = identify(adapter, dataset)
     if fingerprint != record["model_fingerprint"]:
         raise ModelError(
@@ -272,11 +282,6 @@ def probe_for_run(
                 changes=changed,
             )
         cache_key = environments.cache_identity(fingerprint, env)
-    if dataset.fingerprint() != record["data_fingerprint"]:
-        raise DataError(
-            f"run {run_id}: the data's fingerprint {dataset.fingerprint()} differs from the "
-            f"run's {record['data_fingerprint']}; analyse with the data the run used."
-        )
     return Probe(
         adapter,
         dataset,

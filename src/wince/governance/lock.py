@@ -9,13 +9,22 @@
     data_fingerprint: 9b1e...
     perturbations: {image.exposure: 1, image.jpeg: 2}
     defences: {}
+    defence_settings: {}
+    run: ''
     environment: {numpy: 2.3.5, opencv-python-headless: 4.14.0.94, scikit-learn: 1.8.0, ...}
     created_at: '2026-01-01T00:00:00.000+00:00'
 
 `environment` holds the versions of the packages that shape the plan's outputs: those its
 perturbations compute with and its model's runtime (`wince.engine.environment`). `defences`
 holds the versions of the defences the plan's model runs behind (a model defended with
-`wince.defences`, as `wince harden` tries them), empty for an undefended model.
+`wince.defences`, as `wince harden` tries them), empty for an undefended model, and
+`defence_settings` the options and fitted state of each.
+
+`wince lock --run RUN` locks a stored run instead of a plan file: its plan (from the run's
+lineage), its data and its model, rebuilt as `wince verify` rebuilds them, so the lock of a
+defended run of `wince harden` pins the defence's name, version, options and fitted state;
+`run` names the run. `wince verify RUN --lock FILE` checks the rebuilt run against such a
+lock before re-executing it.
 
 Running a locked plan first compares the lock with what is installed now (`check_lock`): a
 perturbation or defence whose version changed (its output for the same inputs may differ),
@@ -37,6 +46,7 @@ check no environment; `wince lock` rewrites them in format 2.
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wince import defences, perturbations
 from wince.datasets.base import Dataset
-from wince.defences.lineage import defence_versions
+from wince.defences.lineage import defence_settings, defence_versions
 from wince.errors import LockDriftError, PlanError
 from wince.files import write_file
 from wince.plan import Plan, load_plan, read_yaml
@@ -67,6 +77,9 @@ class Lock(BaseModel):
         perturbations: registry name -> version of every perturbation of the plan.
         defences: registry name -> version of every defence the plan's model runs behind
             (`wince.defences.lineage.defence_versions`); empty for an undefended model.
+        defence_settings: registry name -> {"options": ..., "fitted": ...} of each of those
+            defences (`wince.defences.lineage.defence_settings`).
+        run: the stored run the lock was made from (`wince lock --run`); empty for a plan's.
         environment: package -> version (None: not installed) of the packages that shape the
             plan's outputs; empty in a format-1 lock.
         created_at: when the lock was written (UTC, ISO 8601).
@@ -81,6 +94,8 @@ class Lock(BaseModel):
     data_fingerprint: str
     perturbations: dict[str, int]
     defences: dict[str, int] = Field(default_factory=dict)
+    defence_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    run: str = ""
     environment: dict[str, str | None] = Field(default_factory=dict)
     created_at: str = ""
 
@@ -96,7 +111,7 @@ def installed_versions(plan: Plan) -> dict[str, int]:
     return {spec.name: int(perturbations.get(spec.name).version) for spec in plan.perturbations}
 
 
-def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
+def make_lock(plan: Plan, dataset: Dataset, model: Any = None, *, run: str = "") -> Lock:
     """The lock of a plan on its data, from the installed perturbations, packages and wince.
 
     Args:
@@ -104,6 +119,7 @@ def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
         dataset: its data.
         model: its model adapter, whose runtime packages join the environment and whose
             defences are pinned (None: the perturbations' packages only, no defence).
+        run: the stored run the plan, data and model are those of ("": none).
     """
     from wince.engine.environment import environment
     from wince.version import wince_version
@@ -115,6 +131,8 @@ def make_lock(plan: Plan, dataset: Dataset, model: Any = None) -> Lock:
         data_fingerprint=dataset.fingerprint(),
         perturbations=installed_versions(plan),
         defences=defence_versions(model),
+        defence_settings=defence_settings(model),
+        run=run,
         environment=environment(str(dataset.modality), model),
         created_at=now(),
     )
@@ -161,13 +179,54 @@ def write_lock(plan_path: str | Path, out: str | Path | None = None) -> tuple[Pa
         if model is not None:
             model.close()
     target = Path(out) if out is not None else lock_path_for(plan_path)
-    write_file(
-        target,
-        f"# wince lock of {Path(plan_path).name}: check in next to the plan.\n"
-        + yaml.safe_dump(lock.model_dump(mode="json"), sort_keys=False),
-        what="the lock file",
+    _save_lock(target, lock, f"# wince lock of {Path(plan_path).name}: check in next to the plan.")
+    return target, lock
+
+
+def write_run_lock(store: Store, run_ref: str, out: str | Path | None = None) -> tuple[Path, Lock]:
+    """Write the lock of a stored run: its plan, data and model, a defended one's defence.
+
+    The plan is the run's (its lineage), the data and the model its plan's sections,
+    checked against the run's fingerprints; a defended run's model is rebuilt behind its
+    defence, fitted again on the data (`wince.engine.probe.probe_for_run`), so the lock pins
+    the defence's version, options and fitted state.
+
+    Args:
+        store: the store holding the run.
+        run_ref: a run id, a unique prefix of one, or `latest`.
+        out: where to write the lock; default `<run id>.lock` in the working directory.
+
+    Returns:
+        The lock file's path and its content.
+
+    Raises:
+        ModelError, DataError: the run's plan has no model or data section, or they are no
+            longer the run's.
+        StoreError: no such run, or its defence is installed at another version.
+    """
+    from wince.engine.probe import probe_for_run
+
+    run_id = store.resolve(run_ref)
+    plan = Plan.model_validate(store.run(run_id)["lineage"]["plan"])
+    probe = probe_for_run(store, run_id, cache=False)
+    try:
+        lock = make_lock(plan, probe.dataset, probe.adapter, run=run_id)
+    finally:
+        probe.adapter.close()
+    target = Path(out) if out is not None else Path(f"{run_id}{LOCK_SUFFIX}")
+    _save_lock(
+        target, lock, f"# wince lock of run {run_id}: `wince verify {run_id} --lock {target}`."
     )
     return target, lock
+
+
+def _save_lock(target: Path, lock: Lock, comment: str) -> None:
+    """Write a lock as YAML under a one-line comment."""
+    write_file(
+        target,
+        f"{comment}\n" + yaml.safe_dump(lock.model_dump(mode="json"), sort_keys=False),
+        what="the lock file",
+    )
 
 
 def load_lock(path: str | Path) -> Lock:
@@ -190,20 +249,23 @@ def load_lock(path: str | Path) -> Lock:
         raise PlanError("\n".join(problems), problems=problems) from None
 
 
-def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
+def check_lock(plan: Plan, lock: Lock, dataset: Dataset, model: Any = None) -> list[str]:
     """Drifts between a lock and the installed perturbations and the data: empty if none.
 
     Args:
         plan: the plan being run.
         lock: its lock.
         dataset: the data the run would use.
+        model: the model the run would use (None: its defences are not compared).
 
     Returns:
         One line per drift: a perturbation or defence whose installed version differs from
         the locked one (a locked defence no longer registered included), a perturbation of
         the plan the lock does not pin, one the lock pins that the plan no longer holds, a
         changed data fingerprint, and a package of the locked environment installed at
-        another version.
+        another version. With `model`: a defence it runs behind that the lock does not pin
+        or the other way round, and one whose options or fitted state differ from the
+        locked ones.
     """
     from wince.engine import environment
 
@@ -225,6 +287,8 @@ def check_lock(plan: Plan, lock: Lock, dataset: Dataset) -> list[str]:
         if name not in installed
     )
     drifts.extend(_defence_drifts(lock))
+    if model is not None:
+        drifts.extend(_model_defence_drifts(lock, model))
     fingerprint = dataset.fingerprint()
     if fingerprint != lock.data_fingerprint:
         drifts.append(
@@ -254,13 +318,57 @@ def _defence_drifts(lock: Lock) -> list[str]:
     return drifts
 
 
-def drift_message(plan_name: str, lock_file: str | Path, drifts: list[str]) -> str:
-    """The message of a stopped locked run: each drift on its own line, then the fixes."""
+def _model_defence_drifts(lock: Lock, model: Any) -> list[str]:
+    """A line per defence the model and the lock disagree on: present, options, fitted state."""
+    settings = defence_settings(model)
+    drifts = [
+        f"defence {name}: the model runs behind it, the lock pins no such defence."
+        for name in settings
+        if name not in lock.defences
+    ]
+    drifts.extend(
+        f"defence {name}: locked, but the model does not run behind it."
+        for name in lock.defences
+        if name not in settings
+    )
+    for name, locked in lock.defence_settings.items():
+        if name not in settings:
+            continue
+        drifts.extend(
+            f"defence {name}: {what} changed (locked {_shown(locked[key])}, now "
+            f"{_shown(settings[name][key])})."
+            for key, what in (("options", "options"), ("fitted", "fitted state"))
+            if _canonical(locked[key]) != _canonical(settings[name][key])
+        )
+    return drifts
+
+
+def _canonical(value: Any) -> str:
+    """A JSON-able value as sorted JSON: tuples and lists (a YAML round trip) read alike."""
+    return json.dumps(value, sort_keys=True)
+
+
+SHOWN_SETTING = 120  # characters of a changed defence setting shown in a drift line
+
+
+def _shown(value: Any) -> str:
+    """A defence setting for a drift line, cut to `SHOWN_SETTING` characters."""
+    text = _canonical(value)
+    return text if len(text) <= SHOWN_SETTING else text[: SHOWN_SETTING - 1] + "…"
+
+
+def drift_message(
+    plan_name: str,
+    lock_file: str | Path,
+    drifts: list[str],
+    fix: str = "Re-lock with `wince lock` if the change is intended, or run with "
+    "--allow-version-drift to proceed and record the drift in the run's lineage.",
+) -> str:
+    """The message of a stopped locked run or verify: each drift on its own line, the fix."""
     lines = "\n".join(f"  - {d}" for d in drifts)
     return (
         f"plan {plan_name!r} drifted from its lock {lock_file} ({len(drifts)} drift(s)):\n"
-        f"{lines}\nRe-lock with `wince lock` if the change is intended, or run with "
-        "--allow-version-drift to proceed and record the drift in the run's lineage."
+        f"{lines}\n{fix}"
     )
 
 
@@ -336,8 +444,15 @@ def run_locked(
     if lock_file is None:
         return api.run(model, data, plan, store=target, **how)
     locked = load_lock(lock_file)
+    if locked.defences and model is None:
+        raise PlanError(
+            f"{lock_file} pins a model behind {', '.join(locked.defences)}, and the plan's "
+            "model section names the model alone; verify the defended run with `wince verify "
+            f"{locked.run or 'RUN'} --lock {lock_file}`, or pass the defended model (Python: "
+            "run_locked(..., model=defence.wrap(model)))."
+        )
     dataset = as_dataset(data) if data is not None else plan_dataset(plan, str(plan_path))
-    drifts = check_lock(plan, locked, dataset)
+    drifts = check_lock(plan, locked, dataset, model)
     if drifts and not allow_version_drift:
         raise LockDriftError(drift_message(plan.name, lock_file, drifts), drifts=drifts)
     result: Run = api.run(model, dataset, plan, store=target, **how)

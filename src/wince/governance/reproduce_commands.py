@@ -14,20 +14,32 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from wince.errors import ParameterError
 from wince.governance.history import history
-from wince.governance.lock import write_lock
+from wince.governance.lock import write_lock, write_run_lock
 from wince.governance.verify import verify_run
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 SHOWN_MISMATCHES = 20
 
 
-def lock_command(plan: Path, *, out: Path | None, json_output: bool, console: Console) -> int:
-    """Write a plan's lock file and print what it pins.
+def lock_command(
+    plan: Path | None,
+    *,
+    run: str | None = None,
+    store: str | None = None,
+    out: Path | None,
+    json_output: bool,
+    console: Console,
+) -> int:
+    """Write the lock file of a plan, or of a stored run, and print what it pins.
 
     Args:
-        plan: the plan file (YAML).
-        out: the lock file; default `<plan file>.lock`.
+        plan: the plan file (YAML); None with `run`.
+        run: a stored run to lock instead (id, unique prefix or 'latest'): its plan, data
+            and model, a defended run's defence with its options and fitted state.
+        store: the store holding `run` (default `$WINCE_STORE`, else `.wince`).
+        out: the lock file; default `<plan file>.lock`, or `<run id>.lock`.
         json_output: print the lock as JSON.
         console: where output goes.
 
@@ -35,9 +47,24 @@ def lock_command(plan: Path, *, out: Path | None, json_output: bool, console: Co
         0.
 
     Raises:
+        ParameterError: both or neither of a plan and a run.
         PlanError: invalid plan, or a plan without a data section.
+        ModelError, DataError, StoreError: the run cannot be rebuilt (`write_run_lock`).
     """
-    target, lock = write_lock(plan, out)
+    from wince.store import open_store
+
+    if (plan is None) == (run is None):
+        raise ParameterError(
+            "wince lock: give a plan file (wince lock PLAN) or a stored run (wince lock "
+            "--run RUN), one of the two."
+        )
+    if run is not None:
+        target, lock = write_run_lock(open_store(store), run, out)
+        checked = f"`wince verify {lock.run} --lock {target}` checks the run against it."
+    else:
+        assert plan is not None
+        target, lock = write_lock(plan, out)
+        checked = "`wince run` checks it whenever it sits next to the plan."
     if json_output:
         console.print_json(json.dumps({"lock": str(target), **lock.model_dump(mode="json")}))
         return EXIT_OK
@@ -46,7 +73,7 @@ def lock_command(plan: Path, *, out: Path | None, json_output: bool, console: Co
     packages = ", ".join(f"{name} {version}" for name, version in lock.environment.items())
     console.print(
         f"wrote {target}: wince {lock.wince_version}, data {lock.data_fingerprint}, {pinned}; "
-        f"environment {packages}. `wince run` checks it whenever it sits next to the plan.",
+        f"environment {packages}. {checked}",
         highlight=False,
     )
     return EXIT_OK
@@ -58,6 +85,7 @@ def verify_command(
     store: str | None,
     fraction: float = 0.1,
     seed: int = 0,
+    lock: Path | None = None,
     json_output: bool,
     console: Console,
 ) -> int:
@@ -68,6 +96,7 @@ def verify_command(
         store: store URL or folder (default `$WINCE_STORE`, else `.wince`).
         fraction: share of units and of trials re-executed, in (0, 1].
         seed: seed of the random choice.
+        lock: a lock file (`wince lock --run`) the rebuilt run must match first.
         json_output: print the result as JSON.
         console: where output goes.
 
@@ -82,11 +111,12 @@ def verify_command(
     Raises:
         PlanError, ModelError, DataError, StoreError, ParameterError: the run cannot be
             verified (see `wince.governance.verify.verify_run`).
+        LockDriftError: the run drifted from `lock`.
     """
     from wince.store import open_store
 
     opened = open_store(store)
-    result = verify_run(opened, opened.resolve(run_ref), fraction=fraction, seed=seed)
+    result = verify_run(opened, opened.resolve(run_ref), fraction=fraction, seed=seed, lock=lock)
     if json_output:
         console.print_json(json.dumps(result.to_payload()))
         return EXIT_OK if result.passed else EXIT_CHECK_FAILED

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,14 @@ import pyarrow as pa
 
 from wince import perturbations
 from wince.defences.lineage import defence_drift, run_model
-from wince.errors import DataError, ModelError, ParameterError, PlanError, StoreError
+from wince.errors import (
+    DataError,
+    LockDriftError,
+    ModelError,
+    ParameterError,
+    PlanError,
+    StoreError,
+)
 from wince.plan import Plan
 from wince.store.store import DamagedUnit, Store
 
@@ -123,7 +131,14 @@ def _check_reproducible(record: dict[str, Any], plan: Plan) -> None:
         )
 
 
-def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 0) -> VerifyResult:
+def verify_run(
+    store: Store,
+    run_id: str,
+    *,
+    fraction: float = 0.1,
+    seed: int = 0,
+    lock: str | Path | None = None,
+) -> VerifyResult:
     """Re-execute a seeded random sample of a run's units and trials and compare outcomes.
 
     A fraction `fraction` of the units (at least one) and of the non-baseline trials (at
@@ -135,6 +150,9 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         run_id: the run's id.
         fraction: share of units and of trials re-executed, in (0, 1].
         seed: seed of the random choice of units and trials.
+        lock: a lock file (`wince lock --run`) the rebuilt run must match first: its
+            perturbation and defence versions, data, environment, and the defences the
+            model runs behind with their options and fitted state (`check_lock`).
 
     Returns:
         The `VerifyResult`; `passed` is False when a segment is damaged (then nothing is
@@ -146,14 +164,17 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
         ModelError: the rebuilt model's fingerprint differs from the run's.
         DataError: the rebuilt data's fingerprint differs from the run's.
         StoreError: missing run, no stored units, or other perturbation or defence versions.
+        LockDriftError: the rebuilt run drifted from `lock` (each drift named).
     """
     from wince.datasets.loading import load_dataset
     from wince.engine import environment
     from wince.engine.runner import encode_labels, evaluate_unit, identify, jobs, prepare
+    from wince.governance.lock import check_lock, drift_message, load_lock
     from wince.models.loading import load_model
 
     if not 0 < fraction <= 1:
         raise ParameterError(f"verify: fraction is a share in (0, 1]; got {fraction!r}.")
+    locked = None if lock is None else load_lock(lock)  # a bad lock fails before any work
     record = store.run(run_id)
     damaged = store.damaged_units(run_id, full=True)
     if damaged:
@@ -188,6 +209,13 @@ def verify_run(store: Store, run_id: str, *, fraction: float = 0.1, seed: int = 
                 f"run used {record['model_fingerprint']}; the model changed, so the run cannot "
                 "be verified."
             )
+        if locked is not None:
+            drifts = check_lock(plan, locked, dataset, model)
+            if drifts:
+                fix = f"Re-lock with `wince lock --run {run_id}` if the change is intended."
+                raise LockDriftError(
+                    drift_message(plan.name, str(lock), drifts, fix), drifts=drifts
+                )
         _, spec = prepare(plan, model, dataset)
         labels = encode_labels(dataset, model)
         rng = np.random.default_rng(seed)

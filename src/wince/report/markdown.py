@@ -64,7 +64,7 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
     abstaining = section.abstaining
     header = ["rank", "defence", "defended run", "significant", "mean reduction (pt)"]
     header += ["refused answered"] * refused
-    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency"]
+    header += ["clean accuracy Δ pt [95%]", "non-inferior", "latency", "memory / sample"]
     header += ["rejected clean / perturbed"] * abstaining + ["qualifies"]
     cap = (
         f"; at most {section.reject_cap} of clean traffic rejected (out of sample)"
@@ -81,7 +81,8 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
     for d in section.ranking:
         cells = [d["rank"], f"`{d['defence']}`", f"`{d['run']}`", d["significant"]]
         cells += [d["mean_reduction"], *[d["answered"]] * refused, d["clean"]]
-        cells += [d["non_inferior"], d["latency"], *[d["rejected"]] * abstaining, d["qualifies"]]
+        cells += [d["non_inferior"], d["latency"], d["memory"]]
+        cells += [*[d["rejected"]] * abstaining, d["qualifies"]]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if section.exposure:

@@ -3,9 +3,9 @@
 `wince harden` stores its result as the run's "harden" analysis (`wince.defences.harden`):
 one row per defence, ranked, and one per defence and finding. The report's recommendations
 start with every measured defence, in that ranking, in plain words: what it cut, by how much
-with its 95% interval, its clean-accuracy change and non-inferiority verdict, its latency
-cost, the traffic an abstaining defence rejects, and whether it qualifies (`MEASURED`), or
-that it did not help (`NOT_RECOMMENDED`). The
+with its 95% interval, its clean-accuracy change and non-inferiority verdict, its latency and
+memory cost, the traffic an abstaining defence rejects, and whether it qualifies
+(`MEASURED`), or that it did not help (`NOT_RECOMMENDED`). The
 advice a measured defence stands for (`Recommendation.defence`) is then dropped, so nothing is
 said twice; the advice no defence measured stays, labelled `SUGGESTION`.
 
@@ -62,8 +62,9 @@ class HardeningSection:
         abstaining: whether a defence abstains (False: no rejected column).
         reject_cap: the largest share of clean traffic a qualifying defence rejects ("20%").
         ranking: one row per defence, best first: rank, defence, run, significant,
-            mean_reduction, answered, clean, non_inferior, latency, rejected (clean /
-            perturbed, "4.0% / 31.2%"), qualifies.
+            mean_reduction, answered, clean, non_inferior, latency, memory (extra peak
+            memory per sample, "+1.2 MB"), rejected (clean / perturbed, "4.0% / 31.2%"),
+            qualifies.
         exposure: per defence ("name vN"), in ranking order, one row per finding: scenario,
             metric, before, after (over the inputs the defence accepts), rejected (share of
             the scenario's inputs), reduction, p (adjusted, with " *" when significant).
@@ -140,6 +141,24 @@ def duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.3g} ms"
     return f"{seconds:.3g} s"
+
+
+def byte_size(value: Any, *, signed: bool = False) -> str:
+    """A memory size in bytes for people (decimal units): 1.5e6 -> "1.5 MB".
+
+    Examples:
+        >>> byte_size(1_536_000), byte_size(-2048, signed=True), byte_size(12), byte_size(None)
+        ('1.54 MB', '-2.05 kB', '12 B', 'n/a')
+    """
+    number = _number(value)
+    if math.isnan(number):
+        return "n/a"
+    sign = ("+" if number >= 0 else "-") if signed else ("-" if number < 0 else "")
+    size = abs(number)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{sign}{size / scale:.3g} {unit}"
+    return f"{sign}{size:.0f} B"
 
 
 def measured_defences(data: ReportData) -> pd.DataFrame:
@@ -219,11 +238,23 @@ def _rejection(row: Any, cap: float) -> str:
 
 
 def _latency(row: Any) -> str:
-    """The latency cost: the defended model's time per sample against the undefended one's."""
-    return (
+    """The latency and memory cost against the undefended model, per sample.
+
+    The memory sentence is left out for a harden result stored before memory was measured.
+    """
+    said = (
         f"It takes {ratio(row.latency_ratio)} the undefended model's time per sample "
-        f"({duration(_number(row.seconds_per_sample))} per sample)."
+        f"({duration(_number(row.seconds_per_sample))} per sample)"
     )
+    extra = _number(getattr(row, "extra_bytes_per_sample", None))
+    if math.isnan(extra):
+        return said + "."
+    return f"{said} and its prediction's peak memory changes by {_memory(row)} per sample."
+
+
+def _memory(row: Any) -> str:
+    """The extra peak memory per sample of a ranking row ("+1.2 MB"), "n/a" if unmeasured."""
+    return byte_size(getattr(row, "extra_bytes_per_sample", None), signed=True)
 
 
 def measured_text(data: ReportData, row: Any, rows: pd.DataFrame) -> str:
@@ -345,6 +376,7 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
             ),
             "non_inferior": {True: "yes", False: "no", None: "n/a"}[_verdict(row.non_inferior)],
             "latency": ratio(row.latency_ratio),
+            "memory": _memory(row),
             "rejected": (
                 rejected_text(_number(row.clean_rejected), _number(row.perturbed_rejected), cap)
                 if _abstains(row)

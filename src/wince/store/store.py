@@ -280,7 +280,12 @@ class Store:
         return dict(row._mapping)
 
     def list_runs(self) -> pd.DataFrame:
-        """All runs, newest first: id, name, status, created, samples, fingerprints."""
+        """All runs, newest first: id, name, status, created, samples, fingerprints.
+
+        Also `hardens` and `defence`: for a run `wince harden` made, the run it hardens and
+        the name of the defence it ran behind (from its lineage); None for any other run.
+        """
+        lineage = catalog.runs.c.lineage
         columns = [
             catalog.runs.c.run_id,
             catalog.runs.c.name,
@@ -291,6 +296,8 @@ class Store:
             catalog.runs.c.n_samples,
             catalog.runs.c.model_fingerprint,
             catalog.runs.c.data_fingerprint,
+            lineage["hardens"].as_string().label("hardens"),
+            lineage[("defence", "name")].as_string().label("defence"),
         ]
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*columns).order_by(catalog.runs.c.created_at.desc()))
@@ -298,6 +305,10 @@ class Store:
 
     def resolve(self, ref: str) -> str:
         """A run id from an id, a unique id prefix, or `latest`.
+
+        `latest` (or `last`) is the newest run that is not a defended run of `wince harden`:
+        hardening a run leaves `latest` on the run it hardened (name a defended run by its
+        id). A store holding defended runs only resolves it to the newest of them.
 
         Raises:
             StoreError: an empty reference, no run, or an ambiguous prefix.
@@ -315,7 +326,8 @@ class Store:
                 )
             )
         if ref in ("latest", "last"):
-            return str(runs["run_id"].iloc[0])
+            undefended = runs[runs["hardens"].isna()]
+            return str((undefended if len(undefended) else runs)["run_id"].iloc[0])
         matches = runs[runs["run_id"].str.startswith(ref)]["run_id"].tolist()
         if len(matches) == 1:
             return str(matches[0])
