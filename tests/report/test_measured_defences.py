@@ -53,7 +53,8 @@ def test_without_harden_every_recommendation_is_a_suggestion_with_its_measuring_
     assert normalising.defence == "text.normalize"
     assert normalising.command == f"wince harden {run.id} --defence text.normalize"
     (spelling,) = [r for r in found if r.kind == "spell correction"]
-    assert (spelling.defence, spelling.command) == ("", "")  # wince has no spell corrector
+    assert spelling.defence == "text.spelling"
+    assert spelling.command == f"wince harden {run.id} --defence text.spelling"
     markdown = before.markdown()
     assert f"**[{SUGGESTION}]** *normalisation* (text.normalize)" in markdown
     assert f"`wince harden {run.id} --defence text.normalize`" in markdown
@@ -110,9 +111,9 @@ def test_measured_advice_is_not_repeated_and_unmeasured_advice_stays_a_suggestio
         "model.temperature",
     ]
     assert not [r for r in found if "Unicode NFKC" in r.text]  # the measured one replaces it
-    assert not [r for r in found if r.status == SUGGESTION and r.defence]  # both measured
-    (spelling,) = [r for r in found if r.kind == "spell correction"]
-    assert spelling.status == SUGGESTION  # against typos, which no defence measured cuts
+    # the one named defence left a suggestion is the one harden was not asked to try
+    (spelling,) = [r for r in found if r.status == SUGGESTION and r.defence]
+    assert (spelling.kind, spelling.defence) == ("spell correction", "text.spelling")
     assert spelling.because.startswith("Typos in 6% of characters")
 
 
@@ -158,12 +159,19 @@ def test_advice_names_registered_defences_that_apply_to_its_modality():
     advice = {**DEFENCES, **{f"{m}.*": d for m, d in MODALITY_DEFENCES.items()}}
     named = {key: d.registered for key, d in advice.items() if d.registered}
     assert named == {
+        "image.noise": "image.denoise",
+        "image.compression": "image.deblock",
         "image.contrast": "image.autocontrast",
+        "image.colour": "image.white_balance",
+        "text.typos": "text.spelling",
         "text.unicode": "text.normalize",
+        "audio.noise": "audio.denoise",
+        "audio.level": "audio.loudness",
         "tabular.noise": "tabular.clip",
         "tabular.missing": "tabular.impute",
         "image.*": "image.autocontrast",
         "text.*": "text.normalize",
+        "audio.*": "audio.denoise",
         "tabular.*": "tabular.clip",
     }
     for key, name in named.items():
