@@ -16,7 +16,8 @@ import pytest
 
 import wince
 from wince.analysis.profile import Profile
-from wince.api import REMOVED_IN, Run
+from wince.api import Run
+from wince.deprecation import REMOVED_IN
 
 X = np.random.default_rng(0).normal(size=(40, 3))
 Y = (X[:, 0] > 0).astype(int)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from wince.datasets.base import Dataset
 from wince.datasets.loading import as_dataset, load_dataset
+from wince.deprecation import deprecated
 from wince.engine.cache import PredictionCache, cache_for
 from wince.engine.executors import make_executor
 from wince.engine.runner import execute_run
@@ -33,19 +33,6 @@ if TYPE_CHECKING:
     from wince.analysis.profile import Profile
     from wince.defences.base import Defence
     from wince.defences.harden import Hardening
-
-REMOVED_IN = "0.7"
-"""The release that removes the deprecated names (`wince.analyze`, `Run.profile`)."""
-
-
-def _deprecated(old: str, new: str) -> None:
-    """Warn (`DeprecationWarning`, at the caller's caller) that `old` is now `new`."""
-    warnings.warn(
-        f"{old} is deprecated and will be removed in wince {REMOVED_IN}: use {new}, which "
-        "takes the same arguments and returns the same result.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
 
 
 class Run:
@@ -186,7 +173,7 @@ class Run:
 
     def profile(self, **options: Any) -> Profile:
         """Deprecated alias of `analyze` (removed in wince 0.7), which it calls and warns."""
-        _deprecated("Run.profile", "Run.analyze")
+        deprecated("Run.profile", "Run.analyze")
         return self.analyze(**options)
 
     def harden(
@@ -331,7 +318,7 @@ def run(
 
 def analyze(*args: Any, **kwargs: Any) -> Run:
     """Deprecated alias of `run` (removed in wince 0.7), which it calls and warns."""
-    _deprecated("wince.analyze", "wince.run")
+    deprecated("wince.analyze", "wince.run")
     return run(*args, **kwargs)
 
 

@@ -21,7 +21,13 @@ from wince.analysis.breaking import BreakingPoints
 from wince.demo.models import flatten_pixels
 from wince.errors import DataError, ParameterError, RealismWarning, StoreError
 from wince.perturbations.base import Rngs, get, sample_keys
-from wince.realism import AugmentedDataset, AugmentTransformer, augment, breaking_points
+from wince.realism import (
+    AugmentedDataset,
+    AugmentTransformer,
+    augment,
+    augmentation_caps,
+    breaking_points,
+)
 from wince.store.store import Store
 
 IMAGE_PERTURBATIONS = ["image.gaussian_noise", "image.exposure", "image.jpeg"]
@@ -430,7 +436,7 @@ def _breaking(name: str, severities: list[float]) -> dict:
     ).to_payload()
 
 
-def test_breaking_points_are_read_from_a_run_and_cap_the_augmentation(tmp_path):
+def test_augmentation_caps_are_read_from_a_runs_breaking_points_and_cap_the_augmentation(tmp_path):
     payload = {
         "image.gaussian_noise": _breaking("image.gaussian_noise", [0.75, 0.25, math.inf, 0.5]),
         "image.exposure": _breaking("image.exposure", [math.inf, math.inf, 0.5, math.inf]),
@@ -438,12 +444,12 @@ def test_breaking_points_are_read_from_a_run_and_cap_the_augmentation(tmp_path):
     store, run_id = _store_with_breaking_points(tmp_path, payload)
     try:
         # median of 0.25, 0.5, 0.75, inf (an observed sample, not interpolated): 0.5 -> 4 %
-        assert breaking_points(store, run_id) == {"image.gaussian_noise": pytest.approx(4.0)}
-        assert breaking_points(store, "latest", quantile=0.25) == {
+        assert augmentation_caps(store, run_id) == {"image.gaussian_noise": pytest.approx(4.0)}
+        assert augmentation_caps(store, "latest", quantile=0.25) == {
             "image.gaussian_noise": pytest.approx(2.0),
             "image.exposure": pytest.approx(-1.5),
         }
-        up_to = breaking_points(store, run_id)
+        up_to = augmentation_caps(store, run_id)
         augmenter = augment(["image.gaussian_noise", "image.exposure"], seed=0, up_to=up_to)
         values = [
             d.value
@@ -452,7 +458,10 @@ def test_breaking_points_are_read_from_a_run_and_cap_the_augmentation(tmp_path):
         ]
         assert 3.9 < max(values) <= 4.0
         with pytest.raises(ParameterError, match="quantile"):
-            breaking_points(store, run_id, quantile=0)
+            augmentation_caps(store, run_id, quantile=0)
+        # the old name still answers, warning that it goes away
+        with pytest.warns(DeprecationWarning, match=r"use wince.realism.augmentation_caps"):
+            assert breaking_points(store, run_id) == augmentation_caps(store, run_id)
     finally:
         store.close()
 
@@ -461,6 +470,6 @@ def test_breaking_points_of_an_unanalysed_run_say_how_to_compute_them(tmp_path):
     store, run_id = _store_with_breaking_points(tmp_path, None)
     try:
         with pytest.raises(StoreError, match="--breaking-points"):
-            breaking_points(store, run_id)
+            augmentation_caps(store, run_id)
     finally:
         store.close()

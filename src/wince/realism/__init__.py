@@ -20,6 +20,7 @@ from wince.realism.augment import (
     Draw,
     SampleTransform,
     augment,
+    augmentation_caps,
     breaking_points,
 )
 from wince.realism.calibrate import Calibration, Quantity, calibrate
@@ -36,6 +37,7 @@ __all__ = [
     "Quantity",
     "SampleTransform",
     "augment",
+    "augmentation_caps",
     "breaking_points",
     "calibrate",
     "foreground_weights",

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import numpy.typing as npt
 
+from wince.deprecation import deprecated
 from wince.errors import DataError, ParameterError, RealismWarning, StoreError
 from wince.perturbations.base import (
     Batch,
@@ -110,7 +111,7 @@ def augment(
         probability: share of samples perturbed, in [0, 1]; the others pass unchanged.
         up_to: physical upper end of the magnitude per perturbation name, replacing the
             severe end of its realistic range, e.g. a breaking point measured by a run
-            (`breaking_points(store, run_id)`). Must lie within the magnitude's hard limits
+            (`augmentation_caps(store, run_id)`). Must lie within the magnitude's hard limits
             and on the perturbing side of `off`; beyond the realistic range it warns once.
         context: dataset-level facts some perturbations need (tabular column sds, audio
             sample rate): a `DataContext`, or a wince `Dataset` to take it from. Default: the
@@ -427,7 +428,7 @@ class AugmentedDataset:
         return self.transform(item, sample_id)
 
 
-def breaking_points(store: Store, run: str, *, quantile: float = 0.5) -> dict[str, float]:
+def augmentation_caps(store: Store, run: str, *, quantile: float = 0.5) -> dict[str, float]:
     """Physical magnitudes at which a run's predictions start to break, for `augment(up_to=)`.
 
     Reads the breaking points stored by `wince analyze --breaking-points` (or
@@ -451,7 +452,7 @@ def breaking_points(store: Store, run: str, *, quantile: float = 0.5) -> dict[st
 
     if isinstance(quantile, bool) or not isinstance(quantile, int | float) or not 0 < quantile <= 1:
         raise ParameterError(
-            f"breaking_points: quantile must be a number in (0, 1]; got {quantile!r}. Try 0.5."
+            f"augmentation_caps: quantile must be a number in (0, 1]; got {quantile!r}. Try 0.5."
         )
     run_id = store.resolve(run)
     payload = store.load_analysis(run_id, "breaking_points")
@@ -622,3 +623,9 @@ def _as_numpy(x: Any) -> tuple[npt.NDArray[Any], Callable[[npt.NDArray[Any]], An
 
         return tensor.detach().cpu().numpy(), to_tensor
     return np.asarray(x), lambda out: out
+
+
+def breaking_points(store: Store, run: str, *, quantile: float = 0.5) -> dict[str, float]:
+    """Deprecated name of `augmentation_caps` (`wince.analysis.breaking_points` is the search)."""
+    deprecated("wince.realism.breaking_points", "wince.realism.augmentation_caps")
+    return augmentation_caps(store, run, quantile=quantile)
