@@ -46,10 +46,15 @@ FAST := -m "not slow and not postgres and not ray and not torch"
 test: $(STAMP_DEV)
 	$(PYTEST)
 
-# The contract tests without the slow ones or those needing torch, Ray or PostgreSQL: under a
-# minute, to run while editing. `make test` runs everything.
+# The contract and unit tests without the slow ones or those needing torch, Ray or PostgreSQL:
+# under a minute on a quiet 2-core machine, to run while editing. Whole runs, the command line,
+# reports and examples are left to `make test`, which runs everything.
+UNIT_TESTS := tests/analysis tests/datasets tests/models tests/outputs tests/perturbations \
+    tests/realism tests/store tests/test_import_graph.py tests/test_metrics.py tests/test_plan.py \
+    tests/test_plan_imports.py tests/test_plan_models.py tests/test_plan_presets.py
+
 test-fast: $(STAMP_DEV)
-	$(PYTEST) $(FAST) tests/contract
+	$(PYTEST) $(FAST) tests/contract $(UNIT_TESTS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests benchmarks examples tools

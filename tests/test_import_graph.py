@@ -134,12 +134,14 @@ def test_relative_and_package_imports_resolve_to_modules():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["wince.cli", "wince.plan", "wince.engine.runner"])
 def test_the_graph_holds_known_edges(module):
     """The reader sees real imports (a graph without edges has no cycles either)."""
     assert import_graph()[module]
 
 
+@pytest.mark.slow
 def test_no_import_time_cycles_between_wince_modules():
     found = cycles(import_graph())
     assert not found, (

@@ -224,6 +224,7 @@ def test_ece_of_a_label_only_model_is_its_error_rate():
     assert result["baseline", "accuracy"].value == pytest.approx(4 / 6)
 
 
+@pytest.mark.slow
 def test_ece_interval_covers_the_true_calibration_error_though_the_estimate_is_biased():
     # An overconfident binary model: right with probability confidence - 0.05 everywhere,
     # so its true ECE is 0.05 (no bin reaches the clip at 0). At n = 200 the plug-in ECE
@@ -266,6 +267,7 @@ bin_confidences = st.tuples(st.integers(3, 14), st.floats(0.01, 0.99)).map(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(
     confidence=st.lists(bin_confidences | st.just(1.0), min_size=1, max_size=60).map(np.array),
@@ -502,6 +504,7 @@ def coverage(repetitions: int, *, n: int, p: float, n_boot: int, seed: int) -> f
     return covered / repetitions
 
 
+@pytest.mark.slow
 def test_accuracy_interval_covers_the_true_rate_about_95_percent_of_the_time(seed):
     # About 3 s. benchmarks/bootstrap_coverage.py repeats this over many seeds: 0.9515 ± 0.0024
     # over 8000 intervals, every one of seeds 0-19 inside 0.95 ± 0.03.
@@ -521,6 +524,7 @@ def test_proportion_interval_of_one_trial_per_sample_is_clopper_pearson():
         assert (low, high) == pytest.approx((exact.low, exact.high), abs=1e-12)
 
 
+@pytest.mark.slow
 def test_zero_flips_get_an_interval_above_zero_in_summaries_and_curves(tmp_path):
     import wince
     from wince.analysis.curves import sensitivity_curves

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 PERTURBATION_MODULE = '''
 from wince.perturbations import Magnitude, register
 from wince.perturbations.tabular import TabularPerturbation
@@ -50,6 +52,7 @@ def wince(*args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_validate_run_analyze_and_report_know_a_perturbation_a_plan_imports(tmp_path):
     (tmp_path / "trial_perturbations.py").write_text(textwrap.dedent(PERTURBATION_MODULE))
     (tmp_path / "plan.yaml").write_text(PLAN)
@@ -65,6 +68,7 @@ def test_validate_run_analyze_and_report_know_a_perturbation_a_plan_imports(tmp_
     assert "tabular.trial_reading_offset" in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_module_that_does_not_import_is_named_with_its_position(tmp_path):
     (tmp_path / "plan.yaml").write_text(PLAN.replace("trial_perturbations", "no_such_module"))
     result = wince("plan", "validate", "plan.yaml", cwd=tmp_path)

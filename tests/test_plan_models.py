@@ -218,8 +218,11 @@ EXAMPLE_NEEDS = {
 }
 
 
-def example_plan_functions() -> list[Path]:
-    return sorted(p for p in EXAMPLES.glob("*.py") if "\ndef plan(" in p.read_text("utf-8"))
+def example_plan_functions() -> list[Any]:
+    """The examples with a `plan()` function, those needing torch marked `torch`."""
+    paths = sorted(p for p in EXAMPLES.glob("*.py") if "\ndef plan(" in p.read_text("utf-8"))
+    torch = pytest.mark.torch
+    return [pytest.param(p, marks=torch) if p.name in EXAMPLE_NEEDS else p for p in paths]
 
 
 @pytest.mark.parametrize("path", example_plan_functions(), ids=lambda p: p.stem)

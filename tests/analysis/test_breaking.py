@@ -213,6 +213,7 @@ def pixel_model(x):
     return (x[:, 0, 0, 0] > 0.5).astype(int)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_batch_size_or_sample_order(seed):
     levels = np.linspace(0.42, 0.58, 30)
     x = grey_images(levels)
@@ -431,6 +432,7 @@ def test_severities_beyond_the_hard_limit_are_refused_naming_it():
         breaking_points(probe, "image.exposure", severities=[4.0])
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # the sweep goes beyond
 def test_a_run_swept_beyond_the_realistic_range_is_searched_to_its_end(tmp_path):
     # the plan sweeps the shift to 2, twice the realistic maximum; sample i breaks at t_i
@@ -455,6 +457,7 @@ def test_a_run_swept_beyond_the_realistic_range_is_searched_to_its_end(tmp_path)
     assert np.all(np.isinf(found[~inside]))
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # the sweep goes beyond
 def test_the_search_shows_its_progress_when_asked(tmp_path, capsys):
     # a search can take minutes on a slow model: a bar counts the samples searched, per perturbation

@@ -56,6 +56,7 @@ def exposure_run(tmp_path, levels, severities):
     return load_run_data(run.store, run.id)
 
 
+@pytest.mark.slow
 def test_flip_rate_curve_matches_the_analytic_share_of_samples_past_their_breaking_exposure(
     tmp_path,
 ):
@@ -76,6 +77,7 @@ def test_flip_rate_curve_matches_the_analytic_share_of_samples_past_their_breaki
     assert accuracy["estimate"].to_numpy() == pytest.approx(1 - curve["estimate"].to_numpy())
 
 
+@pytest.mark.slow
 def test_local_slope_is_the_finite_difference_at_the_mild_end(tmp_path):
     levels = np.linspace(0.3, 0.95, 200)
     curves = sensitivity_curves(exposure_run(tmp_path, levels, [0.1, 0.5, 1.0]))
@@ -90,6 +92,7 @@ def test_local_slope_is_the_finite_difference_at_the_mild_end(tmp_path):
     assert row["low"] <= row["slope_per_unit"] <= row["high"]
 
 
+@pytest.mark.slow
 def test_a_cliff_is_found_where_flips_start_and_not_on_a_steady_curve(tmp_path):
     # greys chosen so that nothing breaks before severity 0.6 and most break by 0.8
     sev = np.linspace(0.62, 0.78, 150)
@@ -135,6 +138,7 @@ def flip_curves(rates_by_entry, n_samples, seed):
     return Curves(pd.DataFrame(rows), replicates), flips
 
 
+@pytest.mark.slow
 def test_pure_noise_on_many_points_gives_no_cliff():
     # 5 flat curves of 20 points at a 1% flip rate: 90 interior points, each with a ~2.5%
     # chance of a 95% jump interval above 0; the previous rule (that interval and a doubled
@@ -147,6 +151,7 @@ def test_pure_noise_on_many_points_gives_no_cliff():
         assert found.empty, (seed, found)
 
 
+@pytest.mark.slow
 def test_a_real_step_is_a_cliff_significant_after_the_correction_across_all_curves():
     rates = {"step": [0.05] * 6 + [0.5] * 4, **{f"noise{k}": [0.3] * 10 for k in range(4)}}
     curves, _ = flip_curves(rates, 400, seed=3)
@@ -160,6 +165,7 @@ def test_a_real_step_is_a_cliff_significant_after_the_correction_across_all_curv
     assert list(found.columns[-2:]) == ["p_value", "p_adjusted"]
 
 
+@pytest.mark.slow
 def test_a_cliff_p_value_matches_the_normal_test_of_the_per_sample_jumps():
     # the jump is a mean over samples of c0 v0 + c1 v1 + c2 v2 (c = 1/w, -2/w, 1/w for equal
     # widths w); its standard error from the per-sample values is independent of the bootstrap
@@ -172,6 +178,7 @@ def test_a_cliff_p_value_matches_the_normal_test_of_the_per_sample_jumps():
     assert found["p_value"].iloc[0] == pytest.approx(stats.norm.sf(z), rel=0.25)
 
 
+@pytest.mark.slow
 def test_a_significant_jump_within_the_tolerance_is_no_cliff():
     # the flip rate climbs 3 points more over the last segment than over the first: certain
     # with 5000 samples, a cliff only where the tolerance is below those 3 points
@@ -241,6 +248,7 @@ def either_strong(x):
     return ((x[:, 0] > 1.0) | (x[:, 1] > 1.0)).astype(int)
 
 
+@pytest.mark.slow
 def test_flips_only_when_both_perturbations_are_strong_is_synergistic(tmp_path):
     row = interaction_run(tmp_path, both_strong).loc["flip_rate"]
     assert row["label"] == "synergistic"
@@ -249,6 +257,7 @@ def test_flips_only_when_both_perturbations_are_strong_is_synergistic(tmp_path):
     assert row["low"] > 0
 
 
+@pytest.mark.slow
 def test_two_independent_effects_are_additive(tmp_path):
     table = interaction_run(tmp_path, either_strong)
     flips = table.loc["flip_rate"]
@@ -283,6 +292,7 @@ def knocked_out(x):
     return ((x[:, 0] > 0.5) | (x[:, 1] > 0.5)).astype(int)
 
 
+@pytest.mark.slow
 def test_independent_stochastic_pairs_are_additive_for_accuracy_and_flips(tmp_path):
     # each sample survives A and B with probability 0.7 each, independently: accuracy
     # 0.49 under A+B, which the additive expectation (1 - 0.3 - 0.3 = 0.4) called
@@ -313,6 +323,7 @@ def linear_score(x):
     return 0.1 * x[:, 0] + 0.2 * x[:, 1]
 
 
+@pytest.mark.slow
 def test_floating_point_noise_is_never_an_interaction(tmp_path):
     # shifting two columns of a linear model changes its output by the sum of the parts, up
     # to rounding: on these rows every sample rounds the same way, and a difference of
@@ -335,6 +346,7 @@ def test_floating_point_noise_is_never_an_interaction(tmp_path):
     assert change["label"] == "additive"
 
 
+@pytest.mark.slow
 def test_a_difference_within_the_tolerance_is_additive_however_certain(tmp_path):
     # both_strong's synergy is far beyond a tolerance of 0.01 but within one of 0.5
     table = interaction_run(tmp_path, both_strong)

@@ -72,6 +72,7 @@ def store(tmp_path_factory):
     return folder / "store"
 
 
+@pytest.mark.slow
 def test_analyze_global_on_a_terminal_shows_a_bar_counting_samples(store):
     main, terminal = pty.openpty()  # standard error is a terminal: the CLI draws its bars
     env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
@@ -100,6 +101,7 @@ def test_analyze_global_on_a_terminal_shows_a_bar_counting_samples(store):
     assert GLOBAL_SAMPLES in shown
 
 
+@pytest.mark.slow
 def test_the_python_api_draws_no_bar_unless_asked(store, capfd):
     run = wince.open(store)
     with pytest.warns(PrecisionWarning):  # n_base 4 is far from the default precision
@@ -113,6 +115,7 @@ def test_the_python_api_draws_no_bar_unless_asked(store, capfd):
     assert setting == (False,)
 
 
+@pytest.mark.slow
 def test_the_python_api_draws_the_bar_when_asked(store, capfd):
     run = wince.open(store)
     with pytest.warns(PrecisionWarning):

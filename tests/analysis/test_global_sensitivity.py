@@ -63,6 +63,7 @@ def inside(frame, column, expected, key="factor"):
 ISHIGAMI_FACTORS = [Factor(f"x{i}", -math.pi, math.pi) for i in (1, 2, 3)]
 
 
+@pytest.mark.slow
 def test_default_design_gets_every_ishigami_index_within_the_target(seed):
     assert ISHIGAMI_S1["x1"] == pytest.approx(0.3139, abs=1e-4)  # the literature's figures
     assert ISHIGAMI_ST["x3"] == pytest.approx(0.2437, abs=1e-4)
@@ -91,6 +92,7 @@ def test_default_design_gets_every_ishigami_index_within_the_target(seed):
     )
 
 
+@pytest.mark.slow
 def test_a_design_short_of_the_target_warns_with_the_n_base_that_reaches_it(seed):
     factors = ISHIGAMI_FACTORS
     with pytest.warns(PrecisionWarning, match="n_base asked for") as caught:
@@ -116,6 +118,7 @@ def test_a_design_short_of_the_target_warns_with_the_n_base_that_reaches_it(seed
     assert sobol(ishigami, factors, n_base=needed, seed=seed, n_boot=200).half_width <= 0.05
 
 
+@pytest.mark.slow
 def test_linear_additive_function_splits_variance_by_squared_coefficients(seed):
     # Y = 2 x1 + x2 + 0 x3 with equal uniform ranges: S_i = ST_i = a_i^2 / sum a_j^2; S2 = 0.
     factors = [Factor(name, 0.0, 1.0) for name in ("x1", "x2", "x3")]
@@ -218,6 +221,7 @@ def column0(x):
     return x[:, 0]
 
 
+@pytest.mark.slow
 def test_engine_noise_takes_all_variance_when_the_model_ignores_the_offset_column(
     offset_registered, seed
 ):
@@ -285,6 +289,7 @@ def test_evaluator_flip_rate_is_the_share_of_samples_pushed_past_the_threshold(
     assert change(values[:, None]) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_global_sensitivity_is_deterministic_and_survives_a_json_round_trip(offset_registered):
     data = tabular_data()
     plan = Plan.model_validate(

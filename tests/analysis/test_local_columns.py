@@ -39,6 +39,7 @@ def test_linear_model_sensitivities_equal_coefficients_times_column_sds():
     assert result.output == "value"
 
 
+@pytest.mark.slow
 def test_classifier_sensitivity_uses_the_predicted_class_probability():
     x, y = regression_data()
     labels = (y > 0).astype(int)
@@ -54,6 +55,7 @@ def test_classifier_sensitivity_uses_the_predicted_class_probability():
         assert table.loc[name, "mean"] == pytest.approx(analytic[:, j].mean(), rel=1e-3, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_probe_refuses_a_model_other_than_the_runs(tmp_path):
     x, y = regression_data()
     model = LinearRegression().fit(x, y)

@@ -65,6 +65,7 @@ def bounds_on(rule, feature):
     return {op: t for f, op, t in rule.conditions if f == feature}
 
 
+@pytest.mark.slow
 def test_tree_finds_the_fragile_half_and_the_robust_half_on_held_out_samples(tmp_path, seed):
     data = three_columns(seed)
     model = CallableAdapter(fragile_left, fingerprint="fragile-left")
@@ -88,6 +89,7 @@ def test_tree_finds_the_fragile_half_and_the_robust_half_on_held_out_samples(tmp
     assert regions.n_train + regions.n_holdout == len(data)
 
 
+@pytest.mark.slow
 def test_fragility_independent_of_the_inputs_yields_no_rules(tmp_path, seed):
     """A 5%-level family-wise guarantee: about 1 seed in 20 may keep one false rule (seeds
     0-19 keep none; 29 and 57 of 0-59 keep one)."""
@@ -129,6 +131,7 @@ def x2_noise_plan(seed):
     return plan
 
 
+@pytest.mark.slow
 def test_flips_independent_of_every_column_give_no_rule_for_ten_seeds(tmp_path):
     # every sample flips with probability 0.3 per trial; the tree still splits on noise and
     # in 3 of these 10 seeds a leaf looks different on the held-out half (unadjusted
@@ -144,6 +147,7 @@ def test_flips_independent_of_every_column_give_no_rule_for_ten_seeds(tmp_path):
     assert sum(p < 0.05 for p in smallest_p) == 3
 
 
+@pytest.mark.slow
 def test_a_planted_fragile_region_is_found_with_its_rates(tmp_path):
     # flips with probability 0.6 per trial where x0 > 0.5, 0.05 elsewhere
     planted = coin_flip_model(lambda x: np.where(x[:, 0] > 0.5, 0.6, 0.05))
@@ -174,6 +178,7 @@ def darkness_model(x):
     return np.stack([1 - p1, p1], axis=1)
 
 
+@pytest.mark.slow
 def test_image_rules_speak_of_brightness(tmp_path):
     levels = np.linspace(0.3, 0.95, 800)
     x = np.ones((len(levels), 4, 4, 1), np.float32) * levels[:, None, None, None].astype(np.float32)
@@ -192,6 +197,7 @@ def test_image_rules_speak_of_brightness(tmp_path):
     assert fragile["text"].str.contains("brightness <").any()
 
 
+@pytest.mark.slow
 def test_regression_regions_use_the_mean_absolute_change(tmp_path):
     data = three_columns(1, n=400)
 
@@ -210,6 +216,7 @@ def test_regression_regions_use_the_mean_absolute_change(tmp_path):
     assert quality.per_class.empty
 
 
+@pytest.mark.slow
 def test_regions_payload_round_trips_through_json(tmp_path):
     data = three_columns(0, n=300)
     runs = run_data(tmp_path, CallableAdapter(fragile_left), data, noise_plan([0.1], 3, 0))
@@ -222,6 +229,7 @@ def test_regions_payload_round_trips_through_json(tmp_path):
     assert again.metric == regions.metric
 
 
+@pytest.mark.slow
 def test_bad_settings_raise_parameter_errors(tmp_path):
     data = three_columns(0, n=50)
     runs = run_data(tmp_path, CallableAdapter(fragile_left), data, noise_plan([0.1], 1, 0))
@@ -274,6 +282,7 @@ def test_repeated_splits_merge_into_one_bound_per_side():
 
 
 # fragility scores ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_flip_frequency_counts_every_perturbed_trial_and_joins_breaking_points(tmp_path):
     x = np.array([[-1e-6, 0.0], [3.0, 1.0], [-3.0, 2.0]])
     data = ArrayDataset(x, [0, 1, 0])
@@ -305,6 +314,7 @@ def boundary_model(x):
     return np.stack([1 - p1, p1], axis=1)
 
 
+@pytest.mark.slow
 def test_mislabelled_samples_on_the_boundary_are_suspects_and_stable_ones_are_not(tmp_path, seed):
     rng = np.random.default_rng(seed)
     side = np.where(np.arange(126) % 2 == 0, 1.0, -1.0)
@@ -332,6 +342,7 @@ def test_mislabelled_samples_on_the_boundary_are_suspects_and_stable_ones_are_no
     assert again.suspects["mild_scenarios"].tolist() == quality.suspects["mild_scenarios"].tolist()
 
 
+@pytest.mark.slow
 def test_a_class_made_fragile_has_a_higher_flip_rate_with_separate_intervals(tmp_path, seed):
     rng = np.random.default_rng(seed)
     x0 = np.concatenate([rng.uniform(0.0, 0.1, 60), rng.uniform(-3, -1, 90)])
@@ -350,6 +361,7 @@ def test_a_class_made_fragile_has_a_higher_flip_rate_with_separate_intervals(tmp
     assert data_quality(runs).basis == "label"
 
 
+@pytest.mark.slow
 def test_without_labels_classes_are_the_baseline_predictions(tmp_path):
     x = np.array([[0.01, 0.0], [0.02, 0.0], [-2.0, 0.0], [-3.0, 0.0]])
     runs = run_data(
@@ -453,6 +465,7 @@ def fragile_corner(x):
     return np.where(x[:, 0] > 1.9, chaotic, robust)
 
 
+@pytest.mark.slow
 def test_a_region_is_a_rule_only_with_enough_held_out_samples(tmp_path):
     # the corner is real but holds ~9 of 300 held-out samples: a rule about it would rest
     # on a handful (a report once showed a region of n = 3); asked for, with a smaller

@@ -34,6 +34,7 @@ def column_plan():
     }
 
 
+@pytest.mark.slow
 def test_a_perturbation_listed_once_per_column_runs_both_entries(tmp_path, seed):
     """The model reads x0 only: noise on x0 flips predictions, noise on x1 never does."""
     rng = np.random.default_rng(seed)
@@ -77,6 +78,7 @@ def test_a_perturbation_listed_once_per_column_runs_both_entries(tmp_path, seed)
     assert "on every column" not in text
 
 
+@pytest.mark.slow
 def test_casing_lower_and_upper_both_run(tmp_path):
     """A model that reads shouting: upper-casing flips it, lower-casing never does."""
     texts = ["the cat sat on the mat today", "a quiet and calm afternoon walk"] * 20
@@ -175,6 +177,7 @@ def test_global_sensitivity_refuses_a_repeated_perturbation_by_name():
     assert "tabular.gaussian_noise[columns=x1]" in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_plan_global_sensitivity_cannot_take_fails_before_the_breaking_point_search(tmp_path):
     # the refusal came only after minutes of breaking-point searches
     x = np.random.default_rng(0).normal(size=(50, 2))
@@ -192,6 +195,7 @@ def test_a_plan_global_sensitivity_cannot_take_fails_before_the_breaking_point_s
     assert calls == []
 
 
+@pytest.mark.slow
 def test_report_notes_name_the_plan_entry_of_a_repeated_perturbation(tmp_path):
     # x1 is constant, so noise scaled by its spread changes nothing: the note must say which
     # of the two noise entries did nothing

@@ -41,6 +41,7 @@ def flip_verdict(profile):
     return row
 
 
+@pytest.mark.slow
 def test_an_edited_tolerance_applies_when_the_plan_runs_again(tmp_path, data):
     """About 13% of predictions flip: robust under a 0.5 tolerance, fragile under 0.01."""
     store = str(tmp_path / "s")
@@ -62,6 +63,7 @@ def test_an_edited_tolerance_applies_when_the_plan_runs_again(tmp_path, data):
     assert stored["tolerance_source"] == {"flip_rate": "plan", "accuracy": "default"}
 
 
+@pytest.mark.slow
 def test_profile_overrides_apply_and_are_recorded(tmp_path, data):
     run = wince.run(
         reads_first_column, data, noise_plan({"flip_rate": 0.5}), store=str(tmp_path / "s")
@@ -80,6 +82,7 @@ def test_profile_overrides_apply_and_are_recorded(tmp_path, data):
     assert flip_verdict(run.analyze(regions=False))["verdict"] == "robust"
 
 
+@pytest.mark.slow
 def test_a_regressor_gets_verdicts_with_the_default_tolerance(tmp_path):
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import LinearRegression

@@ -44,6 +44,7 @@ def false_alarms(tolerance):
     return fragile / 100
 
 
+@pytest.mark.slow
 def test_no_effect_is_called_fragile_in_at_most_five_percent_of_studies():
     assert false_alarms(0.02) <= 0.05  # the default flip-rate tolerance
     # even against a zero tolerance the one-sided test stays near its nominal level
@@ -90,6 +91,7 @@ def test_effects_that_never_vary_are_decided_and_need_no_more_samples():
     assert required_samples(np.full(50, 0.3), 0.3, alpha=ALPHA) is None  # at the margin
 
 
+@pytest.mark.slow
 def test_cluster_bootstrap_interval_reaches_nominal_coverage():
     """Per-sample flip probabilities vary (random effects); three seeds per sample."""
     truth = 0.3
@@ -154,6 +156,7 @@ def inconclusive_sentences(run, tmp_path):
     return [line for line in text.splitlines() if "would settle it" in line]
 
 
+@pytest.mark.slow
 def test_an_inconclusive_sentence_names_the_correction_and_the_size_its_own_test_needs(tmp_path):
     # no flip in 200 samples, three levels at a 1% tolerance: the interval's upper end is
     # below 2%, and the corrected test needs 408 samples (0.99^408 < 0.05 / 3)
@@ -165,6 +168,7 @@ def test_an_inconclusive_sentence_names_the_correction_and_the_size_its_own_test
     assert line.endswith("about 408 samples would settle it.")
 
 
+@pytest.mark.slow
 def test_an_inconclusive_sentence_says_which_test_is_undecided_when_its_figure_is_within(
     tmp_path,
 ):
@@ -180,6 +184,7 @@ def test_an_inconclusive_sentence_says_which_test_is_undecided_when_its_figure_i
     assert line.endswith("about 368 samples would settle it.")
 
 
+@pytest.mark.slow
 def test_verdicts_follow_the_effect_size(tmp_path):
     fragile = run_verdicts(tmp_path, 0.2).scenarios
     assert fragile["verdict"].tolist() == ["fragile"]
@@ -190,6 +195,7 @@ def test_verdicts_follow_the_effect_size(tmp_path):
     assert borderline["samples_needed"].iloc[0] > 100
 
 
+@pytest.mark.slow
 def test_an_untouched_model_is_robust_at_the_sample_size_the_inconclusive_verdict_names(tmp_path):
     # The noise never flips this model. At n = 200 no test can prove a flip rate below 1%;
     # the verdict names the size that would (after the grid's correction), and a run of that
@@ -228,6 +234,7 @@ def rare_missing_run(tmp_path):
     return wince.run(missing_means_positive, data, plan, store=str(tmp_path / "s")), data
 
 
+@pytest.mark.slow
 def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_applies(tmp_path):
     # 3% of rows lose x0 and half of those flip: 1.5% overall is within a 5% tolerance
     # (a spelling perturbation once touched 1.5% of tweets and flipped 13-25% of them, and
@@ -250,6 +257,7 @@ def test_a_rare_perturbation_that_breaks_what_it_touches_is_fragile_where_it_app
     assert scenario["coverage"] == pytest.approx(row["coverage"])
 
 
+@pytest.mark.slow
 def test_a_perturbation_that_changes_every_input_has_full_coverage_and_no_second_test(tmp_path):
     result = run_verdicts(tmp_path, 0.5)
     tests = result.tests
@@ -258,6 +266,7 @@ def test_a_perturbation_that_changes_every_input_has_full_coverage_and_no_second
     assert not tests["fragile_where_applied"].any()
 
 
+@pytest.mark.slow
 def test_the_report_says_fragile_where_it_applies(tmp_path):
     run, data = rare_missing_run(tmp_path)
     run.analyze(data=data)
@@ -266,6 +275,7 @@ def test_the_report_says_fragile_where_it_applies(tmp_path):
     assert "of those flipped: fragile where it applies." in text
 
 
+@pytest.mark.slow
 def test_the_report_names_the_test_that_decided_when_it_is_not_the_quoted_figure(tmp_path):
     # flips within a lenient 50% flip-rate tolerance, accuracy beyond its 1%: the sentence
     # quotes the flip rate, so it must say the verdict came from the accuracy test
@@ -288,6 +298,7 @@ def test_the_report_names_the_test_that_decided_when_it_is_not_the_quoted_figure
     assert "The verdict comes from its accuracy test, not from this figure." in text
 
 
+@pytest.mark.slow
 def test_levels_that_change_no_input_are_reported_as_no_ops(tmp_path):
     # blurring a uniform grey image changes nothing: "robust" there tests nothing
     levels = np.linspace(0.1, 0.9, 60).astype(np.float32)
@@ -318,6 +329,7 @@ def test_levels_that_change_no_input_are_reported_as_no_ops(tmp_path):
     assert "exposure" not in line
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.ResolutionWarning")  # its own test warns
 def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are_named(tmp_path):
     # ImageNet-C's defocus radii are for 224 px: scaled to 28 px (1/8), levels 1-3 leave
@@ -358,6 +370,7 @@ def test_imagenet_c_levels_that_do_nothing_or_repeat_a_level_on_28_px_digits_are
     assert "same inputs at severity 1 as at 0.8: on inputs of this size" in line
 
 
+@pytest.mark.slow
 def test_an_inconclusive_sentence_names_the_other_tests_that_keep_it_undecided(tmp_path):
     # zero flips and drops in 200 samples: the flip test (1%) needs 0.99^n < 0.05 / 2,
     # n = 368, the accuracy test (0.5%) 0.995^n < 0.025, n = 736; the scenario stays

@@ -478,6 +478,7 @@ def test_rectangle_occluder_reproduces_version_1() -> None:
     assert output_digest_of(outputs) == GOLDEN[("image.occlusion", 1)]
 
 
+@pytest.mark.slow
 def test_every_current_version_has_reference_outputs() -> None:
     references = load_references()
     for name, cls in REGISTRY.items():

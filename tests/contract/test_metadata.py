@@ -73,7 +73,15 @@ def _live_data(modality: Modality, rng: np.random.Generator) -> ArrayDataset:
     return ArrayDataset(rng.standard_normal((30, 4)), modality="tabular")
 
 
-@pytest.mark.parametrize("modality", [Modality.IMAGE, Modality.TEXT, Modality.AUDIO, "tabular"])
+@pytest.mark.parametrize(
+    "modality",
+    [
+        pytest.param(Modality.IMAGE, marks=pytest.mark.slow),
+        Modality.TEXT,
+        Modality.AUDIO,
+        "tabular",
+    ],
+)
 def test_the_monitor_estimates_what_the_classes_declare(modality):
     modality = Modality(modality)
     data = _live_data(modality, np.random.default_rng(0))

@@ -158,6 +158,7 @@ def test_parametrize_with_checks_marks_known_failures_and_rejects_stale_ones() -
         )
 
 
+@pytest.mark.slow
 def test_importing_wince_testing_does_not_import_pytest_nor_wince_import_it() -> None:
     code = (
         "import sys, wince; wince.registry; before = 'wince.testing' in sys.modules; "
@@ -173,6 +174,7 @@ def test_importing_wince_testing_does_not_import_pytest_nor_wince_import_it() ->
 # An albumentations transform wrapped as a perturbation.
 
 
+@pytest.mark.slow  # importing albumentations takes seconds
 def test_an_albumentations_wrapper_passes_every_check() -> None:
     from require import require_module
     from wince.perturbations.interop import from_albumentations

@@ -37,6 +37,7 @@ def outcomes(run: wince.Run) -> np.ndarray:
     return run.outcomes().sort_values(["scenario", "trial", "sample_id"])["correct"].to_numpy()
 
 
+@pytest.mark.slow
 def test_grayscale_images_without_a_channel_axis_run_when_declared(tmp_path):
     x, y = digits_like()
     declared = ArrayDataset(x, y, modality="image")
@@ -46,6 +47,7 @@ def test_grayscale_images_without_a_channel_axis_run_when_declared(tmp_path):
     np.testing.assert_array_equal(outcomes(run), outcomes(explicit))
 
 
+@pytest.mark.slow
 def test_a_plan_declares_grayscale_images_in_its_data_section(tmp_path):
     x, y = digits_like()
     np.savez(tmp_path / "digits.npz", x=x, y=y)
@@ -64,6 +66,7 @@ def test_undeclared_grayscale_images_name_both_readings_and_the_fix(tmp_path):
         wince.run(brighter_side, (x, y), PLAN, store=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_float64_images_in_unit_range_are_the_same_as_float32(tmp_path):
     x, y = digits_like()
     unit = x[..., None].astype(np.float64) / 255.0

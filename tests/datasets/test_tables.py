@@ -64,6 +64,7 @@ def accuracy(run: wince.Run, scenario_prefix: str) -> float:
     return float(row.query("metric == 'accuracy'")["value"].iloc[0])
 
 
+@pytest.mark.slow
 def test_a_dataframe_pipeline_with_categorical_columns_runs_without_a_warning(
     tmp_path: Path,
 ) -> None:
@@ -121,6 +122,7 @@ def test_category_columns_keep_their_categories_and_unknown_codes_become_missing
     assert (decoded["plan"].iloc[1:] == frame["plan"].iloc[1:]).all()
 
 
+@pytest.mark.slow
 def test_a_native_categorical_model_gets_the_category_dtype(tmp_path: Path) -> None:
     frame, labels = customers()
     frame = frame.assign(city=frame["city"].astype("category"))
@@ -155,6 +157,7 @@ frames = st.integers(1, 12).flatmap(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(frames)
 def test_decoding_the_encoded_table_gives_the_table_back(columns: dict[str, list]) -> None:
@@ -225,6 +228,7 @@ def test_the_model_wrapper_pickles_and_forwards_the_model_attributes(tmp_path: P
     )
 
 
+@pytest.mark.slow
 def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
     frame, labels = customers(120)
     pipeline = fitted_pipeline(frame, labels)
@@ -245,6 +249,7 @@ def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
 
 
+@pytest.mark.slow
 def test_analyses_that_call_the_model_again_see_the_table(tmp_path: Path) -> None:
     frame, labels = customers(80)
     pipeline = fitted_pipeline(frame, labels)

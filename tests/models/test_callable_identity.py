@@ -189,6 +189,7 @@ def pickle_round_trip(obj: object) -> object:
     return pickle.loads(pickle.dumps(obj))
 
 
+@pytest.mark.slow
 def test_a_versioned_callable_has_one_fingerprint_in_every_process(tmp_path):
     # A function holding a lambda and a comprehension: their code objects' repr carries a
     # memory address, which once made the versioned fingerprint differ in every process.

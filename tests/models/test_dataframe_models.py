@@ -29,6 +29,7 @@ def fitted_on_a_frame():
     return model, frame, y
 
 
+@pytest.mark.slow
 def test_a_frame_fitted_pipeline_runs_from_csv_without_feature_name_warnings(tmp_path):
     model, frame, y = fitted_on_a_frame()
     frame.assign(label=y).to_csv(tmp_path / "cancer.csv", index=False)
@@ -51,6 +52,7 @@ def test_columns_in_another_order_than_at_fitting_are_refused(tmp_path):
         wince.run(model, fewer, PLAN, store=str(tmp_path))
 
 
+@pytest.mark.slow
 def test_arrays_without_names_still_reach_a_frame_fitted_model_by_position(tmp_path):
     model, frame, y = fitted_on_a_frame()
     run = wince.run(model, (frame.to_numpy(), y), PLAN, store=str(tmp_path))

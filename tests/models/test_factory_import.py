@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FACTORIES = """
 import numpy as np
 
@@ -29,6 +31,7 @@ perturbations:
 """
 
 
+@pytest.mark.slow
 def test_the_wince_command_imports_factories_from_its_working_directory(tmp_path):
     (tmp_path / "myfactories.py").write_text(FACTORIES)
     (tmp_path / "plan.yaml").write_text(PLAN)

@@ -204,6 +204,7 @@ def test_client_errors_are_not_retried(endpoint):
     assert len(endpoint.requests) == 1
 
 
+@pytest.mark.slow
 def test_a_slow_endpoint_times_out(endpoint):
     endpoint.delay_s = 5.0
     model = _adapter(endpoint.url, timeout_s=0.2, retries=1)
@@ -417,6 +418,7 @@ def secret_plan(tmp_path, endpoint, monkeypatch, *, query: str, model: str, leve
     return address
 
 
+@pytest.mark.slow
 def test_planted_credentials_reach_the_endpoint_and_nothing_else(endpoint, tmp_path, monkeypatch):
     """Userinfo, a query token and an env header: sent, and in no stored, shown or reported byte."""
     from typer.testing import CliRunner

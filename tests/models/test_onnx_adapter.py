@@ -15,6 +15,9 @@ onnx = require_module("onnx", "onnx")
 
 from wince.models.onnx import OnnxAdapter  # noqa: E402
 
+# Importing ONNX Runtime and converting with skl2onnx take seconds before the first test.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def iris():

@@ -70,7 +70,7 @@ def one_logit(x: np.ndarray) -> np.ndarray:
     return x[:, :1].copy()
 
 
-@pytest.mark.parametrize("executor", ["local", "process"])
+@pytest.mark.parametrize("executor", ["local", pytest.param("process", marks=pytest.mark.slow)])
 def test_every_worker_reads_the_output_as_the_first_batch_decided(tmp_path, executor) -> None:
     import wince
 

@@ -41,6 +41,7 @@ def accuracies(run: wince.Run) -> dict[str, float]:
     return dict(zip(summary["scenario"], summary["value"], strict=True))
 
 
+@pytest.mark.slow
 def test_a_model_reads_each_samples_metadata(tmp_path: Path) -> None:
     data = sites_data()
     run = wince.run(calibrated, data, PLAN, store=tmp_path / "store")
@@ -70,6 +71,7 @@ def test_a_model_reads_each_samples_metadata(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow
 def test_equal_inputs_of_two_samples_are_not_served_from_the_cache(tmp_path: Path) -> None:
     x = np.zeros((6, 2))  # every sample has the same inputs
     data = ArrayDataset(x, [0, 1, 0, 1, 0, 1], ids=["a0", "b1", "a2", "b3", "a4", "b5"])
@@ -86,6 +88,7 @@ def test_equal_inputs_of_two_samples_are_not_served_from_the_cache(tmp_path: Pat
     assert accuracies(again)["baseline"] == 1.0
 
 
+@pytest.mark.slow
 def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
     data = sites_data(60)
     local = wince.run(calibrated, data, PLAN, store=tmp_path / "a")
@@ -103,6 +106,7 @@ def test_the_process_executor_gives_the_local_rows(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
 
 
+@pytest.mark.slow
 def test_analyses_that_evaluate_again_give_the_context(tmp_path: Path) -> None:
     data = sites_data(60)
     run = wince.run(calibrated, data, PLAN, store=tmp_path / "store")
@@ -141,6 +145,7 @@ def test_metadata_must_have_one_row_per_sample() -> None:
         ArrayDataset(np.zeros((3, 1)), metadata={"site": ["a", "b"]})
 
 
+@pytest.mark.slow
 def test_samples_of_several_sizes_get_their_own_ids_and_metadata(tmp_path: Path) -> None:
     # batches are cut into groups of one size: each group's context must be its samples'
     rng = np.random.default_rng(0)

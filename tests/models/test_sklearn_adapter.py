@@ -134,6 +134,7 @@ def test_as_model_wraps_estimators():
     assert isinstance(as_model(LogisticRegression(max_iter=1000).fit(x, y)), SklearnAdapter)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mlp_pipeline", "multi_output", "forest"])
 def test_multilabel_estimators_are_read_as_multilabel_models(kind, tmp_path):
     from sklearn.datasets import make_multilabel_classification
@@ -177,6 +178,7 @@ print(SklearnAdapter(model).fingerprint())
 """
 
 
+@pytest.mark.slow
 def test_a_text_pipeline_has_the_same_fingerprint_in_every_process():
     """CountVectorizer keeps id(stop_words), a memory address: it must not reach the hash."""
     fingerprints = {

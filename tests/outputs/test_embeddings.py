@@ -33,6 +33,7 @@ def expected_ranks(perturbed: np.ndarray, clean: np.ndarray) -> list[int]:
 
 
 # -- row by row ------------------------------------------------------------------------------
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(clean_and_perturbed())
 def test_changes_equal_scipy_row_by_row(pair):
@@ -66,6 +67,7 @@ def test_zero_vectors_follow_the_stated_convention():
     np.testing.assert_array_equal(relative_l2_change(clean, perturbed), [0.0, 5.0, 1.0])
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(
     arrays(
@@ -119,6 +121,7 @@ def test_zero_vectors_in_neighbour_rank():
     assert neighbour_rank(perturbed, clean).tolist() == [0, 1, 0]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(clean_and_perturbed())
 def test_neighbour_rank_equals_sklearn_distances_and_is_zero_without_change(pair):

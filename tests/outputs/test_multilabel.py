@@ -40,6 +40,7 @@ def test_metrics_by_hand():
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(pairs_of_label_sets())
 def test_per_sample_values_equal_sklearn_row_by_row(pair):

@@ -95,6 +95,7 @@ def drop_at(data: ArrayDataset, rows: np.ndarray, severity: float) -> np.ndarray
     return clean[index, label] - after[index, label]
 
 
+@pytest.mark.slow
 def test_the_stored_metric_is_the_function_of_the_stored_scores(run):
     outcomes = run[0].outcomes()
     scores = np.stack(outcomes["scores"].to_numpy())
@@ -108,6 +109,7 @@ def test_the_stored_metric_is_the_function_of_the_stored_scores(run):
     assert "confidence_drop" in set(summary["metric"])
 
 
+@pytest.mark.slow
 def test_verdicts_test_the_metric_against_its_declared_tolerance(run):
     profile = run[0].analyze(regions=False)
     tests = profile.verdicts.tests
@@ -122,6 +124,7 @@ def test_verdicts_test_the_metric_against_its_declared_tolerance(run):
             assert row["verdict"] == "fragile"
 
 
+@pytest.mark.slow
 def test_breaking_points_are_where_each_sample_crosses_the_tolerance(run):
     stored, data = run
     profile = stored.analyze(
@@ -140,6 +143,7 @@ def test_breaking_points_are_where_each_sample_crosses_the_tolerance(run):
         assert drop_at(data, rows, row.unchanged_severity)[0] <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_a_gate_reads_the_metric(run):
     stored = run[0]
     stored.analyze(regions=False)
@@ -166,6 +170,7 @@ def test_a_metric_function_that_cannot_be_imported_is_a_plan_error(tmp_path):
         wince.run(lambda x: (x[:, 0] > 0).astype(int), data, plan, store=tmp_path / "s")
 
 
+@pytest.mark.slow
 def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
     (tmp_path / "registered_metrics.py").write_text(
         "import numpy as np\n"
@@ -198,6 +203,7 @@ def test_a_metric_registered_in_python_is_named_by_plans(tmp_path, monkeypatch):
     assert evaluate_gate(run.store, run.id, gate).passed
 
 
+@pytest.mark.slow
 def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
     module = tmp_path / "changing_metric.py"
     # not syspath_prepend, which imports pkg_resources (another test may leave it broken)
@@ -230,6 +236,7 @@ def test_a_changed_metric_function_makes_a_new_run(tmp_path, monkeypatch):
     assert changed.outcomes()["metric_mine"].sum() > 0 == first.outcomes()["metric_mine"].sum()
 
 
+@pytest.mark.slow
 def test_the_report_reads_breaking_points_on_a_metric_as_crossing_its_tolerance(run, tmp_path):
     stored, data = run
     stored.analyze(

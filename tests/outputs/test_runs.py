@@ -35,6 +35,7 @@ def test_text_metrics_equal_jiwer_on_every_stored_outcome(tmp_path):
     assert typos["output_changed"].mean() > 0.2  # the typos reach the output
 
 
+@pytest.mark.slow
 def test_text_summary_gives_error_rates_with_intervals(tmp_path):
     run = text_run(tmp_path / "store", cache=False)
     summary = run.summary()
@@ -49,6 +50,7 @@ def test_text_summary_gives_error_rates_with_intervals(tmp_path):
     assert (cer["value"] <= cer["high"]).all()
 
 
+@pytest.mark.slow
 def test_boxes_move_with_the_pixels_so_recall_stays_meaningful(tmp_path):
     outcomes = image_run("detection", tmp_path / "store", cache=False).outcomes()
     moved = outcomes["scenario"].str.startswith(("image.rotation", "image.translation"))
@@ -79,6 +81,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+@pytest.mark.slow
 def test_masks_move_with_the_pixels_and_iou_is_computed_against_them(tmp_path):
     run = image_run("segmentation", tmp_path / "store", cache=False)
     outcomes = run.outcomes()
@@ -96,6 +99,7 @@ def test_masks_move_with_the_pixels_and_iou_is_computed_against_them(tmp_path):
         assert row.mean_iou == pytest.approx(np.mean(ious))
 
 
+@pytest.mark.slow
 def test_detection_summary_has_map_per_scenario(tmp_path):
     summary = image_run("detection", tmp_path / "store", cache=False).summary()
     maps = summary[summary["metric"] == "map_50"].set_index("scenario")["value"]
@@ -103,6 +107,7 @@ def test_detection_summary_has_map_per_scenario(tmp_path):
     assert maps.notna().all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["text", "detection", "segmentation"])
 def test_outcomes_are_identical_locally_in_processes_and_through_the_cache(tmp_path, task):
     def run(store: str, **options: object) -> wince.Run:
@@ -157,6 +162,7 @@ def test_an_adapter_of_another_task_than_the_plan_declares_is_refused():
         as_model(CallableAdapter(squash_vowels, task="detection"), task="text")
 
 
+@pytest.mark.slow
 def test_multilabel_metrics_equal_sklearn_on_every_stored_outcome(tmp_path):
     from sklearn.metrics import accuracy_score, hamming_loss
 
@@ -184,6 +190,7 @@ def test_multilabel_metrics_equal_sklearn_on_every_stored_outcome(tmp_path):
     assert outcomes["label_flip_rate"].max() > 0
 
 
+@pytest.mark.slow
 def test_embedding_metrics_equal_scipy_on_every_stored_outcome(tmp_path):
     from scipy.spatial.distance import cosine, euclidean
 

@@ -130,6 +130,7 @@ def test_empty_batch_gives_empty_arrays():
 
 
 # -- properties on random texts -------------------------------------------------------------
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(batches)
 def test_per_sample_values_equal_jiwer_per_pair(pairs):
@@ -148,6 +149,7 @@ def test_per_sample_values_equal_jiwer_per_pair(pairs):
     ]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(batches, texts, texts)
 def test_values_do_not_depend_on_the_other_samples(pairs, hypothesis, reference):
@@ -158,6 +160,7 @@ def test_values_do_not_depend_on_the_other_samples(pairs, hypothesis, reference)
     assert batch[-1] == alone
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(batches)
 def test_edit_counts_add_up_to_the_distance_and_the_lengths(pairs):
@@ -200,6 +203,7 @@ def test_diff_segments_rebuild_both_texts_and_count_the_edits(reference, hypothe
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(batches)
 def test_confusions_count_every_edit(pairs):

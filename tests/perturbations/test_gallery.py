@@ -78,6 +78,7 @@ def test_realistic_points_are_the_range_ends_and_the_severity_between() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_cli_writes_one_grid_per_image_perturbation(tmp_path) -> None:
     arguments = ["perturbations", "--gallery", str(tmp_path), "--modality", "image"]
     result = CliRunner().invoke(app, arguments)
@@ -101,6 +102,7 @@ def test_cli_modality_chooses_the_text_gallery_and_its_size(tmp_path) -> None:
     assert str(tmp_path / "text.html") in result.output
 
 
+@pytest.mark.slow
 def test_cli_writes_the_audio_gallery(tmp_path) -> None:
     arguments = ["perturbations", "--gallery", str(tmp_path), "--modality", "audio"]
     result = CliRunner().invoke(app, arguments)

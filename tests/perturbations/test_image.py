@@ -253,6 +253,7 @@ def image_batches(draw: st.DrawFn) -> np.ndarray:
     return out
 
 
+@pytest.mark.slow
 @ignore_realism  # hypothesis draws values across the whole limits
 @settings(max_examples=60, deadline=None)
 @given(

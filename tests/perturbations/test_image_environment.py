@@ -235,6 +235,7 @@ def test_a_hand_or_strap_comes_in_over_the_frame_s_edge_in_one_piece(
         assert not cover.all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["hand", "strap"])
 @pytest.mark.parametrize("area_pct", [10.0, 25.0])
 def test_a_hand_or_strap_s_edge_is_a_defocused_band_not_a_step(
@@ -251,6 +252,7 @@ def test_a_hand_or_strap_s_edge_is_a_defocused_band_not_a_step(
         assert band > 0.1 * core, "a soft rim, not a cut-out"
 
 
+@pytest.mark.slow
 def test_a_hand_is_skin_toned_and_shaded_darker_at_its_rim(seed: int) -> None:
     n = 8
     out = Occlusion(kind="hand").perturb(uniform(1.0, n, 96, 128), 25.0, rngs_for(n, seed))
@@ -286,6 +288,7 @@ def test_larger_straps_contain_smaller_ones(seed: int) -> None:
         assert np.all(larger >= smaller - 1e-4)
 
 
+@pytest.mark.slow
 def test_larger_hands_contain_most_of_smaller_ones(seed: int) -> None:
     # The hand grows about its wrist: spread fingers may leave a gap where a smaller hand's
     # finger was, but the palm holds most of what it covered.

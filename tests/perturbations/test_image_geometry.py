@@ -38,6 +38,7 @@ def warps(draw: st.DrawFn) -> tuple[np.ndarray, Maps, str, int]:
     return image, fixed_point_maps(source_x, source_y), border, fill_level
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(warps())
 def test_opencv_fixed_point_remap_equals_the_numpy_definition(warp):

@@ -250,6 +250,7 @@ def test_lens_distortion_rejects_an_unknown_border() -> None:
         LensDistortion(border="wrap")
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(k1=st.floats(-0.5, 0.5), fraction=st.floats(0.0, 1.0))
 def test_undistorted_radius_solves_the_model_up_to_its_fold(k1: float, fraction: float) -> None:

@@ -173,6 +173,7 @@ def test_defocus_level_1_convolves_with_the_published_disk() -> None:
     assert np.abs(out - expected).max() <= 0.5 / 255 + 1e-6
 
 
+@pytest.mark.slow
 def test_zoom_blur_level_1_averages_scipy_centre_zooms() -> None:
     x = photo()
     image = x[0] / 255.0

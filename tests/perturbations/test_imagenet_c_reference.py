@@ -23,7 +23,15 @@ from require import require_reference
 from wince.errors import DataError, ParameterError, ResolutionWarning
 from wince.perturbations import Rngs, get
 
-PUBLISHED = ["contrast", "brightness", "defocus_blur", "zoom_blur", "pixelate", "jpeg_compression"]
+# Zoom blur takes seconds at every level (slow); the others a fraction of one.
+PUBLISHED = [
+    "contrast",
+    "brightness",
+    "defocus_blur",
+    pytest.param("zoom_blur", marks=pytest.mark.slow),
+    "pixelate",
+    "jpeg_compression",
+]
 LEVELS = [1, 2, 3, 4, 5]
 
 

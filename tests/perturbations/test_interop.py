@@ -21,6 +21,9 @@ from wince.perturbations.interop import from_albumentations
 
 A = require_module("albumentations", "dev")
 
+# Importing albumentations takes seconds before the first test.
+pytestmark = pytest.mark.slow
+
 
 def noise(p: float = 1.0) -> A.GaussNoise:
     return A.GaussNoise(std_range=(0.1, 0.1), p=p)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ def documented_generator(seed: int, step: str, trial: int, sample_id: str) -> np
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=spawn_key)))
 
 
+@pytest.mark.slow
 @given(
     seed=st.one_of(st.integers(0, 2**32), st.integers(0, 2**130)),
     step=st.text(max_size=20),

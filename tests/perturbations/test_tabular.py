@@ -36,6 +36,7 @@ def rngs_for(n: int, seed: int) -> Rngs:
     return Rngs.for_samples([f"row-{i}" for i in range(n)], seed=seed, step="test")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise_sd", [0.02, 0.1, 0.5])
 def test_measured_noise_sd_is_noise_sd_times_column_sd(noise_sd: float, seed: int) -> None:
     n = 20_000
@@ -269,6 +270,7 @@ def test_unknown_column_kind_raises_data_error() -> None:
         GaussianNoise().perturb(table(4), 0.1, rngs_for(4, 0), context)
 
 
+@pytest.mark.slow
 def test_sd_override_sizes_noise_in_the_columns_own_units(seed: int) -> None:
     n = 20_000
     x = schema_table(n)
@@ -362,6 +364,7 @@ def test_mcar_missing_rate_matches_within_binomial_tolerance(rate: float, seed: 
         assert abs(lost.mean() - kept.mean()) < 5 * SD[j] / np.sqrt(len(lost))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mechanism", ["mnar_high", "mnar_low"])
 def test_mnar_removes_values_at_one_end_at_the_same_overall_rate(mechanism: str, seed: int) -> None:
     n, rate = 4000, 0.1

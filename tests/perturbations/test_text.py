@@ -130,6 +130,7 @@ def test_a_digit_on_the_phone_layout_is_only_ever_doubled_or_dropped() -> None:
     assert set(outputs) == {"5", "55", ""}
 
 
+@pytest.mark.slow
 @ignore_realism  # hypothesis draws rates across the whole [0, 1] limits
 @settings(max_examples=200, deadline=None)
 @given(
@@ -147,6 +148,7 @@ def test_phone_layout_typos_never_bring_a_digit_the_text_lacked(
         assert {c for c in typed if c.isdigit()} <= {c for c in original if c.isdigit()}
 
 
+@pytest.mark.slow
 @ignore_realism
 def test_substitutions_are_the_most_common_typo_in_the_shares_of_the_mix() -> None:
     """Single-letter texts at rate 1: the outcome tells the kind (a neighbour alone is a
@@ -167,6 +169,7 @@ def test_substitutions_are_the_most_common_typo_in_the_shares_of_the_mix() -> No
         assert share[kind] == pytest.approx(value, abs=tolerance), kind
 
 
+@pytest.mark.slow
 @ignore_realism
 def test_restricting_kinds_renormalises_their_shares() -> None:
     n = 20_000
@@ -199,6 +202,7 @@ def test_text_without_letters_or_digits_is_unchanged(seed: int) -> None:
     assert Typos().perturb(texts, 1.0, rngs_for(3, seed)) == texts
 
 
+@pytest.mark.slow
 @ignore_realism  # hypothesis draws rates across the whole [0, 1] limits
 @settings(max_examples=200, deadline=None)
 @given(

@@ -353,6 +353,7 @@ PUNCTUATION_TEXTS = st.lists(PUNCTUATION_TOKENS, max_size=14).map(" ".join)
 _TRAILING_MARKS = re.compile(r"[.,!?]+\Z")
 
 
+@pytest.mark.slow
 @ignore_realism  # hypothesis draws rates across the whole [0, 1] limits
 @settings(max_examples=200, deadline=None)
 @given(text=PUNCTUATION_TEXTS, rate=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1))

@@ -73,6 +73,7 @@ def occur_in_order(pieces: list[str], text: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # rate 1 is beyond severe
 @pytest.mark.parametrize("cls", list(TEXT_PERTURBATIONS.values()), ids=list(TEXT_PERTURBATIONS))
 @settings(max_examples=60, deadline=None)
@@ -224,6 +225,7 @@ BOUNDARY_TEXTS = st.lists(BOUNDARY_TOKENS, max_size=12).map(" ".join) | st.lists
 ).map("".join)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")  # rate 1 is beyond severe
 @pytest.mark.parametrize("cls", list(TEXT_PERTURBATIONS.values()), ids=list(TEXT_PERTURBATIONS))
 @settings(max_examples=80, deadline=None)
@@ -283,6 +285,7 @@ SPACING_TOKENS = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
 @settings(max_examples=200, deadline=None)
 @given(

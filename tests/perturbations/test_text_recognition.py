@@ -262,6 +262,7 @@ TWEETS = st.lists(TWEET_PIECES, max_size=14).map(" ".join) | st.lists(TWEET_PIEC
 )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::wince.errors.RealismWarning")
 @settings(max_examples=200, deadline=None)
 @given(texts=st.lists(TWEETS, min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))

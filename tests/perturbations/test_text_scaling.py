@@ -51,6 +51,7 @@ def test_distances_of_texts_up_to_one_block_are_exact(name: str, seed: int) -> N
         assert wer[i] == Levenshtein.distance(a.split(), b.split()) / max(len(a.split()), 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [0.005, 0.05])
 def test_block_distances_of_long_texts_match_the_exact_ones(rate: float, seed: int) -> None:
     """On 50 blocks of typos the blocks cut between edits: the sums are the exact distances."""
@@ -73,6 +74,7 @@ def test_block_distance_is_never_below_the_exact_one(seed: int) -> None:
     assert "".join(b for _, b in block_pairs(text, perturbed)) == perturbed
 
 
+@pytest.mark.slow
 def test_sparse_substitutions_in_a_long_line_count_once_each(seed: int) -> None:
     """Substitutions 1,000 characters apart in a 1 MB line: one edit each, known beforehand."""
     text = "a" * 1_000_000
@@ -88,6 +90,7 @@ def comparison_work(text: str, perturbed: str) -> int:
     return sum(len(a) * len(b) for a, b in block_pairs(text, perturbed))
 
 
+@pytest.mark.slow
 def test_comparison_work_doubles_when_the_text_doubles(seed: int) -> None:
     """The work of the block distances grows like the length, not its square."""
     work = []
@@ -117,6 +120,7 @@ HUGE_LINE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_two_megabyte_line_goes_through_every_text_perturbation_and_its_distance() -> None:
     """The hang of issue #20: a 2 MB line finishes all steps (about 30 s; quadratic: hours)."""
     script = HUGE_LINE_SCRIPT.format(

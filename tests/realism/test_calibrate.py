@@ -59,6 +59,7 @@ def save_folder(folder: Path, images: np.ndarray, suffix: str, **options: int) -
 
 
 # images -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_one_ev_darker_images_calibrate_to_one_ev(crops):
     dark = get("image.exposure")().perturb(crops, -1.0, rngs(len(crops)))
     exposure = calibrate(crops, dark).get("exposure")
@@ -67,6 +68,7 @@ def test_one_ev_darker_images_calibrate_to_one_ev(crops):
     assert all(v == pytest.approx(-1.0, abs=0.15) for v in exposure.values)
 
 
+@pytest.mark.slow
 def test_images_resaved_as_jpeg_at_quality_60_calibrate_to_60(crops, tmp_path, console):
     reference = save_folder(tmp_path / "reference", crops, ".png")
     production = save_folder(tmp_path / "production", crops, ".jpg", quality=60)
@@ -81,6 +83,7 @@ def test_images_resaved_as_jpeg_at_quality_60_calibrate_to_60(crops, tmp_path, c
     assert "values: [60]" in text  # whole numbers for an integer magnitude
 
 
+@pytest.mark.slow
 def test_the_cli_writes_the_plan_of_darkened_images(crops, tmp_path):
     reference = save_folder(tmp_path / "reference", crops[:30], ".png")
     dark = get("image.exposure")().perturb(crops[:30], -1.0, rngs(30))
@@ -96,12 +99,14 @@ def test_the_cli_writes_the_plan_of_darkened_images(crops, tmp_path):
     assert all(v == pytest.approx(-1.0, abs=0.15) for v in exposure.values)
 
 
+@pytest.mark.slow
 def test_gaussian_blur_is_mapped_back_to_its_sigma(crops):
     blurred = get("image.gaussian_blur")().perturb(crops, 1.0, rngs(len(crops)))
     sharpness = calibrate(crops, blurred).get("sharpness")
     assert sharpness.estimate.value == pytest.approx(1.0, abs=0.2)
 
 
+@pytest.mark.slow
 def test_smaller_production_images_calibrate_to_their_resolution(crops):
     small = crops[:, ::2, ::2]
     resolution = calibrate(crops, small).get("resolution")
@@ -128,6 +133,7 @@ def bag_of_words(n: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(words, size=rng.integers(8, 20))) for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_text_with_two_percent_typos_calibrates_to_two_percent():
     reference, fresh = bag_of_words(400, 1), bag_of_words(400, 2)
     typos = get("text.typos")().perturb(fresh, 0.02, rngs(len(fresh)))
@@ -144,6 +150,7 @@ def test_self_calibrated_text_leaves_typos_out_for_want_of_a_word_list():
     assert "no English word list" in result.get("typos").notes[0]
 
 
+@pytest.mark.slow
 def test_removed_punctuation_is_calibrated_with_its_mode():
     # the marks' density varies between samples of texts: large samples keep it within 0.05
     reference, fresh = bag_of_words(2000, 1), bag_of_words(2000, 2)
@@ -153,6 +160,7 @@ def test_removed_punctuation_is_calibrated_with_its_mode():
     assert punctuation.estimate.value == pytest.approx(0.2, abs=0.05)
 
 
+@pytest.mark.slow
 def test_lower_cased_words_are_calibrated_with_their_style():
     reference, fresh = bag_of_words(400, 1), bag_of_words(400, 2)
     lowered = get("text.casing")(style="lower").perturb(fresh, 0.3, rngs(len(fresh)))

@@ -46,6 +46,7 @@ def by_scenario_reads(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
     monkeypatch.setattr(by_scenario, "BUDGET", budget)
 
 
+@pytest.mark.slow
 def test_each_scenario_read_alone_equals_its_rows_of_the_whole_run(stored, monkeypatch):
     root, run_id = stored
     store = open_store(root)
@@ -62,6 +63,7 @@ def test_each_scenario_read_alone_equals_its_rows_of_the_whole_run(stored, monke
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
 
 
+@pytest.mark.slow
 def test_frames_beyond_the_budget_are_forgotten_and_read_again(stored, monkeypatch):
     root, run_id = stored
     by_scenario_reads(monkeypatch, budget=1)  # nothing but the baseline and the last read
@@ -76,6 +78,7 @@ def test_frames_beyond_the_budget_are_forgotten_and_read_again(stored, monkeypat
     assert set(outcomes._kept) == {"baseline", first}
 
 
+@pytest.mark.slow
 def test_summaries_and_analyses_are_the_same_read_either_way(stored, monkeypatch):
     root, run_id = stored
     store = open_store(root)

@@ -43,6 +43,7 @@ def data():
     return x, (x[:, 0] < 0).astype(int)
 
 
+@pytest.mark.slow
 def test_a_run_stores_the_same_outcomes_on_every_catalog(store, tmp_path):
     reference = wince.run(
         CallableAdapter(model, fingerprint="m"), data(), PLAN, store=str(tmp_path / "ref")
@@ -57,6 +58,7 @@ def test_a_run_stores_the_same_outcomes_on_every_catalog(store, tmp_path):
     assert store.resolve(run.id[:5]) == run.id
 
 
+@pytest.mark.slow
 def test_analysis_payloads_are_strict_json(store):
     run = wince.run(CallableAdapter(model, fingerprint="m"), data(), PLAN, store=store)
     payload = {"a": [1.0, math.nan, math.inf], "b": np.float32(0.5), "c": np.arange(2)}

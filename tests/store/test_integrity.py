@@ -73,6 +73,7 @@ def damaged_copy(clean: tuple[Path, str, pd.DataFrame], tmp_path: Path, damage: 
     return tmp_path / "store"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [truncate, flip_footer_bit, empty, swap])
 def test_a_damaged_segment_is_named_by_every_reader_and_repaired_by_run(clean, tmp_path, damage):
     _, run_id, outcomes = clean
@@ -106,6 +107,7 @@ def test_a_damaged_segment_is_named_by_every_reader_and_repaired_by_run(clean, t
     assert code == 0, output
 
 
+@pytest.mark.slow
 def test_a_changed_data_page_is_found_by_its_checksum_and_repaired(clean, tmp_path):
     _, run_id, outcomes = clean
 
@@ -133,6 +135,7 @@ def test_a_changed_data_page_is_found_by_its_checksum_and_repaired(clean, tmp_pa
     repaired.close()
 
 
+@pytest.mark.slow
 def test_a_clean_resume_reuses_the_run_untouched(clean, tmp_path):
     _, run_id, _ = clean
     store = damaged_copy(clean, tmp_path, lambda segment, other: None)

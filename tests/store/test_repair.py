@@ -78,6 +78,7 @@ def delete(segment: Path) -> None:
     segment.unlink()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "problem"),
     [(truncate, "not a readable parquet file"), (flip_data_bit, "checksum"), (delete, "missing")],
@@ -118,6 +119,7 @@ def test_repair_drops_a_damaged_unit_keeps_its_file_and_recomputes_it(
     assert (code, said) == (0, f"run {run_id}: all 4 units sound")
 
 
+@pytest.mark.slow
 def test_wince_run_says_how_many_damaged_units_it_recomputed(clean, tmp_path):
     _, run_id, outcomes, _ = clean
     store, segments = copy_of(clean, tmp_path)
@@ -136,6 +138,7 @@ def test_wince_run_says_how_many_damaged_units_it_recomputed(clean, tmp_path):
     assert "recomputed" not in said
 
 
+@pytest.mark.slow
 def test_a_deleted_catalog_is_named_by_runs_show_and_verify(clean, tmp_path):
     _, run_id, _, _ = clean
     store, _ = copy_of(clean, tmp_path)
@@ -150,6 +153,7 @@ def test_a_deleted_catalog_is_named_by_runs_show_and_verify(clean, tmp_path):
         assert "Start with `wince run`" not in said  # the runs are there: no misleading fix
 
 
+@pytest.mark.slow
 def test_a_rebuilt_catalog_shows_the_run_as_the_original(clean, tmp_path):
     _, run_id, _, shown = clean
     store, _ = copy_of(clean, tmp_path)
@@ -173,6 +177,7 @@ def test_a_rebuilt_catalog_shows_the_run_as_the_original(clean, tmp_path):
     assert (code, said) == (0, f"run {run_id}: all 4 units sound")  # nothing left to rebuild
 
 
+@pytest.mark.slow
 def test_a_rebuild_sets_lost_segments_aside_and_run_recomputes_them(clean, tmp_path):
     _, run_id, outcomes, shown = clean
     store, segments = copy_of(clean, tmp_path)
@@ -225,6 +230,7 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'team.db'}"
 
 
+@pytest.mark.slow
 def test_an_emptied_catalog_is_rebuilt_with_its_refusals_on_every_catalog(catalog_url, tmp_path):
     plan = {
         "name": "refusals",
@@ -268,6 +274,7 @@ def catalog_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+@pytest.mark.slow
 def test_repair_rewrites_a_damaged_run_record_so_a_lost_catalog_can_still_be_rebuilt(
     clean, tmp_path
 ):

@@ -64,6 +64,7 @@ def reference(tmp_path, name="team", **options):
 
 
 # segments on fsspec locations -------------------------------------------------------------------
+@pytest.mark.slow
 def test_segments_on_an_fsspec_location_are_found_from_the_catalog_url_alone(catalog_url, tmp_path):
     location = f"memory://wince-{uuid.uuid4().hex}/segments"
     store = open_store(catalog_url, segments=location)
@@ -85,6 +86,7 @@ def test_segments_on_an_fsspec_location_are_found_from_the_catalog_url_alone(cat
     client.close()
 
 
+@pytest.mark.slow
 def test_a_file_url_location_holds_the_segments_on_disk(tmp_path):
     shared = tmp_path / "shared"
     store = open_store(f"sqlite:///{tmp_path / 'team.db'}", segments=f"file://{shared}")
@@ -224,6 +226,7 @@ def _tables_and_version(url: str) -> tuple[set[str], list[int], set[str]]:
     return names, sorted(versions), unit_columns
 
 
+@pytest.mark.slow
 def test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_data(catalog_url, tmp_path):
     original = reference(tmp_path)
     original.analyze(regions=False)  # stores analyses too
@@ -256,6 +259,7 @@ def test_a_version_1_catalog_is_upgraded_on_open_and_keeps_its_data(catalog_url,
     reopened.close()
 
 
+@pytest.mark.slow
 def test_a_failed_upgrade_step_leaves_the_catalog_at_its_old_version(
     catalog_url, tmp_path, monkeypatch
 ):
@@ -288,6 +292,7 @@ def test_a_catalog_newer_than_the_library_is_refused_with_the_fix(catalog_url, t
 
 
 # concurrent writers -----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_two_runs_written_concurrently_both_complete_intact(catalog_url, tmp_path):
     # Both workers open the new catalog at once (schema creation and the recording of the
     # segments location race), then write 40 units each. Their models meet halfway (a worker
