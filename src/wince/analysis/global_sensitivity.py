@@ -457,47 +457,24 @@ def sobol(
         >>> result.indices[["factor", "S1"]].round(1).to_dict(orient="list")
         {'factor': ['a', 'b'], 'S1': [0.8, 0.2]}
     """
-    from SALib.sample import sobol as sobol_sample
-
     auto = n_base == "auto"
     largest = LARGEST_AUTO_N_BASE if auto else _check_n_base(n_base)
-    if not (_is_number(target_half_width) and 0 < target_half_width < 1):
-        raise ParameterError(
-            f"sobol: target_half_width must be a number in (0, 1); got {target_half_width!r}. "
-            f"Try {TARGET_HALF_WIDTH}."
-        )
-    if time_budget_s is not None and not (_is_number(time_budget_s) and time_budget_s > 0):
-        raise ParameterError(
-            f"sobol: time_budget_s must be a number of seconds > 0, or None for no limit; got "
-            f"{time_budget_s!r}."
-        )
+    _check_precision_settings(target_half_width, time_budget_s)
     n_boot = _check_count(n_boot, "sobol: n_boot", 10, "Try 1000.")
     problem = _problem(factors)
     pairs = second_order and len(factors) > 1
-    batch = 2 * len(factors) + 2 if pairs else len(factors) + 2
-    started = time.perf_counter()
-    size = min(PILOT_N_BASE, largest)
-    y = np.empty(0)
-    estimates: _SobolEstimates | None = None
-    while True:
-        points = np.asarray(
-            sobol_sample.sample(problem, size, calc_second_order=pairs, seed=seed), np.float64
-        )
-        fresh = _evaluate_in_batches(
-            evaluate,
-            points[len(y) :],
-            batch,
-            title=f"Sobol' n_base {size}",
-            progress=progress,
-            samples_per_point=samples_per_point,
-        )
-        y = np.concatenate([y, fresh])
-        estimates = _sobol_estimates(problem, y, pairs, n_boot, seed) if auto else None
-        if size == largest or (estimates is not None and estimates.half_width <= target_half_width):
-            break
-        if time_budget_s is not None and 2 * (time.perf_counter() - started) > time_budget_s:
-            break
-        size *= 2
+    y, size, estimates = _doubling_design(
+        evaluate,
+        problem,
+        pairs=pairs,
+        largest=largest,
+        target_half_width=target_half_width if auto else None,
+        time_budget_s=time_budget_s,
+        seed=seed,
+        n_boot=n_boot,
+        progress=progress,
+        samples_per_point=samples_per_point,
+    )
     if estimates is None:
         estimates = _sobol_estimates(problem, y, pairs, n_boot, seed)
     warning = ""
@@ -511,31 +488,7 @@ def sobol(
         )
         warning = precision_warning(estimates.half_width, target_half_width, size, stopped=stopped)
         warnings.warn(warning, PrecisionWarning, stacklevel=2)
-    names = [f.name for f in factors]
-    s1, s1_conf, st, st_conf = estimates.s1, estimates.s1_conf, estimates.st, estimates.st_conf
-    indices = pd.DataFrame(
-        {
-            "factor": names,
-            "S1": s1,
-            "S1_low": s1 - s1_conf,
-            "S1_high": s1 + s1_conf,
-            "ST": st,
-            "ST_low": st - st_conf,
-            "ST_high": st + st_conf,
-            "rank": _rank(st),
-        }
-    )
-    s2, s2_conf = estimates.s2, estimates.s2_conf
-    rows = [
-        (names[j], names[k], s2[j, k], s2[j, k] - s2_conf[j, k], s2[j, k] + s2_conf[j, k])
-        for j in range(len(names))
-        for k in range(j + 1, len(names))
-        if pairs
-    ]
-    pair_frame = _frame(
-        {c: [r[i] for r in rows] for i, c in enumerate(SECOND_ORDER_COLUMNS)},
-        SECOND_ORDER_COLUMNS,
-    )
+    indices, pair_frame = _sobol_frames([f.name for f in factors], estimates, pairs)
     return GlobalSensitivity(
         method="sobol",
         factors=tuple(factors),
@@ -592,6 +545,107 @@ def _check_n_base(n_base: object) -> int:
             f'or "auto"; got {checked}. Try {1 << round(math.log2(checked))}.'
         )
     return checked
+
+
+def _check_precision_settings(target_half_width: float, time_budget_s: float | None) -> None:
+    """Refuse a target half-width outside (0, 1) or a time budget that is not > 0 seconds."""
+    if not (_is_number(target_half_width) and 0 < target_half_width < 1):
+        raise ParameterError(
+            f"sobol: target_half_width must be a number in (0, 1); got {target_half_width!r}. "
+            f"Try {TARGET_HALF_WIDTH}."
+        )
+    if time_budget_s is not None and not (_is_number(time_budget_s) and time_budget_s > 0):
+        raise ParameterError(
+            f"sobol: time_budget_s must be a number of seconds > 0, or None for no limit; got "
+            f"{time_budget_s!r}."
+        )
+
+
+def _doubling_design(
+    evaluate: Evaluate,
+    problem: dict[str, Any],
+    *,
+    pairs: bool,
+    largest: int,
+    target_half_width: float | None,
+    time_budget_s: float | None,
+    seed: int,
+    n_boot: int,
+    progress: bool,
+    samples_per_point: int | None,
+) -> tuple[FloatArray, int, _SobolEstimates | None]:
+    """Evaluate the Sobol' design, doubling n_base from the pilot size until it stops.
+
+    It stops at n_base `largest`, once the total indices' widest 95% half-width is at most
+    `target_half_width` (None: never checked), or before a doubling that would take the
+    elapsed time past `time_budget_s`. Returns the outputs of every design point in design
+    order, the n_base reached, and the estimates at it when the half-width was checked.
+    """
+    from SALib.sample import sobol as sobol_sample
+
+    d = int(problem["num_vars"])
+    batch = 2 * d + 2 if pairs else d + 2
+    started = time.perf_counter()
+    size = min(PILOT_N_BASE, largest)
+    y = np.empty(0)
+    estimates: _SobolEstimates | None = None
+    while True:
+        points = np.asarray(
+            sobol_sample.sample(problem, size, calc_second_order=pairs, seed=seed), np.float64
+        )
+        fresh = _evaluate_in_batches(
+            evaluate,
+            points[len(y) :],
+            batch,
+            title=f"Sobol' n_base {size}",
+            progress=progress,
+            samples_per_point=samples_per_point,
+        )
+        y = np.concatenate([y, fresh])
+        if target_half_width is not None:
+            estimates = _sobol_estimates(problem, y, pairs, n_boot, seed)
+            if estimates.half_width <= target_half_width:
+                break
+        if size == largest:
+            break
+        if time_budget_s is not None and 2 * (time.perf_counter() - started) > time_budget_s:
+            break
+        size *= 2
+    return y, size, estimates
+
+
+def _sobol_frames(
+    names: list[str], estimates: _SobolEstimates, pairs: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first-order and total indices per factor, and S2 per pair, with 95% intervals.
+
+    The pair frame is empty without second-order indices.
+    """
+    s1, s1_conf, st, st_conf = estimates.s1, estimates.s1_conf, estimates.st, estimates.st_conf
+    indices = pd.DataFrame(
+        {
+            "factor": names,
+            "S1": s1,
+            "S1_low": s1 - s1_conf,
+            "S1_high": s1 + s1_conf,
+            "ST": st,
+            "ST_low": st - st_conf,
+            "ST_high": st + st_conf,
+            "rank": _rank(st),
+        }
+    )
+    s2, s2_conf = estimates.s2, estimates.s2_conf
+    rows = [
+        (names[j], names[k], s2[j, k], s2[j, k] - s2_conf[j, k], s2[j, k] + s2_conf[j, k])
+        for j in range(len(names))
+        for k in range(j + 1, len(names))
+        if pairs
+    ]
+    pair_frame = _frame(
+        {c: [r[i] for r in rows] for i, c in enumerate(SECOND_ORDER_COLUMNS)},
+        SECOND_ORDER_COLUMNS,
+    )
+    return indices, pair_frame
 
 
 @dataclass(frozen=True)

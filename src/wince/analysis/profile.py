@@ -223,14 +223,7 @@ def analyze_run(
         ParameterError: an unknown or negative tolerance, alpha outside (0, 1) or an unknown
             correction.
     """
-    seconds: dict[str, float] = {}
-
-    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        result = fn(*args, **kwargs)
-        seconds[name] = round(time.perf_counter() - started, 3)
-        return result
-
+    timed = _Stopwatch()
     run_data: RunData = timed("load", load_run_data, store, run_id)
     settings = run_settings(
         run_data,
@@ -247,44 +240,23 @@ def analyze_run(
     dataset = timed("data", _dataset, store, run_id, data) if needs_data else None
     if regions and dataset is not None:
         extras.update(timed("regions", _regions, run_data, dataset, settings))
-    if global_sensitivity:
-        from wince.analysis.global_sensitivity import factors_from_plan
-
-        factors_from_plan(run_data.plan)  # a plan it cannot take fails before any search
     if breaking_points or global_sensitivity or columns or gradients:
-        from wince.engine.probe import probe_for_run
-
-        probe = probe_for_run(store, run_id, model=model, data=dataset)
-        if breaking_points:
-            extras.update(
-                timed(
-                    "breaking_points",
-                    _breaking_points,
-                    run_data,
-                    probe,
-                    settings,
-                    metric=breaking_metric,
-                    progress=progress,
-                )
+        extras.update(
+            _model_analyses(
+                store,
+                run_data,
+                settings,
+                timed,
+                model=model,
+                dataset=dataset,
+                breaking_points=breaking_points,
+                breaking_metric=breaking_metric,
+                global_sensitivity=global_sensitivity,
+                columns=columns,
+                gradients=gradients,
+                progress=progress,
             )
-        if global_sensitivity:
-            extras.update(
-                timed("global_sensitivity", _global, run_data, probe, settings, progress=progress)
-            )
-        if columns:
-            from wince.analysis.local import column_sensitivity
-
-            extras["columns"] = timed("columns", column_sensitivity, probe, seed=run_data.plan.seed)
-        if gradients:
-            from wince.analysis.gradients import input_gradients
-
-            # gradients follow each plan entry with its own parameters
-            plan = run_data.plan
-            entries = [
-                (label, spec.name, spec.params)
-                for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
-            ]
-            extras["gradients"] = timed("gradients", input_gradients, probe, perturbations=entries)
+        )
     profile = Profile(
         run_id=run_id,
         curves=curves,
@@ -295,15 +267,85 @@ def analyze_run(
         ),
         verdicts=timed("verdicts", verdicts, run_data, settings),
         extras=extras,
-        seconds=seconds,
+        seconds=timed.seconds,
         settings=settings,
         record=store.run(run_id),
     )
     if save:
         for name, payload in profile.payloads().items():
             store.save_analysis(run_id, name, payload)
-        store.save_analysis(run_id, "timings", {"seconds": seconds})
+        store.save_analysis(run_id, "timings", {"seconds": timed.seconds})
     return profile
+
+
+class _Stopwatch:
+    """Calls analyses and records each one's wall time by name (`seconds`, to the ms)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        return result
+
+
+def _model_analyses(
+    store: Store,
+    run_data: RunData,
+    settings: AnalysisSettings,
+    timed: _Stopwatch,
+    *,
+    model: Any,
+    dataset: Any,
+    breaking_points: bool,
+    breaking_metric: str | None,
+    global_sensitivity: bool,
+    columns: bool,
+    gradients: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    """The analyses that evaluate the model anew, by name, as `analyze_run` asks for them."""
+    from wince.engine.probe import probe_for_run
+
+    if global_sensitivity:
+        from wince.analysis.global_sensitivity import factors_from_plan
+
+        factors_from_plan(run_data.plan)  # a plan it cannot take fails before any search
+    probe = probe_for_run(store, run_data.run_id, model=model, data=dataset)
+    extras: dict[str, Any] = {}
+    if breaking_points:
+        extras.update(
+            timed(
+                "breaking_points",
+                _breaking_points,
+                run_data,
+                probe,
+                settings,
+                metric=breaking_metric,
+                progress=progress,
+            )
+        )
+    if global_sensitivity:
+        extras.update(
+            timed("global_sensitivity", _global, run_data, probe, settings, progress=progress)
+        )
+    if columns:
+        from wince.analysis.local import column_sensitivity
+
+        extras["columns"] = timed("columns", column_sensitivity, probe, seed=run_data.plan.seed)
+    if gradients:
+        from wince.analysis.gradients import input_gradients
+
+        # gradients follow each plan entry with its own parameters
+        plan = run_data.plan
+        entries = [
+            (label, spec.name, spec.params)
+            for label, spec in zip(plan.labels(), plan.perturbations, strict=True)
+        ]
+        extras["gradients"] = timed("gradients", input_gradients, probe, perturbations=entries)
+    return extras
 
 
 def _dataset(store: Store, run_id: str, data: Any) -> Any:

@@ -204,6 +204,31 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
         for row in data.scenarios.itertuples()
         if row.kind in ("isolation", "combination") and data.has(row.scenario)
     ]
+    tests = _uncorrected_tests(data, settings, perturbed, metrics)
+    if tests.empty:
+        return Verdicts(tests, pd.DataFrame(columns=_SCENARIO_COLUMNS))
+    _correct_and_decide(tests, settings)
+    per_scenario = _scenario_verdicts(tests)
+    repeated = same_inputs(data, [row.scenario for row in perturbed])
+    per_scenario["same_inputs_as"] = [repeated.get(s, "") for s in per_scenario["scenario"]]
+    return Verdicts(tests, per_scenario)
+
+
+_SCENARIO_COLUMNS = [
+    "scenario",
+    "kind",
+    "severity",
+    "coverage",
+    "fragile_where_applied",
+    "verdict",
+    "same_inputs_as",
+]
+
+
+def _uncorrected_tests(
+    data: RunData, settings: AnalysisSettings, perturbed: list[Any], metrics: list[str]
+) -> pd.DataFrame:
+    """One row per perturbed scenario and metric: its effect and uncorrected p-values."""
     # The sample size an inconclusive test needs is stated at alpha / (number of tests): a
     # p-value below it is rejected by Holm and by BH whatever the other tests give, so a
     # run at that size reaches the verdict (the uncorrected size fell short on any grid).
@@ -236,20 +261,15 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
                     "n_samples": int(np.isfinite(effects).sum()),
                 }
             )
-    tests = pd.DataFrame(rows)
-    if tests.empty:
-        empty = pd.DataFrame(
-            columns=[
-                "scenario",
-                "kind",
-                "severity",
-                "coverage",
-                "fragile_where_applied",
-                "verdict",
-                "same_inputs_as",
-            ]
-        )
-        return Verdicts(tests, empty)
+    return pd.DataFrame(rows)
+
+
+def _correct_and_decide(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
+    """Correct the p-values for multiple testing and add each test's verdict, in place.
+
+    `samples_needed` is kept for inconclusive tests only; `fragile_where_applied` marks a
+    test not fragile overall but fragile on the samples the perturbation changed.
+    """
     tests["p_fragile"] = adjust(tests["p_fragile"], settings.correction)
     tests["p_robust"] = adjust(tests["p_robust"], settings.correction)
     tests["verdict"] = np.where(
@@ -266,6 +286,10 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
     tests["fragile_where_applied"] = (tests["verdict"] != FRAGILE) & (
         tests["p_fragile_changed"].fillna(1.0) < settings.alpha
     )
+
+
+def _scenario_verdicts(tests: pd.DataFrame) -> pd.DataFrame:
+    """One verdict per scenario: fragile on any metric, robust on all, else inconclusive."""
     per_scenario = (
         tests.groupby("scenario", sort=False)
         .agg(
@@ -281,6 +305,4 @@ def verdicts(data: RunData, settings: AnalysisSettings | None = None) -> Verdict
         FRAGILE if FRAGILE in v else ROBUST if all(x == ROBUST for x in v) else INCONCLUSIVE
         for v in per_scenario.pop("verdicts")
     ]
-    repeated = same_inputs(data, [row.scenario for row in perturbed])
-    per_scenario["same_inputs_as"] = [repeated.get(s, "") for s in per_scenario["scenario"]]
-    return Verdicts(tests, per_scenario)
+    return per_scenario

@@ -81,22 +81,7 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             not a usable model.
     """
     kind, target = spec.source()
-    if spec.device is not None and kind in ("url", "onnx", "pickle"):
-        raise PlanError(
-            "model.device applies to torch models (a factory's nn.Module or transformers "
-            "pipeline, model.torchscript, model.transformers); "
-            f"a model.{kind} runs where its own library puts it. Remove model.device."
-        )
-    if spec.providers is not None and kind != "onnx":
-        raise PlanError(
-            f"model.providers applies to model.onnx; a model.{kind} does not use ONNX Runtime "
-            "execution providers. Remove model.providers."
-        )
-    if spec.headers is not None and kind != "url":
-        raise PlanError(
-            f"model.headers applies to model.url; a model.{kind} sends no requests. "
-            "Remove model.headers."
-        )
+    _check_options_apply(spec, kind)
     task = Task(spec.task) if spec.task else None
     output, threshold = spec.output, spec.threshold
     if kind == "factory":
@@ -131,44 +116,85 @@ def load_model(spec: ModelSpec) -> ModelAdapter:
             threshold=threshold,
         )
     else:
-        path = Path(target)
-        if not path.is_file():
-            raise PlanError(f"model.{kind}: no file at {path}; check the path.")
-        if kind == "pickle":
-            import joblib
+        model = _model_file(spec, kind, Path(target), task)
+    _apply_declared_identity(model, spec)
+    return model
 
-            try:
-                loaded = joblib.load(path)
-            except Exception as error:  # unpickling runs arbitrary code: any error is possible
-                raise ModelError(
-                    f"model.pickle: cannot unpickle {path}: {_unpickle_reason(path, error)}"
-                ) from None
-            model = _adapted(
-                loaded, f"model.pickle {path}", task=task, output=output, threshold=threshold
-            )
-        elif kind == "onnx":
-            model = OnnxAdapter.from_path(
-                path,
-                task=task or Task.CLASSIFICATION,
-                output=output,
-                threshold=threshold,
-                providers=spec.providers or ("CPUExecutionProvider",),
-            )
-        else:
-            model = TorchAdapter.from_torchscript(
-                path,
-                task=task or Task.CLASSIFICATION,
-                output=output,
-                threshold=threshold,
-                device=spec.device or "cpu",
-            )
+
+def _check_options_apply(spec: ModelSpec, kind: str) -> None:
+    """Refuse a device, execution providers or headers for a model kind that ignores them.
+
+    Raises:
+        PlanError: naming the option to remove.
+    """
+    if spec.device is not None and kind in ("url", "onnx", "pickle"):
+        raise PlanError(
+            "model.device applies to torch models (a factory's nn.Module or transformers "
+            "pipeline, model.torchscript, model.transformers); "
+            f"a model.{kind} runs where its own library puts it. Remove model.device."
+        )
+    if spec.providers is not None and kind != "onnx":
+        raise PlanError(
+            f"model.providers applies to model.onnx; a model.{kind} does not use ONNX Runtime "
+            "execution providers. Remove model.providers."
+        )
+    if spec.headers is not None and kind != "url":
+        raise PlanError(
+            f"model.headers applies to model.url; a model.{kind} sends no requests. "
+            "Remove model.headers."
+        )
+
+
+def _model_file(spec: ModelSpec, kind: str, path: Path, task: Task | None) -> ModelAdapter:
+    """The model of a pickle (or joblib), ONNX or TorchScript file.
+
+    Raises:
+        PlanError: no file at `path`.
+        ModelError: the pickle cannot be loaded or holds no usable model.
+    """
+    if not path.is_file():
+        raise PlanError(f"model.{kind}: no file at {path}; check the path.")
+    output, threshold = spec.output, spec.threshold
+    if kind == "pickle":
+        import joblib
+
+        try:
+            loaded = joblib.load(path)
+        except Exception as error:  # unpickling runs arbitrary code: any error is possible
+            raise ModelError(
+                f"model.pickle: cannot unpickle {path}: {_unpickle_reason(path, error)}"
+            ) from None
+        return _adapted(
+            loaded, f"model.pickle {path}", task=task, output=output, threshold=threshold
+        )
+    if kind == "onnx":
+        return OnnxAdapter.from_path(
+            path,
+            task=task or Task.CLASSIFICATION,
+            output=output,
+            threshold=threshold,
+            providers=spec.providers or ("CPUExecutionProvider",),
+        )
+    return TorchAdapter.from_torchscript(
+        path,
+        task=task or Task.CLASSIFICATION,
+        output=output,
+        threshold=threshold,
+        device=spec.device or "cpu",
+    )
+
+
+def _apply_declared_identity(model: ModelAdapter, spec: ModelSpec) -> None:
+    """Give the model the plan's declared version, batch limit and classes, in place.
+
+    The classes are set only when the model does not name its own.
+    """
     if spec.version is not None and isinstance(model, CallableAdapter):
         model.version = spec.version  # the declared identity, instead of the hashed state
     if spec.max_batch is not None:
         model.max_batch = spec.max_batch  # type: ignore[attr-defined]
     if spec.classes is not None and getattr(model, "classes", None) is None:
         model.classes = tuple(spec.classes)
-    return model
 
 
 def _adapted(built: Any, source: str, **options: Any) -> ModelAdapter:

@@ -652,27 +652,11 @@ def monitor_run(
         PlanError: the plan has no data section and no `reference` is given.
         PolicyError: the policy's `max_predicted_change` names a metric the run lacks.
     """
-    from wince.datasets.loading import as_dataset, load_dataset
-
     policy = policy or MonitorPolicy()
     record = store.run(run_id)
     plan = Plan.model_validate(record["lineage"]["plan"])
-    if reference is None:
-        if plan.data is None:
-            raise StoreError(
-                f"run {run_id}: the plan has no data section, so the reference inputs are "
-                "unknown; pass reference=..."
-            )
-        reference_data = load_dataset(plan.data)
-    else:
-        reference_data = as_dataset(reference)
-    if isinstance(live, str | Path):
-        live_data = read_live(live, plan.data)
-    elif isinstance(live, Dataset):
-        live_data = live
-    else:
-        modality = reference_data.modality
-        live_data = ArrayDataset(live, modality=modality, name="live data")
+    reference_data = _reference_data(plan, run_id, reference)
+    live_data = _live_data(live, plan, reference_data.modality)
     task = str(record["task"])
     curves = run_curves(store, run_id)
     with_curves = set(curves["metric"])
@@ -692,22 +676,7 @@ def monitor_run(
     if outputs is not None:
         live_outputs = LiveOutputs.from_array(outputs, task)
     elif predict and compares_outputs and (model is not None or plan.model is not None):
-        from wince.datasets.tables import table_inputs
-        from wince.models import as_model
-        from wince.models.loading import load_model
-
-        adapter = as_model(model) if model is not None else load_model(plan.model)  # type: ignore[arg-type]
-        try:
-            if model is None:  # a defended run's model is the plan's behind its defence
-                adapter = run_model(record, adapter, reference_data)
-            live_model = table_inputs(adapter, live_data)
-            x = _all_inputs(live_data)
-            # samples of several sizes: one size at a time, as the engine predicts them
-            parts = [(index, live_model.predict(group)) for index, group in shape_groups(x)]
-            answer = parts[0][1] if len(parts) == 1 else Predictions.assemble(parts, len(x))
-            live_outputs = LiveOutputs.from_array(answer, task)
-        finally:
-            adapter.close()
+        live_outputs = _predicted_outputs(record, plan, model, live_data, reference_data)
     shift = None
     if live_outputs is not None:
         baseline = store.outcomes(run_id, where="scenario = 'baseline' AND trial = 0")
@@ -745,6 +714,59 @@ def monitor_run(
         result.name = PREFIX + stamp
         store.save_analysis(run_id, result.name, result.to_payload())
     return result
+
+
+def _reference_data(plan: Plan, run_id: str, reference: Any) -> Dataset:
+    """The reference inputs: `reference` when given, else the plan's data section."""
+    from wince.datasets.loading import as_dataset, load_dataset
+
+    if reference is not None:
+        return as_dataset(reference)
+    if plan.data is None:
+        raise StoreError(
+            f"run {run_id}: the plan has no data section, so the reference inputs are "
+            "unknown; pass reference=..."
+        )
+    return load_dataset(plan.data)
+
+
+def _live_data(live: Any, plan: Plan, modality: Modality) -> Dataset:
+    """The live inputs as a dataset.
+
+    A path is read like the run's data, a dataset kept, an array or list of str taken in
+    the reference's modality.
+    """
+    if isinstance(live, str | Path):
+        return read_live(live, plan.data)
+    if isinstance(live, Dataset):
+        return live
+    return ArrayDataset(live, modality=modality, name="live data")
+
+
+def _predicted_outputs(
+    record: dict[str, Any], plan: Plan, model: Any, live_data: Dataset, reference_data: Dataset
+) -> LiveOutputs:
+    """The model's outputs on the live inputs.
+
+    The model is `model`, else the plan's model, behind the run's defence for a run of
+    `wince harden`.
+    """
+    from wince.datasets.tables import table_inputs
+    from wince.models import as_model
+    from wince.models.loading import load_model
+
+    adapter = as_model(model) if model is not None else load_model(plan.model)  # type: ignore[arg-type]
+    try:
+        if model is None:  # a defended run's model is the plan's behind its defence
+            adapter = run_model(record, adapter, reference_data)
+        live_model = table_inputs(adapter, live_data)
+        x = _all_inputs(live_data)
+        # samples of several sizes: one size at a time, as the engine predicts them
+        parts = [(index, live_model.predict(group)) for index, group in shape_groups(x)]
+        answer = parts[0][1] if len(parts) == 1 else Predictions.assemble(parts, len(x))
+        return LiveOutputs.from_array(answer, str(record["task"]))
+    finally:
+        adapter.close()
 
 
 def monitor_history(store: Store, run_id: str) -> pd.DataFrame:

@@ -268,10 +268,59 @@ def _version(package: str) -> str:
 def _context(report: Report) -> dict[str, Any]:
     """Everything the HTML template shows besides the figures."""
     data = report.data
-    record, lineage, plan = data.record, data.lineage, data.plan
-    curves = data.frame("curves")
+    lineage, plan = data.lineage, data.plan
+    metric = data.metrics[data.primary_metric]
+    flags = {str(s): steps_flag(data.steps(str(s))) for s in data.scenarios["scenario"]}
+    return {
+        "run": _run_summary(data),
+        "narrative": report.narrative,
+        "hardening": hardening_section(data),
+        "status_classes": STATUS_CLASSES,
+        "cases": report.cases,
+        "flags": flags,
+        "breakdowns": [_table(b) for b in report.breakdowns],
+        "gallery_note": report.gallery_note,
+        "rules": data.frame("regions", "rules").to_dict("records"),
+        "regions_stored": "regions" in data.analyses,
+        "suspects": _suspect_rows(report),
+        "verdicts": _verdict_rows(data, flags),
+        "primary_name": metric.name.replace("_", " "),
+        "primary_description": metric.description,
+        "tolerances": data.tolerance_text(),
+        "correction": data.settings.get("correction", "holm"),
+        "alpha": data.settings.get("alpha", 0.05),
+        "lineage_rows": _lineage_rows(data),
+        "perturbation_versions": sorted((lineage.get("perturbation_versions") or {}).items()),
+        "packages": _packages(lineage),
+        "timings": _timing_rows(data),
+        "plan_text": yaml.safe_dump(_without_none(plan), sort_keys=False, allow_unicode=True),
+        "wince_version": _version("wince"),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "vega_lite_version": VEGA_LITE_VERSION,
+    }
+
+
+def _run_summary(data: ReportData) -> dict[str, Any]:
+    """The run's name, inputs and size for the report's header."""
+    record, lineage = data.record, data.lineage
+    return {
+        "run_id": data.run_id,
+        "name": record.get("name"),
+        "description": data.plan.get("description"),
+        "model": lineage.get("model", "model"),
+        "data": lineage.get("data", "data"),
+        "n_samples": record.get("n_samples"),
+        "modality": data.modality,
+        "task": data.task,
+        "created_at": str(record.get("created_at", ""))[:19].replace("T", " "),
+    }
+
+
+def _primary_by_scenario(data: ReportData) -> dict[str, str]:
+    """The primary metric per scenario as text: its curve's interval, else its observed value."""
     metric = data.metrics[data.primary_metric]
     primary: dict[str, str] = {}
+    curves = data.frame("curves")
     if not curves.empty:
         rows = curves[curves["metric"] == metric.name]
         for row in rows.itertuples():
@@ -284,26 +333,52 @@ def _context(report: Report) -> dict[str, Any]:
         for row in observed.itertuples():
             shown = metric_value(float(row.observed), metric)
             primary.setdefault(str(row.scenario), f"{shown} (observed)")
-    verdicts = data.frame("verdicts", "scenarios")
-    flags = {str(s): steps_flag(data.steps(str(s))) for s in data.scenarios["scenario"]}
-    verdict_rows = [
+    return primary
+
+
+def _verdict_rows(data: ReportData, flags: dict[str, str]) -> list[dict[str, Any]]:
+    """The stored verdicts per scenario with the primary metric and the steps flag added."""
+    primary = _primary_by_scenario(data)
+    return [
         {
             **row,
             "primary": primary.get(str(row["scenario"]), "see the interaction chart"),
             "flag": flags.get(str(row["scenario"]), ""),
         }
-        for row in verdicts.to_dict("records")
+        for row in data.frame("verdicts", "scenarios").to_dict("records")
     ]
+
+
+def _suspect_rows(report: Report) -> list[dict[str, Any]]:
+    """The first possible label errors, with class names and their input previews."""
+    data = report.data
     suspects = data.frame("data_quality", "suspects").copy()
     for column in ("label", "baseline_pred"):
         if column in suspects:
             suspects[column] = suspects[column].map(data.class_name)
-    timings = dict(lineage.get("timings") or {})
+    return [
+        {**row, "input": preview}
+        for row, preview in zip(
+            suspects.head(SUSPECTS_SHOWN).to_dict("records"),
+            report.suspect_inputs or repeat(Preview()),
+            strict=False,
+        )
+    ]
+
+
+def _timing_rows(data: ReportData) -> list[tuple[str, Any]]:
+    """Seconds spent per run phase, then per analysis, rounded."""
+    timings = dict(data.lineage.get("timings") or {})
     analysis_seconds = (data.analyses.get("timings") or {}).get("seconds") or {}
-    timing_rows = [(f"run: {k}", _round(v)) for k, v in timings.items()] + [
+    return [(f"run: {k}", _round(v)) for k, v in timings.items()] + [
         (f"analysis: {k}", _round(v)) for k, v in analysis_seconds.items()
     ]
-    lineage_rows = [
+
+
+def _lineage_rows(data: ReportData) -> list[tuple[str, Any]]:
+    """Where the run came from and how it ran, as (label, value) rows; missing values are ""."""
+    record, lineage, plan = data.record, data.lineage, data.plan
+    rows = [
         ("run id", data.run_id),
         ("status", record.get("status")),
         ("started", lineage.get("started_at", record.get("created_at"))),
@@ -320,57 +395,19 @@ def _context(report: Report) -> dict[str, Any]:
         ("wince (run)", lineage.get("wince_version")),
     ]
     if data.computed:
-        lineage_rows.append(("computed for this report", ", ".join(data.computed)))
-    return {
-        "run": {
-            "run_id": data.run_id,
-            "name": record.get("name"),
-            "description": plan.get("description"),
-            "model": lineage.get("model", "model"),
-            "data": lineage.get("data", "data"),
-            "n_samples": record.get("n_samples"),
-            "modality": data.modality,
-            "task": data.task,
-            "created_at": str(record.get("created_at", ""))[:19].replace("T", " "),
-        },
-        "narrative": report.narrative,
-        "hardening": hardening_section(data),
-        "status_classes": STATUS_CLASSES,
-        "cases": report.cases,
-        "flags": flags,
-        "breakdowns": [_table(b) for b in report.breakdowns],
-        "gallery_note": report.gallery_note,
-        "rules": data.frame("regions", "rules").to_dict("records"),
-        "regions_stored": "regions" in data.analyses,
-        "suspects": [
-            {**row, "input": preview}
-            for row, preview in zip(
-                suspects.head(SUSPECTS_SHOWN).to_dict("records"),
-                report.suspect_inputs or repeat(Preview()),
-                strict=False,
-            )
-        ],
-        "verdicts": verdict_rows,
-        "primary_name": metric.name.replace("_", " "),
-        "primary_description": metric.description,
-        "tolerances": data.tolerance_text(),
-        "correction": data.settings.get("correction", "holm"),
-        "alpha": data.settings.get("alpha", 0.05),
-        "lineage_rows": [(k, "" if v is None else v) for k, v in lineage_rows],
-        "perturbation_versions": sorted((lineage.get("perturbation_versions") or {}).items()),
-        "packages": sorted(
-            {
-                **(lineage.get("packages") or {}),
-                "vl-convert-python (report)": _version("vl-convert-python"),
-                "altair (report)": _version("altair"),
-            }.items()
-        ),
-        "timings": timing_rows,
-        "plan_text": yaml.safe_dump(_without_none(plan), sort_keys=False, allow_unicode=True),
-        "wince_version": _version("wince"),
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "vega_lite_version": VEGA_LITE_VERSION,
-    }
+        rows.append(("computed for this report", ", ".join(data.computed)))
+    return [(k, "" if v is None else v) for k, v in rows]
+
+
+def _packages(lineage: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The run's package versions plus the report's own renderers, sorted by name."""
+    return sorted(
+        {
+            **(lineage.get("packages") or {}),
+            "vl-convert-python (report)": _version("vl-convert-python"),
+            "altair (report)": _version("altair"),
+        }.items()
+    )
 
 
 def _table(breakdown: Breakdown) -> dict[str, Any]:

@@ -234,6 +234,34 @@ def heatmap(data: ReportData) -> Figure | None:
     curves = data.frame("curves")
     if curves.empty:
         return None
+    frame = _heatmap_cells(curves)
+    rows = records(frame[_HEATMAP_COLUMNS])
+    chart = _heatmap_chart(frame, rows, data.primary_metric)
+    return Figure(
+        "heatmap",
+        "Where the model is sensitive: perturbation × magnitude",
+        "Each row is one perturbation, its cells the magnitudes tested, mildest first; a cell "
+        "gives the physical value and the selected metric (severity and 95% interval in the "
+        "tooltip; (!) marks a value beyond the realistic range). Darker means more harm "
+        "relative to the unperturbed baseline.",
+        _spec(chart),
+        rows,
+    )
+
+
+_HEATMAP_COLUMNS = [
+    "perturbation", "row", "metric", "metric_label", "scenario", "step", "severity",
+    "magnitude", "realism", "estimate", "low", "high", "change", "harm", "shade", "label",
+]  # fmt: skip
+
+
+def _heatmap_cells(curves: pd.DataFrame) -> pd.DataFrame:
+    """One heatmap cell per perturbed scenario and metric, with its harm and its labels.
+
+    `harm` is the change from the entry's baseline signed so that more is worse, `shade` its
+    place within the metric's harm range (0 to 1, for a readable text colour), `step` the
+    magnitude's rank within its entry (1 = mildest).
+    """
     frame = by_entry(curves)
     base = frame[frame["scenario"] == "baseline"].set_index(["perturbation", "metric"])["estimate"]
     keys = list(zip(frame["perturbation"], frame["metric"], strict=True))
@@ -262,13 +290,13 @@ def heatmap(data: ReportData) -> Figure | None:
             frame["value"], frame["unit"], frame["estimate"], frame["realism"], strict=True
         )
     ]
-    columns = [
-        "perturbation", "row", "metric", "metric_label", "scenario", "step", "severity",
-        "magnitude", "realism", "estimate", "low", "high", "change", "harm", "shade", "label",
-    ]  # fmt: skip
-    rows = records(frame[columns])
+    return frame
+
+
+def _heatmap_chart(frame: pd.DataFrame, rows: list[dict[str, Any]], primary: str) -> alt.LayerChart:
+    """The heatmap's coloured cells with their printed labels, one metric at a time."""
     metrics = list(dict.fromkeys(frame["metric"]))
-    selected = _metric_param("heatmap_metric", metrics, data.primary_metric)
+    selected = _metric_param("heatmap_metric", metrics, primary)
     steps = int(frame["step"].max())
     base_chart = (
         alt.Chart(_inline(rows))
@@ -309,21 +337,12 @@ def heatmap(data: ReportData) -> Figure | None:
     )
     label_px = 7 * max(len(r) for r in frame["row"])  # the longest row label, 11 px type
     width = max(COLUMN_PX - min(label_px, 320) - 110, 240)  # minus labels and the colour legend
-    chart = (
+    chart: alt.LayerChart = (
         (cells + text)
         .add_params(selected)
         .properties(width=alt.Step(width // max(steps, 1)), height=alt.Step(36))
     )
-    return Figure(
-        "heatmap",
-        "Where the model is sensitive: perturbation × magnitude",
-        "Each row is one perturbation, its cells the magnitudes tested, mildest first; a cell "
-        "gives the physical value and the selected metric (severity and 95% interval in the "
-        "tooltip; (!) marks a value beyond the realistic range). Darker means more harm "
-        "relative to the unperturbed baseline.",
-        _spec(chart),
-        rows,
-    )
+    return chart
 
 
 def sensitivity_curves(data: ReportData) -> Figure | None:
@@ -560,48 +579,14 @@ def interaction_plots(data: ReportData) -> Figure | None:
     curves = data.frame("curves")
     if table.empty or curves.empty:
         return None
-    estimate = curves.set_index(["scenario", "metric"])["estimate"].to_dict()
-    severity = dict(zip(curves["scenario"], curves["severity"], strict=False))
-    rows: list[dict[str, Any]] = []
-    for row in table.itertuples():
-        parts = [str(p) for p in row.parts]
-        if len({severity.get(p) for p in parts}) != 1:
-            continue
-        pair = " + ".join(p.split("(")[0] for p in parts)
-        series = [(f"{p.split('(')[0]} alone", estimate.get((p, row.metric))) for p in parts]
-        series += [(TOGETHER, row.observed), (EXPECTED, row.expected)]
-        rows += [
-            {
-                "pair": pair,
-                "metric": row.metric,
-                "metric_label": METRIC_LABELS.get(row.metric, row.metric),
-                "severity": float(row.severity),
-                "series": name,
-                "value": value,
-                "scenario": row.scenario,
-                "label": row.label,
-            }
-            for name, value in series
-            if value is not None
-        ]
-    if not rows:
+    found = _interaction_rows(table, curves)
+    if not found:
         return None
-    rows = records(pd.DataFrame(rows))
+    rows = records(pd.DataFrame(found))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     default = data.primary_metric if data.primary_metric in metrics else metrics[0]
     selected = _metric_param("interaction_plot_metric", metrics, default)
-    # each part in its perturbation's colour, as in the other figures; both black, the
-    # expectation grey
-    entries = entry_order(data)
-
-    def position(line: str) -> int:  # its perturbation's place in the plan (last: unknown)
-        name = line.removesuffix(" alone")
-        return entries.index(name) if name in entries else len(entries)
-
-    alone = sorted({r["series"] for r in rows} - {TOGETHER, EXPECTED}, key=position)
-    lines = [*alone, TOGETHER, EXPECTED]
-    colours = [OKABE_ITO[position(line) % len(OKABE_ITO)] for line in alone]
-    colours += ["#000000", "#999999"]
+    lines, colours = _interaction_lines(data, rows)
     legend = alt.Legend(orient="bottom", title=None, symbolStrokeWidth=2.5, columns=3)
     panel_px = (COLUMN_PX - 20) // PANEL_COLUMNS - 70  # minus the y axis and the spacing
     chart = (
@@ -646,6 +631,55 @@ def interaction_plots(data: ReportData) -> Figure | None:
         _spec(chart),
         rows,
     )
+
+
+def _interaction_rows(table: pd.DataFrame, curves: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per matched-design pair and metric, a point per line: each part alone, together, expected.
+
+    A part without a stored curve has no point.
+    """
+    estimate = curves.set_index(["scenario", "metric"])["estimate"].to_dict()
+    severity = dict(zip(curves["scenario"], curves["severity"], strict=False))
+    rows: list[dict[str, Any]] = []
+    for row in table.itertuples():
+        parts = [str(p) for p in row.parts]
+        if len({severity.get(p) for p in parts}) != 1:
+            continue
+        pair = " + ".join(p.split("(")[0] for p in parts)
+        series = [(f"{p.split('(')[0]} alone", estimate.get((p, row.metric))) for p in parts]
+        series += [(TOGETHER, row.observed), (EXPECTED, row.expected)]
+        rows += [
+            {
+                "pair": pair,
+                "metric": row.metric,
+                "metric_label": METRIC_LABELS.get(row.metric, row.metric),
+                "severity": float(row.severity),
+                "series": name,
+                "value": value,
+                "scenario": row.scenario,
+                "label": row.label,
+            }
+            for name, value in series
+            if value is not None
+        ]
+    return rows
+
+
+def _interaction_lines(data: ReportData, rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The interaction plot's lines in plan order, and their colours (the same index).
+
+    Each part is in its perturbation's colour, as in the other figures; both together black,
+    the expectation grey.
+    """
+    entries = entry_order(data)
+
+    def position(line: str) -> int:  # its perturbation's place in the plan (last: unknown)
+        name = line.removesuffix(" alone")
+        return entries.index(name) if name in entries else len(entries)
+
+    alone = sorted({r["series"] for r in rows} - {TOGETHER, EXPECTED}, key=position)
+    colours = [OKABE_ITO[position(line) % len(OKABE_ITO)] for line in alone]
+    return [*alone, TOGETHER, EXPECTED], [*colours, "#000000", "#999999"]
 
 
 def global_sensitivity(data: ReportData) -> Figure | None:

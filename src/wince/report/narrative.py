@@ -1295,78 +1295,132 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
     to the run's model and data, names it with the `wince harden` command that measures it
     (`wince.report.measured` puts the measured ones first).
     """
-    out: list[Recommendation] = []
-    run_id = data.run_id
+    advice = _risk_advice(data, risks) + _gate_advice(data, risks) + _region_calibration(data)
+    classification = data.task == "classification"
+    if risks and not any(a.kind == "calibration" for a in advice) and classification:
+        advice.append(_calibration_check(data.run_id, risks[0]))
     defences = registered_defences(data)
     # `wince harden` tries defences on an undefended run only
     measurable = data.lineage.get("hardens") is None
-
-    def add(kind: str, text: str, because: str, code: str, registered: str = "") -> None:
-        defence = registered if registered in defences else ""
-        command = measure_command(run_id, defence) if defence and measurable else ""
+    out: list[Recommendation] = []
+    for priority, item in enumerate(advice, start=1):
+        defence = item.registered if item.registered in defences else ""
+        command = measure_command(data.run_id, defence) if defence and measurable else ""
         out.append(
             Recommendation(
-                len(out) + 1, kind, text, because, code, defence=defence, command=command
+                priority,
+                item.kind,
+                item.text,
+                item.because,
+                item.code,
+                defence=defence,
+                command=command,
             )
         )
+    return out
 
+
+@dataclass(frozen=True)
+class _Advice:
+    """A recommendation before it is ranked: see `Recommendation` for the fields.
+
+    `registered` is the wince defence that applies it, kept only when it applies to the run.
+    """
+
+    kind: str
+    text: str
+    because: str
+    code: str
+    registered: str = ""
+
+
+def _risk_advice(data: ReportData, risks: list[Finding]) -> list[_Advice]:
+    """Per risk in rank order: augmentation, its defence, and monitoring.
+
+    Augmentation only for a model that can be trained; a defence once, at the first risk it
+    helps, naming every risk it helps; monitoring where live inputs show the magnitude.
+    """
+    run_id = data.run_id
     chosen_for = _defences(data, risks)
     helped: dict[Defence, list[str]] = {}  # each defence once, naming every risk it helps
     for finding in risks:
         names = helped.setdefault(chosen_for[finding.perturbation], [])
         names += [finding.perturbation] * (finding.perturbation not in names)
+    out: list[_Advice] = []
     for finding in risks:
         value, source = _breaking_value(data, finding)
         subject = finding.perturbation
         level = amount(float(f"{value:.3g}"), finding.unit)
         if data.trainable is not False:
-            add(
-                "augmentation",
-                f"Train with {subject} augmentation up to {level} ({source}), sampling milder "
-                "values too.",
-                finding.sentence,
-                augmentation_code(subject, augmentation_target(data, finding), run_id),
+            out.append(
+                _Advice(
+                    "augmentation",
+                    f"Train with {subject} augmentation up to {level} ({source}), sampling "
+                    "milder values too.",
+                    finding.sentence,
+                    augmentation_code(subject, augmentation_target(data, finding), run_id),
+                )
             )
         chosen = chosen_for[subject]
         if chosen in helped:
             names = helped.pop(chosen)
             also = f" It helps against {_and(names)}." if len(names) > 1 else ""
-            add(
-                chosen.kind,
-                chosen.text.format(value=value, level=level) + also,
-                finding.sentence,
-                Template(chosen.code).safe_substitute(
-                    name=subject, value=literal(value), run=run_id
-                ),
-                chosen.registered,
+            out.append(
+                _Advice(
+                    chosen.kind,
+                    chosen.text.format(value=value, level=level) + also,
+                    finding.sentence,
+                    Template(chosen.code).safe_substitute(
+                        name=subject, value=literal(value), run=run_id
+                    ),
+                    chosen.registered,
+                )
             )
         if subject in MONITORED:
-            add(
-                "monitoring",
-                f"Alert when live inputs reach {level} of {subject}: `wince monitor` estimates "
-                f"this magnitude from {MONITORED[subject]}.",
-                finding.sentence,
-                monitoring_code(subject, value, run_id),
+            out.append(
+                _Advice(
+                    "monitoring",
+                    f"Alert when live inputs reach {level} of {subject}: `wince monitor` "
+                    f"estimates this magnitude from {MONITORED[subject]}.",
+                    finding.sentence,
+                    monitoring_code(subject, value, run_id),
+                )
             )
-    if risks and data.task == "classification":
-        top = risks[0]
-        add(
+    return out
+
+
+def _gate_advice(data: ReportData, risks: list[Finding]) -> list[_Advice]:
+    """A `wince gate` policy guarding the top risk of a classifier (none without risks)."""
+    if not risks or data.task != "classification":
+        return []
+    top = risks[0]
+    return [
+        _Advice(
             "gate",
             f"Guard the fix in CI: the next model version's run must flip fewer than "
             f"{percent(top.low)} of predictions under {top.perturbation} at "
             f"{amount(top.value, top.unit)} (this run's lower 95% bound) and be significantly "
             "worse than this run nowhere.",
             top.sentence,
-            gate_code(top, run_id),
+            gate_code(top, data.run_id),
         )
+    ]
+
+
+def _region_calibration(data: ReportData) -> list[_Advice]:
+    """Calibration with a review threshold from the first fragile region bounding confidence.
+
+    None for a model that is not a classifier or cannot be refitted.
+    """
     regions = data.frame("regions", "rules")
     # calibrating refits the model (CalibratedClassifierCV): not for a model that cannot be
-    if not regions.empty and data.task == "classification" and data.trainable is not False:
-        fragile = regions[regions["kind"] == "fragile"]
-        for row in fragile.itertuples():
-            threshold = _confidence_threshold(row.conditions)
-            if threshold is not None:
-                add(
+    if regions.empty or data.task != "classification" or data.trainable is False:
+        return []
+    for row in regions[regions["kind"] == "fragile"].itertuples():
+        threshold = _confidence_threshold(row.conditions)
+        if threshold is not None:
+            return [
+                _Advice(
                     "calibration",
                     f"Calibrate the model's confidence and send predictions below "
                     f"{threshold:.2f} to review: {row.text}.",
@@ -1378,21 +1432,24 @@ def recommendations(data: ReportData, risks: list[Finding]) -> list[Recommendati
                     f"review = calibrated.predict_proba(x).max(axis=1) < {threshold:.2f}",
                     CALIBRATION_DEFENCE,
                 )
-                break
-    if risks and not any(r.kind == "calibration" for r in out) and data.task == "classification":
-        add(
-            "calibration",
-            "Check calibration under the perturbations above (expected calibration error), so "
-            "confidence drops when inputs degrade.",
-            risks[0].sentence,
-            f"# `wince show {run_id}` prints the same table\n"
-            "import wince\n\n"
-            "# the store `wince run` wrote (.wince, or $WINCE_STORE)\n"
-            f'summary = wince.open(run="{run_id}").summary()\n'
-            'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
-            CALIBRATION_DEFENCE,
-        )
-    return out
+            ]
+    return []
+
+
+def _calibration_check(run_id: str, top: Finding) -> _Advice:
+    """Checking the expected calibration error under the run's perturbations."""
+    return _Advice(
+        "calibration",
+        "Check calibration under the perturbations above (expected calibration error), so "
+        "confidence drops when inputs degrade.",
+        top.sentence,
+        f"# `wince show {run_id}` prints the same table\n"
+        "import wince\n\n"
+        "# the store `wince run` wrote (.wince, or $WINCE_STORE)\n"
+        f'summary = wince.open(run="{run_id}").summary()\n'
+        'ece = summary.query("metric == \'ece\'")[["scenario", "value", "low", "high"]]',
+        CALIBRATION_DEFENCE,
+    )
 
 
 def registered_defences(data: ReportData) -> list[str]:

@@ -194,6 +194,41 @@ def _query(
     inner = [g for g in groups if g != "run_id"]
     keys_in_run = ["position" if g == "scenario" else g for g in inner]
     keys_in_run = list(dict.fromkeys(keys_in_run))
+    branches, parameters = _per_run_branches(
+        ids, paths, column, inner, keys_in_run, interval, where, refused or {}
+    )
+    z = f"${len(parameters) + 1}"
+    named = (
+        "SELECT r.*, n.scenario FROM per_run AS r "
+        "LEFT JOIN wince_scenarios AS n USING (run_id, position)"
+        if "scenario" in groups
+        else "SELECT * FROM per_run"
+    )
+    union = " UNION ALL ".join(branches)
+    if interval == "normal":
+        return _clustered_normal_sql(union, named, groups, keys_in_run, z), parameters
+    return _wilson_sql(union, named, groups, z), parameters
+
+
+def _per_run_branches(
+    ids: list[str],
+    paths: dict[str, list[str]],
+    column: str,
+    inner: list[str],
+    keys_in_run: list[str],
+    interval: str,
+    where: str | None,
+    refused: dict[str, str | None],
+) -> tuple[list[str], list[object]]:
+    """One SELECT per run reducing its outcome files, and their parameters (the file lists).
+
+    For the normal interval a run is reduced to one row per cluster (`keys_in_run` and
+    sample), with the sum and count of `column`; for Wilson to one row per group, with the
+    count, sum, distinct samples and values other than 0 and 1.
+
+    Raises:
+        StoreError: a run id that is not one the store makes.
+    """
     cluster_keys = [*keys_in_run, "sample_index"]
     read = ", ".join(f'"{c}"' for c in dict.fromkeys([*cluster_keys, *inner]) if c != "scenario")
     condition = f" AND ({where})" if where else ""
@@ -205,7 +240,7 @@ def _query(
         if not _RUN_ID.match(run_id):
             raise StoreError(f"aggregate: unexpected run id {run_id!r}.")
         parameters.append(paths[run_id])
-        skip = (refused or {}).get(run_id)
+        skip = refused.get(run_id)
         source = (
             f'SELECT {read}, CAST("{column}" AS DOUBLE) AS x '
             f'FROM read_parquet(${len(parameters)}) WHERE "{column}" IS NOT NULL{condition}'
@@ -223,21 +258,25 @@ def _query(
                 "count(x) AS n, sum(x) AS s, count(DISTINCT sample_index) AS k, "
                 f"count(*) FILTER (WHERE x NOT IN (0, 1)) AS not_binary FROM ({source}){by_run}"
             )
-    z = f"${len(parameters) + 1}"
+    return branches, parameters
+
+
+def _group_clauses(groups: list[str]) -> tuple[str, str, str]:
+    """The group keys followed by a comma, the GROUP BY and the ORDER BY ("" without groups)."""
     keys = ", ".join(f'"{g}"' for g in groups)
-    keys_comma = f"{keys}, " if groups else ""
-    group_totals = f" GROUP BY {keys}" if groups else ""
-    order = f" ORDER BY {keys}" if groups else ""
-    named = (
-        "SELECT r.*, n.scenario FROM per_run AS r "
-        "LEFT JOIN wince_scenarios AS n USING (run_id, position)"
-        if "scenario" in groups
-        else "SELECT * FROM per_run"
-    )
-    if interval == "normal":
-        per_run_keys = ", ".join(["run_id", *(f'"{c}"' for c in keys_in_run)])
-        sql = f"""
-WITH clusters AS ({" UNION ALL ".join(branches)}),
+    if not groups:
+        return "", "", ""
+    return f"{keys}, ", f" GROUP BY {keys}", f" ORDER BY {keys}"
+
+
+def _clustered_normal_sql(
+    union: str, named: str, groups: list[str], keys_in_run: list[str], z: str
+) -> str:
+    """The SQL of the mean with a cluster-robust normal interval (clusters: samples)."""
+    keys_comma, group_totals, order = _group_clauses(groups)
+    per_run_keys = ", ".join(["run_id", *(f'"{c}"' for c in keys_in_run)])
+    return f"""
+WITH clusters AS ({union}),
 per_run AS (
     SELECT {per_run_keys}, sum(m) AS n, count(*) AS k,
         sum(s) AS s, sum(s * s) AS ss, sum(s * m) AS sm, sum(m * m) AS mm
@@ -259,9 +298,13 @@ SELECT {keys_comma}n, k AS n_clusters, mean,
     mean - {z} * se AS low, mean + {z} * se AS high, 0 AS _not_binary
 FROM errors{order}
 """
-    else:
-        sql = f"""
-WITH per_run AS ({" UNION ALL ".join(branches)}),
+
+
+def _wilson_sql(union: str, named: str, groups: list[str], z: str) -> str:
+    """The SQL of a rate with its Wilson interval, counting values other than 0 and 1."""
+    keys_comma, group_totals, order = _group_clauses(groups)
+    return f"""
+WITH per_run AS ({union}),
 named AS ({named}),
 totals AS (
     SELECT {keys_comma}sum(n) AS n, sum(k) AS n_clusters, sum(s) / sum(n) AS mean,
@@ -276,4 +319,3 @@ SELECT {keys_comma}n, n_clusters, mean,
     _not_binary
 FROM totals{order}
 """
-    return sql, parameters
