@@ -25,6 +25,8 @@ from wince.testing.examples import EXAMPLES, Example
 ANY_MODALITY = (Modality.IMAGE, Modality.TABULAR, Modality.TEXT)
 # Defences that retrain the model are checked on tabular data with a scikit-learn model.
 RETRAINS = {"train.augment"}
+# Checked in more than about 0.1 s (retraining, loading a dictionary): `make test-fast` skips them.
+SLOW = {"train.augment", "text.spelling"}
 
 
 def statistics(x: Any) -> np.ndarray:
@@ -61,7 +63,12 @@ def sharper_classifier(example: Example) -> CallableAdapter:
 def cases() -> list[Any]:
     """(defence, example) pairs: each registered defence on each example it applies to."""
     return [
-        pytest.param(cls, example, id=f"{name}-{example.label}")
+        pytest.param(
+            cls,
+            example,
+            id=f"{name}-{example.label}",
+            marks=[pytest.mark.slow] if name in SLOW else [],
+        )
         for name, cls in registry().items()
         if cls.__module__.startswith("wince.")
         for modality in (
