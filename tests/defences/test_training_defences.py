@@ -18,9 +18,10 @@ from wince.datasets import ArrayDataset
 from wince.defences import applicable, create, get
 from wince.defences.base import clean_data
 from wince.defences.harden import resolve_defences
+from wince.defences.lineage import run_model
 from wince.defences.training import AugmentedRetraining
 from wince.demo.models import digits_data, flatten_pixels
-from wince.errors import DataError, ParameterError
+from wince.errors import DataError, ParameterError, StoreError
 from wince.models.base import ModelAdapter
 from wince.models.sklearn import SklearnAdapter
 from wince.perturbations.base import Rngs
@@ -262,3 +263,18 @@ def test_torch_fine_tune_flips_less_on_held_out_faded_digits(digits):
     again = create("train.augment", TORCH_OPTIONS | {"train_data": digits["train"]})
     again.fit(model, clean_data(model, test))
     assert again.retrained.fingerprint() == defence.retrained.fingerprint()
+
+
+def test_a_run_retrained_on_in_memory_data_says_it_cannot_be_rebuilt_from_its_lineage(
+    digits, refitted
+):
+    record = {
+        "run_id": "defended1",
+        "lineage": {"defence": refitted.describe(), "hardens": "original1"},
+    }
+    with pytest.raises(
+        StoreError,
+        match=r"train\.augment, which used in-memory train_data .* cannot be re-executed from "
+        r"its lineage; harden run original1 again from Python",
+    ):
+        run_model(record, digits["model"], digits["test"])

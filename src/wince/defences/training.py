@@ -46,6 +46,7 @@ import numpy.typing as npt
 from wince import perturbations as library
 from wince.datasets.base import Dataset
 from wince.defences.base import CleanData, Defence, register
+from wince.defences.lineage import IN_MEMORY
 from wince.errors import DataError, ModelError, ParameterError
 from wince.models.base import ModelAdapter, Output, Predictions, Task
 from wince.perturbations.base import Batch
@@ -105,7 +106,7 @@ class AugmentedRetraining(Defence):
                 "never trains on the run's own samples, which the defended run is graded on."
             )
         self.train_set = _training_set(train_data)
-        self.train_data = train_data if isinstance(train_data, str) else "in memory"
+        self.train_data = train_data if isinstance(train_data, str) else IN_MEMORY
         if isinstance(perturbations, str):
             perturbations = [perturbations]
         self.perturbations = list(perturbations) if perturbations is not None else None
