@@ -619,9 +619,9 @@ def api_reference() -> str:
         "",
         GENERATED,
         "",
-        "The public names of `wince`, `wince.analysis`, `wince.datasets`, `wince.models`, "
-        "`wince.outputs`, `wince.perturbations`, `wince.plots`, `wince.realism` and "
-        "`wince.testing` (their "
+        "The public names of `wince`, `wince.analysis`, `wince.datasets`, `wince.defences`, "
+        "`wince.models`, `wince.outputs`, `wince.perturbations`, `wince.plots`, "
+        "`wince.realism` and `wince.testing` (their "
         "`__all__`), with signatures and the first paragraph of each docstring; "
         "`help(wince.<name>)` shows the rest. Names not listed here are internal and may "
         "change.",
@@ -631,6 +631,7 @@ def api_reference() -> str:
         "wince",
         "wince.analysis",
         "wince.datasets",
+        "wince.defences",
         "wince.models",
         "wince.outputs",
         "wince.perturbations",

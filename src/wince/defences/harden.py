@@ -126,6 +126,7 @@ DEFENCE_COLUMNS = (
     "defence",
     "version",
     "run_id",
+    "options",
     "significant_findings",
     "answered_refused",
     "mean_reduction",
@@ -592,6 +593,7 @@ def harden_run(
                 "defence": defence.name,
                 "version": defence.version,
                 "run_id": execution.run_id,
+                "options": defence.options(),
                 "answered_refused": sum(after.has(scenario) for scenario in refused),
                 "latency_ratio": defended_seconds / undefended_seconds
                 if undefended_seconds > 0
