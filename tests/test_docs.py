@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
@@ -123,3 +124,28 @@ def test_readme_catalogue_is_written_between_its_markers_only(tmp_path):
     readme.write_text("no markers\n", encoding="utf-8")
     with pytest.raises(WinceError, match="no catalogue markers"):
         docs.write_readme_catalogue(readme)
+
+
+def test_every_option_of_every_registered_defence_is_described():
+    from wince.defences import registry as defences
+
+    undescribed = []
+    for name, cls in defences().items():
+        described = docs.defence_option_descriptions(cls)
+        options = [
+            p.name
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        ]
+        undescribed += [f"{name}: {option}" for option in options if not described.get(option)]
+    assert undescribed == []
+
+
+def test_the_defence_reference_shows_inherited_option_descriptions(generated):
+    text = generated["defences.md"]
+    validator = text.partition("## `tabular.validate`")[2].partition("\n## ")[0]
+    assert "| `margin` | `0.5` | how far beyond the clean range" in validator
+    assert "counts its clean rejection out of sample" in validator
+    assert "out of sample" in text.partition("## `image.validate`")[2].partition("\n## ")[0]
+    clip = text.partition("## `tabular.clip`")[2].partition("\n## ")[0]
+    assert "| `seed` | `0` | the seed of its randomness" in clip

@@ -619,9 +619,9 @@ def api_reference() -> str:
         "",
         GENERATED,
         "",
-        "The public names of `wince`, `wince.analysis`, `wince.datasets`, `wince.models`, "
-        "`wince.outputs`, `wince.perturbations`, `wince.plots`, `wince.realism` and "
-        "`wince.testing` (their "
+        "The public names of `wince`, `wince.analysis`, `wince.datasets`, `wince.defences`, "
+        "`wince.models`, `wince.outputs`, `wince.perturbations`, `wince.plots`, "
+        "`wince.realism` and `wince.testing` (their "
         "`__all__`), with signatures and the first paragraph of each docstring; "
         "`help(wince.<name>)` shows the rest. Names not listed here are internal and may "
         "change.",
@@ -631,6 +631,7 @@ def api_reference() -> str:
         "wince",
         "wince.analysis",
         "wince.datasets",
+        "wince.defences",
         "wince.models",
         "wince.outputs",
         "wince.perturbations",
@@ -693,6 +694,21 @@ def metric_reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def defence_option_descriptions(cls: type) -> dict[str, str]:
+    """Option -> description from the `Args:` of a defence class and its bases.
+
+    Read from each class's own docstring and its own `__init__`'s, the base classes first, so
+    a subclass describes again what it changes and inherits the rest (`seed` from
+    `wince.defences.Defence`, `margin` from the range validators' base).
+    """
+    described: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        described |= _split_docstring(getattr(init, "__doc__", None) or "")[1]
+        described |= _split_docstring(klass.__dict__.get("__doc__") or "")[1]
+    return described
+
+
 def defence_reference() -> str:
     """The defence reference page (Markdown): every registered defence, its options and use."""
     from wince.defences import registry
@@ -722,10 +738,9 @@ def defence_reference() -> str:
             f"{_cell(cls.summary())} |"
         )
     for name, cls in defences.items():
-        prose, class_args = _split_docstring(cls.__doc__ or "")
-        _, init_args = _split_docstring(cls.__init__.__doc__ or "")
-        described = {**init_args, **class_args}
+        prose, _ = _split_docstring(cls.__doc__ or "")
         lines += ["", f"## `{name}`", "", prose, ""]
+        described = defence_option_descriptions(cls)
         options = [
             p
             for p in inspect.signature(cls.__init__).parameters.values()

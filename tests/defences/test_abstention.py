@@ -72,6 +72,25 @@ def test_fitted_threshold_rejects_the_target_share_of_clean_samples(share, n):
     assert everything.rejects(model, x).all()
 
 
+def test_probabilities_tied_up_to_floating_point_noise_are_answered_together():
+    model = ProbabilitiesModel()
+    low, tie, noisy_tie = 0.6, 0.8807970779778824, 0.8807970779778823
+    # 8 clearly low, 2 a hair below the tie, 190 at it: the 5% quantile (sample 10) is the tie
+    fitted_on = _probabilities(np.array([low] * 8 + [noisy_tie] * 2 + [tie] * 190))
+    default = create("model.abstain")
+    default.fit(model, _clean(fitted_on))
+    assert default.fitted_state() == {"threshold": tie}
+    # with ties at the threshold a little fewer than the target share: only the clearly low
+    np.testing.assert_array_equal(np.flatnonzero(default.rejects(model, fitted_on)), range(8))
+    # clean traffic whose probabilities differ from the fitted ones in the last digit only
+    traffic = _probabilities(np.array([noisy_tie] * 100 + [tie] * 100))
+    assert not default.rejects(model, traffic).any()
+    fixed = create("model.abstain", {"min_confidence": tie})
+    fixed.fit(model, _clean(fitted_on))
+    assert not fixed.rejects(model, traffic).any()
+    assert fixed.rejects(model, _probabilities(np.array([tie * (1 - 1e-6)]))).all()
+
+
 def test_low_confidence_abstention_refuses_conflicting_options_and_labels_only_models():
     with pytest.raises(ParameterError, match=r"give min_confidence .* not both"):
         create("model.abstain", {"min_confidence": 0.6, "clean_reject_share": 0.1})

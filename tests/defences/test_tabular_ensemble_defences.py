@@ -6,20 +6,24 @@ import time
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from typer.testing import CliRunner
 
 import wince
+from wince.cli import app
 from wince.datasets.base import ArrayDataset
 from wince.defences import CleanData, DefendedModel, create
 from wince.defences.ensemble import member_spec
 from wince.defences.harden import parse_defence
 from wince.defences.tabular import UNIT_FACTORS
-from wince.errors import DataError, ModelError, ParameterError
+from wince.errors import DataError, ModelError, ParameterError, StoreError
+from wince.governance.verify import verify_run
 from wince.models import as_model
 from wince.models.base import Predictions, Task
 from wince.perturbations import DataContext, Modality
@@ -228,7 +232,9 @@ def test_ensemble_identity_changes_when_a_member_changes(wine):
     assert isinstance(first, DefendedModel)
     assert first.fingerprint() == again.fingerprint()
     assert first.fingerprint() != other.fingerprint()
-    members = first.defence.describe()["options"]["models"]
+    described = first.defence.describe()
+    assert described["options"]["models"] == ["in memory"]  # an object: nothing rebuilds it
+    members = described["fitted"]["members"]
     assert members == [
         {"label": members[0]["label"], "fingerprint": as_model(forest).fingerprint()}
     ]
@@ -325,9 +331,73 @@ def test_harden_with_an_ensemble_records_its_members_and_pairs_its_run(wine, tmp
     defended = wince.open(run.store, str(hardening.defences.loc[0, "run_id"]))
     recorded = defended.lineage["defence"]
     assert recorded["name"] == "model.ensemble"
-    assert recorded["options"]["models"][0]["fingerprint"] == as_model(forest).fingerprint()
+    assert recorded["options"]["models"] == [str(path)]
+    assert recorded["fitted"]["members"][0]["fingerprint"] == as_model(forest).fingerprint()
     assert recorded["options"]["weights"] == [0.5, 0.5]
     baseline = defended.outcomes().query("scenario == 'baseline'").sort_values("sample_index")
     expected = (logistic.predict_proba(x) + forest.predict_proba(x)) / 2
     np.testing.assert_array_equal(baseline["pred"], expected.argmax(axis=1))
     np.testing.assert_allclose(baseline["confidence"], expected.max(axis=1), rtol=1e-6)
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_an_ensemble_hardened_from_the_command_line_is_verified_from_its_lineage(wine, tmp_path):
+    x, y, logistic, forest = wine
+    model_path, member_path = tmp_path / "logistic.joblib", tmp_path / "forest.joblib"
+    joblib.dump(logistic, model_path)
+    joblib.dump(forest, member_path)
+    table = tmp_path / "wine.csv"
+    columns = [f"f{i}" for i in range(x.shape[1])]
+    pd.DataFrame(x, columns=columns).assign(target=y).to_csv(table, index=False)
+    plan = {
+        "name": "ensemble-verify",
+        "model": {"pickle": str(model_path)},
+        "data": {"csv": str(table), "label": "target"},
+        "perturbations": [{"name": "tabular.gaussian_noise", "levels": [5]}],
+        "repeats": 1,
+        "analysis": {"bootstrap": 200},
+    }
+    store = tmp_path / "store"
+    run = wince.run(plan=plan, store=store)
+    hardened = _cli(
+        "harden", run.id, "--defence", f"model.ensemble:models={member_path}",
+        "--no-progress", "--json", "--store", str(store),
+    )  # fmt: skip
+    assert hardened.exit_code == 0, hardened.output
+    runs = run.store.list_runs()
+    defended = runs.loc[runs["hardens"] == run.id, "run_id"].tolist()
+    assert len(defended) == 1
+    recorded = run.store.run(defended[0])["lineage"]["defence"]
+    assert recorded["options"]["models"] == [str(member_path)]
+    verified = _cli("verify", defended[0], "--fraction", "1", "--store", str(store))
+    assert verified.exit_code == 0, verified.output
+    assert f"verified: run {defended[0]}" in verified.output
+
+
+def test_verify_of_an_ensemble_of_in_memory_members_says_to_harden_again_from_python(
+    wine, tmp_path
+):
+    x, y, logistic, forest = wine
+    model_path = tmp_path / "logistic.joblib"
+    joblib.dump(logistic, model_path)
+    table = tmp_path / "wine.csv"
+    pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])]).assign(target=y).to_csv(
+        table, index=False
+    )
+    plan = {
+        "name": "ensemble-in-memory",
+        "model": {"pickle": str(model_path)},
+        "data": {"csv": str(table), "label": "target"},
+        "perturbations": [{"name": "tabular.gaussian_noise", "levels": [5]}],
+        "repeats": 1,
+        "analysis": {"bootstrap": 200},
+    }
+    run = wince.run(plan=plan, store=tmp_path / "store")
+    hardening = run.harden([create("model.ensemble", {"models": [forest]})])
+    defended = str(hardening.defences.loc[0, "run_id"])
+    with pytest.raises(StoreError, match=r"used in-memory models .* cannot be re-executed from "
+                       r"its lineage; harden run \w+ again from Python"):  # fmt: skip
+        verify_run(run.store, defended, fraction=1.0)

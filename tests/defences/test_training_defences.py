@@ -14,13 +14,15 @@ from sklearn.preprocessing import FunctionTransformer
 import wince
 from require import require_module
 from wince import perturbations
+from wince.analysis.data import load_run_data
 from wince.datasets import ArrayDataset
 from wince.defences import applicable, create, get
-from wince.defences.base import clean_data
-from wince.defences.harden import resolve_defences
+from wince.defences.base import FragilePerturbation, clean_data
+from wince.defences.harden import fragile_magnitudes, resolve_defences
+from wince.defences.lineage import run_model
 from wince.defences.training import AugmentedRetraining
 from wince.demo.models import digits_data, flatten_pixels
-from wince.errors import DataError, ParameterError
+from wince.errors import DataError, ParameterError, StoreError
 from wince.models.base import ModelAdapter
 from wince.models.sklearn import SklearnAdapter
 from wince.perturbations.base import Rngs
@@ -262,3 +264,76 @@ def test_torch_fine_tune_flips_less_on_held_out_faded_digits(digits):
     again = create("train.augment", TORCH_OPTIONS | {"train_data": digits["train"]})
     again.fit(model, clean_data(model, test))
     assert again.retrained.fingerprint() == defence.retrained.fingerprint()
+
+
+def test_a_run_retrained_on_in_memory_data_says_it_cannot_be_rebuilt_from_its_lineage(
+    digits, refitted
+):
+    record = {
+        "run_id": "defended1",
+        "lineage": {"defence": refitted.describe(), "hardens": "original1"},
+    }
+    with pytest.raises(
+        StoreError,
+        match=r"train\.augment, which used in-memory train_data .* cannot be re-executed from "
+        r"its lineage; harden run original1 again from Python",
+    ):
+        run_model(record, digits["model"], digits["test"])
+
+
+def _wine_split() -> tuple[Any, ...]:
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    split: list[Any] = train_test_split(
+        wine.data, wine.target, test_size=0.5, random_state=0, stratify=wine.target
+    )
+    return (*split, list(wine.feature_names))
+
+
+AUGMENTED: list[Any] = []  # the rows each `recording_hook` call trained on
+
+
+def recording_hook(model: Any, x: Any, y: Any) -> Any:
+    """A user's training function that keeps the augmented rows it was given."""
+    from sklearn.base import clone
+
+    AUGMENTED.append(np.asarray(x))
+    return clone(model).fit(x, y)
+
+
+def test_harden_augments_with_each_findings_options_and_records_them(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x_train, x_test, y_train, y_test, names = _wine_split()
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(x_train, y_train)
+    test = ArrayDataset(x_test, y_test, modality="tabular", feature_names=names, name="wine")
+    confused = ["proline", "magnesium"]
+    plan = {
+        "name": "aimed-with-options",
+        "perturbations": [
+            {"name": "tabular.unit_confusion", "params": {"columns": confused}, "levels": [3]}
+        ],
+        "repeats": 1,
+        "seed": 0,
+        "analysis": {"bootstrap": 200},
+    }
+    run = wince.run(model, test, plan, store=tmp_path)
+    (fragile,) = fragile_magnitudes(
+        load_run_data(run.store, run.id), run.analyze().fragile().drop_duplicates("scenario")
+    )
+    assert fragile == FragilePerturbation("tabular.unit_confusion", {"columns": confused}, 0.12)
+    train = ArrayDataset(x_train, y_train, modality="tabular", feature_names=names, name="train")
+    defence = AugmentedRetraining(train_data=train, copies=2, train_fn=recording_hook)
+    AUGMENTED.clear()
+    run.harden([defence], model=model, data=test)
+    # the augmented copies differ from the training rows in the confused columns only
+    (rows,) = AUGMENTED
+    changed = np.any(rows.reshape(3, len(x_train), -1) != x_train, axis=(0, 1))
+    assert [names[i] for i in np.flatnonzero(changed)] == sorted(confused, key=names.index)
+    fitted = defence.describe()["fitted"]
+    assert fitted["perturbations"] == [
+        {"name": "tabular.unit_confusion", "params": {"columns": confused}}
+    ]
+    assert fitted["up_to"] == {"tabular.unit_confusion": 0.12}

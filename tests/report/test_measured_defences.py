@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import joblib
 import pytest
 
 import wince
 from wince.datasets.base import ArrayDataset
 from wince.defences import get
+from wince.defences.lineage import IN_MEMORY
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.report import Report, build_report
+from wince.report.measured import measured_defences, measured_text
 from wince.report.narrative import (
     DEFENCES,
     MEASURED,
@@ -16,6 +19,7 @@ from wince.report.narrative import (
     NOT_RECOMMENDED,
     SUGGESTION,
     defence,
+    defence_code,
     percent,
 )
 
@@ -186,3 +190,62 @@ def test_a_defended_run_report_offers_no_harden_command(reports):
     found = defended.narrative.recommendations
     assert "model.temperature" in [r.defence for r in found]  # still named
     assert [r.command for r in found] == [""] * len(found)  # harden refuses a defended run
+
+
+def test_the_code_of_a_measured_defence_runs_with_its_recorded_options_and_public_names(reports):
+    _, _, after = reports
+    first = after.narrative.recommendations[0]
+    assert "wince.defences.harden" not in first.code
+    assert "wince.datasets.loading" not in first.code
+    data = sentiment_data()
+    namespace = {
+        "model": sentiment_classifier(),
+        "x_clean": data.batch(0, N_SAMPLES),
+        "y_clean": data.labels[:N_SAMPLES],
+    }
+    exec(first.code, namespace)
+    defended = namespace["defended"]
+    assert defended.defence.name == "text.normalize"
+    ranking = after.data.frame("harden", "defences").set_index("defence")
+    assert defended.defence.options() == ranking.loc["text.normalize", "options"]
+    assert defended.predict(["good\u200b film"]).labels.tolist() == (
+        namespace["model"].predict(["good film"]).labels.tolist()
+    )
+
+
+def test_the_code_of_an_ensemble_writes_its_members_and_a_placeholder_for_objects(tmp_path):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = load_iris(return_X_y=True)
+    member = tmp_path / "tree.joblib"
+    joblib.dump(DecisionTreeClassifier(random_state=0).fit(x, y), member)
+    options = {"models": [str(member), IN_MEMORY], "weights": [0.5, 0.25, 0.25], "seed": 0}
+    code = defence_code("run1", "run2", "model.ensemble", options)
+    assert f"[{str(member)!r}, models_object_2],  # given in memory: pass the same obj" in code
+    other = LogisticRegression(max_iter=1000).fit(x, y)
+    namespace = {"model": other, "x_clean": x, "y_clean": y, "models_object_2": other}
+    exec(code, namespace)
+    assert namespace["defence"].options()["models"] == [str(member), IN_MEMORY]
+    assert namespace["defended"].predict(x).scores.shape == (150, 3)
+
+
+def test_a_helpful_defence_not_shown_non_inferior_says_whether_it_costs_or_is_undecided(reports):
+    _, _, after = reports
+    payload = after.data.analyses["harden"]
+    ranking = measured_defences(after.data)
+    exposure = after.data.frame("harden", "exposure")
+    row = next(ranking.itertuples())
+    assert row.defence == "text.normalize"
+    rows = exposure[exposure["defence"] == row.defence]
+    margin = float(payload["margin"])
+    wide = row._replace(clean_change=0.0, clean_low=-0.06, non_inferior=False, qualifies=False)
+    assert measured_text(after.data, wide, rows).endswith(
+        "Not recommended as it is: clean accuracy not shown non-inferior (interval too wide "
+        "at this sample size)."
+    )
+    costly = wide._replace(clean_change=-2 * margin)
+    assert measured_text(after.data, costly, rows).endswith(
+        "Not recommended as it is: it may cost more clean accuracy than it saves."
+    )

@@ -40,6 +40,10 @@ from wince.models.base import ModelAdapter, Predictions, Task
 from wince.perturbations.base import Batch, Modality, RaggedBatch, check_number
 
 DEFAULT_CLEAN_REJECT_SHARE = 0.05  # `model.abstain` without a threshold: 5% of clean traffic
+# Top-class probabilities within this relative distance of the threshold count as at it
+# (answered): a model's probabilities tied up to floating-point noise (0.8807970779778823 and
+# ...824) must not fall on both sides of a threshold fitted on one of them.
+TIE_TOLERANCE = 1e-9
 
 
 class AbstainingDefence(Defence):
@@ -70,13 +74,17 @@ class LowConfidenceAbstention(AbstainingDefence):
 
     The threshold is `min_confidence` when given; otherwise it is fitted on clean data so that
     `clean_reject_share` of the clean samples fall below it (the sample at that quantile of
-    the clean top-class probabilities: with ties, a little fewer). Without either option the
-    target share is `DEFAULT_CLEAN_REJECT_SHARE`. The model must give class probabilities.
+    the clean top-class probabilities). A probability within `TIE_TOLERANCE` (1e-9, relative)
+    of the threshold counts as at it and is answered, so probabilities tied up to
+    floating-point noise fall on one side: with ties at the threshold a little fewer than the
+    target share are rejected, never more. Without either option the target share is
+    `DEFAULT_CLEAN_REJECT_SHARE` (0.05: 5% of clean traffic). The model must give class
+    probabilities.
 
     Args:
         min_confidence: the lowest top-class probability answered, in [0, 1].
         clean_reject_share: the share of clean samples to reject, in [0, 1]; not with
-            `min_confidence`.
+            `min_confidence`. Default (neither option given) 0.05, 5% of clean traffic.
         seed: unused (the defence draws no random numbers).
     """
 
@@ -130,12 +138,14 @@ class LowConfidenceAbstention(AbstainingDefence):
         )
         confidence = np.sort(self.confidence(model, clean.x))
         rejected = round(share * len(confidence))
-        # rejecting "below the threshold": the rejected-th smallest is the first one answered
-        self.threshold = (
-            float(confidence[rejected])
-            if rejected < len(confidence)
-            else float(np.nextafter(confidence[-1], math.inf))
-        )
+        if rejected < len(confidence):
+            # rejecting "below the threshold": the rejected-th smallest is the first answered
+            self.threshold = float(confidence[rejected])
+        else:  # everything: above the largest by more than the tie tolerance
+            largest = float(confidence[-1])
+            self.threshold = float(
+                np.nextafter(largest + 2 * TIE_TOLERANCE * abs(largest), math.inf)
+            )
 
     def fitted_state(self) -> dict[str, Any]:
         """The threshold."""
@@ -158,10 +168,12 @@ class LowConfidenceAbstention(AbstainingDefence):
         return top
 
     def rejects(self, model: ModelAdapter, x: Batch) -> npt.NDArray[np.bool_]:
-        """True where the top-class probability is below the threshold."""
+        """True where the top-class probability is below the threshold beyond `TIE_TOLERANCE`."""
         if self.threshold is None:
             raise _not_fitted(self.name)
-        rejected: npt.NDArray[np.bool_] = self.confidence(model, x) < self.threshold
+        confidence = self.confidence(model, x)
+        tied = np.isclose(confidence, self.threshold, rtol=TIE_TOLERANCE, atol=0.0)
+        rejected: npt.NDArray[np.bool_] = (confidence < self.threshold) & ~tied
         return rejected
 
 
@@ -175,7 +187,13 @@ class RangeValidator(AbstainingDefence):
 
     Args:
         margin: how far beyond the clean range a statistic may lie, in standard deviations
-            of that statistic over the clean data, in [0, 100].
+            of that statistic over the clean data, in [0, 100]; 0 accepts exactly the clean
+            range. Every input the validator is fitted on is accepted, so `wince harden`
+            counts its clean rejection out of sample: fitted on one half of the clean data,
+            counted on the other. New clean inputs fall outside a range fitted on few rows
+            more often (the extremes of 50 rows are narrower than those of 5000), so on a
+            small table the default 0.5 may reject noticeably more clean traffic than the
+            fitted rows suggest; widen it there.
         seed: unused (the defence draws no random numbers).
     """
 

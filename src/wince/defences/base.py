@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,6 +41,23 @@ class CleanData:
     x: Batch
     labels: npt.NDArray[Any] | None
     context: DataContext
+
+
+@dataclass(frozen=True)
+class FragilePerturbation:
+    """A perturbation a run found fragile, as `wince harden` aims a defence at it (`aim`).
+
+    Attributes:
+        name: the perturbation's registry name.
+        params: its options as the run's fragile scenario gave them (e.g. `{"columns":
+            ["proline", "magnesium"]}`), JSON-able; empty for its defaults.
+        value: the largest magnitude found fragile with these options, in the
+            perturbation's physical unit (at most the realistic range's severe end).
+    """
+
+    name: str
+    params: Mapping[str, Any]
+    value: float
 
 
 def clean_data(model: ModelAdapter, dataset: Dataset) -> CleanData:
@@ -111,13 +128,14 @@ class Defence:
         ]
         return {name: _plain(getattr(self, name)) for name in names}
 
-    def aim(self, fragile: Mapping[str, float]) -> None:
+    def aim(self, fragile: Sequence[FragilePerturbation]) -> None:
         """Take the run's findings before `fit`; by default ignored.
 
         Args:
-            fragile: each perturbation of the run's fragile scenarios and the largest magnitude
-                (physical units) at which it was found fragile (see
-                `wince.defences.harden.fragile_magnitudes`); a training defence augments with them.
+            fragile: each perturbation of the run's fragile scenarios with its options and the
+                largest magnitude (physical units) at which it was found fragile (see
+                `wince.defences.harden.fragile_magnitudes`); a training defence augments with
+                them.
         """
         return None
 

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from wince.defences.base import CleanData, Defence, register
+from wince.defences.lineage import IN_MEMORY
 from wince.defences.model import class_probabilities, regression_values
 from wince.errors import ModelError, ParameterError
 from wince.models import as_model
@@ -90,6 +91,21 @@ def load_member(member: Any) -> ModelAdapter:
     return as_model(member)
 
 
+def recorded_member(member: Any) -> str | dict[str, Any]:
+    """A member as a defended run's lineage records it, to load it again (`load_member`).
+
+    A path or factory text as given, a plan model section as a mapping; a model given as an
+    object (an adapter, a fitted estimator) is `IN_MEMORY`: nothing on disk rebuilds it.
+    """
+    if isinstance(member, str):
+        return member
+    if isinstance(member, ModelSpec):
+        return member.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    if isinstance(member, Mapping):
+        return dict(member)
+    return IN_MEMORY
+
+
 def _listed(value: Any) -> list[Any]:
     """The items of a sequence or array, of text separated by `MEMBER_SEPARATOR`, or one."""
     if isinstance(value, str):
@@ -105,9 +121,12 @@ class ModelEnsemble(Defence):
 
     Classifiers average class probabilities (one-hot rows for a model that gives labels
     only: a vote), regressors their values, weighted by `weights` (default equal). The run's
-    model comes first: weights[0] is its weight, weights[i] that of models[i - 1]. Each
-    member's fingerprint is part of the defence's options, so the defended model is another
-    model whenever a member changes. It costs one call of each member per batch.
+    model comes first: weights[0] is its weight, weights[i] that of models[i - 1]. A defended
+    run's lineage records each member as given (a path, a factory or a model section, which
+    `wince verify` loads again; a model given as an object as "in memory", which nothing
+    rebuilds: harden again from Python) and, in its fitted state, each member's label and
+    fingerprint, so the defended model is another model whenever a member changes. It costs
+    one call of each member per batch.
 
     Args:
         models: the other models, at least one: adapters, fitted estimators, plan model
@@ -130,7 +149,9 @@ class ModelEnsemble(Defence):
         seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
-        self.members = [load_member(m) for m in _listed([] if models is None else models)]
+        given = _listed([] if models is None else models)
+        self.members = [load_member(m) for m in given]
+        self.models = [recorded_member(m) for m in given]
         if not self.members:
             raise ParameterError(
                 f"{self.name}: models must name at least one other model (paths separated by "
@@ -170,14 +191,16 @@ class ModelEnsemble(Defence):
         return tuple(w / total for w in numbers)
 
     def options(self) -> dict[str, Any]:
-        """The members (label and fingerprint), the normalised weights and the seed."""
+        """The members as given (`recorded_member`), the normalised weights and the seed."""
+        return {"models": list(self.models), "weights": list(self.weights), "seed": self.seed}
+
+    def fitted_state(self) -> dict[str, Any]:
+        """Each member's label and fingerprint: the defended model changes when one does."""
         return {
-            "models": [
+            "members": [
                 {"label": getattr(m, "label", type(m).__name__), "fingerprint": m.fingerprint()}
                 for m in self.members
-            ],
-            "weights": list(self.weights),
-            "seed": self.seed,
+            ]
         }
 
     def check_members(self, model: ModelAdapter) -> None:

@@ -69,7 +69,14 @@ from wince.analysis.stats import (
 )
 from wince.datasets.base import Dataset
 from wince.defences.abstain import AbstainingDefence
-from wince.defences.base import CleanData, Defence, applicable, clean_data, create
+from wince.defences.base import (
+    CleanData,
+    Defence,
+    FragilePerturbation,
+    applicable,
+    clean_data,
+    create,
+)
 from wince.engine.scenarios import BASELINE
 from wince.errors import ParameterError
 from wince.metrics import Resampling, bootstrap_weights
@@ -119,6 +126,7 @@ DEFENCE_COLUMNS = (
     "defence",
     "version",
     "run_id",
+    "options",
     "significant_findings",
     "answered_refused",
     "mean_reduction",
@@ -334,22 +342,26 @@ def exposure_reduction(
     return rows
 
 
-def fragile_magnitudes(run: RunData, findings: pd.DataFrame) -> dict[str, float]:
-    """Each perturbation of the findings' scenarios and the largest magnitude found fragile.
+def fragile_magnitudes(run: RunData, findings: pd.DataFrame) -> list[FragilePerturbation]:
+    """Each perturbation (with its options) of the findings' scenarios, at its largest magnitude.
 
-    Magnitudes are in the perturbation's physical unit; one beyond the realistic range is
-    replaced by the range's severe end, so that aiming a defence at it stays realistic.
+    One entry per perturbation and options as the scenarios' steps give them
+    (`tabular.unit_confusion` on `columns: [proline]` and on `columns: [magnesium]` are two),
+    in the order the findings first name them. Magnitudes are in the perturbation's physical
+    unit; one beyond the realistic range is replaced by the range's severe end, so that
+    aiming a defence at it stays realistic.
     """
-    strongest: dict[str, tuple[float, float]] = {}  # name -> (severity, value)
+    strongest: dict[str, tuple[float, FragilePerturbation]] = {}  # name+options -> severity
     for scenario in dict.fromkeys(findings["scenario"]):
         for step in run.steps(scenario):
-            name = str(step["name"])
+            name, params = str(step["name"]), dict(step.get("params") or {})
             severity, value = float(step["severity"]), float(step["value"])
             if severity > 1:
                 severity, value = 1.0, perturbations.get(name).magnitude.severe
-            if severity > strongest.get(name, (-math.inf, 0.0))[0]:
-                strongest[name] = (severity, value)
-    return {name: value for name, (_, value) in strongest.items()}
+            key = json.dumps([name, params], sort_keys=True, default=str)
+            if key not in strongest or severity > strongest[key][0]:
+                strongest[key] = (severity, FragilePerturbation(name, params, value))
+    return [fragile for _, fragile in strongest.values()]
 
 
 def rejected_inputs(
@@ -581,6 +593,7 @@ def harden_run(
                 "defence": defence.name,
                 "version": defence.version,
                 "run_id": execution.run_id,
+                "options": defence.options(),
                 "answered_refused": sum(after.has(scenario) for scenario in refused),
                 "latency_ratio": defended_seconds / undefended_seconds
                 if undefended_seconds > 0

@@ -17,6 +17,10 @@ from wince.defences.base import DefendedModel, clean_data, create, get
 from wince.errors import ParameterError, StoreError
 from wince.models.base import ModelAdapter
 
+# What a defence's recorded options hold in place of an object given in memory (a model, a
+# training set): the run cannot be rebuilt from its lineage.
+IN_MEMORY = "in memory"
+
 
 def defence_versions(model: Any) -> dict[str, int]:
     """Defence name -> version of every defence a model runs behind (outermost first).
@@ -81,7 +85,8 @@ def run_model(record: dict[str, Any], model: ModelAdapter, dataset: Dataset) -> 
     (the defended model itself, given by the caller) is returned as it is.
 
     Raises:
-        StoreError: the run's defence is installed at another version (or not at all).
+        StoreError: the run's defence is installed at another version (or not at all), or
+            its recorded options hold an object given in memory (`IN_MEMORY`).
     """
     described = recorded_defence(record)
     if described is None or isinstance(model, DefendedModel):
@@ -92,6 +97,19 @@ def run_model(record: dict[str, Any], model: ModelAdapter, dataset: Dataset) -> 
             f"run {record['run_id']} ran behind {drift[0]}; the installed defence may answer "
             "differently, so the run cannot be rebuilt. Harden the original run "
             f"{record['lineage'].get('hardens', '')} again to measure the installed version."
+        )
+    in_memory = [
+        option
+        for option, value in described["options"].items()
+        if value == IN_MEMORY or (isinstance(value, list) and IN_MEMORY in value)
+    ]
+    if in_memory:
+        raise StoreError(
+            f"run {record['run_id']} ran behind {described['name']}, which used in-memory "
+            f"{' and '.join(in_memory)} (models or training data given as Python objects), so "
+            "this defended run cannot be re-executed from its lineage; harden run "
+            f"{record['lineage'].get('hardens', '')} again from Python, or give them as files "
+            "or 'module:function' names to make the defended run verifiable."
         )
     defence = create(described["name"], described["options"])
     defence.fit(model, clean_data(model, dataset))

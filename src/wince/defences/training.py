@@ -29,6 +29,11 @@ Identity. The defended model's description records the training data's fingerpri
 perturbations and magnitude caps, the copies, the seed, the hook's qualified name and a hash
 of its source, and the retrained model's own fingerprint: changing any of them gives another
 defended run.
+
+What it trained on. A defended run's lineage (`wince.open(store, run_id).lineage["defence"]
+["fitted"]`) records the perturbations it augmented with, each with the options of the
+fragile scenario it was aimed at (`{"name": "tabular.unit_confusion", "params": {"columns":
+["proline"]}}`), their magnitude caps (`up_to`), and the rows it trained on.
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ import numpy.typing as npt
 
 from wince import perturbations as library
 from wince.datasets.base import Dataset
-from wince.defences.base import CleanData, Defence, register
+from wince.defences.base import CleanData, Defence, FragilePerturbation, register
+from wince.defences.lineage import IN_MEMORY
 from wince.errors import DataError, ModelError, ParameterError
 from wince.models.base import ModelAdapter, Output, Predictions, Task
 from wince.perturbations.base import Batch
@@ -66,8 +72,9 @@ class AugmentedRetraining(Defence):
         train_data: the training set, disjoint from the run's data (required): a `Dataset`,
             an (x, y) tuple, or a 'module:function' that returns one.
         perturbations: the perturbations to augment with (registry names or
-            `{"name": ..., "params": {...}}`); default the run's fragile perturbations as
-            `wince harden` passes them (`aim`).
+            `{"name": ..., "params": {...}}`); default the run's fragile perturbations with
+            the options of their fragile scenarios, as `wince harden` passes them (`aim`);
+            the defended run's lineage records them in `defence.fitted.perturbations`.
         up_to: physical cap of the magnitude per perturbation name; default the largest
             magnitude found fragile (aimed), else the realistic range's severe end.
         copies: augmented copies of the training set, in [1, 32]; the model trains on
@@ -105,7 +112,7 @@ class AugmentedRetraining(Defence):
                 "never trains on the run's own samples, which the defended run is graded on."
             )
         self.train_set = _training_set(train_data)
-        self.train_data = train_data if isinstance(train_data, str) else "in memory"
+        self.train_data = train_data if isinstance(train_data, str) else IN_MEMORY
         if isinstance(perturbations, str):
             perturbations = [perturbations]
         self.perturbations = list(perturbations) if perturbations is not None else None
@@ -118,7 +125,7 @@ class AugmentedRetraining(Defence):
             raise ParameterError(f"{self.name}: lr must be in (0, 1]; got {lr!r}. Try 0.001.")
         self.lr = float(lr)
         self.batch_size = _whole(batch_size, 1, 65536, f"{self.name}: batch_size")
-        self.fragile: dict[str, float] = {}
+        self.fragile: list[FragilePerturbation] = []
         self.retrained: ModelAdapter | None = None
         self.trained_rows = 0
 
@@ -129,14 +136,19 @@ class AugmentedRetraining(Defence):
             "train_fn": _qualified_name(self.hook) if self.hook is not None else None,
         }
 
-    def aim(self, fragile: Mapping[str, float]) -> None:
-        """Augment with the run's fragile perturbations, unless `perturbations` names some."""
-        self.fragile = {
-            name: value for name, value in fragile.items() if library.get(name).preserves_shape
-        }
+    def aim(self, fragile: Sequence[FragilePerturbation]) -> None:
+        """Augment with the run's fragile perturbations, unless `perturbations` names some.
+
+        Each with the options its fragile scenario gave it (the columns, the style, ...).
+        """
+        self.fragile = [f for f in fragile if library.get(f.name).preserves_shape]
 
     def augmentation(self) -> tuple[list[str | Mapping[str, Any]], dict[str, float]]:
         """The perturbations augmented with and their magnitude caps (physical units).
+
+        Aimed at the findings: each fragile perturbation with its options, capped at the
+        largest magnitude found fragile (the strongest over its options, as `augment` caps by
+        name), unless `up_to` caps it.
 
         Raises:
             ParameterError: none named and none aimed at (the run has no fragile finding a
@@ -150,7 +162,15 @@ class AugmentedRetraining(Defence):
                 "finding of a perturbation that keeps the input's shape. Name them with "
                 "perturbations= (e.g. image.gaussian_noise)."
             )
-        return list(self.fragile), self.fragile | dict(self.up_to or {})
+        specs: list[str | Mapping[str, Any]] = [
+            {"name": f.name, "params": dict(f.params)} if f.params else f.name for f in self.fragile
+        ]
+        caps: dict[str, float] = {}
+        for f in self.fragile:
+            severity = library.get(f.name).magnitude.severity_of
+            if f.name not in caps or severity(f.value) > severity(caps[f.name]):
+                caps[f.name] = f.value
+        return specs, caps | dict(self.up_to or {})
 
     def fit(self, model: ModelAdapter, clean: CleanData) -> None:
         """Retrain the model on the augmented training set.

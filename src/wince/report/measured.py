@@ -15,6 +15,7 @@ said twice; the advice no defence measured stays, labelled `SUGGESTION`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,9 +34,11 @@ from wince.report.narrative import (
     SUGGESTION,
     Narrative,
     Recommendation,
+    defence_code,
     describe_steps,
     metric_label,
     metric_value,
+    not_recommended_reason,
     percent,
     perturbation_units,
 )
@@ -289,7 +292,8 @@ def measured_text(data: ReportData, row: Any, rows: pd.DataFrame) -> str:
         total = len(measured_defences(data))
         return f"{said} It qualifies (rank {row.rank} of {total}) in defended run {row.run_id}."
     if benefit and _verdict(row.non_inferior) is False:
-        return f"{said} Not recommended as it is: it may cost more clean accuracy than it saves."
+        reason = not_recommended_reason(_number(row.clean_change), margin)
+        return f"{said} Not recommended as it is: {reason}."
     return f"{said} Not recommended."
 
 
@@ -305,19 +309,9 @@ def _kind(name: str) -> str:
 
 def _code(data: ReportData, row: Any) -> str:
     """The commands that compare the defended run and apply the defence to the model."""
-    return (
-        f"# the defended run against this one, scenario by scenario:\n"
-        f"#   wince compare {data.run_id} {row.run_id}\n"
-        "from wince.datasets.loading import as_dataset\n"
-        "from wince.defences import create\n"
-        "from wince.defences.harden import clean_data\n"
-        "from wince.models import as_model\n\n"
-        "model = as_model(model)  # your model, as wince wraps it\n"
-        f'defence = create("{row.defence}")  # with the options its run\'s lineage records\n'
-        "# learns from clean inputs and labels what it needs, if anything\n"
-        "defence.fit(model, clean_data(model, as_dataset(x_clean, y_clean)))\n"
-        "defended = defence.wrap(model)  # predicts as the model does, behind the defence"
-    )
+    options = getattr(row, "options", None)  # None in a harden result stored before them
+    recorded = options if isinstance(options, Mapping) else None
+    return defence_code(data.run_id, str(row.run_id), str(row.defence), recorded)
 
 
 def measured_first(found: Narrative, data: ReportData) -> Narrative:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from wince.analysis.data import step_entry
 from wince.defences import applicable
+from wince.defences.lineage import IN_MEMORY
 from wince.errors import WinceError
 from wince.metrics import Metric
 from wince.monitor.estimate import LIVE_INPUTS
@@ -1593,3 +1594,84 @@ def narrative(data: ReportData) -> Narrative:
         refused=refused,
         headline_flag=risks[0].flag if risks and not refused else "",
     )
+
+
+def not_recommended_reason(clean_change: float, margin: float) -> str:
+    """Why a defence that helped, with clean accuracy not shown non-inferior, is not advised.
+
+    Args:
+        clean_change: the defence's estimated clean-accuracy change, a fraction (0.01 = 1
+            point).
+        margin: the non-inferiority margin, a fraction.
+
+    Returns:
+        A cost when the estimate itself lies beyond the margin; otherwise the interval is
+        what failed (a +0.0 change with a wide interval: too few samples to tell).
+    """
+    if clean_change > -margin:
+        return "clean accuracy not shown non-inferior (interval too wide at this sample size)"
+    return "it may cost more clean accuracy than it saves"
+
+
+def defence_code(
+    run_id: str, defended_run_id: str, name: str, options: Mapping[str, Any] | None
+) -> str:
+    """The commands that compare a defended run with its run and apply its defence to a model.
+
+    Public names only (`wince.defences.create` and `clean_data`, `wince.datasets.ArrayDataset`,
+    `wince.models.as_model`). The options are written as the defended run's lineage records
+    them; one given as a Python object (recorded `IN_MEMORY`) becomes a placeholder name with
+    a comment to pass the same object. A harden result stored before it recorded the options
+    (`options` None) gets code that reads them from the defended run's lineage.
+
+    Args:
+        run_id: the hardened run.
+        defended_run_id: the run made behind the defence.
+        name: the defence's registry name.
+        options: the defence's recorded options (`Defence.options()`), or None.
+    """
+    head = (
+        "# the defended run against this one, scenario by scenario:\n"
+        f"#   wince compare {run_id} {defended_run_id}\n"
+    )
+    imports = (
+        "from wince.datasets import ArrayDataset\n"
+        "from wince.defences import clean_data, create\n"
+        "from wince.models import as_model\n"
+    )
+    if options is None:
+        imports = "import wince\n" + imports
+        created = (
+            f'recorded = wince.open(run="{defended_run_id}").lineage["defence"]  # or '
+            "wince.open(your_store, ...)\n"
+            f'defence = create("{name}", recorded["options"])\n'
+        )
+    else:
+        created = f'defence = create(\n    "{name}",\n    {{\n'
+        created += "".join(
+            f"        {option!r}: {_option_literal(option, value)}\n"
+            for option, value in options.items()
+        )
+        created += "    },\n)\n"
+    return (
+        head
+        + imports
+        + "\nmodel = as_model(model)  # your model, as wince wraps it\n"
+        + created
+        + "# learns from clean inputs and labels what it needs, if anything\n"
+        + "defence.fit(model, clean_data(model, ArrayDataset(x_clean, y_clean)))\n"
+        + "defended = defence.wrap(model)  # predicts as the model does, behind the defence"
+    )
+
+
+def _option_literal(option: str, value: Any) -> str:
+    """A recorded option value as Python source, then a comma; an in-memory object a name."""
+    if value == IN_MEMORY:
+        return f"{option}_object,  # given in memory: pass the same object"
+    if isinstance(value, list) and IN_MEMORY in value:
+        items = [
+            f"{option}_object_{i}" if item == IN_MEMORY else repr(item)
+            for i, item in enumerate(value, start=1)
+        ]
+        return f"[{', '.join(items)}],  # given in memory: pass the same objects"
+    return f"{value!r},"
