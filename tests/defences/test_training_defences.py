@@ -212,6 +212,27 @@ def test_harden_aims_the_retraining_at_the_runs_fragile_perturbation(digits, tmp
     assert row["qualifies"]
 
 
+def digits_training_half() -> tuple[Any, Any]:
+    """The digits training half, as a plan or the command line names it (module:function)."""
+    x_train, _, y_train, _ = _digits()
+    return x_train, y_train
+
+
+def test_a_defended_run_aimed_at_findings_is_rebuilt_aimed_at_them(digits):
+    model, test = digits["model"], digits["test"]
+    defence = create(
+        "train.augment", {"train_data": "test_training_defences:digits_training_half", "copies": 1}
+    )
+    defence.aim([FragilePerturbation(CONTRAST, {}, -48.0)])
+    defence.fit(model, clean_data(model, test))
+    described = defence.describe()
+    assert described["aimed"] == [{"name": CONTRAST, "params": {}, "value": -48.0}]
+    record = {"run_id": "defended", "lineage": {"defence": described, "hardens": "original"}}
+    rebuilt = run_model(record, model, test)
+    assert rebuilt.fingerprint() == defence.wrap(model).fingerprint()
+    assert rebuilt.defence.describe()["fitted"]["up_to"] == {CONTRAST: -48.0}
+
+
 def _torch_digits_module(torch: Any) -> Any:
     """A small torch digits classifier (logits), trained on the clean training half."""
 

@@ -139,6 +139,14 @@ class Defence:
         """
         return None
 
+    def aimed_at(self) -> list[FragilePerturbation]:
+        """The findings from `aim` this defence uses; none by default.
+
+        Recorded in `describe()` (as "aimed"), so that a defended run's model is rebuilt
+        aimed at the same findings (`wince.defences.lineage.run_model`).
+        """
+        return []
+
     def fit(self, model: ModelAdapter, clean: CleanData) -> None:
         """Learn what the defence needs from clean data; by default nothing."""
         return None
@@ -152,13 +160,22 @@ class Defence:
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
-        """Name, version, options and fitted state: what a defended run's lineage records."""
-        return {
+        """Name, version, options and fitted state: what a defended run's lineage records.
+
+        With "aimed" too for a defence aimed at the run's findings (`aimed_at`).
+        """
+        described = {
             "name": self.name,
             "version": self.version,
             "options": self.options(),
             "fitted": self.fitted_state(),
         }
+        aimed = self.aimed_at()
+        if aimed:
+            described["aimed"] = [
+                {"name": f.name, "params": dict(f.params), "value": f.value} for f in aimed
+            ]
+        return described
 
     def wrap(self, model: ModelAdapter) -> DefendedModel:
         """The model behind this defence (fit it first when it learns from data)."""

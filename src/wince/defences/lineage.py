@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from wince.datasets.base import Dataset
-from wince.defences.base import DefendedModel, clean_data, create, get
+from wince.defences.base import DefendedModel, FragilePerturbation, clean_data, create, get
 from wince.errors import ParameterError, StoreError
 from wince.models.base import ModelAdapter
 
@@ -79,7 +79,8 @@ def defence_drift(record: dict[str, Any]) -> list[str]:
 def run_model(record: dict[str, Any], model: ModelAdapter, dataset: Dataset) -> ModelAdapter:
     """The model a stored run evaluated: `model` itself, or behind the run's defence.
 
-    For a defended run the defence is created with its recorded options, fitted on
+    For a defended run the defence is created with its recorded options, aimed at the
+    recorded findings (a training defence's "aimed"), fitted on
     `dataset` (the run's data, as `wince harden` fitted it) and wraps `model`; the caller
     checks the result's fingerprint against the run's. A `model` already behind a defence
     (the defended model itself, given by the caller) is returned as it is.
@@ -112,5 +113,11 @@ def run_model(record: dict[str, Any], model: ModelAdapter, dataset: Dataset) -> 
             "or 'module:function' names to make the defended run verifiable."
         )
     defence = create(described["name"], described["options"])
+    defence.aim(
+        [
+            FragilePerturbation(a["name"], a["params"], float(a["value"]))
+            for a in described.get("aimed", [])
+        ]
+    )
     defence.fit(model, clean_data(model, dataset))
     return defence.wrap(model)

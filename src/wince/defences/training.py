@@ -143,6 +143,10 @@ class AugmentedRetraining(Defence):
         """
         self.fragile = [f for f in fragile if library.get(f.name).preserves_shape]
 
+    def aimed_at(self) -> list[FragilePerturbation]:
+        """The fragile perturbations it augments with when none are named."""
+        return [] if self.perturbations is not None else list(self.fragile)
+
     def augmentation(self) -> tuple[list[str | Mapping[str, Any]], dict[str, float]]:
         """The perturbations augmented with and their magnitude caps (physical units).
 
