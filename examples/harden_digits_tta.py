@@ -8,10 +8,10 @@ camera pose:
 - `image.autocontrast` (input side): each image's intensities stretched to the full range;
 - `model.tta` (model side): predictions averaged over the image and a few seeded copies
   under mild noise, or under the perturbation given (`model.tta:perturbation=...`);
-- `AugmentedRefit` (training side, defined here): the model refitted by the demo's recipe on
-  its training images plus copies augmented with `wince.augment` against the perturbations
-  the run found fragile. It is a `wince.defences.Defence` like the library's, so `wince
-  harden` measures it the same way: the same scenarios, seeds and samples, paired.
+- `train.augment` (training side): the demo's recipe refitted on its training images plus
+  copies augmented with `wince.augment` against the perturbations the run found fragile
+  (held-out from the analysed test images, which the defence checks); `wince harden`
+  measures it the same way: the same scenarios, seeds and samples, paired.
 
 For each it prints the measured gains (exposure reduction per finding) and costs (clean
 accuracy change with its non-inferiority test, latency).
@@ -31,21 +31,12 @@ from typing import Any
 import numpy as np
 from _hardening import analyze_and_harden, command_line, sweep_plan
 from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 
-import wince
-from wince.analysis.data import load_run_data
-from wince.analysis.significance import verdicts
 from wince.datasets import ArrayDataset
-from wince.defences import CleanData, Defence
+from wince.defences import Defence, create
 from wince.defences.harden import Hardening
-from wince.demo.models import SPLIT_SEED, digits_classifier, digits_data, flatten_pixels
-from wince.models import as_model
-from wince.models.base import ModelAdapter, Predictions, Task
-from wince.perturbations.base import Batch, Modality
+from wince.demo.models import SPLIT_SEED, digits_classifier, digits_data
 
 PERTURBATIONS = (
     "image.gaussian_noise",
@@ -55,14 +46,6 @@ PERTURBATIONS = (
     "image.translation",
 )
 QUICK_SAMPLES = 300
-
-
-def train(x: Any, y: Any) -> Pipeline:
-    """The demo's recipe (`wince.demo.models.digits_classifier`) on the images given."""
-    model = make_pipeline(
-        FunctionTransformer(flatten_pixels), LogisticRegression(max_iter=2000, C=0.5)
-    )
-    return model.fit(x, y)
 
 
 def training_images() -> tuple[Any, Any]:
@@ -75,64 +58,15 @@ def training_images() -> tuple[Any, Any]:
     return x_train, y_train
 
 
-class AugmentedRefit(Defence):
-    """The model refitted on its training images plus copies augmented against the findings.
+def defences() -> list[str | Defence]:
+    """Autocontrast, test-time augmentation, and the demo's recipe retrained on augmented data.
 
-    `fit` trains the demo's recipe (`train`, the hook a team replaces with its own training
-    function) on the training images and `copies` copies of them, each copy drawn by
-    `wince.augment(perturbations)` at a severity uniform over the realistic range; the
-    refitted model then answers in the original's place. Its identity is the refitted
-    model's fingerprint.
-
-    Args:
-        perturbations: the registered perturbations to augment with.
-        copies: augmented copies of the training images, at least 1.
-        seed: the augmentation's seed.
+    `train.augment` clones the demo's pipeline and refits it on the training images plus
+    `copies` copies augmented with the run's fragile perturbations, with their options, up to
+    the magnitude each was found fragile at (`wince harden` aims it at the findings).
     """
-
-    name = "example.augmented_refit"
-    version = 1
-    modalities = frozenset({Modality.IMAGE})
-    tasks = frozenset({Task.CLASSIFICATION})
-
-    def __init__(
-        self, *, perturbations: tuple[str, ...] = PERTURBATIONS, copies: int = 3, seed: int = 0
-    ) -> None:
-        super().__init__(seed=seed)
-        self.perturbations = tuple(perturbations)
-        self.copies = copies
-        self.refitted: ModelAdapter | None = None
-
-    def fit(self, model: ModelAdapter, clean: CleanData) -> None:
-        """Refit the recipe on the training images and their augmented copies."""
-        x_train, y_train = training_images()
-        augmenter = wince.augment(list(self.perturbations), seed=self.seed)
-        copies = [augmenter(x_train, epoch=epoch) for epoch in range(self.copies)]
-        x = np.concatenate([x_train, *copies])
-        y = np.concatenate([y_train] * (self.copies + 1))
-        self.refitted = as_model(train(x, y))
-
-    def fitted_state(self) -> dict[str, Any]:
-        """The refitted model's fingerprint."""
-        return {"model": None if self.refitted is None else self.refitted.fingerprint()}
-
-    def predict(self, model: ModelAdapter, x: Batch) -> Predictions:
-        """The refitted model's predictions."""
-        if self.refitted is None:
-            raise RuntimeError(f"{self.name} is not fitted: call fit(model, clean) first.")
-        return self.refitted.predict(x)
-
-
-def aimed_at_findings(run: wince.Run) -> list[str | Defence]:
-    """Autocontrast, test-time augmentation, and a refit augmented with what the run found.
-
-    The refit augments with the perturbations of the run's fragile scenarios (keys such as
-    `image.rotation(angle_deg=15)`), all of the plan's when none is fragile.
-    """
-    fragile = verdicts(load_run_data(run.store, run.id)).fragile
-    targets = sorted({str(key).partition("(")[0] for key in fragile["scenario"]})
-    targets = targets or list(PERTURBATIONS)
-    return ["image.autocontrast", "model.tta", AugmentedRefit(perturbations=tuple(targets))]
+    retraining = create("train.augment", {"train_data": training_images(), "copies": 3})
+    return ["image.autocontrast", "model.tta", retraining]
 
 
 def make_plan(quick: bool) -> dict[str, Any]:
@@ -161,7 +95,7 @@ def main(quick: bool = False, store: str | Path | None = None) -> Hardening:
             name=f"{data.name} (first {QUICK_SAMPLES})",
         )
     return analyze_and_harden(
-        digits_classifier(), data, make_plan(quick), defences=aimed_at_findings, store=store
+        digits_classifier(), data, make_plan(quick), defences=defences(), store=store
     )
 
 

@@ -126,7 +126,7 @@ def test_digits_refit_and_autocontrast_qualify_and_tta_is_measured(digits):
     hardening, printed, _ = digits
     table = defences(hardening)
     refit, autocontrast, tta = (
-        table.loc[name] for name in ("example.augmented_refit", "image.autocontrast", "model.tta")
+        table.loc[name] for name in ("train.augment", "image.autocontrast", "model.tta")
     )
     assert refit["qualifies"]
     assert refit["non_inferior"] is True
@@ -136,14 +136,14 @@ def test_digits_refit_and_autocontrast_qualify_and_tta_is_measured(digits):
     for perturbation in ("image.contrast", "image.exposure"):
         assert exposure(hardening, "image.autocontrast", perturbation)["significant"].any()
     assert not exposure(hardening, "image.autocontrast", "image.rotation")["significant"].any()
-    assert exposure(hardening, "example.augmented_refit", "image.rotation")["significant"].any()
+    assert exposure(hardening, "train.augment", "image.rotation")["significant"].any()
     # test-time augmentation under mild noise is measured like the others: it reduces no
     # finding here, and costs a model call per copy
     assert tta["significant_findings"] == 0
     assert not tta["qualifies"]
     assert tta["latency_ratio"] > 1
-    assert set(table.index) == {"example.augmented_refit", "image.autocontrast", "model.tta"}
-    assert "Best: example.augmented_refit" in printed
+    assert set(table.index) == {"train.augment", "image.autocontrast", "model.tta"}
+    assert "Best: train.augment" in printed
 
 
 def test_dtmf_loudness_undoes_a_quiet_line_and_denoise_and_bandlimit_undo_line_noise(audio):
