@@ -10,7 +10,13 @@ from sklearn.linear_model import LogisticRegression
 import wince
 from wince.datasets.base import ArrayDataset
 from wince.defences import CleanData, create
-from wince.defences.harden import REJECT_CAP, print_hardening, resolve_defences
+from wince.defences.harden import (
+    REJECT_CAP,
+    clean_halves,
+    clean_reject_share,
+    print_hardening,
+    resolve_defences,
+)
 from wince.errors import ModelError, ParameterError
 from wince.models.base import Predictions, Task
 from wince.perturbations.base import DataContext, Modality
@@ -201,10 +207,11 @@ def test_harden_reports_the_clean_rejected_share_out_of_sample(abstained):
     assert table.loc["model.abstain", "clean_rejected"] == pytest.approx(
         (baseline["confidence"] < THRESHOLD).mean()
     )
-    # the validator fitted on one half of the clean rows, counted on the other, and back
+    # the validator fitted on one random half of the clean rows, counted on the other, and back
     x = data.batch(0, N_SAMPLES)
+    first, second = clean_halves(N_SAMPLES, PLAN["seed"])
     rejected = 0
-    for fitted_on, counted_on in ((x[0::2], x[1::2]), (x[1::2], x[0::2])):
+    for fitted_on, counted_on in ((x[first], x[second]), (x[second], x[first])):
         fold = create("tabular.validate")
         fold.fit(model, _clean(fitted_on))
         rejected += int(fold.rejects(model, counted_on).sum())
@@ -262,3 +269,37 @@ def test_harden_tries_abstaining_defences_only_when_named():
     assert not {"model.abstain", "tabular.validate"} & set(defaults)
     (named,) = resolve_defences(["tabular.validate:margin=2"], "classification", "tabular", seed=0)
     assert (named.name, named.margin) == ("tabular.validate", 2.0)
+
+
+def test_clean_halves_are_a_seeded_random_split_not_even_and_odd_positions():
+    first, second = clean_halves(101, 7)
+    assert (len(first), len(second)) == (50, 51)
+    np.testing.assert_array_equal(np.sort(np.concatenate([first, second])), np.arange(101))
+    np.testing.assert_array_equal(clean_halves(101, 7)[0], first)  # the run's seed: stable
+    assert not np.array_equal(clean_halves(101, 8)[0], first)
+    # alternating labels land in both halves, about evenly
+    for half in (first, second):
+        assert 0.35 < np.mean(half % 2 == 0) < 0.65
+
+
+class ParityValidation:
+    """A stand-in abstaining defence that rejects an input unless its parity was fitted on."""
+
+    def __init__(self) -> None:
+        self.parities: set[int] = set()
+
+    def fit(self, model, clean) -> None:
+        self.parities = {int(v) % 2 for v in clean.x[:, 0]}
+
+    def rejects(self, model, x) -> np.ndarray:
+        return np.array([int(v) % 2 not in self.parities for v in x[:, 0]])
+
+
+def test_clean_rejection_is_not_biased_by_alternating_rows():
+    # rows alternate between two kinds (as labels alternating would); an even/odd split would
+    # fit each fold on one kind only and reject every clean row
+    x = np.arange(40, dtype=float)[:, None]
+    data = ArrayDataset(x, np.arange(40) % 2, modality="tabular", name="alternating")
+    clean = CleanData(x, np.arange(40) % 2, DataContext(modality=Modality.TABULAR))
+    share = clean_reject_share(ParityValidation(), ProbabilitiesModel(), data, clean, 0)
+    assert share == 0.0

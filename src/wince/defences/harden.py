@@ -30,8 +30,9 @@ it like any run. Then, per defence:
   (NaN it cannot take, say) that the defended model answers;
 - **rejected traffic** of an abstaining defence (`wince.defences.abstain`: it answers as the
   model does and rejects some inputs): the share of clean inputs it rejects, out of sample
-  (`clean_reject_share`), and of each finding's perturbed inputs (`rejected_inputs`, on the
-  run's inputs regenerated with its seeds). Its exposure is measured on the inputs it
+  (`clean_reject_share`: fitted on one seeded random half, counted on the other, and back),
+  and of each finding's perturbed inputs (`rejected_inputs`, on the run's inputs
+  regenerated with its seeds). Its exposure is measured on the inputs it
   accepts, against the undefended model's on all inputs: what a user of its answers meets;
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
   refused scenario answered, non-inferior clean accuracy, and at most `REJECT_CAP` of clean
@@ -98,6 +99,8 @@ TIMING_PERTURBATIONS = {
 }
 # The bootstrap weights' stream: separate from those of the run's own intervals.
 _RESAMPLING_STREAM = (0xDEF,)
+# The random split of the clean data into halves (`clean_halves`): a stream of its own too.
+_CLEAN_SPLIT_STREAM = (0xDEF, 1)
 
 EXPOSURE_COLUMNS = (
     "defence",
@@ -381,26 +384,43 @@ def rejected_inputs(
     return masks
 
 
+def clean_halves(n_samples: int, seed: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Sample positions split at random into two halves (sorted; the first the smaller).
+
+    Drawn from a stream of `seed` (the run's plan seed) of its own, so the split is the same
+    on every harden of the run. At random rather than by even and odd positions: data stored
+    in a pattern (labels alternating, classes in blocks of two) would put a class or a kind of
+    input in one half only.
+    """
+    shuffled = np.random.default_rng([seed, *_CLEAN_SPLIT_STREAM]).permutation(n_samples)
+    half = n_samples // 2
+    return np.sort(shuffled[:half]), np.sort(shuffled[half:])
+
+
 def clean_reject_share(
-    defence: AbstainingDefence, model: ModelAdapter, dataset: Dataset, clean: CleanData
+    defence: AbstainingDefence,
+    model: ModelAdapter,
+    dataset: Dataset,
+    clean: CleanData,
+    seed: int,
 ) -> float:
     """The share of clean inputs the defence rejects, out of sample; NaN below two samples.
 
-    Fitted on the samples at even positions and counted on the odd ones, then the other way
-    round (a copy of the defence each time): a range or quantile fitted on the very inputs it
-    is counted on would understate it (a range validator would reject none).
+    Fitted on one half of the samples (`clean_halves`: a random split seeded with `seed`, the
+    run's plan seed) and counted on the other, then the other way round (a copy of the
+    defence each time): a range or quantile fitted on the very inputs it is counted on would
+    understate it (a range validator would reject none).
     """
-    positions = np.arange(len(dataset))
-    if len(positions) < 2:
+    if len(dataset) < 2:
         return math.nan
-    halves = (positions[0::2], positions[1::2])
+    halves = clean_halves(len(dataset), seed)
     rejected = 0
     for fitted_on, counted_on in (halves, halves[::-1]):
         fold = copy.deepcopy(defence)
         labels = None if clean.labels is None else clean.labels[fitted_on]
         fold.fit(model, CleanData(dataset.take(list(fitted_on)), labels, clean.context))
         rejected += int(fold.rejects(model, dataset.take(list(counted_on))).sum())
-    return rejected / len(positions)
+    return rejected / len(dataset)
 
 
 def parse_defence(text: str) -> tuple[str, dict[str, Any]]:
@@ -563,7 +583,7 @@ def harden_run(
         if isinstance(defence, AbstainingDefence):
             rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
             accepted = {scenario: ~mask for scenario, mask in rejected.items()}
-            clean_rejected = clean_reject_share(defence, adapter, dataset, clean)
+            clean_rejected = clean_reject_share(defence, adapter, dataset, clean, seed)
         rows = exposure_reduction(before, after, findings, resample, accepted)
         if rows:
             adjusted = adjust([r["p_value"] for r in rows], settings.correction)
