@@ -37,6 +37,12 @@ PLAN = {
     "seed": 0,
 }
 N_SAMPLES = 150
+TABLE_PLAN = {
+    "name": "harden-table",
+    "perturbations": [{"name": "tabular.sentinel_values", "levels": [3]}],
+    "repeats": 1,
+    "seed": 0,
+}
 UNICODE_FINDINGS = ("text.zero_width", "text.unicode_variants")
 
 
@@ -45,6 +51,16 @@ def _sentences() -> ArrayDataset:
     return ArrayDataset(
         data.batch(0, N_SAMPLES), data.labels[:N_SAMPLES], modality="text", name="sentences"
     )
+
+
+def _table_model():
+    """A small tabular classifier and its data (sentinel values make it fragile)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    return LogisticRegression().fit(x, y), ArrayDataset(x, y, modality="tabular", name="rows")
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +144,23 @@ def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
     assert text.index("text.normalize v1") < text.index("model.temperature v1")
     assert "Best: text.normalize" in text
     assert "text.zero_width(zero_width_rate=0.06)" in text  # the exposure table
+
+
+def test_each_defended_run_progress_bar_is_labelled_with_its_defence(tmp_path, monkeypatch):
+    import wince.terminal
+
+    titles = []
+
+    class Recorded(wince.terminal.ProgressReporter):
+        def __init__(self, total, *, enabled, title, **options):
+            titles.append(title)
+            super().__init__(total, enabled=False, title=title, **options)
+
+    model, data = _table_model()
+    run = wince.run(model, data, TABLE_PLAN, store=tmp_path)
+    monkeypatch.setattr(wince.terminal, "ProgressReporter", Recorded)
+    run.harden(["tabular.clip"], model=model, data=data, progress=True)
+    assert titles == ["tabular.clip"]
 
 
 def test_harden_output_keeps_defence_and_scenario_names_whole_at_80_columns(hardened):

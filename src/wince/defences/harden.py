@@ -576,6 +576,7 @@ def harden_run(
             executor=make_executor("local"),
             progress=progress,
             cache=cache_for(cache and not defence.batch_dependent, store),
+            progress_title=defence.name,
         )
         store.update_lineage(execution.run_id, {"defence": defence.describe(), "hardens": run_id})
         after = load_run_data(store, execution.run_id)
