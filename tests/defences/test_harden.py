@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,7 @@ from wince.defences.harden import (
 )
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.errors import ParameterError
+from wince.report.measured import duration
 
 PLAN = {
     "name": "harden-test",
@@ -144,6 +146,17 @@ def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
     assert text.index("text.normalize v1") < text.index("model.temperature v1")
     assert "Best: text.normalize" in text
     assert "text.zero_width(zero_width_rate=0.06)" in text  # the exposure table
+
+
+def test_harden_table_gives_the_time_per_sample_next_to_the_latency_ratio(hardened):
+    _, hardening, _, _ = hardened
+    console = Console(width=240, record=True)
+    print_hardening(hardening, console)
+    lines = console.export_text().splitlines()
+    for row in hardening.defences.itertuples():
+        (line,) = [line for line in lines if f"{row.defence} v1" in line]
+        assert f"{row.latency_ratio:.2f}× ({duration(row.seconds_per_sample)})" in line
+    assert re.search(r"\d\.\d\d× \(\d[\d.]* (µs|ms)\)", "\n".join(lines))
 
 
 def test_each_defended_run_progress_bar_is_labelled_with_its_defence(tmp_path, monkeypatch):

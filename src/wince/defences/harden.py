@@ -714,6 +714,18 @@ def rejected_text(clean: float, perturbed: float, cap: float) -> str:
     return text
 
 
+def latency_text(ratio: float, seconds: float) -> str:
+    """The latency ratio and the defended time per sample: "1.02× (12.3 µs)".
+
+    The time tells whether the ratio matters: at microseconds per sample a ratio is mostly
+    timing noise.
+    """
+    from wince.report.measured import duration
+
+    shown = f"{ratio:.2f}×" if math.isfinite(ratio) else "n/a"
+    return f"{shown} ({duration(seconds)})"
+
+
 def abstaining(hardening: Hardening) -> bool:
     """Whether any defence tried abstains (then the tables show the rejected traffic)."""
     return bool(hardening.defences["abstains"].any())
@@ -722,8 +734,10 @@ def abstaining(hardening: Hardening) -> bool:
 def defences_table(hardening: Hardening) -> Table:
     """One row per defence, best first: reductions, clean accuracy, latency, memory, verdict.
 
-    With an abstaining defence, a `rejected clean / perturbed` column: the share of clean
-    traffic it rejects (out of sample) and of the findings' perturbed inputs (their mean).
+    Latency is the ratio to the undefended model with the defended time per sample
+    (`latency_text`). With an abstaining defence, a `rejected clean / perturbed` column: the
+    share of clean traffic it rejects (out of sample) and of the findings' perturbed inputs
+    (their mean).
     """
     from wince.report.measured import byte_size
 
@@ -738,7 +752,7 @@ def defences_table(hardening: Hardening) -> Table:
         table.add_column("refused answered", justify="right")
     table.add_column("clean accuracy Δ [95%]", justify="right")
     table.add_column("non-inferior")
-    table.add_column("latency ×", justify="right")
+    table.add_column("latency × (per sample)", justify="right")
     table.add_column("memory +", justify="right")
     if abstaining(hardening):
         table.add_column("rejected clean / perturbed", justify="right")
@@ -764,7 +778,7 @@ def defences_table(hardening: Hardening) -> Table:
             *answered,
             interval,
             {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
-            f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
+            latency_text(row.latency_ratio, row.seconds_per_sample),
             byte_size(row.extra_bytes_per_sample, signed=True),
             *rejected,
             "[green]yes[/]" if row.qualifies else "no",
