@@ -10,10 +10,12 @@ from sklearn.linear_model import LogisticRegression
 import wince
 from wince.datasets.base import ArrayDataset
 from wince.defences import CleanData, create
+from wince.defences.abstain import AbstainingDefence
 from wince.defences.harden import (
     REJECT_CAP,
     clean_halves,
     clean_reject_share,
+    exposure_table,
     print_hardening,
     resolve_defences,
 )
@@ -303,3 +305,43 @@ def test_clean_rejection_is_not_biased_by_alternating_rows():
     clean = CleanData(x, np.arange(40) % 2, DataContext(modality=Modality.TABULAR))
     share = clean_reject_share(ParityValidation(), ProbabilitiesModel(), data, clean, 0)
     assert share == 0.0
+
+
+class RejectAll(AbstainingDefence):
+    """An abstaining defence that rejects every input (defers all of them)."""
+
+    name = "test.reject_all"
+    version = 1
+
+    def rejects(self, model, x) -> np.ndarray:
+        return np.ones(len(x), dtype=bool)
+
+
+def test_a_finding_whose_inputs_are_all_rejected_is_fully_covered(abstained):
+    run, before, model, data = abstained
+    hardening = run.harden([RejectAll()], model=model, data=data)
+    exposure = hardening.exposure
+    assert len(exposure) == len(hardening.findings) == 4
+    assert (exposure["rejected"] == 1).all()
+    assert (exposure["after"] == 0).all()
+    np.testing.assert_allclose(exposure["reduction"], exposure["before"])
+    assert (exposure["low"] > 0).all()
+    assert (exposure["low"] < exposure["before"]).all()
+    assert (exposure["high"] > exposure["before"]).all()
+    assert exposure["significant"].all()
+    # the before side is the undefended model's, as for any defence
+    validated = before.exposure[before.exposure["defence"] == "tabular.validate"]
+    sentinel = exposure[exposure["scenario"].str.contains("sentinel")].set_index("metric")
+    for row in validated[validated["scenario"].str.contains("sentinel")].itertuples():
+        assert row.rejected < 1  # a validator rejects the changed rows only
+        assert sentinel.loc[row.metric, "before"] == pytest.approx(row.before)
+    (defence,) = hardening.defences.itertuples()
+    assert defence.significant_findings == 4
+    assert defence.clean_rejected == 1.0
+    assert not defence.qualifies  # over the cap
+    console = Console(width=240, record=True)
+    console.print(exposure_table(hardening))
+    assert console.export_text().count("+0.0 pt (all rejected)") == 4
+    markdown = build_report(run.store, run.id, data=data).markdown()
+    assert "(all rejected)" in markdown
+    assert "it rejects every such input, deferring it to the fallback" in markdown

@@ -158,7 +158,9 @@ class Hardening:
             scenario's inputs the defence rejects; 0 for a defence that never abstains),
             `reduction` (before - after), `low`, `high` (its 95% paired bootstrap interval),
             `p_value`, `p_adjusted` (one-sided, reduction > 0), `significant`, `n_samples`
-            (samples with an accepted, answered input).
+            (samples with an accepted, answered input). A finding whose inputs the defence
+            all rejects (`rejected` 1) has `after` 0 over every sample: each input is
+            deferred to a fallback, so no answer is wrong there (`exposure_reduction`).
         defences: one row per defence, best first: `rank`, `defence`, `version`, `run_id`
             (the defended run), `significant_findings`, `answered_refused` (how many of
             `refused` the defended model answers), `mean_reduction` (over findings),
@@ -296,7 +298,10 @@ def exposure_reduction(
     n_trials) mask, as `rejected_inputs` negates it; None: every input). The reduction's
     bootstrap replicates reweight both means with the same sample weights (paired). The
     p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose inputs the
-    defended model refused, or whose inputs it all rejects, holds NaN and p = 1.
+    defended model refused holds NaN and p = 1. A scenario whose inputs an abstaining defence
+    all rejects is fully covered: each is deferred to a fallback, so its answers hold no wrong
+    one there; `after` is 0 exposure (over every sample), and the reduction is `before` with
+    the interval and p-value of the undefended model's effect.
     """
     effects = []
     for finding in findings.itertuples():
@@ -307,7 +312,11 @@ def exposure_reduction(
         answered = np.ones(effect_before.shape, dtype=bool)
         if accepted is not None:
             answered = accepted[finding.scenario]
-        effects.append((finding, effect_before, np.where(answered, effect_after, np.nan), answered))
+        effect_after = np.where(answered, effect_after, np.nan)
+        if not answered.any():
+            # every input deferred to the fallback: a user of the answers meets none wrong
+            effect_after = np.where(np.isfinite(effect_before), 0.0, np.nan)
+        effects.append((finding, effect_before, effect_after, answered))
     if not effects:
         return []
     # every finding's replicates from one pass over the resampling weights
@@ -726,6 +735,11 @@ def latency_text(ratio: float, seconds: float) -> str:
     return f"{shown} ({duration(seconds)})"
 
 
+def after_text(after: str, rejected: float) -> str:
+    """A finding's exposure after the defence, "(all rejected)" when it rejects every input."""
+    return f"{after} (all rejected)" if rejected >= 1 else after
+
+
 def abstaining(hardening: Hardening) -> bool:
     """Whether any defence tried abstains (then the tables show the rejected traffic)."""
     return bool(hardening.defences["abstains"].any())
@@ -789,8 +803,9 @@ def defences_table(hardening: Hardening) -> Table:
 def exposure_table(hardening: Hardening) -> Table:
     """One row per defence and finding: effect before and after, reduction, adjusted p.
 
-    With an abstaining defence, `after` is over the inputs it accepts, and a `rejected`
-    column gives the share of the scenario's inputs it rejects.
+    With an abstaining defence, `after` is over the inputs it accepts ("(all rejected)": 0,
+    none answered), and a `rejected` column gives the share of the scenario's inputs it
+    rejects.
     """
     table = Table(
         title=f"Exposure per finding: effect before and after, reduction with 95% paired "
@@ -807,7 +822,7 @@ def exposure_table(hardening: Hardening) -> Table:
             row.scenario,
             row.metric,
             _share(row.before),
-            _share(row.after),
+            after_text(_share(row.after), row.rejected),
             *([_percent(row.rejected)] if abstaining(hardening) else []),
             f"{_share(row.reduction)} [{_share(row.low)}, {_share(row.high)}]",
             f"{row.p_adjusted:.1e}" + (" *" if row.significant else ""),

@@ -22,7 +22,7 @@ import pandas as pd
 
 from wince.defences import get, registry
 from wince.defences.abstain import AbstainingDefence
-from wince.defences.harden import rejected_text
+from wince.defences.harden import after_text, rejected_text
 from wince.report.data import ReportData, finite_number
 from wince.report.narrative import (
     CALIBRATION_DEFENCE,
@@ -67,7 +67,8 @@ class HardeningSection:
             memory per sample, "+1.2 MB"), rejected (clean / perturbed, "4.0% / 31.2%"),
             qualifies.
         exposure: per defence ("name vN"), in ranking order, one row per finding: scenario,
-            metric, before, after (over the inputs the defence accepts), rejected (share of
+            metric, before, after (over the inputs the defence accepts; "(all rejected)"
+            when it rejects every one, deferred, so none is answered wrong), rejected (share of
             the scenario's inputs), reduction, p (adjusted, with " *" when significant).
     """
 
@@ -186,6 +187,13 @@ def _effect_name(data: ReportData, metric: str) -> str:
 def _cut(data: ReportData, row: Any) -> str:
     """One significant reduction: 'the flip rate under <scenario> from 19% to 0% (...)'."""
     scenario = describe_steps(data.steps(str(row.scenario)), perturbation_units(data))
+    if _number(getattr(row, "rejected", 0.0)) >= 1:
+        return (
+            f"{_effect_name(data, str(row.metric))} under {scenario}, from "
+            f"{_effect(data, str(row.metric), _number(row.before))} to none: it rejects every "
+            f"such input, deferring it to the fallback (by {points(row.reduction)} points, "
+            f"95% interval {points(row.low)} to {points(row.high)})"
+        )
     return (
         f"{_effect_name(data, str(row.metric))} under {scenario} from "
         f"{_effect(data, str(row.metric), _number(row.before))} to "
@@ -396,7 +404,10 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
                     "scenario": str(row.scenario),
                     "metric": str(row.metric).replace("_", " "),
                     "before": _effect(data, str(row.metric), _number(row.before)),
-                    "after": _effect(data, str(row.metric), _number(row.after)),
+                    "after": after_text(
+                        _effect(data, str(row.metric), _number(row.after)),
+                        _number(getattr(row, "rejected", 0.0)),
+                    ),
                     "rejected": share(getattr(row, "rejected", 0.0)),
                     "reduction": f"{points(row.reduction)} [{points(row.low)}, {points(row.high)}]",
                     "p": f"{_number(row.p_adjusted):.1e}"
