@@ -15,6 +15,7 @@ from rich.console import Console
 import wince
 from wince.datasets.base import ArrayDataset
 from wince.defences import create
+from wince.defences.base import Defence
 from wince.defences.harden import (
     LATENCY_REPEATS,
     LATENCY_SAMPLES,
@@ -25,7 +26,7 @@ from wince.defences.harden import (
     timing_batches,
 )
 from wince.demo.models import sentiment_classifier, sentiment_data
-from wince.errors import ParameterError
+from wince.errors import ModelError, ParameterError
 from wince.report.measured import duration
 
 PLAN = {
@@ -174,6 +175,45 @@ def test_each_defended_run_progress_bar_is_labelled_with_its_defence(tmp_path, m
     monkeypatch.setattr(wince.terminal, "ProgressReporter", Recorded)
     run.harden(["tabular.clip"], model=model, data=data, progress=True)
     assert titles == ["tabular.clip"]
+
+
+class FailsOnUnseen(Defence):
+    """A defended model that answers only inputs fitted on: the timing noise makes it fail."""
+
+    name = "test.fails_on_unseen"
+    version = 1
+
+    def fit(self, model, clean) -> None:
+        self.seen = {row.tobytes() for row in np.asarray(clean.x)}
+
+    def predict(self, model, x):
+        if any(row.tobytes() not in self.seen for row in np.asarray(x)):
+            raise ModelError("the defended model refuses inputs it was not fitted on")
+        return model.predict(x)
+
+
+def test_a_failing_defence_is_listed_with_its_stage_and_the_others_are_measured(tmp_path):
+    model, data = _table_model()
+    run = wince.run(model, data, TABLE_PLAN, store=tmp_path)
+    hardening = run.harden([FailsOnUnseen(), "tabular.clip"], model=model, data=data)
+    assert hardening.defences["defence"].tolist() == ["tabular.clip"]
+    assert set(hardening.exposure["defence"]) == {"tabular.clip"}
+    (failure,) = hardening.failed.to_dict(orient="records")
+    assert failure == {
+        "defence": "test.fails_on_unseen",
+        "version": 1,
+        "stage": "latency timing",
+        "message": "the defended model refuses inputs it was not fitted on",
+    }
+    assert run.store.load_analysis(run.id, "harden")["failed"] == [failure]
+    console = Console(width=80, record=True)
+    print_hardening(hardening, console)
+    assert (
+        "test.fails_on_unseen failed during latency timing: the defended model refuses inputs"
+        in " ".join(console.export_text().split())
+    )
+    with pytest.raises(ModelError, match=r"every defence tried on run .* failed: test\.fails_on"):
+        run.harden([FailsOnUnseen()], model=model, data=data)
 
 
 def test_harden_output_keeps_defence_and_scenario_names_whole_at_80_columns(hardened):

@@ -34,6 +34,8 @@ it like any run. Then, per defence:
   and of each finding's perturbed inputs (`rejected_inputs`, on the run's inputs
   regenerated with its seeds). Its exposure is measured on the inputs it
   accepts, against the undefended model's on all inputs: what a user of its answers meets;
+- a defence that **fails** (a wince error at any of these stages) is listed with the stage
+  and the error, and the others are measured all the same;
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
   refused scenario answered, non-inferior clean accuracy, and at most `REJECT_CAP` of clean
   traffic rejected) first, then by mean reduction over the findings, then by latency ratio.
@@ -47,7 +49,7 @@ import math
 import time
 import tracemalloc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +74,7 @@ from wince.datasets.base import Dataset
 from wince.defences.abstain import AbstainingDefence
 from wince.defences.base import CleanData, Defence, applicable, clean_data, create
 from wince.engine.scenarios import BASELINE
-from wince.errors import ParameterError
+from wince.errors import ModelError, ParameterError, WinceError
 from wince.metrics import Resampling, bootstrap_weights
 from wince.models.base import ModelAdapter
 from wince.perturbations.base import Batch, Modality, Rngs, Step
@@ -117,6 +119,9 @@ EXPOSURE_COLUMNS = (
     "significant",
     "n_samples",
 )
+# a defence that failed: the stage it failed at ("fit", "rerun", "exposure", "latency timing",
+# "memory") and the error's message
+FAILED_COLUMNS = ("defence", "version", "stage", "message")
 DEFENCE_COLUMNS = (
     "rank",
     "defence",
@@ -174,6 +179,9 @@ class Hardening:
             rejected, out of sample; NaN below two samples), `perturbed_rejected` (mean over
             the findings of their `rejected`), `qualifies`.
         reject_cap: the largest `clean_rejected` of a qualifying defence (`REJECT_CAP`).
+        failed: one row per defence that failed, not in `defences` or `exposure`:
+            `defence`, `version`, `stage` (where it failed: "fit", "rerun", "exposure",
+            "latency timing" or "memory"), `message` (the error's).
     """
 
     run_id: str
@@ -185,6 +193,7 @@ class Hardening:
     exposure: pd.DataFrame
     defences: pd.DataFrame
     reject_cap: float = REJECT_CAP
+    failed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form (non-finite numbers as None)."""
@@ -200,6 +209,7 @@ class Hardening:
                     "refused": list(self.refused),
                     "defences": self.defences.to_dict(orient="records"),
                     "exposure": self.exposure.to_dict(orient="records"),
+                    "failed": self.failed.to_dict(orient="records"),
                 }
             )
         )
@@ -530,10 +540,15 @@ def harden_run(
         cache: reuse the store's cached predictions of a defended model (True) or not;
             never for a defence whose answers depend on the batch (`Defence.batch_dependent`).
 
+    A defence that fails (a wince error while fitting, rerunning, measuring its exposure,
+    timing or tracing it) is recorded in `Hardening.failed` with the stage, and the others
+    are measured all the same.
+
     Raises:
         ParameterError: an unknown or inapplicable defence, or a margin outside (0, 1).
         ModelError, DataError: no model or data given and the plan has none, or they are
             not the run's.
+        ModelError: every defence failed (the message names each, its stage and error).
     """
     from wince.engine.cache import cache_for
     from wince.engine.executors import make_executor
@@ -573,39 +588,63 @@ def harden_run(
     )
     exposure: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     for timed_model, defence in enumerate(chosen, start=1):
-        defence.aim(fragile)
-        defence.fit(adapter, clean)
-        defended = defence.wrap(adapter)
-        execution = execute_run(
-            before.plan,
-            defended,
-            dataset,
-            store,
-            executor=make_executor("local"),
-            progress=progress,
-            cache=cache_for(cache and not defence.batch_dependent, store),
-            progress_title=defence.name,
-        )
-        store.update_lineage(execution.run_id, {"defence": defence.describe(), "hardens": run_id})
-        after = load_run_data(store, execution.run_id)
-        accepted, clean_rejected = None, 0.0
-        if isinstance(defence, AbstainingDefence):
-            rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
-            accepted = {scenario: ~mask for scenario, mask in rejected.items()}
-            clean_rejected = clean_reject_share(defence, adapter, dataset, clean, seed)
-        rows = exposure_reduction(before, after, findings, resample, accepted)
-        if rows:
-            adjusted = adjust([r["p_value"] for r in rows], settings.correction)
-            for row, p in zip(rows, adjusted, strict=True):
-                row |= {
+        # one defence failing (a defended model refusing the timing noise, say) is recorded
+        # with the stage it failed at; the others are measured all the same
+        stage = "fit"
+        try:
+            defence.aim(fragile)
+            defence.fit(adapter, clean)
+            defended = defence.wrap(adapter)
+            stage = "rerun"
+            execution = execute_run(
+                before.plan,
+                defended,
+                dataset,
+                store,
+                executor=make_executor("local"),
+                progress=progress,
+                cache=cache_for(cache and not defence.batch_dependent, store),
+                progress_title=defence.name,
+            )
+            lineage = {"defence": defence.describe(), "hardens": run_id}
+            store.update_lineage(execution.run_id, lineage)
+            after = load_run_data(store, execution.run_id)
+            stage = "exposure"
+            accepted, clean_rejected = None, 0.0
+            if isinstance(defence, AbstainingDefence):
+                rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
+                accepted = {scenario: ~mask for scenario, mask in rejected.items()}
+                clean_rejected = clean_reject_share(defence, adapter, dataset, clean, seed)
+            rows = exposure_reduction(before, after, findings, resample, accepted)
+            if rows:
+                adjusted = adjust([r["p_value"] for r in rows], settings.correction)
+                for row, p in zip(rows, adjusted, strict=True):
+                    row |= {
+                        "defence": defence.name,
+                        "p_adjusted": float(p),
+                        "significant": bool(p < settings.alpha and row["reduction"] > 0),
+                    }
+            benefit_and_cost = _benefit_and_cost(before, after, rows, resample, margin)
+            stage = "latency timing"
+            timed = timing_batches(dataset, seed, timed_model)
+            defended_seconds = seconds_per_sample(defended, timed)
+            stage = "memory"
+            defended_bytes = peak_bytes_per_sample(
+                defended, memory_batch(dataset, seed, timed_model)
+            )
+        except WinceError as error:
+            failed.append(
+                {
                     "defence": defence.name,
-                    "p_adjusted": float(p),
-                    "significant": bool(p < settings.alpha and row["reduction"] > 0),
+                    "version": defence.version,
+                    "stage": stage,
+                    "message": str(error),
                 }
+            )
+            continue
         exposure += rows
-        defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
-        defended_bytes = peak_bytes_per_sample(defended, memory_batch(dataset, seed, timed_model))
         summaries.append(
             {
                 "defence": defence.name,
@@ -624,7 +663,13 @@ def harden_run(
                 if rows
                 else 0.0,
             }
-            | _benefit_and_cost(before, after, rows, resample, margin)
+            | benefit_and_cost
+        )
+    if not summaries:
+        raise ModelError(
+            f"every defence tried on run {run_id} failed: "
+            + "; ".join(failure_text(f) for f in failed)
+            + ". Fix or leave out these defences (--defence names the ones to try)."
         )
     hardening = Hardening(
         run_id=run_id,
@@ -635,9 +680,15 @@ def harden_run(
         refused=refused,
         exposure=pd.DataFrame(exposure, columns=list(EXPOSURE_COLUMNS)),
         defences=rank(pd.DataFrame(summaries)),
+        failed=pd.DataFrame(failed, columns=list(FAILED_COLUMNS)),
     )
     store.save_analysis(run_id, "harden", hardening.to_payload())
     return hardening
+
+
+def failure_text(failure: Mapping[str, Any]) -> str:
+    """A failed defence in words: "tabular.units failed during latency timing: <message>"."""
+    return f"{failure['defence']} failed during {failure['stage']}: {failure['message']}"
 
 
 def _benefit_and_cost(
@@ -849,6 +900,7 @@ def harden_command(
     Raises:
         ParameterError: an unknown or inapplicable defence, or a bad margin.
         ModelError, DataError: the run's plan has no model or data section, or they changed.
+        ModelError: every defence failed.
     """
     from wince.store import open_store
 
@@ -872,7 +924,7 @@ def harden_command(
 
 
 def print_hardening(hardening: Hardening, console: Console) -> None:
-    """The ranking, the exposure of each qualifying defence, and the best defence (or none).
+    """The ranking, failed defences, the exposure of qualifying ones, and the best (or none).
 
     Defence and scenario names are printed whole at any width (`wince.terminal.print_table`);
     the exposure rows of defences that do not qualify are in `--json` only.
@@ -890,6 +942,8 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
         whole=("defence",),
         optional=("run", "non-inferior", *(("refused answered",) if hardening.refused else ())),
     )
+    for failure in hardening.failed.to_dict(orient="records"):
+        console.print(failure_text(failure), markup=False, highlight=False)
     best = hardening.defences[hardening.defences["qualifies"]]
     qualifying = hardening.exposure[hardening.exposure["defence"].isin(set(best["defence"]))]
     if not qualifying.empty:
