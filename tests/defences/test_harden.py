@@ -27,6 +27,7 @@ from wince.defences.harden import (
 )
 from wince.demo.models import sentiment_classifier, sentiment_data
 from wince.errors import ModelError, ParameterError
+from wince.report import build_report
 from wince.report.measured import duration
 
 PLAN = {
@@ -134,9 +135,16 @@ def test_defended_run_lineage_records_the_defence_and_a_second_harden_reuses_it(
     assert defended.record["model_fingerprint"] != run.record["model_fingerprint"]
     assert defended.plan == run.plan
     again = run.harden(["text.normalize"], model=model, data=data)
-    assert again.defences["run_id"].tolist() == [row["run_id"]]
+    # the defence's row is replaced (the same defended run), the other kept, not duplicated
+    assert again.defences["defence"].tolist() == ["text.normalize", "model.temperature"]
+    assert again.defences["run_id"].tolist() == hardening.defences["run_id"].tolist()
+    assert again.exposure["defence"].value_counts().to_dict() == {
+        "text.normalize": len(hardening.findings),
+        "model.temperature": len(hardening.findings),
+    }
+    assert again.notes == ("kept from an earlier harden of this run: model.temperature.",)
     stored = run.store.load_analysis(run.id, "harden")
-    assert [d["defence"] for d in stored["defences"]] == ["text.normalize"]
+    assert [d["defence"] for d in stored["defences"]] == ["text.normalize", "model.temperature"]
 
 
 def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
@@ -175,6 +183,36 @@ def test_each_defended_run_progress_bar_is_labelled_with_its_defence(tmp_path, m
     monkeypatch.setattr(wince.terminal, "ProgressReporter", Recorded)
     run.harden(["tabular.clip"], model=model, data=data, progress=True)
     assert titles == ["tabular.clip"]
+
+
+def test_a_second_harden_adds_its_defences_to_the_stored_ranking(tmp_path):
+    model, data = _table_model()
+    run = wince.run(model, data, TABLE_PLAN, store=tmp_path)
+    first = run.harden(["model.temperature"], model=model, data=data)
+    assert first.notes == ()
+    second = run.harden(["tabular.clip"], model=model, data=data)
+    ranked = second.defences.set_index("defence")
+    assert sorted(ranked.index) == ["model.temperature", "tabular.clip"]
+    assert ranked["rank"].sort_values().tolist() == [1, 2]
+    temperature = first.defences.iloc[0]
+    assert ranked.loc["model.temperature", "run_id"] == temperature["run_id"]
+    assert ranked.loc["model.temperature", "mean_reduction"] == temperature["mean_reduction"]
+    assert "kept from an earlier harden of this run: model.temperature." in second.notes
+    markdown = build_report(run.store, run.id, data=data).markdown()
+    section = markdown[markdown.index("**Measured defences**") :]
+    assert "`tabular.clip v1`" in section
+    assert "`model.temperature v1`" in section
+    # clip again: its row replaced, not duplicated
+    third = run.harden(["tabular.clip"], model=model, data=data)
+    assert sorted(third.defences["defence"]) == ["model.temperature", "tabular.clip"]
+    assert sorted(third.exposure["defence"]) == sorted(second.exposure["defence"])
+    # at another margin the stored result cannot be ranked with the new one: replaced
+    other = run.harden(["tabular.clip"], model=model, data=data, margin=0.05)
+    assert other.defences["defence"].tolist() == ["tabular.clip"]
+    (note,) = other.notes
+    assert note.startswith("replaced the stored harden result of ")
+    assert "at another margin" in note
+    assert run.store.load_analysis(run.id, "harden")["notes"] == [note]
 
 
 class FailsOnUnseen(Defence):

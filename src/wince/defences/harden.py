@@ -36,6 +36,8 @@ it like any run. Then, per defence:
   accepts, against the undefended model's on all inputs: what a user of its answers meets;
 - a defence that **fails** (a wince error at any of these stages) is listed with the stage
   and the error, and the others are measured all the same;
+- the run's stored result is **merged**: each defence keeps its latest result, and the
+  defences of earlier hardens not tried again stay in the ranking (`merge_stored`);
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
   refused scenario answered, non-inferior clean accuracy, and at most `REJECT_CAP` of clean
   traffic rejected) first, then by mean reduction over the findings, then by latency ratio.
@@ -119,6 +121,16 @@ EXPOSURE_COLUMNS = (
     "significant",
     "n_samples",
 )
+# the columns of `EXPOSURE_COLUMNS`, `DEFENCE_COLUMNS` and `FAILED_COLUMNS` holding numbers
+_NUMERIC_COLUMNS = frozenset(
+    {
+        *("before", "after", "rejected", "reduction", "low", "high", "p_value", "p_adjusted"),
+        *("n_samples", "rank", "version", "significant_findings", "answered_refused"),
+        *("mean_reduction", "clean_change", "clean_low", "clean_high", "clean_p"),
+        *("latency_ratio", "seconds_per_sample", "extra_bytes_per_sample", "bytes_per_sample"),
+        *("clean_rejected", "perturbed_rejected"),
+    }
+)
 # a defence that failed: the stage it failed at ("fit", "rerun", "exposure", "latency timing",
 # "memory") and the error's message
 FAILED_COLUMNS = ("defence", "version", "stage", "message")
@@ -182,6 +194,8 @@ class Hardening:
         failed: one row per defence that failed, not in `defences` or `exposure`:
             `defence`, `version`, `stage` (where it failed: "fit", "rerun", "exposure",
             "latency timing" or "memory"), `message` (the error's).
+        notes: what became of the run's stored harden result: defences kept from it (those
+            not tried again; `merge_stored`), or that it was replaced.
     """
 
     run_id: str
@@ -194,6 +208,7 @@ class Hardening:
     defences: pd.DataFrame
     reject_cap: float = REJECT_CAP
     failed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
+    notes: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form (non-finite numbers as None)."""
@@ -210,6 +225,7 @@ class Hardening:
                     "defences": self.defences.to_dict(orient="records"),
                     "exposure": self.exposure.to_dict(orient="records"),
                     "failed": self.failed.to_dict(orient="records"),
+                    "notes": list(self.notes),
                 }
             )
         )
@@ -682,8 +698,72 @@ def harden_run(
         defences=rank(pd.DataFrame(summaries)),
         failed=pd.DataFrame(failed, columns=list(FAILED_COLUMNS)),
     )
+    hardening = merge_stored(hardening, store.load_analysis(run_id, "harden"))
     store.save_analysis(run_id, "harden", hardening.to_payload())
     return hardening
+
+
+def _stored_frame(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Stored rows as a table: numbers stored as null (NaN) read back as NaN."""
+    frame = pd.DataFrame(list(records), columns=list(columns))
+    for column in columns:
+        if column in _NUMERIC_COLUMNS:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def merge_stored(hardening: Hardening, stored: Mapping[str, Any] | None) -> Hardening:
+    """The new result with the defences of the stored one not tried again, ranked together.
+
+    Each defence keeps its latest result: a stored row (ranking, exposure, failure) is kept
+    only for a defence not tried now, and the combined ranking is ranked again (`rank`).
+    A stored result measured against other findings or at another margin, or written by an
+    older wince (without every column), is replaced instead, and a note says so.
+    """
+    if stored is None:
+        return hardening
+    earlier = [str(d["defence"]) for d in stored.get("defences") or []]
+    stored_findings = [(f["scenario"], f["metric"]) for f in stored.get("findings") or []]
+    findings = list(zip(hardening.findings["scenario"], hardening.findings["metric"], strict=True))
+    complete = all(set(DEFENCE_COLUMNS) <= set(d) for d in stored.get("defences") or [])
+    if stored_findings != findings or stored.get("margin") != hardening.margin or not complete:
+        reason = (
+            "written by an older wince"
+            if not complete
+            else "measured against other findings or at another margin"
+        )
+        note = (
+            f"replaced the stored harden result of {', '.join(earlier) or 'no defence'}: it was "
+            f"{reason}, so it cannot be ranked with this one."
+        )
+        return replace(hardening, notes=(*hardening.notes, note))
+    tried = set(hardening.defences["defence"]) | set(hardening.failed["defence"])
+    kept = [name for name in earlier if name not in tried]
+    defences = _stored_frame(stored.get("defences") or [], DEFENCE_COLUMNS)
+    exposure = _stored_frame(stored.get("exposure") or [], EXPOSURE_COLUMNS)
+    failed = _stored_frame(stored.get("failed") or [], FAILED_COLUMNS)
+    ranked = rank(
+        pd.concat([hardening.defences, defences[defences["defence"].isin(kept)]], ignore_index=True)
+    )
+    order = {name: position for position, name in enumerate(ranked["defence"])}
+    combined = pd.concat(
+        [hardening.exposure, exposure[exposure["defence"].isin(kept)]], ignore_index=True
+    )
+    combined = combined.sort_values(
+        "defence", key=lambda names: names.map(order), kind="stable", ignore_index=True
+    )
+    notes = hardening.notes
+    if kept:
+        notes = (*notes, f"kept from an earlier harden of this run: {', '.join(kept)}.")
+    return replace(
+        hardening,
+        defences=ranked,
+        exposure=combined,
+        failed=pd.concat(
+            [hardening.failed, failed[~failed["defence"].isin(tried)]], ignore_index=True
+        ),
+        notes=notes,
+    )
 
 
 def failure_text(failure: Mapping[str, Any]) -> str:
@@ -944,6 +1024,8 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
     )
     for failure in hardening.failed.to_dict(orient="records"):
         console.print(failure_text(failure), markup=False, highlight=False)
+    for note in hardening.notes:
+        console.print(f"Note: {note}", markup=False, highlight=False)
     best = hardening.defences[hardening.defences["qualifies"]]
     qualifying = hardening.exposure[hardening.exposure["defence"].isin(set(best["defence"]))]
     if not qualifying.empty:
