@@ -250,6 +250,10 @@ def test_rejecting_most_clean_traffic_does_not_qualify_and_the_tables_say_why(tm
     text = console.export_text()
     assert "(over the 20% cap)" in text
     assert "rejecting at most 20% of clean traffic" in text
+    assert (
+        f"model.abstain does not qualify: rejects {100 * row.clean_rejected:.1f}% of clean "
+        "traffic, over the 20% cap." in text
+    )
     report = build_report(run.store, run.id, data=data)
     markdown = report.markdown()
     assert "rejected clean / perturbed" in markdown

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from wince.defences.harden import (
     LATENCY_SAMPLES,
     parse_defence,
     print_hardening,
+    rank,
     resolve_defences,
     seconds_per_sample,
     timing_batches,
@@ -263,6 +265,22 @@ def test_harden_output_keeps_defence_and_scenario_names_whole_at_80_columns(hard
         assert f"{name} v1" in text  # never cut into "text.…" or folded over two lines
     assert "text.zero_width(zero_width_rate=0.06)" in text  # the qualifying defence's rows
     assert "`--json`" in text  # where the other defences' exposure is
+    # each criterion a defence fails is said in words, whichever columns the width dropped
+    said = " ".join(text.split())
+    assert "model.temperature does not qualify: no finding reduced significantly." in said
+    assert "text.normalize does not qualify" not in said
+    worse = rank(hardening.defences.assign(non_inferior=False, clean_low=-0.044))
+    console = Console(width=80, record=True)
+    print_hardening(replace(hardening, defences=worse), console)
+    said = " ".join(console.export_text().split())
+    assert (
+        "text.normalize does not qualify: clean accuracy not shown non-inferior "
+        "(lower bound -4.4 pt < -1 pt margin)." in said
+    )
+    assert (
+        "model.temperature does not qualify: no finding reduced significantly; clean accuracy "
+        "not shown non-inferior (lower bound -4.4 pt < -1 pt margin)." in said
+    )
 
 
 def test_harden_refuses_an_inapplicable_defence_and_a_bad_margin(hardened):
@@ -382,9 +400,18 @@ def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp
     assert table.loc["tabular.impute", "rank"] == 1
     assert table.loc["tabular.clip", "answered_refused"] == 0  # NaN stays NaN
     assert not table.loc["tabular.clip", "qualifies"]
-    console = Console(width=240, record=True)
+    console = Console(width=80, record=True)
     print_hardening(hardening, console)
-    assert "no fragile finding" in console.export_text()
+    said = " ".join(console.export_text().split())
+    assert "no fragile finding" in said
+    assert (
+        "tabular.impute qualifies only by answering 1 of the 1 scenario(s) the model refused; "
+        "it reduced no finding significantly." in said
+    )
+    assert (
+        "tabular.clip does not qualify: no finding reduced significantly and no refused "
+        "scenario answered." in said
+    )
 
 
 def test_latency_is_timed_on_inputs_a_memoising_model_has_not_answered():

@@ -854,6 +854,45 @@ def rejected_text(clean: float, perturbed: float, cap: float) -> str:
     return text
 
 
+def qualification_text(row: Any, hardening: Hardening) -> str:
+    """Why a ranking row does not qualify, or that it qualifies only by answering refusals.
+
+    Each criterion it fails, in words: "model.ensemble does not qualify: clean accuracy not
+    shown non-inferior (lower bound -4.4 pt < -1 pt margin)". Empty for a defence that
+    qualifies by a significant reduction. The table may drop the columns these come from in
+    a narrow terminal; this line stays.
+    """
+    refused = len(hardening.refused)
+    if row.qualifies:
+        if row.significant_findings > 0:
+            return ""
+        return (
+            f"{row.defence} qualifies only by answering {row.answered_refused} of the {refused} "
+            "scenario(s) the model refused; it reduced no finding significantly."
+        )
+    failed = []
+    if row.significant_findings == 0 and row.answered_refused == 0:
+        failed.append(
+            "no finding reduced significantly"
+            + (" and no refused scenario answered" if refused else "")
+        )
+    if row.non_inferior is None:
+        failed.append("clean accuracy not measured (no labels)")
+    elif not row.non_inferior:
+        failed.append(
+            f"clean accuracy not shown non-inferior (lower bound {_share(row.clean_low)} < "
+            f"-{100 * hardening.margin:g} pt margin)"
+        )
+    if not math.isfinite(row.clean_rejected):
+        failed.append("its clean rejection is not measured (fewer than two samples)")
+    elif row.clean_rejected > hardening.reject_cap:
+        failed.append(
+            f"rejects {_percent(row.clean_rejected)} of clean traffic, over the "
+            f"{100 * hardening.reject_cap:g}% cap"
+        )
+    return f"{row.defence} does not qualify: {'; '.join(failed)}."
+
+
 def latency_text(ratio: float, seconds: float) -> str:
     """The latency ratio and the defended time per sample: "1.02× (12.3 µs)".
 
@@ -1004,10 +1043,12 @@ def harden_command(
 
 
 def print_hardening(hardening: Hardening, console: Console) -> None:
-    """The ranking, failed defences, the exposure of qualifying ones, and the best (or none).
+    """The ranking and why each does not qualify, failures, qualifying exposure, the best.
 
-    Defence and scenario names are printed whole at any width (`wince.terminal.print_table`);
-    the exposure rows of defences that do not qualify are in `--json` only.
+    Under the ranking, a line per defence that does not qualify (`qualification_text`) and
+    per defence that failed. Defence and scenario names are printed whole at any width
+    (`wince.terminal.print_table`); the exposure rows of defences that do not qualify are in
+    `--json` only.
     """
     from wince.terminal import print_table
 
@@ -1022,6 +1063,10 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
         whole=("defence",),
         optional=("run", "non-inferior", *(("refused answered",) if hardening.refused else ())),
     )
+    for row in hardening.defences.itertuples():
+        verdict = qualification_text(row, hardening)
+        if verdict:
+            console.print(verdict, markup=False, highlight=False)
     for failure in hardening.failed.to_dict(orient="records"):
         console.print(failure_text(failure), markup=False, highlight=False)
     for note in hardening.notes:
