@@ -62,8 +62,8 @@ class HardeningSection:
         abstaining: whether a defence abstains (False: no rejected column).
         reject_cap: the largest share of clean traffic a qualifying defence rejects ("20%").
         ranking: one row per defence, best first: rank, defence, run, significant,
-            mean_reduction, answered, clean, non_inferior, latency (ratio and defended time
-            per sample, "1.02× (12.3 µs)"), memory (extra peak
+            mean_reduction, answered, clean, non_inferior, latency (ratio, "1.02×"),
+            per_sample (defended time per sample, "12.3 µs"), memory (extra peak
             memory per sample, "+1.2 MB"), rejected (clean / perturbed, "4.0% / 31.2%"),
             qualifies.
         exposure: per defence ("name vN"), in ranking order, one row per finding: scenario,
@@ -384,7 +384,8 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
                 else "n/a (no labels)"
             ),
             "non_inferior": {True: "yes", False: "no", None: "n/a"}[_verdict(row.non_inferior)],
-            "latency": f"{ratio(row.latency_ratio)} ({duration(_number(row.seconds_per_sample))})",
+            "latency": ratio(row.latency_ratio),
+            "per_sample": duration(_number(row.seconds_per_sample)),
             "memory": _memory(row),
             "rejected": (
                 rejected_text(_number(row.clean_rejected), _number(row.perturbed_rejected), cap)
