@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from rich.console import Console
@@ -10,7 +12,15 @@ from sklearn.linear_model import LogisticRegression
 import wince
 from wince.datasets.base import ArrayDataset
 from wince.defences import CleanData, create
-from wince.defences.harden import REJECT_CAP, print_hardening, resolve_defences
+from wince.defences.abstain import AbstainingDefence
+from wince.defences.harden import (
+    REJECT_CAP,
+    clean_halves,
+    clean_reject_share,
+    exposure_table,
+    print_hardening,
+    resolve_defences,
+)
 from wince.errors import ModelError, ParameterError
 from wince.models.base import Predictions, Task
 from wince.perturbations.base import DataContext, Modality
@@ -169,14 +179,19 @@ PLAN = {
 }
 
 
-@pytest.fixture(scope="module")
-def abstained(tmp_path_factory):
+def _table_run(store) -> tuple[wince.Run, LogisticRegression, ArrayDataset]:
+    """A run of `PLAN` on a small tabular classifier, in a store of its own."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(N_SAMPLES, 3))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     model = LogisticRegression().fit(x, y)
     data = ArrayDataset(x, y, modality="tabular", name="table")
-    run = wince.run(model, data, PLAN, store=tmp_path_factory.mktemp("store"))
+    return wince.run(model, data, PLAN, store=store), model, data
+
+
+@pytest.fixture(scope="module")
+def abstained(tmp_path_factory):
+    run, model, data = _table_run(tmp_path_factory.mktemp("store"))
     defences = ["tabular.validate", f"model.abstain:min_confidence={THRESHOLD}"]
     return run, run.harden(defences, model=model, data=data), model, data
 
@@ -220,10 +235,11 @@ def test_harden_reports_the_clean_rejected_share_out_of_sample(abstained):
     assert table.loc["model.abstain", "clean_rejected"] == pytest.approx(
         (baseline["confidence"] < THRESHOLD).mean()
     )
-    # the validator fitted on one half of the clean rows, counted on the other, and back
+    # the validator fitted on one random half of the clean rows, counted on the other, and back
     x = data.batch(0, N_SAMPLES)
+    first, second = clean_halves(N_SAMPLES, PLAN["seed"])
     rejected = 0
-    for fitted_on, counted_on in ((x[0::2], x[1::2]), (x[1::2], x[0::2])):
+    for fitted_on, counted_on in ((x[first], x[second]), (x[second], x[first])):
         fold = create("tabular.validate")
         fold.fit(model, _clean(fitted_on))
         rejected += int(fold.rejects(model, counted_on).sum())
@@ -239,8 +255,8 @@ def test_harden_reports_the_clean_rejected_share_out_of_sample(abstained):
     }
 
 
-def test_rejecting_most_clean_traffic_does_not_qualify_and_the_tables_say_why(abstained):
-    run, _, model, data = abstained
+def test_rejecting_most_clean_traffic_does_not_qualify_and_the_tables_say_why(tmp_path):
+    run, model, data = _table_run(tmp_path)  # no defence stored before (harden merges them)
     hardening = run.harden(["model.abstain:clean_reject_share=0.6"], model=model, data=data)
     (row,) = hardening.defences.itertuples()
     assert row.clean_rejected == pytest.approx(0.6, abs=0.05)
@@ -253,6 +269,10 @@ def test_rejecting_most_clean_traffic_does_not_qualify_and_the_tables_say_why(ab
     text = console.export_text()
     assert "(over the 20% cap)" in text
     assert "rejecting at most 20% of clean traffic" in text
+    assert (
+        f"model.abstain does not qualify: rejects {100 * row.clean_rejected:.1f}% of clean "
+        "traffic, over the 20% cap." in text
+    )
     report = build_report(run.store, run.id, data=data)
     markdown = report.markdown()
     assert "rejected clean / perturbed" in markdown
@@ -264,8 +284,8 @@ def test_rejecting_most_clean_traffic_does_not_qualify_and_the_tables_say_why(ab
     assert "(over the 20% cap)" in html
 
 
-def test_defences_that_never_abstain_report_no_rejection(abstained):
-    run, _, model, data = abstained
+def test_defences_that_never_abstain_report_no_rejection(tmp_path):
+    run, model, data = _table_run(tmp_path)  # no abstaining defence stored before
     hardening = run.harden(["tabular.clip"], model=model, data=data)
     (row,) = hardening.defences.itertuples()
     assert (row.abstains, row.clean_rejected, row.perturbed_rejected) == (False, 0.0, 0.0)
@@ -281,3 +301,77 @@ def test_harden_tries_abstaining_defences_only_when_named():
     assert not {"model.abstain", "tabular.validate"} & set(defaults)
     (named,) = resolve_defences(["tabular.validate:margin=2"], "classification", "tabular", seed=0)
     assert (named.name, named.margin) == ("tabular.validate", 2.0)
+
+
+def test_clean_halves_are_a_seeded_random_split_not_even_and_odd_positions():
+    first, second = clean_halves(101, 7)
+    assert (len(first), len(second)) == (50, 51)
+    np.testing.assert_array_equal(np.sort(np.concatenate([first, second])), np.arange(101))
+    np.testing.assert_array_equal(clean_halves(101, 7)[0], first)  # the run's seed: stable
+    assert not np.array_equal(clean_halves(101, 8)[0], first)
+    # alternating labels land in both halves, about evenly
+    for half in (first, second):
+        assert 0.35 < np.mean(half % 2 == 0) < 0.65
+
+
+class ParityValidation:
+    """A stand-in abstaining defence that rejects an input unless its parity was fitted on."""
+
+    def __init__(self) -> None:
+        self.parities: set[int] = set()
+
+    def fit(self, model, clean) -> None:
+        self.parities = {int(v) % 2 for v in clean.x[:, 0]}
+
+    def rejects(self, model, x) -> np.ndarray:
+        return np.array([int(v) % 2 not in self.parities for v in x[:, 0]])
+
+
+def test_clean_rejection_is_not_biased_by_alternating_rows():
+    # rows alternate between two kinds (as labels alternating would); an even/odd split would
+    # fit each fold on one kind only and reject every clean row
+    x = np.arange(40, dtype=float)[:, None]
+    data = ArrayDataset(x, np.arange(40) % 2, modality="tabular", name="alternating")
+    clean = CleanData(x, np.arange(40) % 2, DataContext(modality=Modality.TABULAR))
+    share = clean_reject_share(ParityValidation(), ProbabilitiesModel(), data, clean, 0)
+    assert share == 0.0
+
+
+class RejectAll(AbstainingDefence):
+    """An abstaining defence that rejects every input (defers all of them)."""
+
+    name = "test.reject_all"
+    version = 1
+
+    def rejects(self, model, x) -> np.ndarray:
+        return np.ones(len(x), dtype=bool)
+
+
+def test_a_finding_whose_inputs_are_all_rejected_is_fully_covered(abstained):
+    run, before, model, data = abstained
+    hardening = run.harden([RejectAll()], model=model, data=data)
+    exposure = hardening.exposure[hardening.exposure["defence"] == "test.reject_all"]
+    assert len(exposure) == len(hardening.findings) == 4
+    assert (exposure["rejected"] == 1).all()
+    assert (exposure["after"] == 0).all()
+    np.testing.assert_allclose(exposure["reduction"], exposure["before"])
+    assert (exposure["low"] > 0).all()
+    assert (exposure["low"] < exposure["before"]).all()
+    assert (exposure["high"] > exposure["before"]).all()
+    assert exposure["significant"].all()
+    # the before side is the undefended model's, as for any defence
+    validated = before.exposure[before.exposure["defence"] == "tabular.validate"]
+    sentinel = exposure[exposure["scenario"].str.contains("sentinel")].set_index("metric")
+    for row in validated[validated["scenario"].str.contains("sentinel")].itertuples():
+        assert row.rejected < 1  # a validator rejects the changed rows only
+        assert sentinel.loc[row.metric, "before"] == pytest.approx(row.before)
+    defence = hardening.defences.set_index("defence").loc["test.reject_all"]
+    assert defence.significant_findings == 4
+    assert defence.clean_rejected == 1.0
+    assert not defence.qualifies  # over the cap
+    console = Console(width=240, record=True)
+    console.print(exposure_table(replace(hardening, exposure=exposure)))
+    assert console.export_text().count("+0.0 pt (all rejected)") == 4
+    markdown = build_report(run.store, run.id, data=data).markdown()
+    assert "(all rejected)" in markdown
+    assert "it rejects every such input, deferring it to the fallback" in markdown

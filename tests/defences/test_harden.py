@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,17 +16,21 @@ from rich.console import Console
 import wince
 from wince.datasets.base import ArrayDataset
 from wince.defences import create
+from wince.defences.base import Defence
 from wince.defences.harden import (
     LATENCY_REPEATS,
     LATENCY_SAMPLES,
     parse_defence,
     print_hardening,
+    rank,
     resolve_defences,
     seconds_per_sample,
     timing_batches,
 )
 from wince.demo.models import sentiment_classifier, sentiment_data
-from wince.errors import ParameterError
+from wince.errors import ModelError, ParameterError
+from wince.report import build_report
+from wince.report.measured import duration
 
 PLAN = {
     "name": "harden-test",
@@ -37,6 +43,12 @@ PLAN = {
     "seed": 0,
 }
 N_SAMPLES = 150
+TABLE_PLAN = {
+    "name": "harden-table",
+    "perturbations": [{"name": "tabular.sentinel_values", "levels": [3]}],
+    "repeats": 1,
+    "seed": 0,
+}
 UNICODE_FINDINGS = ("text.zero_width", "text.unicode_variants")
 
 
@@ -45,6 +57,16 @@ def _sentences() -> ArrayDataset:
     return ArrayDataset(
         data.batch(0, N_SAMPLES), data.labels[:N_SAMPLES], modality="text", name="sentences"
     )
+
+
+def _table_model():
+    """A small tabular classifier and its data (sentinel values make it fragile)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 3))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    return LogisticRegression().fit(x, y), ArrayDataset(x, y, modality="tabular", name="rows")
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +137,16 @@ def test_defended_run_lineage_records_the_defence_and_a_second_harden_reuses_it(
     assert defended.record["model_fingerprint"] != run.record["model_fingerprint"]
     assert defended.plan == run.plan
     again = run.harden(["text.normalize"], model=model, data=data)
-    assert again.defences["run_id"].tolist() == [row["run_id"]]
+    # the defence's row is replaced (the same defended run), the other kept, not duplicated
+    assert again.defences["defence"].tolist() == ["text.normalize", "model.temperature"]
+    assert again.defences["run_id"].tolist() == hardening.defences["run_id"].tolist()
+    assert again.exposure["defence"].value_counts().to_dict() == {
+        "text.normalize": len(hardening.findings),
+        "model.temperature": len(hardening.findings),
+    }
+    assert again.notes == ("kept from an earlier harden of this run: model.temperature.",)
     stored = run.store.load_analysis(run.id, "harden")
-    assert [d["defence"] for d in stored["defences"]] == ["text.normalize"]
+    assert [d["defence"] for d in stored["defences"]] == ["text.normalize", "model.temperature"]
 
 
 def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
@@ -130,6 +159,103 @@ def test_harden_table_ranks_the_defences_and_names_the_best(hardened):
     assert "text.zero_width(zero_width_rate=0.06)" in text  # the exposure table
 
 
+def test_harden_table_gives_the_time_per_sample_next_to_the_latency_ratio(hardened):
+    _, hardening, _, _ = hardened
+    console = Console(width=240, record=True)
+    print_hardening(hardening, console)
+    lines = console.export_text().splitlines()
+    for row in hardening.defences.itertuples():
+        (line,) = [line for line in lines if f"{row.defence} v1" in line]
+        assert f"{row.latency_ratio:.2f}× ({duration(row.seconds_per_sample)})" in line
+    assert re.search(r"\d\.\d\d× \(\d[\d.]* (µs|ms)\)", "\n".join(lines))
+
+
+def test_each_defended_run_progress_bar_is_labelled_with_its_defence(tmp_path, monkeypatch):
+    import wince.terminal
+
+    titles = []
+
+    class Recorded(wince.terminal.ProgressReporter):
+        def __init__(self, total, *, enabled, title, **options):
+            titles.append(title)
+            super().__init__(total, enabled=False, title=title, **options)
+
+    model, data = _table_model()
+    run = wince.run(model, data, TABLE_PLAN, store=tmp_path)
+    monkeypatch.setattr(wince.terminal, "ProgressReporter", Recorded)
+    run.harden(["tabular.clip"], model=model, data=data, progress=True)
+    assert titles == ["tabular.clip"]
+
+
+def test_a_second_harden_adds_its_defences_to_the_stored_ranking(tmp_path):
+    model, data = _table_model()
+    run = wince.run(model, data, TABLE_PLAN, store=tmp_path)
+    first = run.harden(["model.temperature"], model=model, data=data)
+    assert first.notes == ()
+    second = run.harden(["tabular.clip"], model=model, data=data)
+    ranked = second.defences.set_index("defence")
+    assert sorted(ranked.index) == ["model.temperature", "tabular.clip"]
+    assert ranked["rank"].sort_values().tolist() == [1, 2]
+    temperature = first.defences.iloc[0]
+    assert ranked.loc["model.temperature", "run_id"] == temperature["run_id"]
+    assert ranked.loc["model.temperature", "mean_reduction"] == temperature["mean_reduction"]
+    assert "kept from an earlier harden of this run: model.temperature." in second.notes
+    markdown = build_report(run.store, run.id, data=data).markdown()
+    section = markdown[markdown.index("**Measured defences**") :]
+    assert "`tabular.clip v1`" in section
+    assert "`model.temperature v1`" in section
+    # clip again: its row replaced, not duplicated
+    third = run.harden(["tabular.clip"], model=model, data=data)
+    assert sorted(third.defences["defence"]) == ["model.temperature", "tabular.clip"]
+    assert sorted(third.exposure["defence"]) == sorted(second.exposure["defence"])
+    # at another margin the stored result cannot be ranked with the new one: replaced
+    other = run.harden(["tabular.clip"], model=model, data=data, margin=0.05)
+    assert other.defences["defence"].tolist() == ["tabular.clip"]
+    (note,) = other.notes
+    assert note.startswith("replaced the stored harden result of ")
+    assert "at another margin" in note
+    assert run.store.load_analysis(run.id, "harden")["notes"] == [note]
+
+
+class FailsOnUnseen(Defence):
+    """A defended model that answers only inputs fitted on: the timing noise makes it fail."""
+
+    name = "test.fails_on_unseen"
+    version = 1
+
+    def fit(self, model, clean) -> None:
+        self.seen = {row.tobytes() for row in np.asarray(clean.x)}
+
+    def predict(self, model, x):
+        if any(row.tobytes() not in self.seen for row in np.asarray(x)):
+            raise ModelError("the defended model refuses inputs it was not fitted on")
+        return model.predict(x)
+
+
+def test_a_failing_defence_is_listed_with_its_stage_and_the_others_are_measured(tmp_path):
+    model, data = _table_model()
+    run = wince.run(model, data, TABLE_PLAN, store=tmp_path)
+    hardening = run.harden([FailsOnUnseen(), "tabular.clip"], model=model, data=data)
+    assert hardening.defences["defence"].tolist() == ["tabular.clip"]
+    assert set(hardening.exposure["defence"]) == {"tabular.clip"}
+    (failure,) = hardening.failed.to_dict(orient="records")
+    assert failure == {
+        "defence": "test.fails_on_unseen",
+        "version": 1,
+        "stage": "latency timing",
+        "message": "the defended model refuses inputs it was not fitted on",
+    }
+    assert run.store.load_analysis(run.id, "harden")["failed"] == [failure]
+    console = Console(width=80, record=True)
+    print_hardening(hardening, console)
+    assert (
+        "test.fails_on_unseen failed during latency timing: the defended model refuses inputs"
+        in " ".join(console.export_text().split())
+    )
+    with pytest.raises(ModelError, match=r"every defence tried on run .* failed: test\.fails_on"):
+        run.harden([FailsOnUnseen()], model=model, data=data)
+
+
 def test_harden_output_keeps_defence_and_scenario_names_whole_at_80_columns(hardened):
     _, hardening, _, _ = hardened
     console = Console(width=80, record=True)
@@ -139,6 +265,22 @@ def test_harden_output_keeps_defence_and_scenario_names_whole_at_80_columns(hard
         assert f"{name} v1" in text  # never cut into "text.…" or folded over two lines
     assert "text.zero_width(zero_width_rate=0.06)" in text  # the qualifying defence's rows
     assert "`--json`" in text  # where the other defences' exposure is
+    # each criterion a defence fails is said in words, whichever columns the width dropped
+    said = " ".join(text.split())
+    assert "model.temperature does not qualify: no finding reduced significantly." in said
+    assert "text.normalize does not qualify" not in said
+    worse = rank(hardening.defences.assign(non_inferior=False, clean_low=-0.044))
+    console = Console(width=80, record=True)
+    print_hardening(replace(hardening, defences=worse), console)
+    said = " ".join(console.export_text().split())
+    assert (
+        "text.normalize does not qualify: clean accuracy not shown non-inferior "
+        "(lower bound -4.4 pt < -1 pt margin)." in said
+    )
+    assert (
+        "model.temperature does not qualify: no finding reduced significantly; clean accuracy "
+        "not shown non-inferior (lower bound -4.4 pt < -1 pt margin)." in said
+    )
 
 
 def test_harden_refuses_an_inapplicable_defence_and_a_bad_margin(hardened):
@@ -258,9 +400,18 @@ def test_imputation_answers_the_scenarios_a_model_refused_for_missing_values(tmp
     assert table.loc["tabular.impute", "rank"] == 1
     assert table.loc["tabular.clip", "answered_refused"] == 0  # NaN stays NaN
     assert not table.loc["tabular.clip", "qualifies"]
-    console = Console(width=240, record=True)
+    console = Console(width=80, record=True)
     print_hardening(hardening, console)
-    assert "no fragile finding" in console.export_text()
+    said = " ".join(console.export_text().split())
+    assert "no fragile finding" in said
+    assert (
+        "tabular.impute qualifies only by answering 1 of the 1 scenario(s) the model refused; "
+        "it reduced no finding significantly." in said
+    )
+    assert (
+        "tabular.clip does not qualify: no finding reduced significantly and no refused "
+        "scenario answered." in said
+    )
 
 
 def test_latency_is_timed_on_inputs_a_memoising_model_has_not_answered():

@@ -30,9 +30,14 @@ it like any run. Then, per defence:
   (NaN it cannot take, say) that the defended model answers;
 - **rejected traffic** of an abstaining defence (`wince.defences.abstain`: it answers as the
   model does and rejects some inputs): the share of clean inputs it rejects, out of sample
-  (`clean_reject_share`), and of each finding's perturbed inputs (`rejected_inputs`, on the
-  run's inputs regenerated with its seeds). Its exposure is measured on the inputs it
+  (`clean_reject_share`: fitted on one seeded random half, counted on the other, and back),
+  and of each finding's perturbed inputs (`rejected_inputs`, on the run's inputs
+  regenerated with its seeds). Its exposure is measured on the inputs it
   accepts, against the undefended model's on all inputs: what a user of its answers meets;
+- a defence that **fails** (a wince error at any of these stages) is listed with the stage
+  and the error, and the others are measured all the same;
+- the run's stored result is **merged**: each defence keeps its latest result, and the
+  defences of earlier hardens not tried again stay in the ranking (`merge_stored`);
 - a **net ranking**: defences that *qualify* (at least one significant reduction or one
   refused scenario answered, non-inferior clean accuracy, and at most `REJECT_CAP` of clean
   traffic rejected) first, then by mean reduction over the findings, then by latency ratio.
@@ -46,7 +51,7 @@ import math
 import time
 import tracemalloc
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +83,7 @@ from wince.defences.base import (
     create,
 )
 from wince.engine.scenarios import BASELINE
-from wince.errors import ParameterError
+from wince.errors import ModelError, ParameterError, WinceError
 from wince.metrics import Resampling, bootstrap_weights
 from wince.models.base import ModelAdapter
 from wince.perturbations.base import Batch, Modality, Rngs, Step
@@ -105,6 +110,8 @@ TIMING_PERTURBATIONS = {
 }
 # The bootstrap weights' stream: separate from those of the run's own intervals.
 _RESAMPLING_STREAM = (0xDEF,)
+# The random split of the clean data into halves (`clean_halves`): a stream of its own too.
+_CLEAN_SPLIT_STREAM = (0xDEF, 1)
 
 EXPOSURE_COLUMNS = (
     "defence",
@@ -121,6 +128,19 @@ EXPOSURE_COLUMNS = (
     "significant",
     "n_samples",
 )
+# the columns of `EXPOSURE_COLUMNS`, `DEFENCE_COLUMNS` and `FAILED_COLUMNS` holding numbers
+_NUMERIC_COLUMNS = frozenset(
+    {
+        *("before", "after", "rejected", "reduction", "low", "high", "p_value", "p_adjusted"),
+        *("n_samples", "rank", "version", "significant_findings", "answered_refused"),
+        *("mean_reduction", "clean_change", "clean_low", "clean_high", "clean_p"),
+        *("latency_ratio", "seconds_per_sample", "extra_bytes_per_sample", "bytes_per_sample"),
+        *("clean_rejected", "perturbed_rejected"),
+    }
+)
+# a defence that failed: the stage it failed at ("fit", "rerun", "exposure", "latency timing",
+# "memory") and the error's message
+FAILED_COLUMNS = ("defence", "version", "stage", "message")
 DEFENCE_COLUMNS = (
     "rank",
     "defence",
@@ -163,7 +183,9 @@ class Hardening:
             scenario's inputs the defence rejects; 0 for a defence that never abstains),
             `reduction` (before - after), `low`, `high` (its 95% paired bootstrap interval),
             `p_value`, `p_adjusted` (one-sided, reduction > 0), `significant`, `n_samples`
-            (samples with an accepted, answered input).
+            (samples with an accepted, answered input). A finding whose inputs the defence
+            all rejects (`rejected` 1) has `after` 0 over every sample: each input is
+            deferred to a fallback, so no answer is wrong there (`exposure_reduction`).
         defences: one row per defence, best first: `rank`, `defence`, `version`, `run_id`
             (the defended run), `significant_findings`, `answered_refused` (how many of
             `refused` the defended model answers), `mean_reduction` (over findings),
@@ -177,6 +199,11 @@ class Hardening:
             rejected, out of sample; NaN below two samples), `perturbed_rejected` (mean over
             the findings of their `rejected`), `qualifies`.
         reject_cap: the largest `clean_rejected` of a qualifying defence (`REJECT_CAP`).
+        failed: one row per defence that failed, not in `defences` or `exposure`:
+            `defence`, `version`, `stage` (where it failed: "fit", "rerun", "exposure",
+            "latency timing" or "memory"), `message` (the error's).
+        notes: what became of the run's stored harden result: defences kept from it (those
+            not tried again; `merge_stored`), or that it was replaced.
     """
 
     run_id: str
@@ -188,6 +215,8 @@ class Hardening:
     exposure: pd.DataFrame
     defences: pd.DataFrame
     reject_cap: float = REJECT_CAP
+    failed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILED_COLUMNS))
+    notes: tuple[str, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-able form (non-finite numbers as None)."""
@@ -203,6 +232,8 @@ class Hardening:
                     "refused": list(self.refused),
                     "defences": self.defences.to_dict(orient="records"),
                     "exposure": self.exposure.to_dict(orient="records"),
+                    "failed": self.failed.to_dict(orient="records"),
+                    "notes": list(self.notes),
                 }
             )
         )
@@ -301,7 +332,10 @@ def exposure_reduction(
     n_trials) mask, as `rejected_inputs` negates it; None: every input). The reduction's
     bootstrap replicates reweight both means with the same sample weights (paired). The
     p-value is one-sided (reduction above 0) and not yet adjusted. A scenario whose inputs the
-    defended model refused, or whose inputs it all rejects, holds NaN and p = 1.
+    defended model refused holds NaN and p = 1. A scenario whose inputs an abstaining defence
+    all rejects is fully covered: each is deferred to a fallback, so its answers hold no wrong
+    one there; `after` is 0 exposure (over every sample), and the reduction is `before` with
+    the interval and p-value of the undefended model's effect.
     """
     effects = []
     for finding in findings.itertuples():
@@ -312,7 +346,11 @@ def exposure_reduction(
         answered = np.ones(effect_before.shape, dtype=bool)
         if accepted is not None:
             answered = accepted[finding.scenario]
-        effects.append((finding, effect_before, np.where(answered, effect_after, np.nan), answered))
+        effect_after = np.where(answered, effect_after, np.nan)
+        if not answered.any():
+            # every input deferred to the fallback: a user of the answers meets none wrong
+            effect_after = np.where(np.isfinite(effect_before), 0.0, np.nan)
+        effects.append((finding, effect_before, effect_after, answered))
     if not effects:
         return []
     # every finding's replicates from one pass over the resampling weights
@@ -393,26 +431,43 @@ def rejected_inputs(
     return masks
 
 
+def clean_halves(n_samples: int, seed: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Sample positions split at random into two halves (sorted; the first the smaller).
+
+    Drawn from a stream of `seed` (the run's plan seed) of its own, so the split is the same
+    on every harden of the run. At random rather than by even and odd positions: data stored
+    in a pattern (labels alternating, classes in blocks of two) would put a class or a kind of
+    input in one half only.
+    """
+    shuffled = np.random.default_rng([seed, *_CLEAN_SPLIT_STREAM]).permutation(n_samples)
+    half = n_samples // 2
+    return np.sort(shuffled[:half]), np.sort(shuffled[half:])
+
+
 def clean_reject_share(
-    defence: AbstainingDefence, model: ModelAdapter, dataset: Dataset, clean: CleanData
+    defence: AbstainingDefence,
+    model: ModelAdapter,
+    dataset: Dataset,
+    clean: CleanData,
+    seed: int,
 ) -> float:
     """The share of clean inputs the defence rejects, out of sample; NaN below two samples.
 
-    Fitted on the samples at even positions and counted on the odd ones, then the other way
-    round (a copy of the defence each time): a range or quantile fitted on the very inputs it
-    is counted on would understate it (a range validator would reject none).
+    Fitted on one half of the samples (`clean_halves`: a random split seeded with `seed`, the
+    run's plan seed) and counted on the other, then the other way round (a copy of the
+    defence each time): a range or quantile fitted on the very inputs it is counted on would
+    understate it (a range validator would reject none).
     """
-    positions = np.arange(len(dataset))
-    if len(positions) < 2:
+    if len(dataset) < 2:
         return math.nan
-    halves = (positions[0::2], positions[1::2])
+    halves = clean_halves(len(dataset), seed)
     rejected = 0
     for fitted_on, counted_on in (halves, halves[::-1]):
         fold = copy.deepcopy(defence)
         labels = None if clean.labels is None else clean.labels[fitted_on]
         fold.fit(model, CleanData(dataset.take(list(fitted_on)), labels, clean.context))
         rejected += int(fold.rejects(model, dataset.take(list(counted_on))).sum())
-    return rejected / len(positions)
+    return rejected / len(dataset)
 
 
 def parse_defence(text: str) -> tuple[str, dict[str, Any]]:
@@ -513,10 +568,15 @@ def harden_run(
         cache: reuse the store's cached predictions of a defended model (True) or not;
             never for a defence whose answers depend on the batch (`Defence.batch_dependent`).
 
+    A defence that fails (a wince error while fitting, rerunning, measuring its exposure,
+    timing or tracing it) is recorded in `Hardening.failed` with the stage, and the others
+    are measured all the same.
+
     Raises:
         ParameterError: an unknown or inapplicable defence, or a margin outside (0, 1).
         ModelError, DataError: no model or data given and the plan has none, or they are
             not the run's.
+        ModelError: every defence failed (the message names each, its stage and error).
     """
     from wince.engine.cache import cache_for
     from wince.engine.executors import make_executor
@@ -556,38 +616,63 @@ def harden_run(
     )
     exposure: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     for timed_model, defence in enumerate(chosen, start=1):
-        defence.aim(fragile)
-        defence.fit(adapter, clean)
-        defended = defence.wrap(adapter)
-        execution = execute_run(
-            before.plan,
-            defended,
-            dataset,
-            store,
-            executor=make_executor("local"),
-            progress=progress,
-            cache=cache_for(cache and not defence.batch_dependent, store),
-        )
-        store.update_lineage(execution.run_id, {"defence": defence.describe(), "hardens": run_id})
-        after = load_run_data(store, execution.run_id)
-        accepted, clean_rejected = None, 0.0
-        if isinstance(defence, AbstainingDefence):
-            rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
-            accepted = {scenario: ~mask for scenario, mask in rejected.items()}
-            clean_rejected = clean_reject_share(defence, adapter, dataset, clean)
-        rows = exposure_reduction(before, after, findings, resample, accepted)
-        if rows:
-            adjusted = adjust([r["p_value"] for r in rows], settings.correction)
-            for row, p in zip(rows, adjusted, strict=True):
-                row |= {
+        # one defence failing (a defended model refusing the timing noise, say) is recorded
+        # with the stage it failed at; the others are measured all the same
+        stage = "fit"
+        try:
+            defence.aim(fragile)
+            defence.fit(adapter, clean)
+            defended = defence.wrap(adapter)
+            stage = "rerun"
+            execution = execute_run(
+                before.plan,
+                defended,
+                dataset,
+                store,
+                executor=make_executor("local"),
+                progress=progress,
+                cache=cache_for(cache and not defence.batch_dependent, store),
+                progress_title=defence.name,
+            )
+            lineage = {"defence": defence.describe(), "hardens": run_id}
+            store.update_lineage(execution.run_id, lineage)
+            after = load_run_data(store, execution.run_id)
+            stage = "exposure"
+            accepted, clean_rejected = None, 0.0
+            if isinstance(defence, AbstainingDefence):
+                rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
+                accepted = {scenario: ~mask for scenario, mask in rejected.items()}
+                clean_rejected = clean_reject_share(defence, adapter, dataset, clean, seed)
+            rows = exposure_reduction(before, after, findings, resample, accepted)
+            if rows:
+                adjusted = adjust([r["p_value"] for r in rows], settings.correction)
+                for row, p in zip(rows, adjusted, strict=True):
+                    row |= {
+                        "defence": defence.name,
+                        "p_adjusted": float(p),
+                        "significant": bool(p < settings.alpha and row["reduction"] > 0),
+                    }
+            benefit_and_cost = _benefit_and_cost(before, after, rows, resample, margin)
+            stage = "latency timing"
+            timed = timing_batches(dataset, seed, timed_model)
+            defended_seconds = seconds_per_sample(defended, timed)
+            stage = "memory"
+            defended_bytes = peak_bytes_per_sample(
+                defended, memory_batch(dataset, seed, timed_model)
+            )
+        except WinceError as error:
+            failed.append(
+                {
                     "defence": defence.name,
-                    "p_adjusted": float(p),
-                    "significant": bool(p < settings.alpha and row["reduction"] > 0),
+                    "version": defence.version,
+                    "stage": stage,
+                    "message": str(error),
                 }
+            )
+            continue
         exposure += rows
-        defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
-        defended_bytes = peak_bytes_per_sample(defended, memory_batch(dataset, seed, timed_model))
         summaries.append(
             {
                 "defence": defence.name,
@@ -607,7 +692,13 @@ def harden_run(
                 if rows
                 else 0.0,
             }
-            | _benefit_and_cost(before, after, rows, resample, margin)
+            | benefit_and_cost
+        )
+    if not summaries:
+        raise ModelError(
+            f"every defence tried on run {run_id} failed: "
+            + "; ".join(failure_text(f) for f in failed)
+            + ". Fix or leave out these defences (--defence names the ones to try)."
         )
     hardening = Hardening(
         run_id=run_id,
@@ -618,9 +709,79 @@ def harden_run(
         refused=refused,
         exposure=pd.DataFrame(exposure, columns=list(EXPOSURE_COLUMNS)),
         defences=rank(pd.DataFrame(summaries)),
+        failed=pd.DataFrame(failed, columns=list(FAILED_COLUMNS)),
     )
+    hardening = merge_stored(hardening, store.load_analysis(run_id, "harden"))
     store.save_analysis(run_id, "harden", hardening.to_payload())
     return hardening
+
+
+def _stored_frame(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Stored rows as a table: numbers stored as null (NaN) read back as NaN."""
+    frame = pd.DataFrame(list(records), columns=list(columns))
+    for column in columns:
+        if column in _NUMERIC_COLUMNS:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def merge_stored(hardening: Hardening, stored: Mapping[str, Any] | None) -> Hardening:
+    """The new result with the defences of the stored one not tried again, ranked together.
+
+    Each defence keeps its latest result: a stored row (ranking, exposure, failure) is kept
+    only for a defence not tried now, and the combined ranking is ranked again (`rank`).
+    A stored result measured against other findings or at another margin, or written by an
+    older wince (without every column), is replaced instead, and a note says so.
+    """
+    if stored is None:
+        return hardening
+    earlier = [str(d["defence"]) for d in stored.get("defences") or []]
+    stored_findings = [(f["scenario"], f["metric"]) for f in stored.get("findings") or []]
+    findings = list(zip(hardening.findings["scenario"], hardening.findings["metric"], strict=True))
+    complete = all(set(DEFENCE_COLUMNS) <= set(d) for d in stored.get("defences") or [])
+    if stored_findings != findings or stored.get("margin") != hardening.margin or not complete:
+        reason = (
+            "written by an older wince"
+            if not complete
+            else "measured against other findings or at another margin"
+        )
+        note = (
+            f"replaced the stored harden result of {', '.join(earlier) or 'no defence'}: it was "
+            f"{reason}, so it cannot be ranked with this one."
+        )
+        return replace(hardening, notes=(*hardening.notes, note))
+    tried = set(hardening.defences["defence"]) | set(hardening.failed["defence"])
+    kept = [name for name in earlier if name not in tried]
+    defences = _stored_frame(stored.get("defences") or [], DEFENCE_COLUMNS)
+    exposure = _stored_frame(stored.get("exposure") or [], EXPOSURE_COLUMNS)
+    failed = _stored_frame(stored.get("failed") or [], FAILED_COLUMNS)
+    ranked = rank(
+        pd.concat([hardening.defences, defences[defences["defence"].isin(kept)]], ignore_index=True)
+    )
+    order = {name: position for position, name in enumerate(ranked["defence"])}
+    combined = pd.concat(
+        [hardening.exposure, exposure[exposure["defence"].isin(kept)]], ignore_index=True
+    )
+    combined = combined.sort_values(
+        "defence", key=lambda names: names.map(order), kind="stable", ignore_index=True
+    )
+    notes = hardening.notes
+    if kept:
+        notes = (*notes, f"kept from an earlier harden of this run: {', '.join(kept)}.")
+    return replace(
+        hardening,
+        defences=ranked,
+        exposure=combined,
+        failed=pd.concat(
+            [hardening.failed, failed[~failed["defence"].isin(tried)]], ignore_index=True
+        ),
+        notes=notes,
+    )
+
+
+def failure_text(failure: Mapping[str, Any]) -> str:
+    """A failed defence in words: "tabular.units failed during latency timing: <message>"."""
+    return f"{failure['defence']} failed during {failure['stage']}: {failure['message']}"
 
 
 def _benefit_and_cost(
@@ -706,6 +867,62 @@ def rejected_text(clean: float, perturbed: float, cap: float) -> str:
     return text
 
 
+def qualification_text(row: Any, hardening: Hardening) -> str:
+    """Why a ranking row does not qualify, or that it qualifies only by answering refusals.
+
+    Each criterion it fails, in words: "model.ensemble does not qualify: clean accuracy not
+    shown non-inferior (lower bound -4.4 pt < -1 pt margin)". Empty for a defence that
+    qualifies by a significant reduction. The table may drop the columns these come from in
+    a narrow terminal; this line stays.
+    """
+    refused = len(hardening.refused)
+    if row.qualifies:
+        if row.significant_findings > 0:
+            return ""
+        return (
+            f"{row.defence} qualifies only by answering {row.answered_refused} of the {refused} "
+            "scenario(s) the model refused; it reduced no finding significantly."
+        )
+    failed = []
+    if row.significant_findings == 0 and row.answered_refused == 0:
+        failed.append(
+            "no finding reduced significantly"
+            + (" and no refused scenario answered" if refused else "")
+        )
+    if row.non_inferior is None:
+        failed.append("clean accuracy not measured (no labels)")
+    elif not row.non_inferior:
+        failed.append(
+            f"clean accuracy not shown non-inferior (lower bound {_share(row.clean_low)} < "
+            f"-{100 * hardening.margin:g} pt margin)"
+        )
+    if not math.isfinite(row.clean_rejected):
+        failed.append("its clean rejection is not measured (fewer than two samples)")
+    elif row.clean_rejected > hardening.reject_cap:
+        failed.append(
+            f"rejects {_percent(row.clean_rejected)} of clean traffic, over the "
+            f"{100 * hardening.reject_cap:g}% cap"
+        )
+    return f"{row.defence} does not qualify: {'; '.join(failed)}."
+
+
+def latency_text(ratio: float, seconds: float) -> str:
+    """The latency ratio and the defended time per sample: "1.02× (12.3 µs)".
+
+    The time tells whether the ratio matters: at microseconds per sample a ratio is mostly
+    timing noise.
+    """
+    from wince.report.measured import duration
+
+    shown = f"{ratio:.2f}×" if math.isfinite(ratio) else "n/a"
+    return f"{shown} ({duration(seconds)})"
+
+
+def after_text(after: str, rejected: float) -> str:
+    """A finding's exposure after the defence, "(all rejected)" when it rejects every input."""
+    return f"{after} (all rejected)" if rejected >= 1 else after
+
+
 def abstaining(hardening: Hardening) -> bool:
     """Whether any defence tried abstains (then the tables show the rejected traffic)."""
     return bool(hardening.defences["abstains"].any())
@@ -714,8 +931,10 @@ def abstaining(hardening: Hardening) -> bool:
 def defences_table(hardening: Hardening) -> Table:
     """One row per defence, best first: reductions, clean accuracy, latency, memory, verdict.
 
-    With an abstaining defence, a `rejected clean / perturbed` column: the share of clean
-    traffic it rejects (out of sample) and of the findings' perturbed inputs (their mean).
+    Latency is the ratio to the undefended model with the defended time per sample
+    (`latency_text`). With an abstaining defence, a `rejected clean / perturbed` column: the
+    share of clean traffic it rejects (out of sample) and of the findings' perturbed inputs
+    (their mean).
     """
     from wince.report.measured import byte_size
 
@@ -730,7 +949,7 @@ def defences_table(hardening: Hardening) -> Table:
         table.add_column("refused answered", justify="right")
     table.add_column("clean accuracy Δ [95%]", justify="right")
     table.add_column("non-inferior")
-    table.add_column("latency ×", justify="right")
+    table.add_column("latency × (per sample)", justify="right")
     table.add_column("memory +", justify="right")
     if abstaining(hardening):
         table.add_column("rejected clean / perturbed", justify="right")
@@ -756,7 +975,7 @@ def defences_table(hardening: Hardening) -> Table:
             *answered,
             interval,
             {True: "yes", False: "no", None: "n/a"}[row.non_inferior],
-            f"{row.latency_ratio:.2f}" if math.isfinite(row.latency_ratio) else "n/a",
+            latency_text(row.latency_ratio, row.seconds_per_sample),
             byte_size(row.extra_bytes_per_sample, signed=True),
             *rejected,
             "[green]yes[/]" if row.qualifies else "no",
@@ -767,8 +986,9 @@ def defences_table(hardening: Hardening) -> Table:
 def exposure_table(hardening: Hardening) -> Table:
     """One row per defence and finding: effect before and after, reduction, adjusted p.
 
-    With an abstaining defence, `after` is over the inputs it accepts, and a `rejected`
-    column gives the share of the scenario's inputs it rejects.
+    With an abstaining defence, `after` is over the inputs it accepts ("(all rejected)": 0,
+    none answered), and a `rejected` column gives the share of the scenario's inputs it
+    rejects.
     """
     table = Table(
         title=f"Exposure per finding: effect before and after, reduction with 95% paired "
@@ -785,7 +1005,7 @@ def exposure_table(hardening: Hardening) -> Table:
             row.scenario,
             row.metric,
             _share(row.before),
-            _share(row.after),
+            after_text(_share(row.after), row.rejected),
             *([_percent(row.rejected)] if abstaining(hardening) else []),
             f"{_share(row.reduction)} [{_share(row.low)}, {_share(row.high)}]",
             f"{row.p_adjusted:.1e}" + (" *" if row.significant else ""),
@@ -812,6 +1032,7 @@ def harden_command(
     Raises:
         ParameterError: an unknown or inapplicable defence, or a bad margin.
         ModelError, DataError: the run's plan has no model or data section, or they changed.
+        ModelError: every defence failed.
     """
     from wince.store import open_store
 
@@ -835,10 +1056,12 @@ def harden_command(
 
 
 def print_hardening(hardening: Hardening, console: Console) -> None:
-    """The ranking, the exposure of each qualifying defence, and the best defence (or none).
+    """The ranking and why each does not qualify, failures, qualifying exposure, the best.
 
-    Defence and scenario names are printed whole at any width (`wince.terminal.print_table`);
-    the exposure rows of defences that do not qualify are in `--json` only.
+    Under the ranking, a line per defence that does not qualify (`qualification_text`) and
+    per defence that failed. Defence and scenario names are printed whole at any width
+    (`wince.terminal.print_table`); the exposure rows of defences that do not qualify are in
+    `--json` only.
     """
     from wince.terminal import print_table
 
@@ -853,6 +1076,14 @@ def print_hardening(hardening: Hardening, console: Console) -> None:
         whole=("defence",),
         optional=("run", "non-inferior", *(("refused answered",) if hardening.refused else ())),
     )
+    for row in hardening.defences.itertuples():
+        verdict = qualification_text(row, hardening)
+        if verdict:
+            console.print(verdict, markup=False, highlight=False)
+    for failure in hardening.failed.to_dict(orient="records"):
+        console.print(failure_text(failure), markup=False, highlight=False)
+    for note in hardening.notes:
+        console.print(f"Note: {note}", markup=False, highlight=False)
     best = hardening.defences[hardening.defences["qualifies"]]
     qualifying = hardening.exposure[hardening.exposure["defence"].isin(set(best["defence"]))]
     if not qualifying.empty:

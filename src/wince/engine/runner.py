@@ -945,12 +945,14 @@ def execute_run(
     cache: PredictionCache | None = None,
     fresh: bool = False,
     loading_s: float | None = None,
+    progress_title: str | None = None,
 ) -> Execution:
     """Run (or resume) a plan, or reuse the stored run of the same identity.
 
-    `progress` shows a bar on standard error counting samples; `loading_s` (seconds the
-    caller took to load the model and data) is recorded with the run's timings, as
-    `loading_s` beside the evaluation's `wall_s`.
+    `progress` shows a bar on standard error counting samples, labelled `progress_title`
+    (default the plan's name; `wince harden` gives each defended run its defence's name).
+    `loading_s` (seconds the caller took to load the model and data) is recorded with the
+    run's timings, as `loading_s` beside the evaluation's `wall_s`.
 
     A run's id is a content address: the plan (without batch size and analysis settings),
     the model's identity (`identify`: for an endpoint, after its probe), the data, the
@@ -1045,7 +1047,7 @@ def execute_run(
     ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))
     started = time.perf_counter()
     pending = sum(stop - start for start, stop in ranges)
-    reporter = ProgressReporter(pending, enabled=progress, title=plan.name)
+    reporter = ProgressReporter(pending, enabled=progress, title=progress_title or plan.name)
     try:
         if ranges:
             _fix_output_meaning(runnable, dataset, ranges[0], scenarios[0], spec)

@@ -81,7 +81,7 @@ def hardening_markdown(section: HardeningSection) -> list[str]:
     for d in section.ranking:
         cells = [d["rank"], f"`{d['defence']}`", f"`{d['run']}`", d["significant"]]
         cells += [d["mean_reduction"], *[d["answered"]] * refused, d["clean"]]
-        cells += [d["non_inferior"], d["latency"], d["memory"]]
+        cells += [d["non_inferior"], f"{d['latency']} ({d['per_sample']})", d["memory"]]
         cells += [*[d["rejected"]] * abstaining, d["qualifies"]]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from wince.defences import get, registry
 from wince.defences.abstain import AbstainingDefence
-from wince.defences.harden import rejected_text
+from wince.defences.harden import after_text, rejected_text
 from wince.report.data import ReportData, finite_number
 from wince.report.narrative import (
     CALIBRATION_DEFENCE,
@@ -65,11 +65,13 @@ class HardeningSection:
         abstaining: whether a defence abstains (False: no rejected column).
         reject_cap: the largest share of clean traffic a qualifying defence rejects ("20%").
         ranking: one row per defence, best first: rank, defence, run, significant,
-            mean_reduction, answered, clean, non_inferior, latency, memory (extra peak
+            mean_reduction, answered, clean, non_inferior, latency (ratio, "1.02×"),
+            per_sample (defended time per sample, "12.3 µs"), memory (extra peak
             memory per sample, "+1.2 MB"), rejected (clean / perturbed, "4.0% / 31.2%"),
             qualifies.
         exposure: per defence ("name vN"), in ranking order, one row per finding: scenario,
-            metric, before, after (over the inputs the defence accepts), rejected (share of
+            metric, before, after (over the inputs the defence accepts; "(all rejected)"
+            when it rejects every one, deferred, so none is answered wrong), rejected (share of
             the scenario's inputs), reduction, p (adjusted, with " *" when significant).
     """
 
@@ -188,6 +190,13 @@ def _effect_name(data: ReportData, metric: str) -> str:
 def _cut(data: ReportData, row: Any) -> str:
     """One significant reduction: 'the flip rate under <scenario> from 19% to 0% (...)'."""
     scenario = describe_steps(data.steps(str(row.scenario)), perturbation_units(data))
+    if _number(getattr(row, "rejected", 0.0)) >= 1:
+        return (
+            f"{_effect_name(data, str(row.metric))} under {scenario}, from "
+            f"{_effect(data, str(row.metric), _number(row.before))} to none: it rejects every "
+            f"such input, deferring it to the fallback (by {points(row.reduction)} points, "
+            f"95% interval {points(row.low)} to {points(row.high)})"
+        )
     return (
         f"{_effect_name(data, str(row.metric))} under {scenario} from "
         f"{_effect(data, str(row.metric), _number(row.before))} to "
@@ -370,6 +379,7 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
             ),
             "non_inferior": {True: "yes", False: "no", None: "n/a"}[_verdict(row.non_inferior)],
             "latency": ratio(row.latency_ratio),
+            "per_sample": duration(_number(row.seconds_per_sample)),
             "memory": _memory(row),
             "rejected": (
                 rejected_text(_number(row.clean_rejected), _number(row.perturbed_rejected), cap)
@@ -389,7 +399,10 @@ def hardening_section(data: ReportData) -> HardeningSection | None:
                     "scenario": str(row.scenario),
                     "metric": str(row.metric).replace("_", " "),
                     "before": _effect(data, str(row.metric), _number(row.before)),
-                    "after": _effect(data, str(row.metric), _number(row.after)),
+                    "after": after_text(
+                        _effect(data, str(row.metric), _number(row.after)),
+                        _number(getattr(row, "rejected", 0.0)),
+                    ),
                     "rejected": share(getattr(row, "rejected", 0.0)),
                     "reduction": f"{points(row.reduction)} [{points(row.low)}, {points(row.high)}]",
                     "p": f"{_number(row.p_adjusted):.1e}"
