@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from wince.defences.base import CleanData, Defence, register
+from wince.defences.tabular import table_columns
 from wince.errors import DataError, ModelError, ParameterError
 from wince.models.base import ModelAdapter, Predictions, Task
 from wince.perturbations.base import Batch, Modality, RaggedBatch, check_number
@@ -276,13 +277,7 @@ class TabularValidation(RangeValidator):
         Raises:
             DataError: not a 2-D numeric batch.
         """
-        array = np.asarray(x)
-        if array.ndim != 2 or array.dtype.kind not in "biuf":
-            raise DataError(
-                f"{self.name} takes a numeric table (n, features); got an array of shape "
-                f"{array.shape} and dtype {array.dtype}. Use it on tabular data."
-            )
-        return array.astype(np.float64)
+        return table_columns(x, self.name)
 
 
 @register

@@ -14,7 +14,7 @@ from wince.models.base import ModelAdapter
 from wince.perturbations.base import Batch, Modality, check_choice, check_number
 
 
-def _columns(x: Batch, owner: str) -> npt.NDArray[np.float64]:
+def table_columns(x: Batch, owner: str) -> npt.NDArray[np.float64]:
     """A table batch as an (n, features) float array.
 
     Raises:
@@ -75,7 +75,7 @@ class ClipToTrainingRange(_FittedColumns):
 
     def fit(self, model: ModelAdapter, clean: CleanData) -> None:
         """Learn each column's minimum and maximum over the clean data (NaN left out)."""
-        x = _columns(clean.x, self.name)
+        x = table_columns(clean.x, self.name)
         self.low, self.high = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
 
     def fitted_state(self) -> dict[str, Any]:
@@ -87,7 +87,7 @@ class ClipToTrainingRange(_FittedColumns):
 
     def transform(self, x: Batch) -> Batch:
         """Each column clipped to [low, high]; NaN stays NaN."""
-        array = _columns(x, self.name)
+        array = table_columns(x, self.name)
         low = self._check_fitted(self.low, array)
         clipped = np.clip(array, low, self.high)
         return clipped.astype(np.asarray(x).dtype, copy=False)
@@ -111,7 +111,7 @@ class ImputeMedians(_FittedColumns):
 
     def fit(self, model: ModelAdapter, clean: CleanData) -> None:
         """Learn each column's median over the clean data (NaN left out; 0 for all-NaN)."""
-        x = _columns(clean.x, self.name)
+        x = table_columns(clean.x, self.name)
         present = np.isfinite(x).any(axis=0)
         medians = np.zeros(x.shape[1])
         medians[present] = np.nanmedian(x[:, present], axis=0)
@@ -123,7 +123,7 @@ class ImputeMedians(_FittedColumns):
 
     def transform(self, x: Batch) -> Batch:
         """NaN replaced by the column's median."""
-        array = _columns(x, self.name)
+        array = table_columns(x, self.name)
         medians = self._check_fitted(self.medians, array)
         filled = np.where(np.isnan(array), medians, array)
         return filled.astype(np.asarray(x).dtype, copy=False)
@@ -218,7 +218,7 @@ class RobustRescale(_FittedColumns):
 
     def fit(self, model: ModelAdapter, clean: CleanData) -> None:
         """Learn each column's median and IQR over the clean data (NaN left out)."""
-        self.medians, self.iqrs = _quartiles(_columns(clean.x, self.name))
+        self.medians, self.iqrs = _quartiles(table_columns(clean.x, self.name))
 
     def fitted_state(self) -> dict[str, Any]:
         """The columns' medians and IQRs."""
@@ -229,7 +229,7 @@ class RobustRescale(_FittedColumns):
 
     def drifted(self, x: Batch) -> npt.NDArray[np.bool_]:
         """Which columns of the batch `transform` recalibrates."""
-        return self._drift(_columns(x, self.name))[0]
+        return self._drift(table_columns(x, self.name))[0]
 
     def _drift(self, array: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], ...]:
         """The drifted columns of a batch, and its columns' medians and IQRs."""
@@ -247,7 +247,7 @@ class RobustRescale(_FittedColumns):
 
     def transform(self, x: Batch) -> Batch:
         """Drifted columns mapped to the clean median and IQR; the others unchanged."""
-        array = _columns(x, self.name)
+        array = table_columns(x, self.name)
         drifted, batch_median, batch_iqr = self._drift(array)
         median, iqr = np.asarray(self.medians), np.asarray(self.iqrs)
         rescaled = array.copy()
@@ -310,7 +310,7 @@ class UnitSanityCheck(_FittedColumns):
         Raises:
             DataError: a column has no finite value in the clean data.
         """
-        x = _columns(clean.x, self.name)
+        x = table_columns(clean.x, self.name)
         empty = ~np.isfinite(x).any(axis=0)
         if empty.any():
             raise DataError(
@@ -349,7 +349,7 @@ class UnitSanityCheck(_FittedColumns):
 
     def transform(self, x: Batch) -> Batch:
         """Repairable values divided back into range, impossible ones clipped or made NaN."""
-        array = _columns(x, self.name)
+        array = table_columns(x, self.name)
         medians = self._check_fitted(self.medians, array)
         low, high = self.plausible_range()
         with np.errstate(invalid="ignore"):
