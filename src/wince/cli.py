@@ -21,6 +21,7 @@ import textwrap
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -39,6 +40,9 @@ from wince.terminal import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from wince.analysis.profile import Profile
     from wince.store import Store
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -839,7 +843,6 @@ def analyze(
     (analysis settings are not part of a run's identity), or of --plan, with the overrides
     given here; the stored analysis records them.
     """
-    from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
     from wince.analysis.profile import analyze_run
     from wince.analysis.settings import parse_tolerances
     from wince.errors import PrecisionWarning
@@ -866,18 +869,39 @@ def analyze(
             correction=correction,
             progress=progress and not json_output and sys.stderr.isatty(),
         )
+    shown = _analysis_listings(profile, opened.scenarios(run_id))
+    if mlflow is not None:
+        from wince.governance.tracking import log_run
+
+        mlflow_run = log_run(opened, run_id, mlflow)
+        err.print(f"logged to MLflow at {mlflow} (run {mlflow_run})")
+    if json_output:
+        _json(_analysis_payload(run_id, profile, shown))
+        return
+    _print_analysis(run_id, profile, shown)
+
+
+@dataclass(frozen=True)
+class _AnalysisListings:
+    """What `wince analyze` shows of a profile beyond its findings, computed once."""
+
+    counts: dict[str, int]  # scenarios per verdict: fragile, robust, inconclusive
+    settings: dict[str, Any]  # the analysis settings used; empty when none are recorded
+    tolerances: Listing
+    fragile: Listing  # the first SHOWN_ROWS fragile scenarios
+    cliffs: Listing
+    asked: dict[str, Listing]  # the analyses asked for by option, by name
+
+
+def _analysis_listings(profile: "Profile", scenarios: "pd.DataFrame") -> _AnalysisListings:
+    """The listings `wince analyze` prints (or writes as JSON) for a profile of a run."""
     from wince.analysis import listings
 
     extras = profile.extras
     global_result = extras.get("global_sensitivity")
     breaking = extras.get("breaking_points")
     settings = profile.settings.to_payload() if profile.settings is not None else {}
-    counts = profile.verdicts.scenarios["verdict"].value_counts().to_dict()
     tests = profile.verdicts.tests
-    tolerances = listings.tolerance_listing(
-        settings, set(tests["metric"]) if not tests.empty else set()
-    )
-    fragile = listings.fragile_listing(profile.fragile(), opened.scenarios(run_id), SHOWN_ROWS)
     asked = {
         "breaking_points": None if breaking is None else listings.breaking_listing(breaking.items),
         "global_sensitivity": None
@@ -888,52 +912,79 @@ def analyze(
         else listings.gradients_listing(extras["gradients"]),
         "columns": None if "columns" not in extras else listings.columns_listing(extras["columns"]),
     }
-    results = {name: listing for name, listing in asked.items() if listing is not None}
-    if mlflow is not None:
-        from wince.governance.tracking import log_run
+    return _AnalysisListings(
+        counts=profile.verdicts.scenarios["verdict"].value_counts().to_dict(),
+        settings=settings,
+        tolerances=listings.tolerance_listing(
+            settings, set(tests["metric"]) if not tests.empty else set()
+        ),
+        fragile=listings.fragile_listing(profile.fragile(), scenarios, SHOWN_ROWS),
+        cliffs=listings.cliffs_listing(profile.cliffs),
+        asked={name: listing for name, listing in asked.items() if listing is not None},
+    )
 
-        mlflow_run = log_run(opened, run_id, mlflow)
-        err.print(f"logged to MLflow at {mlflow} (run {mlflow_run})")
-    if json_output:
-        _json(
-            {
-                "run_id": run_id,
-                "verdicts": counts,
-                "tolerances": tolerances.records,
-                "fragile": fragile.records,
-                "cliffs": listings.cliffs_listing(profile.cliffs).records,
-                **{name: listing.records for name, listing in results.items()},
-                **(
-                    {}
-                    if global_result is None
-                    else {
-                        "global_sensitivity": {
-                            **global_result.to_payload(),
-                            "indices": results["global_sensitivity"].records,
-                            "note": JOINT_DESIGN_NOTE,
-                        }
-                    }
-                ),
-                "seconds": profile.seconds,
-                "settings": settings,
-                "stored": sorted(profile.payloads()),
+
+def _analysis_payload(run_id: str, profile: "Profile", shown: _AnalysisListings) -> dict[str, Any]:
+    """The JSON document of `wince analyze --json`."""
+    from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
+
+    global_result = profile.extras.get("global_sensitivity")
+    return {
+        "run_id": run_id,
+        "verdicts": shown.counts,
+        "tolerances": shown.tolerances.records,
+        "fragile": shown.fragile.records,
+        "cliffs": shown.cliffs.records,
+        **{name: listing.records for name, listing in shown.asked.items()},
+        **(
+            {}
+            if global_result is None
+            else {
+                "global_sensitivity": {
+                    **global_result.to_payload(),
+                    "indices": shown.asked["global_sensitivity"].records,
+                    "note": JOINT_DESIGN_NOTE,
+                }
             }
-        )
-        return
+        ),
+        "seconds": profile.seconds,
+        "settings": shown.settings,
+        "stored": sorted(profile.payloads()),
+    }
+
+
+def _print_analysis(run_id: str, profile: "Profile", shown: _AnalysisListings) -> None:
+    """Print `wince analyze`'s summary of a profile for a reader at a terminal."""
+    from wince.analysis.global_sensitivity import JOINT_DESIGN_NOTE
+
+    counts = shown.counts
     out.print(
         f"run [bold]{run_id}[/]: {counts.get('fragile', 0)} fragile, "
         f"{counts.get('robust', 0)} robust, {counts.get('inconclusive', 0)} inconclusive scenarios"
     )
-    if tolerances.rows:
-        print_listing(out, tolerances, fmt="table")
+    if shown.tolerances.rows:
+        print_listing(out, shown.tolerances, fmt="table")
     else:
-        out.print(f"tolerances: none tested; {tolerances.title}", highlight=False)
-    if fragile.rows:
-        print_listing(out, fragile, fmt="table")
-        print_more(out, SHOWN_ROWS, len(fragile.records or []), "all in wince report")
-    cliffs = listings.cliffs_listing(profile.cliffs)
-    if cliffs.rows:
-        print_listing(out, cliffs, fmt="table")
+        out.print(f"tolerances: none tested; {shown.tolerances.title}", highlight=False)
+    if shown.fragile.rows:
+        print_listing(out, shown.fragile, fmt="table")
+        print_more(out, SHOWN_ROWS, len(shown.fragile.records or []), "all in wince report")
+    if shown.cliffs.rows:
+        print_listing(out, shown.cliffs, fmt="table")
+    _print_synergies_and_regions(profile)
+    global_result = profile.extras.get("global_sensitivity")
+    for name, listing in shown.asked.items():
+        print_listing(out, listing, fmt="table")
+        if name == "global_sensitivity":
+            out.print(_global_precision(global_result), highlight=False)
+            out.print(JOINT_DESIGN_NOTE, highlight=False)
+    if global_result is not None and global_result.warning:
+        err.print(f"[yellow]warning:[/] {global_result.warning}", highlight=False)
+    out.print(f"stored {len(profile.payloads())} analyses in {sum(profile.seconds.values()):.1f} s")
+
+
+def _print_synergies_and_regions(profile: "Profile") -> None:
+    """Print the first SHOWN_LINES synergistic interactions and fragile or robust regions."""
     synergies = profile.interactions.table
     if not synergies.empty:
         synergistic = synergies[synergies["label"] == "synergistic"]
@@ -943,19 +994,11 @@ def analyze(
                 f"{row.expected:.3f} ({row.model})"
             )
         print_more(out, SHOWN_LINES, len(synergistic), "synergies; all in wince report")
-    found = extras.get("regions")
+    found = profile.extras.get("regions")
     if found is not None:
         for text in found.rules["text"].head(SHOWN_LINES):
             _print_wrapped(f"region: {text}")
         print_more(out, SHOWN_LINES, len(found.rules), "regions; all in wince report")
-    for name, listing in results.items():
-        print_listing(out, listing, fmt="table")
-        if name == "global_sensitivity":
-            out.print(_global_precision(global_result), highlight=False)
-            out.print(JOINT_DESIGN_NOTE, highlight=False)
-    if global_result is not None and global_result.warning:
-        err.print(f"[yellow]warning:[/] {global_result.warning}", highlight=False)
-    out.print(f"stored {len(profile.payloads())} analyses in {sum(profile.seconds.values()):.1f} s")
 
 
 def _print_wrapped(text: str) -> None:

@@ -344,27 +344,9 @@ def _evaluate_unit(
                 outcome_key = None
         if scenario.steps:
             if predictions is None:
-                if moving:
-                    assert baseline is not None
-                    x, labels, reference = move_with_pixels(
-                        job.x,
-                        scenario.steps,
-                        labels,
-                        baseline,
-                        seed=spec.seed,
-                        trial=trial.index,
-                        keys=keys_of_samples,
-                        context=spec.context,
-                    )
-                else:
-                    x = compose(
-                        job.x,
-                        scenario.steps,
-                        seed=spec.seed,
-                        trial=trial.index,
-                        keys=keys_of_samples,
-                        context=spec.context,
-                    )
+                x, labels, reference = _perturbed_inputs(
+                    job, trial, spec, baseline, keys_of_samples, moving=moving
+                )
                 measured = measures.start(scenario.steps[0].name, x)
                 try:
                     predictions = _predict(model, x, scenario, job.ids, spec, sample_context)
@@ -374,18 +356,10 @@ def _evaluate_unit(
                     position = spec.positions[scenario.key]
                     refused.append((position, scenario.key, rejections.first_line(error)))
                     continue
-                distances = {
-                    **measured(),
-                    "changed": inputs_changed(job.x, x),
-                    "input_digest": input_digests(x),
-                }
+                distances = _perturbed_distances(measured(), job.x, x)
         else:
             if unperturbed is None:
-                unperturbed = {
-                    **measures.unperturbed(spec.measured_by),
-                    "changed": np.zeros(len(job.ids)),
-                    "input_digest": input_digests(job.x),
-                }
+                unperturbed = _unperturbed_distances(measures, job, spec.measured_by)
             distances = unperturbed
             if predictions is None:
                 predictions = _predict(model, job.x, scenario, job.ids, spec, sample_context)
@@ -398,36 +372,124 @@ def _evaluate_unit(
             if scenario.kind != "baseline":
                 raise AssertionError("the baseline trial must come first")
             baseline = predictions
-        columns = outcome_columns(predictions, baseline, job.labels)
-        for metric in spec.metrics:
-            if labels is not None or not metric.needs_labels:
-                columns[metric.column] = metric.per_sample(
-                    reference or baseline, predictions, labels, metric_context
-                )
-        if predictions.outputs is not None:
-            columns["output"] = predictions.outputs
-            if labels is not None:  # the ground truth as this trial saw it (moved or not)
-                columns["truth"] = labels
-        if spec.keep_scores and predictions.scores is not None:
-            columns["scores"] = predictions.scores.astype(np.float32)
-        columns.update(
-            {
-                name: d if d.dtype.kind == "i" else d.astype(np.float32)
-                for name, d in distances.items()
-            }
-        )
-        key = scenario.key
         parts.append(
-            {
-                "scenario": key,
-                "position": spec.positions[key],
-                "trial": trial.index,
-                **columns,
-            }
+            _trial_row(
+                trial,
+                predictions,
+                baseline,
+                reference,
+                labels,
+                distances,
+                job=job,
+                spec=spec,
+                metric_context=metric_context,
+            )
         )
     if spec.cache is not None:
         spec.cache.flush()  # the unit's predictions reach the disk tier with its outcomes
     return rejections.attach(_to_table(parts, sample_index, job), rejections.refusals(refused))
+
+
+def _perturbed_distances(
+    measured: dict[str, npt.NDArray[np.float64]], clean: Any, x: Any
+) -> dict[str, npt.NDArray[Any]]:
+    """A perturbed batch's distance columns: `measured`, `changed` (0 or 1), `input_digest`.
+
+    `measured` is the perturbation's own measures of the change (`UnitMeasures.start`).
+    """
+    return {**measured, "changed": inputs_changed(clean, x), "input_digest": input_digests(x)}
+
+
+def _unperturbed_distances(
+    measures: UnitMeasures, job: UnitJob, measured_by: str | None
+) -> dict[str, npt.NDArray[Any]]:
+    """The distance columns of a unit's clean batch, for its baseline and identity trials.
+
+    The measures at zero change (`UnitMeasures.unperturbed`), `changed` 0 for every
+    sample, and the inputs' digests.
+    """
+    return {
+        **measures.unperturbed(measured_by),
+        "changed": np.zeros(len(job.ids)),
+        "input_digest": input_digests(job.x),
+    }
+
+
+def _perturbed_inputs(
+    job: UnitJob,
+    trial: Trial,
+    spec: RunSpec,
+    baseline: Predictions | None,
+    keys: npt.NDArray[np.uint64],
+    *,
+    moving: bool,
+) -> tuple[Any, npt.NDArray[Any] | None, Predictions | None]:
+    """A trial's perturbed batch, its ground truth and the clean outputs it is compared with.
+
+    Under steps that move pixels (`moving`), the ground truth and the clean (baseline)
+    outputs move with them (`move_with_pixels`); otherwise they are the unit's labels and
+    None (the baseline is the reference).
+    """
+    scenario = trial.scenario
+    if moving:
+        assert baseline is not None
+        return move_with_pixels(
+            job.x,
+            scenario.steps,
+            job.labels,
+            baseline,
+            seed=spec.seed,
+            trial=trial.index,
+            keys=keys,
+            context=spec.context,
+        )
+    x = compose(
+        job.x,
+        scenario.steps,
+        seed=spec.seed,
+        trial=trial.index,
+        keys=keys,
+        context=spec.context,
+    )
+    return x, job.labels, None
+
+
+def _trial_row(
+    trial: Trial,
+    predictions: Predictions,
+    baseline: Predictions,
+    reference: Predictions | None,
+    labels: npt.NDArray[Any] | None,
+    distances: dict[str, npt.NDArray[Any]],
+    *,
+    job: UnitJob,
+    spec: RunSpec,
+    metric_context: SampleContext,
+) -> dict[str, Any]:
+    """One trial's row group of a unit: scenario, position, trial, then per-sample columns.
+
+    The per-sample columns are outcomes, metrics, outputs (and scores) and distances.
+
+    `reference` is the clean outputs moved like the inputs (None: the baseline's);
+    `labels` the ground truth as this trial saw it (moved or not).
+    """
+    columns = outcome_columns(predictions, baseline, job.labels)
+    for metric in spec.metrics:
+        if labels is not None or not metric.needs_labels:
+            columns[metric.column] = metric.per_sample(
+                reference or baseline, predictions, labels, metric_context
+            )
+    if predictions.outputs is not None:
+        columns["output"] = predictions.outputs
+        if labels is not None:  # the ground truth as this trial saw it (moved or not)
+            columns["truth"] = labels
+    if spec.keep_scores and predictions.scores is not None:
+        columns["scores"] = predictions.scores.astype(np.float32)
+    columns.update(
+        {name: d if d.dtype.kind == "i" else d.astype(np.float32) for name, d in distances.items()}
+    )
+    key = trial.scenario.key
+    return {"scenario": key, "position": spec.positions[key], "trial": trial.index, **columns}
 
 
 def move_with_pixels(
@@ -934,6 +996,85 @@ def _stored(store: Store, run_id: str) -> dict[str, Any] | None:
         return None
 
 
+def _refuse_stale_runs(store: Store, plan: Plan, identity: str, env: dict[str, str | None]) -> None:
+    """Raise `StaleRunError` when a run of this identity was made under other package versions."""
+    stale = _stale_runs(store, plan, identity, env)
+    if stale:
+        old, changed = stale[0]
+        raise StaleRunError(
+            f"run {old} of plan {plan.name!r} has the same plan, data and model but was "
+            f"made under other package versions: {', '.join(changed)}. Its outcomes may "
+            "differ under this environment, so it is not reused. Run again with --fresh "
+            "(Python: fresh=True) to make a new run under this environment; the stored "
+            "run is kept.",
+            run_id=old,
+            changes=changed,
+        )
+
+
+def _with_cache(
+    spec: RunSpec,
+    model: ModelAdapter,
+    cache: PredictionCache | None,
+    *,
+    fresh: bool,
+    fingerprint: str,
+    env: dict[str, str | None],
+) -> RunSpec:
+    """The run spec with the prediction cache a run uses, keyed by model and environment.
+
+    `fingerprint` is the model's (`identify`).
+    """
+    return dataclasses.replace(
+        spec,
+        # fresh: every prediction from the model itself; a model that reads sample ids may
+        # answer two samples with the same inputs differently
+        cache=None if fresh or wants_context(model) else cache,
+        fingerprint=environments.cache_identity(fingerprint, env),
+    )
+
+
+def _create_run(
+    store: Store,
+    run_id: str,
+    plan: Plan,
+    model: ModelAdapter,
+    dataset: Dataset,
+    *,
+    scenarios: Sequence[Scenario],
+    spec: RunSpec,
+    fingerprints: tuple[str, str],
+    executor: Any,
+    identity: str,
+    env: dict[str, str | None],
+) -> None:
+    """Record a new run in the store: its lineage, identity, own metrics and scenarios."""
+    record = lineage(
+        plan,
+        model,
+        dataset,
+        fingerprints=fingerprints,
+        executor=executor.name,
+        workers=executor.workers,
+        environment=env,
+    )
+    record["identity"] = identity
+    # metrics of one's own, also those registered in this process only: analyses elsewhere
+    # (the CLI, a teammate) read them from the run
+    record["metrics"] = [m.declaration() for m in spec.metrics if m.source != "built-in"]
+    store.create_run(
+        run_id,
+        name=plan.name,
+        plan_digest=plan.digest(),
+        model_fingerprint=fingerprints[0],
+        data_fingerprint=fingerprints[1],
+        task=str(model.task),
+        n_samples=len(dataset),
+        lineage=record,
+        scenarios=scenario_rows(scenarios, plan.repeats),
+    )
+
+
 def execute_run(
     plan: Plan,
     model: ModelAdapter,
@@ -998,50 +1139,22 @@ def execute_run(
         record_analysis_settings(store, run_id, plan)
         return Execution(run_id, reused=True)
     elif stored is None and not fresh:
-        stale = _stale_runs(store, plan, identity, env)
-        if stale:
-            old, changed = stale[0]
-            raise StaleRunError(
-                f"run {old} of plan {plan.name!r} has the same plan, data and model but was "
-                f"made under other package versions: {', '.join(changed)}. Its outcomes may "
-                "differ under this environment, so it is not reused. Run again with --fresh "
-                "(Python: fresh=True) to make a new run under this environment; the stored "
-                "run is kept.",
-                run_id=old,
-                changes=changed,
-            )
+        _refuse_stale_runs(store, plan, identity, env)
     if getattr(model, "version", None) is not None:
         probe(model, dataset)  # identified by its version, but it must answer before a run
-    spec = dataclasses.replace(
-        spec,
-        # fresh: every prediction from the model itself; a model that reads sample ids may
-        # answer two samples with the same inputs differently
-        cache=None if fresh or wants_context(model) else cache,
-        fingerprint=environments.cache_identity(fingerprints[0], env),
-    )
-    record = lineage(
+    spec = _with_cache(spec, model, cache, fresh=fresh, fingerprint=fingerprints[0], env=env)
+    _create_run(
+        store,
+        run_id,
         plan,
         model,
         dataset,
+        scenarios=scenarios,
+        spec=spec,
         fingerprints=fingerprints,
-        executor=executor.name,
-        workers=executor.workers,
-        environment=env,
-    )
-    record["identity"] = identity
-    # metrics of one's own, also those registered in this process only: analyses elsewhere
-    # (the CLI, a teammate) read them from the run
-    record["metrics"] = [m.declaration() for m in spec.metrics if m.source != "built-in"]
-    store.create_run(
-        run_id,
-        name=plan.name,
-        plan_digest=plan.digest(),
-        model_fingerprint=fingerprints[0],
-        data_fingerprint=fingerprints[1],
-        task=str(model.task),
-        n_samples=len(dataset),
-        lineage=record,
-        scenarios=scenario_rows(scenarios, plan.repeats),
+        executor=executor,
+        identity=identity,
+        env=env,
     )
     record_analysis_settings(store, run_id, plan)
     ranges = pending_ranges(len(dataset), plan.batch_size, store.completed_units(run_id))

@@ -38,7 +38,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,9 @@ from wince.governance.policy import (
 from wince.metrics import Resampling, bootstrap_weights, proportion_interval
 from wince.plan import Plan
 from wince.store.store import Store, strict_json
+
+if TYPE_CHECKING:
+    from wince.analysis.breaking import BreakingPoints
 
 CHECK_COLUMNS = (
     "rule",
@@ -446,7 +449,6 @@ def _max_metric(metric: str) -> Callable[[_Context, Any, str], list[dict[str, An
 def _breaking_point(
     context: _Context, rule: MinMedianBreakingPoint, label: str
 ) -> list[dict[str, Any]]:
-    from wince import perturbations as library
     from wince.analysis.breaking import BreakingPoints
 
     run_id = context.run_id
@@ -457,32 +459,9 @@ def _breaking_point(
             f"rule {label!r} needs the breaking points of run {run_id}, which are not stored. "
             f"Run {command} first."
         )
-    plan = Plan.model_validate(context.record["lineage"]["plan"])
-    # breaking points are stored per plan entry (a perturbation listed twice has two)
-    entries = list(zip(plan.labels(), (spec.name for spec in plan.perturbations), strict=True))
-    chosen = [
-        (entry, name)
-        for entry, name in entries
-        if rule.where.matches_perturbation(name) or rule.where.matches_perturbation(entry)
-    ]
-    if not chosen:
-        raise PolicyError(
-            f"rule {label!r} matches no perturbation of run {run_id}; check its "
-            f"`where.perturbation`. The run's perturbations: "
-            f"{', '.join(entry for entry, _ in entries)}."
-        )
     rows = []
-    for entry, name in chosen:
-        scenario = next(
-            (
-                row.scenario
-                for row in context.scenarios.itertuples()
-                if row.scenario in context.rejected
-                and row.kind == "isolation"
-                and (row.steps[0].get("entry") or row.steps[0]["name"]) == entry
-            ),
-            None,
-        )
+    for entry, name in _matched_plan_entries(context, rule, label):
+        scenario = _refused_isolation(context, entry)
         if entry not in payload and scenario is not None:
             # no breaking point was searched: the model refused this perturbation's inputs
             refused = _refused(context, scenario, bound=rule.bound, operator=">=")
@@ -494,48 +473,109 @@ def _breaking_point(
                 f"Run {command} again."
             )
         points = BreakingPoints.from_payload(payload[entry])
-        magnitude = library.get(name).magnitude
-        if rule.min is not None:
-            threshold, asked = float(rule.min), f"min severity {rule.min:g}"
-        else:
-            assert rule.min_value is not None
-            threshold = float(magnitude.severity_of(rule.min_value))
-            asked = f"min {magnitude.name} {rule.min_value:g} (severity {threshold:.3f})"
-        low, high = points.median_interval
-        compared = low if rule.bound == "lower" else high
-        passed = bool(compared >= threshold)
-        estimate = points.median_breaking_severity
-        value = (
-            f" ({magnitude.name} {magnitude.value_at(estimate):g} {magnitude.unit})"
-            if 0 <= estimate <= points.search_end
-            else f" (most samples never change up to severity {points.search_end:g})"
-            if math.isinf(estimate)
-            else ""
-        )
-        rows.append(
-            {
-                "subject": entry,
-                "passed": passed,
-                "estimate": estimate,
-                "low": low,
-                "high": high,
-                "bound": rule.bound,
-                "compared": compared,
-                "operator": ">=",
-                "threshold": threshold,
-                "source": "breaking_points analysis",
-                "message": (
-                    f"median breaking severity {estimate:.3f}{value}, 95% interval "
-                    f"[{low:.3f}, {high:.3f}]: {rule.bound} bound {compared:.3f} "
-                    f"{'>=' if passed else '<'} {asked}"
-                ),
-            }
-        )
+        rows.append(_breaking_point_check(rule, entry, name, points))
     return rows
+
+
+def _matched_plan_entries(
+    context: _Context, rule: MinMedianBreakingPoint, label: str
+) -> list[tuple[str, str]]:
+    """(plan entry label, perturbation name) pairs the rule selects; a `PolicyError` if none.
+
+    Breaking points are stored per plan entry (a perturbation listed twice has two).
+    """
+    plan = Plan.model_validate(context.record["lineage"]["plan"])
+    entries = list(zip(plan.labels(), (spec.name for spec in plan.perturbations), strict=True))
+    chosen = [
+        (entry, name)
+        for entry, name in entries
+        if rule.where.matches_perturbation(name) or rule.where.matches_perturbation(entry)
+    ]
+    if not chosen:
+        raise PolicyError(
+            f"rule {label!r} matches no perturbation of run {context.run_id}; check its "
+            f"`where.perturbation`. The run's perturbations: "
+            f"{', '.join(entry for entry, _ in entries)}."
+        )
+    return chosen
+
+
+def _refused_isolation(context: _Context, entry: str) -> str | None:
+    """The refused isolation scenario of a plan entry, or None when the model took them all."""
+    return next(
+        (
+            row.scenario
+            for row in context.scenarios.itertuples()
+            if row.scenario in context.rejected
+            and row.kind == "isolation"
+            and (row.steps[0].get("entry") or row.steps[0]["name"]) == entry
+        ),
+        None,
+    )
+
+
+def _breaking_point_check(
+    rule: MinMedianBreakingPoint, entry: str, name: str, points: BreakingPoints
+) -> dict[str, Any]:
+    """The check of one plan entry's median breaking severity against the rule's minimum."""
+    from wince import perturbations as library
+
+    magnitude = library.get(name).magnitude
+    if rule.min is not None:
+        threshold, asked = float(rule.min), f"min severity {rule.min:g}"
+    else:
+        assert rule.min_value is not None
+        threshold = float(magnitude.severity_of(rule.min_value))
+        asked = f"min {magnitude.name} {rule.min_value:g} (severity {threshold:.3f})"
+    low, high = points.median_interval
+    compared = low if rule.bound == "lower" else high
+    passed = bool(compared >= threshold)
+    estimate = points.median_breaking_severity
+    value = (
+        f" ({magnitude.name} {magnitude.value_at(estimate):g} {magnitude.unit})"
+        if 0 <= estimate <= points.search_end
+        else f" (most samples never change up to severity {points.search_end:g})"
+        if math.isinf(estimate)
+        else ""
+    )
+    return {
+        "subject": entry,
+        "passed": passed,
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "bound": rule.bound,
+        "compared": compared,
+        "operator": ">=",
+        "threshold": threshold,
+        "source": "breaking_points analysis",
+        "message": (
+            f"median breaking severity {estimate:.3f}{value}, 95% interval "
+            f"[{low:.3f}, {high:.3f}]: {rule.bound} bound {compared:.3f} "
+            f"{'>=' if passed else '<'} {asked}"
+        ),
+    }
 
 
 def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[dict[str, Any]]:
     comparison = context.comparison(rule)
+    chosen = _compared_scenarios(context, rule, comparison)
+    refused = _refused_selected(context, rule)
+    if chosen.empty and not refused:
+        raise PolicyError(
+            f"rule {label!r} matches no scenario shared with baseline run "
+            f"{comparison.run_a}; check its `where`."
+        )
+    rows = [_regression_check(rule, label, comparison, row) for row in chosen.itertuples()]
+    bound = "upper" if rule.margin is not None else "tests"
+    operator = "<" if rule.margin is not None else ""
+    return rows + [_refused(context, s, bound=bound, operator=operator) for s in refused]
+
+
+def _compared_scenarios(
+    context: _Context, rule: NoRegression, comparison: Comparison
+) -> pd.DataFrame:
+    """The rows of `comparison.scenarios` (both runs' shared scenarios) the rule selects."""
     names = dict(zip(context.scenarios["scenario"], context.scenarios["names"], strict=True))
     keep = [
         rule.where.matches(
@@ -547,8 +587,12 @@ def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[di
         )
         for row in comparison.scenarios.itertuples()
     ]
-    chosen = comparison.scenarios[keep]
-    refused = [
+    return comparison.scenarios[keep]
+
+
+def _refused_selected(context: _Context, rule: NoRegression) -> list[str]:
+    """The perturbed scenarios the rule selects whose inputs the model refused."""
+    return [
         row.scenario
         for row in context.scenarios.itertuples()
         if row.scenario in context.rejected
@@ -560,69 +604,70 @@ def _no_regression(context: _Context, rule: NoRegression, label: str) -> list[di
             kinds=PERTURBED,
         )
     ]
-    if chosen.empty and not refused:
-        raise PolicyError(
-            f"rule {label!r} matches no scenario shared with baseline run "
-            f"{comparison.run_a}; check its `where`."
-        )
+
+
+def _regression_check(
+    rule: NoRegression, label: str, comparison: Comparison, row: Any
+) -> dict[str, Any]:
+    """The check of one shared scenario: no metric worse than the baseline run's by its margin."""
     tests = comparison.tests
-    rows = []
-    for row in chosen.itertuples():
-        mine = tests[tests["scenario"] == row.scenario]
-        harmed = mine[mine["significant"].astype(bool) & (mine["direction"] == "worse")]
-        worse = harmed[harmed["matters"].astype(bool)]
-        reasons = [
-            f"{t.metric} worse than baseline run {comparison.run_a} by at least its margin "
-            f"{t.margin:g}: run - baseline {t.difference:+.4f} [{t.low:+.4f}, {t.high:+.4f}], "
-            f"Holm p {t.p_adjusted:.2g}"
-            for t in worse.itertuples()
-        ]
-        within = [
-            f"{t.metric} {t.difference:+.4f} (margin {t.margin:g})"
-            for t in harmed[~harmed["matters"].astype(bool)].itertuples()
-        ]
-        compared = threshold = float("nan")
-        if rule.margin is not None:
-            if row.non_inferior is None:
-                raise PolicyError(
-                    f"rule {label!r}: non-inferiority (margin) needs accuracy, and the runs "
-                    "have no labels; remove `margin`."
-                )
-            compared, threshold = float(row.ni_bound), float(rule.margin)
-            if not row.non_inferior:
-                reasons.append(
-                    f"accuracy not shown non-inferior: upper bound of baseline - run "
-                    f"{compared:.4f} >= margin {rule.margin:g}"
-                )
-        # shown as the accuracy loss against the baseline (baseline - run), whose upper
-        # bound is what non-inferiority compares with the margin
-        accuracy = mine[mine["metric"] == "accuracy"]
-        loss = (float("nan"),) * 3
-        if len(accuracy):
-            acc = accuracy.iloc[0]
-            loss = (-float(acc["difference"]), -float(acc["high"]), -float(acc["low"]))
-        estimate, low, high = (v + 0.0 for v in loss)  # no negative zeros
-        rows.append(
-            {
-                "subject": row.scenario,
-                "passed": not reasons,
-                "estimate": estimate,
-                "low": low,
-                "high": high,
-                "bound": "upper" if rule.margin is not None else "tests",
-                "compared": compared,
-                "operator": "<" if rule.margin is not None else "",
-                "threshold": threshold,
-                "source": f"compare with run {comparison.run_a}",
-                "message": "; ".join(reasons)
-                or f"no metric worse than baseline run {comparison.run_a} by its margin or more "
-                f"(verdict: {row.verdict})"
-                + (f"; significant but within the margin: {', '.join(within)}" if within else ""),
-            }
-        )
-    bound = "upper" if rule.margin is not None else "tests"
-    operator = "<" if rule.margin is not None else ""
-    return rows + [_refused(context, s, bound=bound, operator=operator) for s in refused]
+    mine = tests[tests["scenario"] == row.scenario]
+    harmed = mine[mine["significant"].astype(bool) & (mine["direction"] == "worse")]
+    worse = harmed[harmed["matters"].astype(bool)]
+    reasons = [
+        f"{t.metric} worse than baseline run {comparison.run_a} by at least its margin "
+        f"{t.margin:g}: run - baseline {t.difference:+.4f} [{t.low:+.4f}, {t.high:+.4f}], "
+        f"Holm p {t.p_adjusted:.2g}"
+        for t in worse.itertuples()
+    ]
+    within = [
+        f"{t.metric} {t.difference:+.4f} (margin {t.margin:g})"
+        for t in harmed[~harmed["matters"].astype(bool)].itertuples()
+    ]
+    compared = threshold = float("nan")
+    if rule.margin is not None:
+        if row.non_inferior is None:
+            raise PolicyError(
+                f"rule {label!r}: non-inferiority (margin) needs accuracy, and the runs "
+                "have no labels; remove `margin`."
+            )
+        compared, threshold = float(row.ni_bound), float(rule.margin)
+        if not row.non_inferior:
+            reasons.append(
+                f"accuracy not shown non-inferior: upper bound of baseline - run "
+                f"{compared:.4f} >= margin {rule.margin:g}"
+            )
+    estimate, low, high = _accuracy_loss(mine)
+    return {
+        "subject": row.scenario,
+        "passed": not reasons,
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "bound": "upper" if rule.margin is not None else "tests",
+        "compared": compared,
+        "operator": "<" if rule.margin is not None else "",
+        "threshold": threshold,
+        "source": f"compare with run {comparison.run_a}",
+        "message": "; ".join(reasons)
+        or f"no metric worse than baseline run {comparison.run_a} by its margin or more "
+        f"(verdict: {row.verdict})"
+        + (f"; significant but within the margin: {', '.join(within)}" if within else ""),
+    }
+
+
+def _accuracy_loss(tests: pd.DataFrame) -> tuple[float, float, float]:
+    """Accuracy loss against the baseline (baseline - run) and its 95% interval; NaN if none.
+
+    Its upper bound is what non-inferiority compares with the margin.
+    """
+    accuracy = tests[tests["metric"] == "accuracy"]
+    loss = (float("nan"),) * 3
+    if len(accuracy):
+        acc = accuracy.iloc[0]
+        loss = (-float(acc["difference"]), -float(acc["high"]), -float(acc["low"]))
+    estimate, low, high = (v + 0.0 for v in loss)  # no negative zeros
+    return estimate, low, high
 
 
 def _fragile(context: _Context, rule: MaxFragile, label: str) -> list[dict[str, Any]]:

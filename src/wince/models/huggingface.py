@@ -176,6 +176,135 @@ def _to_images(x: Any, channels: int) -> list[Any]:
     return [im.convert(mode) if mode and im.mode != mode else im for im in images]
 
 
+def _check_positive_integers(**values: int | None) -> None:
+    """Raise a `ParameterError` naming the first given value that is not a positive integer."""
+    for name, value in values.items():
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ParameterError(
+                f"TransformersAdapter: {name} must be a positive integer; got {value!r}."
+            )
+
+
+def _model_and_preprocessor(
+    model: Any, preprocessor: Any, transformers: Any
+) -> tuple[Any, Any, str]:
+    """The `PreTrainedModel`, its preprocessor and its modality from what the adapter was given.
+
+    A folder is loaded, a pipeline is unpacked into its model and preprocessor; the
+    preprocessor must match the modality ("text", "image" or "audio").
+    """
+    if isinstance(model, str | Path):
+        if preprocessor is not None:
+            raise ModelError(
+                "TransformersAdapter: a save_pretrained folder brings its own "
+                "preprocessor; pass the folder alone."
+            )
+        model, preprocessor = _load_folder(
+            _local_folder(model, "TransformersAdapter"), None, transformers
+        )
+    if isinstance(model, transformers.Pipeline):
+        task = _PIPELINE_ALIASES.get(model.task, model.task)
+        if task not in PIPELINE_MODALITIES:
+            raise ModelError(
+                f"TransformersAdapter: a {model.task!r} pipeline does not classify whole "
+                f"inputs; wince runs {', '.join(map(repr, PIPELINE_MODALITIES))} pipelines."
+            )
+        if preprocessor is not None:
+            raise ModelError(
+                "TransformersAdapter: a pipeline brings its own preprocessor; pass the "
+                "pipeline alone, or its model with another preprocessor."
+            )
+        modality = PIPELINE_MODALITIES[task]
+        attribute = {
+            "text": "tokenizer",
+            "image": "image_processor",
+            "audio": "feature_extractor",
+        }
+        preprocessor = getattr(model, attribute[modality], None)
+        model = model.model
+    elif not isinstance(model, transformers.PreTrainedModel):
+        raise ModelError(
+            "TransformersAdapter needs a transformers pipeline, a PreTrainedModel with its "
+            f"preprocessor, or a save_pretrained folder; got a {type(model).__name__}."
+        )
+    else:
+        found = _modality_of(preprocessor, transformers)
+        if found is None:
+            raise ModelError(
+                f"TransformersAdapter: {type(model).__name__} needs its preprocessor: a "
+                "tokenizer (text), an image processor (images) or a feature extractor "
+                f"(audio); got {type(preprocessor).__name__}."
+            )
+        modality = found
+    if _modality_of(preprocessor, transformers) != modality:
+        raise ModelError(
+            f"TransformersAdapter: the {modality} pipeline has no "
+            f"{'tokenizer' if modality == 'text' else 'preprocessor'} for its inputs."
+        )
+    return model, preprocessor, modality
+
+
+def _task_and_classes(config: Any, label: str) -> tuple[Task, tuple[Any, ...] | None]:
+    """The task a model's config sets up and, for a classifier, its classes in output order."""
+    problem = getattr(config, "problem_type", None)
+    if problem == "multi_label_classification":
+        raise ModelError(
+            f"{label}: a multi-label classifier gives one independent probability "
+            "per label; wince analyses single-label classifiers and regressors."
+        )
+    if problem == "regression" or config.num_labels == 1:
+        return Task.REGRESSION, None
+    id2label = {int(k): v for k, v in config.id2label.items()}
+    if sorted(id2label) != list(range(config.num_labels)):
+        raise ModelError(
+            f"{label}: config.id2label must name classes 0..{config.num_labels - 1}"
+            f"; got keys {sorted(id2label)}."
+        )
+    return Task.CLASSIFICATION, tuple(id2label[i] for i in range(config.num_labels))
+
+
+def _text_max_length(max_length: int | None, tokenizer: Any, config: Any) -> int | None:
+    """Tokens per text: `max_length`, else the smallest of the tokenizer's and model's limits.
+
+    A limit of 10**9 or more is the tokenizer's "no limit"; None when none is known.
+    """
+    limits = [
+        n
+        for n in (
+            max_length,
+            tokenizer.model_max_length,
+            getattr(config, "max_position_embeddings", None),
+        )
+        if isinstance(n, int) and n < 10**9
+    ]
+    return max_length or (min(limits) if limits else None)
+
+
+def _audio_sample_rate(
+    sample_rate_hz: int | None, preprocessor: Any, modality: str, label: str
+) -> int | None:
+    """The feature extractor's samples per second for an audio model (None otherwise).
+
+    The data's rate, when given, must equal it; other modalities take no rate.
+    """
+    if modality == "audio":
+        expected = int(preprocessor.sampling_rate)
+        if sample_rate_hz is not None and sample_rate_hz != expected:
+            raise ModelError(
+                f"{label}: the data has {sample_rate_hz} samples per second but the "
+                f"model was trained at {expected} Hz; resample the data to {expected} Hz."
+            )
+        return expected
+    if sample_rate_hz is not None:
+        raise ParameterError(
+            f"{label}: sample_rate_hz applies to audio models; this one takes "
+            f"{modality}. Remove it."
+        )
+    return None
+
+
 class TransformersAdapter:
     """A `transformers` text, image or audio classifier (or regressor) run on wince batches.
 
@@ -240,116 +369,24 @@ class TransformersAdapter:
         sample_rate_hz: int | None = None,
     ) -> None:
         transformers = import_transformers()
-        for name, value in (
-            ("max_batch", max_batch),
-            ("max_length", max_length),
-            ("sample_rate_hz", sample_rate_hz),
-        ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ParameterError(
-                    f"TransformersAdapter: {name} must be a positive integer; got {value!r}."
-                )
-        if isinstance(model, str | Path):
-            if preprocessor is not None:
-                raise ModelError(
-                    "TransformersAdapter: a save_pretrained folder brings its own "
-                    "preprocessor; pass the folder alone."
-                )
-            model, preprocessor = _load_folder(
-                _local_folder(model, "TransformersAdapter"), None, transformers
-            )
-        if isinstance(model, transformers.Pipeline):
-            task = _PIPELINE_ALIASES.get(model.task, model.task)
-            if task not in PIPELINE_MODALITIES:
-                raise ModelError(
-                    f"TransformersAdapter: a {model.task!r} pipeline does not classify whole "
-                    f"inputs; wince runs {', '.join(map(repr, PIPELINE_MODALITIES))} pipelines."
-                )
-            if preprocessor is not None:
-                raise ModelError(
-                    "TransformersAdapter: a pipeline brings its own preprocessor; pass the "
-                    "pipeline alone, or its model with another preprocessor."
-                )
-            self.modality = PIPELINE_MODALITIES[task]
-            attribute = {
-                "text": "tokenizer",
-                "image": "image_processor",
-                "audio": "feature_extractor",
-            }
-            preprocessor = getattr(model, attribute[self.modality], None)
-            model = model.model
-        elif not isinstance(model, transformers.PreTrainedModel):
-            raise ModelError(
-                "TransformersAdapter needs a transformers pipeline, a PreTrainedModel with its "
-                f"preprocessor, or a save_pretrained folder; got a {type(model).__name__}."
-            )
-        else:
-            modality = _modality_of(preprocessor, transformers)
-            if modality is None:
-                raise ModelError(
-                    f"TransformersAdapter: {type(model).__name__} needs its preprocessor: a "
-                    "tokenizer (text), an image processor (images) or a feature extractor "
-                    f"(audio); got {type(preprocessor).__name__}."
-                )
-            self.modality = modality
-        if _modality_of(preprocessor, transformers) != self.modality:
-            raise ModelError(
-                f"TransformersAdapter: the {self.modality} pipeline has no "
-                f"{'tokenizer' if self.modality == 'text' else 'preprocessor'} for its inputs."
-            )
+        _check_positive_integers(
+            max_batch=max_batch, max_length=max_length, sample_rate_hz=sample_rate_hz
+        )
+        model, preprocessor, self.modality = _model_and_preprocessor(
+            model, preprocessor, transformers
+        )
         self.model = model
         self.preprocessor = preprocessor
         self.label = f"transformers {type(model).__name__}"
         config = model.config
-        problem = getattr(config, "problem_type", None)
-        if problem == "multi_label_classification":
-            raise ModelError(
-                f"{self.label}: a multi-label classifier gives one independent probability "
-                "per label; wince analyses single-label classifiers and regressors."
-            )
-        self.task = (
-            Task.REGRESSION
-            if problem == "regression" or config.num_labels == 1
-            else Task.CLASSIFICATION
-        )
-        self.classes: tuple[Any, ...] | None = None
-        if self.task == Task.CLASSIFICATION:
-            id2label = {int(k): v for k, v in config.id2label.items()}
-            if sorted(id2label) != list(range(config.num_labels)):
-                raise ModelError(
-                    f"{self.label}: config.id2label must name classes 0..{config.num_labels - 1}"
-                    f"; got keys {sorted(id2label)}."
-                )
-            self.classes = tuple(id2label[i] for i in range(config.num_labels))
+        self.task, self.classes = _task_and_classes(config, self.label)
         self.max_batch = max_batch
-        self.max_length = None
-        if self.modality == "text":
-            limits = [
-                n
-                for n in (
-                    max_length,
-                    preprocessor.model_max_length,
-                    getattr(config, "max_position_embeddings", None),
-                )
-                if isinstance(n, int) and n < 10**9
-            ]
-            self.max_length = max_length or (min(limits) if limits else None)
-        self.sample_rate_hz = None
-        if self.modality == "audio":
-            expected = int(preprocessor.sampling_rate)
-            if sample_rate_hz is not None and sample_rate_hz != expected:
-                raise ModelError(
-                    f"{self.label}: the data has {sample_rate_hz} samples per second but the "
-                    f"model was trained at {expected} Hz; resample the data to {expected} Hz."
-                )
-            self.sample_rate_hz = expected
-        elif sample_rate_hz is not None:
-            raise ParameterError(
-                f"{self.label}: sample_rate_hz applies to audio models; this one takes "
-                f"{self.modality}. Remove it."
-            )
+        self.max_length = (
+            _text_max_length(max_length, preprocessor, config) if self.modality == "text" else None
+        )
+        self.sample_rate_hz = _audio_sample_rate(
+            sample_rate_hz, preprocessor, self.modality, self.label
+        )
         torch = importlib.import_module("torch")
         try:
             self.device = torch.device(device) if device is not None else model.device
