@@ -64,7 +64,7 @@ from rich.table import Table
 
 from wince import perturbations
 from wince.analysis.data import RunData, load_run_data
-from wince.analysis.settings import run_settings
+from wince.analysis.settings import AnalysisSettings, run_settings
 from wince.analysis.significance import sample_effects, verdicts
 from wince.analysis.stats import (
     adjust,
@@ -540,6 +540,148 @@ def resolve_defences(
     return defences
 
 
+@dataclass(frozen=True)
+class _Undefended:
+    """What every defence of one harden is measured against: the run, its model and costs.
+
+    `seconds` and `bytes` are the undefended model's time and peak memory per sample.
+    """
+
+    store: Store
+    run_id: str
+    probe: Probe
+    before: RunData
+    settings: AnalysisSettings
+    findings: pd.DataFrame
+    refused: tuple[str, ...]
+    clean: CleanData
+    resample: Resampling
+    seconds: float
+    bytes: float
+    margin: float
+    progress: bool
+    cache: bool
+
+
+class _DefenceFailedError(Exception):
+    """A defence failed at `stage` ("fit", "rerun", ...) with the wince error `error`."""
+
+    def __init__(self, stage: str, error: WinceError) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.error = error
+
+
+def _measure(
+    run: _Undefended,
+    defence: Defence,
+    fragile: Sequence[FragilePerturbation],
+    timed_model: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One defence's exposure rows and its ranking row (before ranking).
+
+    Raises:
+        _DefenceFailedError: a wince error, with the stage it happened at.
+    """
+    from wince.engine.cache import cache_for
+    from wince.engine.executors import make_executor
+    from wince.engine.runner import execute_run
+
+    adapter, dataset, seed = run.probe.adapter, run.probe.dataset, run.before.plan.seed
+    stage = "fit"
+    try:
+        defence.aim(fragile)
+        defence.fit(adapter, run.clean)
+        defended = defence.wrap(adapter)
+        stage = "rerun"
+        execution = execute_run(
+            run.before.plan,
+            defended,
+            dataset,
+            run.store,
+            executor=make_executor("local"),
+            progress=run.progress,
+            cache=cache_for(run.cache and not defence.batch_dependent, run.store),
+            progress_title=defence.name,
+        )
+        lineage = {"defence": defence.describe(), "hardens": run.run_id}
+        run.store.update_lineage(execution.run_id, lineage)
+        after = load_run_data(run.store, execution.run_id)
+        stage = "exposure"
+        rows, clean_rejected = _exposure_rows(run, defence, after)
+        benefit_and_cost = _benefit_and_cost(run.before, after, rows, run.resample, run.margin)
+        stage = "latency timing"
+        defended_seconds = seconds_per_sample(defended, timing_batches(dataset, seed, timed_model))
+        stage = "memory"
+        defended_bytes = peak_bytes_per_sample(defended, memory_batch(dataset, seed, timed_model))
+    except WinceError as error:
+        raise _DefenceFailedError(stage, error) from error
+    summary = {
+        "defence": defence.name,
+        "version": defence.version,
+        "run_id": execution.run_id,
+        "options": defence.options(),
+        "answered_refused": sum(after.has(scenario) for scenario in run.refused),
+        "latency_ratio": defended_seconds / run.seconds if run.seconds > 0 else math.nan,
+        "seconds_per_sample": defended_seconds,
+        "extra_bytes_per_sample": defended_bytes - run.bytes,
+        "bytes_per_sample": defended_bytes,
+        "abstains": isinstance(defence, AbstainingDefence),
+        "clean_rejected": clean_rejected,
+        "perturbed_rejected": float(np.mean([r["rejected"] for r in rows])) if rows else 0.0,
+    }
+    return rows, summary | benefit_and_cost
+
+
+def _exposure_rows(
+    run: _Undefended, defence: Defence, after: RunData
+) -> tuple[list[dict[str, Any]], float]:
+    """The defence's exposure reduction per finding (corrected) and its clean rejected share.
+
+    An abstaining defence is measured on the inputs it accepts; any other rejects none.
+    """
+    accepted, clean_rejected = None, 0.0
+    if isinstance(defence, AbstainingDefence):
+        adapter, dataset = run.probe.adapter, run.probe.dataset
+        rejected = rejected_inputs(
+            defence, adapter, run.probe, run.before, run.findings["scenario"]
+        )
+        accepted = {scenario: ~mask for scenario, mask in rejected.items()}
+        clean_rejected = clean_reject_share(
+            defence, adapter, dataset, run.clean, run.before.plan.seed
+        )
+    rows = exposure_reduction(run.before, after, run.findings, run.resample, accepted)
+    if rows:
+        adjusted = adjust([r["p_value"] for r in rows], run.settings.correction)
+        for row, p in zip(rows, adjusted, strict=True):
+            row |= {
+                "defence": defence.name,
+                "p_adjusted": float(p),
+                "significant": bool(p < run.settings.alpha and row["reduction"] > 0),
+            }
+    return rows, clean_rejected
+
+
+def _hardenable(store: Store, run_ref: str, margin: float) -> str:
+    """The id of the run to harden, checked with the margin.
+
+    Raises:
+        ParameterError: a margin outside (0, 1), or the run is itself a defended run.
+    """
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 1:
+        raise ParameterError(
+            f"margin must be a fraction in (0, 1) (0.01 is one point of accuracy); got {margin!r}."
+        )
+    run_id = store.resolve(run_ref)
+    hardens = store.run(run_id)["lineage"].get("hardens")
+    if hardens is not None:
+        raise ParameterError(
+            f"run {run_id} is itself a defended run of run {hardens}: harden run {hardens} "
+            "with every defence to try (repeat --defence)."
+        )
+    return run_id
+
+
 def harden_run(
     store: Store,
     run_id: str,
@@ -578,24 +720,10 @@ def harden_run(
             not the run's.
         ModelError: every defence failed (the message names each, its stage and error).
     """
-    from wince.engine.cache import cache_for
-    from wince.engine.executors import make_executor
     from wince.engine.probe import probe_for_run
-    from wince.engine.runner import execute_run
 
-    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 1:
-        raise ParameterError(
-            f"margin must be a fraction in (0, 1) (0.01 is one point of accuracy); got {margin!r}."
-        )
-    run_id = store.resolve(run_id)
-    hardens = store.run(run_id)["lineage"].get("hardens")
-    if hardens is not None:
-        raise ParameterError(
-            f"run {run_id} is itself a defended run of run {hardens}: harden run {hardens} "
-            "with every defence to try (repeat --defence)."
-        )
+    run_id = _hardenable(store, run_id, margin)
     probe = probe_for_run(store, run_id, model=model, data=data, cache=False)
-    adapter, dataset = probe.adapter, probe.dataset
     before = load_run_data(store, run_id)
     settings = run_settings(before)
     tests = verdicts(before, settings).fragile
@@ -604,96 +732,49 @@ def harden_run(
         if len(tests)
         else pd.DataFrame(columns=["scenario", "metric", "effect"])
     )
-    refused = tuple(before.rejected["scenario"]) if len(before.rejected) else ()
-    chosen = resolve_defences(defences, before.task, str(dataset.modality), seed=before.plan.seed)
-    fragile = fragile_magnitudes(before, findings)
-    clean = clean_data(adapter, dataset)
-    seed = before.plan.seed
-    undefended_seconds = seconds_per_sample(adapter, timing_batches(dataset, seed, 0))
-    undefended_bytes = peak_bytes_per_sample(adapter, memory_batch(dataset, seed, 0))
-    resample = bootstrap_weights(
-        len(before.samples), settings.bootstrap, before.plan.seed, _RESAMPLING_STREAM
+    chosen = resolve_defences(
+        defences, before.task, str(probe.dataset.modality), seed=before.plan.seed
     )
+    seed = before.plan.seed
+    context = _Undefended(
+        store=store,
+        run_id=run_id,
+        probe=probe,
+        before=before,
+        settings=settings,
+        findings=findings,
+        refused=tuple(before.rejected["scenario"]) if len(before.rejected) else (),
+        clean=clean_data(probe.adapter, probe.dataset),
+        resample=bootstrap_weights(
+            len(before.samples), settings.bootstrap, seed, _RESAMPLING_STREAM
+        ),
+        seconds=seconds_per_sample(probe.adapter, timing_batches(probe.dataset, seed, 0)),
+        bytes=peak_bytes_per_sample(probe.adapter, memory_batch(probe.dataset, seed, 0)),
+        margin=float(margin),
+        progress=progress,
+        cache=cache,
+    )
+    fragile = fragile_magnitudes(before, findings)
     exposure: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     for timed_model, defence in enumerate(chosen, start=1):
         # one defence failing (a defended model refusing the timing noise, say) is recorded
         # with the stage it failed at; the others are measured all the same
-        stage = "fit"
         try:
-            defence.aim(fragile)
-            defence.fit(adapter, clean)
-            defended = defence.wrap(adapter)
-            stage = "rerun"
-            execution = execute_run(
-                before.plan,
-                defended,
-                dataset,
-                store,
-                executor=make_executor("local"),
-                progress=progress,
-                cache=cache_for(cache and not defence.batch_dependent, store),
-                progress_title=defence.name,
-            )
-            lineage = {"defence": defence.describe(), "hardens": run_id}
-            store.update_lineage(execution.run_id, lineage)
-            after = load_run_data(store, execution.run_id)
-            stage = "exposure"
-            accepted, clean_rejected = None, 0.0
-            if isinstance(defence, AbstainingDefence):
-                rejected = rejected_inputs(defence, adapter, probe, before, findings["scenario"])
-                accepted = {scenario: ~mask for scenario, mask in rejected.items()}
-                clean_rejected = clean_reject_share(defence, adapter, dataset, clean, seed)
-            rows = exposure_reduction(before, after, findings, resample, accepted)
-            if rows:
-                adjusted = adjust([r["p_value"] for r in rows], settings.correction)
-                for row, p in zip(rows, adjusted, strict=True):
-                    row |= {
-                        "defence": defence.name,
-                        "p_adjusted": float(p),
-                        "significant": bool(p < settings.alpha and row["reduction"] > 0),
-                    }
-            benefit_and_cost = _benefit_and_cost(before, after, rows, resample, margin)
-            stage = "latency timing"
-            timed = timing_batches(dataset, seed, timed_model)
-            defended_seconds = seconds_per_sample(defended, timed)
-            stage = "memory"
-            defended_bytes = peak_bytes_per_sample(
-                defended, memory_batch(dataset, seed, timed_model)
-            )
-        except WinceError as error:
+            rows, summary = _measure(context, defence, fragile, timed_model)
+        except _DefenceFailedError as failure:
             failed.append(
                 {
                     "defence": defence.name,
                     "version": defence.version,
-                    "stage": stage,
-                    "message": str(error),
+                    "stage": failure.stage,
+                    "message": str(failure.error),
                 }
             )
             continue
         exposure += rows
-        summaries.append(
-            {
-                "defence": defence.name,
-                "version": defence.version,
-                "run_id": execution.run_id,
-                "options": defence.options(),
-                "answered_refused": sum(after.has(scenario) for scenario in refused),
-                "latency_ratio": defended_seconds / undefended_seconds
-                if undefended_seconds > 0
-                else math.nan,
-                "seconds_per_sample": defended_seconds,
-                "extra_bytes_per_sample": defended_bytes - undefended_bytes,
-                "bytes_per_sample": defended_bytes,
-                "abstains": isinstance(defence, AbstainingDefence),
-                "clean_rejected": clean_rejected,
-                "perturbed_rejected": float(np.mean([r["rejected"] for r in rows]))
-                if rows
-                else 0.0,
-            }
-            | benefit_and_cost
-        )
+        summaries.append(summary)
     if not summaries:
         raise ModelError(
             f"every defence tried on run {run_id} failed: "
@@ -706,7 +787,7 @@ def harden_run(
         alpha=settings.alpha,
         correction=settings.correction,
         findings=findings,
-        refused=refused,
+        refused=context.refused,
         exposure=pd.DataFrame(exposure, columns=list(EXPOSURE_COLUMNS)),
         defences=rank(pd.DataFrame(summaries)),
         failed=pd.DataFrame(failed, columns=list(FAILED_COLUMNS)),

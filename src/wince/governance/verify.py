@@ -21,7 +21,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,10 @@ from wince.errors import (
 )
 from wince.plan import Plan
 from wince.store.store import DamagedUnit, Store
+
+if TYPE_CHECKING:
+    from wince.datasets.base import Dataset
+    from wince.models.base import ModelAdapter
 
 KEYS = ["scenario", "trial", "sample_index"]
 MISMATCH_COLUMNS = ["scenario", "trial", "sample_index", "column", "stored", "recomputed"]
@@ -131,6 +135,39 @@ def _check_reproducible(record: dict[str, Any], plan: Plan) -> None:
         )
 
 
+def _run_model_checked(
+    record: dict[str, Any],
+    plan: Plan,
+    model: ModelAdapter,
+    dataset: Dataset,
+    lock: str | Path | None,
+) -> ModelAdapter:
+    """The run's model rebuilt (behind its defence), checked against the run and the lock.
+
+    Raises:
+        ModelError: the rebuilt model's fingerprint differs from the run's.
+        LockDriftError: the rebuilt run drifted from `lock` (each drift named).
+    """
+    from wince.engine.runner import identify
+    from wince.governance.lock import check_lock, drift_message, load_lock
+
+    run_id = record["run_id"]
+    model = run_model(record, model, dataset)
+    fingerprint = identify(model, dataset)
+    if fingerprint != record["model_fingerprint"]:
+        raise ModelError(
+            f"run {run_id}: the plan's model now has fingerprint {fingerprint}, the "
+            f"run used {record['model_fingerprint']}; the model changed, so the run cannot "
+            "be verified."
+        )
+    if lock is not None:
+        drifts = check_lock(plan, load_lock(lock), dataset, model)
+        if drifts:
+            fix = f"Re-lock with `wince lock --run {run_id}` if the change is intended."
+            raise LockDriftError(drift_message(plan.name, str(lock), drifts, fix), drifts=drifts)
+    return model
+
+
 def verify_run(
     store: Store,
     run_id: str,
@@ -168,13 +205,14 @@ def verify_run(
     """
     from wince.datasets.loading import load_dataset
     from wince.engine import environment
-    from wince.engine.runner import encode_labels, evaluate_unit, identify, jobs, prepare
-    from wince.governance.lock import check_lock, drift_message, load_lock
+    from wince.engine.runner import encode_labels, evaluate_unit, jobs, prepare
+    from wince.governance.lock import load_lock
     from wince.models.loading import load_model
 
     if not 0 < fraction <= 1:
         raise ParameterError(f"verify: fraction is a share in (0, 1]; got {fraction!r}.")
-    locked = None if lock is None else load_lock(lock)  # a bad lock fails before any work
+    if lock is not None:
+        load_lock(lock)  # a bad lock fails before any work
     record = store.run(run_id)
     damaged = store.damaged_units(run_id, full=True)
     if damaged:
@@ -201,21 +239,7 @@ def verify_run(
     )
     model = load_model(plan.model)
     try:
-        model = run_model(record, model, dataset)
-        fingerprint = identify(model, dataset)
-        if fingerprint != record["model_fingerprint"]:
-            raise ModelError(
-                f"run {run_id}: the plan's model now has fingerprint {fingerprint}, the "
-                f"run used {record['model_fingerprint']}; the model changed, so the run cannot "
-                "be verified."
-            )
-        if locked is not None:
-            drifts = check_lock(plan, locked, dataset, model)
-            if drifts:
-                fix = f"Re-lock with `wince lock --run {run_id}` if the change is intended."
-                raise LockDriftError(
-                    drift_message(plan.name, str(lock), drifts, fix), drifts=drifts
-                )
+        model = _run_model_checked(record, plan, model, dataset, lock)
         _, spec = prepare(plan, model, dataset)
         labels = encode_labels(dataset, model)
         rng = np.random.default_rng(seed)
