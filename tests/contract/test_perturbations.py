@@ -55,7 +55,12 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
 }
 
 
-@parametrize_with_checks(REGISTRY.values(), known_failures=KNOWN_FAILURES)
+# ImageNet-C's zoom blur averages up to 30 zoomed copies: about 5 s over its checks, so
+# `make test-fast` leaves it to `make test`.
+SLOW = {"image.imagenet_c_zoom_blur": [pytest.mark.slow]}
+
+
+@parametrize_with_checks(REGISTRY.values(), known_failures=KNOWN_FAILURES, marks=SLOW)
 def test_perturbation_keeps_the_contract(
     perturbation: type[Perturbation], check: Callable[[int], None], seed: int
 ) -> None:

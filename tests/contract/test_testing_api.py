@@ -158,6 +158,22 @@ def test_parametrize_with_checks_marks_known_failures_and_rejects_stale_ones() -
         )
 
 
+def test_parametrize_with_checks_adds_marks_to_every_case_of_a_perturbation() -> None:
+    mark = parametrize_with_checks(
+        [ReadingJitter, StandardisingJitter],
+        marks={"tabular.user_standardising_jitter": [pytest.mark.slow]},
+    )
+    marked = {param.id.split("-")[0] for param in mark.args[1] if param.marks}
+    assert marked == {"tabular.user_standardising_jitter"}
+    assert all(
+        [m.name for m in param.marks] == ["slow"]
+        for param in mark.args[1]
+        if param.id.startswith("tabular.user_standardising_jitter")
+    )
+    with pytest.raises(ParameterError, match="marks names"):
+        parametrize_with_checks([ReadingJitter], marks={"image.nothing": [pytest.mark.slow]})
+
+
 @pytest.mark.slow
 def test_importing_wince_testing_does_not_import_pytest_nor_wince_import_it() -> None:
     code = (

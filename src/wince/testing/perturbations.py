@@ -729,6 +729,7 @@ def check_perturbation(
 def parametrize_with_checks(
     perturbations: Iterable[type[Perturbation] | Perturbation],
     known_failures: Mapping[tuple[str, str], str] | None = None,
+    marks: Mapping[str, Sequence[Any]] | None = None,
 ) -> Any:
     """A `pytest.mark.parametrize` over every (perturbation, check) pair.
 
@@ -739,9 +740,13 @@ def parametrize_with_checks(
         perturbations: `Perturbation` subclasses or instances.
         known_failures: (perturbation name, check name) -> why it fails: those cases are
             expected to fail (`xfail(strict=True)`, so a fixed one is reported).
+        marks: perturbation name -> pytest marks for all its cases (e.g.
+            `{"image.my_warp": [pytest.mark.slow]}`, with the marker declared in your
+            pytest configuration).
 
     Raises:
-        ParameterError: `known_failures` names a perturbation or a check not checked here.
+        ParameterError: `known_failures` or `marks` names a perturbation or a check not
+            checked here.
 
     Examples:
         >>> from wince.testing import parametrize_with_checks
@@ -752,16 +757,25 @@ def parametrize_with_checks(
     import pytest
 
     known = dict(known_failures or {})
+    extra = dict(marks or {})
     params = []
     for perturbation in perturbations:
         cls = _class_of(perturbation)
+        own = list(extra.pop(cls.name, ()))
         for name, check in perturbation_checks(perturbation):
             reason = known.pop((cls.name, name), None)
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            params.append(pytest.param(perturbation, check, id=f"{cls.name}-{name}", marks=marks))
+            xfail = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            params.append(
+                pytest.param(perturbation, check, id=f"{cls.name}-{name}", marks=own + xfail)
+            )
     if known:
         raise ParameterError(
             f"parametrize_with_checks: known_failures names {sorted(known)}, which are not "
             f"(perturbation, check) pairs checked here; the checks are {', '.join(CHECKS)}."
+        )
+    if extra:
+        raise ParameterError(
+            f"parametrize_with_checks: marks names {sorted(extra)}, which are not among the "
+            "perturbations checked here."
         )
     return pytest.mark.parametrize(("perturbation", "check"), params)
