@@ -96,6 +96,21 @@ def test_spelling_options_are_checked_and_recorded():
     }
 
 
+def test_a_new_pyspellchecker_release_makes_another_defended_model(monkeypatch):
+    from importlib.metadata import version
+
+    from wince.defences import text as text_defences
+    from wince.models import CallableAdapter
+
+    model = CallableAdapter(lambda texts: [len(t) % 2 for t in texts], classes=[0, 1])
+    installed = create("text.spelling").wrap(model).fingerprint()
+    assert create("text.spelling").describe()["fitted"] == {
+        "pyspellchecker": version("pyspellchecker")
+    }
+    monkeypatch.setattr(text_defences, "dictionary_release", lambda: "99.0")
+    assert create("text.spelling").wrap(model).fingerprint() != installed
+
+
 def test_importing_wince_and_listing_defences_does_not_load_the_dictionary():
     code = (
         "import sys, wince; from wince.defences import create, registry; registry(); "

@@ -155,6 +155,13 @@ def with_case_of(original: str, word: str) -> str:
     return word
 
 
+def dictionary_release() -> str:
+    """The installed pyspellchecker version (read from its metadata, without loading it)."""
+    from importlib.metadata import version
+
+    return version("pyspellchecker")
+
+
 @register
 class SpellingCorrection(InputDefence):
     """Misspelt words replaced by the most likely dictionary word within one or two edits.
@@ -219,6 +226,14 @@ class SpellingCorrection(InputDefence):
         self._cached_correction = functools.lru_cache(maxsize=self.CACHED_WORDS)(
             self._best_candidate
         )
+
+    def fitted_state(self) -> dict[str, str]:
+        """The pyspellchecker release, whose dictionary decides every correction.
+
+        Part of the defended model's identity: a new release (another dictionary or word
+        frequencies) makes another model, never one served from an earlier run or cache.
+        """
+        return {"pyspellchecker": dictionary_release()}
 
     def transform(self, x: Batch) -> Batch:
         """Each text with its misspelt words corrected (see the class)."""
